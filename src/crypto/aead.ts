@@ -1,0 +1,46 @@
+import { randomBytes } from 'node:crypto';
+import { KeyError } from '../errors';
+import { SecretBytes, exposeSecretBytes } from './secret-bytes';
+import { sodium } from './sodium';
+
+/**
+ * XChaCha20-Poly1305-IETF, the AEAD for event content and for key wrapping.
+ *
+ * Why it is safe here: the 192-bit nonce is random per message (node:crypto randomBytes,
+ * the OS CSPRNG), so nonce reuse across billions of messages under one key has
+ * negligible probability (birthday bound near 2^96), and we never need a counter that
+ * would have to survive crashes. Poly1305 authenticates the ciphertext and the
+ * associated data, which binds every ciphertext to where it belongs (see callers).
+ */
+export const AEAD_KEY_BYTES = 32;
+export const AEAD_NONCE_BYTES = 24;
+export const AEAD_TAG_BYTES = 16;
+
+export interface Sealed {
+  nonce: Uint8Array;
+  ciphertext: Uint8Array;
+}
+
+/** Generates a fresh random 256-bit key. */
+export function generateKey(): SecretBytes {
+  return SecretBytes.adopt(new Uint8Array(randomBytes(AEAD_KEY_BYTES)));
+}
+
+/** Encrypts and authenticates `plaintext` together with `ad`. */
+export function seal(key: SecretBytes, plaintext: Uint8Array, ad: Uint8Array): Sealed {
+  const nonce = new Uint8Array(randomBytes(AEAD_NONCE_BYTES));
+  const ciphertext = sodium().crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, exposeSecretBytes(key));
+  return { nonce, ciphertext };
+}
+
+/**
+ * Decrypts; throws KeyError(DECRYPTION_FAILED) with no further detail on any failure
+ * (wrong key, altered ciphertext, nonce or associated data), as an oracle must say nothing.
+ */
+export function open(key: SecretBytes, sealed: Sealed, ad: Uint8Array): Uint8Array {
+  try {
+    return sodium().crypto_aead_xchacha20poly1305_ietf_decrypt(null, sealed.ciphertext, ad, sealed.nonce, exposeSecretBytes(key));
+  } catch {
+    throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
+  }
+}

@@ -1,0 +1,22 @@
+import { sodium } from './sodium';
+
+export const HASH_BYTES = 32;
+
+/** BLAKE2b with a 256-bit output (libsodium crypto_generichash). Callers add domain tags. */
+export function blake2b256(data: Uint8Array): Uint8Array {
+  return sodium().crypto_generichash(HASH_BYTES, data, null);
+}
+
+export function toHex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+export function fromHex(s: string): Uint8Array {
+  return new Uint8Array(Buffer.from(s, 'hex'));
+}
+
+/** Constant-time comparison of two byte strings of any length. */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  return sodium().memcmp(a, b);
+}

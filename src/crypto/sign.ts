@@ -1,0 +1,39 @@
+import { SecretBytes, exposeSecretBytes } from './secret-bytes';
+import { blake2b256, toHex } from './hash';
+import { frame, str, bytes } from './framing';
+import { sodium } from './sodium';
+
+/** Ed25519 signatures (libsodium crypto_sign), for signed chain heads. */
+export interface SigningKeyPair {
+  publicKey: Uint8Array;
+  secretKey: SecretBytes;
+}
+
+/** Generates an Ed25519 key pair from libsodium's CSPRNG (called rarely: keyring creation). */
+export function generateSigningKeyPair(): SigningKeyPair {
+  const kp = sodium().crypto_sign_keypair();
+  return { publicKey: kp.publicKey, secretKey: SecretBytes.adopt(kp.privateKey) };
+}
+
+/** A short, stable id for a public key: `ed25519:` and 16 hex of BLAKE2b-256 over a tagged key. */
+export function signingKeyId(publicKey: Uint8Array): string {
+  const digest = blake2b256(frame([str('session-vault/signing-key-id/v1'), bytes(publicKey)]));
+  return `ed25519:${toHex(digest).slice(0, 16)}`;
+}
+
+/** The public key that belongs to an Ed25519 secret key (its last 32 bytes). */
+export function publicKeyOf(secretKey: SecretBytes): Uint8Array {
+  return sodium().crypto_sign_ed25519_sk_to_pk(exposeSecretBytes(secretKey));
+}
+
+export function signDetached(message: Uint8Array, secretKey: SecretBytes): Uint8Array {
+  return sodium().crypto_sign_detached(message, exposeSecretBytes(secretKey));
+}
+
+export function verifyDetached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
+  try {
+    return sodium().crypto_sign_verify_detached(signature, message, publicKey);
+  } catch {
+    return false;
+  }
+}

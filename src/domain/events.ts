@@ -1,0 +1,160 @@
+import { z } from 'zod';
+import { InputError } from '../errors';
+import { LIMITS } from './limits';
+import { TOKEN_PATTERN } from './ids';
+
+/**
+ * The event types a session holds, validated at the boundary with zod.
+ * Schemas are strict: unknown fields are refused, so a typo never silently drops data.
+ */
+export const EVENT_TYPES = ['message', 'tool_call', 'tool_result', 'state_patch', 'task', 'summary'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export const MESSAGE_ROLES = ['system', 'developer', 'user', 'assistant', 'tool'] as const;
+export type MessageRole = (typeof MESSAGE_ROLES)[number];
+
+const short = z.string().min(1).max(LIMITS.maxShortField);
+const token = z.string().regex(TOKEN_PATTERN, 'expected 1..128 printable ASCII characters');
+const count = z.number().int().nonnegative().max(2 ** 31 - 1);
+const jsonObject = z.record(z.string(), z.json());
+
+const common = {
+  correlationId: token.optional(),
+  idempotencyKey: token.optional(),
+};
+
+export const messageEvent = z.strictObject({
+  type: z.literal('message'),
+  role: z.enum(MESSAGE_ROLES),
+  content: z.string(),
+  name: short.optional(),
+  toolCallId: short.optional(),
+  usage: z.strictObject({ promptTokens: count, completionTokens: count }).optional(),
+  costUsd: z.number().nonnegative().finite().optional(),
+  ...common,
+});
+
+export const toolCallEvent = z.strictObject({
+  type: z.literal('tool_call'),
+  callId: short,
+  tool: short,
+  input: z.json(),
+  ...common,
+});
+
+export const toolResultEvent = z.strictObject({
+  type: z.literal('tool_result'),
+  callId: short,
+  output: z.json(),
+  summary: z.string().optional(),
+  durationMs: count.optional(),
+  isError: z.boolean().optional(),
+  ...common,
+});
+
+export const statePatchEvent = z.strictObject({
+  type: z.literal('state_patch'),
+  scope: z.enum(['tool', 'world']),
+  patch: jsonObject,
+  ...common,
+});
+
+export const taskEvent = z.strictObject({
+  type: z.literal('task'),
+  task: z.string().nullable(),
+  ...common,
+});
+
+export const summaryEvent = z.strictObject({
+  type: z.literal('summary'),
+  content: z.string(),
+  throughSeq: z.number().int().positive(),
+  ...common,
+});
+
+export const eventInput = z.discriminatedUnion('type', [
+  messageEvent,
+  toolCallEvent,
+  toolResultEvent,
+  statePatchEvent,
+  taskEvent,
+  summaryEvent,
+]);
+
+/** An event as a caller hands it to `append`. */
+export type EventInput = z.infer<typeof eventInput>;
+export type MessageEvent = z.infer<typeof messageEvent>;
+export type ToolCallEvent = z.infer<typeof toolCallEvent>;
+export type ToolResultEvent = z.infer<typeof toolResultEvent>;
+export type StatePatchEvent = z.infer<typeof statePatchEvent>;
+export type TaskEvent = z.infer<typeof taskEvent>;
+export type SummaryEvent = z.infer<typeof summaryEvent>;
+
+/** The payload of an event: every field but `type`, `correlationId` and `idempotencyKey`. */
+export type EventData = Record<string, unknown>;
+
+/**
+ * Validates one event. `where` prefixes the message (e.g. "line 3") so a caller with
+ * many events learns which one failed. Throws InputError(INVALID_EVENT) naming the
+ * field and the rule, never the value.
+ */
+export function parseEvent(value: unknown, where = 'event'): EventInput {
+  const result = eventInput.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const field = issue.path.length > 0 ? issue.path.join('.') : issueField(issue);
+    throw new InputError('INVALID_EVENT', `${where}: ${field}: ${issueMessage(issue)}`);
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(result.data), 'utf8');
+  if (bytes > LIMITS.maxEventBytes) {
+    throw new InputError(
+      'INVALID_EVENT',
+      `${where}: event is ${bytes} bytes, over the limit of ${LIMITS.maxEventBytes} bytes`,
+    );
+  }
+  return result.data;
+}
+
+/** Validates a batch: each event, then the batch's count and total size. */
+export function parseEvents(values: readonly unknown[], label: (i: number) => string = (i) => `event ${i + 1}`): EventInput[] {
+  if (values.length === 0) throw new InputError('INVALID_EVENT', 'no events to append');
+  if (values.length > LIMITS.maxBatchEvents) {
+    throw new InputError('INVALID_EVENT', `${values.length} events in one batch, over the limit of ${LIMITS.maxBatchEvents}`);
+  }
+  let total = 0;
+  const events = values.map((v, i) => {
+    const e = parseEvent(v, label(i));
+    total += Buffer.byteLength(JSON.stringify(e), 'utf8');
+    return e;
+  });
+  if (total > LIMITS.maxBatchBytes) {
+    throw new InputError('INVALID_EVENT', `batch is ${total} bytes, over the limit of ${LIMITS.maxBatchBytes} bytes`);
+  }
+  return events;
+}
+
+function issueField(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return issue.keys.join(', ');
+  return 'type';
+}
+
+function issueMessage(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return 'unknown field';
+    case 'invalid_union':
+      return `unknown event type (expected one of ${EVENT_TYPES.join(', ')})`;
+    case 'too_big':
+      return `too large (limit ${String(issue.maximum)})`;
+    case 'invalid_type':
+      return issue.input === undefined ? 'required field missing' : `expected ${issue.expected}`;
+    default:
+      return issue.message;
+  }
+}
+
+/** Splits an input event into its envelope (type, correlation, idempotency) and its data. */
+export function eventData(event: EventInput): EventData {
+  const { type: _type, correlationId: _c, idempotencyKey: _i, ...data } = event;
+  return data;
+}

@@ -1,0 +1,24 @@
+export { tenantId, sessionId, correlationId, TENANT_ID_PATTERN, SESSION_ID_PATTERN, TOKEN_PATTERN } from './ids';
+export type { TenantId, SessionId } from './ids';
+export { LIMITS } from './limits';
+export {
+  parseEvent,
+  parseEvents,
+  eventData,
+  eventInput,
+  EVENT_TYPES,
+  MESSAGE_ROLES,
+} from './events';
+export type {
+  EventInput,
+  EventType,
+  EventData,
+  MessageRole,
+  MessageEvent,
+  ToolCallEvent,
+  ToolResultEvent,
+  StatePatchEvent,
+  TaskEvent,
+  SummaryEvent,
+} from './events';
+export type { VaultEvent, StoredEvent, ClearFields } from './stored';

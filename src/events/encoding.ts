@@ -1,0 +1,54 @@
+import type { StoredEvent } from '../domain';
+import { blake2b256, bytes, f64, frame, opt, str, u32, u64 } from '../crypto';
+
+/**
+ * The canonical, versioned encodings of an event (docs/formats.md).
+ *
+ * The chain hash covers every stored column but the hash itself — clear metadata, key
+ * version, nonce and ciphertext — and never plaintext, so anyone can verify a chain
+ * without keys, and destroying a key (crypto-shredding) never breaks verification.
+ */
+export const EVENT_HASH_TAG = 'session-vault/event/v1';
+export const EVENT_CONTENT_TAG = 'session-vault/event-content/v1';
+
+/** The previous hash of seq 1. */
+export const GENESIS_HASH: Uint8Array = new Uint8Array(32);
+
+export type HashedColumns = Omit<StoredEvent, 'hash'>;
+
+/** The bytes hashed for one event: tag, previous hash, then every column in a fixed order. */
+export function encodeForHash(prev: Uint8Array, e: HashedColumns): Uint8Array {
+  return frame([
+    str(EVENT_HASH_TAG),
+    bytes(prev),
+    str(e.tenant),
+    str(e.session),
+    u64(e.seq),
+    str(e.type),
+    u64(e.at.getTime()),
+    str(e.correlationId),
+    opt(e.idempotencyKey, str),
+    opt(e.tool, str),
+    opt(e.promptTokens, u64),
+    opt(e.completionTokens, u64),
+    opt(e.costUsd, f64),
+    opt(e.durationMs, u64),
+    u32(e.keyVersion),
+    bytes(e.nonce),
+    bytes(e.ciphertext),
+  ]);
+}
+
+/** hash_n = BLAKE2b-256(encodeForHash(hash_{n-1}, columns_n)). */
+export function eventHash(prev: Uint8Array, e: HashedColumns): Uint8Array {
+  return blake2b256(encodeForHash(prev, e));
+}
+
+/**
+ * Associated data for an event's ciphertext: tenant, session, seq, type and key version.
+ * A ciphertext copied to another row, session or tenant, or relabelled with another
+ * type or key version, fails to open.
+ */
+export function contentAad(tenant: string, session: string, seq: number, type: string, keyVersion: number): Uint8Array {
+  return frame([str(EVENT_CONTENT_TAG), str(tenant), str(session), u64(seq), str(type), u32(keyVersion)]);
+}

@@ -1,0 +1,68 @@
+import type { ClearFields, EventData, EventInput, EventType } from '../domain';
+
+/**
+ * Which parts of an event stay in clear and which are sealed.
+ *
+ * Clear (queryable without keys): tool name, token counts, cost, duration — plus the
+ * envelope (type, time, correlation id, idempotency key) stored in their own columns.
+ * Everything else — content, roles, tool inputs and outputs, patches, tasks — is sealed.
+ */
+export interface SplitEvent {
+  clear: ClearFields;
+  /** The sealed part, serialised as JSON. */
+  secret: EventData;
+}
+
+export function splitEvent(event: EventInput): SplitEvent {
+  const clear: ClearFields = { tool: null, promptTokens: null, completionTokens: null, costUsd: null, durationMs: null };
+  const { type: _t, correlationId: _c, idempotencyKey: _i, ...rest } = event;
+  const secret: Record<string, unknown> = { ...rest };
+  switch (event.type) {
+    case 'message':
+      if (event.usage) {
+        clear.promptTokens = event.usage.promptTokens;
+        clear.completionTokens = event.usage.completionTokens;
+        delete secret.usage;
+      }
+      if (event.costUsd !== undefined) {
+        clear.costUsd = event.costUsd;
+        delete secret.costUsd;
+      }
+      break;
+    case 'tool_call':
+      clear.tool = event.tool;
+      delete secret.tool;
+      break;
+    case 'tool_result':
+      if (event.durationMs !== undefined) {
+        clear.durationMs = event.durationMs;
+        delete secret.durationMs;
+      }
+      break;
+    default:
+      break;
+  }
+  return { clear, secret };
+}
+
+/** Rebuilds an event's data from its clear columns and its opened secret part. */
+export function joinEvent(type: EventType, clear: ClearFields, secret: EventData): EventData {
+  const data: EventData = { ...secret };
+  switch (type) {
+    case 'message':
+      if (clear.promptTokens !== null || clear.completionTokens !== null) {
+        data.usage = { promptTokens: clear.promptTokens ?? 0, completionTokens: clear.completionTokens ?? 0 };
+      }
+      if (clear.costUsd !== null) data.costUsd = clear.costUsd;
+      break;
+    case 'tool_call':
+      if (clear.tool !== null) data.tool = clear.tool;
+      break;
+    case 'tool_result':
+      if (clear.durationMs !== null) data.durationMs = clear.durationMs;
+      break;
+    default:
+      break;
+  }
+  return data;
+}

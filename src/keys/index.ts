@@ -1,0 +1,5 @@
+export { readKeyringFile, createKeyringFile, newKeyringFile, keyringFileSchema, KEYRING_FORMAT } from './keyring-file';
+export type { KeyringData, KeyringFile } from './keyring-file';
+export type { KeyProvider, TenantKeyRef } from './provider';
+export { LocalKeyProvider } from './local-provider';
+export { wrapKey, unwrapKey, tenantKeyAad, dataKeyAad, TENANT_KEY_TAG, DATA_KEY_TAG } from './wrap';

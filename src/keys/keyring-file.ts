@@ -1,0 +1,171 @@
+import { constants, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { KeyError } from '../errors';
+import { SecretBytes, exposeSecretBytes, generateKey, generateSigningKeyPair, publicKeyOf, signingKeyId } from '../crypto';
+
+/**
+ * The keyring file (docs/key-management.md, keys.example). JSON, mode 0600, holding
+ * versioned master keys and Ed25519 signing key pairs, all base64.
+ */
+export const KEYRING_FORMAT = 'session-vault-keyring/v1';
+
+const b64 = (bytes: number) =>
+  z
+    .string()
+    .regex(/^[A-Za-z0-9+/]+=*$/, 'expected base64')
+    .refine((s) => Buffer.from(s, 'base64').length === bytes, `expected ${bytes} bytes of base64`);
+
+export const keyringFileSchema = z.strictObject({
+  format: z.literal(KEYRING_FORMAT),
+  primaryMasterKey: z.number().int().positive(),
+  masterKeys: z
+    .array(z.strictObject({ id: z.number().int().positive(), createdAt: z.iso.datetime(), key: b64(32) }))
+    .min(1),
+  primarySigningKey: z.string().min(1),
+  signingKeys: z
+    .array(
+      z.strictObject({
+        id: z.string().min(1),
+        createdAt: z.iso.datetime(),
+        publicKey: b64(32),
+        secretKey: b64(64),
+      }),
+    )
+    .min(1),
+});
+
+export type KeyringFile = z.infer<typeof keyringFileSchema>;
+
+/** Unwrapped keyring contents. Master and signing secrets are SecretBytes. */
+export interface KeyringData {
+  primaryMasterKey: number;
+  masterKeys: Map<number, { createdAt: string; key: SecretBytes }>;
+  primarySigningKey: string;
+  signingKeys: Map<string, { createdAt: string; publicKey: Uint8Array; secretKey: SecretBytes }>;
+}
+
+/**
+ * Reads and validates a keyring. Refuses, with a KeyError and never by making a new one:
+ * a missing file (KEYRING_MISSING); a symlink, a non-regular file, or one readable or
+ * writable by group or others (KEYRING_INSECURE); unparseable JSON, a schema violation,
+ * a primary that does not exist, or a signing key whose public half does not match
+ * (KEYRING_INVALID). Messages name the path and the rule, never key material.
+ */
+export async function readKeyringFile(file: string): Promise<KeyringData> {
+  let stat;
+  try {
+    stat = await fs.lstat(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new KeyError('KEYRING_MISSING', `no keyring at ${file} (run \`session-vault init\` to create one)`);
+    }
+    throw new KeyError('KEYRING_INVALID', `keyring at ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (stat.isSymbolicLink()) throw new KeyError('KEYRING_INSECURE', `keyring at ${file} is a symlink; refusing to follow it`);
+  if (!stat.isFile()) throw new KeyError('KEYRING_INSECURE', `keyring at ${file} is not a regular file`);
+  if ((stat.mode & 0o077) !== 0) {
+    throw new KeyError(
+      'KEYRING_INSECURE',
+      `keyring at ${file} has mode ${(stat.mode & 0o777).toString(8)}; it must not be accessible by group or others (chmod 600)`,
+    );
+  }
+  let text: string;
+  try {
+    // O_NOFOLLOW closes the race between lstat and open.
+    const handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      text = await handle.readFile('utf8');
+    } finally {
+      await handle.close();
+    }
+  } catch (e) {
+    throw new KeyError('KEYRING_INVALID', `keyring at ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new KeyError('KEYRING_INVALID', `keyring at ${file} is not valid JSON (truncated or corrupted?)`);
+  }
+  const parsed = keyringFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new KeyError('KEYRING_INVALID', `keyring at ${file} is malformed: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return toKeyringData(parsed.data, file);
+}
+
+function toKeyringData(f: KeyringFile, file: string): KeyringData {
+  const masterKeys = new Map<number, { createdAt: string; key: SecretBytes }>();
+  for (const m of f.masterKeys) {
+    if (masterKeys.has(m.id)) throw new KeyError('KEYRING_INVALID', `keyring at ${file}: master key id ${m.id} appears twice`);
+    masterKeys.set(m.id, { createdAt: m.createdAt, key: SecretBytes.adopt(new Uint8Array(Buffer.from(m.key, 'base64'))) });
+  }
+  if (!masterKeys.has(f.primaryMasterKey)) {
+    throw new KeyError('KEYRING_INVALID', `keyring at ${file}: primary master key ${f.primaryMasterKey} is not in masterKeys`);
+  }
+  const signingKeys = new Map<string, { createdAt: string; publicKey: Uint8Array; secretKey: SecretBytes }>();
+  for (const s of f.signingKeys) {
+    const secretKey = SecretBytes.adopt(new Uint8Array(Buffer.from(s.secretKey, 'base64')));
+    const publicKey = new Uint8Array(Buffer.from(s.publicKey, 'base64'));
+    if (Buffer.compare(publicKeyOf(secretKey), publicKey) !== 0 || signingKeyId(publicKey) !== s.id) {
+      throw new KeyError('KEYRING_INVALID', `keyring at ${file}: signing key ${s.id} does not match its public key or id`);
+    }
+    signingKeys.set(s.id, { createdAt: s.createdAt, publicKey, secretKey });
+  }
+  if (!signingKeys.has(f.primarySigningKey)) {
+    throw new KeyError('KEYRING_INVALID', `keyring at ${file}: primary signing key ${f.primarySigningKey} is not in signingKeys`);
+  }
+  return { primaryMasterKey: f.primaryMasterKey, masterKeys, primarySigningKey: f.primarySigningKey, signingKeys };
+}
+
+/** A new keyring's file contents: one master key and one signing key pair. */
+export function newKeyringFile(now: Date): KeyringFile {
+  const master = generateKey();
+  const signing = generateSigningKeyPair();
+  const id = signingKeyId(signing.publicKey);
+  const file: KeyringFile = {
+    format: KEYRING_FORMAT,
+    primaryMasterKey: 1,
+    masterKeys: [{ id: 1, createdAt: now.toISOString(), key: Buffer.from(exposeSecretBytes(master)).toString('base64') }],
+    primarySigningKey: id,
+    signingKeys: [
+      {
+        id,
+        createdAt: now.toISOString(),
+        publicKey: Buffer.from(signing.publicKey).toString('base64'),
+        secretKey: Buffer.from(exposeSecretBytes(signing.secretKey)).toString('base64'),
+      },
+    ],
+  };
+  master.dispose();
+  signing.secretKey.dispose();
+  return file;
+}
+
+/**
+ * Creates a keyring file with mode 0600, failing if one exists (never overwrites keys).
+ * Written to a temp file, fsynced, then linked into place, so a crash never leaves a
+ * half-written keyring at `file`. Returns false when a keyring already existed.
+ */
+export async function createKeyringFile(file: string, now: Date): Promise<boolean> {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const handle = await fs.open(tmp, 'wx', 0o600);
+  try {
+    await handle.writeFile(JSON.stringify(newKeyringFile(now), null, 2) + '\n', 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await fs.link(tmp, file); // atomic, and fails if `file` exists
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+}

@@ -1,0 +1,34 @@
+import { KeyError } from '../errors';
+import { SecretBytes } from '../crypto';
+import type { KeyringData } from './keyring-file';
+import type { KeyProvider, TenantKeyRef } from './provider';
+import { tenantKeyAad, unwrapKey, wrapKey } from './wrap';
+
+/** Master key ids of the keyring file are written `local:<n>` in the database. */
+const LOCAL_PREFIX = 'local:';
+
+/** Wraps tenant keys under the keyring file's master keys; new wraps use the primary. */
+export class LocalKeyProvider implements KeyProvider {
+  constructor(private readonly keyring: KeyringData) {}
+
+  async wrapTenantKey(ref: TenantKeyRef, key: SecretBytes): Promise<{ masterKeyId: string; wrapped: Uint8Array }> {
+    const id = this.keyring.primaryMasterKey;
+    const masterKeyId = `${LOCAL_PREFIX}${id}`;
+    const master = this.master(id);
+    return { masterKeyId, wrapped: wrapKey(master, key, tenantKeyAad(ref.tenant, ref.version, masterKeyId)) };
+  }
+
+  async unwrapTenantKey(ref: TenantKeyRef, masterKeyId: string, wrapped: Uint8Array): Promise<SecretBytes> {
+    if (!masterKeyId.startsWith(LOCAL_PREFIX)) {
+      throw new KeyError('KEY_NOT_FOUND', `tenant ${ref.tenant} key v${ref.version} is wrapped by ${masterKeyId}, not by this keyring`);
+    }
+    const id = Number(masterKeyId.slice(LOCAL_PREFIX.length));
+    return unwrapKey(this.master(id), wrapped, tenantKeyAad(ref.tenant, ref.version, masterKeyId));
+  }
+
+  private master(id: number): SecretBytes {
+    const entry = this.keyring.masterKeys.get(id);
+    if (!entry) throw new KeyError('KEY_NOT_FOUND', `master key ${id} is not in the keyring`);
+    return entry.key;
+  }
+}

@@ -1,0 +1,33 @@
+import type { VaultEvent } from '../domain';
+import { evolve, initialState, type AgentState } from './state';
+
+/** Where to stop replaying: after a seq, or before the first event later than a time. */
+export interface ReplayPoint {
+  atSeq?: number;
+  at?: Date;
+}
+
+/** True when `event` lies beyond the replay point, so folding stops. */
+export function isPast(event: VaultEvent, point: ReplayPoint): boolean {
+  if (point.atSeq !== undefined && event.seq > point.atSeq) return true;
+  if (point.at !== undefined && event.at.getTime() > point.at.getTime()) return true;
+  return false;
+}
+
+/**
+ * Folds a stream of events into agent state, up to an optional point. Events arrive in
+ * seq order (times within a session are non-decreasing, which append guarantees), so
+ * the state "as of" a point is the fold of the prefix before it.
+ */
+export async function replay(
+  meta: { tenant: string; session: string; agent: string | null },
+  events: AsyncIterable<VaultEvent> | Iterable<VaultEvent>,
+  point: ReplayPoint = {},
+): Promise<AgentState> {
+  let state = initialState(meta);
+  for await (const event of events) {
+    if (isPast(event, point)) break;
+    state = evolve(state, event);
+  }
+  return state;
+}

@@ -1,0 +1,142 @@
+import type { MessageRole, VaultEvent } from '../domain';
+import { applyMergePatch, type Json } from './merge-patch';
+
+/** A conversation message as replay shows it. */
+export interface ReplayedMessage {
+  seq: number;
+  role: MessageRole;
+  content: string;
+  name?: string;
+  toolCallId?: string;
+  at: string;
+  correlationId: string;
+}
+
+/** A tool call joined with its result (output and friends stay null until the result arrives). */
+export interface ReplayedToolCall {
+  callId: string;
+  tool: string;
+  input: Json;
+  output: Json;
+  summary: string | null;
+  durationMs: number | null;
+  isError: boolean | null;
+  callSeq: number;
+  resultSeq: number | null;
+}
+
+/** The agent state rebuilt from a session's events (the `replay --json` document). */
+export interface AgentState {
+  tenant: string;
+  session: string;
+  agent: string | null;
+  lastSeq: number;
+  head: string | null;
+  lastAt: string | null;
+  messages: ReplayedMessage[];
+  toolCalls: ReplayedToolCall[];
+  toolState: { [k: string]: Json };
+  worldState: { [k: string]: Json };
+  currentTask: string | null;
+  summary: { content: string; throughSeq: number } | null;
+  usage: { promptTokens: number; completionTokens: number; costUsd: number };
+}
+
+/** The state of a session before its first event. */
+export function initialState(meta: { tenant: string; session: string; agent: string | null }): AgentState {
+  return {
+    ...meta,
+    lastSeq: 0,
+    head: null,
+    lastAt: null,
+    messages: [],
+    toolCalls: [],
+    toolState: {},
+    worldState: {},
+    currentTask: null,
+    summary: null,
+    usage: { promptTokens: 0, completionTokens: 0, costUsd: 0 },
+  };
+}
+
+/**
+ * Folds one event into the state and returns it. Deterministic and free of I/O; for
+ * speed it takes ownership of `state` and updates it in place (a fold threads one
+ * state through, so nothing else holds it) — copying the message list per event would
+ * make replay quadratic. An unknown tool_result callId is kept as a call with tool
+ * "(unknown)" so nothing recorded is silently dropped.
+ */
+export function evolve(state: AgentState, event: VaultEvent): AgentState {
+  state.lastSeq = event.seq;
+  state.head = event.hash;
+  state.lastAt = event.at.toISOString();
+  const d = event.data as Record<string, any>;
+  switch (event.type) {
+    case 'message': {
+      const m: ReplayedMessage = {
+        seq: event.seq,
+        role: d.role,
+        content: d.content,
+        at: state.lastAt,
+        correlationId: event.correlationId,
+      };
+      if (d.name !== undefined) m.name = d.name;
+      if (d.toolCallId !== undefined) m.toolCallId = d.toolCallId;
+      state.messages.push(m);
+      state.usage.promptTokens += d.usage?.promptTokens ?? 0;
+      state.usage.completionTokens += d.usage?.completionTokens ?? 0;
+      state.usage.costUsd = roundCost(state.usage.costUsd + (d.costUsd ?? 0));
+      return state;
+    }
+    case 'tool_call':
+      state.toolCalls.push({
+        callId: d.callId,
+        tool: d.tool,
+        input: d.input,
+        output: null,
+        summary: null,
+        durationMs: null,
+        isError: null,
+        callSeq: event.seq,
+        resultSeq: null,
+      });
+      return state;
+    case 'tool_result': {
+      const result = {
+        output: d.output as Json,
+        summary: (d.summary as string | undefined) ?? null,
+        durationMs: (d.durationMs as number | undefined) ?? null,
+        isError: (d.isError as boolean | undefined) ?? false,
+        resultSeq: event.seq,
+      };
+      const call = findOpenCall(state.toolCalls, d.callId);
+      if (call) Object.assign(call, result);
+      else state.toolCalls.push({ callId: d.callId, tool: '(unknown)', input: null, callSeq: event.seq, ...result });
+      return state;
+    }
+    case 'state_patch':
+      if (d.scope === 'tool') state.toolState = applyMergePatch(state.toolState, d.patch) as AgentState['toolState'];
+      else state.worldState = applyMergePatch(state.worldState, d.patch) as AgentState['worldState'];
+      return state;
+    case 'task':
+      state.currentTask = d.task;
+      return state;
+    case 'summary':
+      state.summary = { content: d.content, throughSeq: d.throughSeq };
+      return state;
+  }
+}
+
+/** The latest call with this id that has no result yet (ids can be reused across turns). */
+function findOpenCall(calls: readonly ReplayedToolCall[], callId: string): ReplayedToolCall | undefined {
+  for (let i = calls.length - 1; i >= 0; i--) {
+    const c = calls[i]!;
+    if (c.callId === callId && c.resultSeq === null) return c;
+  }
+  return undefined;
+}
+
+/** Sums of float costs drift (0.1 + 0.2); round to a nano-dollar so totals read as entered. */
+function roundCost(x: number): number {
+  return Math.round(x * 1e9) / 1e9;
+}
