@@ -21,9 +21,16 @@ export function signingKeyId(publicKey: Uint8Array): string {
   return `ed25519:${toHex(digest).slice(0, 16)}`;
 }
 
-/** The public key that belongs to an Ed25519 secret key (its last 32 bytes). */
+/**
+ * The public key that belongs to an Ed25519 secret key, derived again from its seed
+ * (libsodium's 64-byte secret key is seed ‖ public key), so a keyring whose halves were
+ * mixed up is caught rather than trusted.
+ */
 export function publicKeyOf(secretKey: SecretBytes): Uint8Array {
-  return sodium().crypto_sign_ed25519_sk_to_pk(exposeSecretBytes(secretKey));
+  const seed = exposeSecretBytes(secretKey).subarray(0, 32);
+  const derived = sodium().crypto_sign_seed_keypair(seed);
+  sodium().memzero(derived.privateKey);
+  return derived.publicKey;
 }
 
 export function signDetached(message: Uint8Array, secretKey: SecretBytes): Uint8Array {

@@ -1,0 +1,18 @@
+export { openStore } from './open';
+export type { StoreOptions } from './open';
+export type { Store, StoreKind, VaultDb, TenantTx } from './types';
+export { withTenant } from './tenant-scope';
+export { storageError, sqlState } from './errors';
+export { APP_ROLE, MIGRATIONS_FOLDER, migratePostgres } from './migrate';
+export { insertTenant } from './queries/insert-tenant';
+export { listTenants } from './queries/list-tenants';
+export { insertTenantKey } from './queries/insert-tenant-key';
+export type { TenantKeyRow } from './queries/insert-tenant-key';
+export { readTenantKey } from './queries/read-tenant-key';
+export { insertSession } from './queries/insert-session';
+export { readSession } from './queries/read-session';
+export type { SessionRow } from './queries/read-session';
+export { listSessions } from './queries/list-sessions';
+export { appendEvents } from './queries/append-events';
+export { readEvents } from './queries/read-events';
+export { findIdempotent } from './queries/find-idempotent';

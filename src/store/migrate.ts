@@ -1,0 +1,40 @@
+import path from 'node:path';
+import { Client } from 'pg';
+import type { PGlite } from '@electric-sql/pglite';
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migrateOnPglite } from 'drizzle-orm/pglite/migrator';
+
+/** drizzle/ at the package root (the same relative path from src/store and dist/store). */
+export const MIGRATIONS_FOLDER = path.resolve(__dirname, '..', '..', 'drizzle');
+
+/** The role the application acts as (drizzle/0001_security.sql). */
+export const APP_ROLE = 'session_vault_app';
+
+/** An arbitrary constant: the advisory lock that serialises concurrent migrations. */
+const MIGRATION_LOCK = 0x5e55_1011;
+
+/**
+ * Applies pending migrations on a Postgres server as the connecting (owner) role, under
+ * an advisory lock so concurrent `init`s and first opens do not race.
+ */
+export async function migratePostgres(url: string): Promise<void> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      await migratePg(drizzlePg(client), { migrationsFolder: MIGRATIONS_FOLDER });
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/** Applies pending migrations on a PGlite instance (one connection, so no race). */
+export async function migratePglite(pglite: PGlite): Promise<void> {
+  await migrateOnPglite(drizzlePglite(pglite), { migrationsFolder: MIGRATIONS_FOLDER });
+}

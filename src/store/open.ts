@@ -1,0 +1,22 @@
+import path from 'node:path';
+import { InputError } from '../errors';
+import { openPglite } from './pglite';
+import { openPostgres } from './postgres';
+import type { Store } from './types';
+
+export interface StoreOptions {
+  /** `postgres://…`, `postgresql://…`, `memory://`, or undefined for the embedded store in `home`. */
+  url: string | undefined;
+  home: string;
+  lockTimeoutMs: number;
+  migrate: boolean;
+}
+
+/** Picks the driver from the URL (CLI contract: "Where the vault lives"). */
+export async function openStore(o: StoreOptions): Promise<Store> {
+  const url = o.url;
+  if (url === undefined || url === '') return openPglite(path.join(o.home, 'db'), o);
+  if (url === 'memory://') return openPglite(null, o);
+  if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, o);
+  throw new InputError('INVALID_CONFIG', 'database URL must start with postgres://, postgresql:// or be memory://');
+}

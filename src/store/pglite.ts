@@ -1,0 +1,80 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { drizzle } from 'drizzle-orm/pglite';
+import lockfile from 'proper-lockfile';
+import { StorageError } from '../errors';
+import * as schema from './schema';
+import { APP_ROLE, migratePglite } from './migrate';
+import { storageError } from './errors';
+import type { Store, VaultDb } from './types';
+
+/**
+ * The embedded store: PGlite (Postgres compiled to WASM) in `dir`, or in memory when
+ * `dir` is null. The same migrations, triggers and policies as on a server.
+ *
+ * PGlite is single-process. A second process opening the same folder waits for the
+ * first to close it — a lock file beside the folder (proper-lockfile: an atomic mkdir,
+ * refreshed while held, considered stale 10 s after its holder died) — up to
+ * `lockTimeoutMs`, then fails with STORE_LOCKED. It never opens a folder another
+ * process has open, which is what would corrupt it.
+ */
+export async function openPglite(dir: string | null, options: { lockTimeoutMs: number }): Promise<Store> {
+  let release: (() => Promise<void>) | null = null;
+  if (dir) {
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    release = await acquire(dir, options.lockTimeoutMs);
+  }
+  let pglite: PGlite | undefined;
+  try {
+    pglite = dir ? new PGlite(dir) : new PGlite();
+    await pglite.waitReady;
+    await migratePglite(pglite);
+    await pglite.exec(`SET ROLE ${APP_ROLE}`);
+    const db = drizzle(pglite, { schema }) as unknown as VaultDb;
+    const opened = pglite;
+    return {
+      db,
+      kind: dir ? 'pglite' : 'memory',
+      location: dir ?? 'memory://',
+      close: async () => {
+        try {
+          await opened.close();
+        } finally {
+          await release?.();
+        }
+      },
+    };
+  } catch (e) {
+    await pglite?.close().catch(() => {});
+    await release?.().catch(() => {});
+    throw storageError(e, 'opening the embedded store');
+  }
+}
+
+async function acquire(dir: string, timeoutMs: number): Promise<() => Promise<void>> {
+  const stepMs = 100;
+  try {
+    return await lockfile.lock(dir, {
+      lockfilePath: path.join(path.dirname(dir), `${path.basename(dir)}.lock`),
+      realpath: false,
+      stale: 10_000,
+      update: 2_000,
+      retries: { retries: Math.max(0, Math.ceil(timeoutMs / stepMs)), factor: 1, minTimeout: stepMs, maxTimeout: stepMs },
+      onCompromised: () => {
+        // Another process removed our lock (e.g. we were frozen past `stale`). Stop rather
+        // than risk two writers on one folder.
+        process.emitWarning('session-vault: embedded store lock compromised; exiting');
+        process.exit(4);
+      },
+    });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOCKED') {
+      throw new StorageError(
+        'STORE_LOCKED',
+        `the embedded store ${dir} is in use by another process; gave up after ${Math.round(timeoutMs / 1000)} s (--lock-timeout)`,
+      );
+    }
+    throw new StorageError('STORAGE_UNAVAILABLE', `cannot lock the embedded store ${dir} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
+  }
+}

@@ -1,0 +1,40 @@
+import { Pool } from 'pg';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import * as schema from './schema';
+import { APP_ROLE, migratePostgres } from './migrate';
+import { storageError } from './errors';
+import type { Store, VaultDb } from './types';
+
+/**
+ * A Postgres server through a `pg` pool and drizzle-orm/node-postgres. Every pooled
+ * connection acts as the application role (SET ROLE), so row-level security and the
+ * append-only privileges hold whatever login role the URL names.
+ */
+export async function openPostgres(url: string, options: { migrate: boolean; poolSize?: number }): Promise<Store> {
+  try {
+    if (options.migrate) await migratePostgres(url);
+    const pool = new Pool({ connectionString: url, max: options.poolSize ?? 10 });
+    pool.on('connect', (client) => {
+      client.query(`SET ROLE ${APP_ROLE}`).catch((e: unknown) => client.emit('error', e));
+    });
+    // Idle clients that lose their server emit 'error' on the pool; the next query reports it.
+    pool.on('error', () => {});
+    const db = drizzle(pool, { schema }) as unknown as VaultDb;
+    const probe = await pool.query('SELECT current_user AS role');
+    if (probe.rows[0]?.role !== APP_ROLE) throw new Error('SET ROLE did not take effect');
+    return { db, kind: 'postgres', location: redact(url), close: () => pool.end() };
+  } catch (e) {
+    throw storageError(e, 'connecting to Postgres');
+  }
+}
+
+/** The URL without its password, for logs and `init --json`. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparseable url)';
+  }
+}

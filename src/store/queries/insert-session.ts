@@ -1,0 +1,31 @@
+import { sessions } from '../schema';
+import type { TenantTx } from '../types';
+
+/** Creates a session with an empty chain; returns false if another writer created it first. */
+export async function insertSession(
+  tx: TenantTx,
+  s: {
+    tenant: string;
+    session: string;
+    agent: string | null;
+    createdAt: Date;
+    dataKeyVersion: number;
+    tenantKeyVersion: number;
+    wrappedDataKey: Uint8Array;
+  },
+): Promise<boolean> {
+  const rows = await tx
+    .insert(sessions)
+    .values({
+      tenantId: s.tenant,
+      sessionId: s.session,
+      agent: s.agent,
+      createdAt: s.createdAt,
+      dataKeyVersion: s.dataKeyVersion,
+      tenantKeyVersion: s.tenantKeyVersion,
+      wrappedDataKey: s.wrappedDataKey,
+    })
+    .onConflictDoNothing()
+    .returning({ id: sessions.sessionId });
+  return rows.length === 1;
+}

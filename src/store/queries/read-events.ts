@@ -1,0 +1,43 @@
+import { and, asc, eq, gt } from 'drizzle-orm';
+import { EVENT_TYPES, type EventType, type StoredEvent } from '../../domain';
+import { IntegrityError } from '../../errors';
+import { events } from '../schema';
+import type { TenantTx } from '../types';
+
+/** A page of a session's events as stored, in seq order, after `afterSeq`. */
+export async function readEvents(tx: TenantTx, tenant: string, session: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
+  const rows = await tx
+    .select()
+    .from(events)
+    .where(and(eq(events.tenantId, tenant), eq(events.sessionId, session), gt(events.seq, afterSeq)))
+    .orderBy(asc(events.seq))
+    .limit(limit);
+  return rows.map(toStoredEvent);
+}
+
+const KNOWN_TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
+
+/** Maps a row to a StoredEvent. The CHECK constraint keeps types known; a row that defies it is an integrity problem. */
+export function toStoredEvent(r: typeof events.$inferSelect): StoredEvent {
+  if (!KNOWN_TYPES.has(r.type)) {
+    throw new IntegrityError('CHAIN_BROKEN', `event ${r.seq} of ${r.tenantId}/${r.sessionId} has an unknown type`);
+  }
+  return {
+    tenant: r.tenantId,
+    session: r.sessionId,
+    seq: r.seq,
+    type: r.type as EventType,
+    at: r.at,
+    correlationId: r.correlationId,
+    idempotencyKey: r.idempotencyKey,
+    tool: r.tool,
+    promptTokens: r.promptTokens,
+    completionTokens: r.completionTokens,
+    costUsd: r.costUsd,
+    durationMs: r.durationMs,
+    keyVersion: r.keyVersion,
+    nonce: r.nonce,
+    ciphertext: r.ciphertext,
+    hash: r.hash,
+  };
+}

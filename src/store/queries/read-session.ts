@@ -1,0 +1,45 @@
+import { and, eq } from 'drizzle-orm';
+import { sessions } from '../schema';
+import type { TenantTx } from '../types';
+
+export interface SessionRow {
+  tenant: string;
+  session: string;
+  agent: string | null;
+  status: 'active' | 'archived' | 'purged';
+  createdAt: Date;
+  headSeq: number;
+  headHash: Uint8Array | null;
+  firstAt: Date | null;
+  lastAt: Date | null;
+  dataKeyVersion: number;
+  tenantKeyVersion: number;
+  wrappedDataKey: Uint8Array | null;
+}
+
+export function toSessionRow(r: typeof sessions.$inferSelect): SessionRow {
+  return {
+    tenant: r.tenantId,
+    session: r.sessionId,
+    agent: r.agent,
+    status: r.status as SessionRow['status'],
+    createdAt: r.createdAt,
+    headSeq: r.headSeq,
+    headHash: r.headHash,
+    firstAt: r.firstAt,
+    lastAt: r.lastAt,
+    dataKeyVersion: r.dataKeyVersion,
+    tenantKeyVersion: r.tenantKeyVersion,
+    wrappedDataKey: r.wrappedDataKey,
+  };
+}
+
+/** One session's row, or null. */
+export async function readSession(tx: TenantTx, tenant: string, session: string): Promise<SessionRow | null> {
+  const [row] = await tx
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.tenantId, tenant), eq(sessions.sessionId, session)))
+    .limit(1);
+  return row ? toSessionRow(row) : null;
+}

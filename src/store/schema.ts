@@ -1,0 +1,86 @@
+import { customType, doublePrecision, index, integer, bigint, pgTable, primaryKey, text, timestamp, uniqueIndex, foreignKey } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
+
+/**
+ * The vault's tables. Every primary key starts with tenant_id, so the schema can be
+ * distributed by tenant (Citus) unchanged. Row-level security, the append-only guard
+ * and privileges are in the hand-written migration drizzle/0001_security.sql.
+ */
+
+/** bytea as Uint8Array on both drivers (pg gives Buffer, PGlite Uint8Array). */
+export const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
+  dataType: () => 'bytea',
+  toDriver: (v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength),
+  fromDriver: (v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength),
+});
+
+export const tenants = pgTable('tenants', {
+  tenantId: text('tenant_id').primaryKey(),
+  createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull(),
+});
+
+/** Versioned tenant keys, each wrapped by a master key (or KMS key) named by master_key_id. */
+export const tenantKeys = pgTable(
+  'tenant_keys',
+  {
+    tenantId: text('tenant_id').notNull().references(() => tenants.tenantId),
+    version: integer('version').notNull(),
+    masterKeyId: text('master_key_id').notNull(),
+    wrappedKey: bytea('wrapped_key'),
+    state: text('state').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.version] })],
+);
+
+/**
+ * One row a session: its chain head, its data key (wrapped by a tenant key version) and
+ * its status. The head is what verification compares the chain against.
+ */
+export const sessions = pgTable(
+  'sessions',
+  {
+    tenantId: text('tenant_id').notNull().references(() => tenants.tenantId),
+    sessionId: text('session_id').notNull(),
+    agent: text('agent'),
+    status: text('status').notNull().default('active'),
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull(),
+    headSeq: bigint('head_seq', { mode: 'number' }).notNull().default(0),
+    headHash: bytea('head_hash'),
+    firstAt: timestamp('first_at', { withTimezone: true, precision: 3 }),
+    lastAt: timestamp('last_at', { withTimezone: true, precision: 3 }),
+    dataKeyVersion: integer('data_key_version').notNull(),
+    tenantKeyVersion: integer('tenant_key_version').notNull(),
+    wrappedDataKey: bytea('wrapped_data_key'),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.sessionId] })],
+);
+
+/** The append-only log. Content is sealed; the other columns are clear metadata. */
+export const events = pgTable(
+  'events',
+  {
+    tenantId: text('tenant_id').notNull(),
+    sessionId: text('session_id').notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    type: text('type').notNull(),
+    at: timestamp('at', { withTimezone: true, precision: 3 }).notNull(),
+    correlationId: text('correlation_id').notNull(),
+    idempotencyKey: text('idempotency_key'),
+    tool: text('tool'),
+    promptTokens: integer('prompt_tokens'),
+    completionTokens: integer('completion_tokens'),
+    costUsd: doublePrecision('cost_usd'),
+    durationMs: bigint('duration_ms', { mode: 'number' }),
+    keyVersion: integer('key_version').notNull(),
+    nonce: bytea('nonce').notNull(),
+    ciphertext: bytea('ciphertext').notNull(),
+    hash: bytea('hash').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.sessionId, t.seq] }),
+    foreignKey({ columns: [t.tenantId, t.sessionId], foreignColumns: [sessions.tenantId, sessions.sessionId] }),
+    uniqueIndex('events_idempotency_key').on(t.tenantId, t.sessionId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
+    index('events_correlation_id').on(t.tenantId, t.correlationId),
+  ],
+);

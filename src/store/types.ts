@@ -1,0 +1,28 @@
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import type { ExtractTablesWithRelations } from 'drizzle-orm';
+import type * as schema from './schema';
+
+type Schema = typeof schema;
+
+/** A drizzle database on either driver (node-postgres or PGlite). */
+export type VaultDb = PgDatabase<PgQueryResultHKT, Schema>;
+
+/** A transaction scoped to one tenant (see withTenant). Queries take this, never the bare db. */
+export type TenantTx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
+
+/** Which backend a store runs on. */
+export type StoreKind = 'postgres' | 'pglite' | 'memory';
+
+/** An open database: the drizzle handle, what it is, and how to close it. */
+export interface Store {
+  readonly db: VaultDb;
+  readonly kind: StoreKind;
+  /** Where the data lives, without credentials (for `init --json` and logs). */
+  readonly location: string;
+  close(): Promise<void>;
+}
+
+/** The rows of a raw `db.execute` result; node-postgres and PGlite both return `{ rows }`. */
+export function rowsOf<T>(result: unknown): T[] {
+  return (result as { rows: T[] }).rows;
+}

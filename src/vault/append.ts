@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import { correlationId as validCorrelationId, parseEvents, type EventInput, type StoredEvent } from '../domain';
+import { InputError, StorageError } from '../errors';
+import { toHex } from '../crypto';
+import { GENESIS_HASH, sealEvent } from '../events';
+import { appendEvents, findIdempotent, sqlState, storageError, withTenant } from '../store';
+import { currentCorrelationId, withContext } from '../observability';
+import type { VaultDeps } from './deps';
+import { openSession } from './open-session';
+
+export interface AppendOptions {
+  /** Stamped on every event that carries none. Default: the ambient one, else a new UUID. */
+  correlationId?: string;
+  /** Names the agent when this append creates the session. */
+  agent?: string;
+}
+
+/** What an append stored (or, for a retried idempotent append, had stored). */
+export interface AppendResult {
+  tenant: string;
+  session: string;
+  appended: number;
+  firstSeq: number;
+  lastSeq: number;
+  /** Hex hash of the chain after the last event of this batch. */
+  head: string;
+  correlationId: string;
+  /** True when every event's idempotency key was already stored: nothing new was written. */
+  deduplicated: boolean;
+}
+
+const MAX_ATTEMPTS = 64;
+
+/**
+ * Appends a batch atomically: validate → seal each event with its seq → chain →
+ * one statement that checks the head and inserts (store/queries/append-events.ts).
+ * Resolves only after the database committed. On a concurrent append by another
+ * process, reloads the head, re-seals (seq is in the associated data) and retries.
+ * Nothing is written when any event is invalid (InputError, before any I/O).
+ */
+export async function append(
+  deps: VaultDeps,
+  tenant: string,
+  session: string,
+  inputs: readonly unknown[],
+  options: AppendOptions = {},
+): Promise<AppendResult> {
+  const events = parseEvents(inputs);
+  const keys = idempotencyKeys(events);
+  const correlationId = validCorrelationId(options.correlationId ?? currentCorrelationId() ?? randomUUID());
+  if (options.agent !== undefined && (options.agent.length === 0 || options.agent.length > 128)) {
+    throw new InputError('INVALID_INPUT', 'agent name must be 1..128 characters');
+  }
+  return withContext({ correlationId, tenant, session }, () =>
+    deps.mutex.run(`${tenant}\u0000${session}`, async () => {
+      for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+        const s =
+          deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, { agent: options.agent ?? null }));
+        if (keys.length > 0) {
+          const earlier = await previouslyAppended(deps, tenant, session, events, keys, correlationId);
+          if (earlier) return earlier;
+        }
+        if (s.status !== 'active') {
+          throw new StorageError('STORAGE_REFUSED', `session ${tenant}/${session} is ${s.status}; it cannot be appended to`);
+        }
+        const rows = seal(deps, tenant, session, events, s, correlationId);
+        let ok: boolean;
+        try {
+          ok = await appendEvents(deps.store.db, tenant, session, s.headSeq, rows);
+        } catch (e) {
+          if (sqlState(e) !== '23505') throw storageError(e, 'appending events');
+          ok = false; // a concurrent writer took the seq or idempotency key; reload and look again
+        }
+        const last = rows[rows.length - 1]!;
+        if (ok) {
+          s.headSeq = last.seq;
+          s.headHash = last.hash;
+          s.lastAt = last.at;
+          deps.logger.info({ op: 'append', appended: rows.length, firstSeq: rows[0]!.seq, lastSeq: last.seq, attempt }, 'appended');
+          return {
+            tenant,
+            session,
+            appended: rows.length,
+            firstSeq: rows[0]!.seq,
+            lastSeq: last.seq,
+            head: toHex(last.hash),
+            correlationId,
+            deduplicated: false,
+          };
+        }
+        deps.logger.debug({ op: 'append', attempt, expectedSeq: s.headSeq }, 'head moved; reloading');
+        deps.cache.delete(tenant, session);
+        await backoff(attempt);
+      }
+      throw new StorageError('APPEND_CONTENDED', `gave up appending to ${tenant}/${session} after ${MAX_ATTEMPTS} conflicting attempts`);
+    }),
+  );
+}
+
+function seal(
+  deps: VaultDeps,
+  tenant: string,
+  session: string,
+  events: readonly EventInput[],
+  s: { dataKey: import('../crypto').SecretBytes; dataKeyVersion: number; headSeq: number; headHash: Uint8Array | null; lastAt: Date | null },
+  correlationId: string,
+): StoredEvent[] {
+  // Times never go backwards within a session, so "state as of a time" is a prefix.
+  const now = deps.clock();
+  const at = s.lastAt && s.lastAt.getTime() > now.getTime() ? s.lastAt : now;
+  let prevHash = s.headHash ?? GENESIS_HASH;
+  return events.map((input, i) => {
+    const row = sealEvent(input, {
+      tenant,
+      session,
+      seq: s.headSeq + 1 + i,
+      at,
+      correlationId,
+      prevHash,
+      keyVersion: s.dataKeyVersion,
+      dataKey: s.dataKey,
+    });
+    prevHash = row.hash;
+    return row;
+  });
+}
+
+function idempotencyKeys(events: readonly EventInput[]): string[] {
+  const keys = events.flatMap((e) => (e.idempotencyKey === undefined ? [] : [e.idempotencyKey]));
+  if (new Set(keys).size !== keys.length) {
+    throw new InputError('INVALID_EVENT', 'the same idempotencyKey appears twice in one batch');
+  }
+  return keys;
+}
+
+/**
+ * The original result when every event of the batch was stored before (a retry), null
+ * when none was. A batch that is partly stored is a different batch reusing keys:
+ * IDEMPOTENCY_CONFLICT, nothing written.
+ */
+async function previouslyAppended(
+  deps: VaultDeps,
+  tenant: string,
+  session: string,
+  events: readonly EventInput[],
+  keys: readonly string[],
+  correlationId: string,
+): Promise<AppendResult | null> {
+  const found = await withTenant(deps.store.db, tenant, 'checking idempotency keys', (tx) => findIdempotent(tx, tenant, session, keys));
+  if (found.length === 0) return null;
+  if (found.length !== events.length) {
+    throw new InputError(
+      'IDEMPOTENCY_CONFLICT',
+      `${found.length} of this batch's idempotency keys were already used by another append to ${tenant}/${session}`,
+    );
+  }
+  found.sort((a, b) => a.seq - b.seq);
+  const first = found[0]!;
+  const last = found[found.length - 1]!;
+  deps.logger.info({ op: 'append', deduplicated: found.length }, 'retried append; returning the original result');
+  return {
+    tenant,
+    session,
+    appended: found.length,
+    firstSeq: first.seq,
+    lastSeq: last.seq,
+    head: toHex(last.hash),
+    correlationId,
+    deduplicated: true,
+  };
+}
+
+function backoff(attempt: number): Promise<void> {
+  const ms = Math.min(50, 2 * attempt) * Math.random();
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,17 @@
+import type { Logger } from '../observability';
+import type { Store } from '../store';
+import type { KeyAccess } from './key-access';
+import type { KeyedMutex } from './mutex';
+import type { SessionCache } from './session-cache';
+
+/** What the vault's operations share: the store, keys, caches, logger and clock. */
+export interface VaultDeps {
+  store: Store;
+  keys: KeyAccess;
+  cache: SessionCache;
+  mutex: KeyedMutex;
+  logger: Logger;
+  clock: () => Date;
+  /** Events a read page holds (memory per page = pageSize × event size). */
+  pageSize: number;
+}

@@ -1,0 +1,73 @@
+import { KeyError, InputError } from '../errors';
+import { SecretBytes, generateKey } from '../crypto';
+import { dataKeyAad, unwrapKey, wrapKey, type KeyProvider } from '../keys';
+import { readTenantKey, type TenantKeyRow, type TenantTx } from '../store';
+
+/** Every session's data key is version 1 today; the column and the AAD leave room for rotation. */
+export const DATA_KEY_VERSION = 1;
+
+/**
+ * Unwraps tenant keys (through the KeyProvider) and session data keys (with the tenant
+ * key), caching the unwrapped tenant keys for the life of the vault. All key material
+ * stays in SecretBytes and is zeroed on close().
+ */
+export class KeyAccess {
+  private readonly tenantKeys = new Map<string, SecretBytes>();
+
+  constructor(private readonly provider: () => Promise<KeyProvider>) {}
+
+  /** A tenant key version, unwrapped. KEY_DESTROYED if destroyed, KEY_NOT_FOUND if absent. */
+  async tenantKey(tx: TenantTx, tenant: string, version: number): Promise<SecretBytes> {
+    const cacheKey = `${tenant}\u0000${version}`;
+    const cached = this.tenantKeys.get(cacheKey);
+    if (cached) return cached;
+    const row = await readTenantKey(tx, tenant, version);
+    if (!row) throw new KeyError('KEY_NOT_FOUND', `tenant ${tenant} has no key version ${version}`);
+    const key = await this.unwrapTenantKey(row);
+    this.tenantKeys.set(cacheKey, key);
+    return key;
+  }
+
+  /** The tenant's primary key version and key. UNKNOWN_TENANT when the tenant has none. */
+  async primaryTenantKey(tx: TenantTx, tenant: string): Promise<{ version: number; key: SecretBytes }> {
+    const row = await readTenantKey(tx, tenant, 'primary');
+    if (!row) throw new InputError('UNKNOWN_TENANT', `unknown tenant ${tenant} (create it with \`session-vault tenant create ${tenant}\`)`);
+    return { version: row.version, key: await this.tenantKey(tx, tenant, row.version) };
+  }
+
+  /** A fresh data key for a new session, and its wrapping under the tenant's primary key. */
+  async newDataKey(
+    tx: TenantTx,
+    tenant: string,
+    session: string,
+  ): Promise<{ dataKey: SecretBytes; wrapped: Uint8Array; tenantKeyVersion: number }> {
+    const primary = await this.primaryTenantKey(tx, tenant);
+    const dataKey = generateKey();
+    const wrapped = wrapKey(primary.key, dataKey, dataKeyAad(tenant, session, DATA_KEY_VERSION, primary.version));
+    return { dataKey, wrapped, tenantKeyVersion: primary.version };
+  }
+
+  /** Unwraps a session's data key. KEY_DESTROYED when it has been shredded. */
+  async dataKey(
+    tx: TenantTx,
+    s: { tenant: string; session: string; dataKeyVersion: number; tenantKeyVersion: number; wrappedDataKey: Uint8Array | null },
+  ): Promise<SecretBytes> {
+    if (!s.wrappedDataKey) throw new KeyError('KEY_DESTROYED', `the key of session ${s.tenant}/${s.session} has been destroyed`);
+    const tenantKey = await this.tenantKey(tx, s.tenant, s.tenantKeyVersion);
+    return unwrapKey(tenantKey, s.wrappedDataKey, dataKeyAad(s.tenant, s.session, s.dataKeyVersion, s.tenantKeyVersion));
+  }
+
+  private async unwrapTenantKey(row: TenantKeyRow): Promise<SecretBytes> {
+    if (row.state === 'destroyed' || !row.wrappedKey) {
+      throw new KeyError('KEY_DESTROYED', `tenant ${row.tenant} key version ${row.version} has been destroyed`);
+    }
+    const provider = await this.provider();
+    return provider.unwrapTenantKey({ tenant: row.tenant, version: row.version }, row.masterKeyId, row.wrappedKey);
+  }
+
+  /** Zeroes every cached key. */
+  dispose(): void {
+    for (const k of this.tenantKeys.values()) k.dispose();
+    this.tenantKeys.clear();
+  }
+}

@@ -1,0 +1,164 @@
+import type { VaultEvent } from '../domain';
+import { sessionId as validSessionId, tenantId as validTenantId } from '../domain';
+import { InputError } from '../errors';
+import { generateKey } from '../crypto';
+import type { KeyProvider } from '../keys';
+import { insertTenant, insertTenantKey, listSessions, listTenants, withTenant, type SessionRow } from '../store';
+import { replay, type AgentState, type ReplayPoint } from '../replay';
+import { withContext } from '../observability';
+import { append, type AppendOptions, type AppendResult } from './append';
+import type { VaultDeps } from './deps';
+import { decryptedEvents } from './read';
+import { openSession } from './open-session';
+import { verify, type VerifyReport, type VerifyScope } from './verify';
+
+/** A session as `sessions` lists it. */
+export interface SessionSummary {
+  session: string;
+  agent: string | null;
+  events: number;
+  firstAt: string | null;
+  lastAt: string | null;
+  status: 'active' | 'archived' | 'purged';
+}
+
+/**
+ * The vault: tenants, their sessions, verification. Open one with `openVault`, close it
+ * with `close()` (which zeroes cached keys and releases the store).
+ */
+export class Vault {
+  #closed = false;
+
+  /** @internal — use openVault. */
+  constructor(
+    private readonly deps: VaultDeps,
+    private readonly provider: () => Promise<KeyProvider>,
+    private readonly onClose: () => Promise<void>,
+  ) {}
+
+  /** Where the data lives (no credentials). */
+  get location(): string {
+    return this.deps.store.location;
+  }
+
+  /**
+   * Creates a tenant with its first tenant key (version 1, primary), wrapped by the
+   * master key. INVALID_ID for a bad id, TENANT_EXISTS if it exists.
+   */
+  async createTenant(tenant: string): Promise<{ tenant: string; keyVersion: number }> {
+    const t = validTenantId(tenant);
+    const provider = await this.provider();
+    const key = generateKey();
+    try {
+      const wrapped = await provider.wrapTenantKey({ tenant: t, version: 1 }, key);
+      await withTenant(this.deps.store.db, t, 'creating a tenant', async (tx) => {
+        const now = this.deps.clock();
+        if (!(await insertTenant(tx, { tenant: t, createdAt: now }))) {
+          throw new InputError('TENANT_EXISTS', `tenant ${t} already exists`);
+        }
+        await insertTenantKey(tx, { tenant: t, version: 1, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.wrapped, state: 'primary', createdAt: now });
+      });
+    } finally {
+      key.dispose();
+    }
+    withContext({ tenant: t }, () => this.deps.logger.info({ op: 'tenant.create', keyVersion: 1 }, 'tenant created'));
+    return { tenant: t, keyVersion: 1 };
+  }
+
+  /** Every tenant, in id order. */
+  async tenants(): Promise<{ tenant: string; createdAt: Date }[]> {
+    return listTenants(this.deps.store.db);
+  }
+
+  /** A handle on one session; nothing is read or created until it is used. */
+  session(tenant: string, session: string): VaultSession {
+    return new VaultSession(this.deps, validTenantId(tenant), validSessionId(session));
+  }
+
+  /** A tenant's sessions in id order. UNKNOWN_TENANT if there is no such tenant. */
+  async sessions(tenant: string): Promise<SessionSummary[]> {
+    const t = validTenantId(tenant);
+    await this.requireTenant(t);
+    const out: SessionSummary[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const page: SessionRow[] = await withTenant(this.deps.store.db, t, 'listing sessions', (tx) => listSessions(tx, t, after, 500));
+      for (const s of page) {
+        out.push({
+          session: s.session,
+          agent: s.agent,
+          events: s.headSeq,
+          firstAt: s.firstAt?.toISOString() ?? null,
+          lastAt: s.lastAt?.toISOString() ?? null,
+          status: s.status,
+        });
+      }
+      if (page.length < 500) return out;
+      after = page[page.length - 1]!.session;
+    }
+  }
+
+  /** Verifies chains and heads (all tenants, one tenant, or one session) with no keys. */
+  async verify(scope: VerifyScope = {}): Promise<VerifyReport> {
+    const tenant = scope.tenant === undefined ? undefined : validTenantId(scope.tenant);
+    const session = scope.session === undefined ? undefined : validSessionId(scope.session);
+    return verify(this.deps, { ...scope, tenant, session });
+  }
+
+  /** Closes the store and zeroes cached keys. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.deps.cache.dispose();
+    this.deps.keys.dispose();
+    await this.onClose();
+  }
+
+  private async requireTenant(t: string): Promise<void> {
+    if (!(await listTenants(this.deps.store.db)).some((x) => x.tenant === t)) {
+      throw new InputError('UNKNOWN_TENANT', `unknown tenant ${t}`);
+    }
+  }
+}
+
+/** One session of one tenant: append, read, replay. */
+export class VaultSession {
+  /** @internal — use vault.session(). */
+  constructor(
+    private readonly deps: VaultDeps,
+    readonly tenant: string,
+    readonly id: string,
+  ) {}
+
+  /** Appends one event (see appendMany). */
+  append(event: unknown, options?: AppendOptions): Promise<AppendResult> {
+    return append(this.deps, this.tenant, this.id, [event], options);
+  }
+
+  /**
+   * Appends events atomically — all are stored, or none — and resolves after commit.
+   * Creates the session on first append. INVALID_EVENT (nothing stored) for bad input,
+   * UNKNOWN_TENANT for an unknown tenant, IDEMPOTENCY_CONFLICT for reused keys.
+   */
+  appendMany(events: readonly unknown[], options?: AppendOptions): Promise<AppendResult> {
+    return append(this.deps, this.tenant, this.id, events, options);
+  }
+
+  /** Decrypted events from `fromSeq` (default 1), streamed page by page. */
+  events(options: { fromSeq?: number } = {}): AsyncIterable<VaultEvent> {
+    const fromSeq = options.fromSeq ?? 1;
+    if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw new InputError('INVALID_INPUT', 'fromSeq must be an integer ≥ 1');
+    return decryptedEvents(this.deps, this.tenant, this.id, fromSeq);
+  }
+
+  /** The agent state rebuilt from events, now or as of a seq or time. */
+  async state(point: ReplayPoint = {}): Promise<AgentState> {
+    if (point.atSeq !== undefined && (!Number.isSafeInteger(point.atSeq) || point.atSeq < 0)) {
+      throw new InputError('INVALID_INPUT', 'atSeq must be an integer ≥ 0');
+    }
+    if (point.at !== undefined && Number.isNaN(point.at.getTime())) throw new InputError('INVALID_INPUT', 'at must be a valid time');
+    const s = this.deps.cache.get(this.tenant, this.id) ?? (await openSession(this.deps, this.tenant, this.id, null));
+    const meta = { tenant: this.tenant, session: this.id, agent: s.agent };
+    return replay(meta, decryptedEvents(this.deps, this.tenant, this.id), point);
+  }
+}
