@@ -1,0 +1,19 @@
+import type { CommandContext } from '../context';
+import { json } from '../output';
+
+/** `tenant create <tenant>`: a tenant and its first key. */
+export async function tenantCreateCommand(ctx: CommandContext, tenant: string): Promise<number> {
+  const result = await ctx.withVault((v) => v.createTenant(tenant));
+  if (ctx.config.json) json(ctx.io, result);
+  else ctx.io.out(`created tenant ${result.tenant} (key version ${result.keyVersion})`);
+  return 0;
+}
+
+/** `tenant list`. */
+export async function tenantListCommand(ctx: CommandContext): Promise<number> {
+  const tenants = await ctx.withVault((v) => v.tenants());
+  if (ctx.config.json) json(ctx.io, tenants.map((t) => ({ tenant: t.tenant, createdAt: t.createdAt.toISOString() })));
+  else if (tenants.length === 0) ctx.io.out('no tenants');
+  else for (const t of tenants) ctx.io.out(`${t.tenant}\t${t.createdAt.toISOString()}`);
+  return 0;
+}

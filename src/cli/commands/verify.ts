@@ -1,0 +1,16 @@
+import type { VerifyReport } from '../../vault';
+import type { CommandContext } from '../context';
+import { json } from '../output';
+
+/** `verify [<tenant> [<session>]]`: chains and heads, no keys needed. Exit 1 on any problem. */
+export async function verifyCommand(ctx: CommandContext, tenant?: string, session?: string): Promise<number> {
+  const report = await ctx.withVault((v) => v.verify({ tenant, session }));
+  if (ctx.config.json) json(ctx.io, report);
+  else ctx.io.out(renderReport(report));
+  return report.ok ? 0 : 1;
+}
+
+export function renderReport(r: VerifyReport): string {
+  const head = `${r.ok ? 'OK' : 'INTEGRITY PROBLEMS'}: ${r.sessions} session(s), ${r.events} event(s) checked`;
+  return [head, ...r.problems.map((p) => `  ${p.tenant}/${p.session} seq ${p.seq}: ${p.kind}`)].join('\n');
+}

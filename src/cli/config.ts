@@ -1,0 +1,45 @@
+import path from 'node:path';
+import { InputError } from '../errors';
+import { DEFAULT_HOME, type VaultOptions } from '../vault';
+
+/** Global flags every command accepts (shared/spec/cli.md, "Where the vault lives"). */
+export interface GlobalFlags {
+  home?: string;
+  db?: string;
+  keyring?: string;
+  lockTimeout?: string;
+  json?: boolean;
+  debug?: boolean;
+}
+
+/** Resolved settings: flag, else environment variable, else default. The only place env is read. */
+export interface CliConfig {
+  home: string;
+  database: string | undefined;
+  keyring: string;
+  lockTimeoutMs: number;
+  json: boolean;
+  debug: boolean;
+  logLevel: string;
+}
+
+export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env): CliConfig {
+  const home = path.resolve(flags.home ?? env.VAULT_HOME ?? DEFAULT_HOME);
+  const lockTimeout = flags.lockTimeout ?? '30';
+  if (!/^\d{1,4}$/.test(lockTimeout)) throw new InputError('INVALID_INPUT', '--lock-timeout takes whole seconds (0..9999)');
+  return {
+    home,
+    database: flags.db ?? (env.VAULT_DATABASE_URL || undefined),
+    keyring: path.resolve(flags.keyring ?? env.VAULT_KEYRING ?? path.join(home, 'keyring.json')),
+    lockTimeoutMs: Number(lockTimeout) * 1000,
+    json: flags.json === true,
+    debug: flags.debug === true,
+    // The CLI is quiet by default: its output is the answer; logs are for operators who ask.
+    logLevel: env.VAULT_LOG_LEVEL ?? (flags.debug ? 'debug' : 'warn'),
+  };
+}
+
+/** openVault options for a resolved config. */
+export function vaultOptions(c: CliConfig): VaultOptions {
+  return { home: c.home, database: c.database, keyring: c.keyring, lockTimeoutMs: c.lockTimeoutMs, logLevel: c.logLevel };
+}

@@ -1,0 +1,120 @@
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT_CODES, VaultError } from '../errors';
+import { commandContext, type CommandContext } from './context';
+import { resolveConfig, type GlobalFlags } from './config';
+import { processOutput, type Output } from './output';
+import { initCommand } from './commands/init';
+import { tenantCreateCommand, tenantListCommand } from './commands/tenant';
+import { appendCommand } from './commands/append';
+import { sessionsCommand } from './commands/sessions';
+import { eventsCommand } from './commands/events';
+import { replayCommand } from './commands/replay';
+import { verifyCommand } from './commands/verify';
+import { demoCommand } from './commands/demo';
+
+/**
+ * Runs the CLI and returns the exit code (shared/spec/cli.md): 0 ok, 1 integrity
+ * problem, 2 usage or input, 3 key, 4 storage. Errors print one line,
+ * `error[CODE]: message`; a stack only with --debug. The only place that turns errors
+ * into exit codes; bin.ts is the only place that exits.
+ */
+export async function main(argv: readonly string[], io: Output = processOutput, stdin: NodeJS.ReadableStream = process.stdin): Promise<number> {
+  let code = 0;
+  let debug = argv.includes('--debug');
+  const program = new Command('session-vault')
+    .description('Encrypted, hash-chained, append-only session vault for AI agents')
+    .version(require('../../package.json').version as string)
+    .addOption(new Option('--home <dir>', 'home folder (env VAULT_HOME, default ./.session-vault)'))
+    .addOption(new Option('--db <url>', 'postgres://… or memory:// (env VAULT_DATABASE_URL, default: embedded store in $VAULT_HOME/db)'))
+    .addOption(new Option('--keyring <path>', 'keyring file (env VAULT_KEYRING, default $VAULT_HOME/keyring.json)'))
+    .addOption(new Option('--lock-timeout <seconds>', 'wait this long for another process using the embedded store (default 30)'))
+    .option('--json', 'print one JSON document (NDJSON for streams) on stdout')
+    .option('--debug', 'print stack traces on errors')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, '')),
+      writeErr: (s) => io.err(s.replace(/\n$/, '')),
+      outputError: (s, write) => write(`error[USAGE]: ${s.replace(/^error: /, '').trim()}\n`),
+    })
+    .showHelpAfterError(false);
+
+  const run =
+    <A extends unknown[]>(fn: (ctx: CommandContext, ...args: A) => Promise<number>) =>
+    async (...args: unknown[]) => {
+      const cmd = args[args.length - 1] as Command;
+      const flags = cmd.optsWithGlobals() as GlobalFlags;
+      debug = flags.debug === true;
+      const ctx = commandContext(resolveConfig(flags), io, stdin);
+      code = await fn(ctx, ...(args.slice(0, -1) as A));
+    };
+
+  program.command('init').description('create the home folder, a keyring if none, and migrate the database').action(run((ctx) => initCommand(ctx)));
+
+  const tenant = program.command('tenant').description('manage tenants');
+  tenant
+    .command('create <tenant>')
+    .description('create a tenant with its own key')
+    .action(run((ctx, t: string) => tenantCreateCommand(ctx, t)));
+  tenant.command('list').description('list tenants').action(run((ctx) => tenantListCommand(ctx)));
+
+  program
+    .command('append <tenant> <session>')
+    .description('append events (NDJSON on stdin, or one --event); atomic')
+    .option('--event <json>', 'one event as JSON instead of stdin')
+    .option('--correlation-id <id>', 'stamp events that carry none')
+    .option('--agent <name>', 'the agent, when this call creates the session')
+    .action(run((ctx, t: string, s: string, f: Record<string, string>) => appendCommand(ctx, t, s, f)));
+
+  program.command('sessions <tenant>').description("list a tenant's sessions").action(run((ctx, t: string) => sessionsCommand(ctx, t)));
+
+  program
+    .command('events <tenant> <session>')
+    .description('print decrypted events')
+    .option('--from-seq <n>', 'start at this seq')
+    .action(run((ctx, t: string, s: string, f: Record<string, string>) => eventsCommand(ctx, t, s, f)));
+
+  program
+    .command('replay <tenant> <session>')
+    .description('rebuild the agent state from events')
+    .option('--at-seq <n>', 'as it stood after this seq')
+    .option('--at <iso>', 'as it stood at this time')
+    .action(run((ctx, t: string, s: string, f: Record<string, string>) => replayCommand(ctx, t, s, f)));
+
+  program
+    .command('verify [tenant] [session]')
+    .description('check hash chains and heads, without keys; exit 1 on any problem')
+    .action(run((ctx, t: string | undefined, s: string | undefined) => verifyCommand(ctx, t, s)));
+
+  program.command('demo').description('run a scripted agent conversation offline on the embedded store').action(run((ctx) => demoCommand(ctx)));
+
+  try {
+    await program.parseAsync(argv as string[], { from: 'user' });
+    return code;
+  } catch (e) {
+    return report(e, io, debug);
+  }
+}
+
+function report(e: unknown, io: Output, debug: boolean): number {
+  if (e instanceof CommanderError) {
+    // Help and version are successes; everything else commander raises is usage.
+    return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : EXIT_CODES.input;
+  }
+  if (e instanceof VaultError) {
+    io.err(`error[${e.code}]: ${e.message}`);
+    if (debug) io.err(debugTrace(e));
+    return EXIT_CODES[e.category];
+  }
+  io.err(`error[INTERNAL]: unexpected ${e instanceof Error ? e.name : 'error'}${debug ? '' : ' (run with --debug for a stack trace)'}`);
+  if (debug && e instanceof Error) io.err(debugTrace(e));
+  return EXIT_CODES.storage;
+}
+
+/** Our stack, and the causes' codes only: driver messages can carry query parameters. */
+function debugTrace(e: Error): string {
+  const lines = [e.stack ?? String(e)];
+  for (let c: any = (e as { cause?: unknown }).cause, i = 0; c && i < 4; c = c.cause, i++) {
+    lines.push(`caused by ${c?.name ?? 'error'}${c?.code ? ` (${c.code})` : ''}`);
+  }
+  return lines.join('\n');
+}
