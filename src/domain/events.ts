@@ -147,7 +147,7 @@ function issueMessage(issue: z.core.$ZodIssue): string {
     case 'too_big':
       return `too large (limit ${String(issue.maximum)})`;
     case 'invalid_type':
-      return issue.input === undefined ? 'required field missing' : `expected ${issue.expected}`;
+      return /received undefined$/.test(issue.message) ? 'required field missing' : `expected ${issue.expected}`;
     default:
       return issue.message;
   }

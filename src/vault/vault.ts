@@ -3,7 +3,7 @@ import { sessionId as validSessionId, tenantId as validTenantId } from '../domai
 import { InputError } from '../errors';
 import { generateKey } from '../crypto';
 import type { KeyProvider } from '../keys';
-import { insertTenant, insertTenantKey, listSessions, listTenants, withTenant, type SessionRow } from '../store';
+import { insertTenant, insertTenantKey, listSessions, listTenants, withTenant, type SessionRow, type Store } from '../store';
 import { replay, type AgentState, type ReplayPoint } from '../replay';
 import { withContext } from '../observability';
 import { append, type AppendOptions, type AppendResult } from './append';
@@ -22,6 +22,16 @@ export interface SessionSummary {
   status: 'active' | 'archived' | 'purged';
 }
 
+const stores = new WeakMap<Vault, Store>();
+
+/**
+ * @internal The store under a vault, for tests and maintenance tools that must reach the
+ * database as the vault does. Not exported from the package root.
+ */
+export function storeOf(vault: Vault): Store {
+  return stores.get(vault)!;
+}
+
 /**
  * The vault: tenants, their sessions, verification. Open one with `openVault`, close it
  * with `close()` (which zeroes cached keys and releases the store).
@@ -34,7 +44,9 @@ export class Vault {
     private readonly deps: VaultDeps,
     private readonly provider: () => Promise<KeyProvider>,
     private readonly onClose: () => Promise<void>,
-  ) {}
+  ) {
+    stores.set(this, deps.store);
+  }
 
   /** Where the data lives (no credentials). */
   get location(): string {

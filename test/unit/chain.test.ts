@@ -1,0 +1,137 @@
+import fc from 'fast-check';
+import { randomBytes } from 'node:crypto';
+import { ensureSodium, generateKey } from '../../src/crypto';
+import { ChainVerifier, GENESIS_HASH, sealEvent, openEvent } from '../../src/events';
+import type { EventInput, StoredEvent } from '../../src/domain';
+
+beforeAll(ensureSodium);
+
+function chain(n: number): StoredEvent[] {
+  const dataKey = generateKey();
+  const out: StoredEvent[] = [];
+  let prev = GENESIS_HASH;
+  for (let i = 1; i <= n; i++) {
+    const input: EventInput =
+      i % 2 === 0
+        ? { type: 'tool_call', callId: `c${i}`, tool: 'lookup', input: { i } }
+        : { type: 'message', role: 'user', content: `hello ${i}`, usage: { promptTokens: i, completionTokens: 1 }, costUsd: 0.5 };
+    const row = sealEvent(input, { tenant: 't', session: 's', seq: i, at: new Date(1_700_000_000_000 + i), correlationId: 'c', prevHash: prev, keyVersion: 1, dataKey });
+    out.push(row);
+    prev = row.hash;
+  }
+  return out;
+}
+
+function verify(rows: StoredEvent[], head = { seq: rows.length, hash: rows[rows.length - 1]?.hash ?? null }) {
+  const v = new ChainVerifier('t', 's');
+  for (const r of rows) v.push(r);
+  return v.finish(head);
+}
+
+type Column = keyof StoredEvent;
+const TAMPERABLE: Column[] = ['type', 'at', 'correlationId', 'idempotencyKey', 'tool', 'promptTokens', 'completionTokens', 'costUsd', 'durationMs', 'keyVersion', 'nonce', 'ciphertext', 'hash'];
+
+/** A different value for a column, as an attacker with write access might store. */
+function tamper(row: StoredEvent, column: Column, byte: number): StoredEvent {
+  const r = { ...row };
+  switch (column) {
+    case 'nonce':
+    case 'ciphertext':
+    case 'hash': {
+      const b = new Uint8Array(r[column]);
+      b[byte % b.length]! ^= 1 << byte % 8;
+      (r as Record<string, unknown>)[column] = b;
+      return r;
+    }
+    case 'type':
+      r.type = r.type === 'message' ? 'summary' : 'message';
+      return r;
+    case 'at':
+      r.at = new Date(r.at.getTime() + 1 + byte);
+      return r;
+    case 'correlationId':
+      r.correlationId = r.correlationId + 'x';
+      return r;
+    case 'idempotencyKey':
+    case 'tool':
+      (r as Record<string, unknown>)[column] = r[column] === null ? 'x' : null;
+      return r;
+    default:
+      (r as Record<string, unknown>)[column] = ((r[column] as number | null) ?? 0) + 1;
+      return r;
+  }
+}
+
+describe('ChainVerifier', () => {
+  it('accepts an untouched chain', () => {
+    expect(verify(chain(5))).toEqual([]);
+  });
+
+  it('names the event whose stored column was changed, whatever the column (property)', () => {
+    const rows = chain(6);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 5 }), fc.constantFrom(...TAMPERABLE), fc.nat(1000), (i, column, byte) => {
+        const copy = rows.slice();
+        copy[i] = tamper(rows[i]!, column, byte);
+        const problems = verify(copy, { seq: 6, hash: rows[5]!.hash });
+        expect(problems).toContainEqual({ seq: i + 1, kind: 'hash_mismatch' });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('reports a deleted middle event as a gap', () => {
+    const rows = chain(5);
+    expect(verify([rows[0]!, rows[1]!, rows[3]!, rows[4]!])).toContainEqual({ seq: 3, kind: 'gap' });
+  });
+
+  it('reports two reordered events', () => {
+    const rows = chain(5);
+    const problems = verify([rows[0]!, rows[2]!, rows[1]!, rows[3]!, rows[4]!]);
+    expect(problems.length).toBeGreaterThan(0);
+    expect(problems.map((p) => p.kind)).toEqual(expect.arrayContaining(['hash_mismatch']));
+  });
+
+  it('reports a truncated tail against the recorded head', () => {
+    const rows = chain(5);
+    expect(verify(rows.slice(0, 3), { seq: 5, hash: rows[4]!.hash })).toEqual([{ seq: 4, kind: 'missing_tail' }]);
+  });
+
+  it('reports a head that does not match the last event', () => {
+    const rows = chain(3);
+    expect(verify(rows, { seq: 3, hash: new Uint8Array(randomBytes(32)) })).toEqual([{ seq: 3, kind: 'head_mismatch' }]);
+  });
+
+  it('reports a row that belongs to another session', () => {
+    const rows = chain(2);
+    expect(verify([rows[0]!, { ...rows[1]!, session: 'other' }])).toContainEqual({ seq: 2, kind: 'foreign_row' });
+  });
+});
+
+describe('sealed events', () => {
+  it('open to the same data with the same key', () => {
+    const key = generateKey();
+    const input: EventInput = { type: 'tool_result', callId: 'c', output: { a: [1, 'two', null] }, summary: 's', durationMs: 5, isError: false };
+    const row = sealEvent(input, { tenant: 't', session: 's', seq: 1, at: new Date(0), correlationId: 'c', prevHash: GENESIS_HASH, keyVersion: 1, dataKey: key });
+    expect(row.durationMs).toBe(5);
+    expect(Buffer.from(row.ciphertext).toString('utf8')).not.toContain('two');
+    expect(openEvent(row, key).data).toEqual({ callId: 'c', output: { a: [1, 'two', null] }, summary: 's', durationMs: 5, isError: false });
+  });
+
+  it.each([
+    ['another seq', { seq: 2 }],
+    ['another session', { session: 'x' }],
+    ['another tenant', { tenant: 'x' }],
+    ['another type', { type: 'summary' }],
+    ['another key version', { keyVersion: 2 }],
+  ])('fail to open under %s', (_label, change) => {
+    const key = generateKey();
+    const row = sealEvent({ type: 'message', role: 'user', content: 'secret' }, { tenant: 't', session: 's', seq: 1, at: new Date(0), correlationId: 'c', prevHash: GENESIS_HASH, keyVersion: 1, dataKey: key });
+    expect(() => openEvent({ ...row, ...change } as StoredEvent, key)).toThrow(expect.objectContaining({ code: 'DECRYPTION_FAILED', message: 'decryption failed' }));
+  });
+
+  it('fail to open with another key', () => {
+    const row = sealEvent({ type: 'task', task: 'x' }, { tenant: 't', session: 's', seq: 1, at: new Date(0), correlationId: 'c', prevHash: GENESIS_HASH, keyVersion: 1, dataKey: generateKey() });
+    expect(() => openEvent(row, generateKey())).toThrow(expect.objectContaining({ code: 'DECRYPTION_FAILED' }));
+  });
+});

@@ -1,0 +1,103 @@
+import { ensureSodium, toHex, frame, str, u32, u64, opt, f64, bytes } from '../../src/crypto';
+import { GENESIS_HASH, contentAad, encodeForHash, eventHash, type HashedColumns } from '../../src/events';
+
+/** Known-answer vectors for the formats in docs/formats.md. A change here is a format change. */
+beforeAll(ensureSodium);
+
+const event1: HashedColumns = {
+  tenant: 'acme',
+  session: 's-1',
+  seq: 1,
+  type: 'message',
+  at: new Date('2026-01-02T03:04:05.678Z'),
+  correlationId: 'corr-1',
+  idempotencyKey: null,
+  tool: null,
+  promptTokens: 10,
+  completionTokens: 5,
+  costUsd: 0.25,
+  durationMs: null,
+  keyVersion: 1,
+  nonce: new Uint8Array(24).fill(7),
+  ciphertext: new Uint8Array([1, 2, 3, 4]),
+};
+
+const event2: HashedColumns = {
+  ...event1,
+  seq: 2,
+  type: 'tool_call',
+  tool: 'lookup',
+  promptTokens: null,
+  completionTokens: null,
+  costUsd: null,
+  idempotencyKey: 'k-2',
+  nonce: new Uint8Array(24).fill(9),
+  ciphertext: new Uint8Array([5, 6]),
+};
+
+const lp = (b: Buffer) => Buffer.concat([u32be(b.length), b]);
+const u32be = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+};
+const u64be = (n: number) => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(n));
+  return b;
+};
+
+describe('field framing', () => {
+  it('encodes each field type as documented', () => {
+    const encoded = frame([str('ab'), u32(1), u64(2), opt(null, str), opt('x', str), f64(0.5), bytes(new Uint8Array([255]))]);
+    expect(toHex(encoded)).toBe('000000026162000000010000000000000002000100000001783fe000000000000000000001ff');
+  });
+
+  it('never encodes two different field lists the same way', () => {
+    expect(toHex(frame([str('ab'), str('c')]))).not.toBe(toHex(frame([str('a'), str('bc')])));
+    expect(toHex(frame([opt(null, str)]))).not.toBe(toHex(frame([opt('', str)])));
+  });
+
+  it('rejects integers it cannot represent', () => {
+    expect(() => frame([u64(-1)])).toThrow(RangeError);
+    expect(() => frame([u64(2 ** 53)])).toThrow(RangeError);
+    expect(() => frame([u32(2 ** 32)])).toThrow(RangeError);
+  });
+});
+
+describe('event hash v1', () => {
+  it('hashes exactly the documented byte layout', () => {
+    const expected = Buffer.concat([
+      lp(Buffer.from('session-vault/event/v1')),
+      lp(Buffer.alloc(32)),
+      lp(Buffer.from('acme')),
+      lp(Buffer.from('s-1')),
+      u64be(1),
+      lp(Buffer.from('message')),
+      u64be(Date.parse('2026-01-02T03:04:05.678Z')),
+      lp(Buffer.from('corr-1')),
+      Buffer.from([0]), // idempotency key absent
+      Buffer.from([0]), // tool absent
+      Buffer.concat([Buffer.from([1]), u64be(10)]),
+      Buffer.concat([Buffer.from([1]), u64be(5)]),
+      Buffer.concat([Buffer.from([1]), Buffer.from('3fd0000000000000', 'hex')]), // 0.25
+      Buffer.from([0]), // duration absent
+      u32be(1),
+      lp(Buffer.alloc(24, 7)),
+      lp(Buffer.from([1, 2, 3, 4])),
+    ]);
+    expect(toHex(encodeForHash(GENESIS_HASH, event1))).toBe(expected.toString('hex'));
+  });
+
+  it('matches the known-answer vectors in docs/formats.md', () => {
+    const h1 = eventHash(GENESIS_HASH, event1);
+    expect(toHex(h1)).toBe('93165b1745137f545ba3a45f8652addff97c7edaf588652451ee108f0edd484f');
+    expect(toHex(eventHash(h1, event2))).toBe('d56e370b347832b19293cd02bd725acc77b4d641fa1d11244c6ab00bf11cb5f4');
+  });
+
+  it('binds content to tenant, session, seq, type and key version in the associated data', () => {
+    expect(toHex(contentAad('acme', 's-1', 1, 'message', 1))).toBe(
+      '0000001e73657373696f6e2d7661756c742f6576656e742d636f6e74656e742f76310000000461636d6500000003732d310000000000000001000000076d65737361676500000001',
+    );
+  });
+});
