@@ -7,21 +7,20 @@ import type { Store, VaultDb } from './types';
 
 /**
  * A Postgres server through a `pg` pool and drizzle-orm/node-postgres. Every pooled
- * connection acts as the application role (SET ROLE), so row-level security and the
+ * connection acts as the application role (startup option `role`), so row-level security and the
  * append-only privileges hold whatever login role the URL names.
  */
 export async function openPostgres(url: string, options: { migrate: boolean; poolSize?: number }): Promise<Store> {
   try {
     if (options.migrate) await migratePostgres(url);
-    const pool = new Pool({ connectionString: url, max: options.poolSize ?? 10 });
-    pool.on('connect', (client) => {
-      client.query(`SET ROLE ${APP_ROLE}`).catch((e: unknown) => client.emit('error', e));
-    });
+    // The role is a startup parameter, so a connection acts as the app role from its
+    // first statement: there is no window in which it runs as the login role.
+    const pool = new Pool({ connectionString: url, max: options.poolSize ?? 10, options: `-c role=${APP_ROLE}` });
     // Idle clients that lose their server emit 'error' on the pool; the next query reports it.
     pool.on('error', () => {});
     const db = drizzle(pool, { schema }) as unknown as VaultDb;
     const probe = await pool.query('SELECT current_user AS role');
-    if (probe.rows[0]?.role !== APP_ROLE) throw new Error('SET ROLE did not take effect');
+    if (probe.rows[0]?.role !== APP_ROLE) throw new Error('the role startup option did not take effect');
     return { db, kind: 'postgres', location: redact(url), close: () => pool.end() };
   } catch (e) {
     throw storageError(e, 'connecting to Postgres');

@@ -1,0 +1,257 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { Client } from 'pg';
+import { PGlite } from '@electric-sql/pglite';
+import { backends, dropCreatedDatabases, type Backend } from '../support/backends';
+
+/** The CLI as a user runs it: a real process of the built bin, stdin, stdout, stderr, exit code. */
+afterAll(dropCreatedDatabases);
+
+const BIN = path.join(__dirname, '..', '..', 'dist', 'cli', 'bin.js');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(env: Record<string, string>, args: string[], stdin?: string): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: os.homedir(), ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+const ndjson = (...events: unknown[]) => events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+
+describe.each(backends())('the CLI on $name', (backend: Backend) => {
+  let env: Record<string, string>;
+  let home: string;
+  const run = (args: string[], stdin?: string) => cli(env, args, stdin);
+  const eventCount = async (tenant: string, session: string) => {
+    const r = await run(['sessions', tenant, '--json']);
+    return (JSON.parse(r.stdout) as { session: string; events: number }[]).find((s) => s.session === session)?.events ?? 0;
+  };
+
+  beforeAll(async () => {
+    home = mkdtempSync(path.join(os.tmpdir(), 'sv-cli-'));
+    env = { VAULT_HOME: home };
+    if (backend.name === 'postgres') env.VAULT_DATABASE_URL = await backend.database();
+  });
+  afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+  it('init creates the home, a 0600 keyring and the database, and is idempotent', async () => {
+    const first = await run(['init', '--json']);
+    expect(first.code).toBe(0);
+    const doc = JSON.parse(first.stdout);
+    expect(doc).toMatchObject({ home, keyring: path.join(home, 'keyring.json'), created: true });
+    expect(typeof doc.database).toBe('string');
+    expect(statSync(path.join(home, 'keyring.json')).mode & 0o777).toBe(0o600);
+    const keyring = readFileSync(path.join(home, 'keyring.json'), 'utf8');
+    const again = await run(['init', '--json']);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout).created).toBe(false);
+    expect(readFileSync(path.join(home, 'keyring.json'), 'utf8')).toBe(keyring);
+  });
+
+  it('creates and lists tenants', async () => {
+    expect((await run(['tenant', 'create', 'acme'])).code).toBe(0);
+    const list = await run(['tenant', 'list', '--json']);
+    expect(JSON.parse(list.stdout).map((t: { tenant: string }) => t.tenant)).toEqual(['acme']);
+    const dup = await run(['tenant', 'create', 'acme']);
+    expect(dup.code).toBe(2);
+    expect(dup.stderr).toMatch(/^error\[TENANT_EXISTS\]: /);
+  });
+
+  it('appends NDJSON atomically and reads it back as events, replay and verify', async () => {
+    const r = await run(
+      ['append', 'acme', 'sess-1', '--json', '--agent', 'teller', '--correlation-id', 'corr-9'],
+      ndjson(
+        { type: 'message', role: 'user', content: 'balance?' },
+        { type: 'tool_call', callId: 'c1', tool: 'balance', input: { acct: 1 } },
+        { type: 'tool_result', callId: 'c1', output: { usd: 10 }, durationMs: 5 },
+      ),
+    );
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ tenant: 'acme', session: 'sess-1', appended: 3, firstSeq: 1, lastSeq: 3 });
+    expect(out.head).toMatch(/^[0-9a-f]{64}$/);
+
+    const one = await run(['append', 'acme', 'sess-1', '--json', '--event', '{"type":"task","task":"answer"}']);
+    expect(JSON.parse(one.stdout)).toMatchObject({ firstSeq: 4, lastSeq: 4 });
+
+    const events = await run(['events', 'acme', 'sess-1', '--json']);
+    expect(events.code).toBe(0);
+    const lines = events.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => [l.seq, l.type, l.correlationId])).toEqual([
+      [1, 'message', 'corr-9'],
+      [2, 'tool_call', 'corr-9'],
+      [3, 'tool_result', 'corr-9'],
+      [4, 'task', expect.any(String)],
+    ]);
+    expect(lines[0]).toEqual({ seq: 1, type: 'message', correlationId: 'corr-9', at: expect.any(String), data: { role: 'user', content: 'balance?' } });
+    const from = await run(['events', 'acme', 'sess-1', '--json', '--from-seq', '3']);
+    expect(from.stdout.trim().split('\n')).toHaveLength(2);
+
+    const replay = await run(['replay', 'acme', 'sess-1', '--json']);
+    expect(JSON.parse(replay.stdout)).toMatchObject({
+      tenant: 'acme',
+      session: 'sess-1',
+      agent: 'teller',
+      lastSeq: 4,
+      currentTask: 'answer',
+      toolCalls: [{ callId: 'c1', tool: 'balance', input: { acct: 1 }, output: { usd: 10 }, durationMs: 5, isError: false }],
+    });
+    const earlier = await run(['replay', 'acme', 'sess-1', '--json', '--at-seq', '1']);
+    expect(JSON.parse(earlier.stdout)).toMatchObject({ lastSeq: 1, toolCalls: [] });
+
+    const sessions = await run(['sessions', 'acme', '--json']);
+    expect(JSON.parse(sessions.stdout)).toEqual([{ session: 'sess-1', agent: 'teller', events: 4, firstAt: expect.any(String), lastAt: expect.any(String), status: 'active' }]);
+
+    const verify = await run(['verify', '--json']);
+    expect(verify.code).toBe(0);
+    expect(JSON.parse(verify.stdout)).toEqual({ ok: true, sessions: 1, events: 4, problems: [] });
+    expect((await run(['verify', 'acme', 'sess-1'])).stdout).toMatch(/^OK: 1 session\(s\), 4 event\(s\)/);
+  });
+
+  it.each([
+    ['a malformed NDJSON line', ['append', 'acme', 'sess-1'], ndjson({ type: 'task', task: 'ok' }) + '{oops\n', /^error\[INVALID_EVENT\]: line 2: not valid JSON$/],
+    ['an unknown type', ['append', 'acme', 'sess-1'], ndjson({ type: 'task', task: 'ok' }, { type: 'memo' }), /^error\[INVALID_EVENT\]: line 2: type: /],
+    ['an unknown field', ['append', 'acme', 'sess-1'], ndjson({ type: 'task', task: 'ok', secret: 1 }), /^error\[INVALID_EVENT\]: line 1: secret: unknown field$/],
+    ['a missing field', ['append', 'acme', 'sess-1'], ndjson({ type: 'message', role: 'user' }), /^error\[INVALID_EVENT\]: line 1: content: required field missing$/],
+    ['oversize content', ['append', 'acme', 'sess-1'], ndjson({ type: 'message', role: 'user', content: 'x'.repeat(1_100_000) }), /^error\[INVALID_EVENT\]: line 1: event is \d+ bytes, over the limit/],
+    ['an invalid tenant id', ['append', 'ACME!', 'sess-1'], ndjson({ type: 'task', task: 'x' }), /^error\[INVALID_ID\]: invalid tenant id/],
+    ['an invalid session id', ['append', 'acme', 'bad session'], ndjson({ type: 'task', task: 'x' }), /^error\[INVALID_ID\]: invalid session id/],
+    ['an unknown tenant', ['append', 'nobody', 'sess-1'], ndjson({ type: 'task', task: 'x' }), /^error\[UNKNOWN_TENANT\]: unknown tenant nobody/],
+    ['a bad --at-seq', ['replay', 'acme', 'sess-1', '--at-seq', 'soon'], undefined, /^error\[INVALID_INPUT\]: --at-seq/],
+    ['an unknown flag', ['events', 'acme', 'sess-1', '--colour'], undefined, /^error\[USAGE\]: unknown option/],
+  ])('refuses %s with exit 2 and stores nothing', async (_label, args, stdin, message) => {
+    const before = await eventCount('acme', 'sess-1');
+    const r = await run(args, stdin);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace without --debug
+    expect(r.stdout).toBe('');
+    expect(await eventCount('acme', 'sess-1')).toBe(before);
+  });
+
+  describe('with a bad keyring', () => {
+    const keyringPath = () => path.join(home, 'keyring.json');
+    let saved: string;
+    beforeEach(() => (saved = readFileSync(keyringPath(), 'utf8')));
+    afterEach(() => {
+      rmSync(keyringPath(), { force: true });
+      writeFileSync(keyringPath(), saved, { mode: 0o600 });
+    });
+
+    it('exits 3 when the keyring is readable by others', async () => {
+      chmodSync(keyringPath(), 0o644);
+      const r = await run(['events', 'acme', 'sess-1']);
+      expect(r.code).toBe(3);
+      expect(r.stderr.trim()).toMatch(/^error\[KEYRING_INSECURE\]: keyring at .* has mode 644/);
+    });
+
+    it('exits 3 when the keyring is truncated', async () => {
+      writeFileSync(keyringPath(), saved.slice(0, 40), { mode: 0o600 });
+      const r = await run(['replay', 'acme', 'sess-1']);
+      expect(r.code).toBe(3);
+      expect(r.stderr.trim()).toMatch(/^error\[KEYRING_INVALID\]: .*not valid JSON/);
+    });
+
+    it('exits 3 when the keyring holds the wrong master key', async () => {
+      rmSync(keyringPath());
+      const other = mkdtempSync(path.join(os.tmpdir(), 'sv-other-'));
+      expect((await cli({ VAULT_HOME: other, VAULT_DATABASE_URL: 'memory://' }, ['init'])).code).toBe(0);
+      writeFileSync(keyringPath(), readFileSync(path.join(other, 'keyring.json')), { mode: 0o600 });
+      rmSync(other, { recursive: true, force: true });
+      const r = await run(['events', 'acme', 'sess-1']);
+      expect(r.code).toBe(3);
+      expect(r.stderr.trim()).toBe('error[DECRYPTION_FAILED]: decryption failed');
+    });
+
+    it('exits 3 when the keyring is missing, and does not create one', async () => {
+      rmSync(keyringPath());
+      const r = await run(['events', 'acme', 'sess-1']);
+      expect(r.code).toBe(3);
+      expect(r.stderr.trim()).toMatch(/^error\[KEYRING_MISSING\]/);
+      expect(() => statSync(keyringPath())).toThrow();
+    });
+  });
+
+  it('verify needs no keyring, and exits 1 naming a tampered event', async () => {
+    const noKeys = { ...env, VAULT_KEYRING: path.join(home, 'absent.json') };
+    expect((await cli(noKeys, ['verify'])).code).toBe(0);
+    const tamper = `UPDATE events SET correlation_id = 'forged' WHERE tenant_id = 'acme' AND session_id = 'sess-1' AND seq = 2`;
+    if (backend.name === 'postgres') {
+      const c = new Client({ connectionString: env.VAULT_DATABASE_URL });
+      await c.connect();
+      await c.query('SET session_replication_role = replica');
+      await c.query(tamper);
+      await c.end();
+    } else {
+      const db = new PGlite(path.join(home, 'db'));
+      await db.exec(`SET session_replication_role = replica; ${tamper}`);
+      await db.close();
+    }
+    const r = await cli(noKeys, ['verify', '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, problems: [{ tenant: 'acme', session: 'sess-1', seq: 2, kind: 'hash_mismatch' }] });
+    expect((await cli(noKeys, ['verify'])).stdout).toMatch(/INTEGRITY PROBLEMS[\s\S]*acme\/sess-1 seq 2: hash_mismatch/);
+  });
+
+  if (backend.name === 'pglite') {
+    it('a second process on the embedded store waits, then fails clearly with exit 4', async () => {
+      const holder = spawn(
+        process.execPath,
+        ['-e', `require(${JSON.stringify(path.join(__dirname, '..', '..', 'dist'))}).openVault({ home: ${JSON.stringify(home)}, logLevel: 'silent' }).then(() => { process.stdout.write('open\\n'); setTimeout(() => process.exit(0), 60000); })`],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      await new Promise<void>((resolve) => holder.stdout!.on('data', () => resolve()));
+      try {
+        const started = Date.now();
+        const r = await run(['tenant', 'list', '--lock-timeout', '2']);
+        expect(r.code).toBe(4);
+        expect(r.stderr.trim()).toMatch(/^error\[STORE_LOCKED\]: the embedded store .* is in use by another process; gave up after 2 s/);
+        expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+      } finally {
+        holder.kill('SIGTERM');
+      }
+    });
+  }
+
+  it('prints help and the version with exit 0', async () => {
+    const help = await run(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Usage: session-vault/);
+    expect((await run(['--version'])).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});
+
+describe('demo', () => {
+  it('runs a scripted conversation offline on the embedded default and verifies it', async () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'sv-demo-'));
+    try {
+      const r = await cli({ VAULT_HOME: home }, ['demo', '--json']);
+      expect(r.code).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      expect(doc.verify).toMatchObject({ ok: true, sessions: 1, problems: [] });
+      expect(doc.state.toolCalls.map((c: { tool: string }) => c.tool)).toEqual(['lookup_policy', 'verify_identity', 'open_claim']);
+      expect(doc.state.worldState).toMatchObject({ claim: { id: 'CLM-88231' } });
+      expect(statSync(path.join(home, 'keyring.json')).mode & 0o777).toBe(0o600);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
