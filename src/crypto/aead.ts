@@ -21,6 +21,26 @@ export interface Sealed {
   ciphertext: Uint8Array;
 }
 
+/**
+ * Nonces come from the OS CSPRNG in 24 KiB draws rather than one syscall per message
+ * (which showed up at 4% of append time); each nonce is used once and the pool is never
+ * reused or exposed.
+ */
+const NONCE_POOL_BYTES = AEAD_NONCE_BYTES * 1024;
+let noncePool = new Uint8Array(0);
+let noncePoolOffset = 0;
+
+function freshNonce(): Uint8Array {
+  if (noncePoolOffset + AEAD_NONCE_BYTES > noncePool.length) {
+    noncePool = new Uint8Array(randomBytes(NONCE_POOL_BYTES));
+    noncePoolOffset = 0;
+  }
+  const nonce = noncePool.slice(noncePoolOffset, noncePoolOffset + AEAD_NONCE_BYTES);
+  noncePool.fill(0, noncePoolOffset, noncePoolOffset + AEAD_NONCE_BYTES);
+  noncePoolOffset += AEAD_NONCE_BYTES;
+  return nonce;
+}
+
 /** Generates a fresh random 256-bit key. */
 export function generateKey(): SecretBytes {
   return SecretBytes.adopt(new Uint8Array(randomBytes(AEAD_KEY_BYTES)));
@@ -28,7 +48,7 @@ export function generateKey(): SecretBytes {
 
 /** Encrypts and authenticates `plaintext` together with `ad`. */
 export function seal(key: SecretBytes, plaintext: Uint8Array, ad: Uint8Array): Sealed {
-  const nonce = new Uint8Array(randomBytes(AEAD_NONCE_BYTES));
+  const nonce = freshNonce();
   const ciphertext = sodium().crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, exposeSecretBytes(key));
   return { nonce, ciphertext };
 }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
@@ -6,8 +7,16 @@ import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migrateOnPglite } from 'drizzle-orm/pglite/migrator';
 
-/** drizzle/ at the package root (the same relative path from src/store and dist/store). */
-export const MIGRATIONS_FOLDER = path.resolve(__dirname, '..', '..', 'drizzle');
+/** drizzle/ at the package root: the nearest folder above this file holding drizzle/meta/_journal.json. */
+export const MIGRATIONS_FOLDER = findMigrations(__dirname);
+
+function findMigrations(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'drizzle');
+    if (existsSync(path.join(candidate, 'meta', '_journal.json'))) return candidate;
+    if (path.dirname(dir) === dir) throw new Error(`session-vault: no drizzle/ migrations folder above ${from}`);
+  }
+}
 
 /** The role the application acts as (drizzle/0001_security.sql). */
 export const APP_ROLE = 'session_vault_app';

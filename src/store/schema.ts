@@ -1,4 +1,4 @@
-import { customType, doublePrecision, index, integer, bigint, pgTable, primaryKey, text, timestamp, uniqueIndex, foreignKey } from 'drizzle-orm/pg-core';
+import { customType, doublePrecision, index, integer, bigint, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import { sql } from 'drizzle-orm';
 
 /**
@@ -79,7 +79,10 @@ export const events = pgTable(
   },
   (t) => [
     primaryKey({ columns: [t.tenantId, t.sessionId, t.seq] }),
-    foreignKey({ columns: [t.tenantId, t.sessionId], foreignColumns: [sessions.tenantId, sessions.sessionId] }),
+    // No foreign key to sessions: the only write path, session_vault_append, moves the
+    // session's head in the same statement before inserting, so an event without its
+    // session cannot be written; a per-row FK check cost ~40% of insert time (see
+    // docs/architecture.md).
     uniqueIndex('events_idempotency_key').on(t.tenantId, t.sessionId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
     index('events_correlation_id').on(t.tenantId, t.correlationId),
   ],

@@ -5,16 +5,26 @@ import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
 
 /**
- * A session's events as stored, page by page in seq order: memory holds one page, not
- * the session. Each page is its own short tenant-scoped transaction.
+ * A session's events as stored, page by page in seq order: memory holds two pages (the
+ * one being consumed and the next, fetched meanwhile so the database works while the
+ * caller decrypts), never the session. Each page is its own short tenant-scoped
+ * transaction.
  */
 export async function* storedEvents(deps: VaultDeps, tenant: string, session: string, fromSeq = 1): AsyncGenerator<StoredEvent> {
-  let after = Math.max(0, fromSeq - 1);
-  for (;;) {
-    const page = await withTenant(deps.store.db, tenant, 'reading events', (tx) => readEvents(tx, tenant, session, after, deps.pageSize));
-    for (const e of page) yield e;
-    if (page.length < deps.pageSize) return;
-    after = page[page.length - 1]!.seq;
+  const fetch = (after: number) =>
+    withTenant(deps.store.db, tenant, 'reading events', (tx) => readEvents(tx, tenant, session, after, deps.pageSize));
+  let pending = fetch(Math.max(0, fromSeq - 1));
+  try {
+    for (;;) {
+      const page = await pending;
+      const full = page.length === deps.pageSize;
+      if (full) pending = fetch(page[page.length - 1]!.seq);
+      for (const e of page) yield e;
+      if (!full) return;
+    }
+  } finally {
+    // A consumer that stops early (replay up to a point) leaves a prefetch in flight: settle it.
+    pending.catch(() => {});
   }
 }
 

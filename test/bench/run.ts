@@ -51,6 +51,7 @@ async function main(): Promise<void> {
   const vault = await openVault({ home, database: url, logger: createLogger({ level: 'silent' }) });
   await vault.createTenant('bench');
   const raw = new Pool({ connectionString: url, max: 10 });
+  raw.on('error', () => {}); // an idle client dropped by the server must not crash the run
   await raw.query(`CREATE TABLE raw_events (
     tenant_id text NOT NULL, session_id text NOT NULL, seq bigint NOT NULL, type text NOT NULL,
     at timestamptz NOT NULL, correlation_id text NOT NULL, payload bytea NOT NULL, hash bytea NOT NULL,
@@ -194,6 +195,7 @@ async function serverUrl(): Promise<{ url: string; label: string; stop(): Promis
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`bench failed: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exitCode = 1;
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  process.stderr.write(`bench failed: ${e instanceof Error ? e.message : String(e)}${cause ? ` (cause: ${cause.code ?? ''} ${cause.message ?? ''})` : ''}\n`);
+  process.exit(1); // open connections must not keep a failed run alive
 });

@@ -2,13 +2,15 @@ import { sql } from 'drizzle-orm';
 import type { StoredEvent } from '../../domain';
 import { rowsOf, type TenantTx, type VaultDb } from '../types';
 
-const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 /**
  * Appends a sealed, chained batch in one statement through session_vault_append
- * (drizzle/0001_security.sql). Returns false — having written nothing — when the
- * session's head is no longer at `expectedSeq` (another writer got there first) or the
- * session is not active. Called outside a transaction it commits on return.
+ * (drizzle/0003_append_arrays.sql): a typed array per clear column, one concatenated
+ * bytea per binary column (nonces and hashes have fixed sizes). Returns false — having
+ * written nothing — when the session's head is no longer at `expectedSeq` (another
+ * writer got there first) or the session is not active. Called outside a transaction it
+ * commits before it returns.
  */
 export async function appendEvents(
   db: VaultDb | TenantTx,
@@ -17,24 +19,16 @@ export async function appendEvents(
   expectedSeq: number,
   rows: readonly StoredEvent[],
 ): Promise<boolean> {
-  const payload = JSON.stringify(
-    rows.map((e) => ({
-      seq: e.seq,
-      type: e.type,
-      at: e.at.toISOString(),
-      correlationId: e.correlationId,
-      idempotencyKey: e.idempotencyKey,
-      tool: e.tool,
-      promptTokens: e.promptTokens,
-      completionTokens: e.completionTokens,
-      costUsd: e.costUsd,
-      durationMs: e.durationMs,
-      keyVersion: e.keyVersion,
-      nonce: hex(e.nonce),
-      ciphertext: hex(e.ciphertext),
-      hash: hex(e.hash),
-    })),
-  );
-  const res = await db.execute(sql`SELECT session_vault_append(${tenant}, ${session}, ${expectedSeq}, ${payload}::jsonb) AS ok`);
+  const col = <T>(f: (e: StoredEvent) => T) => sql.param(rows.map(f));
+  // One binary parameter per byte column: a lone Buffer travels binary; inside an array it would be escaped text.
+  const concat = (f: (e: StoredEvent) => Uint8Array) => sql.param(Buffer.concat(rows.map((e) => buf(f(e)))));
+  const res = await db.execute(sql`SELECT session_vault_append(
+    ${tenant}, ${session}, ${expectedSeq},
+    ${col((e) => e.seq)}::bigint[], ${col((e) => e.type)}::text[], ${col((e) => e.at.toISOString())}::timestamptz[],
+    ${col((e) => e.correlationId)}::text[], ${col((e) => e.idempotencyKey)}::text[], ${col((e) => e.tool)}::text[],
+    ${col((e) => e.promptTokens)}::integer[], ${col((e) => e.completionTokens)}::integer[],
+    ${col((e) => e.costUsd)}::double precision[], ${col((e) => e.durationMs)}::bigint[],
+    ${col((e) => e.keyVersion)}::integer[], ${col((e) => e.ciphertext.length)}::integer[],
+    ${concat((e) => e.nonce)}::bytea, ${concat((e) => e.ciphertext)}::bytea, ${concat((e) => e.hash)}::bytea) AS ok`);
   return rowsOf<{ ok: boolean }>(res)[0]?.ok === true;
 }
