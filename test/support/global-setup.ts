@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
+import { redact } from '../../src/store/postgres';
 
 /**
  * Both backends, always. PGlite needs nothing. Postgres: VAULT_TEST_DATABASE_URL when set
@@ -58,14 +59,4 @@ function freePort(): Promise<number> {
     });
     srv.on('error', reject);
   });
-}
-
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable url)';
-  }
 }
