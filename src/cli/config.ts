@@ -7,6 +7,7 @@ export interface GlobalFlags {
   home?: string;
   db?: string;
   keyring?: string;
+  witness?: string;
   lockTimeout?: string;
   json?: boolean;
   debug?: boolean;
@@ -17,6 +18,7 @@ export interface CliConfig {
   home: string;
   database: string | undefined;
   keyring: string;
+  witness: string;
   lockTimeoutMs: number;
   json: boolean;
   debug: boolean;
@@ -31,6 +33,7 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
     home,
     database: flags.db ?? (env.VAULT_DATABASE_URL || undefined),
     keyring: path.resolve(flags.keyring ?? env.VAULT_KEYRING ?? path.join(home, 'keyring.json')),
+    witness: path.resolve(flags.witness ?? env.VAULT_WITNESS ?? path.join(home, 'witness')),
     lockTimeoutMs: Number(lockTimeout) * 1000,
     json: flags.json === true,
     debug: flags.debug === true,
@@ -41,5 +44,5 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
 
 /** openVault options for a resolved config. */
 export function vaultOptions(c: CliConfig): VaultOptions {
-  return { home: c.home, database: c.database, keyring: c.keyring, lockTimeoutMs: c.lockTimeoutMs, logLevel: c.logLevel };
+  return { home: c.home, database: c.database, keyring: c.keyring, witness: c.witness, lockTimeoutMs: c.lockTimeoutMs, logLevel: c.logLevel };
 }

@@ -11,6 +11,7 @@ import { eventsCommand } from './commands/events';
 import { replayCommand } from './commands/replay';
 import { verifyCommand } from './commands/verify';
 import { demoCommand } from './commands/demo';
+import { checkpointCommand } from './commands/checkpoint';
 
 /**
  * Runs the CLI and returns the exit code (shared/spec/cli.md): 0 ok, 1 integrity
@@ -27,6 +28,7 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .addOption(new Option('--home <dir>', 'home folder (env VAULT_HOME, default ./.session-vault)'))
     .addOption(new Option('--db <url>', 'postgres://… or memory:// (env VAULT_DATABASE_URL, default: embedded store in $VAULT_HOME/db)'))
     .addOption(new Option('--keyring <path>', 'keyring file (env VAULT_KEYRING, default $VAULT_HOME/keyring.json)'))
+    .addOption(new Option('--witness <dir>', 'witness folder for checkpoints (env VAULT_WITNESS, default $VAULT_HOME/witness)'))
     .addOption(new Option('--lock-timeout <seconds>', 'wait this long for another process using the embedded store (default 30)'))
     .option('--json', 'print one JSON document (NDJSON for streams) on stdout')
     .option('--debug', 'print stack traces on errors')
@@ -84,6 +86,11 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .command('verify [tenant] [session]')
     .description('check hash chains and heads, without keys; exit 1 on any problem')
     .action(run((ctx, t: string | undefined, s: string | undefined) => verifyCommand(ctx, t, s)));
+
+  program
+    .command('checkpoint [tenant] [session]')
+    .description('sign the current chain heads now and record them with the witness; exit 1 if the witness refuses')
+    .action(run((ctx, t: string | undefined, s: string | undefined) => checkpointCommand(ctx, t, s)));
 
   program.command('demo').description('run a scripted agent conversation offline on the embedded store').action(run((ctx) => demoCommand(ctx)));
 

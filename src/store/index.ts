@@ -16,3 +16,6 @@ export { listSessions } from './queries/list-sessions';
 export { appendEvents } from './queries/append-events';
 export { readEvents } from './queries/read-events';
 export { findIdempotent } from './queries/find-idempotent';
+export { insertCheckpoint } from './queries/insert-checkpoint';
+export type { CheckpointRow } from './queries/insert-checkpoint';
+export { readCheckpoints } from './queries/read-checkpoints';

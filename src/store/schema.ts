@@ -87,3 +87,21 @@ export const events = pgTable(
     index('events_correlation_id').on(t.tenantId, t.correlationId),
   ],
 );
+
+/**
+ * Signed checkpoints of session chain heads (src/audit/checkpoint.ts): the note as signed,
+ * with its seq, hash and signing key id in columns for lookup. Append-only, like events.
+ */
+export const checkpoints = pgTable(
+  'checkpoints',
+  {
+    tenantId: text('tenant_id').notNull(),
+    sessionId: text('session_id').notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    keyId: text('key_id').notNull(),
+    hash: bytea('hash').notNull(),
+    signedAt: timestamp('signed_at', { withTimezone: true, precision: 3 }).notNull(),
+    note: text('note').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.sessionId, t.seq, t.keyId] })],
+);

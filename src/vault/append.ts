@@ -5,6 +5,7 @@ import { toHex } from '../crypto';
 import { GENESIS_HASH, sealEvent } from '../events';
 import { appendEvents, findIdempotent, sqlState, storageError, withTenant } from '../store';
 import { currentCorrelationId, withContext } from '../observability';
+import { signCheckpoint } from '../audit';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
 
@@ -53,6 +54,7 @@ export async function append(
   }
   return withContext({ correlationId, tenant, session }, () =>
     deps.mutex.run(`${tenant}\u0000${session}`, async () => {
+      const signer = await deps.signer();
       for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
         const s =
           deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, { agent: options.agent ?? null }));
@@ -64,14 +66,19 @@ export async function append(
           throw new StorageError('STORAGE_REFUSED', `session ${tenant}/${session} is ${s.status}; it cannot be appended to`);
         }
         const rows = seal(deps, tenant, session, events, s, correlationId);
+        const head = rows[rows.length - 1]!;
+        // The batch's head is signed now and stored with the batch, in the same statement.
+        const checkpoint = signer
+          ? { keyId: signer.id, note: signCheckpoint({ tenant, session, seq: head.seq, hash: head.hash, time: head.at }, signer) }
+          : null;
         let ok: boolean;
         try {
-          ok = await appendEvents(deps.store.db, tenant, session, s.headSeq, rows);
+          ok = await appendEvents(deps.store.db, tenant, session, s.headSeq, rows, checkpoint);
         } catch (e) {
           if (sqlState(e) !== '23505') throw storageError(e, 'appending events');
           ok = false; // a concurrent writer took the seq or idempotency key; reload and look again
         }
-        const last = rows[rows.length - 1]!;
+        const last = head;
         if (ok) {
           s.headSeq = last.seq;
           s.headHash = last.hash;

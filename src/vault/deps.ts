@@ -1,3 +1,4 @@
+import type { CheckpointSigner, Witness } from '../audit';
 import type { Logger } from '../observability';
 import type { Store } from '../store';
 import type { KeyAccess } from './key-access';
@@ -14,4 +15,10 @@ export interface VaultDeps {
   clock: () => Date;
   /** Events a read page holds (memory per page = pageSize × event size). */
   pageSize: number;
+  /** The key that signs checkpoints, or null when checkpoints are off. */
+  signer: () => Promise<CheckpointSigner | null>;
+  /** Public keys trusted to have signed checkpoints (keyring and witness), by key id. */
+  trustedKeys: () => Promise<Map<string, Uint8Array>>;
+  /** Where checkpoints are witnessed outside the database, or null. */
+  witness: Witness | null;
 }

@@ -4,3 +4,4 @@ export { Vault, VaultSession } from './vault';
 export type { SessionSummary } from './vault';
 export type { AppendOptions, AppendResult } from './append';
 export type { VerifyReport, VerifyProblem, VerifyScope } from './verify';
+export type { CheckpointResult } from './checkpoint';

@@ -2,7 +2,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../errors';
 import { ensureSodium } from '../crypto';
-import { LocalKeyProvider, readKeyringFile, type KeyProvider } from '../keys';
+import { LocalKeyProvider, readKeyringFile, type KeyProvider, type KeyringData } from '../keys';
+import { FolderWitness, type CheckpointSigner } from '../audit';
 import { createLogger, type Logger } from '../observability';
 import { openStore } from '../store';
 import { KeyAccess } from './key-access';
@@ -30,6 +31,10 @@ export interface VaultOptions {
   logLevel?: string;
   /** Events per read page. Default 500. */
   pageSize?: number;
+  /** Sign each appended batch's chain head with the keyring's signing key. Default true. */
+  checkpoints?: boolean;
+  /** Witness folder for checkpoints, outside the database. Default `$home/witness`; false for none. */
+  witness?: string | false;
   /** The clock for event times (tests). Default `() => new Date()`. */
   clock?: () => Date;
 }
@@ -44,6 +49,8 @@ const optionsSchema = z.strictObject({
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null).optional(),
   logLevel: z.string().optional(),
   pageSize: z.number().int().min(1).max(10_000).optional(),
+  checkpoints: z.boolean().optional(),
+  witness: z.union([z.string().min(1), z.literal(false)]).optional(),
   clock: z.custom<() => Date>((v) => typeof v === 'function').optional(),
 });
 
@@ -69,12 +76,35 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   const logger = o.logger ?? createLogger({ level: o.logLevel ?? process.env.VAULT_LOG_LEVEL ?? 'info' });
   const store = await openStore({ url: o.database, home, lockTimeoutMs: o.lockTimeoutMs ?? 30_000, migrate: o.migrate ?? true });
 
-  let provider: Promise<KeyProvider> | undefined;
-  const getProvider = () => {
-    provider ??= o.keyProvider ? Promise.resolve(o.keyProvider) : readKeyringFile(keyringPath).then((k) => new LocalKeyProvider(k));
-    // A failed read is not cached: fixing the keyring's mode and retrying works.
-    provider.catch(() => (provider = undefined));
-    return provider;
+  // The keyring is read once, on first need; a failed read is not cached, so fixing the
+  // keyring's mode and retrying works.
+  let keyring: Promise<KeyringData> | undefined;
+  const getKeyring = () => {
+    keyring ??= readKeyringFile(keyringPath);
+    keyring.catch(() => (keyring = undefined));
+    return keyring;
+  };
+  const getProvider = async (): Promise<KeyProvider> => o.keyProvider ?? new LocalKeyProvider(await getKeyring());
+  const witness = o.witness === false ? null : new FolderWitness(path.resolve(o.witness ?? path.join(home, 'witness')));
+  let signer: Promise<CheckpointSigner | null> | undefined;
+  const getSigner = () => {
+    signer ??= (async () => {
+      if (o.checkpoints === false) return null;
+      const k = await getKeyring();
+      const entry = k.signingKeys.get(k.primarySigningKey)!;
+      const s = { id: k.primarySigningKey, publicKey: entry.publicKey, secretKey: entry.secretKey };
+      // The witness keeps the public key, so verification needs no keyring.
+      await witness?.addPublicKeys(new Map([[s.id, s.publicKey]]));
+      return s;
+    })();
+    signer.catch(() => (signer = undefined));
+    return signer;
+  };
+  const trustedKeys = async (): Promise<Map<string, Uint8Array>> => {
+    const keys = new Map(await (witness?.publicKeys() ?? Promise.resolve(new Map<string, Uint8Array>())));
+    const k = await getKeyring().catch(() => null); // verify works without a keyring
+    for (const [id, s] of k?.signingKeys ?? []) keys.set(id, s.publicKey);
+    return keys;
   };
   const deps = {
     store,
@@ -84,7 +114,16 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     logger,
     clock: o.clock ?? (() => new Date()),
     pageSize: o.pageSize ?? 500,
+    signer: getSigner,
+    trustedKeys,
+    witness,
   };
   logger.debug({ op: 'open', store: store.kind, location: store.location }, 'vault opened');
-  return new Vault(deps, getProvider, () => store.close());
+  const close = async () => {
+    await store.close();
+    const k = await keyring?.catch(() => null);
+    for (const m of k?.masterKeys.values() ?? []) m.key.dispose();
+    for (const sk of k?.signingKeys.values() ?? []) sk.secretKey.dispose();
+  };
+  return new Vault(deps, getProvider, close);
 }

@@ -11,6 +11,7 @@ import type { VaultDeps } from './deps';
 import { decryptedEvents } from './read';
 import { openSession } from './open-session';
 import { verify, type VerifyReport, type VerifyScope } from './verify';
+import { checkpoint, type CheckpointResult } from './checkpoint';
 
 /** A session as `sessions` lists it. */
 export interface SessionSummary {
@@ -115,6 +116,16 @@ export class Vault {
     const tenant = scope.tenant === undefined ? undefined : validTenantId(scope.tenant);
     const session = scope.session === undefined ? undefined : validSessionId(scope.session);
     return verify(this.deps, { ...scope, tenant, session });
+  }
+
+  /**
+   * Signs the current chain head of every session in scope, stores the checkpoints and
+   * records them with the witness (which refuses to go backwards: see CheckpointResult).
+   */
+  async checkpoint(scope: { tenant?: string; session?: string } = {}): Promise<CheckpointResult[]> {
+    const tenant = scope.tenant === undefined ? undefined : validTenantId(scope.tenant);
+    const session = scope.session === undefined ? undefined : validSessionId(scope.session);
+    return checkpoint(this.deps, { tenant, session });
   }
 
   /** Closes the store and zeroes cached keys. Safe to call twice. */

@@ -1,15 +1,16 @@
 import { InputError } from '../errors';
 import { ChainVerifier, type ChainProblemKind } from '../events';
-import { listSessions, listTenants, readSession, withTenant, type SessionRow } from '../store';
+import { HeadCheck, parseCheckpoint, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
+import { listSessions, listTenants, readCheckpoints, readSession, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedEvents } from './read';
 
-/** One thing verification found wrong. */
+/** One thing verification found wrong (docs/auditor-guide.md explains each kind). */
 export interface VerifyProblem {
   tenant: string;
   session: string;
   seq: number;
-  kind: ChainProblemKind;
+  kind: ChainProblemKind | HeadProblemKind | CheckpointProblem | 'session_missing';
 }
 
 /** The `verify --json` document. */
@@ -28,8 +29,14 @@ export interface VerifyScope {
 }
 
 /**
- * Checks chains without any key: every event's hash from its stored columns and its
- * predecessor, seqs gapless from 1, and each session's recorded head. Reads in pages.
+ * Checks, without any decryption key:
+ * - every chain: each event's hash from its stored columns and its predecessor, seqs
+ *   gapless from 1, the session's recorded head;
+ * - every signed checkpoint in the database: its signature by a trusted key, and that the
+ *   chain passes through it (catches tail truncation and a chain recomputed after an edit);
+ * - the witness outside the database: that the chain reaches the latest witnessed head,
+ *   and that no witnessed session is missing (catches a rollback to an older backup).
+ * Trusted keys come from the keyring's public halves and the witness, never the database.
  */
 export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<VerifyReport> {
   const report: VerifyReport = { ok: true, sessions: 0, events: 0, problems: [] };
@@ -37,17 +44,33 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   if (scope.tenant !== undefined && !all.includes(scope.tenant)) {
     throw new InputError('UNKNOWN_TENANT', `unknown tenant ${scope.tenant}`);
   }
+  const trusted = await deps.trustedKeys();
   const tenants = scope.tenant !== undefined ? [scope.tenant] : all;
+  const seen = new Set<string>();
   for (const tenant of tenants) {
     for await (const s of sessionsOf(deps, tenant, scope.session)) {
-      const verifier = new ChainVerifier(tenant, s.session);
-      for await (const e of storedEvents(deps, tenant, s.session)) verifier.push(e);
-      for (const p of verifier.finish({ seq: s.headSeq, hash: s.headHash })) {
-        report.problems.push({ tenant, session: s.session, seq: p.seq, kind: p.kind });
+      seen.add(`${tenant}/${s.session}`);
+      const problem = (seq: number, kind: VerifyProblem['kind']) => report.problems.push({ tenant, session: s.session, seq, kind });
+      const heads = await signedHeads(deps, tenant, s.session, trusted, problem);
+      const chain = new ChainVerifier(tenant, s.session);
+      const headCheck = new HeadCheck(heads);
+      for await (const e of storedEvents(deps, tenant, s.session)) {
+        chain.push(e);
+        headCheck.push(e);
       }
+      for (const p of chain.finish({ seq: s.headSeq, hash: s.headHash })) problem(p.seq, p.kind);
+      for (const p of headCheck.finish()) problem(p.seq, p.kind);
       report.sessions++;
-      report.events += verifier.events;
+      report.events += chain.events;
       scope.onSession?.(tenant, s.session);
+    }
+  }
+  if (deps.witness && scope.session === undefined) {
+    for (const w of await deps.witness.sessions(scope.tenant)) {
+      if (!seen.has(`${w.tenant}/${w.session}`)) {
+        const note = await deps.witness.latest(w.tenant, w.session);
+        report.problems.push({ ...w, seq: (note && parseCheckpoint(note)?.checkpoint.seq) || 0, kind: 'session_missing' });
+      }
     }
   }
   report.ok = report.problems.length === 0;
@@ -55,7 +78,37 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   return report;
 }
 
-async function* sessionsOf(deps: VaultDeps, tenant: string, only: string | undefined): AsyncGenerator<SessionRow> {
+/** The heads the chain must pass through: its valid checkpoints and its witnessed head. */
+async function signedHeads(
+  deps: VaultDeps,
+  tenant: string,
+  session: string,
+  trusted: ReadonlyMap<string, Uint8Array>,
+  problem: (seq: number, kind: VerifyProblem['kind']) => void,
+): Promise<SignedHead[]> {
+  const heads: SignedHead[] = [];
+  const accept = (note: string, seq: number, source: SignedHead['source']) => {
+    const v = verifyCheckpoint(note, trusted);
+    if (typeof v === 'string') return problem(seq, v);
+    if (v.checkpoint.tenant !== tenant || v.checkpoint.session !== session || v.checkpoint.seq !== seq) {
+      return problem(seq, source === 'checkpoint' ? 'checkpoint_mismatch' : 'witness_mismatch');
+    }
+    heads.push({ seq, hash: v.checkpoint.hash, source });
+  };
+  let after = 0;
+  for (;;) {
+    const page = await withTenant(deps.store.db, tenant, 'reading checkpoints', (tx) => readCheckpoints(tx, tenant, session, after, 1000));
+    for (const c of page) accept(c.note, c.seq, 'checkpoint');
+    if (page.length < 1000) break;
+    after = page[page.length - 1]!.seq;
+  }
+  const witnessed = await deps.witness?.latest(tenant, session);
+  if (witnessed) accept(witnessed, parseCheckpoint(witnessed)?.checkpoint.seq ?? 0, 'witness');
+  return heads;
+}
+
+/** A tenant's sessions (or the one named), page by page. UNKNOWN_SESSION for a named one that does not exist. */
+export async function* sessionsOf(deps: VaultDeps, tenant: string, only: string | undefined): AsyncGenerator<SessionRow> {
   if (only !== undefined) {
     const row = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, only));
     if (!row) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${only}`);

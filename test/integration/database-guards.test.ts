@@ -24,7 +24,10 @@ describe.each(backends())('database guards on $name', (backend) => {
     ['UPDATE', `UPDATE events SET correlation_id = 'x'`],
     ['DELETE', `DELETE FROM events`],
     ['TRUNCATE', `TRUNCATE events`],
-  ])('refuses %s on events from the application connection', async (_op, statement) => {
+    ['UPDATE', `UPDATE checkpoints SET note = 'x'`],
+    ['DELETE', `DELETE FROM checkpoints`],
+    ['TRUNCATE', `TRUNCATE checkpoints`],
+  ])('refuses %s on events and checkpoints from the application connection', async (_op, statement) => {
     await expect(asApp(vault, statement)).rejects.toMatchObject({ cause: expect.objectContaining({ code: '42501' }) });
   });
 
@@ -32,7 +35,9 @@ describe.each(backends())('database guards on $name', (backend) => {
     ['UPDATE', `UPDATE events SET correlation_id = 'x'`],
     ['DELETE', `DELETE FROM events`],
     ['TRUNCATE', `TRUNCATE events`],
-  ])('refuses %s on events even to the owner, by trigger', async (_op, statement) => {
+    ['UPDATE', `UPDATE checkpoints SET note = 'x'`],
+    ['DELETE', `DELETE FROM checkpoints`],
+  ])('refuses %s on events and checkpoints even to the owner, by trigger', async (_op, statement) => {
     // asOwner disables triggers; run with them enabled to see the guard.
     const run = asOwner(vault, url, [{ text: 'SET session_replication_role = DEFAULT' }, { text: statement }]);
     await expect(run).rejects.toMatchObject({ message: expect.stringMatching(/append-only/) });
@@ -40,7 +45,7 @@ describe.each(backends())('database guards on $name', (backend) => {
   });
 
   it('shows no rows to a query with no tenant set', async () => {
-    for (const table of ['events', 'sessions', 'tenant_keys', 'tenants']) {
+    for (const table of ['events', 'checkpoints', 'sessions', 'tenant_keys', 'tenants']) {
       expect(await asApp(vault, `SELECT count(*)::int AS n FROM ${table}`)).toEqual([{ n: 0 }]);
     }
   });

@@ -88,7 +88,10 @@ describe.each(backends())('tamper evidence on $name', (backend) => {
     const s = vault.session('bank', 'truncated');
     await s.appendMany([1, 2, 3].map((i) => ({ type: 'task', task: `t${i}` })));
     await asOwner(vault, url, [{ text: `DELETE FROM events WHERE tenant_id = 'bank' AND session_id = 'truncated' AND seq = 3` }]);
-    expect((await vault.verify({ tenant: 'bank', session: 'truncated' })).problems).toEqual([{ tenant: 'bank', session: 'truncated', seq: 3, kind: 'missing_tail' }]);
+    expect((await vault.verify({ tenant: 'bank', session: 'truncated' })).problems).toEqual([
+      { tenant: 'bank', session: 'truncated', seq: 3, kind: 'missing_tail' },
+      { tenant: 'bank', session: 'truncated', seq: 3, kind: 'checkpoint_beyond_head' },
+    ]);
   });
 
   it.each([

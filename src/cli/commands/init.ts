@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { ensureSodium } from '../../crypto';
 import { createKeyringFile, readKeyringFile } from '../../keys';
+import { FolderWitness } from '../../audit';
 import type { CommandContext } from '../context';
 import { json } from '../output';
 
@@ -20,15 +21,18 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
     });
   const keyringCreated = await createKeyringFile(keyring, new Date());
   const keys = await readKeyringFile(keyring); // an existing keyring must still be sound
+  // The witness keeps the signing public keys, so `verify` needs no keyring.
+  await new FolderWitness(ctx.config.witness).addPublicKeys(new Map([...keys.signingKeys].map(([id, k]) => [id, k.publicKey])));
   for (const m of keys.masterKeys.values()) m.key.dispose();
   for (const s of keys.signingKeys.values()) s.secretKey.dispose();
   const database = await ctx.withVault(async (v) => v.location);
   const created = homeCreated || keyringCreated;
-  if (ctx.config.json) json(ctx.io, { home, database, keyring, created });
+  if (ctx.config.json) json(ctx.io, { home, database, keyring, witness: ctx.config.witness, created });
   else {
     ctx.io.out(`home      ${home}${homeCreated ? ' (created)' : ''}`);
     ctx.io.out(`keyring   ${keyring}${keyringCreated ? ' (created, mode 0600)' : ' (existing, valid)'}`);
     ctx.io.out(`database  ${database} (migrated)`);
+    ctx.io.out(`witness   ${ctx.config.witness}`);
   }
   return 0;
 }

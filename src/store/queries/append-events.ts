@@ -6,8 +6,9 @@ const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)
 
 /**
  * Appends a sealed, chained batch in one statement through session_vault_append
- * (drizzle/0003_append_arrays.sql): a typed array per clear column, one concatenated
- * bytea per binary column (nonces and hashes have fixed sizes). Returns false — having
+ * (drizzle/0005_checkpoint_security.sql): a typed array per clear column, one
+ * concatenated bytea per binary column (nonces and hashes have fixed sizes), and the
+ * batch's signed checkpoint, stored in the same statement. Returns false — having
  * written nothing — when the session's head is no longer at `expectedSeq` (another
  * writer got there first) or the session is not active. Called outside a transaction it
  * commits before it returns.
@@ -18,6 +19,7 @@ export async function appendEvents(
   session: string,
   expectedSeq: number,
   rows: readonly StoredEvent[],
+  checkpoint: { keyId: string; note: string } | null,
 ): Promise<boolean> {
   const col = <T>(f: (e: StoredEvent) => T) => sql.param(rows.map(f));
   // One binary parameter per byte column: a lone Buffer travels binary; inside an array it would be escaped text.
@@ -29,6 +31,7 @@ export async function appendEvents(
     ${col((e) => e.promptTokens)}::integer[], ${col((e) => e.completionTokens)}::integer[],
     ${col((e) => e.costUsd)}::double precision[], ${col((e) => e.durationMs)}::bigint[],
     ${col((e) => e.keyVersion)}::integer[], ${col((e) => e.ciphertext.length)}::integer[],
-    ${concat((e) => e.nonce)}::bytea, ${concat((e) => e.ciphertext)}::bytea, ${concat((e) => e.hash)}::bytea) AS ok`);
+    ${concat((e) => e.nonce)}::bytea, ${concat((e) => e.ciphertext)}::bytea, ${concat((e) => e.hash)}::bytea,
+    ${checkpoint?.keyId ?? null}::text, ${checkpoint?.note ?? null}::text) AS ok`);
   return rowsOf<{ ok: boolean }>(res)[0]?.ok === true;
 }

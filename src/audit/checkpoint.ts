@@ -1,0 +1,121 @@
+import { createHash } from 'node:crypto';
+import { IntegrityError } from '../errors';
+import { SecretBytes, signDetached, verifyDetached } from '../crypto';
+
+/**
+ * Signed checkpoints: a session's chain head (seq, hash, time), signed with the vault's
+ * Ed25519 key, as a C2SP signed note (https://c2sp.org/signed-note), whose body follows
+ * the C2SP checkpoint layout (https://c2sp.org/tlog-checkpoint):
+ *
+ *   session-vault/v1/<tenant>/<session>      origin: which chain
+ *   <seq>                                    how many events the chain has
+ *   <base64 of the 32-byte head hash>        the hash of event <seq>
+ *   time <ISO 8601 UTC, milliseconds>        extension line: when it was signed
+ *   (blank line)
+ *   — <key name> <base64(key hash[4] ‖ Ed25519 signature[64])>
+ *
+ * The signature covers the body (every line up to and including its final newline).
+ * The key name is the keyring's signing key id (`ed25519:…`); the 4-byte key hash is
+ * SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)[0..4], 0x01 being signed-note's Ed25519 type.
+ * Anyone holding the public key verifies a checkpoint with nothing else.
+ */
+export const CHECKPOINT_ORIGIN_PREFIX = 'session-vault/v1/';
+
+export interface Checkpoint {
+  tenant: string;
+  session: string;
+  seq: number;
+  hash: Uint8Array;
+  time: Date;
+}
+
+/** A signing key: its name (id), public key, and secret key. */
+export interface CheckpointSigner {
+  id: string;
+  publicKey: Uint8Array;
+  secretKey: SecretBytes;
+}
+
+export function origin(tenant: string, session: string): string {
+  return `${CHECKPOINT_ORIGIN_PREFIX}${tenant}/${session}`;
+}
+
+/** The signed body of a checkpoint. */
+export function checkpointBody(c: Checkpoint): string {
+  return `${origin(c.tenant, c.session)}\n${c.seq}\n${Buffer.from(c.hash).toString('base64')}\ntime ${c.time.toISOString()}\n`;
+}
+
+/** The 4-byte signed-note key hash of an Ed25519 key. */
+export function noteKeyHash(name: string, publicKey: Uint8Array): Buffer {
+  return createHash('sha256')
+    .update(Buffer.concat([Buffer.from(name, 'utf8'), Buffer.from([0x0a, 0x01]), Buffer.from(publicKey)]))
+    .digest()
+    .subarray(0, 4);
+}
+
+/** Signs a checkpoint; returns the whole note (body, blank line, signature line). */
+export function signCheckpoint(c: Checkpoint, signer: CheckpointSigner): string {
+  const body = checkpointBody(c);
+  const sig = signDetached(Buffer.from(body, 'utf8'), signer.secretKey);
+  const blob = Buffer.concat([noteKeyHash(signer.id, signer.publicKey), Buffer.from(sig)]).toString('base64');
+  return `${body}\n\u2014 ${signer.id} ${blob}\n`;
+}
+
+/** Why a note is not a valid checkpoint. */
+export type CheckpointProblem = 'malformed_checkpoint' | 'untrusted_checkpoint_key' | 'bad_checkpoint_signature';
+
+export interface VerifiedCheckpoint {
+  checkpoint: Checkpoint;
+  keyId: string;
+}
+
+const BODY = /^session-vault\/v1\/([a-z0-9][a-z0-9._-]{0,62})\/([A-Za-z0-9][A-Za-z0-9._:-]{0,127})\n(0|[1-9]\d{0,15})\n([A-Za-z0-9+/]{43}=)\ntime (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\n$/;
+const SIG_LINE = /^\u2014 (\S+) ([A-Za-z0-9+/]+=*)$/;
+
+/** Parses a note's body into a checkpoint, or null if it is not one. */
+export function parseCheckpoint(note: string): { checkpoint: Checkpoint; body: string; signatures: { name: string; blob: Buffer }[] } | null {
+  const split = note.indexOf('\n\n');
+  if (split < 0 || !note.endsWith('\n')) return null;
+  const body = note.slice(0, split + 1);
+  const m = BODY.exec(body);
+  if (!m) return null;
+  const time = new Date(m[5]!);
+  if (Number.isNaN(time.getTime()) || time.toISOString() !== m[5]) return null;
+  const signatures: { name: string; blob: Buffer }[] = [];
+  for (const line of note.slice(split + 2, -1).split('\n')) {
+    const s = SIG_LINE.exec(line);
+    if (!s) return null;
+    signatures.push({ name: s[1]!, blob: Buffer.from(s[2]!, 'base64') });
+  }
+  if (signatures.length === 0) return null;
+  const checkpoint = { tenant: m[1]!, session: m[2]!, seq: Number(m[3]), hash: new Uint8Array(Buffer.from(m[4]!, 'base64')), time };
+  return { checkpoint, body, signatures };
+}
+
+/**
+ * Verifies a checkpoint note against trusted public keys (key id → public key). Accepts
+ * when any signature line is a valid signature by a trusted key; otherwise names the
+ * problem. Pure.
+ */
+export function verifyCheckpoint(note: string, trusted: ReadonlyMap<string, Uint8Array>): VerifiedCheckpoint | CheckpointProblem {
+  const parsed = parseCheckpoint(note);
+  if (!parsed) return 'malformed_checkpoint';
+  let sawTrusted = false;
+  for (const s of parsed.signatures) {
+    const key = trusted.get(s.name);
+    if (!key) continue;
+    sawTrusted = true;
+    if (s.blob.length !== 68 || !noteKeyHash(s.name, key).equals(s.blob.subarray(0, 4))) continue;
+    if (verifyDetached(s.blob.subarray(4), Buffer.from(parsed.body, 'utf8'), key)) {
+      return { checkpoint: parsed.checkpoint, keyId: s.name };
+    }
+  }
+  return sawTrusted ? 'bad_checkpoint_signature' : 'untrusted_checkpoint_key';
+}
+
+/** Like verifyCheckpoint, but throws IntegrityError(CHAIN_BROKEN) naming the problem. */
+export function requireCheckpoint(note: string, trusted: ReadonlyMap<string, Uint8Array>): VerifiedCheckpoint {
+  const r = verifyCheckpoint(note, trusted);
+  if (typeof r === 'string') throw new IntegrityError('CHAIN_BROKEN', `checkpoint rejected: ${r}`);
+  return r;
+}

@@ -1,0 +1,50 @@
+import type { StoredEvent } from '../domain';
+import { bytesEqual } from '../crypto';
+
+/** What a signed head can reveal about a chain. */
+export type HeadProblemKind =
+  | 'checkpoint_mismatch' // the event at a signed seq has another hash: the chain was rewritten after signing
+  | 'checkpoint_beyond_head' // a signed seq is past the last event: events were removed from the tail
+  | 'witness_mismatch' // as checkpoint_mismatch, against the witness outside the database
+  | 'witness_beyond_head'; // as checkpoint_beyond_head: the database was rolled back
+
+export interface SignedHead {
+  seq: number;
+  hash: Uint8Array;
+  source: 'checkpoint' | 'witness';
+}
+
+/**
+ * Checks a chain, streamed in seq order, against signed heads: the chain must pass
+ * through every one of them. Pure; memory holds the heads, not the chain.
+ */
+export class HeadCheck {
+  private readonly pending = new Map<number, SignedHead[]>();
+  private readonly found: { seq: number; kind: HeadProblemKind }[] = [];
+
+  constructor(heads: readonly SignedHead[]) {
+    for (const h of heads) {
+      const list = this.pending.get(h.seq) ?? [];
+      list.push(h);
+      this.pending.set(h.seq, list);
+    }
+  }
+
+  push(e: StoredEvent): void {
+    const heads = this.pending.get(e.seq);
+    if (!heads) return;
+    this.pending.delete(e.seq);
+    for (const h of heads) {
+      if (!bytesEqual(h.hash, e.hash)) this.found.push({ seq: e.seq, kind: h.source === 'checkpoint' ? 'checkpoint_mismatch' : 'witness_mismatch' });
+    }
+  }
+
+  /** Heads the chain never reached are past its end. */
+  finish(): { seq: number; kind: HeadProblemKind }[] {
+    for (const [seq, heads] of [...this.pending].sort((a, b) => a[0] - b[0])) {
+      for (const h of heads) this.found.push({ seq, kind: h.source === 'checkpoint' ? 'checkpoint_beyond_head' : 'witness_beyond_head' });
+    }
+    this.pending.clear();
+    return this.found;
+  }
+}

@@ -1,0 +1,15 @@
+import { and, asc, eq, gt } from 'drizzle-orm';
+import { checkpoints } from '../schema';
+import type { TenantTx } from '../types';
+import type { CheckpointRow } from './insert-checkpoint';
+
+/** A page of a session's checkpoints in seq order, after `afterSeq`. */
+export async function readCheckpoints(tx: TenantTx, tenant: string, session: string, afterSeq: number, limit: number): Promise<CheckpointRow[]> {
+  const rows = await tx
+    .select()
+    .from(checkpoints)
+    .where(and(eq(checkpoints.tenantId, tenant), eq(checkpoints.sessionId, session), gt(checkpoints.seq, afterSeq)))
+    .orderBy(asc(checkpoints.seq), asc(checkpoints.keyId))
+    .limit(limit);
+  return rows.map((r) => ({ tenant: r.tenantId, session: r.sessionId, seq: r.seq, keyId: r.keyId, hash: r.hash, signedAt: r.signedAt, note: r.note }));
+}
