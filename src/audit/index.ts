@@ -13,3 +13,6 @@ export { FolderWitness } from './witness';
 export type { Witness } from './witness';
 export { HeadCheck } from './head-check';
 export type { HeadProblemKind, SignedHead } from './head-check';
+export { canonicalJson } from './canonical';
+export { buildBundle, verifyBundle, sectionDigest, manifestBody, bundleSchema, BUNDLE_FORMAT } from './bundle';
+export type { Bundle, BundleReport, BundleProblem, BundleInput, ReplayPointSpec, PlaintextEvent } from './bundle';

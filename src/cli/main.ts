@@ -12,6 +12,8 @@ import { replayCommand } from './commands/replay';
 import { verifyCommand } from './commands/verify';
 import { demoCommand } from './commands/demo';
 import { checkpointCommand } from './commands/checkpoint';
+import { exportCommand } from './commands/export';
+import { verifyBundleCommand } from './commands/verify-bundle';
 
 /**
  * Runs the CLI and returns the exit code (shared/spec/cli.md): 0 ok, 1 integrity
@@ -91,6 +93,23 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .command('checkpoint [tenant] [session]')
     .description('sign the current chain heads now and record them with the witness; exit 1 if the witness refuses')
     .action(run((ctx, t: string | undefined, s: string | undefined) => checkpointCommand(ctx, t, s)));
+
+  const collect = (v: string, prev: string[] = []) => [...prev, v];
+  program
+    .command('export <tenant> <session>')
+    .description('write the auditor bundle of a session (mode 0600); plaintext only with --decrypt')
+    .option('--out <file>', 'the bundle file')
+    .option('--decrypt', 'include plaintext events, the session data key and replayed states')
+    .option('--at-seq <n>', 'also include the state as of this seq (repeatable; needs --decrypt)', collect)
+    .option('--at <iso>', 'also include the state as of this time (repeatable; needs --decrypt)', collect)
+    .option('--force', 'replace an existing file')
+    .action(run((ctx, t: string, s: string, f: Record<string, never>) => exportCommand(ctx, t, s, f)));
+
+  program
+    .command('verify-bundle <file>')
+    .description('check a bundle offline, with neither database nor keyring; exit 1 on any problem')
+    .option('--trusted-key <id>', 'accept signatures only by this key id (repeatable)', collect)
+    .action(run((ctx, file: string, f: { trustedKey?: string[] }) => verifyBundleCommand(ctx, file, f)));
 
   program.command('demo').description('run a scripted agent conversation offline on the embedded store').action(run((ctx) => demoCommand(ctx)));
 

@@ -5,3 +5,4 @@ export type { SessionSummary } from './vault';
 export type { AppendOptions, AppendResult } from './append';
 export type { VerifyReport, VerifyProblem, VerifyScope } from './verify';
 export type { CheckpointResult } from './checkpoint';
+export type { ExportOptions } from './export';

@@ -12,6 +12,8 @@ import { decryptedEvents } from './read';
 import { openSession } from './open-session';
 import { verify, type VerifyReport, type VerifyScope } from './verify';
 import { checkpoint, type CheckpointResult } from './checkpoint';
+import { exportSession, type ExportOptions } from './export';
+import type { Bundle } from '../audit';
 
 /** A session as `sessions` lists it. */
 export interface SessionSummary {
@@ -172,6 +174,11 @@ export class VaultSession {
     const fromSeq = options.fromSeq ?? 1;
     if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw new InputError('INVALID_INPUT', 'fromSeq must be an integer ≥ 1');
     return decryptedEvents(this.deps, this.tenant, this.id, fromSeq);
+  }
+
+  /** The auditor bundle of this session (docs/export-format.md); plaintext only with `decrypt`. */
+  export(options: ExportOptions = {}): Promise<Bundle> {
+    return exportSession(this.deps, this.tenant, this.id, options);
   }
 
   /** The agent state rebuilt from events, now or as of a seq or time. */

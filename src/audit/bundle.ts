@@ -1,0 +1,329 @@
+import { z } from 'zod';
+import { EVENT_TYPES, type StoredEvent, type VaultEvent } from '../domain';
+import { blake2b256, bytes, bytesEqual, exposeSecretBytes, frame, fromHex, str, toHex, SecretBytes, signDetached, verifyDetached } from '../crypto';
+import { ChainVerifier, openEvent } from '../events';
+import { replay, type AgentState } from '../replay';
+import { canonicalJson } from './canonical';
+import { noteKeyHash, verifyCheckpoint, type CheckpointSigner } from './checkpoint';
+
+/**
+ * The auditor bundle (docs/export-format.md): one self-contained JSON document holding a
+ * session's events exactly as stored, its signed checkpoints, the public keys to check
+ * them, a signed manifest of counts and section digests, and — only when exported with
+ * --decrypt — the plaintext events, the session's data key (so an auditor can re-open
+ * every ciphertext and see that the plaintext is what was sealed), and replayed states.
+ */
+export const BUNDLE_FORMAT = 'session-vault-bundle/v1';
+export const SECTION_TAG = 'session-vault/bundle-section/v1';
+export const MANIFEST_ORIGIN = 'session-vault/bundle/v1';
+
+const b64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64');
+const hex32 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 hex digits');
+const nat = z.number().int().nonnegative();
+
+export const bundleEvent = z.strictObject({
+  seq: z.number().int().positive(),
+  type: z.enum(EVENT_TYPES),
+  at: z.iso.datetime(),
+  correlationId: z.string(),
+  idempotencyKey: z.string().nullable(),
+  tool: z.string().nullable(),
+  promptTokens: nat.nullable(),
+  completionTokens: nat.nullable(),
+  costUsd: z.number().nullable(),
+  durationMs: nat.nullable(),
+  keyVersion: nat,
+  nonce: b64,
+  ciphertext: b64,
+  hash: hex32,
+});
+
+const replayPoint = z.union([z.strictObject({ atSeq: nat }), z.strictObject({ at: z.iso.datetime() }), z.literal('latest')]);
+
+export const manifestSchema = z.strictObject({
+  tenant: z.string().min(1),
+  session: z.string().min(1),
+  agent: z.string().nullable(),
+  exportedAt: z.iso.datetime(),
+  events: nat,
+  firstSeq: nat,
+  lastSeq: nat,
+  head: hex32.nullable(),
+  checkpoints: nat,
+  decrypted: z.boolean(),
+  digests: z.strictObject({
+    events: hex32,
+    checkpoints: hex32,
+    publicKeys: hex32,
+    plaintext: hex32.nullable(),
+    states: hex32.nullable(),
+  }),
+});
+
+export const bundleSchema = z.strictObject({
+  format: z.literal(BUNDLE_FORMAT),
+  manifest: manifestSchema,
+  manifestSignature: z.string().min(1),
+  publicKeys: z.array(z.strictObject({ id: z.string().min(1), publicKey: b64 })).min(1),
+  events: z.array(bundleEvent),
+  checkpoints: z.array(z.string()),
+  plaintext: z
+    .strictObject({
+      dataKey: b64,
+      events: z.array(z.strictObject({ seq: nat, type: z.enum(EVENT_TYPES), correlationId: z.string(), at: z.iso.datetime(), data: z.record(z.string(), z.unknown()) })),
+    })
+    .nullable(),
+  states: z.array(z.strictObject({ point: replayPoint, state: z.record(z.string(), z.unknown()) })).nullable(),
+});
+
+export type Bundle = z.infer<typeof bundleSchema>;
+export type BundleEvent = z.infer<typeof bundleEvent>;
+export type ReplayPointSpec = z.infer<typeof replayPoint>;
+export type PlaintextEvent = NonNullable<Bundle['plaintext']>['events'][number];
+
+/** BLAKE2b-256 of a section: tag, section name, canonical JSON. */
+export function sectionDigest(name: string, value: unknown): string {
+  return toHex(blake2b256(frame([str(SECTION_TAG), str(name), bytes(Buffer.from(canonicalJson(value), 'utf8'))])));
+}
+
+/** The signed body of a manifest: origin, tenant/session, manifest digest. */
+export function manifestBody(manifest: Bundle['manifest']): string {
+  return `${MANIFEST_ORIGIN}\n${manifest.tenant}/${manifest.session}\n${sectionDigest('manifest', manifest)}\n`;
+}
+
+export function toBundleEvent(e: StoredEvent): BundleEvent {
+  return {
+    seq: e.seq,
+    type: e.type,
+    at: e.at.toISOString(),
+    correlationId: e.correlationId,
+    idempotencyKey: e.idempotencyKey,
+    tool: e.tool,
+    promptTokens: e.promptTokens,
+    completionTokens: e.completionTokens,
+    costUsd: e.costUsd,
+    durationMs: e.durationMs,
+    keyVersion: e.keyVersion,
+    nonce: Buffer.from(e.nonce).toString('base64'),
+    ciphertext: Buffer.from(e.ciphertext).toString('base64'),
+    hash: toHex(e.hash),
+  };
+}
+
+function fromBundleEvent(tenant: string, session: string, e: BundleEvent): StoredEvent {
+  return {
+    ...e,
+    tenant,
+    session,
+    at: new Date(e.at),
+    nonce: new Uint8Array(Buffer.from(e.nonce, 'base64')),
+    ciphertext: new Uint8Array(Buffer.from(e.ciphertext, 'base64')),
+    hash: fromHex(e.hash),
+  };
+}
+
+export interface BundleInput {
+  tenant: string;
+  session: string;
+  agent: string | null;
+  exportedAt: Date;
+  events: StoredEvent[];
+  checkpoints: string[];
+  publicKeys: ReadonlyMap<string, Uint8Array>;
+  plaintext: { dataKey: SecretBytes; events: PlaintextEvent[] } | null;
+  states: { point: ReplayPointSpec; state: AgentState }[] | null;
+}
+
+/**
+ * Assembles and signs a bundle. Pure but for the signature. With plaintext, the session's
+ * data key is disclosed in the bundle — deliberately: it lets the auditor prove the
+ * plaintext is what was sealed, and it opens nothing but this session, whose plaintext
+ * the bundle already holds.
+ */
+export function buildBundle(input: BundleInput, signer: CheckpointSigner): Bundle {
+  const events = input.events.map(toBundleEvent);
+  const publicKeys = [...input.publicKeys].map(([id, k]) => ({ id, publicKey: Buffer.from(k).toString('base64') }));
+  const plaintext = input.plaintext
+    ? { dataKey: Buffer.from(exposeSecretBytes(input.plaintext.dataKey)).toString('base64'), events: input.plaintext.events }
+    : null;
+  const states = input.states ? (JSON.parse(JSON.stringify(input.states)) as NonNullable<Bundle['states']>) : null;
+  const last = events[events.length - 1];
+  const manifest: Bundle['manifest'] = {
+    tenant: input.tenant,
+    session: input.session,
+    agent: input.agent,
+    exportedAt: input.exportedAt.toISOString(),
+    events: events.length,
+    firstSeq: events[0]?.seq ?? 0,
+    lastSeq: last?.seq ?? 0,
+    head: last?.hash ?? null,
+    checkpoints: input.checkpoints.length,
+    decrypted: plaintext !== null,
+    digests: {
+      events: sectionDigest('events', events),
+      checkpoints: sectionDigest('checkpoints', input.checkpoints),
+      publicKeys: sectionDigest('publicKeys', publicKeys),
+      plaintext: plaintext ? sectionDigest('plaintext', plaintext) : null,
+      states: states ? sectionDigest('states', states) : null,
+    },
+  };
+  const body = manifestBody(manifest);
+  const sig = signDetached(Buffer.from(body, 'utf8'), signer.secretKey);
+  const manifestSignature = `${body}\n\u2014 ${signer.id} ${Buffer.concat([noteKeyHash(signer.id, signer.publicKey), Buffer.from(sig)]).toString('base64')}\n`;
+  return { format: BUNDLE_FORMAT, manifest, manifestSignature, publicKeys, events, checkpoints: input.checkpoints, plaintext, states };
+}
+
+/** One problem verify-bundle found. */
+export interface BundleProblem {
+  kind: string;
+  seq?: number;
+  detail: string;
+}
+
+export interface BundleReport {
+  ok: boolean;
+  tenant: string | null;
+  session: string | null;
+  events: number;
+  checkpoints: number;
+  /** Key ids whose signatures were checked: compare them with keys you obtained out of band. */
+  signedBy: string[];
+  decrypted: boolean;
+  problems: BundleProblem[];
+}
+
+/**
+ * Verifies a bundle offline: no database, no keyring. `trustedKeyIds`, when given,
+ * restricts which of the bundle's public keys may vouch for it (the auditor's own copy
+ * of the vault's key ids); otherwise the bundle's keys are used and reported in
+ * `signedBy`, for the auditor to compare.
+ */
+export async function verifyBundle(json: unknown, trustedKeyIds?: readonly string[]): Promise<BundleReport> {
+  const report: BundleReport = { ok: false, tenant: null, session: null, events: 0, checkpoints: 0, signedBy: [], decrypted: false, problems: [] };
+  const problem = (kind: string, detail: string, seq?: number) => report.problems.push(seq === undefined ? { kind, detail } : { kind, seq, detail });
+  const parsed = bundleSchema.safeParse(json);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    problem('malformed_bundle', `${i.path.join('.') || '(root)'}: ${i.message}`);
+    return report;
+  }
+  const b = parsed.data;
+  const m = b.manifest;
+  Object.assign(report, { tenant: m.tenant, session: m.session, events: b.events.length, checkpoints: b.checkpoints.length, decrypted: b.plaintext !== null });
+
+  // Keys: the bundle's, restricted to the auditor's trusted ids when given.
+  const keys = new Map<string, Uint8Array>();
+  for (const k of b.publicKeys) {
+    if (!trustedKeyIds || trustedKeyIds.includes(k.id)) keys.set(k.id, new Uint8Array(Buffer.from(k.publicKey, 'base64')));
+  }
+  if (keys.size === 0) problem('untrusted_key', 'none of the bundle’s public keys is trusted');
+
+  // Manifest: signature, counts, digests.
+  const signedBy = verifyManifestSignature(b, keys);
+  if (signedBy) report.signedBy.push(signedBy);
+  else problem('bad_manifest_signature', 'the manifest is not signed by a trusted key');
+  const last = b.events[b.events.length - 1];
+  if (m.events !== b.events.length) problem('manifest_mismatch', `manifest says ${m.events} events, bundle holds ${b.events.length}`);
+  if (m.checkpoints !== b.checkpoints.length) problem('manifest_mismatch', `manifest says ${m.checkpoints} checkpoints, bundle holds ${b.checkpoints.length}`);
+  if (m.firstSeq !== (b.events[0]?.seq ?? 0) || m.lastSeq !== (last?.seq ?? 0)) problem('manifest_mismatch', 'manifest seq range does not match the events');
+  if (m.head !== (last?.hash ?? null)) problem('manifest_mismatch', 'manifest head is not the last event’s hash');
+  if (m.decrypted !== (b.plaintext !== null)) problem('manifest_mismatch', 'manifest decrypted flag does not match the bundle');
+  const sections: [keyof typeof m.digests, unknown][] = [
+    ['events', b.events],
+    ['checkpoints', b.checkpoints],
+    ['publicKeys', b.publicKeys],
+    ['plaintext', b.plaintext],
+    ['states', b.states],
+  ];
+  for (const [name, value] of sections) {
+    const expected = m.digests[name];
+    const actual = value === null ? null : sectionDigest(name, value);
+    if (expected !== actual) problem('digest_mismatch', `section ${name} does not match its manifest digest`);
+  }
+
+  // Chain: every hash, gapless from 1, no foreign rows.
+  const stored = b.events.map((e) => fromBundleEvent(m.tenant, m.session, e));
+  const chain = new ChainVerifier(m.tenant, m.session);
+  for (const e of stored) chain.push(e);
+  if (stored.length > 0 && stored[0]!.seq !== 1) problem('gap', 'the chain does not start at seq 1', 1);
+  for (const p of chain.finish({ seq: last?.seq ?? 0, hash: stored[stored.length - 1]?.hash ?? null })) {
+    if (p.kind !== 'head_mismatch' && p.kind !== 'missing_tail') problem(p.kind, `event ${p.seq}: ${p.kind.replace('_', ' ')}`, p.seq);
+  }
+
+  // Checkpoints: signatures, origin, and that the chain passes through each.
+  const bySeq = new Map(stored.map((e) => [e.seq, e]));
+  for (const note of b.checkpoints) {
+    const v = verifyCheckpoint(note, keys);
+    if (typeof v === 'string') {
+      problem(v, 'a checkpoint does not verify');
+      continue;
+    }
+    const c = v.checkpoint;
+    if (!report.signedBy.includes(v.keyId)) report.signedBy.push(v.keyId);
+    if (c.tenant !== m.tenant || c.session !== m.session) problem('foreign_checkpoint', `checkpoint of ${c.tenant}/${c.session}`, c.seq);
+    else if (!bySeq.has(c.seq)) problem('checkpoint_beyond_head', `checkpoint at seq ${c.seq} is past the last event`, c.seq);
+    else if (!bytesEqual(bySeq.get(c.seq)!.hash, c.hash)) problem('checkpoint_mismatch', `event ${c.seq} does not have the signed hash`, c.seq);
+  }
+  if (b.events.length > 0 && b.checkpoints.length === 0) problem('no_checkpoint', 'no signed checkpoint covers the chain');
+
+  // Plaintext: re-open every ciphertext with the disclosed data key and compare.
+  if (b.plaintext) checkPlaintext(b, stored, problem);
+  if (b.states) await checkStates(b, problem);
+
+  report.ok = report.problems.length === 0;
+  return report;
+}
+
+function verifyManifestSignature(b: Bundle, keys: ReadonlyMap<string, Uint8Array>): string | null {
+  const body = manifestBody(b.manifest);
+  if (!b.manifestSignature.startsWith(`${body}\n`)) return null;
+  for (const line of b.manifestSignature.slice(body.length + 1).split('\n').filter((l) => l !== '')) {
+    const m = /^\u2014 (\S+) ([A-Za-z0-9+/]+=*)$/.exec(line);
+    const key = m ? keys.get(m[1]!) : undefined;
+    if (!m || !key) continue;
+    const blob = Buffer.from(m[2]!, 'base64');
+    if (blob.length === 68 && noteKeyHash(m[1]!, key).equals(blob.subarray(0, 4)) && verifyDetached(blob.subarray(4), Buffer.from(body, 'utf8'), key)) return m[1]!;
+  }
+  return null;
+}
+
+function checkPlaintext(b: Bundle, stored: StoredEvent[], problem: (kind: string, detail: string, seq?: number) => void): void {
+  const p = b.plaintext!;
+  const key = SecretBytes.adopt(new Uint8Array(Buffer.from(p.dataKey, 'base64')));
+  try {
+    if (p.events.length !== stored.length) problem('plaintext_mismatch', `${p.events.length} plaintext events for ${stored.length} sealed events`);
+    const plainBySeq = new Map(p.events.map((e) => [e.seq, e]));
+    for (const e of stored) {
+      const plain = plainBySeq.get(e.seq);
+      if (!plain) {
+        problem('plaintext_mismatch', `event ${e.seq} has no plaintext`, e.seq);
+        continue;
+      }
+      let opened;
+      try {
+        opened = openEvent(e, key);
+      } catch {
+        problem('plaintext_mismatch', `event ${e.seq} does not open with the disclosed data key`, e.seq);
+        continue;
+      }
+      const sealed = canonicalJson({ seq: opened.seq, type: opened.type, correlationId: opened.correlationId, at: opened.at.toISOString(), data: opened.data });
+      if (sealed !== canonicalJson(plain)) problem('plaintext_mismatch', `event ${e.seq}: plaintext differs from what was sealed`, e.seq);
+    }
+  } finally {
+    key.dispose();
+  }
+}
+
+async function checkStates(b: Bundle, problem: (kind: string, detail: string, seq?: number) => void): Promise<void> {
+  if (!b.plaintext) {
+    problem('state_mismatch', 'replayed states need the plaintext events');
+    return;
+  }
+  const hashes = new Map(b.events.map((e) => [e.seq, e.hash]));
+  const events: VaultEvent[] = b.plaintext.events.map((e) => ({ ...e, at: new Date(e.at), hash: hashes.get(e.seq) ?? '' }));
+  for (const s of b.states!) {
+    const point = s.point === 'latest' ? {} : 'atSeq' in s.point ? { atSeq: s.point.atSeq } : { at: new Date(s.point.at) };
+    const state = await replay({ tenant: b.manifest.tenant, session: b.manifest.session, agent: b.manifest.agent }, events, point);
+    if (canonicalJson(state) !== canonicalJson(s.state)) problem('state_mismatch', `the state at ${JSON.stringify(s.point)} is not the replay of the plaintext`);
+  }
+}

@@ -1,0 +1,63 @@
+import { constants, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { InputError } from '../../errors';
+import type { CommandContext } from '../context';
+import { intFlag, timeFlag } from '../input';
+import { json } from '../output';
+
+export interface ExportFlags {
+  out?: string;
+  decrypt?: boolean;
+  force?: boolean;
+  atSeq?: string[];
+  at?: string[];
+}
+
+/**
+ * `export <tenant> <session> --out FILE [--decrypt] [--at-seq N]… [--at ISO]… [--force]`:
+ * the auditor bundle, written with mode 0600. An existing file is kept unless --force.
+ */
+export async function exportCommand(ctx: CommandContext, tenant: string, session: string, flags: ExportFlags): Promise<number> {
+  if (!flags.out) throw new InputError('INVALID_INPUT', 'export needs --out FILE');
+  const points = [
+    ...(flags.atSeq ?? []).map((v) => ({ atSeq: intFlag(v, '--at-seq', 0)! })),
+    ...(flags.at ?? []).map((v) => ({ at: timeFlag(v, '--at')! })),
+  ];
+  if (points.length > 0 && !flags.decrypt) throw new InputError('INVALID_INPUT', '--at-seq and --at add replayed states, which need --decrypt');
+  const out = path.resolve(flags.out);
+  if (!flags.force && (await exists(out))) throw new InputError('INVALID_INPUT', `${out} exists; pass --force to replace it`);
+  const bundle = await ctx.withVault((v) => v.session(tenant, session).export({ decrypt: flags.decrypt === true, points }));
+  await writeBundle(out, JSON.stringify(bundle, null, 1) + '\n', flags.force === true);
+  const m = bundle.manifest;
+  if (ctx.config.json) json(ctx.io, { file: out, tenant: m.tenant, session: m.session, events: m.events, checkpoints: m.checkpoints, head: m.head, decrypted: m.decrypted });
+  else ctx.io.out(`exported ${m.tenant}/${m.session}: ${m.events} event(s), ${m.checkpoints} checkpoint(s)${m.decrypted ? ', with plaintext' : ''} → ${out} (mode 0600)`);
+  return 0;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.lstat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Writes to a temp file (0600, fsynced) and links or renames it into place. */
+async function writeBundle(file: string, text: string, replace: boolean): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  const handle = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    await handle.writeFile(text, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    if (replace) await fs.rename(tmp, file);
+    else await fs.link(tmp, file); // fails if someone created the file meanwhile
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new InputError('INVALID_INPUT', `${file} exists; pass --force to replace it`);
+    throw e;
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+}

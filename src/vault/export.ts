@@ -1,0 +1,58 @@
+import { KeyError } from '../errors';
+import { buildBundle, type Bundle, type PlaintextEvent, type ReplayPointSpec } from '../audit';
+import { replay, type AgentState } from '../replay';
+import { readCheckpoints, withTenant } from '../store';
+import type { StoredEvent } from '../domain';
+import type { VaultDeps } from './deps';
+import { openSession } from './open-session';
+import { decryptedEvents, storedEvents } from './read';
+
+export interface ExportOptions {
+  /** Include plaintext events, the session's data key and replayed states. */
+  decrypt?: boolean;
+  /** Replay points to include as states (with decrypt); the latest state is always included then. */
+  points?: ({ atSeq: number } | { at: Date })[];
+}
+
+/**
+ * Builds the auditor bundle of one session (docs/export-format.md): events as stored,
+ * every signed checkpoint, the public keys, a signed manifest; with `decrypt`, plaintext,
+ * the data key and replayed states. UNKNOWN_SESSION, KEY_DESTROYED, KEY_NOT_FOUND (no
+ * signing key) as the operations it uses.
+ */
+export async function exportSession(deps: VaultDeps, tenant: string, session: string, options: ExportOptions = {}): Promise<Bundle> {
+  const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
+  const signer = await deps.signer();
+  if (!signer) throw new KeyError('KEY_NOT_FOUND', 'exports are signed, and checkpoints are disabled (no signing key)');
+  const events: StoredEvent[] = [];
+  for await (const e of storedEvents(deps, tenant, session)) events.push(e);
+  const checkpoints: string[] = [];
+  for (let after = 0; ; ) {
+    const page = await withTenant(deps.store.db, tenant, 'reading checkpoints', (tx) => readCheckpoints(tx, tenant, session, after, 1000));
+    checkpoints.push(...page.map((c) => c.note));
+    if (page.length < 1000) break;
+    after = page[page.length - 1]!.seq;
+  }
+  let plaintext: { dataKey: typeof s.dataKey; events: PlaintextEvent[] } | null = null;
+  let states: { point: ReplayPointSpec; state: AgentState }[] | null = null;
+  if (options.decrypt) {
+    const plain: PlaintextEvent[] = [];
+    for await (const e of decryptedEvents(deps, tenant, session)) {
+      plain.push({ seq: e.seq, type: e.type, correlationId: e.correlationId, at: e.at.toISOString(), data: e.data });
+    }
+    plaintext = { dataKey: s.dataKey, events: plain };
+    const meta = { tenant, session, agent: s.agent };
+    states = [];
+    for (const point of options.points ?? []) {
+      const spec: ReplayPointSpec = 'atSeq' in point ? { atSeq: point.atSeq } : { at: point.at.toISOString() };
+      states.push({ point: spec, state: await replay(meta, decryptedEvents(deps, tenant, session), point) });
+    }
+    states.push({ point: 'latest', state: await replay(meta, decryptedEvents(deps, tenant, session)) });
+  }
+  const bundle = buildBundle(
+    { tenant, session, agent: s.agent, exportedAt: deps.clock(), events, checkpoints, publicKeys: await deps.trustedKeys(), plaintext, states },
+    signer,
+  );
+  deps.logger.info({ op: 'export', events: events.length, checkpoints: checkpoints.length, decrypted: options.decrypt === true }, 'exported');
+  return bundle;
+}
