@@ -16,3 +16,5 @@ export type { HeadProblemKind, SignedHead } from './head-check';
 export { canonicalJson } from './canonical';
 export { buildBundle, verifyBundle, sectionDigest, manifestBody, bundleSchema, BUNDLE_FORMAT } from './bundle';
 export type { Bundle, BundleReport, BundleProblem, BundleInput, ReplayPointSpec, PlaintextEvent } from './bundle';
+export { accessHash, AccessChainVerifier, ACCESS_TAG } from './access';
+export type { AccessRecord } from './access';

@@ -8,6 +8,8 @@ export interface GlobalFlags {
   db?: string;
   keyring?: string;
   witness?: string;
+  actor?: string;
+  reason?: string;
   lockTimeout?: string;
   json?: boolean;
   debug?: boolean;
@@ -19,6 +21,9 @@ export interface CliConfig {
   database: string | undefined;
   keyring: string;
   witness: string;
+  /** The operator id for the access trail (required where it applies). */
+  actor: string | undefined;
+  reason: string | undefined;
   lockTimeoutMs: number;
   json: boolean;
   debug: boolean;
@@ -34,6 +39,8 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
     database: flags.db ?? (env.VAULT_DATABASE_URL || undefined),
     keyring: path.resolve(flags.keyring ?? env.VAULT_KEYRING ?? path.join(home, 'keyring.json')),
     witness: path.resolve(flags.witness ?? env.VAULT_WITNESS ?? path.join(home, 'witness')),
+    actor: flags.actor ?? (env.VAULT_ACTOR || undefined),
+    reason: flags.reason,
     lockTimeoutMs: Number(lockTimeout) * 1000,
     json: flags.json === true,
     debug: flags.debug === true,

@@ -14,6 +14,7 @@ import { demoCommand } from './commands/demo';
 import { checkpointCommand } from './commands/checkpoint';
 import { exportCommand } from './commands/export';
 import { verifyBundleCommand } from './commands/verify-bundle';
+import { accessLogCommand } from './commands/access-log';
 
 /**
  * Runs the CLI and returns the exit code (shared/spec/cli.md): 0 ok, 1 integrity
@@ -31,6 +32,8 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .addOption(new Option('--db <url>', 'postgres://… or memory:// (env VAULT_DATABASE_URL, default: embedded store in $VAULT_HOME/db)'))
     .addOption(new Option('--keyring <path>', 'keyring file (env VAULT_KEYRING, default $VAULT_HOME/keyring.json)'))
     .addOption(new Option('--witness <dir>', 'witness folder for checkpoints (env VAULT_WITNESS, default $VAULT_HOME/witness)'))
+    .addOption(new Option('--actor <name>', 'operator id recorded in the access trail (env VAULT_ACTOR); required to decrypt or export'))
+    .addOption(new Option('--reason <text>', 'why, recorded in the access trail with the actor'))
     .addOption(new Option('--lock-timeout <seconds>', 'wait this long for another process using the embedded store (default 30)'))
     .option('--json', 'print one JSON document (NDJSON for streams) on stdout')
     .option('--debug', 'print stack traces on errors')
@@ -110,6 +113,13 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .description('check a bundle offline, with neither database nor keyring; exit 1 on any problem')
     .option('--trusted-key <id>', 'accept signatures only by this key id (repeatable)', collect)
     .action(run((ctx, file: string, f: { trustedKey?: string[] }) => verifyBundleCommand(ctx, file, f)));
+
+  program
+    .command('access-log')
+    .description('the operator access trail (NDJSON with --json)')
+    .option('--tenant <tenant>', 'only this tenant')
+    .option('--since <iso>', 'only records at or after this time')
+    .action(run((ctx, f: { tenant?: string; since?: string }) => accessLogCommand(ctx, f)));
 
   program.command('demo').description('run a scripted agent conversation offline on the embedded store').action(run((ctx) => demoCommand(ctx)));
 

@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'TENANT_EXISTS'
   | 'IDEMPOTENCY_CONFLICT'
   | 'INVALID_CONFIG'
+  | 'ACTOR_REQUIRED'
   // key (exit 3)
   | 'KEYRING_MISSING'
   | 'KEYRING_INSECURE'
@@ -32,7 +33,8 @@ export type ErrorCode =
   | 'STORAGE_UNAVAILABLE'
   | 'STORE_LOCKED'
   | 'STORAGE_REFUSED'
-  | 'APPEND_CONTENDED';
+  | 'APPEND_CONTENDED'
+  | 'ACCESS_TRAIL_UNAVAILABLE';
 
 const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   INVALID_EVENT: 'input',
@@ -43,6 +45,7 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   TENANT_EXISTS: 'input',
   IDEMPOTENCY_CONFLICT: 'input',
   INVALID_CONFIG: 'input',
+  ACTOR_REQUIRED: 'input',
   KEYRING_MISSING: 'key',
   KEYRING_INSECURE: 'key',
   KEYRING_INVALID: 'key',
@@ -54,6 +57,7 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   STORE_LOCKED: 'storage',
   STORAGE_REFUSED: 'storage',
   APPEND_CONTENDED: 'storage',
+  ACCESS_TRAIL_UNAVAILABLE: 'storage',
 };
 
 /** Exit code for each category, as the CLI contract defines it. */

@@ -19,3 +19,6 @@ export { findIdempotent } from './queries/find-idempotent';
 export { insertCheckpoint } from './queries/insert-checkpoint';
 export type { CheckpointRow } from './queries/insert-checkpoint';
 export { readCheckpoints } from './queries/read-checkpoints';
+export { appendAccess, lastAccess } from './queries/append-access';
+export { readAccess } from './queries/read-access';
+export type { AccessRow } from './queries/read-access';

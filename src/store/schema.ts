@@ -105,3 +105,19 @@ export const checkpoints = pgTable(
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.sessionId, t.seq, t.keyId] })],
 );
+
+/**
+ * The operator access trail: who decrypted or exported what, when, why, with what
+ * outcome. One hash chain across tenants (seq is global). Append-only.
+ */
+export const accessLog = pgTable('access_log', {
+  seq: bigint('seq', { mode: 'number' }).primaryKey(),
+  at: timestamp('at', { withTimezone: true, precision: 3 }).notNull(),
+  actor: text('actor').notNull(),
+  action: text('action').notNull(),
+  tenantId: text('tenant_id'),
+  sessionId: text('session_id'),
+  reason: text('reason'),
+  outcome: text('outcome').notNull(),
+  hash: bytea('hash').notNull(),
+});

@@ -6,3 +6,5 @@ export type { AppendOptions, AppendResult } from './append';
 export type { VerifyReport, VerifyProblem, VerifyScope } from './verify';
 export type { CheckpointResult } from './checkpoint';
 export type { ExportOptions } from './export';
+export { OperatorAccess } from './access';
+export type { Operator } from './access';

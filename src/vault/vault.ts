@@ -14,6 +14,8 @@ import { verify, type VerifyReport, type VerifyScope } from './verify';
 import { checkpoint, type CheckpointResult } from './checkpoint';
 import { exportSession, type ExportOptions } from './export';
 import type { Bundle } from '../audit';
+import { OperatorAccess, accessTrail, type Operator } from './access';
+import type { AccessRow } from '../store';
 
 /** A session as `sessions` lists it. */
 export interface SessionSummary {
@@ -128,6 +130,20 @@ export class Vault {
     const tenant = scope.tenant === undefined ? undefined : validTenantId(scope.tenant);
     const session = scope.session === undefined ? undefined : validSessionId(scope.session);
     return checkpoint(this.deps, { tenant, session });
+  }
+
+  /**
+   * Operator access to decrypted data (events, replay, export): each call is recorded in
+   * the access trail first, and refused if it cannot be (ACTOR_REQUIRED without an actor).
+   */
+  operator(who: Operator): OperatorAccess {
+    return new OperatorAccess(this.deps, who);
+  }
+
+  /** The operator access trail, optionally for one tenant and since a time. */
+  accessLog(filter: { tenant?: string; since?: Date } = {}): AsyncIterable<AccessRow> {
+    const tenant = filter.tenant === undefined ? undefined : validTenantId(filter.tenant);
+    return accessTrail(this.deps, { ...filter, tenant });
   }
 
   /** Closes the store and zeroes cached keys. Safe to call twice. */

@@ -1,16 +1,17 @@
 import { InputError } from '../errors';
 import { ChainVerifier, type ChainProblemKind } from '../events';
-import { HeadCheck, parseCheckpoint, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
+import { AccessChainVerifier, HeadCheck, parseCheckpoint, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
 import { listSessions, listTenants, readCheckpoints, readSession, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedEvents } from './read';
+import { accessTrail } from './access';
 
 /** One thing verification found wrong (docs/auditor-guide.md explains each kind). */
 export interface VerifyProblem {
   tenant: string;
   session: string;
   seq: number;
-  kind: ChainProblemKind | HeadProblemKind | CheckpointProblem | 'session_missing';
+  kind: ChainProblemKind | HeadProblemKind | CheckpointProblem | 'session_missing' | 'access_gap' | 'access_hash_mismatch';
 }
 
 /** The `verify --json` document. */
@@ -35,7 +36,8 @@ export interface VerifyScope {
  * - every signed checkpoint in the database: its signature by a trusted key, and that the
  *   chain passes through it (catches tail truncation and a chain recomputed after an edit);
  * - the witness outside the database: that the chain reaches the latest witnessed head,
- *   and that no witnessed session is missing (catches a rollback to an older backup).
+ *   and that no witnessed session is missing (catches a rollback to an older backup);
+ * - when verifying everything, the operator access trail's own chain.
  * Trusted keys come from the keyring's public halves and the witness, never the database.
  */
 export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<VerifyReport> {
@@ -72,6 +74,12 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
         report.problems.push({ ...w, seq: (note && parseCheckpoint(note)?.checkpoint.seq) || 0, kind: 'session_missing' });
       }
     }
+  }
+  if (scope.tenant === undefined) {
+    // The operator access trail is one chain across tenants: checked when verifying everything.
+    const trail = new AccessChainVerifier();
+    for await (const r of accessTrail(deps)) trail.push(r);
+    for (const p of trail.problems) report.problems.push({ tenant: '*', session: '(access trail)', seq: p.seq, kind: p.kind });
   }
   report.ok = report.problems.length === 0;
   deps.logger.info({ op: 'verify', sessions: report.sessions, events: report.events, problems: report.problems.length }, 'verified');

@@ -46,7 +46,7 @@ describe.each(backends())('the CLI on $name', (backend: Backend) => {
 
   beforeAll(async () => {
     home = mkdtempSync(path.join(os.tmpdir(), 'sv-cli-'));
-    env = { VAULT_HOME: home };
+    env = { VAULT_HOME: home, VAULT_ACTOR: 'test-operator' };
     if (backend.name === 'postgres') env.VAULT_DATABASE_URL = await backend.database();
   });
   afterAll(() => rmSync(home, { recursive: true, force: true }));

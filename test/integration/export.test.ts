@@ -121,7 +121,7 @@ describe('export and verify-bundle from the CLI', () => {
     const home = mkdtempSync(path.join(os.tmpdir(), 'sv-export-'));
     const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'sv-auditor-'));
     try {
-      const env = { VAULT_HOME: home };
+      const env = { VAULT_HOME: home, VAULT_ACTOR: 'auditor-liaison' };
       expect((await run(env, ['init'])).code).toBe(0);
       expect((await run(env, ['tenant', 'create', 'bank'])).code).toBe(0);
       expect((await run(env, ['append', 'bank', 's', '--event', '{"type":"message","role":"user","content":"hello"}'])).code).toBe(0);

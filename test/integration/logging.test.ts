@@ -54,7 +54,7 @@ describe('CLI logging', () => {
     const bin = path.join(__dirname, '..', '..', 'dist', 'cli', 'bin.js');
     const run = (args: string[], stdin = '') =>
       new Promise<{ code: number | null; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '', VAULT_HOME: home, VAULT_LOG_LEVEL: 'debug' } });
+        const child = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '', VAULT_HOME: home, VAULT_LOG_LEVEL: 'debug', VAULT_ACTOR: 'ops' } });
         let stderr = '';
         child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
         child.stdout.resume();

@@ -26,7 +26,7 @@ export async function exportCommand(ctx: CommandContext, tenant: string, session
   if (points.length > 0 && !flags.decrypt) throw new InputError('INVALID_INPUT', '--at-seq and --at add replayed states, which need --decrypt');
   const out = path.resolve(flags.out);
   if (!flags.force && (await exists(out))) throw new InputError('INVALID_INPUT', `${out} exists; pass --force to replace it`);
-  const bundle = await ctx.withVault((v) => v.session(tenant, session).export({ decrypt: flags.decrypt === true, points }));
+  const bundle = await ctx.asOperator((op) => op.export(tenant, session, { decrypt: flags.decrypt === true, points }));
   await writeBundle(out, JSON.stringify(bundle, null, 1) + '\n', flags.force === true);
   const m = bundle.manifest;
   if (ctx.config.json) json(ctx.io, { file: out, tenant: m.tenant, session: m.session, events: m.events, checkpoints: m.checkpoints, head: m.head, decrypted: m.decrypted });

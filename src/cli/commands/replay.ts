@@ -9,7 +9,7 @@ export async function replayCommand(ctx: CommandContext, tenant: string, session
   if (flags.atSeq !== undefined && flags.at !== undefined) throw new InputError('INVALID_INPUT', 'give --at-seq or --at, not both');
   const atSeq = intFlag(flags.atSeq, '--at-seq', 0);
   const at = timeFlag(flags.at, '--at');
-  const state = await ctx.withVault((v) => v.session(tenant, session).state({ atSeq, at }));
+  const state = await ctx.asOperator((op) => op.state(tenant, session, { atSeq, at }));
   if (ctx.config.json) json(ctx.io, state);
   else ctx.io.out(renderState(state));
   return 0;

@@ -1,0 +1,27 @@
+import { desc } from 'drizzle-orm';
+import { accessLog } from '../schema';
+import type { VaultDb } from '../types';
+
+/** The last record of the access trail (its seq and hash), or null when it is empty. */
+export async function lastAccess(db: VaultDb): Promise<{ seq: number; hash: Uint8Array } | null> {
+  const [row] = await db.select({ seq: accessLog.seq, hash: accessLog.hash }).from(accessLog).orderBy(desc(accessLog.seq)).limit(1);
+  return row ?? null;
+}
+
+/** Appends one access record; a concurrent writer that took the seq makes it throw unique_violation (23505). */
+export async function appendAccess(
+  db: VaultDb,
+  r: { seq: number; at: Date; actor: string; action: string; tenant: string | null; session: string | null; reason: string | null; outcome: string; hash: Uint8Array },
+): Promise<void> {
+  await db.insert(accessLog).values({
+    seq: r.seq,
+    at: r.at,
+    actor: r.actor,
+    action: r.action,
+    tenantId: r.tenant,
+    sessionId: r.session,
+    reason: r.reason,
+    outcome: r.outcome,
+    hash: r.hash,
+  });
+}

@@ -1,0 +1,24 @@
+import { and, asc, eq, gt, gte, type SQL } from 'drizzle-orm';
+import { accessLog } from '../schema';
+import type { VaultDb } from '../types';
+
+export interface AccessRow {
+  seq: number;
+  at: Date;
+  actor: string;
+  action: string;
+  tenant: string | null;
+  session: string | null;
+  reason: string | null;
+  outcome: string;
+  hash: Uint8Array;
+}
+
+/** A page of the access trail in seq order after `afterSeq`, optionally for one tenant and since a time. */
+export async function readAccess(db: VaultDb, afterSeq: number, limit: number, filter: { tenant?: string; since?: Date } = {}): Promise<AccessRow[]> {
+  const conditions: SQL[] = [gt(accessLog.seq, afterSeq)];
+  if (filter.tenant !== undefined) conditions.push(eq(accessLog.tenantId, filter.tenant));
+  if (filter.since !== undefined) conditions.push(gte(accessLog.at, filter.since));
+  const rows = await db.select().from(accessLog).where(and(...conditions)).orderBy(asc(accessLog.seq)).limit(limit);
+  return rows.map((r) => ({ seq: r.seq, at: r.at, actor: r.actor, action: r.action, tenant: r.tenantId, session: r.sessionId, reason: r.reason, outcome: r.outcome, hash: r.hash }));
+}

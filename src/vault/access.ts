@@ -1,0 +1,108 @@
+import { InputError, StorageError, VaultError } from '../errors';
+import { accessHash, type AccessRecord } from '../audit';
+import { GENESIS_HASH } from '../events';
+import { appendAccess, lastAccess, readAccess, sqlState, type AccessRow } from '../store';
+import { sessionId as validSessionId, tenantId as validTenantId, type VaultEvent } from '../domain';
+import type { AgentState, ReplayPoint } from '../replay';
+import type { Bundle } from '../audit';
+import type { VaultDeps } from './deps';
+import { decryptedEvents } from './read';
+import { exportSession, type ExportOptions } from './export';
+import { openSession } from './open-session';
+import { replay } from '../replay';
+
+/** Who is acting, and why: recorded with every access. */
+export interface Operator {
+  actor: string;
+  reason?: string;
+}
+
+const ACTOR = /^[\x21-\x7e][\x20-\x7e]{0,127}$/;
+
+/**
+ * Appends one record to the access trail, chained to the last. Fails closed: if the
+ * record cannot be written, throws ACCESS_TRAIL_UNAVAILABLE and the caller must not
+ * go on, like an audit device that cannot log.
+ */
+export async function recordAccess(deps: VaultDeps, r: Omit<AccessRecord, 'seq' | 'at'>): Promise<void> {
+  for (let attempt = 1; attempt <= 32; attempt++) {
+    try {
+      const last = await lastAccess(deps.store.db);
+      const record: AccessRecord = { ...r, seq: (last?.seq ?? 0) + 1, at: deps.clock() };
+      await appendAccess(deps.store.db, { ...record, hash: accessHash(last?.hash ?? GENESIS_HASH, record) });
+      deps.logger.info({ op: 'access', action: r.action, actor: r.actor, outcome: r.outcome, accessSeq: record.seq }, 'access recorded');
+      return;
+    } catch (e) {
+      if (sqlState(e) === '23505') continue; // another writer took this seq: chain onto theirs
+      throw new StorageError('ACCESS_TRAIL_UNAVAILABLE', 'the access trail cannot be written, so the operation is refused', { cause: e });
+    }
+  }
+  throw new StorageError('ACCESS_TRAIL_UNAVAILABLE', 'the access trail is too contended to write, so the operation is refused');
+}
+
+/**
+ * An operator's access to decrypted data: every call first appends a `granted` record
+ * (actor, action, tenant, session, reason) to the access trail, then runs; a failure
+ * appends `failed:<CODE>`. The application's own reads (vault.session) are not
+ * operator access and are not recorded.
+ */
+export class OperatorAccess {
+  /** @internal — use vault.operator(). */
+  constructor(
+    private readonly deps: VaultDeps,
+    private readonly who: Operator,
+  ) {
+    if (typeof who.actor !== 'string' || !ACTOR.test(who.actor)) {
+      throw new InputError('ACTOR_REQUIRED', 'an operator id (--actor or VAULT_ACTOR: 1..128 printable characters) is required to decrypt or export');
+    }
+    if (who.reason !== undefined && (who.reason.length === 0 || who.reason.length > 1000)) {
+      throw new InputError('INVALID_INPUT', '--reason must be 1..1000 characters');
+    }
+  }
+
+  /** Decrypted events of a session, after recording the access. */
+  async events(tenant: string, session: string, options: { fromSeq?: number } = {}): Promise<AsyncIterable<VaultEvent>> {
+    const [t, s] = [validTenantId(tenant), validSessionId(session)];
+    return this.guarded('events', t, s, async () => {
+      if (!this.deps.cache.get(t, s)) await openSession(this.deps, t, s, null); // an unknown session fails here, recorded
+      return decryptedEvents(this.deps, t, s, options.fromSeq ?? 1);
+    });
+  }
+
+  /** The replayed state, after recording the access. */
+  async state(tenant: string, session: string, point: ReplayPoint = {}): Promise<AgentState> {
+    const [t, s] = [validTenantId(tenant), validSessionId(session)];
+    return this.guarded('replay', t, s, async () => {
+      const opened = this.deps.cache.get(t, s) ?? (await openSession(this.deps, t, s, null));
+      return replay({ tenant: t, session: s, agent: opened.agent }, decryptedEvents(this.deps, t, s), point);
+    });
+  }
+
+  /** The auditor bundle, after recording the access (`export` or `export-decrypted`). */
+  async export(tenant: string, session: string, options: ExportOptions = {}): Promise<Bundle> {
+    const [t, s] = [validTenantId(tenant), validSessionId(session)];
+    return this.guarded(options.decrypt ? 'export-decrypted' : 'export', t, s, () => exportSession(this.deps, t, s, options));
+  }
+
+  private async guarded<T>(action: string, tenant: string, session: string, fn: () => Promise<T>): Promise<T> {
+    const base = { actor: this.who.actor, action, tenant, session, reason: this.who.reason ?? null };
+    await recordAccess(this.deps, { ...base, outcome: 'granted' });
+    try {
+      return await fn();
+    } catch (e) {
+      const code = e instanceof VaultError ? e.code : 'INTERNAL';
+      await recordAccess(this.deps, { ...base, outcome: `failed:${code}` }).catch(() => {});
+      throw e;
+    }
+  }
+}
+
+/** The access trail, page by page, optionally for one tenant and since a time. */
+export async function* accessTrail(deps: VaultDeps, filter: { tenant?: string; since?: Date } = {}): AsyncGenerator<AccessRow> {
+  for (let after = 0; ; ) {
+    const page = await readAccess(deps.store.db, after, 500, filter);
+    yield* page;
+    if (page.length < 500) return;
+    after = page[page.length - 1]!.seq;
+  }
+}

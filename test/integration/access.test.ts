@@ -1,0 +1,120 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { asOwner } from '../support/owner';
+import type { Vault } from '../../src/vault';
+
+/** The operator access trail: who decrypted what, when, why; append-only, chained, fail-closed. */
+afterAll(dropCreatedDatabases);
+
+describe.each(backends())('the access trail on $name', (backend) => {
+  let vault: Vault;
+  let url: string;
+  let close: () => Promise<void>;
+
+  beforeAll(async () => {
+    ({ vault, url, close } = await testVault(backend));
+    await vault.createTenant('bank');
+    await vault.createTenant('other');
+    await vault.session('bank', 's').appendMany([{ type: 'message', role: 'user', content: 'hi' }, { type: 'task', task: 't' }]);
+    await vault.session('other', 'o').append({ type: 'task', task: 'x' });
+  });
+  afterAll(() => close());
+
+  const trail = async (filter = {}) => {
+    const out = [];
+    for await (const r of vault.accessLog(filter)) out.push({ actor: r.actor, action: r.action, tenant: r.tenant, session: r.session, reason: r.reason, outcome: r.outcome });
+    return out;
+  };
+
+  it('records every operator read and export, with actor, reason and outcome', async () => {
+    const op = vault.operator({ actor: 'alice', reason: 'complaint 4411' });
+    for await (const _ of await op.events('bank', 's'));
+    expect((await op.state('bank', 's', { atSeq: 1 })).lastSeq).toBe(1);
+    await op.export('bank', 's', { decrypt: true });
+    await vault.operator({ actor: 'bob' }).export('other', 'o');
+    await expect(op.events('bank', 'ghost')).rejects.toMatchObject({ code: 'UNKNOWN_SESSION' });
+    const base = { actor: 'alice', tenant: 'bank', session: 's', reason: 'complaint 4411', outcome: 'granted' };
+    expect(await trail()).toEqual([
+      { ...base, action: 'events' },
+      { ...base, action: 'replay' },
+      { ...base, action: 'export-decrypted' },
+      { actor: 'bob', action: 'export', tenant: 'other', session: 'o', reason: null, outcome: 'granted' },
+      { ...base, action: 'events', session: 'ghost' },
+      { ...base, action: 'events', session: 'ghost', outcome: 'failed:UNKNOWN_SESSION' },
+    ]);
+    expect((await trail({ tenant: 'other' })).map((r) => r.actor)).toEqual(['bob']);
+    expect(await trail({ since: new Date(Date.now() + 60_000) })).toEqual([]);
+    expect((await vault.verify()).ok).toBe(true);
+  });
+
+  it('refuses an operator without an actor, before touching anything', () => {
+    expect(() => vault.operator({ actor: '' })).toThrow(expect.objectContaining({ code: 'ACTOR_REQUIRED' }));
+    expect(() => vault.operator({ actor: ' leading-space' })).toThrow(expect.objectContaining({ code: 'ACTOR_REQUIRED' }));
+  });
+
+  it('refuses the operation when the trail cannot be written (fail closed)', async () => {
+    const before = (await trail()).length;
+    await asOwner(vault, url, [{ text: 'REVOKE INSERT ON access_log FROM session_vault_app' }]);
+    try {
+      const op = vault.operator({ actor: 'mallory', reason: 'curious' });
+      await expect(op.events('bank', 's')).rejects.toMatchObject({ code: 'ACCESS_TRAIL_UNAVAILABLE' });
+      await expect(op.state('bank', 's')).rejects.toMatchObject({ code: 'ACCESS_TRAIL_UNAVAILABLE' });
+      await expect(op.export('bank', 's', { decrypt: true })).rejects.toMatchObject({ code: 'ACCESS_TRAIL_UNAVAILABLE' });
+    } finally {
+      await asOwner(vault, url, [{ text: 'GRANT INSERT ON access_log TO session_vault_app' }]);
+    }
+    expect((await trail()).length).toBe(before);
+  });
+
+  it('is append-only, and verify names a record changed behind its back', async () => {
+    const { storeOf } = await import('../../src/vault/vault');
+    const { sql } = await import('drizzle-orm');
+    await expect(storeOf(vault).db.execute(sql`UPDATE access_log SET actor = 'nobody'`)).rejects.toMatchObject({ cause: expect.objectContaining({ code: '42501' }) });
+    await asOwner(vault, url, [{ text: `UPDATE access_log SET actor = 'nobody' WHERE seq = 2` }]);
+    const report = await vault.verify();
+    expect(report.problems).toEqual([{ tenant: '*', session: '(access trail)', seq: 2, kind: 'access_hash_mismatch' }]);
+  });
+});
+
+describe('the access trail from the CLI', () => {
+  it('requires --actor for commands that decrypt, and records actor and reason', async () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'sv-access-'));
+    const bin = path.join(__dirname, '..', '..', 'dist', 'cli', 'bin.js');
+    const run = (args: string[], env: Record<string, string> = {}) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const c = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '', VAULT_HOME: home, ...env } });
+        let stdout = '';
+        let stderr = '';
+        c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        c.on('exit', (code) => resolve({ code, stdout, stderr }));
+        c.stdin.end();
+      });
+    try {
+      expect((await run(['init'])).code).toBe(0);
+      expect((await run(['tenant', 'create', 'bank'])).code).toBe(0);
+      expect((await run(['append', 'bank', 's', '--event', '{"type":"message","role":"user","content":"secret"}'])).code).toBe(0);
+      for (const args of [['events', 'bank', 's'], ['replay', 'bank', 's'], ['export', 'bank', 's', '--out', path.join(home, 'b.json')]]) {
+        const refused = await run(args);
+        expect(refused.code).toBe(2);
+        expect(refused.stderr.trim()).toMatch(/^error\[ACTOR_REQUIRED\]/);
+        expect(refused.stdout).toBe('');
+      }
+      expect((await run(['events', 'bank', 's', '--actor', 'alice', '--reason', 'ticket 9'])).stdout).toContain('secret');
+      expect((await run(['replay', 'bank', 's', '--reason', 'ticket 9'], { VAULT_ACTOR: 'bob' })).code).toBe(0);
+      expect((await run(['export', 'bank', 's', '--out', path.join(home, 'b.json'), '--decrypt', '--actor', 'carol'])).code).toBe(0);
+      const log = await run(['access-log', '--tenant', 'bank', '--json']);
+      expect(log.code).toBe(0);
+      expect(log.stdout.trim().split('\n').map((l) => JSON.parse(l)).map((r) => [r.seq, r.actor, r.action, r.reason, r.outcome])).toEqual([
+        [1, 'alice', 'events', 'ticket 9', 'granted'],
+        [2, 'bob', 'replay', 'ticket 9', 'granted'],
+        [3, 'carol', 'export-decrypted', null, 'granted'],
+      ]);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
