@@ -99,14 +99,18 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
 
   const collect = (v: string, prev: string[] = []) => [...prev, v];
   program
-    .command('export <tenant> <session>')
+    .command('export [tenant] [session]')
     .description('write the auditor bundle of a session (mode 0600); plaintext only with --decrypt')
-    .option('--out <file>', 'the bundle file')
+    .option('--out <path>', 'the bundle file (a folder with --all)')
+    .option('--tenant <tenant>', 'with --all: the tenant whose sessions to export')
+    .option('--all', 'export every session of --tenant, one bundle each, with a progress bar')
+    .option('--since <iso>', 'with --all: only sessions whose last event is at or after this time')
+    .option('--until <iso>', 'with --all: only sessions whose last event is at or before this time')
     .option('--decrypt', 'include plaintext events, the session data key and replayed states')
     .option('--at-seq <n>', 'also include the state as of this seq (repeatable; needs --decrypt)', collect)
     .option('--at <iso>', 'also include the state as of this time (repeatable; needs --decrypt)', collect)
     .option('--force', 'replace an existing file')
-    .action(run((ctx, t: string, s: string, f: Record<string, never>) => exportCommand(ctx, t, s, f)));
+    .action(run((ctx, t: string | undefined, s: string | undefined, f: Record<string, never>) => exportCommand(ctx, t, s, f)));
 
   program
     .command('verify-bundle <file>')

@@ -138,6 +138,17 @@ describe('export and verify-bundle from the CLI', () => {
       expect((await run(env, ['export', 'bank', 's', '--out', out, '--force'])).code).toBe(0);
       expect(statSync(out).mode & 0o777).toBe(0o600);
 
+      // Every session of the tenant at once: one 0600 bundle each, each recorded as an access.
+      expect((await run(env, ['append', 'bank', 't', '--event', '{"type":"task","task":"second"}'])).code).toBe(0);
+      const dir = path.join(home, 'all');
+      const all = await run(env, ['export', '--tenant', 'bank', '--all', '--out', dir, '--json']);
+      expect(all.code).toBe(0);
+      expect(JSON.parse(all.stdout).sessions.map((x: { session: string }) => x.session)).toEqual(['s', 't']);
+      for (const f of ['s', 't']) expect(statSync(path.join(dir, `${f}.bundle.json`)).mode & 0o777).toBe(0o600);
+      const trail = await run(env, ['access-log', '--json']);
+      expect(trail.stdout.trim().split('\n').map((l) => JSON.parse(l).action).slice(-2)).toEqual(['export', 'export']);
+      expect((await run(env, ['export', 'bank', 's', '--all', '--out', dir])).code).toBe(2);
+
       // The auditor: another home, no database, no keyring.
       const auditorEnv = { VAULT_HOME: elsewhere, VAULT_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', VAULT_KEYRING: '/nonexistent' };
       const ok = await run(auditorEnv, ['verify-bundle', out, '--json']);

@@ -4,9 +4,14 @@ import { InputError } from '../../errors';
 import type { CommandContext } from '../context';
 import { intFlag, timeFlag } from '../input';
 import { json } from '../output';
+import { progressBar } from '../progress';
 
 export interface ExportFlags {
   out?: string;
+  tenant?: string;
+  all?: boolean;
+  since?: string;
+  until?: string;
   decrypt?: boolean;
   force?: boolean;
   atSeq?: string[];
@@ -16,9 +21,17 @@ export interface ExportFlags {
 /**
  * `export <tenant> <session> --out FILE [--decrypt] [--at-seq N]… [--at ISO]… [--force]`:
  * the auditor bundle, written with mode 0600. An existing file is kept unless --force.
+ * `export --tenant T --all --out DIR [--since ISO] [--until ISO]`: one bundle a session
+ * (whose last event falls in the range), `DIR/<session>.bundle.json`, with a progress bar.
  */
-export async function exportCommand(ctx: CommandContext, tenant: string, session: string, flags: ExportFlags): Promise<number> {
-  if (!flags.out) throw new InputError('INVALID_INPUT', 'export needs --out FILE');
+export async function exportCommand(ctx: CommandContext, tenant: string | undefined, session: string | undefined, flags: ExportFlags): Promise<number> {
+  if (!flags.out) throw new InputError('INVALID_INPUT', 'export needs --out');
+  if (flags.all) {
+    if (tenant !== undefined || session !== undefined || !flags.tenant) throw new InputError('INVALID_INPUT', 'use either `export <tenant> <session>` or `export --tenant T --all`');
+    return exportAll(ctx, flags.tenant, flags);
+  }
+  if (tenant === undefined || session === undefined) throw new InputError('INVALID_INPUT', 'export needs <tenant> <session>, or --tenant T --all');
+  if (flags.since !== undefined || flags.until !== undefined) throw new InputError('INVALID_INPUT', '--since and --until go with --all');
   const points = [
     ...(flags.atSeq ?? []).map((v) => ({ atSeq: intFlag(v, '--at-seq', 0)! })),
     ...(flags.at ?? []).map((v) => ({ at: timeFlag(v, '--at')! })),
@@ -31,6 +44,38 @@ export async function exportCommand(ctx: CommandContext, tenant: string, session
   const m = bundle.manifest;
   if (ctx.config.json) json(ctx.io, { file: out, tenant: m.tenant, session: m.session, events: m.events, checkpoints: m.checkpoints, head: m.head, decrypted: m.decrypted });
   else ctx.io.out(`exported ${m.tenant}/${m.session}: ${m.events} event(s), ${m.checkpoints} checkpoint(s)${m.decrypted ? ', with plaintext' : ''} → ${out} (mode 0600)`);
+  return 0;
+}
+
+async function exportAll(ctx: CommandContext, tenant: string, flags: ExportFlags): Promise<number> {
+  const since = timeFlag(flags.since, '--since');
+  const until = timeFlag(flags.until, '--until');
+  if (flags.atSeq?.length || flags.at?.length) throw new InputError('INVALID_INPUT', '--at-seq and --at go with a single-session export');
+  const dir = path.resolve(flags.out!);
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const written = await ctx.asOperator(async (op, vault) => {
+    const sessions = (await vault.sessions(tenant)).filter((s) => {
+      const last = s.lastAt ? new Date(s.lastAt) : null;
+      return last !== null && (!since || last >= since) && (!until || last <= until);
+    });
+    const progress = progressBar(sessions.length, `exporting ${tenant}`);
+    const files: { session: string; file: string; events: number }[] = [];
+    try {
+      for (const s of sessions) {
+        const file = path.join(dir, `${s.session}.bundle.json`);
+        if (!flags.force && (await exists(file))) throw new InputError('INVALID_INPUT', `${file} exists; pass --force to replace it`);
+        const bundle = await op.export(tenant, s.session, { decrypt: flags.decrypt === true });
+        await writeBundle(file, JSON.stringify(bundle, null, 1) + '\n', flags.force === true);
+        files.push({ session: s.session, file, events: bundle.manifest.events });
+        progress.tick(s.session);
+      }
+    } finally {
+      progress.stop();
+    }
+    return files;
+  });
+  if (ctx.config.json) json(ctx.io, { tenant, directory: dir, sessions: written });
+  else ctx.io.out(`exported ${written.length} session(s) of ${tenant} → ${dir} (mode 0600 each)`);
   return 0;
 }
 
