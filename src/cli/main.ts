@@ -15,6 +15,7 @@ import { checkpointCommand } from './commands/checkpoint';
 import { exportCommand } from './commands/export';
 import { verifyBundleCommand } from './commands/verify-bundle';
 import { accessLogCommand } from './commands/access-log';
+import { rotateSigningCommand } from './commands/keys';
 
 /**
  * Runs the CLI and returns the exit code (shared/spec/cli.md): 0 ok, 1 integrity
@@ -124,6 +125,12 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .option('--tenant <tenant>', 'only this tenant')
     .option('--since <iso>', 'only records at or after this time')
     .action(run((ctx, f: { tenant?: string; since?: string }) => accessLogCommand(ctx, f)));
+
+  const keys = program.command('keys').description('key lifecycle');
+  keys
+    .command('rotate-signing')
+    .description('make a new checkpoint signing key primary; the old one is retired but still verifies its period')
+    .action(run((ctx) => rotateSigningCommand(ctx)));
 
   program.command('demo').description('run a scripted agent conversation offline on the embedded store').action(run((ctx) => demoCommand(ctx)));
 

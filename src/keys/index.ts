@@ -1,4 +1,13 @@
-export { readKeyringFile, createKeyringFile, newKeyringFile, keyringFileSchema, KEYRING_FORMAT } from './keyring-file';
+export {
+  readKeyringFile,
+  readKeyringDocument,
+  createKeyringFile,
+  replaceKeyringFile,
+  withNewSigningKey,
+  newKeyringFile,
+  keyringFileSchema,
+  KEYRING_FORMAT,
+} from './keyring-file';
 export type { KeyringData, KeyringFile } from './keyring-file';
 export type { KeyProvider, TenantKeyRef } from './provider';
 export { LocalKeyProvider } from './local-provider';

@@ -28,6 +28,8 @@ export const keyringFileSchema = z.strictObject({
       z.strictObject({
         id: z.string().min(1),
         createdAt: z.iso.datetime(),
+        /** Set when another key became primary: this key signed from createdAt until retiredAt. */
+        retiredAt: z.iso.datetime().optional(),
         publicKey: b64(32),
         secretKey: b64(64),
       }),
@@ -42,7 +44,7 @@ export interface KeyringData {
   primaryMasterKey: number;
   masterKeys: Map<number, { createdAt: string; key: SecretBytes }>;
   primarySigningKey: string;
-  signingKeys: Map<string, { createdAt: string; publicKey: Uint8Array; secretKey: SecretBytes }>;
+  signingKeys: Map<string, { createdAt: string; retiredAt?: string; publicKey: Uint8Array; secretKey: SecretBytes }>;
 }
 
 /**
@@ -105,17 +107,20 @@ function toKeyringData(f: KeyringFile, file: string): KeyringData {
   if (!masterKeys.has(f.primaryMasterKey)) {
     throw new KeyError('KEYRING_INVALID', `keyring at ${file}: primary master key ${f.primaryMasterKey} is not in masterKeys`);
   }
-  const signingKeys = new Map<string, { createdAt: string; publicKey: Uint8Array; secretKey: SecretBytes }>();
+  const signingKeys = new Map<string, { createdAt: string; retiredAt?: string; publicKey: Uint8Array; secretKey: SecretBytes }>();
   for (const s of f.signingKeys) {
     const secretKey = SecretBytes.adopt(new Uint8Array(Buffer.from(s.secretKey, 'base64')));
     const publicKey = new Uint8Array(Buffer.from(s.publicKey, 'base64'));
     if (Buffer.compare(publicKeyOf(secretKey), publicKey) !== 0 || signingKeyId(publicKey) !== s.id) {
       throw new KeyError('KEYRING_INVALID', `keyring at ${file}: signing key ${s.id} does not match its public key or id`);
     }
-    signingKeys.set(s.id, { createdAt: s.createdAt, publicKey, secretKey });
+    signingKeys.set(s.id, { createdAt: s.createdAt, ...(s.retiredAt ? { retiredAt: s.retiredAt } : {}), publicKey, secretKey });
   }
   if (!signingKeys.has(f.primarySigningKey)) {
     throw new KeyError('KEYRING_INVALID', `keyring at ${file}: primary signing key ${f.primarySigningKey} is not in signingKeys`);
+  }
+  if (signingKeys.get(f.primarySigningKey)!.retiredAt !== undefined) {
+    throw new KeyError('KEYRING_INVALID', `keyring at ${file}: primary signing key ${f.primarySigningKey} is retired`);
   }
   return { primaryMasterKey: f.primaryMasterKey, masterKeys, primarySigningKey: f.primarySigningKey, signingKeys };
 }
@@ -168,4 +173,64 @@ export async function createKeyringFile(file: string, now: Date): Promise<boolea
   } finally {
     await fs.rm(tmp, { force: true });
   }
+}
+
+/** Reads the keyring file's raw, validated contents (for rewriting it). */
+export async function readKeyringDocument(file: string): Promise<KeyringFile> {
+  const data = await readKeyringFile(file); // every check of a normal read, first
+  for (const m of data.masterKeys.values()) m.key.dispose();
+  for (const k of data.signingKeys.values()) k.secretKey.dispose();
+  return keyringFileSchema.parse(JSON.parse(await fs.readFile(file, 'utf8')));
+}
+
+/**
+ * Replaces a keyring file so that a crash at any point leaves a valid keyring at `file`,
+ * old or new, never neither: the new contents go to a temp file (0600, fsynced), are read
+ * back and fully validated, the old file is kept as `<file>.previous`, and the temp file
+ * is renamed over `file` (atomic), then the folder is fsynced.
+ */
+export async function replaceKeyringFile(file: string, doc: KeyringFile): Promise<void> {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const handle = await fs.open(tmp, 'wx', 0o600);
+  try {
+    await handle.writeFile(JSON.stringify(keyringFileSchema.parse(doc), null, 2) + '\n', 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    const check = await readKeyringFile(tmp); // the new file must load before it replaces anything
+    for (const m of check.masterKeys.values()) m.key.dispose();
+    for (const k of check.signingKeys.values()) k.secretKey.dispose();
+    await fs.rm(`${file}.previous`, { force: true });
+    await fs.link(file, `${file}.previous`);
+    await fs.rename(tmp, file);
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+  const d = await fs.open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
+/**
+ * A keyring document with a new primary signing key; the old primary is retired now
+ * (its period ends) but kept, so checkpoints it signed still verify.
+ */
+export function withNewSigningKey(doc: KeyringFile, now: Date): { doc: KeyringFile; id: string } {
+  const kp = generateSigningKeyPair();
+  const id = signingKeyId(kp.publicKey);
+  const entry = {
+    id,
+    createdAt: now.toISOString(),
+    publicKey: Buffer.from(kp.publicKey).toString('base64'),
+    secretKey: Buffer.from(exposeSecretBytes(kp.secretKey)).toString('base64'),
+  };
+  kp.secretKey.dispose();
+  const signingKeys = doc.signingKeys.map((k) => (k.id === doc.primarySigningKey ? { ...k, retiredAt: now.toISOString() } : k));
+  return { doc: { ...doc, primarySigningKey: id, signingKeys: [...signingKeys, entry] }, id };
 }

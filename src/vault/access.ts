@@ -84,7 +84,15 @@ export class OperatorAccess {
     return this.guarded(options.decrypt ? 'export-decrypted' : 'export', t, s, () => exportSession(this.deps, t, s, options));
   }
 
-  private async guarded<T>(action: string, tenant: string, session: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs any operator operation (key and retention operations too) after recording it:
+   * `granted` first, `failed:<CODE>` if it then fails. Refused if the record cannot be written.
+   */
+  async recorded<T>(action: string, scope: { tenant?: string; session?: string }, fn: () => Promise<T>): Promise<T> {
+    return this.guarded(action, scope.tenant ?? null, scope.session ?? null, fn);
+  }
+
+  private async guarded<T>(action: string, tenant: string | null, session: string | null, fn: () => Promise<T>): Promise<T> {
     const base = { actor: this.who.actor, action, tenant, session, reason: this.who.reason ?? null };
     await recordAccess(this.deps, { ...base, outcome: 'granted' });
     try {

@@ -19,6 +19,8 @@ export interface VaultDeps {
   signer: () => Promise<CheckpointSigner | null>;
   /** Public keys trusted to have signed checkpoints (keyring and witness), by key id. */
   trustedKeys: () => Promise<Map<string, Uint8Array>>;
+  /** When each keyring signing key was in use (from createdAt until retiredAt), by key id. */
+  keyPeriods: () => Promise<Map<string, { from: Date; until: Date | null }>>;
   /** Where checkpoints are witnessed outside the database, or null. */
   witness: Witness | null;
 }

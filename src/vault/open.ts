@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../errors';
@@ -76,35 +77,45 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   const logger = o.logger ?? createLogger({ level: o.logLevel ?? process.env.VAULT_LOG_LEVEL ?? 'info' });
   const store = await openStore({ url: o.database, home, lockTimeoutMs: o.lockTimeoutMs ?? 30_000, migrate: o.migrate ?? true });
 
-  // The keyring is read once, on first need; a failed read is not cached, so fixing the
-  // keyring's mode and retrying works.
-  let keyring: Promise<KeyringData> | undefined;
-  const getKeyring = () => {
-    keyring ??= readKeyringFile(keyringPath);
-    keyring.catch(() => (keyring = undefined));
-    return keyring;
+  // The keyring is read on first need and again whenever the file is replaced (a key
+  // rotation by another process), so a long-running vault never keeps signing with a
+  // retired key. A failed read is not cached: fixing the keyring's mode and retrying works.
+  let keyring: { stamp: string; data: Promise<KeyringData> } | undefined;
+  const getKeyring = async (): Promise<KeyringData> => {
+    const st = await fs.stat(keyringPath).catch(() => null);
+    const stamp = st ? `${st.ino}:${st.mtimeMs}:${st.size}` : 'absent';
+    if (!keyring || keyring.stamp !== stamp) {
+      const entry = { stamp, data: readKeyringFile(keyringPath) };
+      keyring = entry;
+      entry.data.catch(() => {
+        if (keyring === entry) keyring = undefined;
+      });
+    }
+    return keyring.data;
   };
   const getProvider = async (): Promise<KeyProvider> => o.keyProvider ?? new LocalKeyProvider(await getKeyring());
   const witness = o.witness === false ? null : new FolderWitness(path.resolve(o.witness ?? path.join(home, 'witness')));
-  let signer: Promise<CheckpointSigner | null> | undefined;
-  const getSigner = () => {
-    signer ??= (async () => {
-      if (o.checkpoints === false) return null;
-      const k = await getKeyring();
-      const entry = k.signingKeys.get(k.primarySigningKey)!;
-      const s = { id: k.primarySigningKey, publicKey: entry.publicKey, secretKey: entry.secretKey };
+  const published = new Set<string>();
+  const getSigner = async (): Promise<CheckpointSigner | null> => {
+    if (o.checkpoints === false) return null;
+    const k = await getKeyring();
+    const entry = k.signingKeys.get(k.primarySigningKey)!;
+    if (!published.has(k.primarySigningKey)) {
       // The witness keeps the public key, so verification needs no keyring.
-      await witness?.addPublicKeys(new Map([[s.id, s.publicKey]]));
-      return s;
-    })();
-    signer.catch(() => (signer = undefined));
-    return signer;
+      await witness?.addPublicKeys(new Map([[k.primarySigningKey, entry.publicKey]]));
+      published.add(k.primarySigningKey);
+    }
+    return { id: k.primarySigningKey, publicKey: entry.publicKey, secretKey: entry.secretKey };
   };
   const trustedKeys = async (): Promise<Map<string, Uint8Array>> => {
     const keys = new Map(await (witness?.publicKeys() ?? Promise.resolve(new Map<string, Uint8Array>())));
     const k = await getKeyring().catch(() => null); // verify works without a keyring
     for (const [id, s] of k?.signingKeys ?? []) keys.set(id, s.publicKey);
     return keys;
+  };
+  const keyPeriods = async () => {
+    const k = await getKeyring().catch(() => null);
+    return new Map([...(k?.signingKeys ?? [])].map(([id, s]) => [id, { from: new Date(s.createdAt), until: s.retiredAt ? new Date(s.retiredAt) : null }]));
   };
   const deps = {
     store,
@@ -116,12 +127,13 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     pageSize: o.pageSize ?? 500,
     signer: getSigner,
     trustedKeys,
+    keyPeriods,
     witness,
   };
   logger.debug({ op: 'open', store: store.kind, location: store.location }, 'vault opened');
   const close = async () => {
     await store.close();
-    const k = await keyring?.catch(() => null);
+    const k = await keyring?.data.catch(() => null);
     for (const m of k?.masterKeys.values() ?? []) m.key.dispose();
     for (const sk of k?.signingKeys.values() ?? []) sk.secretKey.dispose();
   };

@@ -11,7 +11,7 @@ export interface VerifyProblem {
   tenant: string;
   session: string;
   seq: number;
-  kind: ChainProblemKind | HeadProblemKind | CheckpointProblem | 'session_missing' | 'access_gap' | 'access_hash_mismatch';
+  kind: ChainProblemKind | HeadProblemKind | CheckpointProblem | 'checkpoint_outside_key_period' | 'session_missing' | 'access_gap' | 'access_hash_mismatch';
 }
 
 /** The `verify --json` document. */
@@ -47,13 +47,14 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
     throw new InputError('UNKNOWN_TENANT', `unknown tenant ${scope.tenant}`);
   }
   const trusted = await deps.trustedKeys();
+  const periods = await deps.keyPeriods();
   const tenants = scope.tenant !== undefined ? [scope.tenant] : all;
   const seen = new Set<string>();
   for (const tenant of tenants) {
     for await (const s of sessionsOf(deps, tenant, scope.session)) {
       seen.add(`${tenant}/${s.session}`);
       const problem = (seq: number, kind: VerifyProblem['kind']) => report.problems.push({ tenant, session: s.session, seq, kind });
-      const heads = await signedHeads(deps, tenant, s.session, trusted, problem);
+      const heads = await signedHeads(deps, tenant, s.session, trusted, periods, problem);
       const chain = new ChainVerifier(tenant, s.session);
       const headCheck = new HeadCheck(heads);
       for await (const e of storedEvents(deps, tenant, s.session)) {
@@ -92,6 +93,7 @@ async function signedHeads(
   tenant: string,
   session: string,
   trusted: ReadonlyMap<string, Uint8Array>,
+  periods: ReadonlyMap<string, { from: Date; until: Date | null }>,
   problem: (seq: number, kind: VerifyProblem['kind']) => void,
 ): Promise<SignedHead[]> {
   const heads: SignedHead[] = [];
@@ -100,6 +102,12 @@ async function signedHeads(
     if (typeof v === 'string') return problem(seq, v);
     if (v.checkpoint.tenant !== tenant || v.checkpoint.session !== session || v.checkpoint.seq !== seq) {
       return problem(seq, source === 'checkpoint' ? 'checkpoint_mismatch' : 'witness_mismatch');
+    }
+    // A retired signing key signs nothing after its period: a leaked old key cannot vouch for new heads.
+    const period = periods.get(v.keyId);
+    const t = v.checkpoint.time.getTime();
+    if (period && (t < period.from.getTime() || (period.until !== null && t > period.until.getTime()))) {
+      return problem(seq, 'checkpoint_outside_key_period');
     }
     heads.push({ seq, hash: v.checkpoint.hash, source });
   };

@@ -1,4 +1,4 @@
-import { cpSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
 import { backends, dropCreatedDatabases, tempHome, adminUrl, type Backend } from '../support/backends';
@@ -7,6 +7,9 @@ import { openVault, type Vault } from '../../src/vault';
 import { createLogger } from '../../src/observability';
 import { eventHash, GENESIS_HASH } from '../../src/events';
 import type { StoredEvent, EventType } from '../../src/domain';
+import { readKeyringDocument, replaceKeyringFile, withNewSigningKey } from '../../src/keys';
+import { signCheckpoint } from '../../src/audit';
+import { SecretBytes } from '../../src/crypto';
 
 /**
  * Signed checkpoints and the witness catch what a consistent chain alone cannot: a
@@ -114,6 +117,33 @@ describe.each(backends())('signed checkpoints and the witness on $name', (backen
     ]);
     // The witness refuses to move back to the rolled-back head.
     expect((await vault.checkpoint({ tenant: 'bank', session: 'rolled' }))[0]!.witness).toBe('witness_ahead');
+  });
+
+  it('signs with the new key once it rotates, keeps verifying old checkpoints, and refuses the retired key afterwards', async () => {
+    await vault.session('bank', 'rotated').appendMany([task('a'), task('b')]);
+    // Rotated by another process while this vault stays open, as on a running server.
+    const keyring = path.join(home, 'keyring.json');
+    const before = await readKeyringDocument(keyring);
+    const { doc, id } = withNewSigningKey(before, new Date());
+    await replaceKeyringFile(keyring, doc);
+    expect(statSync(keyring).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(`${keyring}.previous`, 'utf8')).primarySigningKey).toBe(before.primarySigningKey);
+
+    await vault.session('bank', 'rotated').append(task('c'));
+    const [notes] = await asOwner(vault, url ?? 'pglite', [{ text: `SELECT key_id FROM checkpoints WHERE session_id = 'rotated' ORDER BY seq` }]);
+    expect((notes as { key_id: string }[]).map((n) => n.key_id)).toEqual([before.primarySigningKey, id]);
+    expect(await vault.verify()).toMatchObject({ ok: true });
+
+    // Someone holding the retired key signs a head after its retirement: refused.
+    const old = before.signingKeys[0]!;
+    const retiredSigner = { id: old.id, publicKey: new Uint8Array(Buffer.from(old.publicKey, 'base64')), secretKey: SecretBytes.adopt(new Uint8Array(Buffer.from(old.secretKey, 'base64'))) };
+    const [rows] = await asOwner(vault, url ?? 'pglite', [{ text: `SELECT hash FROM events WHERE session_id = 'rotated' AND seq = 3` }]);
+    const hash = new Uint8Array((rows as { hash: Uint8Array }[])[0]!.hash);
+    const forged = signCheckpoint({ tenant: 'bank', session: 'rotated', seq: 3, hash, time: new Date(Date.now() + 1000) }, retiredSigner);
+    await asOwner(vault, url ?? 'pglite', [
+      { text: `INSERT INTO checkpoints (tenant_id, session_id, seq, key_id, hash, signed_at, note) VALUES ('bank', 'rotated', 3, $1, $2, now(), $3)`, values: [old.id, Buffer.from(hash), forged] },
+    ]);
+    expect((await vault.verify()).problems).toEqual([{ tenant: 'bank', session: 'rotated', seq: 3, kind: 'checkpoint_outside_key_period' }]);
   });
 
   /** Copies the (closed) database; the returned function puts the copy back in its place. */
