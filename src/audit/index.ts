@@ -9,7 +9,8 @@ export {
   CHECKPOINT_ORIGIN_PREFIX,
 } from './checkpoint';
 export type { Checkpoint, CheckpointSigner, CheckpointProblem, VerifiedCheckpoint } from './checkpoint';
-export { FolderWitness } from './witness';
+export { FolderWitness, ObjectWitness } from './witness';
+export { S3Witness, openWitness } from './witness-s3';
 export type { Witness } from './witness';
 export { HeadCheck } from './head-check';
 export type { HeadProblemKind, SignedHead } from './head-check';

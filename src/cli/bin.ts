@@ -1,6 +1,15 @@
 #!/usr/bin/env node
 import { main } from './main';
 
+// The AWS SDK warns about Node versions on stderr when an S3 store is used; the CLI's
+// stderr carries one error line at most, so that one warning is dropped here.
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  const text = typeof warning === 'string' ? warning : warning.message;
+  if (text.startsWith('NodeVersionSupportWarning:')) return;
+  (emitWarning as (...a: unknown[]) => void)(warning, ...rest);
+}) as typeof process.emitWarning;
+
 // The only place the process exits: after output is flushed, with the command's code.
 main(process.argv.slice(2)).then(
   (code) => {

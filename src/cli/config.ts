@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { InputError } from '../errors';
 import { DEFAULT_HOME, type VaultOptions } from '../vault';
 
@@ -20,7 +21,10 @@ export interface CliConfig {
   home: string;
   database: string | undefined;
   keyring: string;
+  /** A folder, or s3://bucket/prefix. */
   witness: string;
+  /** S3 client settings from the environment: VAULT_S3_ENDPOINT (MinIO, Ceph…), AWS_REGION; credentials from the AWS default chain. */
+  s3: S3ClientConfig;
   /** The operator id for the access trail (required where it applies). */
   actor: string | undefined;
   reason: string | undefined;
@@ -38,7 +42,8 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
     home,
     database: flags.db ?? (env.VAULT_DATABASE_URL || undefined),
     keyring: path.resolve(flags.keyring ?? env.VAULT_KEYRING ?? path.join(home, 'keyring.json')),
-    witness: path.resolve(flags.witness ?? env.VAULT_WITNESS ?? path.join(home, 'witness')),
+    witness: resolveLocation(flags.witness ?? env.VAULT_WITNESS ?? path.join(home, 'witness')),
+    s3: s3Config(env),
     actor: flags.actor ?? (env.VAULT_ACTOR || undefined),
     reason: flags.reason,
     lockTimeoutMs: Number(lockTimeout) * 1000,
@@ -49,7 +54,16 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
   };
 }
 
+function resolveLocation(l: string): string {
+  return l.startsWith('s3://') ? l : path.resolve(l);
+}
+
+function s3Config(env: NodeJS.ProcessEnv): S3ClientConfig {
+  const endpoint = env.VAULT_S3_ENDPOINT || undefined;
+  return { region: env.AWS_REGION || 'us-east-1', ...(endpoint ? { endpoint, forcePathStyle: true } : {}) };
+}
+
 /** openVault options for a resolved config. */
 export function vaultOptions(c: CliConfig): VaultOptions {
-  return { home: c.home, database: c.database, keyring: c.keyring, witness: c.witness, lockTimeoutMs: c.lockTimeoutMs, logLevel: c.logLevel };
+  return { home: c.home, database: c.database, keyring: c.keyring, witness: c.witness, s3: c.s3, lockTimeoutMs: c.lockTimeoutMs, logLevel: c.logLevel };
 }

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { InputError } from '../errors';
 import { ensureSodium } from '../crypto';
 import { LocalKeyProvider, readKeyringFile, type KeyProvider, type KeyringData } from '../keys';
-import { FolderWitness, type CheckpointSigner } from '../audit';
+import { openWitness, type CheckpointSigner } from '../audit';
+import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { createLogger, type Logger } from '../observability';
 import { openStore } from '../store';
 import { KeyAccess } from './key-access';
@@ -34,8 +35,10 @@ export interface VaultOptions {
   pageSize?: number;
   /** Sign each appended batch's chain head with the keyring's signing key. Default true. */
   checkpoints?: boolean;
-  /** Witness folder for checkpoints, outside the database. Default `$home/witness`; false for none. */
+  /** Witness for checkpoints, outside the database: a folder, or `s3://bucket/prefix`. Default `$home/witness`; false for none. */
   witness?: string | false;
+  /** S3 client settings for an `s3://` witness (endpoint, region, credentials, forcePathStyle). */
+  s3?: S3ClientConfig;
   /** The clock for event times (tests). Default `() => new Date()`. */
   clock?: () => Date;
 }
@@ -52,6 +55,7 @@ const optionsSchema = z.strictObject({
   pageSize: z.number().int().min(1).max(10_000).optional(),
   checkpoints: z.boolean().optional(),
   witness: z.union([z.string().min(1), z.literal(false)]).optional(),
+  s3: z.custom<S3ClientConfig>((v) => typeof v === 'object' && v !== null).optional(),
   clock: z.custom<() => Date>((v) => typeof v === 'function').optional(),
 });
 
@@ -94,16 +98,21 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     return keyring.data;
   };
   const getProvider = async (): Promise<KeyProvider> => o.keyProvider ?? new LocalKeyProvider(await getKeyring());
-  const witness = o.witness === false ? null : new FolderWitness(path.resolve(o.witness ?? path.join(home, 'witness')));
+  const witnessAt = o.witness ?? path.join(home, 'witness');
+  const witness = witnessAt === false ? null : openWitness(witnessAt.startsWith('s3://') ? witnessAt : path.resolve(witnessAt), o.s3);
   const published = new Set<string>();
   const getSigner = async (): Promise<CheckpointSigner | null> => {
     if (o.checkpoints === false) return null;
     const k = await getKeyring();
     const entry = k.signingKeys.get(k.primarySigningKey)!;
-    if (!published.has(k.primarySigningKey)) {
-      // The witness keeps the public key, so verification needs no keyring.
-      await witness?.addPublicKeys(new Map([[k.primarySigningKey, entry.publicKey]]));
-      published.add(k.primarySigningKey);
+    if (witness && !published.has(k.primarySigningKey)) {
+      // The witness keeps the public key, so verification needs no keyring. Best effort
+      // here: an unreachable witness must never stop the agent from appending (`init`
+      // and `checkpoint` publish it too, and fail loudly).
+      await witness
+        .addPublicKeys(new Map([[k.primarySigningKey, entry.publicKey]]))
+        .then(() => published.add(k.primarySigningKey))
+        .catch((e: unknown) => logger.warn({ op: 'witness', err: e }, 'could not publish the signing key to the witness; will retry'));
     }
     return { id: k.primarySigningKey, publicKey: entry.publicKey, secretKey: entry.secretKey };
   };

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { ensureSodium } from '../../crypto';
 import { createKeyringFile, readKeyringFile } from '../../keys';
-import { FolderWitness } from '../../audit';
+import { openWitness } from '../../audit';
 import type { CommandContext } from '../context';
 import { json } from '../output';
 
@@ -22,7 +22,7 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
   const keyringCreated = await createKeyringFile(keyring, new Date());
   const keys = await readKeyringFile(keyring); // an existing keyring must still be sound
   // The witness keeps the signing public keys, so `verify` needs no keyring.
-  await new FolderWitness(ctx.config.witness).addPublicKeys(new Map([...keys.signingKeys].map(([id, k]) => [id, k.publicKey])));
+  await openWitness(ctx.config.witness, ctx.config.s3).addPublicKeys(new Map([...keys.signingKeys].map(([id, k]) => [id, k.publicKey])));
   for (const m of keys.masterKeys.values()) m.key.dispose();
   for (const s of keys.signingKeys.values()) s.secretKey.dispose();
   const database = await ctx.withVault(async (v) => v.location);

@@ -1,6 +1,6 @@
 import { ensureSodium } from '../../crypto';
 import { readKeyringDocument, replaceKeyringFile, withNewSigningKey } from '../../keys';
-import { FolderWitness } from '../../audit';
+import { openWitness } from '../../audit';
 import type { CommandContext } from '../context';
 import { json } from '../output';
 
@@ -19,7 +19,7 @@ export async function rotateSigningCommand(ctx: CommandContext): Promise<number>
       const { doc, id } = withNewSigningKey(before, now);
       await replaceKeyringFile(ctx.config.keyring, doc);
       const entry = doc.signingKeys.find((k) => k.id === id)!;
-      await new FolderWitness(ctx.config.witness).addPublicKeys(new Map([[id, new Uint8Array(Buffer.from(entry.publicKey, 'base64'))]]));
+      await openWitness(ctx.config.witness, ctx.config.s3).addPublicKeys(new Map([[id, new Uint8Array(Buffer.from(entry.publicKey, 'base64'))]]));
       return { previous: before.primarySigningKey, primary: id, at: now.toISOString() };
     }),
   );
