@@ -15,7 +15,7 @@ import { checkpointCommand } from './commands/checkpoint';
 import { exportCommand } from './commands/export';
 import { verifyBundleCommand } from './commands/verify-bundle';
 import { accessLogCommand } from './commands/access-log';
-import { rotateSigningCommand } from './commands/keys';
+import { keysListCommand, keysRewrapCommand, keysRotateCommand, keysStateCommand, rotateSigningCommand } from './commands/keys';
 
 /**
  * Runs the CLI and returns the exit code (shared/spec/cli.md): 0 ok, 1 integrity
@@ -24,11 +24,18 @@ import { rotateSigningCommand } from './commands/keys';
  * into exit codes; bin.ts is the only place that exits.
  */
 export async function main(argv: readonly string[], io: Output = processOutput, stdin: NodeJS.ReadableStream = process.stdin): Promise<number> {
+  // `session-vault --version` alone prints the version. It is not a program option, because
+  // commander would then take `keys retire T --version N` (the contract's flag) for it.
+  const version = require('../../package.json').version as string;
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    io.out(version);
+    return 0;
+  }
   let code = 0;
   let debug = argv.includes('--debug');
   const program = new Command('session-vault')
     .description('Encrypted, hash-chained, append-only session vault for AI agents')
-    .version(require('../../package.json').version as string)
+    .addHelpText('after', '\nsession-vault --version prints the version.')
     .addOption(new Option('--home <dir>', 'home folder (env VAULT_HOME, default ./.session-vault)'))
     .addOption(new Option('--db <url>', 'postgres://… or memory:// (env VAULT_DATABASE_URL, default: embedded store in $VAULT_HOME/db)'))
     .addOption(new Option('--keyring <path>', 'keyring file (env VAULT_KEYRING, default $VAULT_HOME/keyring.json)'))
@@ -127,6 +134,22 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .action(run((ctx, f: { tenant?: string; since?: string }) => accessLogCommand(ctx, f)));
 
   const keys = program.command('keys').description('key lifecycle');
+  keys.command('list <tenant>').description("a tenant's key versions (never key material)").action(run((ctx, t: string) => keysListCommand(ctx, t)));
+  keys.command('rotate <tenant>').description('a new tenant key version becomes primary').action(run((ctx, t: string) => keysRotateCommand(ctx, t)));
+  keys
+    .command('rewrap <tenant>')
+    .description('rewrap every session key under the primary version (resumable)')
+    .action(run((ctx, t: string) => keysRewrapCommand(ctx, t)));
+  keys
+    .command('retire <tenant>')
+    .description('retire a key version nothing depends on')
+    .option('--version <n>', 'the key version')
+    .action(run((ctx, t: string, f: { version?: string }) => keysStateCommand(ctx, t, f, 'retire')));
+  keys
+    .command('destroy <tenant>')
+    .description('destroy a retired key version')
+    .option('--version <n>', 'the key version')
+    .action(run((ctx, t: string, f: { version?: string }) => keysStateCommand(ctx, t, f, 'destroy')));
   keys
     .command('rotate-signing')
     .description('make a new checkpoint signing key primary; the old one is retired but still verifies its period')

@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'IDEMPOTENCY_CONFLICT'
   | 'INVALID_CONFIG'
   | 'ACTOR_REQUIRED'
+  | 'KEY_STATE'
   // key (exit 3)
   | 'KEYRING_MISSING'
   | 'KEYRING_INSECURE'
@@ -46,6 +47,7 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   IDEMPOTENCY_CONFLICT: 'input',
   INVALID_CONFIG: 'input',
   ACTOR_REQUIRED: 'input',
+  KEY_STATE: 'input',
   KEYRING_MISSING: 'key',
   KEYRING_INSECURE: 'key',
   KEYRING_INVALID: 'key',

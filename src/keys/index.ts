@@ -12,3 +12,5 @@ export type { KeyringData, KeyringFile } from './keyring-file';
 export type { KeyProvider, TenantKeyRef } from './provider';
 export { LocalKeyProvider } from './local-provider';
 export { wrapKey, unwrapKey, tenantKeyAad, dataKeyAad, TENANT_KEY_TAG, DATA_KEY_TAG } from './wrap';
+export { assertCanRetire, assertCanDestroy, assertCanBecomePrimary } from './lifecycle';
+export type { TenantKeyState } from './lifecycle';

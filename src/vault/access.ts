@@ -10,6 +10,7 @@ import { decryptedEvents } from './read';
 import { exportSession, type ExportOptions } from './export';
 import { openSession } from './open-session';
 import { replay } from '../replay';
+import { destroyTenantKey, retireTenantKey, rewrapTenant, rotateTenantKey } from './key-lifecycle';
 
 /** Who is acting, and why: recorded with every access. */
 export interface Operator {
@@ -82,6 +83,30 @@ export class OperatorAccess {
   async export(tenant: string, session: string, options: ExportOptions = {}): Promise<Bundle> {
     const [t, s] = [validTenantId(tenant), validSessionId(session)];
     return this.guarded(options.decrypt ? 'export-decrypted' : 'export', t, s, () => exportSession(this.deps, t, s, options));
+  }
+
+  /** Rotates the tenant key (new primary version), recorded as `keys.rotate`. */
+  rotateKey(tenant: string): Promise<{ version: number; previous: number }> {
+    const t = validTenantId(tenant);
+    return this.guarded('keys.rotate', t, null, () => rotateTenantKey(this.deps, t));
+  }
+
+  /** Rewraps every session key under the primary version, recorded as `keys.rewrap`. Resumable. */
+  rewrap(tenant: string, onProgress?: (done: number, total: number) => void): Promise<{ rewrapped: number; primary: number }> {
+    const t = validTenantId(tenant);
+    return this.guarded('keys.rewrap', t, null, () => rewrapTenant(this.deps, t, onProgress));
+  }
+
+  /** Retires a version nothing depends on, recorded as `keys.retire`. */
+  retireKey(tenant: string, version: number): Promise<void> {
+    const t = validTenantId(tenant);
+    return this.guarded(`keys.retire`, t, null, () => retireTenantKey(this.deps, t, version));
+  }
+
+  /** Destroys a retired version, recorded as `keys.destroy`. */
+  destroyKey(tenant: string, version: number): Promise<void> {
+    const t = validTenantId(tenant);
+    return this.guarded(`keys.destroy`, t, null, () => destroyTenantKey(this.deps, t, version));
   }
 
   /**

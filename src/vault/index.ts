@@ -8,3 +8,4 @@ export type { CheckpointResult } from './checkpoint';
 export type { ExportOptions } from './export';
 export { OperatorAccess } from './access';
 export type { Operator } from './access';
+export type { TenantKeyInfo } from './key-lifecycle';

@@ -65,6 +65,13 @@ export class KeyAccess {
     return provider.unwrapTenantKey({ tenant: row.tenant, version: row.version }, row.masterKeyId, row.wrappedKey);
   }
 
+  /** Drops and zeroes a cached tenant key version (after it is destroyed). */
+  forget(tenant: string, version: number): void {
+    const cacheKey = `${tenant}\u0000${version}`;
+    this.tenantKeys.get(cacheKey)?.dispose();
+    this.tenantKeys.delete(cacheKey);
+  }
+
   /** Zeroes every cached key. */
   dispose(): void {
     for (const k of this.tenantKeys.values()) k.dispose();

@@ -47,6 +47,11 @@ export class SessionCache {
     this.entries.delete(key(tenant, session));
   }
 
+  /** Forgets every session (their rows changed underneath, e.g. by a rewrap). Keys are dropped, not zeroed: in-flight reads may hold them. */
+  clear(): void {
+    this.entries.clear();
+  }
+
   /** Zeroes every cached data key. */
   dispose(): void {
     for (const v of this.entries.values()) v.dataKey.dispose();

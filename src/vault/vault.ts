@@ -15,6 +15,7 @@ import { checkpoint, type CheckpointResult } from './checkpoint';
 import { exportSession, type ExportOptions } from './export';
 import type { Bundle } from '../audit';
 import { OperatorAccess, accessTrail, type Operator } from './access';
+import { listKeys, type TenantKeyInfo } from './key-lifecycle';
 import type { AccessRow } from '../store';
 
 /** A session as `sessions` lists it. */
@@ -138,6 +139,11 @@ export class Vault {
    */
   operator(who: Operator): OperatorAccess {
     return new OperatorAccess(this.deps, who);
+  }
+
+  /** A tenant's key versions: state, creation, how many session keys each wraps. Never key material. */
+  async keys(tenant: string): Promise<TenantKeyInfo[]> {
+    return listKeys(this.deps, validTenantId(tenant));
   }
 
   /** The operator access trail, optionally for one tenant and since a time. */

@@ -6,6 +6,9 @@ import type { VaultDeps } from './deps';
 import { storedEvents } from './read';
 import { accessTrail } from './access';
 
+/** How long after its retirement a signing key's checkpoints are still accepted: clock skew between hosts. */
+export const RETIRED_KEY_GRACE_MS = 5 * 60 * 1000;
+
 /** One thing verification found wrong (docs/auditor-guide.md explains each kind). */
 export interface VerifyProblem {
   tenant: string;
@@ -103,10 +106,11 @@ async function signedHeads(
     if (v.checkpoint.tenant !== tenant || v.checkpoint.session !== session || v.checkpoint.seq !== seq) {
       return problem(seq, source === 'checkpoint' ? 'checkpoint_mismatch' : 'witness_mismatch');
     }
-    // A retired signing key signs nothing after its period: a leaked old key cannot vouch for new heads.
+    // A retired signing key signs nothing after its period (plus a grace for clock skew
+    // between hosts): a leaked old key cannot vouch for new heads. No lower bound: a
+    // host whose clock is behind signs with a new key "before" it existed, harmlessly.
     const period = periods.get(v.keyId);
-    const t = v.checkpoint.time.getTime();
-    if (period && (t < period.from.getTime() || (period.until !== null && t > period.until.getTime()))) {
+    if (period?.until && v.checkpoint.time.getTime() > period.until.getTime() + RETIRED_KEY_GRACE_MS) {
       return problem(seq, 'checkpoint_outside_key_period');
     }
     heads.push({ seq, hash: v.checkpoint.hash, source });

@@ -139,7 +139,7 @@ describe.each(backends())('signed checkpoints and the witness on $name', (backen
     const retiredSigner = { id: old.id, publicKey: new Uint8Array(Buffer.from(old.publicKey, 'base64')), secretKey: SecretBytes.adopt(new Uint8Array(Buffer.from(old.secretKey, 'base64'))) };
     const [rows] = await asOwner(vault, url ?? 'pglite', [{ text: `SELECT hash FROM events WHERE session_id = 'rotated' AND seq = 3` }]);
     const hash = new Uint8Array((rows as { hash: Uint8Array }[])[0]!.hash);
-    const forged = signCheckpoint({ tenant: 'bank', session: 'rotated', seq: 3, hash, time: new Date(Date.now() + 1000) }, retiredSigner);
+    const forged = signCheckpoint({ tenant: 'bank', session: 'rotated', seq: 3, hash, time: new Date(Date.now() + 10 * 60 * 1000) }, retiredSigner); // past the 5-minute grace
     await asOwner(vault, url ?? 'pglite', [
       { text: `INSERT INTO checkpoints (tenant_id, session_id, seq, key_id, hash, signed_at, note) VALUES ('bank', 'rotated', 3, $1, $2, now(), $3)`, values: [old.id, Buffer.from(hash), forged] },
     ]);

@@ -1,8 +1,11 @@
 import { ensureSodium } from '../../crypto';
+import { InputError } from '../../errors';
 import { readKeyringDocument, replaceKeyringFile, withNewSigningKey } from '../../keys';
 import { openWitness } from '../../audit';
 import type { CommandContext } from '../context';
 import { json } from '../output';
+import { intFlag } from '../input';
+import { progressBar } from '../progress';
 
 /**
  * `keys rotate-signing`: a new Ed25519 signing key becomes primary; the old one is retired
@@ -25,5 +28,50 @@ export async function rotateSigningCommand(ctx: CommandContext): Promise<number>
   );
   if (ctx.config.json) json(ctx.io, result);
   else ctx.io.out(`signing key ${result.primary} is primary from ${result.at}; ${result.previous} is retired (its checkpoints still verify)`);
+  return 0;
+}
+
+/** `keys list <tenant>`: versions, states, creation times, sessions each protects. Never key material. */
+export async function keysListCommand(ctx: CommandContext, tenant: string): Promise<number> {
+  const keys = await ctx.withVault((v) => v.keys(tenant));
+  if (ctx.config.json) json(ctx.io, keys);
+  else {
+    ctx.io.out('VERSION\tSTATE\tCREATED\tSESSIONS\tWRAPPED BY');
+    for (const k of keys) ctx.io.out(`${k.version}\t${k.state}\t${k.createdAt}\t${k.sessions}\t${k.masterKeyId}`);
+  }
+  return 0;
+}
+
+/** `keys rotate <tenant>`: a new primary tenant key version. */
+export async function keysRotateCommand(ctx: CommandContext, tenant: string): Promise<number> {
+  const r = await ctx.asOperator((op) => op.rotateKey(tenant));
+  if (ctx.config.json) json(ctx.io, { tenant, ...r });
+  else ctx.io.out(`tenant ${tenant}: key version ${r.version} is primary; version ${r.previous} is active until \`keys rewrap ${tenant}\` moves its sessions`);
+  return 0;
+}
+
+/** `keys rewrap <tenant>`: every session key under the primary version; resumable; progress bar. */
+export async function keysRewrapCommand(ctx: CommandContext, tenant: string): Promise<number> {
+  let bar: ReturnType<typeof progressBar> | undefined;
+  const r = await ctx.asOperator((op) =>
+    op.rewrap(tenant, (done, total) => {
+      bar ??= progressBar(total, `rewrapping ${tenant}`);
+      bar.tick();
+      void done;
+    }),
+  );
+  bar?.stop();
+  if (ctx.config.json) json(ctx.io, { tenant, ...r });
+  else ctx.io.out(`tenant ${tenant}: ${r.rewrapped} session key(s) rewrapped under version ${r.primary}`);
+  return 0;
+}
+
+/** `keys retire <tenant> --version N` and `keys destroy <tenant> --version N`. */
+export async function keysStateCommand(ctx: CommandContext, tenant: string, flags: { version?: string }, to: 'retire' | 'destroy'): Promise<number> {
+  const version = intFlag(flags.version, '--version');
+  if (version === undefined) throw new InputError('INVALID_INPUT', `keys ${to} needs --version N`);
+  await ctx.asOperator((op) => (to === 'retire' ? op.retireKey(tenant, version) : op.destroyKey(tenant, version)));
+  if (ctx.config.json) json(ctx.io, { tenant, version, state: to === 'retire' ? 'retired' : 'destroyed' });
+  else ctx.io.out(`tenant ${tenant}: key version ${version} ${to === 'retire' ? 'retired' : 'destroyed'}`);
   return 0;
 }

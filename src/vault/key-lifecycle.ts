@@ -1,0 +1,112 @@
+import { InputError } from '../errors';
+import { generateKey } from '../crypto';
+import { assertCanDestroy, assertCanRetire, dataKeyAad, unwrapKey, wrapKey, type TenantKeyState } from '../keys';
+import { insertTenantKey, listSessions, listTenantKeys, rewrapSessionKey, setTenantKeyState, withTenant, type SessionRow } from '../store';
+import type { VaultDeps } from './deps';
+
+/** A tenant key version as `keys list` shows it: never key material. */
+export interface TenantKeyInfo {
+  version: number;
+  state: TenantKeyState;
+  createdAt: string;
+  masterKeyId: string;
+  /** How many session keys this version still wraps. */
+  sessions: number;
+}
+
+export async function listKeys(deps: VaultDeps, tenant: string): Promise<TenantKeyInfo[]> {
+  const rows = await withTenant(deps.store.db, tenant, 'listing keys', (tx) => listTenantKeys(tx, tenant));
+  if (rows.length === 0) throw new InputError('UNKNOWN_TENANT', `unknown tenant ${tenant}`);
+  return rows.map((r) => ({ version: r.version, state: r.state, createdAt: r.createdAt.toISOString(), masterKeyId: r.masterKeyId, sessions: r.sessions }));
+}
+
+/**
+ * A new tenant key version becomes primary; the old primary becomes active and keeps
+ * unwrapping what it wrapped. One transaction, the tenant's key rows locked, so appends
+ * and reads go on throughout: they see either the old primary or the new one.
+ */
+export async function rotateTenantKey(deps: VaultDeps, tenant: string): Promise<{ version: number; previous: number }> {
+  const provider = await deps.provider();
+  const key = generateKey();
+  try {
+    return await withTenant(deps.store.db, tenant, 'rotating a tenant key', async (tx) => {
+      const keys = await listTenantKeys(tx, tenant, true);
+      const primary = keys.find((k) => k.state === 'primary');
+      if (!primary) throw new InputError('UNKNOWN_TENANT', `unknown tenant ${tenant}`);
+      const version = Math.max(...keys.map((k) => k.version)) + 1;
+      const wrapped = await provider.wrapTenantKey({ tenant, version }, key);
+      await setTenantKeyState(tx, tenant, primary.version, 'active');
+      await insertTenantKey(tx, { tenant, version, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.wrapped, state: 'primary', createdAt: deps.clock() });
+      deps.logger.info({ op: 'keys.rotate', tenant, version, previous: primary.version }, 'tenant key rotated');
+      return { version, previous: primary.version };
+    });
+  } finally {
+    key.dispose();
+  }
+}
+
+/**
+ * Rewraps every session key of the tenant not yet under the primary version, one
+ * session a transaction. Event ciphertexts and the chain are not touched (the data key
+ * itself does not change). Killed at any point and rerun, it finishes: each session is
+ * either still under its old version or already under the new one.
+ */
+export async function rewrapTenant(
+  deps: VaultDeps,
+  tenant: string,
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ rewrapped: number; primary: number }> {
+  const keys = await listKeys(deps, tenant);
+  const primary = keys.find((k) => k.state === 'primary')!.version;
+  const total = keys.filter((k) => k.version !== primary).reduce((n, k) => n + k.sessions, 0);
+  let done = 0;
+  let after: string | null = null;
+  for (;;) {
+    const page: SessionRow[] = await withTenant(deps.store.db, tenant, 'listing sessions', (tx) => listSessions(tx, tenant, after, 500));
+    for (const s of page) {
+      if (s.tenantKeyVersion === primary || !s.wrappedDataKey) continue;
+      const moved = await withTenant(deps.store.db, tenant, 'rewrapping a session key', async (tx) => {
+        const from = await deps.keys.tenantKey(tx, tenant, s.tenantKeyVersion);
+        const to = await deps.keys.tenantKey(tx, tenant, primary);
+        const dataKey = unwrapKey(from, s.wrappedDataKey!, dataKeyAad(tenant, s.session, s.dataKeyVersion, s.tenantKeyVersion));
+        try {
+          const wrapped = wrapKey(to, dataKey, dataKeyAad(tenant, s.session, s.dataKeyVersion, primary));
+          return rewrapSessionKey(tx, tenant, s.session, s.tenantKeyVersion, primary, wrapped);
+        } finally {
+          dataKey.dispose();
+        }
+      });
+      if (moved) {
+        deps.logger.debug({ op: 'keys.rewrap.session', tenant, session: s.session, to: primary }, 'session key rewrapped');
+        done++; // not inside onProgress?.(…): optional chaining would skip it without a callback
+        onProgress?.(done, total);
+      }
+    }
+    if (page.length < 500) break;
+    after = page[page.length - 1]!.session;
+  }
+  deps.cache.clear();
+  deps.logger.info({ op: 'keys.rewrap', tenant, rewrapped: done, primary }, 'session keys rewrapped');
+  return { rewrapped: done, primary };
+}
+
+/** Retires an active version that no session key depends on any more. */
+export async function retireTenantKey(deps: VaultDeps, tenant: string, version: number): Promise<void> {
+  await withTenant(deps.store.db, tenant, 'retiring a tenant key', async (tx) => {
+    const key = (await listTenantKeys(tx, tenant, true)).find((k) => k.version === version);
+    if (!key) throw new InputError('KEY_STATE', `tenant ${tenant} has no key version ${version}`);
+    assertCanRetire(version, key.state, key.sessions);
+    await setTenantKeyState(tx, tenant, version, 'retired');
+  });
+}
+
+/** Destroys a retired version: its wrapped key is deleted, irrecoverably. */
+export async function destroyTenantKey(deps: VaultDeps, tenant: string, version: number): Promise<void> {
+  await withTenant(deps.store.db, tenant, 'destroying a tenant key', async (tx) => {
+    const key = (await listTenantKeys(tx, tenant, true)).find((k) => k.version === version);
+    if (!key) throw new InputError('KEY_STATE', `tenant ${tenant} has no key version ${version}`);
+    assertCanDestroy(version, key.state);
+    await setTenantKeyState(tx, tenant, version, 'destroyed');
+  });
+  deps.keys.forget(tenant, version);
+}
