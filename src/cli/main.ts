@@ -15,7 +15,8 @@ import { checkpointCommand } from './commands/checkpoint';
 import { exportCommand } from './commands/export';
 import { verifyBundleCommand } from './commands/verify-bundle';
 import { accessLogCommand } from './commands/access-log';
-import { keysListCommand, keysRewrapCommand, keysRotateCommand, keysStateCommand, rotateSigningCommand } from './commands/keys';
+import { keysListCommand, keysRewrapCommand, keysRotateCommand, keysShredCommand, keysStateCommand, rotateSigningCommand } from './commands/keys';
+import { holdCommand, holdListCommand } from './commands/hold';
 
 /**
  * Runs the CLI and returns the exit code (shared/spec/cli.md): 0 ok, 1 integrity
@@ -154,6 +155,21 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .command('rotate-signing')
     .description('make a new checkpoint signing key primary; the old one is retired but still verifies its period')
     .action(run((ctx) => rotateSigningCommand(ctx)));
+
+  keys
+    .command('shred <tenant>')
+    .description("destroy a session's key (--session) or all of a tenant's keys: content unreadable forever, chains still verify; refused under legal hold")
+    .option('--session <session>', 'only this session')
+    .action(run((ctx, t: string, f: { session?: string }) => keysShredCommand(ctx, t, f)));
+
+  const hold = program.command('hold').description('legal holds: a held session is never shredded or purged');
+  hold.command('set <tenant> <session>').description('place a legal hold (--reason required)').action(run((ctx, t: string, s: string) => holdCommand(ctx, 'set', t, s)));
+  hold.command('clear <tenant> <session>').description('lift a legal hold (--reason required)').action(run((ctx, t: string, s: string) => holdCommand(ctx, 'clear', t, s)));
+  hold
+    .command('list')
+    .description('legal holds in force')
+    .option('--tenant <tenant>', 'only this tenant')
+    .action(run((ctx, f: { tenant?: string }) => holdListCommand(ctx, f)));
 
   program.command('demo').description('run a scripted agent conversation offline on the embedded store').action(run((ctx) => demoCommand(ctx)));
 

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'INVALID_CONFIG'
   | 'ACTOR_REQUIRED'
   | 'KEY_STATE'
+  | 'LEGAL_HOLD'
   // key (exit 3)
   | 'KEYRING_MISSING'
   | 'KEYRING_INSECURE'
@@ -48,6 +49,7 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   INVALID_CONFIG: 'input',
   ACTOR_REQUIRED: 'input',
   KEY_STATE: 'input',
+  LEGAL_HOLD: 'input',
   KEYRING_MISSING: 'key',
   KEYRING_INSECURE: 'key',
   KEYRING_INVALID: 'key',

@@ -24,3 +24,6 @@ export { readAccess } from './queries/read-access';
 export type { AccessRow } from './queries/read-access';
 export { listTenantKeys, setTenantKeyState } from './queries/tenant-key-admin';
 export { rewrapSessionKey } from './queries/rewrap-session-key';
+export { insertHold, deleteHold, readHolds } from './queries/legal-holds';
+export type { HoldRow } from './queries/legal-holds';
+export { shredSessionKeys, destroyAllTenantKeys } from './queries/shred-keys';

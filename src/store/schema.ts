@@ -121,3 +121,20 @@ export const accessLog = pgTable('access_log', {
   outcome: text('outcome').notNull(),
   hash: bytea('hash').notNull(),
 });
+
+/**
+ * Legal holds in force: a held session is never shredded or purged. Setting and clearing
+ * a hold are recorded in the access trail (who, when, why); this table holds only what is
+ * in force now.
+ */
+export const legalHolds = pgTable(
+  'legal_holds',
+  {
+    tenantId: text('tenant_id').notNull(),
+    sessionId: text('session_id').notNull(),
+    reason: text('reason').notNull(),
+    setBy: text('set_by').notNull(),
+    setAt: timestamp('set_at', { withTimezone: true, precision: 3 }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.sessionId] })],
+);

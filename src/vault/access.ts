@@ -11,6 +11,7 @@ import { exportSession, type ExportOptions } from './export';
 import { openSession } from './open-session';
 import { replay } from '../replay';
 import { destroyTenantKey, retireTenantKey, rewrapTenant, rotateTenantKey } from './key-lifecycle';
+import { clearHold, setHold, shred } from './shred';
 
 /** Who is acting, and why: recorded with every access. */
 export interface Operator {
@@ -86,27 +87,57 @@ export class OperatorAccess {
   }
 
   /** Rotates the tenant key (new primary version), recorded as `keys.rotate`. */
-  rotateKey(tenant: string): Promise<{ version: number; previous: number }> {
+  async rotateKey(tenant: string): Promise<{ version: number; previous: number }> {
     const t = validTenantId(tenant);
     return this.guarded('keys.rotate', t, null, () => rotateTenantKey(this.deps, t));
   }
 
   /** Rewraps every session key under the primary version, recorded as `keys.rewrap`. Resumable. */
-  rewrap(tenant: string, onProgress?: (done: number, total: number) => void): Promise<{ rewrapped: number; primary: number }> {
+  async rewrap(tenant: string, onProgress?: (done: number, total: number) => void): Promise<{ rewrapped: number; primary: number }> {
     const t = validTenantId(tenant);
     return this.guarded('keys.rewrap', t, null, () => rewrapTenant(this.deps, t, onProgress));
   }
 
   /** Retires a version nothing depends on, recorded as `keys.retire`. */
-  retireKey(tenant: string, version: number): Promise<void> {
+  async retireKey(tenant: string, version: number): Promise<void> {
     const t = validTenantId(tenant);
     return this.guarded(`keys.retire`, t, null, () => retireTenantKey(this.deps, t, version));
   }
 
   /** Destroys a retired version, recorded as `keys.destroy`. */
-  destroyKey(tenant: string, version: number): Promise<void> {
+  async destroyKey(tenant: string, version: number): Promise<void> {
     const t = validTenantId(tenant);
     return this.guarded(`keys.destroy`, t, null, () => destroyTenantKey(this.deps, t, version));
+  }
+
+  /** Places a legal hold on a session (a reason is required), recorded as `hold.set`. Returns false if one was in force. */
+  async setHold(tenant: string, session: string): Promise<boolean> {
+    const [t, s] = [validTenantId(tenant), validSessionId(session)];
+    const reason = this.requireReason('a legal hold');
+    return this.guarded('hold.set', t, s, () => setHold(this.deps, t, s, this.who.actor, reason));
+  }
+
+  /** Lifts a legal hold (a reason is required), recorded as `hold.clear`. Returns false if none was in force. */
+  async clearHold(tenant: string, session: string): Promise<boolean> {
+    const [t, s] = [validTenantId(tenant), validSessionId(session)];
+    this.requireReason('lifting a legal hold');
+    return this.guarded('hold.clear', t, s, () => clearHold(this.deps, t, s));
+  }
+
+  /**
+   * Crypto-shreds a session, or the whole tenant: its keys are destroyed, its content can
+   * never be read again, its chain still verifies. Refused under legal hold. Recorded as
+   * `keys.shred` (who, when, why) in the access trail before it happens.
+   */
+  async shred(tenant: string, session?: string): Promise<{ sessions: number; tenantKeysDestroyed: boolean }> {
+    const t = validTenantId(tenant);
+    const s = session === undefined ? undefined : validSessionId(session);
+    return this.guarded('keys.shred', t, s ?? null, () => shred(this.deps, t, s));
+  }
+
+  private requireReason(what: string): string {
+    if (!this.who.reason) throw new InputError('INVALID_INPUT', `${what} needs --reason`);
+    return this.who.reason;
   }
 
   /**

@@ -31,7 +31,11 @@ export class KeyAccess {
   /** The tenant's primary key version and key. UNKNOWN_TENANT when the tenant has none. */
   async primaryTenantKey(tx: TenantTx, tenant: string): Promise<{ version: number; key: SecretBytes }> {
     const row = await readTenantKey(tx, tenant, 'primary');
-    if (!row) throw new InputError('UNKNOWN_TENANT', `unknown tenant ${tenant} (create it with \`session-vault tenant create ${tenant}\`)`);
+    if (!row) {
+      // Version 1 exists for every tenant ever created: without a primary, its keys were shredded.
+      if (await readTenantKey(tx, tenant, 1)) throw new KeyError('KEY_DESTROYED', `the keys of tenant ${tenant} have been destroyed`);
+      throw new InputError('UNKNOWN_TENANT', `unknown tenant ${tenant} (create it with \`session-vault tenant create ${tenant}\`)`);
+    }
     return { version: row.version, key: await this.tenantKey(tx, tenant, row.version) };
   }
 
@@ -70,6 +74,16 @@ export class KeyAccess {
     const cacheKey = `${tenant}\u0000${version}`;
     this.tenantKeys.get(cacheKey)?.dispose();
     this.tenantKeys.delete(cacheKey);
+  }
+
+  /** Drops and zeroes every cached key version of a tenant (after its keys are shredded). */
+  forgetTenant(tenant: string): void {
+    for (const [k, v] of this.tenantKeys) {
+      if (k.startsWith(`${tenant}\u0000`)) {
+        v.dispose();
+        this.tenantKeys.delete(k);
+      }
+    }
   }
 
   /** Zeroes every cached key. */

@@ -16,6 +16,8 @@ import { exportSession, type ExportOptions } from './export';
 import type { Bundle } from '../audit';
 import { OperatorAccess, accessTrail, type Operator } from './access';
 import { listKeys, type TenantKeyInfo } from './key-lifecycle';
+import { listHolds } from './shred';
+import type { HoldRow } from '../store';
 import type { AccessRow } from '../store';
 
 /** A session as `sessions` lists it. */
@@ -144,6 +146,11 @@ export class Vault {
   /** A tenant's key versions: state, creation, how many session keys each wraps. Never key material. */
   async keys(tenant: string): Promise<TenantKeyInfo[]> {
     return listKeys(this.deps, validTenantId(tenant));
+  }
+
+  /** Legal holds in force, for one tenant or all. */
+  async holds(tenant?: string): Promise<HoldRow[]> {
+    return listHolds(this.deps, tenant === undefined ? undefined : validTenantId(tenant));
   }
 
   /** The operator access trail, optionally for one tenant and since a time. */

@@ -75,3 +75,14 @@ export async function keysStateCommand(ctx: CommandContext, tenant: string, flag
   else ctx.io.out(`tenant ${tenant}: key version ${version} ${to === 'retire' ? 'retired' : 'destroyed'}`);
   return 0;
 }
+
+/** `keys shred <tenant> [--session S]`: crypto-shredding; refused under legal hold. */
+export async function keysShredCommand(ctx: CommandContext, tenant: string, flags: { session?: string }): Promise<number> {
+  const r = await ctx.asOperator((op) => op.shred(tenant, flags.session));
+  if (ctx.config.json) json(ctx.io, { tenant, session: flags.session ?? null, ...r });
+  else {
+    const what = flags.session ? `${tenant}/${flags.session}` : `every session and key of ${tenant}`;
+    ctx.io.out(`shredded ${what}: ${r.sessions} session key(s) destroyed${r.tenantKeysDestroyed ? ', all tenant key versions destroyed' : ''}; content can never be read again, chains still verify`);
+  }
+  return 0;
+}
