@@ -15,7 +15,7 @@ import { checkpointCommand } from './commands/checkpoint';
 import { exportCommand } from './commands/export';
 import { verifyBundleCommand } from './commands/verify-bundle';
 import { accessLogCommand } from './commands/access-log';
-import { keysListCommand, keysRewrapCommand, keysRotateCommand, keysShredCommand, keysStateCommand, rotateSigningCommand } from './commands/keys';
+import { keysListCommand, keysRewrapCommand, keysRotateCommand, keysShredCommand, keysStateCommand, rotateMasterCommand, rotateSigningCommand } from './commands/keys';
 import { holdCommand, holdListCommand } from './commands/hold';
 
 /**
@@ -156,6 +156,10 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .description('make a new checkpoint signing key primary; the old one is retired but still verifies its period')
     .action(run((ctx) => rotateSigningCommand(ctx)));
 
+  keys
+    .command('rotate-master')
+    .description('a new master key; every tenant key rewrapped under it; the old one removed once unused (resumable)')
+    .action(run((ctx) => rotateMasterCommand(ctx)));
   keys
     .command('shred <tenant>')
     .description("destroy a session's key (--session) or all of a tenant's keys: content unreadable forever, chains still verify; refused under legal hold")

@@ -4,6 +4,8 @@ export {
   createKeyringFile,
   replaceKeyringFile,
   withNewSigningKey,
+  withNewMasterKey,
+  withoutMasterKeys,
   newKeyringFile,
   keyringFileSchema,
   KEYRING_FORMAT,

@@ -234,3 +234,17 @@ export function withNewSigningKey(doc: KeyringFile, now: Date): { doc: KeyringFi
   const signingKeys = doc.signingKeys.map((k) => (k.id === doc.primarySigningKey ? { ...k, retiredAt: now.toISOString() } : k));
   return { doc: { ...doc, primarySigningKey: id, signingKeys: [...signingKeys, entry] }, id };
 }
+
+/** A keyring document with a new primary master key (the others kept until nothing needs them). */
+export function withNewMasterKey(doc: KeyringFile, now: Date): { doc: KeyringFile; id: number } {
+  const id = Math.max(...doc.masterKeys.map((m) => m.id)) + 1;
+  const key = generateKey();
+  const entry = { id, createdAt: now.toISOString(), key: Buffer.from(exposeSecretBytes(key)).toString('base64') };
+  key.dispose();
+  return { doc: { ...doc, primaryMasterKey: id, masterKeys: [...doc.masterKeys, entry] }, id };
+}
+
+/** A keyring document without the master keys `drop` (never the primary). */
+export function withoutMasterKeys(doc: KeyringFile, drop: ReadonlySet<number>): KeyringFile {
+  return { ...doc, masterKeys: doc.masterKeys.filter((m) => m.id === doc.primaryMasterKey || !drop.has(m.id)) };
+}

@@ -27,3 +27,4 @@ export { rewrapSessionKey } from './queries/rewrap-session-key';
 export { insertHold, deleteHold, readHolds } from './queries/legal-holds';
 export type { HoldRow } from './queries/legal-holds';
 export { shredSessionKeys, destroyAllTenantKeys } from './queries/shred-keys';
+export { rewrapTenantKey } from './queries/rewrap-tenant-key';

@@ -12,6 +12,7 @@ import { openSession } from './open-session';
 import { replay } from '../replay';
 import { destroyTenantKey, retireTenantKey, rewrapTenant, rotateTenantKey } from './key-lifecycle';
 import { clearHold, setHold, shred } from './shred';
+import { rotateMaster, type MasterRotation } from './master-rotation';
 
 /** Who is acting, and why: recorded with every access. */
 export interface Operator {
@@ -108,6 +109,11 @@ export class OperatorAccess {
   async destroyKey(tenant: string, version: number): Promise<void> {
     const t = validTenantId(tenant);
     return this.guarded(`keys.destroy`, t, null, () => destroyTenantKey(this.deps, t, version));
+  }
+
+  /** Rotates the keyring's master key (resumable), recorded as `keys.rotate-master`. */
+  async rotateMaster(onProgress?: (done: number, total: number) => void): Promise<MasterRotation> {
+    return this.guarded('keys.rotate-master', null, null, () => rotateMaster(this.deps, this.deps.keyringPath, onProgress));
   }
 
   /** Places a legal hold on a session (a reason is required), recorded as `hold.set`. Returns false if one was in force. */

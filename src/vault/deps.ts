@@ -15,6 +15,8 @@ export interface VaultDeps {
   clock: () => Date;
   /** Events a read page holds (memory per page = pageSize × event size). */
   pageSize: number;
+  /** The keyring file's path. */
+  keyringPath: string;
   /** Wraps and unwraps tenant keys (keyring master keys, or a KMS). */
   provider: () => Promise<import('../keys').KeyProvider>;
   /** The key that signs checkpoints, or null when checkpoints are off. */

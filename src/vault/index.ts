@@ -9,3 +9,4 @@ export type { ExportOptions } from './export';
 export { OperatorAccess } from './access';
 export type { Operator } from './access';
 export type { TenantKeyInfo } from './key-lifecycle';
+export type { MasterRotation } from './master-rotation';

@@ -134,6 +134,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     logger,
     clock: o.clock ?? (() => new Date()),
     pageSize: o.pageSize ?? 500,
+    keyringPath,
     provider: getProvider,
     signer: getSigner,
     trustedKeys,

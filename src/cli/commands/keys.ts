@@ -86,3 +86,21 @@ export async function keysShredCommand(ctx: CommandContext, tenant: string, flag
   }
   return 0;
 }
+
+/** `keys rotate-master`: a new master key; every tenant key rewrapped; the old one removed once unused. Resumable. */
+export async function rotateMasterCommand(ctx: CommandContext): Promise<number> {
+  let bar: ReturnType<typeof progressBar> | undefined;
+  const r = await ctx.asOperator((op) =>
+    op.rotateMaster((_done, total) => {
+      bar ??= progressBar(total, 'rewrapping tenant keys');
+      bar.tick();
+    }),
+  );
+  bar?.stop();
+  if (ctx.config.json) json(ctx.io, r);
+  else {
+    ctx.io.out(`master key ${r.primary} is primary${r.created ? ' (new)' : ' (finishing an interrupted rotation)'}; ${r.rewrapped} tenant key(s) rewrapped`);
+    if (r.removed.length) ctx.io.out(`removed master key(s) ${r.removed.join(', ')} from the keyring (kept in keyring.json.previous until the next change)`);
+  }
+  return 0;
+}

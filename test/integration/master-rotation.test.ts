@@ -1,0 +1,92 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { backends, dropCreatedDatabases, tempHome, type Backend } from '../support/backends';
+import { openVault, type Vault } from '../../src/vault';
+import { createLogger } from '../../src/observability';
+import { readKeyringFile } from '../../src/keys';
+
+/** Master key rotation: every tenant key rewrapped, the keyring replaced safely, resumable. */
+afterAll(dropCreatedDatabases);
+
+const BIN = path.join(__dirname, '..', '..', 'dist', 'cli', 'bin.js');
+
+describe.each(backends())('master key rotation on $name', (backend: Backend) => {
+  let home: string;
+  let url: string | undefined;
+  let cleanup: () => void;
+  const open = () => openVault({ home, database: url, logger: createLogger({ level: 'silent' }) });
+
+  /** Every event of every session opens with a fresh vault reading the keyring as it is now. */
+  async function everythingOpens(expected: number): Promise<void> {
+    const keyring = await readKeyringFile(path.join(home, 'keyring.json')); // the file is valid
+    for (const m of keyring.masterKeys.values()) m.key.dispose();
+    const v = await open();
+    try {
+      let n = 0;
+      for (const { tenant } of await v.tenants()) {
+        for (const s of await v.sessions(tenant)) for await (const _ of v.session(tenant, s.session).events()) n++;
+      }
+      expect(n).toBe(expected);
+      expect((await v.verify()).ok).toBe(true);
+    } finally {
+      await v.close();
+    }
+  }
+
+  beforeEach(async () => {
+    ({ home, cleanup } = await tempHome());
+    url = backend.name === 'pglite' ? undefined : await backend.database();
+    const v: Vault = await open();
+    for (const t of ['a', 'b', 'c']) {
+      await v.createTenant(t);
+      await v.session(t, 's1').appendMany([{ type: 'task', task: '1' }, { type: 'task', task: '2' }]);
+      await v.operator({ actor: 'sec' }).rotateKey(t); // two key versions a tenant
+      await v.session(t, 's2').append({ type: 'task', task: '3' });
+    }
+    await v.close();
+  });
+  afterEach(() => cleanup());
+
+  it('rewraps every tenant key under a new master and removes the old one', async () => {
+    const v = await open();
+    try {
+      expect(await v.operator({ actor: 'sec', reason: 'annual' }).rotateMaster()).toEqual({ primary: 2, created: true, rewrapped: 6, removed: [1] });
+      for (const t of ['a', 'b', 'c']) expect((await v.keys(t)).map((k) => k.masterKeyId)).toEqual(['local:2', 'local:2']);
+    } finally {
+      await v.close();
+    }
+    const keyring = await readKeyringFile(path.join(home, 'keyring.json'));
+    expect([...keyring.masterKeys.keys()]).toEqual([2]);
+    await everythingOpens(9);
+  });
+
+  it('leaves a valid keyring and readable data when killed at any point, and finishes when run again', async () => {
+    const env = { PATH: process.env.PATH ?? '', VAULT_HOME: home, VAULT_ACTOR: 'sec', VAULT_LOG_LEVEL: 'debug', ...(url ? { VAULT_DATABASE_URL: url } : {}) };
+    // First a kill in the middle of rewrapping (on its first rewrapped key), then kills at
+    // times spread over start-up, the keyring replacement, the rewraps and the clean-up.
+    const kills: ('first-key' | number)[] = ['first-key', ...(backend.name === 'pglite' ? [800, 1300, 1800, 2300, 2800] : [350, 450, 550, 650, 750, 850])];
+    let intermediate = 0;
+    for (const kill of kills) {
+      const child = spawn(process.execPath, [BIN, 'keys', 'rotate-master'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      const exited = new Promise((r) => child.on('exit', r));
+      if (kill === 'first-key') child.stderr!.on('data', (d: Buffer) => d.toString().includes('"op":"keys.rotate-master.key"') && child.kill('SIGKILL'));
+      else setTimeout(() => child.kill('SIGKILL'), kill);
+      await exited;
+      const keyring = await readKeyringFile(path.join(home, 'keyring.json'));
+      if (keyring.masterKeys.size > 1) intermediate++;
+      for (const m of keyring.masterKeys.values()) m.key.dispose();
+      await everythingOpens(9);
+    }
+    expect(intermediate).toBeGreaterThan(0); // at least one kill really landed mid-rotation
+    const v = await open();
+    try {
+      const r = await v.operator({ actor: 'sec' }).rotateMaster();
+      const keyring = await readKeyringFile(path.join(home, 'keyring.json'));
+      expect([...keyring.masterKeys.keys()]).toEqual([r.primary]); // finished: one master, wrapping everything
+      for (const t of ['a', 'b', 'c']) expect(new Set((await v.keys(t)).map((k) => k.masterKeyId))).toEqual(new Set([`local:${r.primary}`]));
+    } finally {
+      await v.close();
+    }
+    await everythingOpens(9);
+  });
+});
