@@ -25,6 +25,8 @@ export interface CliConfig {
   witness: string;
   /** S3 client settings from the environment: VAULT_S3_ENDPOINT (MinIO, Ceph…), AWS_REGION; credentials from the AWS default chain. */
   s3: S3ClientConfig;
+  /** VAULT_MASTER_KEY and VAULT_SIGNING_KEY (base64), for containers without a keyring file. */
+  envKeys: { master?: string; signing?: string };
   /** The operator id for the access trail (required where it applies). */
   actor: string | undefined;
   reason: string | undefined;
@@ -44,6 +46,7 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
     keyring: path.resolve(flags.keyring ?? env.VAULT_KEYRING ?? path.join(home, 'keyring.json')),
     witness: resolveLocation(flags.witness ?? env.VAULT_WITNESS ?? path.join(home, 'witness')),
     s3: s3Config(env),
+    envKeys: { master: env.VAULT_MASTER_KEY || undefined, signing: env.VAULT_SIGNING_KEY || undefined },
     actor: flags.actor ?? (env.VAULT_ACTOR || undefined),
     reason: flags.reason,
     lockTimeoutMs: Number(lockTimeout) * 1000,

@@ -16,3 +16,4 @@ export { LocalKeyProvider } from './local-provider';
 export { wrapKey, unwrapKey, tenantKeyAad, dataKeyAad, TENANT_KEY_TAG, DATA_KEY_TAG } from './wrap';
 export { assertCanRetire, assertCanDestroy, assertCanBecomePrimary } from './lifecycle';
 export type { TenantKeyState } from './lifecycle';
+export { EnvKeyProvider } from './env-provider';

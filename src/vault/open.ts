@@ -21,8 +21,10 @@ export interface VaultOptions {
   database?: string;
   /** Keyring file. Default `$home/keyring.json`. Read on first use of a key, so `verify` needs none. */
   keyring?: string;
-  /** Wraps tenant keys instead of the keyring file's master keys (KMS, HSM). */
+  /** Wraps tenant keys instead of the keyring file's master keys (KMS, HSM, EnvKeyProvider). */
   keyProvider?: KeyProvider;
+  /** Signs checkpoints instead of the keyring file's signing key (with a keyProvider, for a vault with no keyring file). */
+  signer?: CheckpointSigner;
   /** How long to wait for another process holding the embedded store. Default 30 000 ms. */
   lockTimeoutMs?: number;
   /** Apply pending migrations on open. Default true; false when the login role cannot run DDL. */
@@ -48,6 +50,7 @@ const optionsSchema = z.strictObject({
   database: z.string().optional(),
   keyring: z.string().min(1).optional(),
   keyProvider: z.custom<KeyProvider>((v) => typeof v === 'object' && v !== null).optional(),
+  signer: z.custom<CheckpointSigner>((v) => typeof v === 'object' && v !== null).optional(),
   lockTimeoutMs: z.number().int().nonnegative().max(3_600_000).optional(),
   migrate: z.boolean().optional(),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null).optional(),
@@ -101,25 +104,32 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   const witnessAt = o.witness ?? path.join(home, 'witness');
   const witness = witnessAt === false ? null : openWitness(witnessAt.startsWith('s3://') ? witnessAt : path.resolve(witnessAt), o.s3);
   const published = new Set<string>();
+  // The witness keeps the public key, so verification needs no keyring. Best effort here:
+  // an unreachable witness must never stop the agent from appending (`init` and
+  // `checkpoint` publish it too, and fail loudly).
+  const publish = async (id: string, publicKey: Uint8Array) => {
+    if (!witness || published.has(id)) return;
+    await witness
+      .addPublicKeys(new Map([[id, publicKey]]))
+      .then(() => published.add(id))
+      .catch((e: unknown) => logger.warn({ op: 'witness', err: e }, 'could not publish the signing key to the witness; will retry'));
+  };
   const getSigner = async (): Promise<CheckpointSigner | null> => {
     if (o.checkpoints === false) return null;
-    const k = await getKeyring();
-    const entry = k.signingKeys.get(k.primarySigningKey)!;
-    if (witness && !published.has(k.primarySigningKey)) {
-      // The witness keeps the public key, so verification needs no keyring. Best effort
-      // here: an unreachable witness must never stop the agent from appending (`init`
-      // and `checkpoint` publish it too, and fail loudly).
-      await witness
-        .addPublicKeys(new Map([[k.primarySigningKey, entry.publicKey]]))
-        .then(() => published.add(k.primarySigningKey))
-        .catch((e: unknown) => logger.warn({ op: 'witness', err: e }, 'could not publish the signing key to the witness; will retry'));
+    let signer = o.signer;
+    if (!signer) {
+      const k = await getKeyring();
+      const entry = k.signingKeys.get(k.primarySigningKey)!;
+      signer = { id: k.primarySigningKey, publicKey: entry.publicKey, secretKey: entry.secretKey };
     }
-    return { id: k.primarySigningKey, publicKey: entry.publicKey, secretKey: entry.secretKey };
+    await publish(signer.id, signer.publicKey);
+    return signer;
   };
   const trustedKeys = async (): Promise<Map<string, Uint8Array>> => {
     const keys = new Map(await (witness?.publicKeys() ?? Promise.resolve(new Map<string, Uint8Array>())));
     const k = await getKeyring().catch(() => null); // verify works without a keyring
     for (const [id, s] of k?.signingKeys ?? []) keys.set(id, s.publicKey);
+    if (o.signer) keys.set(o.signer.id, o.signer.publicKey);
     return keys;
   };
   const keyPeriods = async () => {
