@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EVENT_TYPES, type StoredEvent, type VaultEvent } from '../domain';
+import { STORED_EVENT_TYPES, type StoredEvent, type VaultEvent } from '../domain';
 import { blake2b256, bytes, bytesEqual, exposeSecretBytes, frame, fromHex, str, toHex, SecretBytes, signDetached, verifyDetached } from '../crypto';
 import { ChainVerifier, openEvent } from '../events';
 import { replay, type AgentState } from '../replay';
@@ -23,7 +23,7 @@ const nat = z.number().int().nonnegative();
 
 export const bundleEvent = z.strictObject({
   seq: z.number().int().positive(),
-  type: z.enum(EVENT_TYPES),
+  type: z.enum(STORED_EVENT_TYPES),
   at: z.iso.datetime(),
   correlationId: z.string(),
   idempotencyKey: z.string().nullable(),
@@ -70,7 +70,7 @@ export const bundleSchema = z.strictObject({
   plaintext: z
     .strictObject({
       dataKey: b64,
-      events: z.array(z.strictObject({ seq: nat, type: z.enum(EVENT_TYPES), correlationId: z.string(), at: z.iso.datetime(), data: z.record(z.string(), z.unknown()) })),
+      events: z.array(z.strictObject({ seq: nat, type: z.enum(STORED_EVENT_TYPES), correlationId: z.string(), at: z.iso.datetime(), data: z.record(z.string(), z.unknown()) })),
     })
     .nullable(),
   states: z.array(z.strictObject({ point: replayPoint, state: z.record(z.string(), z.unknown()) })).nullable(),

@@ -10,6 +10,15 @@ import { TOKEN_PATTERN } from './ids';
 export const EVENT_TYPES = ['message', 'tool_call', 'tool_result', 'state_patch', 'task', 'summary'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
+/**
+ * Events only the vault itself writes, never accepted as input: `key_shredded` closes a
+ * session's chain when its key is destroyed (who, when, why, in clear).
+ */
+export const SYSTEM_EVENT_TYPES = ['key_shredded'] as const;
+/** Every type a stored event can have. */
+export const STORED_EVENT_TYPES = [...EVENT_TYPES, ...SYSTEM_EVENT_TYPES] as const;
+export type StoredEventType = (typeof STORED_EVENT_TYPES)[number];
+
 export const MESSAGE_ROLES = ['system', 'developer', 'user', 'assistant', 'tool'] as const;
 export type MessageRole = (typeof MESSAGE_ROLES)[number];
 

@@ -7,11 +7,14 @@ export {
   eventData,
   eventInput,
   EVENT_TYPES,
+  SYSTEM_EVENT_TYPES,
+  STORED_EVENT_TYPES,
   MESSAGE_ROLES,
 } from './events';
 export type {
   EventInput,
   EventType,
+  StoredEventType,
   EventData,
   MessageRole,
   MessageEvent,

@@ -1,4 +1,4 @@
-import type { EventData, EventType } from './events';
+import type { EventData, StoredEventType } from './events';
 
 /** The columns operators can query without keys. Everything else is sealed. */
 export interface ClearFields {
@@ -14,7 +14,7 @@ export interface StoredEvent extends ClearFields {
   tenant: string;
   session: string;
   seq: number;
-  type: EventType;
+  type: StoredEventType;
   at: Date;
   correlationId: string;
   idempotencyKey: string | null;
@@ -27,7 +27,7 @@ export interface StoredEvent extends ClearFields {
 /** One decrypted event, as `events` and replay see it. */
 export interface VaultEvent {
   seq: number;
-  type: EventType;
+  type: StoredEventType;
   at: Date;
   correlationId: string;
   /** Hex of the chain hash after this event. */

@@ -6,3 +6,4 @@ export { ChainVerifier } from './chain';
 export type { ChainProblem, ChainProblemKind } from './chain';
 export { sealEvent, openEvent } from './seal';
 export type { SealContext } from './seal';
+export { shredMarker, readShredMarker, CLEAR_KEY_VERSION } from './shred-marker';

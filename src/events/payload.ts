@@ -1,4 +1,4 @@
-import type { ClearFields, EventData, EventInput, EventType } from '../domain';
+import type { ClearFields, EventData, EventInput, StoredEventType } from '../domain';
 
 /**
  * Which parts of an event stay in clear and which are sealed.
@@ -46,7 +46,7 @@ export function splitEvent(event: EventInput): SplitEvent {
 }
 
 /** Rebuilds an event's data from its clear columns and its opened secret part. */
-export function joinEvent(type: EventType, clear: ClearFields, secret: EventData): EventData {
+export function joinEvent(type: StoredEventType, clear: ClearFields, secret: EventData): EventData {
   const data: EventData = { ...secret };
   switch (type) {
     case 'message':

@@ -38,6 +38,10 @@ export function sealEvent(input: EventInput, ctx: SealContext): StoredEvent {
 
 /** Opens a stored event with its session's data key. Throws KeyError(DECRYPTION_FAILED). */
 export function openEvent(row: StoredEvent, dataKey: SecretBytes): VaultEvent {
+  if (row.type === 'key_shredded' && row.keyVersion === 0) {
+    // A shred marker is clear by design (operator metadata only): see shred-marker.ts.
+    return { seq: row.seq, type: row.type, at: row.at, correlationId: row.correlationId, hash: toHex(row.hash), data: JSON.parse(Buffer.from(row.ciphertext).toString('utf8')) };
+  }
   const plaintext = open(dataKey, row, contentAad(row.tenant, row.session, row.seq, row.type, row.keyVersion));
   const secret = JSON.parse(Buffer.from(plaintext).toString('utf8')) as Record<string, unknown>;
   return {

@@ -124,6 +124,8 @@ export function evolve(state: AgentState, event: VaultEvent): AgentState {
     case 'summary':
       state.summary = { content: d.content, throughSeq: d.throughSeq };
       return state;
+    case 'key_shredded':
+      return state; // the chain's closing record; nothing before it can be read any more
   }
 }
 

@@ -138,7 +138,7 @@ export class OperatorAccess {
   async shred(tenant: string, session?: string): Promise<{ sessions: number; tenantKeysDestroyed: boolean }> {
     const t = validTenantId(tenant);
     const s = session === undefined ? undefined : validSessionId(session);
-    return this.guarded('keys.shred', t, s ?? null, () => shred(this.deps, t, s));
+    return this.guarded('keys.shred', t, s ?? null, () => shred(this.deps, t, s, { actor: this.who.actor, reason: this.who.reason ?? null }));
   }
 
   private requireReason(what: string): string {

@@ -1,7 +1,8 @@
-import { KeyError } from '../errors';
+import { InputError, KeyError } from '../errors';
+import type { SecretBytes } from '../crypto';
 import { buildBundle, type Bundle, type PlaintextEvent, type ReplayPointSpec } from '../audit';
 import { replay, type AgentState } from '../replay';
-import { readCheckpoints, withTenant } from '../store';
+import { readCheckpoints, readSession, withTenant } from '../store';
 import type { StoredEvent } from '../domain';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
@@ -21,7 +22,9 @@ export interface ExportOptions {
  * signing key) as the operations it uses.
  */
 export async function exportSession(deps: VaultDeps, tenant: string, session: string, options: ExportOptions = {}): Promise<Bundle> {
-  const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
+  // Without --decrypt no key is needed: a shredded session can still be exported as stored.
+  const row = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
+  if (!row) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
   const signer = await deps.signer();
   if (!signer) throw new KeyError('KEY_NOT_FOUND', 'exports are signed, and checkpoints are disabled (no signing key)');
   const events: StoredEvent[] = [];
@@ -33,15 +36,16 @@ export async function exportSession(deps: VaultDeps, tenant: string, session: st
     if (page.length < 1000) break;
     after = page[page.length - 1]!.seq;
   }
-  let plaintext: { dataKey: typeof s.dataKey; events: PlaintextEvent[] } | null = null;
+  let plaintext: { dataKey: SecretBytes; events: PlaintextEvent[] } | null = null;
   let states: { point: ReplayPointSpec; state: AgentState }[] | null = null;
   if (options.decrypt) {
+    const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
     const plain: PlaintextEvent[] = [];
     for await (const e of decryptedEvents(deps, tenant, session)) {
       plain.push({ seq: e.seq, type: e.type, correlationId: e.correlationId, at: e.at.toISOString(), data: e.data });
     }
     plaintext = { dataKey: s.dataKey, events: plain };
-    const meta = { tenant, session, agent: s.agent };
+    const meta = { tenant, session, agent: row.agent };
     states = [];
     for (const point of options.points ?? []) {
       const spec: ReplayPointSpec = 'atSeq' in point ? { atSeq: point.atSeq } : { at: point.at.toISOString() };
@@ -50,7 +54,7 @@ export async function exportSession(deps: VaultDeps, tenant: string, session: st
     states.push({ point: 'latest', state: await replay(meta, decryptedEvents(deps, tenant, session)) });
   }
   const bundle = buildBundle(
-    { tenant, session, agent: s.agent, exportedAt: deps.clock(), events, checkpoints, publicKeys: await deps.trustedKeys(), plaintext, states },
+    { tenant, session, agent: row.agent, exportedAt: deps.clock(), events, checkpoints, publicKeys: await deps.trustedKeys(), plaintext, states },
     signer,
   );
   deps.logger.info({ op: 'export', events: events.length, checkpoints: checkpoints.length, decrypted: options.decrypt === true }, 'exported');

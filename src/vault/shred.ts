@@ -1,5 +1,8 @@
-import { InputError } from '../errors';
-import { deleteHold, destroyAllTenantKeys, insertHold, listTenants, readHolds, readSession, shredSessionKeys, withTenant, type HoldRow } from '../store';
+import { randomUUID } from 'node:crypto';
+import { InputError, StorageError } from '../errors';
+import { signCheckpoint } from '../audit';
+import { GENESIS_HASH, shredMarker } from '../events';
+import { appendEvents, deleteHold, destroyAllTenantKeys, insertHold, listSessions, listTenants, readHolds, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
 
 /**
@@ -29,22 +32,60 @@ export async function listHolds(deps: VaultDeps, tenant?: string): Promise<HoldR
 
 /**
  * Destroys the data key of one session, or — without `session` — every session key and
- * every key version of the tenant. Refused (LEGAL_HOLD, nothing changed) while a hold
- * applies to the session, or to any session of the tenant. One transaction.
+ * every key version of the tenant. Each shredded session's chain is first closed with a
+ * `key_shredded` event (who and why, in clear, signed in a checkpoint), so the session's
+ * own log records its erasure. Refused (LEGAL_HOLD, nothing changed) while a hold applies
+ * to the session, or to any session of the tenant. All in one transaction.
  */
-export async function shred(deps: VaultDeps, tenant: string, session?: string): Promise<{ sessions: number; tenantKeysDestroyed: boolean }> {
+export async function shred(
+  deps: VaultDeps,
+  tenant: string,
+  session: string | undefined,
+  who: { actor: string; reason: string | null },
+): Promise<{ sessions: number; tenantKeysDestroyed: boolean }> {
+  const signer = await deps.signer();
   const result = await withTenant(deps.store.db, tenant, 'shredding keys', async (tx) => {
     const holds = await readHolds(tx, tenant, session);
     if (holds.length > 0) {
       throw new InputError('LEGAL_HOLD', `${holds.length} session(s) under legal hold (${holds.map((h) => h.session).slice(0, 5).join(', ')}); clear the hold first`);
     }
+    const targets: string[] = [];
     if (session !== undefined) {
       if (!(await readSession(tx, tenant, session))) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
-      return { sessions: await shredSessionKeys(tx, tenant, session), tenantKeysDestroyed: false };
+      targets.push(session);
+    } else {
+      for (let after: string | null = null; ; ) {
+        const page: SessionRow[] = await listSessions(tx, tenant, after, 500);
+        targets.push(...page.filter((s) => s.wrappedDataKey !== null).map((s) => s.session));
+        if (page.length < 500) break;
+        after = page[page.length - 1]!.session;
+      }
     }
-    const n = await shredSessionKeys(tx, tenant);
-    await destroyAllTenantKeys(tx, tenant);
-    return { sessions: n, tenantKeysDestroyed: true };
+    let shredded = 0;
+    for (const target of targets) {
+      const row = (await readSession(tx, tenant, target, true))!; // locked: no append can slip in between
+      if (!row.wrappedDataKey) continue; // already shredded
+      const now = deps.clock();
+      const marker = shredMarker({
+        tenant,
+        session: target,
+        seq: row.headSeq + 1,
+        at: row.lastAt && row.lastAt.getTime() > now.getTime() ? row.lastAt : now,
+        correlationId: `shred-${randomUUID()}`,
+        prevHash: row.headHash ?? GENESIS_HASH,
+        actor: who.actor,
+        reason: who.reason,
+      });
+      const checkpoint = signer
+        ? { keyId: signer.id, note: signCheckpoint({ tenant, session: target, seq: marker.seq, hash: marker.hash, time: marker.at }, signer) }
+        : null;
+      if (!(await appendEvents(tx, tenant, target, row.headSeq, [marker], checkpoint))) {
+        throw new StorageError('STORAGE_REFUSED', `session ${tenant}/${target} is ${row.status}; it cannot be shredded now`);
+      }
+      shredded += await shredSessionKeys(tx, tenant, target);
+    }
+    if (session === undefined) await destroyAllTenantKeys(tx, tenant);
+    return { sessions: shredded, tenantKeysDestroyed: session === undefined };
   });
   // This process forgets the keys at once; other processes fail on their next unwrap.
   if (session !== undefined) deps.cache.delete(tenant, session);

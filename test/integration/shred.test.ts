@@ -1,6 +1,7 @@
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asOwner } from '../support/owner';
 import type { Vault } from '../../src/vault';
+import { verifyBundle } from '../../src/audit';
 
 /** Crypto-shredding: erasure from an append-only log by destroying keys, never under legal hold. */
 afterAll(dropCreatedDatabases);
@@ -49,6 +50,17 @@ describe.each(backends())('crypto-shredding on $name', (backend) => {
     }
     const [[row]] = (await asOwner(vault, url, [{ text: `SELECT wrapped_data_key AS k FROM sessions WHERE session_id = 'alice'` }])) as [{ k: unknown }[]];
     expect(row!.k).toBeNull();
+  });
+
+  it("closes the shredded session's own chain with who and why, provable offline", async () => {
+    const bundle = await vault.session('bank', 'alice').export(); // no key needed without decrypt
+    const last = bundle.events[bundle.events.length - 1]!;
+    expect(last).toMatchObject({ seq: 3, type: 'key_shredded', keyVersion: 0 });
+    expect(JSON.parse(Buffer.from(last.ciphertext, 'base64').toString('utf8'))).toEqual({ actor: 'dpo', reason: 'GDPR art. 17 request 88' });
+    const report = await verifyBundle(bundle);
+    expect(report.ok).toBe(true);
+    expect(bundle.checkpoints.some((c) => c.includes('\n3\n'))).toBe(true); // the closing record is signed
+    await expect(vault.session('bank', 'alice').export({ decrypt: true })).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
   });
 
   it('is refused under legal hold, for the session and for its tenant, changing nothing', async () => {

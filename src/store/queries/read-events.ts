@@ -1,5 +1,5 @@
 import { and, asc, eq, gt } from 'drizzle-orm';
-import { EVENT_TYPES, type EventType, type StoredEvent } from '../../domain';
+import { STORED_EVENT_TYPES, type StoredEventType, type StoredEvent } from '../../domain';
 import { IntegrityError } from '../../errors';
 import { events } from '../schema';
 import type { TenantTx } from '../types';
@@ -15,7 +15,7 @@ export async function readEvents(tx: TenantTx, tenant: string, session: string, 
   return rows.map(toStoredEvent);
 }
 
-const KNOWN_TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
+const KNOWN_TYPES: ReadonlySet<string> = new Set(STORED_EVENT_TYPES);
 
 /** Maps a row to a StoredEvent. The CHECK constraint keeps types known; a row that defies it is an integrity problem. */
 export function toStoredEvent(r: typeof events.$inferSelect): StoredEvent {
@@ -26,7 +26,7 @@ export function toStoredEvent(r: typeof events.$inferSelect): StoredEvent {
     tenant: r.tenantId,
     session: r.sessionId,
     seq: r.seq,
-    type: r.type as EventType,
+    type: r.type as StoredEventType,
     at: r.at,
     correlationId: r.correlationId,
     idempotencyKey: r.idempotencyKey,

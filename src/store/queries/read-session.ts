@@ -34,12 +34,13 @@ export function toSessionRow(r: typeof sessions.$inferSelect): SessionRow {
   };
 }
 
-/** One session's row, or null. */
-export async function readSession(tx: TenantTx, tenant: string, session: string): Promise<SessionRow | null> {
-  const [row] = await tx
+/** One session's row, or null; locked until the transaction ends when `forUpdate`. */
+export async function readSession(tx: TenantTx, tenant: string, session: string, forUpdate = false): Promise<SessionRow | null> {
+  const q = tx
     .select()
     .from(sessions)
     .where(and(eq(sessions.tenantId, tenant), eq(sessions.sessionId, session)))
     .limit(1);
+  const [row] = forUpdate ? await q.for('update') : await q;
   return row ? toSessionRow(row) : null;
 }
