@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { runCli } from '../support/cli';
 import { asOwner } from '../support/owner';
 import type { Vault } from '../../src/vault';
 
@@ -82,17 +82,7 @@ describe.each(backends())('the access trail on $name', (backend) => {
 describe('the access trail from the CLI', () => {
   it('requires --actor for commands that decrypt, and records actor and reason', async () => {
     const home = mkdtempSync(path.join(os.tmpdir(), 'sv-access-'));
-    const bin = path.join(__dirname, '..', '..', 'dist', 'cli', 'bin.js');
-    const run = (args: string[], env: Record<string, string> = {}) =>
-      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        const c = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '', VAULT_HOME: home, ...env } });
-        let stdout = '';
-        let stderr = '';
-        c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-        c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        c.on('exit', (code) => resolve({ code, stdout, stderr }));
-        c.stdin.end();
-      });
+    const run = (args: string[], env: Record<string, string> = {}) => runCli({ VAULT_HOME: home, ...env }, args);
     try {
       expect((await run(['init'])).code).toBe(0);
       expect((await run(['tenant', 'create', 'bank'])).code).toBe(0);

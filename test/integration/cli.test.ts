@@ -6,32 +6,12 @@ import { mkdtempSync } from 'node:fs';
 import { Client } from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { backends, dropCreatedDatabases, type Backend } from '../support/backends';
+import { runCli } from '../support/cli';
 
 /** The CLI as a user runs it: a real process of the built bin, stdin, stdout, stderr, exit code. */
 afterAll(dropCreatedDatabases);
 
-const BIN = path.join(__dirname, '..', '..', 'dist', 'cli', 'bin.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(env: Record<string, string>, args: string[], stdin?: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: os.homedir(), ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
-}
+const cli = runCli;
 
 const ndjson = (...events: unknown[]) => events.map((e) => JSON.stringify(e)).join('\n') + '\n';
 

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { backends, dropCreatedDatabases } from '../support/backends';
+import { runCli } from '../support/cli';
 import { ensureSodium, generateSigningKeyPair, signingKeyId, exposeSecretBytes } from '../../src/crypto';
 import { EnvKeyProvider } from '../../src/keys';
 import { openVault } from '../../src/vault';
@@ -50,25 +50,14 @@ describe.each(backends())('a master key from the environment on $name', (backend
 describe('VAULT_MASTER_KEY and VAULT_SIGNING_KEY from the CLI', () => {
   it('runs with no keyring file, and never echoes a key in errors', async () => {
     const home = mkdtempSync(path.join(os.tmpdir(), 'sv-env-cli-'));
-    const bin = path.join(__dirname, '..', '..', 'dist', 'cli', 'bin.js');
     const kp = generateSigningKeyPair();
     const env = {
-      PATH: process.env.PATH ?? '',
       VAULT_HOME: home,
       VAULT_ACTOR: 'ops',
       VAULT_MASTER_KEY: randomBytes(32).toString('base64'),
       VAULT_SIGNING_KEY: Buffer.from(exposeSecretBytes(kp.secretKey)).toString('base64'),
     };
-    const run = (args: string[], extra: Record<string, string> = {}) =>
-      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        const c = spawn(process.execPath, [bin, ...args], { env: { ...env, ...extra } });
-        let stdout = '';
-        let stderr = '';
-        c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-        c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        c.on('exit', (code) => resolve({ code, stdout, stderr }));
-        c.stdin.end();
-      });
+    const run = (args: string[], extra: Record<string, string> = {}) => runCli({ ...env, ...extra }, args);
     try {
       expect((await run(['tenant', 'create', 'acme'])).code).toBe(0);
       expect((await run(['append', 'acme', 's', '--event', '{"type":"task","task":"x"}'])).code).toBe(0);

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { runCli } from '../support/cli';
 import { verifyBundle, signCheckpoint, type Bundle } from '../../src/audit';
 import { generateSigningKeyPair, signingKeyId } from '../../src/crypto';
 import type { Vault } from '../../src/vault';
@@ -105,17 +105,7 @@ describe.each(backends())('auditor bundles on $name', (backend) => {
 });
 
 describe('export and verify-bundle from the CLI', () => {
-  const bin = path.join(__dirname, '..', '..', 'dist', 'cli', 'bin.js');
-  const run = (env: Record<string, string>, args: string[]) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const c = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
-      let stdout = '';
-      let stderr = '';
-      c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      c.on('exit', (code) => resolve({ code, stdout, stderr }));
-      c.stdin.end();
-    });
+  const run = (env: Record<string, string>, args: string[]) => runCli(env, args);
 
   it('writes a 0600 bundle, never overwrites without --force, and verifies it on a machine with nothing else', async () => {
     const home = mkdtempSync(path.join(os.tmpdir(), 'sv-export-'));

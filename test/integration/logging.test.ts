@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { runCli } from '../support/cli';
 import { createLogger } from '../../src/observability';
 import { withCorrelationId } from '../../src/observability';
 
@@ -51,16 +51,7 @@ describe.each(backends())('logging on $name', (backend) => {
 describe('CLI logging', () => {
   it('keeps content out of the debug log and error output', async () => {
     const home = mkdtempSync(path.join(os.tmpdir(), 'sv-log-'));
-    const bin = path.join(__dirname, '..', '..', 'dist', 'cli', 'bin.js');
-    const run = (args: string[], stdin = '') =>
-      new Promise<{ code: number | null; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '', VAULT_HOME: home, VAULT_LOG_LEVEL: 'debug', VAULT_ACTOR: 'ops' } });
-        let stderr = '';
-        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        child.stdout.resume();
-        child.on('exit', (code) => resolve({ code, stderr }));
-        child.stdin.end(stdin);
-      });
+    const run = (args: string[], stdin = '') => runCli({ VAULT_HOME: home, VAULT_LOG_LEVEL: 'debug', VAULT_ACTOR: 'ops' }, args, stdin);
     try {
       expect((await run(['init'])).code).toBe(0);
       expect((await run(['tenant', 'create', 'bank'])).code).toBe(0);
