@@ -32,7 +32,8 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
       ctx.io.out(renderState(state));
       ctx.io.out('');
       ctx.io.out(renderReport(report));
-      ctx.io.out(`\nTry: npx session-vault events ${TENANT} ${session}`);
+      ctx.io.out(`\nTry: npx session-vault events ${TENANT} ${session} --actor you --reason "demo"`);
+      ctx.io.out(`     npx session-vault export ${TENANT} ${session} --out demo-bundle.json --actor you && npx session-vault verify-bundle demo-bundle.json`);
     }
     return report.ok ? 0 : 1;
   });
