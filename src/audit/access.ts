@@ -1,5 +1,8 @@
 import { blake2b256, bytes, bytesEqual, frame, opt, str, u64 } from '../crypto';
 import { GENESIS_HASH } from '../events';
+import type { AccessRecord } from '../domain';
+
+export type { AccessRecord };
 
 /**
  * The operator access trail's records and hash chain (docs/formats.md):
@@ -10,17 +13,6 @@ import { GENESIS_HASH } from '../events';
  */
 export const ACCESS_TAG = 'session-vault/access/v1';
 
-export interface AccessRecord {
-  seq: number;
-  at: Date;
-  actor: string;
-  action: string;
-  tenant: string | null;
-  session: string | null;
-  reason: string | null;
-  /** `granted` before the operation runs; `failed:<CODE>` if it then failed. */
-  outcome: string;
-}
 
 export function accessHash(prev: Uint8Array, r: AccessRecord): Uint8Array {
   return blake2b256(

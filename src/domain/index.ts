@@ -25,3 +25,4 @@ export type {
   SummaryEvent,
 } from './events';
 export type { VaultEvent, StoredEvent, ClearFields } from './stored';
+export type { AccessRecord } from './access';

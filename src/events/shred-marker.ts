@@ -1,6 +1,7 @@
 import type { StoredEvent } from '../domain';
 import { AEAD_NONCE_BYTES } from '../crypto';
 import { eventHash } from './encoding';
+import type { SealContext } from './seal';
 
 /**
  * The `key_shredded` event that closes a session's chain when its key is destroyed.
@@ -12,16 +13,7 @@ import { eventHash } from './encoding';
  */
 export const CLEAR_KEY_VERSION = 0;
 
-export function shredMarker(ctx: {
-  tenant: string;
-  session: string;
-  seq: number;
-  at: Date;
-  correlationId: string;
-  prevHash: Uint8Array;
-  actor: string;
-  reason: string | null;
-}): StoredEvent {
+export function shredMarker(ctx: Omit<SealContext, 'keyVersion' | 'dataKey'> & { actor: string; reason: string | null }): StoredEvent {
   const row = {
     tenant: ctx.tenant,
     session: ctx.session,

@@ -6,6 +6,16 @@ import type { Vault } from '../../src/vault';
 
 afterAll(dropCreatedDatabases);
 
+/** Every way to change stored history. */
+const CHANGES = [
+  ['UPDATE', `UPDATE events SET correlation_id = 'x'`],
+  ['DELETE', `DELETE FROM events`],
+  ['TRUNCATE', `TRUNCATE events`],
+  ['UPDATE', `UPDATE checkpoints SET note = 'x'`],
+  ['DELETE', `DELETE FROM checkpoints`],
+  ['TRUNCATE', `TRUNCATE checkpoints`],
+];
+
 describe.each(backends())('database guards on $name', (backend) => {
   let vault: Vault;
   let url: string;
@@ -20,24 +30,11 @@ describe.each(backends())('database guards on $name', (backend) => {
   });
   afterAll(() => close());
 
-  it.each([
-    ['UPDATE', `UPDATE events SET correlation_id = 'x'`],
-    ['DELETE', `DELETE FROM events`],
-    ['TRUNCATE', `TRUNCATE events`],
-    ['UPDATE', `UPDATE checkpoints SET note = 'x'`],
-    ['DELETE', `DELETE FROM checkpoints`],
-    ['TRUNCATE', `TRUNCATE checkpoints`],
-  ])('refuses %s on events and checkpoints from the application connection', async (_op, statement) => {
+  it.each(CHANGES)('refuses %s on events and checkpoints from the application connection', async (_op, statement) => {
     await expect(asApp(vault, statement)).rejects.toMatchObject({ cause: expect.objectContaining({ code: '42501' }) });
   });
 
-  it.each([
-    ['UPDATE', `UPDATE events SET correlation_id = 'x'`],
-    ['DELETE', `DELETE FROM events`],
-    ['TRUNCATE', `TRUNCATE events`],
-    ['UPDATE', `UPDATE checkpoints SET note = 'x'`],
-    ['DELETE', `DELETE FROM checkpoints`],
-  ])('refuses %s on events and checkpoints even to the owner, by trigger', async (_op, statement) => {
+  it.each(CHANGES)('refuses %s on events and checkpoints even to the owner, by trigger', async (_op, statement) => {
     // asOwner disables triggers; run with them enabled to see the guard.
     const run = asOwner(vault, url, [{ text: 'SET session_replication_role = DEFAULT' }, { text: statement }]);
     await expect(run).rejects.toMatchObject({ message: expect.stringMatching(/append-only/) });

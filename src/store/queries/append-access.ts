@@ -1,6 +1,7 @@
 import { desc } from 'drizzle-orm';
 import { accessLog } from '../schema';
 import type { VaultDb } from '../types';
+import type { AccessRecord } from '../../domain';
 
 /** The last record of the access trail (its seq and hash), or null when it is empty. */
 export async function lastAccess(db: VaultDb): Promise<{ seq: number; hash: Uint8Array } | null> {
@@ -11,7 +12,7 @@ export async function lastAccess(db: VaultDb): Promise<{ seq: number; hash: Uint
 /** Appends one access record; a concurrent writer that took the seq makes it throw unique_violation (23505). */
 export async function appendAccess(
   db: VaultDb,
-  r: { seq: number; at: Date; actor: string; action: string; tenant: string | null; session: string | null; reason: string | null; outcome: string; hash: Uint8Array },
+  r: AccessRecord & { hash: Uint8Array },
 ): Promise<void> {
   await db.insert(accessLog).values({
     seq: r.seq,

@@ -1,18 +1,10 @@
 import { and, asc, eq, gt, gte, type SQL } from 'drizzle-orm';
 import { accessLog } from '../schema';
 import type { VaultDb } from '../types';
+import type { AccessRecord } from '../../domain';
 
-export interface AccessRow {
-  seq: number;
-  at: Date;
-  actor: string;
-  action: string;
-  tenant: string | null;
-  session: string | null;
-  reason: string | null;
-  outcome: string;
-  hash: Uint8Array;
-}
+/** An access record as stored: the record and its chain hash. */
+export type AccessRow = AccessRecord & { hash: Uint8Array };
 
 /** A page of the access trail in seq order after `afterSeq`, optionally for one tenant and since a time. */
 export async function readAccess(db: VaultDb, afterSeq: number, limit: number, filter: { tenant?: string; since?: Date } = {}): Promise<AccessRow[]> {
