@@ -17,6 +17,7 @@ import { verifyBundleCommand } from './commands/verify-bundle';
 import { accessLogCommand } from './commands/access-log';
 import { keysListCommand, keysRewrapCommand, keysRotateCommand, keysShredCommand, keysStateCommand, rotateMasterCommand, rotateSigningCommand } from './commands/keys';
 import { holdCommand, holdListCommand } from './commands/hold';
+import { importCommand } from './commands/import';
 
 /**
  * Runs the CLI and returns the exit code (shared/spec/cli.md): 0 ok, 1 integrity
@@ -87,6 +88,7 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .command('events <tenant> <session>')
     .description('print decrypted events')
     .option('--from-seq <n>', 'start at this seq')
+    .option('--format <format>', 'openai-messages: one JSON array of Chat Completions messages')
     .action(run((ctx, t: string, s: string, f: Record<string, string>) => eventsCommand(ctx, t, s, f)));
 
   program
@@ -174,6 +176,13 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .description('legal holds in force')
     .option('--tenant <tenant>', 'only this tenant')
     .action(run((ctx, f: { tenant?: string }) => holdListCommand(ctx, f)));
+
+  program
+    .command('import <tenant> <session> <file>')
+    .description('import a chat history file (atomic: all or nothing)')
+    .option('--format <format>', 'openai-messages | autogen')
+    .option('--agent <name>', 'the agent, when this creates the session')
+    .action(run((ctx, t: string, s: string, f: string, flags: { format?: string; agent?: string }) => importCommand(ctx, t, s, f, flags)));
 
   program.command('demo').description('run a scripted agent conversation offline on the embedded store').action(run((ctx) => demoCommand(ctx)));
 

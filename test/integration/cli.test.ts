@@ -211,6 +211,30 @@ describe.each(backends())('the CLI on $name', (backend: Backend) => {
     });
   }
 
+  it('imports a chat history file atomically and exports it back', async () => {
+    const history = [
+      { role: 'user', content: 'Block my card' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'c9', type: 'function', function: { name: 'block_card', arguments: '{"last4":"4242"}' } }] },
+      { role: 'tool', tool_call_id: 'c9', content: 'blocked' },
+      { role: 'assistant', content: 'Done: the card ending 4242 is blocked.' },
+    ];
+    const file = path.join(home, 'agent_memory.json');
+    writeFileSync(file, JSON.stringify(history));
+    const r = await run(['import', 'acme', 'imported', file, '--format', 'openai-messages', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ imported: 6, firstSeq: 1, lastSeq: 6 });
+    const back = await run(['events', 'acme', 'imported', '--format', 'openai-messages']);
+    expect(JSON.parse(back.stdout)).toEqual(history);
+
+    const bad = path.join(home, 'bad.json');
+    writeFileSync(bad, JSON.stringify([{ role: 'user', content: 'fine' }, { role: 'user' }]));
+    const refused = await run(['import', 'acme', 'never', bad, '--format', 'openai-messages']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim()).toBe('error[INVALID_EVENT]: message 2: content: required (only an assistant message with tool_calls may omit it)');
+    expect(await eventCount('acme', 'never')).toBe(0);
+    expect((await run(['import', 'acme', 'never', bad, '--format', 'csv'])).code).toBe(2);
+  });
+
   it('prints help and the version with exit 0', async () => {
     const help = await run(['--help']);
     expect(help.code).toBe(0);
