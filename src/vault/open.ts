@@ -158,5 +158,5 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     for (const m of k?.masterKeys.values() ?? []) m.key.dispose();
     for (const sk of k?.signingKeys.values() ?? []) sk.secretKey.dispose();
   };
-  return new Vault(deps, getProvider, close);
+  return new Vault(deps, close);
 }

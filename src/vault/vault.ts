@@ -2,8 +2,7 @@ import type { VaultEvent } from '../domain';
 import { sessionId as validSessionId, tenantId as validTenantId } from '../domain';
 import { InputError } from '../errors';
 import { generateKey } from '../crypto';
-import type { KeyProvider } from '../keys';
-import { insertTenant, insertTenantKey, listSessions, listTenants, withTenant, type SessionRow, type Store } from '../store';
+import { insertTenant, insertTenantKey, listSessions, listTenants, withTenant, type AccessRow, type HoldRow, type SessionRow, type Store } from '../store';
 import { replay, type AgentState, type ReplayPoint } from '../replay';
 import { withContext } from '../observability';
 import { append, type AppendOptions, type AppendResult } from './append';
@@ -17,8 +16,6 @@ import type { Bundle } from '../audit';
 import { OperatorAccess, accessTrail, type Operator } from './access';
 import { listKeys, type TenantKeyInfo } from './key-lifecycle';
 import { listHolds } from './shred';
-import type { HoldRow } from '../store';
-import type { AccessRow } from '../store';
 
 /** A session as `sessions` lists it. */
 export interface SessionSummary {
@@ -50,7 +47,6 @@ export class Vault {
   /** @internal — use openVault. */
   constructor(
     private readonly deps: VaultDeps,
-    private readonly provider: () => Promise<KeyProvider>,
     private readonly onClose: () => Promise<void>,
   ) {
     stores.set(this, deps.store);
@@ -67,7 +63,7 @@ export class Vault {
    */
   async createTenant(tenant: string): Promise<{ tenant: string; keyVersion: number }> {
     const t = validTenantId(tenant);
-    const provider = await this.provider();
+    const provider = await this.deps.provider();
     const key = generateKey();
     try {
       const wrapped = await provider.wrapTenantKey({ tenant: t, version: 1 }, key);
