@@ -8,5 +8,6 @@ module.exports = {
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   maxWorkers: 2,
-  testTimeout: 60000,
+  // Generous: crash tests on PGlite wait out a dead process's lock (10 s a time) on a loaded machine.
+  testTimeout: 180000,
 };
