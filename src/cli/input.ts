@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import { InputError } from '../errors';
 import { LIMITS } from '../domain';
 
@@ -49,4 +50,13 @@ export function timeFlag(value: string | undefined, flag: string): Date | undefi
     throw new InputError('INVALID_INPUT', `${flag} takes an ISO-8601 time, e.g. 2026-01-31T12:00:00Z`);
   }
   return d;
+}
+
+/** A file's text; INVALID_INPUT naming the file and the system's code when it cannot be read. */
+export async function readInputFile(file: string): Promise<string> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (e) {
+    throw new InputError('INVALID_INPUT', `cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
 }

@@ -34,4 +34,15 @@ describe('errors at the edges', () => {
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, problems: [{ kind: 'malformed_bundle', detail: 'not valid JSON' }] });
   });
+
+  it('import refuses a file it cannot read and one that is not JSON, before opening any store (exit 2)', async () => {
+    const missing = await runCli({ VAULT_HOME: home }, ['import', 't', 's', path.join(home, 'nope.json'), '--format', 'openai-messages']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.trim()).toMatch(/^error\[INVALID_INPUT\]: cannot read .*nope\.json \(ENOENT\)$/);
+    const garbage = path.join(home, 'history.json');
+    writeFileSync(garbage, '[{ oops');
+    const bad = await runCli({ VAULT_HOME: home }, ['import', 't', 's', garbage, '--format', 'autogen']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim()).toBe(`error[INVALID_EVENT]: ${garbage}: not valid JSON`);
+  });
 });

@@ -1,7 +1,7 @@
-import { promises as fs } from 'node:fs';
 import { InputError } from '../../errors';
 import { importMessages, MESSAGE_FORMATS, type MessageFormat } from '../../integrations';
 import type { CommandContext } from '../context';
+import { readInputFile } from '../input';
 import { json } from '../output';
 
 /**
@@ -11,12 +11,7 @@ import { json } from '../output';
 export async function importCommand(ctx: CommandContext, tenant: string, session: string, file: string, flags: { format?: string; agent?: string }): Promise<number> {
   const format = flags.format as MessageFormat;
   if (!MESSAGE_FORMATS.includes(format)) throw new InputError('INVALID_INPUT', `--format must be one of ${MESSAGE_FORMATS.join(', ')}`);
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (e) {
-    throw new InputError('INVALID_INPUT', `cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
+  const text = await readInputFile(file);
   let doc: unknown;
   try {
     doc = JSON.parse(text);

@@ -1,8 +1,7 @@
-import { promises as fs } from 'node:fs';
-import { InputError } from '../../errors';
 import { ensureSodium } from '../../crypto';
 import { verifyBundle } from '../../audit';
 import type { CommandContext } from '../context';
+import { readInputFile } from '../input';
 import { json } from '../output';
 
 /**
@@ -11,12 +10,7 @@ import { json } from '../output';
  */
 export async function verifyBundleCommand(ctx: CommandContext, file: string, flags: { trustedKey?: string[] }): Promise<number> {
   await ensureSodium();
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (e) {
-    throw new InputError('INVALID_INPUT', `cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
+  const text = await readInputFile(file);
   let doc: unknown;
   try {
     doc = JSON.parse(text);
