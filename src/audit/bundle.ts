@@ -110,7 +110,7 @@ export function toBundleEvent(e: StoredEvent): BundleEvent {
   };
 }
 
-function fromBundleEvent(tenant: string, session: string, e: BundleEvent): StoredEvent {
+export function fromBundleEvent(tenant: string, session: string, e: BundleEvent): StoredEvent {
   return {
     ...e,
     tenant,

@@ -9,13 +9,13 @@ export {
   CHECKPOINT_ORIGIN_PREFIX,
 } from './checkpoint';
 export type { Checkpoint, CheckpointSigner, CheckpointProblem, VerifiedCheckpoint } from './checkpoint';
-export { FolderWitness, ObjectWitness } from './witness';
-export { S3Witness, openWitness } from './witness-s3';
+export { ObjectWitness } from './witness';
+export { openWitness } from './witness-open';
 export type { Witness } from './witness';
 export { HeadCheck } from './head-check';
 export type { HeadProblemKind, SignedHead } from './head-check';
 export { canonicalJson } from './canonical';
-export { buildBundle, verifyBundle, sectionDigest, manifestBody, bundleSchema, BUNDLE_FORMAT } from './bundle';
+export { buildBundle, verifyBundle, sectionDigest, manifestBody, bundleSchema, bundleEvent, toBundleEvent, fromBundleEvent, BUNDLE_FORMAT } from './bundle';
 export type { Bundle, BundleReport, BundleProblem, BundleInput, ReplayPointSpec, PlaintextEvent } from './bundle';
 export { accessHash, AccessChainVerifier, ACCESS_TAG } from './access';
 export type { AccessRecord } from './access';

@@ -1,14 +1,13 @@
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { z } from 'zod';
 import { StorageError } from '../errors';
+import type { ObjectStore } from '../objects';
 import { parseCheckpoint } from './checkpoint';
 
 /**
  * The witness: signed checkpoints kept outside the database, so that restoring an older,
  * internally consistent copy of the database (a rollback) shows: the database's chain no
  * longer reaches the witnessed head. A folder by default (`$VAULT_HOME/witness`), or an
- * S3 bucket (witness-s3.ts). It keeps one object a session and the public keys.
+ * S3 bucket. It keeps one object a session and the public keys.
  */
 export interface Witness {
   /** Where it lives, for messages. */
@@ -32,28 +31,37 @@ const keysFile = z.strictObject({ keys: z.array(z.strictObject({ id: z.string().
 const SUFFIX = '.checkpoint';
 
 /**
- * A witness over any store of small named objects. Layout: `<tenant>/<session>.checkpoint`
- * (the latest witnessed note) and `public-keys.json` (`{"keys":[{"id","publicKey"}]}`).
- * Subclasses provide get, put (atomic replace) and list.
+ * A witness over an object store (src/objects: a folder or an S3 bucket). Layout:
+ * `<tenant>/<session>.checkpoint` (the latest witnessed note) and `public-keys.json`
+ * (`{"keys":[{"id","publicKey"}]}`). For a witness an attacker with database access
+ * cannot roll back, keep it where database administrators cannot write (a bucket with
+ * versioning or Object Lock, its credentials held by others).
  */
-export abstract class ObjectWitness implements Witness {
-  abstract readonly location: string;
-  /** The object's text, or null if there is none. */
-  protected abstract get(name: string): Promise<string | null>;
-  /** Replaces the object atomically. */
-  protected abstract put(name: string, text: string): Promise<void>;
-  /** Names under a prefix (`tenant/`), or every tenant's folder name when prefix is ''. */
-  protected abstract list(prefix: string): Promise<string[]>;
+export class ObjectWitness implements Witness {
+  constructor(private readonly objects: ObjectStore) {}
+
+  get location(): string {
+    return this.objects.location;
+  }
+
+  private async text(name: string): Promise<string | null> {
+    const b = await this.objects.get(name);
+    return b === null ? null : Buffer.from(b).toString('utf8');
+  }
+
+  private put(name: string, text: string): Promise<void> {
+    return this.objects.put(name, new Uint8Array(Buffer.from(text, 'utf8')), { contentType: 'text/plain; charset=utf-8' });
+  }
 
   latest(tenant: string, session: string): Promise<string | null> {
     // Ids are validated ([a-z0-9._-] and [A-Za-z0-9._:-]); neither can contain a separator.
-    return this.get(`${tenant}/${session}${SUFFIX}`);
+    return this.text(`${tenant}/${session}${SUFFIX}`);
   }
 
   async sessions(tenant?: string): Promise<{ tenant: string; session: string }[]> {
     const out: { tenant: string; session: string }[] = [];
-    for (const t of tenant !== undefined ? [tenant] : await this.list('')) {
-      for (const name of await this.list(`${t}/`)) {
+    for (const t of tenant !== undefined ? [tenant] : await this.objects.list('')) {
+      for (const name of await this.objects.list(`${t}/`)) {
         if (name.endsWith(SUFFIX)) out.push({ tenant: t, session: name.slice(0, -SUFFIX.length) });
       }
     }
@@ -77,7 +85,7 @@ export abstract class ObjectWitness implements Witness {
   }
 
   async publicKeys(): Promise<Map<string, Uint8Array>> {
-    const text = await this.get('public-keys.json');
+    const text = await this.text('public-keys.json');
     if (text === null) return new Map();
     let parsed;
     try {
@@ -97,55 +105,4 @@ export abstract class ObjectWitness implements Witness {
     const doc = { keys: [...all].map(([id, k]) => ({ id, publicKey: Buffer.from(k).toString('base64') })) };
     await this.put('public-keys.json', JSON.stringify(doc, null, 2) + '\n');
   }
-}
-
-/** A witness in a local folder (mode 0700 folders, 0600 files, atomic replace). */
-export class FolderWitness extends ObjectWitness {
-  constructor(readonly location: string) {
-    super();
-  }
-
-  protected async get(name: string): Promise<string | null> {
-    try {
-      return await fs.readFile(path.join(this.location, name), 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw unavailable(this.location, e);
-    }
-  }
-
-  protected async put(name: string, text: string): Promise<void> {
-    const file = path.join(this.location, name);
-    try {
-      await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-      const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-      const handle = await fs.open(tmp, 'w', 0o600);
-      try {
-        await handle.writeFile(text, 'utf8');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await fs.rename(tmp, file);
-    } catch (e) {
-      throw unavailable(this.location, e);
-    }
-  }
-
-  protected async list(prefix: string): Promise<string[]> {
-    try {
-      const entries = await fs.readdir(path.join(this.location, prefix), { withFileTypes: true });
-      return entries
-        .filter((e) => (prefix === '' ? e.isDirectory() : e.isFile()))
-        .map((e) => e.name)
-        .sort();
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw unavailable(this.location, e);
-    }
-  }
-}
-
-function unavailable(location: string, e: unknown): StorageError {
-  return new StorageError('STORAGE_UNAVAILABLE', `witness ${location} unavailable (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
 }

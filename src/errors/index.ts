@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'ACTOR_REQUIRED'
   | 'KEY_STATE'
   | 'LEGAL_HOLD'
+  | 'SESSION_STATE'
+  | 'RETENTION_NOT_DUE'
   // key (exit 3)
   | 'KEYRING_MISSING'
   | 'KEYRING_INSECURE'
@@ -31,6 +33,8 @@ export type ErrorCode =
   | 'DECRYPTION_FAILED'
   // integrity (exit 1)
   | 'CHAIN_BROKEN'
+  | 'ARCHIVE_MISSING'
+  | 'ARCHIVE_CORRUPT'
   // storage (exit 4)
   | 'STORAGE_UNAVAILABLE'
   | 'STORE_LOCKED'
@@ -50,6 +54,8 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   ACTOR_REQUIRED: 'input',
   KEY_STATE: 'input',
   LEGAL_HOLD: 'input',
+  SESSION_STATE: 'input',
+  RETENTION_NOT_DUE: 'input',
   KEYRING_MISSING: 'key',
   KEYRING_INSECURE: 'key',
   KEYRING_INVALID: 'key',
@@ -57,6 +63,8 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   KEY_DESTROYED: 'key',
   DECRYPTION_FAILED: 'key',
   CHAIN_BROKEN: 'integrity',
+  ARCHIVE_MISSING: 'integrity',
+  ARCHIVE_CORRUPT: 'integrity',
   STORAGE_UNAVAILABLE: 'storage',
   STORE_LOCKED: 'storage',
   STORAGE_REFUSED: 'storage',

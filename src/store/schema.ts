@@ -138,3 +138,64 @@ export const legalHolds = pgTable(
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.sessionId] })],
 );
+
+/**
+ * Each tenant's retention policy (src/retention/policy.ts): durations as written
+ * (`30d`, `7y`). A tenant without a row follows the vault's default. Changes are
+ * recorded in the access trail.
+ */
+export const retentionPolicies = pgTable('retention_policies', {
+  tenantId: text('tenant_id').primaryKey(),
+  archiveAfter: text('archive_after').notNull(),
+  retain: text('retain').notNull(),
+  setBy: text('set_by').notNull(),
+  setAt: timestamp('set_at', { withTimezone: true, precision: 3 }).notNull(),
+});
+
+/**
+ * Verified archive objects: one row per archiving of a session (a session restored,
+ * appended to and archived again gets a second row at its new head). Written only after
+ * the object was read back from the archive store and verified; the database function
+ * that removes a session's hot rows requires one (drizzle/0012_retention_security.sql).
+ * Append-only.
+ */
+export const archives = pgTable(
+  'archives',
+  {
+    tenantId: text('tenant_id').notNull(),
+    sessionId: text('session_id').notNull(),
+    headSeq: bigint('head_seq', { mode: 'number' }).notNull(),
+    headHash: bytea('head_hash').notNull(),
+    objectName: text('object_name').notNull(),
+    store: text('store').notNull(),
+    digest: bytea('digest').notNull(),
+    bytes: bigint('bytes', { mode: 'number' }).notNull(),
+    archivedAt: timestamp('archived_at', { withTimezone: true, precision: 3 }).notNull(),
+    archivedBy: text('archived_by').notNull(),
+    verifiedAt: timestamp('verified_at', { withTimezone: true, precision: 3 }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.sessionId, t.headSeq] })],
+);
+
+/**
+ * What is left of a purged session: its id, its final head (so verification knows what
+ * existed and that the signed checkpoints agree), when it was due and when and by whom it
+ * was purged. `objects_deleted_at` is set once the archive objects are gone.
+ */
+export const tombstones = pgTable(
+  'tombstones',
+  {
+    tenantId: text('tenant_id').notNull(),
+    sessionId: text('session_id').notNull(),
+    headSeq: bigint('head_seq', { mode: 'number' }).notNull(),
+    headHash: bytea('head_hash'),
+    archiveDigest: bytea('archive_digest').notNull(),
+    lastAt: timestamp('last_at', { withTimezone: true, precision: 3 }),
+    dueAt: timestamp('due_at', { withTimezone: true, precision: 3 }).notNull(),
+    purgedAt: timestamp('purged_at', { withTimezone: true, precision: 3 }).notNull(),
+    purgedBy: text('purged_by').notNull(),
+    policy: text('policy').notNull(),
+    objectsDeletedAt: timestamp('objects_deleted_at', { withTimezone: true, precision: 3 }),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.sessionId] })],
+);

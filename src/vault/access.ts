@@ -13,6 +13,9 @@ import { replay } from '../replay';
 import { destroyTenantKey, retireTenantKey, rewrapTenant, rotateTenantKey } from './key-lifecycle';
 import { clearHold, setHold, shred } from './shred';
 import { rotateMaster, type MasterRotation } from './master-rotation';
+import { archiveSession, purge, restoreSession, setPolicy, type ArchiveResult, type PurgeResult } from './archive';
+import { retentionRun, type RetentionItem } from './retention-run';
+import { parsePolicy, type RetentionPolicy } from '../retention';
 
 /** Who is acting, and why: recorded with every access. */
 export interface Operator {
@@ -139,6 +142,47 @@ export class OperatorAccess {
     const t = validTenantId(tenant);
     const s = session === undefined ? undefined : validSessionId(session);
     return this.guarded('keys.shred', t, s ?? null, () => shred(this.deps, t, s, { actor: this.who.actor, reason: this.who.reason ?? null }));
+  }
+
+  /** Sets a tenant's retention policy (`30d`, `7y`…), recorded as `retention.set`. */
+  async setRetention(tenant: string, policy: { archiveAfter: string; retain: string }): Promise<RetentionPolicy> {
+    const t = validTenantId(tenant);
+    parsePolicy(policy); // bad input is refused before anything is recorded
+    return this.guarded('retention.set', t, null, () => setPolicy(this.deps, t, policy, this.who.actor));
+  }
+
+  /** Archives one session now (whatever its policy says), recorded as `retention.archive`. */
+  async archive(tenant: string, session: string): Promise<ArchiveResult> {
+    const [t, s] = [validTenantId(tenant), validSessionId(session)];
+    return this.guarded('retention.archive', t, s, () => archiveSession(this.deps, t, s, this.who.actor));
+  }
+
+  /** Brings an archived session back to hot storage, recorded as `retention.restore`. */
+  async restore(tenant: string, session: string): Promise<boolean> {
+    const [t, s] = [validTenantId(tenant), validSessionId(session)];
+    return this.guarded('retention.restore', t, s, () => restoreSession(this.deps, t, s));
+  }
+
+  /** Purges an archived session past its retention (never under hold), recorded as `retention.purge`. */
+  async purge(tenant: string, session: string): Promise<PurgeResult> {
+    const [t, s] = [validTenantId(tenant), validSessionId(session)];
+    return this.guarded('retention.purge', t, s, () => purge(this.deps, t, s, this.who.actor));
+  }
+
+  /**
+   * Runs retention for every tenant (or one): recorded as `retention.run`, and each
+   * archive and purge as its own record. Streams results as they happen (see retentionRun).
+   */
+  async *retentionRun(options: { dryRun?: boolean; tenant?: string; onSession?: () => void } = {}): AsyncGenerator<RetentionItem> {
+    const tenant = options.tenant === undefined ? undefined : validTenantId(options.tenant);
+    const base = { actor: this.who.actor, reason: this.who.reason ?? null };
+    await recordAccess(this.deps, { ...base, action: options.dryRun ? 'retention.run.dry' : 'retention.run', tenant: tenant ?? null, session: null, outcome: 'granted' });
+    yield* retentionRun(this.deps, {
+      ...options,
+      tenant,
+      actor: this.who.actor,
+      record: (action, t, s, fn) => this.guarded(action, t, s, fn),
+    });
   }
 
   private requireReason(what: string): string {

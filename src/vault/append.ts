@@ -8,6 +8,7 @@ import { currentCorrelationId, withContext } from '../observability';
 import { signCheckpoint } from '../audit';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
+import { restoreSession } from './archive';
 
 export interface AppendOptions {
   /** Stamped on every event that carries none. Default: the ambient one, else a new UUID. */
@@ -61,6 +62,12 @@ export async function append(
         if (keys.length > 0) {
           const earlier = await previouslyAppended(deps, tenant, session, events, keys, correlationId);
           if (earlier) return earlier;
+        }
+        if (s.status === 'archived') {
+          // Appending to an archived session brings it back to hot storage first.
+          await restoreSession(deps, tenant, session);
+          deps.cache.delete(tenant, session);
+          continue;
         }
         if (s.status !== 'active') {
           throw new StorageError('STORAGE_REFUSED', `session ${tenant}/${session} is ${s.status}; it cannot be appended to`);

@@ -1,5 +1,7 @@
 import type { CheckpointSigner, Witness } from '../audit';
 import type { Logger } from '../observability';
+import type { ObjectStore } from '../objects';
+import type { RetentionPolicy } from '../retention';
 import type { Store } from '../store';
 import type { KeyAccess } from './key-access';
 import type { KeyedMutex } from './mutex';
@@ -27,4 +29,8 @@ export interface VaultDeps {
   keyPeriods: () => Promise<Map<string, { from: Date; until: Date | null }>>;
   /** Where checkpoints are witnessed outside the database, or null. */
   witness: Witness | null;
+  /** Where archived sessions are kept (a folder, or an S3 bucket). */
+  archive: ObjectStore;
+  /** The retention policy of tenants that have none of their own. */
+  defaultRetention: RetentionPolicy;
 }

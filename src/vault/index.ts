@@ -1,7 +1,9 @@
 export { openVault, DEFAULT_HOME } from './open';
 export type { VaultOptions } from './open';
 export { Vault, VaultSession } from './vault';
-export type { SessionSummary } from './vault';
+export type { SessionSummary, RetentionView } from './vault';
+export type { ArchiveResult, PurgeResult } from './archive';
+export type { RetentionItem } from './retention-run';
 export type { AppendOptions, AppendResult } from './append';
 export type { VerifyReport, VerifyProblem, VerifyScope } from './verify';
 export type { CheckpointResult } from './checkpoint';

@@ -8,6 +8,8 @@ import { openWitness, type CheckpointSigner } from '../audit';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { createLogger, type Logger } from '../observability';
 import { openStore } from '../store';
+import { FolderObjectStore, S3ObjectStore, type ObjectLockMode } from '../objects';
+import { DEFAULT_POLICY, parsePolicy } from '../retention';
 import { KeyAccess } from './key-access';
 import { KeyedMutex } from './mutex';
 import { SessionCache } from './session-cache';
@@ -39,7 +41,13 @@ export interface VaultOptions {
   checkpoints?: boolean;
   /** Witness for checkpoints, outside the database: a folder, or `s3://bucket/prefix`. Default `$home/witness`; false for none. */
   witness?: string | false;
-  /** S3 client settings for an `s3://` witness (endpoint, region, credentials, forcePathStyle). */
+  /** Archive store for retention: a folder, or `s3://bucket/prefix`. Default `$home/archive`. */
+  archive?: string;
+  /** Object Lock mode for archive objects in an S3 bucket with Object Lock enabled. Default COMPLIANCE. */
+  archiveLockMode?: ObjectLockMode;
+  /** Retention policy for tenants without their own. Default archive after 30d, retain 7y. */
+  defaultRetention?: { archiveAfter: string; retain: string };
+  /** S3 client settings for an `s3://` witness or archive (endpoint, region, credentials, forcePathStyle). */
   s3?: S3ClientConfig;
   /** The clock for event times (tests). Default `() => new Date()`. */
   clock?: () => Date;
@@ -58,6 +66,9 @@ const optionsSchema = z.strictObject({
   pageSize: z.number().int().min(1).max(10_000).optional(),
   checkpoints: z.boolean().optional(),
   witness: z.union([z.string().min(1), z.literal(false)]).optional(),
+  archive: z.string().min(1).optional(),
+  archiveLockMode: z.enum(['COMPLIANCE', 'GOVERNANCE']).optional(),
+  defaultRetention: z.strictObject({ archiveAfter: z.string(), retain: z.string() }).optional(),
   s3: z.custom<S3ClientConfig>((v) => typeof v === 'object' && v !== null).optional(),
   clock: z.custom<() => Date>((v) => typeof v === 'function').optional(),
 });
@@ -78,6 +89,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     throw new InputError('INVALID_CONFIG', `openVault: ${issue.path.join('.') || 'options'}: ${issue.message}`);
   }
   const o = parsed.data as VaultOptions;
+  const defaultRetention = o.defaultRetention ? parsePolicy(o.defaultRetention) : DEFAULT_POLICY;
   await ensureSodium();
   const home = path.resolve(o.home ?? DEFAULT_HOME);
   const keyringPath = path.resolve(o.keyring ?? path.join(home, 'keyring.json'));
@@ -103,6 +115,10 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   const getProvider = async (): Promise<KeyProvider> => o.keyProvider ?? new LocalKeyProvider(await getKeyring());
   const witnessAt = o.witness ?? path.join(home, 'witness');
   const witness = witnessAt === false ? null : openWitness(witnessAt.startsWith('s3://') ? witnessAt : path.resolve(witnessAt), o.s3);
+  const archiveAt = o.archive ?? path.join(home, 'archive');
+  const archive = archiveAt.startsWith('s3://')
+    ? new S3ObjectStore(archiveAt, o.s3 ?? {}, 'archive', o.archiveLockMode)
+    : new FolderObjectStore(path.resolve(archiveAt), 'archive');
   const published = new Set<string>();
   // The witness keeps the public key, so verification needs no keyring. Best effort here:
   // an unreachable witness must never stop the agent from appending (`init` and
@@ -150,6 +166,8 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     trustedKeys,
     keyPeriods,
     witness,
+    archive,
+    defaultRetention,
   };
   logger.debug({ op: 'open', store: store.kind, location: store.location }, 'vault opened');
   const close = async () => {

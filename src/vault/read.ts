@@ -1,16 +1,24 @@
 import type { StoredEvent, VaultEvent } from '../domain';
 import { openEvent } from '../events';
-import { readEvents, withTenant } from '../store';
+import { readEvents, readSession, withTenant } from '../store';
+import { readArchived } from './archive';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
 
 /**
- * A session's events as stored, page by page in seq order: memory holds two pages (the
- * one being consumed and the next, fetched meanwhile so the database works while the
- * caller decrypts), never the session. Each page is its own short tenant-scoped
- * transaction.
+ * A session's events as stored, in seq order, wherever they are. Hot: page by page, memory
+ * holding two pages (the one being consumed and the next, fetched meanwhile so the
+ * database works while the caller decrypts), never the session; each page is its own
+ * short tenant-scoped transaction. Archived: from the archive object, fetched and
+ * verified first (ARCHIVE_MISSING, ARCHIVE_CORRUPT, STORAGE_UNAVAILABLE). Purged: none.
  */
 export async function* storedEvents(deps: VaultDeps, tenant: string, session: string, fromSeq = 1): AsyncGenerator<StoredEvent> {
+  const row = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
+  if (row?.status === 'archived') {
+    for (const e of (await readArchived(deps, row)).events) if (e.seq >= fromSeq) yield e;
+    return;
+  }
+  if (row?.status === 'purged') return;
   const fetch = (after: number) =>
     withTenant(deps.store.db, tenant, 'reading events', (tx) => readEvents(tx, tenant, session, after, deps.pageSize));
   let pending = fetch(Math.max(0, fromSeq - 1));

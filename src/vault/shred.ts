@@ -4,6 +4,7 @@ import { signCheckpoint } from '../audit';
 import { GENESIS_HASH, shredMarker } from '../events';
 import { appendEvents, deleteHold, destroyAllTenantKeys, insertHold, listSessions, listTenants, readHolds, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
+import { restoreSession } from './archive';
 
 /**
  * Legal holds and crypto-shredding. Shredding erases content from an append-only log by
@@ -44,6 +45,7 @@ export async function shred(
   who: { actor: string; reason: string | null },
 ): Promise<{ sessions: number; tenantKeysDestroyed: boolean }> {
   const signer = await deps.signer();
+  await restoreArchived(deps, tenant, session);
   const result = await withTenant(deps.store.db, tenant, 'shredding keys', async (tx) => {
     const holds = await readHolds(tx, tenant, session);
     if (holds.length > 0) {
@@ -64,7 +66,7 @@ export async function shred(
     let shredded = 0;
     for (const target of targets) {
       const row = (await readSession(tx, tenant, target, true))!; // locked: no append can slip in between
-      if (!row.wrappedDataKey) continue; // already shredded
+      if (!row.wrappedDataKey || row.status === 'purged') continue; // already shredded
       const now = deps.clock();
       const marker = shredMarker({
         tenant,
@@ -95,4 +97,22 @@ export async function shred(
   }
   deps.logger.info({ op: 'keys.shred', tenant, session, sessions: result.sessions }, 'keys shredded');
   return result;
+}
+
+/**
+ * Archived sessions in scope are brought back to hot storage first, so each chain can
+ * record its own erasure (a `key_shredded` event); held ones are left alone, since the
+ * shred is refused for them anyway.
+ */
+async function restoreArchived(deps: VaultDeps, tenant: string, session: string | undefined): Promise<void> {
+  if ((await withTenant(deps.store.db, tenant, 'reading legal holds', (tx) => readHolds(tx, tenant, session))).length > 0) return;
+  for (let after: string | null = null; ; ) {
+    const page: SessionRow[] =
+      session !== undefined
+        ? [await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session))].filter((r): r is SessionRow => r !== null)
+        : await withTenant(deps.store.db, tenant, 'listing sessions', (tx) => listSessions(tx, tenant, after, 500));
+    for (const s of page) if (s.status === 'archived') await restoreSession(deps, tenant, s.session);
+    if (session !== undefined || page.length < 500) return;
+    after = page[page.length - 1]!.session;
+  }
 }

@@ -2,7 +2,7 @@ import type { VaultEvent } from '../domain';
 import { sessionId as validSessionId, tenantId as validTenantId } from '../domain';
 import { InputError } from '../errors';
 import { generateKey } from '../crypto';
-import { insertTenant, insertTenantKey, listSessions, listTenants, withTenant, type AccessRow, type HoldRow, type SessionRow, type Store } from '../store';
+import { insertTenant, insertTenantKey, writePolicy, listSessions, listTenants, withTenant, type AccessRow, type HoldRow, type SessionRow, type Store } from '../store';
 import { replay, type AgentState, type ReplayPoint } from '../replay';
 import { withContext } from '../observability';
 import { append, type AppendOptions, type AppendResult } from './append';
@@ -16,6 +16,19 @@ import type { Bundle } from '../audit';
 import { OperatorAccess, accessTrail, type Operator } from './access';
 import { listKeys, type TenantKeyInfo } from './key-lifecycle';
 import { listHolds } from './shred';
+import { policyOf } from './archive';
+import { formatDuration } from '../retention';
+
+/** `retention show --json`. */
+export interface RetentionView {
+  tenant: string;
+  archiveAfter: string;
+  retain: string;
+  /** `tenant`: set for this tenant (at creation from the default, or by `retention set`); `default`: none stored. */
+  source: 'tenant' | 'default';
+  setBy: string | null;
+  setAt: string | null;
+}
 
 /** A session as `sessions` lists it. */
 export interface SessionSummary {
@@ -73,6 +86,10 @@ export class Vault {
           throw new InputError('TENANT_EXISTS', `tenant ${t} already exists`);
         }
         await insertTenantKey(tx, { tenant: t, version: 1, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.wrapped, state: 'primary', createdAt: now });
+        // A new tenant starts with the vault's default retention policy, written down so a
+        // later change of the default does not silently change what this tenant keeps.
+        const d = this.deps.defaultRetention;
+        await writePolicy(tx, { tenant: t, archiveAfter: formatDuration(d.archiveAfter), retain: formatDuration(d.retain), setBy: '(default)', setAt: now });
       });
     } finally {
       key.dispose();
@@ -142,6 +159,21 @@ export class Vault {
   /** A tenant's key versions: state, creation, how many session keys each wraps. Never key material. */
   async keys(tenant: string): Promise<TenantKeyInfo[]> {
     return listKeys(this.deps, validTenantId(tenant));
+  }
+
+  /** A tenant's retention policy, and whether it is the tenant's own or the vault's default. */
+  async retention(tenant: string): Promise<RetentionView> {
+    const t = validTenantId(tenant);
+    await this.requireTenant(t);
+    const p = await policyOf(this.deps, t);
+    return {
+      tenant: t,
+      archiveAfter: formatDuration(p.policy.archiveAfter),
+      retain: formatDuration(p.policy.retain),
+      source: p.source,
+      setBy: p.setBy,
+      setAt: p.setAt?.toISOString() ?? null,
+    };
   }
 
   /** Legal holds in force, for one tenant or all. */

@@ -1,7 +1,9 @@
-import { InputError } from '../errors';
+import { InputError, IntegrityError } from '../errors';
+import { bytesEqual } from '../crypto';
+import { addDuration, parseDuration } from '../retention';
 import { ChainVerifier, type ChainProblemKind } from '../events';
 import { AccessChainVerifier, HeadCheck, parseCheckpoint, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
-import { listSessions, listTenants, readCheckpoints, readSession, withTenant, type SessionRow } from '../store';
+import { listSessions, listTenants, readCheckpoints, readSession, readTombstone, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedEvents } from './read';
 import { accessTrail } from './access';
@@ -14,7 +16,19 @@ export interface VerifyProblem {
   tenant: string;
   session: string;
   seq: number;
-  kind: ChainProblemKind | HeadProblemKind | CheckpointProblem | 'checkpoint_outside_key_period' | 'session_missing' | 'access_gap' | 'access_hash_mismatch';
+  kind:
+    | ChainProblemKind
+    | HeadProblemKind
+    | CheckpointProblem
+    | 'checkpoint_outside_key_period'
+    | 'session_missing'
+    | 'access_gap'
+    | 'access_hash_mismatch'
+    | 'archive_missing'
+    | 'archive_corrupt'
+    | 'tombstone_missing'
+    | 'tombstone_mismatch'
+    | 'purged_early';
 }
 
 /** The `verify --json` document. */
@@ -58,17 +72,30 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       seen.add(`${tenant}/${s.session}`);
       const problem = (seq: number, kind: VerifyProblem['kind']) => report.problems.push({ tenant, session: s.session, seq, kind });
       const heads = await signedHeads(deps, tenant, s.session, trusted, periods, problem);
+      report.sessions++;
+      scope.onSession?.(tenant, s.session);
+      if (s.status === 'purged') {
+        await checkTombstone(deps, s, heads, problem);
+        continue;
+      }
       const chain = new ChainVerifier(tenant, s.session);
       const headCheck = new HeadCheck(heads);
-      for await (const e of storedEvents(deps, tenant, s.session)) {
-        chain.push(e);
-        headCheck.push(e);
+      try {
+        for await (const e of storedEvents(deps, tenant, s.session)) {
+          chain.push(e);
+          headCheck.push(e);
+        }
+      } catch (e) {
+        // An archived session's object is fetched and checked as it is read.
+        if (e instanceof IntegrityError && (e.code === 'ARCHIVE_MISSING' || e.code === 'ARCHIVE_CORRUPT')) {
+          problem(s.headSeq, e.code === 'ARCHIVE_MISSING' ? 'archive_missing' : 'archive_corrupt');
+          continue;
+        }
+        throw e;
       }
       for (const p of chain.finish({ seq: s.headSeq, hash: s.headHash })) problem(p.seq, p.kind);
       for (const p of headCheck.finish()) problem(p.seq, p.kind);
-      report.sessions++;
       report.events += chain.events;
-      scope.onSession?.(tenant, s.session);
     }
   }
   if (deps.witness && scope.session === undefined) {
@@ -88,6 +115,30 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   report.ok = report.problems.length === 0;
   deps.logger.info({ op: 'verify', sessions: report.sessions, events: report.events, problems: report.problems.length }, 'verified');
   return report;
+}
+
+/**
+ * A purged session has no events left to check: its tombstone must exist, agree with the
+ * session's head and with every signed head at that seq (none may lie beyond it), and
+ * show it was purged no earlier than its retention allowed.
+ */
+async function checkTombstone(deps: VaultDeps, s: SessionRow, heads: SignedHead[], problem: (seq: number, kind: VerifyProblem['kind']) => void): Promise<void> {
+  const t = await withTenant(deps.store.db, s.tenant, 'reading a tombstone', (tx) => readTombstone(tx, s.tenant, s.session));
+  if (!t) return problem(s.headSeq, 'tombstone_missing');
+  const same = (a: Uint8Array | null, b: Uint8Array | null) => (a === null || b === null ? a === b : bytesEqual(a, b));
+  if (t.headSeq !== s.headSeq || !same(t.headHash, s.headHash)) return problem(s.headSeq, 'tombstone_mismatch');
+  for (const h of heads) {
+    if (h.seq > t.headSeq || (h.seq === t.headSeq && !same(h.hash, t.headHash))) return problem(h.seq, 'tombstone_mismatch');
+  }
+  // Due date recomputed from the policy the tombstone names, not only taken from its dueAt.
+  const retain = /(?:^| )retain=(\S+)/.exec(t.policy)?.[1];
+  let due: Date | null = null;
+  try {
+    if (retain && t.lastAt) due = addDuration(t.lastAt, parseDuration(retain, 'retain'));
+  } catch {
+    due = null; // an unreadable policy cannot show the purge was on time
+  }
+  if (!due || t.purgedAt.getTime() < due.getTime() || t.purgedAt.getTime() < t.dueAt.getTime()) problem(s.headSeq, 'purged_early');
 }
 
 /** The heads the chain must pass through: its valid checkpoints and its witnessed head. */

@@ -1,0 +1,133 @@
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  GetObjectLockConfigurationCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { InputError, StorageError } from '../errors';
+import type { ObjectStore, PutOptions } from './store';
+
+/** Mode of the Object Lock retention set on archived objects: COMPLIANCE cannot be shortened by anyone. */
+export type ObjectLockMode = 'COMPLIANCE' | 'GOVERNANCE';
+
+/**
+ * Objects in an S3 bucket, or an S3-compatible store (MinIO, Ceph: give `endpoint` and
+ * `forcePathStyle` in the client config): `s3://bucket/prefix`. A PUT replaces an object
+ * atomically. When the bucket has Object Lock enabled, `retainUntil` becomes the object's
+ * retention (WORM until then, as SEC 17a-4(f) asks); a bucket without it stores the object
+ * unlocked, and `objectLock()` says so.
+ */
+export class S3ObjectStore implements ObjectStore {
+  readonly location: string;
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+  #lock: Promise<boolean> | undefined;
+
+  constructor(
+    url: string,
+    config: S3ClientConfig,
+    private readonly label: string,
+    private readonly lockMode: ObjectLockMode = 'COMPLIANCE',
+  ) {
+    const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
+    if (!m) throw new InputError('INVALID_CONFIG', `an S3 ${label} is s3://bucket[/prefix]`);
+    this.bucket = m[1]!;
+    this.prefix = (m[2] ?? '').replace(/\/+$/, '');
+    this.location = url;
+    // Checksums only where S3 requires them: S3-compatible stores differ in support.
+    this.client = new S3Client({ requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', ...config });
+  }
+
+  private key(name: string): string {
+    return this.prefix ? `${this.prefix}/${name}` : name;
+  }
+
+  /**
+   * Whether the bucket has Object Lock enabled (asked once). A store that does not know
+   * the question (many S3-compatible ones) answers no; an unreachable one throws.
+   */
+  objectLock(): Promise<boolean> {
+    this.#lock ??= this.client
+      .send(new GetObjectLockConfigurationCommand({ Bucket: this.bucket }))
+      .then((r) => r.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled')
+      .catch((e: unknown) => {
+        const status = httpStatus(e);
+        // An answer that is not "here is the configuration" (no configuration, unknown
+        // request, not implemented) means no lock; no answer at all, or a server error, is unreachable.
+        if (status !== undefined && status < 500) return false;
+        if (status === 501) return false;
+        this.#lock = undefined; // ask again next time
+        throw this.unavailable(e);
+      });
+    return this.#lock;
+  }
+
+  async get(name: string): Promise<Uint8Array | null> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(name) }));
+      return (await r.Body?.transformToByteArray()) ?? new Uint8Array();
+    } catch (e) {
+      if ((e as { name?: string }).name === 'NoSuchKey' || httpStatus(e) === 404) return null;
+      throw this.unavailable(e);
+    }
+  }
+
+  async put(name: string, body: Uint8Array, options: PutOptions = {}): Promise<void> {
+    const lock = options.retainUntil !== undefined && (await this.objectLock());
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.key(name),
+          Body: body,
+          ContentType: options.contentType ?? 'application/octet-stream',
+          ...(lock ? { ObjectLockMode: this.lockMode, ObjectLockRetainUntilDate: options.retainUntil } : {}),
+        }),
+      );
+    } catch (e) {
+      throw this.unavailable(e);
+    }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const base = this.key(prefix);
+    const names = new Set<string>();
+    try {
+      let token: string | undefined;
+      do {
+        const r = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, Delimiter: '/', ContinuationToken: token }));
+        if (prefix === '') for (const p of r.CommonPrefixes ?? []) names.add(p.Prefix!.slice(base.length).replace(/\/$/, ''));
+        else for (const o of r.Contents ?? []) names.add(o.Key!.slice(base.length));
+        token = r.IsTruncated ? r.NextContinuationToken : undefined;
+      } while (token);
+    } catch (e) {
+      throw this.unavailable(e);
+    }
+    return [...names].filter((n) => n !== '' && !n.includes('/')).sort();
+  }
+
+  async delete(name: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(name) }));
+    } catch (e) {
+      if (httpStatus(e) === 404) return;
+      if (httpStatus(e) === 403) {
+        throw new StorageError('STORAGE_REFUSED', `${this.label} ${this.location} refused to delete an object (retention lock or permissions)`, { cause: e });
+      }
+      throw this.unavailable(e);
+    }
+  }
+
+  private unavailable(e: unknown): StorageError {
+    const code = (e as { code?: string }).code ?? (e as { name?: string }).name ?? 'error';
+    return new StorageError('STORAGE_UNAVAILABLE', `${this.label} ${this.location} unavailable (${code})`, { cause: e });
+  }
+}
+
+function httpStatus(e: unknown): number | undefined {
+  return (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}

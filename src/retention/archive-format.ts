@@ -1,0 +1,164 @@
+import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { z } from 'zod';
+import type { StoredEvent } from '../domain';
+import { IntegrityError } from '../errors';
+import { bytesEqual, fromHex, toHex } from '../crypto';
+import { ChainVerifier } from '../events';
+import { bundleEvent, fromBundleEvent, toBundleEvent } from '../audit';
+
+/**
+ * The archive object of one session (docs/retention.md): gzip of UTF-8 NDJSON.
+ *   line 1      the manifest: format, tenant, session, agent, counts, first/last seq,
+ *               head hash, first/last time, and contentDigest (SHA-256 of lines 2..n);
+ *   then        one line per event, exactly as stored (still sealed, with its hash), in
+ *               the auditor bundle's event encoding (docs/export-format.md);
+ *   then        one line per signed checkpoint: {"checkpoint": note}.
+ * The object's digest (SHA-256 of the compressed bytes, what `sha256sum` prints) is kept
+ * in the database's archive record and in the tombstone. Pure: no I/O here.
+ */
+export const ARCHIVE_FORMAT = 'session-vault-archive/v1';
+
+/** Largest archive the reader will decompress (a guard against decompression bombs). */
+export const MAX_ARCHIVE_BYTES = 2 * 1024 * 1024 * 1024 - 1;
+
+const hex32 = z.string().regex(/^[0-9a-f]{64}$/);
+const manifestSchema = z.strictObject({
+  format: z.literal(ARCHIVE_FORMAT),
+  tenant: z.string().min(1),
+  session: z.string().min(1),
+  agent: z.string().nullable(),
+  events: z.number().int().positive(),
+  firstSeq: z.literal(1),
+  lastSeq: z.number().int().positive(),
+  head: hex32,
+  firstAt: z.iso.datetime(),
+  lastAt: z.iso.datetime(),
+  checkpoints: z.number().int().nonnegative(),
+  contentDigest: hex32,
+});
+const checkpointLine = z.strictObject({ checkpoint: z.string().min(1) });
+
+export type ArchiveManifest = z.infer<typeof manifestSchema>;
+
+export interface ArchiveContent {
+  tenant: string;
+  session: string;
+  agent: string | null;
+  /** Every event of the session, seq 1..n, as stored. */
+  events: readonly StoredEvent[];
+  /** Signed checkpoint notes. */
+  checkpoints: readonly string[];
+}
+
+/** An encoded archive object. */
+export interface ArchiveObject {
+  bytes: Uint8Array;
+  /** SHA-256 of `bytes`. */
+  digest: Uint8Array;
+  manifest: ArchiveManifest;
+}
+
+/** Encodes a session for the archive. The session must have at least one event. */
+export function encodeArchive(c: ArchiveContent): ArchiveObject {
+  const first = c.events[0];
+  const last = c.events[c.events.length - 1];
+  if (!first || !last) throw new IntegrityError('ARCHIVE_CORRUPT', 'an empty session has nothing to archive');
+  const body = [...c.events.map((e) => JSON.stringify(toBundleEvent(e))), ...c.checkpoints.map((n) => JSON.stringify({ checkpoint: n }))].join('\n');
+  const manifest: ArchiveManifest = {
+    format: ARCHIVE_FORMAT,
+    tenant: c.tenant,
+    session: c.session,
+    agent: c.agent,
+    events: c.events.length,
+    firstSeq: 1,
+    lastSeq: last.seq,
+    head: toHex(last.hash),
+    firstAt: first.at.toISOString(),
+    lastAt: last.at.toISOString(),
+    checkpoints: c.checkpoints.length,
+    contentDigest: sha256Hex(Buffer.from(body, 'utf8')),
+  };
+  const bytes = new Uint8Array(gzipSync(Buffer.from(`${JSON.stringify(manifest)}\n${body}`, 'utf8')));
+  return { bytes, digest: sha256(bytes), manifest };
+}
+
+/** What the reader expects of an object: whose it is, its head, and its digest from the database. */
+export interface ArchiveExpectation {
+  tenant: string;
+  session: string;
+  headSeq: number;
+  headHash: Uint8Array;
+  digest: Uint8Array;
+}
+
+/**
+ * Decodes and verifies an archive object against what the database recorded: the digest,
+ * the manifest, the content digest, every event's chain hash from genesis to the recorded
+ * head. ARCHIVE_CORRUPT (naming the first failed check) if anything disagrees.
+ */
+export function decodeArchive(bytes: Uint8Array, expect: ArchiveExpectation): ArchiveContent & { manifest: ArchiveManifest } {
+  const where = `archive of ${expect.tenant}/${expect.session}`;
+  const fail = (what: string): never => {
+    throw new IntegrityError('ARCHIVE_CORRUPT', `${where}: ${what}`);
+  };
+  if (!bytesEqual(sha256(bytes), expect.digest)) fail('its digest differs from the one recorded when it was archived');
+  let text: string;
+  try {
+    text = gunzipSync(bytes, { maxOutputLength: MAX_ARCHIVE_BYTES }).toString('utf8');
+  } catch {
+    return fail('it does not decompress');
+  }
+  const nl = text.indexOf('\n');
+  const parsed = manifestSchema.safeParse(parseJson(nl < 0 ? text : text.slice(0, nl)));
+  if (!parsed.success) return fail('its manifest is malformed');
+  const manifest = parsed.data;
+  const body = nl < 0 ? '' : text.slice(nl + 1);
+  if (sha256Hex(Buffer.from(body, 'utf8')) !== manifest.contentDigest) fail('its content digest does not match its manifest');
+  if (manifest.tenant !== expect.tenant || manifest.session !== expect.session) fail('it belongs to another session');
+  if (manifest.lastSeq !== expect.headSeq || manifest.events !== expect.headSeq || manifest.head !== toHex(expect.headHash)) {
+    fail('its head differs from the session head');
+  }
+  const lines = body === '' ? [] : body.split('\n');
+  if (lines.length !== manifest.events + manifest.checkpoints) fail('its line count differs from its manifest');
+  const chain = new ChainVerifier(expect.tenant, expect.session);
+  const events: StoredEvent[] = [];
+  for (const line of lines.slice(0, manifest.events)) {
+    const e = bundleEvent.safeParse(parseJson(line));
+    if (!e.success) fail('an event line is malformed');
+    const stored = fromBundleEvent(expect.tenant, expect.session, e.data!);
+    chain.push(stored);
+    events.push(stored);
+  }
+  const problems = chain.finish({ seq: expect.headSeq, hash: expect.headHash });
+  if (problems.length > 0) fail(`its chain is broken at seq ${problems[0]!.seq} (${problems[0]!.kind})`);
+  const checkpoints: string[] = [];
+  for (const line of lines.slice(manifest.events)) {
+    const c = checkpointLine.safeParse(parseJson(line));
+    if (!c.success) fail('a checkpoint line is malformed');
+    checkpoints.push(c.data!.checkpoint);
+  }
+  if (!bytesEqual(fromHex(manifest.head), expect.headHash)) fail('its head differs from the session head');
+  return { tenant: expect.tenant, session: expect.session, agent: manifest.agent, events, checkpoints, manifest };
+}
+
+/** The object name of a session's archive at a head: `<tenant>/<session>/<headSeq>.svarc.gz`. */
+export function archiveObjectName(tenant: string, session: string, headSeq: number): string {
+  return `${tenant}/${session}/${headSeq}.svarc.gz`;
+}
+
+function parseJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}
+
+function sha256(b: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(b).digest());
+}
+
+function sha256Hex(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}

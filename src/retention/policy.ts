@@ -1,0 +1,71 @@
+import { InputError } from '../errors';
+import { atLeast, formatDuration, parseDuration, addDuration, type Duration } from './duration';
+
+/**
+ * A tenant's retention policy: sessions idle for `archiveAfter` move from hot Postgres to
+ * the archive store; `retain` after their last event they are purged (archive object
+ * deleted, key shredded, tombstone kept) unless a legal hold applies. Both durations
+ * count from the session's last event.
+ */
+export interface RetentionPolicy {
+  archiveAfter: Duration;
+  retain: Duration;
+}
+
+/**
+ * The default for tenants with no policy of their own: archive after 30 days idle, keep
+ * 7 years — longer than SEC 17a-4's 6 years and FINRA 4511's 6, and than PCI DSS
+ * 10.5.1's 12 months (docs/retention.md maps each).
+ */
+export const DEFAULT_POLICY: RetentionPolicy = { archiveAfter: { amount: 30, unit: 'd' }, retain: { amount: 7, unit: 'y' } };
+
+/** Validates a policy as written (`--archive-after 30d --retain 7y`): retain must be at least archive-after. */
+export function parsePolicy(input: { archiveAfter: string; retain: string }): RetentionPolicy {
+  const policy = { archiveAfter: parseDuration(input.archiveAfter, '--archive-after'), retain: parseDuration(input.retain, '--retain') };
+  if (!atLeast(policy.retain, policy.archiveAfter)) {
+    throw new InputError('INVALID_INPUT', '--retain must be at least --archive-after: a session is archived before it is purged');
+  }
+  return policy;
+}
+
+/** `archive-after=30d retain=7y`: how a policy is written in records and tombstones. */
+export function describePolicy(p: RetentionPolicy): string {
+  return `archive-after=${formatDuration(p.archiveAfter)} retain=${formatDuration(p.retain)}`;
+}
+
+/** What a session's retention needs to know about it. */
+export interface RetentionSubject {
+  status: 'active' | 'archived' | 'purged';
+  events: number;
+  lastAt: Date | null;
+  held: boolean;
+}
+
+/** What is due for a session now: `archive`, `purge`, or nothing (with why, for --dry-run). */
+export type RetentionDecision =
+  | { action: 'archive'; dueAt: Date }
+  | { action: 'purge'; dueAt: Date }
+  | { action: 'none'; why: 'empty' | 'purged' | 'not_due' | 'held'; dueAt: Date | null };
+
+/**
+ * Pure: the retention step due for one session at `now`. An active session idle past
+ * archive-after is archived (held or not: archiving preserves); a session past retain is
+ * purged only once archived and only without a legal hold; nothing else is ever due.
+ */
+export function decide(s: RetentionSubject, policy: RetentionPolicy, now: Date): RetentionDecision {
+  if (s.status === 'purged') return { action: 'none', why: 'purged', dueAt: null };
+  if (s.events === 0 || s.lastAt === null) return { action: 'none', why: 'empty', dueAt: null };
+  const archiveAt = addDuration(s.lastAt, policy.archiveAfter);
+  const purgeAt = purgeDue(s.lastAt, policy);
+  if (s.status === 'active') {
+    return now.getTime() >= archiveAt.getTime() ? { action: 'archive', dueAt: archiveAt } : { action: 'none', why: 'not_due', dueAt: archiveAt };
+  }
+  if (now.getTime() < purgeAt.getTime()) return { action: 'none', why: 'not_due', dueAt: purgeAt };
+  if (s.held) return { action: 'none', why: 'held', dueAt: purgeAt };
+  return { action: 'purge', dueAt: purgeAt };
+}
+
+/** When a session whose last event was at `lastAt` may be purged. */
+export function purgeDue(lastAt: Date, policy: RetentionPolicy): Date {
+  return addDuration(lastAt, policy.retain);
+}

@@ -1,0 +1,247 @@
+import type { StoredEvent } from '../domain';
+import { InputError, IntegrityError, StorageError } from '../errors';
+import {
+  archiveObjectName,
+  decodeArchive,
+  DEFAULT_POLICY,
+  describePolicy,
+  encodeArchive,
+  parsePolicy,
+  purgeDue,
+  type ArchiveContent,
+  type RetentionPolicy,
+} from '../retention';
+import {
+  insertArchive,
+  listArchives,
+  markObjectsDeleted,
+  purgeSession,
+  readCheckpoints,
+  readEvents,
+  readHolds,
+  readPolicy,
+  readSession,
+  releaseArchived,
+  restoreEvents,
+  withTenant,
+  writePolicy,
+  type SessionRow,
+} from '../store';
+import { toHex } from '../crypto';
+import type { VaultDeps } from './deps';
+
+/**
+ * Moving sessions between hot Postgres and the archive store (docs/retention.md):
+ *   archive  hot rows → one verified object in the store → hot rows released
+ *   read     the object fetched and verified on every read of an archived session
+ *   restore  the object's rows put back, the session active again
+ *   purge    tombstone + data key deleted + status purged, then the objects deleted
+ * Each step is one database transaction, taken only after the store has done its part,
+ * so a crash at any point leaves the session either as it was or finished, never lost.
+ */
+
+/** A tenant's policy: its own, or the vault's default. */
+export async function policyOf(deps: VaultDeps, tenant: string): Promise<{ policy: RetentionPolicy; source: 'tenant' | 'default'; setBy: string | null; setAt: Date | null }> {
+  const row = await withTenant(deps.store.db, tenant, 'reading the retention policy', (tx) => readPolicy(tx, tenant));
+  if (!row) return { policy: deps.defaultRetention, source: 'default', setBy: null, setAt: null };
+  return { policy: parsePolicy(row), source: 'tenant', setBy: row.setBy, setAt: row.setAt };
+}
+
+/** Sets a tenant's policy (validated: INVALID_INPUT, nothing changed). */
+export async function setPolicy(deps: VaultDeps, tenant: string, input: { archiveAfter: string; retain: string }, setBy: string): Promise<RetentionPolicy> {
+  const policy = parsePolicy(input);
+  await withTenant(deps.store.db, tenant, 'setting the retention policy', (tx) =>
+    writePolicy(tx, { tenant, archiveAfter: input.archiveAfter, retain: input.retain, setBy, setAt: deps.clock() }),
+  );
+  deps.logger.info({ op: 'retention.set', tenant, policy: describePolicy(policy) }, 'retention policy set');
+  return policy;
+}
+
+/** What archiving one session did. */
+export interface ArchiveResult {
+  tenant: string;
+  session: string;
+  /** `archived` now; `already` archived before; `changed` — an append came in meanwhile, the session stays hot. */
+  outcome: 'archived' | 'already' | 'changed';
+  events: number;
+  bytes: number;
+  /** SHA-256 of the object (hex), as recorded. */
+  digest: string | null;
+  object: string | null;
+}
+
+/**
+ * Archives one session: its events as stored and its checkpoints are written to the
+ * archive store as one object, read back and verified, recorded, and only then are the
+ * hot rows released (one transaction). UNKNOWN_SESSION; SESSION_STATE for an empty or
+ * purged session; STORAGE_UNAVAILABLE (nothing removed) when the store cannot be reached.
+ */
+export async function archiveSession(deps: VaultDeps, tenant: string, session: string, actor: string): Promise<ArchiveResult> {
+  const row = await requireSession(deps, tenant, session);
+  const none = { tenant, session, events: row.headSeq, bytes: 0, digest: null, object: null };
+  if (row.status === 'archived') return { ...none, outcome: 'already' };
+  if (row.status === 'purged') throw new InputError('SESSION_STATE', `session ${tenant}/${session} was purged`);
+  if (row.headSeq === 0 || !row.headHash || !row.lastAt) throw new InputError('SESSION_STATE', `session ${tenant}/${session} has no events to archive`);
+  const { policy } = await policyOf(deps, tenant);
+  const content = await hotContent(deps, row);
+  const encoded = encodeArchive(content);
+  const name = archiveObjectName(tenant, session, row.headSeq);
+  await deps.archive.put(name, encoded.bytes, { contentType: 'application/gzip', retainUntil: purgeDue(row.lastAt, policy) });
+  // Read back what the store now holds and verify it before anything leaves Postgres.
+  const stored = await deps.archive.get(name);
+  if (!stored) throw new StorageError('STORAGE_REFUSED', `archive ${deps.archive.location} lost an object right after writing it; nothing was removed`);
+  decodeArchive(stored, { tenant, session, headSeq: row.headSeq, headHash: row.headHash, digest: encoded.digest });
+  const now = deps.clock();
+  const released = await withTenant(deps.store.db, tenant, 'archiving a session', async (tx) => {
+    await insertArchive(tx, {
+      tenant,
+      session,
+      headSeq: row.headSeq,
+      headHash: row.headHash!,
+      objectName: name,
+      store: deps.archive.location,
+      digest: encoded.digest,
+      bytes: encoded.bytes.length,
+      archivedAt: now,
+      archivedBy: actor,
+      verifiedAt: now,
+    });
+    return releaseArchived(tx, tenant, session, row.headSeq, encoded.digest);
+  });
+  deps.cache.delete(tenant, session);
+  const digest = toHex(encoded.digest);
+  if (!released) {
+    deps.logger.info({ op: 'retention.archive', tenant, session }, 'session changed while archiving; it stays hot');
+    return { ...none, outcome: 'changed' };
+  }
+  deps.logger.info({ op: 'retention.archive', tenant, session, events: row.headSeq, bytes: encoded.bytes.length, digest }, 'session archived');
+  return { tenant, session, outcome: 'archived', events: row.headSeq, bytes: encoded.bytes.length, digest, object: name };
+}
+
+/**
+ * The archived content of an archived session, fetched from the store and verified
+ * against the database's record (digest, head, chain). ARCHIVE_MISSING when the record or
+ * the object is gone; ARCHIVE_CORRUPT when the object differs; STORAGE_UNAVAILABLE when
+ * the store cannot be reached.
+ */
+export async function readArchived(deps: VaultDeps, row: SessionRow): Promise<ArchiveContent> {
+  const { tenant, session } = row;
+  const records = await withTenant(deps.store.db, tenant, 'reading archive records', (tx) => listArchives(tx, tenant, session));
+  const record = records.find((r) => r.headSeq === row.headSeq);
+  if (!record || !row.headHash) throw new IntegrityError('ARCHIVE_MISSING', `session ${tenant}/${session} is archived but has no archive record at its head`);
+  const bytes = await deps.archive.get(record.objectName);
+  if (!bytes) throw new IntegrityError('ARCHIVE_MISSING', `the archive object of ${tenant}/${session} is missing from ${deps.archive.location}`);
+  return decodeArchive(bytes, { tenant, session, headSeq: row.headSeq, headHash: row.headHash, digest: record.digest });
+}
+
+/**
+ * Brings an archived session back to hot storage: the verified archived rows are put back
+ * and the session is active again (one transaction). Returns false if it was not archived.
+ */
+export async function restoreSession(deps: VaultDeps, tenant: string, session: string): Promise<boolean> {
+  const row = await requireSession(deps, tenant, session);
+  if (row.status === 'active') return false;
+  if (row.status === 'purged') throw new InputError('SESSION_STATE', `session ${tenant}/${session} was purged; nothing can be restored`);
+  const content = await readArchived(deps, row);
+  const restored = await withTenant(deps.store.db, tenant, 'restoring a session', (tx) => restoreEvents(tx, tenant, session, content.events));
+  deps.cache.delete(tenant, session);
+  deps.logger.info({ op: 'retention.restore', tenant, session, events: content.events.length, restored }, 'session restored');
+  return restored;
+}
+
+/** What purging one session did. */
+export interface PurgeResult {
+  tenant: string;
+  session: string;
+  purgedAt: string;
+  dueAt: string;
+  head: string | null;
+  objectsDeleted: number;
+}
+
+/**
+ * Purges an archived session past its retention: in one transaction its tombstone is
+ * written, its data key deleted and its status set to `purged`; then its archive objects
+ * are deleted and the tombstone stamped. SESSION_STATE unless archived, RETENTION_NOT_DUE
+ * before `retain` has passed, LEGAL_HOLD under a hold; nothing changes on any of them.
+ */
+export async function purge(deps: VaultDeps, tenant: string, session: string, actor: string): Promise<PurgeResult> {
+  const row = await requireSession(deps, tenant, session);
+  if (row.status !== 'archived') {
+    throw new InputError('SESSION_STATE', `session ${tenant}/${session} is ${row.status}; only an archived session can be purged`);
+  }
+  const { policy } = await policyOf(deps, tenant);
+  const now = deps.clock();
+  const dueAt = purgeDue(row.lastAt!, policy);
+  if (now.getTime() < dueAt.getTime()) {
+    throw new InputError('RETENTION_NOT_DUE', `session ${tenant}/${session} must be kept until ${dueAt.toISOString()} (${describePolicy(policy)})`);
+  }
+  const records = await withTenant(deps.store.db, tenant, 'purging a session', async (tx) => {
+    const holds = await readHolds(tx, tenant, session);
+    if (holds.length > 0) throw new InputError('LEGAL_HOLD', `session ${tenant}/${session} is under legal hold; it is never purged while held`);
+    const archived = await listArchives(tx, tenant, session);
+    const latest = archived.find((a) => a.headSeq === row.headSeq);
+    if (!latest) throw new IntegrityError('ARCHIVE_MISSING', `session ${tenant}/${session} has no archive record at its head`);
+    const ok = await purgeSession(tx, {
+      tenant,
+      session,
+      headSeq: row.headSeq,
+      headHash: row.headHash,
+      archiveDigest: latest.digest,
+      lastAt: row.lastAt,
+      dueAt,
+      purgedAt: now,
+      purgedBy: actor,
+      policy: describePolicy(policy),
+    });
+    if (!ok) throw new InputError('SESSION_STATE', `session ${tenant}/${session} changed while purging; nothing was purged`);
+    return archived;
+  });
+  deps.cache.delete(tenant, session);
+  const deleted = await deleteObjects(deps, tenant, session, records.map((r) => r.objectName));
+  deps.logger.info({ op: 'retention.purge', tenant, session, objects: deleted }, 'session purged');
+  return { tenant, session, purgedAt: now.toISOString(), dueAt: dueAt.toISOString(), head: row.headHash ? toHex(row.headHash) : null, objectsDeleted: deleted };
+}
+
+/**
+ * Deletes a purged session's archive objects and stamps its tombstone. Idempotent: a
+ * retention run calls it again for tombstones a crash left unstamped.
+ */
+export async function deleteObjects(deps: VaultDeps, tenant: string, session: string, names?: string[]): Promise<number> {
+  const objects = names ?? (await withTenant(deps.store.db, tenant, 'reading archive records', (tx) => listArchives(tx, tenant, session))).map((r) => r.objectName);
+  for (const name of objects) await deps.archive.delete(name);
+  await withTenant(deps.store.db, tenant, 'stamping a tombstone', (tx) => markObjectsDeleted(tx, tenant, session, deps.clock()));
+  return objects.length;
+}
+
+async function requireSession(deps: VaultDeps, tenant: string, session: string): Promise<SessionRow> {
+  const row = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
+  if (!row) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
+  return row;
+}
+
+/** A hot session's events and checkpoints, read in pages (the object is built in memory: one session at a time). */
+async function hotContent(deps: VaultDeps, row: SessionRow): Promise<ArchiveContent> {
+  const { tenant, session } = row;
+  const events: StoredEvent[] = [];
+  for (let after = 0; ; ) {
+    const page = await withTenant(deps.store.db, tenant, 'reading events', (tx) => readEvents(tx, tenant, session, after, 5000));
+    // Up to the head read before: an append meanwhile is caught by the release, which then refuses.
+    events.push(...page.filter((e) => e.seq <= row.headSeq));
+    if (page.length < 5000 || page[page.length - 1]!.seq >= row.headSeq) break;
+    after = page[page.length - 1]!.seq;
+  }
+  if (events.length !== row.headSeq) {
+    throw new IntegrityError('CHAIN_BROKEN', `session ${tenant}/${session} holds ${events.length} events but its head is at ${row.headSeq}; run verify`);
+  }
+  const checkpoints: string[] = [];
+  for (let after = 0; ; ) {
+    const page = await withTenant(deps.store.db, tenant, 'reading checkpoints', (tx) => readCheckpoints(tx, tenant, session, after, 1000));
+    checkpoints.push(...page.filter((c) => c.seq <= row.headSeq).map((c) => c.note));
+    if (page.length < 1000) break;
+    after = page[page.length - 1]!.seq;
+  }
+  return { tenant, session, agent: row.agent, events, checkpoints };
+}
+
+export { DEFAULT_POLICY };

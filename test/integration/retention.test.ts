@@ -1,0 +1,198 @@
+import { existsSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { asApp } from '../support/owner';
+import type { Vault } from '../../src/vault';
+
+/**
+ * Retention on both backends: archive → read from the archive → restore → append; purge
+ * with its refusals; the database function that releases hot rows; a retention run.
+ * Time is a test clock, moved forward by days and years.
+ */
+afterAll(dropCreatedDatabases);
+
+const DAY = 86_400_000;
+const op = { actor: 'alice', reason: 'retention test' };
+
+describe.each(backends())('retention with a $name database', (backend) => {
+  let vault: Vault;
+  let home: string;
+  let close: () => Promise<void>;
+  let now = Date.parse('2026-01-01T00:00:00Z');
+
+  beforeAll(async () => {
+    ({ vault, home, close } = await testVault(backend, { clock: () => new Date(now) }));
+    await vault.createTenant('bank');
+  });
+  afterAll(() => close());
+
+  const conversation = [
+    { type: 'message', role: 'user', content: 'What is my balance?' },
+    { type: 'tool_call', callId: 'c1', tool: 'balance', input: { account: 'x' } },
+    { type: 'tool_result', callId: 'c1', output: { eur: 12 } },
+    { type: 'message', role: 'assistant', content: 'You have 12 EUR.' },
+  ];
+
+  it('new tenants start with the default policy, and a policy can be changed', async () => {
+    expect(await vault.retention('bank')).toMatchObject({ archiveAfter: '30d', retain: '7y', source: 'tenant', setBy: '(default)' });
+    await vault.operator(op).setRetention('bank', { archiveAfter: '10d', retain: '1y' });
+    expect(await vault.retention('bank')).toMatchObject({ archiveAfter: '10d', retain: '1y', setBy: 'alice' });
+    await expect(vault.operator(op).setRetention('bank', { archiveAfter: '2y', retain: '1y' })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(vault.operator(op).setRetention('bank', { archiveAfter: '10 days', retain: '1y' })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    expect(await vault.retention('bank')).toMatchObject({ archiveAfter: '10d', retain: '1y' });
+  });
+
+  it('archives a session, reads and verifies it from the archive, restores it on append', async () => {
+    const s = vault.session('bank', 'a1');
+    await s.appendMany(conversation);
+    const before = await s.state();
+    const r = await vault.operator(op).archive('bank', 'a1');
+    expect(r).toMatchObject({ outcome: 'archived', events: 4, object: 'bank/a1/4.svarc.gz' });
+    // The object is where the store says, and its SHA-256 is the recorded digest.
+    const file = path.join(home, 'archive', 'bank', 'a1', '4.svarc.gz');
+    expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(r.digest);
+    // Hot rows are gone; the session keeps its head.
+    expect(await asApp(vault, `SELECT set_config('vault.tenant', 'bank', false)`)).toHaveLength(1);
+    expect(await asApp(vault, `SELECT count(*)::int AS n FROM events WHERE session_id = 'a1'`)).toEqual([{ n: 0 }]);
+    await asApp(vault, `SELECT set_config('vault.tenant', '', false)`);
+    expect((await vault.sessions('bank')).find((x) => x.session === 'a1')).toMatchObject({ status: 'archived', events: 4 });
+    // Reads, replay and verify work from the archive.
+    expect(await s.state()).toEqual(before);
+    const seen = [];
+    for await (const e of s.events()) seen.push(e.seq);
+    expect(seen).toEqual([1, 2, 3, 4]);
+    expect(await vault.verify({ tenant: 'bank', session: 'a1' })).toMatchObject({ ok: true, events: 4 });
+    const bundle = await vault.operator(op).export('bank', 'a1');
+    expect(bundle.events).toHaveLength(4);
+    // Archiving again is a no-op.
+    expect(await vault.operator(op).archive('bank', 'a1')).toMatchObject({ outcome: 'already' });
+    // Appending restores first, then appends.
+    await s.append({ type: 'message', role: 'user', content: 'Thanks' });
+    expect((await vault.sessions('bank')).find((x) => x.session === 'a1')).toMatchObject({ status: 'active', events: 5 });
+    expect((await s.state()).messages).toHaveLength(3);
+    expect(await vault.verify({ tenant: 'bank' })).toMatchObject({ ok: true });
+  });
+
+  it('restore brings an archived session back, and archiving again makes a second object', async () => {
+    const r = await vault.operator(op).archive('bank', 'a1');
+    expect(r).toMatchObject({ outcome: 'archived', events: 5, object: 'bank/a1/5.svarc.gz' });
+    expect(await vault.operator(op).restore('bank', 'a1')).toBe(true);
+    expect(await vault.operator(op).restore('bank', 'a1')).toBe(false);
+    expect((await vault.sessions('bank')).find((x) => x.session === 'a1')).toMatchObject({ status: 'active', events: 5 });
+    expect(await vault.verify()).toMatchObject({ ok: true });
+  });
+
+  it('verify reports an archive object altered or deleted in the store', async () => {
+    const s = vault.session('bank', 'a2');
+    await s.appendMany(conversation);
+    await vault.operator(op).archive('bank', 'a2');
+    const file = path.join(home, 'archive', 'bank', 'a2', '4.svarc.gz');
+    const good = readFileSync(file);
+    const bad = Buffer.from(good);
+    bad[bad.length - 10] ^= 1;
+    writeFileSync(file, bad);
+    expect((await vault.verify({ tenant: 'bank' })).problems).toEqual([{ tenant: 'bank', session: 'a2', seq: 4, kind: 'archive_corrupt' }]);
+    await expect(s.state()).rejects.toMatchObject({ code: 'ARCHIVE_CORRUPT' });
+    rmSync(file);
+    expect((await vault.verify({ tenant: 'bank' })).problems).toEqual([{ tenant: 'bank', session: 'a2', seq: 4, kind: 'archive_missing' }]);
+    await expect(vault.operator(op).restore('bank', 'a2')).rejects.toMatchObject({ code: 'ARCHIVE_MISSING' });
+    writeFileSync(file, good);
+    expect(await vault.verify({ tenant: 'bank' })).toMatchObject({ ok: true });
+  });
+
+  it('purge is refused for an active or not-yet-due session and under legal hold; when due it leaves a tombstone', async () => {
+    const o = vault.operator(op);
+    await vault.session('bank', 'p1').appendMany(conversation);
+    await expect(o.purge('bank', 'p1')).rejects.toMatchObject({ code: 'SESSION_STATE' });
+    await o.archive('bank', 'p1');
+    await expect(o.purge('bank', 'p1')).rejects.toMatchObject({ code: 'RETENTION_NOT_DUE' });
+    now += 366 * DAY; // the policy keeps 1y
+    await o.setHold('bank', 'p1');
+    await expect(o.purge('bank', 'p1')).rejects.toMatchObject({ code: 'LEGAL_HOLD' });
+    await expect(o.shred('bank', 'p1')).rejects.toMatchObject({ code: 'LEGAL_HOLD' });
+    expect((await vault.sessions('bank')).find((x) => x.session === 'p1')).toMatchObject({ status: 'archived' });
+    await o.clearHold('bank', 'p1');
+    const r = await o.purge('bank', 'p1');
+    expect(r).toMatchObject({ session: 'p1', objectsDeleted: 1 });
+    expect(existsSync(path.join(home, 'archive', 'bank', 'p1', '4.svarc.gz'))).toBe(false);
+    expect((await vault.sessions('bank')).find((x) => x.session === 'p1')).toMatchObject({ status: 'purged', events: 4 });
+    await expect(vault.session('bank', 'p1').state()).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
+    await expect(vault.session('bank', 'p1').append({ type: 'task', task: 'x' })).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
+    expect(await vault.verify({ tenant: 'bank' })).toMatchObject({ ok: true });
+    await expect(o.purge('bank', 'p1')).rejects.toMatchObject({ code: 'SESSION_STATE' });
+  });
+
+  it('the database releases hot rows only with a verified archive record, and never deletes otherwise', async () => {
+    await vault.session('bank', 'g1').appendMany(conversation);
+    const cause = (e: unknown) => String((e as { cause?: { message?: string } }).cause?.message ?? (e as Error).message);
+    const release = await asApp(vault, `SELECT session_vault_release_archived('bank', 'g1', 4, '\\x00'::bytea)`).catch(cause);
+    expect(release).toMatch(/no verified archive/);
+    // The setting the guard reads does not let the application delete: it has no DELETE privilege.
+    const del = await asApp(vault, `SELECT set_config('vault.releasing', 'bank/g1', false), set_config('vault.tenant', 'bank', false)`)
+      .then(() => asApp(vault, `DELETE FROM events WHERE session_id = 'g1'`))
+      .catch(cause);
+    expect(del).toMatch(/permission denied/);
+    await asApp(vault, `SELECT set_config('vault.releasing', '', false), set_config('vault.tenant', '', false)`);
+    expect((await vault.verify({ tenant: 'bank', session: 'g1' })).ok).toBe(true);
+  });
+
+  it('retention run archives what is due, purges what is due, skips held sessions, and a rerun does nothing', async () => {
+    const o = vault.operator(op);
+    await vault.createTenant('ins');
+    await o.setRetention('ins', { archiveAfter: '30d', retain: '2y' });
+    for (const id of ['r1', 'r2', 'r3']) await vault.session('ins', id).appendMany(conversation);
+    now += 10 * DAY;
+    await vault.session('ins', 'r3').append({ type: 'task', task: 'recent' });
+    now += 25 * DAY; // r1, r2 idle 35 days; r3 25 days
+    const plan = [];
+    for await (const i of o.retentionRun({ tenant: 'ins', dryRun: true })) plan.push(i);
+    expect(plan.map((i) => [i.session, i.action, i.outcome])).toEqual([
+      ['r1', 'archive', 'planned'],
+      ['r2', 'archive', 'planned'],
+    ]);
+    expect((await vault.sessions('ins')).every((s) => s.status === 'active')).toBe(true);
+    const done = [];
+    for await (const i of o.retentionRun({ tenant: 'ins' })) done.push(i);
+    expect(done.map((i) => [i.session, i.action, i.outcome])).toEqual([
+      ['r1', 'archive', 'done'],
+      ['r2', 'archive', 'done'],
+    ]);
+    const again = [];
+    for await (const i of o.retentionRun({ tenant: 'ins' })) again.push(i);
+    expect(again).toEqual([]);
+    await o.setHold('ins', 'r2');
+    now += 3 * 366 * DAY;
+    const later = [];
+    for await (const i of o.retentionRun({ tenant: 'ins' })) later.push(i);
+    expect(later.map((i) => [i.session, i.action, i.outcome])).toEqual([
+      ['r1', 'purge', 'done'],
+      ['r3', 'archive', 'done'],
+    ]);
+    expect((await vault.sessions('ins')).map((s) => [s.session, s.status])).toEqual([
+      ['r1', 'purged'],
+      ['r2', 'archived'],
+      ['r3', 'archived'],
+    ]);
+    expect(await vault.verify()).toMatchObject({ ok: true });
+    const actions = [];
+    for await (const a of vault.accessLog({ tenant: 'ins' })) actions.push(a.action);
+    expect(actions).toEqual(expect.arrayContaining(['retention.set', 'retention.archive', 'retention.purge']));
+  });
+
+  it('an unreachable archive store leaves the session hot and fails with STORAGE_UNAVAILABLE', async () => {
+    const t = await testVault(backend, {
+      archive: 's3://archive/x',
+      s3: { endpoint: 'http://127.0.0.1:1', region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'a', secretAccessKey: 'b' } },
+    });
+    try {
+      await t.vault.createTenant('bank');
+      await t.vault.session('bank', 's').appendMany(conversation);
+      await expect(t.vault.operator(op).archive('bank', 's')).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE', message: expect.stringMatching(/^archive s3:\/\/archive\/x unavailable/) });
+      expect((await t.vault.sessions('bank'))[0]).toMatchObject({ status: 'active', events: 4 });
+      expect((await t.vault.session('bank', 's').state()).messages).toHaveLength(2);
+    } finally {
+      await t.close();
+    }
+  });
+});
