@@ -9,6 +9,7 @@ export interface GlobalFlags {
   db?: string;
   keyring?: string;
   witness?: string;
+  archive?: string;
   actor?: string;
   reason?: string;
   lockTimeout?: string;
@@ -23,6 +24,8 @@ export interface CliConfig {
   keyring: string;
   /** A folder, or s3://bucket/prefix. */
   witness: string;
+  /** The archive store: a folder, or s3://bucket/prefix. */
+  archive: string;
   /** S3 client settings from the environment: VAULT_S3_ENDPOINT (MinIO, Ceph…), AWS_REGION; credentials from the AWS default chain. */
   s3: S3ClientConfig;
   /** VAULT_MASTER_KEY and VAULT_SIGNING_KEY (base64), for containers without a keyring file. */
@@ -45,6 +48,7 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
     database: flags.db ?? (env.VAULT_DATABASE_URL || undefined),
     keyring: path.resolve(flags.keyring ?? env.VAULT_KEYRING ?? path.join(home, 'keyring.json')),
     witness: resolveLocation(flags.witness ?? env.VAULT_WITNESS ?? path.join(home, 'witness')),
+    archive: resolveLocation(flags.archive ?? env.VAULT_ARCHIVE ?? path.join(home, 'archive')),
     s3: s3Config(env),
     envKeys: { master: env.VAULT_MASTER_KEY || undefined, signing: env.VAULT_SIGNING_KEY || undefined },
     actor: flags.actor ?? (env.VAULT_ACTOR || undefined),
@@ -68,5 +72,5 @@ function s3Config(env: NodeJS.ProcessEnv): S3ClientConfig {
 
 /** openVault options for a resolved config. */
 export function vaultOptions(c: CliConfig): VaultOptions {
-  return { home: c.home, database: c.database, keyring: c.keyring, witness: c.witness, s3: c.s3, lockTimeoutMs: c.lockTimeoutMs, logLevel: c.logLevel };
+  return { home: c.home, database: c.database, keyring: c.keyring, witness: c.witness, archive: c.archive, s3: c.s3, lockTimeoutMs: c.lockTimeoutMs, logLevel: c.logLevel };
 }

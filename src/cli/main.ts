@@ -18,6 +18,7 @@ import { accessLogCommand } from './commands/access-log';
 import { keysListCommand, keysRewrapCommand, keysRotateCommand, keysShredCommand, keysStateCommand, rotateMasterCommand, rotateSigningCommand } from './commands/keys';
 import { holdCommand, holdListCommand } from './commands/hold';
 import { importCommand } from './commands/import';
+import { archiveCommand, purgeCommand, restoreCommand, retentionRunCommand, retentionSetCommand, retentionShowCommand } from './commands/retention';
 
 /**
  * Runs the CLI and returns the exit code (shared/spec/cli.md): 0 ok, 1 integrity
@@ -42,6 +43,7 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .addOption(new Option('--db <url>', 'postgres://… or memory:// (env VAULT_DATABASE_URL, default: embedded store in $VAULT_HOME/db)'))
     .addOption(new Option('--keyring <path>', 'keyring file (env VAULT_KEYRING, default $VAULT_HOME/keyring.json)'))
     .addOption(new Option('--witness <dir>', 'witness folder for checkpoints (env VAULT_WITNESS, default $VAULT_HOME/witness)'))
+    .addOption(new Option('--archive <location>', 'archive store: a folder or s3://bucket/prefix (env VAULT_ARCHIVE, default $VAULT_HOME/archive)'))
     .addOption(new Option('--actor <name>', 'operator id recorded in the access trail (env VAULT_ACTOR); required to decrypt or export'))
     .addOption(new Option('--reason <text>', 'why, recorded in the access trail with the actor'))
     .addOption(new Option('--lock-timeout <seconds>', 'wait this long for another process using the embedded store (default 30)'))
@@ -176,6 +178,27 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .description('legal holds in force')
     .option('--tenant <tenant>', 'only this tenant')
     .action(run((ctx, f: { tenant?: string }) => holdListCommand(ctx, f)));
+
+  program.command('archive <tenant> <session>').description('move a session to the archive store now (verified before hot rows go)').action(run((ctx, t: string, s: string) => archiveCommand(ctx, t, s)));
+  program.command('restore <tenant> <session>').description('bring an archived session back to hot storage').action(run((ctx, t: string, s: string) => restoreCommand(ctx, t, s)));
+  program
+    .command('purge <tenant> <session>')
+    .description('purge an archived session past its retention: archive deleted, key shredded, tombstone kept; refused under hold')
+    .action(run((ctx, t: string, s: string) => purgeCommand(ctx, t, s)));
+  const retention = program.command('retention').description('retention policies and runs');
+  retention
+    .command('set <tenant>')
+    .description("set a tenant's policy")
+    .option('--archive-after <dur>', 'archive sessions idle this long (e.g. 30d; units h d w mo y)')
+    .option('--retain <dur>', 'purge archived sessions this long after their last event (e.g. 7y)')
+    .action(run((ctx, t: string, f: { archiveAfter?: string; retain?: string }) => retentionSetCommand(ctx, t, f)));
+  retention.command('show <tenant>').description("a tenant's policy").action(run((ctx, t: string) => retentionShowCommand(ctx, t)));
+  retention
+    .command('run')
+    .description('archive and purge everything due (resumable; NDJSON with --json)')
+    .option('--tenant <tenant>', 'only this tenant')
+    .option('--dry-run', 'list what is due, change nothing')
+    .action(run((ctx, f: { tenant?: string; dryRun?: boolean }) => retentionRunCommand(ctx, f)));
 
   program
     .command('import <tenant> <session> <file>')

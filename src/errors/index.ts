@@ -72,6 +72,11 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   ACCESS_TRAIL_UNAVAILABLE: 'storage',
 };
 
+/** The category of a code (a `failed:<CODE>` outcome's exit code, for instance). */
+export function categoryOf(code: string): ErrorCategory | undefined {
+  return (CATEGORY as Record<string, ErrorCategory>)[code];
+}
+
 /** Exit code for each category, as the CLI contract defines it. */
 export const EXIT_CODES: Record<ErrorCategory, number> = {
   integrity: 1,

@@ -35,3 +35,4 @@ export type { ArchiveRow } from './queries/archives';
 export { releaseArchived, restoreEvents } from './queries/move-session';
 export { purgeSession, markObjectsDeleted, readTombstone, pendingTombstones } from './queries/tombstones';
 export type { TombstoneRow } from './queries/tombstones';
+export { countSessions } from './queries/count-sessions';

@@ -91,6 +91,7 @@ export async function archiveSession(deps: VaultDeps, tenant: string, session: s
   const stored = await deps.archive.get(name);
   if (!stored) throw new StorageError('STORAGE_REFUSED', `archive ${deps.archive.location} lost an object right after writing it; nothing was removed`);
   decodeArchive(stored, { tenant, session, headSeq: row.headSeq, headHash: row.headHash, digest: encoded.digest });
+  deps.logger.debug({ op: 'retention.archive.verified', tenant, session, object: name }, 'archive object written and verified');
   const now = deps.clock();
   const released = await withTenant(deps.store.db, tenant, 'archiving a session', async (tx) => {
     await insertArchive(tx, {

@@ -2,7 +2,7 @@ import type { VaultEvent } from '../domain';
 import { sessionId as validSessionId, tenantId as validTenantId } from '../domain';
 import { InputError } from '../errors';
 import { generateKey } from '../crypto';
-import { insertTenant, insertTenantKey, writePolicy, listSessions, listTenants, withTenant, type AccessRow, type HoldRow, type SessionRow, type Store } from '../store';
+import { countSessions, insertTenant, insertTenantKey, writePolicy, listSessions, listTenants, withTenant, type AccessRow, type HoldRow, type SessionRow, type Store } from '../store';
 import { replay, type AgentState, type ReplayPoint } from '../replay';
 import { withContext } from '../observability';
 import { append, type AppendOptions, type AppendResult } from './append';
@@ -129,6 +129,14 @@ export class Vault {
       if (page.length < 500) return out;
       after = page[page.length - 1]!.session;
     }
+  }
+
+  /** How many sessions one tenant, or every tenant, has (for progress bars). */
+  async sessionCount(tenant?: string): Promise<number> {
+    const tenants = tenant !== undefined ? [validTenantId(tenant)] : (await listTenants(this.deps.store.db)).map((t) => t.tenant);
+    let n = 0;
+    for (const t of tenants) n += await withTenant(this.deps.store.db, t, 'counting sessions', (tx) => countSessions(tx, t));
+    return n;
   }
 
   /** Verifies chains and heads (all tenants, one tenant, or one session) with no keys. */

@@ -90,7 +90,7 @@ describe.each(backends())('retention with a $name database', (backend) => {
     const file = path.join(home, 'archive', 'bank', 'a2', '4.svarc.gz');
     const good = readFileSync(file);
     const bad = Buffer.from(good);
-    bad[bad.length - 10] ^= 1;
+    bad[bad.length - 10]! ^= 1;
     writeFileSync(file, bad);
     expect((await vault.verify({ tenant: 'bank' })).problems).toEqual([{ tenant: 'bank', session: 'a2', seq: 4, kind: 'archive_corrupt' }]);
     await expect(s.state()).rejects.toMatchObject({ code: 'ARCHIVE_CORRUPT' });
