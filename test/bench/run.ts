@@ -2,7 +2,7 @@
  * npm run bench — the vault against raw `pg` on the same server, in the same run.
  *
  * Modes: append 1 event per call; 100 per call; 8 sessions appending concurrently (1 per
- * call); replay of a session. Events carry ~1 KB of content. The baseline inserts and
+ * call); replay of a session; `retention run` archiving many idle sessions (heap sampled). Events carry ~1 KB of content. The baseline inserts and
  * selects rows of the same size (same clear columns, a ~1 KB bytea payload, a 32-byte
  * hash) into a table with the same primary key. This machine is shared and noisy, so the
  * numbers that mean something are the ratios, not the absolute rates.
@@ -24,6 +24,7 @@ const SINGLE = Number(process.env.BENCH_SINGLE ?? 2000);
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 100);
 const CONCURRENT_EACH = Number(process.env.BENCH_CONCURRENT_EACH ?? 250);
 const REPLAY_EVENTS = BATCHES * 100;
+const ARCHIVE_SESSIONS = Number(process.env.BENCH_ARCHIVE_SESSIONS ?? 10_000);
 
 interface Row {
   mode: string;
@@ -57,8 +58,6 @@ async function main(): Promise<void> {
     at timestamptz NOT NULL, correlation_id text NOT NULL, payload bytea NOT NULL, hash bytea NOT NULL,
     PRIMARY KEY (tenant_id, session_id, seq))`);
 
-  const content = () => randomBytes(CONTENT_BYTES / 2).toString('hex');
-  const event = () => ({ type: 'message', role: 'user', content: content() });
   const payload = () => randomBytes(CONTENT_BYTES + 40); // ciphertext of ~1 KB of JSON + tag
   const rows: Row[] = [];
   const rawSeq = new Map<string, number>();
@@ -142,6 +141,10 @@ async function main(): Promise<void> {
   rows.push(replayRow);
 
   await vault.close();
+
+  // 5. retention run over many idle sessions: memory should stay flat while it streams.
+  const archive = await retentionBench(home, url);
+
   await raw.end();
   await admin.query(`DROP DATABASE ${dbName} WITH (FORCE)`);
   await admin.end();
@@ -149,9 +152,41 @@ async function main(): Promise<void> {
   rmSync(home, { recursive: true, force: true });
 
   print(rows, server.label);
+  process.stdout.write(
+    `\nretention run: ${archive.sessions} sessions archived at ${archive.perSec} sessions/s; heap used ${archive.heapMb.map((m) => `${m} MB`).join(' → ')} (sampled every ${archive.every} sessions)\n`,
+  );
   const out = path.resolve('bench-results.json');
-  writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), server: server.label, cpus: os.cpus().length, contentBytes: CONTENT_BYTES, results: rows }, null, 2) + '\n');
+  writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), server: server.label, cpus: os.cpus().length, contentBytes: CONTENT_BYTES, results: rows, retention: archive }, null, 2) + '\n');
   process.stdout.write(`\nwrote ${out}\n`);
+}
+
+/** Archives ARCHIVE_SESSIONS idle sessions of 3 events with `retention run`, sampling heap use as it goes. */
+async function retentionBench(home: string, url: string): Promise<{ sessions: number; perSec: number; heapMb: number[]; every: number }> {
+  const past = Date.now() - 2 * 86_400_000;
+  const setup = await openVault({ home, database: url, logger: createLogger({ level: 'silent' }), clock: () => new Date(past) });
+  await setup.createTenant('archive-bench');
+  await setup.operator({ actor: 'bench' }).setRetention('archive-bench', { archiveAfter: '1d', retain: '7y' });
+  for (let i = 0; i < ARCHIVE_SESSIONS; i++) {
+    await setup.session('archive-bench', `s${i}`).appendMany([event(), event(), event()]);
+  }
+  await setup.close();
+  const v = await openVault({ home, database: url, logger: createLogger({ level: 'silent' }) });
+  const every = Math.max(1, Math.floor(ARCHIVE_SESSIONS / 10));
+  const heapMb: number[] = [];
+  let n = 0;
+  const start = process.hrtime.bigint();
+  for await (const item of v.operator({ actor: 'bench' }).retentionRun({ tenant: 'archive-bench' })) {
+    if (item.outcome !== 'done') throw new Error(`retention bench: ${item.session} ${item.outcome}`);
+    if (n++ % every === 0) heapMb.push(Math.round(process.memoryUsage().heapUsed / 1e6));
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  await v.close();
+  if (n !== ARCHIVE_SESSIONS) throw new Error(`retention bench archived ${n} of ${ARCHIVE_SESSIONS}`);
+  return { sessions: n, perSec: Math.round(n / seconds), heapMb, every };
+}
+
+function event() {
+  return { type: 'message', role: 'user', content: randomBytes(CONTENT_BYTES / 2).toString('hex') };
 }
 
 function row(mode: string, events: number, vaultPerSec: number, rawPerSec: number, goalRatio: number): Row {
