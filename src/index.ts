@@ -3,7 +3,7 @@
  * The library's public surface; see README.md for a tour.
  */
 export { openVault, Vault, VaultSession, DEFAULT_HOME } from './vault';
-export type { VaultOptions, AppendOptions, AppendResult, VerifyReport, VerifyProblem, VerifyScope, SessionSummary } from './vault';
+export type { VaultOptions, AppendOptions, AppendResult, VerifyReport, VerifyProblem, VerifyScope, SessionSummary, RetentionView, ArchiveResult, PurgeResult, RetentionItem } from './vault';
 export { VaultError, InputError, KeyError, IntegrityError, StorageError, EXIT_CODES } from './errors';
 export type { ErrorCode, ErrorCategory } from './errors';
 export { withCorrelationId, currentCorrelationId, createLogger } from './observability';
