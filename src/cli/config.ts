@@ -30,6 +30,8 @@ export interface CliConfig {
   s3: S3ClientConfig;
   /** VAULT_MASTER_KEY and VAULT_SIGNING_KEY (base64), for containers without a keyring file. */
   envKeys: { master?: string; signing?: string };
+  /** OpenAI settings for `chat`, from OPENAI_API_KEY, OPENAI_BASE_URL and OPENAI_MODEL. */
+  openai: { apiKey: string | undefined; baseURL: string | undefined; model: string };
   /** The operator id for the access trail (required where it applies). */
   actor: string | undefined;
   reason: string | undefined;
@@ -51,6 +53,7 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
     archive: resolveLocation(flags.archive ?? env.VAULT_ARCHIVE ?? path.join(home, 'archive')),
     s3: s3Config(env),
     envKeys: { master: env.VAULT_MASTER_KEY || undefined, signing: env.VAULT_SIGNING_KEY || undefined },
+    openai: { apiKey: env.OPENAI_API_KEY || undefined, baseURL: env.OPENAI_BASE_URL || undefined, model: env.OPENAI_MODEL || 'gpt-4.1-mini' },
     actor: flags.actor ?? (env.VAULT_ACTOR || undefined),
     reason: flags.reason,
     lockTimeoutMs: Number(lockTimeout) * 1000,

@@ -18,6 +18,7 @@ import { accessLogCommand } from './commands/access-log';
 import { keysListCommand, keysRewrapCommand, keysRotateCommand, keysShredCommand, keysStateCommand, rotateMasterCommand, rotateSigningCommand } from './commands/keys';
 import { holdCommand, holdListCommand } from './commands/hold';
 import { importCommand } from './commands/import';
+import { chatCommand, type ChatFlags } from './commands/chat';
 import { archiveCommand, purgeCommand, restoreCommand, retentionRunCommand, retentionSetCommand, retentionShowCommand } from './commands/retention';
 
 /**
@@ -206,6 +207,15 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .option('--format <format>', 'openai-messages | autogen')
     .option('--agent <name>', 'the agent, when this creates the session')
     .action(run((ctx, t: string, s: string, f: string, flags: { format?: string; agent?: string }) => importCommand(ctx, t, s, f, flags)));
+
+  program
+    .command('chat <tenant> <session>')
+    .description('an interactive chat through the OpenAI API (OPENAI_API_KEY, OPENAI_BASE_URL), every turn recorded')
+    .option('--model <model>', 'the model (env OPENAI_MODEL, default gpt-4.1-mini)')
+    .option('--system <prompt>', 'a system prompt')
+    .option('--context <strategy>', 'full (default), window:N, or summary:N')
+    .option('--agent <name>', 'the agent, when this creates the session')
+    .action(run((ctx, t: string, s: string, f: ChatFlags) => chatCommand(ctx, t, s, f)));
 
   program.command('demo').description('run a scripted agent conversation offline on the embedded store').action(run((ctx) => demoCommand(ctx)));
 

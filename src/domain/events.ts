@@ -7,7 +7,7 @@ import { TOKEN_PATTERN } from './ids';
  * The event types a session holds, validated at the boundary with zod.
  * Schemas are strict: unknown fields are refused, so a typo never silently drops data.
  */
-export const EVENT_TYPES = ['message', 'tool_call', 'tool_result', 'state_patch', 'task', 'summary'] as const;
+export const EVENT_TYPES = ['message', 'tool_call', 'tool_result', 'state_patch', 'task', 'summary', 'model_error', 'agent_item', 'retraction'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /**
@@ -40,6 +40,9 @@ export const messageEvent = z.strictObject({
   toolCallId: short.optional(),
   usage: z.strictObject({ promptTokens: count, completionTokens: count }).optional(),
   costUsd: z.number().nonnegative().finite().optional(),
+  /** The model that wrote an assistant message, and how long the call took. */
+  model: short.optional(),
+  latencyMs: count.optional(),
   ...common,
 });
 
@@ -81,6 +84,36 @@ export const summaryEvent = z.strictObject({
   ...common,
 });
 
+/** A model call that failed: recorded so a turn's record is never lost (src/integrations/openai/chat.ts). */
+export const modelErrorEvent = z.strictObject({
+  type: z.literal('model_error'),
+  model: short,
+  message: z.string().max(2000),
+  status: count.optional(),
+  code: short.optional(),
+  latencyMs: count.optional(),
+  stream: z.boolean().optional(),
+  /** What a stream had delivered before it failed. */
+  partialContent: z.string().optional(),
+  ...common,
+});
+
+/** One item of an OpenAI Agents SDK session, as the SDK handed it over. */
+export const agentItemEvent = z.strictObject({
+  type: z.literal('agent_item'),
+  item: jsonObject,
+  ...common,
+});
+
+/** Takes back the agent items with seq in fromSeq..toSeq (the SDK's popItem and clearSession); the events stay. */
+export const retractionEvent = z.strictObject({
+  type: z.literal('retraction'),
+  reason: z.enum(['pop', 'clear']),
+  fromSeq: z.number().int().positive(),
+  toSeq: z.number().int().positive(),
+  ...common,
+});
+
 export const eventInput = z.discriminatedUnion('type', [
   messageEvent,
   toolCallEvent,
@@ -88,6 +121,9 @@ export const eventInput = z.discriminatedUnion('type', [
   statePatchEvent,
   taskEvent,
   summaryEvent,
+  modelErrorEvent,
+  agentItemEvent,
+  retractionEvent,
 ]);
 
 /** An event as a caller hands it to `append`. */

@@ -24,6 +24,8 @@ export type ErrorCode =
   | 'LEGAL_HOLD'
   | 'SESSION_STATE'
   | 'RETENTION_NOT_DUE'
+  | 'TOOL_LOOP_LIMIT'
+  | 'OPENAI_KEY_MISSING'
   // key (exit 3)
   | 'KEYRING_MISSING'
   | 'KEYRING_INSECURE'
@@ -40,7 +42,8 @@ export type ErrorCode =
   | 'STORE_LOCKED'
   | 'STORAGE_REFUSED'
   | 'APPEND_CONTENDED'
-  | 'ACCESS_TRAIL_UNAVAILABLE';
+  | 'ACCESS_TRAIL_UNAVAILABLE'
+  | 'MODEL_UNAVAILABLE';
 
 const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   INVALID_EVENT: 'input',
@@ -56,6 +59,8 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   LEGAL_HOLD: 'input',
   SESSION_STATE: 'input',
   RETENTION_NOT_DUE: 'input',
+  TOOL_LOOP_LIMIT: 'input',
+  OPENAI_KEY_MISSING: 'input',
   KEYRING_MISSING: 'key',
   KEYRING_INSECURE: 'key',
   KEYRING_INVALID: 'key',
@@ -70,6 +75,7 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   STORAGE_REFUSED: 'storage',
   APPEND_CONTENDED: 'storage',
   ACCESS_TRAIL_UNAVAILABLE: 'storage',
+  MODEL_UNAVAILABLE: 'storage',
 };
 
 /** The category of a code (a `failed:<CODE>` outcome's exit code, for instance). */

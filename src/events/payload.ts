@@ -3,7 +3,8 @@ import type { ClearFields, EventData, EventInput, StoredEventType } from '../dom
 /**
  * Which parts of an event stay in clear and which are sealed.
  *
- * Clear (queryable without keys): tool name, token counts, cost, duration — plus the
+ * Clear (queryable without keys): tool name, token counts, cost, duration (a tool's run,
+ * a model call's latency) — plus the
  * envelope (type, time, correlation id, idempotency key) stored in their own columns.
  * Everything else — content, roles, tool inputs and outputs, patches, tasks — is sealed.
  */
@@ -27,6 +28,16 @@ export function splitEvent(event: EventInput): SplitEvent {
       if (event.costUsd !== undefined) {
         clear.costUsd = event.costUsd;
         delete secret.costUsd;
+      }
+      if (event.latencyMs !== undefined) {
+        clear.durationMs = event.latencyMs;
+        delete secret.latencyMs;
+      }
+      break;
+    case 'model_error':
+      if (event.latencyMs !== undefined) {
+        clear.durationMs = event.latencyMs;
+        delete secret.latencyMs;
       }
       break;
     case 'tool_call':
@@ -54,6 +65,10 @@ export function joinEvent(type: StoredEventType, clear: ClearFields, secret: Eve
         data.usage = { promptTokens: clear.promptTokens ?? 0, completionTokens: clear.completionTokens ?? 0 };
       }
       if (clear.costUsd !== null) data.costUsd = clear.costUsd;
+      if (clear.durationMs !== null) data.latencyMs = clear.durationMs;
+      break;
+    case 'model_error':
+      if (clear.durationMs !== null) data.latencyMs = clear.durationMs;
       break;
     case 'tool_call':
       if (clear.tool !== null) data.tool = clear.tool;

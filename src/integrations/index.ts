@@ -1,2 +1,3 @@
 export { importMessages, toOpenAiMessages, MESSAGE_FORMATS } from './message-formats';
 export type { MessageFormat, OpenAiMessage } from './message-formats';
+export * as openai from './openai';

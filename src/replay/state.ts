@@ -8,7 +8,18 @@ export interface ReplayedMessage {
   content: string;
   name?: string;
   toolCallId?: string;
+  /** The model that wrote an assistant message, when recorded. */
+  model?: string;
   at: string;
+  correlationId: string;
+}
+
+/** A model call that failed (a `model_error` event). */
+export interface ReplayedModelError {
+  seq: number;
+  model: string;
+  message: string;
+  status: number | null;
   correlationId: string;
 }
 
@@ -40,6 +51,10 @@ export interface AgentState {
   currentTask: string | null;
   summary: { content: string; throughSeq: number } | null;
   usage: { promptTokens: number; completionTokens: number; costUsd: number };
+  /** Failed model calls, in order. */
+  modelErrors: ReplayedModelError[];
+  /** OpenAI Agents SDK session items still live (not retracted), oldest first. */
+  agentItems: { seq: number; item: Json }[];
 }
 
 /** The state of a session before its first event. */
@@ -56,6 +71,8 @@ export function initialState(meta: { tenant: string; session: string; agent: str
     currentTask: null,
     summary: null,
     usage: { promptTokens: 0, completionTokens: 0, costUsd: 0 },
+    modelErrors: [],
+    agentItems: [],
   };
 }
 
@@ -82,6 +99,7 @@ export function evolve(state: AgentState, event: VaultEvent): AgentState {
       };
       if (d.name !== undefined) m.name = d.name;
       if (d.toolCallId !== undefined) m.toolCallId = d.toolCallId;
+      if (d.model !== undefined) m.model = d.model;
       state.messages.push(m);
       state.usage.promptTokens += d.usage?.promptTokens ?? 0;
       state.usage.completionTokens += d.usage?.completionTokens ?? 0;
@@ -126,7 +144,49 @@ export function evolve(state: AgentState, event: VaultEvent): AgentState {
       return state;
     case 'key_shredded':
       return state; // the chain's closing record; nothing before it can be read any more
+    case 'model_error':
+      state.modelErrors.push({ seq: event.seq, model: d.model, message: d.message, status: d.status ?? null, correlationId: event.correlationId });
+      return state;
+    case 'agent_item':
+      return addAgentItem(state, event.seq, d.item, event.correlationId);
+    case 'retraction': {
+      // The SDK's popItem / clearSession: the items and what replay derived from them go.
+      const gone = (seq: number) => seq >= d.fromSeq && seq <= d.toSeq;
+      state.agentItems = state.agentItems.filter((i) => !gone(i.seq));
+      state.messages = state.messages.filter((m) => !gone(m.seq));
+      state.toolCalls = state.toolCalls.filter((c) => !gone(c.callSeq));
+      for (const c of state.toolCalls) {
+        if (c.resultSeq !== null && gone(c.resultSeq)) Object.assign(c, { output: null, summary: null, durationMs: null, isError: null, resultSeq: null });
+      }
+      return state;
+    }
   }
+}
+
+/**
+ * An Agents SDK item: kept as is, and also read into the conversation where it is one —
+ * a message (its text parts joined), a function call, a function call's result.
+ */
+function addAgentItem(state: AgentState, seq: number, item: Record<string, any>, correlationId: string): AgentState {
+  state.agentItems.push({ seq, item });
+  const type = item.type ?? (item.role ? 'message' : undefined);
+  if (type === 'message' && typeof item.role === 'string') {
+    const content = typeof item.content === 'string' ? item.content : Array.isArray(item.content) ? item.content.map((p: any) => (typeof p?.text === 'string' ? p.text : '')).join('') : '';
+    state.messages.push({ seq, role: item.role as MessageRole, content, at: state.lastAt!, correlationId });
+  } else if (type === 'function_call') {
+    let input: Json = item.arguments ?? null;
+    try {
+      if (typeof item.arguments === 'string') input = JSON.parse(item.arguments);
+    } catch {
+      input = item.arguments;
+    }
+    state.toolCalls.push({ callId: item.callId ?? item.call_id, tool: item.name, input, output: null, summary: null, durationMs: null, isError: null, callSeq: seq, resultSeq: null });
+  } else if (type === 'function_call_result') {
+    const call = findOpenCall(state.toolCalls, item.callId ?? item.call_id);
+    const output = (item.output?.text ?? item.output ?? null) as Json;
+    if (call) Object.assign(call, { output, isError: false, resultSeq: seq });
+  }
+  return state;
 }
 
 /** The latest call with this id that has no result yet (ids can be reused across turns). */

@@ -1,0 +1,60 @@
+import type { AgentInputItem, Session } from '@openai/agents';
+import { InputError, VaultError } from '../../errors';
+import type { VaultSession } from '../../vault';
+
+/**
+ * The OpenAI Agents SDK's `Session` on a vault session, so that
+ * `run(agent, input, { session: new VaultAgentSession(vault.session(t, s)) })` persists
+ * the conversation encrypted, chained and auditable. Items are stored as `agent_item`
+ * events, exactly as the SDK hands them over (the SDK gets them back byte for byte).
+ * `popItem` and `clearSession` append `retraction` events: the log stays append-only,
+ * and replay (and `getItems`) leave the retracted items out.
+ */
+export class VaultAgentSession implements Session {
+  constructor(private readonly session: VaultSession) {}
+
+  async getSessionId(): Promise<string> {
+    return this.session.id;
+  }
+
+  /** The live items, oldest first; with `limit`, the most recent `limit` of them. */
+  async getItems(limit?: number): Promise<AgentInputItem[]> {
+    const items = (await this.live()).map((i) => i.item as AgentInputItem);
+    if (limit === undefined) return items;
+    if (limit <= 0) return [];
+    return items.slice(-limit);
+  }
+
+  /** Appends the items atomically, one `agent_item` event each. */
+  async addItems(items: AgentInputItem[]): Promise<void> {
+    if (items.length === 0) return;
+    for (const item of items) if (typeof item !== 'object' || item === null) throw new InputError('INVALID_EVENT', 'an agent item is an object');
+    await this.session.appendMany(items.map((item) => ({ type: 'agent_item', item: JSON.parse(JSON.stringify(item)) })));
+  }
+
+  /** Retracts the most recent live item and returns it (undefined when there is none). */
+  async popItem(): Promise<AgentInputItem | undefined> {
+    const live = await this.live();
+    const last = live[live.length - 1];
+    if (!last) return undefined;
+    await this.session.append({ type: 'retraction', reason: 'pop', fromSeq: last.seq, toSeq: last.seq });
+    return last.item as AgentInputItem;
+  }
+
+  /** Retracts every item so far. The events stay (and verify); the SDK sees an empty session. */
+  async clearSession(): Promise<void> {
+    const live = await this.live();
+    if (live.length === 0) return;
+    await this.session.append({ type: 'retraction', reason: 'clear', fromSeq: 1, toSeq: live[live.length - 1]!.seq });
+  }
+
+  /** The live items as replay rebuilds them (retractions honoured). */
+  private async live(): Promise<{ seq: number; item: unknown }[]> {
+    try {
+      return (await this.session.state()).agentItems;
+    } catch (e) {
+      if (e instanceof VaultError && e.code === 'UNKNOWN_SESSION') return [];
+      throw e;
+    }
+  }
+}

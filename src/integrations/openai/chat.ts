@@ -1,0 +1,258 @@
+import { randomUUID } from 'node:crypto';
+import type OpenAI from 'openai';
+import type { VaultEvent } from '../../domain';
+import { InputError, StorageError, VaultError } from '../../errors';
+import { createLogger, withCorrelationId, type Logger } from '../../observability';
+import type { VaultSession } from '../../vault';
+import type { OpenAiMessage } from '../message-formats';
+import { fullHistory, type ContextServices, type ContextStrategy } from './context';
+import { costOf, DEFAULT_PRICES, type PriceTable } from './prices';
+import type { UserMemory } from './memory';
+
+/** A tool the model may call: its JSON Schema, and the function that runs it. */
+export interface ToolDefinition {
+  description?: string;
+  /** JSON Schema of the arguments object. */
+  parameters: Record<string, unknown>;
+  /** Runs the tool. What it returns (JSON) is recorded as the result; what it throws, as an error result. */
+  run(input: any, context: { correlationId: string; callId: string }): unknown;
+  /** A short text of the output, recorded with it and sent to the model instead of the full output. */
+  summarize?(output: unknown): string;
+}
+
+export type ToolRegistry = Readonly<Record<string, ToolDefinition>>;
+
+export interface RecordedChatOptions {
+  /** The official client, pointed wherever you like (`baseURL`). */
+  client: OpenAI;
+  session: VaultSession;
+  model: string;
+  systemPrompt?: string;
+  tools?: ToolRegistry;
+  /** How the model's input is built from the vault. Default: full history. */
+  context?: ContextStrategy;
+  /** Prices merged over DEFAULT_PRICES. */
+  prices?: PriceTable;
+  /** Model calls a turn may make before giving up (each tool round is one). Default 8. */
+  maxRounds?: number;
+  /** Stream the reply; `onDelta` sees the text as it arrives. Recorded when the stream ends or fails. */
+  stream?: boolean;
+  onDelta?: (text: string) => void;
+  /** Inject the user's most important remembered facts into the system message. */
+  memory?: { store: UserMemory; userRef: string; topK?: number };
+  /** Model used to summarise for summary + recent. Default: `model`. */
+  summaryModel?: string;
+  logger?: Logger;
+  /** The agent's name, recorded when the first turn creates the session. */
+  agent?: string;
+}
+
+/** What one turn did. */
+export interface TurnResult {
+  correlationId: string;
+  reply: string;
+  /** Model calls made (1 + one per tool round). */
+  rounds: number;
+  toolCalls: { callId: string; tool: string; isError: boolean }[];
+  usage: { promptTokens: number; completionTokens: number };
+  costUsd: number;
+}
+
+interface Completion {
+  content: string;
+  toolCalls: { id: string; name: string; arguments: string }[];
+  usage: { promptTokens: number; completionTokens: number } | null;
+  model: string;
+}
+
+/**
+ * Chat turns recorded in the vault as they happen (docs/openai.md). One `send` is one
+ * turn: the user's message is recorded first; each model call's reply is recorded with
+ * its tool calls in one atomic append (model, usage, cost from the price table, latency);
+ * each tool runs and its result (or error) is recorded at once, with its duration; the
+ * loop ends when the model answers without calling tools. Every event and log line of
+ * the turn carries one correlation id. A failing model call is recorded as a
+ * `model_error` event (with whatever a broken stream had delivered) and thrown as
+ * MODEL_UNAVAILABLE: the record of the turn is never lost.
+ */
+export class RecordedChat {
+  private readonly logger: Logger;
+  private readonly prices: PriceTable;
+
+  constructor(private readonly o: RecordedChatOptions) {
+    this.logger = o.logger ?? createLogger({ level: process.env.VAULT_LOG_LEVEL ?? 'info' });
+    this.prices = { ...DEFAULT_PRICES, ...(o.prices ?? {}) };
+    if (o.maxRounds !== undefined && (!Number.isInteger(o.maxRounds) || o.maxRounds < 1)) throw new InputError('INVALID_CONFIG', 'maxRounds must be a positive integer');
+  }
+
+  /** Runs one turn for the user's message and resolves with the model's final answer. */
+  async send(userText: string): Promise<TurnResult> {
+    if (typeof userText !== 'string' || userText.length === 0) throw new InputError('INVALID_INPUT', 'a user message is a non-empty string');
+    const correlationId = randomUUID();
+    return withCorrelationId(correlationId, () => this.turn(userText, correlationId));
+  }
+
+  private async turn(userText: string, correlationId: string): Promise<TurnResult> {
+    const { session } = this.o;
+    const log = this.logger.child({ correlationId, tenant: session.tenant, session: session.id });
+    log.info({ op: 'chat.turn' }, 'turn started');
+    await session.append({ type: 'message', role: 'user', content: userText }, { agent: this.o.agent });
+    const result: TurnResult = { correlationId, reply: '', rounds: 0, toolCalls: [], usage: { promptTokens: 0, completionTokens: 0 }, costUsd: 0 };
+    const facts = this.o.memory ? await this.o.memory.store.top(this.o.memory.userRef, this.o.memory.topK ?? 5) : [];
+    for (;;) {
+      if (result.rounds >= (this.o.maxRounds ?? 8)) {
+        throw new InputError('TOOL_LOOP_LIMIT', `the model was still calling tools after ${result.rounds} calls; the turn stopped (everything so far is recorded)`);
+      }
+      result.rounds++;
+      const events = await collect(session.events());
+      const messages = await (this.o.context ?? fullHistory()).build({ events, systemPrompt: this.o.systemPrompt, facts }, this.services());
+      const started = Date.now();
+      const completion = await this.call(messages, log);
+      const latencyMs = Date.now() - started;
+      const usage = completion.usage ?? undefined;
+      const costUsd = usage ? costOf(completion.model, usage, this.prices) : undefined;
+      await session.appendMany([
+        { type: 'message', role: 'assistant', content: completion.content, model: completion.model, latencyMs, ...(usage ? { usage } : {}), ...(costUsd !== undefined ? { costUsd } : {}) },
+        ...completion.toolCalls.map((c) => ({ type: 'tool_call', callId: c.id, tool: c.name, input: parseArguments(c.arguments) })),
+      ]);
+      if (usage) {
+        result.usage.promptTokens += usage.promptTokens;
+        result.usage.completionTokens += usage.completionTokens;
+      }
+      result.costUsd = Math.round((result.costUsd + (costUsd ?? 0)) * 1e9) / 1e9;
+      log.info({ op: 'chat.model', model: completion.model, latencyMs, toolCalls: completion.toolCalls.length, promptTokens: usage?.promptTokens, completionTokens: usage?.completionTokens }, 'model answered');
+      if (completion.toolCalls.length === 0) {
+        result.reply = completion.content;
+        log.info({ op: 'chat.turn', rounds: result.rounds, costUsd: result.costUsd }, 'turn finished');
+        return result;
+      }
+      for (const call of completion.toolCalls) result.toolCalls.push(await this.runTool(call, correlationId, log));
+    }
+  }
+
+  /** Runs one tool call and records its result (or its error) with its duration. */
+  private async runTool(call: Completion['toolCalls'][number], correlationId: string, log: Logger): Promise<TurnResult['toolCalls'][number]> {
+    const tool = this.o.tools?.[call.name];
+    const started = Date.now();
+    let output: unknown;
+    let isError = false;
+    let summary: string | undefined;
+    try {
+      if (!tool) throw new Error(`unknown tool ${call.name}`);
+      const input = JSON.parse(call.arguments || '{}');
+      output = await tool.run(input, { correlationId, callId: call.id });
+      summary = tool.summarize?.(output);
+    } catch (e) {
+      isError = true;
+      output = { error: e instanceof SyntaxError ? 'the arguments were not valid JSON' : e instanceof Error ? e.message : String(e) };
+    }
+    const durationMs = Date.now() - started;
+    await this.o.session.append({ type: 'tool_result', callId: call.id, output: toJson(output), durationMs, isError, ...(summary !== undefined ? { summary } : {}) });
+    log.info({ op: 'chat.tool', tool: call.name, durationMs, isError }, 'tool ran');
+    return { callId: call.id, tool: call.name, isError };
+  }
+
+  /** One model call, streamed or not; a failure is recorded, then thrown as MODEL_UNAVAILABLE. */
+  private async call(messages: OpenAiMessage[], log: Logger): Promise<Completion> {
+    const tools = Object.entries(this.o.tools ?? {}).map(([name, t]) => ({
+      type: 'function' as const,
+      function: { name, ...(t.description ? { description: t.description } : {}), parameters: t.parameters },
+    }));
+    const request = { model: this.o.model, messages: messages as any, ...(tools.length > 0 ? { tools } : {}) };
+    const started = Date.now();
+    let partial = '';
+    try {
+      if (!this.o.stream) {
+        const r = await this.o.client.chat.completions.create(request);
+        const m = r.choices[0]?.message;
+        return {
+          content: m?.content ?? '',
+          toolCalls: (m?.tool_calls ?? []).flatMap((c) => (c.type === 'function' ? [{ id: c.id, name: c.function.name, arguments: c.function.arguments }] : [])),
+          usage: r.usage ? { promptTokens: r.usage.prompt_tokens, completionTokens: r.usage.completion_tokens } : null,
+          model: r.model ?? this.o.model,
+        };
+      }
+      const stream = await this.o.client.chat.completions.create({ ...request, stream: true, stream_options: { include_usage: true } });
+      const calls: { id: string; name: string; arguments: string }[] = [];
+      let usage: Completion['usage'] = null;
+      let model = this.o.model;
+      for await (const chunk of stream) {
+        model = chunk.model ?? model;
+        if (chunk.usage) usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
+        const delta = chunk.choices[0]?.delta;
+        if (delta?.content) {
+          partial += delta.content;
+          this.o.onDelta?.(delta.content);
+        }
+        for (const t of delta?.tool_calls ?? []) {
+          const c = (calls[t.index] ??= { id: '', name: '', arguments: '' });
+          if (t.id) c.id = t.id;
+          if (t.function?.name) c.name += t.function.name;
+          if (t.function?.arguments) c.arguments += t.function.arguments;
+        }
+      }
+      return { content: partial, toolCalls: calls.filter(Boolean), usage, model };
+    } catch (e) {
+      const status = (e as { status?: number }).status;
+      const code = (e as { code?: string | null }).code ?? undefined;
+      const message = e instanceof Error ? e.message.slice(0, 2000) : 'model call failed';
+      await this.o.session.append({
+        type: 'model_error',
+        model: this.o.model,
+        message,
+        latencyMs: Date.now() - started,
+        stream: this.o.stream === true,
+        ...(status !== undefined ? { status } : {}),
+        ...(typeof code === 'string' ? { code: code.slice(0, 200) } : {}),
+        ...(partial ? { partialContent: partial } : {}),
+      });
+      log.warn({ op: 'chat.model', status, code, latencyMs: Date.now() - started }, 'model call failed');
+      throw new StorageError('MODEL_UNAVAILABLE', `the model call failed${status ? ` (HTTP ${status})` : ''}; the failure is recorded in the session`, { cause: e });
+    }
+  }
+
+  /** The model as summariser, and the session as where summaries are recorded. */
+  private services(): ContextServices {
+    return {
+      summarize: async (messages, previous) => {
+        const r = await this.o.client.chat.completions.create({
+          model: this.o.summaryModel ?? this.o.model,
+          messages: [
+            { role: 'system', content: 'Summarise the conversation below for your own later reference: facts, decisions, open questions, tool results that matter. Be concise.' },
+            ...(previous ? [{ role: 'system' as const, content: `Summary so far:\n${previous}` }] : []),
+            { role: 'user', content: messages.map((m) => `${m.role}: ${m.content ?? JSON.stringify(m.tool_calls ?? [])}`).join('\n') },
+          ],
+        });
+        return r.choices[0]?.message?.content ?? '';
+      },
+      recordSummary: async (content, throughSeq) => {
+        await this.o.session.append({ type: 'summary', content, throughSeq });
+      },
+    };
+  }
+}
+
+async function collect(events: AsyncIterable<VaultEvent>): Promise<VaultEvent[]> {
+  const out: VaultEvent[] = [];
+  try {
+    for await (const e of events) out.push(e);
+  } catch (e) {
+    if (e instanceof VaultError && e.code === 'UNKNOWN_SESSION') return out;
+    throw e;
+  }
+  return out;
+}
+
+/** Tool arguments as recorded: the parsed object, or the raw text when it is not JSON. */
+function parseArguments(text: string): unknown {
+  try {
+    return toJson(JSON.parse(text || '{}'));
+  } catch {
+    return text;
+  }
+}
+
+function toJson(v: unknown): any {
+  if (v === undefined) return null;
+  return JSON.parse(JSON.stringify(v));
+}

@@ -1,0 +1,201 @@
+import type { VaultEvent } from '../../domain';
+import type { OpenAiMessage } from '../message-formats';
+
+/**
+ * Building the model's input from a session's events (docs/openai.md, "Context").
+ * Pure: these functions see events and return messages; the one strategy that needs
+ * the model (summary + recent) gets a summariser and a recorder from the caller.
+ *
+ * The unit of context is a *group*: one message, or an assistant message that calls tools
+ * together with the tool messages answering it. Windows and budgets cut between groups,
+ * never inside one, so the model never sees a tool answer without its call.
+ */
+export interface ContextGroup {
+  /** Seq of the group's first and last event. */
+  firstSeq: number;
+  lastSeq: number;
+  messages: OpenAiMessage[];
+}
+
+/** What a strategy needs to build the context of the next model call. */
+export interface ContextRequest {
+  /** The session's events so far (including the new user message). */
+  events: readonly VaultEvent[];
+  /** Put first, as the system message. */
+  systemPrompt?: string;
+  /** Remembered facts about the user, most important first, added to the system message. */
+  facts?: readonly string[];
+}
+
+/** What summary + recent needs from the caller: the model, and a way to record the summary event. */
+export interface ContextServices {
+  summarize(messages: OpenAiMessage[], previous: string | null): Promise<string>;
+  recordSummary(content: string, throughSeq: number): Promise<void>;
+}
+
+/** A context strategy: events in, Chat Completions messages out. */
+export interface ContextStrategy {
+  readonly name: string;
+  build(request: ContextRequest, services: ContextServices): Promise<OpenAiMessage[]>;
+}
+
+/**
+ * The conversation as groups. Tool outputs enter by their `summary` when they have one
+ * (the full output stays in the vault); tool calls attach to the assistant message
+ * before them; a tool_result without a tool message of its own (recorded by the turn
+ * runner) becomes the tool message.
+ */
+export function conversationGroups(events: readonly VaultEvent[]): ContextGroup[] {
+  const groups: ContextGroup[] = [];
+  const toolMessageFor = new Set<string>();
+  for (const e of events) if (e.type === 'message' && (e.data as { role?: string }).role === 'tool') toolMessageFor.add(String((e.data as { toolCallId?: string }).toolCallId));
+  let open: ContextGroup | null = null; // an assistant group still collecting tool calls and answers
+  for (const e of events) {
+    const d = e.data as Record<string, any>;
+    if (e.type === 'message') {
+      const m: OpenAiMessage = { role: d.role, content: d.content };
+      if (d.name !== undefined) m.name = d.name;
+      if (d.toolCallId !== undefined) m.tool_call_id = d.toolCallId;
+      if (d.role === 'tool' && open) {
+        open.messages.push(m);
+        open.lastSeq = e.seq;
+        continue;
+      }
+      open = d.role === 'assistant' ? { firstSeq: e.seq, lastSeq: e.seq, messages: [m] } : null;
+      groups.push(open ?? { firstSeq: e.seq, lastSeq: e.seq, messages: [m] });
+    } else if (e.type === 'tool_call') {
+      const call = { id: d.callId, type: 'function' as const, function: { name: d.tool, arguments: typeof d.input === 'string' ? d.input : JSON.stringify(d.input) } };
+      if (!open) {
+        open = { firstSeq: e.seq, lastSeq: e.seq, messages: [{ role: 'assistant', content: null }] };
+        groups.push(open);
+      }
+      const head = open.messages[0]!;
+      (head.tool_calls ??= []).push(call);
+      if (head.content === '') head.content = null;
+      open.lastSeq = e.seq;
+    } else if (e.type === 'tool_result' && open && !toolMessageFor.has(d.callId)) {
+      const content = typeof d.summary === 'string' ? d.summary : typeof d.output === 'string' ? d.output : JSON.stringify(d.output);
+      open.messages.push({ role: 'tool', tool_call_id: d.callId, content });
+      open.lastSeq = e.seq;
+    }
+  }
+  // A call the model made but that has no answer (a crash mid-turn) cannot be sent back: the API refuses it.
+  return groups.filter((g) => {
+    const calls = g.messages[0]?.tool_calls ?? [];
+    const answered = new Set(g.messages.slice(1).map((m) => m.tool_call_id));
+    return calls.every((c) => answered.has(c.id));
+  });
+}
+
+/** The system message: the prompt, then the facts remembered about the user. */
+export function systemMessage(request: ContextRequest, summary?: string | null): OpenAiMessage[] {
+  const parts: string[] = [];
+  if (request.systemPrompt) parts.push(request.systemPrompt);
+  if (request.facts && request.facts.length > 0) parts.push(`What you know about this user:\n${request.facts.map((f) => `- ${f}`).join('\n')}`);
+  if (summary) parts.push(`Summary of the earlier conversation:\n${summary}`);
+  return parts.length > 0 ? [{ role: 'system', content: parts.join('\n\n') }] : [];
+}
+
+const flat = (groups: readonly ContextGroup[]) => groups.flatMap((g) => g.messages);
+const isSystem = (g: ContextGroup) => g.messages[0]?.role === 'system' || g.messages[0]?.role === 'developer';
+
+/** Every message, in order, after the system message. */
+export function fullHistory(): ContextStrategy {
+  return {
+    name: 'full',
+    build: async (request) => [...systemMessage(request), ...flat(conversationGroups(request.events))],
+  };
+}
+
+/** The system message (and any recorded system messages), then the last `lastN` messages, cut between groups. */
+export function slidingWindow(options: { lastN: number }): ContextStrategy {
+  if (!Number.isInteger(options.lastN) || options.lastN < 1) throw new RangeError('slidingWindow: lastN must be a positive integer');
+  return {
+    name: 'window',
+    build: async (request) => {
+      const groups = conversationGroups(request.events);
+      return [...systemMessage(request), ...flat(groups.filter(isSystem)), ...flat(lastMessages(groups.filter((g) => !isSystem(g)), options.lastN))];
+    },
+  };
+}
+
+/** The newest groups holding at most `n` messages (at least one group). */
+function lastMessages(groups: readonly ContextGroup[], n: number): ContextGroup[] {
+  const out: ContextGroup[] = [];
+  let count = 0;
+  for (let i = groups.length - 1; i >= 0; i--) {
+    const g = groups[i]!;
+    if (out.length > 0 && count + g.messages.length > n) break;
+    out.unshift(g);
+    count += g.messages.length;
+  }
+  return out;
+}
+
+/**
+ * Summary + recent (the "compact" pattern): once more than `summarizeAfter` messages lie
+ * outside the last `keepRecent`, the model summarises them (with the previous summary)
+ * and the summary is recorded as a `summary` event — audited like everything else. The
+ * context is then the system message carrying the summary, and the messages after it.
+ * A summary already recorded is reused until enough new messages pile up again.
+ */
+export function summaryPlusRecent(options: { keepRecent: number; summarizeAfter: number }): ContextStrategy {
+  if (!Number.isInteger(options.keepRecent) || options.keepRecent < 1) throw new RangeError('summaryPlusRecent: keepRecent must be a positive integer');
+  if (!Number.isInteger(options.summarizeAfter) || options.summarizeAfter < 1) throw new RangeError('summaryPlusRecent: summarizeAfter must be a positive integer');
+  return {
+    name: 'summary',
+    build: async (request, services) => {
+      let summary: { content: string; throughSeq: number } | null = null;
+      for (const e of request.events) if (e.type === 'summary') summary = e.data as { content: string; throughSeq: number };
+      const groups = conversationGroups(request.events).filter((g) => !isSystem(g));
+      const unsummarised = groups.filter((g) => g.firstSeq > (summary?.throughSeq ?? 0));
+      const recent = lastMessages(unsummarised, options.keepRecent);
+      const older = unsummarised.slice(0, unsummarised.length - recent.length);
+      if (flat(older).length > options.summarizeAfter) {
+        const content = await services.summarize(flat(older), summary?.content ?? null);
+        const throughSeq = older[older.length - 1]!.lastSeq;
+        await services.recordSummary(content, throughSeq);
+        summary = { content, throughSeq };
+      }
+      const after = groups.filter((g) => g.firstSeq > (summary?.throughSeq ?? 0));
+      return [...systemMessage(request, summary?.content ?? null), ...flat(after)];
+    },
+  };
+}
+
+/** A rough token count (4 characters a token, plus a few a message), enough to keep under a budget. */
+export function estimateTokens(messages: readonly OpenAiMessage[]): number {
+  let chars = 0;
+  for (const m of messages) chars += (m.content ?? '').length + JSON.stringify(m.tool_calls ?? '').length + 16;
+  return Math.ceil(chars / 4);
+}
+
+/**
+ * Keeps another strategy's context under `maxTokens`: drops the oldest non-system groups
+ * until it fits (the newest group always stays). `countTokens` replaces the estimate
+ * (e.g. with a real tokenizer).
+ */
+export function tokenBudget(options: { maxTokens: number; inner?: ContextStrategy; countTokens?: (m: readonly OpenAiMessage[]) => number }): ContextStrategy {
+  const inner = options.inner ?? fullHistory();
+  const count = options.countTokens ?? estimateTokens;
+  return {
+    name: `budget(${inner.name})`,
+    build: async (request, services) => {
+      const messages = await inner.build(request, services);
+      const system = messages.filter((m, i) => i === 0 && m.role === 'system');
+      const rest = regroup(messages.slice(system.length));
+      while (rest.length > 1 && count([...system, ...rest.flat()]) > options.maxTokens) rest.shift();
+      return [...system, ...rest.flat()];
+    },
+  };
+}
+
+/** Messages back into groups: an assistant message with its tool answers stays together. */
+function regroup(messages: readonly OpenAiMessage[]): OpenAiMessage[][] {
+  const out: OpenAiMessage[][] = [];
+  for (const m of messages) {
+    if (m.role === 'tool' && out.length > 0) out[out.length - 1]!.push(m);
+    else out.push([m]);
+  }
+  return out;
+}
