@@ -16,6 +16,21 @@ describe('event validation', () => {
     expect(parseEvents(all)).toHaveLength(6);
   });
 
+  it('accepts the OpenAI integration types, and refuses their malformed forms', () => {
+    const all = [
+      { type: 'message', role: 'assistant', content: '', model: 'gpt-4o', latencyMs: 812 },
+      { type: 'model_error', model: 'gpt-4o', message: 'overloaded', status: 503, code: 'server_error', latencyMs: 40, stream: true, partialContent: 'Your bal' },
+      { type: 'agent_item', item: { role: 'user', content: 'hi' } },
+      { type: 'retraction', reason: 'pop', fromSeq: 3, toSeq: 3 },
+    ];
+    expect(parseEvents(all)).toHaveLength(4);
+    fails({ type: 'agent_item', item: 'hi' }, /^line 3: item:/);
+    fails({ type: 'retraction', reason: 'undo', fromSeq: 1, toSeq: 1 }, /^line 3: reason:/);
+    fails({ type: 'retraction', reason: 'pop', fromSeq: 0, toSeq: 1 }, /^line 3: fromSeq:/);
+    fails({ type: 'model_error', model: 'm', message: 'x'.repeat(2001) }, /^line 3: message: too large/);
+    fails({ type: 'message', role: 'assistant', content: 'x', latencyMs: -1 }, /^line 3: latencyMs:/);
+  });
+
   it('names the line and the unknown field', () => fails({ type: 'task', task: 'x', colour: 'red' }, /^line 3: colour: unknown field$/));
   it('names an unknown type', () => fails({ type: 'memo', content: 'x' }, /^line 3: type: .*unknown event type|^line 3: type/));
   it('names a missing field', () => fails({ type: 'message', role: 'user' }, /^line 3: content: required field missing$/));
