@@ -11,3 +11,6 @@ export type { EventInput, EventType, VaultEvent, StoredEvent } from './domain';
 export { parseEvent, LIMITS } from './domain';
 export type { AgentState, ReplayPoint } from './replay';
 export type { KeyProvider, TenantKeyRef } from './keys';
+export { importMessages, toOpenAiMessages, MESSAGE_FORMATS } from './integrations';
+export { RecordedChat, fullHistory, slidingWindow, summaryPlusRecent, tokenBudget, costOf, DEFAULT_PRICES, UserMemory, VaultAgentSession } from './integrations/openai';
+export type { RecordedChatOptions, TurnResult, ToolDefinition, ToolRegistry, ContextStrategy, PriceTable, Fact } from './integrations/openai';

@@ -1,3 +1,2 @@
 export { importMessages, toOpenAiMessages, MESSAGE_FORMATS } from './message-formats';
 export type { MessageFormat, OpenAiMessage } from './message-formats';
-export * as openai from './openai';
