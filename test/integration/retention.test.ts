@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
-import { asApp } from '../support/owner';
+import { asApp, asOwner } from '../support/owner';
 import type { Vault } from '../../src/vault';
 
 /**
@@ -18,11 +18,12 @@ const op = { actor: 'alice', reason: 'retention test' };
 describe.each(backends())('retention with a $name database', (backend) => {
   let vault: Vault;
   let home: string;
+  let url: string;
   let close: () => Promise<void>;
   let now = Date.parse('2026-01-01T00:00:00Z');
 
   beforeAll(async () => {
-    ({ vault, home, close } = await testVault(backend, { clock: () => new Date(now) }));
+    ({ vault, home, url, close } = await testVault(backend, { clock: () => new Date(now) }));
     await vault.createTenant('bank');
   });
   afterAll(() => close());
@@ -194,5 +195,25 @@ describe.each(backends())('retention with a $name database', (backend) => {
     } finally {
       await t.close();
     }
+  });
+
+  it('a retention run finishes a purge that was interrupted after its commit', async () => {
+    const o = vault.operator(op);
+    await vault.session('bank', 'p2').appendMany(conversation);
+    await o.archive('bank', 'p2');
+    now += 366 * DAY;
+    await o.purge('bank', 'p2');
+    // As if killed between the commit and the deletion: the object back, the tombstone unstamped.
+    const file = path.join(home, 'archive', 'bank', 'p2', '4.svarc.gz');
+    writeFileSync(file, 'left behind');
+    await asOwner(vault, url, [{ text: `UPDATE tombstones SET objects_deleted_at = NULL WHERE tenant_id = 'bank' AND session_id = 'p2'` }]);
+    const items = [];
+    for await (const i of o.retentionRun({ tenant: 'bank' })) items.push(i);
+    expect(items.filter((i) => i.action === 'finish-purge')).toEqual([expect.objectContaining({ session: 'p2', outcome: 'done' })]);
+    expect(existsSync(file)).toBe(false);
+    const again = [];
+    for await (const i of o.retentionRun({ tenant: 'bank' })) again.push(i);
+    expect(again.filter((i) => i.action === 'finish-purge')).toEqual([]);
+    expect(await vault.verify()).toMatchObject({ ok: true });
   });
 });
