@@ -3,7 +3,6 @@ import { InputError, IntegrityError, StorageError } from '../errors';
 import {
   archiveObjectName,
   decodeArchive,
-  DEFAULT_POLICY,
   describePolicy,
   encodeArchive,
   parsePolicy,
@@ -245,4 +244,3 @@ async function hotContent(deps: VaultDeps, row: SessionRow): Promise<ArchiveCont
   return { tenant, session, agent: row.agent, events, checkpoints };
 }
 
-export { DEFAULT_POLICY };
