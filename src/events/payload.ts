@@ -18,6 +18,12 @@ export function splitEvent(event: EventInput): SplitEvent {
   const clear: ClearFields = { tool: null, promptTokens: null, completionTokens: null, costUsd: null, durationMs: null };
   const { type: _t, correlationId: _c, idempotencyKey: _i, ...rest } = event;
   const secret: Record<string, unknown> = { ...rest };
+  // A model call's latency shares the clear duration column with a tool's run time.
+  const clearLatency = (ms: number | undefined) => {
+    if (ms === undefined) return;
+    clear.durationMs = ms;
+    delete secret.latencyMs;
+  };
   switch (event.type) {
     case 'message':
       if (event.usage) {
@@ -29,16 +35,10 @@ export function splitEvent(event: EventInput): SplitEvent {
         clear.costUsd = event.costUsd;
         delete secret.costUsd;
       }
-      if (event.latencyMs !== undefined) {
-        clear.durationMs = event.latencyMs;
-        delete secret.latencyMs;
-      }
+      clearLatency(event.latencyMs);
       break;
     case 'model_error':
-      if (event.latencyMs !== undefined) {
-        clear.durationMs = event.latencyMs;
-        delete secret.latencyMs;
-      }
+      clearLatency(event.latencyMs);
       break;
     case 'tool_call':
       clear.tool = event.tool;

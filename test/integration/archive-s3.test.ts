@@ -1,9 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { S3RVER_CREDENTIALS, startS3rver } from '../support/s3rver';
 import type { Vault } from '../../src/vault';
 import { S3ObjectStore } from '../../src/objects';
 
@@ -14,26 +12,16 @@ import { S3ObjectStore } from '../../src/objects';
  */
 afterAll(dropCreatedDatabases);
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const S3rver = require('s3rver') as new (o: Record<string, unknown>) => { run(): Promise<{ port: number }>; close(): Promise<void> };
-
-let server: { close(): Promise<void> };
+let server: { endpoint: string; close(): Promise<void> };
 let endpoint: string;
-let dir: string;
-const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+const credentials = S3RVER_CREDENTIALS;
 const op = { actor: 'ops', reason: 's3 test' };
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'sv-s3a-'));
-  const s = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: [{ name: 'archive' }] });
-  const { port } = await s.run();
-  server = s;
-  endpoint = `http://127.0.0.1:${port}`;
+  server = await startS3rver(['archive']);
+  endpoint = server.endpoint;
 });
-afterAll(async () => {
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => server.close());
 
 describe.each(backends())('an S3 archive with a $name database', (backend) => {
   let vault: Vault;

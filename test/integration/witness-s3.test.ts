@@ -1,33 +1,21 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { S3RVER_CREDENTIALS, startS3rver } from '../support/s3rver';
 import { asOwner } from '../support/owner';
 import type { Vault } from '../../src/vault';
 
 /** The witness in an S3 bucket: a real S3-protocol server on loopback, the real AWS client. */
 afterAll(dropCreatedDatabases);
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const S3rver = require('s3rver') as new (o: Record<string, unknown>) => { run(): Promise<{ port: number }>; close(): Promise<void> };
-
-let server: { close(): Promise<void> };
+let server: { endpoint: string; close(): Promise<void> };
 let endpoint: string;
-let dir: string;
-const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+const credentials = S3RVER_CREDENTIALS;
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'sv-s3-'));
-  const s = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: [{ name: 'witness' }] });
-  const { port } = await s.run();
-  server = s;
-  endpoint = `http://127.0.0.1:${port}`;
+  server = await startS3rver(['witness']);
+  endpoint = server.endpoint;
 });
-afterAll(async () => {
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => server.close());
 
 describe.each(backends())('an S3 witness with a $name database', (backend) => {
   let vault: Vault;
