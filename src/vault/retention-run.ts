@@ -40,7 +40,12 @@ export async function* retentionRun(deps: VaultDeps, o: RetentionRunOptions): As
   for (const tenant of tenants) {
     for (const t of await withTenant(deps.store.db, tenant, 'reading tombstones', (tx) => pendingTombstones(tx, tenant))) {
       const item: RetentionItem = { tenant, session: t.session, action: 'finish-purge', outcome: 'planned', dueAt: t.dueAt.toISOString() };
-      if (!o.dryRun) item.outcome = await attempt(() => o.record('retention.finish-purge', tenant, t.session, () => deleteObjects(deps, tenant, t.session)));
+      if (!o.dryRun) {
+        item.outcome = await attempt(async () => {
+          await o.record('retention.finish-purge', tenant, t.session, () => deleteObjects(deps, tenant, t.session));
+          return 'done';
+        });
+      }
       yield item;
     }
     const { policy } = await policyOf(deps, tenant);
@@ -76,10 +81,9 @@ export async function* retentionRun(deps: VaultDeps, o: RetentionRunOptions): As
 }
 
 /** Runs one step: its outcome, or `failed:<CODE>`; an unreachable store or database stops the run. */
-async function attempt(fn: () => Promise<string | number>): Promise<string> {
+async function attempt(fn: () => Promise<string>): Promise<string> {
   try {
-    const r = await fn();
-    return typeof r === 'string' ? r : 'done';
+    return await fn();
   } catch (e) {
     if (e instanceof StorageError && (e.code === 'STORAGE_UNAVAILABLE' || e.code === 'ACCESS_TRAIL_UNAVAILABLE')) throw e;
     if (e instanceof VaultError) return `failed:${e.code}`;

@@ -216,4 +216,28 @@ describe.each(backends())('retention with a $name database', (backend) => {
     expect(again.filter((i) => i.action === 'finish-purge')).toEqual([]);
     expect(await vault.verify()).toMatchObject({ ok: true });
   });
+
+  it('a retention run reports a session it cannot archive and goes on with the others', async () => {
+    const o = vault.operator(op);
+    await vault.createTenant('cb');
+    await vault.session('cb', 'broken').appendMany(conversation);
+    await vault.session('cb', 'fine').appendMany(conversation);
+    await asOwner(vault, url, [{ text: `DELETE FROM events WHERE tenant_id = 'cb' AND session_id = 'broken' AND seq = 2` }]);
+    now += 31 * DAY;
+    const items = [];
+    for await (const i of o.retentionRun({ tenant: 'cb' })) items.push(i);
+    expect(items.map((i) => [i.session, i.outcome])).toEqual([
+      ['broken', 'failed:CHAIN_BROKEN'],
+      ['fine', 'done'],
+    ]);
+    // The damaged session stays hot, as it was, for verify to name.
+    expect((await vault.sessions('cb')).map((s) => [s.session, s.status])).toEqual([
+      ['broken', 'active'],
+      ['fine', 'archived'],
+    ]);
+    expect((await vault.verify({ tenant: 'cb' })).problems).toEqual(expect.arrayContaining([expect.objectContaining({ session: 'broken', seq: 2, kind: 'gap' })]));
+    const trail = [];
+    for await (const a of vault.accessLog({ tenant: 'cb' })) trail.push([a.action, a.session, a.outcome]);
+    expect(trail).toEqual(expect.arrayContaining([['retention.archive', 'broken', 'failed:CHAIN_BROKEN']]));
+  });
 });
