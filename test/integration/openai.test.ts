@@ -225,4 +225,28 @@ describe.each(backends())('recorded OpenAI chat turns with a $name database', (b
     expect(after.lastSeq).toBe(5); // 3 items + 2 retractions: nothing deleted
     expect(await vault.verify({ tenant: 'bank', session: 'agent-1' })).toMatchObject({ ok: true });
   });
+
+  it('keeps an Agents SDK run that calls a tool: items as the SDK gave them, tool call and result in replay', async () => {
+    const { Agent, run, tool, setDefaultOpenAIClient, setOpenAIAPI, setTracingDisabled } = await import('@openai/agents');
+    const { z } = await import('zod');
+    setTracingDisabled(true);
+    setDefaultOpenAIClient(client as never);
+    setOpenAIAPI('responses');
+    const balance = tool({
+      name: 'balance',
+      description: 'Account balance',
+      parameters: z.object({ account: z.string() }),
+      execute: async ({ account }) => `${account}: 1200 EUR`,
+    });
+    const agent = new Agent({ name: 'teller', instructions: 'Be brief.', model: 'gpt-4.1-mini', tools: [balance] });
+    fake.reply({ kind: 'tools', calls: [{ id: 'call_1', name: 'balance', arguments: { account: 'DE01' } }] }, { kind: 'text', text: 'You have 1200 EUR.' });
+    const session = new VaultAgentSession(vault.session('bank', 'agent-2'));
+    const result = await run(agent, 'Balance of DE01?', { session });
+    expect(result.finalOutput).toBe('You have 1200 EUR.');
+    const items = await session.getItems();
+    expect(items.map((i: any) => i.type ?? 'message')).toEqual(['message', 'function_call', 'function_call_result', 'message']);
+    const state = await vault.session('bank', 'agent-2').state();
+    expect(state.toolCalls).toEqual([expect.objectContaining({ callId: 'call_1', tool: 'balance', input: { account: 'DE01' }, output: 'DE01: 1200 EUR' })]);
+    expect(state.messages.map((m) => m.content)).toEqual(['Balance of DE01?', 'You have 1200 EUR.']);
+  });
 });
