@@ -13,6 +13,7 @@ import {
 import {
   insertArchive,
   listArchives,
+  listTenants,
   markObjectsDeleted,
   purgeSession,
   readCheckpoints,
@@ -49,6 +50,7 @@ export async function policyOf(deps: VaultDeps, tenant: string): Promise<{ polic
 /** Sets a tenant's policy (validated: INVALID_INPUT, nothing changed). */
 export async function setPolicy(deps: VaultDeps, tenant: string, input: { archiveAfter: string; retain: string }, setBy: string): Promise<RetentionPolicy> {
   const policy = parsePolicy(input);
+  await requireTenant(deps, tenant);
   await withTenant(deps.store.db, tenant, 'setting the retention policy', (tx) =>
     writePolicy(tx, { tenant, archiveAfter: input.archiveAfter, retain: input.retain, setBy, setAt: deps.clock() }),
   );
@@ -212,6 +214,11 @@ export async function deleteObjects(deps: VaultDeps, tenant: string, session: st
   for (const name of objects) await deps.archive.delete(name);
   await withTenant(deps.store.db, tenant, 'stamping a tombstone', (tx) => markObjectsDeleted(tx, tenant, session, deps.clock()));
   return objects.length;
+}
+
+/** UNKNOWN_TENANT unless the tenant exists. */
+export async function requireTenant(deps: VaultDeps, tenant: string): Promise<void> {
+  if (!(await listTenants(deps.store.db)).some((t) => t.tenant === tenant)) throw new InputError('UNKNOWN_TENANT', `unknown tenant ${tenant}`);
 }
 
 async function requireSession(deps: VaultDeps, tenant: string, session: string): Promise<SessionRow> {

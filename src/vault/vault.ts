@@ -16,7 +16,7 @@ import type { Bundle } from '../audit';
 import { OperatorAccess, accessTrail, type Operator } from './access';
 import { listKeys, type TenantKeyInfo } from './key-lifecycle';
 import { listHolds } from './shred';
-import { policyOf } from './archive';
+import { policyOf, requireTenant } from './archive';
 import { formatDuration } from '../retention';
 
 /** `retention show --json`. */
@@ -204,10 +204,8 @@ export class Vault {
     await this.onClose();
   }
 
-  private async requireTenant(t: string): Promise<void> {
-    if (!(await listTenants(this.deps.store.db)).some((x) => x.tenant === t)) {
-      throw new InputError('UNKNOWN_TENANT', `unknown tenant ${t}`);
-    }
+  private requireTenant(t: string): Promise<void> {
+    return requireTenant(this.deps, t);
   }
 }
 

@@ -34,6 +34,11 @@ describe.each(backends())('retention commands on $name', (backend: Backend) => {
     expect(set.code).toBe(0);
     expect(JSON.parse(set.stdout)).toMatchObject({ tenant: 'bank', archiveAfter: '1h', retain: '6y', source: 'tenant', setBy: 'ops' });
     expect(JSON.parse((await run(['retention', 'show', 'bank', '--json'])).stdout)).toMatchObject({ archiveAfter: '1h', retain: '6y' });
+    for (const args of [['retention', 'set', 'nosuch', '--archive-after', '1d', '--retain', '1y'], ['retention', 'show', 'nosuch'], ['retention', 'run', '--tenant', 'nosuch']]) {
+      const r = await run([...args, '--actor', 'ops']);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim()).toBe('error[UNKNOWN_TENANT]: unknown tenant nosuch');
+    }
   });
 
   it('archives with an actor only, verifies from the archive, refuses an early purge, restores', async () => {
