@@ -13,7 +13,7 @@ import { replay } from '../replay';
 import { destroyTenantKey, retireTenantKey, rewrapTenant, rotateTenantKey } from './key-lifecycle';
 import { clearHold, setHold, shred } from './shred';
 import { rotateMaster, type MasterRotation } from './master-rotation';
-import { archiveSession, purge, restoreSession, setPolicy, type ArchiveResult, type PurgeResult } from './archive';
+import { archiveSession, purge, requireTenant, restoreSession, setPolicy, type ArchiveResult, type PurgeResult } from './archive';
 import { retentionRun, type RetentionItem } from './retention-run';
 import { parsePolicy, type RetentionPolicy } from '../retention';
 
@@ -175,6 +175,7 @@ export class OperatorAccess {
    */
   async *retentionRun(options: { dryRun?: boolean; tenant?: string; onSession?: () => void } = {}): AsyncGenerator<RetentionItem> {
     const tenant = options.tenant === undefined ? undefined : validTenantId(options.tenant);
+    if (tenant !== undefined) await requireTenant(this.deps, tenant); // refused before anything is recorded
     const base = { actor: this.who.actor, reason: this.who.reason ?? null };
     await recordAccess(this.deps, { ...base, action: options.dryRun ? 'retention.run.dry' : 'retention.run', tenant: tenant ?? null, session: null, outcome: 'granted' });
     yield* retentionRun(this.deps, {

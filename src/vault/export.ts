@@ -28,7 +28,7 @@ export async function exportSession(deps: VaultDeps, tenant: string, session: st
   const signer = await deps.signer();
   if (!signer) throw new KeyError('KEY_NOT_FOUND', 'exports are signed, and checkpoints are disabled (no signing key)');
   const events: StoredEvent[] = [];
-  for await (const e of storedEvents(deps, tenant, session)) events.push(e);
+  for await (const e of storedEvents(deps, tenant, session, 1, row)) events.push(e);
   const checkpoints: string[] = [];
   for (let after = 0; ; ) {
     const page = await withTenant(deps.store.db, tenant, 'reading checkpoints', (tx) => readCheckpoints(tx, tenant, session, after, 1000));

@@ -1,6 +1,6 @@
 import type { StoredEvent, VaultEvent } from '../domain';
 import { openEvent } from '../events';
-import { readEvents, readSession, withTenant } from '../store';
+import { readEvents, readSession, withTenant, type SessionRow } from '../store';
 import { readArchived } from './archive';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
@@ -11,9 +11,11 @@ import { openSession } from './open-session';
  * database works while the caller decrypts), never the session; each page is its own
  * short tenant-scoped transaction. Archived: from the archive object, fetched and
  * verified first (ARCHIVE_MISSING, ARCHIVE_CORRUPT, STORAGE_UNAVAILABLE). Purged: none.
+ * `known`: the session's row, when the caller has just read it.
  */
-export async function* storedEvents(deps: VaultDeps, tenant: string, session: string, fromSeq = 1): AsyncGenerator<StoredEvent> {
-  const row = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
+export async function* storedEvents(deps: VaultDeps, tenant: string, session: string, fromSeq = 1, known?: SessionRow): AsyncGenerator<StoredEvent> {
+  // Callers that already read the session's row pass it, so it is not read twice.
+  const row = known ?? (await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session)));
   if (row?.status === 'archived') {
     for (const e of (await readArchived(deps, row)).events) if (e.seq >= fromSeq) yield e;
     return;

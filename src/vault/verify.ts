@@ -81,7 +81,7 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       const chain = new ChainVerifier(tenant, s.session);
       const headCheck = new HeadCheck(heads);
       try {
-        for await (const e of storedEvents(deps, tenant, s.session)) {
+        for await (const e of storedEvents(deps, tenant, s.session, 1, s)) {
           chain.push(e);
           headCheck.push(e);
         }

@@ -30,7 +30,6 @@ export async function retentionShowCommand(ctx: CommandContext, tenant: string):
  */
 export async function retentionRunCommand(ctx: CommandContext, flags: { tenant?: string; dryRun?: boolean }): Promise<number> {
   return ctx.asOperator(async (op, vault) => {
-    if (flags.tenant !== undefined) await vault.retention(flags.tenant); // UNKNOWN_TENANT before anything is recorded
     const bar = progressBar(await vault.sessionCount(flags.tenant), flags.dryRun ? 'retention (dry run)' : 'retention');
     const counts = { archive: 0, purge: 0, 'finish-purge': 0, failed: 0 };
     let exit = 0;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type OpenAI from 'openai';
 import type { VaultEvent } from '../../domain';
-import { InputError, StorageError, VaultError } from '../../errors';
+import { InputError, StorageError } from '../../errors';
 import { createLogger, withCorrelationId, type Logger } from '../../observability';
 import type { VaultSession } from '../../vault';
 import type { OpenAiMessage } from '../message-formats';
@@ -232,14 +232,10 @@ export class RecordedChat {
   }
 }
 
+/** The session's events (it exists: the turn's first append created it). */
 async function collect(events: AsyncIterable<VaultEvent>): Promise<VaultEvent[]> {
   const out: VaultEvent[] = [];
-  try {
-    for await (const e of events) out.push(e);
-  } catch (e) {
-    if (e instanceof VaultError && e.code === 'UNKNOWN_SESSION') return out;
-    throw e;
-  }
+  for await (const e of events) out.push(e);
   return out;
 }
 
