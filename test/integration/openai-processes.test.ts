@@ -108,6 +108,9 @@ describe.each(backends())('resuming a conversation in a new process on $name', (
     const failing = await runCli(env, ['chat', 'bank', 'chat-s'], 'Still there?\n');
     expect(failing.code).toBe(4);
     expect(failing.stderr).toMatch(/error\[MODEL_UNAVAILABLE\]: the model call failed \(HTTP 503\)/);
+    const badContext = await runCli(env, ['chat', 'bank', 'chat-s', '--context', 'window'], 'hello\n');
+    expect(badContext.code).toBe(2);
+    expect(badContext.stderr.trim()).toBe('error[INVALID_INPUT]: --context is full, window:N or summary:N');
     const noKey = await runCli({ VAULT_HOME: home, ...(db !== '-' ? { VAULT_DATABASE_URL: db } : {}) }, ['chat', 'bank', 'chat-s'], 'hello\n');
     expect(noKey.code).toBe(2);
     expect(noKey.stderr.trim()).toBe('error[OPENAI_KEY_MISSING]: chat needs an OpenAI API key: set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible server)');

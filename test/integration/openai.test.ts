@@ -121,6 +121,17 @@ describe.each(backends())('recorded OpenAI chat turns with a $name database', (b
     ]);
   });
 
+  it('stops a turn whose model keeps calling tools, with everything so far recorded', async () => {
+    expect(() => new RecordedChat({ client, session: vault.session('bank', 'x'), model: 'm', maxRounds: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+    const session = vault.session('bank', 'turn-loop');
+    const chat = new RecordedChat({ client, session, model: 'gpt-4o', tools, maxRounds: 2, logger: createLogger({ level: 'silent' }) });
+    const again = (id: string) => ({ kind: 'tools' as const, calls: [{ id, name: 'rates', arguments: {} }] });
+    fake.reply(again('l1'), again('l2'));
+    await expect(chat.send('Loop?')).rejects.toMatchObject({ code: 'TOOL_LOOP_LIMIT', category: 'input' });
+    const state = await session.state();
+    expect(state.toolCalls.map((c) => [c.callId, c.resultSeq !== null])).toEqual([['l1', true], ['l2', true]]);
+  });
+
   it('records a model error and surfaces it; nothing of the turn is lost', async () => {
     const session = vault.session('bank', 'turn-3');
     const chat = new RecordedChat({ client, session, model: 'gpt-4o', logger: createLogger({ level: 'silent' }) });

@@ -122,6 +122,9 @@ describe.each(backends())('retention with a $name database', (backend) => {
     await expect(vault.session('bank', 'p1').append({ type: 'task', task: 'x' })).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
     expect(await vault.verify({ tenant: 'bank' })).toMatchObject({ ok: true });
     await expect(o.purge('bank', 'p1')).rejects.toMatchObject({ code: 'SESSION_STATE' });
+    await expect(o.archive('bank', 'p1')).rejects.toMatchObject({ code: 'SESSION_STATE' });
+    await expect(o.restore('bank', 'p1')).rejects.toMatchObject({ code: 'SESSION_STATE' });
+    await expect(o.archive('bank', 'nosuch')).rejects.toMatchObject({ code: 'UNKNOWN_SESSION' });
   });
 
   it('the database releases hot rows only with a verified archive record, and never deletes otherwise', async () => {
