@@ -191,8 +191,10 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .command('set <tenant>')
     .description("set a tenant's policy")
     .option('--archive-after <dur>', 'archive sessions idle this long (e.g. 30d; units h d w mo y)')
-    .option('--retain <dur>', 'purge archived sessions this long after their last event (e.g. 7y)')
-    .action(run((ctx, t: string, f: { archiveAfter?: string; retain?: string }) => retentionSetCommand(ctx, t, f)));
+    .option('--retain <dur>', 'purge archived sessions this long after their last event (e.g. 7y); a shorter one applies to new sessions only')
+    .option('--mode <mode>', 'governance (floors may be overridden, recorded) or compliance (never; for good)')
+    .option('--override-floors', 'governance mode: apply --retain to existing sessions too (--reason required)')
+    .action(run((ctx, t: string, f: { archiveAfter?: string; retain?: string; mode?: string; overrideFloors?: boolean }) => retentionSetCommand(ctx, t, f)));
   retention.command('show <tenant>').description("a tenant's policy").action(run((ctx, t: string) => retentionShowCommand(ctx, t)));
   retention
     .command('run')

@@ -26,6 +26,8 @@ export type ErrorCode =
   | 'RETENTION_NOT_DUE'
   | 'TOOL_LOOP_LIMIT'
   | 'OPENAI_KEY_MISSING'
+  | 'REASON_REQUIRED'
+  | 'RETENTION_LOCKED'
   // key (exit 3)
   | 'KEYRING_MISSING'
   | 'KEYRING_INSECURE'
@@ -43,7 +45,8 @@ export type ErrorCode =
   | 'STORAGE_REFUSED'
   | 'APPEND_CONTENDED'
   | 'ACCESS_TRAIL_UNAVAILABLE'
-  | 'MODEL_UNAVAILABLE';
+  | 'MODEL_UNAVAILABLE'
+  | 'NO_VAULT';
 
 const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   INVALID_EVENT: 'input',
@@ -61,6 +64,8 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   RETENTION_NOT_DUE: 'input',
   TOOL_LOOP_LIMIT: 'input',
   OPENAI_KEY_MISSING: 'input',
+  REASON_REQUIRED: 'input',
+  RETENTION_LOCKED: 'input',
   KEYRING_MISSING: 'key',
   KEYRING_INSECURE: 'key',
   KEYRING_INVALID: 'key',
@@ -76,6 +81,7 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   APPEND_CONTENDED: 'storage',
   ACCESS_TRAIL_UNAVAILABLE: 'storage',
   MODEL_UNAVAILABLE: 'storage',
+  NO_VAULT: 'storage',
 };
 
 /** The category of a code (a `failed:<CODE>` outcome's exit code, for instance). */

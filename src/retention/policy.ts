@@ -65,6 +65,18 @@ export function decide(s: RetentionSubject, policy: RetentionPolicy, now: Date):
   return { action: 'purge', dueAt: purgeAt };
 }
 
+/**
+ * The policy a session is kept under: the tenant's, but never a shorter `retain` than the
+ * floor the session was created or archived under (a shorter policy applies to new
+ * sessions only, unless an operator overrides floors in governance mode). Pure.
+ */
+export function withFloor(policy: RetentionPolicy, floor: Duration | null): RetentionPolicy {
+  return floor && !atLeast(policy.retain, floor) ? { ...policy, retain: floor } : policy;
+}
+
+/** A tenant's retention mode (S3 Object Lock's): `governance` allows recorded floor overrides, `compliance` none, ever. */
+export type RetentionMode = 'governance' | 'compliance';
+
 /** When a session whose last event was at `lastAt` may be purged. */
 export function purgeDue(lastAt: Date, policy: RetentionPolicy): Date {
   return addDuration(lastAt, policy.retain);

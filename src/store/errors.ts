@@ -24,8 +24,20 @@ export function storageError(e: unknown, doing: string): VaultError {
   if (code === 'SV001') {
     return new StorageError('STORAGE_REFUSED', `database refused ${doing}: events are append-only`, { cause: e });
   }
+  if (code === 'SV003' || code === 'SV004') {
+    // Our own guards' words (drizzle/0015_trust_guards.sql): they carry no parameters.
+    const rule = String(findMessage(e) ?? '').replace(/^session-vault: /, '');
+    return new StorageError('STORAGE_REFUSED', `database refused ${doing}: ${rule || 'a vault rule'}`, { cause: e });
+  }
   if (code === '42501') {
     return new StorageError('STORAGE_REFUSED', `database refused ${doing}: insufficient privilege`, { cause: e });
   }
   return new StorageError('STORAGE_REFUSED', `database error while ${doing}${code ? ` (${code})` : ''}`, { cause: e });
+}
+
+function findMessage(e: unknown): string | undefined {
+  for (let cur: any = e, depth = 0; cur && depth < 4; cur = cur.cause, depth++) {
+    if (typeof cur.code === 'string' && typeof cur.message === 'string') return cur.message;
+  }
+  return undefined;
 }

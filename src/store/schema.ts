@@ -52,6 +52,13 @@ export const sessions = pgTable(
     dataKeyVersion: integer('data_key_version').notNull(),
     tenantKeyVersion: integer('tenant_key_version').notNull(),
     wrappedDataKey: bytea('wrapped_data_key'),
+    /**
+     * The retention floor the session was created (or archived) under (`7y`): it is purged
+     * no earlier than `last_at` plus this, whatever the tenant's policy says later. Only a
+     * recorded governance override lowers it; the database refuses it otherwise
+     * (drizzle/0015_trust_guards.sql). Null for sessions older than floors.
+     */
+    retainFloor: text('retain_floor'),
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.sessionId] })],
 );
@@ -120,12 +127,17 @@ export const accessLog = pgTable('access_log', {
   reason: text('reason'),
   outcome: text('outcome').notNull(),
   hash: bytea('hash').notNull(),
+  /** The signing key that signed the trail head at this record (src/audit/access.ts), or null when the vault signs nothing. */
+  keyId: text('key_id'),
+  /** Ed25519 over the trail-head note at this record: the app role without the signing key cannot forge one. */
+  signature: bytea('signature'),
 });
 
 /**
- * Legal holds in force: a held session is never shredded or purged. Setting and clearing
- * a hold are recorded in the access trail (who, when, why); this table holds only what is
- * in force now.
+ * Legal holds, set and cleared: a held session is never shredded or purged. A hold is in
+ * force while `cleared_at` is null. Rows are never deleted: clearing stamps
+ * `cleared_at/by/reason` once (the database refuses anything else), so the history stays
+ * here beside the access trail that recorded it.
  */
 export const legalHolds = pgTable(
   'legal_holds',
@@ -135,8 +147,14 @@ export const legalHolds = pgTable(
     reason: text('reason').notNull(),
     setBy: text('set_by').notNull(),
     setAt: timestamp('set_at', { withTimezone: true, precision: 3 }).notNull(),
+    clearedAt: timestamp('cleared_at', { withTimezone: true, precision: 3 }),
+    clearedBy: text('cleared_by'),
+    clearReason: text('clear_reason'),
   },
-  (t) => [primaryKey({ columns: [t.tenantId, t.sessionId] })],
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.sessionId, t.setAt] }),
+    uniqueIndex('legal_holds_one_in_force').on(t.tenantId, t.sessionId).where(sql`cleared_at IS NULL`),
+  ],
 );
 
 /**
@@ -150,6 +168,13 @@ export const retentionPolicies = pgTable('retention_policies', {
   retain: text('retain').notNull(),
   setBy: text('set_by').notNull(),
   setAt: timestamp('set_at', { withTimezone: true, precision: 3 }).notNull(),
+  /**
+   * `governance` (default): a shorter policy applies to new sessions only, unless an
+   * operator lowers existing sessions' floors with an explicit, recorded override.
+   * `compliance`: no floor is ever lowered, and the mode never goes back. Modelled on S3
+   * Object Lock's modes; the database enforces both (drizzle/0015_trust_guards.sql).
+   */
+  mode: text('mode').notNull().default('governance'),
 });
 
 /**

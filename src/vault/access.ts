@@ -13,7 +13,7 @@ import { replay } from '../replay';
 import { destroyTenantKey, retireTenantKey, rewrapTenant, rotateTenantKey } from './key-lifecycle';
 import { clearHold, setHold, shred } from './shred';
 import { rotateMaster, type MasterRotation } from './master-rotation';
-import { archiveSession, purge, requireTenant, restoreSession, setPolicy, type ArchiveResult, type PurgeResult } from './archive';
+import { archiveSession, purge, requireTenant, restoreSession, setPolicy, type ArchiveResult, type PolicyChange, type PurgeResult } from './archive';
 import { retentionRun, type RetentionItem } from './retention-run';
 import { parsePolicy, type RetentionPolicy } from '../retention';
 
@@ -129,8 +129,8 @@ export class OperatorAccess {
   /** Lifts a legal hold (a reason is required), recorded as `hold.clear`. Returns false if none was in force. */
   async clearHold(tenant: string, session: string): Promise<boolean> {
     const [t, s] = [validTenantId(tenant), validSessionId(session)];
-    this.requireReason('lifting a legal hold');
-    return this.guarded('hold.clear', t, s, () => clearHold(this.deps, t, s));
+    const reason = this.requireReason('lifting a legal hold');
+    return this.guarded('hold.clear', t, s, () => clearHold(this.deps, t, s, this.who.actor, reason));
   }
 
   /**
@@ -144,11 +144,21 @@ export class OperatorAccess {
     return this.guarded('keys.shred', t, s ?? null, () => shred(this.deps, t, s, { actor: this.who.actor, reason: this.who.reason ?? null }));
   }
 
-  /** Sets a tenant's retention policy (`30d`, `7y`…), recorded as `retention.set`. */
-  async setRetention(tenant: string, policy: { archiveAfter: string; retain: string }): Promise<RetentionPolicy> {
+  /**
+   * Sets a tenant's retention policy (`30d`, `7y`…), recorded as `retention.set`. A
+   * shorter `retain` applies to new sessions only; `overrideFloors` (governance mode only,
+   * a reason required) applies it to existing ones too and is recorded as
+   * `retention.override`. `mode: 'compliance'` is for good.
+   */
+  async setRetention(tenant: string, change: PolicyChange): Promise<RetentionPolicy> {
     const t = validTenantId(tenant);
-    parsePolicy(policy); // bad input is refused before anything is recorded
-    return this.guarded('retention.set', t, null, () => setPolicy(this.deps, t, policy, this.who.actor));
+    parsePolicy(change); // bad input is refused before anything is recorded
+    if (change.mode !== undefined && change.mode !== 'governance' && change.mode !== 'compliance') {
+      throw new InputError('INVALID_INPUT', '--mode is governance or compliance');
+    }
+    if (change.overrideFloors) this.requireReason('lowering retention floors (--override-floors)', 'REASON_REQUIRED');
+    const action = change.overrideFloors ? 'retention.override' : 'retention.set';
+    return (await this.guarded(action, t, null, () => setPolicy(this.deps, t, change, this.who.actor))).policy;
   }
 
   /** Archives one session now (whatever its policy says), recorded as `retention.archive`. */
@@ -186,8 +196,8 @@ export class OperatorAccess {
     });
   }
 
-  private requireReason(what: string): string {
-    if (!this.who.reason) throw new InputError('INVALID_INPUT', `${what} needs --reason`);
+  private requireReason(what: string, code: 'INVALID_INPUT' | 'REASON_REQUIRED' = 'INVALID_INPUT'): string {
+    if (!this.who.reason) throw new InputError(code, `${what} needs --reason`);
     return this.who.reason;
   }
 

@@ -5,9 +5,14 @@ import {
   decodeArchive,
   describePolicy,
   encodeArchive,
+  formatDuration,
+  parseDuration,
   parsePolicy,
   purgeDue,
+  withFloor,
   type ArchiveContent,
+  type Duration,
+  type RetentionMode,
   type RetentionPolicy,
 } from '../retention';
 import {
@@ -23,6 +28,7 @@ import {
   readSession,
   releaseArchived,
   restoreEvents,
+  setRetainFloor,
   withTenant,
   writePolicy,
   type SessionRow,
@@ -41,21 +47,60 @@ import type { VaultDeps } from './deps';
  */
 
 /** A tenant's policy: its own, or the vault's default. */
-export async function policyOf(deps: VaultDeps, tenant: string): Promise<{ policy: RetentionPolicy; source: 'tenant' | 'default'; setBy: string | null; setAt: Date | null }> {
+export async function policyOf(
+  deps: VaultDeps,
+  tenant: string,
+): Promise<{ policy: RetentionPolicy; source: 'tenant' | 'default'; mode: RetentionMode; setBy: string | null; setAt: Date | null }> {
   const row = await withTenant(deps.store.db, tenant, 'reading the retention policy', (tx) => readPolicy(tx, tenant));
-  if (!row) return { policy: deps.defaultRetention, source: 'default', setBy: null, setAt: null };
-  return { policy: parsePolicy(row), source: 'tenant', setBy: row.setBy, setAt: row.setAt };
+  if (!row) return { policy: deps.defaultRetention, source: 'default', mode: 'governance', setBy: null, setAt: null };
+  return { policy: parsePolicy(row), source: 'tenant', mode: row.mode, setBy: row.setBy, setAt: row.setAt };
 }
 
-/** Sets a tenant's policy (validated: INVALID_INPUT, nothing changed). */
-export async function setPolicy(deps: VaultDeps, tenant: string, input: { archiveAfter: string; retain: string }, setBy: string): Promise<RetentionPolicy> {
+/** What a policy change may also do: switch to compliance mode, or (governance mode only) lower existing sessions' floors. */
+export interface PolicyChange {
+  archiveAfter: string;
+  retain: string;
+  /** `compliance` is for good: the database refuses going back. */
+  mode?: RetentionMode;
+  /** Apply `retain` to existing sessions too, lowering their floors (governance mode only; RETENTION_LOCKED otherwise). */
+  overrideFloors?: boolean;
+}
+
+/**
+ * Sets a tenant's policy (validated: INVALID_INPUT, nothing changed). A shorter `retain`
+ * applies to sessions created from now on; existing sessions keep their floors unless
+ * `overrideFloors`, which a compliance-mode tenant refuses (RETENTION_LOCKED), as the
+ * database does. Returns how many sessions' floors an override set.
+ */
+export async function setPolicy(deps: VaultDeps, tenant: string, input: PolicyChange, setBy: string): Promise<{ policy: RetentionPolicy; mode: RetentionMode; floorsSet: number }> {
   const policy = parsePolicy(input);
   await requireTenant(deps, tenant);
-  await withTenant(deps.store.db, tenant, 'setting the retention policy', (tx) =>
-    writePolicy(tx, { tenant, archiveAfter: input.archiveAfter, retain: input.retain, setBy, setAt: deps.clock() }),
-  );
-  deps.logger.info({ op: 'retention.set', tenant, policy: describePolicy(policy) }, 'retention policy set');
-  return policy;
+  const result = await withTenant(deps.store.db, tenant, 'setting the retention policy', async (tx) => {
+    const current = await readPolicy(tx, tenant);
+    const mode: RetentionMode = input.mode ?? current?.mode ?? 'governance';
+    if (current?.mode === 'compliance' && mode !== 'compliance') {
+      throw new InputError('RETENTION_LOCKED', `tenant ${tenant} is in compliance mode, which cannot be lifted`);
+    }
+    if (input.overrideFloors && mode === 'compliance') {
+      throw new InputError('RETENTION_LOCKED', `tenant ${tenant} is in compliance mode: existing sessions keep their retention floors`);
+    }
+    await writePolicy(tx, { tenant, archiveAfter: input.archiveAfter, retain: input.retain, setBy, setAt: deps.clock(), mode });
+    const floorsSet = input.overrideFloors ? await setRetainFloor(tx, tenant, input.retain) : 0;
+    return { mode, floorsSet };
+  });
+  if (result.floorsSet > 0) deps.cache.clear();
+  deps.logger.info({ op: 'retention.set', tenant, policy: describePolicy(policy), mode: result.mode, floorsSet: result.floorsSet }, 'retention policy set');
+  return { policy, ...result };
+}
+
+/** The retention floor a session row records, or null (a session older than floors). */
+export function floorOf(row: { retainFloor: string | null }): Duration | null {
+  if (row.retainFloor === null) return null;
+  try {
+    return parseDuration(row.retainFloor, 'retention floor');
+  } catch {
+    throw new IntegrityError('CHAIN_BROKEN', `a session's retention floor is unreadable (${JSON.stringify(row.retainFloor.slice(0, 12))})`);
+  }
 }
 
 /** What archiving one session did. */
@@ -83,7 +128,9 @@ export async function archiveSession(deps: VaultDeps, tenant: string, session: s
   if (row.status === 'archived') return { ...none, outcome: 'already' };
   if (row.status === 'purged') throw new InputError('SESSION_STATE', `session ${tenant}/${session} was purged`);
   if (row.headSeq === 0 || !row.headHash || !row.lastAt) throw new InputError('SESSION_STATE', `session ${tenant}/${session} has no events to archive`);
-  const { policy } = await policyOf(deps, tenant);
+  const { policy: tenantPolicy } = await policyOf(deps, tenant);
+  // Archived under the longer of the session's floor and today's policy: that is its floor from now on.
+  const policy = withFloor(tenantPolicy, floorOf(row));
   const content = await hotContent(deps, row);
   const encoded = encodeArchive(content);
   const name = archiveObjectName(tenant, session, row.headSeq);
@@ -108,7 +155,9 @@ export async function archiveSession(deps: VaultDeps, tenant: string, session: s
       archivedBy: actor,
       verifiedAt: now,
     });
-    return releaseArchived(tx, tenant, session, row.headSeq, encoded.digest);
+    const ok = await releaseArchived(tx, tenant, session, row.headSeq, encoded.digest);
+    if (ok && formatDuration(policy.retain) !== row.retainFloor) await setRetainFloor(tx, tenant, formatDuration(policy.retain), session);
+    return ok;
   });
   deps.cache.delete(tenant, session);
   const digest = toHex(encoded.digest);
@@ -172,13 +221,14 @@ export async function purge(deps: VaultDeps, tenant: string, session: string, ac
   if (row.status !== 'archived') {
     throw new InputError('SESSION_STATE', `session ${tenant}/${session} is ${row.status}; only an archived session can be purged`);
   }
-  const { policy } = await policyOf(deps, tenant);
+  const policy = withFloor((await policyOf(deps, tenant)).policy, floorOf(row));
   const now = deps.clock();
   const dueAt = purgeDue(row.lastAt!, policy);
   if (now.getTime() < dueAt.getTime()) {
     throw new InputError('RETENTION_NOT_DUE', `session ${tenant}/${session} must be kept until ${dueAt.toISOString()} (${describePolicy(policy)})`);
   }
   const records = await withTenant(deps.store.db, tenant, 'purging a session', async (tx) => {
+    await readSession(tx, tenant, session, true); // locked: a hold set meanwhile is seen, or waits
     const holds = await readHolds(tx, tenant, session);
     if (holds.length > 0) throw new InputError('LEGAL_HOLD', `session ${tenant}/${session} is under legal hold; it is never purged while held`);
     const archived = await listArchives(tx, tenant, session);

@@ -1,5 +1,6 @@
 import { InputError, KeyError } from '../errors';
-import { insertSession, readSession, withTenant, type SessionRow, type TenantTx } from '../store';
+import { insertSession, readPolicy, readSession, withTenant, type SessionRow, type TenantTx } from '../store';
+import { formatDuration } from '../retention';
 import { DATA_KEY_VERSION } from './key-access';
 import type { VaultDeps } from './deps';
 import type { OpenSession } from './session-cache';
@@ -19,6 +20,8 @@ export async function openSession(
     let row = await readSession(tx, tenant, session);
     if (!row && create) {
       const fresh = await deps.keys.newDataKey(tx, tenant, session);
+      // The session is kept under the tenant's retention as it is today: its floor.
+      const retainFloor = (await readPolicy(tx, tenant))?.retain ?? formatDuration(deps.defaultRetention.retain);
       const created = await insertSession(tx, {
         tenant,
         session,
@@ -27,6 +30,7 @@ export async function openSession(
         dataKeyVersion: DATA_KEY_VERSION,
         tenantKeyVersion: fresh.tenantKeyVersion,
         wrappedDataKey: fresh.wrapped,
+        retainFloor,
       });
       if (created) deps.logger.info({ op: 'session.create', agent: create.agent }, 'session created');
       fresh.dataKey.dispose();

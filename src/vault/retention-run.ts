@@ -1,8 +1,8 @@
-import { decide, type RetentionDecision } from '../retention';
+import { decide, withFloor, type RetentionDecision } from '../retention';
 import { listSessions, listTenants, pendingTombstones, readHolds, withTenant, type SessionRow } from '../store';
 import { StorageError, VaultError } from '../errors';
 import type { VaultDeps } from './deps';
-import { archiveSession, deleteObjects, policyOf, purge } from './archive';
+import { archiveSession, deleteObjects, floorOf, policyOf, purge } from './archive';
 
 /** One line of a retention run: a session acted on (or, with dryRun, that would be). */
 export interface RetentionItem {
@@ -55,7 +55,7 @@ export async function* retentionRun(deps: VaultDeps, o: RetentionRunOptions): As
       const page: SessionRow[] = await withTenant(deps.store.db, tenant, 'listing sessions', (tx) => listSessions(tx, tenant, after, 200));
       for (const s of page) {
         o.onSession?.();
-        const d: RetentionDecision = decide({ status: s.status, events: s.headSeq, lastAt: s.lastAt, held: held.has(s.session) }, policy, deps.clock());
+        const d: RetentionDecision = decide({ status: s.status, events: s.headSeq, lastAt: s.lastAt, held: held.has(s.session) }, withFloor(policy, floorOf(s)), deps.clock());
         if (d.action === 'none') continue;
         const item: RetentionItem = { tenant, session: s.session, action: d.action, outcome: 'planned', dueAt: d.dueAt.toISOString() };
         if (!o.dryRun) {

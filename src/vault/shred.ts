@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { InputError, StorageError } from '../errors';
 import { signCheckpoint } from '../audit';
 import { GENESIS_HASH, shredMarker } from '../events';
-import { appendEvents, deleteHold, destroyAllTenantKeys, insertHold, listSessions, listTenants, readHolds, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow } from '../store';
+import { appendEvents, clearHoldRow, destroyAllTenantKeys, insertHold, listSessions, listTenants, readHolds, readPolicy, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
-import { restoreSession } from './archive';
+import { floorOf, restoreSession } from './archive';
+import { parsePolicy, purgeDue, withFloor } from '../retention';
 
 /**
  * Legal holds and crypto-shredding. Shredding erases content from an append-only log by
@@ -12,15 +13,26 @@ import { restoreSession } from './archive';
  * but can never be opened again. A session under legal hold is never shredded.
  */
 
+/**
+ * Places a hold. The session row is locked first, so a hold and a concurrent shred or
+ * purge of the same session are ordered: whichever comes second sees the other.
+ * UNKNOWN_SESSION, or SESSION_STATE for a purged session (nothing is left to hold).
+ */
 export async function setHold(deps: VaultDeps, tenant: string, session: string, setBy: string, reason: string): Promise<boolean> {
   return withTenant(deps.store.db, tenant, 'setting a legal hold', async (tx) => {
-    if (!(await readSession(tx, tenant, session))) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
+    const row = await readSession(tx, tenant, session, true);
+    if (!row) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
+    if (row.status === 'purged') throw new InputError('SESSION_STATE', `session ${tenant}/${session} is purged; there is nothing left to hold`);
     return insertHold(tx, { tenant, session, reason, setBy, setAt: deps.clock() });
   });
 }
 
-export async function clearHold(deps: VaultDeps, tenant: string, session: string): Promise<boolean> {
-  return withTenant(deps.store.db, tenant, 'clearing a legal hold', (tx) => deleteHold(tx, tenant, session));
+/** Lifts the hold in force, stamping who, when and why on it (the row is kept). */
+export async function clearHold(deps: VaultDeps, tenant: string, session: string, by: string, reason: string): Promise<boolean> {
+  return withTenant(deps.store.db, tenant, 'clearing a legal hold', async (tx) => {
+    await readSession(tx, tenant, session, true);
+    return clearHoldRow(tx, tenant, session, { by, reason, at: deps.clock() });
+  });
 }
 
 /** Holds in force, for one tenant or all. */
@@ -47,6 +59,8 @@ export async function shred(
   const signer = await deps.signer();
   await restoreArchived(deps, tenant, session);
   const result = await withTenant(deps.store.db, tenant, 'shredding keys', async (tx) => {
+    // Lock first, then look for holds: a hold set concurrently is either seen here or waits.
+    if (session !== undefined) await readSession(tx, tenant, session, true);
     const holds = await readHolds(tx, tenant, session);
     if (holds.length > 0) {
       throw new InputError('LEGAL_HOLD', `${holds.length} session(s) under legal hold (${holds.map((h) => h.session).slice(0, 5).join(', ')}); clear the hold first`);
@@ -63,11 +77,19 @@ export async function shred(
         after = page[page.length - 1]!.session;
       }
     }
+    const stored = await readPolicy(tx, tenant);
+    const tenantPolicy = stored ? parsePolicy(stored) : deps.defaultRetention;
     let shredded = 0;
     for (const target of targets) {
       const row = (await readSession(tx, tenant, target, true))!; // locked: no append can slip in between
       if (!row.wrappedDataKey || row.status === 'purged') continue; // already shredded
       const now = deps.clock();
+      // Before its retention floor, destroying a session's key is erasure (GDPR art. 17):
+      // allowed, but only with its legal basis, which the marker and the trail record.
+      const keptUntil = row.lastAt ? purgeDue(row.lastAt, withFloor(tenantPolicy, floorOf(row))) : null;
+      if (!who.reason && keptUntil && now.getTime() < keptUntil.getTime()) {
+        throw new InputError('REASON_REQUIRED', `session ${tenant}/${target} is kept until ${keptUntil.toISOString()}: shredding it now is erasure; give its legal basis with --reason`);
+      }
       const marker = shredMarker({
         tenant,
         session: target,

@@ -17,7 +17,7 @@ import { OperatorAccess, accessTrail, type Operator } from './access';
 import { listKeys, type TenantKeyInfo } from './key-lifecycle';
 import { listHolds } from './shred';
 import { policyOf, requireTenant } from './archive';
-import { formatDuration } from '../retention';
+import { formatDuration, type RetentionMode } from '../retention';
 
 /** `retention show --json`. */
 export interface RetentionView {
@@ -26,6 +26,8 @@ export interface RetentionView {
   retain: string;
   /** `tenant`: set for this tenant (at creation from the default, or by `retention set`); `default`: none stored. */
   source: 'tenant' | 'default';
+  /** `governance`: floors may be lowered by a recorded override; `compliance`: never. */
+  mode: RetentionMode;
   setBy: string | null;
   setAt: string | null;
 }
@@ -89,7 +91,7 @@ export class Vault {
         // A new tenant starts with the vault's default retention policy, written down so a
         // later change of the default does not silently change what this tenant keeps.
         const d = this.deps.defaultRetention;
-        await writePolicy(tx, { tenant: t, archiveAfter: formatDuration(d.archiveAfter), retain: formatDuration(d.retain), setBy: '(default)', setAt: now });
+        await writePolicy(tx, { tenant: t, archiveAfter: formatDuration(d.archiveAfter), retain: formatDuration(d.retain), setBy: '(default)', setAt: now, mode: 'governance' });
       });
     } finally {
       key.dispose();
@@ -179,6 +181,7 @@ export class Vault {
       archiveAfter: formatDuration(p.policy.archiveAfter),
       retain: formatDuration(p.policy.retain),
       source: p.source,
+      mode: p.mode,
       setBy: p.setBy,
       setAt: p.setAt?.toISOString() ?? null,
     };

@@ -3,7 +3,7 @@ import { bytesEqual } from '../crypto';
 import { addDuration, parseDuration } from '../retention';
 import { ChainVerifier, type ChainProblemKind } from '../events';
 import { AccessChainVerifier, HeadCheck, parseCheckpoint, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
-import { listSessions, listTenants, readCheckpoints, readSession, readTombstone, withTenant, type SessionRow } from '../store';
+import { listSessions, listTenantKeys, listTenants, readCheckpoints, readSession, readTombstone, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedEvents } from './read';
 import { accessTrail } from './access';
@@ -28,7 +28,8 @@ export interface VerifyProblem {
     | 'archive_corrupt'
     | 'tombstone_missing'
     | 'tombstone_mismatch'
-    | 'purged_early';
+    | 'purged_early'
+    | 'key_missing';
 }
 
 /** The `verify --json` document. */
@@ -68,6 +69,8 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   const tenants = scope.tenant !== undefined ? [scope.tenant] : all;
   const seen = new Set<string>();
   for (const tenant of tenants) {
+    const keys = await withTenant(deps.store.db, tenant, 'reading tenant keys', (tx) => listTenantKeys(tx, tenant));
+    const usable = new Set(keys.filter((k) => k.wrappedKey !== null && k.state !== 'destroyed').map((k) => k.version));
     for await (const s of sessionsOf(deps, tenant, scope.session)) {
       seen.add(`${tenant}/${s.session}`);
       const problem = (seq: number, kind: VerifyProblem['kind']) => report.problems.push({ tenant, session: s.session, seq, kind });
@@ -80,10 +83,12 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       }
       const chain = new ChainVerifier(tenant, s.session);
       const headCheck = new HeadCheck(heads);
+      let lastType: string | null = null;
       try {
         for await (const e of storedEvents(deps, tenant, s.session, 1, s)) {
           chain.push(e);
           headCheck.push(e);
+          lastType = e.type;
         }
       } catch (e) {
         // An archived session's object is fetched and checked as it is read.
@@ -95,6 +100,10 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       }
       for (const p of chain.finish({ seq: s.headSeq, hash: s.headHash })) problem(p.seq, p.kind);
       for (const p of headCheck.finish()) problem(p.seq, p.kind);
+      // A key may only be gone when the session's own chain says so: shredding closes it
+      // with a key_shredded event (purges are checked by their tombstone above).
+      const keyGone = s.wrappedDataKey === null || !usable.has(s.tenantKeyVersion);
+      if (keyGone && lastType !== 'key_shredded') problem(s.headSeq, 'key_missing');
       report.events += chain.events;
     }
   }

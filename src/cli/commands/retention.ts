@@ -3,14 +3,23 @@ import type { CommandContext } from '../context';
 import { json } from '../output';
 import { progressBar } from '../progress';
 
-/** `retention set <tenant> --archive-after DUR --retain DUR`: recorded in the access trail. */
-export async function retentionSetCommand(ctx: CommandContext, tenant: string, flags: { archiveAfter?: string; retain?: string }): Promise<number> {
+/**
+ * `retention set <tenant> --archive-after DUR --retain DUR [--mode compliance] [--override-floors]`:
+ * recorded in the access trail. A shorter retain applies to new sessions only, unless
+ * --override-floors (governance mode, --reason required).
+ */
+export async function retentionSetCommand(
+  ctx: CommandContext,
+  tenant: string,
+  flags: { archiveAfter?: string; retain?: string; mode?: string; overrideFloors?: boolean },
+): Promise<number> {
   if (!flags.archiveAfter || !flags.retain) throw new InputError('INVALID_INPUT', 'retention set needs --archive-after and --retain (e.g. --archive-after 30d --retain 7y)');
-  const policy = { archiveAfter: flags.archiveAfter, retain: flags.retain };
+  if (flags.mode !== undefined && flags.mode !== 'governance' && flags.mode !== 'compliance') throw new InputError('INVALID_INPUT', '--mode is governance or compliance');
+  const policy = { archiveAfter: flags.archiveAfter, retain: flags.retain, mode: flags.mode as 'governance' | 'compliance' | undefined, overrideFloors: flags.overrideFloors === true };
   await ctx.asOperator((op) => op.setRetention(tenant, policy));
   const view = await ctx.withVault((v) => v.retention(tenant));
   if (ctx.config.json) json(ctx.io, view);
-  else ctx.io.out(`${tenant}: archive after ${view.archiveAfter} idle, retain ${view.retain} after the last event`);
+  else ctx.io.out(`${tenant}: archive after ${view.archiveAfter} idle, retain ${view.retain} after the last event (${view.mode} mode)`);
   return 0;
 }
 
@@ -18,7 +27,7 @@ export async function retentionSetCommand(ctx: CommandContext, tenant: string, f
 export async function retentionShowCommand(ctx: CommandContext, tenant: string): Promise<number> {
   const view = await ctx.withVault((v) => v.retention(tenant));
   if (ctx.config.json) json(ctx.io, view);
-  else ctx.io.out(`${tenant}: archive after ${view.archiveAfter} idle, retain ${view.retain} after the last event (${view.source === 'default' ? 'vault default' : `set by ${view.setBy} at ${view.setAt}`})`);
+  else ctx.io.out(`${tenant}: archive after ${view.archiveAfter} idle, retain ${view.retain} after the last event, ${view.mode} mode (${view.source === 'default' ? 'vault default' : `set by ${view.setBy} at ${view.setAt}`})`);
   return 0;
 }
 

@@ -12,6 +12,7 @@ export async function insertSession(
     dataKeyVersion: number;
     tenantKeyVersion: number;
     wrappedDataKey: Uint8Array;
+    retainFloor: string;
   },
 ): Promise<boolean> {
   const rows = await tx
@@ -24,6 +25,7 @@ export async function insertSession(
       dataKeyVersion: s.dataKeyVersion,
       tenantKeyVersion: s.tenantKeyVersion,
       wrappedDataKey: s.wrappedDataKey,
+      retainFloor: s.retainFloor,
     })
     .onConflictDoNothing()
     .returning({ id: sessions.sessionId });

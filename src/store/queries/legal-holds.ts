@@ -1,4 +1,4 @@
-import { and, asc, eq } from 'drizzle-orm';
+import { and, asc, eq, isNull } from 'drizzle-orm';
 import { legalHolds } from '../schema';
 import type { TenantTx } from '../types';
 
@@ -20,18 +20,23 @@ export async function insertHold(tx: TenantTx, h: HoldRow): Promise<boolean> {
   return rows.length === 1;
 }
 
-/** Lifts a hold; returns false if none was in force. */
-export async function deleteHold(tx: TenantTx, tenant: string, session: string): Promise<boolean> {
+/**
+ * Lifts the hold in force: stamps who cleared it, when and why (the row stays; the
+ * database refuses deleting it). Returns false if none was in force.
+ */
+export async function clearHoldRow(tx: TenantTx, tenant: string, session: string, cleared: { by: string; reason: string; at: Date }): Promise<boolean> {
   const rows = await tx
-    .delete(legalHolds)
-    .where(and(eq(legalHolds.tenantId, tenant), eq(legalHolds.sessionId, session)))
+    .update(legalHolds)
+    .set({ clearedAt: cleared.at, clearedBy: cleared.by, clearReason: cleared.reason })
+    .where(and(eq(legalHolds.tenantId, tenant), eq(legalHolds.sessionId, session), isNull(legalHolds.clearedAt)))
     .returning({ id: legalHolds.sessionId });
   return rows.length === 1;
 }
 
 /** The holds in force for a tenant, or for one session of it. */
 export async function readHolds(tx: TenantTx, tenant: string, session?: string): Promise<HoldRow[]> {
-  const where = session === undefined ? eq(legalHolds.tenantId, tenant) : and(eq(legalHolds.tenantId, tenant), eq(legalHolds.sessionId, session));
+  const inForce = isNull(legalHolds.clearedAt);
+  const where = session === undefined ? and(eq(legalHolds.tenantId, tenant), inForce) : and(eq(legalHolds.tenantId, tenant), eq(legalHolds.sessionId, session), inForce);
   const rows = await tx.select().from(legalHolds).where(where).orderBy(asc(legalHolds.sessionId));
   return rows.map((r) => ({ tenant: r.tenantId, session: r.sessionId, reason: r.reason, setBy: r.setBy, setAt: r.setAt }));
 }

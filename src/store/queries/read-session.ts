@@ -15,6 +15,8 @@ export interface SessionRow {
   dataKeyVersion: number;
   tenantKeyVersion: number;
   wrappedDataKey: Uint8Array | null;
+  /** The retention floor (`7y`) the session was created or archived under; null for sessions older than floors. */
+  retainFloor: string | null;
 }
 
 export function toSessionRow(r: typeof sessions.$inferSelect): SessionRow {
@@ -31,6 +33,7 @@ export function toSessionRow(r: typeof sessions.$inferSelect): SessionRow {
     dataKeyVersion: r.dataKeyVersion,
     tenantKeyVersion: r.tenantKeyVersion,
     wrappedDataKey: r.wrappedDataKey,
+    retainFloor: r.retainFloor,
   };
 }
 
