@@ -1,6 +1,7 @@
-import { blake2b256, bytes, bytesEqual, frame, opt, str, u64 } from '../crypto';
+import { blake2b256, bytes, bytesEqual, frame, opt, signDetached, str, u64, verifyDetached } from '../crypto';
 import { GENESIS_HASH } from '../events';
 import type { AccessRecord } from '../domain';
+import { signNote, splitNote, type CheckpointSigner } from './checkpoint';
 
 export type { AccessRecord };
 
@@ -31,18 +32,107 @@ export function accessHash(prev: Uint8Array, r: AccessRecord): Uint8Array {
   );
 }
 
-/** Checks the trail in seq order: gapless from 1, every hash. Pure. */
+/**
+ * The trail's head at a record, as a signed note (the signed-note layout of session
+ * checkpoints, src/audit/checkpoint.ts), under its own origin:
+ *
+ *   session-vault/v1/access-trail
+ *   <seq>
+ *   <base64 of the record's chain hash>
+ *   time <the record's time, ISO 8601 UTC, milliseconds>
+ *
+ * Every record carries an Ed25519 signature of its head (so a record inserted by anyone
+ * without the signing key, the application's database role included, shows), and the
+ * latest head is kept by the witness outside the database (so cutting the newest
+ * records, which leaves a consistent chain, shows too).
+ */
+export const TRAIL_ORIGIN = 'session-vault/v1/access-trail';
+
+export interface TrailHead {
+  seq: number;
+  hash: Uint8Array;
+  at: Date;
+}
+
+export function trailHeadBody(h: TrailHead): string {
+  return `${TRAIL_ORIGIN}\n${h.seq}\n${Buffer.from(h.hash).toString('base64')}\ntime ${h.at.toISOString()}\n`;
+}
+
+/** The signature stored with a record, and the note handed to the witness. */
+export function signTrailHead(h: TrailHead, signer: CheckpointSigner): { keyId: string; signature: Uint8Array; note: string } {
+  const body = trailHeadBody(h);
+  return { keyId: signer.id, signature: signDetached(Buffer.from(body, 'utf8'), signer.secretKey), note: signNote(body, signer) };
+}
+
+const TRAIL_BODY = /^session-vault\/v1\/access-trail\n([1-9]\d{0,15})\n([A-Za-z0-9+/]{43}=)\ntime (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\n$/;
+
+/** A witnessed trail-head note's head, or null if it is not one (its signature is checked by the verifier). */
+export function parseTrailHead(note: string): (TrailHead & { keyId: string; signature: Uint8Array }) | null {
+  const split = splitNote(note);
+  const m = split && TRAIL_BODY.exec(split.body);
+  if (!split || !m || split.signatures[0]!.blob.length !== 68) return null;
+  const at = new Date(m[3]!);
+  if (Number.isNaN(at.getTime())) return null;
+  return { seq: Number(m[1]), hash: new Uint8Array(Buffer.from(m[2]!, 'base64')), at, keyId: split.signatures[0]!.name, signature: split.signatures[0]!.blob.subarray(4) };
+}
+
+export type AccessProblemKind =
+  | 'access_gap' // a seq is missing
+  | 'access_hash_mismatch' // a record's hash is not the hash of its fields and its predecessor
+  | 'access_unsigned' // a record without a signature after signed ones: written by someone without the signing key
+  | 'access_bad_signature' // a signature that does not verify under a trusted key
+  | 'access_witness_beyond_head' // the witness saw a later head: the newest records were removed
+  | 'access_witness_mismatch'; // the record at the witnessed seq has another hash: the trail was rewritten
+
+/**
+ * Checks the trail in seq order: gapless from 1, every hash, every signature (once one
+ * record is signed, all later ones must be), and that it reaches the witnessed head.
+ * Trusted keys come from the keyring and the witness, never the database. Pure.
+ */
 export class AccessChainVerifier {
   private prev: Uint8Array = GENESIS_HASH;
   private expected = 1;
-  readonly problems: { seq: number; kind: 'access_gap' | 'access_hash_mismatch' }[] = [];
+  private signedSeen = false;
+  private witnessReached = false;
+  readonly problems: { seq: number; kind: AccessProblemKind }[] = [];
   count = 0;
 
-  push(r: AccessRecord & { hash: Uint8Array }): void {
+  constructor(
+    private readonly trusted: ReadonlyMap<string, Uint8Array> = new Map(),
+    private readonly witnessed: (TrailHead & { keyId: string; signature: Uint8Array }) | null = null,
+  ) {
+    if (witnessed && !this.signatureValid(witnessed, witnessed.keyId, witnessed.signature)) {
+      this.problems.push({ seq: witnessed.seq, kind: 'access_bad_signature' });
+      this.witnessed = null;
+    }
+  }
+
+  push(r: AccessRecord & { hash: Uint8Array; keyId?: string | null; signature?: Uint8Array | null }): void {
     this.count++;
     if (r.seq !== this.expected) this.problems.push({ seq: this.expected, kind: 'access_gap' });
     if (!bytesEqual(accessHash(this.prev, r), r.hash)) this.problems.push({ seq: r.seq, kind: 'access_hash_mismatch' });
+    if (r.keyId && r.signature) {
+      this.signedSeen = true;
+      if (!this.signatureValid({ seq: r.seq, hash: r.hash, at: r.at }, r.keyId, r.signature)) this.problems.push({ seq: r.seq, kind: 'access_bad_signature' });
+    } else if (this.signedSeen) {
+      this.problems.push({ seq: r.seq, kind: 'access_unsigned' });
+    }
+    if (this.witnessed && r.seq === this.witnessed.seq) {
+      this.witnessReached = true;
+      if (!bytesEqual(r.hash, this.witnessed.hash)) this.problems.push({ seq: r.seq, kind: 'access_witness_mismatch' });
+    }
     this.prev = r.hash;
     this.expected = r.seq + 1;
+  }
+
+  /** Every problem, including a witnessed head the trail never reached. */
+  finish(): { seq: number; kind: AccessProblemKind }[] {
+    if (this.witnessed && !this.witnessReached) this.problems.push({ seq: this.witnessed.seq, kind: 'access_witness_beyond_head' });
+    return this.problems;
+  }
+
+  private signatureValid(h: TrailHead, keyId: string, signature: Uint8Array): boolean {
+    const key = this.trusted.get(keyId);
+    return key !== undefined && signature.length === 64 && verifyDetached(signature, Buffer.from(trailHeadBody(h), 'utf8'), key);
   }
 }

@@ -55,10 +55,40 @@ export function noteKeyHash(name: string, publicKey: Uint8Array): Buffer {
 
 /** Signs a checkpoint; returns the whole note (body, blank line, signature line). */
 export function signCheckpoint(c: Checkpoint, signer: CheckpointSigner): string {
-  const body = checkpointBody(c);
+  return signNote(checkpointBody(c), signer);
+}
+
+/** Signs any note body (a session checkpoint, the access trail's head): body, blank line, signature line. */
+export function signNote(body: string, signer: CheckpointSigner): string {
   const sig = signDetached(Buffer.from(body, 'utf8'), signer.secretKey);
   const blob = Buffer.concat([noteKeyHash(signer.id, signer.publicKey), Buffer.from(sig)]).toString('base64');
   return `${body}\n\u2014 ${signer.id} ${blob}\n`;
+}
+
+/** A note split into its body and signature lines, or null if it is not a signed note. */
+export function splitNote(note: string): { body: string; signatures: { name: string; blob: Buffer }[] } | null {
+  const split = note.indexOf('\n\n');
+  if (split < 0 || !note.endsWith('\n')) return null;
+  const signatures: { name: string; blob: Buffer }[] = [];
+  for (const line of note.slice(split + 2, -1).split('\n')) {
+    const s = SIG_LINE.exec(line);
+    if (!s) return null;
+    signatures.push({ name: s[1]!, blob: Buffer.from(s[2]!, 'base64') });
+  }
+  return signatures.length === 0 ? null : { body: note.slice(0, split + 1), signatures };
+}
+
+/** Which trusted key signed a note's body, or why none did. Pure. */
+export function verifyNoteSignatures(body: string, signatures: readonly { name: string; blob: Buffer }[], trusted: ReadonlyMap<string, Uint8Array>): { keyId: string } | 'untrusted_checkpoint_key' | 'bad_checkpoint_signature' {
+  let sawTrusted = false;
+  for (const s of signatures) {
+    const key = trusted.get(s.name);
+    if (!key) continue;
+    sawTrusted = true;
+    if (s.blob.length !== 68 || !noteKeyHash(s.name, key).equals(s.blob.subarray(0, 4))) continue;
+    if (verifyDetached(s.blob.subarray(4), Buffer.from(body, 'utf8'), key)) return { keyId: s.name };
+  }
+  return sawTrusted ? 'bad_checkpoint_signature' : 'untrusted_checkpoint_key';
 }
 
 /** Why a note is not a valid checkpoint. */
@@ -74,20 +104,13 @@ const SIG_LINE = /^\u2014 (\S+) ([A-Za-z0-9+/]+=*)$/;
 
 /** Parses a note's body into a checkpoint, or null if it is not one. */
 export function parseCheckpoint(note: string): { checkpoint: Checkpoint; body: string; signatures: { name: string; blob: Buffer }[] } | null {
-  const split = note.indexOf('\n\n');
-  if (split < 0 || !note.endsWith('\n')) return null;
-  const body = note.slice(0, split + 1);
+  const split = splitNote(note);
+  if (!split) return null;
+  const { body, signatures } = split;
   const m = BODY.exec(body);
   if (!m) return null;
   const time = new Date(m[5]!);
   if (Number.isNaN(time.getTime()) || time.toISOString() !== m[5]) return null;
-  const signatures: { name: string; blob: Buffer }[] = [];
-  for (const line of note.slice(split + 2, -1).split('\n')) {
-    const s = SIG_LINE.exec(line);
-    if (!s) return null;
-    signatures.push({ name: s[1]!, blob: Buffer.from(s[2]!, 'base64') });
-  }
-  if (signatures.length === 0) return null;
   const checkpoint = { tenant: m[1]!, session: m[2]!, seq: Number(m[3]), hash: new Uint8Array(Buffer.from(m[4]!, 'base64')), time };
   return { checkpoint, body, signatures };
 }
@@ -100,17 +123,8 @@ export function parseCheckpoint(note: string): { checkpoint: Checkpoint; body: s
 export function verifyCheckpoint(note: string, trusted: ReadonlyMap<string, Uint8Array>): VerifiedCheckpoint | CheckpointProblem {
   const parsed = parseCheckpoint(note);
   if (!parsed) return 'malformed_checkpoint';
-  let sawTrusted = false;
-  for (const s of parsed.signatures) {
-    const key = trusted.get(s.name);
-    if (!key) continue;
-    sawTrusted = true;
-    if (s.blob.length !== 68 || !noteKeyHash(s.name, key).equals(s.blob.subarray(0, 4))) continue;
-    if (verifyDetached(s.blob.subarray(4), Buffer.from(parsed.body, 'utf8'), key)) {
-      return { checkpoint: parsed.checkpoint, keyId: s.name };
-    }
-  }
-  return sawTrusted ? 'bad_checkpoint_signature' : 'untrusted_checkpoint_key';
+  const v = verifyNoteSignatures(parsed.body, parsed.signatures, trusted);
+  return typeof v === 'string' ? v : { checkpoint: parsed.checkpoint, keyId: v.keyId };
 }
 
 /** Like verifyCheckpoint, but throws IntegrityError(CHAIN_BROKEN) naming the problem. */

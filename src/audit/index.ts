@@ -1,6 +1,9 @@
 export {
   checkpointBody,
   signCheckpoint,
+  signNote,
+  splitNote,
+  verifyNoteSignatures,
   parseCheckpoint,
   verifyCheckpoint,
   requireCheckpoint,
@@ -17,5 +20,5 @@ export type { HeadProblemKind, SignedHead } from './head-check';
 export { canonicalJson } from './canonical';
 export { buildBundle, verifyBundle, sectionDigest, manifestBody, bundleSchema, bundleEvent, toBundleEvent, fromBundleEvent, BUNDLE_FORMAT } from './bundle';
 export type { Bundle, BundleReport, BundleProblem, BundleInput, ReplayPointSpec, PlaintextEvent } from './bundle';
-export { accessHash, AccessChainVerifier, ACCESS_TAG } from './access';
-export type { AccessRecord } from './access';
+export { accessHash, AccessChainVerifier, ACCESS_TAG, TRAIL_ORIGIN, trailHeadBody, signTrailHead, parseTrailHead } from './access';
+export type { AccessRecord, AccessProblemKind, TrailHead } from './access';

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { StorageError } from '../errors';
 import type { ObjectStore } from '../objects';
 import { parseCheckpoint } from './checkpoint';
+import { parseTrailHead } from './access';
 
 /**
  * The witness: signed checkpoints kept outside the database, so that restoring an older,
@@ -22,6 +23,10 @@ export interface Witness {
    * a rollback looks like.
    */
   record(note: string): Promise<'recorded' | 'unchanged' | 'witness_ahead' | 'witness_fork'>;
+  /** The latest witnessed head of the operator access trail (a signed note), or null. */
+  latestTrail(): Promise<string | null>;
+  /** Records a newer access-trail head; refuses to go backwards, as `record` does. */
+  recordTrail(note: string): Promise<'recorded' | 'unchanged' | 'witness_ahead' | 'witness_fork'>;
   /** Public signing keys, kept beside the checkpoints so verification needs no keyring. */
   publicKeys(): Promise<Map<string, Uint8Array>>;
   addPublicKeys(keys: ReadonlyMap<string, Uint8Array>): Promise<void>;
@@ -29,6 +34,8 @@ export interface Witness {
 
 const keysFile = z.strictObject({ keys: z.array(z.strictObject({ id: z.string().min(1), publicKey: z.string().min(1) })) });
 const SUFFIX = '.checkpoint';
+/** At the root, beside public-keys.json: no tenant folder can take the name. */
+const TRAIL_OBJECT = 'access-trail.checkpoint';
 
 /**
  * A witness over an object store (src/objects: a folder or an S3 bucket). Layout:
@@ -72,15 +79,34 @@ export class ObjectWitness implements Witness {
     const parsed = parseCheckpoint(note);
     if (!parsed) throw new StorageError('STORAGE_REFUSED', 'refusing to witness a malformed checkpoint');
     const { tenant, session, seq, hash } = parsed.checkpoint;
-    const previous = await this.latest(tenant, session);
-    const prev = previous ? parseCheckpoint(previous) : null;
+    const name = `${tenant}/${session}${SUFFIX}`;
+    const previous = await this.text(name);
+    return this.advance(name, note, { seq, hash }, previous ? parseCheckpoint(previous)?.checkpoint ?? null : null);
+  }
+
+  latestTrail(): Promise<string | null> {
+    return this.text(TRAIL_OBJECT);
+  }
+
+  async recordTrail(note: string): Promise<'recorded' | 'unchanged' | 'witness_ahead' | 'witness_fork'> {
+    const head = parseTrailHead(note);
+    if (!head) throw new StorageError('STORAGE_REFUSED', 'refusing to witness a malformed access-trail head');
+    const previous = await this.text(TRAIL_OBJECT);
+    return this.advance(TRAIL_OBJECT, note, head, previous ? parseTrailHead(previous) : null);
+  }
+
+  /** Replaces the note only by a later head; the same seq with another hash is a fork. */
+  private async advance(
+    name: string,
+    note: string,
+    head: { seq: number; hash: Uint8Array },
+    prev: { seq: number; hash: Uint8Array } | null,
+  ): Promise<'recorded' | 'unchanged' | 'witness_ahead' | 'witness_fork'> {
     if (prev) {
-      if (prev.checkpoint.seq > seq) return 'witness_ahead';
-      if (prev.checkpoint.seq === seq) {
-        return Buffer.compare(Buffer.from(prev.checkpoint.hash), Buffer.from(hash)) === 0 ? 'unchanged' : 'witness_fork';
-      }
+      if (prev.seq > head.seq) return 'witness_ahead';
+      if (prev.seq === head.seq) return Buffer.compare(Buffer.from(prev.hash), Buffer.from(head.hash)) === 0 ? 'unchanged' : 'witness_fork';
     }
-    await this.put(`${tenant}/${session}${SUFFIX}`, note);
+    await this.put(name, note);
     return 'recorded';
   }
 

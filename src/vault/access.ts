@@ -1,5 +1,5 @@
 import { InputError, StorageError, VaultError } from '../errors';
-import { accessHash, type AccessRecord } from '../audit';
+import { accessHash, signTrailHead, type AccessRecord } from '../audit';
 import { GENESIS_HASH } from '../events';
 import { appendAccess, lastAccess, readAccess, sqlState, type AccessRow } from '../store';
 import { sessionId as validSessionId, tenantId as validTenantId, type VaultEvent } from '../domain';
@@ -31,19 +31,49 @@ const ACTOR = /^[\x21-\x7e][\x20-\x7e]{0,127}$/;
  * go on, like an audit device that cannot log.
  */
 export async function recordAccess(deps: VaultDeps, r: Omit<AccessRecord, 'seq' | 'at'>): Promise<void> {
+  let signer;
+  try {
+    signer = await deps.signer();
+  } catch (e) {
+    throw new StorageError('ACCESS_TRAIL_UNAVAILABLE', 'the access trail cannot be signed (no signing key), so the operation is refused', { cause: e });
+  }
   for (let attempt = 1; attempt <= 32; attempt++) {
+    let note: string | null = null;
     try {
       const last = await lastAccess(deps.store.db);
       const record: AccessRecord = { ...r, seq: (last?.seq ?? 0) + 1, at: deps.clock() };
-      await appendAccess(deps.store.db, { ...record, hash: accessHash(last?.hash ?? GENESIS_HASH, record) });
+      const hash = accessHash(last?.hash ?? GENESIS_HASH, record);
+      // Signed with the checkpoint key: a record the database role alone could write lacks this.
+      const signed = signer ? signTrailHead({ seq: record.seq, hash, at: record.at }, signer) : null;
+      await appendAccess(deps.store.db, { ...record, hash, keyId: signed?.keyId ?? null, signature: signed?.signature ?? null });
+      note = signed?.note ?? null;
       deps.logger.info({ op: 'access', action: r.action, actor: r.actor, outcome: r.outcome, accessSeq: record.seq }, 'access recorded');
-      return;
     } catch (e) {
       if (sqlState(e) === '23505') continue; // another writer took this seq: chain onto theirs
       throw new StorageError('ACCESS_TRAIL_UNAVAILABLE', 'the access trail cannot be written, so the operation is refused', { cause: e });
     }
+    await witnessTrail(deps, note);
+    return;
   }
   throw new StorageError('ACCESS_TRAIL_UNAVAILABLE', 'the access trail is too contended to write, so the operation is refused');
+}
+
+/**
+ * Hands the new trail head to the witness, so deleting the newest records shows. Fails
+ * closed: an operator action whose record cannot be witnessed does not go ahead. A witness
+ * already at a later head (another process recorded after us) is fine.
+ */
+async function witnessTrail(deps: VaultDeps, note: string | null): Promise<void> {
+  if (!note || !deps.witness) return;
+  let outcome;
+  try {
+    outcome = await deps.witness.recordTrail(note);
+  } catch (e) {
+    throw new StorageError('ACCESS_TRAIL_UNAVAILABLE', `the access trail's head cannot be witnessed at ${deps.witness.location}, so the operation is refused`, { cause: e });
+  }
+  if (outcome === 'witness_fork') {
+    throw new StorageError('ACCESS_TRAIL_UNAVAILABLE', `the witness holds another access-trail head at this seq: the trail was rolled back or rewritten; run verify`);
+  }
 }
 
 /**

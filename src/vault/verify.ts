@@ -2,7 +2,7 @@ import { InputError, IntegrityError } from '../errors';
 import { bytesEqual } from '../crypto';
 import { addDuration, parseDuration } from '../retention';
 import { ChainVerifier, type ChainProblemKind } from '../events';
-import { AccessChainVerifier, HeadCheck, parseCheckpoint, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
+import { AccessChainVerifier, HeadCheck, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
 import { listSessions, listTenantKeys, listTenants, readCheckpoints, readSession, readTombstone, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedEvents } from './read';
@@ -22,8 +22,7 @@ export interface VerifyProblem {
     | CheckpointProblem
     | 'checkpoint_outside_key_period'
     | 'session_missing'
-    | 'access_gap'
-    | 'access_hash_mismatch'
+    | AccessProblemKind
     | 'archive_missing'
     | 'archive_corrupt'
     | 'tombstone_missing'
@@ -115,12 +114,14 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       }
     }
   }
-  if (scope.tenant === undefined) {
-    // The operator access trail is one chain across tenants: checked when verifying everything.
-    const trail = new AccessChainVerifier();
-    for await (const r of accessTrail(deps)) trail.push(r);
-    for (const p of trail.problems) report.problems.push({ tenant: '*', session: '(access trail)', seq: p.seq, kind: p.kind });
-  }
+  // The operator access trail is one chain across tenants, checked in every scope: what an
+  // operator did to a tenant is part of that tenant's record, and a cut or forged record
+  // anywhere breaks the chain for all.
+  const witnessedTrail = await deps.witness?.latestTrail();
+  const trail = new AccessChainVerifier(trusted, witnessedTrail ? parseTrailHead(witnessedTrail) : null);
+  if (witnessedTrail && !parseTrailHead(witnessedTrail)) report.problems.push({ tenant: '*', session: '(access trail)', seq: 0, kind: 'access_witness_mismatch' });
+  for await (const r of accessTrail(deps)) trail.push(r);
+  for (const p of trail.finish()) report.problems.push({ tenant: '*', session: '(access trail)', seq: p.seq, kind: p.kind });
   report.ok = report.problems.length === 0;
   deps.logger.info({ op: 'verify', sessions: report.sessions, events: report.events, problems: report.problems.length }, 'verified');
   return report;

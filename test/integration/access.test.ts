@@ -76,6 +76,49 @@ describe.each(backends())('the access trail on $name', (backend) => {
     await asOwner(vault, url, [{ text: `UPDATE access_log SET actor = 'nobody' WHERE seq = 2` }]);
     const report = await vault.verify();
     expect(report.problems).toEqual([{ tenant: '*', session: '(access trail)', seq: 2, kind: 'access_hash_mismatch' }]);
+    // Every scope checks the trail: an auditor verifying one tenant sees it too.
+    expect((await vault.verify({ tenant: 'other' })).problems).toEqual([{ tenant: '*', session: '(access trail)', seq: 2, kind: 'access_hash_mismatch' }]);
+    await asOwner(vault, url, [{ text: `UPDATE access_log SET actor = 'alice' WHERE seq = 2` }]);
+    expect((await vault.verify()).ok).toBe(true);
+  });
+
+  it('a DBA who deletes the newest records (triggers off) leaves a consistent chain, and the witness shows the cut', async () => {
+    const op = vault.operator({ actor: 'eve', reason: 'quiet look' });
+    for await (const _ of await op.events('bank', 's'));
+    const [[last]] = (await asOwner(vault, url, [{ text: 'SELECT max(seq)::int AS n FROM access_log' }])) as [{ n: number }[]];
+    await asOwner(vault, url, [{ text: `CREATE TABLE cut_access AS SELECT * FROM access_log WHERE seq = ${last!.n}` }, { text: `DELETE FROM access_log WHERE seq = ${last!.n}` }]);
+    const report = await vault.verify({ tenant: 'bank' });
+    expect(report.problems).toEqual([{ tenant: '*', session: '(access trail)', seq: last!.n, kind: 'access_witness_beyond_head' }]);
+    // Put back as it was: green again.
+    await asOwner(vault, url, [{ text: 'INSERT INTO access_log SELECT * FROM cut_access' }, { text: 'DROP TABLE cut_access' }]);
+    expect((await vault.verify()).ok).toBe(true);
+  });
+
+  it('the app role cannot append a correctly chained record without the signing key', async () => {
+    const { accessHash } = await import('../../src/audit');
+    const { storeOf } = await import('../../src/vault/vault');
+    const { appendAccess, lastAccess } = await import('../../src/store');
+    const fresh = await testVault(backend, { witness: false });
+    try {
+      await fresh.vault.createTenant('bank');
+      await fresh.vault.session('bank', 's').append({ type: 'task', task: 't' });
+      await fresh.vault.operator({ actor: 'alice' }).export('bank', 's');
+      expect((await fresh.vault.verify()).ok).toBe(true);
+      // As the application's database role, chaining a forged record onto the last one.
+      const db = storeOf(fresh.vault).db;
+      const last = (await lastAccess(db))!;
+      const forged = { seq: last.seq + 1, at: new Date(), actor: 'auditor', action: 'export', tenant: 'bank', session: 's', reason: 'routine', outcome: 'granted' };
+      await appendAccess(db, { ...forged, hash: accessHash(last.hash, forged), keyId: null, signature: null });
+      const forged2 = { ...forged, seq: forged.seq + 1 };
+      const h1 = accessHash(last.hash, forged);
+      await appendAccess(db, { ...forged2, hash: accessHash(h1, forged2), keyId: 'ed25519:0000000000000000', signature: new Uint8Array(64) });
+      expect((await fresh.vault.verify({ tenant: 'bank' })).problems).toEqual([
+        { tenant: '*', session: '(access trail)', seq: forged.seq, kind: 'access_unsigned' },
+        { tenant: '*', session: '(access trail)', seq: forged2.seq, kind: 'access_bad_signature' },
+      ]);
+    } finally {
+      await fresh.close();
+    }
   });
 });
 

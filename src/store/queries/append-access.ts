@@ -12,7 +12,7 @@ export async function lastAccess(db: VaultDb): Promise<{ seq: number; hash: Uint
 /** Appends one access record; a concurrent writer that took the seq makes it throw unique_violation (23505). */
 export async function appendAccess(
   db: VaultDb,
-  r: AccessRecord & { hash: Uint8Array },
+  r: AccessRecord & { hash: Uint8Array; keyId: string | null; signature: Uint8Array | null },
 ): Promise<void> {
   await db.insert(accessLog).values({
     seq: r.seq,
@@ -24,5 +24,7 @@ export async function appendAccess(
     reason: r.reason,
     outcome: r.outcome,
     hash: r.hash,
+    keyId: r.keyId,
+    signature: r.signature,
   });
 }
