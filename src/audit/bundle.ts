@@ -10,8 +10,10 @@ import { noteKeyHash, verifyCheckpoint, type CheckpointSigner } from './checkpoi
  * The auditor bundle (docs/export-format.md): one self-contained JSON document holding a
  * session's events exactly as stored, its signed checkpoints, the public keys to check
  * them, a signed manifest of counts and section digests, and — only when exported with
- * --decrypt — the plaintext events, the session's data key (so an auditor can re-open
- * every ciphertext and see that the plaintext is what was sealed), and replayed states.
+ * --decrypt — the plaintext events, each event's own key (so an auditor can re-open
+ * every ciphertext and see that the plaintext is what was sealed, and no key in the
+ * bundle opens an event appended after it), and replayed states. Sessions with legacy
+ * (seal v1) events disclose the data key instead for those: docs/export-format.md.
  */
 export const BUNDLE_FORMAT = 'session-vault-bundle/v1';
 export const SECTION_TAG = 'session-vault/bundle-section/v1';
@@ -69,7 +71,10 @@ export const bundleSchema = z.strictObject({
   checkpoints: z.array(z.string()),
   plaintext: z
     .strictObject({
-      dataKey: b64,
+      /** Only for legacy (seal v1) events, which have no key of their own. */
+      dataKey: b64.optional(),
+      /** Each v2 event's own key, which opens that event and nothing else. */
+      eventKeys: z.array(z.strictObject({ seq: nat, key: b64 })).optional(),
       events: z.array(z.strictObject({ seq: nat, type: z.enum(STORED_EVENT_TYPES), correlationId: z.string(), at: z.iso.datetime(), data: z.record(z.string(), z.unknown()) })),
     })
     .nullable(),
@@ -130,7 +135,7 @@ export interface BundleInput {
   events: StoredEvent[];
   checkpoints: string[];
   publicKeys: ReadonlyMap<string, Uint8Array>;
-  plaintext: { dataKey: SecretBytes; events: PlaintextEvent[] } | null;
+  plaintext: { dataKey: SecretBytes | null; eventKeys: { seq: number; key: SecretBytes }[]; events: PlaintextEvent[] } | null;
   states: { point: ReplayPointSpec; state: AgentState }[] | null;
 }
 
@@ -144,7 +149,11 @@ export function buildBundle(input: BundleInput, signer: CheckpointSigner): Bundl
   const events = input.events.map(toBundleEvent);
   const publicKeys = [...input.publicKeys].map(([id, k]) => ({ id, publicKey: Buffer.from(k).toString('base64') }));
   const plaintext = input.plaintext
-    ? { dataKey: Buffer.from(exposeSecretBytes(input.plaintext.dataKey)).toString('base64'), events: input.plaintext.events }
+    ? {
+        ...(input.plaintext.dataKey ? { dataKey: Buffer.from(exposeSecretBytes(input.plaintext.dataKey)).toString('base64') } : {}),
+        eventKeys: input.plaintext.eventKeys.map((k) => ({ seq: k.seq, key: Buffer.from(exposeSecretBytes(k.key)).toString('base64') })),
+        events: input.plaintext.events,
+      }
     : null;
   const states = input.states ? (JSON.parse(JSON.stringify(input.states)) as NonNullable<Bundle['states']>) : null;
   const last = events[events.length - 1];
@@ -289,7 +298,9 @@ function verifyManifestSignature(b: Bundle, keys: ReadonlyMap<string, Uint8Array
 
 function checkPlaintext(b: Bundle, stored: StoredEvent[], problem: (kind: string, detail: string, seq?: number) => void): void {
   const p = b.plaintext!;
-  const key = SecretBytes.adopt(new Uint8Array(Buffer.from(p.dataKey, 'base64')));
+  const secret = (k: string) => SecretBytes.adopt(new Uint8Array(Buffer.from(k, 'base64')));
+  const dataKey = p.dataKey !== undefined ? secret(p.dataKey) : null;
+  const eventKeys = new Map((p.eventKeys ?? []).map((k) => [k.seq, secret(k.key)]));
   try {
     if (p.events.length !== stored.length) problem('plaintext_mismatch', `${p.events.length} plaintext events for ${stored.length} sealed events`);
     const plainBySeq = new Map(p.events.map((e) => [e.seq, e]));
@@ -301,16 +312,20 @@ function checkPlaintext(b: Bundle, stored: StoredEvent[], problem: (kind: string
       }
       let opened;
       try {
-        opened = openEvent(e, key);
+        const own = eventKeys.get(e.seq);
+        if (own) opened = openEvent(e, { eventKey: own });
+        else if (dataKey || e.keyVersion === 0) opened = openEvent(e, dataKey ?? SecretBytes.adopt(new Uint8Array(32)));
+        else throw new Error('no key');
       } catch {
-        problem('plaintext_mismatch', `event ${e.seq} does not open with the disclosed data key`, e.seq);
+        problem('plaintext_mismatch', `event ${e.seq} does not open with the key the bundle discloses for it`, e.seq);
         continue;
       }
       const sealed = canonicalJson({ seq: opened.seq, type: opened.type, correlationId: opened.correlationId, at: opened.at.toISOString(), data: opened.data });
       if (sealed !== canonicalJson(plain)) problem('plaintext_mismatch', `event ${e.seq}: plaintext differs from what was sealed`, e.seq);
     }
   } finally {
-    key.dispose();
+    dataKey?.dispose();
+    for (const k of eventKeys.values()) k.dispose();
   }
 }
 

@@ -10,6 +10,23 @@ import { blake2b256, bytes, f64, frame, opt, str, u32, u64 } from '../crypto';
  */
 export const EVENT_HASH_TAG = 'session-vault/event/v1';
 export const EVENT_CONTENT_TAG = 'session-vault/event-content/v1';
+export const EVENT_CONTENT_TAG_V2 = 'session-vault/event-content/v2';
+export const EVENT_KEY_TAG = 'session-vault/event-key/v2';
+
+/**
+ * How an event is sealed, in its `key_version` column (hashed into the chain, so it cannot
+ * be changed unseen):
+ *   0  clear (the vault's own key_shredded marker);
+ *   1  legacy: the session data key itself, associated data `contentAad`;
+ *   2  the event's own key, `eventKeyInput` under the data key (keyed BLAKE2b), and
+ *      associated data `contentAadV2`, which binds every clear column as well.
+ * New events are sealed with 2. Why per-event keys: a decrypting export discloses the
+ * keys of the events it holds, and none of those opens a later event (the derivation is
+ * one-way). Why every clear column in the associated data: a row whose tool, token
+ * counts, cost, duration, time or correlation id was rewritten fails to open.
+ */
+export const SEAL_V1 = 1;
+export const SEAL_V2 = 2;
 
 /** The previous hash of seq 1. */
 export const GENESIS_HASH: Uint8Array = new Uint8Array(32);
@@ -51,4 +68,29 @@ export function eventHash(prev: Uint8Array, e: HashedColumns): Uint8Array {
  */
 export function contentAad(tenant: string, session: string, seq: number, type: string, keyVersion: number): Uint8Array {
   return frame([str(EVENT_CONTENT_TAG), str(tenant), str(session), u64(seq), str(type), u32(keyVersion)]);
+}
+
+/** Associated data of a v2 event: its place (tenant, session, seq), type, seal version and every clear column. */
+export function contentAadV2(e: Omit<HashedColumns, 'nonce' | 'ciphertext'>): Uint8Array {
+  return frame([
+    str(EVENT_CONTENT_TAG_V2),
+    str(e.tenant),
+    str(e.session),
+    u64(e.seq),
+    str(e.type),
+    u32(e.keyVersion),
+    u64(e.at.getTime()),
+    str(e.correlationId),
+    opt(e.idempotencyKey, str),
+    opt(e.tool, str),
+    opt(e.promptTokens, u64),
+    opt(e.completionTokens, u64),
+    opt(e.costUsd, f64),
+    opt(e.durationMs, u64),
+  ]);
+}
+
+/** What a v2 event's key is derived from, under the session data key. */
+export function eventKeyInput(tenant: string, session: string, seq: number): Uint8Array {
+  return frame([str(EVENT_KEY_TAG), str(tenant), str(session), u64(seq)]);
 }

@@ -1,6 +1,7 @@
 import type { ClearFields, EventInput, StoredEvent, VaultEvent } from '../domain';
-import { SecretBytes, open, seal, toHex } from '../crypto';
-import { contentAad, eventHash } from './encoding';
+import { KeyError } from '../errors';
+import { SecretBytes, deriveKey, open, seal, toHex } from '../crypto';
+import { SEAL_V1, SEAL_V2, contentAad, contentAadV2, eventHash, eventKeyInput } from './encoding';
 import { joinEvent, splitEvent } from './payload';
 
 /** Where an event goes in its chain; everything sealing needs besides the event itself. */
@@ -11,16 +12,22 @@ export interface SealContext {
   at: Date;
   correlationId: string;
   prevHash: Uint8Array;
-  keyVersion: number;
   dataKey: SecretBytes;
 }
 
-/** Seals an event's secret part and links it into the chain, producing the row to store. */
+/** The key of one v2 event: keyed BLAKE2b of its place under the session data key. The caller disposes it. */
+export function eventKey(dataKey: SecretBytes, tenant: string, session: string, seq: number): SecretBytes {
+  return deriveKey(dataKey, eventKeyInput(tenant, session, seq));
+}
+
+/**
+ * Seals an event's secret part (v2: the event's own key, every clear column bound as
+ * associated data) and links it into the chain, producing the row to store.
+ */
 export function sealEvent(input: EventInput, ctx: SealContext): StoredEvent {
   const { clear, secret } = splitEvent(input);
   const plaintext = Buffer.from(JSON.stringify(secret), 'utf8');
-  const sealed = seal(ctx.dataKey, plaintext, contentAad(ctx.tenant, ctx.session, ctx.seq, input.type, ctx.keyVersion));
-  const row = {
+  const columns = {
     tenant: ctx.tenant,
     session: ctx.session,
     seq: ctx.seq,
@@ -29,20 +36,45 @@ export function sealEvent(input: EventInput, ctx: SealContext): StoredEvent {
     correlationId: input.correlationId ?? ctx.correlationId,
     idempotencyKey: input.idempotencyKey ?? null,
     ...clear,
-    keyVersion: ctx.keyVersion,
-    nonce: sealed.nonce,
-    ciphertext: sealed.ciphertext,
+    keyVersion: SEAL_V2,
   };
+  const key = eventKey(ctx.dataKey, ctx.tenant, ctx.session, ctx.seq);
+  let sealed;
+  try {
+    sealed = seal(key, plaintext, contentAadV2(columns));
+  } finally {
+    key.dispose();
+  }
+  const row = { ...columns, nonce: sealed.nonce, ciphertext: sealed.ciphertext };
   return { ...row, hash: eventHash(ctx.prevHash, row) };
 }
 
-/** Opens a stored event with its session's data key. Throws KeyError(DECRYPTION_FAILED). */
-export function openEvent(row: StoredEvent, dataKey: SecretBytes): VaultEvent {
+/**
+ * The key that opens a stored event: its session's data key (which opens every event),
+ * or the event's own key as a decrypting export discloses it (which opens that one only).
+ */
+export type OpeningKey = { dataKey: SecretBytes } | { eventKey: SecretBytes };
+
+/** Opens a stored event. Throws KeyError(DECRYPTION_FAILED), and no more detail, when it does not open. */
+export function openEvent(row: StoredEvent, dataKey: SecretBytes | OpeningKey): VaultEvent {
+  const k: OpeningKey = dataKey instanceof SecretBytes ? { dataKey } : dataKey;
   if (row.type === 'key_shredded' && row.keyVersion === 0) {
     // A shred marker is clear by design (operator metadata only): see shred-marker.ts.
     return { seq: row.seq, type: row.type, at: row.at, correlationId: row.correlationId, hash: toHex(row.hash), data: JSON.parse(Buffer.from(row.ciphertext).toString('utf8')) };
   }
-  const plaintext = open(dataKey, row, contentAad(row.tenant, row.session, row.seq, row.type, row.keyVersion));
+  let plaintext: Uint8Array;
+  if (row.keyVersion === SEAL_V2) {
+    const key = 'eventKey' in k ? k.eventKey : eventKey(k.dataKey, row.tenant, row.session, row.seq);
+    try {
+      plaintext = open(key, row, contentAadV2(row));
+    } finally {
+      if ('dataKey' in k) key.dispose();
+    }
+  } else if (row.keyVersion === SEAL_V1 && 'dataKey' in k) {
+    plaintext = open(k.dataKey, row, contentAad(row.tenant, row.session, row.seq, row.type, row.keyVersion));
+  } else {
+    throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
+  }
   const secret = JSON.parse(Buffer.from(plaintext).toString('utf8')) as Record<string, unknown>;
   return {
     seq: row.seq,

@@ -13,7 +13,7 @@ import type { SealContext } from './seal';
  */
 export const CLEAR_KEY_VERSION = 0;
 
-export function shredMarker(ctx: Omit<SealContext, 'keyVersion' | 'dataKey'> & { actor: string; reason: string | null }): StoredEvent {
+export function shredMarker(ctx: Omit<SealContext, 'dataKey'> & { actor: string; reason: string | null }): StoredEvent {
   const row = {
     tenant: ctx.tenant,
     session: ctx.session,

@@ -131,7 +131,6 @@ function seal(
       at,
       correlationId,
       prevHash,
-      keyVersion: s.dataKeyVersion,
       dataKey: s.dataKey,
     });
     prevHash = row.hash;

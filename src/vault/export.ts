@@ -1,6 +1,6 @@
 import { InputError, KeyError } from '../errors';
-import type { SecretBytes } from '../crypto';
-import { buildBundle, type Bundle, type PlaintextEvent, type ReplayPointSpec } from '../audit';
+import { buildBundle, type Bundle, type BundleInput, type PlaintextEvent, type ReplayPointSpec } from '../audit';
+import { SEAL_V1, SEAL_V2, eventKey } from '../events';
 import { replay, type AgentState } from '../replay';
 import { readCheckpoints, readSession, withTenant } from '../store';
 import type { StoredEvent } from '../domain';
@@ -9,7 +9,7 @@ import { openSession } from './open-session';
 import { decryptedEvents, storedEvents } from './read';
 
 export interface ExportOptions {
-  /** Include plaintext events, the session's data key and replayed states. */
+  /** Include plaintext events, each event's own key (never the data key, but for legacy v1 events) and replayed states. */
   decrypt?: boolean;
   /** Replay points to include as states (with decrypt); the latest state is always included then. */
   points?: ({ atSeq: number } | { at: Date })[];
@@ -18,7 +18,7 @@ export interface ExportOptions {
 /**
  * Builds the auditor bundle of one session (docs/export-format.md): events as stored,
  * every signed checkpoint, the public keys, a signed manifest; with `decrypt`, plaintext,
- * the data key and replayed states. UNKNOWN_SESSION, KEY_DESTROYED, KEY_NOT_FOUND (no
+ * the events' own keys and replayed states. UNKNOWN_SESSION, KEY_DESTROYED, KEY_NOT_FOUND (no
  * signing key) as the operations it uses.
  */
 export async function exportSession(deps: VaultDeps, tenant: string, session: string, options: ExportOptions = {}): Promise<Bundle> {
@@ -36,7 +36,7 @@ export async function exportSession(deps: VaultDeps, tenant: string, session: st
     if (page.length < 1000) break;
     after = page[page.length - 1]!.seq;
   }
-  let plaintext: { dataKey: SecretBytes; events: PlaintextEvent[] } | null = null;
+  let plaintext: BundleInput['plaintext'] = null;
   let states: { point: ReplayPointSpec; state: AgentState }[] | null = null;
   if (options.decrypt) {
     const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
@@ -44,7 +44,11 @@ export async function exportSession(deps: VaultDeps, tenant: string, session: st
     for await (const e of decryptedEvents(deps, tenant, session)) {
       plain.push({ seq: e.seq, type: e.type, correlationId: e.correlationId, at: e.at.toISOString(), data: e.data });
     }
-    plaintext = { dataKey: s.dataKey, events: plain };
+    // Each event's own key, never the data key (which would open every later event too);
+    // only legacy v1 events, which have no key of their own, need the data key.
+    const eventKeys = events.filter((e) => e.keyVersion === SEAL_V2).map((e) => ({ seq: e.seq, key: eventKey(s.dataKey, tenant, session, e.seq) }));
+    const legacy = events.some((e) => e.keyVersion === SEAL_V1);
+    plaintext = { dataKey: legacy ? s.dataKey : null, eventKeys, events: plain };
     const meta = { tenant, session, agent: row.agent };
     states = [];
     for (const point of options.points ?? []) {
@@ -57,6 +61,7 @@ export async function exportSession(deps: VaultDeps, tenant: string, session: st
     { tenant, session, agent: row.agent, exportedAt: deps.clock(), events, checkpoints, publicKeys: await deps.trustedKeys(), plaintext, states },
     signer,
   );
+  for (const k of plaintext?.eventKeys ?? []) k.key.dispose();
   deps.logger.info({ op: 'export', events: events.length, checkpoints: checkpoints.length, decrypted: options.decrypt === true }, 'exported');
   return bundle;
 }

@@ -1,5 +1,7 @@
 import type { StoredEvent, VaultEvent } from '../domain';
-import { openEvent } from '../events';
+import { GENESIS_HASH, eventHash, openEvent } from '../events';
+import { IntegrityError } from '../errors';
+import { bytesEqual } from '../crypto';
 import { readEvents, readSession, withTenant, type SessionRow } from '../store';
 import { readArchived } from './archive';
 import type { VaultDeps } from './deps';
@@ -39,13 +41,33 @@ export async function* storedEvents(deps: VaultDeps, tenant: string, session: st
 }
 
 /**
- * A session's events, decrypted, page by page. UNKNOWN_SESSION if it does not exist;
- * KEY_DESTROYED if its key was shredded; DECRYPTION_FAILED if a ciphertext does not
- * open where it is (altered, or moved from another row, session or tenant).
+ * A session's events, decrypted, page by page, each row checked against the chain as it
+ * is read: its hash must be the hash of its stored columns and its predecessor's hash
+ * (BLAKE2b, cheap beside decryption), so a removed, inserted or rewritten row fails with
+ * CHAIN_BROKEN instead of being shown. UNKNOWN_SESSION if it does not exist;
+ * KEY_DESTROYED if its key was shredded; DECRYPTION_FAILED if a ciphertext does not open
+ * where it is (altered, moved from another row, session or tenant, or its clear columns
+ * rewritten and the chain recomputed: the associated data binds them).
  */
 export async function* decryptedEvents(deps: VaultDeps, tenant: string, session: string, fromSeq = 1): AsyncGenerator<VaultEvent> {
   const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
-  for await (const row of storedEvents(deps, tenant, session, fromSeq)) {
-    yield openEvent(row, s.dataKey);
+  // From seq n the chain check needs event n-1's hash: read it too, and check from it.
+  let prev: Uint8Array | null = fromSeq === 1 ? GENESIS_HASH : null;
+  let expected = fromSeq;
+  for await (const row of storedEvents(deps, tenant, session, Math.max(1, fromSeq - 1))) {
+    if (row.seq < fromSeq) {
+      prev = row.hash;
+      continue;
+    }
+    // Opened first (a moved or relabelled ciphertext, or a v2 row with a rewritten clear
+    // column, fails as DECRYPTION_FAILED), then checked against the chain (a removed,
+    // reordered or inserted row, a legacy row's or a shred marker's rewritten columns).
+    const event = openEvent(row, s.dataKey);
+    if (prev === null || row.seq !== expected || !bytesEqual(eventHash(prev, row), row.hash)) {
+      throw new IntegrityError('CHAIN_BROKEN', `event ${row.seq} of ${tenant}/${session} does not match its chain (altered, removed or inserted); run verify`);
+    }
+    prev = row.hash;
+    expected = row.seq + 1;
+    yield event;
   }
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
 import { ensureSodium, generateKey } from '../../src/crypto';
-import { ChainVerifier, GENESIS_HASH, sealEvent, openEvent } from '../../src/events';
+import { ChainVerifier, GENESIS_HASH, eventKey, sealEvent, openEvent } from '../../src/events';
 import type { EventInput, StoredEvent } from '../../src/domain';
 
 beforeAll(ensureSodium);
@@ -15,7 +15,7 @@ function chain(n: number): StoredEvent[] {
       i % 2 === 0
         ? { type: 'tool_call', callId: `c${i}`, tool: 'lookup', input: { i } }
         : { type: 'message', role: 'user', content: `hello ${i}`, usage: { promptTokens: i, completionTokens: 1 }, costUsd: 0.5 };
-    const row = sealEvent(input, { tenant: 't', session: 's', seq: i, at: new Date(1_700_000_000_000 + i), correlationId: 'c', prevHash: prev, keyVersion: 1, dataKey });
+    const row = sealEvent(input, { tenant: 't', session: 's', seq: i, at: new Date(1_700_000_000_000 + i), correlationId: 'c', prevHash: prev, dataKey });
     out.push(row);
     prev = row.hash;
   }
@@ -112,7 +112,7 @@ describe('sealed events', () => {
   it('open to the same data with the same key', () => {
     const key = generateKey();
     const input: EventInput = { type: 'tool_result', callId: 'c', output: { a: [1, 'two', null] }, summary: 's', durationMs: 5, isError: false };
-    const row = sealEvent(input, { tenant: 't', session: 's', seq: 1, at: new Date(0), correlationId: 'c', prevHash: GENESIS_HASH, keyVersion: 1, dataKey: key });
+    const row = sealEvent(input, { tenant: 't', session: 's', seq: 1, at: new Date(0), correlationId: 'c', prevHash: GENESIS_HASH, dataKey: key });
     expect(row.durationMs).toBe(5);
     expect(Buffer.from(row.ciphertext).toString('utf8')).not.toContain('two');
     expect(openEvent(row, key).data).toEqual({ callId: 'c', output: { a: [1, 'two', null] }, summary: 's', durationMs: 5, isError: false });
@@ -123,15 +123,34 @@ describe('sealed events', () => {
     ['another session', { session: 'x' }],
     ['another tenant', { tenant: 'x' }],
     ['another type', { type: 'summary' }],
-    ['another key version', { keyVersion: 2 }],
+    ['another key version (a downgrade to the legacy seal)', { keyVersion: 1 }],
+    ['a rewritten time', { at: new Date(1) }],
+    ['a rewritten correlation id', { correlationId: 'forged' }],
+    ['an added idempotency key', { idempotencyKey: 'k' }],
+    ['a rewritten tool name', { tool: 'transfer' }],
+    ['rewritten token counts', { promptTokens: 1 }],
+    ['a rewritten cost', { costUsd: 0.5 }],
+    ['a rewritten duration', { durationMs: 9 }],
   ])('fail to open under %s', (_label, change) => {
     const key = generateKey();
-    const row = sealEvent({ type: 'message', role: 'user', content: 'secret' }, { tenant: 't', session: 's', seq: 1, at: new Date(0), correlationId: 'c', prevHash: GENESIS_HASH, keyVersion: 1, dataKey: key });
+    const row = sealEvent({ type: 'message', role: 'user', content: 'secret' }, { tenant: 't', session: 's', seq: 1, at: new Date(0), correlationId: 'c', prevHash: GENESIS_HASH, dataKey: key });
     expect(() => openEvent({ ...row, ...change } as StoredEvent, key)).toThrow(expect.objectContaining({ code: 'DECRYPTION_FAILED', message: 'decryption failed' }));
   });
 
+  it("open with their own event key, which opens no other event (what a decrypting export discloses)", () => {
+    const key = generateKey();
+    const ctx = { tenant: 't', session: 's', at: new Date(0), correlationId: 'c', prevHash: GENESIS_HASH, dataKey: key };
+    const first = sealEvent({ type: 'task', task: 'exported' }, { ...ctx, seq: 1 });
+    const later = sealEvent({ type: 'task', task: 'after the export' }, { ...ctx, seq: 2 });
+    const disclosed = eventKey(key, 't', 's', 1);
+    expect(openEvent(first, { eventKey: disclosed }).data).toEqual({ task: 'exported' });
+    expect(() => openEvent(later, { eventKey: disclosed })).toThrow(expect.objectContaining({ code: 'DECRYPTION_FAILED' }));
+    // Nor can it stand in for the data key.
+    expect(() => openEvent(later, disclosed)).toThrow(expect.objectContaining({ code: 'DECRYPTION_FAILED' }));
+  });
+
   it('fail to open with another key', () => {
-    const row = sealEvent({ type: 'task', task: 'x' }, { tenant: 't', session: 's', seq: 1, at: new Date(0), correlationId: 'c', prevHash: GENESIS_HASH, keyVersion: 1, dataKey: generateKey() });
+    const row = sealEvent({ type: 'task', task: 'x' }, { tenant: 't', session: 's', seq: 1, at: new Date(0), correlationId: 'c', prevHash: GENESIS_HASH, dataKey: generateKey() });
     expect(() => openEvent(row, generateKey())).toThrow(expect.objectContaining({ code: 'DECRYPTION_FAILED' }));
   });
 });

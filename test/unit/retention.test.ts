@@ -86,7 +86,7 @@ describe('the archive object', () => {
     const out: StoredEvent[] = [];
     let prev = GENESIS_HASH;
     for (let i = 1; i <= n; i++) {
-      const row = sealEvent({ type: 'message', role: 'user', content: `m${i}` }, { tenant: 't', session: 's', seq: i, at: new Date(1_700_000_000_000 + i), correlationId: 'c', prevHash: prev, keyVersion: 1, dataKey });
+      const row = sealEvent({ type: 'message', role: 'user', content: `m${i}` }, { tenant: 't', session: 's', seq: i, at: new Date(1_700_000_000_000 + i), correlationId: 'c', prevHash: prev, dataKey });
       out.push(row);
       prev = row.hash;
     }
