@@ -78,7 +78,7 @@ describe.each(backends())('reads and exports under attack on $name', (backend) =
   it('a DBA who rewrites the tool name and recomputes the whole chain still cannot get it shown: the associated data binds it', async () => {
     await vault.session('bank', 'rechained').appendMany(conversation);
     const stored = await rows('rechained');
-    let prev = new Uint8Array(32);
+    let prev: Uint8Array = new Uint8Array(32);
     const forged = stored.map((e) => {
       const row = { ...e, tool: e.seq === 2 ? 'lookup_policy' : e.tool };
       const hash = eventHash(prev, row);
