@@ -10,6 +10,15 @@ process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
   (emitWarning as (...a: unknown[]) => void)(warning, ...rest);
 }) as typeof process.emitWarning;
 
+// A reader that goes away (`session-vault events … | head`) closes the pipe: end quietly,
+// with the code so far, instead of a stack trace and exit 1 (which means integrity failure).
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    throw e;
+  });
+}
+
 // The only place the process exits: after output is flushed, with the command's code.
 main(process.argv.slice(2)).then(
   (code) => {

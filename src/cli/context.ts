@@ -11,7 +11,11 @@ export interface CommandContext {
   config: CliConfig;
   io: Output;
   stdin: NodeJS.ReadableStream;
-  withVault<T>(fn: (vault: Vault) => Promise<T>): Promise<T>;
+  /**
+   * Runs fn with a vault opened for it. Only `init` and `demo` pass `create`: every other
+   * command finds the vault or fails with NO_VAULT, creating and migrating nothing.
+   */
+  withVault<T>(fn: (vault: Vault) => Promise<T>, options?: { create?: boolean }): Promise<T>;
   /** Like withVault, as the operator named by --actor, recorded in the access trail. */
   asOperator<T>(fn: (operator: OperatorAccess, vault: Vault) => Promise<T>): Promise<T>;
 }
@@ -32,9 +36,10 @@ function envKeyOptions(config: CliConfig): { keyProvider?: EnvKeyProvider; signe
 }
 
 export function commandContext(config: CliConfig, io: Output, stdin: NodeJS.ReadableStream): CommandContext {
-  const withVault = async <T>(fn: (vault: Vault) => Promise<T>): Promise<T> => {
+  const withVault = async <T>(fn: (vault: Vault) => Promise<T>, options: { create?: boolean } = {}): Promise<T> => {
     await ensureSodium();
-    const vault = await openVault({ ...vaultOptions(config), ...envKeyOptions(config) });
+    const create = options.create === true;
+    const vault = await openVault({ ...vaultOptions(config), ...envKeyOptions(config), create, migrate: create });
     try {
       return await fn(vault);
     } finally {

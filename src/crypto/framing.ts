@@ -7,7 +7,9 @@
  *   bytes u32 length ‖ bytes
  *   u32   4 bytes big-endian
  *   u64   8 bytes big-endian (JS safe integers only)
- *   f64   8 bytes IEEE 754 big-endian
+ *   f64   8 bytes IEEE 754 big-endian; -0 is encoded as +0 (the two are one number
+ *         to every reader: JSON, Postgres's text input, `String(-0)`), so a value that
+ *         lost its sign in transit still hashes the same
  *   opt   0x00 when absent | 0x01 ‖ the value's encoding
  */
 export type Field =
@@ -22,7 +24,7 @@ export const str = (v: string): Field => ({ t: 'str', v });
 export const bytes = (v: Uint8Array): Field => ({ t: 'bytes', v });
 export const u32 = (v: number): Field => ({ t: 'u32', v });
 export const u64 = (v: number): Field => ({ t: 'u64', v });
-export const f64 = (v: number): Field => ({ t: 'f64', v });
+export const f64 = (v: number): Field => ({ t: 'f64', v: v === 0 ? 0 : v });
 export const opt = <T>(v: T | null, f: (x: T) => Field): Field => ({ t: 'opt', v: v === null ? null : f(v) });
 
 /** Encodes the fields in order. Throws RangeError for out-of-range integers. */

@@ -22,9 +22,20 @@ export type StoredEventType = (typeof STORED_EVENT_TYPES)[number];
 export const MESSAGE_ROLES = ['system', 'developer', 'user', 'assistant', 'tool'] as const;
 export type MessageRole = (typeof MESSAGE_ROLES)[number];
 
-const short = z.string().min(1).max(LIMITS.maxShortField);
+/** Names, ids and tool names: no control characters (NUL cannot be stored in a text column; the rest can fool a terminal). */
+const short = z
+  .string()
+  .min(1)
+  .max(LIMITS.maxShortField)
+  .regex(/^[^\u0000-\u001f\u007f]*$/, 'control characters are not allowed');
 const token = z.string().regex(TOKEN_PATTERN, 'expected 1..128 printable ASCII characters');
-const count = z.number().int().nonnegative().max(2 ** 31 - 1);
+/**
+ * Numbers that go to clear columns are canonical at the boundary: -0 (which `JSON.parse`
+ * produces from "-0", and `String(-0)` then turns into "0" on the way to Postgres)
+ * becomes 0, so what is hashed is what is stored.
+ */
+const canonical = (n: number): number => (n === 0 ? 0 : n);
+const count = z.number().int().nonnegative().max(2 ** 31 - 1).transform(canonical);
 const jsonObject = z.record(z.string(), z.json());
 
 const common = {
@@ -39,7 +50,7 @@ export const messageEvent = z.strictObject({
   name: short.optional(),
   toolCallId: short.optional(),
   usage: z.strictObject({ promptTokens: count, completionTokens: count }).optional(),
-  costUsd: z.number().nonnegative().finite().optional(),
+  costUsd: z.number().nonnegative().finite().transform(canonical).optional(),
   /** The model that wrote an assistant message, and how long the call took. */
   model: short.optional(),
   latencyMs: count.optional(),
@@ -144,6 +155,7 @@ export type EventData = Record<string, unknown>;
  * field and the rule, never the value.
  */
 export function parseEvent(value: unknown, where = 'event'): EventInput {
+  checkShape(value, where);
   const result = eventInput.safeParse(value);
   if (!result.success) {
     const issue = result.error.issues[0]!;
@@ -176,6 +188,31 @@ export function parseEvents(values: readonly unknown[], label: (i: number) => st
     throw new InputError('INVALID_EVENT', `batch is ${total} bytes, over the limit of ${LIMITS.maxBatchBytes} bytes`);
   }
   return events;
+}
+
+/**
+ * Before any schema runs: nesting no deeper than LIMITS.maxDepth (a 5000-deep document
+ * would overflow the stack of every recursive reader after us), and no `__proto__`
+ * member, which JavaScript objects cannot carry as data (it would be silently dropped or
+ * change the object's prototype), so it is refused rather than lost. Iterative: no input
+ * can make this overflow.
+ */
+function checkShape(value: unknown, where: string): void {
+  const stack: { v: unknown; depth: number; path: string }[] = [{ v: value, depth: 0, path: '' }];
+  while (stack.length > 0) {
+    const { v, depth, path } = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= LIMITS.maxDepth) throw new InputError('INVALID_EVENT', `${where}: ${path || 'event'}: nested deeper than ${LIMITS.maxDepth} levels`);
+    if (Array.isArray(v)) {
+      v.forEach((x, i) => stack.push({ v: x, depth: depth + 1, path: `${path}${path ? '.' : ''}${i}` }));
+      continue;
+    }
+    for (const key of Object.keys(v)) {
+      const at = `${path}${path ? '.' : ''}${key}`;
+      if (key === '__proto__') throw new InputError('INVALID_EVENT', `${where}: ${at}: "__proto__" is not allowed as a member name`);
+      stack.push({ v: (v as Record<string, unknown>)[key], depth: depth + 1, path: at });
+    }
+  }
 }
 
 function issueField(issue: z.core.$ZodIssue): string {

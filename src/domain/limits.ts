@@ -11,6 +11,8 @@ export const LIMITS = {
   maxBatchBytes: 32 * 1024 * 1024,
   /** Longest name, call id, tool name or role-ish short field, in characters. */
   maxShortField: 256,
+  /** Deepest nesting of objects and arrays in an event. */
+  maxDepth: 64,
   /** Longest agent name. */
   maxAgentName: 128,
 } as const;

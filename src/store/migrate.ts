@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { StorageError } from '../errors';
 import path from 'node:path';
 import { Client } from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
@@ -46,4 +47,32 @@ export async function migratePostgres(url: string): Promise<void> {
 /** Applies pending migrations on a PGlite instance (one connection, so no race). */
 export async function migratePglite(pglite: PGlite): Promise<void> {
   await migrateOnPglite(drizzlePglite(pglite), { migrationsFolder: MIGRATIONS_FOLDER });
+}
+
+/** How many migrations this version of the package has (drizzle/meta/_journal.json). */
+export function knownMigrations(): number {
+  return (JSON.parse(readFileSync(path.join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }).entries.length;
+}
+
+/**
+ * Whether a database holds a vault, and how many of our migrations it has applied: the
+ * vault's tables (public.events) and drizzle's own record of applied migrations. Reads
+ * only; creates nothing.
+ */
+export async function schemaState(query: <R>(text: string) => Promise<R[]>): Promise<{ vault: boolean; applied: number }> {
+  const [found] = await query<{ vault: boolean; migrations: boolean }>(
+    `SELECT to_regclass('public.events') IS NOT NULL AS vault, to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS migrations`,
+  );
+  if (!found!.migrations) return { vault: found!.vault, applied: 0 };
+  const [count] = await query<{ applied: number }>('SELECT count(*)::int AS applied FROM drizzle.__drizzle_migrations');
+  return { vault: found!.vault, applied: count!.applied };
+}
+
+/** Shared by both drivers: what a schema state means for a command that may not migrate. */
+export function checkSchemaState(state: { vault: boolean; applied: number }, where: string): void {
+  if (!state.vault) throw new StorageError('NO_VAULT', `no vault at ${where}: run \`session-vault init\` first`);
+  const known = knownMigrations();
+  if (state.applied < known) {
+    throw new StorageError('STORAGE_REFUSED', `the vault at ${where} has ${state.applied} of this version's ${known} migrations: run \`session-vault init\` to migrate it`);
+  }
 }

@@ -10,6 +10,12 @@ export interface StoreOptions {
   home: string;
   lockTimeoutMs: number;
   migrate: boolean;
+  /**
+   * Create the store when there is none (a new embedded folder, an empty database).
+   * When false, a missing vault is NO_VAULT and nothing is created or migrated: read-only
+   * commands never leave a store behind.
+   */
+  create?: boolean;
 }
 
 /** Picks the driver from the URL (CLI contract: "Where the vault lives"). */

@@ -1,11 +1,11 @@
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
 import lockfile from 'proper-lockfile';
 import { StorageError } from '../errors';
 import * as schema from './schema';
-import { APP_ROLE, migratePglite } from './migrate';
+import { APP_ROLE, checkSchemaState, migratePglite, schemaState } from './migrate';
 import { storageError } from './errors';
 import type { Store, VaultDb } from './types';
 
@@ -19,8 +19,11 @@ import type { Store, VaultDb } from './types';
  * `lockTimeoutMs`, then fails with STORE_LOCKED. It never opens a folder another
  * process has open, which is what would corrupt it.
  */
-export async function openPglite(dir: string | null, options: { lockTimeoutMs: number }): Promise<Store> {
+export async function openPglite(dir: string | null, options: { lockTimeoutMs: number; migrate?: boolean; create?: boolean }): Promise<Store> {
   let release: (() => Promise<void>) | null = null;
+  if (dir && options.create === false && !existsSync(path.join(dir, 'PG_VERSION'))) {
+    throw new StorageError('NO_VAULT', `no vault at ${dir}: run \`session-vault init\` first (or point --home / --db at the vault)`);
+  }
   if (dir) {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     release = await acquire(dir, options.lockTimeoutMs);
@@ -29,7 +32,8 @@ export async function openPglite(dir: string | null, options: { lockTimeoutMs: n
   try {
     pglite = dir ? new PGlite(dir) : new PGlite();
     await pglite.waitReady;
-    await migratePglite(pglite);
+    if (options.migrate === false && dir) await requireCurrentSchema(pglite, dir);
+    else await migratePglite(pglite);
     await pglite.exec(`SET ROLE ${APP_ROLE}`);
     const db = drizzle(pglite, { schema }) as unknown as VaultDb;
     const opened = pglite;
@@ -78,3 +82,9 @@ async function acquire(dir: string, timeoutMs: number): Promise<() => Promise<vo
     throw new StorageError('STORAGE_UNAVAILABLE', `cannot lock the embedded store ${dir} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
   }
 }
+
+/** NO_VAULT for a folder without the vault's tables; STORAGE_REFUSED for one that needs `init` to migrate. */
+export async function requireCurrentSchema(pglite: PGlite, where: string): Promise<void> {
+  checkSchemaState(await schemaState(async (text) => (await pglite.query(text)).rows as never[]), where);
+}
+

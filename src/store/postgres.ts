@@ -1,7 +1,8 @@
-import { Pool } from 'pg';
+import { Client, Pool } from 'pg';
+import { StorageError } from '../errors';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import * as schema from './schema';
-import { APP_ROLE, migratePostgres } from './migrate';
+import { APP_ROLE, checkSchemaState, migratePostgres, schemaState } from './migrate';
 import { storageError } from './errors';
 import type { Store, VaultDb } from './types';
 
@@ -10,8 +11,20 @@ import type { Store, VaultDb } from './types';
  * connection acts as the application role (startup option `role`), so row-level security and the
  * append-only privileges hold whatever login role the URL names.
  */
-export async function openPostgres(url: string, options: { migrate: boolean; poolSize?: number }): Promise<Store> {
+export async function openPostgres(url: string, options: { migrate: boolean; create?: boolean; poolSize?: number }): Promise<Store> {
   try {
+    if (options.create === false || !options.migrate) {
+      // Look first, as the login role, without creating anything.
+      const probe = new Client({ connectionString: url });
+      await probe.connect();
+      try {
+        const state = await schemaState(async (text) => (await probe.query(text)).rows);
+        if (options.create === false && !state.vault) throw new StorageError('NO_VAULT', `no vault in ${redact(url)}: run \`session-vault init\` first`);
+        if (!options.migrate) checkSchemaState(state, redact(url));
+      } finally {
+        await probe.end();
+      }
+    }
     if (options.migrate) await migratePostgres(url);
     // The role is a startup parameter, so a connection acts as the app role from its
     // first statement: there is no window in which it runs as the login role.

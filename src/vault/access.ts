@@ -31,12 +31,8 @@ const ACTOR = /^[\x21-\x7e][\x20-\x7e]{0,127}$/;
  * go on, like an audit device that cannot log.
  */
 export async function recordAccess(deps: VaultDeps, r: Omit<AccessRecord, 'seq' | 'at'>): Promise<void> {
-  let signer;
-  try {
-    signer = await deps.signer();
-  } catch (e) {
-    throw new StorageError('ACCESS_TRAIL_UNAVAILABLE', 'the access trail cannot be signed (no signing key), so the operation is refused', { cause: e });
-  }
+  // A keyring that cannot be read fails here with its own error (KEYRING_MISSING…): no record, no access.
+  const signer = await deps.signer();
   for (let attempt = 1; attempt <= 32; attempt++) {
     let note: string | null = null;
     try {

@@ -50,8 +50,8 @@ export async function append(
   const events = parseEvents(inputs);
   const keys = idempotencyKeys(events);
   const correlationId = validCorrelationId(options.correlationId ?? currentCorrelationId() ?? randomUUID());
-  if (options.agent !== undefined && (options.agent.length === 0 || options.agent.length > 128)) {
-    throw new InputError('INVALID_INPUT', 'agent name must be 1..128 characters');
+  if (options.agent !== undefined && (options.agent.length === 0 || options.agent.length > 128 || /[\u0000-\u001f\u007f]/.test(options.agent))) {
+    throw new InputError('INVALID_INPUT', 'agent name must be 1..128 characters, none of them control characters');
   }
   return withContext({ correlationId, tenant, session }, () =>
     deps.mutex.run(`${tenant}\u0000${session}`, async () => {

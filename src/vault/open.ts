@@ -29,8 +29,10 @@ export interface VaultOptions {
   signer?: CheckpointSigner;
   /** How long to wait for another process holding the embedded store. Default 30 000 ms. */
   lockTimeoutMs?: number;
-  /** Apply pending migrations on open. Default true; false when the login role cannot run DDL. */
+  /** Apply pending migrations on open. Default true; false when the login role cannot run DDL (an outdated vault is then refused). */
   migrate?: boolean;
+  /** Create the store when none exists. Default true; false makes a missing vault NO_VAULT (exit 4), creating nothing. */
+  create?: boolean;
   /** A pino logger; default JSON on stderr at `logLevel`. */
   logger?: Logger;
   /** Default: `VAULT_LOG_LEVEL`, else 'info'. */
@@ -61,6 +63,7 @@ const optionsSchema = z.strictObject({
   signer: z.custom<CheckpointSigner>((v) => typeof v === 'object' && v !== null).optional(),
   lockTimeoutMs: z.number().int().nonnegative().max(3_600_000).optional(),
   migrate: z.boolean().optional(),
+  create: z.boolean().optional(),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null).optional(),
   logLevel: z.string().optional(),
   pageSize: z.number().int().min(1).max(10_000).optional(),
@@ -94,7 +97,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   const home = path.resolve(o.home ?? DEFAULT_HOME);
   const keyringPath = path.resolve(o.keyring ?? path.join(home, 'keyring.json'));
   const logger = o.logger ?? createLogger({ level: o.logLevel ?? process.env.VAULT_LOG_LEVEL ?? 'info' });
-  const store = await openStore({ url: o.database, home, lockTimeoutMs: o.lockTimeoutMs ?? 30_000, migrate: o.migrate ?? true });
+  const store = await openStore({ url: o.database, home, lockTimeoutMs: o.lockTimeoutMs ?? 30_000, migrate: o.migrate ?? true, create: o.create ?? true });
 
   // The keyring is read on first need and again whenever the file is replaced (a key
   // rotation by another process), so a long-running vault never keeps signing with a

@@ -36,7 +36,7 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
       ctx.io.out(`     npx session-vault export ${TENANT} ${session} --out demo-bundle.json --actor you && npx session-vault verify-bundle demo-bundle.json`);
     }
     return report.ok ? 0 : 1;
-  });
+  }, { create: true });
 }
 
 async function script(vault: Vault, id: string): Promise<void> {

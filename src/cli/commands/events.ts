@@ -1,6 +1,6 @@
 import type { CommandContext } from '../context';
 import { intFlag } from '../input';
-import { json } from '../output';
+import { json, printable } from '../output';
 import { InputError } from '../../errors';
 import { toOpenAiMessages } from '../../integrations';
 import type { VaultEvent } from '../../domain';
@@ -23,7 +23,7 @@ export async function eventsCommand(ctx: CommandContext, tenant: string, session
     for await (const e of await op.events(tenant, session, { fromSeq })) {
       const record = { seq: e.seq, type: e.type, correlationId: e.correlationId, at: e.at.toISOString(), data: e.data };
       if (ctx.config.json) json(ctx.io, record);
-      else ctx.io.out(`${String(e.seq).padStart(6)}  ${record.at}  ${e.type.padEnd(11)}  ${JSON.stringify(e.data)}`);
+      else ctx.io.out(printable(`${String(e.seq).padStart(6)}  ${record.at}  ${e.type.padEnd(11)}  ${JSON.stringify(e.data)}`));
     }
   });
   return 0;

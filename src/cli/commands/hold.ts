@@ -1,5 +1,5 @@
 import type { CommandContext } from '../context';
-import { json } from '../output';
+import { json, printable } from '../output';
 
 /** `hold set|clear <tenant> <session> --reason R`: recorded in the access trail. */
 export async function holdCommand(ctx: CommandContext, action: 'set' | 'clear', tenant: string, session: string): Promise<number> {
@@ -16,6 +16,6 @@ export async function holdListCommand(ctx: CommandContext, flags: { tenant?: str
   const rows = holds.map((h) => ({ tenant: h.tenant, session: h.session, reason: h.reason, setBy: h.setBy, setAt: h.setAt.toISOString() }));
   if (ctx.config.json) json(ctx.io, rows);
   else if (rows.length === 0) ctx.io.out('no legal holds');
-  else for (const h of rows) ctx.io.out(`${h.tenant}/${h.session}\t${h.setAt}\t${h.setBy}\t${h.reason}`);
+  else for (const h of rows) ctx.io.out(`${h.tenant}/${h.session}\t${h.setAt}\t${printable(h.setBy)}\t${printable(h.reason)}`);
   return 0;
 }

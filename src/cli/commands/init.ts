@@ -25,7 +25,7 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
   await openWitness(ctx.config.witness, ctx.config.s3).addPublicKeys(new Map([...keys.signingKeys].map(([id, k]) => [id, k.publicKey])));
   for (const m of keys.masterKeys.values()) m.key.dispose();
   for (const s of keys.signingKeys.values()) s.secretKey.dispose();
-  const database = await ctx.withVault(async (v) => v.location);
+  const database = await ctx.withVault(async (v) => v.location, { create: true });
   const created = homeCreated || keyringCreated;
   if (ctx.config.json) json(ctx.io, { home, database, keyring, witness: ctx.config.witness, created });
   else {

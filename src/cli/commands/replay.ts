@@ -2,7 +2,7 @@ import { InputError } from '../../errors';
 import type { AgentState } from '../../replay';
 import type { CommandContext } from '../context';
 import { intFlag, timeFlag } from '../input';
-import { json } from '../output';
+import { json, printable } from '../output';
 
 /** `replay <tenant> <session> [--at-seq N | --at ISO]`: the agent state rebuilt from decrypted events. */
 export async function replayCommand(ctx: CommandContext, tenant: string, session: string, flags: { atSeq?: string; at?: string }): Promise<number> {
@@ -38,5 +38,5 @@ export function renderState(s: AgentState): string {
     `summary:     ${s.summary ? `${JSON.stringify(s.summary.content)} (through seq ${s.summary.throughSeq})` : '(none)'}`,
     `usage:       ${s.usage.promptTokens} prompt + ${s.usage.completionTokens} completion tokens, $${s.usage.costUsd}`,
   ];
-  return lines.join('\n');
+  return lines.map(printable).join('\n');
 }

@@ -1,5 +1,5 @@
 import type { CommandContext } from '../context';
-import { json } from '../output';
+import { json, printable } from '../output';
 
 /** `sessions <tenant>`. */
 export async function sessionsCommand(ctx: CommandContext, tenant: string): Promise<number> {
@@ -8,7 +8,7 @@ export async function sessionsCommand(ctx: CommandContext, tenant: string): Prom
   else if (list.length === 0) ctx.io.out(`no sessions in ${tenant}`);
   else {
     ctx.io.out('SESSION\tAGENT\tEVENTS\tLAST EVENT\tSTATUS');
-    for (const s of list) ctx.io.out(`${s.session}\t${s.agent ?? '-'}\t${s.events}\t${s.lastAt ?? '-'}\t${s.status}`);
+    for (const s of list) ctx.io.out(`${s.session}\t${printable(s.agent ?? '-')}\t${s.events}\t${s.lastAt ?? '-'}\t${s.status}`);
   }
   return 0;
 }
