@@ -5,7 +5,9 @@ import { isSafeName, type ObjectStore } from './store';
 
 /**
  * Objects as files under a folder: folders mode 0700, files 0600, written to a temporary
- * file, fsynced and renamed into place, so a crash leaves the old object or the new one.
+ * file, fsynced and renamed into place, then the folder holding it (and every folder the
+ * write created) fsynced too, so a crash leaves the old object or the new one, and a
+ * `put` that returned survives power loss: the archive deletes hot rows only after it.
  */
 export class FolderObjectStore implements ObjectStore {
   /** @param label what the store is for, in error messages ("witness", "archive"). */
@@ -27,7 +29,7 @@ export class FolderObjectStore implements ObjectStore {
   async put(name: string, body: Uint8Array): Promise<void> {
     const file = this.file(name);
     try {
-      await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+      const created = await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
       const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
       const handle = await fs.open(tmp, 'w', 0o600);
       try {
@@ -37,6 +39,10 @@ export class FolderObjectStore implements ObjectStore {
         await handle.close();
       }
       await fs.rename(tmp, file);
+      // The rename is durable once the folder is; a new folder once its parent is.
+      const folders = [path.dirname(file)];
+      if (created) for (let d = path.dirname(file); d !== path.dirname(created); d = path.dirname(d)) folders.push(path.dirname(d));
+      for (const d of new Set(folders)) await syncFolder(d);
     } catch (e) {
       throw this.unavailable(e);
     }
@@ -70,5 +76,15 @@ export class FolderObjectStore implements ObjectStore {
 
   private unavailable(e: unknown): StorageError {
     return new StorageError('STORAGE_UNAVAILABLE', `${this.label} ${this.location} unavailable (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
+  }
+}
+
+/** fsync of a folder: makes the entries in it (a rename, a new subfolder) durable. */
+async function syncFolder(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }

@@ -79,6 +79,8 @@ async function witnessTrail(deps: VaultDeps, note: string | null): Promise<void>
  * operator access and are not recorded.
  */
 export class OperatorAccess {
+  /** Which kind of access this handle is (docs/threat-model.md, "Who decrypts"): every call recorded first. */
+  readonly access = 'operator' as const;
   /** @internal — use vault.operator(). */
   constructor(
     private readonly deps: VaultDeps,

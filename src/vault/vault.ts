@@ -212,8 +212,16 @@ export class Vault {
   }
 }
 
-/** One session of one tenant: append, read, replay. */
+/**
+ * One session of one tenant: append, read, replay. This is *application access*: the
+ * application's own agent reading and writing its own sessions in its own process, with
+ * keys it already holds; it is not recorded in the access trail. Anything a person does
+ * (read, export, chat, keys, retention) goes through `vault.operator()`, which is.
+ */
 export class VaultSession {
+  /** Which kind of access this handle is (docs/threat-model.md, "Who decrypts"). */
+  readonly access = 'application' as const;
+
   /** @internal — use vault.session(). */
   constructor(
     private readonly deps: VaultDeps,

@@ -81,8 +81,15 @@ describe.each(backends())('resuming a conversation in a new process on $name', (
   }, 120_000);
 
   it('session-vault chat: a second process continues the conversation; without a key it exits 2', async () => {
-    const env: Record<string, string> = { VAULT_HOME: home, OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: fake.baseURL, OPENAI_MODEL: 'gpt-4o-mini' };
+    const env: Record<string, string> = { VAULT_HOME: home, OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: fake.baseURL, OPENAI_MODEL: 'gpt-4o-mini', VAULT_ACTOR: 'ops-carol' };
     if (db !== '-') env.VAULT_DATABASE_URL = db;
+    // chat is operator access: without an actor it is refused before any history is read or sent.
+    const { VAULT_ACTOR: _actor, ...anonymous } = env;
+    const beforeAnonymous = fake.requests.length;
+    const refused = await runCli(anonymous, ['chat', 'bank', 'chat-s'], 'Hi there\n');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim()).toMatch(/^error\[ACTOR_REQUIRED\]/);
+    expect(fake.requests.length).toBe(beforeAnonymous);
     fake.reply({ kind: 'text', text: 'Hello! How can I help?' });
     const first = await runCli(env, ['chat', 'bank', 'chat-s', '--system', 'Be brief.'], 'Hi there\n');
     expect(first.code).toBe(0);
@@ -119,6 +126,15 @@ describe.each(backends())('resuming a conversation in a new process on $name', (
       const state = await v.session('bank', 'chat-s').state();
       expect(state.messages.map((m) => m.content)).toEqual(['Hi there', 'Hello! How can I help?', 'What did I say?', 'You said hi.', 'Still there?']);
       expect(state.modelErrors).toEqual([expect.objectContaining({ status: 503 })]);
+      // Each chat run was recorded first, naming the operator and where the history went.
+      const trail = [];
+      for await (const r of v.accessLog({ tenant: 'bank' })) if (r.action.startsWith('chat:')) trail.push([r.actor, r.action, r.session, r.outcome]);
+      const host = new URL(fake.baseURL).host;
+      expect(trail.slice(0, 3)).toEqual([
+        ['ops-carol', `chat:${host}`, 'chat-s', 'granted'],
+        ['ops-carol', `chat:${host}`, 'chat-s', 'granted'],
+        ['ops-carol', `chat:${host}`, 'chat-s', 'granted'],
+      ]);
     } finally {
       await v.close();
     }

@@ -15,7 +15,8 @@ export interface ChatFlags {
 /**
  * `chat <tenant> <session>`: an interactive chat through the OpenAI API (OPENAI_API_KEY,
  * OPENAI_BASE_URL for a compatible server, --model or OPENAI_MODEL), every turn recorded
- * in the session; a rerun continues the same conversation. One line a message; `/exit`
+ * in the session; a rerun continues the same conversation. Operator access: --actor is
+ * required and the access (`chat:<model host>`) is recorded first. One line a message; `/exit`
  * or end of input ends it. A failed model call is recorded, reported on stderr, and the
  * chat goes on; the exit code is then 4. Without a key: exit 2, nothing written.
  */
@@ -24,7 +25,11 @@ export async function chatCommand(ctx: CommandContext, tenant: string, session: 
   if (!apiKey) throw new InputError('OPENAI_KEY_MISSING', 'chat needs an OpenAI API key: set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible server)');
   const context = contextStrategy(flags.context ?? 'full');
   const client = new OpenAI({ apiKey, ...(baseURL ? { baseURL } : {}) });
-  return ctx.withVault(async (vault) => {
+  // Operator access: the whole history is decrypted and sent to a model endpoint, so the
+  // operator is named and the access recorded (with where it goes) before anything is
+  // read, and refused if it cannot be recorded (docs/threat-model.md).
+  const endpoint = new URL(baseURL ?? 'https://api.openai.com/v1').host;
+  return ctx.asOperator((op, vault) => op.recorded(`chat:${endpoint}`, { tenant, session }, async () => {
     const chat = new RecordedChat({
       client,
       session: vault.session(tenant, session),
@@ -54,7 +59,7 @@ export async function chatCommand(ctx: CommandContext, tenant: string, session: 
       }
     }
     return failed ? 4 : 0;
-  });
+  }));
 }
 
 /** `full`, `window:N` (system + last N messages) or `summary:N` (summary of older turns + last N). */
