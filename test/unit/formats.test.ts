@@ -1,5 +1,5 @@
-import { ensureSodium, toHex, frame, str, u32, u64, opt, f64, bytes } from '../../src/crypto';
-import { GENESIS_HASH, contentAad, encodeForHash, eventHash, type HashedColumns } from '../../src/events';
+import { ensureSodium, toHex, frame, str, u32, u64, opt, f64, bytes, SecretBytes, exposeSecretBytes } from '../../src/crypto';
+import { GENESIS_HASH, contentAad, contentAadV2, encodeForHash, eventHash, eventKey, type HashedColumns } from '../../src/events';
 
 /** Known-answer vectors for the formats in docs/formats.md. A change here is a format change. */
 beforeAll(ensureSodium);
@@ -99,5 +99,19 @@ describe('event hash v1', () => {
     expect(toHex(contentAad('acme', 's-1', 1, 'message', 1))).toBe(
       '0000001e73657373696f6e2d7661756c742f6576656e742d636f6e74656e742f76310000000461636d6500000003732d310000000000000001000000076d65737361676500000001',
     );
+  });
+});
+
+describe('seal v2 vectors', () => {
+  it('associated data binds place, type, seal version and every clear column', () => {
+    const { nonce: _n, ciphertext: _c, ...columns } = event1;
+    expect(toHex(contentAadV2({ ...columns, keyVersion: 2 }))).toBe(
+      '0000001e73657373696f6e2d7661756c742f6576656e742d636f6e74656e742f76320000000461636d6500000003732d310000000000000001000000076d657373616765000000020000019b7ca98f2e00000006636f72722d31000001000000000000000a010000000000000005013fd000000000000000',
+    );
+  });
+
+  it("an event's key is keyed BLAKE2b-256 of its place under the data key", () => {
+    const key = eventKey(SecretBytes.adopt(new Uint8Array(32).fill(0x2a)), 'acme', 's-1', 1);
+    expect(toHex(exposeSecretBytes(key))).toBe('fe0fdeeddbe044001e71e18aaf5f3689b2be50dbf5f751e89f76c2a1150f0572');
   });
 });
