@@ -12,8 +12,9 @@ export interface CommandContext {
   io: Output;
   stdin: NodeJS.ReadableStream;
   /**
-   * Runs fn with a vault opened for it. Only `init` and `demo` pass `create`: every other
-   * command finds the vault or fails with NO_VAULT, creating and migrating nothing.
+   * Runs fn with a vault opened for it. Only `init`, `tenant create` and `demo` pass
+   * `create`: every other command finds the vault or fails with NO_VAULT, creating and
+   * migrating nothing.
    */
   withVault<T>(fn: (vault: Vault) => Promise<T>, options?: { create?: boolean }): Promise<T>;
   /** Like withVault, as the operator named by --actor, recorded in the access trail. */

@@ -3,7 +3,9 @@ import { json } from '../output';
 
 /** `tenant create <tenant>`: a tenant and its first key. */
 export async function tenantCreateCommand(ctx: CommandContext, tenant: string): Promise<number> {
-  const result = await ctx.withVault((v) => v.createTenant(tenant));
+  // Creates the store when there is none: with keys from the environment (a container),
+  // there is no `init` to run, since init writes a keyring.
+  const result = await ctx.withVault((v) => v.createTenant(tenant), { create: true });
   if (ctx.config.json) json(ctx.io, result);
   else ctx.io.out(`created tenant ${result.tenant} (key version ${result.keyVersion})`);
   return 0;
