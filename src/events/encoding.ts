@@ -1,5 +1,5 @@
 import type { StoredEvent } from '../domain';
-import { blake2b256, bytes, f64, frame, opt, str, u32, u64 } from '../crypto';
+import { blake2b256, bytes, f64, frame, opt, str, u32, u64, type Field } from '../crypto';
 
 /**
  * The canonical, versioned encodings of an event (docs/formats.md).
@@ -42,14 +42,7 @@ export function encodeForHash(prev: Uint8Array, e: HashedColumns): Uint8Array {
     str(e.session),
     u64(e.seq),
     str(e.type),
-    u64(e.at.getTime()),
-    str(e.correlationId),
-    opt(e.idempotencyKey, str),
-    opt(e.tool, str),
-    opt(e.promptTokens, u64),
-    opt(e.completionTokens, u64),
-    opt(e.costUsd, f64),
-    opt(e.durationMs, u64),
+    ...clearColumns(e),
     u32(e.keyVersion),
     bytes(e.nonce),
     bytes(e.ciphertext),
@@ -79,6 +72,13 @@ export function contentAadV2(e: Omit<HashedColumns, 'nonce' | 'ciphertext'>): Ui
     u64(e.seq),
     str(e.type),
     u32(e.keyVersion),
+    ...clearColumns(e),
+  ]);
+}
+
+/** The clear columns, in the order both the chain hash and the v2 associated data take them. */
+function clearColumns(e: Omit<HashedColumns, 'nonce' | 'ciphertext'>): Field[] {
+  return [
     u64(e.at.getTime()),
     str(e.correlationId),
     opt(e.idempotencyKey, str),
@@ -87,7 +87,7 @@ export function contentAadV2(e: Omit<HashedColumns, 'nonce' | 'ciphertext'>): Ui
     opt(e.completionTokens, u64),
     opt(e.costUsd, f64),
     opt(e.durationMs, u64),
-  ]);
+  ];
 }
 
 /** What a v2 event's key is derived from, under the session data key. */
