@@ -6,12 +6,14 @@ export type HeadProblemKind =
   | 'checkpoint_mismatch' // the event at a signed seq has another hash: the chain was rewritten after signing
   | 'checkpoint_beyond_head' // a signed seq is past the last event: events were removed from the tail
   | 'witness_mismatch' // as checkpoint_mismatch, against the witness outside the database
-  | 'witness_beyond_head'; // as checkpoint_beyond_head: the database was rolled back
+  | 'witness_beyond_head' // as checkpoint_beyond_head: the database was rolled back
+  | 'snapshot_mismatch' // a state snapshot names a head the chain does not have at its seq (reads ignore it)
+  | 'snapshot_beyond_head'; // a state snapshot lies past the last event
 
 export interface SignedHead {
   seq: number;
   hash: Uint8Array;
-  source: 'checkpoint' | 'witness';
+  source: 'checkpoint' | 'witness' | 'snapshot';
 }
 
 /**
@@ -35,14 +37,14 @@ export class HeadCheck {
     if (!heads) return;
     this.pending.delete(e.seq);
     for (const h of heads) {
-      if (!bytesEqual(h.hash, e.hash)) this.found.push({ seq: e.seq, kind: h.source === 'checkpoint' ? 'checkpoint_mismatch' : 'witness_mismatch' });
+      if (!bytesEqual(h.hash, e.hash)) this.found.push({ seq: e.seq, kind: `${h.source}_mismatch` });
     }
   }
 
   /** Heads the chain never reached are past its end. */
   finish(): { seq: number; kind: HeadProblemKind }[] {
     for (const [seq, heads] of [...this.pending].sort((a, b) => a[0] - b[0])) {
-      for (const h of heads) this.found.push({ seq, kind: h.source === 'checkpoint' ? 'checkpoint_beyond_head' : 'witness_beyond_head' });
+      for (const h of heads) this.found.push({ seq, kind: `${h.source}_beyond_head` });
     }
     this.pending.clear();
     return this.found;

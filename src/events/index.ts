@@ -7,3 +7,5 @@ export type { ChainProblem, ChainProblemKind } from './chain';
 export { sealEvent, openEvent, eventKey } from './seal';
 export type { SealContext, OpeningKey } from './seal';
 export { shredMarker, readShredMarker, CLEAR_KEY_VERSION } from './shred-marker';
+export { sealSnapshot, openSnapshot, snapshotAad, SNAPSHOT_V1 } from './snapshot';
+export type { SealedSnapshot } from './snapshot';

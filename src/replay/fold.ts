@@ -24,7 +24,14 @@ export async function replay(
   events: AsyncIterable<VaultEvent> | Iterable<VaultEvent>,
   point: ReplayPoint = {},
 ): Promise<AgentState> {
-  let state = initialState(meta);
+  return replayFrom(initialState(meta), events, point);
+}
+
+/**
+ * Folds events into a given state (a snapshot's, which the fold then owns), up to an
+ * optional point: `replay` from a later start. The events must follow the state's last seq.
+ */
+export async function replayFrom(state: AgentState, events: AsyncIterable<VaultEvent> | Iterable<VaultEvent>, point: ReplayPoint = {}): Promise<AgentState> {
   for await (const event of events) {
     if (isPast(event, point)) break;
     state = evolve(state, event);

@@ -36,3 +36,4 @@ export { releaseArchived, restoreEvents } from './queries/move-session';
 export { purgeSession, markObjectsDeleted, readTombstone, pendingTombstones } from './queries/tombstones';
 export type { TombstoneRow } from './queries/tombstones';
 export { countSessions } from './queries/count-sessions';
+export { insertSnapshot, nearestSnapshot, snapshotHeads, deleteSnapshots } from './queries/snapshots';

@@ -224,3 +224,27 @@ export const tombstones = pgTable(
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.sessionId] })],
 );
+
+/**
+ * Encrypted state snapshots (src/vault/snapshots.ts): the replayed agent state as of
+ * `seq`, sealed with a key of its own derived from the session data key, its associated
+ * data binding tenant, session, seq and the chain hash of event `seq` (`head_hash`).
+ * Derived data: reads check a snapshot against the chain before using it and fall back
+ * to a full replay; deleting every snapshot changes no result. Shredding and purge
+ * delete them.
+ */
+export const snapshots = pgTable(
+  'snapshots',
+  {
+    tenantId: text('tenant_id').notNull(),
+    sessionId: text('session_id').notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    /** The time of event `seq`, so "the state at time T" finds its snapshot too. */
+    at: timestamp('at', { withTimezone: true, precision: 3 }).notNull(),
+    headHash: bytea('head_hash').notNull(),
+    keyVersion: integer('key_version').notNull(),
+    nonce: bytea('nonce').notNull(),
+    ciphertext: bytea('ciphertext').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.sessionId, t.seq] })],
+);

@@ -9,7 +9,7 @@ import type { VaultDeps } from './deps';
 import { decryptedEvents } from './read';
 import { exportSession, type ExportOptions } from './export';
 import { openSession } from './open-session';
-import { replay } from '../replay';
+import { stateAt } from './snapshots';
 import { destroyTenantKey, retireTenantKey, rewrapTenant, rotateTenantKey } from './key-lifecycle';
 import { clearHold, setHold, shred } from './shred';
 import { rotateMaster, type MasterRotation } from './master-rotation';
@@ -107,8 +107,7 @@ export class OperatorAccess {
   async state(tenant: string, session: string, point: ReplayPoint = {}): Promise<AgentState> {
     const [t, s] = [validTenantId(tenant), validSessionId(session)];
     return this.guarded('replay', t, s, async () => {
-      const opened = this.deps.cache.get(t, s) ?? (await openSession(this.deps, t, s, null));
-      return replay({ tenant: t, session: s, agent: opened.agent }, decryptedEvents(this.deps, t, s), point);
+      return stateAt(this.deps, t, s, point);
     });
   }
 

@@ -16,6 +16,7 @@ import {
   type RetentionPolicy,
 } from '../retention';
 import {
+  deleteSnapshots,
   insertArchive,
   listArchives,
   listTenants,
@@ -247,6 +248,7 @@ export async function purge(deps: VaultDeps, tenant: string, session: string, ac
       policy: describePolicy(policy),
     });
     if (!ok) throw new InputError('SESSION_STATE', `session ${tenant}/${session} changed while purging; nothing was purged`);
+    await deleteSnapshots(tx, tenant, session);
     return archived;
   });
   deps.cache.delete(tenant, session);

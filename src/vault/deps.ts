@@ -33,4 +33,8 @@ export interface VaultDeps {
   archive: ObjectStore;
   /** The retention policy of tenants that have none of their own. */
   defaultRetention: RetentionPolicy;
+  /** Write a state snapshot each time a session's head crosses a multiple of this (0: never). */
+  snapshotEvery: number;
+  /** Work off the hot path (snapshots), awaited on close. */
+  background: import('./background').BackgroundTasks;
 }

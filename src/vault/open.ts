@@ -13,6 +13,7 @@ import { DEFAULT_POLICY, parsePolicy } from '../retention';
 import { KeyAccess } from './key-access';
 import { KeyedMutex } from './mutex';
 import { SessionCache } from './session-cache';
+import { BackgroundTasks } from './background';
 import { Vault } from './vault';
 
 /** Options of openVault; every one has a default (shared/spec/cli.md, "Where the vault lives"). */
@@ -51,6 +52,8 @@ export interface VaultOptions {
   defaultRetention?: { archiveAfter: string; retain: string };
   /** S3 client settings for an `s3://` witness or archive (endpoint, region, credentials, forcePathStyle). */
   s3?: S3ClientConfig;
+  /** Write an encrypted state snapshot every this many events, off the hot path (0: never). Default 500. */
+  snapshotEvery?: number;
   /** The clock for event times (tests). Default `() => new Date()`. */
   clock?: () => Date;
 }
@@ -74,6 +77,7 @@ const optionsSchema = z.strictObject({
   defaultRetention: z.strictObject({ archiveAfter: z.string(), retain: z.string() }).optional(),
   s3: z.custom<S3ClientConfig>((v) => typeof v === 'object' && v !== null).optional(),
   clock: z.custom<() => Date>((v) => typeof v === 'function').optional(),
+  snapshotEvery: z.number().int().min(0).max(1_000_000).optional(),
 });
 
 /** Default home folder. */
@@ -171,9 +175,12 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     witness,
     archive,
     defaultRetention,
+    snapshotEvery: o.snapshotEvery ?? 500,
+    background: new BackgroundTasks(logger),
   };
   logger.debug({ op: 'open', store: store.kind, location: store.location }, 'vault opened');
   const close = async () => {
+    await deps.background.drain();
     await store.close();
     const k = await keyring?.data.catch(() => null);
     for (const m of k?.masterKeys.values() ?? []) m.key.dispose();

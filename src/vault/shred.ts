@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { InputError, StorageError } from '../errors';
 import { signCheckpoint } from '../audit';
 import { GENESIS_HASH, shredMarker } from '../events';
-import { appendEvents, clearHoldRow, destroyAllTenantKeys, insertHold, listSessions, listTenants, readHolds, readPolicy, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow } from '../store';
+import { appendEvents, clearHoldRow, deleteSnapshots, destroyAllTenantKeys, insertHold, listSessions, listTenants, readHolds, readPolicy, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
 import { floorOf, restoreSession } from './archive';
 import { parsePolicy, purgeDue, withFloor } from '../retention';
@@ -107,6 +107,7 @@ export async function shred(
         throw new StorageError('STORAGE_REFUSED', `session ${tenant}/${target} is ${row.status}; it cannot be shredded now`);
       }
       shredded += await shredSessionKeys(tx, tenant, target);
+      await deleteSnapshots(tx, tenant, target); // derived from the content: gone with its key
     }
     if (session === undefined) await destroyAllTenantKeys(tx, tenant);
     return { sessions: shredded, tenantKeysDestroyed: session === undefined };

@@ -3,12 +3,12 @@ import { sessionId as validSessionId, tenantId as validTenantId } from '../domai
 import { InputError } from '../errors';
 import { generateKey } from '../crypto';
 import { countSessions, insertTenant, insertTenantKey, writePolicy, listSessions, listTenants, withTenant, type AccessRow, type HoldRow, type SessionRow, type Store } from '../store';
-import { replay, type AgentState, type ReplayPoint } from '../replay';
+import type { AgentState, ReplayPoint } from '../replay';
 import { withContext } from '../observability';
 import { append, type AppendOptions, type AppendResult } from './append';
 import type { VaultDeps } from './deps';
 import { decryptedEvents } from './read';
-import { openSession } from './open-session';
+import { stateAt, writeSnapshot } from './snapshots';
 import { verify, type VerifyReport, type VerifyScope } from './verify';
 import { checkpoint, type CheckpointResult } from './checkpoint';
 import { exportSession, type ExportOptions } from './export';
@@ -261,8 +261,15 @@ export class VaultSession {
       throw new InputError('INVALID_INPUT', 'atSeq must be an integer ≥ 0');
     }
     if (point.at !== undefined && Number.isNaN(point.at.getTime())) throw new InputError('INVALID_INPUT', 'at must be a valid time');
-    const s = this.deps.cache.get(this.tenant, this.id) ?? (await openSession(this.deps, this.tenant, this.id, null));
-    const meta = { tenant: this.tenant, session: this.id, agent: s.agent };
-    return replay(meta, decryptedEvents(this.deps, this.tenant, this.id), point);
+    return stateAt(this.deps, this.tenant, this.id, point);
+  }
+
+  /**
+   * Writes an encrypted snapshot of the state at the head now, so the next `state()`
+   * folds only what comes after (the vault also writes one every `snapshotEvery` events,
+   * off the hot path). Derived data: it never changes a result. Returns the seq it covers.
+   */
+  snapshot(): Promise<number> {
+    return writeSnapshot(this.deps, this.tenant, this.id);
   }
 }

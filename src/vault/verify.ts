@@ -3,7 +3,7 @@ import { bytesEqual } from '../crypto';
 import { addDuration, parseDuration } from '../retention';
 import { ChainVerifier, type ChainProblemKind } from '../events';
 import { AccessChainVerifier, HeadCheck, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
-import { listSessions, listTenantKeys, listTenants, readCheckpoints, readSession, readTombstone, withTenant, type SessionRow } from '../store';
+import { listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, readSession, readTombstone, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedEvents } from './read';
 import { accessTrail } from './access';
@@ -74,6 +74,9 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       seen.add(`${tenant}/${s.session}`);
       const problem = (seq: number, kind: VerifyProblem['kind']) => report.problems.push({ tenant, session: s.session, seq, kind });
       const heads = await signedHeads(deps, tenant, s.session, trusted, periods, problem);
+      // Snapshots are derived and sealed, so verify cannot open them; it checks that each
+      // names a head the chain really has (reads would ignore one that does not).
+      const snaps = await withTenant(deps.store.db, tenant, 'reading snapshot heads', (tx) => snapshotHeads(tx, tenant, s.session));
       report.sessions++;
       scope.onSession?.(tenant, s.session);
       if (s.status === 'purged') {
@@ -81,7 +84,7 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
         continue;
       }
       const chain = new ChainVerifier(tenant, s.session);
-      const headCheck = new HeadCheck(heads);
+      const headCheck = new HeadCheck([...heads, ...snaps.map((h) => ({ seq: h.seq, hash: h.headHash, source: 'snapshot' as const }))]);
       let lastType: string | null = null;
       try {
         for await (const e of storedEvents(deps, tenant, s.session, 1, s)) {

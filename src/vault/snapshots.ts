@@ -1,0 +1,86 @@
+import { bytesEqual, fromHex } from '../crypto';
+import { openSnapshot, sealSnapshot } from '../events';
+import { replay, replayFrom, type AgentState, type ReplayPoint } from '../replay';
+import { insertSnapshot, nearestSnapshot, readEvents, readSession, withTenant } from '../store';
+import type { VaultDeps } from './deps';
+import { openSession } from './open-session';
+import { decryptedEvents } from './read';
+
+/**
+ * The agent state of a session, now or at a point, from the nearest snapshot at or
+ * before it plus the events after it (src/events/snapshot.ts): reading the latest state
+ * costs the events since the last snapshot, not the whole session. A snapshot is used
+ * only if it opens where it is and the chain's hash at its seq is the head it names;
+ * otherwise it is ignored (logged) and the state replayed in full, so a corrupted,
+ * forged or stale snapshot can cost time but never change a result. Archived sessions
+ * replay from their archive object.
+ */
+export async function stateAt(deps: VaultDeps, tenant: string, session: string, point: ReplayPoint = {}): Promise<AgentState> {
+  const opened = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
+  const meta = { tenant, session, agent: opened.agent };
+  if (opened.status === 'active') {
+    const base = await usableSnapshot(deps, tenant, session, point, meta);
+    if (base) return replayFrom(base, decryptedEvents(deps, tenant, session, base.lastSeq + 1), point);
+  }
+  return replay(meta, decryptedEvents(deps, tenant, session), point);
+}
+
+async function usableSnapshot(
+  deps: VaultDeps,
+  tenant: string,
+  session: string,
+  point: ReplayPoint,
+  meta: { tenant: string; session: string; agent: string | null },
+): Promise<AgentState | null> {
+  const found = await withTenant(deps.store.db, tenant, 'reading a snapshot', async (tx) => {
+    const snap = await nearestSnapshot(tx, tenant, session, point);
+    if (!snap) return null;
+    const [event] = await readEvents(tx, tenant, session, snap.seq - 1, 1);
+    return { snap, event };
+  });
+  if (!found) return null;
+  const { snap, event } = found;
+  const ignore = (why: string) => {
+    deps.logger.warn({ op: 'snapshot.ignored', seq: snap.seq, why }, 'snapshot not used; replaying in full');
+    return null;
+  };
+  if (!event || event.seq !== snap.seq || !bytesEqual(event.hash, snap.headHash)) return ignore('not on the chain');
+  let state: AgentState;
+  try {
+    state = openSnapshot(snap, (deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null))).dataKey) as AgentState;
+  } catch {
+    return ignore('does not open');
+  }
+  if (state?.lastSeq !== snap.seq || state.tenant !== tenant || state.session !== session || !state.head || !bytesEqual(fromHex(state.head), snap.headHash)) {
+    return ignore('names another place');
+  }
+  return { ...state, agent: meta.agent };
+}
+
+/**
+ * Writes a snapshot of the session's state at its head now (on demand, or in the
+ * background every `snapshotEvery` events). Returns the seq it folds up to (0: nothing yet).
+ */
+export async function writeSnapshot(deps: VaultDeps, tenant: string, session: string): Promise<number> {
+  const state = await stateAt(deps, tenant, session);
+  if (state.lastSeq === 0 || !state.head || !state.lastAt) return 0;
+  const opened = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
+  const sealed = sealSnapshot(state, { tenant, session, seq: state.lastSeq, at: new Date(state.lastAt), headHash: fromHex(state.head) }, opened.dataKey);
+  const written = await withTenant(deps.store.db, tenant, 'writing a snapshot', async (tx) => {
+    // Locked, as shredding and purge lock it: a snapshot never outlives its session's key.
+    const row = await readSession(tx, tenant, session, true);
+    if (!row || row.status !== 'active' || row.wrappedDataKey === null) return false;
+    await insertSnapshot(tx, sealed);
+    return true;
+  });
+  if (!written) return 0;
+  deps.logger.debug({ op: 'snapshot', seq: state.lastSeq }, 'snapshot written');
+  return state.lastSeq;
+}
+
+/** Off the hot path: after an append crosses a multiple of `snapshotEvery`, a snapshot is written in the background. */
+export function snapshotAfterAppend(deps: VaultDeps, tenant: string, session: string, from: number, to: number): void {
+  const k = deps.snapshotEvery;
+  if (k <= 0 || Math.floor(to / k) === Math.floor(from / k)) return;
+  deps.background.run(() => writeSnapshot(deps, tenant, session), 'snapshot');
+}
