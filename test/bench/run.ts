@@ -2,7 +2,7 @@
  * npm run bench — the vault against raw `pg` on the same server, in the same run.
  *
  * Modes: append 1 event per call; 100 per call; 8 sessions appending concurrently (1 per
- * call); replay of a session; `retention run` archiving many idle sessions (heap sampled). Events carry ~1 KB of content. The baseline inserts and
+ * call); replay of a session in full; the latest state (snapshot + tail) at 100 and 10,000 events; `retention run` archiving many idle sessions (heap sampled). Events carry ~1 KB of content. The baseline inserts and
  * selects rows of the same size (same clear columns, a ~1 KB bytea payload, a 32-byte
  * hash) into a table with the same primary key. This machine is shared and noisy, so the
  * numbers that mean something are the ratios, not the absolute rates.
@@ -18,6 +18,7 @@ import { openVault } from '../../src/vault';
 import { createLogger } from '../../src/observability';
 import { createKeyringFile } from '../../src/keys';
 import { ensureSodium } from '../../src/crypto';
+import { replay } from '../../src/replay';
 
 const CONTENT_BYTES = 1000;
 const SINGLE = Number(process.env.BENCH_SINGLE ?? 2000);
@@ -25,6 +26,7 @@ const BATCHES = Number(process.env.BENCH_BATCHES ?? 100);
 const CONCURRENT_EACH = Number(process.env.BENCH_CONCURRENT_EACH ?? 250);
 const REPLAY_EVENTS = BATCHES * 100;
 const ARCHIVE_SESSIONS = Number(process.env.BENCH_ARCHIVE_SESSIONS ?? 10_000);
+const LATEST_READS = Number(process.env.BENCH_LATEST_READS ?? 200);
 
 interface Row {
   mode: string;
@@ -118,10 +120,10 @@ async function main(): Promise<void> {
   );
   rows.push(row('append, 8 sessions concurrently', 8 * CONCURRENT_EACH, vConc, rConc, 0.8));
 
-  // 4. Replay the 100-per-call session (decrypt + fold) vs raw paged SELECT of its rows.
+  // 4. Replay the 100-per-call session in full (decrypt + fold every event, no snapshot) vs raw paged SELECT of its rows.
   let replayed = 0;
   const vReplay = await rate(REPLAY_EVENTS, async () => {
-    replayed = (await vault.session('bench', 'batch').state()).lastSeq;
+    replayed = (await replay({ tenant: 'bench', session: 'batch', agent: null }, vault.session('bench', 'batch').events())).lastSeq;
   });
   if (replayed !== REPLAY_EVENTS) throw new Error(`replayed ${replayed} of ${REPLAY_EVENTS} events`);
   const rReplay = await rate(REPLAY_EVENTS, async () => {
@@ -139,6 +141,25 @@ async function main(): Promise<void> {
   replayRow.goal = '≥ 50,000 events/s';
   replayRow.met = vReplay >= 50_000;
   rows.push(replayRow);
+
+  // 5. The latest state, as an agent reads it every turn: snapshot + tail (state()) vs raw
+  // pg reading the latest row. At 100 events and at REPLAY_EVENTS, to show how it grows.
+  await vault.session('bench', 'small').appendMany(Array.from({ length: 100 }, event));
+  await (vault as unknown as { deps: { background: { drain(): Promise<void> } } }).deps.background.drain();
+  await rawInsert('small', 100);
+  const latest: { events: number; perSec: number; rawPerSec: number }[] = [];
+  for (const [session, events] of [['small', 100], ['batch', REPLAY_EVENTS]] as const) {
+    await vault.session('bench', session).state(); // warm
+    const vLatest = await rate(LATEST_READS, async () => {
+      for (let i = 0; i < LATEST_READS; i++) await vault.session('bench', session).state();
+    });
+    const rLatest = await rate(LATEST_READS, async () => {
+      for (let i = 0; i < LATEST_READS; i++) await raw.query(`SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = $1 ORDER BY seq DESC LIMIT 1`, [session]);
+    });
+    const r = row(`latest state, ${events} events (reads)`, LATEST_READS, vLatest, rLatest, 0.5);
+    rows.push(r);
+    latest.push({ events, perSec: r.vaultPerSec, rawPerSec: r.rawPerSec });
+  }
 
   await vault.close();
 
