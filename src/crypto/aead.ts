@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { KeyError } from '../errors';
 import { SecretBytes, exposeSecretBytes } from './secret-bytes';
-import { sodium } from './sodium';
+import { primitives } from './primitives';
 
 /**
  * XChaCha20-Poly1305-IETF, the AEAD for event content and for key wrapping.
@@ -49,7 +49,7 @@ export function generateKey(): SecretBytes {
 /** Encrypts and authenticates `plaintext` together with `ad`. */
 export function seal(key: SecretBytes, plaintext: Uint8Array, ad: Uint8Array): Sealed {
   const nonce = freshNonce();
-  const ciphertext = sodium().crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, exposeSecretBytes(key));
+  const ciphertext = primitives().aeadEncrypt(plaintext, ad, nonce, exposeSecretBytes(key));
   return { nonce, ciphertext };
 }
 
@@ -59,7 +59,7 @@ export function seal(key: SecretBytes, plaintext: Uint8Array, ad: Uint8Array): S
  */
 export function open(key: SecretBytes, sealed: Sealed, ad: Uint8Array): Uint8Array {
   try {
-    return sodium().crypto_aead_xchacha20poly1305_ietf_decrypt(null, sealed.ciphertext, ad, sealed.nonce, exposeSecretBytes(key));
+    return primitives().aeadDecrypt(sealed.ciphertext, ad, sealed.nonce, exposeSecretBytes(key));
   } catch {
     throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
   }

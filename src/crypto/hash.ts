@@ -1,11 +1,12 @@
 import { sodium } from './sodium';
+import { primitives } from './primitives';
 import { SecretBytes, exposeSecretBytes } from './secret-bytes';
 
 export const HASH_BYTES = 32;
 
 /** BLAKE2b with a 256-bit output (libsodium crypto_generichash). Callers add domain tags. */
 export function blake2b256(data: Uint8Array): Uint8Array {
-  return sodium().crypto_generichash(HASH_BYTES, data, null);
+  return primitives().generichash(HASH_BYTES, data, null);
 }
 
 /**
@@ -13,7 +14,7 @@ export function blake2b256(data: Uint8Array): Uint8Array {
  * another (an event's key from its session's data key). The output is key material.
  */
 export function deriveKey(key: SecretBytes, data: Uint8Array): SecretBytes {
-  return SecretBytes.adopt(sodium().crypto_generichash(HASH_BYTES, data, exposeSecretBytes(key)));
+  return SecretBytes.adopt(primitives().generichash(HASH_BYTES, data, exposeSecretBytes(key)));
 }
 
 export function toHex(b: Uint8Array): string {

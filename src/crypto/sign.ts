@@ -2,6 +2,7 @@ import { SecretBytes, exposeSecretBytes } from './secret-bytes';
 import { blake2b256, toHex } from './hash';
 import { frame, str, bytes } from './framing';
 import { sodium } from './sodium';
+import { primitives } from './primitives';
 
 /** Ed25519 signatures (libsodium crypto_sign), for signed chain heads. */
 export interface SigningKeyPair {
@@ -34,12 +35,12 @@ export function publicKeyOf(secretKey: SecretBytes): Uint8Array {
 }
 
 export function signDetached(message: Uint8Array, secretKey: SecretBytes): Uint8Array {
-  return sodium().crypto_sign_detached(message, exposeSecretBytes(secretKey));
+  return primitives().signDetached(message, exposeSecretBytes(secretKey));
 }
 
 export function verifyDetached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
   try {
-    return sodium().crypto_sign_verify_detached(signature, message, publicKey);
+    return primitives().verifyDetached(signature, message, publicKey);
   } catch {
     return false;
   }
