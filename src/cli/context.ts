@@ -40,7 +40,11 @@ export function commandContext(config: CliConfig, io: Output, stdin: NodeJS.Read
   const withVault = async <T>(fn: (vault: Vault) => Promise<T>, options: { create?: boolean } = {}): Promise<T> => {
     await ensureSodium();
     const create = options.create === true;
-    const vault = await openVault({ ...vaultOptions(config), ...envKeyOptions(config), create, migrate: create });
+    // On a terminal, say why nothing happens yet; in scripts stderr keeps its one error line.
+    const onLockWait = process.stderr.isTTY
+      ? (dir: string, ms: number) => io.err(`waiting for another process using the embedded store ${dir} (up to ${Math.round(ms / 1000)} s; --lock-timeout)`)
+      : undefined;
+    const vault = await openVault({ ...vaultOptions(config), ...envKeyOptions(config), create, migrate: create, onLockWait });
     try {
       return await fn(vault);
     } finally {

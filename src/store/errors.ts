@@ -8,7 +8,22 @@ export function sqlState(e: unknown): string | undefined {
   return undefined;
 }
 
-const UNAVAILABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', '3D000', '28P01', '28000', '57P01', '57P03']);
+/** Why a server could not be reached or used, in words an operator can act on (no credentials, no parameters). */
+const REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused: nothing listens there',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed (temporary)',
+  ECONNRESET: 'connection reset by the server',
+  ETIMEDOUT: 'connection timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  '3D000': 'no such database',
+  '28P01': 'password authentication failed',
+  '28000': 'the server refused this role or host (pg_hba.conf)',
+  '57P01': 'the server is shutting down',
+  '57P03': 'the server is starting up or in recovery',
+};
+const UNAVAILABLE = new Set(Object.keys(REASONS));
 
 /**
  * Translates a driver error into a StorageError, once, at the store's edge.
@@ -19,7 +34,7 @@ export function storageError(e: unknown, doing: string): VaultError {
   if (e instanceof VaultError) return e;
   const code = sqlState(e);
   if (code && (UNAVAILABLE.has(code) || code.startsWith('08'))) {
-    return new StorageError('STORAGE_UNAVAILABLE', `database unreachable while ${doing} (${code})`, { cause: e });
+    return new StorageError('STORAGE_UNAVAILABLE', `database unreachable while ${doing} (${code}${REASONS[code] ? `: ${REASONS[code]}` : ''})`, { cause: e });
   }
   if (code === 'SV001') {
     return new StorageError('STORAGE_REFUSED', `database refused ${doing}: events are append-only`, { cause: e });
@@ -32,7 +47,9 @@ export function storageError(e: unknown, doing: string): VaultError {
   if (code === '42501') {
     return new StorageError('STORAGE_REFUSED', `database refused ${doing}: insufficient privilege`, { cause: e });
   }
-  return new StorageError('STORAGE_REFUSED', `database error while ${doing}${code ? ` (${code})` : ''}`, { cause: e });
+  // A network error without a code (a malformed address, a TLS failure): its message names no secrets, its kind says why.
+  const why = code ?? (e instanceof Error && !(e instanceof VaultError) && e.name !== 'Error' ? e.name : undefined);
+  return new StorageError('STORAGE_REFUSED', `database error while ${doing}${why ? ` (${why})` : ''}`, { cause: e });
 }
 
 function findMessage(e: unknown): string | undefined {

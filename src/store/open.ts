@@ -16,6 +16,8 @@ export interface StoreOptions {
    * commands never leave a store behind.
    */
   create?: boolean;
+  /** Called once when the embedded store is held by another process, before waiting up to lockTimeoutMs for it. */
+  onLockWait?: (dir: string, timeoutMs: number) => void;
 }
 
 /** Picks the driver from the URL (CLI contract: "Where the vault lives"). */

@@ -19,14 +19,17 @@ import type { Store, VaultDb } from './types';
  * `lockTimeoutMs`, then fails with STORE_LOCKED. It never opens a folder another
  * process has open, which is what would corrupt it.
  */
-export async function openPglite(dir: string | null, options: { lockTimeoutMs: number; migrate?: boolean; create?: boolean }): Promise<Store> {
+export async function openPglite(
+  dir: string | null,
+  options: { lockTimeoutMs: number; migrate?: boolean; create?: boolean; onLockWait?: (dir: string, timeoutMs: number) => void },
+): Promise<Store> {
   let release: (() => Promise<void>) | null = null;
   if (dir && options.create === false && !existsSync(path.join(dir, 'PG_VERSION'))) {
     throw new StorageError('NO_VAULT', `no vault at ${dir}: run \`session-vault init\` first (or point --home / --db at the vault)`);
   }
   if (dir) {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    release = await acquire(dir, options.lockTimeoutMs);
+    release = await acquire(dir, options.lockTimeoutMs, options.onLockWait);
   }
   let pglite: PGlite | undefined;
   try {
@@ -56,22 +59,30 @@ export async function openPglite(dir: string | null, options: { lockTimeoutMs: n
   }
 }
 
-async function acquire(dir: string, timeoutMs: number): Promise<() => Promise<void>> {
+async function acquire(dir: string, timeoutMs: number, onWait?: (dir: string, timeoutMs: number) => void): Promise<() => Promise<void>> {
   const stepMs = 100;
-  try {
-    return await lockfile.lock(dir, {
+  const options = (retries: number): Parameters<typeof lockfile.lock>[1] => ({
       lockfilePath: path.join(path.dirname(dir), `${path.basename(dir)}.lock`),
       realpath: false,
       stale: 10_000,
       update: 2_000,
-      retries: { retries: Math.max(0, Math.ceil(timeoutMs / stepMs)), factor: 1, minTimeout: stepMs, maxTimeout: stepMs },
+      retries: { retries, factor: 1, minTimeout: stepMs, maxTimeout: stepMs },
       onCompromised: () => {
         // Another process removed our lock (e.g. we were frozen past `stale`). Stop rather
         // than risk two writers on one folder.
         process.emitWarning('session-vault: embedded store lock compromised; exiting');
         process.exit(4);
       },
-    });
+  });
+  try {
+    try {
+      return await lockfile.lock(dir, options(0));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ELOCKED' || timeoutMs === 0) throw e;
+      // Held by another process: say so before waiting, instead of going silent for the timeout.
+      onWait?.(dir, timeoutMs);
+      return await lockfile.lock(dir, options(Math.max(0, Math.ceil(timeoutMs / stepMs))));
+    }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ELOCKED') {
       throw new StorageError(

@@ -36,7 +36,17 @@ export async function openPostgres(url: string, options: { migrate: boolean; cre
     if (probe.rows[0]?.role !== APP_ROLE) throw new Error('the role startup option did not take effect');
     return { db, kind: 'postgres', location: redact(url), close: () => pool.end() };
   } catch (e) {
-    throw storageError(e, 'connecting to Postgres');
+    throw storageError(e, `connecting to Postgres at ${hostOf(url)}`);
+  }
+}
+
+/** host:port of a URL (never its credentials), for messages. */
+function hostOf(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname || 'localhost'}:${u.port || '5432'}`;
+  } catch {
+    return '(unparseable url)';
   }
 }
 

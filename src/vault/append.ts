@@ -61,7 +61,7 @@ export async function append(
         const s =
           deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, { agent: options.agent ?? null }));
         if (keys.length > 0) {
-          const earlier = await previouslyAppended(deps, tenant, session, events, keys, correlationId);
+          const earlier = await previouslyAppended(deps, tenant, session, events, keys);
           if (earlier) return earlier;
         }
         if (s.status === 'archived') {
@@ -159,7 +159,6 @@ async function previouslyAppended(
   session: string,
   events: readonly EventInput[],
   keys: readonly string[],
-  correlationId: string,
 ): Promise<AppendResult | null> {
   const found = await withTenant(deps.store.db, tenant, 'checking idempotency keys', (tx) => findIdempotent(tx, tenant, session, keys));
   if (found.length === 0) return null;
@@ -180,7 +179,8 @@ async function previouslyAppended(
     firstSeq: first.seq,
     lastSeq: last.seq,
     head: toHex(last.hash),
-    correlationId,
+    // The original append's correlation id, not this retry's: the result is that append's.
+    correlationId: first.correlationId,
     deduplicated: true,
   };
 }

@@ -30,6 +30,8 @@ export interface VaultOptions {
   signer?: CheckpointSigner;
   /** How long to wait for another process holding the embedded store. Default 30 000 ms. */
   lockTimeoutMs?: number;
+  /** Told once when another process holds the embedded store, before the wait (the CLI prints it). */
+  onLockWait?: (dir: string, timeoutMs: number) => void;
   /** Apply pending migrations on open. Default true; false when the login role cannot run DDL (an outdated vault is then refused). */
   migrate?: boolean;
   /** Create the store when none exists. Default true; false makes a missing vault NO_VAULT (exit 4), creating nothing. */
@@ -65,6 +67,7 @@ const optionsSchema = z.strictObject({
   keyProvider: z.custom<KeyProvider>((v) => typeof v === 'object' && v !== null).optional(),
   signer: z.custom<CheckpointSigner>((v) => typeof v === 'object' && v !== null).optional(),
   lockTimeoutMs: z.number().int().nonnegative().max(3_600_000).optional(),
+  onLockWait: z.custom<(dir: string, timeoutMs: number) => void>((v) => typeof v === 'function').optional(),
   migrate: z.boolean().optional(),
   create: z.boolean().optional(),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null).optional(),
@@ -101,7 +104,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   const home = path.resolve(o.home ?? DEFAULT_HOME);
   const keyringPath = path.resolve(o.keyring ?? path.join(home, 'keyring.json'));
   const logger = o.logger ?? createLogger({ level: o.logLevel ?? process.env.VAULT_LOG_LEVEL ?? 'info' });
-  const store = await openStore({ url: o.database, home, lockTimeoutMs: o.lockTimeoutMs ?? 30_000, migrate: o.migrate ?? true, create: o.create ?? true });
+  const store = await openStore({ url: o.database, home, lockTimeoutMs: o.lockTimeoutMs ?? 30_000, migrate: o.migrate ?? true, create: o.create ?? true, onLockWait: o.onLockWait });
 
   // The keyring is read on first need and again whenever the file is replaced (a key
   // rotation by another process), so a long-running vault never keeps signing with a

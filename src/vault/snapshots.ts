@@ -1,3 +1,4 @@
+import { InputError } from '../errors';
 import { bytesEqual, fromHex } from '../crypto';
 import { openSnapshot, sealSnapshot } from '../events';
 import { replay, replayFrom, type AgentState, type ReplayPoint } from '../replay';
@@ -13,10 +14,18 @@ import { decryptedEvents } from './read';
  * only if it opens where it is and the chain's hash at its seq is the head it names;
  * otherwise it is ignored (logged) and the state replayed in full, so a corrupted,
  * forged or stale snapshot can cost time but never change a result. Archived sessions
- * replay from their archive object.
+ * replay from their archive object. INVALID_INPUT for an `atSeq` past the head (it would
+ * otherwise silently answer with the latest state).
  */
 export async function stateAt(deps: VaultDeps, tenant: string, session: string, point: ReplayPoint = {}): Promise<AgentState> {
-  const opened = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
+  let opened = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
+  if (point.atSeq !== undefined && point.atSeq > opened.headSeq) {
+    // The cached head is a hint: look again before refusing (another process may have appended).
+    opened = await openSession(deps, tenant, session, null);
+    if (point.atSeq > opened.headSeq) {
+      throw new InputError('INVALID_INPUT', `--at-seq ${point.atSeq} is past the head of ${tenant}/${session} (seq ${opened.headSeq})`);
+    }
+  }
   const meta = { tenant, session, agent: opened.agent };
   if (opened.status === 'active') {
     const base = await usableSnapshot(deps, tenant, session, point, meta);

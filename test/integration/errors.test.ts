@@ -21,7 +21,12 @@ describe('errors at the edges', () => {
   it('reports an unreachable database as a storage error, exit 4, in one line', async () => {
     const r = await runCli({ VAULT_HOME: home, VAULT_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, ['tenant', 'list']);
     expect(r.code).toBe(4);
-    expect(r.stderr.trim()).toMatch(/^error\[STORAGE_UNAVAILABLE\]: database unreachable while connecting to Postgres \(ECONNREFUSED\)$/);
+    // Which host, and why, in words; never the credentials.
+    expect(r.stderr.trim()).toMatch(/^error\[STORAGE_UNAVAILABLE\]: database unreachable while connecting to Postgres at 127\.0\.0\.1:1 \(ECONNREFUSED: connection refused: nothing listens there\)$/);
+    const secret = await runCli({ VAULT_HOME: home, VAULT_DATABASE_URL: 'postgres://nobody:hunter2@no-such-host.invalid:5433/none' }, ['tenant', 'list']);
+    expect(secret.code).toBe(4);
+    expect(secret.stderr.trim()).toMatch(/^error\[STORAGE_UNAVAILABLE\]: database unreachable while connecting to Postgres at no-such-host\.invalid:5433 \((ENOTFOUND: host not found|EAI_AGAIN: host name lookup failed \(temporary\))\)$/);
+    expect(secret.stderr).not.toContain('hunter2');
   });
 
   it('verify-bundle refuses a file it cannot read (exit 2) and one that is not JSON (exit 1)', async () => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type OpenAI from 'openai';
 import type { VaultEvent } from '../../domain';
 import { InputError, StorageError } from '../../errors';
-import { createLogger, withCorrelationId, type Logger } from '../../observability';
+import { createLogger, withContext, type Logger } from '../../observability';
 import type { VaultSession } from '../../vault';
 import type { OpenAiMessage } from '../message-formats';
 import { fullHistory, type ContextServices, type ContextStrategy } from './context';
@@ -89,12 +89,13 @@ export class RecordedChat {
   async send(userText: string): Promise<TurnResult> {
     if (typeof userText !== 'string' || userText.length === 0) throw new InputError('INVALID_INPUT', 'a user message is a non-empty string');
     const correlationId = randomUUID();
-    return withCorrelationId(correlationId, () => this.turn(userText, correlationId));
+    // The context puts correlation id, tenant and session on every log line, once each.
+    return withContext({ correlationId, tenant: this.o.session.tenant, session: this.o.session.id }, () => this.turn(userText, correlationId));
   }
 
   private async turn(userText: string, correlationId: string): Promise<TurnResult> {
     const { session } = this.o;
-    const log = this.logger.child({ correlationId, tenant: session.tenant, session: session.id });
+    const log = this.logger;
     log.info({ op: 'chat.turn' }, 'turn started');
     await session.append({ type: 'message', role: 'user', content: userText }, { agent: this.o.agent });
     const result: TurnResult = { correlationId, reply: '', rounds: 0, toolCalls: [], usage: { promptTokens: 0, completionTokens: 0 }, costUsd: 0 };

@@ -8,11 +8,11 @@ export async function findIdempotent(
   tenant: string,
   session: string,
   keys: readonly string[],
-): Promise<{ idempotencyKey: string; seq: number; hash: Uint8Array }[]> {
+): Promise<{ idempotencyKey: string; seq: number; hash: Uint8Array; correlationId: string }[]> {
   if (keys.length === 0) return [];
   const rows = await tx
-    .select({ idempotencyKey: events.idempotencyKey, seq: events.seq, hash: events.hash })
+    .select({ idempotencyKey: events.idempotencyKey, seq: events.seq, hash: events.hash, correlationId: events.correlationId })
     .from(events)
     .where(and(eq(events.tenantId, tenant), eq(events.sessionId, session), inArray(events.idempotencyKey, [...keys])));
-  return rows.map((r) => ({ idempotencyKey: r.idempotencyKey!, seq: r.seq, hash: r.hash }));
+  return rows.map((r) => ({ idempotencyKey: r.idempotencyKey!, seq: r.seq, hash: r.hash, correlationId: r.correlationId }));
 }
