@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'OPENAI_KEY_MISSING'
   | 'REASON_REQUIRED'
   | 'RETENTION_LOCKED'
+  | 'DEPENDENCY_MISSING'
   // key (exit 3)
   | 'KEYRING_MISSING'
   | 'KEYRING_INSECURE'
@@ -66,6 +67,7 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   OPENAI_KEY_MISSING: 'input',
   REASON_REQUIRED: 'input',
   RETENTION_LOCKED: 'input',
+  DEPENDENCY_MISSING: 'input',
   KEYRING_MISSING: 'key',
   KEYRING_INSECURE: 'key',
   KEYRING_INVALID: 'key',

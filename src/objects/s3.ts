@@ -1,13 +1,8 @@
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  GetObjectLockConfigurationCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { InputError, StorageError } from '../errors';
+import { loadOptional } from '../optional';
+
+type Sdk = typeof import('@aws-sdk/client-s3');
 import type { ObjectStore, PutOptions } from './store';
 
 /** Mode of the Object Lock retention set on archived objects: COMPLIANCE cannot be shortened by anyone. */
@@ -22,7 +17,7 @@ export type ObjectLockMode = 'COMPLIANCE' | 'GOVERNANCE';
  */
 export class S3ObjectStore implements ObjectStore {
   readonly location: string;
-  private readonly client: S3Client;
+  #s3: Promise<{ sdk: Sdk; client: S3Client }> | undefined;
   private readonly bucket: string;
   private readonly prefix: string;
   #lock: Promise<boolean> | undefined;
@@ -38,8 +33,22 @@ export class S3ObjectStore implements ObjectStore {
     this.bucket = m[1]!;
     this.prefix = (m[2] ?? '').replace(/\/+$/, '');
     this.location = url;
-    // Checksums only where S3 requires them: S3-compatible stores differ in support.
-    this.client = new S3Client({ requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', ...config });
+    this.config = config;
+  }
+
+  private readonly config: S3ClientConfig;
+
+  /** The AWS SDK, loaded on first use (an optional peer dependency), and one client. */
+  private s3(): Promise<{ sdk: Sdk; client: S3Client }> {
+    this.#s3 ??= loadOptional(() => import('@aws-sdk/client-s3'), '@aws-sdk/client-s3', `an s3:// ${this.label}`).then(
+      // Checksums only where S3 requires them: S3-compatible stores differ in support.
+      (sdk) => ({ sdk, client: new sdk.S3Client({ requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', ...this.config }) }),
+      (e: unknown) => {
+        this.#s3 = undefined;
+        throw e;
+      },
+    );
+    return this.#s3;
   }
 
   private key(name: string): string {
@@ -51,10 +60,11 @@ export class S3ObjectStore implements ObjectStore {
    * the question (many S3-compatible ones) answers no; an unreachable one throws.
    */
   objectLock(): Promise<boolean> {
-    this.#lock ??= this.client
-      .send(new GetObjectLockConfigurationCommand({ Bucket: this.bucket }))
+    this.#lock ??= this.s3()
+      .then(({ sdk, client }) => client.send(new sdk.GetObjectLockConfigurationCommand({ Bucket: this.bucket })))
       .then((r) => r.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled')
       .catch((e: unknown) => {
+        if (e instanceof InputError) throw e; // the SDK is not installed
         const status = httpStatus(e);
         // An answer that is not "here is the configuration" (no configuration, unknown
         // request, not implemented) means no lock; no answer at all, or a server error, is unreachable.
@@ -67,8 +77,9 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async get(name: string): Promise<Uint8Array | null> {
+    const { sdk, client } = await this.s3();
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(name) }));
+      const r = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key(name) }));
       return (await r.Body?.transformToByteArray()) ?? new Uint8Array();
     } catch (e) {
       if ((e as { name?: string }).name === 'NoSuchKey' || httpStatus(e) === 404) return null;
@@ -78,9 +89,10 @@ export class S3ObjectStore implements ObjectStore {
 
   async put(name: string, body: Uint8Array, options: PutOptions = {}): Promise<void> {
     const lock = options.retainUntil !== undefined && (await this.objectLock());
+    const { sdk, client } = await this.s3();
     try {
-      await this.client.send(
-        new PutObjectCommand({
+      await client.send(
+        new sdk.PutObjectCommand({
           Bucket: this.bucket,
           Key: this.key(name),
           Body: body,
@@ -96,10 +108,11 @@ export class S3ObjectStore implements ObjectStore {
   async list(prefix: string): Promise<string[]> {
     const base = this.key(prefix);
     const names = new Set<string>();
+    const { sdk, client } = await this.s3();
     try {
       let token: string | undefined;
       do {
-        const r = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, Delimiter: '/', ContinuationToken: token }));
+        const r = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, Delimiter: '/', ContinuationToken: token }));
         if (prefix === '') for (const p of r.CommonPrefixes ?? []) names.add(p.Prefix!.slice(base.length).replace(/\/$/, ''));
         else for (const o of r.Contents ?? []) names.add(o.Key!.slice(base.length));
         token = r.IsTruncated ? r.NextContinuationToken : undefined;
@@ -111,8 +124,9 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async delete(name: string): Promise<void> {
+    const { sdk, client } = await this.s3();
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(name) }));
+      await client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(name) }));
     } catch (e) {
       if (httpStatus(e) === 404) return;
       if (httpStatus(e) === 403) {

@@ -1,5 +1,5 @@
 import readline from 'node:readline';
-import OpenAI from 'openai';
+import { loadOptional } from '../../optional';
 import { InputError, VaultError } from '../../errors';
 import { RecordedChat, fullHistory, slidingWindow, summaryPlusRecent, type ContextStrategy } from '../../integrations/openai';
 import { createLogger } from '../../observability';
@@ -24,6 +24,7 @@ export async function chatCommand(ctx: CommandContext, tenant: string, session: 
   const { apiKey, baseURL } = ctx.config.openai;
   if (!apiKey) throw new InputError('OPENAI_KEY_MISSING', 'chat needs an OpenAI API key: set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible server)');
   const context = contextStrategy(flags.context ?? 'full');
+  const { default: OpenAI } = await loadOptional(() => import('openai'), 'openai', 'session-vault chat');
   const client = new OpenAI({ apiKey, ...(baseURL ? { baseURL } : {}) });
   // Operator access: the whole history is decrypted and sent to a model endpoint, so the
   // operator is named and the access recorded (with where it goes) before anything is
