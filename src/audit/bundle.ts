@@ -53,6 +53,8 @@ export const manifestSchema = z.strictObject({
   head: hex32.nullable(),
   checkpoints: nat,
   decrypted: z.boolean(),
+  /** What `verify` found wrong with this session in the vault when it was exported (empty: nothing). Absent in older bundles. */
+  sourceProblems: z.array(z.strictObject({ seq: nat, kind: z.string().min(1) })).optional(),
   digests: z.strictObject({
     events: hex32,
     checkpoints: hex32,
@@ -137,6 +139,8 @@ export interface BundleInput {
   publicKeys: ReadonlyMap<string, Uint8Array>;
   plaintext: { dataKey: SecretBytes | null; eventKeys: { seq: number; key: SecretBytes }[]; events: PlaintextEvent[] } | null;
   states: { point: ReplayPointSpec; state: AgentState }[] | null;
+  /** The session's problems as the vault's verify saw them at export; marked in the signed manifest. */
+  sourceProblems: { seq: number; kind: string }[];
 }
 
 /**
@@ -168,6 +172,7 @@ export function buildBundle(input: BundleInput, signer: CheckpointSigner): Bundl
     head: last?.hash ?? null,
     checkpoints: input.checkpoints.length,
     decrypted: plaintext !== null,
+    sourceProblems: input.sourceProblems.map((p) => ({ seq: p.seq, kind: p.kind })),
     digests: {
       events: sectionDigest('events', events),
       checkpoints: sectionDigest('checkpoints', input.checkpoints),
@@ -237,6 +242,7 @@ export async function verifyBundle(json: unknown, trustedKeyIds?: readonly strin
   if (m.firstSeq !== (b.events[0]?.seq ?? 0) || m.lastSeq !== (last?.seq ?? 0)) problem('manifest_mismatch', 'manifest seq range does not match the events');
   if (m.head !== (last?.hash ?? null)) problem('manifest_mismatch', 'manifest head is not the last event’s hash');
   if (m.decrypted !== (b.plaintext !== null)) problem('manifest_mismatch', 'manifest decrypted flag does not match the bundle');
+  for (const p of m.sourceProblems ?? []) problem('source_problem', `the vault's verify found ${p.kind} in this session when it was exported`, p.seq);
   const sections: [keyof typeof m.digests, unknown][] = [
     ['events', b.events],
     ['checkpoints', b.checkpoints],

@@ -7,6 +7,7 @@ import type { StoredEvent } from '../domain';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
 import { decryptedEvents, storedEvents } from './read';
+import { verify } from './verify';
 
 export interface ExportOptions {
   /** Include plaintext events, each event's own key (never the data key, but for legacy v1 events) and replayed states. */
@@ -57,8 +58,11 @@ export async function exportSession(deps: VaultDeps, tenant: string, session: st
     }
     states.push({ point: 'latest', state: await replay(meta, decryptedEvents(deps, tenant, session)) });
   }
+  // What verify finds wrong with this session now goes into the signed manifest, so a
+  // bundle of a damaged session says so rather than passing for a clean one.
+  const found = (await verify(deps, { tenant, session })).problems.filter((p) => p.tenant === tenant && p.session === session);
   const bundle = buildBundle(
-    { tenant, session, agent: row.agent, exportedAt: deps.clock(), events, checkpoints, publicKeys: await deps.trustedKeys(), plaintext, states },
+    { tenant, session, agent: row.agent, exportedAt: deps.clock(), events, checkpoints, publicKeys: await deps.trustedKeys(), plaintext, states, sourceProblems: found },
     signer,
   );
   for (const k of plaintext?.eventKeys ?? []) k.key.dispose();

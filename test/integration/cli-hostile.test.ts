@@ -58,6 +58,29 @@ describe.each(backends())('the CLI under hostile input on $name', (backend) => {
     expect(agentEscape.code).toBe(2);
   });
 
+  if (backend.name === 'postgres') {
+    it('export of a session a DBA damaged writes the marked bundle, warns and exits 1', async () => {
+      expect((await run(['append', 'bank', 'cut'], '{"type":"task","task":"a"}\n{"type":"task","task":"b"}\n')).code).toBe(0);
+      const c = new Client({ connectionString: env.VAULT_DATABASE_URL });
+      await c.connect();
+      try {
+        await c.query('SET session_replication_role = replica');
+        await c.query(`DELETE FROM events WHERE tenant_id = 'bank' AND session_id = 'cut' AND seq = 2`);
+        await c.query(`DELETE FROM checkpoints WHERE tenant_id = 'bank' AND session_id = 'cut' AND seq = 2`);
+      } finally {
+        await c.end();
+      }
+      const file = path.join(home, 'cut.json');
+      const r = await run(['export', 'bank', 'cut', '--out', file]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toMatch(/^warning: bank\/cut fails verification \(missing_tail.*\); the bundle is marked with it/);
+      expect(existsSync(file)).toBe(true);
+      const checked = await run(['verify-bundle', file]);
+      expect(checked.code).toBe(1);
+      expect(checked.stdout + checked.stderr).toMatch(/source_problem/);
+    });
+  }
+
   it('ends quietly when the reader of its output goes away (| head)', async () => {
     const many = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ type: 'task', task: `t${i} ${'x'.repeat(200)}` })).join('\n');
     expect((await run(['append', 'bank', 'long'], many + '\n')).code).toBe(0);

@@ -117,4 +117,21 @@ describe.each(backends())('reads and exports under attack on $name', (backend) =
     swapped.plaintext.eventKeys[0].key = swapped.plaintext.eventKeys[1].key;
     expect((await verifyBundle(swapped)).ok).toBe(false);
   });
+
+  it('a bundle of a damaged session says so in its signed manifest, and verify-bundle reports it', async () => {
+    await vault.session('bank', 'damaged').appendMany(conversation);
+    await vault.session('bank', 'damaged').append({ type: 'task', task: 'last' });
+    // The DBA cuts the last event and its checkpoint: what is left is a consistent chain.
+    await asOwner(vault, url, [
+      { text: `DELETE FROM events WHERE tenant_id = 'bank' AND session_id = 'damaged' AND seq = 5` },
+      { text: `DELETE FROM checkpoints WHERE tenant_id = 'bank' AND session_id = 'damaged' AND seq = 5` },
+    ]);
+    const bundle = await vault.operator({ actor: 'liaison' }).export('bank', 'damaged');
+    expect(bundle.manifest.sourceProblems).toEqual(expect.arrayContaining([{ seq: 5, kind: 'missing_tail' }]));
+    const report = await verifyBundle(bundle);
+    expect(report.ok).toBe(false);
+    expect(report.problems).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'source_problem', seq: 5 })]));
+    const clean = await vault.operator({ actor: 'liaison' }).export('bank', 'exported');
+    expect(clean.manifest.sourceProblems).toEqual([]);
+  });
 });

@@ -44,7 +44,16 @@ export async function exportCommand(ctx: CommandContext, tenant: string | undefi
   const m = bundle.manifest;
   if (ctx.config.json) json(ctx.io, { file: out, tenant: m.tenant, session: m.session, events: m.events, checkpoints: m.checkpoints, head: m.head, decrypted: m.decrypted });
   else ctx.io.out(`exported ${m.tenant}/${m.session}: ${m.events} event(s), ${m.checkpoints} checkpoint(s)${m.decrypted ? ', with plaintext' : ''} → ${out} (mode 0600)`);
-  return 0;
+  return warnProblems(ctx, m);
+}
+
+/** A session that fails verify is still exported (an auditor may need exactly that one), marked, with a warning and exit 1. */
+function warnProblems(ctx: CommandContext, m: { tenant: string; session: string; sourceProblems?: { seq: number; kind: string }[] }): number {
+  const problems = m.sourceProblems ?? [];
+  if (problems.length === 0) return 0;
+  const kinds = [...new Set(problems.map((p) => p.kind))].join(', ');
+  ctx.io.err(`warning: ${m.tenant}/${m.session} fails verification (${kinds}); the bundle is marked with it (manifest.sourceProblems)`);
+  return 1;
 }
 
 async function exportAll(ctx: CommandContext, tenant: string, flags: ExportFlags): Promise<number> {
@@ -53,6 +62,7 @@ async function exportAll(ctx: CommandContext, tenant: string, flags: ExportFlags
   if (flags.atSeq?.length || flags.at?.length) throw new InputError('INVALID_INPUT', '--at-seq and --at go with a single-session export');
   const dir = path.resolve(flags.out!);
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  let damaged = 0;
   const written = await ctx.asOperator(async (op, vault) => {
     const sessions = (await vault.sessions(tenant)).filter((s) => {
       const last = s.lastAt ? new Date(s.lastAt) : null;
@@ -67,6 +77,7 @@ async function exportAll(ctx: CommandContext, tenant: string, flags: ExportFlags
         const bundle = await op.export(tenant, s.session, { decrypt: flags.decrypt === true });
         await writeBundle(file, JSON.stringify(bundle, null, 1) + '\n', flags.force === true);
         files.push({ session: s.session, file, events: bundle.manifest.events });
+        if (warnProblems(ctx, bundle.manifest) !== 0) damaged++;
         progress.tick(s.session);
       }
     } finally {
@@ -76,7 +87,7 @@ async function exportAll(ctx: CommandContext, tenant: string, flags: ExportFlags
   });
   if (ctx.config.json) json(ctx.io, { tenant, directory: dir, sessions: written });
   else ctx.io.out(`exported ${written.length} session(s) of ${tenant} → ${dir} (mode 0600 each)`);
-  return 0;
+  return damaged > 0 ? 1 : 0;
 }
 
 async function exists(file: string): Promise<boolean> {
