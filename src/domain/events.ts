@@ -7,7 +7,7 @@ import { TOKEN_PATTERN } from './ids';
  * The event types a session holds, validated at the boundary with zod.
  * Schemas are strict: unknown fields are refused, so a typo never silently drops data.
  */
-export const EVENT_TYPES = ['message', 'tool_call', 'tool_result', 'state_patch', 'task', 'summary', 'model_error', 'agent_item', 'retraction'] as const;
+export const EVENT_TYPES = ['message', 'tool_call', 'tool_result', 'state_patch', 'task', 'summary', 'model_error', 'agent_item', 'retraction', 'instructions', 'usage'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /**
@@ -125,6 +125,28 @@ export const retractionEvent = z.strictObject({
   ...common,
 });
 
+/**
+ * What the model was told besides the conversation: the system prompt and the facts
+ * remembered about the user, recorded (sealed) whenever they change, so the vault shows
+ * the instructions every later model call had (src/integrations/openai/chat.ts).
+ */
+export const instructionsEvent = z.strictObject({
+  type: z.literal('instructions'),
+  systemPrompt: z.string().nullable(),
+  facts: z.array(z.string()).max(1000),
+  ...common,
+});
+
+/** Tokens and cost of model calls recorded apart from a message (an Agents SDK run's totals). Clear columns, as a message's. */
+export const usageEvent = z.strictObject({
+  type: z.literal('usage'),
+  model: short,
+  requests: count.optional(),
+  usage: z.strictObject({ promptTokens: count, completionTokens: count }),
+  costUsd: z.number().nonnegative().finite().transform(canonical).optional(),
+  ...common,
+});
+
 export const eventInput = z.discriminatedUnion('type', [
   messageEvent,
   toolCallEvent,
@@ -135,6 +157,8 @@ export const eventInput = z.discriminatedUnion('type', [
   modelErrorEvent,
   agentItemEvent,
   retractionEvent,
+  instructionsEvent,
+  usageEvent,
 ]);
 
 /** An event as a caller hands it to `append`. */

@@ -40,6 +40,15 @@ export function splitEvent(event: EventInput): SplitEvent {
     case 'model_error':
       clearLatency(event.latencyMs);
       break;
+    case 'usage':
+      clear.promptTokens = event.usage.promptTokens;
+      clear.completionTokens = event.usage.completionTokens;
+      delete secret.usage;
+      if (event.costUsd !== undefined) {
+        clear.costUsd = event.costUsd;
+        delete secret.costUsd;
+      }
+      break;
     case 'tool_call':
       clear.tool = event.tool;
       delete secret.tool;
@@ -69,6 +78,10 @@ export function joinEvent(type: StoredEventType, clear: ClearFields, secret: Eve
       break;
     case 'model_error':
       if (clear.durationMs !== null) data.latencyMs = clear.durationMs;
+      break;
+    case 'usage':
+      data.usage = { promptTokens: clear.promptTokens ?? 0, completionTokens: clear.completionTokens ?? 0 };
+      if (clear.costUsd !== null) data.costUsd = clear.costUsd;
       break;
     case 'tool_call':
       if (clear.tool !== null) data.tool = clear.tool;

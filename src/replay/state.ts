@@ -144,6 +144,13 @@ export function evolve(state: AgentState, event: VaultEvent): AgentState {
       return state;
     case 'key_shredded':
       return state; // the chain's closing record; nothing before it can be read any more
+    case 'instructions':
+      return state; // what the model was told; read from the events (`events`), not part of the state
+    case 'usage':
+      state.usage.promptTokens += d.usage?.promptTokens ?? 0;
+      state.usage.completionTokens += d.usage?.completionTokens ?? 0;
+      state.usage.costUsd = roundCost(state.usage.costUsd + (d.costUsd ?? 0));
+      return state;
     case 'model_error':
       state.modelErrors.push({ seq: event.seq, model: d.model, message: d.message, status: d.status ?? null, correlationId: event.correlationId });
       return state;

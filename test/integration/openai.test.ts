@@ -1,3 +1,4 @@
+import type { VaultEvent } from '../../src/domain';
 import { Writable } from 'node:stream';
 import OpenAI from 'openai';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
@@ -77,8 +78,11 @@ describe.each(backends())('recorded OpenAI chat turns with a $name database', (b
     // gpt-4o-mini: $0.15 in, $0.60 out per million tokens.
     expect(r.costUsd).toBeCloseTo((250 * 0.15 + 32 * 0.6) / 1e6, 12);
 
-    const events = [];
-    for await (const e of session.events()) events.push(e);
+    const events: VaultEvent[] = [];
+    const instructions: VaultEvent[] = [];
+    for await (const e of session.events()) (e.type === 'instructions' ? instructions : events).push(e);
+    // What the model was told besides the conversation is recorded once, before its first call.
+    expect(instructions.map((e) => [e.seq, e.data])).toEqual([[2, { systemPrompt: 'You are a bank assistant.', facts: [] }]]);
     expect(events.map((e) => e.type)).toEqual(['message', 'message', 'tool_call', 'tool_call', 'tool_result', 'tool_result', 'message']);
     expect(new Set(events.map((e) => e.correlationId))).toEqual(new Set([r.correlationId]));
     expect(events[1]!.data).toMatchObject({ role: 'assistant', model: 'gpt-4o-mini', usage: { promptTokens: 100, completionTokens: 20 }, latencyMs: expect.any(Number) });
@@ -259,5 +263,42 @@ describe.each(backends())('recorded OpenAI chat turns with a $name database', (b
     const state = await vault.session('bank', 'agent-2').state();
     expect(state.toolCalls).toEqual([expect.objectContaining({ callId: 'call_1', tool: 'balance', input: { account: 'DE01' }, output: 'DE01: 1200 EUR' })]);
     expect(state.messages.map((m) => m.content)).toEqual(['Balance of DE01?', 'You have 1200 EUR.']);
+  });
+
+  it("records an Agents SDK run's usage and cost from its result", async () => {
+    const { Agent, run, setDefaultOpenAIClient, setOpenAIAPI, setTracingDisabled } = await import('@openai/agents');
+    setTracingDisabled(true);
+    setDefaultOpenAIClient(client as never);
+    setOpenAIAPI('responses');
+    const agent = new Agent({ name: 'teller', instructions: 'Be brief.', model: 'gpt-4o-mini' });
+    fake.reply({ kind: 'text', text: 'Hello.', usage: { prompt: 1000, completion: 200 } });
+    const session = new VaultAgentSession(vault.session('bank', 'agent-usage'));
+    const result = await run(agent, 'Hi', { session });
+    const recorded = await session.recordRun(result);
+    // gpt-4o-mini: $0.15 in, $0.60 out per million tokens.
+    expect(recorded).toEqual({ promptTokens: 1000, completionTokens: 200, costUsd: (1000 * 0.15 + 200 * 0.6) / 1e6 });
+    const state = await vault.session('bank', 'agent-usage').state();
+    expect(state.usage).toEqual({ promptTokens: 1000, completionTokens: 200, costUsd: (1000 * 0.15 + 200 * 0.6) / 1e6 });
+    expect((await session.getItems()).length).toBe(2); // the usage event is not an SDK item
+    await expect(session.recordRun({} as never)).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+  });
+
+  it('records the instructions once per change: same prompt and facts, no new record', async () => {
+    const session = vault.session('bank', 'instr');
+    const memory = new UserMemory(vault, 'bank');
+    const chat = (prompt: string) => new RecordedChat({ client, session, model: 'gpt-4o-mini', systemPrompt: prompt, memory: { store: memory, userRef: 'cust-9' } });
+    for (let i = 0; i < 4; i++) fake.reply({ kind: 'text', text: `r${i}` });
+    await chat('Be brief.').send('one');
+    await chat('Be brief.').send('two');
+    await memory.remember('cust-9', 'prefers German');
+    await chat('Be brief.').send('three');
+    await chat('Be very brief.').send('four');
+    const recorded = [];
+    for await (const e of session.events()) if (e.type === 'instructions') recorded.push(e.data);
+    expect(recorded).toEqual([
+      { systemPrompt: 'Be brief.', facts: [] },
+      { systemPrompt: 'Be brief.', facts: ['prefers German'] },
+      { systemPrompt: 'Be very brief.', facts: ['prefers German'] },
+    ]);
   });
 });

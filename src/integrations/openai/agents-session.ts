@@ -1,6 +1,13 @@
 import type { AgentInputItem, Session } from '@openai/agents';
 import { InputError, VaultError } from '../../errors';
 import type { VaultSession } from '../../vault';
+import { costOf, DEFAULT_PRICES, type PriceTable } from './prices';
+
+/** What recordRun reads of an Agents SDK RunResult: the run's token totals, and the agent's model. */
+export interface RunUsageSource {
+  state: { usage: { requests: number; inputTokens: number; outputTokens: number } };
+  lastAgent?: { model?: unknown } | undefined;
+}
 
 /**
  * The OpenAI Agents SDK's `Session` on a vault session, so that
@@ -46,6 +53,23 @@ export class VaultAgentSession implements Session {
     const live = await this.live();
     if (live.length === 0) return;
     await this.session.append({ type: 'retraction', reason: 'clear', fromSeq: 1, toSeq: live[live.length - 1]!.seq });
+  }
+
+  /**
+   * Records a finished run's token counts and cost (one `usage` event, tokens and cost in
+   * clear columns), which the SDK's `Session` interface never sees: call it with the
+   * result of `run(agent, input, { session })`. The cost comes from the price table (none
+   * for an unknown model). Returns what was recorded; nothing for a run with no tokens.
+   */
+  async recordRun(result: RunUsageSource, options: { model?: string; prices?: PriceTable } = {}): Promise<{ promptTokens: number; completionTokens: number; costUsd?: number } | null> {
+    const u = result?.state?.usage;
+    if (!u || !Number.isInteger(u.inputTokens) || !Number.isInteger(u.outputTokens)) throw new InputError('INVALID_INPUT', 'recordRun takes the result of an Agents SDK run');
+    if (u.inputTokens === 0 && u.outputTokens === 0) return null;
+    const model = options.model ?? (typeof result.lastAgent?.model === 'string' && result.lastAgent.model !== '' ? result.lastAgent.model : 'unknown');
+    const usage = { promptTokens: u.inputTokens, completionTokens: u.outputTokens };
+    const costUsd = costOf(model, usage, options.prices ?? DEFAULT_PRICES);
+    await this.session.append({ type: 'usage', model, requests: u.requests, usage, ...(costUsd !== undefined ? { costUsd } : {}) });
+    return { ...usage, ...(costUsd !== undefined ? { costUsd } : {}) };
   }
 
   /** The live items as replay rebuilds them (retractions honoured). */

@@ -106,6 +106,7 @@ export class RecordedChat {
       }
       result.rounds++;
       const events = await collect(session.events());
+      if (result.rounds === 1) await this.recordInstructions(events, facts);
       const messages = await (this.o.context ?? fullHistory()).build({ events, systemPrompt: this.o.systemPrompt, facts }, this.services());
       const started = Date.now();
       const completion = await this.call(messages, log);
@@ -132,6 +133,21 @@ export class RecordedChat {
   }
 
   /** Runs one tool call and records its result (or its error) with its duration. */
+  /**
+   * Records what the model is told besides the conversation (the system prompt and the
+   * remembered facts) when it differs from what was last recorded in the session: the
+   * vault can then show the instructions behind every model call. Sealed like any event.
+   */
+  private async recordInstructions(events: readonly VaultEvent[], facts: readonly string[]): Promise<void> {
+    const wanted = { systemPrompt: this.o.systemPrompt ?? null, facts: [...facts] };
+    let last: unknown = null;
+    for (const e of events) if (e.type === 'instructions') last = e.data;
+    const same = last !== null && JSON.stringify(last) === JSON.stringify(wanted);
+    if (!same && (last !== null || wanted.systemPrompt !== null || wanted.facts.length > 0)) {
+      await this.o.session.append({ type: 'instructions', ...wanted });
+    }
+  }
+
   private async runTool(call: Completion['toolCalls'][number], correlationId: string, log: Logger): Promise<TurnResult['toolCalls'][number]> {
     const tool = this.o.tools?.[call.name];
     const started = Date.now();
