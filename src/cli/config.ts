@@ -36,6 +36,8 @@ export interface CliConfig {
   actor: string | undefined;
   reason: string | undefined;
   lockTimeoutMs: number;
+  /** VAULT_PG_ROLE_ON_CONNECT=0: the login role sets the application role itself (PgBouncer, RDS Proxy). */
+  roleOnConnect: boolean;
   json: boolean;
   debug: boolean;
   logLevel: string;
@@ -57,6 +59,7 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
     actor: flags.actor ?? (env.VAULT_ACTOR || undefined),
     reason: flags.reason,
     lockTimeoutMs: Number(lockTimeout) * 1000,
+    roleOnConnect: env.VAULT_PG_ROLE_ON_CONNECT !== '0',
     json: flags.json === true,
     debug: flags.debug === true,
     // The CLI is quiet by default: its output is the answer; logs are for operators who ask.
@@ -75,5 +78,5 @@ function s3Config(env: NodeJS.ProcessEnv): S3ClientConfig {
 
 /** openVault options for a resolved config. */
 export function vaultOptions(c: CliConfig): VaultOptions {
-  return { home: c.home, database: c.database, keyring: c.keyring, witness: c.witness, archive: c.archive, s3: c.s3, lockTimeoutMs: c.lockTimeoutMs, logLevel: c.logLevel };
+  return { home: c.home, database: c.database, keyring: c.keyring, witness: c.witness, archive: c.archive, s3: c.s3, lockTimeoutMs: c.lockTimeoutMs, logLevel: c.logLevel, roleOnConnect: c.roleOnConnect };
 }

@@ -18,6 +18,8 @@ export interface StoreOptions {
   create?: boolean;
   /** Called once when the embedded store is held by another process, before waiting up to lockTimeoutMs for it. */
   onLockWait?: (dir: string, timeoutMs: number) => void;
+  /** Postgres: set the application role with a startup option (default), or rely on the login role's own setting (poolers). */
+  roleOnConnect?: boolean;
 }
 
 /** Picks the driver from the URL (CLI contract: "Where the vault lives"). */

@@ -11,7 +11,7 @@ import type { Store, VaultDb } from './types';
  * connection acts as the application role (startup option `role`), so row-level security and the
  * append-only privileges hold whatever login role the URL names.
  */
-export async function openPostgres(url: string, options: { migrate: boolean; create?: boolean; poolSize?: number }): Promise<Store> {
+export async function openPostgres(url: string, options: { migrate: boolean; create?: boolean; poolSize?: number; roleOnConnect?: boolean }): Promise<Store> {
   try {
     if (options.create === false || !options.migrate) {
       // Look first, as the login role, without creating anything.
@@ -28,12 +28,22 @@ export async function openPostgres(url: string, options: { migrate: boolean; cre
     if (options.migrate) await migratePostgres(url);
     // The role is a startup parameter, so a connection acts as the app role from its
     // first statement: there is no window in which it runs as the login role.
-    const pool = new Pool({ connectionString: url, max: options.poolSize ?? 10, options: `-c role=${APP_ROLE}` });
+    // Behind PgBouncer (transaction pooling) or RDS Proxy a startup option does not reach the
+    // server: then the login role carries it instead (ALTER ROLE … SET role =
+    // session_vault_app; docs/operations.md) and `roleOnConnect: false` sends none. The probe
+    // below refuses either way unless the connection really acts as the application role.
+    const pool = new Pool({ connectionString: url, max: options.poolSize ?? 10, ...(options.roleOnConnect === false ? {} : { options: `-c role=${APP_ROLE}` }) });
     // Idle clients that lose their server emit 'error' on the pool; the next query reports it.
     pool.on('error', () => {});
     const db = drizzle(pool, { schema }) as unknown as VaultDb;
     const probe = await pool.query('SELECT current_user AS role');
-    if (probe.rows[0]?.role !== APP_ROLE) throw new Error('the role startup option did not take effect');
+    if (probe.rows[0]?.role !== APP_ROLE) {
+      await pool.end().catch(() => {});
+      throw new StorageError(
+        'STORAGE_REFUSED',
+        `connections to ${hostOf(url)} act as ${JSON.stringify(String(probe.rows[0]?.role ?? '?'))}, not ${APP_ROLE}: ${options.roleOnConnect === false ? `give the login role the setting (ALTER ROLE … SET role = ${APP_ROLE})` : 'the role startup option did not take effect'}`,
+      );
+    }
     return { db, kind: 'postgres', location: redact(url), close: () => pool.end() };
   } catch (e) {
     throw storageError(e, `connecting to Postgres at ${hostOf(url)}`);

@@ -34,6 +34,14 @@ export interface VaultOptions {
   onLockWait?: (dir: string, timeoutMs: number) => void;
   /** Apply pending migrations on open. Default true; false when the login role cannot run DDL (an outdated vault is then refused). */
   migrate?: boolean;
+  /**
+   * Postgres: act as `session_vault_app` through a connection startup option (default
+   * true). Behind PgBouncer or RDS Proxy, which do not pass startup options on, set it
+   * false and give the login role `ALTER ROLE … SET role = session_vault_app` instead
+   * (docs/operations.md). Either way the vault refuses a connection that is not acting
+   * as the application role.
+   */
+  roleOnConnect?: boolean;
   /** Create the store when none exists. Default true; false makes a missing vault NO_VAULT (exit 4), creating nothing. */
   create?: boolean;
   /** A pino logger; default JSON on stderr at `logLevel`. */
@@ -70,6 +78,7 @@ const optionsSchema = z.strictObject({
   onLockWait: z.custom<(dir: string, timeoutMs: number) => void>((v) => typeof v === 'function').optional(),
   migrate: z.boolean().optional(),
   create: z.boolean().optional(),
+  roleOnConnect: z.boolean().optional(),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null).optional(),
   logLevel: z.string().optional(),
   pageSize: z.number().int().min(1).max(10_000).optional(),
@@ -104,7 +113,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   const home = path.resolve(o.home ?? DEFAULT_HOME);
   const keyringPath = path.resolve(o.keyring ?? path.join(home, 'keyring.json'));
   const logger = o.logger ?? createLogger({ level: o.logLevel ?? process.env.VAULT_LOG_LEVEL ?? 'info' });
-  const store = await openStore({ url: o.database, home, lockTimeoutMs: o.lockTimeoutMs ?? 30_000, migrate: o.migrate ?? true, create: o.create ?? true, onLockWait: o.onLockWait });
+  const store = await openStore({ url: o.database, home, lockTimeoutMs: o.lockTimeoutMs ?? 30_000, migrate: o.migrate ?? true, create: o.create ?? true, onLockWait: o.onLockWait, roleOnConnect: o.roleOnConnect });
 
   // The keyring is read on first need and again whenever the file is replaced (a key
   // rotation by another process), so a long-running vault never keeps signing with a

@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import { adminUrl, backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { openVault } from '../../src/vault';
+import { createLogger } from '../../src/observability';
+
+/**
+ * Behind PgBouncer (transaction pooling) or RDS Proxy a connection's startup options do
+ * not reach the server. Then the login role carries the application role itself
+ * (ALTER ROLE … SET role = session_vault_app) and the vault sends no startup option;
+ * a login that does not act as the application role is refused, never used as is.
+ */
+afterAll(dropCreatedDatabases);
+
+const postgres = backends().filter((b) => b.name === 'postgres');
+
+describe.each(postgres)('a login role that sets the application role itself, on $name', (backend) => {
+  it('works with roleOnConnect: false, and is refused without the setting', async () => {
+    const t = await testVault(backend); // migrated by the owner
+    const login = `sv_pooled_${randomBytes(3).toString('hex')}`;
+    const admin = new Client({ connectionString: adminUrl() });
+    await admin.connect();
+    const urlAs = (role: string) => {
+      const u = new URL(t.url);
+      u.username = role;
+      u.password = '';
+      return u.toString();
+    };
+    try {
+      await t.vault.createTenant('bank');
+      await admin.query(`CREATE ROLE ${login} LOGIN`);
+      await admin.query(`GRANT session_vault_app TO ${login}`);
+      const bare = openVault({ home: t.home, database: urlAs(login), migrate: false, roleOnConnect: false, logger: createLogger({ level: 'silent' }) });
+      await expect(bare).rejects.toMatchObject({ code: 'STORAGE_REFUSED', message: expect.stringMatching(new RegExp(`act as "${login}", not session_vault_app: give the login role the setting`)) });
+      await admin.query(`ALTER ROLE ${login} SET role = 'session_vault_app'`);
+      const pooled = await openVault({ home: t.home, database: urlAs(login), migrate: false, roleOnConnect: false, logger: createLogger({ level: 'silent' }) });
+      try {
+        await pooled.session('bank', 's').append({ type: 'task', task: 'through the pooler' });
+        expect((await pooled.session('bank', 's').state()).currentTask).toBe('through the pooler');
+        expect((await pooled.verify()).ok).toBe(true);
+      } finally {
+        await pooled.close();
+      }
+    } finally {
+      await t.close();
+      await admin.query(`DROP OWNED BY ${login}`).catch(() => {});
+      await admin.query(`DROP ROLE IF EXISTS ${login}`).catch(() => {});
+      await admin.end();
+    }
+  }, 120_000);
+});
