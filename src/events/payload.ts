@@ -24,30 +24,28 @@ export function splitEvent(event: EventInput): SplitEvent {
     clear.durationMs = ms;
     delete secret.latencyMs;
   };
+  // Token counts and cost (of a message, or of a run's `usage` record) go to their columns.
+  const clearUsage = (usage: { promptTokens: number; completionTokens: number } | undefined, costUsd: number | undefined) => {
+    if (usage) {
+      clear.promptTokens = usage.promptTokens;
+      clear.completionTokens = usage.completionTokens;
+      delete secret.usage;
+    }
+    if (costUsd !== undefined) {
+      clear.costUsd = costUsd;
+      delete secret.costUsd;
+    }
+  };
   switch (event.type) {
     case 'message':
-      if (event.usage) {
-        clear.promptTokens = event.usage.promptTokens;
-        clear.completionTokens = event.usage.completionTokens;
-        delete secret.usage;
-      }
-      if (event.costUsd !== undefined) {
-        clear.costUsd = event.costUsd;
-        delete secret.costUsd;
-      }
+      clearUsage(event.usage, event.costUsd);
       clearLatency(event.latencyMs);
       break;
     case 'model_error':
       clearLatency(event.latencyMs);
       break;
     case 'usage':
-      clear.promptTokens = event.usage.promptTokens;
-      clear.completionTokens = event.usage.completionTokens;
-      delete secret.usage;
-      if (event.costUsd !== undefined) {
-        clear.costUsd = event.costUsd;
-        delete secret.costUsd;
-      }
+      clearUsage(event.usage, event.costUsd);
       break;
     case 'tool_call':
       clear.tool = event.tool;
