@@ -41,12 +41,12 @@ export function snapshotAad(p: Place): Uint8Array {
   return frame([str(SNAPSHOT_TAG), str(p.tenant), str(p.session), u64(p.seq), u64(p.at.getTime()), bytes(p.headHash), u32(p.keyVersion)]);
 }
 
-/** Seals a state (any JSON value) as the snapshot of `place`. */
-export function sealSnapshot(state: unknown, place: Omit<Place, 'keyVersion'>, dataKey: SecretBytes): SealedSnapshot {
+/** Seals a state, given as its JSON text, as the snapshot of `place`. */
+export function sealSnapshot(stateJson: string, place: Omit<Place, 'keyVersion'>, dataKey: SecretBytes): SealedSnapshot {
   const p = { ...place, keyVersion: SNAPSHOT_V1 };
   const key = snapshotKey(dataKey, p);
   try {
-    const sealed = seal(key, Buffer.from(JSON.stringify(state), 'utf8'), snapshotAad(p));
+    const sealed = seal(key, Buffer.from(stateJson, 'utf8'), snapshotAad(p));
     return { ...p, nonce: sealed.nonce, ciphertext: sealed.ciphertext };
   } finally {
     key.dispose();

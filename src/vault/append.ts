@@ -9,7 +9,6 @@ import { signCheckpoint } from '../audit';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
 import { restoreSession } from './archive';
-import { snapshotAfterAppend } from './snapshots';
 
 export interface AppendOptions {
   /** Stamped on every event that carries none. Default: the ambient one, else a new UUID. */
@@ -88,7 +87,6 @@ export async function append(
         }
         const last = head;
         if (ok) {
-          snapshotAfterAppend(deps, tenant, session, s.headSeq, last.seq);
           s.headSeq = last.seq;
           s.headHash = last.hash;
           s.lastAt = last.at;

@@ -33,7 +33,7 @@ export interface VaultDeps {
   archive: ObjectStore;
   /** The retention policy of tenants that have none of their own. */
   defaultRetention: RetentionPolicy;
-  /** Write a state snapshot each time a session's head crosses a multiple of this (0: never). */
+  /** A read of the latest state writes a snapshot when the last one is this many events behind (0: never). */
   snapshotEvery: number;
   /** Work off the hot path (snapshots), awaited on close. */
   background: import('./background').BackgroundTasks;

@@ -62,7 +62,7 @@ export interface VaultOptions {
   defaultRetention?: { archiveAfter: string; retain: string };
   /** S3 client settings for an `s3://` witness or archive (endpoint, region, credentials, forcePathStyle). */
   s3?: S3ClientConfig;
-  /** Write an encrypted state snapshot every this many events, off the hot path (0: never). Default 500. */
+  /** A read of the latest state seals a snapshot, in the background, when the last one is this many events behind (0: never). Default 500. */
   snapshotEvery?: number;
   /** The clock for event times (tests). Default `() => new Date()`. */
   clock?: () => Date;

@@ -10,7 +10,7 @@ import { decryptedEvents } from './read';
 /**
  * The agent state of a session, now or at a point, from the nearest snapshot at or
  * before it plus the events after it (src/events/snapshot.ts): reading the latest state
- * costs the events since the last snapshot, not the whole session. A snapshot is used
+ * decrypts the events since the last snapshot, not the whole session. A snapshot is used
  * only if it opens where it is and the chain's hash at its seq is the head it names;
  * otherwise it is ignored (logged) and the state replayed in full, so a corrupted,
  * forged or stale snapshot can cost time but never change a result. Archived sessions
@@ -27,11 +27,20 @@ export async function stateAt(deps: VaultDeps, tenant: string, session: string, 
     }
   }
   const meta = { tenant, session, agent: opened.agent };
-  if (opened.status === 'active') {
-    const base = await usableSnapshot(deps, tenant, session, point, meta);
-    if (base) return replayFrom(base, decryptedEvents(deps, tenant, session, base.lastSeq + 1), point);
+  if (opened.status !== 'active') return replay(meta, decryptedEvents(deps, tenant, session), point);
+  const base = await usableSnapshot(deps, tenant, session, point, meta);
+  const state = base
+    ? await replayFrom(base, decryptedEvents(deps, tenant, session, base.lastSeq + 1), point)
+    : await replay(meta, decryptedEvents(deps, tenant, session), point);
+  // The latest state of a session whose last snapshot is `snapshotEvery` events behind is
+  // sealed as a new snapshot, off the caller's path: sessions that are read get them, and
+  // appends never pay for them. Its JSON is taken now, before the caller can change it.
+  const k = deps.snapshotEvery;
+  if (k > 0 && point.atSeq === undefined && point.at === undefined && state.lastSeq - (base?.lastSeq ?? 0) >= k) {
+    const json = JSON.stringify(state);
+    deps.background.run(() => storeSnapshot(deps, tenant, session, state.lastSeq, state.lastAt!, state.head!, json), 'snapshot');
   }
-  return replay(meta, decryptedEvents(deps, tenant, session), point);
+  return state;
 }
 
 async function usableSnapshot(
@@ -67,14 +76,19 @@ async function usableSnapshot(
 }
 
 /**
- * Writes a snapshot of the session's state at its head now (on demand, or in the
- * background every `snapshotEvery` events). Returns the seq it folds up to (0: nothing yet).
+ * Writes a snapshot of the session's state at its head now (on demand; reads also write
+ * one when the last is `snapshotEvery` events behind). Returns the seq it folds up to
+ * (0: nothing yet, or the session's key is gone).
  */
 export async function writeSnapshot(deps: VaultDeps, tenant: string, session: string): Promise<number> {
   const state = await stateAt(deps, tenant, session);
   if (state.lastSeq === 0 || !state.head || !state.lastAt) return 0;
+  return (await storeSnapshot(deps, tenant, session, state.lastSeq, state.lastAt, state.head, JSON.stringify(state))) ? state.lastSeq : 0;
+}
+
+async function storeSnapshot(deps: VaultDeps, tenant: string, session: string, seq: number, lastAt: string, head: string, json: string): Promise<boolean> {
   const opened = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
-  const sealed = sealSnapshot(state, { tenant, session, seq: state.lastSeq, at: new Date(state.lastAt), headHash: fromHex(state.head) }, opened.dataKey);
+  const sealed = sealSnapshot(json, { tenant, session, seq, at: new Date(lastAt), headHash: fromHex(head) }, opened.dataKey);
   const written = await withTenant(deps.store.db, tenant, 'writing a snapshot', async (tx) => {
     // Locked, as shredding and purge lock it: a snapshot never outlives its session's key.
     const row = await readSession(tx, tenant, session, true);
@@ -82,14 +96,6 @@ export async function writeSnapshot(deps: VaultDeps, tenant: string, session: st
     await insertSnapshot(tx, sealed);
     return true;
   });
-  if (!written) return 0;
-  deps.logger.debug({ op: 'snapshot', seq: state.lastSeq }, 'snapshot written');
-  return state.lastSeq;
-}
-
-/** Off the hot path: after an append crosses a multiple of `snapshotEvery`, a snapshot is written in the background. */
-export function snapshotAfterAppend(deps: VaultDeps, tenant: string, session: string, from: number, to: number): void {
-  const k = deps.snapshotEvery;
-  if (k <= 0 || Math.floor(to / k) === Math.floor(from / k)) return;
-  deps.background.run(() => writeSnapshot(deps, tenant, session), 'snapshot');
+  if (written) deps.logger.debug({ op: 'snapshot', seq }, 'snapshot written');
+  return written;
 }

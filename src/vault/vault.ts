@@ -266,8 +266,9 @@ export class VaultSession {
 
   /**
    * Writes an encrypted snapshot of the state at the head now, so the next `state()`
-   * folds only what comes after (the vault also writes one every `snapshotEvery` events,
-   * off the hot path). Derived data: it never changes a result. Returns the seq it covers.
+   * folds only what comes after (reads of the latest state also write one, in the
+   * background, every `snapshotEvery` events). Derived data: it never changes a result.
+   * Returns the seq it covers.
    */
   snapshot(): Promise<number> {
     return writeSnapshot(this.deps, this.tenant, this.id);

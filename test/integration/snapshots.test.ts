@@ -51,10 +51,12 @@ describe.each(backends())('state snapshots on $name', (backend) => {
       fc.asyncProperty(fc.array(fc.array(event, { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 6 }), async (batches) => {
         const session = `prop-${n++}`;
         const s = vault.session('bank', session);
-        for (const b of batches) await s.appendMany(b);
+        for (const b of batches) {
+          await s.appendMany(b);
+          await s.state(); // a read of the latest state seals a snapshot once 4 events behind
+        }
         await drain();
         const head = batches.flat().length;
-        // Written in the background at whatever the head is when it runs: at least one once past 4.
         if (head >= 4) expect(await snapshotCount('bank', session)).toBeGreaterThanOrEqual(1);
         expect(await s.state()).toEqual(await fullReplay('bank', session));
         for (const atSeq of [1, Math.ceil(head / 2), head - 1, head].filter((x) => x >= 0)) {
@@ -67,11 +69,30 @@ describe.each(backends())('state snapshots on $name', (backend) => {
     );
   });
 
+  it('appends alone write no snapshot; a read of the latest state does, once enough events are behind', async () => {
+    const s = vault.session('bank', 'lazy');
+    await s.appendMany(Array.from({ length: 9 }, (_, i) => ({ type: 'task', task: `t${i}` })));
+    await drain();
+    expect(await snapshotCount('bank', 'lazy')).toBe(0);
+    await s.state({ atSeq: 8 }); // a point in the past writes none
+    await drain();
+    expect(await snapshotCount('bank', 'lazy')).toBe(0);
+    await s.state();
+    await drain();
+    expect(await snapshotCount('bank', 'lazy')).toBe(1);
+    await s.append({ type: 'task', task: 'one more' });
+    await s.state(); // 1 event behind the snapshot: none yet
+    await drain();
+    expect(await snapshotCount('bank', 'lazy')).toBe(1);
+  });
+
   it('changes no result when every snapshot is deleted, corrupted or forged, and verify names one off the chain', async () => {
     const s = vault.session('bank', 'tamper');
     await s.appendMany(Array.from({ length: 6 }, (_, i) => ({ type: 'message', role: 'user', content: `m${i}` })));
+    await s.state();
     await drain();
     await s.appendMany(Array.from({ length: 4 }, (_, i) => ({ type: 'message', role: 'user', content: `n${i}` })));
+    await s.state();
     await drain();
     expect(await s.snapshot()).toBe(10);
     expect(await snapshotCount('bank', 'tamper')).toBe(2); // at 6 and at 10
@@ -94,6 +115,7 @@ describe.each(backends())('state snapshots on $name', (backend) => {
     const op = vault.operator({ actor: 'dpo', reason: 'GDPR art. 17' });
     for (const id of ['shred-me', 'purge-me']) {
       await vault.session('bank', id).appendMany(Array.from({ length: 8 }, (_, i) => ({ type: 'task', task: `t${i}` })));
+      await vault.session('bank', id).state();
     }
     await drain();
     expect(await snapshotCount('bank', 'shred-me')).toBe(1);
