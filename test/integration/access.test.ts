@@ -94,6 +94,22 @@ describe.each(backends())('the access trail on $name', (backend) => {
     expect((await vault.verify()).ok).toBe(true);
   });
 
+  it('refuses the operation when the trail head cannot be witnessed (fail closed)', async () => {
+    const unreachable = await testVault(backend, {
+      witness: 's3://witness/x',
+      s3: { endpoint: 'http://127.0.0.1:1', region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1 },
+    });
+    try {
+      await unreachable.vault.createTenant('bank');
+      await unreachable.vault.session('bank', 's').append({ type: 'task', task: 't' }); // appends never wait on the witness
+      const op = unreachable.vault.operator({ actor: 'mallory' });
+      await expect(op.events('bank', 's')).rejects.toMatchObject({ code: 'ACCESS_TRAIL_UNAVAILABLE', message: expect.stringMatching(/cannot be witnessed at s3:\/\/witness\/x/) });
+      await expect(op.export('bank', 's', { decrypt: true })).rejects.toMatchObject({ code: 'ACCESS_TRAIL_UNAVAILABLE' });
+    } finally {
+      await unreachable.close();
+    }
+  });
+
   it('the app role cannot append a correctly chained record without the signing key', async () => {
     const { accessHash } = await import('../../src/audit');
     const { storeOf } = await import('../../src/vault/vault');

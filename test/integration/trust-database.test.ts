@@ -139,6 +139,7 @@ describe.each(backends())('database-enforced trust rules on $name', (backend) =>
     // Compliance: for good; no override, and the database refuses lowering a floor by hand.
     await o.setRetention('floors', { archiveAfter: '1d', retain: '2d', mode: 'compliance' });
     await expect(o.setRetention('floors', { archiveAfter: '1d', retain: '2d', mode: 'governance' })).rejects.toMatchObject({ code: 'RETENTION_LOCKED' });
+    await expect(o.setRetention('floors', { archiveAfter: '1d', retain: '2d', mode: 'bogus' as never })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
     await expect(o.setRetention('floors', { archiveAfter: '1d', retain: '2d', overrideFloors: true })).rejects.toMatchObject({ code: 'RETENTION_LOCKED' });
     expect(await refused(app('floors', `UPDATE sessions SET retain_floor = '1d'`))).toMatch(/compliance mode/);
     expect(await refused(app('floors', `UPDATE retention_policies SET mode = 'governance'`))).toMatch(/cannot be lifted/);
