@@ -27,52 +27,68 @@ export const u64 = (v: number): Field => ({ t: 'u64', v });
 export const f64 = (v: number): Field => ({ t: 'f64', v: v === 0 ? 0 : v });
 export const opt = <T>(v: T | null, f: (x: T) => Field): Field => ({ t: 'opt', v: v === null ? null : f(v) });
 
-/** Encodes the fields in order. Throws RangeError for out-of-range integers. */
+/**
+ * Encodes the fields in order. Throws RangeError for out-of-range integers. Sizes first,
+ * then one buffer written in place: this runs for every event read, hashed or sealed.
+ */
 export function frame(fields: readonly Field[]): Uint8Array {
-  const parts: Uint8Array[] = [];
-  for (const f of fields) encodeField(f, parts);
-  return Buffer.concat(parts);
+  let size = 0;
+  for (const f of fields) size += fieldSize(f);
+  const out = Buffer.allocUnsafe(size); // every byte is written below
+  let at = 0;
+  for (const f of fields) at = writeField(f, out, at);
+  return out;
 }
 
-function encodeField(f: Field, out: Uint8Array[]): void {
+function fieldSize(f: Field): number {
   switch (f.t) {
-    case 'str': {
-      const b = Buffer.from(f.v, 'utf8');
-      out.push(u32Bytes(b.length), b);
-      return;
-    }
+    case 'str':
+      return 4 + Buffer.byteLength(f.v, 'utf8');
     case 'bytes':
-      out.push(u32Bytes(f.v.length), f.v);
-      return;
+      return 4 + f.v.length;
     case 'u32':
-      out.push(u32Bytes(f.v));
-      return;
-    case 'u64': {
-      if (!Number.isSafeInteger(f.v) || f.v < 0) throw new RangeError('u64 field out of range');
-      const b = Buffer.alloc(8);
-      b.writeBigUInt64BE(BigInt(f.v));
-      out.push(b);
-      return;
-    }
-    case 'f64': {
-      const b = Buffer.alloc(8);
-      b.writeDoubleBE(f.v);
-      out.push(b);
-      return;
-    }
+      return 4;
+    case 'u64':
+    case 'f64':
+      return 8;
     case 'opt':
-      if (f.v === null) out.push(Uint8Array.of(0));
-      else {
-        out.push(Uint8Array.of(1));
-        encodeField(f.v, out);
-      }
-      return;
+      return 1 + (f.v === null ? 0 : fieldSize(f.v));
   }
 }
 
-function u32Bytes(n: number): Uint8Array {
+function writeField(f: Field, out: Buffer, at: number): number {
+  switch (f.t) {
+    case 'str': {
+      const n = out.write(f.v, at + 4, 'utf8');
+      writeU32(out, at, n);
+      return at + 4 + n;
+    }
+    case 'bytes':
+      writeU32(out, at, f.v.length);
+      out.set(f.v, at + 4);
+      return at + 4 + f.v.length;
+    case 'u32':
+      writeU32(out, at, f.v);
+      return at + 4;
+    case 'u64':
+      if (!Number.isSafeInteger(f.v) || f.v < 0) throw new RangeError('u64 field out of range');
+      out.writeUInt32BE(Math.floor(f.v / 0x1_0000_0000), at);
+      out.writeUInt32BE(f.v % 0x1_0000_0000, at + 4);
+      return at + 8;
+    case 'f64':
+      out.writeDoubleBE(f.v, at);
+      return at + 8;
+    case 'opt':
+      if (f.v === null) {
+        out[at] = 0;
+        return at + 1;
+      }
+      out[at] = 1;
+      return writeField(f.v, out, at + 1);
+  }
+}
+
+function writeU32(out: Buffer, at: number, n: number): void {
   if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new RangeError('u32 field out of range');
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
+  out.writeUInt32BE(n, at);
 }
