@@ -60,14 +60,14 @@ export async function shred(
   await restoreArchived(deps, tenant, session);
   const result = await withTenant(deps.store.db, tenant, 'shredding keys', async (tx) => {
     // Lock first, then look for holds: a hold set concurrently is either seen here or waits.
-    if (session !== undefined) await readSession(tx, tenant, session, true);
+    const named = session !== undefined ? await readSession(tx, tenant, session, true) : null;
     const holds = await readHolds(tx, tenant, session);
     if (holds.length > 0) {
       throw new InputError('LEGAL_HOLD', `${holds.length} session(s) under legal hold (${holds.map((h) => h.session).slice(0, 5).join(', ')}); clear the hold first`);
     }
     const targets: string[] = [];
     if (session !== undefined) {
-      if (!(await readSession(tx, tenant, session))) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
+      if (!named) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
       targets.push(session);
     } else {
       for (let after: string | null = null; ; ) {

@@ -1,5 +1,5 @@
 import { InputError } from '../errors';
-import { bytesEqual, fromHex } from '../crypto';
+import { bytesEqual, fromHex, type SecretBytes } from '../crypto';
 import { openSnapshot, sealSnapshot } from '../events';
 import { replay, replayFrom, type AgentState, type ReplayPoint } from '../replay';
 import { insertSnapshot, nearestSnapshot, readEvents, readSession, withTenant } from '../store';
@@ -28,7 +28,7 @@ export async function stateAt(deps: VaultDeps, tenant: string, session: string, 
   }
   const meta = { tenant, session, agent: opened.agent };
   if (opened.status !== 'active') return replay(meta, decryptedEvents(deps, tenant, session), point);
-  const base = await usableSnapshot(deps, tenant, session, point, meta);
+  const base = await usableSnapshot(deps, tenant, session, point, meta, opened.dataKey);
   const state = base
     ? await replayFrom(base, decryptedEvents(deps, tenant, session, base.lastSeq + 1), point)
     : await replay(meta, decryptedEvents(deps, tenant, session), point);
@@ -49,6 +49,7 @@ async function usableSnapshot(
   session: string,
   point: ReplayPoint,
   meta: { tenant: string; session: string; agent: string | null },
+  dataKey: SecretBytes,
 ): Promise<AgentState | null> {
   const found = await withTenant(deps.store.db, tenant, 'reading a snapshot', async (tx) => {
     const snap = await nearestSnapshot(tx, tenant, session, point);
@@ -65,7 +66,7 @@ async function usableSnapshot(
   if (!event || event.seq !== snap.seq || !bytesEqual(event.hash, snap.headHash)) return ignore('not on the chain');
   let state: AgentState;
   try {
-    state = openSnapshot(snap, (deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null))).dataKey) as AgentState;
+    state = openSnapshot(snap, dataKey) as AgentState;
   } catch {
     return ignore('does not open');
   }

@@ -74,9 +74,6 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       seen.add(`${tenant}/${s.session}`);
       const problem = (seq: number, kind: VerifyProblem['kind']) => report.problems.push({ tenant, session: s.session, seq, kind });
       const heads = await signedHeads(deps, tenant, s.session, trusted, periods, problem);
-      // Snapshots are derived and sealed, so verify cannot open them; it checks that each
-      // names a head the chain really has (reads would ignore one that does not).
-      const snaps = await withTenant(deps.store.db, tenant, 'reading snapshot heads', (tx) => snapshotHeads(tx, tenant, s.session));
       report.sessions++;
       scope.onSession?.(tenant, s.session);
       if (s.status === 'purged') {
@@ -84,6 +81,9 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
         continue;
       }
       const chain = new ChainVerifier(tenant, s.session);
+      // Snapshots are derived and sealed, so verify cannot open them; it checks that each
+      // names a head the chain really has (reads would ignore one that does not).
+      const snaps = await withTenant(deps.store.db, tenant, 'reading snapshot heads', (tx) => snapshotHeads(tx, tenant, s.session));
       const headCheck = new HeadCheck([...heads, ...snaps.map((h) => ({ seq: h.seq, hash: h.headHash, source: 'snapshot' as const }))]);
       let lastType: string | null = null;
       try {
@@ -121,8 +121,9 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   // operator did to a tenant is part of that tenant's record, and a cut or forged record
   // anywhere breaks the chain for all.
   const witnessedTrail = await deps.witness?.latestTrail();
-  const trail = new AccessChainVerifier(trusted, witnessedTrail ? parseTrailHead(witnessedTrail) : null);
-  if (witnessedTrail && !parseTrailHead(witnessedTrail)) report.problems.push({ tenant: '*', session: '(access trail)', seq: 0, kind: 'access_witness_mismatch' });
+  const witnessedHead = witnessedTrail ? parseTrailHead(witnessedTrail) : null;
+  const trail = new AccessChainVerifier(trusted, witnessedHead);
+  if (witnessedTrail && !witnessedHead) report.problems.push({ tenant: '*', session: '(access trail)', seq: 0, kind: 'access_witness_mismatch' });
   for await (const r of accessTrail(deps)) trail.push(r);
   for (const p of trail.finish()) report.problems.push({ tenant: '*', session: '(access trail)', seq: p.seq, kind: p.kind });
   report.ok = report.problems.length === 0;
