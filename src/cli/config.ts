@@ -1,6 +1,6 @@
 import path from 'node:path';
-import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { InputError } from '../errors';
+import type { S3Settings } from '../objects';
 import { DEFAULT_HOME, type VaultOptions } from '../vault';
 
 /** Global flags every command accepts (shared/spec/cli.md, "Where the vault lives"). */
@@ -27,7 +27,7 @@ export interface CliConfig {
   /** The archive store: a folder, or s3://bucket/prefix. */
   archive: string;
   /** S3 client settings from the environment: VAULT_S3_ENDPOINT (MinIO, Ceph…), AWS_REGION; credentials from the AWS default chain. */
-  s3: S3ClientConfig;
+  s3: S3Settings;
   /** VAULT_MASTER_KEY and VAULT_SIGNING_KEY (base64), for containers without a keyring file. */
   envKeys: { master?: string; signing?: string };
   /** OpenAI settings for `chat`, from OPENAI_API_KEY, OPENAI_BASE_URL and OPENAI_MODEL. */
@@ -71,7 +71,7 @@ function resolveLocation(l: string): string {
   return l.startsWith('s3://') ? l : path.resolve(l);
 }
 
-function s3Config(env: NodeJS.ProcessEnv): S3ClientConfig {
+function s3Config(env: NodeJS.ProcessEnv): S3Settings {
   const endpoint = env.VAULT_S3_ENDPOINT || undefined;
   return { region: env.AWS_REGION || 'us-east-1', ...(endpoint ? { endpoint, forcePathStyle: true } : {}) };
 }

@@ -1,17 +1,16 @@
-import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { FolderObjectStore } from './folder';
-import { S3ObjectStore } from './s3';
+import { S3ObjectStore, type S3Settings } from './s3';
 import type { ObjectStore } from './store';
 
 export type { ObjectStore, PutOptions } from './store';
 export { FolderObjectStore } from './folder';
-export { S3ObjectStore, type ObjectLockMode } from './s3';
+export { S3ObjectStore, type ObjectLockMode, type S3Settings } from './s3';
 
 /**
  * The object store at a location: `s3://bucket/prefix` (with `s3` client settings), else
  * a folder path. `label` names it in error messages ("witness", "archive").
  */
-export function openObjectStore(location: string, label: string, s3?: S3ClientConfig): ObjectStore {
+export function openObjectStore(location: string, label: string, s3?: S3Settings): ObjectStore {
   if (location.startsWith('s3://')) return new S3ObjectStore(location, s3 ?? {}, label);
   return new FolderObjectStore(location, label);
 }

@@ -5,6 +5,19 @@ import { loadOptional } from '../optional';
 type Sdk = typeof import('@aws-sdk/client-s3');
 import type { ObjectStore, PutOptions } from './store';
 
+/**
+ * Settings for the S3 client: any `S3ClientConfig` field of `@aws-sdk/client-s3` (region,
+ * endpoint, forcePathStyle, credentials, ...). Typed here, not imported, so that the package's
+ * public types do not need the SDK (an optional peer dependency) installed to type-check.
+ */
+export interface S3Settings {
+  region?: string;
+  endpoint?: string;
+  forcePathStyle?: boolean;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  [setting: string]: unknown;
+}
+
 /** Mode of the Object Lock retention set on archived objects: COMPLIANCE cannot be shortened by anyone. */
 export type ObjectLockMode = 'COMPLIANCE' | 'GOVERNANCE';
 
@@ -24,7 +37,7 @@ export class S3ObjectStore implements ObjectStore {
 
   constructor(
     url: string,
-    config: S3ClientConfig,
+    config: S3Settings,
     private readonly label: string,
     private readonly lockMode: ObjectLockMode = 'COMPLIANCE',
   ) {
@@ -36,13 +49,13 @@ export class S3ObjectStore implements ObjectStore {
     this.config = config;
   }
 
-  private readonly config: S3ClientConfig;
+  private readonly config: S3Settings;
 
   /** The AWS SDK, loaded on first use (an optional peer dependency), and one client. */
   private s3(): Promise<{ sdk: Sdk; client: S3Client }> {
     this.#s3 ??= loadOptional(() => import('@aws-sdk/client-s3'), '@aws-sdk/client-s3', `an s3:// ${this.label}`).then(
       // Checksums only where S3 requires them: S3-compatible stores differ in support.
-      (sdk) => ({ sdk, client: new sdk.S3Client({ requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', ...this.config }) }),
+      (sdk) => ({ sdk, client: new sdk.S3Client({ requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', ...(this.config as S3ClientConfig) }) }),
       (e: unknown) => {
         this.#s3 = undefined;
         throw e;

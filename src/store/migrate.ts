@@ -5,8 +5,6 @@ import { Client } from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { migrate as migrateOnPglite } from 'drizzle-orm/pglite/migrator';
 
 /** drizzle/ at the package root: the nearest folder above this file holding drizzle/meta/_journal.json. */
 export const MIGRATIONS_FOLDER = findMigrations(__dirname);
@@ -46,7 +44,9 @@ export async function migratePostgres(url: string): Promise<void> {
 
 /** Applies pending migrations on a PGlite instance (one connection, so no race). */
 export async function migratePglite(pglite: PGlite): Promise<void> {
-  await migrateOnPglite(drizzlePglite(pglite), { migrationsFolder: MIGRATIONS_FOLDER });
+  // Loaded here, not at the top: PGlite is optional, and a server vault never needs it.
+  const [{ drizzle }, { migrate }] = await Promise.all([import('drizzle-orm/pglite'), import('drizzle-orm/pglite/migrator')]);
+  await migrate(drizzle(pglite), { migrationsFolder: MIGRATIONS_FOLDER });
 }
 
 /** How many migrations this version of the package has (drizzle/meta/_journal.json). */

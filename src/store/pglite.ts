@@ -1,12 +1,12 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { drizzle } from 'drizzle-orm/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import lockfile from 'proper-lockfile';
 import { StorageError } from '../errors';
 import * as schema from './schema';
 import { APP_ROLE, checkSchemaState, migratePglite, schemaState } from './migrate';
 import { storageError } from './errors';
+import { loadOptional } from '../optional';
 import type { Store, VaultDb } from './types';
 
 /**
@@ -33,6 +33,7 @@ export async function openPglite(
   }
   let pglite: PGlite | undefined;
   try {
+    const [{ PGlite }, { drizzle }] = await loadEmbedded();
     pglite = dir ? new PGlite(dir) : new PGlite();
     await pglite.waitReady;
     if (options.migrate === false && dir) await requireCurrentSchema(pglite, dir);
@@ -57,6 +58,19 @@ export async function openPglite(
     await release?.().catch(() => {});
     throw storageError(e, 'opening the embedded store');
   }
+}
+
+/**
+ * PGlite and drizzle's driver for it, loaded when the embedded store is first opened:
+ * PGlite is an optional dependency (npm installs it by default; a Postgres-only deployment
+ * may leave it out with `--omit=optional`), so a vault on a server never loads it.
+ */
+function loadEmbedded() {
+  const purpose = 'the embedded store (a folder or memory:// vault)';
+  return Promise.all([
+    loadOptional(() => import('@electric-sql/pglite'), '@electric-sql/pglite', purpose),
+    loadOptional(() => import('drizzle-orm/pglite'), '@electric-sql/pglite', purpose),
+  ]);
 }
 
 async function acquire(dir: string, timeoutMs: number, onWait?: (dir: string, timeoutMs: number) => void): Promise<() => Promise<void>> {

@@ -5,10 +5,9 @@ import { InputError } from '../errors';
 import { ensureSodium } from '../crypto';
 import { LocalKeyProvider, readKeyringFile, type KeyProvider, type KeyringData } from '../keys';
 import { openWitness, type CheckpointSigner } from '../audit';
-import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { createLogger, type Logger } from '../observability';
 import { openStore } from '../store';
-import { FolderObjectStore, S3ObjectStore, type ObjectLockMode } from '../objects';
+import { FolderObjectStore, S3ObjectStore, type ObjectLockMode, type S3Settings } from '../objects';
 import { DEFAULT_POLICY, parsePolicy } from '../retention';
 import { KeyAccess } from './key-access';
 import { KeyedMutex } from './mutex';
@@ -61,7 +60,7 @@ export interface VaultOptions {
   /** Retention policy for tenants without their own. Default archive after 30d, retain 7y. */
   defaultRetention?: { archiveAfter: string; retain: string };
   /** S3 client settings for an `s3://` witness or archive (endpoint, region, credentials, forcePathStyle). */
-  s3?: S3ClientConfig;
+  s3?: S3Settings;
   /** A read of the latest state seals a snapshot, in the background, when the last one is this many events behind (0: never). Default 500. */
   snapshotEvery?: number;
   /** The clock for event times (tests). Default `() => new Date()`. */
@@ -87,7 +86,7 @@ const optionsSchema = z.strictObject({
   archive: z.string().min(1).optional(),
   archiveLockMode: z.enum(['COMPLIANCE', 'GOVERNANCE']).optional(),
   defaultRetention: z.strictObject({ archiveAfter: z.string(), retain: z.string() }).optional(),
-  s3: z.custom<S3ClientConfig>((v) => typeof v === 'object' && v !== null).optional(),
+  s3: z.custom<S3Settings>((v) => typeof v === 'object' && v !== null).optional(),
   clock: z.custom<() => Date>((v) => typeof v === 'function').optional(),
   snapshotEvery: z.number().int().min(0).max(1_000_000).optional(),
 });

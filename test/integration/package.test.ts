@@ -1,5 +1,10 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+
+const root = path.join(__dirname, '..', '..');
+const OPTIONAL = ['openai', '@openai/agents', '@aws-sdk/client-s3', '@electric-sql/pglite'];
 
 /**
  * What `npm pack` ships: the built library and CLI, the migrations, the docs, README and
@@ -7,14 +12,148 @@ import path from 'node:path';
  * source file that happens to sit in the root).
  */
 it('npm pack ships only dist/, drizzle/, docs/, README.md, LICENSE and package.json', () => {
-  const root = path.join(__dirname, '..', '..');
   const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   const files: string[] = JSON.parse(out)[0].files.map((f: { path: string }) => f.path);
   const allowed = (f: string) => /^(dist|drizzle|docs)\//.test(f) || ['README.md', 'LICENSE', 'package.json'].includes(f);
   expect(files.filter((f) => !allowed(f))).toEqual([]);
-  for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/bin.js', 'drizzle/meta/_journal.json', 'LICENSE']) expect(files).toContain(needed);
+  for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/index.mjs', 'dist/index.d.mts', 'dist/openai.d.ts', 'dist/openai-agents.d.mts', 'dist/cli/bin.js', 'drizzle/meta/_journal.json', 'LICENSE']) {
+    expect(files).toContain(needed);
+  }
+  // Only the bundled entry declarations: no per-module .d.ts that would reach into drizzle.
+  expect(files.filter((f) => /\.d\.m?ts$/.test(f)).sort()).toEqual(
+    ['index', 'openai', 'openai-agents'].flatMap((e) => [`dist/${e}.d.mts`, `dist/${e}.d.ts`]).sort(),
+  );
   expect(files.filter((f) => /\.test\.|keyring\.json|bundle.*\.json$|\.session-vault/.test(f))).toEqual([]);
   const pkg = require(path.join(root, 'package.json'));
   expect(pkg.private).toBeUndefined();
-  expect(pkg.exports['.']).toEqual({ types: './dist/index.d.ts', default: './dist/index.js' });
+  for (const dep of OPTIONAL) expect(pkg.dependencies[dep]).toBeUndefined();
 }, 120_000);
+
+/**
+ * A consumer of the packed tarball, as a new user would have it: the package in
+ * node_modules/session-vault, its dependencies beside it (linked from this repository's
+ * node_modules, so no network), optionally without the optional ones.
+ */
+function consumer(tarball: string, without: string[]): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sv-consumer-'));
+  const nm = path.join(dir, 'node_modules');
+  mkdirSync(nm);
+  const skip = new Set(['session-vault', ...without]);
+  for (const name of readdirSync(path.join(root, 'node_modules'))) {
+    if (name.startsWith('@')) {
+      mkdirSync(path.join(nm, name));
+      for (const sub of readdirSync(path.join(root, 'node_modules', name))) {
+        if (!skip.has(`${name}/${sub}`)) symlinkSync(path.join(root, 'node_modules', name, sub), path.join(nm, name, sub));
+      }
+    } else if (!skip.has(name)) {
+      symlinkSync(path.join(root, 'node_modules', name), path.join(nm, name));
+    }
+  }
+  mkdirSync(path.join(nm, 'session-vault'));
+  execFileSync('tar', ['xzf', tarball, '-C', path.join(nm, 'session-vault'), '--strip-components=1']);
+  return dir;
+}
+
+const MODES: Record<string, { type: string; flags: string[] }> = {
+  'nodenext (ESM)': { type: 'module', flags: ['--module', 'nodenext', '--moduleResolution', 'nodenext'] },
+  'nodenext (CommonJS)': { type: 'commonjs', flags: ['--module', 'nodenext', '--moduleResolution', 'nodenext'] },
+  bundler: { type: 'module', flags: ['--module', 'esnext', '--moduleResolution', 'bundler'] },
+  'commonjs (node10)': { type: 'commonjs', flags: ['--module', 'commonjs', '--moduleResolution', 'node10', '--esModuleInterop'] },
+};
+
+function typecheck(dir: string, mode: string, file: string): string {
+  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ type: MODES[mode]!.type }));
+  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  const args = [tsc, '--noEmit', '--strict', '--skipLibCheck', 'false', '--target', 'es2022', '--types', 'node', ...MODES[mode]!.flags, file];
+  const r = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8' });
+  return `${r.stdout}${r.stderr}`.trim();
+}
+
+describe('the packed package, as a TypeScript consumer gets it', () => {
+  let tarball: string;
+  let packDir: string;
+  const made: string[] = [];
+
+  beforeAll(() => {
+    packDir = mkdtempSync(path.join(os.tmpdir(), 'sv-pack-'));
+    const out = execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', packDir], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    tarball = path.join(packDir, JSON.parse(out)[0].filename);
+  }, 120_000);
+  afterAll(() => {
+    for (const d of [packDir, ...made]) rmSync(d, { recursive: true, force: true });
+  });
+
+  const USES_EVERYTHING = `
+import { openVault, VaultError, fullHistory, slidingWindow, type AgentState, type KeyProvider, type VaultSession, type S3Settings } from 'session-vault';
+import { RecordedChat } from 'session-vault/openai';
+import { VaultAgentSession } from 'session-vault/openai-agents';
+import OpenAI from 'openai';
+
+export async function turn(question: string): Promise<AgentState> {
+  const s3: S3Settings = { region: 'eu-west-1', forcePathStyle: true };
+  const vault = await openVault({ home: './vault', s3 });
+  const session: VaultSession = vault.session('acme', 'conv-1');
+  const chat = new RecordedChat({ client: new OpenAI({ apiKey: 'sk-test' }), session, model: 'gpt-4o-mini', context: slidingWindow({ lastN: 20 }) });
+  await chat.send(question);
+  const agents = new VaultAgentSession(session);
+  await agents.getItems(10);
+  const provider: KeyProvider | undefined = undefined;
+  void provider; void fullHistory; void VaultError;
+  return session.state();
+}
+`;
+
+  it.each(Object.keys(MODES))('types check with skipLibCheck false under %s, openai client included', (mode) => {
+    const dir = consumer(tarball, []);
+    made.push(dir);
+    writeFileSync(path.join(dir, 'consumer.ts'), USES_EVERYTHING);
+    expect(typecheck(dir, mode, 'consumer.ts')).toBe('');
+  }, 120_000);
+
+  it('the root entry type-checks and loads with none of the optional dependencies installed', () => {
+    const dir = consumer(tarball, OPTIONAL);
+    made.push(dir);
+    writeFileSync(
+      path.join(dir, 'consumer.ts'),
+      `import { openVault, type AgentState } from 'session-vault';
+export async function latest(): Promise<AgentState> {
+  const vault = await openVault({ database: 'postgres://app@db.internal/vault', archive: 's3://bucket/archive', s3: { region: 'eu-west-1' } });
+  return vault.session('acme', 'conv-1').state();
+}
+`,
+    );
+    for (const mode of ['nodenext (ESM)', 'commonjs (node10)']) expect(typecheck(dir, mode, 'consumer.ts')).toBe('');
+    // At run time the embedded store names the missing package instead of failing at load.
+    writeFileSync(
+      path.join(dir, 'run.cjs'),
+      `require('session-vault').openVault({ home: ${JSON.stringify(path.join(dir, 'home'))} }).then(() => console.log('opened'), (e) => console.log(e.code, e.message));`,
+    );
+    const r = spawnSync(process.execPath, ['run.cjs'], { cwd: dir, encoding: 'utf8' });
+    expect(r.stdout).toMatch(/^DEPENDENCY_MISSING .*npm install @electric-sql\/pglite/);
+  }, 120_000);
+
+  it('ESM and CommonJS consumers get the same instance: one class, one error type', () => {
+    const dir = consumer(tarball, []);
+    made.push(dir);
+    writeFileSync(
+      path.join(dir, 'run.mjs'),
+      `import { createRequire } from 'node:module';
+import { openVault, VaultError, VaultSession } from 'session-vault';
+import { RecordedChat } from 'session-vault/openai';
+import { VaultAgentSession } from 'session-vault/openai-agents';
+const require = createRequire(import.meta.url);
+const cjs = require('session-vault');
+const vault = await openVault({ home: 'memory://' }).catch(() => null);
+console.log(JSON.stringify({
+  same: cjs.VaultError === VaultError && cjs.VaultSession === VaultSession && cjs.openVault === openVault,
+  openai: require('session-vault/openai').RecordedChat === RecordedChat,
+  agents: typeof VaultAgentSession,
+}));
+await vault?.close();
+`,
+    );
+    const r = spawnSync(process.execPath, ['run.mjs'], { cwd: dir, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ same: true, openai: true, agents: 'function' });
+  }, 120_000);
+});

@@ -6,7 +6,7 @@ const OpenAI = require('openai').default;
 const { Agent, run, setDefaultOpenAIClient, setOpenAIAPI, setTracingDisabled } = require('@openai/agents');
 const { openVault } = require('../../dist');
 const { createLogger } = require('../../dist/observability');
-const { VaultAgentSession } = require('../../dist/integrations/openai');
+const { VaultAgentSession } = require('../../dist/openai-agents');
 
 async function main() {
   const [home, database, tenant, session, baseURL, input] = process.argv.slice(2);
