@@ -7,6 +7,8 @@ import { DEFAULT_HOME, type VaultOptions } from '../vault';
 export interface GlobalFlags {
   home?: string;
   db?: string;
+  schema?: string;
+  appRole?: string;
   keyring?: string;
   witness?: string;
   archive?: string;
@@ -21,6 +23,10 @@ export interface GlobalFlags {
 export interface CliConfig {
   home: string;
   database: string | undefined;
+  /** The database schema of the vault (VAULT_DB_SCHEMA); undefined: session_vault, or `public` for a vault an earlier version made there. */
+  schema: string | undefined;
+  /** The role the application acts as (VAULT_APP_ROLE); undefined: session_vault_app. */
+  appRole: string | undefined;
   keyring: string;
   /** A folder, or s3://bucket/prefix. */
   witness: string;
@@ -50,6 +56,8 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
   return {
     home,
     database: flags.db ?? (env.VAULT_DATABASE_URL || undefined),
+    schema: flags.schema ?? (env.VAULT_DB_SCHEMA || undefined),
+    appRole: flags.appRole ?? (env.VAULT_APP_ROLE || undefined),
     keyring: path.resolve(flags.keyring ?? env.VAULT_KEYRING ?? path.join(home, 'keyring.json')),
     witness: resolveLocation(flags.witness ?? env.VAULT_WITNESS ?? path.join(home, 'witness')),
     archive: resolveLocation(flags.archive ?? env.VAULT_ARCHIVE ?? path.join(home, 'archive')),
@@ -78,5 +86,5 @@ function s3Config(env: NodeJS.ProcessEnv): S3Settings {
 
 /** openVault options for a resolved config. */
 export function vaultOptions(c: CliConfig): VaultOptions {
-  return { home: c.home, database: c.database, keyring: c.keyring, witness: c.witness, archive: c.archive, s3: c.s3, lockTimeoutMs: c.lockTimeoutMs, logLevel: c.logLevel, roleOnConnect: c.roleOnConnect };
+  return { home: c.home, database: c.database, keyring: c.keyring, witness: c.witness, archive: c.archive, s3: c.s3, lockTimeoutMs: c.lockTimeoutMs, logLevel: c.logLevel, roleOnConnect: c.roleOnConnect, schema: c.schema, appRole: c.appRole };
 }

@@ -1,10 +1,12 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { StorageError } from '../errors';
 import path from 'node:path';
 import { Client } from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
+import { migrationSql, type StoreLayout } from './layout';
 
 /** drizzle/ at the package root: the nearest folder above this file holding drizzle/meta/_journal.json. */
 export const MIGRATIONS_FOLDER = findMigrations(__dirname);
@@ -17,23 +19,47 @@ function findMigrations(from: string): string {
   }
 }
 
-/** The role the application acts as (drizzle/0001_security.sql). */
-export const APP_ROLE = 'session_vault_app';
-
 /** An arbitrary constant: the advisory lock that serialises concurrent migrations. */
 const MIGRATION_LOCK = 0x5e55_1011;
 
 /**
- * Applies pending migrations on a Postgres server as the connecting (owner) role, under
- * an advisory lock so concurrent `init`s and first opens do not race.
+ * The migrations folder for a layout: drizzle/ itself for the legacy one, else a private
+ * temporary copy with the layout's names in the SQL (migrationSql), removed after use.
  */
-export async function migratePostgres(url: string): Promise<void> {
+async function withMigrationsFor<T>(layout: StoreLayout, run: (config: { migrationsFolder: string; migrationsSchema: string }) => Promise<T>): Promise<T> {
+  const files = readdirSync(MIGRATIONS_FOLDER).filter((f) => f.endsWith('.sql'));
+  const same = files.every((f) => {
+    const text = readFileSync(path.join(MIGRATIONS_FOLDER, f), 'utf8');
+    return migrationSql(text, layout) === text;
+  });
+  const config = (folder: string) => ({ migrationsFolder: folder, migrationsSchema: layout.migrationsSchema });
+  if (same) return run(config(MIGRATIONS_FOLDER));
+  const folder = mkdtempSync(path.join(os.tmpdir(), 'session-vault-migrations-'));
+  try {
+    mkdirSync(path.join(folder, 'meta'));
+    copyFileSync(path.join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), path.join(folder, 'meta', '_journal.json'));
+    for (const f of files) writeFileSync(path.join(folder, f), migrationSql(readFileSync(path.join(MIGRATIONS_FOLDER, f), 'utf8'), layout));
+    return await run(config(folder));
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Applies pending migrations on a Postgres server as the connecting (owner) role, under
+ * an advisory lock so concurrent `init`s and first opens do not race. The vault's schema
+ * is created if missing and is first on the migration's search_path, so every table and
+ * function lands in it.
+ */
+export async function migratePostgres(url: string, layout: StoreLayout): Promise<void> {
   const client = new Client({ connectionString: url });
   await client.connect();
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     try {
-      await migratePg(drizzlePg(client), { migrationsFolder: MIGRATIONS_FOLDER });
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${layout.schema}`);
+      await client.query(`SET search_path TO ${layout.schema}`);
+      await withMigrationsFor(layout, (config) => migratePg(drizzlePg(client), config));
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
     }
@@ -43,10 +69,11 @@ export async function migratePostgres(url: string): Promise<void> {
 }
 
 /** Applies pending migrations on a PGlite instance (one connection, so no race). */
-export async function migratePglite(pglite: PGlite): Promise<void> {
+export async function migratePglite(pglite: PGlite, layout: StoreLayout): Promise<void> {
   // Loaded here, not at the top: PGlite is optional, and a server vault never needs it.
   const [{ drizzle }, { migrate }] = await Promise.all([import('drizzle-orm/pglite'), import('drizzle-orm/pglite/migrator')]);
-  await migrate(drizzle(pglite), { migrationsFolder: MIGRATIONS_FOLDER });
+  await pglite.exec(`CREATE SCHEMA IF NOT EXISTS ${layout.schema}; SET search_path TO ${layout.schema}`);
+  await withMigrationsFor(layout, (config) => migrate(drizzle(pglite), config));
 }
 
 /** How many migrations this version of the package has (drizzle/meta/_journal.json). */
@@ -56,15 +83,16 @@ export function knownMigrations(): number {
 
 /**
  * Whether a database holds a vault, and how many of our migrations it has applied: the
- * vault's tables (public.events) and drizzle's own record of applied migrations. Reads
+ * vault's tables (<schema>.events) and drizzle's own record of applied migrations. Reads
  * only; creates nothing.
  */
-export async function schemaState(query: <R>(text: string) => Promise<R[]>): Promise<{ vault: boolean; applied: number }> {
+export async function schemaState(query: <R>(text: string) => Promise<R[]>, layout: StoreLayout): Promise<{ vault: boolean; applied: number }> {
+  const migrations = `${layout.migrationsSchema}.__drizzle_migrations`;
   const [found] = await query<{ vault: boolean; migrations: boolean }>(
-    `SELECT to_regclass('public.events') IS NOT NULL AS vault, to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS migrations`,
+    `SELECT to_regclass('${layout.schema}.events') IS NOT NULL AS vault, to_regclass('${migrations}') IS NOT NULL AS migrations`,
   );
   if (!found!.migrations) return { vault: found!.vault, applied: 0 };
-  const [count] = await query<{ applied: number }>('SELECT count(*)::int AS applied FROM drizzle.__drizzle_migrations');
+  const [count] = await query<{ applied: number }>(`SELECT count(*)::int AS applied FROM ${migrations}`);
   return { vault: found!.vault, applied: count!.applied };
 }
 

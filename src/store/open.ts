@@ -3,6 +3,7 @@ import { InputError } from '../errors';
 import { openPglite } from './pglite';
 import { openPostgres } from './postgres';
 import type { Store } from './types';
+import { storeLayout } from './layout';
 
 export interface StoreOptions {
   /** `postgres://…`, `postgresql://…`, `memory://`, or undefined for the embedded store in `home`. */
@@ -20,10 +21,15 @@ export interface StoreOptions {
   onLockWait?: (dir: string, timeoutMs: number) => void;
   /** Postgres: set the application role with a startup option (default), or rely on the login role's own setting (poolers). */
   roleOnConnect?: boolean;
+  /** The schema of the vault's tables (default session_vault; a vault made in `public` by an earlier version is found there). */
+  schema?: string | undefined;
+  /** The role the application acts as (default session_vault_app; cluster-wide on a server). */
+  appRole?: string | undefined;
 }
 
 /** Picks the driver from the URL (CLI contract: "Where the vault lives"). */
 export async function openStore(o: StoreOptions): Promise<Store> {
+  storeLayout(o.schema, o.appRole); // names checked before any connection
   const url = o.url;
   if (url === undefined || url === '') return openPglite(path.join(o.home, 'db'), o);
   if (url === 'memory://') return openPglite(null, o);

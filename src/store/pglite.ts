@@ -4,7 +4,8 @@ import type { PGlite } from '@electric-sql/pglite';
 import lockfile from 'proper-lockfile';
 import { StorageError } from '../errors';
 import * as schema from './schema';
-import { APP_ROLE, checkSchemaState, migratePglite, schemaState } from './migrate';
+import { checkSchemaState, migratePglite, schemaState } from './migrate';
+import { resolveLayout, type StoreLayout } from './layout';
 import { storageError } from './errors';
 import { loadOptional } from '../optional';
 import type { Store, VaultDb } from './types';
@@ -21,7 +22,7 @@ import type { Store, VaultDb } from './types';
  */
 export async function openPglite(
   dir: string | null,
-  options: { lockTimeoutMs: number; migrate?: boolean; create?: boolean; onLockWait?: (dir: string, timeoutMs: number) => void },
+  options: { lockTimeoutMs: number; migrate?: boolean; create?: boolean; onLockWait?: (dir: string, timeoutMs: number) => void; schema?: string | undefined; appRole?: string | undefined },
 ): Promise<Store> {
   let release: (() => Promise<void>) | null = null;
   if (dir && options.create === false && !existsSync(path.join(dir, 'PG_VERSION'))) {
@@ -36,15 +37,18 @@ export async function openPglite(
     const [{ PGlite }, { drizzle }] = await loadEmbedded();
     pglite = dir ? new PGlite(dir) : new PGlite();
     await pglite.waitReady;
-    if (options.migrate === false && dir) await requireCurrentSchema(pglite, dir);
-    else await migratePglite(pglite);
-    await pglite.exec(`SET ROLE ${APP_ROLE}`);
+    const opening = pglite;
+    const layout = await resolveLayout(options, async (text) => (await opening.query(text)).rows as never[]);
+    if (options.migrate === false && dir) await requireCurrentSchema(pglite, dir, layout);
+    else await migratePglite(pglite, layout);
+    await pglite.exec(`SET search_path TO ${layout.schema}; SET ROLE ${layout.appRole}`);
     const db = drizzle(pglite, { schema }) as unknown as VaultDb;
     const opened = pglite;
     return {
       db,
       kind: dir ? 'pglite' : 'memory',
       location: dir ?? 'memory://',
+      layout,
       close: async () => {
         try {
           await opened.close();
@@ -109,7 +113,7 @@ async function acquire(dir: string, timeoutMs: number, onWait?: (dir: string, ti
 }
 
 /** NO_VAULT for a folder without the vault's tables; STORAGE_REFUSED for one that needs `init` to migrate. */
-export async function requireCurrentSchema(pglite: PGlite, where: string): Promise<void> {
-  checkSchemaState(await schemaState(async (text) => (await pglite.query(text)).rows as never[]), where);
+export async function requireCurrentSchema(pglite: PGlite, where: string, layout: StoreLayout): Promise<void> {
+  checkSchemaState(await schemaState(async (text) => (await pglite.query(text)).rows as never[], layout), where);
 }
 

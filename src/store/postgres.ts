@@ -2,7 +2,8 @@ import { Client, Pool } from 'pg';
 import { StorageError } from '../errors';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import * as schema from './schema';
-import { APP_ROLE, checkSchemaState, migratePostgres, schemaState } from './migrate';
+import { checkSchemaState, migratePostgres, schemaState } from './migrate';
+import { resolveLayout, type StoreLayout } from './layout';
 import { storageError } from './errors';
 import type { Store, VaultDb } from './types';
 
@@ -11,40 +12,55 @@ import type { Store, VaultDb } from './types';
  * connection acts as the application role (startup option `role`), so row-level security and the
  * append-only privileges hold whatever login role the URL names.
  */
-export async function openPostgres(url: string, options: { migrate: boolean; create?: boolean; poolSize?: number; roleOnConnect?: boolean }): Promise<Store> {
+export async function openPostgres(
+  url: string,
+  options: { migrate: boolean; create?: boolean; poolSize?: number; roleOnConnect?: boolean; schema?: string | undefined; appRole?: string | undefined },
+): Promise<Store> {
   try {
-    if (options.create === false || !options.migrate) {
-      // Look first, as the login role, without creating anything.
-      const probe = new Client({ connectionString: url });
-      await probe.connect();
-      try {
-        const state = await schemaState(async (text) => (await probe.query(text)).rows);
-        if (options.create === false && !state.vault) throw new StorageError('NO_VAULT', `no vault in ${redact(url)}: run \`session-vault init\` first`);
+    // Look first, as the login role, without creating anything: which layout, and whether
+    // a command that may not create or migrate finds a current vault.
+    let layout: StoreLayout;
+    const probe = new Client({ connectionString: url });
+    await probe.connect();
+    try {
+      const query = async <R>(text: string) => (await probe.query(text)).rows as R[];
+      layout = await resolveLayout(options, query);
+      if (options.create === false || !options.migrate) {
+        const state = await schemaState(query, layout);
+        if (options.create === false && !state.vault) throw new StorageError('NO_VAULT', `no vault in ${redact(url)} (schema ${layout.schema}): run \`session-vault init\` first`);
         if (!options.migrate) checkSchemaState(state, redact(url));
-      } finally {
-        await probe.end();
       }
+    } finally {
+      await probe.end();
     }
-    if (options.migrate) await migratePostgres(url);
+    if (options.migrate) await migratePostgres(url, layout);
     // The role is a startup parameter, so a connection acts as the app role from its
     // first statement: there is no window in which it runs as the login role.
     // Behind PgBouncer (transaction pooling) or RDS Proxy a startup option does not reach the
     // server: then the login role carries it instead (ALTER ROLE … SET role =
     // session_vault_app; docs/operations.md) and `roleOnConnect: false` sends none. The probe
     // below refuses either way unless the connection really acts as the application role.
-    const pool = new Pool({ connectionString: url, max: options.poolSize ?? 10, ...(options.roleOnConnect === false ? {} : { options: `-c role=${APP_ROLE}` }) });
+    // The schema travels the same way (search_path), so every unqualified table name the
+    // queries use resolves in the vault's schema.
+    const startup = `-c role=${layout.appRole} -c search_path=${layout.schema}`;
+    const pool = new Pool({ connectionString: url, max: options.poolSize ?? 10, ...(options.roleOnConnect === false ? {} : { options: startup }) });
     // Idle clients that lose their server emit 'error' on the pool; the next query reports it.
     pool.on('error', () => {});
     const db = drizzle(pool, { schema }) as unknown as VaultDb;
-    const probe = await pool.query('SELECT current_user AS role');
-    if (probe.rows[0]?.role !== APP_ROLE) {
+    const acting = (await pool.query('SELECT current_user AS role, current_schema() AS schema')).rows[0] as { role?: string; schema?: string | null } | undefined;
+    const refuse = (what: string, setting: string) => {
+      const fix = options.roleOnConnect === false ? `give the login role the setting (ALTER ROLE … SET ${setting})` : 'the startup option did not take effect';
+      return new StorageError('STORAGE_REFUSED', `connections to ${hostOf(url)} ${what}: ${fix}`);
+    };
+    if (acting?.role !== layout.appRole) {
       await pool.end().catch(() => {});
-      throw new StorageError(
-        'STORAGE_REFUSED',
-        `connections to ${hostOf(url)} act as ${JSON.stringify(String(probe.rows[0]?.role ?? '?'))}, not ${APP_ROLE}: ${options.roleOnConnect === false ? `give the login role the setting (ALTER ROLE … SET role = ${APP_ROLE})` : 'the role startup option did not take effect'}`,
-      );
+      throw refuse(`act as ${JSON.stringify(String(acting?.role ?? '?'))}, not ${layout.appRole}`, `role = ${layout.appRole}`);
     }
-    return { db, kind: 'postgres', location: redact(url), close: () => pool.end() };
+    if (acting.schema !== layout.schema) {
+      await pool.end().catch(() => {});
+      throw refuse(`resolve tables in ${JSON.stringify(String(acting.schema ?? '(none)'))}, not the vault's schema ${layout.schema}`, `search_path = ${layout.schema}`);
+    }
+    return { db, kind: 'postgres', location: redact(url), layout, close: () => pool.end() };
   } catch (e) {
     throw storageError(e, `connecting to Postgres at ${hostOf(url)}`);
   }

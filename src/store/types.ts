@@ -1,6 +1,7 @@
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import type * as schema from './schema';
+import type { StoreLayout } from './layout';
 
 type Schema = typeof schema;
 
@@ -19,6 +20,8 @@ export interface Store {
   readonly kind: StoreKind;
   /** Where the data lives, without credentials (for `init --json` and logs). */
   readonly location: string;
+  /** The schema and application role it uses (src/store/layout.ts). */
+  readonly layout: StoreLayout;
   close(): Promise<void>;
 }
 

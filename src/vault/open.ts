@@ -41,6 +41,14 @@ export interface VaultOptions {
    * as the application role.
    */
   roleOnConnect?: boolean;
+  /**
+   * The database schema of the vault's tables and functions. Default `session_vault`; a
+   * vault an earlier version made in `public` is opened there when no schema is given.
+   * Several vaults may share one database in different schemas.
+   */
+  schema?: string;
+  /** The role the application acts as. Default `session_vault_app`; cluster-wide on a server, so vaults of one cluster that must not share privileges take different names. */
+  appRole?: string;
   /** Create the store when none exists. Default true; false makes a missing vault NO_VAULT (exit 4), creating nothing. */
   create?: boolean;
   /** A pino logger; default JSON on stderr at `logLevel`. */
@@ -78,6 +86,8 @@ const optionsSchema = z.strictObject({
   migrate: z.boolean().optional(),
   create: z.boolean().optional(),
   roleOnConnect: z.boolean().optional(),
+  schema: z.string().optional(),
+  appRole: z.string().optional(),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null).optional(),
   logLevel: z.string().optional(),
   pageSize: z.number().int().min(1).max(10_000).optional(),
@@ -112,7 +122,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   const home = path.resolve(o.home ?? DEFAULT_HOME);
   const keyringPath = path.resolve(o.keyring ?? path.join(home, 'keyring.json'));
   const logger = o.logger ?? createLogger({ level: o.logLevel ?? process.env.VAULT_LOG_LEVEL ?? 'info' });
-  const store = await openStore({ url: o.database, home, lockTimeoutMs: o.lockTimeoutMs ?? 30_000, migrate: o.migrate ?? true, create: o.create ?? true, onLockWait: o.onLockWait, roleOnConnect: o.roleOnConnect });
+  const store = await openStore({ url: o.database, home, lockTimeoutMs: o.lockTimeoutMs ?? 30_000, migrate: o.migrate ?? true, create: o.create ?? true, onLockWait: o.onLockWait, roleOnConnect: o.roleOnConnect, schema: o.schema, appRole: o.appRole });
 
   // The keyring is read on first need and again whenever the file is replaced (a key
   // rotation by another process), so a long-running vault never keeps signing with a

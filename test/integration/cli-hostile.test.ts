@@ -61,7 +61,7 @@ describe.each(backends())('the CLI under hostile input on $name', (backend) => {
   if (backend.name === 'postgres') {
     it('export of a session a DBA damaged writes the marked bundle, warns and exits 1', async () => {
       expect((await run(['append', 'bank', 'cut'], '{"type":"task","task":"a"}\n{"type":"task","task":"b"}\n')).code).toBe(0);
-      const c = new Client({ connectionString: env.VAULT_DATABASE_URL });
+      const c = new Client({ connectionString: env.VAULT_DATABASE_URL, options: '-c search_path=session_vault' });
       await c.connect();
       try {
         await c.query('SET session_replication_role = replica');

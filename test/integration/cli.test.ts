@@ -175,7 +175,7 @@ describe.each(backends())('the CLI on $name', (backend: Backend) => {
     expect((await cli(noKeys, ['verify'])).code).toBe(0);
     const tamper = `UPDATE events SET correlation_id = 'forged' WHERE tenant_id = 'acme' AND session_id = 'sess-1' AND seq = 2`;
     if (backend.name === 'postgres') {
-      const c = new Client({ connectionString: env.VAULT_DATABASE_URL });
+      const c = new Client({ connectionString: env.VAULT_DATABASE_URL, options: '-c search_path=session_vault' });
       await c.connect();
       await c.query('SET session_replication_role = replica');
       await c.query(tamper);

@@ -7,7 +7,8 @@ import { createLogger } from '../../src/observability';
 /**
  * Behind PgBouncer (transaction pooling) or RDS Proxy a connection's startup options do
  * not reach the server. Then the login role carries the application role itself
- * (ALTER ROLE … SET role = session_vault_app) and the vault sends no startup option;
+ * (ALTER ROLE … SET role = session_vault_app, and SET search_path = session_vault) and
+ * the vault sends no startup option;
  * a login that does not act as the application role is refused, never used as is.
  */
 afterAll(dropCreatedDatabases);
@@ -33,6 +34,11 @@ describe.each(postgres)('a login role that sets the application role itself, on 
       const bare = openVault({ home: t.home, database: urlAs(login), migrate: false, roleOnConnect: false, logger: createLogger({ level: 'silent' }) });
       await expect(bare).rejects.toMatchObject({ code: 'STORAGE_REFUSED', message: expect.stringMatching(new RegExp(`act as "${login}", not session_vault_app: give the login role the setting`)) });
       await admin.query(`ALTER ROLE ${login} SET role = 'session_vault_app'`);
+      // The role alone is not enough: the vault's tables are in its schema, which the
+      // login's search_path must name too; a login without it is refused, not half-used.
+      const noPath = openVault({ home: t.home, database: urlAs(login), migrate: false, roleOnConnect: false, logger: createLogger({ level: 'silent' }) });
+      await expect(noPath).rejects.toMatchObject({ code: 'STORAGE_REFUSED', message: expect.stringMatching(/not the vault's schema session_vault: give the login role the setting \(ALTER ROLE … SET search_path = session_vault\)/) });
+      await admin.query(`ALTER ROLE ${login} SET search_path = session_vault`);
       const pooled = await openVault({ home: t.home, database: urlAs(login), migrate: false, roleOnConnect: false, logger: createLogger({ level: 'silent' }) });
       try {
         await pooled.session('bank', 's').append({ type: 'task', task: 'through the pooler' });

@@ -1,7 +1,6 @@
 import { Client } from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
 import { storeOf, type Vault } from '../../src/vault/vault';
-import { APP_ROLE } from '../../src/store';
 
 /**
  * Runs SQL as the database owner with triggers disabled (session_replication_role =
@@ -16,11 +15,11 @@ export async function asOwner(vault: Vault, url: string, statements: { text: str
     try {
       for (const s of statements) results.push((await pglite.query(s.text, s.values ?? [])).rows);
     } finally {
-      await pglite.exec(`SET session_replication_role = DEFAULT; SET ROLE ${APP_ROLE};`);
+      await pglite.exec(`SET session_replication_role = DEFAULT; SET ROLE ${storeOf(vault).layout.appRole};`);
     }
     return results;
   }
-  const c = new Client({ connectionString: url });
+  const c = new Client({ connectionString: url, options: `-c search_path=${storeOf(vault).layout.schema}` });
   await c.connect();
   try {
     await c.query('SET session_replication_role = replica');

@@ -1,0 +1,49 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import fc from 'fast-check';
+import { migrationSql, storeLayout } from '../../src/store/layout';
+import { MIGRATIONS_FOLDER } from '../../src/store';
+
+const files = readdirSync(MIGRATIONS_FOLDER).filter((f) => f.endsWith('.sql'));
+const sqlOf = (f: string) => readFileSync(path.join(MIGRATIONS_FOLDER, f), 'utf8');
+
+describe('store layout', () => {
+  it('the legacy layout (public, session_vault_app) runs the migrations byte for byte', () => {
+    const legacy = storeLayout('public');
+    expect(legacy.migrationsSchema).toBe('drizzle');
+    for (const f of files) expect(migrationSql(sqlOf(f), legacy)).toBe(sqlOf(f));
+  });
+
+  it('another schema and role leave no `public`, `drizzle.` or default role in any migration', () => {
+    const layout = storeLayout('bank_vault', 'bank_vault_app');
+    expect(layout.migrationsSchema).toBe('bank_vault');
+    for (const f of files) {
+      const out = migrationSql(sqlOf(f), layout);
+      expect(out).not.toMatch(/\bpublic\b/);
+      expect(out).not.toMatch(/\bdrizzle\.|SCHEMA drizzle\b/);
+      expect(out).not.toMatch(/\bsession_vault_app\b/);
+      // function names that merely start like the role stay as they are
+      expect((out.match(/session_vault_append\b/g) ?? []).length).toBe((sqlOf(f).match(/session_vault_append\b/g) ?? []).length);
+    }
+  });
+
+  it('refuses names that are not plain lower-case identifiers, before any SQL', () => {
+    const bad = ['', 'Vault', 'a-b', 'x;DROP TABLE events', '"q"', 'pg_vault', 'information_schema', 'a'.repeat(64), 'ü'];
+    for (const name of bad) {
+      expect(() => storeLayout(name)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+      expect(() => storeLayout('ok', name)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+    }
+    fc.assert(
+      fc.property(fc.string({ maxLength: 70 }), (name) => {
+        let accepted = true;
+        try {
+          storeLayout(name);
+        } catch {
+          accepted = false;
+        }
+        // whatever is accepted is safe to splice into SQL unquoted
+        return !accepted || (/^[a-z_][a-z0-9_]*$/.test(name) && name.length <= 63);
+      }),
+    );
+  });
+});
