@@ -1,5 +1,5 @@
 // Bundles the public type declarations: one file an entry (dist/index.d.ts, dist/openai.d.ts,
-// dist/openai-agents.d.ts) holding only what that entry exports, so that the package's types
+// dist/openai-agents.d.ts, dist/langgraph.d.ts) holding only what that entry exports, so that the package's types
 // never reach into drizzle, PGlite or an optional peer a consumer did not install, and check
 // with `skipLibCheck: false`. Each is written twice, as .d.ts (CommonJS consumers) and .d.mts
 // (ESM consumers, so that `openai` resolves in the same mode as the consumer's own import),
@@ -18,6 +18,7 @@ const ENTRIES = {
   index: { input: 'index.d.ts', owns: [] },
   openai: { input: 'openai.d.ts', owns: ['integrations/openai/chat.d.ts'] },
   'openai-agents': { input: 'openai-agents.d.ts', owns: ['integrations/openai/agents-session.d.ts'] },
+  langgraph: { input: 'langgraph.d.ts', owns: ['integrations/langgraph/index.d.ts', 'integrations/langgraph/saver.d.ts', 'integrations/langgraph/thread.d.ts', 'integrations/langgraph/tuple.d.ts'] },
 };
 
 /**

@@ -7,7 +7,7 @@ import { TOKEN_PATTERN } from './ids';
  * The event types a session holds, validated at the boundary with zod.
  * Schemas are strict: unknown fields are refused, so a typo never silently drops data.
  */
-export const EVENT_TYPES = ['message', 'tool_call', 'tool_result', 'state_patch', 'task', 'summary', 'model_error', 'agent_item', 'retraction', 'instructions', 'usage'] as const;
+export const EVENT_TYPES = ['message', 'tool_call', 'tool_result', 'state_patch', 'task', 'summary', 'model_error', 'agent_item', 'retraction', 'instructions', 'usage', 'graph_checkpoint', 'graph_writes'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /**
@@ -147,6 +147,45 @@ export const usageEvent = z.strictObject({
   ...common,
 });
 
+/**
+ * A LangGraph value as the graph's serializer wrote it: its type tag and bytes (base64).
+ * The vault seals it like any content and never interprets it.
+ */
+const serialized = z.strictObject({ t: z.string().max(64), b: z.base64() });
+const channelName = z.string().min(1).max(LIMITS.maxShortField);
+const channelVersion = z.union([z.string().max(256), z.number().finite()]);
+
+/**
+ * A LangGraph checkpoint (src/integrations/langgraph/): the checkpoint without its
+ * channel values, its metadata, the values of the channels that changed (`blobs`,
+ * by channel, at their new version), and where each unchanged channel's value is
+ * (`refs`: the seq of the earlier graph_checkpoint holding it), so the latest
+ * checkpoint is read in constant time. Everything but the type is sealed.
+ */
+export const graphCheckpointEvent = z.strictObject({
+  type: z.literal('graph_checkpoint'),
+  threadId: z.string().min(1).max(LIMITS.maxShortField),
+  ns: z.string().max(LIMITS.maxShortField),
+  checkpointId: short,
+  parentId: short.nullable(),
+  checkpoint: serialized,
+  metadata: serialized,
+  blobs: z.record(channelName, z.strictObject({ version: channelVersion, value: serialized })),
+  refs: z.record(channelName, z.strictObject({ version: channelVersion, seq: z.number().int().positive() })),
+  ...common,
+});
+
+/** Pending writes of one task against one LangGraph checkpoint (putWrites), in the task's order. */
+export const graphWritesEvent = z.strictObject({
+  type: z.literal('graph_writes'),
+  ns: z.string().max(LIMITS.maxShortField),
+  checkpointId: short,
+  taskId: z.string().max(LIMITS.maxShortField),
+  taskPath: z.string().max(LIMITS.maxShortField),
+  writes: z.array(z.strictObject({ idx: z.number().int(), channel: channelName, value: serialized })).max(10_000),
+  ...common,
+});
+
 export const eventInput = z.discriminatedUnion('type', [
   messageEvent,
   toolCallEvent,
@@ -159,6 +198,8 @@ export const eventInput = z.discriminatedUnion('type', [
   retractionEvent,
   instructionsEvent,
   usageEvent,
+  graphCheckpointEvent,
+  graphWritesEvent,
 ]);
 
 /** An event as a caller hands it to `append`. */

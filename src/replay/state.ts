@@ -146,6 +146,9 @@ export function evolve(state: AgentState, event: VaultEvent): AgentState {
       return state; // the chain's closing record; nothing before it can be read any more
     case 'instructions':
       return state; // what the model was told; read from the events (`events`), not part of the state
+    case 'graph_checkpoint':
+    case 'graph_writes':
+      return state; // LangGraph's own state, read back by the checkpointer (src/integrations/langgraph/)
     case 'usage':
       state.usage.promptTokens += d.usage?.promptTokens ?? 0;
       state.usage.completionTokens += d.usage?.completionTokens ?? 0;

@@ -15,24 +15,39 @@ import { openSession } from './open-session';
  * verified first (ARCHIVE_MISSING, ARCHIVE_CORRUPT, STORAGE_UNAVAILABLE). Purged: none.
  * `known`: the session's row, when the caller has just read it.
  */
-export async function* storedEvents(deps: VaultDeps, tenant: string, session: string, fromSeq = 1, known?: SessionRow): AsyncGenerator<StoredEvent> {
+export async function* storedEvents(
+  deps: VaultDeps,
+  tenant: string,
+  session: string,
+  fromSeq = 1,
+  known?: SessionRow,
+  toSeq = Number.MAX_SAFE_INTEGER,
+): AsyncGenerator<StoredEvent> {
   // Callers that already read the session's row pass it, so it is not read twice.
   const row = known ?? (await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session)));
   if (row?.status === 'archived') {
-    for (const e of (await readArchived(deps, row)).events) if (e.seq >= fromSeq) yield e;
+    for (const e of (await readArchived(deps, row)).events) if (e.seq >= fromSeq && e.seq <= toSeq) yield e;
     return;
   }
   if (row?.status === 'purged') return;
+  // A bounded range (toSeq) fetches no more rows than it needs.
+  const pageFor = (after: number) => Math.max(1, Math.min(deps.pageSize, toSeq - after));
   const fetch = (after: number) =>
-    withTenant(deps.store.db, tenant, 'reading events', (tx) => readEvents(tx, tenant, session, after, deps.pageSize));
-  let pending = fetch(Math.max(0, fromSeq - 1));
+    withTenant(deps.store.db, tenant, 'reading events', (tx) => readEvents(tx, tenant, session, after, pageFor(after)));
+  let after = Math.max(0, fromSeq - 1);
+  let pending = fetch(after);
   try {
     for (;;) {
+      const asked = pageFor(after);
       const page = await pending;
-      const full = page.length === deps.pageSize;
-      if (full) pending = fetch(page[page.length - 1]!.seq);
-      for (const e of page) yield e;
-      if (!full) return;
+      const last = page[page.length - 1]?.seq;
+      const more = page.length === asked && last !== undefined && last < toSeq;
+      if (more) {
+        after = last;
+        pending = fetch(after);
+      }
+      for (const e of page) if (e.seq <= toSeq) yield e;
+      if (!more) return;
     }
   } finally {
     // A consumer that stops early (replay up to a point) leaves a prefetch in flight: settle it.
@@ -49,12 +64,12 @@ export async function* storedEvents(deps: VaultDeps, tenant: string, session: st
  * where it is (altered, moved from another row, session or tenant, or its clear columns
  * rewritten and the chain recomputed: the associated data binds them).
  */
-export async function* decryptedEvents(deps: VaultDeps, tenant: string, session: string, fromSeq = 1): AsyncGenerator<VaultEvent> {
+export async function* decryptedEvents(deps: VaultDeps, tenant: string, session: string, fromSeq = 1, toSeq = Number.MAX_SAFE_INTEGER): AsyncGenerator<VaultEvent> {
   const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
   // From seq n the chain check needs event n-1's hash: read it too, and check from it.
   let prev: Uint8Array | null = fromSeq === 1 ? GENESIS_HASH : null;
   let expected = fromSeq;
-  for await (const row of storedEvents(deps, tenant, session, Math.max(1, fromSeq - 1))) {
+  for await (const row of storedEvents(deps, tenant, session, Math.max(1, fromSeq - 1), undefined, toSeq)) {
     if (row.seq < fromSeq) {
       prev = row.hash;
       continue;

@@ -2,7 +2,7 @@ import type { VaultEvent } from '../domain';
 import { sessionId as validSessionId, tenantId as validTenantId } from '../domain';
 import { InputError } from '../errors';
 import { generateKey } from '../crypto';
-import { countSessions, insertTenant, insertTenantKey, writePolicy, listSessions, listTenants, withTenant, type AccessRow, type HoldRow, type SessionRow, type Store } from '../store';
+import { countSessions, insertTenant, insertTenantKey, writePolicy, listSessions, listTenants, readSession, withTenant, type AccessRow, type HoldRow, type SessionRow, type Store } from '../store';
 import type { AgentState, ReplayPoint } from '../replay';
 import { withContext } from '../observability';
 import { append, type AppendOptions, type AppendResult } from './append';
@@ -243,11 +243,22 @@ export class VaultSession {
     return append(this.deps, this.tenant, this.id, events, options);
   }
 
-  /** Decrypted events from `fromSeq` (default 1), streamed page by page. */
-  events(options: { fromSeq?: number } = {}): AsyncIterable<VaultEvent> {
+  /** Decrypted events from `fromSeq` (default 1) through `toSeq` (default: the head), streamed page by page. */
+  events(options: { fromSeq?: number; toSeq?: number } = {}): AsyncIterable<VaultEvent> {
     const fromSeq = options.fromSeq ?? 1;
+    const toSeq = options.toSeq ?? Number.MAX_SAFE_INTEGER;
     if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw new InputError('INVALID_INPUT', 'fromSeq must be an integer ≥ 1');
-    return decryptedEvents(this.deps, this.tenant, this.id, fromSeq);
+    if (!Number.isSafeInteger(toSeq) || toSeq < fromSeq) throw new InputError('INVALID_INPUT', 'toSeq must be an integer ≥ fromSeq');
+    return decryptedEvents(this.deps, this.tenant, this.id, fromSeq, toSeq);
+  }
+
+  /**
+   * The seq of the session's last event (0 for a session without events or that does not
+   * exist yet), read from the session's row: no event is read or decrypted.
+   */
+  async headSeq(): Promise<number> {
+    const row = await withTenant(this.deps.store.db, this.tenant, 'reading a session', (tx) => readSession(tx, this.tenant, this.id));
+    return row?.headSeq ?? 0;
   }
 
   /** The auditor bundle of this session (docs/export-format.md); plaintext only with `decrypt`. */

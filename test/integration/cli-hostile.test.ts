@@ -124,13 +124,13 @@ describe('read-only commands never create a store', () => {
       expect((await runCli({ VAULT_HOME: home, VAULT_DATABASE_URL: url }, ['init'])).code).toBe(0);
       expect((await runCli({ VAULT_HOME: home, VAULT_DATABASE_URL: url }, ['verify'])).code).toBe(0);
       // As if the package were newer than the database: refused, with what to do.
-      const last = await c.query('SELECT id FROM drizzle.__drizzle_migrations ORDER BY id DESC LIMIT 1');
-      await c.query('CREATE TABLE drizzle.saved AS SELECT * FROM drizzle.__drizzle_migrations WHERE id = $1', [last.rows[0].id]);
-      await c.query('DELETE FROM drizzle.__drizzle_migrations WHERE id = $1', [last.rows[0].id]);
+      const last = await c.query('SELECT id FROM session_vault.__drizzle_migrations ORDER BY id DESC LIMIT 1');
+      await c.query('CREATE TABLE session_vault.saved AS SELECT * FROM session_vault.__drizzle_migrations WHERE id = $1', [last.rows[0].id]);
+      await c.query('DELETE FROM session_vault.__drizzle_migrations WHERE id = $1', [last.rows[0].id]);
       const old = await runCli({ VAULT_HOME: home, VAULT_DATABASE_URL: url }, ['verify']);
       expect(old.code).toBe(4);
       expect(old.stderr.trim()).toMatch(/^error\[STORAGE_REFUSED\]: the vault at .* has \d+ of this version's \d+ migrations: run `session-vault init`/);
-      await c.query('INSERT INTO drizzle.__drizzle_migrations SELECT * FROM drizzle.saved');
+      await c.query('INSERT INTO session_vault.__drizzle_migrations SELECT * FROM session_vault.saved');
     } finally {
       await c.end();
       rmSync(home, { recursive: true, force: true });

@@ -182,7 +182,7 @@ describe.each(backends())('the CLI on $name', (backend: Backend) => {
       await c.end();
     } else {
       const db = new PGlite(path.join(home, 'db'));
-      await db.exec(`SET session_replication_role = replica; ${tamper}`);
+      await db.exec(`SET search_path TO session_vault; SET session_replication_role = replica; ${tamper}`);
       await db.close();
     }
     const r = await cli(noKeys, ['verify', '--json']);

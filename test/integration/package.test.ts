@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 const root = path.join(__dirname, '..', '..');
-const OPTIONAL = ['openai', '@openai/agents', '@aws-sdk/client-s3', '@electric-sql/pglite'];
+const OPTIONAL = ['openai', '@openai/agents', '@aws-sdk/client-s3', '@electric-sql/pglite', '@langchain/langgraph-checkpoint', '@langchain/core', '@langchain/langgraph'];
 
 /**
  * What `npm pack` ships: the built library and CLI, the migrations, the docs, README and
@@ -16,12 +16,12 @@ it('npm pack ships only dist/, drizzle/, docs/, README.md, LICENSE and package.j
   const files: string[] = JSON.parse(out)[0].files.map((f: { path: string }) => f.path);
   const allowed = (f: string) => /^(dist|drizzle|docs)\//.test(f) || ['README.md', 'LICENSE', 'package.json'].includes(f);
   expect(files.filter((f) => !allowed(f))).toEqual([]);
-  for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/index.mjs', 'dist/index.d.mts', 'dist/openai.d.ts', 'dist/openai-agents.d.mts', 'dist/cli/bin.js', 'drizzle/meta/_journal.json', 'LICENSE']) {
+  for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/index.mjs', 'dist/index.d.mts', 'dist/openai.d.ts', 'dist/openai-agents.d.mts', 'dist/langgraph.d.ts', 'dist/langgraph.mjs', 'dist/cli/bin.js', 'drizzle/meta/_journal.json', 'LICENSE']) {
     expect(files).toContain(needed);
   }
   // Only the bundled entry declarations: no per-module .d.ts that would reach into drizzle.
   expect(files.filter((f) => /\.d\.m?ts$/.test(f)).sort()).toEqual(
-    ['index', 'openai', 'openai-agents'].flatMap((e) => [`dist/${e}.d.mts`, `dist/${e}.d.ts`]).sort(),
+    ['index', 'openai', 'openai-agents', 'langgraph'].flatMap((e) => [`dist/${e}.d.mts`, `dist/${e}.d.ts`]).sort(),
   );
   expect(files.filter((f) => /\.test\.|keyring\.json|bundle.*\.json$|\.session-vault/.test(f))).toEqual([]);
   const pkg = require(path.join(root, 'package.json'));
@@ -87,7 +87,15 @@ describe('the packed package, as a TypeScript consumer gets it', () => {
 import { openVault, VaultError, fullHistory, slidingWindow, type AgentState, type KeyProvider, type VaultSession, type S3Settings } from 'session-vault';
 import { RecordedChat } from 'session-vault/openai';
 import { VaultAgentSession } from 'session-vault/openai-agents';
+import { VaultCheckpointSaver } from 'session-vault/langgraph';
+import { MemorySaver, type BaseCheckpointSaver } from '@langchain/langgraph-checkpoint';
 import OpenAI from 'openai';
+
+export async function graphs(vault: Awaited<ReturnType<typeof openVault>>): Promise<BaseCheckpointSaver[]> {
+  const saver = new VaultCheckpointSaver({ vault, tenant: 'acme' });
+  await saver.getTuple({ configurable: { thread_id: 't-1' } });
+  return [saver, new MemorySaver()];
+}
 
 export async function turn(question: string): Promise<AgentState> {
   const s3: S3Settings = { region: 'eu-west-1', forcePathStyle: true };
@@ -141,6 +149,7 @@ export async function latest(): Promise<AgentState> {
 import { openVault, VaultError, VaultSession } from 'session-vault';
 import { RecordedChat } from 'session-vault/openai';
 import { VaultAgentSession } from 'session-vault/openai-agents';
+import { VaultCheckpointSaver } from 'session-vault/langgraph';
 const require = createRequire(import.meta.url);
 const cjs = require('session-vault');
 const vault = await openVault({ home: 'memory://' }).catch(() => null);
@@ -148,12 +157,13 @@ console.log(JSON.stringify({
   same: cjs.VaultError === VaultError && cjs.VaultSession === VaultSession && cjs.openVault === openVault,
   openai: require('session-vault/openai').RecordedChat === RecordedChat,
   agents: typeof VaultAgentSession,
+  langgraph: require('session-vault/langgraph').VaultCheckpointSaver === VaultCheckpointSaver,
 }));
 await vault?.close();
 `,
     );
     const r = spawnSync(process.execPath, ['run.mjs'], { cwd: dir, encoding: 'utf8' });
     expect(r.stderr).toBe('');
-    expect(JSON.parse(r.stdout)).toEqual({ same: true, openai: true, agents: 'function' });
+    expect(JSON.parse(r.stdout)).toEqual({ same: true, openai: true, agents: 'function', langgraph: true });
   }, 120_000);
 });

@@ -1,0 +1,3 @@
+export { VaultCheckpointSaver } from './saver';
+export type { VaultCheckpointSaverOptions } from './saver';
+export { sessionOfThread, isThreadSession } from './thread';
