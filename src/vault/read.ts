@@ -2,7 +2,7 @@ import type { StoredEvent, VaultEvent } from '../domain';
 import { GENESIS_HASH, eventHash, openEvent } from '../events';
 import { IntegrityError } from '../errors';
 import { bytesEqual } from '../crypto';
-import { readEvents, readSession, withTenant, type SessionRow } from '../store';
+import { readAround, readEvents, readSession, storageError, withTenant, type SessionRow } from '../store';
 import { readArchived } from './archive';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
@@ -85,4 +85,46 @@ export async function* decryptedEvents(deps: VaultDeps, tenant: string, session:
     expected = row.seq + 1;
     yield event;
   }
+}
+
+/**
+ * Particular events of a session, decrypted, each checked against the hash of the event
+ * before it (read in the same statement), and the session's head seq: the last `tail`
+ * events and those at `seqs`, in one round trip (session_vault_read) instead of a
+ * transaction of four, so "where was I" (an agent's latest state, a LangGraph thread's
+ * latest checkpoint) costs the same at any session length. Seqs past the head are left
+ * out. An archived session is read from its archive object; a purged or unknown one has
+ * none (head 0). The head event is also checked against the session's recorded head.
+ */
+export async function decryptedAt(deps: VaultDeps, tenant: string, session: string, tail: number, seqs: readonly number[]): Promise<{ head: number; events: VaultEvent[] }> {
+  const read = await (async () => {
+    try {
+      return await readAround(deps.store.db, tenant, session, tail, seqs);
+    } catch (e) {
+      throw storageError(e, 'reading events');
+    }
+  })();
+  if (!read || read.status === 'purged') return { head: 0, events: [] };
+  const head = read.headSeq;
+  const wanted = new Set([...Array.from({ length: Math.min(tail, head) }, (_, i) => head - i), ...seqs.filter((s) => s >= 1 && s <= head)]);
+  let rows = read.events;
+  if (read.status === 'archived') {
+    const row = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
+    rows = row ? (await readArchived(deps, row)).events.filter((e) => wanted.has(e.seq) || wanted.has(e.seq + 1)) : [];
+  }
+  if (wanted.size === 0) return { head, events: [] };
+  const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
+  const bySeq = new Map(rows.map((r) => [r.seq, r]));
+  const out: VaultEvent[] = [];
+  for (const seq of [...wanted].sort((a, b) => a - b)) {
+    const r = bySeq.get(seq);
+    const prev = seq === 1 ? GENESIS_HASH : bySeq.get(seq - 1)?.hash;
+    if (!r) throw new IntegrityError('CHAIN_BROKEN', `event ${seq} of ${tenant}/${session} is missing below its head; run verify`);
+    const event = openEvent(r, s.dataKey);
+    if (!prev || !bytesEqual(eventHash(prev, r), r.hash) || (seq === head && read.headHash !== null && !bytesEqual(r.hash, read.headHash))) {
+      throw new IntegrityError('CHAIN_BROKEN', `event ${seq} of ${tenant}/${session} does not match its chain (altered, removed or inserted); run verify`);
+    }
+    out.push(event);
+  }
+  return { head, events: out };
 }

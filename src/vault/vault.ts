@@ -7,7 +7,7 @@ import type { AgentState, ReplayPoint } from '../replay';
 import { withContext } from '../observability';
 import { append, type AppendOptions, type AppendResult } from './append';
 import type { VaultDeps } from './deps';
-import { decryptedEvents } from './read';
+import { decryptedAt, decryptedEvents } from './read';
 import { stateAt, writeSnapshot } from './snapshots';
 import { verify, type VerifyReport, type VerifyScope } from './verify';
 import { checkpoint, type CheckpointResult } from './checkpoint';
@@ -250,6 +250,25 @@ export class VaultSession {
     if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw new InputError('INVALID_INPUT', 'fromSeq must be an integer ≥ 1');
     if (!Number.isSafeInteger(toSeq) || toSeq < fromSeq) throw new InputError('INVALID_INPUT', 'toSeq must be an integer ≥ fromSeq');
     return decryptedEvents(this.deps, this.tenant, this.id, fromSeq, toSeq);
+  }
+
+  /**
+   * The last `count` events (fewer in a shorter session), decrypted and checked, and the
+   * head seq, in one short transaction: what an agent reading "where was I" needs, at a
+   * cost that does not grow with the session. The head event is also checked against the
+   * session's recorded head.
+   */
+  async tail(count: number): Promise<{ head: number; events: VaultEvent[] }> {
+    if (!Number.isSafeInteger(count) || count < 1 || count > 10_000) throw new InputError('INVALID_INPUT', 'count must be an integer 1..10000');
+    return decryptedAt(this.deps, this.tenant, this.id, count, []);
+  }
+
+  /** Particular events by seq (at most 1,000; seqs past the head are left out), decrypted and checked, and the head seq. */
+  async eventsAt(seqs: readonly number[]): Promise<{ head: number; events: VaultEvent[] }> {
+    if (!Array.isArray(seqs) || seqs.length > 1000 || !seqs.every((s) => Number.isSafeInteger(s) && s >= 1)) {
+      throw new InputError('INVALID_INPUT', 'seqs are 1..1000 integers ≥ 1');
+    }
+    return decryptedAt(this.deps, this.tenant, this.id, 0, seqs);
   }
 
   /**

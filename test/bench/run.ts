@@ -19,6 +19,7 @@ import { createLogger } from '../../src/observability';
 import { createKeyringFile } from '../../src/keys';
 import { ensureSodium } from '../../src/crypto';
 import { replay } from '../../src/replay';
+import { latestCheckpointReads } from './langgraph';
 
 const CONTENT_BYTES = 1000;
 const SINGLE = Number(process.env.BENCH_SINGLE ?? 2000);
@@ -27,6 +28,7 @@ const CONCURRENT_EACH = Number(process.env.BENCH_CONCURRENT_EACH ?? 250);
 const REPLAY_EVENTS = BATCHES * 100;
 const ARCHIVE_SESSIONS = Number(process.env.BENCH_ARCHIVE_SESSIONS ?? 10_000);
 const LATEST_READS = Number(process.env.BENCH_LATEST_READS ?? 200);
+const LANGGRAPH_LENGTHS = (process.env.BENCH_LANGGRAPH_LENGTHS ?? '100,1000').split(',').map(Number);
 
 interface Row {
   mode: string;
@@ -161,9 +163,22 @@ async function main(): Promise<void> {
     latest.push({ events, perSec: r.vaultPerSec, rawPerSec: r.rawPerSec });
   }
 
+  // 6. LangGraph: the latest checkpoint (getTuple without an id) on threads of 100 and 1,000
+  // checkpoints, VaultCheckpointSaver vs LangGraph's PostgresSaver vs raw pg's latest row.
+  const rawLatest = await rate(LATEST_READS, async () => {
+    for (let i = 0; i < LATEST_READS; i++) await raw.query(`SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = 'batch' ORDER BY seq DESC LIMIT 1`);
+  });
+  const graphs = await latestCheckpointReads(vault, url, LANGGRAPH_LENGTHS, LATEST_READS, rate);
+  for (const g of graphs) {
+    const r = row(`LangGraph latest getTuple, ${g.checkpoints} checkpoints (reads)`, LATEST_READS, g.vault, rawLatest, 0);
+    r.goal = `> PostgresSaver (${Math.round(g.postgresSaver)}/s)`;
+    r.met = g.vault > g.postgresSaver;
+    rows.push(r);
+  }
+
   await vault.close();
 
-  // 5. retention run over many idle sessions: memory should stay flat while it streams.
+  // 7. retention run over many idle sessions: memory should stay flat while it streams.
   const archive = await retentionBench(home, url);
 
   await raw.end();
@@ -177,7 +192,7 @@ async function main(): Promise<void> {
     `\nretention run: ${archive.sessions} sessions archived at ${archive.perSec} sessions/s; heap used ${archive.heapMb.map((m) => `${m} MB`).join(' → ')} (after a GC, sampled every ${archive.every} sessions)\n`,
   );
   const out = path.resolve('bench-results.json');
-  writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), server: server.label, cpus: os.cpus().length, contentBytes: CONTENT_BYTES, results: rows, retention: archive }, null, 2) + '\n');
+  writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), server: server.label, cpus: os.cpus().length, contentBytes: CONTENT_BYTES, results: rows, retention: archive, langgraph: graphs }, null, 2) + '\n');
   process.stdout.write(`\nwrote ${out}\n`);
 }
 

@@ -83,3 +83,48 @@ describe.each(backends())('a LangGraph run on the vault, on $name', (backend) =>
     }
   }, 240_000);
 });
+
+describe.each(backends())('deleting a LangGraph thread on $name', (backend) => {
+  const checkpoint = (id: string) => ({ v: 4, id, ts: new Date().toISOString(), channel_values: { messages: ['secret balance 1,250'] }, channel_versions: { messages: 1 }, versions_seen: {} });
+
+  it('is crypto-shredding recorded as operator access, refused under a legal hold, and leaves nothing readable', async () => {
+    const h = await tempHome();
+    const vault = await openVault({ home: h.home, database: await backend.database(), logger: createLogger({ level: 'silent' }) });
+    try {
+      await vault.createTenant('bank');
+      const saver = new VaultCheckpointSaver({ vault, tenant: 'bank', actor: 'graph-service' });
+      const thread = { configurable: { thread_id: 'claim-9', checkpoint_ns: '' } };
+      await saver.put(thread, checkpoint('1ef00000-0000-6000-8000-000000000001'), { source: 'input', step: -1, parents: {} }, { messages: 1 });
+
+      // Under a legal hold the delete is refused, and the thread stays whole.
+      await vault.operator({ actor: 'legal', reason: 'litigation 2026-114' }).setHold('bank', saver.sessionOf('claim-9'));
+      await expect(saver.deleteThread('claim-9')).rejects.toMatchObject({ code: 'LEGAL_HOLD' });
+      expect((await saver.getTuple(thread))?.checkpoint.channel_values).toEqual({ messages: ['secret balance 1,250'] });
+
+      await vault.operator({ actor: 'legal', reason: 'case closed' }).clearHold('bank', saver.sessionOf('claim-9'));
+      await saver.deleteThread('claim-9');
+      expect(await saver.getTuple(thread)).toBeUndefined();
+      const listed = [];
+      for await (const t of saver.list({ configurable: {} })) listed.push(t);
+      expect(listed).toEqual([]);
+      // The events are still there, sealed under a key that no longer exists.
+      await expect(vault.session('bank', saver.sessionOf('claim-9')).tail(1)).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
+      // Who did it, recorded before it happened; and the chain still verifies.
+      const trail = [];
+      for await (const r of vault.accessLog({ tenant: 'bank' })) trail.push([r.actor, r.action, r.session, r.outcome]);
+      expect(trail).toEqual(
+        expect.arrayContaining([
+          ['graph-service', 'keys.shred', 'lg.claim-9', 'failed:LEGAL_HOLD'],
+          ['graph-service', 'keys.shred', 'lg.claim-9', 'granted'],
+        ]),
+      );
+      expect((await vault.verify({ tenant: 'bank' })).ok).toBe(true);
+      // A deleted thread again: nothing to do.
+      await expect(saver.deleteThread('claim-9')).resolves.toBeUndefined();
+      await expect(saver.deleteThread('never-was')).resolves.toBeUndefined();
+    } finally {
+      await vault.close();
+      h.cleanup();
+    }
+  }, 120_000);
+});

@@ -35,8 +35,8 @@ export interface VaultCheckpointSaverOptions {
   serde?: SerializerProtocol;
 }
 
-/** The first window read back from a thread's head looking for its latest checkpoint; it doubles until found. */
-const FIRST_WINDOW = 16;
+/** The tail read back from a thread's head for its latest checkpoint (a superstep is a checkpoint and its tasks' writes); further back it doubles. */
+const FIRST_WINDOW = 4;
 const MAX_WINDOW = 4096;
 /** Checkpoints this process put or read, by (session, namespace, id): their place, to chain a child to its parent without a search. */
 const LOCATED_CACHE = 1024;
@@ -63,6 +63,7 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
   readonly #actor: string;
   readonly #prefix: string;
   readonly #located = new Map<string, StoredCheckpoint>();
+  readonly #holders = new Map<string, StoredCheckpoint>();
 
   constructor(options: VaultCheckpointSaverOptions) {
     super(options.serde);
@@ -87,7 +88,7 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
     const session = this.session(threadId);
     const found = await readable(this.find(session, ns, getCheckpointId(config) || undefined));
     if (!found) return undefined;
-    return readable(this.tuple(found.checkpoint, found.writes, (seq) => this.checkpointAt(session, seq), async (parentId) => (await this.find(session, ns, parentId))?.writes ?? []));
+    return readable(this.tuple(found.checkpoint, found.writes, (seqs) => this.checkpointsAt(session, seqs), async (parentId) => (await this.find(session, ns, parentId))?.writes ?? []));
   }
 
   async *list(config: RunnableConfig, options: CheckpointListOptions = {}): AsyncGenerator<CheckpointTuple> {
@@ -129,7 +130,7 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
           if (remaining <= 0) return;
           remaining -= 1;
         }
-        yield await this.tuple(c, writesOf(c.ns, c.checkpointId), async (seq) => bySeq.get(seq) ?? null, async (parentId) => writesOf(c.ns, parentId));
+        yield await this.tuple(c, writesOf(c.ns, c.checkpointId), async (seqs) => new Map(seqs.flatMap((q) => (bySeq.has(q) ? [[q, bySeq.get(q)!] as const] : []))), async (parentId) => writesOf(c.ns, parentId));
       }
     }
   }
@@ -187,7 +188,7 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
   async deleteThread(threadId: string): Promise<void> {
     const id = sessionOfThread(threadId, this.#prefix);
     if ((await this.#vault.session(this.tenant, id).headSeq()) === 0) return;
-    for (const key of [...this.#located.keys()]) if (key.startsWith(`${id}\u0000`)) this.#located.delete(key);
+    for (const cache of [this.#located, this.#holders]) for (const key of [...cache.keys()]) if (key.startsWith(`${id}\u0000`)) cache.delete(key);
     try {
       await this.#vault.operator({ actor: this.#actor, reason: 'LangGraph deleteThread' }).shred(this.tenant, id);
     } catch (e) {
@@ -207,13 +208,8 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
    * is in the first window whatever the thread's length.
    */
   private async find(session: VaultSession, ns: string, id: string | undefined): Promise<{ checkpoint: StoredCheckpoint; writes: StoredWrite[] } | null> {
-    const head = await session.headSeq();
-    if (head === 0) return null;
     const later: VaultEvent[] = []; // graph_writes after the place reached, newest first
-    let hi = head;
-    for (let width = FIRST_WINDOW; hi >= 1; width = Math.min(width * 2, MAX_WINDOW)) {
-      const lo = Math.max(1, hi - width + 1);
-      const page = await collect(session.events({ fromSeq: lo, toSeq: hi }));
+    const look = (page: VaultEvent[]) => {
       for (let i = page.length - 1; i >= 0; i -= 1) {
         const e = page[i]!;
         const c = asCheckpoint(e);
@@ -223,15 +219,41 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
         }
         if (e.type === 'graph_writes') later.push(e);
       }
+      return null;
+    };
+    // The tail and the head in one read; then further back in doubling windows.
+    const tail = await session.tail(FIRST_WINDOW);
+    const inTail = look(tail.events);
+    if (inTail) return inTail;
+    let hi = tail.head - tail.events.length;
+    for (let width = FIRST_WINDOW * 2; hi >= 1; width = Math.min(width * 2, MAX_WINDOW)) {
+      const lo = Math.max(1, hi - width + 1);
+      const found = look(await collect(session.events({ fromSeq: lo, toSeq: hi })));
+      if (found) return found;
       hi = lo - 1;
     }
     return null;
   }
 
-  /** The checkpoint event at `seq` (a blob's holder). */
-  private async checkpointAt(session: VaultSession, seq: number): Promise<StoredCheckpoint | null> {
-    for await (const e of session.events({ fromSeq: seq, toSeq: seq })) return asCheckpoint(e);
-    return null;
+  /** The checkpoint events at `seqs` (holders of carried channels): immutable, so kept once read. */
+  private async checkpointsAt(session: VaultSession, seqs: number[]): Promise<Map<number, StoredCheckpoint>> {
+    const out = new Map<number, StoredCheckpoint>();
+    const missing: number[] = [];
+    for (const seq of new Set(seqs)) {
+      const known = this.#holders.get(`${session.id}\u0000${seq}`);
+      if (known) out.set(seq, known);
+      else missing.push(seq);
+    }
+    if (missing.length > 0) {
+      for (const e of (await session.eventsAt(missing)).events) {
+        const c = asCheckpoint(e);
+        if (!c) continue;
+        out.set(e.seq, c);
+        this.#holders.set(`${session.id}\u0000${e.seq}`, c);
+        if (this.#holders.size > LOCATED_CACHE) this.#holders.delete(this.#holders.keys().next().value!);
+      }
+    }
+    return out;
   }
 
   /** Where a new checkpoint's unchanged channels are: through its parent, else by searching the thread. */
@@ -256,15 +278,17 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
   private async tuple(
     c: StoredCheckpoint,
     writes: StoredWrite[],
-    at: (seq: number) => Promise<StoredCheckpoint | null>,
+    at: (seqs: number[]) => Promise<Map<number, StoredCheckpoint>>,
     parentWrites: (parentId: string) => Promise<StoredWrite[]>,
   ): Promise<CheckpointTuple> {
     const checkpoint = (await this.loads(c.checkpoint)) as Checkpoint;
     const values: Record<string, unknown> = {};
+    const carried = Object.entries(checkpoint.channel_versions).filter(([ch, v]) => !(own(c.blobs, ch) && c.blobs[ch]!.version === v) && own(c.refs, ch));
+    const holders = carried.length > 0 ? await at(carried.map(([ch]) => c.refs[ch]!.seq)) : new Map<number, StoredCheckpoint>();
     for (const [channel, version] of Object.entries(checkpoint.channel_versions)) {
       let blob = own(c.blobs, channel) && c.blobs[channel]!.version === version ? c.blobs[channel]! : null;
       if (!blob && own(c.refs, channel)) {
-        const holder = await at(c.refs[channel]!.seq);
+        const holder = holders.get(c.refs[channel]!.seq);
         if (holder && own(holder.blobs, channel) && holder.blobs[channel]!.version === version) blob = holder.blobs[channel]!;
       }
       if (blob) values[channel] = await this.loads(blob.value);

@@ -17,11 +17,15 @@ export async function readEvents(tx: TenantTx, tenant: string, session: string, 
 
 const KNOWN_TYPES: ReadonlySet<string> = new Set(STORED_EVENT_TYPES);
 
+/** A stored row's type, which the CHECK constraint keeps known; a row that defies it is an integrity problem. */
+export function checkedType(type: string, tenant: string, session: string, seq: number): StoredEventType {
+  if (!KNOWN_TYPES.has(type)) throw new IntegrityError('CHAIN_BROKEN', `event ${seq} of ${tenant}/${session} has an unknown type`);
+  return type as StoredEventType;
+}
+
 /** Maps a row to a StoredEvent. The CHECK constraint keeps types known; a row that defies it is an integrity problem. */
 export function toStoredEvent(r: typeof events.$inferSelect): StoredEvent {
-  if (!KNOWN_TYPES.has(r.type)) {
-    throw new IntegrityError('CHAIN_BROKEN', `event ${r.seq} of ${r.tenantId}/${r.sessionId} has an unknown type`);
-  }
+  checkedType(r.type, r.tenantId, r.sessionId, r.seq);
   return {
     tenant: r.tenantId,
     session: r.sessionId,

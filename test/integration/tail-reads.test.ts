@@ -1,0 +1,78 @@
+import { backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { asOwner } from '../support/owner';
+import { storeOf } from '../../src/vault/vault';
+import { sql } from 'drizzle-orm';
+import type { Vault } from '../../src/vault';
+
+/**
+ * The one-round-trip reads (`tail`, `eventsAt`, through session_vault_read) check what
+ * they show as the paged reads do, performed as the attacker: a DBA rewriting, swapping
+ * or removing rows with triggers off, and the application role reaching for another
+ * tenant through the function.
+ */
+afterAll(dropCreatedDatabases);
+
+describe.each(backends())('tail and eventsAt under attack on $name', (backend) => {
+  let vault: Vault;
+  let url: string;
+  let close: () => Promise<void>;
+  const where = (s: string, seq: number) => `tenant_id = 'bank' AND session_id = '${s}' AND seq = ${seq}`;
+  const fill = (s: string) => vault.session('bank', s).appendMany(Array.from({ length: 12 }, (_, i) => ({ type: 'task', task: `step ${i + 1}` })));
+
+  beforeAll(async () => {
+    ({ vault, url, close } = await testVault(backend));
+    await vault.createTenant('bank');
+    await vault.createTenant('other');
+  });
+  afterAll(() => close());
+
+  it('reads the last events and particular ones, with the head, in seq order', async () => {
+    await fill('plain');
+    const tail = await vault.session('bank', 'plain').tail(3);
+    expect(tail.head).toBe(12);
+    expect(tail.events.map((e) => [e.seq, e.data.task])).toEqual([[10, 'step 10'], [11, 'step 11'], [12, 'step 12']]);
+    const at = await vault.session('bank', 'plain').eventsAt([7, 1, 99]);
+    expect(at.events.map((e) => e.seq)).toEqual([1, 7]);
+    expect((await vault.session('bank', 'plain').tail(100)).events).toHaveLength(12);
+    expect(await vault.session('bank', 'nothing-here').tail(5)).toEqual({ head: 0, events: [] });
+    await expect(vault.session('bank', 'plain').tail(0)).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+  });
+
+  it('a rewritten clear column of the head row is refused, not shown', async () => {
+    await fill('rewritten');
+    await asOwner(vault, url, [{ text: `UPDATE events SET correlation_id = 'forged' WHERE ${where('rewritten', 12)}` }]);
+    await expect(vault.session('bank', 'rewritten').tail(2)).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+  });
+
+  it('a ciphertext moved in from another row does not open', async () => {
+    await fill('moved');
+    await asOwner(vault, url, [
+      { text: `UPDATE events SET (nonce, ciphertext) = (SELECT nonce, ciphertext FROM events WHERE ${where('moved', 3)}) WHERE ${where('moved', 8)}` },
+    ]);
+    await expect(vault.session('bank', 'moved').eventsAt([8])).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+  });
+
+  it('a removed row below a wanted one, or a rewound head, is CHAIN_BROKEN', async () => {
+    await fill('removed');
+    await asOwner(vault, url, [{ text: `DELETE FROM events WHERE ${where('removed', 5)}` }]);
+    await expect(vault.session('bank', 'removed').eventsAt([6])).rejects.toMatchObject({ code: 'CHAIN_BROKEN' });
+    await fill('rewound');
+    // The head row gone and the session's head moved back to seq 11 without its hash: the tail does not pass it off.
+    await asOwner(vault, url, [
+      { text: `DELETE FROM events WHERE ${where('rewound', 12)}` },
+      { text: `UPDATE sessions SET head_seq = 11 WHERE tenant_id = 'bank' AND session_id = 'rewound'` },
+    ]);
+    await expect(vault.session('bank', 'rewound').tail(2)).rejects.toMatchObject({ code: 'CHAIN_BROKEN' });
+  });
+
+  it("the application role cannot read another tenant's rows through the function from a transaction scoped to its own", async () => {
+    await vault.session('other', 'secret').append({ type: 'task', task: 'not yours' });
+    const attack = storeOf(vault).db.transaction(async (tx) => {
+      await tx.execute(sql`SELECT set_config('vault.tenant', 'bank', true)`);
+      return tx.execute(sql`SELECT * FROM session_vault_read('other', 'secret', 5, '{}'::bigint[])`);
+    });
+    await expect(attack).rejects.toThrow();
+    const refused = await attack.catch((e: { cause?: { message?: string }; message?: string }) => e.cause?.message ?? e.message);
+    expect(refused).toMatch(/scoped to another tenant/);
+  });
+});
