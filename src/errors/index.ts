@@ -35,6 +35,7 @@ export type ErrorCode =
   | 'KEYRING_INVALID'
   | 'KEY_NOT_FOUND'
   | 'KEY_DESTROYED'
+  | 'KEY_UNAVAILABLE'
   | 'DECRYPTION_FAILED'
   // integrity (exit 1)
   | 'CHAIN_BROKEN'
@@ -73,6 +74,7 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   KEYRING_INVALID: 'key',
   KEY_NOT_FOUND: 'key',
   KEY_DESTROYED: 'key',
+  KEY_UNAVAILABLE: 'key',
   DECRYPTION_FAILED: 'key',
   CHAIN_BROKEN: 'integrity',
   ARCHIVE_MISSING: 'integrity',

@@ -12,6 +12,9 @@ export {
 } from './keyring-file';
 export type { KeyringData, KeyringFile } from './keyring-file';
 export type { KeyProvider, TenantKeyRef } from './provider';
+export { newTenantKey } from './provider';
+export { KmsKeyProvider, type KmsKeyProviderOptions, type KmsSettings } from './kms-provider';
+export { Pkcs11KeyProvider, type Pkcs11KeyProviderOptions } from './pkcs11-provider';
 export { LocalKeyProvider } from './local-provider';
 export { wrapKey, unwrapKey, tenantKeyAad, dataKeyAad, TENANT_KEY_TAG, DATA_KEY_TAG } from './wrap';
 export { assertCanRetire, assertCanDestroy, assertCanBecomePrimary } from './lifecycle';

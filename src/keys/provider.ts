@@ -1,4 +1,4 @@
-import { SecretBytes } from '../crypto';
+import { SecretBytes, generateKey } from '../crypto';
 
 /** Which tenant key is being wrapped or unwrapped. */
 export interface TenantKeyRef {
@@ -17,4 +17,23 @@ export interface TenantKeyRef {
 export interface KeyProvider {
   wrapTenantKey(ref: TenantKeyRef, key: SecretBytes): Promise<{ masterKeyId: string; wrapped: Uint8Array }>;
   unwrapTenantKey(ref: TenantKeyRef, masterKeyId: string, wrapped: Uint8Array): Promise<SecretBytes>;
+  /**
+   * Optional: makes a new tenant key and its wrapped form in one call (KMS GenerateDataKey).
+   * Without it, the vault draws the key from libsodium's CSPRNG and wraps it.
+   */
+  generateTenantKey?(ref: TenantKeyRef): Promise<{ key: SecretBytes; masterKeyId: string; wrapped: Uint8Array }>;
+  /** Optional: the master key id new wraps get, so `keys rotate-master --to` knows what is already moved. */
+  readonly masterKeyId?: string;
+}
+
+/** A new tenant key, by the provider's own generator when it has one. The caller disposes `key`. */
+export async function newTenantKey(provider: KeyProvider, ref: TenantKeyRef): Promise<{ key: SecretBytes; masterKeyId: string; wrapped: Uint8Array }> {
+  if (provider.generateTenantKey) return provider.generateTenantKey(ref);
+  const key = generateKey();
+  try {
+    return { key, ...(await provider.wrapTenantKey(ref, key)) };
+  } catch (e) {
+    key.dispose();
+    throw e;
+  }
 }

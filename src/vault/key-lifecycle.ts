@@ -1,6 +1,6 @@
 import { InputError } from '../errors';
-import { generateKey } from '../crypto';
-import { assertCanDestroy, assertCanRetire, dataKeyAad, unwrapKey, wrapKey, type TenantKeyState } from '../keys';
+import type { SecretBytes } from '../crypto';
+import { assertCanDestroy, assertCanRetire, dataKeyAad, newTenantKey, unwrapKey, wrapKey, type TenantKeyState } from '../keys';
 import { insertTenantKey, listSessions, listTenantKeys, rewrapSessionKey, setTenantKeyState, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
 
@@ -27,21 +27,23 @@ export async function listKeys(deps: VaultDeps, tenant: string): Promise<TenantK
  */
 export async function rotateTenantKey(deps: VaultDeps, tenant: string): Promise<{ version: number; previous: number }> {
   const provider = await deps.provider();
-  const key = generateKey();
+  let key: SecretBytes | undefined;
   try {
     return await withTenant(deps.store.db, tenant, 'rotating a tenant key', async (tx) => {
       const keys = await listTenantKeys(tx, tenant, true);
       const primary = keys.find((k) => k.state === 'primary');
       if (!primary) throw new InputError('UNKNOWN_TENANT', `unknown tenant ${tenant}`);
       const version = Math.max(...keys.map((k) => k.version)) + 1;
-      const wrapped = await provider.wrapTenantKey({ tenant, version }, key);
+      const made = await newTenantKey(provider, { tenant, version });
+      key = made.key;
+      const wrapped = { masterKeyId: made.masterKeyId, wrapped: made.wrapped };
       await setTenantKeyState(tx, tenant, primary.version, 'active');
       await insertTenantKey(tx, { tenant, version, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.wrapped, state: 'primary', createdAt: deps.clock() });
       deps.logger.info({ op: 'keys.rotate', tenant, version, previous: primary.version }, 'tenant key rotated');
       return { version, previous: primary.version };
     });
   } finally {
-    key.dispose();
+    key?.dispose();
   }
 }
 

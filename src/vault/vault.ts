@@ -1,7 +1,7 @@
 import type { VaultEvent } from '../domain';
 import { sessionId as validSessionId, tenantId as validTenantId } from '../domain';
 import { InputError } from '../errors';
-import { generateKey } from '../crypto';
+import { newTenantKey } from '../keys';
 import { countSessions, insertTenant, insertTenantKey, writePolicy, listSessions, listTenants, readSession, withTenant, type AccessRow, type HoldRow, type SessionRow, type Store } from '../store';
 import type { AgentState, ReplayPoint } from '../replay';
 import { withContext } from '../observability';
@@ -79,9 +79,8 @@ export class Vault {
   async createTenant(tenant: string): Promise<{ tenant: string; keyVersion: number }> {
     const t = validTenantId(tenant);
     const provider = await this.deps.provider();
-    const key = generateKey();
+    const { key, ...wrapped } = await newTenantKey(provider, { tenant: t, version: 1 });
     try {
-      const wrapped = await provider.wrapTenantKey({ tenant: t, version: 1 }, key);
       await withTenant(this.deps.store.db, t, 'creating a tenant', async (tx) => {
         const now = this.deps.clock();
         if (!(await insertTenant(tx, { tenant: t, createdAt: now }))) {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { redact } from '../../src/store/postgres';
+import { prepareSoftHsm } from './softhsm';
 
 /**
  * Both backends, always. PGlite needs nothing. Postgres: VAULT_TEST_DATABASE_URL when set
@@ -11,6 +12,9 @@ import { redact } from '../../src/store/postgres';
  * because CI requires both backends.
  */
 export default async function globalSetup(): Promise<void> {
+  // SoftHSM2 reads its config from the process environment when the library loads: set it
+  // here, before workers start, since a test file's process.env is not the C environment.
+  prepareSoftHsm();
   if (process.env.VAULT_TEST_DATABASE_URL) {
     process.stderr.write(`\n[session-vault tests] Postgres backend: ${redact(process.env.VAULT_TEST_DATABASE_URL)}\n`);
     return;

@@ -1,0 +1,264 @@
+import { randomBytes } from 'node:crypto';
+import type * as Pkcs11js from 'pkcs11js';
+import { KeyError } from '../errors';
+import { SecretBytes, exposeSecretBytes } from '../crypto';
+import { loadOptional } from '../optional';
+import type { KeyProvider, TenantKeyRef } from './provider';
+import { tenantKeyAad } from './wrap';
+
+type Lib = typeof Pkcs11js;
+
+export interface Pkcs11KeyProviderOptions {
+  /** The token's PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so, or the HSM vendor's. */
+  module: string;
+  /** The label of the token (slot) holding the master key. */
+  token: string;
+  /** The token user's PIN. */
+  pin: string;
+  /** The label of the master key object: AES-256, sensitive, never extractable. */
+  keyLabel: string;
+}
+
+/** Format byte of a wrapped key: 1 = AES-256-GCM in the token, 12-byte IV, 16-byte tag. */
+const FORMAT_GCM = 1;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+/** One loaded, initialised library per module path for the process (C_Initialize is once a process). */
+const libraries = new Map<string, { lib: Lib; pkcs11: Pkcs11js.PKCS11; users: number }>();
+
+/**
+ * Tenant keys wrapped inside a PKCS#11 token (an HSM, or SoftHSM2 in tests): the master
+ * key is an AES-256 secret key object created in the token as sensitive and
+ * non-extractable, so it never leaves it; the vault sends a tenant key in and gets its
+ * wrapped form back, and the reverse. The mechanism is AES-GCM (CKM_AES_GCM) with the
+ * tenant, key version and master key id as additional authenticated data, so a wrapped
+ * key moved to another tenant or version does not unwrap. (AES key wrap, CKM_AES_KEY_WRAP,
+ * takes no associated data and would need the tenant key as a token object.) The master
+ * key id stored beside each wrapped key is `pkcs11:<token>/<key label>`.
+ */
+export class Pkcs11KeyProvider implements KeyProvider {
+  readonly masterKeyId: string;
+  #closed = false;
+
+  private constructor(
+    private readonly lib: Lib,
+    private readonly pkcs11: Pkcs11js.PKCS11,
+    private readonly modulePath: string,
+    private readonly session: Pkcs11js.Handle,
+    private readonly key: Pkcs11js.Handle,
+    token: string,
+    keyLabel: string,
+  ) {
+    this.masterKeyId = `pkcs11:${token}/${keyLabel}`;
+  }
+
+  /**
+   * Opens the token, logs in, and finds the master key. KEY_NOT_FOUND for an unknown token
+   * or key; KEYRING_INSECURE for a master key the token would let out (extractable or not
+   * sensitive); KEY_UNAVAILABLE when the library or token cannot be used. Never the PIN.
+   */
+  static async open(options: Pkcs11KeyProviderOptions): Promise<Pkcs11KeyProvider> {
+    const { lib, pkcs11 } = await acquire(options.module);
+    let session: Pkcs11js.Handle | undefined;
+    try {
+      session = openSession(lib, pkcs11, options);
+      const key = findKey(lib, pkcs11, session, options.keyLabel);
+      if (!key) throw new KeyError('KEY_NOT_FOUND', `no master key labelled ${options.keyLabel} in token ${options.token}`);
+      const [extractable, sensitive] = pkcs11.C_GetAttributeValue(session, key, [{ type: lib.CKA_EXTRACTABLE }, { type: lib.CKA_SENSITIVE }]);
+      if (isTrue(extractable?.value) || !isTrue(sensitive?.value)) {
+        throw new KeyError('KEYRING_INSECURE', `master key ${options.keyLabel} in token ${options.token} is extractable or not sensitive: create it with Pkcs11KeyProvider.createMasterKey`);
+      }
+      return new Pkcs11KeyProvider(lib, pkcs11, options.module, session, key, options.token, options.keyLabel);
+    } catch (e) {
+      if (session !== undefined) closeQuietly(pkcs11, session);
+      release(options.module);
+      throw asKeyError(e, 'opening the token');
+    }
+  }
+
+  /**
+   * Creates the master key in the token (CKM_AES_KEY_GEN, 256 bits, token object,
+   * private, sensitive, not extractable, encrypt/decrypt only). Returns false, creating
+   * nothing, when a key with that label already exists.
+   */
+  static async createMasterKey(options: Pkcs11KeyProviderOptions): Promise<boolean> {
+    const { lib, pkcs11 } = await acquire(options.module);
+    let session: Pkcs11js.Handle | undefined;
+    try {
+      session = openSession(lib, pkcs11, options);
+      if (findKey(lib, pkcs11, session, options.keyLabel)) return false;
+      pkcs11.C_GenerateKey(session, { mechanism: lib.CKM_AES_KEY_GEN }, [
+        { type: lib.CKA_CLASS, value: lib.CKO_SECRET_KEY },
+        { type: lib.CKA_KEY_TYPE, value: lib.CKK_AES },
+        { type: lib.CKA_VALUE_LEN, value: 32 },
+        { type: lib.CKA_LABEL, value: options.keyLabel },
+        { type: lib.CKA_TOKEN, value: true },
+        { type: lib.CKA_PRIVATE, value: true },
+        { type: lib.CKA_SENSITIVE, value: true },
+        { type: lib.CKA_EXTRACTABLE, value: false },
+        { type: lib.CKA_ENCRYPT, value: true },
+        { type: lib.CKA_DECRYPT, value: true },
+        { type: lib.CKA_WRAP, value: false },
+        { type: lib.CKA_UNWRAP, value: false },
+      ]);
+      return true;
+    } catch (e) {
+      throw asKeyError(e, 'creating the master key');
+    } finally {
+      if (session !== undefined) closeQuietly(pkcs11, session);
+      release(options.module);
+    }
+  }
+
+  async wrapTenantKey(ref: TenantKeyRef, key: SecretBytes): Promise<{ masterKeyId: string; wrapped: Uint8Array }> {
+    this.usable();
+    const iv = randomBytes(IV_BYTES);
+    const plain = Buffer.from(exposeSecretBytes(key));
+    try {
+      this.pkcs11.C_EncryptInit(this.session, this.gcm(ref, iv), this.key);
+      const out = this.pkcs11.C_Encrypt(this.session, plain, Buffer.alloc(plain.length + TAG_BYTES));
+      return { masterKeyId: this.masterKeyId, wrapped: Buffer.concat([Buffer.of(FORMAT_GCM), iv, out]) };
+    } catch (e) {
+      throw asKeyError(e, 'wrapping a tenant key');
+    } finally {
+      plain.fill(0);
+    }
+  }
+
+  async unwrapTenantKey(ref: TenantKeyRef, masterKeyId: string, wrapped: Uint8Array): Promise<SecretBytes> {
+    this.usable();
+    if (masterKeyId !== this.masterKeyId) {
+      throw new KeyError('KEY_NOT_FOUND', `tenant ${ref.tenant} key v${ref.version} is wrapped by ${masterKeyId}, not by ${this.masterKeyId}`);
+    }
+    if (wrapped.length !== 1 + IV_BYTES + 32 + TAG_BYTES || wrapped[0] !== FORMAT_GCM) throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
+    const iv = Buffer.from(wrapped.subarray(1, 1 + IV_BYTES));
+    const out = Buffer.alloc(32 + TAG_BYTES);
+    try {
+      try {
+        this.pkcs11.C_DecryptInit(this.session, this.gcm(ref, iv), this.key);
+      } catch (e) {
+        throw asKeyError(e, 'unwrapping a tenant key');
+      }
+      let plain: Buffer;
+      try {
+        plain = this.pkcs11.C_Decrypt(this.session, Buffer.from(wrapped.subarray(1 + IV_BYTES)), out);
+      } catch {
+        // Once the operation is set up, a failure is the tag not verifying (moved, altered,
+        // other tenant or version): tokens report it as CKR_ENCRYPTED_DATA_INVALID, and
+        // SoftHSM2 as CKR_GENERAL_ERROR.
+        throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
+      }
+      if (plain.length !== 32) throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
+      return SecretBytes.adopt(new Uint8Array(plain));
+    } finally {
+      out.fill(0);
+    }
+  }
+
+  /** Logs out and closes the session (and the library, when no other provider of the process uses it). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.pkcs11.C_Logout(this.session);
+    } catch {
+      // already logged out (another session of the same token logged out)
+    }
+    closeQuietly(this.pkcs11, this.session);
+    release(this.modulePath);
+  }
+
+  private gcm(ref: TenantKeyRef, iv: Buffer): Pkcs11js.Mechanism {
+    const aad = Buffer.from(tenantKeyAad(ref.tenant, ref.version, this.masterKeyId));
+    return { mechanism: this.lib.CKM_AES_GCM, parameter: { type: this.lib.CK_PARAMS_GCM, iv, ivBits: IV_BYTES * 8, aad, tagBits: TAG_BYTES * 8 } as Pkcs11js.GcmParams };
+  }
+
+  private usable(): void {
+    if (this.#closed) throw new KeyError('KEY_UNAVAILABLE', 'the PKCS#11 key provider is closed');
+  }
+}
+
+async function acquire(modulePath: string): Promise<{ lib: Lib; pkcs11: Pkcs11js.PKCS11 }> {
+  const known = libraries.get(modulePath);
+  if (known) {
+    known.users++;
+    return known;
+  }
+  const lib = (await loadOptional(() => import('pkcs11js'), 'pkcs11js', 'a PKCS#11 key provider')) as Lib & { default?: Lib };
+  const api: Lib = lib.PKCS11 ? lib : lib.default!;
+  const pkcs11 = new api.PKCS11();
+  try {
+    pkcs11.load(modulePath);
+  } catch {
+    throw new KeyError('KEY_UNAVAILABLE', `cannot load the PKCS#11 library ${modulePath}`);
+  }
+  try {
+    pkcs11.C_Initialize();
+  } catch (e) {
+    if ((e as { code?: number }).code !== api.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw asKeyError(e, 'initialising the PKCS#11 library');
+  }
+  const entry = { lib: api, pkcs11, users: 1 };
+  libraries.set(modulePath, entry);
+  return entry;
+}
+
+function release(modulePath: string): void {
+  const entry = libraries.get(modulePath);
+  if (!entry || --entry.users > 0) return;
+  libraries.delete(modulePath);
+  try {
+    entry.pkcs11.C_Finalize();
+  } catch {
+    // finalising is best effort at the end
+  }
+}
+
+function openSession(lib: Lib, pkcs11: Pkcs11js.PKCS11, o: Pkcs11KeyProviderOptions): Pkcs11js.Handle {
+  const slot = pkcs11.C_GetSlotList(true).find((s) => pkcs11.C_GetTokenInfo(s).label.trim() === o.token);
+  if (slot === undefined) throw new KeyError('KEY_NOT_FOUND', `no PKCS#11 token labelled ${o.token}`);
+  const session = pkcs11.C_OpenSession(slot, lib.CKF_SERIAL_SESSION | lib.CKF_RW_SESSION);
+  try {
+    pkcs11.C_Login(session, lib.CKU_USER, o.pin);
+  } catch (e) {
+    const code = (e as { code?: number }).code;
+    if (code !== lib.CKR_USER_ALREADY_LOGGED_IN) {
+      closeQuietly(pkcs11, session);
+      if (code === lib.CKR_PIN_INCORRECT || code === lib.CKR_PIN_LEN_RANGE) throw new KeyError('KEY_UNAVAILABLE', `the PIN for token ${o.token} was refused`);
+      throw e;
+    }
+  }
+  return session;
+}
+
+function findKey(lib: Lib, pkcs11: Pkcs11js.PKCS11, session: Pkcs11js.Handle, label: string): Pkcs11js.Handle | null {
+  pkcs11.C_FindObjectsInit(session, [
+    { type: lib.CKA_CLASS, value: lib.CKO_SECRET_KEY },
+    { type: lib.CKA_LABEL, value: label },
+  ]);
+  try {
+    return pkcs11.C_FindObjects(session);
+  } finally {
+    pkcs11.C_FindObjectsFinal(session);
+  }
+}
+
+function closeQuietly(pkcs11: Pkcs11js.PKCS11, session: Pkcs11js.Handle): void {
+  try {
+    pkcs11.C_CloseSession(session);
+  } catch {
+    // closing is best effort
+  }
+}
+
+function isTrue(v: unknown): boolean {
+  return v === true || (Buffer.isBuffer(v) && v.length > 0 && v[0] !== 0);
+}
+
+/** A token failure as KEY_UNAVAILABLE naming the PKCS#11 function and result, never a PIN or key. */
+function asKeyError(e: unknown, doing: string): KeyError {
+  if (e instanceof KeyError) return e;
+  const method = String((e as { method?: string }).method ?? '');
+  const code = (e as { code?: number }).code;
+  return new KeyError('KEY_UNAVAILABLE', `PKCS#11 ${doing}: ${method || 'error'}${code !== undefined ? ` (CKR 0x${code.toString(16)})` : ''}`);
+}

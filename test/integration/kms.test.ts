@@ -1,0 +1,92 @@
+import { backends, dropCreatedDatabases, tempHome } from '../support/backends';
+import { startFakeKms, type FakeKms } from '../support/fake-kms';
+import { asOwner } from '../support/owner';
+import { openVault } from '../../src/vault';
+import { createLogger } from '../../src/observability';
+import { KmsKeyProvider } from '../../src/keys';
+
+/**
+ * Tenant keys under AWS KMS, through the real @aws-sdk/client-kms pointed at a loopback
+ * stand-in that speaks the KMS JSON protocol and authenticates the encryption context.
+ * The attack: a DBA moves one tenant's wrapped key into another tenant's row.
+ */
+afterAll(dropCreatedDatabases);
+
+const quiet = createLogger({ level: 'silent' });
+let kms: FakeKms;
+beforeAll(async () => {
+  kms = await startFakeKms(['alias/session-vault']);
+});
+afterAll(() => kms.close());
+
+const provider = () =>
+  new KmsKeyProvider({ keyId: 'alias/session-vault', client: { endpoint: kms.endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'AKIATEST', secretAccessKey: 'test-secret' } } });
+
+describe.each(backends())('the KMS key provider on $name', (backend) => {
+  it('makes tenant keys with GenerateDataKey, unwraps them with Decrypt under the tenant and version as encryption context', async () => {
+    const h = await tempHome();
+    const database = backend.name === 'pglite' ? undefined : await backend.database(); // a folder: reopened below
+    const vault = await openVault({ home: h.home, database, keyProvider: provider(), logger: quiet });
+    try {
+      kms.calls.length = 0;
+      await vault.createTenant('bank');
+      await vault.session('bank', 's1').append({ type: 'message', role: 'user', content: 'balance?' });
+      await vault.operator({ actor: 'ops' }).rotateKey('bank');
+      await vault.session('bank', 's2').append({ type: 'message', role: 'user', content: 'after rotation' });
+      expect(kms.calls.filter((c) => c.op === 'GenerateDataKey').map((c) => c.context)).toEqual([
+        { 'session-vault': 'tenant-key/v1', tenant: 'bank', version: '1' },
+        { 'session-vault': 'tenant-key/v1', tenant: 'bank', version: '2' },
+      ]);
+      expect((await vault.keys('bank')).map((k) => k.masterKeyId)).toEqual(['kms:alias/session-vault', 'kms:alias/session-vault']);
+    } finally {
+      await vault.close();
+    }
+    // Another process's view: nothing cached, every key from KMS again.
+    kms.calls.length = 0;
+    const again = await openVault({ home: h.home, database, keyProvider: provider(), logger: quiet, migrate: false });
+    try {
+      expect((await again.session('bank', 's1').state()).messages[0]!.content).toBe('balance?');
+      expect(kms.calls.map((c) => [c.op, c.context.version])).toEqual([['Decrypt', '1']]);
+    } finally {
+      await again.close();
+    }
+  }, 120_000);
+
+  it("a wrapped key moved to another tenant's row does not unwrap: KMS refuses the context", async () => {
+    const h = await tempHome();
+    const database = backend.name === 'pglite' ? undefined : await backend.database();
+    const vault = await openVault({ home: h.home, database, keyProvider: provider(), logger: quiet });
+    try {
+      await vault.createTenant('alpha');
+      await vault.createTenant('beta');
+      await vault.session('beta', 's').append({ type: 'task', task: 'beta work' });
+      // The DBA copies alpha's wrapped key over beta's.
+      await asOwner(vault, database ?? 'pglite', [
+        { text: `UPDATE tenant_keys SET wrapped_key = (SELECT wrapped_key FROM tenant_keys WHERE tenant_id = 'alpha' AND version = 1) WHERE tenant_id = 'beta' AND version = 1` },
+      ]);
+    } finally {
+      await vault.close();
+    }
+    const fresh = await openVault({ home: h.home, database, keyProvider: provider(), logger: quiet, migrate: false });
+    try {
+      await expect(fresh.session('beta', 's').state()).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+      expect(kms.calls.at(-1)).toMatchObject({ op: 'Decrypt', context: { tenant: 'beta', version: '1' } });
+    } finally {
+      await fresh.close();
+    }
+  }, 120_000);
+});
+
+it('an unreachable KMS is KEY_UNAVAILABLE, naming no key or secret', async () => {
+  const h = await tempHome();
+  const dead = new KmsKeyProvider({ keyId: 'alias/x', client: { endpoint: 'http://127.0.0.1:9', region: 'eu-west-1', maxAttempts: 1, credentials: { accessKeyId: 'AKIATEST', secretAccessKey: 'test-secret' } } });
+  const vault = await openVault({ home: h.home, database: 'memory://', keyProvider: dead, logger: quiet });
+  try {
+    const e = await vault.createTenant('bank').catch((x: Error & { code?: string }) => x);
+    expect(e).toMatchObject({ code: 'KEY_UNAVAILABLE' });
+    expect(String((e as Error).message)).not.toMatch(/test-secret|AKIATEST/);
+    expect(await vault.tenants()).toEqual([]);
+  } finally {
+    await vault.close();
+  }
+});
