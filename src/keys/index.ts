@@ -6,6 +6,7 @@ export {
   withNewSigningKey,
   withNewMasterKey,
   withoutMasterKeys,
+  withoutAnyMasterKey,
   newKeyringFile,
   keyringFileSchema,
   KEYRING_FORMAT,
@@ -13,6 +14,7 @@ export {
 export type { KeyringData, KeyringFile } from './keyring-file';
 export type { KeyProvider, TenantKeyRef } from './provider';
 export { newTenantKey } from './provider';
+export { chainKeyProviders } from './chain';
 export { KmsKeyProvider, type KmsKeyProviderOptions, type KmsSettings } from './kms-provider';
 export { Pkcs11KeyProvider, type Pkcs11KeyProviderOptions } from './pkcs11-provider';
 export { LocalKeyProvider } from './local-provider';

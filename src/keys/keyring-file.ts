@@ -18,10 +18,9 @@ const b64 = (bytes: number) =>
 
 export const keyringFileSchema = z.strictObject({
   format: z.literal(KEYRING_FORMAT),
-  primaryMasterKey: z.number().int().positive(),
-  masterKeys: z
-    .array(z.strictObject({ id: z.number().int().positive(), createdAt: z.iso.datetime(), key: b64(32) }))
-    .min(1),
+  /** Null once every tenant key is under a key provider (HSM, KMS): the file then holds no master key. */
+  primaryMasterKey: z.number().int().positive().nullable(),
+  masterKeys: z.array(z.strictObject({ id: z.number().int().positive(), createdAt: z.iso.datetime(), key: b64(32) })),
   primarySigningKey: z.string().min(1),
   signingKeys: z
     .array(
@@ -41,7 +40,8 @@ export type KeyringFile = z.infer<typeof keyringFileSchema>;
 
 /** Unwrapped keyring contents. Master and signing secrets are SecretBytes. */
 export interface KeyringData {
-  primaryMasterKey: number;
+  /** Null when the file holds no master key (tenant keys are under a key provider). */
+  primaryMasterKey: number | null;
   masterKeys: Map<number, { createdAt: string; key: SecretBytes }>;
   primarySigningKey: string;
   signingKeys: Map<string, { createdAt: string; retiredAt?: string; publicKey: Uint8Array; secretKey: SecretBytes }>;
@@ -104,7 +104,7 @@ function toKeyringData(f: KeyringFile, file: string): KeyringData {
     if (masterKeys.has(m.id)) throw new KeyError('KEYRING_INVALID', `keyring at ${file}: master key id ${m.id} appears twice`);
     masterKeys.set(m.id, { createdAt: m.createdAt, key: SecretBytes.adopt(new Uint8Array(Buffer.from(m.key, 'base64'))) });
   }
-  if (!masterKeys.has(f.primaryMasterKey)) {
+  if (f.primaryMasterKey === null ? masterKeys.size > 0 : !masterKeys.has(f.primaryMasterKey)) {
     throw new KeyError('KEYRING_INVALID', `keyring at ${file}: primary master key ${f.primaryMasterKey} is not in masterKeys`);
   }
   const signingKeys = new Map<string, { createdAt: string; retiredAt?: string; publicKey: Uint8Array; secretKey: SecretBytes }>();
@@ -237,11 +237,16 @@ export function withNewSigningKey(doc: KeyringFile, now: Date): { doc: KeyringFi
 
 /** A keyring document with a new primary master key (the others kept until nothing needs them). */
 export function withNewMasterKey(doc: KeyringFile, now: Date): { doc: KeyringFile; id: number } {
-  const id = Math.max(...doc.masterKeys.map((m) => m.id)) + 1;
+  const id = Math.max(0, ...doc.masterKeys.map((m) => m.id)) + 1;
   const key = generateKey();
   const entry = { id, createdAt: now.toISOString(), key: Buffer.from(exposeSecretBytes(key)).toString('base64') };
   key.dispose();
   return { doc: { ...doc, primaryMasterKey: id, masterKeys: [...doc.masterKeys, entry] }, id };
+}
+
+/** A keyring document with no master key at all: every tenant key is under a key provider. */
+export function withoutAnyMasterKey(doc: KeyringFile): KeyringFile {
+  return { ...doc, primaryMasterKey: null, masterKeys: [] };
 }
 
 /** A keyring document without the master keys `drop` (never the primary). */

@@ -11,8 +11,14 @@ const LOCAL_PREFIX = 'local:';
 export class LocalKeyProvider implements KeyProvider {
   constructor(private readonly keyring: KeyringData) {}
 
+  /** The id new wraps get: the keyring's primary master key. */
+  get masterKeyId(): string | undefined {
+    return this.keyring.primaryMasterKey === null ? undefined : `${LOCAL_PREFIX}${this.keyring.primaryMasterKey}`;
+  }
+
   async wrapTenantKey(ref: TenantKeyRef, key: SecretBytes): Promise<{ masterKeyId: string; wrapped: Uint8Array }> {
     const id = this.keyring.primaryMasterKey;
+    if (id === null) throw new KeyError('KEY_NOT_FOUND', 'the keyring file holds no master key: tenant keys are under a key provider (openVault keyProvider, VAULT_KEY_PROVIDER)');
     const masterKeyId = `${LOCAL_PREFIX}${id}`;
     const master = this.master(id);
     return { masterKeyId, wrapped: wrapKey(master, key, tenantKeyAad(ref.tenant, ref.version, masterKeyId)) };

@@ -12,7 +12,7 @@ import { openSession } from './open-session';
 import { stateAt } from './snapshots';
 import { destroyTenantKey, retireTenantKey, rewrapTenant, rotateTenantKey } from './key-lifecycle';
 import { clearHold, setHold, shred } from './shred';
-import { rotateMaster, type MasterRotation } from './master-rotation';
+import { moveToProvider, rotateMaster, type MasterRotation } from './master-rotation';
 import { archiveSession, purge, requireTenant, restoreSession, setPolicy, type ArchiveResult, type PolicyChange, type PurgeResult } from './archive';
 import { retentionRun, type RetentionItem } from './retention-run';
 import { parsePolicy, type RetentionPolicy } from '../retention';
@@ -143,7 +143,10 @@ export class OperatorAccess {
 
   /** Rotates the keyring's master key (resumable), recorded as `keys.rotate-master`. */
   async rotateMaster(onProgress?: (done: number, total: number) => void): Promise<MasterRotation> {
-    return this.guarded('keys.rotate-master', null, null, () => rotateMaster(this.deps, this.deps.keyringPath, onProgress));
+    // With a provider of its own (HSM, KMS) the rotation moves every tenant key under it;
+    // with the keyring file's master keys, a new master key replaces the old.
+    const rotate = this.deps.ownProvider ? moveToProvider : rotateMaster;
+    return this.guarded('keys.rotate-master', null, null, () => rotate(this.deps, this.deps.keyringPath, onProgress));
   }
 
   /** Places a legal hold on a session (a reason is required), recorded as `hold.set`. Returns false if one was in force. */

@@ -21,6 +21,8 @@ export interface VaultDeps {
   keyringPath: string;
   /** Wraps and unwraps tenant keys (keyring master keys, or a KMS). */
   provider: () => Promise<import('../keys').KeyProvider>;
+  /** Whether the provider was given (HSM, KMS, environment) rather than the keyring file's. */
+  ownProvider: boolean;
   /** The key that signs checkpoints, or null when checkpoints are off. */
   signer: () => Promise<CheckpointSigner | null>;
   /** Public keys trusted to have signed checkpoints (keyring and witness), by key id. */

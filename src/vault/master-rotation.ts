@@ -1,13 +1,14 @@
 import { InputError } from '../errors';
-import { readKeyringDocument, replaceKeyringFile, withNewMasterKey, withoutMasterKeys } from '../keys';
+import { existsSync } from 'node:fs';
+import { readKeyringDocument, replaceKeyringFile, withNewMasterKey, withoutAnyMasterKey, withoutMasterKeys } from '../keys';
 import { listTenantKeys, listTenants, rewrapTenantKey, withTenant } from '../store';
 import type { VaultDeps } from './deps';
 
 const LOCAL = 'local:';
 
 export interface MasterRotation {
-  /** The primary master key id after the rotation. */
-  primary: number;
+  /** The primary master key after the rotation: the keyring's id, or the provider's master key id. */
+  primary: number | string;
   /** True when this run created the new master; false when it finished an interrupted rotation. */
   created: boolean;
   rewrapped: number;
@@ -38,7 +39,7 @@ export async function rotateMaster(deps: VaultDeps, keyringPath: string, onProgr
     await replaceKeyringFile(keyringPath, doc);
     created = true;
   }
-  const primary = doc.primaryMasterKey;
+  const primary = doc.primaryMasterKey!; // withNewMasterKey, or a pending rotation's primary
   const provider = await deps.provider(); // reloads the keyring: it holds old and new masters now
   const total = [...usage].filter(([id]) => id !== primary).reduce((n, [, c]) => n + c, 0);
   let done = 0;
@@ -81,4 +82,61 @@ async function masterUsage(deps: VaultDeps): Promise<Map<number, number>> {
     }
   }
   return usage;
+}
+
+/**
+ * Moves every tenant key under the vault's own provider (an HSM, a KMS: `openVault({
+ * keyProvider })`), from wherever it is wrapped now (the keyring file's master keys, or
+ * another provider chained behind it), resumably: each key is unwrapped by the provider
+ * holding its master key, wrapped by the target and stored in one transaction, only if
+ * still wrapped as it was read. Killed at any point, every key is wrapped by one master or
+ * the other, both reachable; running it again moves the rest. Then the keyring file's
+ * master keys that nothing uses any more are removed from it, so after a move off the
+ * file it holds no master key.
+ */
+export async function moveToProvider(deps: VaultDeps, keyringPath: string, onProgress?: (done: number, total: number) => void): Promise<MasterRotation> {
+  const provider = await deps.provider();
+  const target = provider.masterKeyId;
+  if (!target) throw new InputError('INVALID_CONFIG', 'the key provider names no masterKeyId, so what is already moved cannot be told');
+  const pending: { tenant: string; version: number; masterKeyId: string; wrapped: Uint8Array }[] = [];
+  for (const { tenant } of await listTenants(deps.store.db)) {
+    for (const k of await withTenant(deps.store.db, tenant, 'listing keys', (tx) => listTenantKeys(tx, tenant))) {
+      if (k.wrappedKey && k.masterKeyId !== target) pending.push({ tenant, version: k.version, masterKeyId: k.masterKeyId, wrapped: k.wrappedKey });
+    }
+  }
+  let done = 0;
+  for (const k of pending) {
+    const moved = await withTenant(deps.store.db, k.tenant, 'moving a tenant key', async (tx) => {
+      const key = await provider.unwrapTenantKey({ tenant: k.tenant, version: k.version }, k.masterKeyId, k.wrapped);
+      try {
+        const to = await provider.wrapTenantKey({ tenant: k.tenant, version: k.version }, key);
+        return rewrapTenantKey(tx, k.tenant, k.version, k.masterKeyId, to);
+      } finally {
+        key.dispose();
+      }
+    });
+    if (moved) {
+      done++;
+      deps.logger.debug({ op: 'keys.rotate-master.key', tenant: k.tenant, version: k.version, to: target }, 'tenant key moved');
+      onProgress?.(done, pending.length);
+    }
+  }
+  const removed: number[] = [];
+  if (existsSync(keyringPath)) {
+    const doc = await readKeyringDocument(keyringPath);
+    const stillUsed = new Set<number>();
+    for (const { tenant } of await listTenants(deps.store.db)) {
+      for (const k of await withTenant(deps.store.db, tenant, 'listing keys', (tx) => listTenantKeys(tx, tenant))) {
+        if (k.wrappedKey && k.masterKeyId.startsWith(LOCAL)) stillUsed.add(Number(k.masterKeyId.slice(LOCAL.length)));
+      }
+    }
+    const unused = doc.masterKeys.map((m) => m.id).filter((id) => !stillUsed.has(id));
+    if (unused.length > 0) {
+      const all = unused.length === doc.masterKeys.length;
+      await replaceKeyringFile(keyringPath, all ? withoutAnyMasterKey(doc) : withoutMasterKeys(doc, new Set(unused)));
+      removed.push(...(all ? unused : unused.filter((id) => id !== doc.primaryMasterKey)));
+    }
+  }
+  deps.logger.info({ op: 'keys.rotate-master', primary: target, moved: done, removed }, 'tenant keys moved to the key provider');
+  return { primary: target, created: false, rewrapped: done, removed };
 }

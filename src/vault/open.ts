@@ -3,7 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../errors';
 import { ensureSodium } from '../crypto';
-import { LocalKeyProvider, readKeyringFile, type KeyProvider, type KeyringData } from '../keys';
+import { LocalKeyProvider, chainKeyProviders, readKeyringFile, type KeyProvider, type KeyringData } from '../keys';
 import { openWitness, type CheckpointSigner } from '../audit';
 import { createLogger, type Logger } from '../observability';
 import { openStore } from '../store';
@@ -140,7 +140,15 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     }
     return keyring.data;
   };
-  const getProvider = async (): Promise<KeyProvider> => o.keyProvider ?? new LocalKeyProvider(await getKeyring());
+  // With a provider of its own (HSM, KMS, environment), a keyring file that still holds
+  // master keys stays a fallback for unwrapping only, so tenant keys can be moved off it
+  // (`keys rotate-master`) while the vault runs; new wraps always go to the provider.
+  const getProvider = async (): Promise<KeyProvider> => {
+    if (!o.keyProvider) return new LocalKeyProvider(await getKeyring());
+    if (!(await fs.stat(keyringPath).catch(() => null))) return o.keyProvider;
+    const kr = await getKeyring().catch(() => null);
+    return kr && kr.masterKeys.size > 0 ? chainKeyProviders(o.keyProvider, new LocalKeyProvider(kr)) : o.keyProvider;
+  };
   const witnessAt = o.witness ?? path.join(home, 'witness');
   const witness = witnessAt === false ? null : openWitness(witnessAt.startsWith('s3://') ? witnessAt : path.resolve(witnessAt), o.s3);
   const archiveAt = o.archive ?? path.join(home, 'archive');
@@ -190,6 +198,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     pageSize: o.pageSize ?? 500,
     keyringPath,
     provider: getProvider,
+    ownProvider: o.keyProvider !== undefined,
     signer: getSigner,
     trustedKeys,
     keyPeriods,
