@@ -34,8 +34,8 @@ export interface CliConfig {
   archive: string;
   /** S3 client settings from the environment: VAULT_S3_ENDPOINT (MinIO, Ceph…), AWS_REGION; credentials from the AWS default chain. */
   s3: S3Settings;
-  /** VAULT_MASTER_KEY and VAULT_SIGNING_KEY (base64), for containers without a keyring file. */
-  envKeys: { master?: string; signing?: string };
+  /** Master key custody (docs/key-management.md): which provider, and each configured one's settings. */
+  keys: KeySettings;
   /** OpenAI settings for `chat`, from OPENAI_API_KEY, OPENAI_BASE_URL and OPENAI_MODEL. */
   openai: { apiKey: string | undefined; baseURL: string | undefined; model: string };
   /** The operator id for the access trail (required where it applies). */
@@ -62,7 +62,7 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
     witness: resolveLocation(flags.witness ?? env.VAULT_WITNESS ?? path.join(home, 'witness')),
     archive: resolveLocation(flags.archive ?? env.VAULT_ARCHIVE ?? path.join(home, 'archive')),
     s3: s3Config(env),
-    envKeys: { master: env.VAULT_MASTER_KEY || undefined, signing: env.VAULT_SIGNING_KEY || undefined },
+    keys: keySettings(env),
     openai: { apiKey: env.OPENAI_API_KEY || undefined, baseURL: env.OPENAI_BASE_URL || undefined, model: env.OPENAI_MODEL || 'gpt-4.1-mini' },
     actor: flags.actor ?? (env.VAULT_ACTOR || undefined),
     reason: flags.reason,
@@ -72,6 +72,41 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
     debug: flags.debug === true,
     // The CLI is quiet by default: its output is the answer; logs are for operators who ask.
     logLevel: env.VAULT_LOG_LEVEL ?? (flags.debug ? 'debug' : 'warn'),
+  };
+}
+
+export interface KeySettings {
+  /** VAULT_KEY_PROVIDER, else the one whose settings are given (env, then pkcs11, then kms), else the keyring file. */
+  provider: 'keyring' | 'env' | 'pkcs11' | 'kms';
+  /** VAULT_MASTER_KEY and VAULT_SIGNING_KEY (base64), for containers without a keyring file. */
+  envMaster?: string;
+  envSigning?: string;
+  /** VAULT_PKCS11_MODULE, VAULT_PKCS11_TOKEN, VAULT_PKCS11_PIN, VAULT_PKCS11_KEY (default session-vault-master). */
+  pkcs11?: { module: string; token: string; pin: string; keyLabel: string };
+  /** VAULT_KMS_KEY_ID, VAULT_KMS_ENDPOINT (a KMS-compatible service), AWS_REGION; credentials from the AWS default chain. */
+  kms?: { keyId: string; endpoint?: string; region: string };
+}
+
+const PROVIDERS = ['keyring', 'env', 'pkcs11', 'kms'] as const;
+
+function keySettings(env: NodeJS.ProcessEnv): KeySettings {
+  const pkcs11 = env.VAULT_PKCS11_MODULE
+    ? { module: env.VAULT_PKCS11_MODULE, token: env.VAULT_PKCS11_TOKEN ?? '', pin: env.VAULT_PKCS11_PIN ?? '', keyLabel: env.VAULT_PKCS11_KEY || 'session-vault-master' }
+    : undefined;
+  if (pkcs11 && (!pkcs11.token || !pkcs11.pin)) throw new InputError('INVALID_CONFIG', 'VAULT_PKCS11_MODULE needs VAULT_PKCS11_TOKEN and VAULT_PKCS11_PIN');
+  const kms = env.VAULT_KMS_KEY_ID ? { keyId: env.VAULT_KMS_KEY_ID, ...(env.VAULT_KMS_ENDPOINT ? { endpoint: env.VAULT_KMS_ENDPOINT } : {}), region: env.AWS_REGION || 'us-east-1' } : undefined;
+  const master = env.VAULT_MASTER_KEY || undefined;
+  const named = env.VAULT_KEY_PROVIDER || undefined;
+  if (named !== undefined && !(PROVIDERS as readonly string[]).includes(named)) {
+    throw new InputError('INVALID_CONFIG', `VAULT_KEY_PROVIDER is one of ${PROVIDERS.join(', ')}`);
+  }
+  const provider = (named as KeySettings['provider'] | undefined) ?? (master ? 'env' : pkcs11 ? 'pkcs11' : kms ? 'kms' : 'keyring');
+  return {
+    provider,
+    ...(master ? { envMaster: master } : {}),
+    ...(env.VAULT_SIGNING_KEY ? { envSigning: env.VAULT_SIGNING_KEY } : {}),
+    ...(pkcs11 ? { pkcs11 } : {}),
+    ...(kms ? { kms } : {}),
   };
 }
 

@@ -1,7 +1,6 @@
-import { InputError, KeyError } from '../errors';
-import { SecretBytes, ensureSodium, publicKeyOf, signingKeyId } from '../crypto';
-import { EnvKeyProvider } from '../keys';
-import type { CheckpointSigner } from '../audit';
+import { InputError } from '../errors';
+import { ensureSodium } from '../crypto';
+import { openKeys } from './keys-config';
 import { openVault, type OperatorAccess, type Vault } from '../vault';
 import { vaultOptions, type CliConfig } from './config';
 import type { Output } from './output';
@@ -21,21 +20,6 @@ export interface CommandContext {
   asOperator<T>(fn: (operator: OperatorAccess, vault: Vault) => Promise<T>): Promise<T>;
 }
 
-/** A master key and a signing key from the environment, when given, replace the keyring file's. */
-function envKeyOptions(config: CliConfig): { keyProvider?: EnvKeyProvider; signer?: CheckpointSigner } {
-  const out: { keyProvider?: EnvKeyProvider; signer?: CheckpointSigner } = {};
-  if (config.envKeys.master) out.keyProvider = EnvKeyProvider.fromBase64(config.envKeys.master);
-  if (config.envKeys.signing) {
-    const raw = /^[A-Za-z0-9+/]+=*$/.test(config.envKeys.signing) ? Buffer.from(config.envKeys.signing, 'base64') : Buffer.alloc(0);
-    if (raw.length !== 64) throw new KeyError('KEYRING_INVALID', 'VAULT_SIGNING_KEY must be base64 of a 64-byte Ed25519 secret key');
-    const secretKey = SecretBytes.adopt(new Uint8Array(raw));
-    raw.fill(0);
-    const publicKey = publicKeyOf(secretKey);
-    out.signer = { id: signingKeyId(publicKey), publicKey, secretKey };
-  }
-  return out;
-}
-
 export function commandContext(config: CliConfig, io: Output, stdin: NodeJS.ReadableStream): CommandContext {
   const withVault = async <T>(fn: (vault: Vault) => Promise<T>, options: { create?: boolean } = {}): Promise<T> => {
     await ensureSodium();
@@ -44,11 +28,16 @@ export function commandContext(config: CliConfig, io: Output, stdin: NodeJS.Read
     const onLockWait = process.stderr.isTTY
       ? (dir: string, ms: number) => io.err(`waiting for another process using the embedded store ${dir} (up to ${Math.round(ms / 1000)} s; --lock-timeout)`)
       : undefined;
-    const vault = await openVault({ ...vaultOptions(config), ...envKeyOptions(config), create, migrate: create, onLockWait });
+    const keys = await openKeys(config);
     try {
-      return await fn(vault);
+      const vault = await openVault({ ...vaultOptions(config), keyProvider: keys.keyProvider, signer: keys.signer, create, migrate: create, onLockWait });
+      try {
+        return await fn(vault);
+      } finally {
+        await vault.close();
+      }
     } finally {
-      await vault.close();
+      await keys.close();
     }
   };
   return {

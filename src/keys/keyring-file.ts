@@ -126,14 +126,14 @@ function toKeyringData(f: KeyringFile, file: string): KeyringData {
 }
 
 /** A new keyring's file contents: one master key and one signing key pair. */
-export function newKeyringFile(now: Date): KeyringFile {
-  const master = generateKey();
+export function newKeyringFile(now: Date, options: { master?: boolean } = {}): KeyringFile {
+  const master = options.master === false ? null : generateKey();
   const signing = generateSigningKeyPair();
   const id = signingKeyId(signing.publicKey);
   const file: KeyringFile = {
     format: KEYRING_FORMAT,
-    primaryMasterKey: 1,
-    masterKeys: [{ id: 1, createdAt: now.toISOString(), key: Buffer.from(exposeSecretBytes(master)).toString('base64') }],
+    primaryMasterKey: master ? 1 : null,
+    masterKeys: master ? [{ id: 1, createdAt: now.toISOString(), key: Buffer.from(exposeSecretBytes(master)).toString('base64') }] : [],
     primarySigningKey: id,
     signingKeys: [
       {
@@ -144,7 +144,7 @@ export function newKeyringFile(now: Date): KeyringFile {
       },
     ],
   };
-  master.dispose();
+  master?.dispose();
   signing.secretKey.dispose();
   return file;
 }
@@ -154,12 +154,12 @@ export function newKeyringFile(now: Date): KeyringFile {
  * Written to a temp file, fsynced, then linked into place, so a crash never leaves a
  * half-written keyring at `file`. Returns false when a keyring already existed.
  */
-export async function createKeyringFile(file: string, now: Date): Promise<boolean> {
+export async function createKeyringFile(file: string, now: Date, options: { master?: boolean } = {}): Promise<boolean> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
   const handle = await fs.open(tmp, 'wx', 0o600);
   try {
-    await handle.writeFile(JSON.stringify(newKeyringFile(now), null, 2) + '\n', 'utf8');
+    await handle.writeFile(JSON.stringify(newKeyringFile(now, options), null, 2) + '\n', 'utf8');
     await handle.sync();
   } finally {
     await handle.close();

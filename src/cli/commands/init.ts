@@ -1,13 +1,17 @@
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import { ensureSodium } from '../../crypto';
-import { createKeyringFile, readKeyringFile } from '../../keys';
+import { Pkcs11KeyProvider, createKeyringFile, readKeyringFile } from '../../keys';
+import { openKeys } from '../keys-config';
 import { openWitness } from '../../audit';
 import type { CommandContext } from '../context';
 import { json } from '../output';
 
 /**
  * `init`: the home folder (0700), a keyring (0600) if there is none, and the database
- * migrated. Idempotent. An existing keyring is validated, never replaced.
+ * migrated. Idempotent. An existing keyring is validated, never replaced. With a key
+ * provider (VAULT_MASTER_KEY, an HSM, a KMS) the keyring holds no master key, and with
+ * VAULT_SIGNING_KEY too there is no keyring at all: init writes no secret to disk. With
+ * PKCS#11, the master key is created in the token if it is not there.
  */
 export async function initCommand(ctx: CommandContext): Promise<number> {
   await ensureSodium();
@@ -19,18 +23,36 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
       if (e.code === 'EEXIST') return false;
       throw e;
     });
-  const keyringCreated = await createKeyringFile(keyring, new Date());
-  const keys = await readKeyringFile(keyring); // an existing keyring must still be sound
+  const custody = ctx.config.keys;
+  const external = custody.provider !== 'keyring';
+  const masterCreated = custody.provider === 'pkcs11' && custody.pkcs11 ? await Pkcs11KeyProvider.createMasterKey(custody.pkcs11) : false;
+  const fileless = external && custody.envSigning !== undefined && !existsSync(keyring);
+  const keyringCreated = fileless ? false : await createKeyringFile(keyring, new Date(), { master: !external });
   // The witness keeps the signing public keys, so `verify` needs no keyring.
-  await openWitness(ctx.config.witness, ctx.config.s3).addPublicKeys(new Map([...keys.signingKeys].map(([id, k]) => [id, k.publicKey])));
-  for (const m of keys.masterKeys.values()) m.key.dispose();
-  for (const s of keys.signingKeys.values()) s.secretKey.dispose();
+  const publicKeys = new Map<string, Uint8Array>();
+  if (!fileless) {
+    const keys = await readKeyringFile(keyring); // an existing keyring must still be sound
+    for (const [id, k] of keys.signingKeys) publicKeys.set(id, k.publicKey);
+    for (const m of keys.masterKeys.values()) m.key.dispose();
+    for (const s of keys.signingKeys.values()) s.secretKey.dispose();
+  }
+  const opened = await openKeys(ctx.config);
+  if (opened.signer) publicKeys.set(opened.signer.id, opened.signer.publicKey);
+  opened.signer?.secretKey.dispose();
+  await opened.close();
+  await openWitness(ctx.config.witness, ctx.config.s3).addPublicKeys(publicKeys);
   const database = await ctx.withVault(async (v) => v.location, { create: true });
   const created = homeCreated || keyringCreated;
-  if (ctx.config.json) json(ctx.io, { home, database, keyring, witness: ctx.config.witness, created });
+  const keyringShown = fileless ? null : keyring;
+  if (ctx.config.json) json(ctx.io, { home, database, keyring: keyringShown, keyProvider: custody.provider, witness: ctx.config.witness, created });
   else {
     ctx.io.out(`home      ${home}${homeCreated ? ' (created)' : ''}`);
-    ctx.io.out(`keyring   ${keyring}${keyringCreated ? ' (created, mode 0600)' : ' (existing, valid)'}`);
+    if (external) ctx.io.out(`keys      ${custody.provider}${masterCreated ? ' (master key created in the token)' : ''}`);
+    ctx.io.out(
+      fileless
+        ? 'keyring   none (master key from the key provider, signing key from VAULT_SIGNING_KEY)'
+        : `keyring   ${keyring}${keyringCreated ? ` (created, mode 0600${external ? ', signing key only' : ''})` : ' (existing, valid)'}`,
+    );
     ctx.io.out(`database  ${database} (migrated)`);
     ctx.io.out(`witness   ${ctx.config.witness}`);
   }
