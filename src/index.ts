@@ -33,7 +33,7 @@ export type { EventInput, EventType, VaultEvent, StoredEvent } from './domain';
 export { parseEvent, LIMITS } from './domain';
 export type { AgentState, ReplayPoint } from './replay';
 export type { KeyProvider, TenantKeyRef, KmsKeyProviderOptions, KmsSettings, Pkcs11KeyProviderOptions } from './keys';
-export { EnvKeyProvider, KmsKeyProvider, Pkcs11KeyProvider } from './keys';
+export { EnvKeyProvider, KmsKeyProvider, Pkcs11KeyProvider, chainKeyProviders } from './keys';
 export { SecretBytes, exposeSecretBytes } from './crypto';
 export type { CheckpointSigner } from './audit';
 export type { S3Settings, ObjectLockMode } from './objects';

@@ -58,7 +58,7 @@ run('the CLI with the master key in an HSM', () => {
 
   it('keys rotate-master moves a keyring vault into the token; the keyring then holds no master key', async () => {
     const home = mkdtempSync(path.join(os.tmpdir(), 'sv-cli-move-'));
-    const db = pg ? { VAULT_DATABASE_URL: await pg.database() } : {};
+    const db: Record<string, string> = pg ? { VAULT_DATABASE_URL: await pg.database() } : {};
     const plain = { VAULT_HOME: home, ...db };
     expect((await runCli(plain, ['init'])).code).toBe(0);
     for (const t of ['alpha', 'beta']) {

@@ -166,4 +166,52 @@ await vault?.close();
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual({ same: true, openai: true, agents: 'function', langgraph: true });
   }, 120_000);
+
+  it('a custom key provider written against the public exports alone type-checks and runs a vault', () => {
+    const dir = consumer(tarball, []);
+    made.push(dir);
+    // A stand-in for a bank's own key service: AES-256-GCM under a key it never hands out,
+    // the tenant and version bound as associated data.
+    const provider = (ts: boolean) => `
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { openVault, SecretBytes, exposeSecretBytes, KeyError${ts ? ', type KeyProvider, type TenantKeyRef' : ''} } from 'session-vault';
+
+const serviceKey = randomBytes(32);
+const aad = (ref${ts ? ': TenantKeyRef' : ''}) => Buffer.from(JSON.stringify([ref.tenant, ref.version]));
+export const bankKeys${ts ? ': KeyProvider' : ''} = {
+  masterKeyId: 'bank-kms:key-1',
+  async wrapTenantKey(ref${ts ? ': TenantKeyRef' : ''}, key${ts ? ': SecretBytes' : ''}) {
+    const iv = randomBytes(12);
+    const c = createCipheriv('aes-256-gcm', serviceKey, iv).setAAD(aad(ref));
+    const body = Buffer.concat([c.update(exposeSecretBytes(key)), c.final(), c.getAuthTag()]);
+    return { masterKeyId: 'bank-kms:key-1', wrapped: new Uint8Array(Buffer.concat([iv, body])) };
+  },
+  async unwrapTenantKey(ref${ts ? ': TenantKeyRef' : ''}, masterKeyId${ts ? ': string' : ''}, wrapped${ts ? ': Uint8Array' : ''}) {
+    if (masterKeyId !== 'bank-kms:key-1') throw new KeyError('KEY_NOT_FOUND', 'not ours');
+    const b = Buffer.from(wrapped);
+    const d = createDecipheriv('aes-256-gcm', serviceKey, b.subarray(0, 12)).setAAD(aad(ref));
+    d.setAuthTag(b.subarray(b.length - 16));
+    return SecretBytes.adopt(new Uint8Array(Buffer.concat([d.update(b.subarray(12, b.length - 16)), d.final()])));
+  },
+};
+
+export async function main() {
+  // No keyring file: checkpoints off here (a deployment signs them with a signer of its own, openVault({ signer })).
+  const vault = await openVault({ home: 'memory-home', database: 'memory://', keyProvider: bankKeys, checkpoints: false, logLevel: 'silent' });
+  await vault.createTenant('bank');
+  await vault.session('bank', 's').append({ type: 'message', role: 'user', content: 'wrapped by the bank' });
+  const state = await vault.session('bank', 's').state();
+  const keys = await vault.keys('bank');
+  await vault.close();
+  return { content: state.messages[0]${ts ? '!' : ''}.content, masterKeyId: keys[0]${ts ? '!' : ''}.masterKeyId };
+}
+`;
+    writeFileSync(path.join(dir, 'custom.ts'), provider(true));
+    for (const mode of ['nodenext (ESM)', 'commonjs (node10)']) expect(typecheck(dir, mode, 'custom.ts')).toBe('');
+    writeFileSync(path.join(dir, 'custom.mjs'), provider(false) + '\nconsole.log(JSON.stringify(await main()));\n');
+    writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
+    const r = spawnSync(process.execPath, ['custom.mjs'], { cwd: dir, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ content: 'wrapped by the bank', masterKeyId: 'bank-kms:key-1' });
+  }, 120_000);
 });

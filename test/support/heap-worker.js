@@ -1,0 +1,29 @@
+// The heap-snapshot test's process (runs the built library in dist/): takes the master key
+// from the environment as a deployment would, uses every key (tenant key, session key,
+// event keys) by writing and reading, then writes a heap snapshot with the vault still
+// open and its keys cached. argv: home snapshotPath
+const v8 = require('node:v8');
+const { openVault, EnvKeyProvider } = require('../../dist');
+
+async function main() {
+  const [home, snapshot] = process.argv.slice(2);
+  const keyProvider = EnvKeyProvider.fromBase64(process.env.VAULT_MASTER_KEY);
+  delete process.env.VAULT_MASTER_KEY;
+  const vault = await openVault({ home, keyProvider, checkpoints: false, logLevel: 'silent' });
+  await vault.createTenant('bank');
+  const s = vault.session('bank', 's');
+  await s.appendMany([
+    { type: 'message', role: 'user', content: 'What is my balance?' },
+    { type: 'tool_call', callId: 'c1', tool: 'balance', input: { account: 'chk' } },
+    { type: 'tool_result', callId: 'c1', output: { usd: 1250 } },
+  ]);
+  for await (const _ of s.events());
+  await s.state();
+  v8.writeHeapSnapshot(snapshot);
+  await vault.close();
+  process.stdout.write('done\n');
+}
+main().catch((e) => {
+  process.stderr.write(`heap worker error ${e && e.code}: ${e && e.message}\n`);
+  process.exit(9);
+});
