@@ -61,7 +61,7 @@ export async function openKeys(config: CliConfig): Promise<OpenedKeys> {
 function signerFrom(value: string): CheckpointSigner {
   const raw = /^[A-Za-z0-9+/]+=*$/.test(value) ? Buffer.from(value, 'base64') : Buffer.alloc(0);
   if (raw.length !== 64) throw new KeyError('KEYRING_INVALID', 'VAULT_SIGNING_KEY must be base64 of a 64-byte Ed25519 secret key');
-  const secretKey = SecretBytes.adopt(new Uint8Array(raw));
+  const secretKey = SecretBytes.secure(new Uint8Array(raw));
   raw.fill(0);
   const publicKey = publicKeyOf(secretKey);
   return { id: signingKeyId(publicKey), publicKey, secretKey };

@@ -43,7 +43,7 @@ function freshNonce(): Uint8Array {
 
 /** Generates a fresh random 256-bit key. */
 export function generateKey(): SecretBytes {
-  return SecretBytes.adopt(new Uint8Array(randomBytes(AEAD_KEY_BYTES)));
+  return SecretBytes.random(AEAD_KEY_BYTES);
 }
 
 /** Encrypts and authenticates `plaintext` together with `ad`. */

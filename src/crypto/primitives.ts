@@ -33,6 +33,7 @@ export const wasmPrimitives: Primitives = {
 };
 
 type Native = {
+  sodium_malloc(size: number): Buffer;
   crypto_aead_xchacha20poly1305_ietf_encrypt(c: Buffer, m: Buffer, ad: Buffer, nsec: null, npub: Buffer, k: Buffer): number;
   crypto_aead_xchacha20poly1305_ietf_decrypt(m: Buffer, nsec: null, c: Buffer, ad: Buffer, npub: Buffer, k: Buffer): number;
   crypto_generichash(out: Buffer, data: Buffer, key?: Buffer): void;
@@ -74,13 +75,35 @@ function nativeFrom(n: Native): Primitives {
   };
 }
 
-/** sodium-native's primitives, or null when it is not installed or does not load here. */
-export function loadNativePrimitives(): Primitives | null {
+/** sodium-native itself, or null when it is not installed or does not load here. */
+function loadNative(): Native | null {
   try {
-    return nativeFrom(createRequire(__filename)('sodium-native') as Native);
+    return createRequire(__filename)('sodium-native') as Native;
   } catch {
     return null;
   }
+}
+
+/** sodium-native's primitives, or null when it is not installed or does not load here. */
+export function loadNativePrimitives(): Primitives | null {
+  const n = loadNative();
+  return n ? nativeFrom(n) : null;
+}
+
+let secureAllocator: ((size: number) => Uint8Array) | null | undefined;
+
+/**
+ * Memory for a long-lived key: libsodium's sodium_malloc (sodium-native), which sits
+ * between guard pages, is locked against swapping where the limit allows, and is marked
+ * MADV_DONTDUMP so that a core file does not hold it. Null without sodium-native (or with
+ * VAULT_SODIUM=wrappers): then keys are ordinary memory, still zeroed on dispose.
+ */
+export function secureAlloc(size: number): Uint8Array | null {
+  if (secureAllocator === undefined) {
+    const n = process.env.VAULT_SODIUM === 'wrappers' ? null : loadNative();
+    secureAllocator = n ? (len) => n.sodium_malloc(len) : null;
+  }
+  return secureAllocator ? secureAllocator(size) : null;
 }
 
 let active: Primitives | null = null;

@@ -1,4 +1,6 @@
+import { randomFillSync } from 'node:crypto';
 import { inspect } from 'node:util';
+import { secureAlloc } from './primitives';
 import { sodium } from './sodium';
 
 /**
@@ -14,9 +16,28 @@ export class SecretBytes {
     this.#bytes = bytes;
   }
 
-  /** Takes ownership of `bytes` (the caller must not keep or reuse them). */
+  /** Takes ownership of `bytes` (the caller must not keep or reuse them). For short-lived keys (one event's). */
   static adopt(bytes: Uint8Array): SecretBytes {
     return new SecretBytes(bytes);
+  }
+
+  /**
+   * A long-lived key (master, tenant, session, signing): copied into locked memory that
+   * core files leave out (sodium_malloc, with sodium-native), and `bytes` zeroed.
+   */
+  static secure(bytes: Uint8Array): SecretBytes {
+    const held = secureAlloc(bytes.length);
+    if (!held) return new SecretBytes(bytes);
+    held.set(bytes);
+    sodium().memzero(bytes);
+    return new SecretBytes(held);
+  }
+
+  /** `length` fresh random bytes, drawn straight into locked memory when there is some. */
+  static random(length: number): SecretBytes {
+    const held = secureAlloc(length) ?? new Uint8Array(length);
+    randomFillSync(held);
+    return new SecretBytes(held);
   }
 
   get length(): number {

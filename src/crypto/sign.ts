@@ -13,7 +13,7 @@ export interface SigningKeyPair {
 /** Generates an Ed25519 key pair from libsodium's CSPRNG (called rarely: keyring creation). */
 export function generateSigningKeyPair(): SigningKeyPair {
   const kp = sodium().crypto_sign_keypair();
-  return { publicKey: kp.publicKey, secretKey: SecretBytes.adopt(kp.privateKey) };
+  return { publicKey: kp.publicKey, secretKey: SecretBytes.secure(kp.privateKey) };
 }
 
 /** A short, stable id for a public key: `ed25519:` and 16 hex of BLAKE2b-256 over a tagged key. */

@@ -21,7 +21,7 @@ export class EnvKeyProvider implements KeyProvider {
   static fromBase64(value: string, name = 'VAULT_MASTER_KEY'): EnvKeyProvider {
     const raw = /^[A-Za-z0-9+/]+=*$/.test(value) ? Buffer.from(value, 'base64') : Buffer.alloc(0);
     if (raw.length !== AEAD_KEY_BYTES) throw new KeyError('KEYRING_INVALID', `${name} must be base64 of ${AEAD_KEY_BYTES} bytes`);
-    const key = SecretBytes.adopt(new Uint8Array(raw));
+    const key = SecretBytes.secure(new Uint8Array(raw));
     raw.fill(0);
     return new EnvKeyProvider(key);
   }

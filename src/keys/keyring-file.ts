@@ -102,14 +102,14 @@ function toKeyringData(f: KeyringFile, file: string): KeyringData {
   const masterKeys = new Map<number, { createdAt: string; key: SecretBytes }>();
   for (const m of f.masterKeys) {
     if (masterKeys.has(m.id)) throw new KeyError('KEYRING_INVALID', `keyring at ${file}: master key id ${m.id} appears twice`);
-    masterKeys.set(m.id, { createdAt: m.createdAt, key: SecretBytes.adopt(new Uint8Array(Buffer.from(m.key, 'base64'))) });
+    masterKeys.set(m.id, { createdAt: m.createdAt, key: SecretBytes.secure(Buffer.from(m.key, 'base64')) });
   }
   if (f.primaryMasterKey === null ? masterKeys.size > 0 : !masterKeys.has(f.primaryMasterKey)) {
     throw new KeyError('KEYRING_INVALID', `keyring at ${file}: primary master key ${f.primaryMasterKey} is not in masterKeys`);
   }
   const signingKeys = new Map<string, { createdAt: string; retiredAt?: string; publicKey: Uint8Array; secretKey: SecretBytes }>();
   for (const s of f.signingKeys) {
-    const secretKey = SecretBytes.adopt(new Uint8Array(Buffer.from(s.secretKey, 'base64')));
+    const secretKey = SecretBytes.secure(Buffer.from(s.secretKey, 'base64'));
     const publicKey = new Uint8Array(Buffer.from(s.publicKey, 'base64'));
     if (Buffer.compare(publicKeyOf(secretKey), publicKey) !== 0 || signingKeyId(publicKey) !== s.id) {
       throw new KeyError('KEYRING_INVALID', `keyring at ${file}: signing key ${s.id} does not match its public key or id`);

@@ -49,7 +49,7 @@ export class KmsKeyProvider implements KeyProvider {
       client.send(new sdk.GenerateDataKeyCommand({ KeyId: this.options.keyId, KeySpec: 'AES_256', EncryptionContext: context(ref) })),
     );
     if (!out.Plaintext || out.Plaintext.length !== 32 || !out.CiphertextBlob) throw new KeyError('KEY_UNAVAILABLE', 'KMS returned no 32-byte data key');
-    const key = SecretBytes.adopt(new Uint8Array(out.Plaintext));
+    const key = SecretBytes.secure(new Uint8Array(out.Plaintext));
     out.Plaintext.fill(0);
     return { key, masterKeyId: this.masterKeyId, wrapped: new Uint8Array(out.CiphertextBlob) };
   }
@@ -77,7 +77,7 @@ export class KmsKeyProvider implements KeyProvider {
       client.send(new sdk.DecryptCommand({ KeyId: this.options.keyId, CiphertextBlob: wrapped, EncryptionContext: context(ref) })),
     );
     if (!out.Plaintext || out.Plaintext.length !== 32) throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
-    const key = SecretBytes.adopt(new Uint8Array(out.Plaintext));
+    const key = SecretBytes.secure(new Uint8Array(out.Plaintext));
     out.Plaintext.fill(0);
     return key;
   }

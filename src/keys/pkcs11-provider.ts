@@ -150,7 +150,7 @@ export class Pkcs11KeyProvider implements KeyProvider {
         throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
       }
       if (plain.length !== 32) throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
-      return SecretBytes.adopt(new Uint8Array(plain));
+      return SecretBytes.secure(new Uint8Array(plain));
     } finally {
       out.fill(0);
     }

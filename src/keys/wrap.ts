@@ -28,5 +28,5 @@ export function wrapKey(wrappingKey: SecretBytes, key: SecretBytes, ad: Uint8Arr
 export function unwrapKey(wrappingKey: SecretBytes, wrapped: Uint8Array, ad: Uint8Array): SecretBytes {
   if (wrapped.length <= AEAD_NONCE_BYTES) throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
   const plain = open(wrappingKey, { nonce: wrapped.subarray(0, AEAD_NONCE_BYTES), ciphertext: wrapped.subarray(AEAD_NONCE_BYTES) }, ad);
-  return SecretBytes.adopt(plain);
+  return SecretBytes.secure(plain);
 }
