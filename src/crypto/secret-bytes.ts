@@ -29,7 +29,7 @@ export class SecretBytes {
     const held = secureAlloc(bytes.length);
     if (!held) return new SecretBytes(bytes);
     held.set(bytes);
-    sodium().memzero(bytes);
+    bytes.fill(0); // not libsodium's memzero: a provider may build keys before ensureSodium()
     return new SecretBytes(held);
   }
 

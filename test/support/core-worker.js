@@ -2,6 +2,7 @@
 // PKCS#11 token, every key used by writing and reading, then SIGABRT with the vault open
 // and its keys cached, so the kernel writes a core file. A known marker is kept in
 // ordinary memory to show the core holds the heap. argv: home database marker(hex)
+const useEveryKey = require('./use-every-key');
 const { openVault, Pkcs11KeyProvider } = require('../../dist');
 
 async function main() {
@@ -11,15 +12,7 @@ async function main() {
   await Pkcs11KeyProvider.createMasterKey(options);
   const keyProvider = await Pkcs11KeyProvider.open(options);
   const vault = await openVault({ home, database: database === '-' ? undefined : database, keyProvider, checkpoints: false, logLevel: 'silent' });
-  await vault.createTenant('bank');
-  const s = vault.session('bank', 's');
-  await s.appendMany([
-    { type: 'message', role: 'user', content: 'What is my balance?' },
-    { type: 'tool_call', callId: 'c1', tool: 'balance', input: { account: 'chk' } },
-    { type: 'tool_result', callId: 'c1', output: { usd: 1250 } },
-  ]);
-  for await (const _ of s.events());
-  await s.state();
+  await useEveryKey(vault);
   process.stdout.write('aborting\n', () => process.abort());
 }
 main().catch((e) => {

@@ -3,6 +3,7 @@
 // event keys) by writing and reading, then writes a heap snapshot with the vault still
 // open and its keys cached. argv: home snapshotPath
 const v8 = require('node:v8');
+const useEveryKey = require('./use-every-key');
 const { openVault, EnvKeyProvider } = require('../../dist');
 
 async function main() {
@@ -10,15 +11,7 @@ async function main() {
   const keyProvider = EnvKeyProvider.fromBase64(process.env.VAULT_MASTER_KEY);
   delete process.env.VAULT_MASTER_KEY;
   const vault = await openVault({ home, keyProvider, checkpoints: false, logLevel: 'silent' });
-  await vault.createTenant('bank');
-  const s = vault.session('bank', 's');
-  await s.appendMany([
-    { type: 'message', role: 'user', content: 'What is my balance?' },
-    { type: 'tool_call', callId: 'c1', tool: 'balance', input: { account: 'chk' } },
-    { type: 'tool_result', callId: 'c1', output: { usd: 1250 } },
-  ]);
-  for await (const _ of s.events());
-  await s.state();
+  await useEveryKey(vault);
   v8.writeHeapSnapshot(snapshot);
   await vault.close();
   process.stdout.write('done\n');
