@@ -262,6 +262,26 @@ export class VaultSession {
     return decryptedAt(this.deps, this.tenant, this.id, count, []);
   }
 
+  /**
+   * The events newest first, read back from the head: the tail in one round trip, then
+   * earlier events in windows that double (up to 4,096) until the consumer stops. What
+   * "the last N of something" costs then depends on how far back it is, not on the
+   * session's length. Each event is decrypted and checked as by `events`.
+   */
+  async *eventsBackward(firstWindow = 8): AsyncGenerator<VaultEvent> {
+    if (!Number.isSafeInteger(firstWindow) || firstWindow < 1 || firstWindow > 4096) throw new InputError('INVALID_INPUT', 'firstWindow must be an integer 1..4096');
+    const tail = await this.tail(firstWindow);
+    for (let i = tail.events.length - 1; i >= 0; i -= 1) yield tail.events[i]!;
+    let hi = tail.head - tail.events.length;
+    for (let width = firstWindow * 2; hi >= 1; width = Math.min(width * 2, 4096)) {
+      const lo = Math.max(1, hi - width + 1);
+      const page: VaultEvent[] = [];
+      for await (const e of decryptedEvents(this.deps, this.tenant, this.id, lo, hi)) page.push(e);
+      for (let i = page.length - 1; i >= 0; i -= 1) yield page[i]!;
+      hi = lo - 1;
+    }
+  }
+
   /** Particular events by seq (at most 1,000; seqs past the head are left out), decrypted and checked, and the head seq. */
   async eventsAt(seqs: readonly number[]): Promise<{ head: number; events: VaultEvent[] }> {
     if (!Array.isArray(seqs) || seqs.length > 1000 || !seqs.every((s) => Number.isSafeInteger(s) && s >= 1)) {

@@ -20,6 +20,7 @@ import { createKeyringFile } from '../../src/keys';
 import { ensureSodium } from '../../src/crypto';
 import { replay } from '../../src/replay';
 import { latestCheckpointReads } from './langgraph';
+import { VaultAgentSession } from '../../src/integrations/openai';
 
 const CONTENT_BYTES = 1000;
 const SINGLE = Number(process.env.BENCH_SINGLE ?? 2000);
@@ -163,11 +164,27 @@ async function main(): Promise<void> {
     latest.push({ events, perSec: r.vaultPerSec, rawPerSec: r.rawPerSec });
   }
 
-  // 6. LangGraph: the latest checkpoint (getTuple without an id) on threads of 100 and 1,000
-  // checkpoints, VaultCheckpointSaver vs LangGraph's PostgresSaver vs raw pg's latest row.
+  // Raw pg reading the latest row: the baseline of the reads below.
   const rawLatest = await rate(LATEST_READS, async () => {
     for (let i = 0; i < LATEST_READS; i++) await raw.query(`SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = 'batch' ORDER BY seq DESC LIMIT 1`);
   });
+
+  // 6. The Agents SDK's getItems(10), read back from the head, at 100 and REPLAY_EVENTS items.
+  for (const count of [100, REPLAY_EVENTS]) {
+    const id = `items-${count}`;
+    for (let i = 0; i < count; i += 1000) {
+      await vault.session('bench', id).appendMany(Array.from({ length: Math.min(1000, count - i) }, () => ({ type: 'agent_item', item: { role: 'user', content: randomBytes(CONTENT_BYTES / 2).toString('hex') } })));
+    }
+    const s = new VaultAgentSession(vault.session('bench', id));
+    await s.getItems(10);
+    const vItems = await rate(LATEST_READS, async () => {
+      for (let i = 0; i < LATEST_READS; i++) await s.getItems(10);
+    });
+    rows.push(row(`Agents SDK getItems(10), ${count} items (reads)`, LATEST_READS, vItems, rawLatest, 0.5));
+  }
+
+  // 7. LangGraph: the latest checkpoint (getTuple without an id) on threads of 100 and 1,000
+  // checkpoints, VaultCheckpointSaver vs LangGraph's PostgresSaver vs raw pg's latest row.
   const graphs = await latestCheckpointReads(vault, url, LANGGRAPH_LENGTHS, LATEST_READS, rate);
   for (const g of graphs) {
     const r = row(`LangGraph latest getTuple, ${g.checkpoints} checkpoints (reads)`, LATEST_READS, g.vault, rawLatest, 0);
@@ -178,7 +195,7 @@ async function main(): Promise<void> {
 
   await vault.close();
 
-  // 7. retention run over many idle sessions: memory should stay flat while it streams.
+  // 8. retention run over many idle sessions: memory should stay flat while it streams.
   const archive = await retentionBench(home, url);
 
   await raw.end();

@@ -37,7 +37,6 @@ export interface VaultCheckpointSaverOptions {
 
 /** The tail read back from a thread's head for its latest checkpoint (a superstep is a checkpoint and its tasks' writes); further back it doubles. */
 const FIRST_WINDOW = 4;
-const MAX_WINDOW = 4096;
 /** Checkpoints this process put or read, by (session, namespace, id): their place, to chain a child to its parent without a search. */
 const LOCATED_CACHE = 1024;
 
@@ -209,28 +208,13 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
    */
   private async find(session: VaultSession, ns: string, id: string | undefined): Promise<{ checkpoint: StoredCheckpoint; writes: StoredWrite[] } | null> {
     const later: VaultEvent[] = []; // graph_writes after the place reached, newest first
-    const look = (page: VaultEvent[]) => {
-      for (let i = page.length - 1; i >= 0; i -= 1) {
-        const e = page[i]!;
-        const c = asCheckpoint(e);
-        if (c && c.ns === ns && (id === undefined || c.checkpointId === id)) {
-          this.remember(session, c);
-          return { checkpoint: c, writes: later.reverse().flatMap((w) => writesFor(w, ns, c.checkpointId)) };
-        }
-        if (e.type === 'graph_writes') later.push(e);
+    for await (const e of session.eventsBackward(FIRST_WINDOW)) {
+      const c = asCheckpoint(e);
+      if (c && c.ns === ns && (id === undefined || c.checkpointId === id)) {
+        this.remember(session, c);
+        return { checkpoint: c, writes: later.reverse().flatMap((w) => writesFor(w, ns, c.checkpointId)) };
       }
-      return null;
-    };
-    // The tail and the head in one read; then further back in doubling windows.
-    const tail = await session.tail(FIRST_WINDOW);
-    const inTail = look(tail.events);
-    if (inTail) return inTail;
-    let hi = tail.head - tail.events.length;
-    for (let width = FIRST_WINDOW * 2; hi >= 1; width = Math.min(width * 2, MAX_WINDOW)) {
-      const lo = Math.max(1, hi - width + 1);
-      const found = look(await collect(session.events({ fromSeq: lo, toSeq: hi })));
-      if (found) return found;
-      hi = lo - 1;
+      if (e.type === 'graph_writes') later.push(e);
     }
     return null;
   }

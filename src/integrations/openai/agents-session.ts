@@ -24,12 +24,22 @@ export class VaultAgentSession implements Session {
     return this.session.id;
   }
 
-  /** The live items, oldest first; with `limit`, the most recent `limit` of them. */
+  /**
+   * The live items, oldest first; with `limit`, the most recent `limit` of them, read back
+   * from the session's head (what the SDK asks for every turn), at a cost that depends on
+   * how far back those items are, not on the session's length.
+   */
   async getItems(limit?: number): Promise<AgentInputItem[]> {
-    const items = (await this.live()).map((i) => i.item as AgentInputItem);
-    if (limit === undefined) return items;
+    if (limit === undefined) return (await this.live()).map((i) => i.item as AgentInputItem);
     if (limit <= 0) return [];
-    return items.slice(-limit);
+    try {
+      const recent = lastLiveItems(limit);
+      for await (const e of this.session.eventsBackward(Math.min(4096, Math.max(8, limit * 2)))) if (recent.add(e)) break;
+      return recent.items().map((i) => i.item as AgentInputItem);
+    } catch (e) {
+      if (e instanceof VaultError && e.code === 'UNKNOWN_SESSION') return [];
+      throw e;
+    }
   }
 
   /** Appends the items atomically, one `agent_item` event each. */
@@ -81,4 +91,23 @@ export class VaultAgentSession implements Session {
       throw e;
     }
   }
+}
+
+/**
+ * Pure: the last `limit` live agent items from events handed over newest first. A
+ * retraction takes back items before it (the SDK's pop and clear name earlier seqs), so
+ * reading backwards, an item is live unless a retraction already seen covers it, which is
+ * what replaying forwards gives. `add` says when enough are found.
+ */
+export function lastLiveItems(limit: number): { add(e: { seq: number; type: string; data: Record<string, unknown> }): boolean; items(): { seq: number; item: unknown }[] } {
+  const ranges: [number, number][] = [];
+  const found: { seq: number; item: unknown }[] = [];
+  return {
+    add(e) {
+      if (e.type === 'retraction') ranges.push([e.data.fromSeq as number, e.data.toSeq as number]);
+      else if (e.type === 'agent_item' && !ranges.some(([from, to]) => e.seq >= from && e.seq <= to)) found.push({ seq: e.seq, item: e.data.item });
+      return found.length >= limit;
+    },
+    items: () => [...found].reverse(),
+  };
 }
