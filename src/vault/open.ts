@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../errors';
@@ -101,6 +101,14 @@ const optionsSchema = z.strictObject({
   snapshotEvery: z.number().int().min(0).max(1_000_000).optional(),
 });
 
+function statOrNull(file: string): Stats | null {
+  try {
+    return statSync(file);
+  } catch {
+    return null;
+  }
+}
+
 /** Default home folder. */
 export const DEFAULT_HOME = '.session-vault';
 
@@ -127,9 +135,11 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   // The keyring is read on first need and again whenever the file is replaced (a key
   // rotation by another process), so a long-running vault never keeps signing with a
   // retired key. A failed read is not cached: fixing the keyring's mode and retrying works.
+  // A synchronous stat (microseconds) rather than fs.stat, whose trip through libuv's
+  // thread pool cost more than sealing the event on every append of a loaded machine.
   let keyring: { stamp: string; data: Promise<KeyringData> } | undefined;
   const getKeyring = async (): Promise<KeyringData> => {
-    const st = await fs.stat(keyringPath).catch(() => null);
+    const st = statOrNull(keyringPath);
     const stamp = st ? `${st.ino}:${st.mtimeMs}:${st.size}` : 'absent';
     if (!keyring || keyring.stamp !== stamp) {
       const entry = { stamp, data: readKeyringFile(keyringPath) };
@@ -145,7 +155,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   // (`keys rotate-master`) while the vault runs; new wraps always go to the provider.
   const getProvider = async (): Promise<KeyProvider> => {
     if (!o.keyProvider) return new LocalKeyProvider(await getKeyring());
-    if (!(await fs.stat(keyringPath).catch(() => null))) return o.keyProvider;
+    if (!statOrNull(keyringPath)) return o.keyProvider;
     const kr = await getKeyring().catch(() => null);
     return kr && kr.masterKeys.size > 0 ? chainKeyProviders(o.keyProvider, new LocalKeyProvider(kr)) : o.keyProvider;
   };
