@@ -10,6 +10,8 @@ export interface StoreLayout {
   readonly schema: string;
   readonly migrationsSchema: string;
   readonly appRole: string;
+  /** The read-only role beside it (drizzle/0022_auditor_role.sql): `…_app` becomes `…_auditor`. */
+  readonly auditorRole: string;
 }
 
 export const DEFAULT_SCHEMA = 'session_vault';
@@ -31,7 +33,9 @@ export function storeLayout(schema: string = DEFAULT_SCHEMA, appRole: string = D
       throw new InputError('INVALID_CONFIG', `the ${what} name must be a lower-case identifier (a-z, 0-9, _; 1..63, not pg_…): got ${JSON.stringify(name.slice(0, 80))}`);
     }
   }
-  return { schema, migrationsSchema: schema === LEGACY_SCHEMA ? 'drizzle' : schema, appRole };
+  const auditorRole = `${appRole.endsWith('_app') ? appRole.slice(0, -4) : appRole}_auditor`;
+  if (auditorRole.length > 63) throw new InputError('INVALID_CONFIG', 'the application role name leaves no room for its auditor role (…_auditor, 63 characters at most)');
+  return { schema, migrationsSchema: schema === LEGACY_SCHEMA ? 'drizzle' : schema, appRole, auditorRole };
 }
 
 /**
@@ -57,7 +61,7 @@ export async function resolveLayout(
  * those names replaced. Pure: tested on every file (no `public` or default role left).
  */
 export function migrationSql(text: string, layout: StoreLayout): string {
-  let out = text.replace(/\bsession_vault_app\b/g, layout.appRole);
+  let out = text.replace(/\bsession_vault_app\b/g, layout.appRole).replace(/\bsession_vault_auditor\b/g, layout.auditorRole);
   if (layout.schema !== LEGACY_SCHEMA) {
     out = out
       .replace(/"public"\./g, `"${layout.schema}".`)

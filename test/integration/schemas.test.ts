@@ -44,7 +44,7 @@ describe.each(backends())('schemas and application roles on $name', (backend) =>
       await vault.session('bank', 's').append({ type: 'task', task: 'in its own schema' });
       const found = await rows(vault, `SELECT table_schema FROM information_schema.tables WHERE table_name = 'events'`);
       expect(found.map((r) => r.table_schema)).toEqual(['session_vault']);
-      expect(storeOf(vault).layout).toEqual({ schema: 'session_vault', migrationsSchema: 'session_vault', appRole: 'session_vault_app' });
+      expect(storeOf(vault).layout).toEqual({ schema: 'session_vault', migrationsSchema: 'session_vault', appRole: 'session_vault_app', auditorRole: 'session_vault_auditor' });
       // Every PL/pgSQL function resolves its tables in the vault's schema, whatever the caller's path.
       const unpinned = await rows(
         vault,
@@ -109,8 +109,10 @@ const pg = backends().find((b) => b.name === 'postgres');
       await c.connect();
       for (const v of ['a', 'b']) {
         await c.query(`DROP SCHEMA vault_${v}_${tag} CASCADE`).catch(() => {});
-        await c.query(`DROP OWNED BY vault_${v}_${tag}_app`).catch(() => {});
-        await c.query(`DROP ROLE IF EXISTS vault_${v}_${tag}_app`).catch(() => {});
+        for (const role of [`vault_${v}_${tag}_app`, `vault_${v}_${tag}_auditor`]) {
+          await c.query(`DROP OWNED BY ${role}`).catch(() => {});
+          await c.query(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
+        }
       }
       await c.end();
     }

@@ -17,11 +17,12 @@ describe('store layout', () => {
   it('another schema and role leave no `public`, `drizzle.` or default role in any migration', () => {
     const layout = storeLayout('bank_vault', 'bank_vault_app');
     expect(layout.migrationsSchema).toBe('bank_vault');
+    expect(layout.auditorRole).toBe('bank_vault_auditor');
     for (const f of files) {
       const out = migrationSql(sqlOf(f), layout);
       expect(out).not.toMatch(/\bpublic\b/);
       expect(out).not.toMatch(/\bdrizzle\.|SCHEMA drizzle\b/);
-      expect(out).not.toMatch(/\bsession_vault_app\b/);
+      expect(out).not.toMatch(/\bsession_vault_app\b|\bsession_vault_auditor\b/);
       // function names that merely start like the role stay as they are
       expect((out.match(/session_vault_append\b/g) ?? []).length).toBe((sqlOf(f).match(/session_vault_append\b/g) ?? []).length);
     }
