@@ -4,7 +4,8 @@ import { asOwner } from '../support/owner';
 import { softHsmToken } from '../support/softhsm';
 import { openVault } from '../../src/vault';
 import { createLogger } from '../../src/observability';
-import { Pkcs11KeyProvider } from '../../src/keys';
+import { KmsKeyProvider, Pkcs11KeyProvider, chainKeyProviders } from '../../src/keys';
+import { startFakeKms } from '../support/fake-kms';
 
 /**
  * Tenant keys wrapped inside a PKCS#11 token (SoftHSM2): the master key is created in the
@@ -86,6 +87,39 @@ run('the PKCS#11 key provider (SoftHSM2)', () => {
       }
     }, 120_000);
   });
+
+  it('keys rotate-master moves tenant keys from the HSM to KMS, the HSM chained behind for unwrapping', async () => {
+    const kms = await startFakeKms(['alias/next']);
+    const h = await tempHome();
+    const kmsProvider = () => new KmsKeyProvider({ keyId: 'alias/next', client: { endpoint: kms.endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'AKIATEST', secretAccessKey: 'test-secret' } } });
+    const hsmProvider = await Pkcs11KeyProvider.open(options());
+    try {
+      const inHsm = await openVault({ home: h.home, keyProvider: hsmProvider, logger: quiet });
+      for (const t of ['one', 'two']) {
+        await inHsm.createTenant(t);
+        await inHsm.session(t, 's').append({ type: 'task', task: `${t} in the HSM` });
+      }
+      await inHsm.close();
+      const moving = await openVault({ home: h.home, keyProvider: chainKeyProviders(kmsProvider(), hsmProvider), logger: quiet, migrate: false });
+      try {
+        expect(await moving.operator({ actor: 'custodian', reason: 'HSM to KMS' }).rotateMaster()).toMatchObject({ primary: 'kms:alias/next', rewrapped: 2 });
+      } finally {
+        await moving.close();
+      }
+      // Now KMS alone opens everything.
+      const kmsOnly = await openVault({ home: h.home, keyProvider: kmsProvider(), logger: quiet, migrate: false });
+      try {
+        for (const t of ['one', 'two']) expect((await kmsOnly.session(t, 's').state()).currentTask).toBe(`${t} in the HSM`);
+        expect((await kmsOnly.keys('two')).map((k) => k.masterKeyId)).toEqual(['kms:alias/next']);
+      } finally {
+        await kmsOnly.close();
+      }
+    } finally {
+      await hsmProvider.close();
+      await kms.close();
+      h.cleanup();
+    }
+  }, 120_000);
 
   it('refuses an extractable master key, and a wrong PIN, without naming the PIN', async () => {
     const { p, session } = tokenSession();
