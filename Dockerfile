@@ -4,7 +4,7 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json rollup.config.mjs ./
 COPY src ./src
 COPY drizzle ./drizzle
 RUN npm run build
@@ -13,9 +13,11 @@ FROM node:20-bookworm-slim
 ENV NODE_ENV=production VAULT_HOME=/data
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Runtime dependencies only, plus the optional ones the image supports: S3 and native libsodium.
+# Runtime dependencies only (PGlite and native libsodium are optional dependencies, installed),
+# plus the optional peers the image supports: S3 and KMS. An HSM image adds pkcs11js and the
+# vendor's PKCS#11 library.
 RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
- && npm install --no-save --no-audit --no-fund --ignore-scripts @aws-sdk/client-s3 \
+ && npm install --no-save --no-audit --no-fund --ignore-scripts @aws-sdk/client-s3 @aws-sdk/client-kms \
  && npm cache clean --force
 COPY --from=build /src/dist ./dist
 COPY drizzle ./drizzle
