@@ -77,6 +77,31 @@ describe.each(backends())('the KMS key provider on $name', (backend) => {
   }, 120_000);
 });
 
+it('a key KMS does not know is KEY_NOT_FOUND, and nothing is created', async () => {
+  const h = await tempHome();
+  const unknown = new KmsKeyProvider({ keyId: 'alias/retired', client: { endpoint: kms.endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'AKIATEST', secretAccessKey: 'test-secret' } } });
+  const vault = await openVault({ home: h.home, database: 'memory://', keyProvider: unknown, logger: quiet });
+  try {
+    await expect(vault.createTenant('bank')).rejects.toMatchObject({ code: 'KEY_NOT_FOUND', message: expect.stringMatching(/alias\/retired.*NotFoundException/) });
+    expect(await vault.tenants()).toEqual([]);
+  } finally {
+    await vault.close();
+  }
+});
+
+it('keys rotate-master refuses a provider that names no masterKeyId (what is moved could not be told)', async () => {
+  const h = await tempHome();
+  const inner = provider();
+  const anonymous = { wrapTenantKey: inner.wrapTenantKey.bind(inner), unwrapTenantKey: inner.unwrapTenantKey.bind(inner) };
+  const vault = await openVault({ home: h.home, database: 'memory://', keyProvider: anonymous, logger: quiet });
+  try {
+    await vault.createTenant('bank');
+    await expect(vault.operator({ actor: 'custodian' }).rotateMaster()).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
+  } finally {
+    await vault.close();
+  }
+});
+
 it('an unreachable KMS is KEY_UNAVAILABLE, naming no key or secret', async () => {
   const h = await tempHome();
   const dead = new KmsKeyProvider({ keyId: 'alias/x', client: { endpoint: 'http://127.0.0.1:9', region: 'eu-west-1', maxAttempts: 1, credentials: { accessKeyId: 'AKIATEST', secretAccessKey: 'test-secret' } } });

@@ -140,5 +140,6 @@ run('the PKCS#11 key provider (SoftHSM2)', () => {
     expect(wrong).toMatchObject({ code: 'KEY_UNAVAILABLE' });
     expect((wrong as Error).message).not.toMatch(/999999|246810/);
     await expect(Pkcs11KeyProvider.open({ ...options(), token: 'no-such-token' })).rejects.toMatchObject({ code: 'KEY_NOT_FOUND' });
+    await expect(Pkcs11KeyProvider.open({ ...options(), keyLabel: 'never-created' })).rejects.toMatchObject({ code: 'KEY_NOT_FOUND', message: expect.stringMatching(/no master key labelled never-created/) });
   });
 });
