@@ -77,6 +77,11 @@ describe.each(backends())('the KMS key provider on $name', (backend) => {
   }, 120_000);
 });
 
+it('a KMS key id that is not one is refused when the provider is made', () => {
+  expect(() => new KmsKeyProvider({ keyId: 'alias with spaces' })).toThrow(expect.objectContaining({ code: 'KEYRING_INVALID' }));
+  expect(() => new KmsKeyProvider({} as never)).toThrow(expect.objectContaining({ code: 'KEYRING_INVALID' }));
+});
+
 it('a key KMS does not know is KEY_NOT_FOUND, and nothing is created', async () => {
   const h = await tempHome();
   const unknown = new KmsKeyProvider({ keyId: 'alias/retired', client: { endpoint: kms.endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'AKIATEST', secretAccessKey: 'test-secret' } } });

@@ -85,6 +85,8 @@ run('the PKCS#11 key provider (SoftHSM2)', () => {
         await reopened.close();
         await again.close();
       }
+      // A closed provider refuses, naming no key.
+      await expect(again.unwrapTenantKey({ tenant: 'alpha', version: 1 }, again.masterKeyId, new Uint8Array(61))).rejects.toMatchObject({ code: 'KEY_UNAVAILABLE' });
     }, 120_000);
   });
 

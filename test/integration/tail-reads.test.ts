@@ -36,6 +36,16 @@ describe.each(backends())('tail and eventsAt under attack on $name', (backend) =
     expect((await vault.session('bank', 'plain').tail(100)).events).toHaveLength(12);
     expect(await vault.session('bank', 'nothing-here').tail(5)).toEqual({ head: 0, events: [] });
     await expect(vault.session('bank', 'plain').tail(0)).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(vault.session('bank', 'plain').eventsAt([0])).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(vault.session('bank', 'plain').eventsAt(Array.from({ length: 1001 }, (_, i) => i + 1))).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(vault.session('bank', 'plain').eventsBackward(0).next()).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    expect(() => vault.session('bank', 'plain').events({ fromSeq: 5, toSeq: 4 })).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+    const newestFirst = [];
+    for await (const e of vault.session('bank', 'plain').eventsBackward(2)) newestFirst.push(e.seq);
+    expect(newestFirst).toEqual([12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+    const bounded = [];
+    for await (const e of vault.session('bank', 'plain').events({ fromSeq: 4, toSeq: 6 })) bounded.push(e.seq);
+    expect(bounded).toEqual([4, 5, 6]);
   });
 
   it('a rewritten clear column of the head row is refused, not shown', async () => {

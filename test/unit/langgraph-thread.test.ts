@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { sessionId } from '../../src/domain';
 import { isThreadSession, sessionOfThread } from '../../src/integrations/langgraph/thread';
 import { orderWrites, type StoredWrite } from '../../src/integrations/langgraph/tuple';
+import { VaultCheckpointSaver } from '../../src/integrations/langgraph';
+import type { Vault } from '../../src/vault';
 import { compareWritesSortKeys, writesSortKey } from '@langchain/langgraph-checkpoint';
 
 describe('LangGraph threads as sessions', () => {
@@ -30,5 +32,12 @@ describe('LangGraph threads as sessions', () => {
       compareWritesSortKeys,
     );
     expect(ordered.map((x) => x.value.b)).toEqual(['err2', 'a0', 'a1', 'b0', 'c0']);
+  });
+
+  it('the saver refuses options without a vault and tenant, or a prefix that would not make session ids', () => {
+    const vault = {} as Vault;
+    expect(() => new VaultCheckpointSaver({ tenant: 'bank' } as never)).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+    expect(() => new VaultCheckpointSaver({ vault, tenant: 'bank', prefix: 'a.b' })).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+    expect(new VaultCheckpointSaver({ vault, tenant: 'bank', prefix: 'graphs' }).sessionOf('t-1')).toBe('graphs.t-1');
   });
 });
