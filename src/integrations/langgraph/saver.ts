@@ -102,11 +102,9 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
         ? [sessionOfThread(String(threadId), this.#prefix)]
         : (await this.#vault.sessions(this.tenant)).map((s) => s.session).filter((s) => isThreadSession(s, this.#prefix));
     for (const id of sessions) {
-      const session = this.#vault.session(this.tenant, id);
-      if ((await session.headSeq()) === 0) continue;
       // A whole thread, read once: its checkpoints, their writes, and every blob they point at.
-      const events = await readable(collect(session.events()));
-      if (!events) continue; // shredded: deleted
+      const events = await readable(collect(this.#vault.session(this.tenant, id).events()));
+      if (!events) continue; // never written, or shredded: deleted
       const bySeq = new Map<number, StoredCheckpoint>();
       const latest = new Map<string, StoredCheckpoint>();
       for (const e of events) {
@@ -186,12 +184,12 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
    */
   async deleteThread(threadId: string): Promise<void> {
     const id = sessionOfThread(threadId, this.#prefix);
-    if ((await this.#vault.session(this.tenant, id).headSeq()) === 0) return;
     for (const cache of [this.#located, this.#holders]) for (const key of [...cache.keys()]) if (key.startsWith(`${id}\u0000`)) cache.delete(key);
     try {
       await this.#vault.operator({ actor: this.#actor, reason: 'LangGraph deleteThread' }).shred(this.tenant, id);
     } catch (e) {
-      if (e instanceof VaultError && e.code === 'KEY_DESTROYED') return; // already deleted
+      // Never written (nothing to delete), or deleted already.
+      if (e instanceof VaultError && (e.code === 'UNKNOWN_SESSION' || e.code === 'KEY_DESTROYED')) return;
       throw e;
     }
   }
