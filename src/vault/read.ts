@@ -2,7 +2,7 @@ import type { StoredEvent, VaultEvent } from '../domain';
 import { GENESIS_HASH, eventHash, openEvent } from '../events';
 import { IntegrityError } from '../errors';
 import { bytesEqual } from '../crypto';
-import { readAround, readEvents, readSession, storageError, withTenant, type SessionRow } from '../store';
+import { readAround, readEvents, readSession, withTenant, type SessionRow } from '../store';
 import { readArchived } from './archive';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
@@ -97,13 +97,7 @@ export async function* decryptedEvents(deps: VaultDeps, tenant: string, session:
  * none (head 0). The head event is also checked against the session's recorded head.
  */
 export async function decryptedAt(deps: VaultDeps, tenant: string, session: string, tail: number, seqs: readonly number[]): Promise<{ head: number; events: VaultEvent[] }> {
-  const read = await (async () => {
-    try {
-      return await readAround(deps.store.db, tenant, session, tail, seqs);
-    } catch (e) {
-      throw storageError(e, 'reading events');
-    }
-  })();
+  const read = await readAround(deps.store.db, tenant, session, tail, seqs);
   if (!read || read.status === 'purged') return { head: 0, events: [] };
   const head = read.headSeq;
   const wanted = new Set([...Array.from({ length: Math.min(tail, head) }, (_, i) => head - i), ...seqs.filter((s) => s >= 1 && s <= head)]);

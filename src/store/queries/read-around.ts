@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { StoredEvent, StoredEventType } from '../../domain';
 import { rowsOf, type VaultDb } from '../types';
 import { checkedType } from './read-events';
+import { storageError } from '../errors';
 
 export interface AroundRead {
   status: 'active' | 'archived' | 'purged';
@@ -39,7 +40,12 @@ interface Row {
 export async function readAround(db: VaultDb, tenant: string, session: string, tail: number, seqs: readonly number[]): Promise<AroundRead | null> {
   // Each listed seq with its predecessor, whose hash the reader checks it against.
   const listed = [...new Set(seqs.flatMap((s) => [s - 1, s]).filter((s) => s >= 1))];
-  const res = await db.execute(sql`SELECT * FROM session_vault_read(${tenant}, ${session}, ${tail}::integer, ${sql.param(listed)}::bigint[])`);
+  let res: unknown;
+  try {
+    res = await db.execute(sql`SELECT * FROM session_vault_read(${tenant}, ${session}, ${tail}::integer, ${sql.param(listed)}::bigint[])`);
+  } catch (e) {
+    throw storageError(e, 'reading events'); // outside withTenant, so translated here
+  }
   const rows = rowsOf<Row>(res);
   const first = rows[0];
   if (!first) return null;
