@@ -29,6 +29,9 @@ export type ErrorCode =
   | 'REASON_REQUIRED'
   | 'RETENTION_LOCKED'
   | 'DEPENDENCY_MISSING'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'UNKNOWN_TOKEN'
   // key (exit 3)
   | 'KEYRING_MISSING'
   | 'KEYRING_INSECURE'
@@ -69,6 +72,9 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   REASON_REQUIRED: 'input',
   RETENTION_LOCKED: 'input',
   DEPENDENCY_MISSING: 'input',
+  UNAUTHENTICATED: 'input',
+  FORBIDDEN: 'input',
+  UNKNOWN_TOKEN: 'input',
   KEYRING_MISSING: 'key',
   KEYRING_INSECURE: 'key',
   KEYRING_INVALID: 'key',

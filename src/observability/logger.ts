@@ -19,6 +19,8 @@ export const REDACT_PATHS = [
   'secretKey',
   'masterKey',
   'password',
+  'token',
+  'authorization',
   '*.content',
   '*.data',
   '*.input',
@@ -29,6 +31,9 @@ export const REDACT_PATHS = [
   '*.secretKey',
   '*.masterKey',
   '*.password',
+  '*.token',
+  '*.authorization',
+  '*.headers.authorization',
 ];
 
 const LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];

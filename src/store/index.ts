@@ -39,3 +39,5 @@ export { purgeSession, markObjectsDeleted, readTombstone, pendingTombstones } fr
 export type { TombstoneRow } from './queries/tombstones';
 export { countSessions } from './queries/count-sessions';
 export { insertSnapshot, nearestSnapshot, snapshotHeads, deleteSnapshots } from './queries/snapshots';
+export { insertToken, readToken, listTokens, revokeTokenRow } from './queries/api-tokens';
+export type { TokenRow } from './queries/api-tokens';

@@ -248,3 +248,26 @@ export const snapshots = pgTable(
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.sessionId, t.seq] })],
 );
+
+/**
+ * API tokens of the HTTP service (src/tokens): a signed grant per row, the secret's hash
+ * only. Revocation stamps `revoked_at/by` once; the database refuses anything else.
+ */
+export const apiTokens = pgTable(
+  'api_tokens',
+  {
+    tenantId: text('tenant_id').notNull(),
+    tokenId: text('token_id').notNull(),
+    role: text('role').notNull(),
+    label: text('label'),
+    secretHash: bytea('secret_hash').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull(),
+    createdBy: text('created_by').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, precision: 3 }),
+    keyId: text('key_id').notNull(),
+    signature: bytea('signature').notNull(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true, precision: 3 }),
+    revokedBy: text('revoked_by'),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.tokenId] })],
+);

@@ -16,6 +16,8 @@ import { moveToProvider, rotateMaster, type MasterRotation } from './master-rota
 import { archiveSession, purge, requireTenant, restoreSession, setPolicy, type ArchiveResult, type PolicyChange, type PurgeResult } from './archive';
 import { retentionRun, type RetentionItem } from './retention-run';
 import { parsePolicy, type RetentionPolicy } from '../retention';
+import { newToken } from '../tokens';
+import { checkTokenSpec, createToken, revokeToken, type TokenInfo, type TokenSpec } from './tokens';
 
 /** Who is acting, and why: recorded with every access. */
 export interface Operator {
@@ -95,11 +97,15 @@ export class OperatorAccess {
   }
 
   /** Decrypted events of a session, after recording the access. */
-  async events(tenant: string, session: string, options: { fromSeq?: number } = {}): Promise<AsyncIterable<VaultEvent>> {
+  async events(tenant: string, session: string, options: { fromSeq?: number; toSeq?: number } = {}): Promise<AsyncIterable<VaultEvent>> {
     const [t, s] = [validTenantId(tenant), validSessionId(session)];
+    const fromSeq = options.fromSeq ?? 1;
+    const toSeq = options.toSeq ?? Number.MAX_SAFE_INTEGER;
+    if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw new InputError('INVALID_INPUT', 'fromSeq must be an integer ≥ 1');
+    if (!Number.isSafeInteger(toSeq) || toSeq < fromSeq) throw new InputError('INVALID_INPUT', 'toSeq must be an integer ≥ fromSeq');
     return this.guarded('events', t, s, async () => {
       if (!this.deps.cache.get(t, s)) await openSession(this.deps, t, s, null); // an unknown session fails here, recorded
-      return decryptedEvents(this.deps, t, s, options.fromSeq ?? 1);
+      return decryptedEvents(this.deps, t, s, fromSeq, toSeq);
     });
   }
 
@@ -224,6 +230,24 @@ export class OperatorAccess {
       actor: this.who.actor,
       record: (action, t, s, fn) => this.guarded(action, t, s, fn),
     });
+  }
+
+  /**
+   * Creates an API token of the HTTP service for a tenant (docs/service.md), recorded as
+   * `tokens.create:<id>:<role>`. The token is returned once and stored only as a hash.
+   */
+  async createToken(tenant: string, spec: TokenSpec): Promise<{ token: string; info: TokenInfo }> {
+    const t = validTenantId(tenant);
+    checkTokenSpec(spec, this.deps.clock());
+    const made = newToken(t);
+    return this.guarded(`tokens.create:${made.id}:${spec.role}`, t, null, () => createToken(this.deps, t, spec, this.who.actor, made));
+  }
+
+  /** Revokes an API token for good, recorded as `tokens.revoke:<id>`. False if it was already revoked. */
+  async revokeToken(tenant: string, id: string): Promise<boolean> {
+    const t = validTenantId(tenant);
+    if (typeof id !== 'string' || !/^[0-9a-f]{16}$/.test(id)) throw new InputError('INVALID_ID', 'a token id is 16 hex characters');
+    return this.guarded(`tokens.revoke:${id}`, t, null, () => revokeToken(this.deps, t, id, this.who.actor));
   }
 
   private requireReason(what: string, code: 'INVALID_INPUT' | 'REASON_REQUIRED' = 'INVALID_INPUT'): string {

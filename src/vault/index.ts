@@ -12,3 +12,4 @@ export { OperatorAccess } from './access';
 export type { Operator } from './access';
 export type { TenantKeyInfo } from './key-lifecycle';
 export type { MasterRotation } from './master-rotation';
+export type { Principal, TokenInfo, TokenSpec } from './tokens';

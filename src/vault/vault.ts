@@ -18,6 +18,7 @@ import { listKeys, type TenantKeyInfo } from './key-lifecycle';
 import { listHolds } from './shred';
 import { policyOf, requireTenant } from './archive';
 import { formatDuration, type RetentionMode } from '../retention';
+import { authenticate, tokenList, type Principal, type TokenInfo } from './tokens';
 
 /** `retention show --json`. */
 export interface RetentionView {
@@ -40,6 +41,10 @@ export interface SessionSummary {
   firstAt: string | null;
   lastAt: string | null;
   status: 'active' | 'archived' | 'purged';
+}
+
+function summaryOf(s: SessionRow): SessionSummary {
+  return { session: s.session, agent: s.agent, events: s.headSeq, firstAt: s.firstAt?.toISOString() ?? null, lastAt: s.lastAt?.toISOString() ?? null, status: s.status };
 }
 
 const stores = new WeakMap<Vault, Store>();
@@ -117,19 +122,19 @@ export class Vault {
     let after: string | null = null;
     for (;;) {
       const page: SessionRow[] = await withTenant(this.deps.store.db, t, 'listing sessions', (tx) => listSessions(tx, t, after, 500));
-      for (const s of page) {
-        out.push({
-          session: s.session,
-          agent: s.agent,
-          events: s.headSeq,
-          firstAt: s.firstAt?.toISOString() ?? null,
-          lastAt: s.lastAt?.toISOString() ?? null,
-          status: s.status,
-        });
-      }
+      for (const s of page) out.push(summaryOf(s));
       if (page.length < 500) return out;
       after = page[page.length - 1]!.session;
     }
+  }
+
+  /** One session as `sessions` lists it. UNKNOWN_SESSION (or UNKNOWN_TENANT) if there is none. */
+  async sessionInfo(tenant: string, session: string): Promise<SessionSummary> {
+    const [t, s] = [validTenantId(tenant), validSessionId(session)];
+    await this.requireTenant(t);
+    const row = await withTenant(this.deps.store.db, t, 'reading a session', (tx) => readSession(tx, t, s));
+    if (!row) throw new InputError('UNKNOWN_SESSION', `unknown session ${t}/${s}`);
+    return summaryOf(row);
   }
 
   /** How many sessions one tenant, or every tenant, has (for progress bars). */
@@ -195,6 +200,20 @@ export class Vault {
   accessLog(filter: { tenant?: string; since?: Date } = {}): AsyncIterable<AccessRow> {
     const tenant = filter.tenant === undefined ? undefined : validTenantId(filter.tenant);
     return accessTrail(this.deps, { ...filter, tenant });
+  }
+
+  /** A tenant's API tokens (ids, roles, labels, dates; never secrets). UNKNOWN_TENANT for an unknown tenant. */
+  async tokens(tenant: string): Promise<TokenInfo[]> {
+    return tokenList(this.deps, validTenantId(tenant));
+  }
+
+  /**
+   * The principal a presented API token stands for: well formed, stored, its secret
+   * matching, its grant signed by a trusted key, neither revoked nor expired. Otherwise
+   * UNAUTHENTICATED, with the same message whatever was wrong.
+   */
+  authenticate(token: string): Promise<Principal> {
+    return authenticate(this.deps, token);
   }
 
   /** Closes the store and zeroes cached keys. Safe to call twice. */

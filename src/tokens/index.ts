@@ -1,0 +1,2 @@
+export { ROLES, TOKEN_PREFIX, newToken, parseToken, secretHash, secretMatches, signGrant, grantSignedBy } from './grant';
+export type { Role, TokenGrant, PresentedToken } from './grant';

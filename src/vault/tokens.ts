@@ -1,0 +1,126 @@
+import { InputError, KeyError } from '../errors';
+import { TENANT_ID_PATTERN } from '../domain';
+import { insertToken, listTokens, readToken, revokeTokenRow, withTenant, type TokenRow } from '../store';
+import { grantSignedBy, newToken, parseToken, ROLES, secretMatches, signGrant, type Role, type TokenGrant } from '../tokens';
+import type { VaultDeps } from './deps';
+import { requireTenant } from './archive';
+
+/** Who a presented token is: the service acts as this principal, never as a self-asserted actor. */
+export interface Principal {
+  tenant: string;
+  tokenId: string;
+  role: Role;
+  label: string | null;
+  /** The name the access trail records for this principal's operator access: `token:<id>`. */
+  actor: string;
+}
+
+/** A token as `tokens list` shows it: never its secret or hash. */
+export interface TokenInfo {
+  id: string;
+  tenant: string;
+  role: Role;
+  label: string | null;
+  createdAt: string;
+  createdBy: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  revokedBy: string | null;
+}
+
+/** What to grant. */
+export interface TokenSpec {
+  role: Role;
+  label?: string;
+  /** When the token stops working; none: until revoked. */
+  expiresAt?: Date;
+}
+
+const LABEL = /^[\x20-\x7e]{1,128}$/;
+
+/** Refuses a bad spec before anything is recorded or written. */
+export function checkTokenSpec(spec: TokenSpec, now: Date): void {
+  if (!(ROLES as readonly string[]).includes(spec.role)) throw new InputError('INVALID_INPUT', `role must be one of ${ROLES.join(', ')}`);
+  if (spec.label !== undefined && !LABEL.test(spec.label)) throw new InputError('INVALID_INPUT', 'label must be 1..128 printable ASCII characters');
+  if (spec.expiresAt !== undefined && (Number.isNaN(spec.expiresAt.getTime()) || spec.expiresAt.getTime() <= now.getTime())) {
+    throw new InputError('INVALID_INPUT', 'the expiry must be a valid time in the future');
+  }
+}
+
+/**
+ * Creates a token: a random secret shown once (the returned `token`), its hash and the
+ * grant signed with the vault's signing key. KEY_NOT_FOUND when the vault signs nothing:
+ * an unsigned grant could not be told from one the database forged.
+ */
+export async function createToken(deps: VaultDeps, tenant: string, spec: TokenSpec, createdBy: string, made = newToken(tenant)): Promise<{ token: string; info: TokenInfo }> {
+  await requireTenant(deps, tenant);
+  const signer = await deps.signer();
+  if (!signer) throw new KeyError('KEY_NOT_FOUND', 'API tokens are signed grants, and this vault has no signing key');
+  const grant: TokenGrant = {
+    id: made.id,
+    tenant,
+    role: spec.role,
+    label: spec.label ?? null,
+    secretHash: made.secretHash,
+    createdAt: deps.clock(),
+    expiresAt: spec.expiresAt ?? null,
+    createdBy,
+  };
+  const signed = signGrant(grant, signer);
+  await withTenant(deps.store.db, tenant, 'creating an API token', (tx) => insertToken(tx, { ...grant, ...signed }));
+  return { token: made.token, info: infoOf({ ...grant, ...signed, revokedAt: null, revokedBy: null }) };
+}
+
+/** Revokes a token for good. UNKNOWN_TOKEN if the tenant has no such token; false if it was already revoked. */
+export async function revokeToken(deps: VaultDeps, tenant: string, id: string, by: string): Promise<boolean> {
+  return withTenant(deps.store.db, tenant, 'revoking an API token', async (tx) => {
+    const row = await readToken(tx, tenant, id);
+    if (!row) throw new InputError('UNKNOWN_TOKEN', `tenant ${tenant} has no token ${id}`);
+    if (row.revokedAt) return false;
+    return revokeTokenRow(tx, tenant, id, by, deps.clock());
+  });
+}
+
+/** A tenant's tokens, revoked ones included: ids, roles, labels and dates, never secrets. */
+export async function tokenList(deps: VaultDeps, tenant: string): Promise<TokenInfo[]> {
+  await requireTenant(deps, tenant);
+  const rows = await withTenant(deps.store.db, tenant, 'listing API tokens', (tx) => listTokens(tx, tenant));
+  return rows.map(infoOf);
+}
+
+/**
+ * The principal a presented token stands for. UNAUTHENTICATED (one message for every
+ * reason, so a caller learns nothing about which part was wrong) unless the token is
+ * well formed, its row exists, the secret matches its hash, the grant's signature is by a
+ * key the vault trusts, and it is neither revoked nor expired.
+ */
+export async function authenticate(deps: VaultDeps, token: string): Promise<Principal> {
+  const refused = new InputError('UNAUTHENTICATED', 'the API token is missing, malformed, unknown, revoked or expired');
+  const presented = typeof token === 'string' ? parseToken(token) : null;
+  if (!presented || !TENANT_ID_PATTERN.test(presented.tenant)) throw refused;
+  const row = await withTenant(deps.store.db, presented.tenant, 'reading an API token', (tx) => readToken(tx, presented.tenant, presented.id));
+  if (!row || !secretMatches(presented.secret, row.secretHash)) throw refused;
+  const publicKey = (await deps.trustedKeys()).get(row.keyId);
+  if (!publicKey || !(ROLES as readonly string[]).includes(row.role) || !grantSignedBy(grantOf(row), row.signature, publicKey)) throw refused;
+  const now = deps.clock().getTime();
+  if (row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= now)) throw refused;
+  return { tenant: row.tenant, tokenId: row.id, role: row.role as Role, label: row.label, actor: `token:${row.id}` };
+}
+
+function grantOf(r: TokenRow): TokenGrant {
+  return { id: r.id, tenant: r.tenant, role: r.role as Role, label: r.label, secretHash: r.secretHash, createdAt: r.createdAt, expiresAt: r.expiresAt, createdBy: r.createdBy };
+}
+
+function infoOf(r: TokenRow): TokenInfo {
+  return {
+    id: r.id,
+    tenant: r.tenant,
+    role: r.role as Role,
+    label: r.label,
+    createdAt: r.createdAt.toISOString(),
+    createdBy: r.createdBy,
+    expiresAt: r.expiresAt?.toISOString() ?? null,
+    revokedAt: r.revokedAt?.toISOString() ?? null,
+    revokedBy: r.revokedBy,
+  };
+}
