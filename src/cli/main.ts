@@ -19,6 +19,8 @@ import { keysListCommand, keysRewrapCommand, keysRotateCommand, keysShredCommand
 import { holdCommand, holdListCommand } from './commands/hold';
 import { importCommand } from './commands/import';
 import { chatCommand, type ChatFlags } from './commands/chat';
+import { serveCommand, openapiCommand, type ServeFlags } from './commands/serve';
+import { tokensCreateCommand, tokensListCommand, tokensRevokeCommand } from './commands/tokens';
 import { archiveCommand, purgeCommand, restoreCommand, retentionRunCommand, retentionSetCommand, retentionShowCommand } from './commands/retention';
 
 /**
@@ -220,6 +222,31 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .option('--context <strategy>', 'full (default), window:N, or summary:N')
     .option('--agent <name>', 'the agent, when this creates the session')
     .action(run((ctx, t: string, s: string, f: ChatFlags) => chatCommand(ctx, t, s, f)));
+
+  program
+    .command('serve')
+    .description('run the HTTP service (docs/service.md): API tokens, not keys, for clients in any language')
+    .option('--listen <host:port>', 'where to listen (default 127.0.0.1:8080; port 0: any free port)')
+    .option('--tls-cert <file>', 'PEM certificate chain: serve HTTPS (with --tls-key)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--body-limit <bytes>', 'largest request body (default 8388608)')
+    .option('--rate-limit <n>', 'requests per second per token (default 1000)')
+    .option('--request-timeout <seconds>', 'a request not received in full by then is refused (default 30)')
+    .option('--token-cache <seconds>', 'how long a token check is remembered; a revocation elsewhere takes effect within it (default 5; 0: never)')
+    .action(run((ctx, f: ServeFlags) => serveCommand(ctx, f)));
+  program.command('openapi').description("print the service's OpenAPI 3.1 document").action(run((ctx) => openapiCommand(ctx)));
+
+  const tokens = program.command('tokens').description('API tokens of the HTTP service');
+  tokens
+    .command('create <tenant>')
+    .description('a new token, printed once (--actor required; recorded)')
+    .option('--role <role>', 'writer, reader, operator, auditor or admin')
+    .option('--label <text>', 'what it is for')
+    .option('--expires-in <dur>', 'stops working after this long (e.g. 90d)')
+    .option('--expires-at <iso>', 'stops working at this time')
+    .action(run((ctx, t: string, f: { role?: string; label?: string; expiresIn?: string; expiresAt?: string }) => tokensCreateCommand(ctx, t, f)));
+  tokens.command('list <tenant>').description("a tenant's tokens (never secrets)").action(run((ctx, t: string) => tokensListCommand(ctx, t)));
+  tokens.command('revoke <tenant> <id>').description('revoke a token for good (--actor required; recorded)').action(run((ctx, t: string, id: string) => tokensRevokeCommand(ctx, t, id)));
 
   program.command('demo').description('run a scripted agent conversation offline on the embedded store').action(run((ctx) => demoCommand(ctx)));
 

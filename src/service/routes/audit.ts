@@ -1,0 +1,76 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { InputError } from '../../errors';
+import { endpoint, type ServiceContext } from '../endpoint';
+import * as S from '../schemas';
+import { streamNdjson } from './sessions';
+
+/**
+ * What an auditor needs: verification (no key), the auditor bundle, signed checkpoints
+ * and the access trail. Exports are recorded in the access trail as `token:<id>`.
+ */
+export function auditRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  const { vault, metrics } = ctx;
+
+  endpoint(app, ctx, {
+    method: 'POST',
+    url: '/v1/tenants/:tenant/verify',
+    allow: ['reader', 'auditor', 'admin'],
+    summary: 'Verify chains and heads',
+    description: 'Hash chains, signed heads and archives of the tenant (or one session), checked without any key. `ok` is false on any problem; the response is still 200.',
+    tags: ['audit'],
+    schema: { params: S.tenantPath, body: S.scopeBody.nullish(), response: { 200: S.verifyReport, 404: S.errorBody } },
+    handler: async (req) => {
+      const report = await vault.verify({ tenant: req.params.tenant, session: req.body?.session });
+      metrics.verifyFailures.inc(report.problems.length);
+      return report;
+    },
+  });
+
+  endpoint(app, ctx, {
+    method: 'GET',
+    url: '/v1/tenants/:tenant/sessions/:session/export',
+    allow: ['auditor', 'operator'],
+    summary: 'Download the auditor bundle',
+    description:
+      'The bundle of docs/export-format.md, checkable offline with `session-vault verify-bundle`. Recorded in the access trail first (`export`). ' +
+      '`decrypt=true` adds plaintext, and is for operator tokens only (`export-decrypted`).',
+    tags: ['audit'],
+    schema: { params: S.sessionPath, querystring: S.exportQuery, headers: S.reasonHeader, response: { 200: z.record(z.string(), z.unknown()).describe('the bundle'), 404: S.errorBody } },
+    handler: async (req, reply, principal) => {
+      const decrypt = req.query.decrypt === 'true';
+      if (decrypt && principal.role !== 'operator') throw new InputError('FORBIDDEN', 'a decrypted export needs an operator token');
+      const { tenant, session } = req.params;
+      metrics.accessRecords.inc({ action: decrypt ? 'export-decrypted' : 'export' });
+      const bundle = await vault.operator({ actor: principal.actor, reason: req.headers['x-vault-reason'] }).export(tenant, session, { decrypt });
+      void reply.header('content-disposition', `attachment; filename="${tenant}-${session.replace(/:/g, '_')}.bundle.json"`);
+      return bundle as unknown as Record<string, unknown>;
+    },
+  });
+
+  endpoint(app, ctx, {
+    method: 'POST',
+    url: '/v1/tenants/:tenant/checkpoint',
+    allow: ['auditor', 'admin'],
+    summary: 'Sign the current chain heads now',
+    description: 'Signs the head of every session of the tenant (or one) and records it with the witness.',
+    tags: ['audit'],
+    schema: { params: S.tenantPath, body: S.scopeBody.nullish(), response: { 200: S.checkpointResults, 404: S.errorBody } },
+    handler: async (req) => vault.checkpoint({ tenant: req.params.tenant, session: req.body?.session }),
+  });
+
+  endpoint(app, ctx, {
+    method: 'GET',
+    url: '/v1/tenants/:tenant/access-log',
+    allow: ['auditor'],
+    summary: "Stream the tenant's access trail",
+    description: 'NDJSON, one access record a line, oldest first (records about the tenant only).',
+    tags: ['audit'],
+    schema: { params: S.tenantPath, querystring: S.accessQuery, response: { 200: S.accessRecord.describe('one line of the NDJSON stream') } },
+    handler: async (req, reply) => {
+      const since = req.query.since === undefined ? undefined : new Date(req.query.since);
+      const records = vault.accessLog({ tenant: req.params.tenant, since });
+      return streamNdjson(reply, records, (r) => ({ seq: r.seq, at: r.at.toISOString(), actor: r.actor, action: r.action, tenant: r.tenant, session: r.session, reason: r.reason, outcome: r.outcome }), req.id);
+    },
+  });
+}

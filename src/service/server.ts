@@ -1,0 +1,187 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import fastifySwagger from '@fastify/swagger';
+import fastifyRateLimit from '@fastify/rate-limit';
+import { hasZodFastifySchemaValidationErrors, isResponseSerializationError, jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { InputError, isVaultError } from '../errors';
+import { createLogger, type Logger } from '../observability';
+import { parseToken } from '../tokens';
+import type { Vault } from '../vault';
+import { TokenCache } from './auth';
+import { correlationFrom } from './correlation';
+import type { EndpointInfo, ServiceContext } from './endpoint';
+import { errorReply, serviceError } from './http-errors';
+import { ServiceMetrics } from './metrics';
+import { adminRoutes } from './routes/admin';
+import { auditRoutes } from './routes/audit';
+import { healthRoutes } from './routes/health';
+import { sessionRoutes } from './routes/sessions';
+
+/** How the service runs. Every limit has a default a bank would start from. */
+export interface ServiceOptions {
+  /** Largest request body, in bytes. Default 8 MiB (a batch of 1,000 events of ~8 KB). */
+  bodyLimit?: number;
+  /** Requests per token (or per client address, without a valid-looking token) per `rateWindowMs`. Default 1,000. */
+  rateLimit?: number;
+  /** Default 1,000 ms. */
+  rateWindowMs?: number;
+  /** A request not received in full by then is answered 408. Default 30,000 ms. */
+  requestTimeoutMs?: number;
+  /**
+   * A handler still running by then is answered 503 HANDLER_TIMEOUT. Default 60,000 ms.
+   * An append answered so may still commit: retry it with the same Idempotency-Key.
+   */
+  handlerTimeoutMs?: number;
+  /** How long a token check is remembered (a revocation elsewhere takes effect within it). Default 5,000 ms; 0: never. */
+  tokenCacheMs?: number;
+  /** TLS: PEM certificate chain and key. Without them the service speaks plain HTTP (put it behind a TLS proxy). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Default: the vault's log format on stderr at `VAULT_LOG_LEVEL`, else info. */
+  logger?: Logger;
+}
+
+/** A built service: the Fastify app, its endpoints, and listen/close. */
+export interface VaultService {
+  readonly app: FastifyInstance;
+  /** Every authenticated endpoint with the roles it allows. */
+  readonly endpoints: readonly EndpointInfo[];
+  /** Starts listening; resolves to the URL it listens on. */
+  listen(host: string, port: number): Promise<string>;
+  /**
+   * Graceful shutdown: readiness turns 503, new requests are refused with 503, requests
+   * in flight (appends included) finish and are answered, then the listener closes. The
+   * vault stays open: its owner closes it after.
+   */
+  close(): Promise<void>;
+}
+
+export const API_VERSION = '1';
+
+/**
+ * The HTTP service over an open vault (docs/service.md). Principals are API tokens
+ * (src/tokens): the service holds the keys, clients never do.
+ */
+export async function buildService(vault: Vault, options: ServiceOptions = {}): Promise<VaultService> {
+  const logger = options.logger ?? createLogger({ level: process.env.VAULT_LOG_LEVEL ?? 'info' });
+  const metrics = new ServiceMetrics();
+  const ctx: ServiceContext = { vault, tokens: new TokenCache(vault, options.tokenCacheMs ?? 5000), metrics, endpoints: [] };
+  const state = { draining: false };
+  const app = Fastify({
+    loggerInstance: logger,
+    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
+    bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    connectionTimeout: options.requestTimeoutMs ?? 30_000,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    handlerTimeout: options.handlerTimeoutMs ?? 60_000,
+    logController: new LogController({ requestIdLogLabel: 'correlationId' }),
+    genReqId: (req) => {
+      const c = correlationFrom(req.headers);
+      return c && 'id' in c ? c.id : randomUUID();
+    },
+  }) as unknown as FastifyInstance;
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'session-vault',
+        version: API_VERSION,
+        description:
+          'The session vault as a service: encrypted, hash-chained, append-only agent sessions. Every call but health, metrics and this document needs `Authorization: Bearer <API token>`; a token has one tenant and one role. Errors are `{"error":{"code","message","correlationId"}}` with the codes of the CLI. See docs/service.md.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'an API token (`session-vault tokens create`)' } } },
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  await app.register(fastifyRateLimit, {
+    global: true,
+    max: options.rateLimit ?? 1000,
+    timeWindow: options.rateWindowMs ?? 1000,
+    // By token id when the header carries something shaped like a token (no lookup: a
+    // flood of bad tokens is limited before it reaches the database), else by address.
+    keyGenerator: (req) => {
+      const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+      const t = m ? parseToken(m[1]!) : null;
+      return t ? `token:${t.tenant}/${t.id}` : `addr:${req.ip}`;
+    },
+    allowList: (req) => req.url === '/healthz' || req.url === '/readyz',
+    errorResponseBuilder: (req, context) => {
+      const e = new InputError('INVALID_INPUT', `rate limit: at most ${context.max} requests per ${context.after}`);
+      return Object.assign(e, { statusCode: 429, rateLimited: true, correlationId: req.id });
+    },
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    void reply.header('x-correlation-id', req.id);
+    const c = correlationFrom(req.headers);
+    if (c && 'invalid' in c) throw new InputError('INVALID_INPUT', c.invalid);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ route, method: req.method, status: String(reply.statusCode) });
+    metrics.latency.observe({ route, method: req.method }, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((err: FastifyError & { rateLimited?: boolean }, req, reply) => {
+    const id = req.id;
+    let out;
+    if (err.rateLimited) out = serviceError('RATE_LIMITED', err.message, id);
+    else if (hasZodFastifySchemaValidationErrors(err)) out = validationReply(err, req.url, id);
+    else if (isVaultError(err)) out = errorReply(err, id);
+    else if (isResponseSerializationError(err)) out = serviceError('INTERNAL', 'internal error (the service log has the correlation id)', id);
+    else if (err.code === 'FST_ERR_HANDLER_TIMEOUT') out = serviceError('HANDLER_TIMEOUT', 'the request took too long and was abandoned; an append may still have committed: retry with the same Idempotency-Key', id);
+    else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') out = serviceError('PAYLOAD_TOO_LARGE', `the body is larger than ${app.initialConfig.bodyLimit} bytes`, id);
+    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') out = serviceError('UNSUPPORTED_MEDIA_TYPE', 'send application/json', id);
+    else if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) {
+      out = { status: 400, body: { error: { code: 'INVALID_INPUT', message: 'the body is not valid JSON', correlationId: id } } };
+    } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      out = { status: err.statusCode, body: { error: { code: 'INVALID_INPUT', message: 'the request was refused', correlationId: id } } };
+    } else out = errorReply(err, id);
+    if (out.status >= 500) {
+      // By code and type only: an unknown error's message may echo what it was given.
+      req.log.error({ err: { type: err.name, code: (err as { code?: unknown }).code }, status: out.status }, 'request failed');
+    }
+    void reply.code(out.status).type('application/json; charset=utf-8').send(out.body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const out = serviceError('NOT_FOUND', 'no such endpoint (see /openapi.json)', req.id);
+    void reply.code(out.status).send(out.body);
+  });
+
+  healthRoutes(app, ctx, state);
+  sessionRoutes(app, ctx);
+  auditRoutes(app, ctx);
+  adminRoutes(app, ctx);
+  await app.ready();
+
+  return {
+    app,
+    endpoints: ctx.endpoints,
+    async listen(host, port) {
+      return app.listen({ host, port });
+    },
+    async close() {
+      state.draining = true;
+      await app.close();
+    },
+  };
+}
+
+/** A schema refusal as INVALID_EVENT (an event of an append) or INVALID_INPUT, naming where and what, never the value. */
+function validationReply(err: FastifyError & { validation?: unknown; validationContext?: string }, url: string, id: string) {
+  const issues = (err.validation ?? []) as { instancePath?: string; message?: string }[];
+  const where = err.validationContext ?? 'request';
+  const text = issues
+    .slice(0, 3)
+    .map((i) => `${where}${(i.instancePath ?? '').replace(/\//g, '.')}: ${i.message ?? 'invalid'}`)
+    .join('; ')
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 500);
+  const event = where === 'body' && /\/events$/.test(url.split('?')[0]!) && issues.some((i) => (i.instancePath ?? '').startsWith('/events'));
+  return { status: 400, body: { error: { code: event ? 'INVALID_EVENT' : 'INVALID_INPUT', message: text || `the ${where} is invalid`, correlationId: id } } };
+}
