@@ -1,0 +1,323 @@
+import { backends, dropCreatedDatabases } from '../support/backends';
+import { startService, type TestService } from '../support/service';
+import { sql } from 'drizzle-orm';
+import { asOwner } from '../support/owner';
+import { storeOf } from '../../src/vault/vault';
+import { ROLES, newToken, type Role } from '../../src/tokens';
+import type { EndpointInfo } from '../../src/service';
+
+/**
+ * The HTTP service on loopback, on both backends: every endpoint against every role, a
+ * token of another tenant against every endpoint, tokens a DBA forged or promoted, and
+ * bad input that must change nothing.
+ */
+afterAll(dropCreatedDatabases);
+
+const message = (content: string) => ({ type: 'message', role: 'user', content });
+
+/** A request each endpoint accepts from a role it allows (a 2xx), keyed "METHOD url". */
+function sample(e: EndpointInfo, svc: TestService, tenant: string): () => Promise<{ path: string; body?: unknown }> {
+  const path = e.url.replace(':tenant', tenant).replace(':session', 's1');
+  const samples: Record<string, () => Promise<{ path: string; body?: unknown }>> = {
+    'POST /v1/tenants/:tenant/sessions/:session/events': async () => ({ path, body: { events: [message('matrix')] } }),
+    'POST /v1/tenants/:tenant/verify': async () => ({ path, body: {} }),
+    'POST /v1/tenants/:tenant/checkpoint': async () => ({ path, body: {} }),
+    'PUT /v1/tenants/:tenant/sessions/:session/hold': async () => ({ path, body: { reason: 'matrix' } }),
+    'POST /v1/tenants/:tenant/sessions/:session/hold/clear': async () => ({ path, body: { reason: 'matrix' } }),
+    'PUT /v1/tenants/:tenant/retention': async () => ({ path, body: { archiveAfter: '30d', retain: '7y' } }),
+    'POST /v1/tenants/:tenant/tokens': async () => ({ path, body: { role: 'reader', label: 'matrix' } }),
+    'DELETE /v1/tenants/:tenant/tokens/:id': async () => ({ path: path.replace(':id', (await svc.token(tenant, 'reader')).id) }),
+  };
+  return samples[`${e.method} ${e.url}`] ?? (async () => ({ path }));
+}
+
+describe.each(backends())('the HTTP service on $name', (backend) => {
+  let svc: TestService;
+  const tokens = {} as Record<'acme' | 'other', Record<Role, string>>;
+
+  beforeAll(async () => {
+    svc = await startService(backend, { tokenCacheMs: 0 });
+    for (const tenant of ['acme', 'other'] as const) {
+      await svc.vault.createTenant(tenant);
+      await svc.vault.session(tenant, 's1').append(message(`${tenant} secret words`));
+      tokens[tenant] = {} as Record<Role, string>;
+      for (const role of ROLES) tokens[tenant][role] = (await svc.token(tenant, role)).token;
+    }
+  });
+  afterAll(() => svc?.close());
+
+  it('answers every endpoint for the roles it allows and refuses every other role with 403 FORBIDDEN', async () => {
+    expect(svc.service.endpoints.length).toBeGreaterThanOrEqual(20);
+    const seen: string[] = [];
+    for (const e of svc.service.endpoints) {
+      for (const role of ROLES) {
+        const req = await sample(e, svc, 'acme')();
+        const res = await svc.call(tokens.acme[role], e.method, req.path, req.body);
+        const label = `${role} ${e.method} ${e.url}`;
+        if (e.allow.includes(role)) {
+          expect([label, res.status >= 200 && res.status < 300 ? 'ok' : `${res.status} ${res.text}`]).toEqual([label, 'ok']);
+        } else {
+          expect([label, res.status, res.json?.error?.code]).toEqual([label, 403, 'FORBIDDEN']);
+        }
+        seen.push(label);
+      }
+    }
+    expect(seen.length).toBe(svc.service.endpoints.length * ROLES.length);
+  });
+
+  it("never lets a token of one tenant reach another tenant's data, on any endpoint", async () => {
+    const before = await svc.vault.sessionInfo('acme', 's1');
+    const trailBefore: number[] = [];
+    for await (const r of svc.vault.accessLog({ tenant: 'acme' })) if (r.actor !== 'test-setup') trailBefore.push(r.seq);
+    for (const e of svc.service.endpoints.filter((x) => x.url.includes(':tenant'))) {
+      for (const role of e.allow) {
+        const req = await sample(e, svc, 'acme')();
+        const res = await svc.call(tokens.other[role], e.method, req.path, req.body);
+        expect([role, e.method, e.url, res.status, res.json?.error?.code]).toEqual([role, e.method, e.url, 403, 'FORBIDDEN']);
+        expect(res.text).not.toContain('acme secret words');
+      }
+    }
+    // Nothing of acme changed, and nothing was recorded as if it had been accessed.
+    expect(await svc.vault.sessionInfo('acme', 's1')).toEqual(before);
+    const trailAfter: number[] = [];
+    for await (const r of svc.vault.accessLog({ tenant: 'acme' })) if (r.actor !== 'test-setup') trailAfter.push(r.seq); // the samples make their own tokens
+    expect(trailAfter).toEqual(trailBefore);
+    // And the other tenant's own data stays its own: its writer sees its session, not acme's.
+    const own = await svc.call(tokens.other.writer, 'GET', '/v1/tenants/other/sessions/s1/state');
+    expect(JSON.stringify(own.json.messages)).toContain('other secret words');
+    expect(own.text).not.toContain('acme secret words');
+  });
+
+  it('records an operator read in the access trail as the token, with its reason; a writer read is application access', async () => {
+    const op = await svc.token('acme', 'operator');
+    const count = async () => {
+      let n = 0;
+      for await (const r of svc.vault.accessLog({ tenant: 'acme' })) if (r.actor === `token:${op.id}`) n++;
+      return n;
+    };
+    const writer = await svc.call(tokens.acme.writer, 'GET', '/v1/tenants/acme/sessions/s1/state');
+    expect(writer.status).toBe(200);
+    expect(await count()).toBe(0);
+    const read = await svc.call(op.token, 'GET', '/v1/tenants/acme/sessions/s1/events', undefined, { 'x-vault-reason': 'ticket 42' });
+    expect(read.status).toBe(200);
+    const records = [];
+    for await (const r of svc.vault.accessLog({ tenant: 'acme' })) if (r.actor === `token:${op.id}`) records.push(r);
+    expect(records.map((r) => [r.action, r.session, r.reason, r.outcome])).toEqual([['events', 's1', 'ticket 42', 'granted']]);
+  });
+
+  it('refuses tokens a DBA forged, promoted, re-keyed or moved, and the app role cannot change a grant at all', async () => {
+    const writer = await svc.token('acme', 'writer');
+    expect((await svc.call(writer.token, 'GET', '/v1/whoami')).json.role).toBe('writer');
+    const signer = ((await asOwner(svc.vault, svc.databaseUrl, [{ text: `SELECT key_id FROM api_tokens WHERE token_id = $1`, values: [writer.id] }]))[0] as { key_id: string }[])[0];
+
+    // 1. A row inserted by the database owner, with a secret it knows: no valid signature.
+    const forged = newToken('acme');
+    await asOwner(svc.vault, svc.databaseUrl, [
+      {
+        text: `INSERT INTO api_tokens (tenant_id, token_id, role, secret_hash, created_at, created_by, key_id, signature) VALUES ('acme', $1, 'admin', $2, now(), 'dba', $3, $4)`,
+        values: [forged.id, Buffer.from(forged.secretHash), signer!.key_id, Buffer.alloc(64, 7)],
+      },
+    ]);
+    const f = await svc.call(forged.token, 'GET', '/v1/tenants/acme/tokens');
+    expect([f.status, f.json.error.code]).toEqual([401, 'UNAUTHENTICATED']);
+
+    // 2. A writer promoted to admin in place: the signature covers the role.
+    await asOwner(svc.vault, svc.databaseUrl, [{ text: `UPDATE api_tokens SET role = 'admin' WHERE token_id = $1`, values: [writer.id] }]);
+    expect((await svc.call(writer.token, 'GET', '/v1/tenants/acme/tokens')).status).toBe(401);
+    await asOwner(svc.vault, svc.databaseUrl, [{ text: `UPDATE api_tokens SET role = 'writer' WHERE token_id = $1`, values: [writer.id] }]);
+    expect((await svc.call(writer.token, 'GET', '/v1/whoami')).status).toBe(200); // restored exactly, it is valid again
+
+    // 3. Its secret hash replaced by one the DBA knows: the signature covers the hash.
+    const mine = newToken('acme');
+    await asOwner(svc.vault, svc.databaseUrl, [{ text: `UPDATE api_tokens SET secret_hash = $2 WHERE token_id = $1`, values: [writer.id, Buffer.from(mine.secretHash)] }]);
+    const secret = mine.token.split('.')[3];
+    const rekeyed = `svt1.${Buffer.from('acme').toString('base64url')}.${writer.id}.${secret}`;
+    expect((await svc.call(rekeyed, 'GET', '/v1/whoami')).status).toBe(401);
+
+    // 4. A grant moved to another tenant, presented for that tenant: the signature covers the tenant.
+    const reader = await svc.token('acme', 'reader');
+    await asOwner(svc.vault, svc.databaseUrl, [{ text: `UPDATE api_tokens SET tenant_id = 'other' WHERE token_id = $1`, values: [reader.id] }]);
+    const moved = reader.token.replace(`svt1.${Buffer.from('acme').toString('base64url')}.`, `svt1.${Buffer.from('other').toString('base64url')}.`);
+    expect((await svc.call(moved, 'GET', '/v1/tenants/other/sessions')).status).toBe(401);
+
+    // 5. The application's own role: no UPDATE of the grant's columns, no DELETE, no un-revoking.
+    const victim = await svc.token('acme', 'reader');
+    await svc.vault.operator({ actor: 'test-setup' }).revokeToken('acme', victim.id);
+    const inScope = (q: string) =>
+      storeOf(svc.vault)
+        .db.transaction(async (tx) => {
+          await tx.execute(sql`SELECT set_config('vault.tenant', 'acme', true)`);
+          await tx.execute(sql.raw(q));
+        })
+        .then(
+          () => 'done',
+          (e: Error & { cause?: Error }) => `${e.message} ${e.cause?.message ?? ''}`,
+        );
+    expect(await inScope(`UPDATE api_tokens SET role = 'admin' WHERE token_id = '${writer.id}'`)).toMatch(/permission denied/);
+    expect(await inScope(`DELETE FROM api_tokens WHERE token_id = '${victim.id}'`)).toMatch(/permission denied/);
+    expect(await inScope(`UPDATE api_tokens SET revoked_at = NULL, revoked_by = NULL WHERE token_id = '${victim.id}'`)).toMatch(/API tokens are kept/);
+    expect((await svc.call(victim.token, 'GET', '/v1/whoami')).status).toBe(401);
+  });
+
+  it('revokes at once through the service, and a revocation by another process takes effect without the cache', async () => {
+    const admin = await svc.token('acme', 'admin');
+    const target = await svc.token('acme', 'writer');
+    expect((await svc.call(target.token, 'GET', '/v1/whoami')).status).toBe(200);
+    const del = await svc.call(admin.token, 'DELETE', `/v1/tenants/acme/tokens/${target.id}`, undefined, { 'x-vault-reason': 'leaked' });
+    expect(del.json).toEqual({ id: target.id, revoked: true, changed: true });
+    expect((await svc.call(target.token, 'GET', '/v1/whoami')).status).toBe(401);
+    const listed = await svc.call(admin.token, 'GET', '/v1/tenants/acme/tokens');
+    expect(listed.json.find((t: { id: string }) => t.id === target.id)).toMatchObject({ revokedBy: `token:${admin.id}` });
+    expect(listed.text).not.toMatch(/secret|hash|svt1\./i);
+    const actions = [];
+    for await (const r of svc.vault.accessLog({ tenant: 'acme' })) if (r.actor === `token:${admin.id}`) actions.push([r.action, r.reason]);
+    expect(actions).toEqual([[`tokens.revoke:${target.id}`, 'leaked']]);
+    // Revoked elsewhere (the library, as the CLI does): with no cache, refused on the next call.
+    const other = await svc.token('acme', 'writer');
+    expect((await svc.call(other.token, 'GET', '/v1/whoami')).status).toBe(200);
+    await svc.vault.operator({ actor: 'cli-user' }).revokeToken('acme', other.id);
+    expect((await svc.call(other.token, 'GET', '/v1/whoami')).status).toBe(401);
+  });
+
+  it('refuses bad tokens with 401 before reading the body, the same message whatever was wrong', async () => {
+    const good = tokens.acme.writer;
+    const [prefix, tenant, id, secret] = good.split('.');
+    const flipped = secret!.slice(0, -1) + (secret!.endsWith('A') ? 'B' : 'A');
+    const bad = [null, 'Basic abc', `${prefix}.${tenant}.${id}.${flipped}`, `${prefix}.${tenant}.0000000000000000.${secret}`, 'svt1.!!.zz.yy', `${prefix}.${Buffer.from('nobody').toString('base64url')}.${id}.${secret}`];
+    const messages = new Set<string>();
+    for (const token of bad) {
+      const res = await fetch(`${svc.url}/v1/tenants/acme/sessions/s1/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token === null ? {} : token.startsWith('Basic') ? { authorization: token } : { authorization: `Bearer ${token}` }) },
+        body: '{not json',
+      });
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect([res.status, body.error.code]).toEqual([401, 'UNAUTHENTICATED']);
+      if (token !== null && !token.startsWith('Basic')) messages.add(body.error.message);
+    }
+    expect(messages.size).toBe(1);
+    expect((await svc.vault.sessionInfo('acme', 's1')).events).toBeGreaterThan(0);
+  });
+
+  it('refuses an expired token', async () => {
+    const soon = await svc.token('acme', 'reader', { expiresAt: new Date(Date.now() + 1500) });
+    expect((await svc.call(soon.token, 'GET', '/v1/whoami')).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1600));
+    expect((await svc.call(soon.token, 'GET', '/v1/whoami')).status).toBe(401);
+  });
+
+  it('answers malformed, unknown-field, wrongly typed and wrong-media bodies with a typed 4xx, storing nothing', async () => {
+    const head = (await svc.vault.sessionInfo('acme', 's1')).events;
+    const w = tokens.acme.writer;
+    const path = '/v1/tenants/acme/sessions/s1/events';
+    const cases: [unknown, Record<string, string>, number, string][] = [
+      ['{"events": [', {}, 400, 'INVALID_INPUT'],
+      [{ events: [] }, {}, 400, 'INVALID_EVENT'],
+      [{ events: [{ type: 'message', role: 'user', content: 5 }] }, {}, 400, 'INVALID_EVENT'],
+      [{ events: [{ type: 'nonsense' }] }, {}, 400, 'INVALID_EVENT'],
+      [{ events: [message('ok'), { type: 'message', role: 'user', content: 'x', extra: 1 }] }, {}, 400, 'INVALID_EVENT'],
+      [{ events: [message('ok')], surprise: true }, {}, 400, 'INVALID_INPUT'],
+      ['<events/>', { 'content-type': 'application/xml' }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      [{ events: [message('ok')] }, { 'x-correlation-id': 'x'.repeat(129) }, 400, 'INVALID_INPUT'],
+    ];
+    for (const [body, headers, status, code] of cases) {
+      const res = await svc.call(w, 'POST', path, body, headers);
+      expect([JSON.stringify(body), res.status, res.json?.error?.code]).toEqual([JSON.stringify(body), status, code]);
+      expect(res.json.error.correlationId).toEqual(expect.any(String));
+    }
+    const messageText = (await svc.call(w, 'POST', path, { events: [{ type: 'message', role: 'user', content: 'SECRET-VALUE', extra: 'SECRET-EXTRA' }] })).text;
+    expect(messageText).toMatch(/extra/);
+    expect(messageText).not.toMatch(/SECRET/);
+    expect((await svc.vault.sessionInfo('acme', 's1')).events).toBe(head);
+    const bad = await svc.call(w, 'GET', '/v1/tenants/acme/sessions/s1/events?fromSeq=0');
+    expect([bad.status, bad.json.error.code]).toEqual([400, 'INVALID_INPUT']);
+    const unknown = await svc.call(tokens.acme.writer, 'GET', '/v1/tenants/acme/sessions/never/state');
+    expect([unknown.status, unknown.json.error.code]).toEqual([404, 'UNKNOWN_SESSION']);
+    const route = await svc.call(w, 'GET', '/v2/nothing');
+    expect([route.status, route.json.error.code]).toEqual([404, 'NOT_FOUND']);
+  });
+
+  it('stamps events with the request correlation id (X-Correlation-Id, else the traceparent trace id) and echoes it', async () => {
+    const w = tokens.acme.writer;
+    const a = await svc.call(w, 'POST', '/v1/tenants/acme/sessions/corr/events', { events: [message('one')] }, { 'x-correlation-id': 'req-abc-1' });
+    expect(a.headers.get('x-correlation-id')).toBe('req-abc-1');
+    const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const b = await svc.call(w, 'POST', '/v1/tenants/acme/sessions/corr/events', { events: [message('two'), { ...message('three'), correlationId: 'own' }] }, { traceparent: `00-${trace}-00f067aa0ba902b7-01` });
+    expect(b.headers.get('x-correlation-id')).toBe(trace);
+    const events = await svc.call(w, 'GET', '/v1/tenants/acme/sessions/corr/events');
+    expect(events.json.events.map((e: { correlationId: string }) => e.correlationId)).toEqual(['req-abc-1', trace, 'own']);
+    expect(svc.logs.some((l) => l.includes('"correlationId":"req-abc-1"'))).toBe(true);
+  });
+
+  it('deduplicates a retried batch by Idempotency-Key', async () => {
+    const w = tokens.acme.writer;
+    const body = { events: [message('pay 10'), message('pay 20')] };
+    const first = await svc.call(w, 'POST', '/v1/tenants/acme/sessions/idem/events', body, { 'idempotency-key': 'transfer-7' });
+    const again = await svc.call(w, 'POST', '/v1/tenants/acme/sessions/idem/events', body, { 'idempotency-key': 'transfer-7' });
+    expect(first.json).toMatchObject({ appended: 2, firstSeq: 1, lastSeq: 2, deduplicated: false });
+    expect(again.json).toMatchObject({ firstSeq: 1, lastSeq: 2, head: first.json.head, deduplicated: true });
+    expect((await svc.vault.sessionInfo('acme', 'idem')).events).toBe(2);
+  });
+
+  it('pages events, streams them as NDJSON, and replays state at a point', async () => {
+    const w = tokens.acme.writer;
+    await svc.call(w, 'POST', '/v1/tenants/acme/sessions/paged/events', { events: Array.from({ length: 7 }, (_, i) => message(`m${i + 1}`)) });
+    const p1 = await svc.call(w, 'GET', '/v1/tenants/acme/sessions/paged/events?limit=3');
+    expect([p1.json.events.map((e: { seq: number }) => e.seq), p1.json.nextSeq]).toEqual([[1, 2, 3], 4]);
+    const p3 = await svc.call(w, 'GET', '/v1/tenants/acme/sessions/paged/events?fromSeq=7&limit=3');
+    expect([p3.json.events.map((e: { seq: number }) => e.seq), p3.json.nextSeq]).toEqual([[7], null]);
+    const nd = await svc.call(w, 'GET', '/v1/tenants/acme/sessions/paged/events?fromSeq=2&toSeq=5', undefined, { accept: 'application/x-ndjson' });
+    expect(nd.headers.get('content-type')).toMatch(/application\/x-ndjson/);
+    expect(nd.text.trim().split('\n').map((l) => JSON.parse(l).data.content)).toEqual(['m2', 'm3', 'm4', 'm5']);
+    const at = await svc.call(w, 'GET', '/v1/tenants/acme/sessions/paged/state?atSeq=3');
+    expect([at.json.lastSeq, at.json.messages.map((m: { content: string }) => m.content)]).toEqual([3, ['m1', 'm2', 'm3']]);
+  });
+
+  it('keeps tokens and content out of its logs', async () => {
+    const w = await svc.token('acme', 'writer');
+    await svc.call(w.token, 'POST', '/v1/tenants/acme/sessions/logs/events', { events: [message('CONTENT-NEVER-LOGGED')] });
+    await svc.call(w.token, 'POST', '/v1/tenants/acme/sessions/logs/events', { events: [{ type: 'message', role: 'user', content: 'CONTENT-IN-A-BAD-EVENT', bogus: 1 }] });
+    await svc.call(`${w.token.slice(0, -2)}xx`, 'GET', '/v1/whoami');
+    const all = svc.logs.join('');
+    expect(all).toContain('incoming request');
+    expect(all).not.toContain(w.token.split('.')[3]!);
+    expect(all).not.toContain('CONTENT-');
+    expect(all.toLowerCase()).not.toContain('bearer');
+  });
+
+  it('serves Prometheus metrics without ids or content', async () => {
+    const res = await fetch(`${svc.url}/metrics`);
+    const text = await res.text();
+    expect(text).toMatch(/session_vault_http_requests_total\{route="\/v1\/tenants\/:tenant\/sessions\/:session\/events",method="POST",status="200"\} \d+/);
+    expect(text).toMatch(/session_vault_appended_events_total \d+/);
+    expect(text).toMatch(/session_vault_append_duration_seconds_bucket/);
+    expect(text).toMatch(/session_vault_auth_failures_total\{status="403"\} \d+/);
+    expect(text).toMatch(/session_vault_access_records_total\{action="events"\} \d+/);
+    expect(text).not.toMatch(/acme|secret words|svt1/);
+    expect((await fetch(`${svc.url}/healthz`)).status).toBe(200);
+    expect(await (await fetch(`${svc.url}/readyz`)).json()).toEqual({ status: 'ready' });
+  });
+});
+
+describe.each(backends())('service limits on $name', (backend) => {
+  it('refuses an oversized body with 413 and a token over its rate with 429, storing nothing', async () => {
+    const svc = await startService(backend, { bodyLimit: 4096, rateLimit: 5, rateWindowMs: 60_000 });
+    try {
+      await svc.vault.createTenant('acme');
+      const w = await svc.token('acme', 'writer');
+      const big = await svc.call(w.token, 'POST', '/v1/tenants/acme/sessions/big/events', { events: [message('x'.repeat(10_000))] });
+      expect([big.status, big.json.error.code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+      await expect(svc.vault.sessionInfo('acme', 'big')).rejects.toMatchObject({ code: 'UNKNOWN_SESSION' });
+      const statuses: number[] = [];
+      for (let i = 0; i < 7; i++) statuses.push((await svc.call(w.token, 'GET', '/v1/whoami')).status);
+      expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(2);
+      const limited = await svc.call(w.token, 'GET', '/v1/whoami');
+      expect([limited.status, limited.json.error.code]).toEqual([429, 'RATE_LIMITED']);
+      // Another token has its own budget.
+      const r = await svc.token('acme', 'reader');
+      expect((await svc.call(r.token, 'GET', '/v1/whoami')).status).toBe(200);
+    } finally {
+      await svc.close();
+    }
+  });
+});

@@ -1,0 +1,65 @@
+import { Writable } from 'node:stream';
+import type { Role } from '../../src/tokens';
+import { buildService, type ServiceOptions, type VaultService } from '../../src/service';
+import { createLogger } from '../../src/observability';
+import type { Vault, VaultOptions } from '../../src/vault';
+import { testVault, type Backend } from './backends';
+
+/** A service on loopback over a fresh test vault, and what tests need around it. */
+export interface TestService {
+  vault: Vault;
+  service: VaultService;
+  url: string;
+  databaseUrl: string;
+  /** Every log line the service and vault wrote. */
+  logs: string[];
+  /** A new token of a tenant with a role, made through the library as operator `test-setup`. */
+  token(tenant: string, role: Role, extra?: { expiresAt?: Date; label?: string }): Promise<{ token: string; id: string }>;
+  /** fetch against the service with a token. */
+  call(token: string | null, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any; text: string; headers: Headers }>;
+  close(): Promise<void>;
+}
+
+export async function startService(backend: Backend, options: ServiceOptions = {}, vaultOptions: Partial<VaultOptions> = {}): Promise<TestService> {
+  const logs: string[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, done) {
+      logs.push(String(chunk));
+      done();
+    },
+  });
+  const logger = createLogger({ level: 'debug', destination });
+  const t = await testVault(backend, { logger, ...vaultOptions });
+  const service = await buildService(t.vault, { logger, ...options });
+  const url = await service.listen('127.0.0.1', 0);
+  return {
+    vault: t.vault,
+    service,
+    url,
+    databaseUrl: t.url,
+    logs,
+    async token(tenant, role, extra = {}) {
+      const made = await t.vault.operator({ actor: 'test-setup', reason: 'test' }).createToken(tenant, { role, ...extra });
+      return { token: made.token, id: made.info.id };
+    },
+    async call(token, method, path, body, headers = {}) {
+      const res = await fetch(url + path, {
+        method,
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const text = await res.text();
+      let json: unknown = null;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = null;
+      }
+      return { status: res.status, json, text, headers: res.headers };
+    },
+    async close() {
+      await service.close();
+      await t.close();
+    },
+  };
+}
