@@ -1,10 +1,9 @@
 import { backends, dropCreatedDatabases } from '../support/backends';
-import { startService, type TestService } from '../support/service';
+import { message, sample, startService, type TestService } from '../support/service';
 import { sql } from 'drizzle-orm';
 import { asOwner } from '../support/owner';
 import { storeOf } from '../../src/vault/vault';
 import { ROLES, newToken, type Role } from '../../src/tokens';
-import type { EndpointInfo } from '../../src/service';
 
 /**
  * The HTTP service on loopback, on both backends: every endpoint against every role, a
@@ -12,24 +11,6 @@ import type { EndpointInfo } from '../../src/service';
  * bad input that must change nothing.
  */
 afterAll(dropCreatedDatabases);
-
-const message = (content: string) => ({ type: 'message', role: 'user', content });
-
-/** A request each endpoint accepts from a role it allows (a 2xx), keyed "METHOD url". */
-function sample(e: EndpointInfo, svc: TestService, tenant: string): () => Promise<{ path: string; body?: unknown }> {
-  const path = e.url.replace(':tenant', tenant).replace(':session', 's1');
-  const samples: Record<string, () => Promise<{ path: string; body?: unknown }>> = {
-    'POST /v1/tenants/:tenant/sessions/:session/events': async () => ({ path, body: { events: [message('matrix')] } }),
-    'POST /v1/tenants/:tenant/verify': async () => ({ path, body: {} }),
-    'POST /v1/tenants/:tenant/checkpoint': async () => ({ path, body: {} }),
-    'PUT /v1/tenants/:tenant/sessions/:session/hold': async () => ({ path, body: { reason: 'matrix' } }),
-    'POST /v1/tenants/:tenant/sessions/:session/hold/clear': async () => ({ path, body: { reason: 'matrix' } }),
-    'PUT /v1/tenants/:tenant/retention': async () => ({ path, body: { archiveAfter: '30d', retain: '7y' } }),
-    'POST /v1/tenants/:tenant/tokens': async () => ({ path, body: { role: 'reader', label: 'matrix' } }),
-    'DELETE /v1/tenants/:tenant/tokens/:id': async () => ({ path: path.replace(':id', (await svc.token(tenant, 'reader')).id) }),
-  };
-  return samples[`${e.method} ${e.url}`] ?? (async () => ({ path }));
-}
 
 describe.each(backends())('the HTTP service on $name', (backend) => {
   let svc: TestService;

@@ -4,6 +4,7 @@ import { buildService, type ServiceOptions, type VaultService } from '../../src/
 import { createLogger } from '../../src/observability';
 import type { Vault, VaultOptions } from '../../src/vault';
 import { testVault, type Backend } from './backends';
+import type { EndpointInfo } from '../../src/service';
 
 /** A service on loopback over a fresh test vault, and what tests need around it. */
 export interface TestService {
@@ -63,3 +64,22 @@ export async function startService(backend: Backend, options: ServiceOptions = {
     },
   };
 }
+
+export const message = (content: string) => ({ type: 'message', role: 'user', content });
+
+/** A request each endpoint accepts from a role it allows (a 2xx), keyed "METHOD url". */
+export function sample(e: EndpointInfo, svc: TestService, tenant: string): () => Promise<{ path: string; body?: unknown }> {
+  const path = e.url.replace(':tenant', tenant).replace(':session', 's1');
+  const samples: Record<string, () => Promise<{ path: string; body?: unknown }>> = {
+    'POST /v1/tenants/:tenant/sessions/:session/events': async () => ({ path, body: { events: [message('matrix')] } }),
+    'POST /v1/tenants/:tenant/verify': async () => ({ path, body: {} }),
+    'POST /v1/tenants/:tenant/checkpoint': async () => ({ path, body: {} }),
+    'PUT /v1/tenants/:tenant/sessions/:session/hold': async () => ({ path, body: { reason: 'matrix' } }),
+    'POST /v1/tenants/:tenant/sessions/:session/hold/clear': async () => ({ path, body: { reason: 'matrix' } }),
+    'PUT /v1/tenants/:tenant/retention': async () => ({ path, body: { archiveAfter: '30d', retain: '7y' } }),
+    'POST /v1/tenants/:tenant/tokens': async () => ({ path, body: { role: 'reader', label: 'matrix' } }),
+    'DELETE /v1/tenants/:tenant/tokens/:id': async () => ({ path: path.replace(':id', (await svc.token(tenant, 'reader')).id) }),
+  };
+  return samples[`${e.method} ${e.url}`] ?? (async () => ({ path }));
+}
+
