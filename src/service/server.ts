@@ -34,6 +34,8 @@ export interface ServiceOptions {
   handlerTimeoutMs?: number;
   /** How long a token check is remembered (a revocation elsewhere takes effect within it). Default 5,000 ms; 0: never. */
   tokenCacheMs?: number;
+  /** On close, how long requests in flight get before their connections are cut. Default 30,000 ms. */
+  drainTimeoutMs?: number;
   /** TLS: PEM certificate chain and key. Without them the service speaks plain HTTP (put it behind a TLS proxy). */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Default: the vault's log format on stderr at `VAULT_LOG_LEVEL`, else info. */
@@ -121,6 +123,9 @@ export async function buildService(vault: Vault, options: ServiceOptions = {}): 
     const c = correlationFrom(req.headers);
     if (c && 'invalid' in c) throw new InputError('INVALID_INPUT', c.invalid);
   });
+  app.addHook('onSend', async (_req, reply) => {
+    if (state.draining) void reply.header('connection', 'close'); // no new request on this connection
+  });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ route, method: req.method, status: String(reply.statusCode) });
@@ -167,7 +172,17 @@ export async function buildService(vault: Vault, options: ServiceOptions = {}): 
     },
     async close() {
       state.draining = true;
-      await app.close();
+      // Keep-alive connections that finish a request after close began are closed as they
+      // go idle (not after the keep-alive timeout); past the drain deadline, all are.
+      const closing = app.close();
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+      const deadline = setTimeout(() => app.server.closeAllConnections(), options.drainTimeoutMs ?? 30_000);
+      try {
+        await closing;
+      } finally {
+        clearInterval(sweep);
+        clearTimeout(deadline);
+      }
     },
   };
 }
