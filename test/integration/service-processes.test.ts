@@ -134,6 +134,23 @@ describe.each(backends())('the serve process on $name', (backend) => {
     }
   });
 
+  it('serves HTTPS with --tls-cert and --tls-key, and refuses one without the other', async () => {
+    const [cert, key] = [path.join(home, 'cert.pem'), path.join(home, 'key.pem')];
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+    expect(made.status).toBe(0);
+    const half = spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'dist', 'cli', 'bin.js'), 'serve', '--tls-cert', cert], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env } });
+    expect([half.status, half.stderr.trim()]).toEqual([2, 'error[INVALID_INPUT]: give --tls-cert and --tls-key together']);
+    const serve = await startServe(env, ['--tls-cert', cert, '--tls-key', key]);
+    try {
+      expect(serve.url).toMatch(/^https:/);
+      const r = await run('curl', ['-sS', '--cacert', cert, '-H', `Authorization: Bearer ${tokens.writer}`, `${serve.url}/v1/whoami`]);
+      expect(JSON.parse(r.stdout)).toMatchObject({ tenant: 'acme', role: 'writer' });
+    } finally {
+      serve.child.kill('SIGTERM');
+      await serve.exited;
+    }
+  });
+
   it('drains on SIGTERM promptly: requests in flight finish, new ones are refused, every acknowledged append is stored, exit 0', async () => {
     const serve: ServeProcess = await startServe(env);
     const l = load(serve.url, tokens.writer!, 6);

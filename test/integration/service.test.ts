@@ -1,5 +1,10 @@
 import { backends, dropCreatedDatabases } from '../support/backends';
 import { message, sample, startService, type TestService } from '../support/service';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { asOwner } from '../support/owner';
 import { storeOf } from '../../src/vault/vault';
@@ -301,4 +306,32 @@ describe.each(backends())('service limits on $name', (backend) => {
       await svc.close();
     }
   });
+
+  it('speaks TLS when given a certificate and key: a client that trusts the certificate gets through, plain HTTP does not', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sv-tls-'));
+    const [cert, key] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+    expect([made.status, made.error?.message ?? '']).toEqual([0, '']);
+    const svc = await startService(backend, { tls: { cert: readFileSync(cert), key: readFileSync(key) } });
+    try {
+      expect(svc.url).toMatch(/^https:\/\/127\.0\.0\.1:/);
+      await svc.vault.createTenant('acme');
+      const w = await svc.token('acme', 'writer');
+      const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = https.request(`${svc.url}/v1/whoami`, { ca: readFileSync(cert), headers: { authorization: `Bearer ${w.token}` } }, (r) => {
+          let body = '';
+          r.on('data', (d: Buffer) => (body += d.toString()));
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect([res.status, JSON.parse(res.body).role]).toEqual([200, 'writer']);
+      await expect(fetch(svc.url.replace('https:', 'http:') + '/healthz')).rejects.toThrow();
+    } finally {
+      await svc.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+

@@ -1,0 +1,74 @@
+import fc from 'fast-check';
+import { correlationFrom, statusOf } from '../../src/service';
+import { categoryOf, EXIT_CODES, type ErrorCode } from '../../src/errors';
+import { ensureSodium, generateSigningKeyPair } from '../../src/crypto';
+import { grantSignedBy, newToken, parseToken, secretHash, secretMatches, signGrant, type TokenGrant } from '../../src/tokens';
+
+/** The service's pure parts: correlation ids, the status of each code, the token format and its signed grant. */
+beforeAll(ensureSodium);
+
+describe('correlationFrom', () => {
+  it('takes X-Correlation-Id first, refuses a bad one, else a valid traceparent trace id, else none', () => {
+    const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    expect(correlationFrom({ 'x-correlation-id': 'abc', traceparent: tp })).toEqual({ id: 'abc', from: 'x-correlation-id' });
+    expect(correlationFrom({ traceparent: tp })).toEqual({ id: '4bf92f3577b34da6a3ce929d0e0e4736', from: 'traceparent' });
+    expect(correlationFrom({ 'x-correlation-id': 'x'.repeat(129) })).toHaveProperty('invalid');
+    expect(correlationFrom({ 'x-correlation-id': ['a', 'b'] })).toHaveProperty('invalid');
+    for (const bad of ['00-00000000000000000000000000000000-00f067aa0ba902b7-01', '00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01', 'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', '00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01', 'junk']) {
+      expect([bad, correlationFrom({ traceparent: bad })]).toEqual([bad, null]);
+    }
+    expect(correlationFrom({})).toBeNull();
+  });
+
+  it('accepts every printable ASCII id of 1..128 characters as given', () => {
+    fc.assert(fc.property(fc.stringMatching(/^[\x20-\x7e]{1,128}$/), (id) => expect(correlationFrom({ 'x-correlation-id': id })).toEqual({ id, from: 'x-correlation-id' })));
+  });
+});
+
+describe('statusOf', () => {
+  it('gives input codes a 4xx and key, integrity and storage codes a 5xx (KEY_DESTROYED: 410 Gone)', () => {
+    const codes = ['INVALID_EVENT', 'UNKNOWN_SESSION', 'UNAUTHENTICATED', 'FORBIDDEN', 'LEGAL_HOLD', 'IDEMPOTENCY_CONFLICT', 'KEY_UNAVAILABLE', 'CHAIN_BROKEN', 'STORAGE_UNAVAILABLE', 'DECRYPTION_FAILED', 'ACCESS_TRAIL_UNAVAILABLE', 'KEY_DESTROYED'] as ErrorCode[];
+    const got = Object.fromEntries(codes.map((c) => [c, statusOf(c, categoryOf(c))]));
+    expect(got).toEqual({ INVALID_EVENT: 400, UNKNOWN_SESSION: 404, UNAUTHENTICATED: 401, FORBIDDEN: 403, LEGAL_HOLD: 409, IDEMPOTENCY_CONFLICT: 409, KEY_UNAVAILABLE: 503, CHAIN_BROKEN: 500, STORAGE_UNAVAILABLE: 503, DECRYPTION_FAILED: 500, ACCESS_TRAIL_UNAVAILABLE: 503, KEY_DESTROYED: 410 });
+    expect(Object.keys(EXIT_CODES)).toHaveLength(4);
+  });
+});
+
+describe('API tokens', () => {
+  it('round-trip through their text form for every tenant id, and match only their own secret', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0,62}$/), (tenant) => {
+        const made = newToken(tenant);
+        const parsed = parseToken(made.token)!;
+        expect([parsed.tenant, parsed.id]).toEqual([tenant, made.id]);
+        expect(secretMatches(parsed.secret, made.secretHash)).toBe(true);
+        expect(secretMatches(parsed.secret.slice(0, -1) + (parsed.secret.endsWith('A') ? 'B' : 'A'), made.secretHash)).toBe(false);
+      }),
+      { numRuns: 200 },
+    );
+    for (const bad of ['', 'svt1', 'svt2.YQ.0123456789abcdef.' + 'a'.repeat(43), 'svt1.YQ.0123456789ABCDEF.' + 'a'.repeat(43), 'svt1.YQ.0123456789abcdef.' + 'a'.repeat(42), 'svt1..0123456789abcdef.' + 'a'.repeat(43)]) {
+      expect([bad, parseToken(bad)]).toEqual([bad, null]);
+    }
+  });
+
+  it('sign a grant so that changing any field of it, or signing with another key, fails the check', () => {
+    const kp = generateSigningKeyPair();
+    const signer = { id: 'k1', publicKey: kp.publicKey, secretKey: kp.secretKey };
+    const grant: TokenGrant = { id: '0123456789abcdef', tenant: 'acme', role: 'writer', label: 'agent', secretHash: secretHash('s'), createdAt: new Date(1_700_000_000_000), expiresAt: null, createdBy: 'alice' };
+    const { signature } = signGrant(grant, signer);
+    expect(grantSignedBy(grant, signature, kp.publicKey)).toBe(true);
+    const changed: Partial<TokenGrant>[] = [
+      { id: '0123456789abcdee' },
+      { tenant: 'other' },
+      { role: 'admin' },
+      { label: null },
+      { label: 'agent ' },
+      { secretHash: secretHash('t') },
+      { createdAt: new Date(1_700_000_000_001) },
+      { expiresAt: new Date(1_800_000_000_000) },
+      { createdBy: 'mallory' },
+    ];
+    for (const c of changed) expect([c, grantSignedBy({ ...grant, ...c }, signature, kp.publicKey)]).toEqual([c, false]);
+    expect(grantSignedBy(grant, signature, generateSigningKeyPair().publicKey)).toBe(false);
+  });
+});
