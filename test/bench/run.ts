@@ -20,6 +20,7 @@ import { createKeyringFile } from '../../src/keys';
 import { ensureSodium } from '../../src/crypto';
 import { replay } from '../../src/replay';
 import { latestCheckpointReads } from './langgraph';
+import { httpAppends } from './http';
 import { VaultAgentSession } from '../../src/integrations/openai';
 
 const CONTENT_BYTES = 1000;
@@ -123,6 +124,15 @@ async function main(): Promise<void> {
   );
   rows.push(row('append, 8 sessions concurrently', 8 * CONCURRENT_EACH, vConc, rConc, 0.8));
 
+  // 3b. The same through the HTTP service (session-vault serve) on loopback: 8 connections,
+  // each appending one event per request to its own session, against the in-process rate.
+  const http = await httpAppends(vault, 'bench', 8, 8 * CONCURRENT_EACH, CONTENT_BYTES);
+  if (http.non2xx > 0) throw new Error(`${http.non2xx} HTTP appends failed`);
+  const httpRow = row('append over HTTP, 8 connections (raw column: library in-process)', http.requests, http.perSec, vConc, 0);
+  httpRow.goal = 'reported (ratio to the library in-process)';
+  httpRow.met = true;
+  rows.push(httpRow);
+
   // 4. Replay the 100-per-call session in full (decrypt + fold every event, no snapshot) vs raw paged SELECT of its rows.
   let replayed = 0;
   const vReplay = await rate(REPLAY_EVENTS, async () => {
@@ -209,7 +219,8 @@ async function main(): Promise<void> {
     `\nretention run: ${archive.sessions} sessions archived at ${archive.perSec} sessions/s; heap used ${archive.heapMb.map((m) => `${m} MB`).join(' → ')} (after a GC, sampled every ${archive.every} sessions)\n`,
   );
   const out = path.resolve('bench-results.json');
-  writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), server: server.label, cpus: os.cpus().length, contentBytes: CONTENT_BYTES, results: rows, retention: archive, langgraph: graphs }, null, 2) + '\n');
+  writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), server: server.label, cpus: os.cpus().length, contentBytes: CONTENT_BYTES, results: rows, retention: archive, langgraph: graphs, http: { ...http, inProcessPerSec: Math.round(vConc) } }, null, 2) + '\n');
+  process.stdout.write(`\nHTTP appends: ${http.perSec}/s over ${http.connections} connections (p50 ${http.p50Ms} ms, p99 ${http.p99Ms} ms) vs ${Math.round(vConc)}/s in-process\n`);
   process.stdout.write(`\nwrote ${out}\n`);
 }
 
