@@ -15,7 +15,7 @@ export interface HttpAppendFigures {
 }
 
 /**
- * `connections` clients, each appending one ~1 KB event per request to its own session
+ * `connections` clients appending one ~1 KB event per request, round robin over as many sessions,
  * through `session-vault serve`'s routes (in this process, on 127.0.0.1), for `amount`
  * requests in all. Bounded, loopback only.
  */
@@ -35,10 +35,8 @@ export async function httpAppends(vault: Vault, tenant: string, connections: num
         {
           method: 'POST',
           headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-          setupRequest: (req, context: { session?: string }) => {
-            context.session ??= `http-${next++}`;
-            return { ...req, path: `/v1/tenants/${tenant}/sessions/${context.session}/events`, body };
-          },
+          // Round robin over `connections` sessions (autocannon's context does not last across a connection's requests).
+          setupRequest: (req) => ({ ...req, path: `/v1/tenants/${tenant}/sessions/http-${next++ % connections}/events`, body }),
         },
       ],
     });
