@@ -24,5 +24,7 @@ COPY drizzle ./drizzle
 RUN useradd --system --uid 10001 --home-dir /data vault && mkdir -p /data && chown vault /data && chmod 700 /data
 USER vault
 VOLUME ["/data"]
+# session-vault serve --listen 0.0.0.0:8080 (docs/service.md)
+EXPOSE 8080
 ENTRYPOINT ["node", "dist/cli/bin.js"]
 CMD ["--help"]
