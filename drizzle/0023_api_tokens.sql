@@ -60,3 +60,7 @@ GRANT SELECT, INSERT ON api_tokens TO session_vault_app;
 GRANT UPDATE (revoked_at, revoked_by) ON api_tokens TO session_vault_app;
 --> statement-breakpoint
 GRANT SELECT ON api_tokens TO session_vault_auditor;
+--> statement-breakpoint
+-- A token is refused when the signed access trail records its revocation, even if its
+-- row no longer says so (src/store/queries/token-revocations.ts): this finds them.
+CREATE INDEX access_log_token_revocations ON access_log (action, tenant_id) WHERE left(action, 14) = 'tokens.revoke:';

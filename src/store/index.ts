@@ -41,3 +41,4 @@ export { countSessions } from './queries/count-sessions';
 export { insertSnapshot, nearestSnapshot, snapshotHeads, deleteSnapshots } from './queries/snapshots';
 export { insertToken, readToken, listTokens, revokeTokenRow } from './queries/api-tokens';
 export type { TokenRow } from './queries/api-tokens';
+export { revocationRecorded } from './queries/token-revocations';

@@ -1,6 +1,6 @@
 import { InputError, KeyError } from '../errors';
 import { TENANT_ID_PATTERN } from '../domain';
-import { insertToken, listTokens, readToken, revokeTokenRow, withTenant, type TokenRow } from '../store';
+import { insertToken, listTokens, readToken, revocationRecorded, revokeTokenRow, withTenant, type TokenRow } from '../store';
 import { grantSignedBy, newToken, parseToken, ROLES, secretMatches, signGrant, type Role, type TokenGrant } from '../tokens';
 import type { VaultDeps } from './deps';
 import { requireTenant } from './archive';
@@ -92,7 +92,8 @@ export async function tokenList(deps: VaultDeps, tenant: string): Promise<TokenI
  * The principal a presented token stands for. UNAUTHENTICATED (one message for every
  * reason, so a caller learns nothing about which part was wrong) unless the token is
  * well formed, its row exists, the secret matches its hash, the grant's signature is by a
- * key the vault trusts, and it is neither revoked nor expired.
+ * key the vault trusts, and it is neither revoked (in its row, or in the access trail, which
+ * a database owner cannot quietly edit) nor expired.
  */
 export async function authenticate(deps: VaultDeps, token: string): Promise<Principal> {
   const refused = new InputError('UNAUTHENTICATED', 'the API token is missing, malformed, unknown, revoked or expired');
@@ -104,6 +105,8 @@ export async function authenticate(deps: VaultDeps, token: string): Promise<Prin
   if (!publicKey || !(ROLES as readonly string[]).includes(row.role) || !grantSignedBy(grantOf(row), row.signature, publicKey)) throw refused;
   const now = deps.clock().getTime();
   if (row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= now)) throw refused;
+  // The row's revocation stamp is outside the signed grant; the signed, witnessed trail is not.
+  if (await revocationRecorded(deps.store.db, row.tenant, row.id)) throw refused;
   return { tenant: row.tenant, tokenId: row.id, role: row.role as Role, label: row.label, actor: `token:${row.id}` };
 }
 

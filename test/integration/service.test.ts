@@ -91,7 +91,7 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
     expect(records.map((r) => [r.action, r.session, r.reason, r.outcome])).toEqual([['events', 's1', 'ticket 42', 'granted']]);
   });
 
-  it('refuses tokens a DBA forged, promoted, re-keyed or moved, and the app role cannot change a grant at all', async () => {
+  it('refuses tokens a DBA forged, promoted, re-keyed, moved or un-revoked, and the app role cannot change a grant at all', async () => {
     const writer = await svc.token('acme', 'writer');
     expect((await svc.call(writer.token, 'GET', '/v1/whoami')).json.role).toBe('writer');
     const signer = ((await asOwner(svc.vault, svc.databaseUrl, [{ text: `SELECT key_id FROM api_tokens WHERE token_id = $1`, values: [writer.id] }]))[0] as { key_id: string }[])[0];
@@ -142,6 +142,11 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
     expect(await inScope(`UPDATE api_tokens SET role = 'admin' WHERE token_id = '${writer.id}'`)).toMatch(/permission denied/);
     expect(await inScope(`DELETE FROM api_tokens WHERE token_id = '${victim.id}'`)).toMatch(/permission denied/);
     expect(await inScope(`UPDATE api_tokens SET revoked_at = NULL, revoked_by = NULL WHERE token_id = '${victim.id}'`)).toMatch(/API tokens are kept/);
+    expect((await svc.call(victim.token, 'GET', '/v1/whoami')).status).toBe(401);
+
+    // 6. The owner clears the revocation with triggers off: the signed access trail still
+    //    holds `tokens.revoke:<id>`, so the token stays refused.
+    await asOwner(svc.vault, svc.databaseUrl, [{ text: `UPDATE api_tokens SET revoked_at = NULL, revoked_by = NULL WHERE token_id = $1`, values: [victim.id] }]);
     expect((await svc.call(victim.token, 'GET', '/v1/whoami')).status).toBe(401);
   });
 
@@ -286,6 +291,30 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
 });
 
 describe.each(backends())('service limits on $name', (backend) => {
+  it('lets an un-revoked token back in only if the trail is cut too, which verify reports and which stops operator access', async () => {
+    const svc = await startService(backend, { tokenCacheMs: 0 });
+    try {
+      await svc.vault.createTenant('acme');
+      const victim = await svc.token('acme', 'reader');
+      await svc.vault.operator({ actor: 'test-setup' }).revokeToken('acme', victim.id);
+      await asOwner(svc.vault, svc.databaseUrl, [
+        { text: `UPDATE api_tokens SET revoked_at = NULL, revoked_by = NULL WHERE token_id = $1`, values: [victim.id] },
+        { text: `DELETE FROM access_log WHERE action = $1`, values: [`tokens.revoke:${victim.id}`] },
+      ]);
+      expect((await svc.call(victim.token, 'GET', '/v1/whoami')).status).toBe(200);
+      const report = await svc.vault.verify();
+      expect(report.ok).toBe(false);
+      // A gap in the chain, or (the record being the newest) a witness ahead of the head.
+      expect(report.problems.map((p) => p.kind)).toEqual(expect.arrayContaining([expect.stringMatching(/^access_(gap|witness_beyond_head)$/)]));
+      // And every operator action is refused from then on: the trail cannot be extended past a cut.
+      const listed = await svc.call(victim.token, 'GET', '/v1/tenants/acme/sessions');
+      expect(listed.status).toBe(200); // metadata needs no trail record
+      await expect(svc.vault.operator({ actor: 'anyone' }).createToken('acme', { role: 'admin' })).rejects.toMatchObject({ code: 'ACCESS_TRAIL_UNAVAILABLE' });
+    } finally {
+      await svc.close();
+    }
+  });
+
   it('refuses an oversized body with 413 and a token over its rate with 429, storing nothing', async () => {
     const svc = await startService(backend, { bodyLimit: 4096, rateLimit: 5, rateWindowMs: 60_000 });
     try {
