@@ -53,6 +53,23 @@ function load(url: string, token: string, lanes: number) {
   return { acked, stop: () => (stop = true), done: Promise.all(loops) };
 }
 
+describe('serve on a fresh machine', () => {
+  it('needs nothing before it: `serve` alone makes the home, keyring and embedded store, and answers', async () => {
+    const home = path.join(mkdtempSync(path.join(os.tmpdir(), 'sv-fresh-')), 'vault-home');
+    const serve = await startServe({ VAULT_HOME: home, VAULT_LOG_LEVEL: 'warn' });
+    try {
+      expect(await (await fetch(`${serve.url}/readyz`)).json()).toEqual({ status: 'ready' });
+      const res = await fetch(`${serve.url}/v1/whoami`);
+      expect([res.status, ((await res.json()) as { error: { code: string } }).error.code]).toEqual([401, 'UNAUTHENTICATED']);
+      expect(serve.stderr()).toMatch(/keyring .*\(created, mode 0600\)/);
+    } finally {
+      serve.child.kill('SIGTERM');
+      expect((await serve.exited).code).toBe(0);
+      rmSync(path.dirname(home), { recursive: true, force: true });
+    }
+  });
+});
+
 describe.each(backends())('the serve process on $name', (backend) => {
   let home: string;
   let env: Record<string, string>;
