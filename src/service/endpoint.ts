@@ -9,6 +9,7 @@ import type { Principal, Vault } from '../vault';
 import type { TokenCache } from './auth';
 import type { ServiceMetrics } from './metrics';
 import { errorBody } from './schemas';
+import { ServiceRefusal } from './http-errors';
 
 /** What every route handler shares. */
 export interface ServiceContext {
@@ -62,9 +63,9 @@ export function endpoint<S extends FastifySchema>(app: FastifyInstance, ctx: Ser
     onRequest: async (req) => {
       let principal: Principal;
       try {
-        principal = await ctx.tokens.principal(req.headers.authorization);
+        principal = await ctx.tokens.principal(req.headers.authorization, req.ip);
       } catch (e) {
-        ctx.metrics.authFailures.inc({ status: '401' });
+        ctx.metrics.authFailures.inc({ status: e instanceof ServiceRefusal ? '429' : '401' });
         throw e;
       }
       const tenant = (req.params as { tenant?: string }).tenant;

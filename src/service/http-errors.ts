@@ -69,3 +69,15 @@ export function errorReply(e: unknown, correlationId: string): { status: number;
 export function serviceError(code: ServiceErrorCode, message: string, correlationId: string): { status: number; body: ErrorBody } {
   return { status: statusOf(code), body: { error: { code, message, correlationId } } };
 }
+
+/** A refusal of the service's own (a limit), thrown from hooks and turned into its JSON by the error handler. */
+export class ServiceRefusal extends Error {
+  constructor(
+    readonly code: ServiceErrorCode,
+    message: string,
+    readonly statusCode = statusOf(code),
+  ) {
+    super(message);
+    this.name = 'ServiceRefusal';
+  }
+}

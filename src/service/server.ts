@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import fastifyRateLimit from '@fastify/rate-limit';
@@ -10,7 +10,7 @@ import type { Vault } from '../vault';
 import { TokenCache } from './auth';
 import { correlationFrom } from './correlation';
 import type { EndpointInfo, ServiceContext } from './endpoint';
-import { errorReply, serviceError } from './http-errors';
+import { ServiceRefusal, errorReply, serviceError } from './http-errors';
 import { ServiceMetrics } from './metrics';
 import { adminRoutes } from './routes/admin';
 import { auditRoutes } from './routes/audit';
@@ -25,6 +25,8 @@ export interface ServiceOptions {
   rateLimit?: number;
   /** Default 1,000 ms. */
   rateWindowMs?: number;
+  /** Failed token checks a client address may make a minute before its requests are refused (429) unchecked. Default 60. */
+  authFailuresPerMinute?: number;
   /** A request not received in full by then is answered 408. Default 30,000 ms. */
   requestTimeoutMs?: number;
   /**
@@ -66,7 +68,7 @@ export const API_VERSION = '1';
 export async function buildService(vault: Vault, options: ServiceOptions = {}): Promise<VaultService> {
   const logger = options.logger ?? createLogger({ level: process.env.VAULT_LOG_LEVEL ?? 'info' });
   const metrics = new ServiceMetrics();
-  const ctx: ServiceContext = { vault, tokens: new TokenCache(vault, options.tokenCacheMs ?? 5000), metrics, endpoints: [] };
+  const ctx: ServiceContext = { vault, tokens: new TokenCache(vault, options.tokenCacheMs ?? 5000, options.authFailuresPerMinute ?? 60), metrics, endpoints: [] };
   const state = { draining: false };
   const app = Fastify({
     loggerInstance: logger,
@@ -106,16 +108,14 @@ export async function buildService(vault: Vault, options: ServiceOptions = {}): 
     timeWindow: options.rateWindowMs ?? 1000,
     // By token id when the header carries something shaped like a token (no lookup: a
     // flood of bad tokens is limited before it reaches the database), else by address.
+    // By the token presented (its hash: no lookup, and a forged token naming someone
+    // else's id gets a bucket of its own, so it cannot spend theirs), else by address.
     keyGenerator: (req) => {
       const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
-      const t = m ? parseToken(m[1]!) : null;
-      return t ? `token:${t.tenant}/${t.id}` : `addr:${req.ip}`;
+      return m && parseToken(m[1]!) ? `token:${createHash('sha256').update(m[1]!).digest('base64')}` : `addr:${req.ip}`;
     },
     allowList: (req) => req.url === '/healthz' || req.url === '/readyz',
-    errorResponseBuilder: (req, context) => {
-      const e = new InputError('INVALID_INPUT', `rate limit: at most ${context.max} requests per ${context.after}`);
-      return Object.assign(e, { statusCode: 429, rateLimited: true, correlationId: req.id });
-    },
+    errorResponseBuilder: (_req, context) => new ServiceRefusal('RATE_LIMITED', `rate limit: at most ${context.max} requests per ${context.after}`),
   });
 
   app.addHook('onRequest', async (req, reply) => {
@@ -132,10 +132,10 @@ export async function buildService(vault: Vault, options: ServiceOptions = {}): 
     metrics.latency.observe({ route, method: req.method }, reply.elapsedTime / 1000);
   });
 
-  app.setErrorHandler((err: FastifyError & { rateLimited?: boolean }, req, reply) => {
+  app.setErrorHandler((err: FastifyError, req, reply) => {
     const id = req.id;
     let out;
-    if (err.rateLimited) out = serviceError('RATE_LIMITED', err.message, id);
+    if (err instanceof ServiceRefusal) out = serviceError(err.code, err.message, id);
     else if (hasZodFastifySchemaValidationErrors(err)) out = validationReply(err, req.url, id);
     else if (isVaultError(err)) out = errorReply(err, id);
     else if (isResponseSerializationError(err)) out = serviceError('INTERNAL', 'internal error (the service log has the correlation id)', id);

@@ -291,6 +291,23 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
 });
 
 describe.each(backends())('service limits on $name', (backend) => {
+  it('refuses an address that keeps failing token checks with 429, before looking anything up', async () => {
+    const svc = await startService(backend, { authFailuresPerMinute: 3 });
+    try {
+      await svc.vault.createTenant('acme');
+      const w = await svc.token('acme', 'writer');
+      const guess = () => svc.call(`svt1.${Buffer.from('acme').toString('base64url')}.${'0'.repeat(16)}.${'B'.repeat(43)}`, 'GET', '/v1/whoami');
+      expect([(await guess()).status, (await guess()).status, (await guess()).status]).toEqual([401, 401, 401]);
+      const blocked = await guess();
+      expect([blocked.status, blocked.json.error.code]).toEqual([429, 'RATE_LIMITED']);
+      // The address is refused whatever it presents, until the minute is over.
+      expect((await svc.call(w.token, 'GET', '/v1/whoami')).status).toBe(429);
+      expect(await (await fetch(`${svc.url}/metrics`)).text()).toMatch(/session_vault_auth_failures_total\{status="429"\} 2/);
+    } finally {
+      await svc.close();
+    }
+  });
+
   it('lets an un-revoked token back in only if the trail is cut too, which verify reports and which stops operator access', async () => {
     const svc = await startService(backend, { tokenCacheMs: 0 });
     try {
@@ -328,8 +345,10 @@ describe.each(backends())('service limits on $name', (backend) => {
       expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(2);
       const limited = await svc.call(w.token, 'GET', '/v1/whoami');
       expect([limited.status, limited.json.error.code]).toEqual([429, 'RATE_LIMITED']);
-      // Another token has its own budget.
+      // Another token has its own budget, and a forged token naming it cannot spend it.
       const r = await svc.token('acme', 'reader');
+      const [prefix, tenant, id] = r.token.split('.');
+      for (let i = 0; i < 6; i++) await svc.call(`${prefix}.${tenant}.${id}.${'A'.repeat(42)}${i}`, 'GET', '/v1/whoami');
       expect((await svc.call(r.token, 'GET', '/v1/whoami')).status).toBe(200);
     } finally {
       await svc.close();
