@@ -76,7 +76,7 @@ export async function buildService(vault: Vault, options: ServiceOptions = {}): 
     bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
     requestTimeout: options.requestTimeoutMs ?? 30_000,
     connectionTimeout: options.requestTimeoutMs ?? 30_000,
-    return503OnClosing: true,
+    return503OnClosing: false, // answered by the onRequest hook below, in the service's error shape
     forceCloseConnections: 'idle',
     handlerTimeout: options.handlerTimeoutMs ?? 60_000,
     logController: new LogController({ requestIdLogLabel: 'correlationId' }),
@@ -120,6 +120,7 @@ export async function buildService(vault: Vault, options: ServiceOptions = {}): 
 
   app.addHook('onRequest', async (req, reply) => {
     void reply.header('x-correlation-id', req.id);
+    if (state.draining) throw new ServiceRefusal('SHUTTING_DOWN', 'the service is shutting down: retry against another instance');
     const c = correlationFrom(req.headers);
     if (c && 'invalid' in c) throw new InputError('INVALID_INPUT', c.invalid);
   });

@@ -1,8 +1,9 @@
-import { backends, dropCreatedDatabases } from '../support/backends';
+import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { message, sample, startService, type TestService } from '../support/service';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -291,6 +292,48 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
 });
 
 describe.each(backends())('service limits on $name', (backend) => {
+  it('finishes the append in flight when draining, answers it with Connection: close, and takes no further request on that connection', async () => {
+    const svc = await startService(backend);
+    try {
+      await svc.vault.createTenant('acme');
+      const w = await svc.token('acme', 'writer');
+      const { port } = new URL(svc.url);
+      const body = JSON.stringify({ events: Array.from({ length: 1000 }, (_, i) => message(`in flight ${i} ${'z'.repeat(500)}`)) });
+      const request = (method: string, path: string, payload = '') =>
+        `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${w.token}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`;
+      // Two pipelined requests on one connection: a large append, then a read. Close begins
+      // while the append is being handled: the append is answered (and stored), with
+      // Connection: close, so the read behind it is never taken up; its client retries elsewhere.
+      const socket = net.connect(Number(port), '127.0.0.1');
+      await new Promise((r) => socket.once('connect', r));
+      let raw = '';
+      socket.on('data', (d: Buffer) => (raw += d.toString()));
+      const ended = new Promise((r) => socket.once('close', r));
+      socket.write(request('POST', '/v1/tenants/acme/sessions/drain/events', body) + request('GET', '/v1/whoami'));
+      await new Promise((r) => setTimeout(r, 20));
+      await svc.service.close();
+      await ended;
+      const statuses = [...raw.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+      expect(statuses).toEqual([200]);
+      expect(raw).toMatch(/connection: close/i);
+      expect(raw).toMatch(/"appended":1000/);
+      expect((await svc.vault.sessionInfo('acme', 'drain')).events).toBe(1000);
+    } finally {
+      await svc.close();
+    }
+  });
+
+  it('creates no token in a vault that signs nothing: an unsigned grant could not be told from a forged one', async () => {
+    const t = await testVault(backend, { checkpoints: false });
+    try {
+      await t.vault.createTenant('acme');
+      await expect(t.vault.operator({ actor: 'alice' }).createToken('acme', { role: 'writer' })).rejects.toMatchObject({ code: 'KEY_NOT_FOUND' });
+      expect(await t.vault.tokens('acme')).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('refuses an address that keeps failing token checks with 429, before looking anything up', async () => {
     const svc = await startService(backend, { authFailuresPerMinute: 3 });
     try {
