@@ -1,3 +1,5 @@
+import { TOKEN_PATTERN } from '../domain';
+
 /**
  * The correlation id of a request (pure): `X-Correlation-Id` when given (printable ASCII,
  * 1..128 characters, else the request is refused), else the trace id of a W3C
@@ -6,13 +8,12 @@
  */
 export type CorrelationSource = { id: string; from: 'x-correlation-id' | 'traceparent' } | { invalid: string } | null;
 
-const CORRELATION = /^[\x20-\x7e]{1,128}$/;
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 export function correlationFrom(headers: Record<string, string | string[] | undefined>): CorrelationSource {
   const given = headers['x-correlation-id'];
   if (given !== undefined) {
-    if (typeof given !== 'string' || !CORRELATION.test(given)) return { invalid: 'X-Correlation-Id must be 1..128 printable ASCII characters' };
+    if (typeof given !== 'string' || !TOKEN_PATTERN.test(given)) return { invalid: 'X-Correlation-Id must be 1..128 printable ASCII characters' };
     return { id: given, from: 'x-correlation-id' };
   }
   const tp = headers['traceparent'];

@@ -6,7 +6,7 @@ export interface ErrorBody {
 }
 
 /** Codes the service adds to the vault's own, for what only HTTP has. */
-export type ServiceErrorCode = 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'RATE_LIMITED' | 'REQUEST_TIMEOUT' | 'SHUTTING_DOWN' | 'HANDLER_TIMEOUT' | 'INTERNAL';
+export type ServiceErrorCode = 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'RATE_LIMITED' | 'SHUTTING_DOWN' | 'HANDLER_TIMEOUT' | 'INTERNAL';
 
 const STATUS: Partial<Record<ErrorCode | ServiceErrorCode, number>> = {
   UNAUTHENTICATED: 401,
@@ -16,8 +16,6 @@ const STATUS: Partial<Record<ErrorCode | ServiceErrorCode, number>> = {
   UNKNOWN_SESSION: 404,
   UNKNOWN_TOKEN: 404,
   NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
-  REQUEST_TIMEOUT: 408,
   TENANT_EXISTS: 409,
   IDEMPOTENCY_CONFLICT: 409,
   LEGAL_HOLD: 409,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { eventInput, SESSION_ID_PATTERN, STORED_EVENT_TYPES, TENANT_ID_PATTERN, TOKEN_PATTERN } from '../domain';
-import { ROLES } from '../tokens';
+import { ROLES, TOKEN_ID_PATTERN } from '../tokens';
 
 /**
  * The service's request and response shapes, in zod: Fastify validates with them and
@@ -11,7 +11,7 @@ export const tenantParam = z.string().regex(TENANT_ID_PATTERN).describe('tenant 
 export const sessionParam = z.string().regex(SESSION_ID_PATTERN).describe('session id');
 export const tenantPath = z.object({ tenant: tenantParam });
 export const sessionPath = z.object({ tenant: tenantParam, session: sessionParam });
-export const tokenPath = z.object({ tenant: tenantParam, id: z.string().regex(/^[0-9a-f]{16}$/).describe('token id') });
+export const tokenPath = z.object({ tenant: tenantParam, id: z.string().regex(TOKEN_ID_PATTERN).describe('token id') });
 
 export const errorBody = z
   .object({ error: z.object({ code: z.string().describe('stable machine-readable code, as the CLI prints in error[CODE]'), message: z.string(), correlationId: z.string() }) })
@@ -164,7 +164,7 @@ export const tokenInfo = z.object({
 
 export const tokenBody = z.strictObject({
   role: z.enum(ROLES),
-  label: z.string().regex(/^[\x20-\x7e]{1,128}$/).optional(),
+  label: z.string().regex(TOKEN_PATTERN).optional(),
   expiresAt: isoQuery.optional(),
 });
 

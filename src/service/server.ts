@@ -121,8 +121,9 @@ export async function buildService(vault: Vault, options: ServiceOptions = {}): 
   app.addHook('onRequest', async (req, reply) => {
     void reply.header('x-correlation-id', req.id);
     if (state.draining) throw new ServiceRefusal('SHUTTING_DOWN', 'the service is shutting down: retry against another instance');
-    const c = correlationFrom(req.headers);
-    if (c && 'invalid' in c) throw new InputError('INVALID_INPUT', c.invalid);
+    // genReqId took a valid X-Correlation-Id as the request id; one given but not taken was invalid.
+    const given = req.headers['x-correlation-id'];
+    if (given !== undefined && given !== req.id) throw new InputError('INVALID_INPUT', 'X-Correlation-Id must be 1..128 printable ASCII characters');
   });
   app.addHook('onSend', async (_req, reply) => {
     if (state.draining) void reply.header('connection', 'close'); // no new request on this connection

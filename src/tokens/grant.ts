@@ -19,6 +19,8 @@ export const ROLES = ['writer', 'reader', 'operator', 'auditor', 'admin'] as con
 export type Role = (typeof ROLES)[number];
 
 export const TOKEN_PREFIX = 'svt1';
+/** A token id: public, 16 lowercase hex characters. */
+export const TOKEN_ID_PATTERN = /^[0-9a-f]{16}$/;
 const SECRET_TAG = 'session-vault/token-secret/v1';
 const GRANT_TAG = 'session-vault/token-grant/v1';
 const TOKEN = /^svt1\.([A-Za-z0-9_-]{1,88})\.([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/;

@@ -1,2 +1,2 @@
-export { ROLES, TOKEN_PREFIX, newToken, parseToken, secretHash, secretMatches, signGrant, grantSignedBy } from './grant';
+export { ROLES, TOKEN_PREFIX, TOKEN_ID_PATTERN, newToken, parseToken, secretHash, secretMatches, signGrant, grantSignedBy } from './grant';
 export type { Role, TokenGrant, PresentedToken } from './grant';

@@ -6,7 +6,7 @@ import { sessionId as validSessionId, tenantId as validTenantId, type VaultEvent
 import type { AgentState, ReplayPoint } from '../replay';
 import type { Bundle } from '../audit';
 import type { VaultDeps } from './deps';
-import { decryptedEvents } from './read';
+import { decryptedEvents, seqRange } from './read';
 import { exportSession, type ExportOptions } from './export';
 import { openSession } from './open-session';
 import { stateAt } from './snapshots';
@@ -16,7 +16,7 @@ import { moveToProvider, rotateMaster, type MasterRotation } from './master-rota
 import { archiveSession, purge, requireTenant, restoreSession, setPolicy, type ArchiveResult, type PolicyChange, type PurgeResult } from './archive';
 import { retentionRun, type RetentionItem } from './retention-run';
 import { parsePolicy, type RetentionPolicy } from '../retention';
-import { newToken } from '../tokens';
+import { TOKEN_ID_PATTERN, newToken } from '../tokens';
 import { checkTokenSpec, createToken, revokeToken, type TokenInfo, type TokenSpec } from './tokens';
 
 /** Who is acting, and why: recorded with every access. */
@@ -99,10 +99,7 @@ export class OperatorAccess {
   /** Decrypted events of a session, after recording the access. */
   async events(tenant: string, session: string, options: { fromSeq?: number; toSeq?: number } = {}): Promise<AsyncIterable<VaultEvent>> {
     const [t, s] = [validTenantId(tenant), validSessionId(session)];
-    const fromSeq = options.fromSeq ?? 1;
-    const toSeq = options.toSeq ?? Number.MAX_SAFE_INTEGER;
-    if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw new InputError('INVALID_INPUT', 'fromSeq must be an integer ≥ 1');
-    if (!Number.isSafeInteger(toSeq) || toSeq < fromSeq) throw new InputError('INVALID_INPUT', 'toSeq must be an integer ≥ fromSeq');
+    const { fromSeq, toSeq } = seqRange(options);
     return this.guarded('events', t, s, async () => {
       if (!this.deps.cache.get(t, s)) await openSession(this.deps, t, s, null); // an unknown session fails here, recorded
       return decryptedEvents(this.deps, t, s, fromSeq, toSeq);
@@ -246,7 +243,7 @@ export class OperatorAccess {
   /** Revokes an API token for good, recorded as `tokens.revoke:<id>`. False if it was already revoked. */
   async revokeToken(tenant: string, id: string): Promise<boolean> {
     const t = validTenantId(tenant);
-    if (typeof id !== 'string' || !/^[0-9a-f]{16}$/.test(id)) throw new InputError('INVALID_ID', 'a token id is 16 hex characters');
+    if (typeof id !== 'string' || !TOKEN_ID_PATTERN.test(id)) throw new InputError('INVALID_ID', 'a token id is 16 hex characters');
     return this.guarded(`tokens.revoke:${id}`, t, null, () => revokeToken(this.deps, t, id, this.who.actor));
   }
 

@@ -1,6 +1,6 @@
 import type { StoredEvent, VaultEvent } from '../domain';
 import { GENESIS_HASH, eventHash, openEvent } from '../events';
-import { IntegrityError } from '../errors';
+import { InputError, IntegrityError } from '../errors';
 import { bytesEqual } from '../crypto';
 import { readAround, readEvents, readSession, withTenant, type SessionRow } from '../store';
 import { readArchived } from './archive';
@@ -53,6 +53,15 @@ export async function* storedEvents(
     // A consumer that stops early (replay up to a point) leaves a prefetch in flight: settle it.
     pending.catch(() => {});
   }
+}
+
+/** A read's seq range: `fromSeq` (default 1) through `toSeq` (default: the head). INVALID_INPUT for anything else. */
+export function seqRange(options: { fromSeq?: number; toSeq?: number }): { fromSeq: number; toSeq: number } {
+  const fromSeq = options.fromSeq ?? 1;
+  const toSeq = options.toSeq ?? Number.MAX_SAFE_INTEGER;
+  if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw new InputError('INVALID_INPUT', 'fromSeq must be an integer ≥ 1');
+  if (!Number.isSafeInteger(toSeq) || toSeq < fromSeq) throw new InputError('INVALID_INPUT', 'toSeq must be an integer ≥ fromSeq');
+  return { fromSeq, toSeq };
 }
 
 /**

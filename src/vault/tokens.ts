@@ -1,5 +1,5 @@
 import { InputError, KeyError } from '../errors';
-import { TENANT_ID_PATTERN } from '../domain';
+import { TENANT_ID_PATTERN, TOKEN_PATTERN } from '../domain';
 import { insertToken, listTokens, readToken, revocationRecorded, revokeTokenRow, withTenant, type TokenRow } from '../store';
 import { grantSignedBy, newToken, parseToken, ROLES, secretMatches, signGrant, type Role, type TokenGrant } from '../tokens';
 import type { VaultDeps } from './deps';
@@ -36,12 +36,10 @@ export interface TokenSpec {
   expiresAt?: Date;
 }
 
-const LABEL = /^[\x20-\x7e]{1,128}$/;
-
 /** Refuses a bad spec before anything is recorded or written. */
 export function checkTokenSpec(spec: TokenSpec, now: Date): void {
   if (!(ROLES as readonly string[]).includes(spec.role)) throw new InputError('INVALID_INPUT', `role must be one of ${ROLES.join(', ')}`);
-  if (spec.label !== undefined && !LABEL.test(spec.label)) throw new InputError('INVALID_INPUT', 'label must be 1..128 printable ASCII characters');
+  if (spec.label !== undefined && !TOKEN_PATTERN.test(spec.label)) throw new InputError('INVALID_INPUT', 'label must be 1..128 printable ASCII characters');
   if (spec.expiresAt !== undefined && (Number.isNaN(spec.expiresAt.getTime()) || spec.expiresAt.getTime() <= now.getTime())) {
     throw new InputError('INVALID_INPUT', 'the expiry must be a valid time in the future');
   }

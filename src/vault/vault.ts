@@ -7,7 +7,7 @@ import type { AgentState, ReplayPoint } from '../replay';
 import { withContext } from '../observability';
 import { append, type AppendOptions, type AppendResult } from './append';
 import type { VaultDeps } from './deps';
-import { decryptedAt, decryptedEvents } from './read';
+import { decryptedAt, decryptedEvents, seqRange } from './read';
 import { stateAt, writeSnapshot } from './snapshots';
 import { verify, type VerifyReport, type VerifyScope } from './verify';
 import { checkpoint, type CheckpointResult } from './checkpoint';
@@ -263,10 +263,7 @@ export class VaultSession {
 
   /** Decrypted events from `fromSeq` (default 1) through `toSeq` (default: the head), streamed page by page. */
   events(options: { fromSeq?: number; toSeq?: number } = {}): AsyncIterable<VaultEvent> {
-    const fromSeq = options.fromSeq ?? 1;
-    const toSeq = options.toSeq ?? Number.MAX_SAFE_INTEGER;
-    if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw new InputError('INVALID_INPUT', 'fromSeq must be an integer ≥ 1');
-    if (!Number.isSafeInteger(toSeq) || toSeq < fromSeq) throw new InputError('INVALID_INPUT', 'toSeq must be an integer ≥ fromSeq');
+    const { fromSeq, toSeq } = seqRange(options);
     return decryptedEvents(this.deps, this.tenant, this.id, fromSeq, toSeq);
   }
 
