@@ -21,6 +21,7 @@ export type {
   RetentionItem,
   CheckpointResult,
   ExportOptions,
+  StateOptions,
   Operator,
   TenantKeyInfo,
   MasterRotation,
@@ -31,7 +32,7 @@ export { withCorrelationId, currentCorrelationId, createLogger } from './observa
 export type { Logger } from './observability';
 export type { EventInput, EventType, VaultEvent, StoredEvent } from './domain';
 export { parseEvent, LIMITS } from './domain';
-export type { AgentState, ReplayPoint } from './replay';
+export type { AgentState, ReplayPoint, StateWindow } from './replay';
 export type { KeyProvider, TenantKeyRef, KmsKeyProviderOptions, KmsSettings, Pkcs11KeyProviderOptions } from './keys';
 export { EnvKeyProvider, KmsKeyProvider, Pkcs11KeyProvider, chainKeyProviders } from './keys';
 export { SecretBytes, exposeSecretBytes } from './crypto';

@@ -1,6 +1,8 @@
 export { applyMergePatch } from './merge-patch';
 export type { Json } from './merge-patch';
 export { initialState, evolve } from './state';
-export type { AgentState, ReplayedMessage, ReplayedToolCall } from './state';
+export type { AgentState, ReplayedMessage, ReplayedToolCall, StateWindow } from './state';
 export { replay, replayFrom, isPast } from './fold';
 export type { ReplayPoint } from './fold';
+export { trim, evolveCompact, windowOf, replayCompact, isFull, nothingDropped } from './window';
+export type { CompactState, Dropped } from './window';

@@ -55,6 +55,14 @@ export interface AgentState {
   modelErrors: ReplayedModelError[];
   /** OpenAI Agents SDK session items still live (not retracted), oldest first. */
   agentItems: { seq: number; item: Json }[];
+  /** Present in a windowed state (`state({ window })`): its size, and how many earlier entries of each list it left out. */
+  window?: StateWindow;
+}
+
+/** What a windowed state shows besides the state: the window and how many entries of each list it left out. */
+export interface StateWindow {
+  size: number;
+  omitted: { messages: number; toolCalls: number; agentItems: number; modelErrors: number };
 }
 
 /** The state of a session before its first event. */

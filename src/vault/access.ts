@@ -3,13 +3,13 @@ import { accessHash, signTrailHead, type AccessRecord } from '../audit';
 import { GENESIS_HASH } from '../events';
 import { appendAccess, lastAccess, readAccess, sqlState, type AccessRow } from '../store';
 import { sessionId as validSessionId, tenantId as validTenantId, type VaultEvent } from '../domain';
-import type { AgentState, ReplayPoint } from '../replay';
+import type { AgentState } from '../replay';
 import type { Bundle } from '../audit';
 import type { VaultDeps } from './deps';
 import { decryptedEvents, seqRange } from './read';
 import { exportSession, type ExportOptions } from './export';
 import { openSession } from './open-session';
-import { stateAt } from './snapshots';
+import { checkStateOptions, stateAt, type StateOptions } from './snapshots';
 import { destroyTenantKey, retireTenantKey, rewrapTenant, rotateTenantKey } from './key-lifecycle';
 import { clearHold, setHold, shred } from './shred';
 import { moveToProvider, rotateMaster, type MasterRotation } from './master-rotation';
@@ -107,10 +107,11 @@ export class OperatorAccess {
   }
 
   /** The replayed state, after recording the access. */
-  async state(tenant: string, session: string, point: ReplayPoint = {}): Promise<AgentState> {
+  async state(tenant: string, session: string, options: StateOptions = {}): Promise<AgentState> {
     const [t, s] = [validTenantId(tenant), validSessionId(session)];
+    const checked = checkStateOptions(options);
     return this.guarded('replay', t, s, async () => {
-      return stateAt(this.deps, t, s, point);
+      return stateAt(this.deps, t, s, checked);
     });
   }
 

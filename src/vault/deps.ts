@@ -37,6 +37,8 @@ export interface VaultDeps {
   defaultRetention: RetentionPolicy;
   /** A read of the latest state writes a snapshot when the last one is this many events behind (0: never). */
   snapshotEvery: number;
+  /** Entries of each list a snapshot keeps (src/replay/window.ts): the widest window read in constant time. */
+  snapshotWindow: number;
   /** Work off the hot path (snapshots), awaited on close. */
   background: import('./background').BackgroundTasks;
 }

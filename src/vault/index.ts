@@ -8,6 +8,7 @@ export type { AppendOptions, AppendResult } from './append';
 export type { VerifyReport, VerifyProblem, VerifyScope } from './verify';
 export type { CheckpointResult } from './checkpoint';
 export type { ExportOptions } from './export';
+export type { StateOptions } from './snapshots';
 export { OperatorAccess } from './access';
 export type { Operator } from './access';
 export type { TenantKeyInfo } from './key-lifecycle';

@@ -71,6 +71,12 @@ export interface VaultOptions {
   s3?: S3Settings;
   /** A read of the latest state seals a snapshot, in the background, when the last one is this many events behind (0: never). Default 500. */
   snapshotEvery?: number;
+  /**
+   * Entries of each list (messages, tool calls, agent items, model errors) a snapshot
+   * keeps, and so the widest `state({ window })` answered at a cost flat in the session's
+   * length; a wider one replays every event. Default 100.
+   */
+  snapshotWindow?: number;
   /** The clock for event times (tests). Default `() => new Date()`. */
   clock?: () => Date;
 }
@@ -99,6 +105,7 @@ const optionsSchema = z.strictObject({
   s3: z.custom<S3Settings>((v) => typeof v === 'object' && v !== null).optional(),
   clock: z.custom<() => Date>((v) => typeof v === 'function').optional(),
   snapshotEvery: z.number().int().min(0).max(1_000_000).optional(),
+  snapshotWindow: z.number().int().min(1).max(100_000).optional(),
 });
 
 function statOrNull(file: string): Stats | null {
@@ -216,6 +223,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     archive,
     defaultRetention,
     snapshotEvery: o.snapshotEvery ?? 500,
+    snapshotWindow: o.snapshotWindow ?? 100,
     background: new BackgroundTasks(logger),
   };
   logger.debug({ op: 'open', store: store.kind, location: store.location }, 'vault opened');

@@ -1,11 +1,26 @@
 import { InputError } from '../errors';
 import { bytesEqual, fromHex, type SecretBytes } from '../crypto';
 import { openSnapshot, sealSnapshot } from '../events';
-import { replay, replayFrom, type AgentState, type ReplayPoint } from '../replay';
+import { initialState, isFull, nothingDropped, replay, replayCompact, trim, windowOf, type AgentState, type CompactState, type Dropped, type ReplayPoint } from '../replay';
 import { insertSnapshot, nearestSnapshot, readEvents, readSession, withTenant } from '../store';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
 import { decryptedEvents } from './read';
+
+/** What `state()` takes: a point (none: the head) and, optionally, a window. */
+export interface StateOptions extends ReplayPoint {
+  /** Only the last `window` entries of each list (messages, tool calls, agent items, model errors). */
+  window?: number;
+}
+
+/** The options, checked: INVALID_INPUT for a negative or fractional seq, an invalid time, a window outside 1..100000. */
+export function checkStateOptions(options: StateOptions): StateOptions {
+  const { atSeq, at, window } = options;
+  if (atSeq !== undefined && (!Number.isSafeInteger(atSeq) || atSeq < 0)) throw new InputError('INVALID_INPUT', 'atSeq must be an integer ≥ 0');
+  if (at !== undefined && (!(at instanceof Date) || Number.isNaN(at.getTime()))) throw new InputError('INVALID_INPUT', 'at must be a valid time');
+  if (window !== undefined && (!Number.isSafeInteger(window) || window < 1 || window > 100_000)) throw new InputError('INVALID_INPUT', 'window must be an integer 1..100000');
+  return options;
+}
 
 /**
  * The agent state of a session, now or at a point, from the nearest snapshot at or
@@ -16,8 +31,34 @@ import { decryptedEvents } from './read';
  * forged or stale snapshot can cost time but never change a result. Archived sessions
  * replay from their archive object. INVALID_INPUT for an `atSeq` past the head (it would
  * otherwise silently answer with the latest state).
+ *
+ * Snapshots are compact (src/replay/window.ts): each list keeps its last
+ * `snapshotWindow` entries. A windowed read (`window` ≤ `snapshotWindow`) is answered
+ * from one at a cost that does not grow with the session; a full read uses one only
+ * while it still holds every entry, and otherwise replays every event.
  */
-export async function stateAt(deps: VaultDeps, tenant: string, session: string, point: ReplayPoint = {}): Promise<AgentState> {
+export async function stateAt(deps: VaultDeps, tenant: string, session: string, options: StateOptions = {}): Promise<AgentState> {
+  const { compact, shown, sinceSnapshot } = await compactAt(deps, tenant, session, options);
+  // The latest state of a session whose last snapshot is `snapshotEvery` events behind is
+  // sealed as a new snapshot, off the caller's path: sessions that are read get them, and
+  // appends never pay for them. Its JSON is taken now, before the caller can change it.
+  const k = deps.snapshotEvery;
+  const state = compact.state;
+  if (k > 0 && options.atSeq === undefined && options.at === undefined && sinceSnapshot >= k && state.head && state.lastAt) {
+    const json = snapshotJson(compact, deps.snapshotWindow);
+    deps.background.run(() => storeSnapshot(deps, tenant, session, state.lastSeq, state.lastAt!, state.head!, json), 'snapshot');
+  }
+  return shown;
+}
+
+/**
+ * The state at a point as a compact state (what a snapshot of it holds), what the caller
+ * is shown (the whole state, or its window) and how many events it is past the snapshot
+ * it started from. A compact state a retraction made inexact, or a window wider than
+ * the snapshot's, is replaced by a full replay.
+ */
+async function compactAt(deps: VaultDeps, tenant: string, session: string, options: StateOptions): Promise<{ compact: CompactState; shown: AgentState; sinceSnapshot: number }> {
+  const { window, ...point } = options;
   let opened = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
   if (point.atSeq !== undefined && point.atSeq > opened.headSeq) {
     // The cached head is a hint: look again before refusing (another process may have appended).
@@ -27,20 +68,27 @@ export async function stateAt(deps: VaultDeps, tenant: string, session: string, 
     }
   }
   const meta = { tenant, session, agent: opened.agent };
-  if (opened.status !== 'active') return replay(meta, decryptedEvents(deps, tenant, session), point);
-  const base = await usableSnapshot(deps, tenant, session, point, meta, opened.dataKey);
-  const state = base
-    ? await replayFrom(base, decryptedEvents(deps, tenant, session, base.lastSeq + 1), point)
-    : await replay(meta, decryptedEvents(deps, tenant, session), point);
-  // The latest state of a session whose last snapshot is `snapshotEvery` events behind is
-  // sealed as a new snapshot, off the caller's path: sessions that are read get them, and
-  // appends never pay for them. Its JSON is taken now, before the caller can change it.
-  const k = deps.snapshotEvery;
-  if (k > 0 && point.atSeq === undefined && point.at === undefined && state.lastSeq - (base?.lastSeq ?? 0) >= k) {
-    const json = JSON.stringify(state);
-    deps.background.run(() => storeSnapshot(deps, tenant, session, state.lastSeq, state.lastAt!, state.head!, json), 'snapshot');
+  const show = (c: CompactState) => (window === undefined ? (isFull(c.dropped) ? c.state : null) : windowOf(c, window));
+  const base = opened.status === 'active' ? await usableSnapshot(deps, tenant, session, point, meta, opened.dataKey) : null;
+  const since = base?.state.lastSeq ?? 0;
+  // A full read keeps every entry; a windowed one keeps about twice what it shows, so memory stays flat.
+  const retain = window === undefined ? Number.MAX_SAFE_INTEGER : Math.max(deps.snapshotWindow, window);
+  const start = base && (window !== undefined || isFull(base.dropped)) ? base : null;
+  if (opened.status === 'active' && (start || window !== undefined)) {
+    const from = start ?? { state: initialState(meta), dropped: nothingDropped() };
+    const compact = await replayCompact(from, decryptedEvents(deps, tenant, session, from.state.lastSeq + 1), point, retain);
+    const shown = compact && show(compact);
+    if (compact && shown) return { compact, shown, sinceSnapshot: compact.state.lastSeq - since };
   }
-  return state;
+  // No snapshot that holds what is asked (or a retraction reached what it dropped): every event.
+  const compact = { state: await replay(meta, decryptedEvents(deps, tenant, session), point), dropped: nothingDropped() };
+  return { compact, shown: show(compact)!, sinceSnapshot: compact.state.lastSeq - since };
+}
+
+/** A snapshot's JSON: the state trimmed to `retain` entries a list, and what it dropped (the state itself is not changed). */
+function snapshotJson(compact: CompactState, retain: number): string {
+  const copy = trim({ state: { ...compact.state }, dropped: structuredClone(compact.dropped) }, retain);
+  return JSON.stringify({ ...copy.state, dropped: copy.dropped });
 }
 
 async function usableSnapshot(
@@ -50,7 +98,7 @@ async function usableSnapshot(
   point: ReplayPoint,
   meta: { tenant: string; session: string; agent: string | null },
   dataKey: SecretBytes,
-): Promise<AgentState | null> {
+): Promise<CompactState | null> {
   const found = await withTenant(deps.store.db, tenant, 'reading a snapshot', async (tx) => {
     const snap = await nearestSnapshot(tx, tenant, session, point);
     if (!snap) return null;
@@ -64,16 +112,18 @@ async function usableSnapshot(
     return null;
   };
   if (!event || event.seq !== snap.seq || !bytesEqual(event.hash, snap.headHash)) return ignore('not on the chain');
-  let state: AgentState;
+  let state: AgentState & { dropped?: Dropped };
   try {
-    state = openSnapshot(snap, dataKey) as AgentState;
+    state = openSnapshot(snap, dataKey) as AgentState & { dropped?: Dropped };
   } catch {
     return ignore('does not open');
   }
   if (state?.lastSeq !== snap.seq || state.tenant !== tenant || state.session !== session || !state.head || !bytesEqual(fromHex(state.head), snap.headHash)) {
     return ignore('names another place');
   }
-  return { ...state, agent: meta.agent };
+  // Written before snapshots were compact, a snapshot holds the full state: nothing dropped.
+  const { dropped = nothingDropped(), ...rest } = state;
+  return { state: { ...rest, agent: meta.agent }, dropped };
 }
 
 /**
@@ -82,9 +132,11 @@ async function usableSnapshot(
  * (0: nothing yet, or the session's key is gone).
  */
 export async function writeSnapshot(deps: VaultDeps, tenant: string, session: string): Promise<number> {
-  const state = await stateAt(deps, tenant, session);
+  const { compact } = await compactAt(deps, tenant, session, { window: deps.snapshotWindow });
+  const state = compact.state;
   if (state.lastSeq === 0 || !state.head || !state.lastAt) return 0;
-  return (await storeSnapshot(deps, tenant, session, state.lastSeq, state.lastAt, state.head, JSON.stringify(state))) ? state.lastSeq : 0;
+  const json = snapshotJson(compact, deps.snapshotWindow);
+  return (await storeSnapshot(deps, tenant, session, state.lastSeq, state.lastAt, state.head, json)) ? state.lastSeq : 0;
 }
 
 async function storeSnapshot(deps: VaultDeps, tenant: string, session: string, seq: number, lastAt: string, head: string, json: string): Promise<boolean> {

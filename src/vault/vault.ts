@@ -3,12 +3,12 @@ import { sessionId as validSessionId, tenantId as validTenantId } from '../domai
 import { InputError } from '../errors';
 import { newTenantKey } from '../keys';
 import { countSessions, insertTenant, insertTenantKey, writePolicy, listSessions, listTenants, readSession, withTenant, type AccessRow, type HoldRow, type SessionRow, type Store } from '../store';
-import type { AgentState, ReplayPoint } from '../replay';
+import type { AgentState } from '../replay';
 import { withContext } from '../observability';
 import { append, type AppendOptions, type AppendResult } from './append';
 import type { VaultDeps } from './deps';
 import { decryptedAt, decryptedEvents, seqRange } from './read';
-import { stateAt, writeSnapshot } from './snapshots';
+import { checkStateOptions, stateAt, writeSnapshot, type StateOptions } from './snapshots';
 import { verify, type VerifyReport, type VerifyScope } from './verify';
 import { checkpoint, type CheckpointResult } from './checkpoint';
 import { exportSession, type ExportOptions } from './export';
@@ -320,13 +320,15 @@ export class VaultSession {
     return exportSession(this.deps, this.tenant, this.id, options);
   }
 
-  /** The agent state rebuilt from events, now or as of a seq or time. */
-  async state(point: ReplayPoint = {}): Promise<AgentState> {
-    if (point.atSeq !== undefined && (!Number.isSafeInteger(point.atSeq) || point.atSeq < 0)) {
-      throw new InputError('INVALID_INPUT', 'atSeq must be an integer ≥ 0');
-    }
-    if (point.at !== undefined && Number.isNaN(point.at.getTime())) throw new InputError('INVALID_INPUT', 'at must be a valid time');
-    return stateAt(this.deps, this.tenant, this.id, point);
+  /**
+   * The agent state rebuilt from events, now or as of a seq or time. With `window`, only
+   * the last `window` entries of each list (messages, tool calls, agent items, model
+   * errors) and, in `window.omitted`, how many earlier ones it left out: up to
+   * `snapshotWindow` (default 100) that read costs the same at any session length. Without
+   * one, every entry, which costs what the session's length does.
+   */
+  async state(options: StateOptions = {}): Promise<AgentState> {
+    return stateAt(this.deps, this.tenant, this.id, checkStateOptions(options));
   }
 
   /**

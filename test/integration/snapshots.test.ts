@@ -3,6 +3,7 @@ import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asOwner } from '../support/owner';
 import { replay } from '../../src/replay';
 import type { Vault } from '../../src/vault';
+import { lastOf } from '../support/window-oracle';
 
 /**
  * State snapshots are derived data: the state read through them equals a full replay,
@@ -127,5 +128,66 @@ describe.each(backends())('state snapshots on $name', (backend) => {
     await op.purge('bank', 'purge-me');
     expect(await snapshotCount('bank', 'purge-me')).toBe(0);
     expect((await vault.verify({ tenant: 'bank' })).ok).toBe(true);
+  });
+  describe('compact snapshots and windowed state', () => {
+    let small: Vault;
+    let closeSmall: () => Promise<void>;
+    let smallUrl: string;
+    const drainSmall = () => (small as any).deps.background.drain() as Promise<void>;
+    const replayAll = async (session: string, point = {}) => {
+      const events = [];
+      for await (const e of small.session('bank', session).events()) events.push(e);
+      return replay({ tenant: 'bank', session, agent: null }, events, point);
+    };
+
+    beforeAll(async () => {
+      // Snapshots keep 3 entries a list: windows up to 3 are read off them.
+      ({ vault: small, url: smallUrl, close: closeSmall } = await testVault(backend, { snapshotEvery: 3, snapshotWindow: 3, clock: () => new Date((now += 1000)) }));
+      await small.createTenant('bank');
+    });
+    afterAll(() => closeSmall());
+
+    it('reads the last N of each list as a full replay has them, now and at earlier points, and the full state unchanged (property)', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.array(event, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 4 }), async (batches, size) => {
+          const session = `win-${n++}`;
+          const s = small.session('bank', session);
+          for (const b of batches) {
+            await s.appendMany(b);
+            await s.state({ window: size }); // seals compact snapshots as it goes
+            await drainSmall();
+          }
+          const head = batches.flat().length;
+          expect(await s.state({ window: size })).toEqual(lastOf(await replayAll(session), size));
+          expect(await s.state()).toEqual(await replayAll(session));
+          for (const atSeq of [1, Math.ceil(head / 2), head - 1].filter((x) => x >= 1)) {
+            expect(await s.state({ atSeq, window: size })).toEqual(lastOf(await replayAll(session, { atSeq }), size));
+          }
+        }),
+        { numRuns: 12 },
+      );
+    });
+
+    it('keeps a snapshot the same size however long the session grows', async () => {
+      const s = small.session('bank', 'long');
+      const sizes: number[] = [];
+      for (let round = 0; round < 4; round++) {
+        await s.appendMany(Array.from({ length: 60 }, (_, i) => ({ type: 'message', role: 'user', content: `${round}-${i} ${'x'.repeat(200)}` })));
+        await s.snapshot();
+        const [rows] = await asOwner(small, smallUrl, [{ text: `SELECT length(ciphertext) AS n FROM snapshots WHERE tenant_id = 'bank' AND session_id = 'long' ORDER BY seq DESC LIMIT 1` }]);
+        sizes.push((rows as { n: number }[])[0]!.n);
+      }
+      expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThan(64); // 3 messages' worth, not 60 × round
+      const state = await s.state({ window: 2 });
+      expect(state.messages.map((m) => m.seq)).toEqual([239, 240]);
+      expect(state.window).toEqual({ size: 2, omitted: { messages: 238, toolCalls: 0, agentItems: 0, modelErrors: 0 } });
+      expect(await s.state({ window: 2 })).toEqual(lastOf(await replayAll('long'), 2));
+    });
+
+    it('refuses a window that is not an integer 1..100000, changing nothing', async () => {
+      for (const window of [0, -1, 1.5, 100_001, Number.NaN]) {
+        await expect(small.session('bank', 'long').state({ window })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+      }
+    });
   });
 });

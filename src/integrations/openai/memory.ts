@@ -45,7 +45,7 @@ export class UserMemory {
     checkRef(userRef);
     const { id, exists } = await this.current(userRef);
     if (!exists) return [];
-    const state = await this.vault.session(this.tenant, id).state();
+    const state = await this.vault.session(this.tenant, id).state({ window: 1 }); // the facts are world state: no list is needed
     const facts = (state.worldState.facts ?? {}) as Record<string, { text: string; importance: number; at: string }>;
     return Object.entries(facts)
       .map(([factId, f]) => ({ id: factId, ...f }))
