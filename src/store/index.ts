@@ -33,6 +33,7 @@ export { rewrapTenantKey } from './queries/rewrap-tenant-key';
 export { readPolicy, writePolicy, setRetainFloor } from './queries/retention-policies';
 export type { PolicyRow } from './queries/retention-policies';
 export { insertArchive, listArchives } from './queries/archives';
+export { readSessions, readEventsOf, readCheckpointsOf, insertArchives, releaseArchivedMany } from './queries/archive-many';
 export type { ArchiveRow } from './queries/archives';
 export { releaseArchived, restoreEvents } from './queries/move-session';
 export { purgeSession, markObjectsDeleted, readTombstone, pendingTombstones } from './queries/tombstones';

@@ -33,19 +33,36 @@ const ACTOR = /^[\x21-\x7e][\x20-\x7e]{0,127}$/;
  * go on, like an audit device that cannot log.
  */
 export async function recordAccess(deps: VaultDeps, r: Omit<AccessRecord, 'seq' | 'at'>): Promise<void> {
+  return recordAccesses(deps, [r]);
+}
+
+/**
+ * Appends records to the access trail in one statement: each chained to the one before
+ * and signed as if written alone, then the last witnessed. All are stored or none (a
+ * retention run records a group of sessions before acting on any of them). Fails closed
+ * as `recordAccess` does.
+ */
+export async function recordAccesses(deps: VaultDeps, rs: readonly Omit<AccessRecord, 'seq' | 'at'>[]): Promise<void> {
+  if (rs.length === 0) return;
   // A keyring that cannot be read fails here with its own error (KEYRING_MISSING…): no record, no access.
   const signer = await deps.signer();
   for (let attempt = 1; attempt <= 32; attempt++) {
     let note: string | null = null;
     try {
       const last = await lastAccess(deps.store.db);
-      const record: AccessRecord = { ...r, seq: (last?.seq ?? 0) + 1, at: deps.clock() };
-      const hash = accessHash(last?.hash ?? GENESIS_HASH, record);
-      // Signed with the checkpoint key: a record the database role alone could write lacks this.
-      const signed = signer ? signTrailHead({ seq: record.seq, hash, at: record.at }, signer) : null;
-      await appendAccess(deps.store.db, { ...record, hash, keyId: signed?.keyId ?? null, signature: signed?.signature ?? null });
-      note = signed?.note ?? null;
-      deps.logger.info({ op: 'access', action: r.action, actor: r.actor, outcome: r.outcome, accessSeq: record.seq }, 'access recorded');
+      let [seq, prev] = [last?.seq ?? 0, last?.hash ?? GENESIS_HASH];
+      const at = deps.clock();
+      const rows = rs.map((r) => {
+        const record: AccessRecord = { ...r, seq: ++seq, at };
+        const hash = accessHash(prev, record);
+        prev = hash;
+        // Signed with the checkpoint key: a record the database role alone could write lacks this.
+        const signed = signer ? signTrailHead({ seq: record.seq, hash, at: record.at }, signer) : null;
+        note = signed?.note ?? null;
+        return { ...record, hash, keyId: signed?.keyId ?? null, signature: signed?.signature ?? null };
+      });
+      await appendAccess(deps.store.db, rows);
+      for (const r of rows) deps.logger.info({ op: 'access', action: r.action, actor: r.actor, outcome: r.outcome, accessSeq: r.seq }, 'access recorded');
     } catch (e) {
       if (sqlState(e) === '23505') continue; // another writer took this seq: chain onto theirs
       throw new StorageError('ACCESS_TRAIL_UNAVAILABLE', 'the access trail cannot be written, so the operation is refused', { cause: e });
@@ -215,7 +232,8 @@ export class OperatorAccess {
 
   /**
    * Runs retention for every tenant (or one): recorded as `retention.run`, and each
-   * archive and purge as its own record. Streams results as they happen (see retentionRun).
+   * archive and purge as its own record, written a group at a time before the group runs
+   * (and its failures after). Streams results group by group (see retentionRun).
    */
   async *retentionRun(options: { dryRun?: boolean; tenant?: string; onSession?: () => void } = {}): AsyncGenerator<RetentionItem> {
     const tenant = options.tenant === undefined ? undefined : validTenantId(options.tenant);
@@ -226,7 +244,7 @@ export class OperatorAccess {
       ...options,
       tenant,
       actor: this.who.actor,
-      record: (action, t, s, fn) => this.guarded(action, t, s, fn),
+      record: (entries) => recordAccesses(this.deps, entries.map((e) => ({ ...base, ...e }))),
     });
   }
 

@@ -17,17 +17,20 @@ import {
 } from '../retention';
 import {
   deleteSnapshots,
-  insertArchive,
+  insertArchives,
   listArchives,
   listTenants,
   markObjectsDeleted,
   purgeSession,
   readCheckpoints,
+  readCheckpointsOf,
   readEvents,
+  readEventsOf,
   readHolds,
   readPolicy,
   readSession,
-  releaseArchived,
+  readSessions,
+  releaseArchivedMany,
   restoreEvents,
   setRetainFloor,
   withTenant,
@@ -123,51 +126,153 @@ export interface ArchiveResult {
  * hot rows released (one transaction). UNKNOWN_SESSION; SESSION_STATE for an empty or
  * purged session; STORAGE_UNAVAILABLE (nothing removed) when the store cannot be reached.
  */
-export async function archiveSession(deps: VaultDeps, tenant: string, session: string, actor: string): Promise<ArchiveResult> {
+export async function archiveSession(deps: VaultDeps, tenant: string, session: string, actor: string, tenantPolicy?: RetentionPolicy): Promise<ArchiveResult> {
   const row = await requireSession(deps, tenant, session);
-  const none = { tenant, session, events: row.headSeq, bytes: 0, digest: null, object: null };
-  if (row.status === 'archived') return { ...none, outcome: 'already' };
+  if (archivable(row) === 'already') return { ...unchanged(row), outcome: 'already' };
+  // Archived under the longer of the session's floor and today's policy (a retention run passes the tenant's): that is its floor from now on.
+  const policy = withFloor(tenantPolicy ?? (await policyOf(deps, tenant)).policy, floorOf(row));
+  const written = await writeArchive(deps, row, await hotContent(deps, row), policy);
+  const released = await recordArchives(deps, tenant, [written], actor);
+  return archived(deps, written, released.has(session));
+}
+
+/**
+ * Archives several small sessions of a tenant as `archiveSession` does each, with one
+ * transaction to read them all, their objects written a few at a time, and one
+ * transaction to record and release them all. Each session's result, or the error it
+ * failed with (an unreachable store among them: the caller stops). For a retention run's
+ * groups; the caller keeps the group's events few enough to hold in memory.
+ */
+export async function archiveMany(deps: VaultDeps, tenant: string, ids: readonly string[], actor: string, tenantPolicy: RetentionPolicy, concurrency = 16): Promise<Map<string, ArchiveResult | Error>> {
+  const out = new Map<string, ArchiveResult | Error>();
+  const read = await withTenant(deps.store.db, tenant, 'reading sessions to archive', async (tx) => {
+    const rows = await readSessions(tx, tenant, ids);
+    const live = rows.filter((r) => r.status === 'active').map((r) => r.session);
+    return { rows, events: await readEventsOf(tx, tenant, live), checkpoints: await readCheckpointsOf(tx, tenant, live) };
+  });
+  const rows = new Map(read.rows.map((r) => [r.session, r]));
+  const bySession = groupBy(read.events, (e) => e.session);
+  const notesBySession = groupBy(read.checkpoints, (c) => c.session);
+  const todo: { row: SessionRow; content: ArchiveContent; policy: RetentionPolicy }[] = [];
+  for (const id of ids) {
+    const row = rows.get(id);
+    try {
+      if (!row) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${id}`);
+      if (archivable(row) === 'already') {
+        out.set(id, { ...unchanged(row), outcome: 'already' });
+        continue;
+      }
+      const events = (bySession.get(id) ?? []).filter((e) => e.seq <= row.headSeq);
+      todo.push({ row, content: contentOf(row, events, (notesBySession.get(id) ?? []).filter((c) => c.seq <= row.headSeq).map((c) => c.note)), policy: withFloor(tenantPolicy, floorOf(row)) });
+    } catch (e) {
+      out.set(id, e as Error);
+    }
+  }
+  const written: Written[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < todo.length) {
+      const t = todo[next++]!;
+      try {
+        written.push(await writeArchive(deps, t.row, t.content, t.policy));
+      } catch (e) {
+        out.set(t.row.session, e as Error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, todo.length) }, worker));
+  const released = await recordArchives(deps, tenant, written, actor);
+  for (const w of written) out.set(w.row.session, archived(deps, w, released.has(w.row.session)));
+  return out;
+}
+
+/** Whether a session can be archived: 'yes', or 'already' archived; SESSION_STATE for a purged or empty one. */
+function archivable(row: SessionRow): 'yes' | 'already' {
+  const { tenant, session } = row;
+  if (row.status === 'archived') return 'already';
   if (row.status === 'purged') throw new InputError('SESSION_STATE', `session ${tenant}/${session} was purged`);
   if (row.headSeq === 0 || !row.headHash || !row.lastAt) throw new InputError('SESSION_STATE', `session ${tenant}/${session} has no events to archive`);
-  const { policy: tenantPolicy } = await policyOf(deps, tenant);
-  // Archived under the longer of the session's floor and today's policy: that is its floor from now on.
-  const policy = withFloor(tenantPolicy, floorOf(row));
-  const content = await hotContent(deps, row);
+  return 'yes';
+}
+
+const unchanged = (row: SessionRow) => ({ tenant: row.tenant, session: row.session, events: row.headSeq, bytes: 0, digest: null, object: null });
+
+/** An archive object written and verified, not yet recorded. */
+interface Written {
+  row: SessionRow;
+  name: string;
+  encoded: { bytes: Uint8Array; digest: Uint8Array };
+  policy: RetentionPolicy;
+}
+
+/** Writes a session's archive object, then reads it back and verifies it, before anything leaves Postgres. */
+async function writeArchive(deps: VaultDeps, row: SessionRow, content: ArchiveContent, policy: RetentionPolicy): Promise<Written> {
+  const { tenant, session } = row;
   const encoded = encodeArchive(content);
   const name = archiveObjectName(tenant, session, row.headSeq);
-  await deps.archive.put(name, encoded.bytes, { contentType: 'application/gzip', retainUntil: purgeDue(row.lastAt, policy) });
-  // Read back what the store now holds and verify it before anything leaves Postgres.
+  await deps.archive.put(name, encoded.bytes, { contentType: 'application/gzip', retainUntil: purgeDue(row.lastAt!, policy) });
   const stored = await deps.archive.get(name);
   if (!stored) throw new StorageError('STORAGE_REFUSED', `archive ${deps.archive.location} lost an object right after writing it; nothing was removed`);
-  decodeArchive(stored, { tenant, session, headSeq: row.headSeq, headHash: row.headHash, digest: encoded.digest });
+  decodeArchive(stored, { tenant, session, headSeq: row.headSeq, headHash: row.headHash!, digest: encoded.digest });
   deps.logger.debug({ op: 'retention.archive.verified', tenant, session, object: name }, 'archive object written and verified');
+  return { row, name, encoded, policy };
+}
+
+/**
+ * Records verified archive objects and releases their sessions' hot rows, in one
+ * transaction: the sessions released (one appended to meanwhile is not: it stays hot).
+ */
+async function recordArchives(deps: VaultDeps, tenant: string, written: readonly Written[], actor: string): Promise<Set<string>> {
+  if (written.length === 0) return new Set();
   const now = deps.clock();
-  const released = await withTenant(deps.store.db, tenant, 'archiving a session', async (tx) => {
-    await insertArchive(tx, {
-      tenant,
-      session,
-      headSeq: row.headSeq,
-      headHash: row.headHash!,
-      objectName: name,
-      store: deps.archive.location,
-      digest: encoded.digest,
-      bytes: encoded.bytes.length,
-      archivedAt: now,
-      archivedBy: actor,
-      verifiedAt: now,
-    });
-    const ok = await releaseArchived(tx, tenant, session, row.headSeq, encoded.digest);
-    if (ok && formatDuration(policy.retain) !== row.retainFloor) await setRetainFloor(tx, tenant, formatDuration(policy.retain), session);
+  const released = await withTenant(deps.store.db, tenant, 'archiving sessions', async (tx) => {
+    await insertArchives(
+      tx,
+      written.map(({ row, name, encoded }) => ({
+        tenant,
+        session: row.session,
+        headSeq: row.headSeq,
+        headHash: row.headHash!,
+        objectName: name,
+        store: deps.archive.location,
+        digest: encoded.digest,
+        bytes: encoded.bytes.length,
+        archivedAt: now,
+        archivedBy: actor,
+        verifiedAt: now,
+      })),
+    );
+    const ok = await releaseArchivedMany(tx, tenant, written.map((w) => ({ session: w.row.session, headSeq: w.row.headSeq, digest: w.encoded.digest })));
+    for (const w of written) {
+      const floor = formatDuration(w.policy.retain);
+      if (ok.has(w.row.session) && floor !== w.row.retainFloor) await setRetainFloor(tx, tenant, floor, w.row.session);
+    }
     return ok;
   });
-  deps.cache.delete(tenant, session);
-  const digest = toHex(encoded.digest);
+  for (const w of written) deps.cache.delete(tenant, w.row.session);
+  return released;
+}
+
+function archived(deps: VaultDeps, w: Written, released: boolean): ArchiveResult {
+  const { tenant, session, headSeq } = w.row;
   if (!released) {
     deps.logger.info({ op: 'retention.archive', tenant, session }, 'session changed while archiving; it stays hot');
-    return { ...none, outcome: 'changed' };
+    return { ...unchanged(w.row), outcome: 'changed' };
   }
-  deps.logger.info({ op: 'retention.archive', tenant, session, events: row.headSeq, bytes: encoded.bytes.length, digest }, 'session archived');
-  return { tenant, session, outcome: 'archived', events: row.headSeq, bytes: encoded.bytes.length, digest, object: name };
+  const digest = toHex(w.encoded.digest);
+  deps.logger.info({ op: 'retention.archive', tenant, session, events: headSeq, bytes: w.encoded.bytes.length, digest }, 'session archived');
+  return { tenant, session, outcome: 'archived', events: headSeq, bytes: w.encoded.bytes.length, digest, object: w.name };
+}
+
+function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const x of xs) {
+    const k = key(x);
+    const list = m.get(k);
+    if (list) list.push(x);
+    else m.set(k, [x]);
+  }
+  return m;
 }
 
 /**
@@ -282,23 +387,33 @@ async function requireSession(deps: VaultDeps, tenant: string, session: string):
 /** A hot session's events and checkpoints, read in pages (the object is built in memory: one session at a time). */
 async function hotContent(deps: VaultDeps, row: SessionRow): Promise<ArchiveContent> {
   const { tenant, session } = row;
-  const events: StoredEvent[] = [];
-  for (let after = 0; ; ) {
-    const page = await withTenant(deps.store.db, tenant, 'reading events', (tx) => readEvents(tx, tenant, session, after, 5000));
-    // Up to the head read before: an append meanwhile is caught by the release, which then refuses.
-    events.push(...page.filter((e) => e.seq <= row.headSeq));
-    if (page.length < 5000 || page[page.length - 1]!.seq >= row.headSeq) break;
-    after = page[page.length - 1]!.seq;
-  }
+  // One read-only transaction for the events and the checkpoints: one snapshot of both, one round trip of overhead.
+  const { events, checkpoints } = await withTenant(deps.store.db, tenant, 'reading a session to archive', async (tx) => {
+    const events: StoredEvent[] = [];
+    for (let after = 0; ; ) {
+      const page = await readEvents(tx, tenant, session, after, 5000);
+      // Up to the head read before: an append meanwhile is caught by the release, which then refuses.
+      events.push(...page.filter((e) => e.seq <= row.headSeq));
+      if (page.length < 5000 || page[page.length - 1]!.seq >= row.headSeq) break;
+      after = page[page.length - 1]!.seq;
+    }
+    const checkpoints: string[] = [];
+    for (let after = 0; ; ) {
+      const page = await readCheckpoints(tx, tenant, session, after, 1000);
+      checkpoints.push(...page.filter((c) => c.seq <= row.headSeq).map((c) => c.note));
+      if (page.length < 1000) break;
+      after = page[page.length - 1]!.seq;
+    }
+    return { events, checkpoints };
+  });
+  return contentOf(row, events, checkpoints);
+}
+
+/** A session's archived content from its events and checkpoint notes; CHAIN_BROKEN when events are missing below the head. */
+function contentOf(row: SessionRow, events: StoredEvent[], checkpoints: string[]): ArchiveContent {
+  const { tenant, session } = row;
   if (events.length !== row.headSeq) {
     throw new IntegrityError('CHAIN_BROKEN', `session ${tenant}/${session} holds ${events.length} events but its head is at ${row.headSeq}; run verify`);
-  }
-  const checkpoints: string[] = [];
-  for (let after = 0; ; ) {
-    const page = await withTenant(deps.store.db, tenant, 'reading checkpoints', (tx) => readCheckpoints(tx, tenant, session, after, 1000));
-    checkpoints.push(...page.filter((c) => c.seq <= row.headSeq).map((c) => c.note));
-    if (page.length < 1000) break;
-    after = page[page.length - 1]!.seq;
   }
   return { tenant, session, agent: row.agent, events, checkpoints };
 }

@@ -2,7 +2,7 @@ import { decide, withFloor, type RetentionDecision } from '../retention';
 import { listSessions, listTenants, pendingTombstones, readHolds, withTenant, type SessionRow } from '../store';
 import { StorageError, VaultError } from '../errors';
 import type { VaultDeps } from './deps';
-import { archiveSession, deleteObjects, floorOf, policyOf, purge } from './archive';
+import { archiveMany, archiveSession, deleteObjects, floorOf, policyOf, purge, type ArchiveResult } from './archive';
 
 /** One line of a retention run: a session acted on (or, with dryRun, that would be). */
 export interface RetentionItem {
@@ -22,63 +22,129 @@ export interface RetentionRunOptions {
   tenant?: string;
   /** Who runs it: recorded in archive records and tombstones. */
   actor: string;
-  /** Records each action in the access trail before it runs (OperatorAccess supplies it). */
-  record: <T>(action: string, tenant: string, session: string, fn: () => Promise<T>) => Promise<T>;
+  /**
+   * Records actions in the access trail, all in one statement (OperatorAccess supplies
+   * it): each group's `granted` records before any of it runs, then its failures.
+   */
+  record: (entries: readonly { action: string; tenant: string; session: string; outcome: string }[]) => Promise<void>;
   /** Sessions looked at so far, for a progress bar. */
   onSession?: () => void;
+  /** Sessions archived or purged at once. Default 16. */
+  concurrency?: number;
 }
+
+/** Sessions recorded together, then acted on (at most `concurrency` at a time). */
+const GROUP = 100;
+
+/** Sessions of up to this many events are archived together (archiveMany); longer ones alone. */
+const SMALL = 1000;
+
+/** An action a run is about to take, and how: alone (`run`), or with the group's other small archives (`settle` reads its result). */
+interface Due {
+  item: RetentionItem;
+  action: string;
+  run: () => Promise<string>;
+  settle?: (r: ArchiveResult) => string;
+}
+
+/** Archives the group's small sessions at once: each one's result or error. */
+type ArchiveBatch = (sessions: readonly string[]) => Promise<Map<string, ArchiveResult | Error>>;
 
 /**
  * Runs every tenant's retention: finishes purges a crash interrupted, archives sessions
  * idle past archive-after, purges archived sessions past retain unless held. Streams: a
- * page of sessions at a time, one session in memory at a time, each result yielded as it
- * happens. Safe to kill and rerun: each step commits on its own and a rerun skips what is
+ * page of sessions at a time; of each page, groups of up to 50 due sessions are recorded
+ * in the access trail (one statement) and then acted on, a few at once, so memory holds
+ * a page and a few sessions, never the tenant. Each result is yielded once its group is
+ * done. Safe to kill and rerun: each step commits on its own and a rerun skips what is
  * done. An unreachable archive store stops the run (STORAGE_UNAVAILABLE, the session
- * stays hot); a session that fails otherwise is reported and the run goes on.
+ * stays hot; what its group had not started is recorded as failed with that code); a
+ * session that fails otherwise is reported and the run goes on.
  */
 export async function* retentionRun(deps: VaultDeps, o: RetentionRunOptions): AsyncGenerator<RetentionItem> {
   const tenants = o.tenant !== undefined ? [o.tenant] : (await listTenants(deps.store.db)).map((t) => t.tenant);
   for (const tenant of tenants) {
+    const finishing: Due[] = [];
     for (const t of await withTenant(deps.store.db, tenant, 'reading tombstones', (tx) => pendingTombstones(tx, tenant))) {
       const item: RetentionItem = { tenant, session: t.session, action: 'finish-purge', outcome: 'planned', dueAt: t.dueAt.toISOString() };
-      if (!o.dryRun) {
-        item.outcome = await attempt(async () => {
-          await o.record('retention.finish-purge', tenant, t.session, () => deleteObjects(deps, tenant, t.session));
-          return 'done';
-        });
-      }
-      yield item;
+      finishing.push({ item, action: 'retention.finish-purge', run: async () => (await deleteObjects(deps, tenant, t.session), 'done') });
     }
+    yield* act(finishing, o);
     const { policy } = await policyOf(deps, tenant);
     const held = new Set((await withTenant(deps.store.db, tenant, 'reading legal holds', (tx) => readHolds(tx, tenant))).map((h) => h.session));
     for (let after: string | null = null; ; ) {
       const page: SessionRow[] = await withTenant(deps.store.db, tenant, 'listing sessions', (tx) => listSessions(tx, tenant, after, 200));
+      const due: Due[] = [];
       for (const s of page) {
         o.onSession?.();
         const d: RetentionDecision = decide({ status: s.status, events: s.headSeq, lastAt: s.lastAt, held: held.has(s.session) }, withFloor(policy, floorOf(s)), deps.clock());
         if (d.action === 'none') continue;
         const item: RetentionItem = { tenant, session: s.session, action: d.action, outcome: 'planned', dueAt: d.dueAt.toISOString() };
-        if (!o.dryRun) {
-          if (d.action === 'archive') {
-            item.outcome = await attempt(async () => {
-              const r = await o.record('retention.archive', tenant, s.session, () => archiveSession(deps, tenant, s.session, o.actor));
-              item.digest = r.digest;
-              item.events = r.events;
-              return r.outcome === 'changed' ? 'skipped' : 'done';
-            });
-          } else {
-            item.outcome = await attempt(async () => {
-              await o.record('retention.purge', tenant, s.session, () => purge(deps, tenant, s.session, o.actor));
-              return 'done';
-            });
-          }
+        if (d.action === 'archive') {
+          const settle = (r: ArchiveResult) => {
+            item.digest = r.digest;
+            item.events = r.events;
+            return r.outcome === 'changed' ? 'skipped' : 'done';
+          };
+          due.push({ item, action: 'retention.archive', run: async () => settle(await archiveSession(deps, tenant, s.session, o.actor, policy)), ...(s.headSeq <= SMALL ? { settle } : {}) });
+        } else {
+          due.push({ item, action: 'retention.purge', run: async () => (await purge(deps, tenant, s.session, o.actor), 'done') });
         }
-        yield item;
       }
+      const batch: ArchiveBatch = (ids) => archiveMany(deps, tenant, ids, o.actor, policy, o.concurrency);
+      for (let i = 0; i < due.length; i += GROUP) yield* act(due.slice(i, i + GROUP), o, batch);
       if (page.length < 200) break;
       after = page[page.length - 1]!.session;
     }
   }
+}
+
+/**
+ * Records a group's actions as granted (one statement, before any runs), runs them a few
+ * at a time, records those that failed, and yields the results in order. A dry run only
+ * yields them as planned. An unreachable store or database stops the group: what had not
+ * finished is recorded as failed with its code, what had is yielded, then it throws.
+ */
+async function* act(group: readonly Due[], o: RetentionRunOptions, batch?: ArchiveBatch): AsyncGenerator<RetentionItem> {
+  if (group.length === 0) return;
+  if (o.dryRun) {
+    yield* group.map((d) => d.item);
+    return;
+  }
+  const entry = (d: Due, outcome: string) => ({ action: d.action, tenant: d.item.tenant, session: d.item.session, outcome });
+  await o.record(group.map((d) => entry(d, 'granted')));
+  let stop: unknown = null;
+  const settle = async (d: Due, step: () => Promise<string>) => {
+    try {
+      d.item.outcome = await attempt(step);
+    } catch (e) {
+      stop ??= e;
+    }
+  };
+  const together = batch ? group.filter((d) => d.settle) : [];
+  const tasks: (() => Promise<void>)[] = group.filter((d) => !together.includes(d)).map((d) => () => settle(d, d.run));
+  if (together.length > 0) {
+    tasks.unshift(async () => {
+      const results: Map<string, ArchiveResult | Error> | Error = await batch!(together.map((d) => d.item.session)).catch((e: Error) => e);
+      for (const d of together) {
+        const r = results instanceof Map ? results.get(d.item.session) : results;
+        await settle(d, async () => {
+          if (!r || r instanceof Error) throw r ?? new Error('no result');
+          return d.settle!(r);
+        });
+      }
+    });
+  }
+  let next = 0;
+  const worker = async () => {
+    while (stop === null && next < tasks.length) await tasks[next++]!();
+  };
+  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 16, tasks.length) }, worker));
+  const stopCode = stop instanceof VaultError ? stop.code : 'INTERNAL';
+  const failed = group.filter((d) => d.item.outcome.startsWith('failed:') || (stop !== null && d.item.outcome === 'planned'));
+  await o.record(failed.map((d) => entry(d, d.item.outcome === 'planned' ? `failed:${stopCode}` : d.item.outcome))).catch(() => {});
+  for (const d of group) if (d.item.outcome !== 'planned') yield d.item;
+  if (stop !== null) throw stop;
 }
 
 /** Runs one step: its outcome, or `failed:<CODE>`; an unreachable store or database stops the run. */

@@ -2,7 +2,7 @@
  * npm run bench — the vault against raw `pg` on the same server, in the same run.
  *
  * Modes: append 1 event per call; 100 per call; 8 sessions appending concurrently (1 per
- * call); replay of a session in full; the latest state (snapshot + tail) at 100 and 10,000 events; `retention run` archiving many idle sessions (heap sampled). Events carry ~1 KB of content. The baseline inserts and
+ * call); replay of a session in full; the latest state (a window of it, off a snapshot + tail) at 100, 10,000 and 100,000 events, and the heap while the longest is appended and read; `retention run` archiving many idle sessions (heap sampled). Events carry ~1 KB of content. The baseline inserts and
  * selects rows of the same size (same clear columns, a ~1 KB bytea payload, a 32-byte
  * hash) into a table with the same primary key. This machine is shared and noisy, so the
  * numbers that mean something are the ratios, not the absolute rates.
@@ -30,6 +30,7 @@ const CONCURRENT_EACH = Number(process.env.BENCH_CONCURRENT_EACH ?? 250);
 const REPLAY_EVENTS = BATCHES * 100;
 const ARCHIVE_SESSIONS = Number(process.env.BENCH_ARCHIVE_SESSIONS ?? 10_000);
 const LATEST_READS = Number(process.env.BENCH_LATEST_READS ?? 200);
+const LONG_EVENTS = Number(process.env.BENCH_LONG_EVENTS ?? 100_000);
 const LANGGRAPH_LENGTHS = (process.env.BENCH_LANGGRAPH_LENGTHS ?? '100,1000').split(',').map(Number);
 
 interface Row {
@@ -155,24 +156,46 @@ async function main(): Promise<void> {
   replayRow.met = vReplay >= 50_000;
   rows.push(replayRow);
 
-  // 5. The latest state, as an agent reads it every turn: snapshot + tail (state()) vs raw
-  // pg reading the latest row. At 100 events and at REPLAY_EVENTS, to show how it grows.
+  // 5. The latest state, as an agent reads it every turn: a window of it (the last 20 of
+  // each list) off the latest snapshot plus the events after it, vs raw pg reading the
+  // latest row; at 100, REPLAY_EVENTS and LONG_EVENTS events, to show it does not grow.
+  // The 100,000-event session also shows the heap after a GC while it is appended and read.
   await vault.session('bench', 'small').appendMany(Array.from({ length: 100 }, event));
-  await (vault as unknown as { deps: { background: { drain(): Promise<void> } } }).deps.background.drain();
   await rawInsert('small', 100);
+  const heap = { appending: [] as number[], reading: [] as number[] };
+  for (let i = 0; i < LONG_EVENTS; i += 1000) {
+    await vault.session('bench', 'long').appendMany(Array.from({ length: 1000 }, event));
+    if ((i + 1000) % (LONG_EVENTS / 5) === 0) heap.appending.push(heapUsedMb());
+  }
+  let read = 0;
+  for await (const _ of vault.session('bench', 'long').events()) if (++read % (LONG_EVENTS / 5) === 0) heap.reading.push(heapUsedMb());
+  const drain = () => (vault as unknown as { deps: { background: { drain(): Promise<void> } } }).deps.background.drain();
   const latest: { events: number; perSec: number; rawPerSec: number }[] = [];
-  for (const [session, events] of [['small', 100], ['batch', REPLAY_EVENTS]] as const) {
-    await vault.session('bench', session).state(); // warm
+  for (const [session, events] of [['small', 100], ['batch', REPLAY_EVENTS], ['long', LONG_EVENTS]] as const) {
+    await vault.session('bench', session).state({ window: 20 }); // warm: the first read seals a snapshot
+    await drain();
+    await vault.session('bench', session).state({ window: 20 });
     const vLatest = await rate(LATEST_READS, async () => {
-      for (let i = 0; i < LATEST_READS; i++) await vault.session('bench', session).state();
+      for (let i = 0; i < LATEST_READS; i++) await vault.session('bench', session).state({ window: 20 });
     });
     const rLatest = await rate(LATEST_READS, async () => {
-      for (let i = 0; i < LATEST_READS; i++) await raw.query(`SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = $1 ORDER BY seq DESC LIMIT 1`, [session]);
+      for (let i = 0; i < LATEST_READS; i++) await raw.query(`SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = $1 ORDER BY seq DESC LIMIT 1`, [session === 'long' ? 'batch' : session]);
     });
-    const r = row(`latest state, ${events} events (reads)`, LATEST_READS, vLatest, rLatest, 0.5);
+    const r = row(`latest state, window 20, ${events} events (reads)`, LATEST_READS, vLatest, rLatest, 0.5);
     rows.push(r);
     latest.push({ events, perSec: r.vaultPerSec, rawPerSec: r.rawPerSec });
   }
+  const flat = Math.max(...latest.map((l) => l.perSec)) / Math.min(...latest.map((l) => l.perSec));
+  rows.push({ mode: 'latest state: fastest / slowest of 100, 10k, 100k', events: 0, vaultPerSec: 0, rawPerSec: 0, ratio: Math.round(flat * 100) / 100, goal: '≤ 1.5× (flat in length)', met: flat <= 1.5 });
+  // The whole state (every message) costs what the session does: shown, not a goal.
+  const vFull = await rate(5, async () => {
+    for (let i = 0; i < 5; i++) await vault.session('bench', 'batch').state();
+  });
+  const fullRow = row(`whole state (no window), ${REPLAY_EVENTS} events (reads)`, 5, vFull, latest[1]!.rawPerSec, 0);
+  fullRow.goal = 'reported';
+  rows.push(fullRow);
+  const heapBound = Math.max(...heap.appending, ...heap.reading);
+  rows.push({ mode: `heap after GC, appending / reading ${LONG_EVENTS} events (MB, max)`, events: LONG_EVENTS, vaultPerSec: heapBound, rawPerSec: 0, ratio: 0, goal: '≤ 150 MB', met: heapBound <= 150 });
 
   // Raw pg reading the latest row: the baseline of the reads below.
   const rawLatest = await rate(LATEST_READS, async () => {
@@ -219,7 +242,7 @@ async function main(): Promise<void> {
     `\nretention run: ${archive.sessions} sessions archived at ${archive.perSec} sessions/s; heap used ${archive.heapMb.map((m) => `${m} MB`).join(' → ')} (after a GC, sampled every ${archive.every} sessions)\n`,
   );
   const out = path.resolve('bench-results.json');
-  writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), server: server.label, cpus: os.cpus().length, contentBytes: CONTENT_BYTES, results: rows, retention: archive, langgraph: graphs, http: { ...http, inProcessPerSec: Math.round(vConc) } }, null, 2) + '\n');
+  writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), server: server.label, cpus: os.cpus().length, contentBytes: CONTENT_BYTES, results: rows, latest, heap, retention: archive, langgraph: graphs, http: { ...http, inProcessPerSec: Math.round(vConc) } }, null, 2) + '\n');
   process.stdout.write(`\nHTTP appends: ${http.perSec}/s over ${http.connections} connections (p50 ${http.p50Ms} ms, p99 ${http.p99Ms} ms) vs ${Math.round(vConc)}/s in-process\n`);
   process.stdout.write(`\nwrote ${out}\n`);
 }
@@ -241,15 +264,18 @@ async function retentionBench(home: string, url: string): Promise<{ sessions: nu
   const start = process.hrtime.bigint();
   for await (const item of v.operator({ actor: 'bench' }).retentionRun({ tenant: 'archive-bench' })) {
     if (item.outcome !== 'done') throw new Error(`retention bench: ${item.session} ${item.outcome}`);
-    if (n++ % every === 0) {
-      (globalThis as { gc?: () => void }).gc?.(); // retained memory, not garbage awaiting collection
-      heapMb.push(Math.round(process.memoryUsage().heapUsed / 1e6));
-    }
+    if (n++ % every === 0) heapMb.push(heapUsedMb());
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   await v.close();
   if (n !== ARCHIVE_SESSIONS) throw new Error(`retention bench archived ${n} of ${ARCHIVE_SESSIONS}`);
   return { sessions: n, perSec: Math.round(n / seconds), heapMb, every };
+}
+
+/** Heap in use after a GC: retained memory, not garbage awaiting collection. */
+function heapUsedMb(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return Math.round(process.memoryUsage().heapUsed / 1e6);
 }
 
 function event() {

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asApp, asOwner } from '../support/owner';
 import type { Vault } from '../../src/vault';
+import { StorageError } from '../../src/errors';
 
 /**
  * Retention on both backends: archive → read from the archive → restore → append; purge
@@ -242,5 +243,90 @@ describe.each(backends())('retention with a $name database', (backend) => {
     const trail = [];
     for await (const a of vault.accessLog({ tenant: 'cb' })) trail.push([a.action, a.session, a.outcome]);
     expect(trail).toEqual(expect.arrayContaining([['retention.archive', 'broken', 'failed:CHAIN_BROKEN']]));
+  });
+  describe('a retention run over many sessions, archived a group at a time', () => {
+    const archiveOf = () => (vault as any).deps.archive as { put: (...a: any[]) => Promise<void> };
+    const trailOf = async (tenant: string) => {
+      const out: { seq: number; action: string; session: string | null; outcome: string }[] = [];
+      for await (const a of vault.accessLog({ tenant })) out.push({ seq: a.seq, action: a.action, session: a.session, outcome: a.outcome });
+      return out.filter((a) => a.action === 'retention.archive');
+    };
+    const eventsOf = async (tenant: string, session: string) => {
+      const out = [];
+      for await (const e of vault.session(tenant, session).events()) out.push(e);
+      return out;
+    };
+
+    it('records each session once before acting on it; one appended to while its group is archived stays hot with its event', async () => {
+      await vault.createTenant('many');
+      const ids = Array.from({ length: 60 }, (_, i) => `s${String(i).padStart(2, '0')}`);
+      for (const id of ids) await vault.session('many', id).appendMany(conversation);
+      await vault.session('many', 'long').appendMany(Array.from({ length: 1001 }, (_, i) => ({ type: 'task', task: `t${i}` }))); // archived alone
+      const before = new Map(await Promise.all([...ids, 'long'].map(async (id) => [id, await eventsOf('many', id)] as const)));
+      now += 31 * DAY;
+      // The application appends to s07 while the run is writing its archive object.
+      const store = archiveOf();
+      const put = store.put;
+      store.put = async (name: string, ...rest: any[]) => {
+        if (name.startsWith('many/s07/')) await vault.session('many', 's07').append({ type: 'message', role: 'user', content: 'one more thing' });
+        return put.call(store, name, ...rest);
+      };
+      const items = [];
+      try {
+        for await (const i of vault.operator(op).retentionRun({ tenant: 'many' })) items.push(i);
+      } finally {
+        store.put = put;
+      }
+      expect(items.map((i) => [i.session, i.outcome]).sort()).toEqual([...ids, 'long'].map((id) => [id, id === 's07' ? 'skipped' : 'done']).sort());
+      const status = new Map((await vault.sessions('many')).map((s) => [s.session, s.status]));
+      for (const id of [...ids, 'long']) expect(status.get(id)).toBe(id === 's07' ? 'active' : 'archived');
+      // Every archived session reads back from its archive as it was.
+      for (const id of [...ids, 'long'].filter((i) => i !== 's07')) expect(await eventsOf('many', id)).toEqual(before.get(id));
+      expect((await eventsOf('many', 's07')).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+      // One granted record per session, and none failed.
+      const trail = await trailOf('many');
+      expect(trail.filter((a) => a.outcome === 'granted').map((a) => a.session).sort()).toEqual([...ids, 'long'].sort());
+      expect(trail.filter((a) => a.outcome !== 'granted')).toEqual([]);
+      expect(await vault.verify({ tenant: 'many' })).toMatchObject({ ok: true });
+    });
+
+    it('stops when the store fails mid-group: what did not finish is recorded failed and stays hot, and a rerun archives it', async () => {
+      await vault.createTenant('halt');
+      const ids = Array.from({ length: 40 }, (_, i) => `h${String(i).padStart(2, '0')}`);
+      for (const id of ids) await vault.session('halt', id).appendMany(conversation);
+      now += 31 * DAY;
+      const store = archiveOf();
+      const put = store.put;
+      store.put = async (name: string, ...rest: any[]) => {
+        if (name.startsWith('halt/h20/')) throw new StorageError('STORAGE_UNAVAILABLE', 'archive unavailable (test)');
+        return put.call(store, name, ...rest);
+      };
+      const items: { session: string; outcome: string }[] = [];
+      try {
+        await expect(
+          (async () => {
+            for await (const i of vault.operator(op).retentionRun({ tenant: 'halt' })) items.push(i);
+          })(),
+        ).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+      } finally {
+        store.put = put;
+      }
+      const status = new Map((await vault.sessions('halt')).map((s) => [s.session, s.status]));
+      const trail = await trailOf('halt');
+      const failed = new Set(trail.filter((a) => a.outcome === 'failed:STORAGE_UNAVAILABLE').map((a) => a.session));
+      expect(failed.has('h20')).toBe(true);
+      expect(status.get('h20')).toBe('active');
+      for (const id of ids) {
+        // Each session is archived (and reported done) or hot with a failure recorded; never both, never neither.
+        expect([id, status.get(id) === 'archived']).toEqual([id, !failed.has(id)]);
+        if (status.get(id) === 'archived') expect(items).toContainEqual(expect.objectContaining({ session: id, outcome: 'done' }));
+        expect(await eventsOf('halt', id)).toHaveLength(4);
+      }
+      const again = [];
+      for await (const i of vault.operator(op).retentionRun({ tenant: 'halt' })) again.push(i);
+      expect(again.map((i) => i.session).sort()).toEqual([...failed].sort());
+      expect((await vault.sessions('halt')).every((s) => s.status === 'archived')).toBe(true);
+      expect(await vault.verify({ tenant: 'halt' })).toMatchObject({ ok: true });
+    });
   });
 });
