@@ -17,6 +17,7 @@ export { listSessions } from './queries/list-sessions';
 export { appendEvents } from './queries/append-events';
 export { readEvents } from './queries/read-events';
 export { readAround, type AroundRead } from './queries/read-around';
+export { readForState, type StateRead } from './queries/read-state';
 export { findIdempotent } from './queries/find-idempotent';
 export { insertCheckpoint } from './queries/insert-checkpoint';
 export type { CheckpointRow } from './queries/insert-checkpoint';

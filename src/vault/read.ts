@@ -1,7 +1,7 @@
 import type { StoredEvent, VaultEvent } from '../domain';
 import { GENESIS_HASH, eventHash, openEvent } from '../events';
 import { InputError, IntegrityError } from '../errors';
-import { bytesEqual } from '../crypto';
+import { bytesEqual, type SecretBytes } from '../crypto';
 import { readAround, readEvents, readSession, withTenant, type SessionRow } from '../store';
 import { readArchived } from './archive';
 import type { VaultDeps } from './deps';
@@ -83,17 +83,26 @@ export async function* decryptedEvents(deps: VaultDeps, tenant: string, session:
       prev = row.hash;
       continue;
     }
-    // Opened first (a moved or relabelled ciphertext, or a v2 row with a rewritten clear
-    // column, fails as DECRYPTION_FAILED), then checked against the chain (a removed,
-    // reordered or inserted row, a legacy row's or a shred marker's rewritten columns).
-    const event = openEvent(row, s.dataKey);
-    if (prev === null || row.seq !== expected || !bytesEqual(eventHash(prev, row), row.hash)) {
-      throw new IntegrityError('CHAIN_BROKEN', `event ${row.seq} of ${tenant}/${session} does not match its chain (altered, removed or inserted); run verify`);
-    }
+    const event = openChained(row, prev, expected, s.dataKey);
     prev = row.hash;
     expected = row.seq + 1;
     yield event;
   }
+}
+
+/**
+ * One row decrypted and checked against the chain: opened first (a moved or relabelled
+ * ciphertext, or a v2 row with a rewritten clear column, fails as DECRYPTION_FAILED),
+ * then its hash checked against its columns and `prev`, the hash of the event before it,
+ * which must be seq `expected` - 1 (a removed, reordered or inserted row, a legacy row's
+ * or a shred marker's rewritten columns: CHAIN_BROKEN).
+ */
+export function openChained(row: StoredEvent, prev: Uint8Array | null, expected: number, dataKey: SecretBytes): VaultEvent {
+  const event = openEvent(row, dataKey);
+  if (prev === null || row.seq !== expected || !bytesEqual(eventHash(prev, row), row.hash)) {
+    throw new IntegrityError('CHAIN_BROKEN', `event ${row.seq} of ${row.tenant}/${row.session} does not match its chain (altered, removed or inserted); run verify`);
+  }
+  return event;
 }
 
 /**

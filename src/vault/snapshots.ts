@@ -1,11 +1,12 @@
-import { InputError } from '../errors';
+import { InputError, IntegrityError } from '../errors';
 import { bytesEqual, fromHex, type SecretBytes } from '../crypto';
-import { openSnapshot, sealSnapshot } from '../events';
+import { GENESIS_HASH, openSnapshot, sealSnapshot, type SealedSnapshot } from '../events';
+import type { StoredEvent, VaultEvent } from '../domain';
 import { initialState, isFull, nothingDropped, replay, replayCompact, trim, windowOf, type AgentState, type CompactState, type Dropped, type ReplayPoint } from '../replay';
-import { insertSnapshot, nearestSnapshot, readEvents, readSession, withTenant } from '../store';
+import { insertSnapshot, readForState, readSession, withTenant, type StateRead } from '../store';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
-import { decryptedEvents } from './read';
+import { decryptedEvents, openChained } from './read';
 
 /** What `state()` takes: a point (none: the head) and, optionally, a window. */
 export interface StateOptions extends ReplayPoint {
@@ -69,20 +70,55 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
   }
   const meta = { tenant, session, agent: opened.agent };
   const show = (c: CompactState) => (window === undefined ? (isFull(c.dropped) ? c.state : null) : windowOf(c, window));
-  const base = opened.status === 'active' ? await usableSnapshot(deps, tenant, session, point, meta, opened.dataKey) : null;
-  const since = base?.state.lastSeq ?? 0;
   // A full read keeps every entry; a windowed one keeps about twice what it shows, so memory stays flat.
   const retain = window === undefined ? Number.MAX_SAFE_INTEGER : Math.max(deps.snapshotWindow, window);
-  const start = base && (window !== undefined || isFull(base.dropped)) ? base : null;
-  if (opened.status === 'active' && (start || window !== undefined)) {
-    const from = start ?? { state: initialState(meta), dropped: nothingDropped() };
-    const compact = await replayCompact(from, decryptedEvents(deps, tenant, session, from.state.lastSeq + 1), point, retain);
-    const shown = compact && show(compact);
-    if (compact && shown) return { compact, shown, sinceSnapshot: compact.state.lastSeq - since };
+  const upto = point.atSeq ?? Number.MAX_SAFE_INTEGER;
+  let since = 0;
+  if (opened.status === 'active') {
+    // One statement: the session's head, the nearest snapshot, and the events from it.
+    const limit = deps.pageSize + 1;
+    const read = await readForState(deps.store.db, tenant, session, { upto, ...(point.at ? { at: point.at } : {}) }, limit);
+    if (read?.status === 'active') {
+      const base = read.snapshot ? usableSnapshot(deps, read.snapshot, read.events[0], meta, opened.dataKey) : null;
+      since = base?.state.lastSeq ?? 0;
+      const start = base && (window !== undefined || isFull(base.dropped)) ? base : null;
+      // The statement's events start at the snapshot (or at 1 when there is none); an unusable one means reading from 1.
+      const events = start || !read.snapshot ? eventsAfter(deps, read, start?.state.lastSeq ?? 0, limit, upto, opened.dataKey) : decryptedEvents(deps, tenant, session);
+      if (start || window !== undefined) {
+        const compact = await replayCompact(start ?? { state: initialState(meta), dropped: nothingDropped() }, events, point, retain);
+        const shown = compact && show(compact);
+        if (compact && shown) return { compact, shown, sinceSnapshot: compact.state.lastSeq - since };
+      }
+    }
   }
   // No snapshot that holds what is asked (or a retraction reached what it dropped): every event.
   const compact = { state: await replay(meta, decryptedEvents(deps, tenant, session), point), dropped: nothingDropped() };
   return { compact, shown: show(compact)!, sinceSnapshot: compact.state.lastSeq - since };
+}
+
+/**
+ * The events after seq `after` of a state read, decrypted and checked against the chain
+ * from the event at `after` (or genesis); the event at the session's head also against
+ * the head the session records. A read that filled its `limit` goes on page by page.
+ */
+async function* eventsAfter(deps: VaultDeps, read: StateRead, after: number, limit: number, upto: number, dataKey: SecretBytes): AsyncGenerator<VaultEvent> {
+  let prev: Uint8Array | null = after === 0 ? GENESIS_HASH : null;
+  let expected = after + 1;
+  for (const row of read.events) {
+    if (row.seq <= after) {
+      if (row.seq === after) prev = row.hash;
+      continue;
+    }
+    const event = openChained(row, prev, expected, dataKey);
+    if (row.seq === read.headSeq && read.headHash !== null && !bytesEqual(row.hash, read.headHash)) {
+      throw new IntegrityError('CHAIN_BROKEN', `event ${row.seq} of ${row.tenant}/${row.session} is not the head its session records; run verify`);
+    }
+    prev = row.hash;
+    expected = row.seq + 1;
+    yield event;
+  }
+  const last = read.events[read.events.length - 1];
+  if (read.events.length === limit && last && last.seq < upto) yield* decryptedEvents(deps, last.tenant, last.session, last.seq + 1, upto);
 }
 
 /** A snapshot's JSON: the state trimmed to `retain` entries a list, and what it dropped (the state itself is not changed). */
@@ -91,22 +127,12 @@ function snapshotJson(compact: CompactState, retain: number): string {
   return JSON.stringify({ ...copy.state, dropped: copy.dropped });
 }
 
-async function usableSnapshot(
-  deps: VaultDeps,
-  tenant: string,
-  session: string,
-  point: ReplayPoint,
-  meta: { tenant: string; session: string; agent: string | null },
-  dataKey: SecretBytes,
-): Promise<CompactState | null> {
-  const found = await withTenant(deps.store.db, tenant, 'reading a snapshot', async (tx) => {
-    const snap = await nearestSnapshot(tx, tenant, session, point);
-    if (!snap) return null;
-    const [event] = await readEvents(tx, tenant, session, snap.seq - 1, 1);
-    return { snap, event };
-  });
-  if (!found) return null;
-  const { snap, event } = found;
+/**
+ * A snapshot as a compact state, if it can be used: it sits on the chain (`event`, the
+ * event at its seq, has the head it names), opens where it is, and names its own place.
+ * Otherwise null (logged), and the caller replays.
+ */
+function usableSnapshot(deps: VaultDeps, snap: SealedSnapshot, event: StoredEvent | undefined, meta: { tenant: string; session: string; agent: string | null }, dataKey: SecretBytes): CompactState | null {
   const ignore = (why: string) => {
     deps.logger.warn({ op: 'snapshot.ignored', seq: snap.seq, why }, 'snapshot not used; replaying in full');
     return null;
@@ -118,7 +144,7 @@ async function usableSnapshot(
   } catch {
     return ignore('does not open');
   }
-  if (state?.lastSeq !== snap.seq || state.tenant !== tenant || state.session !== session || !state.head || !bytesEqual(fromHex(state.head), snap.headHash)) {
+  if (state?.lastSeq !== snap.seq || state.tenant !== meta.tenant || state.session !== meta.session || !state.head || !bytesEqual(fromHex(state.head), snap.headHash)) {
     return ignore('names another place');
   }
   // Written before snapshots were compact, a snapshot holds the full state: nothing dropped.

@@ -58,8 +58,9 @@ describe.each(backends())('retention run killed and rerun on $name', (backend: B
       }
       await exited;
       if (kill === kills[0]) {
-        // Killed after the first object was written and verified, before its commit: the
-        // object is in the store, the session still hot and whole.
+        // Killed after the first object was written and verified, before its group's commit:
+        // objects are in the store (the others of the group are written meanwhile), every
+        // session still hot and whole.
         const v = await open();
         try {
           expect((await v.sessions('bank')).filter((s) => s.status !== 'active')).toEqual([]);
@@ -67,7 +68,7 @@ describe.each(backends())('retention run killed and rerun on $name', (backend: B
         } finally {
           await v.close();
         }
-        expect(readdirSync(path.join(home, 'archive', 'bank'), { recursive: true }).filter((f) => String(f).endsWith('.svarc.gz'))).toHaveLength(1);
+        expect(readdirSync(path.join(home, 'archive', 'bank'), { recursive: true }).filter((f) => String(f).endsWith('.svarc.gz')).length).toBeGreaterThanOrEqual(1);
       }
     }
     const last = spawn(process.execPath, [BIN, 'retention', 'run', '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });

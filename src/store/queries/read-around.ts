@@ -12,7 +12,8 @@ export interface AroundRead {
   events: StoredEvent[];
 }
 
-interface Row {
+/** An event as session_vault_read and session_vault_state_read return it. */
+export interface EventColumns {
   r_status: string;
   r_head_seq: number | string | bigint;
   r_head_hash: Uint8Array | null;
@@ -46,7 +47,7 @@ export async function readAround(db: VaultDb, tenant: string, session: string, t
   } catch (e) {
     throw storageError(e, 'reading events'); // outside withTenant, so translated here
   }
-  const rows = rowsOf<Row>(res);
+  const rows = rowsOf<EventColumns>(res);
   const first = rows[0];
   if (!first) return null;
   const events: StoredEvent[] = [];
@@ -56,24 +57,29 @@ export async function readAround(db: VaultDb, tenant: string, session: string, t
     const seq = Number(r.r_seq);
     if (seen.has(seq)) continue; // in the tail and listed
     seen.add(seq);
-    events.push({
-      tenant,
-      session,
-      seq,
-      type: checkedType(r.r_type, tenant, session, seq) as StoredEventType,
-      at: r.r_at instanceof Date ? r.r_at : new Date(r.r_at),
-      correlationId: r.r_correlation_id,
-      idempotencyKey: r.r_idempotency_key,
-      tool: r.r_tool,
-      promptTokens: r.r_prompt_tokens,
-      completionTokens: r.r_completion_tokens,
-      costUsd: r.r_cost_usd,
-      durationMs: r.r_duration_ms === null ? null : Number(r.r_duration_ms),
-      keyVersion: r.r_key_version,
-      nonce: r.r_nonce,
-      ciphertext: r.r_ciphertext,
-      hash: r.r_hash,
-    });
+    events.push(eventOfRow(tenant, session, seq, r));
   }
   return { status: first.r_status as AroundRead['status'], headSeq: Number(first.r_head_seq), headHash: first.r_head_hash, events };
+}
+
+/** The StoredEvent of a row in session_vault_read's columns. */
+export function eventOfRow(tenant: string, session: string, seq: number, r: EventColumns): StoredEvent {
+  return {
+    tenant,
+    session,
+    seq,
+    type: checkedType(r.r_type, tenant, session, seq) as StoredEventType,
+    at: r.r_at instanceof Date ? r.r_at : new Date(r.r_at),
+    correlationId: r.r_correlation_id,
+    idempotencyKey: r.r_idempotency_key,
+    tool: r.r_tool,
+    promptTokens: r.r_prompt_tokens,
+    completionTokens: r.r_completion_tokens,
+    costUsd: r.r_cost_usd,
+    durationMs: r.r_duration_ms === null ? null : Number(r.r_duration_ms),
+    keyVersion: r.r_key_version,
+    nonce: r.r_nonce,
+    ciphertext: r.r_ciphertext,
+    hash: r.r_hash,
+  };
 }
