@@ -103,6 +103,7 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .description('rebuild the agent state from events')
     .option('--at-seq <n>', 'as it stood after this seq')
     .option('--at <iso>', 'as it stood at this time')
+    .option('--window <n>', 'only the last n messages, tool calls, agent items and model errors')
     .action(run((ctx, t: string, s: string, f: Record<string, string>) => replayCommand(ctx, t, s, f)));
 
   program

@@ -62,6 +62,7 @@ export const eventsPage = z.object({
 export const stateQuery = z.strictObject({
   atSeq: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().describe('the state as it stood after this seq'),
   at: isoQuery.optional().describe('the state as it stood at this time'),
+  window: z.coerce.number().int().min(1).max(100_000).optional().describe('only the last N entries of each list (messages, tool calls, agent items, model errors); up to the vault\'s snapshotWindow (default 100) this costs the same at any session length'),
 });
 
 export const agentState = z
@@ -81,6 +82,13 @@ export const agentState = z
     usage: z.object({ promptTokens: z.number(), completionTokens: z.number(), costUsd: z.number() }),
     modelErrors: z.array(z.record(z.string(), json)),
     agentItems: z.array(z.object({ seq: z.number().int(), item: json })),
+    window: z
+      .object({
+        size: z.number().int(),
+        omitted: z.object({ messages: z.number().int(), toolCalls: z.number().int(), agentItems: z.number().int(), modelErrors: z.number().int() }),
+      })
+      .optional()
+      .describe('present when a window was asked for: its size, and how many earlier entries of each list it left out'),
   })
   .describe('the agent state replayed from decrypted events (the CLI `replay --json` shape)');
 

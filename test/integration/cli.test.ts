@@ -95,6 +95,8 @@ describe.each(backends())('the CLI on $name', (backend: Backend) => {
     });
     const earlier = await run(['replay', 'acme', 'sess-1', '--json', '--at-seq', '1']);
     expect(JSON.parse(earlier.stdout)).toMatchObject({ lastSeq: 1, toolCalls: [] });
+    const windowed = await run(['replay', 'acme', 'sess-1', '--json', '--window', '1']);
+    expect(JSON.parse(windowed.stdout)).toMatchObject({ lastSeq: 4, currentTask: 'answer', window: { size: 1 } });
 
     const sessions = await run(['sessions', 'acme', '--json']);
     expect(JSON.parse(sessions.stdout)).toEqual([{ session: 'sess-1', agent: 'teller', events: 4, firstAt: expect.any(String), lastAt: expect.any(String), status: 'active' }]);
@@ -115,6 +117,7 @@ describe.each(backends())('the CLI on $name', (backend: Backend) => {
     ['an invalid session id', ['append', 'acme', 'bad session'], ndjson({ type: 'task', task: 'x' }), /^error\[INVALID_ID\]: invalid session id/],
     ['an unknown tenant', ['append', 'nobody', 'sess-1'], ndjson({ type: 'task', task: 'x' }), /^error\[UNKNOWN_TENANT\]: unknown tenant nobody/],
     ['a bad --at-seq', ['replay', 'acme', 'sess-1', '--at-seq', 'soon'], undefined, /^error\[INVALID_INPUT\]: --at-seq/],
+    ['a bad --window', ['replay', 'acme', 'sess-1', '--window', '0'], undefined, /^error\[INVALID_INPUT\]: --window/],
     ['an unknown flag', ['events', 'acme', 'sess-1', '--colour'], undefined, /^error\[USAGE\]: unknown option/],
   ])('refuses %s with exit 2 and stores nothing', async (_label, args, stdin, message) => {
     const before = await eventCount('acme', 'sess-1');

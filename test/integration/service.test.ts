@@ -263,6 +263,12 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
     expect(nd.text.trim().split('\n').map((l) => JSON.parse(l).data.content)).toEqual(['m2', 'm3', 'm4', 'm5']);
     const at = await svc.call(w, 'GET', '/v1/tenants/acme/sessions/paged/state?atSeq=3');
     expect([at.json.lastSeq, at.json.messages.map((m: { content: string }) => m.content)]).toEqual([3, ['m1', 'm2', 'm3']]);
+    const win = await svc.call(w, 'GET', '/v1/tenants/acme/sessions/paged/state?window=2');
+    expect([win.json.lastSeq, win.json.messages.map((m: { content: string }) => m.content), win.json.window]).toEqual([7, ['m6', 'm7'], { size: 2, omitted: { messages: 5, toolCalls: 0, agentItems: 0, modelErrors: 0 } }]);
+    for (const bad of ['0', '1.5', 'many', '100001']) {
+      const r = await svc.call(w, 'GET', `/v1/tenants/acme/sessions/paged/state?window=${bad}`);
+      expect([r.status, r.json.error.code]).toEqual([400, 'INVALID_INPUT']);
+    }
   });
 
   it('keeps tokens and content out of its logs', async () => {

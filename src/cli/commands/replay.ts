@@ -4,12 +4,13 @@ import type { CommandContext } from '../context';
 import { intFlag, timeFlag } from '../input';
 import { json, printable } from '../output';
 
-/** `replay <tenant> <session> [--at-seq N | --at ISO]`: the agent state rebuilt from decrypted events. */
-export async function replayCommand(ctx: CommandContext, tenant: string, session: string, flags: { atSeq?: string; at?: string }): Promise<number> {
+/** `replay <tenant> <session> [--at-seq N | --at ISO] [--window N]`: the agent state rebuilt from decrypted events. */
+export async function replayCommand(ctx: CommandContext, tenant: string, session: string, flags: { atSeq?: string; at?: string; window?: string }): Promise<number> {
   if (flags.atSeq !== undefined && flags.at !== undefined) throw new InputError('INVALID_INPUT', 'give --at-seq or --at, not both');
   const atSeq = intFlag(flags.atSeq, '--at-seq', 0);
   const at = timeFlag(flags.at, '--at');
-  const state = await ctx.asOperator((op) => op.state(tenant, session, { atSeq, at }));
+  const window = intFlag(flags.window, '--window', 1);
+  const state = await ctx.asOperator((op) => op.state(tenant, session, { atSeq, at, ...(window !== undefined ? { window } : {}) }));
   if (ctx.config.json) json(ctx.io, state);
   else ctx.io.out(renderState(state));
   return 0;
@@ -21,6 +22,7 @@ export function renderState(s: AgentState): string {
     `${s.tenant}/${s.session}  agent ${s.agent ?? '-'}  through seq ${s.lastSeq}  head ${s.head ?? '-'}`,
     `task: ${s.currentTask ?? '(none)'}`,
     '',
+    ...(s.window ? [`window: the last ${s.window.size} of each list (${s.window.omitted.messages} earlier messages and ${s.window.omitted.toolCalls} tool calls left out)`, ''] : []),
     'conversation:',
     ...s.messages.map((m) => `  [${m.seq}] ${m.role}${m.name ? ` (${m.name})` : ''}: ${m.content}`),
     '',

@@ -80,13 +80,13 @@ export function sessionRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     url: '/v1/tenants/:tenant/sessions/:session/state',
     allow: ['writer', 'operator'],
     summary: 'Replay the agent state',
-    description: 'The state rebuilt from decrypted events, now, after `atSeq`, or at time `at`. An operator token\'s replay is recorded in the access trail (`replay`).',
+    description: 'The state rebuilt from decrypted events, now, after `atSeq`, or at time `at`; with `window`, only the last N entries of each list (an agent\'s per-turn read, in constant time). An operator token\'s replay is recorded in the access trail (`replay`).',
     tags: ['sessions'],
     schema: { params: S.sessionPath, querystring: S.stateQuery, headers: S.reasonHeader, response: { 200: S.agentState, 404: S.errorBody } },
     handler: async (req, _reply, principal) => {
-      const { atSeq, at } = req.query;
+      const { atSeq, at, window } = req.query;
       if (atSeq !== undefined && at !== undefined) throw new InputError('INVALID_INPUT', 'give atSeq or at, not both');
-      const point = { atSeq, at: at === undefined ? undefined : new Date(at) };
+      const point = { atSeq, at: at === undefined ? undefined : new Date(at), window };
       const { tenant, session } = req.params;
       if (principal.role === 'writer') return vault.session(tenant, session).state(point);
       metrics.accessRecords.inc({ action: 'replay' });
