@@ -80,7 +80,7 @@ export async function append(
           : null;
         let ok: boolean;
         try {
-          ok = await appendEvents(deps.store.db, tenant, session, s.headSeq, rows, checkpoint);
+          ok = await writeBatch(deps, tenant, session, s.headSeq, rows, checkpoint);
         } catch (e) {
           if (sqlState(e) !== '23505') throw storageError(e, 'appending events');
           ok = false; // a concurrent writer took the seq or idempotency key; reload and look again
@@ -109,6 +109,33 @@ export async function append(
       throw new StorageError('APPEND_CONTENDED', `gave up appending to ${tenant}/${session} after ${MAX_ATTEMPTS} conflicting attempts`);
     }),
   );
+}
+
+/** Events one session_vault_append statement carries; a larger batch is several, in one transaction. */
+const APPEND_CHUNK = 1000;
+
+class HeadMoved extends Error {}
+
+/**
+ * Writes a sealed batch: one statement, or for a batch over APPEND_CHUNK events one
+ * statement a chunk inside one transaction, so the batch stays atomic while no statement
+ * (and no embedded store's memory) has to hold it whole; the head is signed on the last.
+ * False, writing nothing, when the head is no longer at `expectedSeq`.
+ */
+async function writeBatch(deps: VaultDeps, tenant: string, session: string, expectedSeq: number, rows: readonly StoredEvent[], checkpoint: { keyId: string; note: string } | null): Promise<boolean> {
+  if (rows.length <= APPEND_CHUNK) return appendEvents(deps.store.db, tenant, session, expectedSeq, rows, checkpoint);
+  try {
+    return await deps.store.db.transaction(async (tx) => {
+      for (let i = 0; i < rows.length; i += APPEND_CHUNK) {
+        const last = i + APPEND_CHUNK >= rows.length;
+        if (!(await appendEvents(tx, tenant, session, expectedSeq + i, rows.slice(i, i + APPEND_CHUNK), last ? checkpoint : null))) throw new HeadMoved();
+      }
+      return true;
+    });
+  } catch (e) {
+    if (e instanceof HeadMoved) return false; // rolled back: nothing written
+    throw e;
+  }
 }
 
 function seal(

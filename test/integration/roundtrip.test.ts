@@ -1,6 +1,7 @@
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { withCorrelationId } from '../../src/observability';
 import type { Vault } from '../../src/vault';
+import { asOwner } from '../support/owner';
 
 afterAll(dropCreatedDatabases);
 
@@ -20,12 +21,14 @@ const EVERY_TYPE = [
 
 describe.each(backends())('append and replay on $name', (backend) => {
   let vault: Vault;
+  let url: string;
   let close: () => Promise<void>;
   let clock = Date.parse('2026-03-01T10:00:00.000Z');
 
   beforeAll(async () => {
     const t = await testVault(backend, { clock: () => new Date((clock += 1000)), pageSize: 4 });
     vault = t.vault;
+    url = t.url;
     close = t.close;
     await vault.createTenant('bank');
     await vault.createTenant('other');
@@ -67,6 +70,31 @@ describe.each(backends())('append and replay on $name', (backend) => {
     expect(state.toolCalls).toEqual([
       { callId: 'call_1', tool: 'transfer', input: { from: 'chk', to: 'sav', amount: 50 }, output: { ok: true, ref: 'T-1' }, summary: 'moved', durationMs: 81, isError: false, callSeq: 3, resultSeq: 4 },
     ]);
+  });
+
+  it('appends a batch larger than one statement atomically: a failure in its last chunk leaves none of it', async () => {
+    const s = vault.session('bank', 'big');
+    const batch = (from: number) => Array.from({ length: 2500 }, (_, i) => ({ type: 'task', task: `t${from + i}` }));
+    expect(await s.appendMany(batch(1))).toMatchObject({ appended: 2500, firstSeq: 1, lastSeq: 2500 });
+    // As the database owner, a trigger that fails the insert of seq 4,900, in the third statement of the next batch.
+    await asOwner(vault, url, [
+      { text: `CREATE FUNCTION fail_at_4900() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.session_id = 'big' AND NEW.seq = 4900 THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$` },
+      { text: `CREATE TRIGGER fail_at_4900 BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION fail_at_4900()` },
+    ]);
+    try {
+      await expect(s.appendMany(batch(2501))).rejects.toMatchObject({ code: 'STORAGE_REFUSED' });
+      expect(await s.headSeq()).toBe(2500);
+      const tail = await s.tail(1);
+      expect(tail.events[0]).toMatchObject({ seq: 2500, data: { task: 't2500' } });
+    } finally {
+      await asOwner(vault, url, [{ text: `DROP TRIGGER fail_at_4900 ON events` }, { text: `DROP FUNCTION fail_at_4900()` }]);
+    }
+    (vault as any).deps.cache.delete('bank', 'big');
+    expect(await s.appendMany(batch(2501))).toMatchObject({ appended: 2500, firstSeq: 2501, lastSeq: 5000 });
+    let n = 0;
+    for await (const e of s.events()) expect(e.seq).toBe(++n);
+    expect(n).toBe(5000);
+    expect((await vault.verify({ tenant: 'bank', session: 'big' })).ok).toBe(true);
   });
 
   it('replays the state as it stood at an earlier seq or time', async () => {
