@@ -7,4 +7,4 @@
 export { RecordedChat } from './integrations/openai/chat';
 export type { RecordedChatOptions, TurnResult, ToolDefinition, ToolRegistry } from './integrations/openai/chat';
 export { fullHistory, slidingWindow, summaryPlusRecent, tokenBudget, costOf, DEFAULT_PRICES, UserMemory } from './index';
-export type { ContextStrategy, PriceTable, Fact } from './index';
+export type { ContextStrategy, ContextReach, PriceTable, Fact } from './index';

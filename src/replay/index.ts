@@ -4,5 +4,5 @@ export { initialState, evolve } from './state';
 export type { AgentState, ReplayedMessage, ReplayedToolCall, StateWindow } from './state';
 export { replay, replayFrom, isPast } from './fold';
 export type { ReplayPoint } from './fold';
-export { trim, evolveCompact, windowOf, replayCompact, isFull, nothingDropped } from './window';
-export type { CompactState, Dropped } from './window';
+export { trim, evolveCompact, windowOf, replayCompact, isFull, nothingDropped, freshCompact } from './window';
+export type { CompactState, Dropped, Landmarks } from './window';

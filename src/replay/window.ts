@@ -1,6 +1,6 @@
 import type { VaultEvent } from '../domain';
 import { isPast } from './fold';
-import { evolve, type AgentState, type StateWindow } from './state';
+import { evolve, initialState, type AgentState, type StateWindow } from './state';
 
 /**
  * Windowed state: the agent state with only the last N entries of each list (messages,
@@ -30,10 +30,27 @@ const RETRACTABLE: readonly ListName[] = ['messages', 'toolCalls', 'agentItems']
 
 export type Dropped = Record<ListName, DroppedEntries>;
 
+/**
+ * Where things are that a model's context needs however old they are: the seqs of the
+ * recorded system and developer messages, and the seq of the last event of each type
+ * (the last `instructions`, the last `summary`). Counted from the events, retractions aside.
+ */
+export interface Landmarks {
+  system: number[];
+  last: { [type: string]: number };
+}
+
 /** A state with some of its lists' oldest entries left out (none: a full state). */
 export interface CompactState {
   state: AgentState;
   dropped: Dropped;
+  /** Absent or null when not known (a snapshot written before they were kept). */
+  landmarks?: Landmarks | null;
+}
+
+/** A compact state before the first event: nothing dropped, landmarks known. */
+export function freshCompact(meta: { tenant: string; session: string; agent: string | null }): CompactState {
+  return { state: initialState(meta), dropped: nothingDropped(), landmarks: { system: [], last: {} } };
 }
 
 
@@ -89,6 +106,12 @@ export function evolveCompact(compact: CompactState, event: VaultEvent): Compact
       if (fromSeq <= d.minSeq && toSeq >= d.maxSeq) compact.dropped[list] = none(); // all of them gone
       else return null;
     }
+  }
+  const marks = compact.landmarks;
+  if (marks) {
+    marks.last[event.type] = event.seq;
+    const role = (event.data as { role?: unknown }).role;
+    if (event.type === 'message' && (role === 'system' || role === 'developer')) marks.system.push(event.seq);
   }
   compact.state = evolve(compact.state, event);
   return compact;

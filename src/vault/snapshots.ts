@@ -2,7 +2,7 @@ import { InputError, IntegrityError } from '../errors';
 import { bytesEqual, fromHex, type SecretBytes } from '../crypto';
 import { GENESIS_HASH, openSnapshot, sealSnapshot, type SealedSnapshot } from '../events';
 import type { StoredEvent, VaultEvent } from '../domain';
-import { initialState, isFull, nothingDropped, replay, replayCompact, trim, windowOf, type AgentState, type CompactState, type Dropped, type ReplayPoint } from '../replay';
+import { freshCompact, isFull, nothingDropped, replayCompact, trim, windowOf, type AgentState, type CompactState, type Dropped, type Landmarks, type ReplayPoint } from '../replay';
 import { insertSnapshot, readForState, readSession, withTenant, type StateRead } from '../store';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
@@ -40,16 +40,39 @@ export function checkStateOptions(options: StateOptions): StateOptions {
  */
 export async function stateAt(deps: VaultDeps, tenant: string, session: string, options: StateOptions = {}): Promise<AgentState> {
   const { compact, shown, sinceSnapshot } = await compactAt(deps, tenant, session, options);
-  // The latest state of a session whose last snapshot is `snapshotEvery` events behind is
-  // sealed as a new snapshot, off the caller's path: sessions that are read get them, and
-  // appends never pay for them. Its JSON is taken now, before the caller can change it.
+  if (options.atSeq === undefined && options.at === undefined) snapshotIfBehind(deps, tenant, session, compact, sinceSnapshot);
+  return shown;
+}
+
+/**
+ * Where a session's system messages and last event of each type are, and its head, read
+ * as the latest state is (snapshot + tail: flat in the session's length). What a model
+ * context built from the session's tail needs besides the tail (src/integrations/openai).
+ */
+export async function landmarksAt(deps: VaultDeps, tenant: string, session: string): Promise<{ head: number; landmarks: Landmarks }> {
+  const read = await compactAt(deps, tenant, session, { window: 1 });
+  snapshotIfBehind(deps, tenant, session, read.compact, read.sinceSnapshot);
+  if (read.compact.landmarks) return { head: read.compact.state.lastSeq, landmarks: read.compact.landmarks };
+  // A snapshot from before landmarks were kept: fold every event once (the next snapshot keeps them).
+  const opened = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
+  const all = (await replayCompact(freshCompact({ tenant, session, agent: opened.agent }), decryptedEvents(deps, tenant, session), {}, deps.snapshotWindow)) ?? null;
+  if (!all?.landmarks) throw new IntegrityError('CHAIN_BROKEN', `the landmarks of ${tenant}/${session} cannot be rebuilt; run verify`);
+  snapshotIfBehind(deps, tenant, session, all, all.state.lastSeq);
+  return { head: all.state.lastSeq, landmarks: all.landmarks };
+}
+
+/**
+ * Seals the latest state as a new snapshot when the last one is `snapshotEvery` events
+ * behind, off the caller's path: sessions that are read get them, and appends never pay
+ * for them. Its JSON is taken now, before the caller can change the state.
+ */
+function snapshotIfBehind(deps: VaultDeps, tenant: string, session: string, compact: CompactState, sinceSnapshot: number): void {
   const k = deps.snapshotEvery;
   const state = compact.state;
-  if (k > 0 && options.atSeq === undefined && options.at === undefined && sinceSnapshot >= k && state.head && state.lastAt) {
+  if (k > 0 && sinceSnapshot >= k && state.head && state.lastAt) {
     const json = snapshotJson(compact, deps.snapshotWindow);
     deps.background.run(() => storeSnapshot(deps, tenant, session, state.lastSeq, state.lastAt!, state.head!, json), 'snapshot');
   }
-  return shown;
 }
 
 /**
@@ -85,14 +108,14 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
       // The statement's events start at the snapshot (or at 1 when there is none); an unusable one means reading from 1.
       const events = start || !read.snapshot ? eventsAfter(deps, read, start?.state.lastSeq ?? 0, limit, upto, opened.dataKey) : decryptedEvents(deps, tenant, session);
       if (start || window !== undefined) {
-        const compact = await replayCompact(start ?? { state: initialState(meta), dropped: nothingDropped() }, events, point, retain);
+        const compact = await replayCompact(start ?? freshCompact(meta), events, point, retain);
         const shown = compact && show(compact);
         if (compact && shown) return { compact, shown, sinceSnapshot: compact.state.lastSeq - since };
       }
     }
   }
   // No snapshot that holds what is asked (or a retraction reached what it dropped): every event.
-  const compact = { state: await replay(meta, decryptedEvents(deps, tenant, session), point), dropped: nothingDropped() };
+  const compact = (await replayCompact(freshCompact(meta), decryptedEvents(deps, tenant, session), point, Number.MAX_SAFE_INTEGER))!; // keeps every entry: never null
   return { compact, shown: show(compact)!, sinceSnapshot: compact.state.lastSeq - since };
 }
 
@@ -124,7 +147,7 @@ async function* eventsAfter(deps: VaultDeps, read: StateRead, after: number, lim
 /** A snapshot's JSON: the state trimmed to `retain` entries a list, and what it dropped (the state itself is not changed). */
 function snapshotJson(compact: CompactState, retain: number): string {
   const copy = trim({ state: { ...compact.state }, dropped: structuredClone(compact.dropped) }, retain);
-  return JSON.stringify({ ...copy.state, dropped: copy.dropped });
+  return JSON.stringify({ ...copy.state, dropped: copy.dropped, landmarks: compact.landmarks ?? null });
 }
 
 /**
@@ -138,9 +161,9 @@ function usableSnapshot(deps: VaultDeps, snap: SealedSnapshot, event: StoredEven
     return null;
   };
   if (!event || event.seq !== snap.seq || !bytesEqual(event.hash, snap.headHash)) return ignore('not on the chain');
-  let state: AgentState & { dropped?: Dropped };
+  let state: AgentState & { dropped?: Dropped; landmarks?: Landmarks | null };
   try {
-    state = openSnapshot(snap, dataKey) as AgentState & { dropped?: Dropped };
+    state = openSnapshot(snap, dataKey) as AgentState & { dropped?: Dropped; landmarks?: Landmarks | null };
   } catch {
     return ignore('does not open');
   }
@@ -148,8 +171,8 @@ function usableSnapshot(deps: VaultDeps, snap: SealedSnapshot, event: StoredEven
     return ignore('names another place');
   }
   // Written before snapshots were compact, a snapshot holds the full state: nothing dropped.
-  const { dropped = nothingDropped(), ...rest } = state;
-  return { state: { ...rest, agent: meta.agent }, dropped };
+  const { dropped = nothingDropped(), landmarks = null, ...rest } = state;
+  return { state: { ...rest, agent: meta.agent }, dropped, landmarks };
 }
 
 /**

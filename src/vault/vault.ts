@@ -3,12 +3,12 @@ import { sessionId as validSessionId, tenantId as validTenantId } from '../domai
 import { InputError } from '../errors';
 import { newTenantKey } from '../keys';
 import { countSessions, insertTenant, insertTenantKey, writePolicy, listSessions, listTenants, readSession, withTenant, type AccessRow, type HoldRow, type SessionRow, type Store } from '../store';
-import type { AgentState } from '../replay';
+import type { AgentState, Landmarks } from '../replay';
 import { withContext } from '../observability';
 import { append, type AppendOptions, type AppendResult } from './append';
 import type { VaultDeps } from './deps';
 import { decryptedAt, decryptedEvents, seqRange } from './read';
-import { checkStateOptions, stateAt, writeSnapshot, type StateOptions } from './snapshots';
+import { checkStateOptions, landmarksAt, stateAt, writeSnapshot, type StateOptions } from './snapshots';
 import { verify, type VerifyReport, type VerifyScope } from './verify';
 import { checkpoint, type CheckpointResult } from './checkpoint';
 import { exportSession, type ExportOptions } from './export';
@@ -329,6 +329,16 @@ export class VaultSession {
    */
   async state(options: StateOptions = {}): Promise<AgentState> {
     return stateAt(this.deps, this.tenant, this.id, checkStateOptions(options));
+  }
+
+  /**
+   * Where the session's recorded system and developer messages are, and the seq of its
+   * last event of each type (`last.instructions`, `last.summary`…), with the head seq:
+   * what a model context built from the tail needs besides the tail. Read off the latest
+   * snapshot plus the events after it, so it costs the same at any session length.
+   */
+  landmarks(): Promise<{ head: number; landmarks: Landmarks }> {
+    return landmarksAt(this.deps, this.tenant, this.id);
   }
 
   /**

@@ -5,7 +5,7 @@ import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai';
 import type { Vault } from '../../src/vault';
 import { createLogger } from '../../src/observability';
-import { RecordedChat, summaryPlusRecent, UserMemory, VaultAgentSession, fullHistory } from '../../src/integrations/openai';
+import { RecordedChat, summaryPlusRecent, slidingWindow, UserMemory, VaultAgentSession, fullHistory, type ContextStrategy } from '../../src/integrations/openai';
 
 /**
  * Recorded chat turns through the real `openai` client, pointed at a loopback server that
@@ -193,6 +193,26 @@ describe.each(backends())('recorded OpenAI chat turns with a $name database', (b
     const n = fake.requests.length;
     await chat.send('question four');
     expect(fake.requests.length).toBe(n + 1);
+  });
+
+  it('a sliding window reads the tail of a long session and sends what every event would give', async () => {
+    const session = vault.session('bank', 'long-chat');
+    await session.append({ type: 'message', role: 'system', content: 'You are the bank.' });
+    for (let i = 0; i < 6; i++) {
+      await session.appendMany(Array.from({ length: 100 }, (_, k) => ({ type: 'message', role: k % 2 ? 'assistant' : 'user', content: `turn ${i}-${k}` })));
+    }
+    const window = slidingWindow({ lastN: 4 });
+    const seen: number[] = [];
+    const spy: ContextStrategy = { name: 'spy', reach: window.reach!, build: (request, services) => (seen.push(request.events.length), window.build(request, services)) };
+    const chat = new RecordedChat({ client, session, model: 'gpt-4o-mini', systemPrompt: 'Be brief.', context: spy, logger: createLogger({ level: 'silent' }) });
+    fake.reply({ kind: 'text', text: 'ok' });
+    const before = fake.requests.length;
+    await chat.send('What now?');
+    const all = [];
+    for await (const e of session.events()) if (e.seq < (await session.headSeq())) all.push(e);
+    expect(fake.requests[before]!.body.messages).toEqual(await window.build({ events: all, systemPrompt: 'Be brief.' }, { summarize: async () => '', recordSummary: async () => {} }));
+    expect(fake.requests[before]!.body.messages[1]).toEqual({ role: 'system', content: 'You are the bank.' });
+    expect(seen[0]).toBeLessThan(20); // of 603 events
   });
 
   it('remembers facts across sessions, injects the top ones, and forgets them by shredding', async () => {

@@ -5,7 +5,7 @@ import { InputError, StorageError } from '../../errors';
 import { createLogger, withContext, type Logger } from '../../observability';
 import type { VaultSession } from '../../vault';
 import type { OpenAiMessage } from '../message-formats';
-import { fullHistory, type ContextServices, type ContextStrategy } from './context';
+import { fullHistory, isGroupBoundary, type ContextReach, type ContextServices, type ContextStrategy } from './context';
 import { costOf, DEFAULT_PRICES, type PriceTable } from './prices';
 import type { UserMemory } from './memory';
 
@@ -105,9 +105,10 @@ export class RecordedChat {
         throw new InputError('TOOL_LOOP_LIMIT', `the model was still calling tools after ${result.rounds} calls; the turn stopped (everything so far is recorded)`);
       }
       result.rounds++;
-      const events = await collect(session.events());
+      const strategy = this.o.context ?? fullHistory();
+      const events = await contextEvents(session, strategy.reach);
       if (result.rounds === 1) await this.recordInstructions(events, facts);
-      const messages = await (this.o.context ?? fullHistory()).build({ events, systemPrompt: this.o.systemPrompt, facts }, this.services());
+      const messages = await strategy.build({ events, systemPrompt: this.o.systemPrompt, facts }, this.services());
       const started = Date.now();
       const completion = await this.call(messages, log);
       const latencyMs = Date.now() - started;
@@ -250,6 +251,34 @@ export class RecordedChat {
 }
 
 /** The session's events (it exists: the turn's first append created it). */
+/**
+ * The events a strategy builds the context from: every event, or (a strategy that says
+ * it needs less) the part it reaches, read back from the head to a group boundary, plus
+ * the session's landmarks (recorded system and developer messages, the last instructions
+ * and summary events). What this costs then depends on the window, not on the session's
+ * length; the context is the same as from every event (src/integrations/openai/context.ts).
+ */
+export async function contextEvents(session: VaultSession, reach: ContextReach | undefined): Promise<VaultEvent[]> {
+  if (!reach || reach.kind === 'all') return collect(session.events());
+  const { head, landmarks } = await session.landmarks();
+  if (head === 0) return [];
+  const marks = [...landmarks.system, landmarks.last.instructions, landmarks.last.summary].filter((s): s is number => s !== undefined);
+  const known = new Map((await session.eventsAt([...new Set(marks)])).events.map((e) => [e.seq, e]));
+  // How far back: past `groups` boundaries, or to a boundary at or before the latest summary's throughSeq.
+  const through = reach.kind === 'sinceSummary' ? Number((known.get(landmarks.last.summary ?? -1)?.data as { throughSeq?: number } | undefined)?.throughSeq ?? 0) : 0;
+  const tail: VaultEvent[] = [];
+  let boundaries = 0;
+  for await (const e of session.eventsBackward(16)) {
+    tail.push(e);
+    if (!isGroupBoundary(e)) continue;
+    // A window counts conversation groups, not system ones: past `groups` user messages, it has more than it shows.
+    if (reach.kind === 'tail' ? (e.data as { role?: string }).role === 'user' && ++boundaries > reach.groups : e.seq <= through) break;
+  }
+  tail.reverse();
+  const from = tail[0]?.seq ?? head + 1;
+  return [...[...known.values()].filter((e) => e.seq < from), ...tail].sort((a, b) => a.seq - b.seq);
+}
+
 async function collect(events: AsyncIterable<VaultEvent>): Promise<VaultEvent[]> {
   const out: VaultEvent[] = [];
   for await (const e of events) out.push(e);

@@ -33,10 +33,34 @@ export interface ContextServices {
   recordSummary(content: string, throughSeq: number): Promise<void>;
 }
 
+/**
+ * What of the session a strategy looks at, so the caller can read only that:
+ *   - `all` (the default): every event;
+ *   - `tail`: the newest `groups` groups, from a group boundary (a user, system or
+ *     developer message) before them;
+ *   - `sinceSummary`: the groups after the latest summary's `throughSeq`, from a boundary.
+ * Besides that part, a caller hands over the recorded system and developer messages and
+ * the last `instructions` and `summary` events (the session's landmarks). Given those,
+ * a strategy's context is the same as from every event: cutting at a boundary changes no
+ * group after it.
+ */
+export type ContextReach = { kind: 'all' } | { kind: 'tail'; groups: number } | { kind: 'sinceSummary' };
+
 /** A context strategy: events in, Chat Completions messages out. */
 export interface ContextStrategy {
   readonly name: string;
+  /** What of the session it needs (default: all of it). */
+  readonly reach?: ContextReach;
   build(request: ContextRequest, services: ContextServices): Promise<OpenAiMessage[]>;
+}
+
+/**
+ * A group boundary: a user, system or developer message closes any group before it, so
+ * the groups from one on are the same whether the events before it are there or not.
+ */
+export function isGroupBoundary(e: Pick<VaultEvent, 'type' | 'data'>): boolean {
+  const role = (e.data as { role?: unknown }).role;
+  return e.type === 'message' && (role === 'user' || role === 'system' || role === 'developer');
 }
 
 /**
@@ -47,9 +71,15 @@ export interface ContextStrategy {
  */
 export function conversationGroups(events: readonly VaultEvent[]): ContextGroup[] {
   const groups: ContextGroup[] = [];
-  const toolMessageFor = new Set<string>();
-  for (const e of events) if (e.type === 'message' && (e.data as { role?: string }).role === 'tool') toolMessageFor.add(String((e.data as { toolCallId?: string }).toolCallId));
   let open: ContextGroup | null = null; // an assistant group still collecting tool calls and answers
+  // A tool_result stands in for a tool message only when its group has none of its own for that call.
+  const fromResult = new Map<OpenAiMessage, string>();
+  const close = () => {
+    if (!open || fromResult.size === 0) return;
+    const answered = new Set(open.messages.filter((m) => m.role === 'tool' && !fromResult.has(m)).map((m) => m.tool_call_id));
+    open.messages = open.messages.filter((m) => !fromResult.has(m) || !answered.has(fromResult.get(m)));
+    fromResult.clear();
+  };
   for (const e of events) {
     const d = e.data as Record<string, any>;
     if (e.type === 'message') {
@@ -61,6 +91,7 @@ export function conversationGroups(events: readonly VaultEvent[]): ContextGroup[
         open.lastSeq = e.seq;
         continue;
       }
+      close();
       open = d.role === 'assistant' ? { firstSeq: e.seq, lastSeq: e.seq, messages: [m] } : null;
       groups.push(open ?? { firstSeq: e.seq, lastSeq: e.seq, messages: [m] });
     } else if (e.type === 'tool_call') {
@@ -73,12 +104,15 @@ export function conversationGroups(events: readonly VaultEvent[]): ContextGroup[
       (head.tool_calls ??= []).push(call);
       if (head.content === '') head.content = null;
       open.lastSeq = e.seq;
-    } else if (e.type === 'tool_result' && open && !toolMessageFor.has(d.callId)) {
+    } else if (e.type === 'tool_result' && open) {
       const content = typeof d.summary === 'string' ? d.summary : typeof d.output === 'string' ? d.output : JSON.stringify(d.output);
-      open.messages.push({ role: 'tool', tool_call_id: d.callId, content });
+      const m: OpenAiMessage = { role: 'tool', tool_call_id: d.callId, content };
+      fromResult.set(m, d.callId);
+      open.messages.push(m);
       open.lastSeq = e.seq;
     }
   }
+  close();
   // A call the model made but that has no answer (a crash mid-turn) cannot be sent back: the API refuses it.
   return groups.filter((g) => {
     const calls = g.messages[0]?.tool_calls ?? [];
@@ -112,6 +146,7 @@ export function slidingWindow(options: { lastN: number }): ContextStrategy {
   if (!Number.isInteger(options.lastN) || options.lastN < 1) throw new RangeError('slidingWindow: lastN must be a positive integer');
   return {
     name: 'window',
+    reach: { kind: 'tail', groups: options.lastN },
     build: async (request) => {
       const groups = conversationGroups(request.events);
       return [...systemMessage(request), ...flat(groups.filter(isSystem)), ...flat(lastMessages(groups.filter((g) => !isSystem(g)), options.lastN))];
@@ -144,6 +179,7 @@ export function summaryPlusRecent(options: { keepRecent: number; summarizeAfter:
   if (!Number.isInteger(options.summarizeAfter) || options.summarizeAfter < 1) throw new RangeError('summaryPlusRecent: summarizeAfter must be a positive integer');
   return {
     name: 'summary',
+    reach: { kind: 'sinceSummary' },
     build: async (request, services) => {
       let summary: { content: string; throughSeq: number } | null = null;
       for (const e of request.events) if (e.type === 'summary') summary = e.data as { content: string; throughSeq: number };
@@ -180,6 +216,7 @@ export function tokenBudget(options: { maxTokens: number; inner?: ContextStrateg
   const count = options.countTokens ?? estimateTokens;
   return {
     name: `budget(${inner.name})`,
+    ...(inner.reach ? { reach: inner.reach } : {}), // it only drops more of what the inner strategy keeps
     build: async (request, services) => {
       const messages = await inner.build(request, services);
       const system = messages.filter((m, i) => i === 0 && m.role === 'system');

@@ -1,7 +1,7 @@
 export { RecordedChat } from './chat';
 export type { RecordedChatOptions, TurnResult, ToolDefinition, ToolRegistry } from './chat';
-export { fullHistory, slidingWindow, summaryPlusRecent, tokenBudget, conversationGroups, estimateTokens } from './context';
-export type { ContextStrategy, ContextRequest, ContextServices, ContextGroup } from './context';
+export { fullHistory, slidingWindow, summaryPlusRecent, tokenBudget, conversationGroups, estimateTokens, isGroupBoundary } from './context';
+export type { ContextStrategy, ContextRequest, ContextServices, ContextGroup, ContextReach } from './context';
 export { costOf, DEFAULT_PRICES } from './prices';
 export type { PriceTable, ModelPrice } from './prices';
 export { UserMemory } from './memory';
