@@ -106,7 +106,7 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
       since = base?.state.lastSeq ?? 0;
       const start = base && (window !== undefined || isFull(base.dropped)) ? base : null;
       // The statement's events start at the snapshot (or at 1 when there is none); an unusable one means reading from 1.
-      const events = start || !read.snapshot ? eventsAfter(deps, read, start?.state.lastSeq ?? 0, limit, upto, opened.dataKey) : decryptedEvents(deps, tenant, session);
+      const events = start || !read.snapshot ? eventsAfter(deps, meta, read, start?.state.lastSeq ?? 0, limit, upto, opened.dataKey) : decryptedEvents(deps, tenant, session);
       if (start || window !== undefined) {
         const compact = await replayCompact(start ?? freshCompact(meta), events, point, retain);
         const shown = compact && show(compact);
@@ -124,7 +124,7 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
  * from the event at `after` (or genesis); the event at the session's head also against
  * the head the session records. A read that filled its `limit` goes on page by page.
  */
-async function* eventsAfter(deps: VaultDeps, read: StateRead, after: number, limit: number, upto: number, dataKey: SecretBytes): AsyncGenerator<VaultEvent> {
+async function* eventsAfter(deps: VaultDeps, place: { tenant: string; session: string }, read: StateRead, after: number, limit: number, upto: number, dataKey: SecretBytes): AsyncGenerator<VaultEvent> {
   let prev: Uint8Array | null = after === 0 ? GENESIS_HASH : null;
   let expected = after + 1;
   for (const row of read.events) {
@@ -134,14 +134,19 @@ async function* eventsAfter(deps: VaultDeps, read: StateRead, after: number, lim
     }
     const event = openChained(row, prev, expected, dataKey);
     if (row.seq === read.headSeq && read.headHash !== null && !bytesEqual(row.hash, read.headHash)) {
-      throw new IntegrityError('CHAIN_BROKEN', `event ${row.seq} of ${row.tenant}/${row.session} is not the head its session records; run verify`);
+      throw new IntegrityError('CHAIN_BROKEN', `event ${row.seq} of ${place.tenant}/${place.session} is not the head its session records; run verify`);
     }
     prev = row.hash;
     expected = row.seq + 1;
     yield event;
   }
   const last = read.events[read.events.length - 1];
-  if (read.events.length === limit && last && last.seq < upto) yield* decryptedEvents(deps, last.tenant, last.session, last.seq + 1, upto);
+  if (read.events.length === limit && last && last.seq < upto) {
+    yield* decryptedEvents(deps, place.tenant, place.session, last.seq + 1, upto);
+  } else if (expected - 1 < Math.min(upto, read.headSeq)) {
+    // The statement saw the head and the rows together: fewer rows than the head is a cut tail.
+    throw new IntegrityError('CHAIN_BROKEN', `events of ${place.tenant}/${place.session} end at seq ${expected - 1}, below the head its session records (${read.headSeq}); run verify`);
+  }
 }
 
 /** A snapshot's JSON: the state trimmed to `retain` entries a list, and what it dropped (the state itself is not changed). */

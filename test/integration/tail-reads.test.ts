@@ -85,4 +85,50 @@ describe.each(backends())('tail and eventsAt under attack on $name', (backend) =
     const refused = await attack.catch((e: { cause?: { message?: string }; message?: string }) => e.cause?.message ?? e.message);
     expect(refused).toMatch(/scoped to another tenant/);
   });
+
+  describe('the latest state, read in one statement (session_vault_state_read)', () => {
+    const windowed = (s: string) => vault.session('bank', s).state({ window: 3 });
+    const snapshotNow = async (s: string) => {
+      await fill(s);
+      expect(await vault.session('bank', s).snapshot()).toBe(12);
+      await vault.session('bank', s).appendMany([{ type: 'task', task: 'after the snapshot 1' }, { type: 'task', task: 'after the snapshot 2' }]);
+    };
+
+    it('reads the snapshot and the events after it, and the same state without the snapshot', async () => {
+      await snapshotNow('st-fresh');
+      const state = await windowed('st-fresh');
+      expect([state.lastSeq, state.currentTask]).toEqual([14, 'after the snapshot 2']);
+      await asOwner(vault, url, [{ text: `DELETE FROM snapshots WHERE tenant_id = 'bank' AND session_id = 'st-fresh'` }]);
+      expect(await windowed('st-fresh')).toEqual(state);
+    });
+
+    it('a DBA cutting the tail, or rewriting a row after the snapshot, gets CHAIN_BROKEN or DECRYPTION_FAILED, not an older state', async () => {
+      await snapshotNow('st-cut');
+      // The newest row deleted, the session's head left as it was: the state does not quietly go back one event.
+      await asOwner(vault, url, [{ text: `DELETE FROM events WHERE ${where('st-cut', 14)}` }]);
+      await expect(windowed('st-cut')).rejects.toMatchObject({ code: 'CHAIN_BROKEN' });
+      await snapshotNow('st-rewound');
+      // And the head moved back with it, without its hash: the head row is not the head the session records.
+      await asOwner(vault, url, [
+        { text: `DELETE FROM events WHERE ${where('st-rewound', 14)}` },
+        { text: `UPDATE sessions SET head_seq = 13 WHERE tenant_id = 'bank' AND session_id = 'st-rewound'` },
+      ]);
+      await expect(windowed('st-rewound')).rejects.toMatchObject({ code: 'CHAIN_BROKEN' });
+      await snapshotNow('st-swapped');
+      await asOwner(vault, url, [
+        { text: `UPDATE events SET (nonce, ciphertext) = (SELECT nonce, ciphertext FROM events WHERE ${where('st-swapped', 2)}) WHERE ${where('st-swapped', 13)}` },
+      ]);
+      await expect(windowed('st-swapped')).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+    });
+
+    it("the application role cannot read another tenant's session or snapshot through it from a transaction scoped to its own", async () => {
+      const attack = storeOf(vault).db.transaction(async (tx) => {
+        await tx.execute(sql`SELECT set_config('vault.tenant', 'bank', true)`);
+        return tx.execute(sql`SELECT * FROM session_vault_state_read('other', 'secret', 100::bigint, NULL::timestamptz, 10)`);
+      });
+      await expect(attack).rejects.toThrow();
+      const refused = await attack.catch((e: { cause?: { message?: string }; message?: string }) => e.cause?.message ?? e.message);
+      expect(refused).toMatch(/scoped to another tenant/);
+    });
+  });
 });
