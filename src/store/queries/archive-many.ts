@@ -67,9 +67,11 @@ export async function insertArchives(tx: TenantTx, rows: readonly ArchiveRow[]):
 }
 
 /**
- * Releases the hot rows of archived sessions (session_vault_release_archived, once per
- * session, in one statement). Returns the sessions released; one whose head moved meanwhile
- * is not (it stays hot).
+ * Releases the hot rows of archived sessions through session_vault_release_archived
+ * (drizzle/0012_retention_security.sql), once per session, in one statement: only with a
+ * verified archive record at exactly that head and digest, only while the session is
+ * still active at that head. Returns the sessions released; one whose head moved
+ * meanwhile is not, and stays hot.
  */
 export async function releaseArchivedMany(tx: TenantTx, tenant: string, items: readonly { session: string; headSeq: number; digest: Uint8Array }[]): Promise<Set<string>> {
   if (items.length === 0) return new Set();

@@ -18,28 +18,6 @@ export interface ArchiveRow {
   verifiedAt: Date;
 }
 
-/** Records a verified archive object; false if one is recorded for this head already. */
-export async function insertArchive(tx: TenantTx, a: ArchiveRow): Promise<boolean> {
-  const rows = await tx
-    .insert(archives)
-    .values({
-      tenantId: a.tenant,
-      sessionId: a.session,
-      headSeq: a.headSeq,
-      headHash: a.headHash,
-      objectName: a.objectName,
-      store: a.store,
-      digest: a.digest,
-      bytes: a.bytes,
-      archivedAt: a.archivedAt,
-      archivedBy: a.archivedBy,
-      verifiedAt: a.verifiedAt,
-    })
-    .onConflictDoNothing()
-    .returning({ seq: archives.headSeq });
-  return rows.length === 1;
-}
-
 /** Every archive record of a session, newest head first. */
 export async function listArchives(tx: TenantTx, tenant: string, session: string): Promise<ArchiveRow[]> {
   const rows = await tx
