@@ -18,8 +18,8 @@ import { accessLogCommand } from './commands/access-log';
 import { keysListCommand, keysRewrapCommand, keysRotateCommand, keysShredCommand, keysStateCommand, rotateMasterCommand, rotateSigningCommand } from './commands/keys';
 import { holdCommand, holdListCommand } from './commands/hold';
 import { importCommand } from './commands/import';
-import { chatCommand, type ChatFlags } from './commands/chat';
-import { serveCommand, openapiCommand, type ServeFlags } from './commands/serve';
+import type { ChatFlags } from './commands/chat';
+import type { ServeFlags } from './commands/serve';
 import { tokensCreateCommand, tokensListCommand, tokensRevokeCommand } from './commands/tokens';
 import { archiveCommand, purgeCommand, restoreCommand, retentionRunCommand, retentionSetCommand, retentionShowCommand } from './commands/retention';
 
@@ -222,7 +222,7 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .option('--system <prompt>', 'a system prompt')
     .option('--context <strategy>', 'full (default), window:N, or summary:N')
     .option('--agent <name>', 'the agent, when this creates the session')
-    .action(run((ctx, t: string, s: string, f: ChatFlags) => chatCommand(ctx, t, s, f)));
+    .action(run(async (ctx, t: string, s: string, f: ChatFlags) => (await import('./commands/chat')).chatCommand(ctx, t, s, f)));
 
   program
     .command('serve')
@@ -234,8 +234,9 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .option('--rate-limit <n>', 'requests per second per token (default 1000)')
     .option('--request-timeout <seconds>', 'a request not received in full by then is refused (default 30)')
     .option('--token-cache <seconds>', 'how long a token check is remembered; a revocation elsewhere takes effect within it (default 5; 0: never)')
-    .action(run((ctx, f: ServeFlags) => serveCommand(ctx, f)));
-  program.command('openapi').description("print the service's OpenAPI 3.1 document").action(run((ctx) => openapiCommand(ctx)));
+    // Loaded only for its own command, as chat is: Fastify, OpenAPI and metrics would add ~15 MB to every other run.
+    .action(run(async (ctx, f: ServeFlags) => (await import('./commands/serve')).serveCommand(ctx, f)));
+  program.command('openapi').description("print the service's OpenAPI 3.1 document").action(run(async (ctx) => (await import('./commands/serve')).openapiCommand(ctx)));
 
   const tokens = program.command('tokens').description('API tokens of the HTTP service');
   tokens

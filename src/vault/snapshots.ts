@@ -107,7 +107,7 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
       const start = base && (window !== undefined || isFull(base.dropped)) ? base : null;
       // The statement's events start at the snapshot (or at 1 when there is none); an unusable one means reading from 1.
       const events = start || !read.snapshot ? eventsAfter(deps, meta, read, start?.state.lastSeq ?? 0, limit, upto, opened.dataKey) : decryptedEvents(deps, tenant, session);
-      if (start || window !== undefined) {
+      if (start || window !== undefined || !read.snapshot) {
         const compact = await replayCompact(start ?? freshCompact(meta), events, point, retain);
         const shown = compact && show(compact);
         if (compact && shown) return { compact, shown, sinceSnapshot: compact.state.lastSeq - since };
