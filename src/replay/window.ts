@@ -53,7 +53,6 @@ export function freshCompact(meta: { tenant: string; session: string; agent: str
   return { state: initialState(meta), dropped: nothingDropped(), landmarks: { system: [], last: {} } };
 }
 
-
 const none = (): DroppedEntries => ({ count: 0, minSeq: 0, maxSeq: 0 });
 export const nothingDropped = (): Dropped => ({ messages: none(), toolCalls: none(), agentItems: none(), modelErrors: none() });
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asOwner } from '../support/owner';
-import { replay } from '../../src/replay';
+import { freshCompact, replay, replayCompact } from '../../src/replay';
 import type { Vault } from '../../src/vault';
 import { lastOf } from '../support/window-oracle';
 
@@ -16,7 +16,7 @@ afterAll(dropCreatedDatabases);
 const text = fc.string({ maxLength: 12 });
 const id = fc.constantFrom('c1', 'c2', 'c3');
 const event = fc.oneof(
-  fc.record({ type: fc.constant('message'), role: fc.constantFrom('user', 'assistant'), content: text, usage: fc.record({ promptTokens: fc.nat(50), completionTokens: fc.nat(50) }), costUsd: fc.constantFrom(0, 0.001, 0.25) }),
+  fc.record({ type: fc.constant('message'), role: fc.constantFrom('user', 'assistant', 'system'), content: text, usage: fc.record({ promptTokens: fc.nat(50), completionTokens: fc.nat(50) }), costUsd: fc.constantFrom(0, 0.001, 0.25) }),
   fc.record({ type: fc.constant('tool_call'), callId: id, tool: fc.constantFrom('lookup', 'transfer'), input: fc.record({ n: fc.nat(9) }) }),
   fc.record({ type: fc.constant('tool_result'), callId: id, output: fc.record({ ok: fc.boolean() }), durationMs: fc.nat(100) }),
   fc.record({ type: fc.constant('state_patch'), scope: fc.constantFrom('tool', 'world'), patch: fc.dictionary(fc.constantFrom('a', 'b', 'c'), fc.oneof(fc.nat(9), fc.constant(null))) }),
@@ -159,6 +159,11 @@ describe.each(backends())('state snapshots on $name', (backend) => {
           }
           const head = batches.flat().length;
           expect(await s.state({ window: size })).toEqual(lastOf(await replayAll(session), size));
+          // The landmarks read through the snapshots are those of a fold over every event.
+          const all = [];
+          for await (const e of s.events()) all.push(e);
+          const folded = await replayCompact(freshCompact({ tenant: 'bank', session, agent: null }), all, {}, Number.MAX_SAFE_INTEGER);
+          expect(await s.landmarks()).toEqual({ head, landmarks: folded!.landmarks });
           expect(await s.state()).toEqual(await replayAll(session));
           for (const atSeq of [1, Math.ceil(head / 2), head - 1].filter((x) => x >= 1)) {
             expect(await s.state({ atSeq, window: size })).toEqual(lastOf(await replayAll(session, { atSeq }), size));
