@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
-import type { StoredEvent, StoredEventType } from '../../domain';
+import type { StoredEvent } from '../../domain';
 import { rowsOf, type VaultDb } from '../types';
-import { checkedType } from './read-events';
+import { eventOfRow, type EventColumns, type HeadColumns } from './read-events';
 import { storageError } from '../errors';
 
 export interface AroundRead {
@@ -12,26 +12,6 @@ export interface AroundRead {
   events: StoredEvent[];
 }
 
-/** An event as session_vault_read and session_vault_state_read return it. */
-export interface EventColumns {
-  r_status: string;
-  r_head_seq: number | string | bigint;
-  r_head_hash: Uint8Array | null;
-  r_seq: number | string | bigint | null;
-  r_type: string;
-  r_at: Date | string;
-  r_correlation_id: string;
-  r_idempotency_key: string | null;
-  r_tool: string | null;
-  r_prompt_tokens: number | null;
-  r_completion_tokens: number | null;
-  r_cost_usd: number | null;
-  r_duration_ms: number | string | bigint | null;
-  r_key_version: number;
-  r_nonce: Uint8Array;
-  r_ciphertext: Uint8Array;
-  r_hash: Uint8Array;
-}
 
 /**
  * A session's head and a few events in one statement, outside any transaction
@@ -47,7 +27,7 @@ export async function readAround(db: VaultDb, tenant: string, session: string, t
   } catch (e) {
     throw storageError(e, 'reading events'); // outside withTenant, so translated here
   }
-  const rows = rowsOf<EventColumns>(res);
+  const rows = rowsOf<EventColumns & HeadColumns>(res);
   const first = rows[0];
   if (!first) return null;
   const events: StoredEvent[] = [];
@@ -60,26 +40,4 @@ export async function readAround(db: VaultDb, tenant: string, session: string, t
     events.push(eventOfRow(tenant, session, seq, r));
   }
   return { status: first.r_status as AroundRead['status'], headSeq: Number(first.r_head_seq), headHash: first.r_head_hash, events };
-}
-
-/** The StoredEvent of a row in session_vault_read's columns. */
-export function eventOfRow(tenant: string, session: string, seq: number, r: EventColumns): StoredEvent {
-  return {
-    tenant,
-    session,
-    seq,
-    type: checkedType(r.r_type, tenant, session, seq) as StoredEventType,
-    at: r.r_at instanceof Date ? r.r_at : new Date(r.r_at),
-    correlationId: r.r_correlation_id,
-    idempotencyKey: r.r_idempotency_key,
-    tool: r.r_tool,
-    promptTokens: r.r_prompt_tokens,
-    completionTokens: r.r_completion_tokens,
-    costUsd: r.r_cost_usd,
-    durationMs: r.r_duration_ms === null ? null : Number(r.r_duration_ms),
-    keyVersion: r.r_key_version,
-    nonce: r.r_nonce,
-    ciphertext: r.r_ciphertext,
-    hash: r.r_hash,
-  };
 }

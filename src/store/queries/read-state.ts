@@ -3,7 +3,7 @@ import type { StoredEvent } from '../../domain';
 import type { SealedSnapshot } from '../../events';
 import { rowsOf, type VaultDb } from '../types';
 import { storageError } from '../errors';
-import { eventOfRow, type EventColumns } from './read-around';
+import { eventOfRow, type EventColumns, type HeadColumns } from './read-events';
 
 /** What session_vault_state_read returns: the session's head, the nearest snapshot, and the events from its seq. */
 export interface StateRead {
@@ -29,7 +29,7 @@ export async function readForState(db: VaultDb, tenant: string, session: string,
   } catch (e) {
     throw storageError(e, 'reading a state'); // outside withTenant, so translated here
   }
-  const rows = rowsOf<EventColumns & { r_kind: string }>(res);
+  const rows = rowsOf<EventColumns & HeadColumns & { r_kind: string }>(res);
   const first = rows[0];
   if (!first) return null;
   let snapshot: SealedSnapshot | null = null;
