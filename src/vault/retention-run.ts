@@ -53,7 +53,7 @@ type ArchiveBatch = (sessions: readonly string[]) => Promise<Map<string, Archive
 /**
  * Runs every tenant's retention: finishes purges a crash interrupted, archives sessions
  * idle past archive-after, purges archived sessions past retain unless held. Streams: a
- * page of sessions at a time; of each page, groups of up to 50 due sessions are recorded
+ * page of sessions at a time; of each page, groups of up to 100 due sessions are recorded
  * in the access trail (one statement) and then acted on, a few at once, so memory holds
  * a page and a few sessions, never the tenant. Each result is yielded once its group is
  * done. Safe to kill and rerun: each step commits on its own and a rerun skips what is
@@ -69,7 +69,7 @@ export async function* retentionRun(deps: VaultDeps, o: RetentionRunOptions): As
       const item: RetentionItem = { tenant, session: t.session, action: 'finish-purge', outcome: 'planned', dueAt: t.dueAt.toISOString() };
       finishing.push({ item, action: 'retention.finish-purge', run: async () => (await deleteObjects(deps, tenant, t.session), 'done') });
     }
-    yield* act(finishing, o);
+    for (let i = 0; i < finishing.length; i += GROUP) yield* act(finishing.slice(i, i + GROUP), o);
     const { policy } = await policyOf(deps, tenant);
     const held = new Set((await withTenant(deps.store.db, tenant, 'reading legal holds', (tx) => readHolds(tx, tenant))).map((h) => h.session));
     for (let after: string | null = null; ; ) {
