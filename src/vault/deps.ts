@@ -35,7 +35,7 @@ export interface VaultDeps {
   archive: ObjectStore;
   /** The retention policy of tenants that have none of their own. */
   defaultRetention: RetentionPolicy;
-  /** A read of the latest state writes a snapshot when the last one is this many events behind (0: never). */
+  /** A read of the latest state writes a snapshot when the last one is at most this many events behind (0: never). */
   snapshotEvery: number;
   /** Entries of each list a snapshot keeps (src/replay/window.ts): the widest window read in constant time. */
   snapshotWindow: number;

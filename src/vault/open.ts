@@ -69,7 +69,11 @@ export interface VaultOptions {
   defaultRetention?: { archiveAfter: string; retain: string };
   /** S3 client settings for an `s3://` witness or archive (endpoint, region, credentials, forcePathStyle). */
   s3?: S3Settings;
-  /** A read of the latest state seals a snapshot, in the background, when the last one is this many events behind (0: never). Default 500. */
+  /**
+   * A read of the latest state seals a snapshot, in the background, when the last one is
+   * this many events behind (sooner while the session is young: see snapshots.ts), 0:
+   * never. Default 500.
+   */
   snapshotEvery?: number;
   /**
    * Entries of each list (messages, tool calls, agent items, model errors) a snapshot

@@ -62,14 +62,19 @@ export async function landmarksAt(deps: VaultDeps, tenant: string, session: stri
 }
 
 /**
- * Seals the latest state as a new snapshot when the last one is `snapshotEvery` events
- * behind, off the caller's path: sessions that are read get them, and appends never pay
- * for them. Its JSON is taken now, before the caller can change the state.
+ * Seals the latest state as a new snapshot when the last one is far enough behind, off
+ * the caller's path: sessions that are read get them, and appends never pay for them.
+ * Far enough is `snapshotEvery` events, or sooner while the session is young: as many
+ * events as the last snapshot's seq, and at least `snapshotWindow` (snapshots at 100,
+ * 200, 400, 800, then every 500 by default). Most sessions are short, and a short one
+ * then folds about as few events as a long one, for two or three snapshots more. The
+ * JSON is taken now, before the caller can change the state.
  */
 function snapshotIfBehind(deps: VaultDeps, tenant: string, session: string, compact: CompactState, sinceSnapshot: number): void {
   const k = deps.snapshotEvery;
   const state = compact.state;
-  if (k > 0 && sinceSnapshot >= k && state.head && state.lastAt) {
+  const behind = Math.min(k, Math.max(deps.snapshotWindow, state.lastSeq - sinceSnapshot));
+  if (k > 0 && sinceSnapshot >= behind && state.head && state.lastAt) {
     const json = snapshotJson(compact, deps.snapshotWindow);
     deps.background.run(() => storeSnapshot(deps, tenant, session, state.lastSeq, state.lastAt!, state.head!, json), 'snapshot');
   }

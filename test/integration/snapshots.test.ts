@@ -189,6 +189,23 @@ describe.each(backends())('state snapshots on $name', (backend) => {
       expect(await s.state({ window: 2 })).toEqual(lastOf(await replayAll('long'), 2));
     });
 
+    it('seals snapshots sooner while a session is young: at the window, then doubling, then every snapshotEvery', async () => {
+      const { vault: young, url: youngUrl, close: closeYoung } = await testVault(backend, { snapshotEvery: 40, snapshotWindow: 5 });
+      try {
+        await young.createTenant('bank');
+        const s = young.session('bank', 'young');
+        for (let i = 0; i < 130; i++) {
+          await s.append({ type: 'message', role: 'user', content: `m${i}` });
+          await s.state({ window: 2 }); // an agent reading its state every turn
+          await (young as any).deps.background.drain();
+        }
+        const [rows] = await asOwner(young, youngUrl, [{ text: `SELECT seq::int AS seq FROM snapshots WHERE tenant_id = 'bank' AND session_id = 'young' ORDER BY seq` }]);
+        expect((rows as { seq: number }[]).map((r) => r.seq)).toEqual([5, 10, 20, 40, 80, 120]);
+      } finally {
+        await closeYoung();
+      }
+    });
+
     it('refuses a window that is not an integer 1..100000, changing nothing', async () => {
       for (const window of [0, -1, 1.5, 100_001, Number.NaN]) {
         await expect(small.session('bank', 'long').state({ window })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
