@@ -132,9 +132,9 @@ export async function decryptedAt(deps: VaultDeps, tenant: string, session: stri
     const r = bySeq.get(seq);
     const prev = seq === 1 ? GENESIS_HASH : bySeq.get(seq - 1)?.hash;
     if (!r) throw new IntegrityError('CHAIN_BROKEN', `event ${seq} of ${tenant}/${session} is missing below its head; run verify`);
-    const event = openEvent(r, s.dataKey);
-    if (!prev || !bytesEqual(eventHash(prev, r), r.hash) || (seq === head && read.headHash !== null && !bytesEqual(r.hash, read.headHash))) {
-      throw new IntegrityError('CHAIN_BROKEN', `event ${seq} of ${tenant}/${session} does not match its chain (altered, removed or inserted); run verify`);
+    const event = openChained(r, prev ?? null, seq, s.dataKey);
+    if (seq === head && read.headHash !== null && !bytesEqual(r.hash, read.headHash)) {
+      throw new IntegrityError('CHAIN_BROKEN', `event ${seq} of ${tenant}/${session} is not the head its session records; run verify`);
     }
     out.push(event);
   }

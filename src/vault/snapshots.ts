@@ -50,15 +50,9 @@ export async function stateAt(deps: VaultDeps, tenant: string, session: string, 
  * context built from the session's tail needs besides the tail (src/integrations/openai).
  */
 export async function landmarksAt(deps: VaultDeps, tenant: string, session: string): Promise<{ head: number; landmarks: Landmarks }> {
-  const read = await compactAt(deps, tenant, session, { window: 1 });
+  const read = await compactAt(deps, tenant, session, { window: 1 }, true);
   snapshotIfBehind(deps, tenant, session, read.compact, read.sinceSnapshot);
-  if (read.compact.landmarks) return { head: read.compact.state.lastSeq, landmarks: read.compact.landmarks };
-  // A snapshot from before landmarks were kept: fold every event once (the next snapshot keeps them).
-  const opened = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
-  const all = (await replayCompact(freshCompact({ tenant, session, agent: opened.agent }), decryptedEvents(deps, tenant, session), {}, deps.snapshotWindow)) ?? null;
-  if (!all?.landmarks) throw new IntegrityError('CHAIN_BROKEN', `the landmarks of ${tenant}/${session} cannot be rebuilt; run verify`);
-  snapshotIfBehind(deps, tenant, session, all, all.state.lastSeq);
-  return { head: all.state.lastSeq, landmarks: all.landmarks };
+  return { head: read.compact.state.lastSeq, landmarks: read.compact.landmarks! };
 }
 
 /**
@@ -84,9 +78,10 @@ function snapshotIfBehind(deps: VaultDeps, tenant: string, session: string, comp
  * The state at a point as a compact state (what a snapshot of it holds), what the caller
  * is shown (the whole state, or its window) and how many events it is past the snapshot
  * it started from. A compact state a retraction made inexact, or a window wider than
- * the snapshot's, is replaced by a full replay.
+ * the snapshot's, is replaced by a full replay. Folds from the start keep landmarks, so
+ * with `needLandmarks` a snapshot without them is not started from.
  */
-async function compactAt(deps: VaultDeps, tenant: string, session: string, options: StateOptions): Promise<{ compact: CompactState; shown: AgentState; sinceSnapshot: number }> {
+async function compactAt(deps: VaultDeps, tenant: string, session: string, options: StateOptions, needLandmarks = false): Promise<{ compact: CompactState; shown: AgentState; sinceSnapshot: number }> {
   const { window, ...point } = options;
   let opened = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
   if (point.atSeq !== undefined && point.atSeq > opened.headSeq) {
@@ -107,7 +102,9 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
     const limit = deps.pageSize + 1;
     const read = await readForState(deps.store.db, tenant, session, { upto, ...(point.at ? { at: point.at } : {}) }, limit);
     if (read?.status === 'active') {
-      const base = read.snapshot ? usableSnapshot(deps, read.snapshot, read.events[0], meta, opened.dataKey) : null;
+      const found = read.snapshot ? usableSnapshot(deps, read.snapshot, read.events[0], meta, opened.dataKey) : null;
+      // A snapshot from before landmarks were kept cannot answer for them: fold from the start, and seal one that can.
+      const base = found && (!needLandmarks || found.landmarks) ? found : null;
       since = base?.state.lastSeq ?? 0;
       const start = base && (window !== undefined || isFull(base.dropped)) ? base : null;
       // The statement's events start at the snapshot (or at 1 when there is none); an unusable one means reading from 1.

@@ -4,6 +4,8 @@ import { asOwner } from '../support/owner';
 import { freshCompact, replay, replayCompact } from '../../src/replay';
 import type { Vault } from '../../src/vault';
 import { lastOf } from '../support/window-oracle';
+import { sealSnapshot } from '../../src/events';
+import { insertSnapshot, withTenant } from '../../src/store';
 
 /**
  * State snapshots are derived data: the state read through them equals a full replay,
@@ -204,6 +206,21 @@ describe.each(backends())('state snapshots on $name', (backend) => {
       } finally {
         await closeYoung();
       }
+    });
+
+    it('does not take landmarks from a snapshot written before they were kept: it reads them from the events', async () => {
+      const s = small.session('bank', 'old-format');
+      await s.appendMany([{ type: 'message', role: 'system', content: 'You are the bank.' }, ...Array.from({ length: 9 }, (_, i) => ({ type: 'message', role: 'user', content: `m${i}` }))]);
+      const full = await s.state();
+      // As an older vault wrote it: the whole state, sealed at the head, no landmarks member.
+      const deps = (small as any).deps;
+      const opened = deps.cache.get('bank', 'old-format');
+      const { landmarks: _dropped, ...old } = full as typeof full & { landmarks?: unknown };
+      const sealed = sealSnapshot(JSON.stringify(old), { tenant: 'bank', session: 'old-format', seq: 10, at: new Date(full.lastAt!), headHash: Buffer.from(full.head!, 'hex') }, opened.dataKey);
+      await asOwner(small, smallUrl, [{ text: `DELETE FROM snapshots WHERE tenant_id = 'bank' AND session_id = 'old-format'` }]);
+      await withTenant(deps.store.db, 'bank', 'test', (tx) => insertSnapshot(tx, sealed));
+      expect(await s.state({ window: 2 })).toEqual(lastOf(await replayAll('old-format'), 2)); // the state still reads off it
+      expect(await s.landmarks()).toEqual({ head: 10, landmarks: { system: [1], last: { message: 10 } } });
     });
 
     it('refuses a window that is not an integer 1..100000, changing nothing', async () => {
