@@ -38,6 +38,7 @@ import {
   type SessionRow,
 } from '../store';
 import { toHex } from '../crypto';
+import { eachAtMost } from './at-most';
 import type { VaultDeps } from './deps';
 
 /**
@@ -169,18 +170,13 @@ export async function archiveMany(deps: VaultDeps, tenant: string, ids: readonly
     }
   }
   const written: Written[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < todo.length) {
-      const t = todo[next++]!;
-      try {
-        written.push(await writeArchive(deps, t.row, t.content, t.policy));
-      } catch (e) {
-        out.set(t.row.session, e as Error);
-      }
+  await eachAtMost(todo, concurrency, async (t) => {
+    try {
+      written.push(await writeArchive(deps, t.row, t.content, t.policy));
+    } catch (e) {
+      out.set(t.row.session, e as Error);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, todo.length) }, worker));
+  });
   const released = await recordArchives(deps, tenant, written, actor);
   for (const w of written) out.set(w.row.session, archived(deps, w, released.has(w.row.session)));
   return out;

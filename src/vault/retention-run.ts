@@ -1,6 +1,7 @@
 import { decide, withFloor, type RetentionDecision } from '../retention';
 import { listSessions, listTenants, pendingTombstones, readHolds, withTenant, type SessionRow } from '../store';
 import { StorageError, VaultError } from '../errors';
+import { eachAtMost } from './at-most';
 import type { VaultDeps } from './deps';
 import { archiveMany, archiveSession, deleteObjects, floorOf, policyOf, purge, type ArchiveResult } from './archive';
 
@@ -135,11 +136,7 @@ async function* act(group: readonly Due[], o: RetentionRunOptions, batch?: Archi
       }
     });
   }
-  let next = 0;
-  const worker = async () => {
-    while (stop === null && next < tasks.length) await tasks[next++]!();
-  };
-  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 16, tasks.length) }, worker));
+  await eachAtMost(tasks, o.concurrency ?? 16, (task) => task(), () => stop !== null);
   const stopCode = stop instanceof VaultError ? stop.code : 'INTERNAL';
   const failed = group.filter((d) => d.item.outcome.startsWith('failed:') || (stop !== null && d.item.outcome === 'planned'));
   await o.record(failed.map((d) => entry(d, d.item.outcome === 'planned' ? `failed:${stopCode}` : d.item.outcome))).catch(() => {});
