@@ -4,6 +4,7 @@ import { archives, checkpoints, events, sessions } from '../schema';
 import { rowsOf, type TenantTx } from '../types';
 import type { ArchiveRow } from './archives';
 import type { CheckpointRow } from './insert-checkpoint';
+import { toCheckpointRow } from './read-checkpoints';
 import { toStoredEvent } from './read-events';
 import { toSessionRow, type SessionRow } from './read-session';
 
@@ -38,13 +39,13 @@ export async function readCheckpointsOf(tx: TenantTx, tenant: string, ids: reado
     .from(checkpoints)
     .where(and(eq(checkpoints.tenantId, tenant), inArray(checkpoints.sessionId, [...ids])))
     .orderBy(asc(checkpoints.sessionId), asc(checkpoints.seq), asc(checkpoints.keyId));
-  return rows.map((r) => ({ tenant: r.tenantId, session: r.sessionId, seq: r.seq, keyId: r.keyId, hash: r.hash, signedAt: r.signedAt, note: r.note }));
+  return rows.map(toCheckpointRow);
 }
 
-/** Records verified archive objects; returns the sessions whose record is new (one already there for that head is kept). */
-export async function insertArchives(tx: TenantTx, rows: readonly ArchiveRow[]): Promise<Set<string>> {
-  if (rows.length === 0) return new Set();
-  const inserted = await tx
+/** Records verified archive objects; one already recorded for that head is kept. */
+export async function insertArchives(tx: TenantTx, rows: readonly ArchiveRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx
     .insert(archives)
     .values(
       rows.map((a) => ({
@@ -61,9 +62,7 @@ export async function insertArchives(tx: TenantTx, rows: readonly ArchiveRow[]):
         verifiedAt: a.verifiedAt,
       })),
     )
-    .onConflictDoNothing()
-    .returning({ session: archives.sessionId });
-  return new Set(inserted.map((r) => r.session));
+    .onConflictDoNothing();
 }
 
 /**

@@ -11,5 +11,10 @@ export async function readCheckpoints(tx: TenantTx, tenant: string, session: str
     .where(and(eq(checkpoints.tenantId, tenant), eq(checkpoints.sessionId, session), gt(checkpoints.seq, afterSeq)))
     .orderBy(asc(checkpoints.seq), asc(checkpoints.keyId))
     .limit(limit);
-  return rows.map((r) => ({ tenant: r.tenantId, session: r.sessionId, seq: r.seq, keyId: r.keyId, hash: r.hash, signedAt: r.signedAt, note: r.note }));
+  return rows.map(toCheckpointRow);
+}
+
+/** A stored checkpoint row as the vault reads it. */
+export function toCheckpointRow(r: typeof checkpoints.$inferSelect): CheckpointRow {
+  return { tenant: r.tenantId, session: r.sessionId, seq: r.seq, keyId: r.keyId, hash: r.hash, signedAt: r.signedAt, note: r.note };
 }
