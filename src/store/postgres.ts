@@ -6,6 +6,7 @@ import { checkSchemaState, migratePostgres, schemaState } from './migrate';
 import { resolveLayout, type StoreLayout } from './layout';
 import { storageError } from './errors';
 import type { Store, VaultDb } from './types';
+import type { Statement } from './statement';
 
 /**
  * A Postgres server through a `pg` pool and drizzle-orm/node-postgres. Every pooled
@@ -60,7 +61,8 @@ export async function openPostgres(
       await pool.end().catch(() => {});
       throw refuse(`resolve tables in ${JSON.stringify(String(acting.schema ?? '(none)'))}, not the vault's schema ${layout.schema}`, `search_path = ${layout.schema}`);
     }
-    return { db, kind: 'postgres', location: redact(url), layout, close: () => pool.end() };
+    const run = async <R>(st: Statement, values: readonly unknown[]) => (await pool.query({ name: st.name, text: st.text, values: values as unknown[] })).rows as R[];
+    return { db, kind: 'postgres', location: redact(url), layout, run, close: () => pool.end() };
   } catch (e) {
     throw storageError(e, `connecting to Postgres at ${hostOf(url)}`);
   }

@@ -1,7 +1,12 @@
-import { sql } from 'drizzle-orm';
 import type { StoredEvent } from '../../domain';
 import { rowsOf, type TenantTx } from '../types';
-import { batchColumns } from './batch-columns';
+import { positional, type Statement } from '../statement';
+import { batchPlaceholders, batchValues } from './batch-columns';
+
+const RESTORE: Statement = {
+  name: 'session_vault_restore_v1',
+  text: `SELECT session_vault_restore($1::text, $2::text, ${batchPlaceholders(3)}) AS ok`,
+};
 
 /**
  * Puts an archived session's events back (session_vault_restore) and makes it active.
@@ -9,6 +14,6 @@ import { batchColumns } from './batch-columns';
  * nothing, if the session is not archived at that head.
  */
 export async function restoreEvents(tx: TenantTx, tenant: string, session: string, rows: readonly StoredEvent[]): Promise<boolean> {
-  const res = await tx.execute(sql`SELECT session_vault_restore(${tenant}, ${session}, ${batchColumns(rows)}) AS ok`);
+  const res = await tx.execute(positional(RESTORE, [tenant, session, ...batchValues(rows)]));
   return rowsOf<{ ok: boolean }>(res)[0]?.ok === true;
 }
