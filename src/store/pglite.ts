@@ -9,6 +9,7 @@ import { resolveLayout, type StoreLayout } from './layout';
 import { storageError } from './errors';
 import { loadOptional } from '../optional';
 import type { Store, VaultDb } from './types';
+import type { Statement } from './statement';
 
 /** Shared buffers of the embedded store (PGlite): see openPglite. */
 const EMBEDDED_SHARED_BUFFERS = '16MB';
@@ -44,6 +45,7 @@ export async function openPglite(
     const startParams = [...PGlite.defaultStartParams, '-c', `shared_buffers=${EMBEDDED_SHARED_BUFFERS}`];
     pglite = dir ? new PGlite(dir, { startParams }) : new PGlite({ startParams });
     await pglite.waitReady;
+    yieldBeforeEachStatement(pglite);
     const opening = pglite;
     const layout = await resolveLayout(options, async (text) => (await opening.query(text)).rows as never[]);
     if (options.migrate === false && dir) await requireCurrentSchema(pglite, dir, layout);
@@ -56,6 +58,7 @@ export async function openPglite(
       kind: dir ? 'pglite' : 'memory',
       location: dir ?? 'memory://',
       layout,
+      run: async <R>(st: Statement, values: readonly unknown[]) => (await opened.query<R>(st.text, values as unknown[])).rows,
       close: async () => {
         try {
           await opened.close();
@@ -69,6 +72,26 @@ export async function openPglite(
     await release?.().catch(() => {});
     throw storageError(e, 'opening the embedded store');
   }
+}
+
+/**
+ * PGlite runs Postgres inside this process, and a statement's promise settles without any
+ * I/O: a caller that appends in a loop then never lets the event loop turn, and timers,
+ * sockets and file reads of everyone else (an HTTP server, other sessions waiting on the
+ * keyring file) starve. Each statement and transaction here first waits for the event loop
+ * to turn once (setImmediate: a few microseconds, beside a statement's hundreds), so the
+ * embedded store takes turns like a server connection would.
+ */
+function yieldBeforeEachStatement(pglite: PGlite): void {
+  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+  const query = pglite.query.bind(pglite);
+  const exec = pglite.exec.bind(pglite);
+  const transaction = pglite.transaction.bind(pglite);
+  Object.assign(pglite, {
+    query: async (...args: Parameters<PGlite['query']>) => (await turn(), query(...args)),
+    exec: async (...args: Parameters<PGlite['exec']>) => (await turn(), exec(...args)),
+    transaction: async (...args: Parameters<PGlite['transaction']>) => (await turn(), transaction(...args)),
+  });
 }
 
 /**
