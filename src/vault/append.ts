@@ -117,13 +117,14 @@ const APPEND_CHUNK = 1000;
 class HeadMoved extends Error {}
 
 /**
- * Writes a sealed batch: one statement, or for a batch over APPEND_CHUNK events one
+ * Writes a sealed batch: one statement (shared with other sessions' batches when they
+ * come together: group-commit.ts), or for a batch over APPEND_CHUNK events one
  * statement a chunk inside one transaction, so the batch stays atomic while no statement
  * (and no embedded store's memory) has to hold it whole; the head is signed on the last.
  * False, writing nothing, when the head is no longer at `expectedSeq`.
  */
 async function writeBatch(deps: VaultDeps, tenant: string, session: string, expectedSeq: number, rows: readonly StoredEvent[], checkpoint: { keyId: string; note: string } | null): Promise<boolean> {
-  if (rows.length <= APPEND_CHUNK) return appendEvents(deps.store.db, tenant, session, expectedSeq, rows, checkpoint);
+  if (rows.length <= APPEND_CHUNK) return deps.appends.write(tenant, { session, expectedSeq, rows, checkpoint });
   try {
     return await deps.store.db.transaction(async (tx) => {
       for (let i = 0; i < rows.length; i += APPEND_CHUNK) {

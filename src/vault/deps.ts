@@ -5,6 +5,7 @@ import type { RetentionPolicy } from '../retention';
 import type { Store } from '../store';
 import type { KeyAccess } from './key-access';
 import type { KeyedMutex } from './mutex';
+import type { GroupCommit } from './group-commit';
 import type { SessionCache } from './session-cache';
 
 /** What the vault's operations share: the store, keys, caches, logger and clock. */
@@ -13,6 +14,8 @@ export interface VaultDeps {
   keys: KeyAccess;
   cache: SessionCache;
   mutex: KeyedMutex;
+  /** Writes appended batches, grouping those of concurrent sessions into one statement and commit. */
+  appends: GroupCommit;
   logger: Logger;
   clock: () => Date;
   /** Events a read page holds (memory per page = pageSize × event size). */

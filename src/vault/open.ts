@@ -11,6 +11,7 @@ import { FolderObjectStore, S3ObjectStore, type ObjectLockMode, type S3Settings 
 import { DEFAULT_POLICY, parsePolicy } from '../retention';
 import { KeyAccess } from './key-access';
 import { KeyedMutex } from './mutex';
+import { GroupCommit } from './group-commit';
 import { SessionCache } from './session-cache';
 import { BackgroundTasks } from './background';
 import { Vault } from './vault';
@@ -214,6 +215,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     keys: new KeyAccess(getProvider),
     cache: new SessionCache(),
     mutex: new KeyedMutex(),
+    appends: new GroupCommit(store),
     logger,
     clock: o.clock ?? (() => new Date()),
     pageSize: o.pageSize ?? 500,

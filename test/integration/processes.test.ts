@@ -103,4 +103,47 @@ describe.each(backends())('real processes on $name', (backend) => {
       env.cleanup();
     }
   });
+
+  it('a writer killed with SIGKILL mid-group leaves every acknowledged append and no half of any', async () => {
+    const env = await setup(backend);
+    const sessions = 8;
+    const w = worker([env.home, env.database, 'bank', 'grouped', 'groups', String(sessions)]);
+    // Kill it once it has acknowledged a good number of appends, while groups are in flight.
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (w.lines.length >= 60) {
+          clearInterval(check);
+          w.child.kill('SIGKILL');
+          resolve();
+        }
+      }, 2);
+    });
+    await w.done;
+    const acknowledged = w.lines.map((l) => JSON.parse(l) as { session: string; firstSeq: number; lastSeq: number; contents: string[] });
+    expect(acknowledged.length).toBeGreaterThanOrEqual(60);
+
+    const vault = await env.open();
+    try {
+      for (let k = 0; k < sessions; k++) {
+        const id = `grouped-${k}`;
+        const stored = new Map<number, string>();
+        for await (const e of vault.session('bank', id).events()) stored.set(e.seq, (e.data as { content: string }).content);
+        // None half: whole batches of 3, gapless from 1.
+        expect(stored.size % 3).toBe(0);
+        expect([...stored.keys()]).toEqual(Array.from({ length: stored.size }, (_, i) => i + 1));
+        for (let seq = 1; seq <= stored.size; seq += 3) {
+          const batch = [0, 1, 2].map((j) => stored.get(seq + j)!.split(':').slice(0, 2).join(':'));
+          expect(new Set(batch).size).toBe(1);
+        }
+        // Every acknowledged append is there, as acknowledged.
+        for (const a of acknowledged.filter((x) => x.session === id)) {
+          a.contents.forEach((c, i) => expect(stored.get(a.firstSeq + i)).toBe(c));
+        }
+      }
+      expect((await vault.verify({ tenant: 'bank' })).ok).toBe(true);
+    } finally {
+      await vault.close();
+      env.cleanup();
+    }
+  });
 });
