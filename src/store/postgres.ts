@@ -61,7 +61,12 @@ export async function openPostgres(
       await pool.end().catch(() => {});
       throw refuse(`resolve tables in ${JSON.stringify(String(acting.schema ?? '(none)'))}, not the vault's schema ${layout.schema}`, `search_path = ${layout.schema}`);
     }
-    const run = async <R>(st: Statement, values: readonly unknown[]) => (await pool.query({ name: st.name, text: st.text, values: values as unknown[] })).rows as R[];
+    // Named (prepared once a connection) on a direct connection; unnamed behind a pooler
+    // (roleOnConnect: false), where the next transaction may reach a server connection that
+    // never saw the statement prepared (PgBouncer in transaction mode).
+    const named = options.roleOnConnect !== false;
+    const run = async <R>(st: Statement, values: readonly unknown[]) =>
+      (await pool.query(named ? { name: st.name, text: st.text, values: values as unknown[] } : { text: st.text, values: values as unknown[] })).rows as R[];
     return { db, kind: 'postgres', location: redact(url), layout, run, close: () => pool.end() };
   } catch (e) {
     throw storageError(e, `connecting to Postgres at ${hostOf(url)}`);
