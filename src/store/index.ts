@@ -15,7 +15,7 @@ export { insertSession } from './queries/insert-session';
 export { readSession } from './queries/read-session';
 export type { SessionRow } from './queries/read-session';
 export { listSessions } from './queries/list-sessions';
-export { appendEvents } from './queries/append-events';
+export { appendEvents, appendEventsInTransaction } from './queries/append-events';
 export { appendGroup, type GroupPart } from './queries/append-group';
 export { readEvents } from './queries/read-events';
 export { readAround, type AroundRead } from './queries/read-around';

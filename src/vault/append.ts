@@ -3,7 +3,7 @@ import { correlationId as validCorrelationId, parseEvents, type EventInput, type
 import { InputError, StorageError } from '../errors';
 import { toHex } from '../crypto';
 import { GENESIS_HASH, sealEvent } from '../events';
-import { appendEvents, findIdempotent, sqlState, storageError, withTenant } from '../store';
+import { appendEventsInTransaction, findIdempotent, sqlState, storageError, withTenant } from '../store';
 import { currentCorrelationId, withContext } from '../observability';
 import { signCheckpoint } from '../audit';
 import type { VaultDeps } from './deps';
@@ -129,7 +129,7 @@ async function writeBatch(deps: VaultDeps, tenant: string, session: string, expe
     return await deps.store.db.transaction(async (tx) => {
       for (let i = 0; i < rows.length; i += APPEND_CHUNK) {
         const last = i + APPEND_CHUNK >= rows.length;
-        if (!(await appendEvents(tx, tenant, session, expectedSeq + i, rows.slice(i, i + APPEND_CHUNK), last ? checkpoint : null))) throw new HeadMoved();
+        if (!(await appendEventsInTransaction(tx, tenant, session, expectedSeq + i, rows.slice(i, i + APPEND_CHUNK), last ? checkpoint : null))) throw new HeadMoved();
       }
       return true;
     });

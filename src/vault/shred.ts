@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { InputError, StorageError } from '../errors';
 import { signCheckpoint } from '../audit';
 import { GENESIS_HASH, shredMarker } from '../events';
-import { appendEvents, clearHoldRow, deleteSnapshots, destroyAllTenantKeys, insertHold, listSessions, listTenants, readHolds, readPolicy, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow } from '../store';
+import { appendEventsInTransaction, clearHoldRow, deleteSnapshots, destroyAllTenantKeys, insertHold, listSessions, listTenants, readHolds, readPolicy, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
 import { floorOf, restoreSession } from './archive';
 import { parsePolicy, purgeDue, withFloor } from '../retention';
@@ -103,7 +103,7 @@ export async function shred(
       const checkpoint = signer
         ? { keyId: signer.id, note: signCheckpoint({ tenant, session: target, seq: marker.seq, hash: marker.hash, time: marker.at }, signer) }
         : null;
-      if (!(await appendEvents(tx, tenant, target, row.headSeq, [marker], checkpoint))) {
+      if (!(await appendEventsInTransaction(tx, tenant, target, row.headSeq, [marker], checkpoint))) {
         throw new StorageError('STORAGE_REFUSED', `session ${tenant}/${target} is ${row.status}; it cannot be shredded now`);
       }
       shredded += await shredSessionKeys(tx, tenant, target);

@@ -14,18 +14,34 @@ const APPEND: Statement = {
  * bytea per binary column (nonces and hashes have fixed sizes), and the batch's signed
  * checkpoint, stored in the same statement. Returns false — having written nothing —
  * when the session's head is no longer at `expectedSeq` (another writer got there first)
- * or the session is not active. Given the store, it runs on its own as a prepared
- * statement (Store.run) and commits before it returns; given a transaction, inside it.
+ * or the session is not active. Runs on its own as a prepared statement (Store.run) and
+ * commits before it returns.
  */
 export async function appendEvents(
-  target: Store | TenantTx,
+  store: Store,
   tenant: string,
   session: string,
   expectedSeq: number,
   rows: readonly StoredEvent[],
   checkpoint: { keyId: string; note: string } | null,
 ): Promise<boolean> {
-  const values = [tenant, session, expectedSeq, ...batchValues(rows), checkpoint?.keyId ?? null, checkpoint?.note ?? null];
-  const result = 'run' in target ? await target.run<{ ok: boolean }>(APPEND, values) : rowsOf<{ ok: boolean }>(await target.execute(positional(APPEND, values)));
-  return result[0]?.ok === true;
+  const [row] = await store.run<{ ok: boolean }>(APPEND, appendValues(tenant, session, expectedSeq, rows, checkpoint));
+  return row?.ok === true;
+}
+
+/** The same statement inside a transaction (one chunk of a batch too large for one statement); it commits with the transaction. */
+export async function appendEventsInTransaction(
+  tx: TenantTx,
+  tenant: string,
+  session: string,
+  expectedSeq: number,
+  rows: readonly StoredEvent[],
+  checkpoint: { keyId: string; note: string } | null,
+): Promise<boolean> {
+  const res = await tx.execute(positional(APPEND, appendValues(tenant, session, expectedSeq, rows, checkpoint)));
+  return rowsOf<{ ok: boolean }>(res)[0]?.ok === true;
+}
+
+function appendValues(tenant: string, session: string, expectedSeq: number, rows: readonly StoredEvent[], checkpoint: { keyId: string; note: string } | null): unknown[] {
+  return [tenant, session, expectedSeq, ...batchValues(rows), checkpoint?.keyId ?? null, checkpoint?.note ?? null];
 }
