@@ -151,6 +151,29 @@ describe.each(backends())('group commit on $name', (backend) => {
     expect(await heads(['shape'])).toEqual({ shape: { head: 1, events: 1, checkpoints: 1 } });
   });
 
+  it('the one-event path of session_vault_append refuses byte columns that do not match its lengths, writing nothing', async () => {
+    await vault.session('bank', 'single-shape').append({ type: 'task', task: 'open' });
+    const [row] = junkRows('single-shape', 2, 1);
+    const text = 'SELECT session_vault_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)';
+    const values = (nonce: Buffer, ciphertext: Buffer, hash: Buffer, length: number) => [
+      'bank', 'single-shape', 1, [2], ['message'], [row!.at.toISOString()], ['c-1'], [null], [null], [null], [null], [null], [null], [2], [length],
+      nonce, ciphertext, hash, null, null,
+    ];
+    const nonce = Buffer.from(row!.nonce);
+    const ciphertext = Buffer.from(row!.ciphertext);
+    const hash = Buffer.from(row!.hash);
+    for (const [i, bad] of [
+      values(nonce.subarray(0, 23), ciphertext, hash, ciphertext.length),
+      values(nonce, ciphertext, hash.subarray(0, 31), ciphertext.length),
+      values(nonce, ciphertext, hash, ciphertext.length + 1),
+    ].entries()) {
+      let code: string | undefined;
+      await store.run({ name: `sv_test_single_shape_${i}`, text }, bad).catch((e: unknown) => (code = sqlState(e)));
+      expect(code).toBe('SV002');
+    }
+    expect(await heads(['single-shape'])).toEqual({ 'single-shape': { head: 1, events: 1, checkpoints: 1 } });
+  });
+
   it('a loop of appends lets the event loop turn: a timer set before it fires while it runs', async () => {
     let fired = false;
     setTimeout(() => (fired = true), 10);
