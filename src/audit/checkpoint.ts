@@ -45,12 +45,22 @@ export function checkpointBody(c: Checkpoint): string {
   return `${origin(c.tenant, c.session)}\n${c.seq}\n${Buffer.from(c.hash).toString('base64')}\ntime ${c.time.toISOString()}\n`;
 }
 
-/** The 4-byte signed-note key hash of an Ed25519 key. */
+/** Key hashes already computed, by public key (the same array for every append a key signs) and name. */
+const keyHashes = new WeakMap<Uint8Array, Map<string, Buffer>>();
+
+/** The 4-byte signed-note key hash of an Ed25519 key (computed once per key and name: every append's checkpoint needs it). */
 export function noteKeyHash(name: string, publicKey: Uint8Array): Buffer {
-  return createHash('sha256')
-    .update(Buffer.concat([Buffer.from(name, 'utf8'), Buffer.from([0x0a, 0x01]), Buffer.from(publicKey)]))
-    .digest()
-    .subarray(0, 4);
+  let byName = keyHashes.get(publicKey);
+  if (!byName) keyHashes.set(publicKey, (byName = new Map()));
+  let hash = byName.get(name);
+  if (!hash) {
+    hash = createHash('sha256')
+      .update(Buffer.concat([Buffer.from(name, 'utf8'), Buffer.from([0x0a, 0x01]), Buffer.from(publicKey)]))
+      .digest()
+      .subarray(0, 4);
+    byName.set(name, hash);
+  }
+  return Buffer.from(hash); // a copy: the cached one must not be changed by a caller
 }
 
 /** Signs a checkpoint; returns the whole note (body, blank line, signature line). */
