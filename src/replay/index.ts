@@ -1,6 +1,6 @@
 export { applyMergePatch } from './merge-patch';
 export type { Json } from './merge-patch';
-export { initialState, evolve } from './state';
+export { initialState, evolve, copyState } from './state';
 export type { AgentState, ReplayedMessage, ReplayedToolCall, StateWindow } from './state';
 export { replay, replayFrom, isPast } from './fold';
 export type { ReplayPoint } from './fold';

@@ -9,7 +9,7 @@ export function applyMergePatch(target: Json | undefined, patch: Json): Json {
   const result: { [k: string]: Json } = isObject(target) ? { ...target } : {};
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete result[key];
-    else result[key] = applyMergePatch(result[key], value);
+    else setMember(result, key, applyMergePatch(Object.hasOwn(result, key) ? result[key] : undefined, value));
   }
   return result;
 }
@@ -20,4 +20,13 @@ function isObject(v: Json | undefined): v is { [k: string]: Json } {
 
 function clone(v: Json): Json {
   return typeof v === 'object' && v !== null ? (JSON.parse(JSON.stringify(v)) as Json) : v;
+}
+
+/**
+ * Sets a member as JSON means it: "__proto__" included, as an own property (JSON.parse
+ * makes it one), never the object's prototype.
+ */
+export function setMember(target: { [k: string]: Json }, key: string, value: Json): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }

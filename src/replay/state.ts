@@ -1,5 +1,5 @@
 import type { MessageRole, VaultEvent } from '../domain';
-import { applyMergePatch, type Json } from './merge-patch';
+import { applyMergePatch, setMember, type Json } from './merge-patch';
 
 /** A conversation message as replay shows it. */
 export interface ReplayedMessage {
@@ -219,4 +219,33 @@ function findOpenCall(calls: readonly ReplayedToolCall[], callId: string): Repla
 /** Sums of float costs drift (0.1 + 0.2); round to a nano-dollar so totals read as entered. */
 function roundCost(x: number): number {
   return Math.round(x * 1e9) / 1e9;
+}
+
+/**
+ * A deep copy of a state that shares no object with it (strings, being immutable, are
+ * shared): what a reader is given of a state the vault keeps folding in place. Faster
+ * than structuredClone for the many small flat entries a state is made of.
+ */
+export function copyState(state: AgentState): AgentState {
+  const out: AgentState = {
+    ...state,
+    messages: state.messages.map((m) => ({ ...m })),
+    toolCalls: state.toolCalls.map((c) => ({ ...c, input: copyJson(c.input), output: copyJson(c.output) })),
+    toolState: copyJson(state.toolState) as AgentState['toolState'],
+    worldState: copyJson(state.worldState) as AgentState['worldState'],
+    summary: state.summary && { ...state.summary },
+    usage: { ...state.usage },
+    modelErrors: state.modelErrors.map((e) => ({ ...e })),
+    agentItems: state.agentItems.map((i) => ({ seq: i.seq, item: copyJson(i.item) })),
+  };
+  if (state.window) out.window = { size: state.window.size, omitted: { ...state.window.omitted } };
+  return out;
+}
+
+function copyJson(v: Json): Json {
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) return v.map(copyJson);
+  const out: { [k: string]: Json } = {};
+  for (const k of Object.keys(v)) setMember(out, k, copyJson(v[k]!));
+  return out;
 }

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { applyMergePatch, evolve, initialState, replay, type Json } from '../../src/replay';
+import { applyMergePatch, copyState, evolve, initialState, replay, type Json } from '../../src/replay';
 import type { VaultEvent, EventType } from '../../src/domain';
 
 describe('JSON Merge Patch (RFC 7396 appendix A examples)', () => {
@@ -32,6 +32,14 @@ describe('JSON Merge Patch (RFC 7396 appendix A examples)', () => {
         expect(JSON.stringify([t, p])).toBe(before);
       }),
     );
+  });
+
+  it('keeps a "__proto__" member as data, never as the prototype', () => {
+    const patched = applyMergePatch({}, JSON.parse('{"__proto__": {"admin": true}, "a": 1}')) as Record<string, Json>;
+    expect(Object.getPrototypeOf(patched)).toBe(Object.prototype);
+    expect(Object.keys(patched)).toEqual(['__proto__', 'a']);
+    expect(JSON.stringify(patched)).toBe('{"__proto__":{"admin":true},"a":1}');
+    expect((patched as { admin?: unknown }).admin).toBeUndefined();
   });
 });
 
@@ -114,6 +122,49 @@ describe('replay', () => {
         const a = events.reduce(evolve, initialState(meta));
         const b = events.reduce(evolve, initialState(meta));
         expect(a).toEqual(b);
+      }),
+    );
+  });
+});
+
+describe('copyState', () => {
+  beforeEach(() => (seq = 0));
+  const meta = { tenant: 't', session: 's', agent: null };
+  const json = fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<Json>;
+  const events = fc.array(
+    fc.oneof(
+      fc.record({ type: fc.constant('message' as const), data: fc.record({ role: fc.constantFrom('user', 'assistant'), content: fc.string(), usage: fc.record({ promptTokens: fc.nat(9) }) }) }),
+      fc.record({ type: fc.constant('tool_call' as const), data: fc.record({ callId: fc.constantFrom('a', 'b'), tool: fc.string(), input: json }) }),
+      fc.record({ type: fc.constant('tool_result' as const), data: fc.record({ callId: fc.constantFrom('a', 'b'), output: json }) }),
+      fc.record({ type: fc.constant('state_patch' as const), data: fc.record({ scope: fc.constantFrom('tool', 'world'), patch: fc.dictionary(fc.string({ maxLength: 3 }), json) }) }),
+      fc.record({ type: fc.constant('agent_item' as const), data: fc.record({ item: fc.dictionary(fc.string({ maxLength: 3 }), json) }) }),
+      fc.record({ type: fc.constant('summary' as const), data: fc.record({ content: fc.string(), throughSeq: fc.nat(9) }) }),
+      fc.record({ type: fc.constant('model_error' as const), data: fc.record({ model: fc.string(), message: fc.string() }) }),
+    ),
+    { maxLength: 15 },
+  );
+
+  it('is equal to the state and shares no object with it: changing one never changes the other (property)', () => {
+    fc.assert(
+      fc.property(events, (list) => {
+        seq = 0;
+        const state = list.map((e) => ev(e.type, e.data)).reduce(evolve, initialState(meta));
+        const before = JSON.parse(JSON.stringify(state));
+        const copy = copyState(state);
+        expect(copy).toEqual(state);
+        const objects = (v: unknown, into = new Set<object>()): Set<object> => {
+          if (typeof v === 'object' && v !== null && !into.has(v)) {
+            into.add(v);
+            for (const x of Object.values(v)) objects(x, into);
+          }
+          return into;
+        };
+        const mine = objects(state);
+        for (const o of objects(copy)) expect(mine.has(o)).toBe(false);
+        // The fold goes on in place on the original: the copy stays as it was.
+        evolve(state, ev('message', { role: 'user', content: 'later', usage: { promptTokens: 5 } }));
+        for (const c of state.toolCalls) Object.assign(c, { output: 'changed' });
+        expect(copy).toEqual(before);
       }),
     );
   });
