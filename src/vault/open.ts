@@ -82,6 +82,13 @@ export interface VaultOptions {
    * length; a wider one replays every event. Default 100.
    */
   snapshotWindow?: number;
+  /**
+   * Sessions whose latest state this process holds in memory, decrypted, as it last
+   * folded it (src/vault/session-cache.ts): the next read of one asks the database only
+   * for the events after it, checked against the chain. Each holds about `snapshotWindow`
+   * entries of each list. 0: none (every read opens a snapshot). Default 32.
+   */
+  stateCache?: number;
   /** The clock for event times (tests). Default `() => new Date()`. */
   clock?: () => Date;
 }
@@ -111,6 +118,7 @@ const optionsSchema = z.strictObject({
   clock: z.custom<() => Date>((v) => typeof v === 'function').optional(),
   snapshotEvery: z.number().int().min(0).max(1_000_000).optional(),
   snapshotWindow: z.number().int().min(1).max(100_000).optional(),
+  stateCache: z.number().int().min(0).max(100_000).optional(),
 });
 
 function statOrNull(file: string): Stats | null {
@@ -213,7 +221,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   const deps = {
     store,
     keys: new KeyAccess(getProvider),
-    cache: new SessionCache(),
+    cache: new SessionCache(1024, o.stateCache ?? 32),
     mutex: new KeyedMutex(),
     appends: new GroupCommit(store),
     logger,

@@ -1,4 +1,5 @@
 import type { SecretBytes } from '../crypto';
+import type { CompactState } from '../replay';
 
 /** What an appender needs of a session: its data key and where its chain ends. */
 export interface OpenSession {
@@ -17,11 +18,21 @@ export interface OpenSession {
  * reload. An evicted data key is dropped, not zeroed, because an in-flight operation
  * may still hold it (the garbage collector reclaims it); keys still cached are zeroed
  * when the vault closes.
+ *
+ * Beside them, the latest states of up to `stateCapacity` sessions, as this process
+ * folded and checked them (src/vault/snapshots.ts): a read that holds one asks the
+ * database only for the events after it. A held state is never trusted blindly: it is
+ * used only while the event at its seq still has the hash it folded up to. Forgetting a
+ * session (`delete`, `clear`) forgets its state too.
  */
 export class SessionCache {
   private readonly entries = new Map<string, OpenSession>();
+  private readonly states = new Map<string, CompactState>();
 
-  constructor(private readonly capacity = 1024) {}
+  constructor(
+    private readonly capacity = 1024,
+    private readonly stateCapacity = 32,
+  ) {}
 
   get(tenant: string, session: string): OpenSession | undefined {
     const k = key(tenant, session);
@@ -43,19 +54,53 @@ export class SessionCache {
     }
   }
 
+  /** Forgets a session: its key, head and held state. */
   delete(tenant: string, session: string): void {
     this.entries.delete(key(tenant, session));
+    this.states.delete(key(tenant, session));
   }
 
   /** Forgets every session (their rows changed underneath, e.g. by a rewrap). Keys are dropped, not zeroed: in-flight reads may hold them. */
   clear(): void {
     this.entries.clear();
+    this.states.clear();
   }
 
-  /** Zeroes every cached data key. */
+  /** Zeroes every cached data key and drops every held state. */
   dispose(): void {
     for (const v of this.entries.values()) v.dataKey.dispose();
     this.entries.clear();
+    this.states.clear();
+  }
+
+  /**
+   * Takes the session's held state out of the cache: the taker owns it (a fold changes a
+   * state in place), so two reads at once never fold onto the same one. Undefined when
+   * none is held, or none may be (`stateCapacity` 0).
+   */
+  takeState(tenant: string, session: string): CompactState | undefined {
+    const k = key(tenant, session);
+    const v = this.states.get(k);
+    if (v) this.states.delete(k);
+    return v;
+  }
+
+  /**
+   * Holds a session's latest state, which the caller gives up (nobody else may hold or
+   * change it). An older one than the state already held is dropped instead; past
+   * `stateCapacity` the least recently held go.
+   */
+  holdState(tenant: string, session: string, compact: CompactState): void {
+    if (this.stateCapacity === 0) return;
+    const k = key(tenant, session);
+    const held = this.states.get(k);
+    if (held && held.state.lastSeq > compact.state.lastSeq) return;
+    this.states.delete(k);
+    this.states.set(k, compact);
+    while (this.states.size > this.stateCapacity) {
+      const oldest = this.states.keys().next().value as string;
+      this.states.delete(oldest);
+    }
   }
 }
 

@@ -2,7 +2,7 @@ import { InputError, IntegrityError } from '../errors';
 import { bytesEqual, fromHex, type SecretBytes } from '../crypto';
 import { GENESIS_HASH, openSnapshot, sealSnapshot, type SealedSnapshot } from '../events';
 import type { StoredEvent, VaultEvent } from '../domain';
-import { freshCompact, isFull, nothingDropped, replayCompact, trim, windowOf, type AgentState, type CompactState, type Dropped, type Landmarks, type ReplayPoint } from '../replay';
+import { copyState, freshCompact, isFull, nothingDropped, replayCompact, trim, windowOf, type AgentState, type CompactState, type Dropped, type Landmarks, type ReplayPoint } from '../replay';
 import { insertSnapshot, readForState, readSession, withTenant, type StateRead } from '../store';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
@@ -40,8 +40,12 @@ export function checkStateOptions(options: StateOptions): StateOptions {
  */
 export async function stateAt(deps: VaultDeps, tenant: string, session: string, options: StateOptions = {}): Promise<AgentState> {
   const { compact, shown, sinceSnapshot } = await compactAt(deps, tenant, session, options);
-  if (options.atSeq === undefined && options.at === undefined) snapshotIfBehind(deps, tenant, session, compact, sinceSnapshot);
-  return shown;
+  if (options.atSeq !== undefined || options.at !== undefined) return shown;
+  snapshotIfBehind(deps, tenant, session, compact, sinceSnapshot);
+  // The caller gets a copy: the held state is folded in place by the next read.
+  const copy = copyState(shown);
+  hold(deps, tenant, session, compact);
+  return copy;
 }
 
 /**
@@ -52,7 +56,15 @@ export async function stateAt(deps: VaultDeps, tenant: string, session: string, 
 export async function landmarksAt(deps: VaultDeps, tenant: string, session: string): Promise<{ head: number; landmarks: Landmarks }> {
   const read = await compactAt(deps, tenant, session, { window: 1 }, true);
   snapshotIfBehind(deps, tenant, session, read.compact, read.sinceSnapshot);
-  return { head: read.compact.state.lastSeq, landmarks: read.compact.landmarks! };
+  const out = { head: read.compact.state.lastSeq, landmarks: structuredClone(read.compact.landmarks!) };
+  hold(deps, tenant, session, read.compact);
+  return out;
+}
+
+/** Keeps a latest state this read folded, trimmed as a snapshot would be, for the next read (SessionCache). */
+function hold(deps: VaultDeps, tenant: string, session: string, compact: CompactState): void {
+  if (!compact.state.head) return;
+  deps.cache.holdState(tenant, session, trim(compact, deps.snapshotWindow));
 }
 
 /**
@@ -74,14 +86,23 @@ function snapshotIfBehind(deps: VaultDeps, tenant: string, session: string, comp
   }
 }
 
+/** What compactAt answers: the compact state (the caller's own), what is shown, and how far it is past the last snapshot. */
+interface CompactRead {
+  compact: CompactState;
+  shown: AgentState;
+  sinceSnapshot: number;
+}
+
 /**
  * The state at a point as a compact state (what a snapshot of it holds), what the caller
  * is shown (the whole state, or its window) and how many events it is past the snapshot
- * it started from. A compact state a retraction made inexact, or a window wider than
- * the snapshot's, is replaced by a full replay. Folds from the start keep landmarks, so
- * with `needLandmarks` a snapshot without them is not started from.
+ * it started from. It starts from the nearest of: the state this process holds for the
+ * session (latest reads only), the nearest snapshot, the first event. A compact state a
+ * retraction made inexact, or a window wider than what it starts from keeps, is replaced
+ * by a full replay. Folds from the start keep landmarks, so with `needLandmarks` a
+ * snapshot without them is not started from.
  */
-async function compactAt(deps: VaultDeps, tenant: string, session: string, options: StateOptions, needLandmarks = false): Promise<{ compact: CompactState; shown: AgentState; sinceSnapshot: number }> {
+async function compactAt(deps: VaultDeps, tenant: string, session: string, options: StateOptions, needLandmarks = false): Promise<CompactRead> {
   const { window, ...point } = options;
   let opened = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
   if (point.atSeq !== undefined && point.atSeq > opened.headSeq) {
@@ -96,29 +117,64 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
   // A full read keeps every entry; a windowed one keeps about twice what it shows, so memory stays flat.
   const retain = window === undefined ? Number.MAX_SAFE_INTEGER : Math.max(deps.snapshotWindow, window);
   const upto = point.atSeq ?? Number.MAX_SAFE_INTEGER;
+  const latest = point.atSeq === undefined && point.at === undefined;
+  // A held state answers what a snapshot would: a window it keeps, the whole state while it dropped nothing, landmarks when it knows them.
+  const taken = latest ? deps.cache.takeState(tenant, session) : undefined;
+  const held = taken && (window === undefined ? isFull(taken.dropped) : window <= deps.snapshotWindow) && (!needLandmarks || taken.landmarks) ? taken : undefined;
   let since = 0;
   if (opened.status === 'active') {
-    // One statement: the session's head, the nearest snapshot, and the events from it.
+    // One statement: the session's head, the nearest snapshot (or only its place, when the held state is newer), and the events from it.
     const limit = deps.pageSize + 1;
-    const read = await readForState(deps.store.db, tenant, session, { upto, ...(point.at ? { at: point.at } : {}) }, limit);
+    let read = await readForState(deps.store, tenant, session, { upto, ...(point.at ? { at: point.at } : {}), ...(held ? { have: held.state.lastSeq } : {}) }, limit);
+    if (read && !read.keyed) {
+      // Shredded, perhaps by another process: forget the key held for it, and open the session again (which says so).
+      deps.cache.delete(tenant, session);
+      opened = await openSession(deps, tenant, session, null);
+      read = null;
+    }
     if (read?.status === 'active') {
-      const found = read.snapshot ? usableSnapshot(deps, read.snapshot, read.events[0], meta, opened.dataKey) : null;
-      // A snapshot from before landmarks were kept cannot answer for them: fold from the start, and seal one that can.
-      const base = found && (!needLandmarks || found.landmarks) ? found : null;
-      since = base?.state.lastSeq ?? 0;
-      const start = base && (window !== undefined || isFull(base.dropped)) ? base : null;
-      // The statement's events start at the snapshot (or at 1 when there is none); an unusable one means reading from 1.
-      const events = start || !read.snapshot ? eventsAfter(deps, meta, read, start?.state.lastSeq ?? 0, limit, upto, opened.dataKey) : decryptedEvents(deps, tenant, session);
-      if (start || window !== undefined || !read.snapshot) {
-        const compact = await replayCompact(start ?? freshCompact(meta), events, point, retain);
+      since = read.snapshotSeq;
+      const fromHeld = held && !read.snapshot ? heldOnChain(deps, held, read) : null;
+      if (fromHeld) {
+        const compact = await replayCompact(fromHeld, eventsAfter(deps, meta, read, fromHeld.state.lastSeq, limit, upto, opened.dataKey), point, retain);
         const shown = compact && show(compact);
         if (compact && shown) return { compact, shown, sinceSnapshot: compact.state.lastSeq - since };
+        read = null; // a retraction reached what the held state dropped: every event, below
+      } else if (held && !read.snapshot) {
+        // The held state is not on the chain any more: read again as if none were held.
+        read = await readForState(deps.store, tenant, session, { upto }, limit);
+      }
+      if (read?.status === 'active') {
+        const found = read.snapshot ? usableSnapshot(deps, read.snapshot, read.events[0], meta, opened.dataKey) : null;
+        // A snapshot from before landmarks were kept cannot answer for them: fold from the start, and seal one that can.
+        const base = found && (!needLandmarks || found.landmarks) ? found : null;
+        since = base?.state.lastSeq ?? 0;
+        const start = base && (window !== undefined || isFull(base.dropped)) ? base : null;
+        // The statement's events start at the snapshot (or at 1 when there is none); an unusable one means reading from 1.
+        const events = start || !read.snapshot ? eventsAfter(deps, meta, read, start?.state.lastSeq ?? 0, limit, upto, opened.dataKey) : decryptedEvents(deps, tenant, session);
+        if (start || window !== undefined || !read.snapshot) {
+          const compact = await replayCompact(start ?? freshCompact(meta), events, point, retain);
+          const shown = compact && show(compact);
+          if (compact && shown) return { compact, shown, sinceSnapshot: compact.state.lastSeq - since };
+        }
       }
     }
   }
   // No snapshot that holds what is asked (or a retraction reached what it dropped): every event.
   const compact = (await replayCompact(freshCompact(meta), decryptedEvents(deps, tenant, session), point, Number.MAX_SAFE_INTEGER))!; // keeps every entry: never null
   return { compact, shown: show(compact)!, sinceSnapshot: compact.state.lastSeq - since };
+}
+
+/**
+ * The held state, if the chain still runs through it: the statement's first event is at
+ * its seq and has the hash it folded up to. Otherwise null (logged): the database was
+ * restored to an earlier point, or rewritten.
+ */
+function heldOnChain(deps: VaultDeps, held: CompactState, read: StateRead): CompactState | null {
+  const first = read.events[0];
+  if (first && first.seq === held.state.lastSeq && held.state.head !== null && bytesEqual(first.hash, fromHex(held.state.head))) return held;
+  deps.logger.warn({ op: 'state.held_dropped', seq: held.state.lastSeq }, 'the state held in memory is not on the chain; reading without it');
+  return null;
 }
 
 /**
@@ -192,6 +248,7 @@ export async function writeSnapshot(deps: VaultDeps, tenant: string, session: st
   const state = compact.state;
   if (state.lastSeq === 0 || !state.head || !state.lastAt) return 0;
   const json = snapshotJson(compact, deps.snapshotWindow);
+  hold(deps, tenant, session, compact);
   return (await storeSnapshot(deps, tenant, session, state.lastSeq, state.lastAt, state.head, json)) ? state.lastSeq : 0;
 }
 

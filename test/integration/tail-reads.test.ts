@@ -121,10 +121,13 @@ describe.each(backends())('tail and eventsAt under attack on $name', (backend) =
       await expect(windowed('st-swapped')).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
     });
 
-    it("the application role cannot read another tenant's session or snapshot through it from a transaction scoped to its own", async () => {
+    it.each([
+      ['the first version', sql`SELECT * FROM session_vault_state_read('other', 'secret', 100::bigint, NULL::timestamptz, 10)`],
+      ['the version for a reader holding a state', sql`SELECT * FROM session_vault_state_read('other', 'secret', 100::bigint, NULL::timestamptz, 10, 1::bigint)`],
+    ])("the application role cannot read another tenant's session or snapshot through %s from a transaction scoped to its own", async (_, statement) => {
       const attack = storeOf(vault).db.transaction(async (tx) => {
         await tx.execute(sql`SELECT set_config('vault.tenant', 'bank', true)`);
-        return tx.execute(sql`SELECT * FROM session_vault_state_read('other', 'secret', 100::bigint, NULL::timestamptz, 10)`);
+        return tx.execute(statement);
       });
       await expect(attack).rejects.toThrow();
       const refused = await attack.catch((e: { cause?: { message?: string }; message?: string }) => e.cause?.message ?? e.message);

@@ -1,45 +1,58 @@
-import { sql } from 'drizzle-orm';
 import type { StoredEvent } from '../../domain';
 import type { SealedSnapshot } from '../../events';
-import { rowsOf, type VaultDb } from '../types';
+import type { Store } from '../types';
+import type { Statement } from '../statement';
 import { storageError } from '../errors';
 import { eventOfRow, type EventColumns, type HeadColumns } from './read-events';
+
+const STATE_READ: Statement = {
+  name: 'session_vault_state_read_v2',
+  text: 'SELECT * FROM session_vault_state_read($1::text, $2::text, $3::bigint, $4::timestamptz, $5::integer, $6::bigint)',
+};
 
 /** What session_vault_state_read returns: the session's head, the nearest snapshot, and the events from its seq. */
 export interface StateRead {
   status: 'active' | 'archived' | 'purged';
+  /** False once the session's data key is shredded: then no snapshot and no events come. */
+  keyed: boolean;
   headSeq: number;
   headHash: Uint8Array | null;
+  /** The nearest snapshot, sealed; null when there is none or when it came without its ciphertext (see `snapshotSeq`). */
   snapshot: SealedSnapshot | null;
-  /** From the snapshot's seq (or 1) through `upto`, at most `limit`; none unless active. */
+  /** The nearest snapshot's seq (0: none), also when only its place was sent. */
+  snapshotSeq: number;
+  /** From the snapshot's seq (or `have`, or 1) through `upto`, at most `limit`; none unless active and keyed. */
   events: StoredEvent[];
 }
 
 /**
  * A session's nearest snapshot at or before a point and the events from it, in one
- * statement outside any transaction (session_vault_state_read, drizzle/0024_state_read.sql,
- * scopes itself to the tenant). Null for an unknown session.
+ * statement outside any transaction (session_vault_state_read, drizzle/0027_state_read_cached.sql,
+ * which scopes itself to the tenant). With `have`, the seq of a state the caller already
+ * holds: a snapshot no newer comes without its ciphertext and the events start at `have`.
+ * Null for an unknown session.
  */
-export async function readForState(db: VaultDb, tenant: string, session: string, point: { upto: number; at?: Date }, limit: number): Promise<StateRead | null> {
-  let res: unknown;
+export async function readForState(store: Store, tenant: string, session: string, point: { upto: number; at?: Date; have?: number }, limit: number): Promise<StateRead | null> {
+  let rows: (EventColumns & HeadColumns & { r_kind: string; r_keyed: boolean })[];
   try {
-    res = await db.execute(
-      sql`SELECT * FROM session_vault_state_read(${tenant}, ${session}, ${point.upto}::bigint, ${point.at?.toISOString() ?? null}::timestamptz, ${limit}::integer)`,
-    );
+    rows = await store.run(STATE_READ, [tenant, session, point.upto, point.at?.toISOString() ?? null, limit, point.have ?? null]);
   } catch (e) {
     throw storageError(e, 'reading a state'); // outside withTenant, so translated here
   }
-  const rows = rowsOf<EventColumns & HeadColumns & { r_kind: string }>(res);
   const first = rows[0];
   if (!first) return null;
   let snapshot: SealedSnapshot | null = null;
+  let snapshotSeq = 0;
   const events: StoredEvent[] = [];
   for (const r of rows) {
     if (r.r_kind === 'snapshot') {
-      snapshot = { tenant, session, seq: Number(r.r_seq), at: r.r_at instanceof Date ? r.r_at : new Date(r.r_at), headHash: r.r_hash, keyVersion: r.r_key_version, nonce: r.r_nonce, ciphertext: r.r_ciphertext };
+      snapshotSeq = Number(r.r_seq);
+      if (r.r_ciphertext !== null) {
+        snapshot = { tenant, session, seq: snapshotSeq, at: r.r_at instanceof Date ? r.r_at : new Date(r.r_at), headHash: r.r_hash, keyVersion: r.r_key_version, nonce: r.r_nonce, ciphertext: r.r_ciphertext };
+      }
     } else if (r.r_kind === 'event') {
       events.push(eventOfRow(tenant, session, Number(r.r_seq), r));
     }
   }
-  return { status: first.r_status as StateRead['status'], headSeq: Number(first.r_head_seq), headHash: first.r_head_hash, snapshot, events };
+  return { status: first.r_status as StateRead['status'], keyed: first.r_keyed, headSeq: Number(first.r_head_seq), headHash: first.r_head_hash, snapshot, snapshotSeq, events };
 }
