@@ -331,6 +331,11 @@ export class VaultSession {
     return stateAt(this.deps, this.tenant, this.id, checkStateOptions(options));
   }
 
+  /** The widest `state({ window })` answered at a cost flat in the session's length: the vault's `snapshotWindow`. */
+  get flatWindow(): number {
+    return this.deps.snapshotWindow;
+  }
+
   /**
    * Where the session's recorded system and developer messages are, and the seq of its
    * last event of each type (`last.instructions`, `last.summary`…), with the head seq:

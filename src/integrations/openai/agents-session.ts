@@ -25,14 +25,17 @@ export class VaultAgentSession implements Session {
   }
 
   /**
-   * The live items, oldest first; with `limit`, the most recent `limit` of them, read back
-   * from the session's head (what the SDK asks for every turn), at a cost that depends on
-   * how far back those items are, not on the session's length.
+   * The live items, oldest first; with `limit`, the most recent `limit` of them (what the
+   * SDK asks for every turn), at a cost that does not grow with the session: up to the
+   * vault's `snapshotWindow` off its latest state, beyond it read back from the head,
+   * costing what how far back those items are does.
    */
   async getItems(limit?: number): Promise<AgentInputItem[]> {
     if (limit === undefined) return (await this.live()).map((i) => i.item as AgentInputItem);
     if (limit <= 0) return [];
     try {
+      // Off the latest state (held in memory, or a snapshot plus the events after it) while it keeps that many items.
+      if (limit <= this.session.flatWindow) return (await this.session.state({ window: limit })).agentItems.map((i) => i.item as AgentInputItem);
       const recent = lastLiveItems(limit);
       for await (const e of this.session.eventsBackward(Math.min(4096, Math.max(8, limit * 2)))) if (recent.add(e)) break;
       return recent.items().map((i) => i.item as AgentInputItem);
