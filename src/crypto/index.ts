@@ -3,7 +3,7 @@ export { SecretBytes, exposeSecretBytes } from './secret-bytes';
 export { seal, open, generateKey, AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES } from './aead';
 export type { Sealed } from './aead';
 export { blake2b256, deriveKey, toHex, fromHex, bytesEqual, HASH_BYTES } from './hash';
-export { frame, str, bytes, u32, u64, f64, opt } from './framing';
+export { frame, str, bytes, u32, u64, f64, opt, FrameWriter } from './framing';
 export type { Field } from './framing';
 export {
   generateSigningKeyPair,

@@ -1,5 +1,5 @@
 import type { StoredEvent } from '../domain';
-import { blake2b256, bytes, f64, frame, opt, str, u32, u64, type Field } from '../crypto';
+import { FrameWriter, blake2b256, bytes, f64, frame, opt, str, u32, u64, type Field } from '../crypto';
 
 /**
  * The canonical, versioned encodings of an event (docs/formats.md).
@@ -49,9 +49,48 @@ export function encodeForHash(prev: Uint8Array, e: HashedColumns): Uint8Array {
   ]);
 }
 
-/** hash_n = BLAKE2b-256(encodeForHash(hash_{n-1}, columns_n)). */
+/**
+ * hash_n = BLAKE2b-256(encodeForHash(hash_{n-1}, columns_n)). Computed for every event
+ * read, so the bytes are written into a reused buffer instead of framed anew: the same
+ * bytes as `encodeForHash` (property-tested), no secret among them (clear columns and
+ * ciphertext), hashed before anything else can write there.
+ */
 export function eventHash(prev: Uint8Array, e: HashedColumns): Uint8Array {
-  return blake2b256(encodeForHash(prev, e));
+  const w = hashInput.reset().str(EVENT_HASH_TAG).bytes(prev).str(e.tenant).str(e.session).u64(e.seq).str(e.type);
+  writeClearColumns(w, e);
+  return blake2b256(w.u32(e.keyVersion).bytes(e.nonce).bytes(e.ciphertext).view());
+}
+
+const hashInput = new FrameWriter();
+const aadInput = new FrameWriter();
+const keyInput = new FrameWriter();
+
+/**
+ * Calls `use` with `contentAadV2(e)` written into a reused buffer, valid only during the
+ * call (sealing and opening use it at once): what every event read and sealed needs,
+ * without framing it anew.
+ */
+export function withContentAadV2<T>(e: Omit<HashedColumns, 'nonce' | 'ciphertext'>, use: (aad: Uint8Array) => T): T {
+  const w = aadInput.reset().str(EVENT_CONTENT_TAG_V2).str(e.tenant).str(e.session).u64(e.seq).str(e.type).u32(e.keyVersion);
+  return use(writeClearColumns(w, e).view());
+}
+
+/** Calls `use` with `eventKeyInput(tenant, session, seq)` written into a reused buffer, valid only during the call. */
+export function withEventKeyInput<T>(tenant: string, session: string, seq: number, use: (input: Uint8Array) => T): T {
+  return use(keyInput.reset().str(EVENT_KEY_TAG).str(tenant).str(session).u64(seq).view());
+}
+
+/** `clearColumns`, written. */
+function writeClearColumns(w: FrameWriter, e: Omit<HashedColumns, 'nonce' | 'ciphertext'>): FrameWriter {
+  return w
+    .u64(e.at.getTime())
+    .str(e.correlationId)
+    .opt(e.idempotencyKey, w.str)
+    .opt(e.tool, w.str)
+    .opt(e.promptTokens, w.u64)
+    .opt(e.completionTokens, w.u64)
+    .opt(e.costUsd, w.f64)
+    .opt(e.durationMs, w.u64);
 }
 
 /**

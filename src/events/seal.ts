@@ -1,7 +1,7 @@
 import type { ClearFields, EventInput, StoredEvent, VaultEvent } from '../domain';
 import { KeyError } from '../errors';
 import { SecretBytes, deriveKey, open, seal, toHex } from '../crypto';
-import { SEAL_V1, SEAL_V2, contentAad, contentAadV2, eventHash, eventKeyInput } from './encoding';
+import { SEAL_V1, SEAL_V2, contentAad, eventHash, withContentAadV2, withEventKeyInput } from './encoding';
 import { joinEvent, splitEvent } from './payload';
 
 /** Where an event goes in its chain; everything sealing needs besides the event itself. */
@@ -17,7 +17,7 @@ export interface SealContext {
 
 /** The key of one v2 event: keyed BLAKE2b of its place under the session data key. The caller disposes it. */
 export function eventKey(dataKey: SecretBytes, tenant: string, session: string, seq: number): SecretBytes {
-  return deriveKey(dataKey, eventKeyInput(tenant, session, seq));
+  return withEventKeyInput(tenant, session, seq, (input) => deriveKey(dataKey, input));
 }
 
 /**
@@ -41,7 +41,7 @@ export function sealEvent(input: EventInput, ctx: SealContext): StoredEvent {
   const key = eventKey(ctx.dataKey, ctx.tenant, ctx.session, ctx.seq);
   let sealed;
   try {
-    sealed = seal(key, plaintext, contentAadV2(columns));
+    sealed = withContentAadV2(columns, (aad) => seal(key, plaintext, aad));
   } finally {
     key.dispose();
   }
@@ -66,7 +66,7 @@ export function openEvent(row: StoredEvent, dataKey: SecretBytes | OpeningKey): 
   if (row.keyVersion === SEAL_V2) {
     const key = 'eventKey' in k ? k.eventKey : eventKey(k.dataKey, row.tenant, row.session, row.seq);
     try {
-      plaintext = open(key, row, contentAadV2(row));
+      plaintext = withContentAadV2(row, (aad) => open(key, row, aad));
     } finally {
       if ('dataKey' in k) key.dispose();
     }

@@ -1,5 +1,6 @@
-import { ensureSodium, toHex, frame, str, u32, u64, opt, f64, bytes, SecretBytes, exposeSecretBytes } from '../../src/crypto';
-import { GENESIS_HASH, contentAad, contentAadV2, encodeForHash, eventHash, eventKey, type HashedColumns } from '../../src/events';
+import fc from 'fast-check';
+import { blake2b256, ensureSodium, toHex, frame, str, u32, u64, opt, f64, bytes, SecretBytes, exposeSecretBytes } from '../../src/crypto';
+import { GENESIS_HASH, contentAad, contentAadV2, encodeForHash, eventHash, eventKey, eventKeyInput, withContentAadV2, withEventKeyInput, type HashedColumns } from '../../src/events';
 
 /** Known-answer vectors for the formats in docs/formats.md. A change here is a format change. */
 beforeAll(ensureSodium);
@@ -113,5 +114,40 @@ describe('seal v2 vectors', () => {
   it("an event's key is keyed BLAKE2b-256 of its place under the data key", () => {
     const key = eventKey(SecretBytes.adopt(new Uint8Array(32).fill(0x2a)), 'acme', 's-1', 1);
     expect(toHex(exposeSecretBytes(key))).toBe('fe0fdeeddbe044001e71e18aaf5f3689b2be50dbf5f751e89f76c2a1150f0572');
+  });
+});
+
+describe('the reused-buffer framing of the read path', () => {
+  const columns: fc.Arbitrary<HashedColumns> = fc.record({
+    tenant: fc.string({ unit: 'binary', maxLength: 20 }),
+    session: fc.string({ unit: 'binary', maxLength: 40 }),
+    seq: fc.oneof(fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER)),
+    type: fc.constantFrom('message', 'tool_call', 'key_shredded'),
+    at: fc.date({ min: new Date(0), max: new Date('2100-01-01'), noInvalidDate: true }),
+    correlationId: fc.string({ unit: 'grapheme', maxLength: 30 }),
+    idempotencyKey: fc.option(fc.string({ unit: 'binary', maxLength: 30 })),
+    tool: fc.option(fc.string({ maxLength: 10 })),
+    promptTokens: fc.option(fc.nat()),
+    completionTokens: fc.option(fc.nat()),
+    costUsd: fc.option(fc.double({ noNaN: true, noDefaultInfinity: true })),
+    durationMs: fc.option(fc.nat()),
+    keyVersion: fc.constantFrom(0, 1, 2),
+    nonce: fc.uint8Array({ minLength: 24, maxLength: 24 }),
+    // Up to 20 KB: past the writer's first 4 KB, so it grows, and smaller again after.
+    ciphertext: fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ minLength: 4000, maxLength: 20_000 })),
+  });
+
+  it('hashes, binds and derives from the same bytes as frame(), call after call (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.uint8Array({ minLength: 32, maxLength: 32 }), columns), { minLength: 1, maxLength: 4 }), (list) => {
+        for (const [prev, e] of list) {
+          expect(toHex(eventHash(prev, e))).toBe(toHex(blake2b256(encodeForHash(prev, e))));
+          const { nonce: _n, ciphertext: _c, ...clear } = e;
+          expect(withContentAadV2(clear, (aad) => toHex(aad))).toBe(toHex(contentAadV2(clear)));
+          expect(withEventKeyInput(e.tenant, e.session, e.seq, (input) => toHex(input))).toBe(toHex(eventKeyInput(e.tenant, e.session, e.seq)));
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
