@@ -1,6 +1,6 @@
 import type { StoredEvent, VaultEvent } from '../domain';
 import { GENESIS_HASH, eventHash, openEvent } from '../events';
-import { InputError, IntegrityError } from '../errors';
+import { InputError, IntegrityError, KeyError } from '../errors';
 import { bytesEqual, type SecretBytes } from '../crypto';
 import { readAround, readEvents, readSession, withTenant, type SessionRow } from '../store';
 import { readArchived } from './archive';
@@ -74,11 +74,17 @@ export function seqRange(options: { fromSeq?: number; toSeq?: number }): { fromS
  * rewritten and the chain recomputed: the associated data binds them).
  */
 export async function* decryptedEvents(deps: VaultDeps, tenant: string, session: string, fromSeq = 1, toSeq = Number.MAX_SAFE_INTEGER): AsyncGenerator<VaultEvent> {
+  const known = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
+  if (known && known.status !== 'purged' && known.wrappedDataKey === null) {
+    // Shredded, perhaps by another process: the key this process may still hold is not used.
+    deps.cache.delete(tenant, session);
+    throw new KeyError('KEY_DESTROYED', `the key of session ${tenant}/${session} has been destroyed`);
+  }
   const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
   // From seq n the chain check needs event n-1's hash: read it too, and check from it.
   let prev: Uint8Array | null = fromSeq === 1 ? GENESIS_HASH : null;
   let expected = fromSeq;
-  for await (const row of storedEvents(deps, tenant, session, Math.max(1, fromSeq - 1), undefined, toSeq)) {
+  for await (const row of storedEvents(deps, tenant, session, Math.max(1, fromSeq - 1), known ?? undefined, toSeq)) {
     if (row.seq < fromSeq) {
       prev = row.hash;
       continue;

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asOwner } from '../support/owner';
-import { openVault, type Vault } from '../../src/vault';
+import { openVault, type Vault, type VaultSession } from '../../src/vault';
 import { storeOf } from '../../src/vault/vault';
 import { createLogger } from '../../src/observability';
 import { replay } from '../../src/replay';
@@ -136,24 +136,30 @@ describe.each(backends())('the latest state held in memory on $name', (backend) 
     await expect(s.state()).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
   });
 
-  it('does not read past a key another process shredded, though it held the key and the state', async () => {
-    const s = vault.session('bank', 'erased');
+  it.each([
+    ['the latest state', (s: VaultSession) => s.state()],
+    ['a windowed state', (s: VaultSession) => s.state({ window: 2 })],
+    ['the events', async (s: VaultSession) => {
+      for await (const _ of s.events()) void _;
+    }],
+  ])('does not read %s past a key another process shredded, though it held the key and the state', async (_, read) => {
+    const id = `erased-${n++}`;
+    const s = vault.session('bank', id);
     await s.appendMany(Array.from({ length: 6 }, (_, i) => ({ type: 'message', role: 'user', content: `secret ${i}` })));
     expect((await s.state()).messages).toHaveLength(6); // holds the data key and the state
     if (backend.name === 'postgres') {
       // Another process on the same database and keyring shreds the session.
       const other = await openVault({ home, database: url, logger: createLogger({ level: 'silent' }) });
       try {
-        await other.operator({ actor: 'dpo', reason: 'erasure request' }).shred('bank', 'erased');
+        await other.operator({ actor: 'dpo', reason: 'erasure request' }).shred('bank', id);
       } finally {
         await other.close();
       }
     } else {
       // The embedded store admits one process: what another's shred leaves in the database, done as the owner.
-      await asOwner(vault, url, [{ text: `UPDATE sessions SET wrapped_data_key = NULL WHERE tenant_id = 'bank' AND session_id = 'erased'` }]);
+      await asOwner(vault, url, [{ text: `UPDATE sessions SET wrapped_data_key = NULL WHERE tenant_id = 'bank' AND session_id = '${id}'` }]);
     }
-    await expect(s.state()).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
-    await expect(s.state({ window: 2 })).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
+    await expect(read(s)).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
   });
 
   it('holds nothing with stateCache 0: every read gets the snapshot', async () => {
