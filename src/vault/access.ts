@@ -61,7 +61,7 @@ export async function recordAccesses(deps: VaultDeps, rs: readonly Omit<AccessRe
         note = signed?.note ?? null;
         return { ...record, hash, keyId: signed?.keyId ?? null, signature: signed?.signature ?? null };
       });
-      await appendAccess(deps.store.db, rows);
+      await appendAccess(deps.store, rows);
       for (const r of rows) deps.logger.info({ op: 'access', action: r.action, actor: r.actor, outcome: r.outcome, accessSeq: r.seq }, 'access recorded');
     } catch (e) {
       if (sqlState(e) === '23505') continue; // another writer took this seq: chain onto theirs

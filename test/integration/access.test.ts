@@ -124,10 +124,10 @@ describe.each(backends())('the access trail on $name', (backend) => {
       const db = storeOf(fresh.vault).db;
       const last = (await lastAccess(db))!;
       const forged = { seq: last.seq + 1, at: new Date(), actor: 'auditor', action: 'export', tenant: 'bank', session: 's', reason: 'routine', outcome: 'granted' };
-      await appendAccess(db, [{ ...forged, hash: accessHash(last.hash, forged), keyId: null, signature: null }]);
+      await appendAccess(storeOf(fresh.vault), [{ ...forged, hash: accessHash(last.hash, forged), keyId: null, signature: null }]);
       const forged2 = { ...forged, seq: forged.seq + 1 };
       const h1 = accessHash(last.hash, forged);
-      await appendAccess(db, [{ ...forged2, hash: accessHash(h1, forged2), keyId: 'ed25519:0000000000000000', signature: new Uint8Array(64) }]);
+      await appendAccess(storeOf(fresh.vault), [{ ...forged2, hash: accessHash(h1, forged2), keyId: 'ed25519:0000000000000000', signature: new Uint8Array(64) }]);
       expect((await fresh.vault.verify({ tenant: 'bank' })).problems).toEqual([
         { tenant: '*', session: '(access trail)', seq: forged.seq, kind: 'access_unsigned' },
         { tenant: '*', session: '(access trail)', seq: forged2.seq, kind: 'access_bad_signature' },

@@ -1,6 +1,7 @@
 import { desc } from 'drizzle-orm';
 import { accessLog } from '../schema';
-import type { VaultDb } from '../types';
+import type { Store, VaultDb } from '../types';
+import type { Statement } from '../statement';
 import type { AccessRecord } from '../../domain';
 
 /** The last record of the access trail (its seq and hash), or null when it is empty. */
@@ -9,26 +10,50 @@ export async function lastAccess(db: VaultDb): Promise<{ seq: number; hash: Uint
   return row ?? null;
 }
 
+const APPEND_ACCESS: Statement = {
+  name: 'session_vault_append_access_v1',
+  text: `INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash, key_id, signature)
+SELECT u.seq, u.at, u.actor, u.action, u.tenant_id, u.session_id, u.reason, u.outcome,
+       substring($9::bytea FROM ((u.i - 1) * 32 + 1)::integer FOR 32),
+       u.key_id,
+       CASE WHEN u.key_id IS NULL THEN NULL ELSE substring($11::bytea FROM ((u.i - 1) * 64 + 1)::integer FOR 64) END
+  FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $10::text[])
+       WITH ORDINALITY AS u(seq, at, actor, action, tenant_id, session_id, reason, outcome, key_id, i)`,
+};
+
+const HASH = 32;
+const SIGNATURE = 64;
+
 /**
  * Appends access records (already chained, in seq order) in one statement, so all or none
  * are stored; a concurrent writer that took one of the seqs makes it throw
- * unique_violation (23505).
+ * unique_violation (23505). A column an array, the hashes and signatures each one bytea
+ * of fixed-size slots (a record without a signature has a zeroed slot and a null key id).
  */
-export async function appendAccess(db: VaultDb, records: readonly (AccessRecord & { hash: Uint8Array; keyId: string | null; signature: Uint8Array | null })[]): Promise<void> {
+export async function appendAccess(store: Store, records: readonly (AccessRecord & { hash: Uint8Array; keyId: string | null; signature: Uint8Array | null })[]): Promise<void> {
   if (records.length === 0) return;
-  await db.insert(accessLog).values(
-    records.map((r) => ({
-      seq: r.seq,
-      at: r.at,
-      actor: r.actor,
-      action: r.action,
-      tenantId: r.tenant,
-      sessionId: r.session,
-      reason: r.reason,
-      outcome: r.outcome,
-      hash: r.hash,
-      keyId: r.keyId,
-      signature: r.signature,
-    })),
-  );
+  const hashes = Buffer.alloc(records.length * HASH);
+  const signatures = Buffer.alloc(records.length * SIGNATURE);
+  records.forEach((r, i) => {
+    if (r.hash.length !== HASH) throw new RangeError('an access record hash is 32 bytes');
+    hashes.set(r.hash, i * HASH);
+    if (r.keyId !== null) {
+      if (r.signature?.length !== SIGNATURE) throw new RangeError('an access record signature is 64 bytes');
+      signatures.set(r.signature, i * SIGNATURE);
+    }
+  });
+  const col = <T>(f: (r: (typeof records)[number]) => T) => records.map(f);
+  await store.run(APPEND_ACCESS, [
+    col((r) => r.seq),
+    col((r) => r.at.toISOString()),
+    col((r) => r.actor),
+    col((r) => r.action),
+    col((r) => r.tenant),
+    col((r) => r.session),
+    col((r) => r.reason),
+    col((r) => r.outcome),
+    hashes,
+    col((r) => r.keyId),
+    signatures,
+  ]);
 }
