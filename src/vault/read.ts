@@ -121,8 +121,13 @@ export function openChained(row: StoredEvent, prev: Uint8Array | null, expected:
  * none (head 0). The head event is also checked against the session's recorded head.
  */
 export async function decryptedAt(deps: VaultDeps, tenant: string, session: string, tail: number, seqs: readonly number[]): Promise<{ head: number; events: VaultEvent[] }> {
-  const read = await readAround(deps.store.db, tenant, session, tail, seqs);
+  const read = await readAround(deps.store, tenant, session, tail, seqs);
   if (!read || read.status === 'purged') return { head: 0, events: [] };
+  if (!read.keyed) {
+    // Shredded, perhaps by another process: the key this process may still hold is not used.
+    deps.cache.delete(tenant, session);
+    throw new KeyError('KEY_DESTROYED', `the key of session ${tenant}/${session} has been destroyed`);
+  }
   const head = read.headSeq;
   const wanted = new Set([...Array.from({ length: Math.min(tail, head) }, (_, i) => head - i), ...seqs.filter((s) => s >= 1 && s <= head)]);
   let rows = read.events;

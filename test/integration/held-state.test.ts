@@ -142,11 +142,17 @@ describe.each(backends())('the latest state held in memory on $name', (backend) 
     ['the events', async (s: VaultSession) => {
       for await (const _ of s.events()) void _;
     }],
+    ['the tail', (s: VaultSession) => s.tail(3)],
+    ['events by seq', (s: VaultSession) => s.eventsAt([2])],
+    ['the events backward', async (s: VaultSession) => {
+      for await (const _ of s.eventsBackward()) void _;
+    }],
   ])('does not read %s past a key another process shredded, though it held the key and the state', async (_, read) => {
     const id = `erased-${n++}`;
     const s = vault.session('bank', id);
     await s.appendMany(Array.from({ length: 6 }, (_, i) => ({ type: 'message', role: 'user', content: `secret ${i}` })));
     expect((await s.state()).messages).toHaveLength(6); // holds the data key and the state
+    expect((await s.tail(2)).events).toHaveLength(2);
     if (backend.name === 'postgres') {
       // Another process on the same database and keyring shreds the session.
       const other = await openVault({ home, database: url, logger: createLogger({ level: 'silent' }) });

@@ -75,11 +75,14 @@ describe.each(backends())('tail and eventsAt under attack on $name', (backend) =
     await expect(vault.session('bank', 'rewound').tail(2)).rejects.toMatchObject({ code: 'CHAIN_BROKEN' });
   });
 
-  it("the application role cannot read another tenant's rows through the function from a transaction scoped to its own", async () => {
+  it.each([
+    ['session_vault_read', sql`SELECT * FROM session_vault_read('other', 'secret', 5, '{}'::bigint[])`],
+    ['session_vault_read_keyed', sql`SELECT * FROM session_vault_read_keyed('other', 'secret', 5, '{}'::bigint[])`],
+  ])("the application role cannot read another tenant's rows through %s from a transaction scoped to its own", async (_, statement) => {
     await vault.session('other', 'secret').append({ type: 'task', task: 'not yours' });
     const attack = storeOf(vault).db.transaction(async (tx) => {
       await tx.execute(sql`SELECT set_config('vault.tenant', 'bank', true)`);
-      return tx.execute(sql`SELECT * FROM session_vault_read('other', 'secret', 5, '{}'::bigint[])`);
+      return tx.execute(statement);
     });
     await expect(attack).rejects.toThrow();
     const refused = await attack.catch((e: { cause?: { message?: string }; message?: string }) => e.cause?.message ?? e.message);
