@@ -55,6 +55,16 @@ export async function* storedEvents(
   }
 }
 
+/**
+ * A session whose key was shredded, perhaps by another process: whatever this process
+ * still holds for it (its key, its latest state) is forgotten, never used, and the
+ * KEY_DESTROYED error to throw is returned.
+ */
+function forgetShredded(deps: VaultDeps, tenant: string, session: string): KeyError {
+  deps.cache.delete(tenant, session);
+  return new KeyError('KEY_DESTROYED', `the key of session ${tenant}/${session} has been destroyed`);
+}
+
 /** A read's seq range: `fromSeq` (default 1) through `toSeq` (default: the head). INVALID_INPUT for anything else. */
 export function seqRange(options: { fromSeq?: number; toSeq?: number }): { fromSeq: number; toSeq: number } {
   const fromSeq = options.fromSeq ?? 1;
@@ -75,11 +85,7 @@ export function seqRange(options: { fromSeq?: number; toSeq?: number }): { fromS
  */
 export async function* decryptedEvents(deps: VaultDeps, tenant: string, session: string, fromSeq = 1, toSeq = Number.MAX_SAFE_INTEGER): AsyncGenerator<VaultEvent> {
   const known = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
-  if (known && known.status !== 'purged' && known.wrappedDataKey === null) {
-    // Shredded, perhaps by another process: the key this process may still hold is not used.
-    deps.cache.delete(tenant, session);
-    throw new KeyError('KEY_DESTROYED', `the key of session ${tenant}/${session} has been destroyed`);
-  }
+  if (known && known.status !== 'purged' && known.wrappedDataKey === null) throw forgetShredded(deps, tenant, session);
   const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
   // From seq n the chain check needs event n-1's hash: read it too, and check from it.
   let prev: Uint8Array | null = fromSeq === 1 ? GENESIS_HASH : null;
@@ -123,11 +129,7 @@ export function openChained(row: StoredEvent, prev: Uint8Array | null, expected:
 export async function decryptedAt(deps: VaultDeps, tenant: string, session: string, tail: number, seqs: readonly number[]): Promise<{ head: number; events: VaultEvent[] }> {
   const read = await readAround(deps.store, tenant, session, tail, seqs);
   if (!read || read.status === 'purged') return { head: 0, events: [] };
-  if (!read.keyed) {
-    // Shredded, perhaps by another process: the key this process may still hold is not used.
-    deps.cache.delete(tenant, session);
-    throw new KeyError('KEY_DESTROYED', `the key of session ${tenant}/${session} has been destroyed`);
-  }
+  if (!read.keyed) throw forgetShredded(deps, tenant, session);
   const head = read.headSeq;
   const wanted = new Set([...Array.from({ length: Math.min(tail, head) }, (_, i) => head - i), ...seqs.filter((s) => s >= 1 && s <= head)]);
   let rows = read.events;
