@@ -1,0 +1,58 @@
+import { SessionCache } from '../../src/vault/session-cache';
+import { freshCompact, type CompactState } from '../../src/replay';
+
+/** The held latest states beside the session cache: ownership, order, bounds, forgetting. */
+const at = (session: string, lastSeq: number): CompactState => {
+  const c = freshCompact({ tenant: 't', session, agent: null });
+  c.state.lastSeq = lastSeq;
+  c.state.head = '00'.repeat(32);
+  return c;
+};
+
+describe('SessionCache held states', () => {
+  it('hands a held state to one taker only', () => {
+    const cache = new SessionCache(8, 4);
+    const s = at('a', 3);
+    cache.holdState('t', 'a', s);
+    expect(cache.takeState('t', 'a')).toBe(s);
+    expect(cache.takeState('t', 'a')).toBeUndefined();
+  });
+
+  it('keeps the newer state when an older one is held after it', () => {
+    const cache = new SessionCache(8, 4);
+    const newer = at('a', 9);
+    cache.holdState('t', 'a', newer);
+    cache.holdState('t', 'a', at('a', 5));
+    expect(cache.takeState('t', 'a')).toBe(newer);
+  });
+
+  it('holds at most stateCapacity sessions, dropping the least recently held, and none with 0', () => {
+    const cache = new SessionCache(8, 2);
+    for (const id of ['a', 'b', 'c']) cache.holdState('t', id, at(id, 1));
+    expect(cache.takeState('t', 'a')).toBeUndefined();
+    expect(cache.takeState('t', 'b')?.state.session).toBe('b');
+    expect(cache.takeState('t', 'c')?.state.session).toBe('c');
+    const none = new SessionCache(8, 0);
+    none.holdState('t', 'a', at('a', 1));
+    expect(none.takeState('t', 'a')).toBeUndefined();
+  });
+
+  it('forgets a held state with its session, and all of them on clear and dispose', () => {
+    const cache = new SessionCache(8, 4);
+    cache.holdState('t', 'a', at('a', 1));
+    cache.holdState('t', 'b', at('b', 1));
+    cache.delete('t', 'a');
+    expect(cache.takeState('t', 'a')).toBeUndefined();
+    cache.clear();
+    expect(cache.takeState('t', 'b')).toBeUndefined();
+    cache.holdState('t', 'c', at('c', 1));
+    cache.dispose();
+    expect(cache.takeState('t', 'c')).toBeUndefined();
+  });
+
+  it('keeps tenants apart', () => {
+    const cache = new SessionCache(8, 4);
+    cache.holdState('t', 'a', at('a', 1));
+    expect(cache.takeState('u', 'a')).toBeUndefined();
+  });
+});
