@@ -22,6 +22,7 @@ import { replay } from '../../src/replay';
 import { latestCheckpointReads } from './langgraph';
 import { httpAppends } from './http';
 import { VaultAgentSession } from '../../src/integrations/openai';
+import { contextEvents } from '../../src/integrations/openai/chat';
 
 const CONTENT_BYTES = 1000;
 const SINGLE = Number(process.env.BENCH_SINGLE ?? 2000);
@@ -206,6 +207,26 @@ async function main(): Promise<void> {
   const turnRow = row(`agent turn: append 1 + latest state, ${REPLAY_EVENTS} events (turns)`, turns, vTurn, rTurn, 0);
   turnRow.goal = 'reported';
   rows.push(turnRow);
+  // A model context as RecordedChat builds it with a sliding window of 10 groups: the events it reaches (landmarks, then back from the head).
+  const contexts: number[] = [];
+  for (const [session, events] of [['small', 100], ['batch', REPLAY_EVENTS], ['long', LONG_EVENTS]] as const) {
+    const s = vault.session('bench', session);
+    await contextEvents(s, { kind: 'tail', groups: 10 });
+    const [vContext, rContext] = await alternating(
+      () => rate(LATEST_READS, async () => {
+        for (let i = 0; i < LATEST_READS; i++) await contextEvents(s, { kind: 'tail', groups: 10 });
+      }),
+      () => rate(LATEST_READS, async () => {
+        for (let i = 0; i < LATEST_READS; i++) await raw.query(`SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = 'batch' ORDER BY seq DESC LIMIT 1`);
+      }),
+    );
+    const r = row(`model context, sliding window of 10 groups, ${events} events (builds)`, LATEST_READS, vContext, rContext, 0);
+    r.goal = 'reported';
+    rows.push(r);
+    contexts.push(vContext);
+  }
+  const contextFlat = Math.max(...contexts) / Math.min(...contexts);
+  rows.push({ mode: 'model context: fastest / slowest of 100, 10k, 100k', events: 0, vaultPerSec: 0, rawPerSec: 0, ratio: Math.round(contextFlat * 100) / 100, goal: '≤ 1.5× (flat in length)', met: contextFlat <= 1.5 });
   const flat = Math.max(...latest.map((l) => l.perSec)) / Math.min(...latest.map((l) => l.perSec));
   rows.push({ mode: 'latest state: fastest / slowest of 100, 10k, 100k', events: 0, vaultPerSec: 0, rawPerSec: 0, ratio: Math.round(flat * 100) / 100, goal: '≤ 1.5× (flat in length)', met: flat <= 1.5 });
   // The whole state (every message) costs what the session does: shown, not a goal.
