@@ -263,16 +263,27 @@ export async function contextEvents(session: VaultSession, reach: ContextReach |
   const { head, landmarks } = await session.landmarks();
   if (head === 0) return [];
   const marks = [...landmarks.system, landmarks.last.instructions, landmarks.last.summary].filter((s): s is number => s !== undefined);
-  const known = new Map((await session.eventsAt([...new Set(marks)])).events.map((e) => [e.seq, e]));
-  // How far back: past `groups` boundaries, or to a boundary at or before the latest summary's throughSeq.
-  const through = reach.kind === 'sinceSummary' ? Number((known.get(landmarks.last.summary ?? -1)?.data as { throughSeq?: number } | undefined)?.throughSeq ?? 0) : 0;
+  // The landmark events and the tail are read at once (two statements in flight), and no statement for no landmarks.
+  const landmarkEvents = marks.length > 0 ? session.eventsAt([...new Set(marks)]) : Promise.resolve({ events: [] as VaultEvent[] });
+  landmarkEvents.catch(() => {}); // awaited below; a failure then is the caller's
+  const backward = session.eventsBackward(16);
   const tail: VaultEvent[] = [];
-  let boundaries = 0;
-  for await (const e of session.eventsBackward(16)) {
-    tail.push(e);
-    if (!isGroupBoundary(e)) continue;
-    // A window counts conversation groups, not system ones: past `groups` user messages, it has more than it shows.
-    if (reach.kind === 'tail' ? (e.data as { role?: string }).role === 'user' && ++boundaries > reach.groups : e.seq <= through) break;
+  let known: Map<number, VaultEvent>;
+  try {
+    const first = await backward.next(); // the tail's statement is in flight beside the landmarks'
+    known = new Map((await landmarkEvents).events.map((e) => [e.seq, e]));
+    // How far back: past `groups` boundaries, or to a boundary at or before the latest summary's throughSeq.
+    const through = reach.kind === 'sinceSummary' ? Number((known.get(landmarks.last.summary ?? -1)?.data as { throughSeq?: number } | undefined)?.throughSeq ?? 0) : 0;
+    let boundaries = 0;
+    for (let step = first; !step.done; step = await backward.next()) {
+      const e = step.value;
+      tail.push(e);
+      if (!isGroupBoundary(e)) continue;
+      // A window counts conversation groups, not system ones: past `groups` user messages, it has more than it shows.
+      if (reach.kind === 'tail' ? (e.data as { role?: string }).role === 'user' && ++boundaries > reach.groups : e.seq <= through) break;
+    }
+  } finally {
+    await backward.return(undefined); // as a for-await's break would: settles a page still being fetched
   }
   tail.reverse();
   const from = tail[0]?.seq ?? head + 1;
