@@ -128,6 +128,12 @@ describe.each(backends())('the access trail on $name', (backend) => {
       const forged2 = { ...forged, seq: forged.seq + 1 };
       const h1 = accessHash(last.hash, forged);
       await appendAccess(storeOf(fresh.vault), [{ ...forged2, hash: accessHash(h1, forged2), keyId: 'ed25519:0000000000000000', signature: new Uint8Array(64) }]);
+      // Malformed byte columns are refused before anything is written.
+      const before = (await lastAccess(db))!.seq;
+      const next = { ...forged2, seq: forged2.seq + 1 };
+      await expect(appendAccess(storeOf(fresh.vault), [{ ...next, hash: new Uint8Array(31), keyId: null, signature: null }])).rejects.toThrow(RangeError);
+      await expect(appendAccess(storeOf(fresh.vault), [{ ...next, hash: new Uint8Array(32), keyId: 'ed25519:0000000000000000', signature: new Uint8Array(63) }])).rejects.toThrow(RangeError);
+      expect((await lastAccess(db))!.seq).toBe(before);
       expect((await fresh.vault.verify({ tenant: 'bank' })).problems).toEqual([
         { tenant: '*', session: '(access trail)', seq: forged.seq, kind: 'access_unsigned' },
         { tenant: '*', session: '(access trail)', seq: forged2.seq, kind: 'access_bad_signature' },

@@ -108,6 +108,17 @@ describe.each(backends())('the latest state held in memory on $name', (backend) 
     for (const g of got) expect(g).toEqual(await s.state({ window: 3, atSeq: g.lastSeq }));
   });
 
+  it('replays in full when a retraction reaches part of what the held state left out', async () => {
+    const s = vault.session('bank', 'retracted');
+    await s.appendMany(Array.from({ length: 20 }, (_, i) => ({ type: 'message', role: 'user', content: `m${i}` })));
+    await s.state({ window: 3 }); // holds the last 5 (snapshotWindow) of each list: messages 1..15 left out
+    await s.append({ type: 'retraction', reason: 'pop', fromSeq: 10, toSeq: 17 });
+    const got = await s.state({ window: 3 });
+    expect(got).toEqual(await s.state({ window: 3, atSeq: 21 }));
+    expect(got.messages.map((m) => m.seq)).toEqual([18, 19, 20]);
+    expect(got.window!.omitted.messages).toBe(9); // 1..9: what the retraction left
+  });
+
   it('reads a database restored to an earlier point as it now is, not as it held it', async () => {
     const s = vault.session('bank', 'restored');
     await s.appendMany(Array.from({ length: 6 }, (_, i) => ({ type: 'message', role: 'user', content: `m${i}` })));

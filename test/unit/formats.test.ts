@@ -137,6 +137,16 @@ describe('the reused-buffer framing of the read path', () => {
     ciphertext: fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ minLength: 4000, maxLength: 20_000 })),
   });
 
+  it('refuses the integers frame() refuses, with RangeError', () => {
+    for (const seq of [-1, 2 ** 53, 1.5]) expect(() => eventHash(GENESIS_HASH, { ...event1, seq })).toThrow(RangeError);
+    const { nonce: _n, ciphertext: _c, ...clear } = event1;
+    expect(() => withContentAadV2({ ...clear, promptTokens: -1 }, () => null)).toThrow(RangeError);
+    expect(() => withContentAadV2({ ...clear, keyVersion: 2 ** 32 }, () => null)).toThrow(RangeError);
+    expect(() => withEventKeyInput('t', 's', -1, () => null)).toThrow(RangeError);
+    // And the writer is usable after a refusal: the next hash is the one frame() gives.
+    expect(toHex(eventHash(GENESIS_HASH, event1))).toBe(toHex(blake2b256(encodeForHash(GENESIS_HASH, event1))));
+  });
+
   it('hashes, binds and derives from the same bytes as frame(), call after call (property)', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.uint8Array({ minLength: 32, maxLength: 32 }), columns), { minLength: 1, maxLength: 4 }), (list) => {
