@@ -79,6 +79,40 @@ describe.each(backends())('group commit on $name', (backend) => {
     expect(row.n).toBe(sessions.length * (rounds + 1));
   });
 
+  it('eight writers at once: two statements in flight, never more, each carrying half of them, and every append lands', async () => {
+    const sessions = Array.from({ length: 8 }, (_, i) => `pair-${i}`);
+    for (const id of sessions) await vault.session('bank', id).append({ type: 'task', task: 'open' }); // opened: the next appends come in one tick
+    let inFlight = 0;
+    let most = 0;
+    const sizes: number[] = [];
+    const run = store.run;
+    (store as { run: Store['run'] }).run = async <R>(st: Statement, values: readonly unknown[]) => {
+      if (st.name === 'session_vault_append_group_v1') sizes.push((values[1] as string[]).length);
+      most = Math.max(most, ++inFlight);
+      try {
+        return await run<R>(st, values);
+      } finally {
+        inFlight--;
+      }
+    };
+    try {
+      await Promise.all(sessions.map(async (id) => {
+        for (let i = 0; i < 5; i++) await vault.session('bank', id).append({ type: 'message', role: 'user', content: `${id}/${i}` });
+      }));
+    } finally {
+      (store as { run: Store['run'] }).run = run;
+    }
+    expect(most).toBe(2);
+    expect(sizes.slice(0, 2)).toEqual([4, 4]); // the first eight, split between the two
+    expect(await heads(sessions)).toEqual(Object.fromEntries(sessions.map((id) => [id, { head: 6, events: 6, checkpoints: 6 }])));
+    for (const id of sessions) {
+      const contents: string[] = [];
+      for await (const e of vault.session('bank', id).events()) if (e.type === 'message') contents.push((e.data as { content: string }).content);
+      expect(contents).toEqual([0, 1, 2, 3, 4].map((i) => `${id}/${i}`));
+    }
+    expect((await vault.verify({ tenant: 'bank' })).ok).toBe(true);
+  });
+
   /** Rows of random bytes for `session` from seq `from`, as the statement takes them. */
   function junkRows(session: string, from: number, count: number, idempotencyKey: string | null = null): StoredEvent[] {
     return Array.from({ length: count }, (_, i) => ({
@@ -142,6 +176,10 @@ describe.each(backends())('group commit on $name', (backend) => {
     const bad = [
       () => store.run({ name: 'sv_test_group_gap', text: 'SELECT session_vault_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)' }, groupValues(['shape'], [2, 1], rows)),
       () => store.run({ name: 'sv_test_group_short', text: 'SELECT session_vault_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)' }, groupValues(['shape'], [1, 1], rows, 23)),
+      // One session named twice: each part at the session's head, so one UPDATE could move it only once.
+      () => store.run({ name: 'sv_test_group_twice', text: 'SELECT session_vault_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)' }, groupValues(['shape', 'shape'], [1, 2], rows)),
+      () => store.run({ name: 'sv_test_group_null_part', text: 'SELECT session_vault_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)' }, groupValues(['shape'], [1, null], rows)),
+      () => store.run({ name: 'sv_test_group_null_session', text: 'SELECT session_vault_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)' }, groupValues(['shape', null], [1, 2], rows)),
     ];
     for (const call of bad) {
       let code: string | undefined;
@@ -201,7 +239,7 @@ describe.each(backends())('group commit on $name', (backend) => {
 });
 
 /** The statement's 21 values with the given parts and row-part indexes; `nonceBytes` shortens the nonces. */
-function groupValues(sessions: string[], rowPart: number[], rows: StoredEvent[], nonceBytes = 24): unknown[] {
+function groupValues(sessions: (string | null)[], rowPart: (number | null)[], rows: StoredEvent[], nonceBytes = 24): unknown[] {
   return [
     'bank', sessions, sessions.map(() => 1), sessions.map(() => null), sessions.map(() => null), rowPart,
     rows.map((r) => r.seq), rows.map((r) => r.type), rows.map((r) => r.at.toISOString()), rows.map((r) => r.correlationId),
