@@ -1,5 +1,6 @@
 export { openVault, DEFAULT_HOME } from './open';
 export type { VaultOptions } from './open';
+export type { HeldEvents } from './session-cache';
 export { Vault, VaultSession } from './vault';
 export type { SessionSummary, RetentionView } from './vault';
 export type { ArchiveResult, PurgeResult } from './archive';

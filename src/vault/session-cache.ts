@@ -1,5 +1,17 @@
 import type { SecretBytes } from '../crypto';
+import type { VaultEvent } from '../domain';
 import type { CompactState } from '../replay';
+
+/**
+ * Decrypted events a reader keeps between reads of one session (a model context's tail
+ * and landmarks: src/integrations/openai/chat.ts), in seq order, the last at `seq` with
+ * hash `hash`. Private copies: nobody else holds or changes them.
+ */
+export interface HeldEvents {
+  seq: number;
+  hash: string;
+  events: readonly VaultEvent[];
+}
 
 /** What an appender needs of a session: its data key and where its chain ends. */
 export interface OpenSession {
@@ -23,11 +35,13 @@ export interface OpenSession {
  * folded and checked them (src/vault/snapshots.ts): a read that holds one asks the
  * database only for the events after it. A held state is never trusted blindly: it is
  * used only while the event at its seq still has the hash it folded up to. Forgetting a
- * session (`delete`, `clear`) forgets its state too.
+ * session (`delete`, `clear`) forgets its state too. Held events (a model context's) are
+ * kept the same way, as many sessions' at most, and forgotten with the session.
  */
 export class SessionCache {
   private readonly entries = new Map<string, OpenSession>();
   private readonly states = new Map<string, CompactState>();
+  private readonly events = new Map<string, HeldEvents>();
 
   constructor(
     private readonly capacity = 1024,
@@ -58,12 +72,14 @@ export class SessionCache {
   delete(tenant: string, session: string): void {
     this.entries.delete(key(tenant, session));
     this.states.delete(key(tenant, session));
+    this.events.delete(key(tenant, session));
   }
 
   /** Forgets every session (their rows changed underneath, e.g. by a rewrap). Keys are dropped, not zeroed: in-flight reads may hold them. */
   clear(): void {
     this.entries.clear();
     this.states.clear();
+    this.events.clear();
   }
 
   /** Zeroes every cached data key and drops every held state. */
@@ -71,6 +87,7 @@ export class SessionCache {
     for (const v of this.entries.values()) v.dataKey.dispose();
     this.entries.clear();
     this.states.clear();
+    this.events.clear();
   }
 
   /**
@@ -97,11 +114,29 @@ export class SessionCache {
     if (held && held.state.lastSeq > compact.state.lastSeq) return;
     this.states.delete(k);
     this.states.set(k, compact);
-    while (this.states.size > this.stateCapacity) {
-      const oldest = this.states.keys().next().value as string;
-      this.states.delete(oldest);
-    }
+    bound(this.states, this.stateCapacity);
   }
+
+  /** The events held for a session, if any. They are never changed: a reader copies what it hands out. */
+  heldEvents(tenant: string, session: string): HeldEvents | undefined {
+    return this.events.get(key(tenant, session));
+  }
+
+  /** Holds a session's events (the caller gives them up), unless newer ones are held; past `stateCapacity` the least recently held go. */
+  holdEvents(tenant: string, session: string, held: HeldEvents): void {
+    if (this.stateCapacity === 0) return;
+    const k = key(tenant, session);
+    const had = this.events.get(k);
+    if (had && had.seq > held.seq) return;
+    this.events.delete(k);
+    this.events.set(k, held);
+    bound(this.events, this.stateCapacity);
+  }
+}
+
+/** Drops the oldest entries of a map past `capacity`. */
+function bound(map: Map<string, unknown>, capacity: number): void {
+  while (map.size > capacity) map.delete(map.keys().next().value as string);
 }
 
 const key = (tenant: string, session: string) => `${tenant}\u0000${session}`;

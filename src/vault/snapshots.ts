@@ -52,13 +52,43 @@ export async function stateAt(deps: VaultDeps, tenant: string, session: string, 
  * Where a session's system messages and last event of each type are, and its head, read
  * as the latest state is (snapshot + tail: flat in the session's length). What a model
  * context built from the session's tail needs besides the tail (src/integrations/openai).
+ *
+ * With `since` (an event of the session the caller holds: its seq and hash), `after` is
+ * also given when this read folded from exactly there: every event after it, decrypted
+ * and checked against the chain from it, so the caller needs no other read for them.
  */
-export async function landmarksAt(deps: VaultDeps, tenant: string, session: string): Promise<{ head: number; landmarks: Landmarks }> {
-  const read = await compactAt(deps, tenant, session, { window: 1 }, true);
+export async function landmarksAt(deps: VaultDeps, tenant: string, session: string, since?: { seq: number; hash: string }): Promise<{ head: number; landmarks: Landmarks; after?: VaultEvent[] }> {
+  const from: Since | undefined = since && { seq: since.seq, hash: since.hash };
+  const read = await compactAt(deps, tenant, session, { window: 1 }, true, from);
   snapshotIfBehind(deps, tenant, session, read.compact, read.sinceSnapshot);
-  const out = { head: read.compact.state.lastSeq, landmarks: structuredClone(read.compact.landmarks!) };
+  const out = { head: read.compact.state.lastSeq, landmarks: structuredClone(read.compact.landmarks!), ...(from?.events ? { after: from.events } : {}) };
   hold(deps, tenant, session, read.compact);
   return out;
+}
+
+/** A point a caller holds events up to, and, once a read folded from exactly there, the events it folded after it (copies). */
+interface Since {
+  seq: number;
+  hash: string;
+  events?: VaultEvent[];
+}
+
+/**
+ * The events a fold from `start` takes, also copied into `since.events` when `start` is
+ * the point `since` names (its seq and its hash, which the read checked against the
+ * chain); every fold of a read calls this again, so only the one that answered is kept.
+ */
+function recorded(start: CompactState, events: AsyncIterable<VaultEvent>, since: Since | undefined): AsyncIterable<VaultEvent> {
+  if (!since) return events;
+  delete since.events;
+  if (start.state.lastSeq !== since.seq || start.state.head !== since.hash) return events;
+  const into: VaultEvent[] = (since.events = []);
+  return (async function* () {
+    for await (const e of events) {
+      into.push(structuredClone(e)); // the fold may keep parts of an event in the state it changes later
+      yield e;
+    }
+  })();
 }
 
 /** Keeps a latest state this read folded, trimmed as a snapshot would be, for the next read (SessionCache). */
@@ -100,9 +130,10 @@ interface CompactRead {
  * session (latest reads only), the nearest snapshot, the first event. A compact state a
  * retraction made inexact, or a window wider than what it starts from keeps, is replaced
  * by a full replay. Folds from the start keep landmarks, so with `needLandmarks` a
- * snapshot without them is not started from.
+ * snapshot without them is not started from. With `record`, the events a fold takes from
+ * the point it names are kept there (see `recorded`).
  */
-async function compactAt(deps: VaultDeps, tenant: string, session: string, options: StateOptions, needLandmarks = false): Promise<CompactRead> {
+async function compactAt(deps: VaultDeps, tenant: string, session: string, options: StateOptions, needLandmarks = false, record?: Since): Promise<CompactRead> {
   const { window, ...point } = options;
   let opened = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
   if (point.atSeq !== undefined && point.atSeq > opened.headSeq) {
@@ -136,7 +167,7 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
       since = read.snapshotSeq;
       const fromHeld = held && !read.snapshot ? heldOnChain(deps, held, read) : null;
       if (fromHeld) {
-        const compact = await replayCompact(fromHeld, eventsAfter(deps, meta, read, fromHeld.state.lastSeq, limit, upto, opened.dataKey), point, retain);
+        const compact = await replayCompact(fromHeld, recorded(fromHeld, eventsAfter(deps, meta, read, fromHeld.state.lastSeq, limit, upto, opened.dataKey), record), point, retain);
         const shown = compact && show(compact);
         if (compact && shown) return { compact, shown, sinceSnapshot: compact.state.lastSeq - since };
         read = null; // a retraction reached what the held state dropped: every event, below
@@ -153,7 +184,8 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
         // The statement's events start at the snapshot (or at 1 when there is none); an unusable one means reading from 1.
         const events = start || !read.snapshot ? eventsAfter(deps, meta, read, start?.state.lastSeq ?? 0, limit, upto, opened.dataKey) : decryptedEvents(deps, tenant, session);
         if (start || window !== undefined || !read.snapshot) {
-          const compact = await replayCompact(start ?? freshCompact(meta), events, point, retain);
+          const origin = start ?? freshCompact(meta);
+          const compact = await replayCompact(origin, recorded(origin, events, record), point, retain);
           const shown = compact && show(compact);
           if (compact && shown) return { compact, shown, sinceSnapshot: compact.state.lastSeq - since };
         }
@@ -161,7 +193,8 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
     }
   }
   // No snapshot that holds what is asked (or a retraction reached what it dropped): every event.
-  const compact = (await replayCompact(freshCompact(meta), decryptedEvents(deps, tenant, session), point, Number.MAX_SAFE_INTEGER))!; // keeps every entry: never null
+  const fresh = freshCompact(meta);
+  const compact = (await replayCompact(fresh, recorded(fresh, decryptedEvents(deps, tenant, session), record), point, Number.MAX_SAFE_INTEGER))!; // keeps every entry: never null
   return { compact, shown: show(compact)!, sinceSnapshot: compact.state.lastSeq - since };
 }
 

@@ -7,6 +7,7 @@ import type { AgentState, Landmarks } from '../replay';
 import { withContext } from '../observability';
 import { append, type AppendOptions, type AppendResult } from './append';
 import type { VaultDeps } from './deps';
+import type { HeldEvents } from './session-cache';
 import { decryptedAt, decryptedEvents, seqRange } from './read';
 import { checkStateOptions, landmarksAt, stateAt, writeSnapshot, type StateOptions } from './snapshots';
 import { verify, type VerifyReport, type VerifyScope } from './verify';
@@ -341,9 +342,31 @@ export class VaultSession {
    * last event of each type (`last.instructions`, `last.summary`…), with the head seq:
    * what a model context built from the tail needs besides the tail. Read off the latest
    * snapshot plus the events after it, so it costs the same at any session length.
+   * With `since` (an event this caller holds: seq and hash), `after` holds every event
+   * after it, decrypted and checked against the chain from it, when the read could start
+   * there (the latest state this process holds is at that event); otherwise it is absent.
    */
-  landmarks(): Promise<{ head: number; landmarks: Landmarks }> {
-    return landmarksAt(this.deps, this.tenant, this.id);
+  landmarks(since?: { seq: number; hash: string }): Promise<{ head: number; landmarks: Landmarks; after?: VaultEvent[] }> {
+    if (since !== undefined && (!Number.isSafeInteger(since.seq) || since.seq < 1 || typeof since.hash !== 'string')) {
+      throw new InputError('INVALID_INPUT', 'since is an event: a seq ≥ 1 and its hash');
+    }
+    return landmarksAt(this.deps, this.tenant, this.id, since);
+  }
+
+  /**
+   * Decrypted events a reader of this session keeps in this process between reads (a
+   * model context's landmarks and tail: src/integrations/openai/chat.ts), as many
+   * sessions' as `stateCache`, forgotten with the session's key (shred, eviction). Never
+   * changed once held: copy what you hand out.
+   */
+  heldEvents(): HeldEvents | undefined {
+    return this.deps.cache.heldEvents(this.tenant, this.id);
+  }
+
+  /** Holds events for `heldEvents`, ending at the last one (seq order); the caller gives them up. Nothing when `events` is empty. */
+  holdEvents(events: readonly VaultEvent[]): void {
+    const last = events[events.length - 1];
+    if (last) this.deps.cache.holdEvents(this.tenant, this.id, { seq: last.seq, hash: last.hash, events });
   }
 
   /**

@@ -22,7 +22,7 @@ import { replay } from '../../src/replay';
 import { latestCheckpointReads } from './langgraph';
 import { httpAppends } from './http';
 import { VaultAgentSession } from '../../src/integrations/openai';
-import { contextEvents } from '../../src/integrations/openai/chat';
+import { contextEvents } from '../../src/integrations/openai/context-events';
 
 const CONTENT_BYTES = 1000;
 const SINGLE = Number(process.env.BENCH_SINGLE ?? 2000);
@@ -222,11 +222,27 @@ async function main(): Promise<void> {
         for (let i = 0; i < LATEST_READS; i++) await raw.query(`SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = 'batch' ORDER BY seq DESC LIMIT 1`);
       }),
     );
-    const r = row(`model context, sliding window of 10 groups, ${events} events (builds)`, LATEST_READS, vContext, rContext, 0);
-    r.goal = 'reported';
-    rows.push(r);
+    rows.push(row(`model context, sliding window of 10 groups, ${events} events (builds)`, LATEST_READS, vContext, rContext, 0.5));
     contexts.push(vContext);
   }
+  // An agent's turn with a model context: one event appended, then the context built (from the events held after the last build, and the new one).
+  const [vContextTurn, rContextTurn] = await alternating(
+    () => rate(turns, async () => {
+      for (let i = 0; i < turns; i++) {
+        await vault.session('bench', 'batch').append(event());
+        await contextEvents(vault.session('bench', 'batch'), { kind: 'tail', groups: 10 });
+      }
+    }),
+    () => rate(turns, async () => {
+      for (let i = 0; i < turns; i++) {
+        await rawInsert('batch', 1);
+        await raw.query(`SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = 'batch' ORDER BY seq DESC LIMIT 1`);
+      }
+    }),
+  );
+  const contextTurnRow = row(`agent turn: append 1 + model context, ${REPLAY_EVENTS} events (turns)`, turns, vContextTurn, rContextTurn, 0);
+  contextTurnRow.goal = 'reported';
+  rows.push(contextTurnRow);
   const contextFlat = Math.max(...contexts) / Math.min(...contexts);
   rows.push({ mode: 'model context: fastest / slowest of 100, 10k, 100k', events: 0, vaultPerSec: 0, rawPerSec: 0, ratio: Math.round(contextFlat * 100) / 100, goal: '≤ 1.5× (flat in length)', met: contextFlat <= 1.5 });
   const flat = Math.max(...latest.map((l) => l.perSec)) / Math.min(...latest.map((l) => l.perSec));

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import type { VaultEvent } from '../../src/domain';
 import { freshCompact, replayCompact } from '../../src/replay';
-import { contextEvents } from '../../src/integrations/openai/chat';
+import { contextEvents } from '../../src/integrations/openai/context-events';
 import { fullHistory, slidingWindow, summaryPlusRecent, tokenBudget, type ContextServices, type ContextStrategy } from '../../src/integrations/openai';
 import type { VaultSession } from '../../src/vault';
 
@@ -28,21 +28,32 @@ function eventsOf(inputs: { type: string; data: any }[]): VaultEvent[] {
   return inputs.map(({ type, data }, i) => ({ seq: i + 1, type: type as VaultEvent['type'], at: new Date(1000 + i), correlationId: 'c', hash: `h${i + 1}`, data }));
 }
 
-/** A session over an in-memory event list, reading as VaultSession does (landmarks from the real fold). */
-function sessionOver(all: VaultEvent[], reads: { count: number }): VaultSession {
+/**
+ * A session over an in-memory event list, reading as VaultSession does (landmarks from the
+ * real fold). Events it is asked to hold are kept; `landmarks(since)` gives the events
+ * after `since` when `answers(since)` says the read could (the vault's held state at it).
+ */
+function sessionOver(all: VaultEvent[], reads: { count: number }, answers: (since: { seq: number }) => boolean = () => false): VaultSession {
+  let held: { seq: number; hash: string; events: readonly VaultEvent[] } | undefined;
   return {
-    async landmarks() {
+    async landmarks(since?: { seq: number; hash: string }) {
       const c = await replayCompact(freshCompact(meta), all, {}, 3);
-      return { head: all.length, landmarks: c!.landmarks! };
+      const on = since && all[since.seq - 1]?.hash === since.hash && answers(since);
+      return { head: all.length, landmarks: c!.landmarks!, ...(on ? { after: structuredClone(all.slice(since.seq)) } : {}) };
+    },
+    heldEvents: () => held,
+    holdEvents(events: readonly VaultEvent[]) {
+      const last = events[events.length - 1];
+      if (last) held = { seq: last.seq, hash: last.hash, events };
     },
     async eventsAt(seqs: number[]) {
       reads.count += seqs.length;
-      return { head: all.length, events: all.filter((e) => seqs.includes(e.seq)) };
+      return { head: all.length, events: structuredClone(all.filter((e) => seqs.includes(e.seq))) }; // decrypted afresh, as the vault's are
     },
     async *eventsBackward() {
       for (let i = all.length - 1; i >= 0; i--) {
         reads.count++;
-        yield all[i]!;
+        yield structuredClone(all[i]!);
       }
     },
     async *events() {
@@ -88,6 +99,56 @@ describe('context strategies that reach only the tail', () => {
       }),
       { numRuns: 400 },
     );
+  });
+
+  it.each(strategies)('%s builds the same context from held events and the events after them, turn after turn (property)', async (_name, make) => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(input, { maxLength: 8 }), { minLength: 1, maxLength: 8 }), fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }), async (turns, answered) => {
+        const all: VaultEvent[] = [];
+        const reads = { count: 0 };
+        let turn = 0;
+        const session = sessionOver(all, reads, () => answered[turn]!);
+        const request = { systemPrompt: 'be brief', facts: ['likes tea'] };
+        for (; turn < turns.length; turn++) {
+          all.push(...eventsOf([...all.map((e) => ({ type: e.type, data: e.data })), ...turns[turn]!]).slice(all.length));
+          const strategy = make();
+          const fromAll = services();
+          const expected = await strategy.build({ ...request, events: all }, fromAll);
+          const before = reads.count;
+          const part = await contextEvents(session, strategy.reach);
+          const fromPart = services();
+          expect(await strategy.build({ ...request, events: part }, fromPart)).toEqual(expected);
+          expect(fromPart.recorded).toEqual(fromAll.recorded);
+          if (turn > 0 && answered[turn] && turns[turn]!.length === 0 && all.length > 0) expect(reads.count).toBe(before); // nothing new: all from memory
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('a later summary reaching back before the held events reads from the database again', async () => {
+    const reach = { kind: 'sinceSummary' } as const;
+    const msg = (role: string, content: string) => ({ type: 'message', data: { role, content } });
+    const all = eventsOf([msg('user', 'u1'), msg('assistant', 'a1'), msg('user', 'u2'), msg('assistant', 'a2'), { type: 'summary', data: { content: 's1', throughSeq: 4 } }]);
+    const session = sessionOver(all, { count: 0 }, () => true);
+    expect((await contextEvents(session, reach)).map((e) => e.seq)).toEqual([3, 4, 5]); // back to the boundary at or before 4
+    all.push(...eventsOf([...all.map((e) => ({ type: e.type, data: e.data })), { type: 'summary', data: { content: 's2', throughSeq: 1 } }]).slice(all.length));
+    const reads = { count: 0 };
+    const fresh = await contextEvents(sessionOver(all, reads), reach);
+    expect(fresh.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(await contextEvents(session, reach)).toEqual(fresh);
+  });
+
+  it('hands out copies: changing what a build returned changes nothing held', async () => {
+    const all = eventsOf([{ type: 'message', data: { role: 'user', content: 'hi' } }, { type: 'message', data: { role: 'assistant', content: 'hello' } }]);
+    const session = sessionOver(all, { count: 0 }, () => true);
+    const first = await contextEvents(session, slidingWindow({ lastN: 2 }).reach);
+    (first[0]!.data as { content: string }).content = 'changed';
+    const reads = { count: 0 };
+    const again = await contextEvents(sessionOver(all, reads, () => true), slidingWindow({ lastN: 2 }).reach);
+    expect(again.map((e) => (e.data as { content: string }).content)).toEqual(['hi', 'hello']);
+    const second = await contextEvents(session, slidingWindow({ lastN: 2 }).reach); // from memory
+    expect(second.map((e) => (e.data as { content: string }).content)).toEqual(['hi', 'hello']);
   });
 
   it('reads a window of a long conversation, not the conversation', async () => {

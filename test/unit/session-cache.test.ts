@@ -55,4 +55,22 @@ describe('SessionCache held states', () => {
     cache.holdState('t', 'a', at('a', 1));
     expect(cache.takeState('u', 'a')).toBeUndefined();
   });
+  it('holds events as it holds states: the newer kept, at most stateCapacity sessions, none with 0, forgotten with the session', () => {
+    const held = (seq: number) => ({ seq, hash: `h${seq}`, events: [] });
+    const cache = new SessionCache(8, 2);
+    cache.holdEvents('t', 'a', held(5));
+    cache.holdEvents('t', 'a', held(3)); // older: dropped
+    expect(cache.heldEvents('t', 'a')?.seq).toBe(5);
+    expect(cache.heldEvents('u', 'a')).toBeUndefined();
+    cache.holdEvents('t', 'b', held(1));
+    cache.holdEvents('t', 'c', held(1));
+    expect(cache.heldEvents('t', 'a')).toBeUndefined(); // the least recently held went
+    cache.delete('t', 'b');
+    expect(cache.heldEvents('t', 'b')).toBeUndefined();
+    cache.clear();
+    expect(cache.heldEvents('t', 'c')).toBeUndefined();
+    const none = new SessionCache(8, 0);
+    none.holdEvents('t', 'a', held(1));
+    expect(none.heldEvents('t', 'a')).toBeUndefined();
+  });
 });

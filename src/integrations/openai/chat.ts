@@ -5,7 +5,8 @@ import { InputError, StorageError } from '../../errors';
 import { createLogger, withContext, type Logger } from '../../observability';
 import type { VaultSession } from '../../vault';
 import type { OpenAiMessage } from '../message-formats';
-import { fullHistory, isGroupBoundary, type ContextReach, type ContextServices, type ContextStrategy } from './context';
+import { fullHistory, type ContextServices, type ContextStrategy } from './context';
+import { contextEvents } from './context-events';
 import { costOf, DEFAULT_PRICES, type PriceTable } from './prices';
 import type { UserMemory } from './memory';
 
@@ -248,52 +249,6 @@ export class RecordedChat {
       },
     };
   }
-}
-
-/** The session's events (it exists: the turn's first append created it). */
-/**
- * The events a strategy builds the context from: every event, or (a strategy that says
- * it needs less) the part it reaches, read back from the head to a group boundary, plus
- * the session's landmarks (recorded system and developer messages, the last instructions
- * and summary events). What this costs then depends on the window, not on the session's
- * length; the context is the same as from every event (src/integrations/openai/context.ts).
- */
-export async function contextEvents(session: VaultSession, reach: ContextReach | undefined): Promise<VaultEvent[]> {
-  if (!reach || reach.kind === 'all') return collect(session.events());
-  const { head, landmarks } = await session.landmarks();
-  if (head === 0) return [];
-  const marks = [...landmarks.system, landmarks.last.instructions, landmarks.last.summary].filter((s): s is number => s !== undefined);
-  // The landmark events and the tail are read at once (two statements in flight), and no statement for no landmarks.
-  const landmarkEvents = marks.length > 0 ? session.eventsAt([...new Set(marks)]) : Promise.resolve({ events: [] as VaultEvent[] });
-  landmarkEvents.catch(() => {}); // awaited below; a failure then is the caller's
-  const backward = session.eventsBackward(16);
-  const tail: VaultEvent[] = [];
-  let known: Map<number, VaultEvent>;
-  try {
-    const first = await backward.next(); // the tail's statement is in flight beside the landmarks'
-    known = new Map((await landmarkEvents).events.map((e) => [e.seq, e]));
-    // How far back: past `groups` boundaries, or to a boundary at or before the latest summary's throughSeq.
-    const through = reach.kind === 'sinceSummary' ? Number((known.get(landmarks.last.summary ?? -1)?.data as { throughSeq?: number } | undefined)?.throughSeq ?? 0) : 0;
-    let boundaries = 0;
-    for (let step = first; !step.done; step = await backward.next()) {
-      const e = step.value;
-      tail.push(e);
-      if (!isGroupBoundary(e)) continue;
-      // A window counts conversation groups, not system ones: past `groups` user messages, it has more than it shows.
-      if (reach.kind === 'tail' ? (e.data as { role?: string }).role === 'user' && ++boundaries > reach.groups : e.seq <= through) break;
-    }
-  } finally {
-    await backward.return(undefined); // as a for-await's break would: settles a page still being fetched
-  }
-  tail.reverse();
-  const from = tail[0]?.seq ?? head + 1;
-  return [...[...known.values()].filter((e) => e.seq < from), ...tail].sort((a, b) => a.seq - b.seq);
-}
-
-async function collect(events: AsyncIterable<VaultEvent>): Promise<VaultEvent[]> {
-  const out: VaultEvent[] = [];
-  for await (const e of events) out.push(e);
-  return out;
 }
 
 /** Tool arguments as recorded: the parsed object, or the raw text when it is not JSON. */

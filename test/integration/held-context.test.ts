@@ -1,0 +1,174 @@
+import fc from 'fast-check';
+import { backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { asOwner } from '../support/owner';
+import { openVault, type Vault, type VaultSession } from '../../src/vault';
+import { storeOf } from '../../src/vault/vault';
+import { createLogger } from '../../src/observability';
+import { contextEvents } from '../../src/integrations/openai/context-events';
+import { slidingWindow, summaryPlusRecent, type ContextServices, type ContextStrategy } from '../../src/integrations/openai';
+import type { VaultEvent } from '../../src/domain';
+import type { Statement } from '../../src/store/statement';
+
+/**
+ * A model context built from events this process holds (src/integrations/openai/
+ * context-events.ts): after a build, the next one reads only the landmarks statement,
+ * which brings the events appended since, checked against the chain. It never changes a
+ * context: each equals the context built from every event; a database rewritten or
+ * restored under it is read as it now is; a key shredded by another process is not read
+ * past.
+ */
+afterAll(dropCreatedDatabases);
+
+const text = fc.constantFrom('a', 'b', 'hello', '');
+const callId = fc.constantFrom('c1', 'c2');
+const event = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ type: fc.constant('message'), role: fc.constantFrom('user', 'user', 'assistant', 'assistant', 'system', 'developer'), content: text }) },
+  { weight: 2, arbitrary: fc.record({ type: fc.constant('tool_call'), callId, tool: fc.constant('lookup'), input: fc.record({ n: fc.nat(3) }) }) },
+  { weight: 2, arbitrary: fc.record({ type: fc.constant('tool_result'), callId, output: fc.record({ ok: fc.boolean() }) }) },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant('instructions'), systemPrompt: fc.option(text), facts: fc.array(text, { maxLength: 2 }) }) },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant('summary'), content: text, throughSeq: fc.integer({ min: 1, max: 40 }) }) },
+);
+
+/** Summaries are deterministic, so two builds compare. */
+const services = (): ContextServices => ({
+  summarize: async (messages, previous) => `S(${previous ?? '-'}|${messages.map((m) => `${m.role}:${m.content}`).join(',')})`,
+  recordSummary: async () => {},
+});
+
+/** Counts the statements the vault's store runs. */
+function countStatements(vault: Vault): { n: number } {
+  const store = storeOf(vault);
+  const run = store.run.bind(store);
+  const seen = { n: 0 };
+  store.run = async <R,>(statement: Statement, values: readonly unknown[]): Promise<R[]> => {
+    seen.n++;
+    return run<R>(statement, values);
+  };
+  return seen;
+}
+
+async function everyEvent(s: VaultSession): Promise<VaultEvent[]> {
+  const out: VaultEvent[] = [];
+  for await (const e of s.events()) out.push(e);
+  return out;
+}
+
+describe.each(backends())('a model context from held events on $name', (backend) => {
+  let vault: Vault;
+  let url: string;
+  let home: string;
+  let close: () => Promise<void>;
+  let n = 0;
+  let statements: { n: number };
+
+  beforeAll(async () => {
+    ({ vault, url, home, close } = await testVault(backend, { snapshotEvery: 4, snapshotWindow: 5 }));
+    await vault.createTenant('bank');
+    statements = countStatements(vault);
+  });
+  afterAll(() => close());
+
+  const strategies: [string, () => ContextStrategy][] = [
+    ['slidingWindow(2)', () => slidingWindow({ lastN: 2 })],
+    ['summaryPlusRecent(2, 3)', () => summaryPlusRecent({ keepRecent: 2, summarizeAfter: 3 })],
+  ];
+
+  it.each(strategies)('%s: each build equals the one from every event, and most take one statement (property)', async (_name, make) => {
+    let builds = 0;
+    let oneStatement = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(event, { maxLength: 4 }), { minLength: 1, maxLength: 6 }), async (turns) => {
+        const s = vault.session('bank', `prop-${n++}`);
+        await s.append({ type: 'message', role: 'user', content: 'open' });
+        for (const turn of turns) {
+          if (turn.length > 0) await s.appendMany(turn);
+          const strategy = make();
+          const before = statements.n;
+          const part = await contextEvents(s, strategy.reach);
+          builds++;
+          if (statements.n - before === 1) oneStatement++;
+          expect(await strategy.build({ events: part }, services())).toEqual(await make().build({ events: await everyEvent(s) }, services()));
+        }
+      }),
+      { numRuns: 15 },
+    );
+    expect(oneStatement).toBeGreaterThan(builds / 3); // the held events were used, not bypassed
+  });
+
+  it('a caller changing what it was given changes nothing held', async () => {
+    const s = vault.session('bank', 'meddled');
+    await s.appendMany([{ type: 'message', role: 'user', content: 'hi' }, { type: 'message', role: 'assistant', content: 'hello' }]);
+    const reach = slidingWindow({ lastN: 2 }).reach;
+    for (let i = 0; i < 3; i++) {
+      const before = statements.n;
+      const got = await contextEvents(s, reach); // the first from the database, then from memory
+      if (i > 0) expect(statements.n - before).toBe(1);
+      expect(got.map((e) => (e.data as { content: string }).content)).toEqual(['hi', 'hello']);
+      for (const e of got) (e.data as { content: string }).content = 'changed';
+    }
+  });
+
+  it('reads a database restored to an earlier point as it now is, not as it held it', async () => {
+    const s = vault.session('bank', 'restored');
+    await s.appendMany(Array.from({ length: 6 }, (_, i) => ({ type: 'message', role: i % 2 ? 'assistant' : 'user', content: `m${i}` })));
+    const reach = slidingWindow({ lastN: 10 }).reach;
+    expect((await contextEvents(s, reach)).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]); // held up to 6
+    await asOwner(vault, url, [
+      { text: `DELETE FROM events WHERE tenant_id = 'bank' AND session_id = 'restored' AND seq > 4` },
+      { text: `DELETE FROM checkpoints WHERE tenant_id = 'bank' AND session_id = 'restored' AND seq > 4` },
+      { text: `DELETE FROM snapshots WHERE tenant_id = 'bank' AND session_id = 'restored'` },
+      { text: `UPDATE sessions SET head_seq = 4, head_hash = (SELECT hash FROM events WHERE tenant_id = 'bank' AND session_id = 'restored' AND seq = 4) WHERE tenant_id = 'bank' AND session_id = 'restored'` },
+    ]);
+    expect((await contextEvents(s, reach)).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+    await s.append({ type: 'message', role: 'user', content: 'after the restore' });
+    expect((await contextEvents(s, reach)).map((e) => (e.data as { content: string }).content)).toEqual(['m0', 'm1', 'm2', 'm3', 'after the restore']);
+  });
+
+  it('does not answer from held events when a DBA rewrote the last one', async () => {
+    const s = vault.session('bank', 'rewritten');
+    await s.appendMany(Array.from({ length: 6 }, (_, i) => ({ type: 'message', role: 'user', content: `m${i}` })));
+    await contextEvents(s, slidingWindow({ lastN: 3 }).reach); // holds events 3..6
+    await asOwner(vault, url, [
+      { text: `UPDATE events e SET ciphertext = f.ciphertext, nonce = f.nonce, hash = f.hash FROM events f WHERE e.tenant_id = 'bank' AND e.session_id = 'rewritten' AND e.seq = 6 AND f.tenant_id = e.tenant_id AND f.session_id = e.session_id AND f.seq = 5` },
+      { text: `UPDATE sessions SET head_hash = (SELECT hash FROM events WHERE tenant_id = 'bank' AND session_id = 'rewritten' AND seq = 6) WHERE tenant_id = 'bank' AND session_id = 'rewritten'` },
+    ]);
+    await expect(contextEvents(s, slidingWindow({ lastN: 3 }).reach)).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+  });
+
+  it('does not build past a key another process shredded, though it held the key and the events', async () => {
+    const id = `erased-${n++}`;
+    const s = vault.session('bank', id);
+    await s.appendMany(Array.from({ length: 6 }, (_, i) => ({ type: 'message', role: 'user', content: `secret ${i}` })));
+    const reach = slidingWindow({ lastN: 2 }).reach;
+    await contextEvents(s, reach);
+    const before = statements.n;
+    expect(await contextEvents(s, reach)).toHaveLength(3);
+    expect(statements.n - before).toBe(1); // from memory: what the shred must not leave readable
+    if (backend.name === 'postgres') {
+      const other = await openVault({ home, database: url, logger: createLogger({ level: 'silent' }) });
+      try {
+        await other.operator({ actor: 'dpo', reason: 'erasure request' }).shred('bank', id);
+      } finally {
+        await other.close();
+      }
+    } else {
+      // The embedded store admits one process: what another's shred leaves in the database, done as the owner.
+      await asOwner(vault, url, [{ text: `UPDATE sessions SET wrapped_data_key = NULL WHERE tenant_id = 'bank' AND session_id = '${id}'` }]);
+    }
+    await expect(contextEvents(s, reach)).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
+    expect(s.heldEvents()).toBeUndefined();
+  });
+
+  it('holds nothing with stateCache 0', async () => {
+    const t = await testVault(backend, { stateCache: 0 });
+    try {
+      await t.vault.createTenant('bank');
+      const s = t.vault.session('bank', 'plain');
+      await s.appendMany([{ type: 'message', role: 'user', content: 'hi' }, { type: 'message', role: 'assistant', content: 'hello' }]);
+      await contextEvents(s, slidingWindow({ lastN: 2 }).reach);
+      expect(s.heldEvents()).toBeUndefined();
+    } finally {
+      await t.close();
+    }
+  });
+});
