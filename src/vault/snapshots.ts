@@ -74,18 +74,23 @@ interface Since {
 }
 
 /**
- * The events a fold from `start` takes, also copied into `since.events` when `start` is
- * the point `since` names (its seq and its hash, which the read checked against the
- * chain); every fold of a read calls this again, so only the one that answered is kept.
+ * The events a fold from `start` takes, those after the point `since` names also copied
+ * into `since.events`, when the fold passes through that point: it starts there (its
+ * seq, and the head the read checked against the chain, is `since.hash`), or it starts
+ * before and folds the event at that seq, whose hash is `since.hash` (checked against the
+ * chain as it is folded). Every fold of a read calls this again, so only the one that
+ * answered is kept.
  */
 function recorded(start: CompactState, events: AsyncIterable<VaultEvent>, since: Since | undefined): AsyncIterable<VaultEvent> {
   if (!since) return events;
   delete since.events;
-  if (start.state.lastSeq !== since.seq || start.state.head !== since.hash) return events;
-  const into: VaultEvent[] = (since.events = []);
+  if (start.state.lastSeq > since.seq || (start.state.lastSeq === since.seq && start.state.head !== since.hash)) return events;
+  const s = since;
   return (async function* () {
+    let into: VaultEvent[] | null = start.state.lastSeq === s.seq ? (s.events = []) : null;
     for await (const e of events) {
-      into.push(structuredClone(e)); // the fold may keep parts of an event in the state it changes later
+      if (into) into.push(structuredClone(e)); // the fold may keep parts of an event in the state it changes later
+      else if (e.seq === s.seq && e.hash === s.hash) into = s.events = [];
       yield e;
     }
   })();

@@ -124,6 +124,24 @@ describe.each(backends())('a model context from held events on $name', (backend)
     expect((await contextEvents(s, reach)).map((e) => (e.data as { content: string }).content)).toEqual(['m0', 'm1', 'm2', 'm3', 'after the restore']);
   });
 
+  it('does not join held events to a chain that was restored and written again past them', async () => {
+    const s = vault.session('bank', 'rewound');
+    await s.appendMany(Array.from({ length: 6 }, (_, i) => ({ type: 'message', role: i % 2 ? 'assistant' : 'user', content: `m${i}` })));
+    const reach = slidingWindow({ lastN: 10 }).reach;
+    await contextEvents(s, reach); // holds events 1..6
+    const kept = s.heldEvents()!;
+    await asOwner(vault, url, [
+      { text: `DELETE FROM events WHERE tenant_id = 'bank' AND session_id = 'rewound' AND seq > 4` },
+      { text: `DELETE FROM checkpoints WHERE tenant_id = 'bank' AND session_id = 'rewound' AND seq > 4` },
+      { text: `DELETE FROM snapshots WHERE tenant_id = 'bank' AND session_id = 'rewound'` },
+      { text: `UPDATE sessions SET head_seq = 4, head_hash = (SELECT hash FROM events WHERE tenant_id = 'bank' AND session_id = 'rewound' AND seq = 4) WHERE tenant_id = 'bank' AND session_id = 'rewound'` },
+    ]);
+    await s.appendMany(['x4', 'x5', 'x6'].map((content) => ({ type: 'message', role: 'user', content }))); // seqs 5..7 again, other events
+    // This append found the head moved and forgot what it held; a writer elsewhere would not have made it forget.
+    s.holdEvents(kept.events);
+    expect((await contextEvents(s, reach)).map((e) => (e.data as { content: string }).content)).toEqual(['m0', 'm1', 'm2', 'm3', 'x4', 'x5', 'x6']);
+  });
+
   it('does not answer from held events when a DBA rewrote the last one', async () => {
     const s = vault.session('bank', 'rewritten');
     await s.appendMany(Array.from({ length: 6 }, (_, i) => ({ type: 'message', role: 'user', content: `m${i}` })));
