@@ -205,11 +205,47 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
    * is in the first window whatever the thread's length.
    */
   private async find(session: VaultSession, ns: string, id: string | undefined): Promise<{ checkpoint: StoredCheckpoint; writes: StoredWrite[] } | null> {
+    if (id === undefined) {
+      const held = await this.latestHeld(session, ns);
+      if (held) return held;
+    }
     const later: VaultEvent[] = []; // graph_writes after the place reached, newest first
+    const walked: VaultEvent[] = []; // every event from the head back to it, newest first
     for await (const e of session.eventsBackward(FIRST_WINDOW)) {
+      walked.push(e);
       const c = asCheckpoint(e);
       if (c && c.ns === ns && (id === undefined || c.checkpointId === id)) {
         this.remember(session, c);
+        if (id === undefined) session.holdEvents(structuredClone(walked.reverse())); // the next latest read starts from them
+        return { checkpoint: c, writes: later.reverse().flatMap((w) => writesFor(w, ns, c.checkpointId)) };
+      }
+      if (e.type === 'graph_writes') later.push(e);
+    }
+    return null;
+  }
+
+  /**
+   * The latest checkpoint of `ns` from the events this process holds for the thread
+   * (VaultSession.heldEvents: a previous latest read kept them) and those after them,
+   * which the landmarks read returns checked against the chain from the last one held:
+   * one statement, no other event decrypted. Null when that read cannot give them or the
+   * walk back from the head meets a gap before the checkpoint; the caller then reads.
+   */
+  private async latestHeld(session: VaultSession, ns: string): Promise<{ checkpoint: StoredCheckpoint; writes: StoredWrite[] } | null> {
+    const held = session.heldEvents();
+    if (!held) return null;
+    const { head, after } = await session.landmarks({ seq: held.seq, hash: held.hash });
+    if (!after) return null;
+    const all = [...held.events, ...after];
+    if (all[all.length - 1]?.seq !== head) return null;
+    const later: VaultEvent[] = [];
+    for (let i = all.length - 1; i >= 0; i--) {
+      const e = all[i]!;
+      if (i < all.length - 1 && e.seq !== all[i + 1]!.seq - 1) return null; // a gap: what is held ends before the checkpoint
+      const c = asCheckpoint(e);
+      if (c && c.ns === ns) {
+        this.remember(session, c);
+        session.holdEvents(all.slice(i));
         return { checkpoint: c, writes: later.reverse().flatMap((w) => writesFor(w, ns, c.checkpointId)) };
       }
       if (e.type === 'graph_writes') later.push(e);

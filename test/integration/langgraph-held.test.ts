@@ -1,0 +1,111 @@
+import { backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { asOwner } from '../support/owner';
+import { openVault, type Vault } from '../../src/vault';
+import { storeOf } from '../../src/vault/vault';
+import { createLogger } from '../../src/observability';
+import { VaultCheckpointSaver } from '../../src/integrations/langgraph';
+import type { Statement } from '../../src/store/statement';
+
+/**
+ * A thread's latest checkpoint read from the events this process held after the last
+ * latest read (src/integrations/langgraph/saver.ts `latestHeld`), plus those written
+ * since, which the one statement it runs returns checked against the chain. It answers
+ * what a read of the thread's tail answers: what another saver wrote since, each
+ * namespace's own latest; a thread deleted by another process, or a rewritten head, is
+ * not read from memory.
+ */
+afterAll(dropCreatedDatabases);
+
+const checkpoint = (id: string, value: string) => ({ v: 4, id, ts: new Date().toISOString(), channel_values: { messages: [value] }, channel_versions: { messages: Number(id.slice(-2)) }, versions_seen: {} });
+const id = (n: number) => `1ef00000-0000-6000-8000-0000000000${String(n).padStart(2, '0')}`;
+
+function countStatements(vault: Vault): { n: number } {
+  const store = storeOf(vault);
+  const run = store.run.bind(store);
+  const seen = { n: 0 };
+  store.run = async <R,>(statement: Statement, values: readonly unknown[]): Promise<R[]> => {
+    seen.n++;
+    return run<R>(statement, values);
+  };
+  return seen;
+}
+
+describe.each(backends())('the latest LangGraph checkpoint from held events on $name', (backend) => {
+  let vault: Vault;
+  let url: string;
+  let home: string;
+  let close: () => Promise<void>;
+  let statements: { n: number };
+
+  beforeAll(async () => {
+    ({ vault, url, home, close } = await testVault(backend));
+    await vault.createTenant('bank');
+    statements = countStatements(vault);
+  });
+  afterAll(() => close());
+
+  it('answers from memory in one statement, and sees what another saver wrote since, namespace by namespace', async () => {
+    const reader = new VaultCheckpointSaver({ vault, tenant: 'bank' });
+    const writer = new VaultCheckpointSaver({ vault, tenant: 'bank' });
+    const thread = (ns = '') => ({ configurable: { thread_id: 'claim-1', checkpoint_ns: ns } });
+    const latest = async (ns = '') => {
+      const t = await reader.getTuple(thread(ns));
+      return { id: t?.checkpoint.id, values: t?.checkpoint.channel_values, writes: t?.pendingWrites?.map(([, channel, value]) => [channel, value]) };
+    };
+    const put = (n: number, value: string, ns = '') => writer.put(thread(ns), checkpoint(id(n), value), { source: 'loop', step: n, parents: {} }, { messages: n });
+
+    await put(1, 'first');
+    expect(await latest()).toEqual({ id: id(1), values: { messages: ['first'] }, writes: [] }); // read from the tail: now held
+    let before = statements.n;
+    expect(await latest()).toEqual({ id: id(1), values: { messages: ['first'] }, writes: [] });
+    expect(statements.n - before).toBe(1);
+
+    await put(2, 'second');
+    await writer.putWrites({ configurable: { ...thread().configurable, checkpoint_id: id(2) } }, [['messages', 'pending']], 'task-1');
+    before = statements.n;
+    expect(await latest()).toEqual({ id: id(2), values: { messages: ['second'] }, writes: [['messages', 'pending']] });
+    expect(statements.n - before).toBe(1); // the new checkpoint and writes came with the one statement
+
+    await put(3, 'child', 'sub');
+    expect(await latest()).toEqual({ id: id(2), values: { messages: ['second'] }, writes: [['messages', 'pending']] }); // past the child's events
+    expect(await latest('sub')).toEqual({ id: id(3), values: { messages: ['child'] }, writes: [] });
+    await put(4, 'third');
+    expect(await latest()).toEqual({ id: id(4), values: { messages: ['third'] }, writes: [] });
+    expect(await latest('sub')).toEqual({ id: id(3), values: { messages: ['child'] }, writes: [] });
+  });
+
+  it('does not answer from memory for a thread another process deleted', async () => {
+    const saver = new VaultCheckpointSaver({ vault, tenant: 'bank' });
+    const thread = { configurable: { thread_id: 'claim-2', checkpoint_ns: '' } };
+    await saver.put(thread, checkpoint(id(1), 'secret balance'), { source: 'input', step: -1, parents: {} }, { messages: 1 });
+    expect((await saver.getTuple(thread))?.checkpoint.channel_values).toEqual({ messages: ['secret balance'] });
+    const before = statements.n;
+    expect((await saver.getTuple(thread))?.checkpoint.channel_values).toEqual({ messages: ['secret balance'] });
+    expect(statements.n - before).toBe(1); // held: what the deletion must not leave readable
+    if (backend.name === 'postgres') {
+      const other = await openVault({ home, database: url, logger: createLogger({ level: 'silent' }) });
+      try {
+        await new VaultCheckpointSaver({ vault: other, tenant: 'bank' }).deleteThread('claim-2');
+      } finally {
+        await other.close();
+      }
+    } else {
+      // The embedded store admits one process: what another's shred leaves in the database, done as the owner.
+      await asOwner(vault, url, [{ text: `UPDATE sessions SET wrapped_data_key = NULL WHERE tenant_id = 'bank' AND session_id = '${saver.sessionOf('claim-2')}'` }]);
+    }
+    expect(await saver.getTuple(thread)).toBeUndefined();
+  });
+
+  it('does not answer from memory when a DBA rewrote the head', async () => {
+    const saver = new VaultCheckpointSaver({ vault, tenant: 'bank' });
+    const thread = { configurable: { thread_id: 'claim-3', checkpoint_ns: '' } };
+    for (const n of [1, 2]) await saver.put(thread, checkpoint(id(n), `v${n}`), { source: 'loop', step: n, parents: {} }, { messages: n });
+    expect((await saver.getTuple(thread))?.checkpoint.id).toBe(id(2)); // held
+    const s = saver.sessionOf('claim-3');
+    await asOwner(vault, url, [
+      { text: `UPDATE events e SET ciphertext = f.ciphertext, nonce = f.nonce, hash = f.hash FROM events f WHERE e.tenant_id = 'bank' AND e.session_id = '${s}' AND e.seq = 2 AND f.tenant_id = e.tenant_id AND f.session_id = e.session_id AND f.seq = 1` },
+      { text: `UPDATE sessions SET head_hash = (SELECT hash FROM events WHERE tenant_id = 'bank' AND session_id = '${s}' AND seq = 2) WHERE tenant_id = 'bank' AND session_id = '${s}'` },
+    ]);
+    await expect(saver.getTuple(thread)).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+  });
+});
