@@ -54,8 +54,8 @@ export async function stateAt(deps: VaultDeps, tenant: string, session: string, 
  * context built from the session's tail needs besides the tail (src/integrations/openai).
  *
  * With `since` (an event of the session the caller holds: its seq and hash), `after` is
- * also given when this read folded from exactly there: every event after it, decrypted
- * and checked against the chain from it, so the caller needs no other read for them.
+ * also given when this read's fold passed through it (see `recorded`): every event after
+ * it, decrypted and checked against the chain, so the caller needs no other read for them.
  */
 export async function landmarksAt(deps: VaultDeps, tenant: string, session: string, since?: { seq: number; hash: string }): Promise<{ head: number; landmarks: Landmarks; after?: VaultEvent[] }> {
   const from: Since | undefined = since && { seq: since.seq, hash: since.hash };
@@ -66,7 +66,7 @@ export async function landmarksAt(deps: VaultDeps, tenant: string, session: stri
   return out;
 }
 
-/** A point a caller holds events up to, and, once a read folded from exactly there, the events it folded after it (copies). */
+/** A point a caller holds events up to, and, once a read's fold passed through it, the events it folded after it (copies). */
 interface Since {
   seq: number;
   hash: string;
@@ -135,7 +135,7 @@ interface CompactRead {
  * session (latest reads only), the nearest snapshot, the first event. A compact state a
  * retraction made inexact, or a window wider than what it starts from keeps, is replaced
  * by a full replay. Folds from the start keep landmarks, so with `needLandmarks` a
- * snapshot without them is not started from. With `record`, the events a fold takes from
+ * snapshot without them is not started from. With `record`, the events a fold takes after
  * the point it names are kept there (see `recorded`).
  */
 async function compactAt(deps: VaultDeps, tenant: string, session: string, options: StateOptions, needLandmarks = false, record?: Since): Promise<CompactRead> {

@@ -343,10 +343,12 @@ export class VaultSession {
    * what a model context built from the tail needs besides the tail. Read off the latest
    * snapshot plus the events after it, so it costs the same at any session length.
    * With `since` (an event this caller holds: seq and hash), `after` holds every event
-   * after it, decrypted and checked against the chain from it, when the read could start
-   * there (the latest state this process holds is at that event); otherwise it is absent.
+   * after it, decrypted and checked against the chain, when the read's fold passed
+   * through it (the state this process holds is at that event, or the fold started
+   * before it and found that hash there); otherwise it is absent. INVALID_INPUT for a
+   * `since` that is not a seq ≥ 1 and a hash.
    */
-  landmarks(since?: { seq: number; hash: string }): Promise<{ head: number; landmarks: Landmarks; after?: VaultEvent[] }> {
+  async landmarks(since?: { seq: number; hash: string }): Promise<{ head: number; landmarks: Landmarks; after?: VaultEvent[] }> {
     if (since !== undefined && (!Number.isSafeInteger(since.seq) || since.seq < 1 || typeof since.hash !== 'string')) {
       throw new InputError('INVALID_INPUT', 'since is an event: a seq ≥ 1 and its hash');
     }
@@ -355,9 +357,10 @@ export class VaultSession {
 
   /**
    * Decrypted events a reader of this session keeps in this process between reads (a
-   * model context's landmarks and tail: src/integrations/openai/chat.ts), as many
-   * sessions' as `stateCache`, forgotten with the session's key (shred, eviction). Never
-   * changed once held: copy what you hand out.
+   * model context's landmarks and tail, src/integrations/openai/context-events.ts; a
+   * LangGraph thread's events from its latest checkpoint on), as many sessions' as
+   * `stateCache`, forgotten with the session's key (shred, eviction). Never changed once
+   * held: copy what you hand out.
    */
   heldEvents(): HeldEvents | undefined {
     return this.deps.cache.heldEvents(this.tenant, this.id);

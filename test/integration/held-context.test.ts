@@ -177,6 +177,15 @@ describe.each(backends())('a model context from held events on $name', (backend)
     expect(s.heldEvents()).toBeUndefined();
   });
 
+  it('refuses a since that is not an event, reading nothing', async () => {
+    const s = vault.session('bank', 'meddled');
+    for (const since of [{ seq: 0, hash: 'ab' }, { seq: 1.5, hash: 'ab' }, { seq: 1, hash: 7 }] as { seq: number; hash: string }[]) {
+      const before = statements.n;
+      await expect(s.landmarks(since)).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+      expect(statements.n).toBe(before);
+    }
+  });
+
   it('holds nothing with stateCache 0', async () => {
     const t = await testVault(backend, { stateCache: 0 });
     try {
