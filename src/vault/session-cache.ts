@@ -4,8 +4,9 @@ import type { CompactState } from '../replay';
 
 /**
  * Decrypted events a reader keeps between reads of one session (a model context's tail
- * and landmarks: src/integrations/openai/chat.ts), in seq order, the last at `seq` with
- * hash `hash`. Private copies: nobody else holds or changes them.
+ * and landmarks, src/integrations/openai/context-events.ts; a LangGraph thread's events
+ * from its latest checkpoint on), in seq order, the last at `seq` with hash `hash`.
+ * Private copies: nobody else holds or changes them.
  */
 export interface HeldEvents {
   seq: number;
@@ -35,8 +36,9 @@ export interface OpenSession {
  * folded and checked them (src/vault/snapshots.ts): a read that holds one asks the
  * database only for the events after it. A held state is never trusted blindly: it is
  * used only while the event at its seq still has the hash it folded up to. Forgetting a
- * session (`delete`, `clear`) forgets its state too. Held events (a model context's) are
- * kept the same way, as many sessions' at most, and forgotten with the session.
+ * session (`delete`, `clear`) forgets its state too. Held events (a model context's, a
+ * LangGraph thread's) are kept the same way, as many sessions' at most, and forgotten
+ * with the session.
  */
 export class SessionCache {
   private readonly entries = new Map<string, OpenSession>();
