@@ -2,7 +2,12 @@
  * npm run bench — the vault against raw `pg` on the same server, in the same run.
  *
  * Modes: append 1 event per call; 100 per call; 8 sessions appending concurrently (1 per
- * call); replay of a session in full; the latest state (a window of it, off a snapshot + tail) at 100, 10,000 and 100,000 events, and the heap while the longest is appended and read; `retention run` archiving many idle sessions (heap sampled). Events carry ~1 KB of content. The baseline inserts and
+ * call), in-process and over HTTP; replay of a session in full; the latest state (a window
+ * of it) at 100, 10,000 and 100,000 events, and the heap while the longest is appended and
+ * read; an agent's turn (append, then the latest state or the model context); the events a
+ * model context is built from at the same lengths; the Agents SDK's getItems; LangGraph's
+ * latest checkpoint beside its PostgresSaver; `retention run` archiving many idle sessions
+ * (heap sampled). Events carry ~1 KB of content. The baseline inserts and
  * selects rows of the same size (same clear columns, a ~1 KB bytea payload, a 32-byte
  * hash) into a table with the same primary key. This machine is shared and noisy, so the
  * numbers that mean something are the ratios, not the absolute rates.
