@@ -195,25 +195,27 @@ async function main(): Promise<void> {
     rows.push(r);
     latest.push({ events, perSec: r.vaultPerSec, rawPerSec: r.rawPerSec });
   }
-  // An agent's turn: one event appended, then the latest state read (so the read always has a new event to fold), on the 10k session.
+  // An agent's turn: one event appended, then what it reads (so the read always has a new
+  // event to take in), on the 10k session, against raw pg's insert and latest-row read.
   const turns = Math.max(1, LATEST_READS / 2);
-  const [vTurn, rTurn] = await alternating(
-    () => rate(turns, async () => {
-      for (let i = 0; i < turns; i++) {
-        await vault.session('bench', 'batch').append(event());
-        await vault.session('bench', 'batch').state({ window: 20 });
-      }
-    }),
-    () => rate(turns, async () => {
-      for (let i = 0; i < turns; i++) {
-        await rawInsert('batch', 1);
-        await raw.query(`SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = 'batch' ORDER BY seq DESC LIMIT 1`);
-      }
-    }),
-  );
-  const turnRow = row(`agent turn: append 1 + latest state, ${REPLAY_EVENTS} events (turns)`, turns, vTurn, rTurn, 0);
-  turnRow.goal = 'reported';
-  rows.push(turnRow);
+  const agentTurns = async (mode: string, read: () => Promise<unknown>): Promise<Row> => {
+    const [v, r] = await alternating(
+      () => rate(turns, async () => {
+        for (let i = 0; i < turns; i++) {
+          await vault.session('bench', 'batch').append(event());
+          await read();
+        }
+      }),
+      () => rate(turns, async () => {
+        for (let i = 0; i < turns; i++) {
+          await rawInsert('batch', 1);
+          await raw.query(`SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = 'batch' ORDER BY seq DESC LIMIT 1`);
+        }
+      }),
+    );
+    return { ...row(`agent turn: append 1 + ${mode}, ${REPLAY_EVENTS} events (turns)`, turns, v, r, 0), goal: 'reported', met: true };
+  };
+  rows.push(await agentTurns('latest state', () => vault.session('bench', 'batch').state({ window: 20 })));
   // A model context as RecordedChat builds it with a sliding window of 10 groups: the events it reaches (landmarks, then back from the head).
   const contexts: number[] = [];
   for (const [session, events] of [['small', 100], ['batch', REPLAY_EVENTS], ['long', LONG_EVENTS]] as const) {
@@ -230,24 +232,8 @@ async function main(): Promise<void> {
     rows.push(row(`model context, sliding window of 10 groups, ${events} events (builds)`, LATEST_READS, vContext, rContext, 0.5));
     contexts.push(vContext);
   }
-  // An agent's turn with a model context: one event appended, then the context built (from the events held after the last build, and the new one).
-  const [vContextTurn, rContextTurn] = await alternating(
-    () => rate(turns, async () => {
-      for (let i = 0; i < turns; i++) {
-        await vault.session('bench', 'batch').append(event());
-        await contextEvents(vault.session('bench', 'batch'), { kind: 'tail', groups: 10 });
-      }
-    }),
-    () => rate(turns, async () => {
-      for (let i = 0; i < turns; i++) {
-        await rawInsert('batch', 1);
-        await raw.query(`SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = 'batch' ORDER BY seq DESC LIMIT 1`);
-      }
-    }),
-  );
-  const contextTurnRow = row(`agent turn: append 1 + model context, ${REPLAY_EVENTS} events (turns)`, turns, vContextTurn, rContextTurn, 0);
-  contextTurnRow.goal = 'reported';
-  rows.push(contextTurnRow);
+  // An agent's turn with a model context (from the events held after the last build, and the new one).
+  rows.push(await agentTurns('model context', () => contextEvents(vault.session('bench', 'batch'), { kind: 'tail', groups: 10 })));
   const contextFlat = Math.max(...contexts) / Math.min(...contexts);
   rows.push({ mode: 'model context: fastest / slowest of 100, 10k, 100k', events: 0, vaultPerSec: 0, rawPerSec: 0, ratio: Math.round(contextFlat * 100) / 100, goal: '≤ 1.5× (flat in length)', met: contextFlat <= 1.5 });
   const flat = Math.max(...latest.map((l) => l.perSec)) / Math.min(...latest.map((l) => l.perSec));

@@ -1,13 +1,11 @@
 import fc from 'fast-check';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asOwner } from '../support/owner';
-import { openVault, type Vault, type VaultSession } from '../../src/vault';
-import { storeOf } from '../../src/vault/vault';
-import { createLogger } from '../../src/observability';
+import { countStatements, shredElsewhere } from '../support/elsewhere';
+import type { Vault, VaultSession } from '../../src/vault';
 import { contextEvents } from '../../src/integrations/openai/context-events';
 import { slidingWindow, summaryPlusRecent, type ContextServices, type ContextStrategy } from '../../src/integrations/openai';
 import type { VaultEvent } from '../../src/domain';
-import type { Statement } from '../../src/store/statement';
 
 /**
  * A model context built from events this process holds (src/integrations/openai/
@@ -35,18 +33,6 @@ const services = (): ContextServices => ({
   recordSummary: async () => {},
 });
 
-/** Counts the statements the vault's store runs. */
-function countStatements(vault: Vault): { n: number } {
-  const store = storeOf(vault);
-  const run = store.run.bind(store);
-  const seen = { n: 0 };
-  store.run = async <R,>(statement: Statement, values: readonly unknown[]): Promise<R[]> => {
-    seen.n++;
-    return run<R>(statement, values);
-  };
-  return seen;
-}
-
 async function everyEvent(s: VaultSession): Promise<VaultEvent[]> {
   const out: VaultEvent[] = [];
   for await (const e of s.events()) out.push(e);
@@ -59,7 +45,7 @@ describe.each(backends())('a model context from held events on $name', (backend)
   let home: string;
   let close: () => Promise<void>;
   let n = 0;
-  let statements: { n: number };
+  let statements: { readonly n: number };
 
   beforeAll(async () => {
     ({ vault, url, home, close } = await testVault(backend, { snapshotEvery: 4, snapshotWindow: 5 }));
@@ -162,17 +148,7 @@ describe.each(backends())('a model context from held events on $name', (backend)
     const before = statements.n;
     expect(await contextEvents(s, reach)).toHaveLength(3);
     expect(statements.n - before).toBe(1); // from memory: what the shred must not leave readable
-    if (backend.name === 'postgres') {
-      const other = await openVault({ home, database: url, logger: createLogger({ level: 'silent' }) });
-      try {
-        await other.operator({ actor: 'dpo', reason: 'erasure request' }).shred('bank', id);
-      } finally {
-        await other.close();
-      }
-    } else {
-      // The embedded store admits one process: what another's shred leaves in the database, done as the owner.
-      await asOwner(vault, url, [{ text: `UPDATE sessions SET wrapped_data_key = NULL WHERE tenant_id = 'bank' AND session_id = '${id}'` }]);
-    }
+    await shredElsewhere(vault, { backend: backend.name, home, url }, 'bank', id);
     await expect(contextEvents(s, reach)).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
     expect(s.heldEvents()).toBeUndefined();
   });

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asOwner } from '../support/owner';
-import { openVault, type Vault, type VaultSession } from '../../src/vault';
+import { shredElsewhere } from '../support/elsewhere';
+import type { Vault, VaultSession } from '../../src/vault';
 import { storeOf } from '../../src/vault/vault';
-import { createLogger } from '../../src/observability';
 import { replay } from '../../src/replay';
 import type { Statement } from '../../src/store/statement';
 
@@ -164,18 +164,7 @@ describe.each(backends())('the latest state held in memory on $name', (backend) 
     await s.appendMany(Array.from({ length: 6 }, (_, i) => ({ type: 'message', role: 'user', content: `secret ${i}` })));
     expect((await s.state()).messages).toHaveLength(6); // holds the data key and the state
     expect((await s.tail(2)).events).toHaveLength(2);
-    if (backend.name === 'postgres') {
-      // Another process on the same database and keyring shreds the session.
-      const other = await openVault({ home, database: url, logger: createLogger({ level: 'silent' }) });
-      try {
-        await other.operator({ actor: 'dpo', reason: 'erasure request' }).shred('bank', id);
-      } finally {
-        await other.close();
-      }
-    } else {
-      // The embedded store admits one process: what another's shred leaves in the database, done as the owner.
-      await asOwner(vault, url, [{ text: `UPDATE sessions SET wrapped_data_key = NULL WHERE tenant_id = 'bank' AND session_id = '${id}'` }]);
-    }
+    await shredElsewhere(vault, { backend: backend.name, home, url }, 'bank', id);
     await expect(read(s)).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
   });
 

@@ -1,10 +1,8 @@
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asOwner } from '../support/owner';
-import { openVault, type Vault } from '../../src/vault';
-import { storeOf } from '../../src/vault/vault';
-import { createLogger } from '../../src/observability';
+import { countStatements, shredElsewhere } from '../support/elsewhere';
+import type { Vault } from '../../src/vault';
 import { VaultCheckpointSaver } from '../../src/integrations/langgraph';
-import type { Statement } from '../../src/store/statement';
 
 /**
  * A thread's latest checkpoint read from the events this process held after the last
@@ -19,23 +17,12 @@ afterAll(dropCreatedDatabases);
 const checkpoint = (id: string, value: string) => ({ v: 4, id, ts: new Date().toISOString(), channel_values: { messages: [value] }, channel_versions: { messages: Number(id.slice(-2)) }, versions_seen: {} });
 const id = (n: number) => `1ef00000-0000-6000-8000-0000000000${String(n).padStart(2, '0')}`;
 
-function countStatements(vault: Vault): { n: number } {
-  const store = storeOf(vault);
-  const run = store.run.bind(store);
-  const seen = { n: 0 };
-  store.run = async <R,>(statement: Statement, values: readonly unknown[]): Promise<R[]> => {
-    seen.n++;
-    return run<R>(statement, values);
-  };
-  return seen;
-}
-
 describe.each(backends())('the latest LangGraph checkpoint from held events on $name', (backend) => {
   let vault: Vault;
   let url: string;
   let home: string;
   let close: () => Promise<void>;
-  let statements: { n: number };
+  let statements: { readonly n: number };
 
   beforeAll(async () => {
     ({ vault, url, home, close } = await testVault(backend));
@@ -82,17 +69,7 @@ describe.each(backends())('the latest LangGraph checkpoint from held events on $
     const before = statements.n;
     expect((await saver.getTuple(thread))?.checkpoint.channel_values).toEqual({ messages: ['secret balance'] });
     expect(statements.n - before).toBe(1); // held: what the deletion must not leave readable
-    if (backend.name === 'postgres') {
-      const other = await openVault({ home, database: url, logger: createLogger({ level: 'silent' }) });
-      try {
-        await new VaultCheckpointSaver({ vault: other, tenant: 'bank' }).deleteThread('claim-2');
-      } finally {
-        await other.close();
-      }
-    } else {
-      // The embedded store admits one process: what another's shred leaves in the database, done as the owner.
-      await asOwner(vault, url, [{ text: `UPDATE sessions SET wrapped_data_key = NULL WHERE tenant_id = 'bank' AND session_id = '${saver.sessionOf('claim-2')}'` }]);
-    }
+    await shredElsewhere(vault, { backend: backend.name, home, url }, 'bank', saver.sessionOf('claim-2'), (other) => new VaultCheckpointSaver({ vault: other, tenant: 'bank' }).deleteThread('claim-2'));
     expect(await saver.getTuple(thread)).toBeUndefined();
   });
 
