@@ -1,6 +1,7 @@
 export { openVault, DEFAULT_HOME } from './open';
 export type { VaultOptions } from './open';
 export type { HeldEvents } from './session-cache';
+export { runToHead } from './session-cache';
 export { Vault, VaultSession } from './vault';
 export type { SessionSummary, RetentionView } from './vault';
 export type { ArchiveResult, PurgeResult } from './archive';

@@ -14,6 +14,19 @@ export interface HeldEvents {
   events: readonly VaultEvent[];
 }
 
+/**
+ * Where, in events in seq order, the run of consecutive seqs that ends at `head` starts
+ * (an index), or -1 when the last event is not at `head`. Events before that index are
+ * held apart from it (landmarks kept from earlier, past a gap). What a reader of held
+ * events plus the events after them may walk back over from the head.
+ */
+export function runToHead(events: readonly VaultEvent[], head: number): number {
+  if (events[events.length - 1]?.seq !== head) return -1;
+  let i = events.length - 1;
+  while (i > 0 && events[i - 1]!.seq === events[i]!.seq - 1) i--;
+  return i;
+}
+
 /** What an appender needs of a session: its data key and where its chain ends. */
 export interface OpenSession {
   agent: string | null;

@@ -1,4 +1,5 @@
-import { SessionCache } from '../../src/vault/session-cache';
+import { SessionCache, runToHead } from '../../src/vault/session-cache';
+import type { VaultEvent } from '../../src/domain';
 import { freshCompact, type CompactState } from '../../src/replay';
 
 /** The held latest states beside the session cache: ownership, order, bounds, forgetting. */
@@ -72,5 +73,13 @@ describe('SessionCache held states', () => {
     const none = new SessionCache(8, 0);
     none.holdEvents('t', 'a', held(1));
     expect(none.heldEvents('t', 'a')).toBeUndefined();
+  });
+  it('finds the run of consecutive seqs that ends at the head, or none when the events do not end there', () => {
+    const events = (...seqs: number[]) => seqs.map((seq) => ({ seq, type: 'message', at: new Date(0), correlationId: 'c', hash: `h${seq}`, data: {} }) as VaultEvent);
+    expect(runToHead(events(2, 5, 6, 7), 7)).toBe(1);
+    expect(runToHead(events(1, 2, 3), 3)).toBe(0);
+    expect(runToHead(events(4), 4)).toBe(0);
+    expect(runToHead(events(1, 2, 3), 4)).toBe(-1);
+    expect(runToHead([], 0)).toBe(-1);
   });
 });

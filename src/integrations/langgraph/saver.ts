@@ -19,7 +19,7 @@ import {
 import type { RunnableConfig } from '@langchain/core/runnables';
 import type { VaultEvent } from '../../domain';
 import { InputError, VaultError } from '../../errors';
-import type { Vault, VaultSession } from '../../vault';
+import { runToHead, type Vault, type VaultSession } from '../../vault';
 import { isThreadSession, sessionOfThread } from './thread';
 import { asCheckpoint, locateChannels, newestFirst, orderWrites, writesFor, type Serialized, type StoredCheckpoint, type StoredWrite } from './tuple';
 
@@ -237,11 +237,11 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
     const { head, after } = await session.landmarks({ seq: held.seq, hash: held.hash });
     if (!after) return null;
     const all = [...held.events, ...after];
-    if (all[all.length - 1]?.seq !== head) return null;
+    const start = runToHead(all, head); // a gap before the checkpoint: what is held ends before it
+    if (start < 0) return null;
     const later: VaultEvent[] = [];
-    for (let i = all.length - 1; i >= 0; i--) {
+    for (let i = all.length - 1; i >= start; i--) {
       const e = all[i]!;
-      if (i < all.length - 1 && e.seq !== all[i + 1]!.seq - 1) return null; // a gap: what is held ends before the checkpoint
       const c = asCheckpoint(e);
       if (c && c.ns === ns) {
         this.remember(session, c);

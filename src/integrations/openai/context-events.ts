@@ -1,6 +1,6 @@
 import type { VaultEvent } from '../../domain';
 import type { Landmarks } from '../../replay';
-import type { VaultSession } from '../../vault';
+import { runToHead, type VaultSession } from '../../vault';
 import { isGroupBoundary, type ContextReach } from './context';
 
 /**
@@ -43,7 +43,8 @@ export async function contextEvents(session: VaultSession, reach: ContextReach |
  * missing, or walking back from the head meets a gap before the window's start.
  */
 function fromMemory(all: readonly VaultEvent[], head: number, marks: readonly number[], landmarks: Landmarks, reach: ContextReach): VaultEvent[] | null {
-  if (all[all.length - 1]?.seq !== head) return null;
+  const start = runToHead(all, head);
+  if (start < 0) return null;
   const bySeq = new Map(all.map((e) => [e.seq, e]));
   const known = new Map<number, VaultEvent>();
   for (const seq of marks) {
@@ -53,13 +54,11 @@ function fromMemory(all: readonly VaultEvent[], head: number, marks: readonly nu
   }
   const stop = stopsAfter(reach, landmarks, known);
   const tail: VaultEvent[] = [];
-  for (let i = all.length - 1; i >= 0; i--) {
-    const e = all[i]!;
-    if (tail.length > 0 && e.seq !== tail[tail.length - 1]!.seq - 1) return null; // a gap: the held tail ends before the window does
-    tail.push(e);
-    if (stop(e)) return assemble(known, tail);
+  for (let i = all.length - 1; i >= start; i--) {
+    tail.push(all[i]!);
+    if (stop(all[i]!)) return assemble(known, tail);
   }
-  return tail[tail.length - 1]!.seq === 1 ? assemble(known, tail) : null; // the whole session, or not enough held
+  return all[start]!.seq === 1 ? assemble(known, tail) : null; // the whole session, or the held run ends before the window does
 }
 
 /** The landmark events and the tail back from the head, read at once (two statements in flight), and no statement for no landmarks. */
