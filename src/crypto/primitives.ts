@@ -43,8 +43,9 @@ type Native = {
 
 /**
  * A Buffer view of the same bytes: sodium-native takes Buffers, and copying would cost what
- * it saves. A Buffer (what node-postgres returns for bytea) is passed as it is: wrapping it
- * again cost about 5% of a decrypted read.
+ * it saves. A Buffer (what node-postgres returns for bytea, and what these primitives
+ * return for a derived key or a plaintext) is passed as it is: wrapping it again cost
+ * about 5% of a decrypted read.
  */
 const view = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
 
@@ -58,12 +59,13 @@ function nativeFrom(n: Native): Primitives {
     },
     aeadDecrypt(c, ad, nonce, key) {
       if (c.length < TAG) throw new Error('ciphertext too short');
-      const out = new Uint8Array(c.length - TAG);
+      const out = Buffer.allocUnsafe(c.length - TAG); // every byte written, or it throws and is dropped
       n.crypto_aead_xchacha20poly1305_ietf_decrypt(view(out), null, view(c), view(ad), view(nonce), view(key));
       return out;
     },
     generichash(len, data, key) {
-      const out = new Uint8Array(len);
+      // A derived key goes straight back into the AEAD: a Buffer needs no wrapping there.
+      const out = key ? Buffer.alloc(len) : new Uint8Array(len);
       if (key) n.crypto_generichash(view(out), view(data), view(key));
       else n.crypto_generichash(view(out), view(data));
       return out;

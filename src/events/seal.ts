@@ -1,6 +1,6 @@
 import type { ClearFields, EventInput, StoredEvent, VaultEvent } from '../domain';
 import { KeyError } from '../errors';
-import { SecretBytes, deriveKey, open, seal, toHex } from '../crypto';
+import { SecretBytes, deriveKey, open, seal, toHex, utf8Of } from '../crypto';
 import { SEAL_V1, SEAL_V2, contentAad, eventHash, withContentAadV2, withEventKeyInput } from './encoding';
 import { joinEvent, splitEvent } from './payload';
 
@@ -75,7 +75,7 @@ export function openEvent(row: StoredEvent, dataKey: SecretBytes | OpeningKey): 
   } else {
     throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
   }
-  const secret = JSON.parse(Buffer.from(plaintext).toString('utf8')) as Record<string, unknown>;
+  const secret = JSON.parse(utf8Of(plaintext)) as Record<string, unknown>;
   return {
     seq: row.seq,
     type: row.type,
