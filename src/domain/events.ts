@@ -220,6 +220,11 @@ export type EventData = Record<string, unknown>;
  * field and the rule, never the value.
  */
 export function parseEvent(value: unknown, where = 'event'): EventInput {
+  return checkedEvent(value, where).event;
+}
+
+/** parseEvent, and the event's size as JSON (which the batch limit adds up: measured once). */
+function checkedEvent(value: unknown, where: string): { event: EventInput; bytes: number } {
   checkShape(value, where);
   const result = eventInput.safeParse(value);
   if (!result.success) {
@@ -234,7 +239,7 @@ export function parseEvent(value: unknown, where = 'event'): EventInput {
       `${where}: event is ${bytes} bytes, over the limit of ${LIMITS.maxEventBytes} bytes`,
     );
   }
-  return result.data;
+  return { event: result.data, bytes };
 }
 
 /** Validates a batch: each event, then the batch's count and total size. */
@@ -245,9 +250,9 @@ export function parseEvents(values: readonly unknown[], label: (i: number) => st
   }
   let total = 0;
   const events = values.map((v, i) => {
-    const e = parseEvent(v, label(i));
-    total += Buffer.byteLength(JSON.stringify(e), 'utf8');
-    return e;
+    const { event, bytes } = checkedEvent(v, label(i));
+    total += bytes;
+    return event;
   });
   if (total > LIMITS.maxBatchBytes) {
     throw new InputError('INVALID_EVENT', `batch is ${total} bytes, over the limit of ${LIMITS.maxBatchBytes} bytes`);
