@@ -3,6 +3,7 @@ import { ensureSodium } from '../crypto';
 import { openKeys } from './keys-config';
 import { openVault, type OperatorAccess, type Vault } from '../vault';
 import { vaultOptions, type CliConfig } from './config';
+import { compileWasmForShortRun } from './lean-wasm';
 import type { Output } from './output';
 
 /** What a command gets: settings, output, stdin, and a vault opened for the command's duration. */
@@ -13,16 +14,19 @@ export interface CommandContext {
   /**
    * Runs fn with a vault opened for it. Only `init`, `tenant create` and `demo` pass
    * `create`: every other command finds the vault or fails with NO_VAULT, creating and
-   * migrating nothing.
+   * migrating nothing. Only `serve` passes `longRunning`: on the embedded store, every
+   * other command compiles PGlite for a short run (lean-wasm.ts).
    */
-  withVault<T>(fn: (vault: Vault) => Promise<T>, options?: { create?: boolean }): Promise<T>;
+  withVault<T>(fn: (vault: Vault) => Promise<T>, options?: { create?: boolean; longRunning?: boolean }): Promise<T>;
   /** Like withVault, as the operator named by --actor, recorded in the access trail. */
   asOperator<T>(fn: (operator: OperatorAccess, vault: Vault) => Promise<T>): Promise<T>;
 }
 
 export function commandContext(config: CliConfig, io: Output, stdin: NodeJS.ReadableStream): CommandContext {
-  const withVault = async <T>(fn: (vault: Vault) => Promise<T>, options: { create?: boolean } = {}): Promise<T> => {
+  const withVault = async <T>(fn: (vault: Vault) => Promise<T>, options: { create?: boolean; longRunning?: boolean } = {}): Promise<T> => {
     await ensureSodium();
+    const embedded = config.database === undefined || config.database === 'memory://';
+    if (embedded && !options.longRunning) compileWasmForShortRun();
     const create = options.create === true;
     // On a terminal, say why nothing happens yet; in scripts stderr keeps its one error line.
     const onLockWait = process.stderr.isTTY

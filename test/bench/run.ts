@@ -7,8 +7,9 @@
  * read; an agent's turn (append, then the latest state or the model context); the events a
  * model context is built from at the same lengths; the Agents SDK's getItems; LangGraph's
  * latest checkpoint beside its PostgresSaver; `retention run` archiving many idle sessions
- * (heap sampled). Events carry ~1 KB of content. The baseline inserts and
- * selects rows of the same size (same clear columns, a ~1 KB bytea payload, a 32-byte
+ * (heap sampled); the peak RSS of CLI commands on the embedded store (PGlite), each its
+ * own process, on a 10,000-event session. Events carry ~1 KB of content. The baseline
+ * inserts and selects rows of the same size (same clear columns, a ~1 KB bytea payload, a 32-byte
  * hash) into a table with the same primary key. This machine is shared and noisy, so the
  * numbers that mean something are the ratios, not the absolute rates.
  */
@@ -26,6 +27,7 @@ import { ensureSodium } from '../../src/crypto';
 import { replay } from '../../src/replay';
 import { latestCheckpointReads } from './langgraph';
 import { httpAppends } from './http';
+import { embeddedCliPeaks } from './cli-memory';
 import { VaultAgentSession } from '../../src/integrations/openai';
 import { contextEvents } from '../../src/integrations/openai/context-events';
 
@@ -38,6 +40,7 @@ const ARCHIVE_SESSIONS = Number(process.env.BENCH_ARCHIVE_SESSIONS ?? 10_000);
 const LATEST_READS = Number(process.env.BENCH_LATEST_READS ?? 1000);
 const LONG_EVENTS = Number(process.env.BENCH_LONG_EVENTS ?? 100_000);
 const LANGGRAPH_LENGTHS = (process.env.BENCH_LANGGRAPH_LENGTHS ?? '100,1000').split(',').map(Number);
+const CLI_EVENTS = Number(process.env.BENCH_CLI_EVENTS ?? 10_000);
 
 interface Row {
   mode: string;
@@ -287,6 +290,12 @@ async function main(): Promise<void> {
   // 8. retention run over many idle sessions: memory should stay flat while it streams.
   const archive = await retentionBench(home, url);
 
+  // 9. CLI commands on the embedded store (PGlite), each its own process: peak RSS.
+  const cli = await embeddedCliPeaks(CLI_EVENTS, event);
+  for (const c of cli) {
+    rows.push({ mode: `embedded store CLI, ${c.command}, ${CLI_EVENTS} events (peak RSS MB; ${c.seconds} s)`, events: CLI_EVENTS, vaultPerSec: c.peakMb, rawPerSec: 0, ratio: 0, goal: '< 250 MB', met: c.peakMb < 250 });
+  }
+
   await raw.end();
   await admin.query(`DROP DATABASE ${dbName} WITH (FORCE)`);
   await admin.end();
@@ -298,7 +307,7 @@ async function main(): Promise<void> {
     `\nretention run: ${archive.sessions} sessions archived at ${archive.perSec} sessions/s; heap used ${archive.heapMb.map((m) => `${m} MB`).join(' → ')} (after a GC, sampled every ${archive.every} sessions)\n`,
   );
   const out = path.resolve('bench-results.json');
-  writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), server: server.label, cpus: os.cpus().length, contentBytes: CONTENT_BYTES, results: rows, latest, heap, retention: archive, langgraph: graphs, http: { ...http, inProcessPerSec: Math.round(vConc) } }, null, 2) + '\n');
+  writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), server: server.label, cpus: os.cpus().length, contentBytes: CONTENT_BYTES, results: rows, latest, heap, retention: archive, langgraph: graphs, embeddedCli: cli, http: { ...http, inProcessPerSec: Math.round(vConc) } }, null, 2) + '\n');
   process.stdout.write(`\nHTTP appends: ${http.perSec}/s over ${http.connections} connections (p50 ${http.p50Ms} ms, p99 ${http.p99Ms} ms) vs ${Math.round(vConc)}/s in-process\n`);
   process.stdout.write(`\nwrote ${out}\n`);
 }

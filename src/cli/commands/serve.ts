@@ -35,8 +35,10 @@ export async function serveCommand(ctx: CommandContext, flags: ServeFlags): Prom
     logger: createLogger({ level: ctx.config.logLevel }),
   };
   // Idempotent: on a fresh machine `serve` alone gives a working vault; its report goes to stderr.
-  await initCommand({ ...ctx, io: { out: (t) => ctx.io.err(t), err: (t) => ctx.io.err(t) }, config: { ...ctx.config, json: false } });
-  await ctx.withVault(async (vault) => {
+  // Both open the store for a long run (the embedded store's WebAssembly fully optimized).
+  const withVault: typeof ctx.withVault = (fn, o) => ctx.withVault(fn, { ...o, longRunning: true });
+  await initCommand({ ...ctx, withVault, io: { out: (t) => ctx.io.err(t), err: (t) => ctx.io.err(t) }, config: { ...ctx.config, json: false } });
+  await withVault(async (vault) => {
     const service = await buildService(vault, options);
     const url = await service.listen(host, port);
     if (ctx.config.json) json(ctx.io, { listening: url });
