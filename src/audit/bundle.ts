@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { STORED_EVENT_TYPES, type StoredEvent, type VaultEvent } from '../domain';
-import { blake2b256, bytes, bytesEqual, exposeSecretBytes, frame, fromHex, str, toHex, SecretBytes, signDetached, verifyDetached } from '../crypto';
+import { blake2b256, bytesEqual, exposeSecretBytes, frame, fromHex, str, toHex, SecretBytes, signDetached, verifyDetached } from '../crypto';
 import { ChainVerifier, openEvent } from '../events';
 import { replay, type AgentState } from '../replay';
 import { canonicalJson } from './canonical';
@@ -88,9 +88,29 @@ export type BundleEvent = z.infer<typeof bundleEvent>;
 export type ReplayPointSpec = z.infer<typeof replayPoint>;
 export type PlaintextEvent = NonNullable<Bundle['plaintext']>['events'][number];
 
-/** BLAKE2b-256 of a section: tag, section name, canonical JSON. */
+/**
+ * BLAKE2b-256 of a section: tag, section name, canonical JSON as framed `bytes` (u32
+ * length ‖ UTF-8). An array (the events: 17 MB of JSON at 10,000 events) is written member
+ * by member into the one buffer hashed, its length summed first, so its JSON is never one
+ * string and never copied: the same bytes as `bytes(canonicalJson(array))`.
+ */
 export function sectionDigest(name: string, value: unknown): string {
-  return toHex(blake2b256(frame([str(SECTION_TAG), str(name), bytes(Buffer.from(canonicalJson(value), 'utf8'))])));
+  const head = frame([str(SECTION_TAG), str(name)]);
+  if (!Array.isArray(value)) return toHex(blake2b256(frame([str(SECTION_TAG), str(name), str(canonicalJson(value))])));
+  // '[' member (',' member)* ']', or '[]'.
+  let size = Math.max(2, value.length + 1);
+  for (const m of value) size += Buffer.byteLength(canonicalJson(m ?? null), 'utf8');
+  const out = Buffer.allocUnsafe(head.length + 4 + size); // every byte is written below
+  out.set(head, 0);
+  out.writeUInt32BE(size, head.length);
+  let at = head.length + 4;
+  out[at++] = 0x5b; // [
+  value.forEach((m, i) => {
+    if (i > 0) out[at++] = 0x2c; // ,
+    at += out.write(canonicalJson(m ?? null), at, 'utf8');
+  });
+  out[at++] = 0x5d; // ]
+  return toHex(blake2b256(out));
 }
 
 /** The signed body of a manifest: origin, tenant/session, manifest digest. */
@@ -134,7 +154,8 @@ export interface BundleInput {
   session: string;
   agent: string | null;
   exportedAt: Date;
-  events: StoredEvent[];
+  /** The events as stored, in their bundle form (toBundleEvent): converted as they are read, never held twice. */
+  events: BundleEvent[];
   checkpoints: string[];
   publicKeys: ReadonlyMap<string, Uint8Array>;
   plaintext: { dataKey: SecretBytes | null; eventKeys: { seq: number; key: SecretBytes }[]; events: PlaintextEvent[] } | null;
@@ -150,7 +171,7 @@ export interface BundleInput {
  * the bundle already holds.
  */
 export function buildBundle(input: BundleInput, signer: CheckpointSigner): Bundle {
-  const events = input.events.map(toBundleEvent);
+  const events = input.events;
   const publicKeys = [...input.publicKeys].map(([id, k]) => ({ id, publicKey: Buffer.from(k).toString('base64') }));
   const plaintext = input.plaintext
     ? {

@@ -19,6 +19,7 @@ export { HeadCheck } from './head-check';
 export type { HeadProblemKind, SignedHead } from './head-check';
 export { canonicalJson } from './canonical';
 export { buildBundle, verifyBundle, sectionDigest, manifestBody, bundleSchema, bundleEvent, toBundleEvent, fromBundleEvent, BUNDLE_FORMAT } from './bundle';
-export type { Bundle, BundleReport, BundleProblem, BundleInput, ReplayPointSpec, PlaintextEvent } from './bundle';
+export type { Bundle, BundleEvent, BundleReport, BundleProblem, BundleInput, ReplayPointSpec, PlaintextEvent } from './bundle';
+export { bundleText } from './bundle-text';
 export { accessHash, AccessChainVerifier, ACCESS_TAG, TRAIL_ORIGIN, trailHeadBody, signTrailHead, parseTrailHead } from './access';
 export type { AccessRecord, AccessProblemKind, TrailHead } from './access';

@@ -1,9 +1,8 @@
 import { InputError, KeyError } from '../errors';
-import { buildBundle, type Bundle, type BundleInput, type PlaintextEvent, type ReplayPointSpec } from '../audit';
+import { buildBundle, toBundleEvent, type Bundle, type BundleEvent, type BundleInput, type PlaintextEvent, type ReplayPointSpec } from '../audit';
 import { SEAL_V1, SEAL_V2, eventKey } from '../events';
 import { replay, type AgentState } from '../replay';
 import { readCheckpoints, readSession, withTenant } from '../store';
-import type { StoredEvent } from '../domain';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
 import { decryptedEvents, storedEvents } from './read';
@@ -28,8 +27,13 @@ export async function exportSession(deps: VaultDeps, tenant: string, session: st
   if (!row) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
   const signer = await deps.signer();
   if (!signer) throw new KeyError('KEY_NOT_FOUND', 'exports are signed, and checkpoints are disabled (no signing key)');
-  const events: StoredEvent[] = [];
-  for await (const e of storedEvents(deps, tenant, session, 1, row)) events.push(e);
+  // What verify finds wrong with this session now goes into the signed manifest, so a
+  // bundle of a damaged session says so rather than passing for a clean one. It reads the
+  // whole session: done first, its garbage is gone before the bundle's events are held.
+  const found = (await verify(deps, { tenant, session })).problems.filter((p) => p.tenant === tenant && p.session === session);
+  // Held in their bundle form only: each row converted as it is read.
+  const events: BundleEvent[] = [];
+  for await (const e of storedEvents(deps, tenant, session, 1, row)) events.push(toBundleEvent(e));
   const checkpoints: string[] = [];
   for (let after = 0; ; ) {
     const page = await withTenant(deps.store.db, tenant, 'reading checkpoints', (tx) => readCheckpoints(tx, tenant, session, after, 1000));
@@ -58,9 +62,6 @@ export async function exportSession(deps: VaultDeps, tenant: string, session: st
     }
     states.push({ point: 'latest', state: await replay(meta, decryptedEvents(deps, tenant, session)) });
   }
-  // What verify finds wrong with this session now goes into the signed manifest, so a
-  // bundle of a damaged session says so rather than passing for a clean one.
-  const found = (await verify(deps, { tenant, session })).problems.filter((p) => p.tenant === tenant && p.session === session);
   const bundle = buildBundle(
     { tenant, session, agent: row.agent, exportedAt: deps.clock(), events, checkpoints, publicKeys: await deps.trustedKeys(), plaintext, states, sourceProblems: found },
     signer,

@@ -1,6 +1,7 @@
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../../errors';
+import { bundleText } from '../../audit';
 import type { CommandContext } from '../context';
 import { intFlag, timeFlag } from '../input';
 import { json } from '../output';
@@ -40,7 +41,7 @@ export async function exportCommand(ctx: CommandContext, tenant: string | undefi
   const out = path.resolve(flags.out);
   if (!flags.force && (await exists(out))) throw new InputError('INVALID_INPUT', `${out} exists; pass --force to replace it`);
   const bundle = await ctx.asOperator((op) => op.export(tenant, session, { decrypt: flags.decrypt === true, points }));
-  await writeBundle(out, JSON.stringify(bundle, null, 1) + '\n', flags.force === true);
+  await writeBundle(out, bundleText(bundle), flags.force === true);
   const m = bundle.manifest;
   if (ctx.config.json) json(ctx.io, { file: out, tenant: m.tenant, session: m.session, events: m.events, checkpoints: m.checkpoints, head: m.head, decrypted: m.decrypted });
   else ctx.io.out(`exported ${m.tenant}/${m.session}: ${m.events} event(s), ${m.checkpoints} checkpoint(s)${m.decrypted ? ', with plaintext' : ''} → ${out} (mode 0600)`);
@@ -75,7 +76,7 @@ async function exportAll(ctx: CommandContext, tenant: string, flags: ExportFlags
         const file = path.join(dir, `${s.session}.bundle.json`);
         if (!flags.force && (await exists(file))) throw new InputError('INVALID_INPUT', `${file} exists; pass --force to replace it`);
         const bundle = await op.export(tenant, s.session, { decrypt: flags.decrypt === true });
-        await writeBundle(file, JSON.stringify(bundle, null, 1) + '\n', flags.force === true);
+        await writeBundle(file, bundleText(bundle), flags.force === true);
         files.push({ session: s.session, file, events: bundle.manifest.events });
         if (warnProblems(ctx, bundle.manifest) !== 0) damaged++;
         progress.tick(s.session);
@@ -97,12 +98,12 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-/** Writes to a temp file (0600, fsynced) and links or renames it into place. */
-async function writeBundle(file: string, text: string, replace: boolean): Promise<void> {
+/** Writes the text, piece by piece, to a temp file (0600, fsynced) and links or renames it into place. */
+async function writeBundle(file: string, text: Iterable<string>, replace: boolean): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   const handle = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
-    await handle.writeFile(text, 'utf8');
+    for (const piece of text) await handle.writeFile(piece, 'utf8'); // from the current position, all of it
     await handle.sync();
   } finally {
     await handle.close();
