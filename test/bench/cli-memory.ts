@@ -14,6 +14,7 @@ const COMMANDS: readonly string[][] = [
   ['replay', 't', 's', '--window', '20', '--actor', 'bench'],
   ['replay', 't', 's', '--actor', 'bench'],
   ['export', 't', 's', '--actor', 'bench', '--out', 'BUNDLE'],
+  ['export', 't', 's', '--decrypt', '--actor', 'bench', '--out', 'BUNDLE'],
 ];
 
 /**
