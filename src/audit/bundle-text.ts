@@ -19,9 +19,10 @@ export function* bundleText(bundle: Bundle, chunk = 1 << 16): Generator<string> 
 }
 
 /**
- * `JSON.stringify(value, null, 1)` in pieces: the containers of the top two levels and
- * every array, member by member; anything else whole, indented to its depth (JSON text
- * has no raw line breaks inside strings, so indenting every line break is exact).
+ * `JSON.stringify(value, null, 1)` in pieces: every array and the objects of the top four
+ * levels (the bundle, its sections, a state and its parts) member by member; anything
+ * else whole, indented to its depth (JSON text has no raw line breaks inside strings, so
+ * indenting every line break is exact).
  */
 export function* prettyJson(value: unknown, depth: number): Generator<string> {
   const v = toJsonValue(value);
@@ -35,7 +36,7 @@ export function* prettyJson(value: unknown, depth: number): Generator<string> {
     yield `${pad}]`;
     return;
   }
-  if (depth < 2 && isObject(v)) {
+  if (depth < 4 && isObject(v)) {
     const members = Object.keys(v).filter((k) => isWritable(v[k]));
     if (members.length > 0) {
       for (let i = 0; i < members.length; i++) {

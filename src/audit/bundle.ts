@@ -3,7 +3,7 @@ import { STORED_EVENT_TYPES, type StoredEvent, type VaultEvent } from '../domain
 import { blake2b256, bytesEqual, exposeSecretBytes, frame, fromHex, str, toHex, SecretBytes, signDetached, verifyDetached } from '../crypto';
 import { ChainVerifier, openEvent } from '../events';
 import { replay, type AgentState } from '../replay';
-import { canonicalJson } from './canonical';
+import { canonicalJson, canonicalPieces } from './canonical';
 import { noteKeyHash, verifyCheckpoint, type CheckpointSigner } from './checkpoint';
 
 /**
@@ -90,26 +90,19 @@ export type PlaintextEvent = NonNullable<Bundle['plaintext']>['events'][number];
 
 /**
  * BLAKE2b-256 of a section: tag, section name, canonical JSON as framed `bytes` (u32
- * length ‖ UTF-8). An array (the events: 17 MB of JSON at 10,000 events) is written member
- * by member into the one buffer hashed, its length summed first, so its JSON is never one
- * string and never copied: the same bytes as `bytes(canonicalJson(array))`.
+ * length ‖ UTF-8). The JSON is written piece by piece (canonicalPieces) into the one
+ * buffer hashed, its length summed first: the events of 10,000 events are 17 MB of it,
+ * never one string and never copied. The same bytes as `bytes(canonicalJson(value))`.
  */
 export function sectionDigest(name: string, value: unknown): string {
   const head = frame([str(SECTION_TAG), str(name)]);
-  if (!Array.isArray(value)) return toHex(blake2b256(frame([str(SECTION_TAG), str(name), str(canonicalJson(value))])));
-  // '[' member (',' member)* ']', or '[]'.
-  let size = Math.max(2, value.length + 1);
-  for (const m of value) size += Buffer.byteLength(canonicalJson(m ?? null), 'utf8');
+  let size = 0;
+  for (const piece of canonicalPieces(value)) size += Buffer.byteLength(piece, 'utf8');
   const out = Buffer.allocUnsafe(head.length + 4 + size); // every byte is written below
   out.set(head, 0);
   out.writeUInt32BE(size, head.length);
   let at = head.length + 4;
-  out[at++] = 0x5b; // [
-  value.forEach((m, i) => {
-    if (i > 0) out[at++] = 0x2c; // ,
-    at += out.write(canonicalJson(m ?? null), at, 'utf8');
-  });
-  out[at++] = 0x5d; // ]
+  for (const piece of canonicalPieces(value)) at += out.write(piece, at, 'utf8');
   return toHex(blake2b256(out));
 }
 

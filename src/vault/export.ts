@@ -7,6 +7,7 @@ import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
 import { decryptedEvents, storedEvents } from './read';
 import { verify } from './verify';
+import type { VaultEvent } from '../domain';
 
 export interface ExportOptions {
   /** Include plaintext events, each event's own key (never the data key, but for legacy v1 events) and replayed states. */
@@ -45,10 +46,10 @@ export async function exportSession(deps: VaultDeps, tenant: string, session: st
   let states: { point: ReplayPointSpec; state: AgentState }[] | null = null;
   if (options.decrypt) {
     const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
-    const plain: PlaintextEvent[] = [];
-    for await (const e of decryptedEvents(deps, tenant, session)) {
-      plain.push({ seq: e.seq, type: e.type, correlationId: e.correlationId, at: e.at.toISOString(), data: e.data });
-    }
+    // Decrypted once: the plaintext section and every replayed state come from these.
+    const decrypted: VaultEvent[] = [];
+    for await (const e of decryptedEvents(deps, tenant, session)) decrypted.push(e);
+    const plain: PlaintextEvent[] = decrypted.map((e) => ({ seq: e.seq, type: e.type, correlationId: e.correlationId, at: e.at.toISOString(), data: e.data }));
     // Each event's own key, never the data key (which would open every later event too);
     // only legacy v1 events, which have no key of their own, need the data key.
     const eventKeys = events.filter((e) => e.keyVersion === SEAL_V2).map((e) => ({ seq: e.seq, key: eventKey(s.dataKey, tenant, session, e.seq) }));
@@ -58,9 +59,9 @@ export async function exportSession(deps: VaultDeps, tenant: string, session: st
     states = [];
     for (const point of options.points ?? []) {
       const spec: ReplayPointSpec = 'atSeq' in point ? { atSeq: point.atSeq } : { at: point.at.toISOString() };
-      states.push({ point: spec, state: await replay(meta, decryptedEvents(deps, tenant, session), point) });
+      states.push({ point: spec, state: await replay(meta, decrypted, point) });
     }
-    states.push({ point: 'latest', state: await replay(meta, decryptedEvents(deps, tenant, session)) });
+    states.push({ point: 'latest', state: await replay(meta, decrypted) });
   }
   const bundle = buildBundle(
     { tenant, session, agent: row.agent, exportedAt: deps.clock(), events, checkpoints, publicKeys: await deps.trustedKeys(), plaintext, states, sourceProblems: found },

@@ -3,6 +3,7 @@ import { blake2b256, bytes, frame, str, toHex } from '../../src/crypto';
 import { SECTION_TAG, sectionDigest } from '../../src/audit/bundle';
 import { bundleText, prettyJson } from '../../src/audit/bundle-text';
 import { canonicalJson, type Bundle } from '../../src/audit';
+import { canonicalPieces } from '../../src/audit/canonical';
 
 /**
  * Writing a bundle without holding its text: the pieces are JSON.stringify's text exactly,
@@ -45,6 +46,20 @@ describe('bundle text', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('canonical JSON in pieces, at any depth of splitting, is canonical JSON', () => {
+    fc.assert(
+      fc.property(value.filter((v) => v !== undefined), fc.integer({ min: 0, max: 6 }), (v, levels) => {
+        expect([...canonicalPieces(v, levels)].join('')).toBe(canonicalJson(v));
+      }),
+      { numRuns: 500 },
+    );
+    // The order canonicalJson writes: integer-like keys first, by number (as any JS object
+    // enumerates them), then the others sorted; a __proto__ member left out.
+    const odd = JSON.parse('{"b":1,"10":2,"9":3,"a":{"2":[1,{"z":0,"y":null}],"1":"x"},"__proto__":{"p":1}}');
+    expect([...canonicalPieces(odd)].join('')).toBe(canonicalJson(odd));
+    expect([...canonicalPieces(odd)].join('')).toBe('{"9":3,"10":2,"a":{"1":"x","2":[1,{"y":null,"z":0}]},"b":1}');
   });
 
   it("a section's digest, written member by member, is the digest of its canonical JSON", () => {
