@@ -1,4 +1,5 @@
 import type { Bundle } from './bundle';
+import { isWritten } from './canonical';
 
 /**
  * A bundle's file text, `JSON.stringify(bundle, null, 1)` and a newline, in pieces of about
@@ -31,13 +32,13 @@ export function* prettyJson(value: unknown, depth: number): Generator<string> {
     for (let i = 0; i < v.length; i++) {
       yield i === 0 ? `[${pad} ` : `,${pad} `;
       // As JSON.stringify writes them: an array member it cannot write is null.
-      yield* isWritable(v[i]) ? prettyJson(v[i], depth + 1) : ['null'];
+      yield* isWritten(v[i]) ? prettyJson(v[i], depth + 1) : ['null'];
     }
     yield `${pad}]`;
     return;
   }
   if (depth < 4 && isObject(v)) {
-    const members = Object.keys(v).filter((k) => isWritable(v[k]));
+    const members = Object.keys(v).filter((k) => isWritten(v[k]));
     if (members.length > 0) {
       for (let i = 0; i < members.length; i++) {
         yield `${i === 0 ? '{' : ','}${pad} ${JSON.stringify(members[i])}: `;
@@ -57,9 +58,4 @@ function toJsonValue(value: unknown): unknown {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-/** Whether JSON.stringify writes a member with this value (it leaves out undefined, functions and symbols). */
-function isWritable(v: unknown): boolean {
-  return v !== undefined && typeof v !== 'function' && typeof v !== 'symbol';
 }

@@ -57,7 +57,7 @@ export function* canonicalPieces(value: unknown, levels = 4): Generator<string> 
   yield canonicalJson(value) ?? 'null';
 }
 
-/** Whether JSON.stringify writes a value (not undefined, a function or a symbol). */
-function isWritten(v: unknown): boolean {
+/** Whether JSON.stringify writes a value (not undefined, a function or a symbol): as a member, or as null in an array. */
+export function isWritten(v: unknown): boolean {
   return v !== undefined && typeof v !== 'function' && typeof v !== 'symbol';
 }
