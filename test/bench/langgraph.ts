@@ -10,7 +10,8 @@ import { VaultCheckpointSaver } from '../../src/integrations/langgraph';
  * LangGraph's own PostgresSaver on the same server. Every step writes the same state to
  * both: a `messages` channel (the last 10 messages, changed every step), a `profile`
  * channel written once at step 0 and carried over (the vault reads it through a ref), and
- * one pending write.
+ * one pending write. `raw`, one read of raw pg's latest row, runs in the same rounds, so
+ * each ratio compares reads made at the same moments.
  */
 export async function latestCheckpointReads(
   vault: Vault,
@@ -18,23 +19,29 @@ export async function latestCheckpointReads(
   lengths: readonly number[],
   reads: number,
   rate: (n: number, fn: () => Promise<void>) => Promise<number>,
-): Promise<{ checkpoints: number; vault: number; postgresSaver: number }[]> {
+  raw: () => Promise<unknown>,
+): Promise<{ checkpoints: number; vault: number; postgresSaver: number; raw: number }[]> {
   await vault.createTenant('bench-lg');
   const savers: Record<'vault' | 'postgresSaver', BaseCheckpointSaver> = {
     vault: new VaultCheckpointSaver({ vault, tenant: 'bench-lg' }),
     postgresSaver: PostgresSaver.fromConnString(url, { schema: 'langgraph_bench' }),
   };
   await (savers.postgresSaver as PostgresSaver).setup();
-  const out: { checkpoints: number; vault: number; postgresSaver: number }[] = [];
+  const out: { checkpoints: number; vault: number; postgresSaver: number; raw: number }[] = [];
   try {
     for (const length of lengths) {
       const thread = `bench-${length}-${randomUUID()}`;
       for (const saver of Object.values(savers)) await fillThread(saver, thread, length);
-      // Three rounds, the two savers alternating within each, medians kept: the machine is shared and noisy.
-      const samples: Record<string, number[]> = { vault: [], postgresSaver: [] };
+      // Three rounds, the two savers and raw pg alternating within each, medians kept: the machine is shared and noisy.
+      const samples: Record<string, number[]> = { vault: [], postgresSaver: [], raw: [] };
       for (const saver of Object.values(savers)) await saver.getTuple({ configurable: { thread_id: thread } }); // warm
       for (let round = 0; round < 3; round++) {
         const order = round % 2 === 0 ? Object.entries(savers) : Object.entries(savers).reverse();
+        samples.raw!.push(
+          await rate(reads, async () => {
+            for (let i = 0; i < reads; i++) await raw();
+          }),
+        );
         for (const [name, saver] of order) {
           samples[name]!.push(
             await rate(reads, async () => {
@@ -47,8 +54,7 @@ export async function latestCheckpointReads(
         }
       }
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-      const measured = { vault: median(samples.vault!), postgresSaver: median(samples.postgresSaver!) };
-      out.push({ checkpoints: length, vault: measured.vault!, postgresSaver: measured.postgresSaver! });
+      out.push({ checkpoints: length, vault: median(samples.vault!), postgresSaver: median(samples.postgresSaver!), raw: median(samples.raw!) });
     }
   } finally {
     await (savers.postgresSaver as PostgresSaver).end();

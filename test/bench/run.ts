@@ -251,11 +251,6 @@ async function main(): Promise<void> {
   const heapBound = Math.max(...heap.appending, ...heap.reading);
   rows.push({ mode: `heap after GC, appending / reading ${LONG_EVENTS} events (MB, max)`, events: LONG_EVENTS, vaultPerSec: heapBound, rawPerSec: 0, ratio: 0, goal: '≤ 150 MB', met: heapBound <= 150 });
 
-  // Raw pg reading the latest row: the baseline of the reads below.
-  const rawLatest = await rate(LATEST_READS, async () => {
-    for (let i = 0; i < LATEST_READS; i++) await raw.query(`SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = 'batch' ORDER BY seq DESC LIMIT 1`);
-  });
-
   // 6. The Agents SDK's getItems(10), read back from the head, at 100 and REPLAY_EVENTS items.
   for (const count of [100, REPLAY_EVENTS]) {
     const id = `items-${count}`;
@@ -276,12 +271,12 @@ async function main(): Promise<void> {
   }
 
   // 7. LangGraph: the latest checkpoint (getTuple without an id) on threads of 100 and 1,000
-  // checkpoints, VaultCheckpointSaver vs LangGraph's PostgresSaver vs raw pg's latest row.
-  const graphs = await latestCheckpointReads(vault, url, LANGGRAPH_LENGTHS, LATEST_READS, rate);
+  // checkpoints, VaultCheckpointSaver vs LangGraph's PostgresSaver vs raw pg's latest row, by turns.
+  const graphs = await latestCheckpointReads(vault, url, LANGGRAPH_LENGTHS, LATEST_READS, rate, () => raw.query(`SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = 'batch' ORDER BY seq DESC LIMIT 1`));
   for (const g of graphs) {
-    const r = row(`LangGraph latest getTuple, ${g.checkpoints} checkpoints (reads)`, LATEST_READS, g.vault, rawLatest, 0);
-    r.goal = `> PostgresSaver (${Math.round(g.postgresSaver)}/s)`;
-    r.met = g.vault > g.postgresSaver;
+    const r = row(`LangGraph latest getTuple, ${g.checkpoints} checkpoints (reads)`, LATEST_READS, g.vault, g.raw, 0);
+    r.goal = `> PostgresSaver (${Math.round(g.postgresSaver)}/s); ≥ 0.5× raw`;
+    r.met = g.vault > g.postgresSaver && r.ratio >= 0.5;
     rows.push(r);
   }
 
