@@ -16,7 +16,10 @@
 --    update of a session with a floor (archiving one sets its status): 0.15 ms a session.
 --    It now compares floors only when the update changes the floor; an unchanged floor is
 --    never lower.
-CREATE FUNCTION session_vault_refuse_event_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+--
+-- Both functions resolve their tables in the vault's schema whatever the caller's path,
+-- as 0018 made every PL/pgSQL function of the vault do (the layout names the schema).
+CREATE FUNCTION session_vault_refuse_event_delete() RETURNS trigger LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
 DECLARE
   v_stack text;
 BEGIN
@@ -45,7 +48,7 @@ CREATE TRIGGER events_append_only_rows BEFORE UPDATE ON events
 CREATE TRIGGER events_delete_only_by_release BEFORE DELETE ON events
   FOR EACH STATEMENT EXECUTE FUNCTION session_vault_refuse_event_delete();
 --> statement-breakpoint
-CREATE OR REPLACE FUNCTION session_vault_session_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION session_vault_session_guard() RETURNS trigger LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
 BEGIN
   IF OLD.status = 'purged' AND (NEW.status <> 'purged' OR NEW.wrapped_data_key IS NOT NULL) THEN
     RAISE EXCEPTION 'session-vault: a purged session cannot change' USING ERRCODE = 'SV001';
