@@ -59,7 +59,9 @@ function nativeFrom(n: Native): Primitives {
     },
     aeadDecrypt(c, ad, nonce, key) {
       if (c.length < TAG) throw new Error('ciphertext too short');
-      const out = Buffer.allocUnsafe(c.length - TAG); // every byte written, or it throws and is dropped
+      // Its own memory, outside Node's shared Buffer pool (a plaintext, an unwrapped key), not
+      // zero-filled first: every byte is written, or it throws and is dropped.
+      const out = Buffer.allocUnsafeSlow(c.length - TAG);
       n.crypto_aead_xchacha20poly1305_ietf_decrypt(view(out), null, view(c), view(ad), view(nonce), view(key));
       return out;
     },
