@@ -1,7 +1,10 @@
 /**
- * Canonical JSON (RFC 8785 for the values a bundle holds): object keys sorted by UTF-16
- * code units, no whitespace, strings and numbers as ECMAScript's JSON.stringify writes
- * them. Two equal values always serialise to the same bytes, so they can be hashed.
+ * Canonical JSON: no whitespace, strings and numbers as ECMAScript's JSON.stringify writes
+ * them, object keys sorted by UTF-16 code units, except that keys which are array indices
+ * ("0" to "4294967294", no leading zeros) come first in numeric order: the object built
+ * with sorted keys enumerates them so. RFC 8785 but for those keys (docs/export-format.md
+ * says so for verifiers in other languages). Two equal values always serialise to the
+ * same bytes, so they can be hashed.
  */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(sortKeys(value));

@@ -60,6 +60,10 @@ describe('bundle text', () => {
     const odd = JSON.parse('{"b":1,"10":2,"9":3,"a":{"2":[1,{"z":0,"y":null}],"1":"x"},"__proto__":{"p":1}}');
     expect([...canonicalPieces(odd)].join('')).toBe(canonicalJson(odd));
     expect([...canonicalPieces(odd)].join('')).toBe('{"9":3,"10":2,"a":{"1":"x","2":[1,{"y":null,"z":0}]},"b":1}');
+    // As docs/export-format.md states it for verifiers in other languages: array-index keys
+    // first by number, then the rest (a leading zero, or 2^32-1, is not an index) by code unit.
+    const keys = JSON.parse('{"a":1,"01":2,"4294967295":3,"9":4,"10":5,"4294967294":6}');
+    expect(canonicalJson(keys)).toBe('{"9":4,"10":5,"4294967294":6,"01":2,"4294967295":3,"a":1}');
   });
 
   it("a section's digest, written member by member, is the digest of its canonical JSON", () => {
