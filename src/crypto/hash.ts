@@ -1,5 +1,5 @@
 import { sodium } from './sodium';
-import { primitives } from './primitives';
+import { primitives, type HashStream } from './primitives';
 import { SecretBytes, exposeSecretBytes } from './secret-bytes';
 
 export const HASH_BYTES = 32;
@@ -7,6 +7,11 @@ export const HASH_BYTES = 32;
 /** BLAKE2b with a 256-bit output (libsodium crypto_generichash). Callers add domain tags. */
 export function blake2b256(data: Uint8Array): Uint8Array {
   return primitives().generichash(HASH_BYTES, data, null);
+}
+
+/** BLAKE2b-256 of bytes given in parts (`update`, then `final`): the same digest as `blake2b256` of them joined. */
+export function blake2b256Stream(): HashStream {
+  return primitives().generichashStream(HASH_BYTES);
 }
 
 /**

@@ -16,8 +16,17 @@ export interface Primitives {
   /** Throws (any error) when the ciphertext does not authenticate. */
   aeadDecrypt(ciphertext: Uint8Array, ad: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array;
   generichash(outLength: number, data: Uint8Array, key: Uint8Array | null): Uint8Array;
+  /** Unkeyed BLAKE2b over input given in parts: the same bytes as `generichash` over their concatenation. */
+  generichashStream(outLength: number): HashStream;
   signDetached(message: Uint8Array, secretKey: Uint8Array): Uint8Array;
   verifyDetached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+}
+
+/** A BLAKE2b computation fed piece by piece (crypto_generichash_init/update/final). */
+export interface HashStream {
+  update(data: Uint8Array): void;
+  /** The digest; the stream is done after it. */
+  final(): Uint8Array;
 }
 
 const TAG = 16;
@@ -28,6 +37,10 @@ export const wasmPrimitives: Primitives = {
   aeadEncrypt: (m, ad, nonce, key) => sodium().crypto_aead_xchacha20poly1305_ietf_encrypt(m, ad, null, nonce, key),
   aeadDecrypt: (c, ad, nonce, key) => sodium().crypto_aead_xchacha20poly1305_ietf_decrypt(null, c, ad, nonce, key),
   generichash: (n, data, key) => sodium().crypto_generichash(n, data, key),
+  generichashStream(n) {
+    const state = sodium().crypto_generichash_init(null, n);
+    return { update: (data) => sodium().crypto_generichash_update(state, data), final: () => sodium().crypto_generichash_final(state, n) };
+  },
   signDetached: (m, sk) => sodium().crypto_sign_detached(m, sk),
   verifyDetached: (sig, m, pk) => sodium().crypto_sign_verify_detached(sig, m, pk),
 };
@@ -37,6 +50,10 @@ type Native = {
   crypto_aead_xchacha20poly1305_ietf_encrypt(c: Buffer, m: Buffer, ad: Buffer, nsec: null, npub: Buffer, k: Buffer): number;
   crypto_aead_xchacha20poly1305_ietf_decrypt(m: Buffer, nsec: null, c: Buffer, ad: Buffer, npub: Buffer, k: Buffer): number;
   crypto_generichash(out: Buffer, data: Buffer, key?: Buffer): void;
+  crypto_generichash_STATEBYTES: number;
+  crypto_generichash_init(state: Buffer, key: null, outLength: number): void;
+  crypto_generichash_update(state: Buffer, data: Buffer): void;
+  crypto_generichash_final(state: Buffer, out: Buffer): void;
   crypto_sign_detached(sig: Buffer, m: Buffer, sk: Buffer): void;
   crypto_sign_verify_detached(sig: Buffer, m: Buffer, pk: Buffer): boolean;
 };
@@ -71,6 +88,18 @@ function nativeFrom(n: Native): Primitives {
       if (key) n.crypto_generichash(view(out), view(data), view(key));
       else n.crypto_generichash(view(out), view(data));
       return out;
+    },
+    generichashStream(len) {
+      const state = Buffer.alloc(n.crypto_generichash_STATEBYTES);
+      n.crypto_generichash_init(state, null, len);
+      return {
+        update: (data) => n.crypto_generichash_update(state, view(data)),
+        final() {
+          const out = new Uint8Array(len);
+          n.crypto_generichash_final(state, view(out));
+          return out;
+        },
+      };
     },
     signDetached(m, sk) {
       const sig = new Uint8Array(64);

@@ -23,6 +23,20 @@ describe.each(builds.map((p) => [p.name, p] as const))('%s', (_name, p) => {
     expect(hex(p.generichash(32, Buffer.from('x'), null))).toBe('d161d71145abeec5ef15abcf0459cec60a27321e2f0ac0ef7ace5254f5944476');
   });
 
+  it('hashes input given in parts as the same input whole (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 6 }), (parts) => {
+        const stream = p.generichashStream(32);
+        for (const part of parts) stream.update(part);
+        expect(hex(stream.final())).toBe(hex(p.generichash(32, Buffer.concat(parts), null)));
+      }),
+      { numRuns: 200 },
+    );
+    const stream = p.generichashStream(32);
+    stream.update(Buffer.from('x'));
+    expect(hex(stream.final())).toBe('d161d71145abeec5ef15abcf0459cec60a27321e2f0ac0ef7ace5254f5944476');
+  });
+
   it('seals and opens events, and the vault uses it when told to', () => {
     const before = primitives();
     usePrimitives(p);
