@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { STORED_EVENT_TYPES, type StoredEvent, type VaultEvent } from '../domain';
-import { blake2b256, bytesEqual, exposeSecretBytes, frame, fromHex, str, toHex, SecretBytes, signDetached, verifyDetached } from '../crypto';
+import { blake2b256Stream, bytesEqual, exposeSecretBytes, frame, fromHex, str, toHex, SecretBytes, signDetached, verifyDetached } from '../crypto';
 import { ChainVerifier, openEvent } from '../events';
 import { replay, type AgentState } from '../replay';
-import { canonicalJson, canonicalPieces } from './canonical';
+import { canonicalJson, canonicalPieces, jsonValue } from './canonical';
 import { noteKeyHash, verifyCheckpoint, type CheckpointSigner } from './checkpoint';
 
 /**
@@ -90,21 +90,33 @@ export type PlaintextEvent = NonNullable<Bundle['plaintext']>['events'][number];
 
 /**
  * BLAKE2b-256 of a section: tag, section name, canonical JSON as framed `bytes` (u32
- * length ‖ UTF-8). The JSON is written piece by piece (canonicalPieces) into the one
- * buffer hashed, its length summed first: the events of 10,000 events are 17 MB of it,
- * never one string and never copied. The same bytes as `bytes(canonicalJson(value))`.
+ * length ‖ UTF-8). The JSON is written piece by piece (canonicalPieces): measured in a
+ * first pass, then encoded into a 64 KB buffer that is hashed each time it fills. The
+ * events of 10,000 events are 17 MB of it, never held as one string or one buffer. The
+ * same bytes as `bytes(canonicalJson(value))`.
  */
 export function sectionDigest(name: string, value: unknown): string {
-  const head = frame([str(SECTION_TAG), str(name)]);
   let size = 0;
   for (const piece of canonicalPieces(value)) size += Buffer.byteLength(piece, 'utf8');
-  const out = Buffer.allocUnsafe(head.length + 4 + size); // every byte is written below
-  out.set(head, 0);
-  out.writeUInt32BE(size, head.length);
-  let at = head.length + 4;
-  for (const piece of canonicalPieces(value)) at += out.write(piece, at, 'utf8');
-  return toHex(blake2b256(out));
+  const hash = blake2b256Stream();
+  hash.update(frame([str(SECTION_TAG), str(name)]));
+  const buf = Buffer.allocUnsafe(HASH_CHUNK); // only the bytes written are hashed
+  buf.writeUInt32BE(size, 0);
+  let at = 4;
+  for (const piece of canonicalPieces(value)) {
+    const bytes = Buffer.byteLength(piece, 'utf8');
+    if (at + bytes > HASH_CHUNK) {
+      hash.update(buf.subarray(0, at));
+      at = 0;
+    }
+    if (bytes > HASH_CHUNK) hash.update(Buffer.from(piece, 'utf8')); // a large string of a state, say
+    else at += buf.write(piece, at, 'utf8');
+  }
+  hash.update(buf.subarray(0, at));
+  return toHex(hash.final());
 }
+
+const HASH_CHUNK = 1 << 16;
 
 /** The signed body of a manifest: origin, tenant/session, manifest digest. */
 export function manifestBody(manifest: Bundle['manifest']): string {
@@ -173,7 +185,7 @@ export function buildBundle(input: BundleInput, signer: CheckpointSigner): Bundl
         events: input.plaintext.events,
       }
     : null;
-  const states = input.states ? (JSON.parse(JSON.stringify(input.states)) as NonNullable<Bundle['states']>) : null;
+  const states = input.states ? (jsonValue(input.states) as NonNullable<Bundle['states']>) : null;
   const last = events[events.length - 1];
   const manifest: Bundle['manifest'] = {
     tenant: input.tenant,

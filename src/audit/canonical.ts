@@ -64,3 +64,26 @@ export function* canonicalPieces(value: unknown, levels = 4): Generator<string> 
 export function isWritten(v: unknown): boolean {
   return v !== undefined && typeof v !== 'function' && typeof v !== 'symbol';
 }
+
+/**
+ * What `JSON.parse(JSON.stringify(value))` gives back, built without the text: toJSON
+ * applied (a Date becomes its ISO string), members JSON leaves out dropped, array members
+ * it cannot write and non-finite numbers null, a `__proto__` key an own member. Containers
+ * are new; strings are shared (they are immutable), so a large state is never held twice
+ * nor written out as text to be copied (property-tested against the round trip).
+ */
+export function jsonValue(value: unknown, key = ''): unknown {
+  let v = value;
+  if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') v = (v as { toJSON(k: string): unknown }).toJSON(key);
+  if (v instanceof Number || v instanceof String || v instanceof Boolean) v = v.valueOf();
+  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
+  if (typeof v === 'bigint') throw new TypeError('Do not know how to serialize a BigInt'); // as JSON.stringify
+  if (v === null || typeof v !== 'object') return isWritten(v) ? v : undefined;
+  if (Array.isArray(v)) return v.map((x, i) => (isWritten(x) ? (jsonValue(x, String(i)) ?? null) : null));
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) {
+    const x = jsonValue((v as Record<string, unknown>)[k], k);
+    if (x !== undefined) Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}

@@ -3,7 +3,7 @@ import { blake2b256, bytes, frame, str, toHex } from '../../src/crypto';
 import { SECTION_TAG, sectionDigest } from '../../src/audit/bundle';
 import { bundleText, prettyJson } from '../../src/audit/bundle-text';
 import { canonicalJson, type Bundle } from '../../src/audit';
-import { canonicalPieces } from '../../src/audit/canonical';
+import { canonicalPieces, jsonValue } from '../../src/audit/canonical';
 
 /**
  * Writing a bundle without holding its text: the pieces are JSON.stringify's text exactly,
@@ -76,5 +76,38 @@ describe('bundle text', () => {
     // Non-ASCII members: the length counted is UTF-8 bytes, not characters.
     expect(sectionDigest('events', ['é', { 'ключ': '💶' }, [], null])).toBe(specDigest('events', ['é', { 'ключ': '💶' }, [], null]));
     expect(sectionDigest('events', [])).toBe(specDigest('events', []));
+  });
+
+  it("a section's digest is the same across the hashing buffer's 64 KB boundaries, and for members larger than it", () => {
+    // Members of 0..100 KB, multi-byte characters among them, land on either side of each
+    // boundary and straddle it; one member alone may exceed the buffer.
+    const member = fc.tuple(fc.integer({ min: 0, max: 100_000 }), fc.constantFrom('a', 'é', '💶', '"')).map(([n, c]) => ({ text: c.repeat(Math.ceil(n / c.length)) }));
+    fc.assert(
+      fc.property(fc.array(member, { maxLength: 6 }), (v) => {
+        expect(sectionDigest('states', v)).toBe(specDigest('states', v));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('jsonValue is what a JSON round trip gives back, without the text', () => {
+    const withJsonOnly = fc.letrec((tie) => ({
+      leaf: fc.oneof(value, fc.date({ noInvalidDate: true }), fc.constant(NaN), fc.constant(-Infinity), fc.constant(() => 1), fc.constant(Symbol('s'))),
+      node: fc.oneof({ depthSize: 'small' }, tie('leaf'), fc.array(tie('node'), { maxLength: 4 }), fc.dictionary(fc.string({ maxLength: 6 }), tie('node'), { maxKeys: 4 })),
+    })).node;
+    fc.assert(
+      fc.property(withJsonOnly, (v) => {
+        const text = JSON.stringify(v);
+        expect(jsonValue(v)).toStrictEqual(text === undefined ? undefined : JSON.parse(text));
+      }),
+      { numRuns: 500 },
+    );
+    const odd = JSON.parse('{"__proto__":{"p":1},"d":1}');
+    expect(jsonValue(odd)).toStrictEqual(JSON.parse(JSON.stringify(odd)));
+    expect(Object.keys(jsonValue(odd) as object)).toEqual(['__proto__', 'd']);
+    // Strings are shared, not copied: a large state is not held twice.
+    const big = 'x'.repeat(1 << 20);
+    const copy = jsonValue({ messages: [{ content: big }] }) as { messages: { content: string }[] };
+    expect(copy.messages[0]!.content).toBe(big);
   });
 });
