@@ -3,7 +3,7 @@ import { ensureSodium } from '../crypto';
 import { openKeys } from './keys-config';
 import { openVault, type OperatorAccess, type Vault } from '../vault';
 import { vaultOptions, type CliConfig } from './config';
-import { compileWasmForShortRun } from './lean-wasm';
+import { tuneForShortRun } from './short-run';
 import type { Output } from './output';
 
 /** What a command gets: settings, output, stdin, and a vault opened for the command's duration. */
@@ -15,7 +15,7 @@ export interface CommandContext {
    * Runs fn with a vault opened for it. Only `init`, `tenant create` and `demo` pass
    * `create`: every other command finds the vault or fails with NO_VAULT, creating and
    * migrating nothing. Only `serve` passes `longRunning`: on the embedded store, every
-   * other command compiles PGlite for a short run (lean-wasm.ts).
+   * other command tunes V8 for a short run (short-run.ts).
    */
   withVault<T>(fn: (vault: Vault) => Promise<T>, options?: { create?: boolean; longRunning?: boolean }): Promise<T>;
   /** Like withVault, as the operator named by --actor, recorded in the access trail. */
@@ -26,7 +26,7 @@ export function commandContext(config: CliConfig, io: Output, stdin: NodeJS.Read
   const withVault = async <T>(fn: (vault: Vault) => Promise<T>, options: { create?: boolean; longRunning?: boolean } = {}): Promise<T> => {
     await ensureSodium();
     const embedded = config.database === undefined || config.database === 'memory://';
-    if (embedded && !options.longRunning) compileWasmForShortRun();
+    if (embedded && !options.longRunning) tuneForShortRun();
     const create = options.create === true;
     // On a terminal, say why nothing happens yet; in scripts stderr keeps its one error line.
     const onLockWait = process.stderr.isTTY
