@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { KeyError } from '../errors';
 import { SecretBytes, exposeSecretBytes } from './secret-bytes';
-import { primitives } from './primitives';
+import { primitives, secureAlloc } from './primitives';
 
 /**
  * XChaCha20-Poly1305-IETF, the AEAD for event content and for key wrapping.
@@ -63,4 +63,36 @@ export function open(key: SecretBytes, sealed: Sealed, ad: Uint8Array): Uint8Arr
   } catch {
     throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
   }
+}
+
+/**
+ * Decrypts a UTF-8 plaintext (an event's JSON) and returns its text. The plaintext is
+ * written into one reused buffer (locked memory that core files leave out, with
+ * sodium-native) and zeroed before this returns, so no copy of it stays behind in
+ * memory of its own: a read of 10,000 events made 10,000 such buffers for the collector.
+ * DECRYPTION_FAILED as `open`.
+ */
+export function openText(key: SecretBytes, sealed: Sealed, ad: Uint8Array): string {
+  const size = sealed.ciphertext.length - AEAD_TAG_BYTES;
+  if (size < 0) throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
+  if (textScratch.length < size) textScratch = scratchOf(size);
+  let length = 0;
+  try {
+    length = primitives().aeadDecryptInto(textScratch, sealed.ciphertext, ad, sealed.nonce, exposeSecretBytes(key));
+    return textScratch.toString('utf8', 0, length);
+  } catch {
+    throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
+  } finally {
+    textScratch.fill(0, 0, size);
+  }
+}
+
+let textScratch: Buffer = Buffer.alloc(0);
+
+/** A zeroed buffer of at least `size` bytes, in locked memory when there is some; the old one is zeroed and dropped. */
+function scratchOf(size: number): Buffer {
+  textScratch.fill(0);
+  const capacity = Math.max(4096, 2 ** Math.ceil(Math.log2(size)));
+  const held = secureAlloc(capacity);
+  return held ? Buffer.from(held.buffer, held.byteOffset, held.byteLength).fill(0) : Buffer.alloc(capacity);
 }

@@ -15,7 +15,11 @@ export interface Primitives {
   aeadEncrypt(plaintext: Uint8Array, ad: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array;
   /** Throws (any error) when the ciphertext does not authenticate. */
   aeadDecrypt(ciphertext: Uint8Array, ad: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array;
+  /** As aeadDecrypt, into `out` (at least the ciphertext's length less 16 bytes); returns the plaintext's length. */
+  aeadDecryptInto(out: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array, nonce: Uint8Array, key: Uint8Array): number;
   generichash(outLength: number, data: Uint8Array, key: Uint8Array | null): Uint8Array;
+  /** As generichash, into `out` (its length is the output's). */
+  generichashInto(out: Uint8Array, data: Uint8Array, key: Uint8Array | null): void;
   /** Unkeyed BLAKE2b over input given in parts: the same bytes as `generichash` over their concatenation. */
   generichashStream(outLength: number): HashStream;
   signDetached(message: Uint8Array, secretKey: Uint8Array): Uint8Array;
@@ -36,7 +40,23 @@ export const wasmPrimitives: Primitives = {
   name: 'libsodium-wrappers',
   aeadEncrypt: (m, ad, nonce, key) => sodium().crypto_aead_xchacha20poly1305_ietf_encrypt(m, ad, null, nonce, key),
   aeadDecrypt: (c, ad, nonce, key) => sodium().crypto_aead_xchacha20poly1305_ietf_decrypt(null, c, ad, nonce, key),
+  aeadDecryptInto(out, c, ad, nonce, key) {
+    // The WebAssembly build returns its own array: copied into `out`, then zeroed.
+    const m = sodium().crypto_aead_xchacha20poly1305_ietf_decrypt(null, c, ad, nonce, key);
+    try {
+      if (m.length > out.length) throw new Error('no room for the plaintext');
+      out.set(m);
+      return m.length;
+    } finally {
+      m.fill(0);
+    }
+  },
   generichash: (n, data, key) => sodium().crypto_generichash(n, data, key),
+  generichashInto(out, data, key) {
+    const h = sodium().crypto_generichash(out.length, data, key);
+    out.set(h);
+    h.fill(0);
+  },
   generichashStream(n) {
     const state = sodium().crypto_generichash_init(null, n);
     return { update: (data) => sodium().crypto_generichash_update(state, data), final: () => sodium().crypto_generichash_final(state, n) };
@@ -81,6 +101,16 @@ function nativeFrom(n: Native): Primitives {
       const out = Buffer.allocUnsafeSlow(c.length - TAG);
       n.crypto_aead_xchacha20poly1305_ietf_decrypt(view(out), null, view(c), view(ad), view(nonce), view(key));
       return out;
+    },
+    aeadDecryptInto(out, c, ad, nonce, key) {
+      if (c.length < TAG || out.length < c.length - TAG) throw new Error('ciphertext too short, or no room for its plaintext');
+      const m = view(out).subarray(0, c.length - TAG);
+      n.crypto_aead_xchacha20poly1305_ietf_decrypt(m, null, view(c), view(ad), view(nonce), view(key));
+      return m.length;
+    },
+    generichashInto(out, data, key) {
+      if (key) n.crypto_generichash(view(out), view(data), view(key));
+      else n.crypto_generichash(view(out), view(data));
     },
     generichash(len, data, key) {
       // A derived key goes straight back into the AEAD: a Buffer needs no wrapping there.

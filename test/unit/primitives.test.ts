@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { ensureSodium, loadNativePrimitives, primitives, usePrimitives, wasmPrimitives, SecretBytes, type Primitives } from '../../src/crypto';
+import { deriveKey, ensureSodium, exposeSecretBytes, loadNativePrimitives, open, openText, primitives, seal, usePrimitives, wasmPrimitives, withDerivedKey, SecretBytes, type Primitives } from '../../src/crypto';
 import { GENESIS_HASH, eventHash, eventKey, openEvent, sealEvent } from '../../src/events';
 
 /**
@@ -23,6 +23,26 @@ describe.each(builds.map((p) => [p.name, p] as const))('%s', (_name, p) => {
     expect(hex(p.generichash(32, Buffer.from('x'), null))).toBe('d161d71145abeec5ef15abcf0459cec60a27321e2f0ac0ef7ace5254f5944476');
   });
 
+  it('decrypts and hashes into a given buffer as into its own (property)', () => {
+    const bytes = (min: number, max: number) => fc.uint8Array({ minLength: min, maxLength: max });
+    fc.assert(
+      fc.property(bytes(32, 32), bytes(24, 24), bytes(0, 64), bytes(0, 2048), fc.integer({ min: 0, max: 64 }), fc.option(bytes(16, 64)), (key, nonce, ad, m, spare, hashKey) => {
+        const c = p.aeadEncrypt(m, ad, nonce, key);
+        const out = new Uint8Array(m.length + spare).fill(0xaa);
+        expect(p.aeadDecryptInto(out, c, ad, nonce, key)).toBe(m.length);
+        expect(hex(out.subarray(0, m.length))).toBe(hex(m));
+        const tampered = Uint8Array.from(c);
+        tampered[tampered.length - 1]! ^= 1;
+        expect(() => p.aeadDecryptInto(out, tampered, ad, nonce, key)).toThrow();
+        if (m.length > 0) expect(() => p.aeadDecryptInto(new Uint8Array(m.length - 1), c, ad, nonce, key)).toThrow(); // no room: refused
+        const digest = new Uint8Array(32);
+        p.generichashInto(digest, m, hashKey);
+        expect(hex(digest)).toBe(hex(p.generichash(32, m, hashKey)));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('hashes input given in parts as the same input whole (property)', () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 6 }), (parts) => {
@@ -35,6 +55,38 @@ describe.each(builds.map((p) => [p.name, p] as const))('%s', (_name, p) => {
     const stream = p.generichashStream(32);
     stream.update(Buffer.from('x'));
     expect(hex(stream.final())).toBe('d161d71145abeec5ef15abcf0459cec60a27321e2f0ac0ef7ace5254f5944476');
+  });
+
+  it('opens text and derives once-used keys in reused memory, as open and deriveKey do', () => {
+    const before = primitives();
+    usePrimitives(p);
+    try {
+      const key = SecretBytes.adopt(new Uint8Array(32).fill(7));
+      const ad = Buffer.from('ad');
+      // Growing sizes (the reused buffer grows), then a short one after a long one.
+      for (const text of ['{"a":1}', 'é💶'.repeat(5000), '', '{"b":"' + 'x'.repeat(70_000) + '"}', '{}']) {
+        const sealed = seal(key, Buffer.from(text, 'utf8'), ad);
+        expect(openText(key, sealed, ad)).toBe(Buffer.from(open(key, sealed, ad)).toString('utf8'));
+        const bad = { ...sealed, ciphertext: Uint8Array.from(sealed.ciphertext) };
+        bad.ciphertext[0]! ^= 1;
+        expect(() => openText(key, bad, ad)).toThrow(expect.objectContaining({ code: 'DECRYPTION_FAILED' }));
+        expect(() => openText(key, sealed, Buffer.from('elsewhere'))).toThrow(expect.objectContaining({ code: 'DECRYPTION_FAILED' }));
+      }
+      expect(() => openText(key, { nonce: new Uint8Array(24), ciphertext: new Uint8Array(15) }, ad)).toThrow(expect.objectContaining({ code: 'DECRYPTION_FAILED' }));
+
+      const input = Buffer.from('event 1');
+      let kept: SecretBytes | null = null;
+      const nested = withDerivedKey(key, input, (outer) => {
+        kept = outer;
+        const inner = withDerivedKey(key, Buffer.from('event 2'), (k) => hex(exposeSecretBytes(k)));
+        return [hex(exposeSecretBytes(outer)), inner];
+      });
+      expect(nested).toEqual([hex(exposeSecretBytes(deriveKey(key, input))), hex(exposeSecretBytes(deriveKey(key, Buffer.from('event 2'))))]);
+      // A caller that kept the key past the call holds nothing usable: it was zeroed and disposed.
+      expect(() => exposeSecretBytes(kept!)).toThrow('key material used after dispose');
+    } finally {
+      usePrimitives(before);
+    }
   });
 
   it('seals and opens events, and the vault uses it when told to', () => {
