@@ -1,6 +1,6 @@
 import type { StoredEvent } from '../domain';
 import { bytesEqual, toHex } from '../crypto';
-import { GENESIS_HASH, eventHash } from './encoding';
+import { GENESIS_HASH, isEventHash } from './encoding';
 
 /** What verification can find wrong with a session's chain. */
 export type ChainProblemKind =
@@ -43,7 +43,7 @@ export class ChainVerifier {
     } else if (e.seq < this.expectedSeq) {
       this.found.push({ seq: e.seq, kind: 'out_of_order' });
     }
-    if (!bytesEqual(eventHash(this.prev, e), e.hash)) {
+    if (!isEventHash(e.hash, this.prev, e)) {
       this.found.push({ seq: e.seq, kind: 'hash_mismatch' });
     }
     this.prev = e.hash;

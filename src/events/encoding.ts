@@ -1,5 +1,5 @@
 import type { StoredEvent } from '../domain';
-import { FrameWriter, blake2b256, bytes, f64, frame, opt, str, u32, u64, type Field } from '../crypto';
+import { FrameWriter, HASH_BYTES, blake2b256, blake2b256Into, bytes, bytesEqual, f64, frame, opt, str, u32, u64, type Field } from '../crypto';
 
 /**
  * The canonical, versioned encodings of an event (docs/formats.md).
@@ -56,10 +56,25 @@ export function encodeForHash(prev: Uint8Array, e: HashedColumns): Uint8Array {
  * ciphertext), hashed before anything else can write there.
  */
 export function eventHash(prev: Uint8Array, e: HashedColumns): Uint8Array {
+  return blake2b256(hashInputOf(prev, e));
+}
+
+/**
+ * Whether `hash` is `eventHash(prev, e)`: what every event read checks. The digest is
+ * written into a reused buffer, not memory of its own for each event.
+ */
+export function isEventHash(hash: Uint8Array, prev: Uint8Array, e: HashedColumns): boolean {
+  blake2b256Into(hashOutput, hashInputOf(prev, e));
+  return bytesEqual(hashOutput, hash);
+}
+
+function hashInputOf(prev: Uint8Array, e: HashedColumns): Uint8Array {
   const w = hashInput.reset().str(EVENT_HASH_TAG).bytes(prev).str(e.tenant).str(e.session).u64(e.seq).str(e.type);
   writeClearColumns(w, e);
-  return blake2b256(w.u32(e.keyVersion).bytes(e.nonce).bytes(e.ciphertext).view());
+  return w.u32(e.keyVersion).bytes(e.nonce).bytes(e.ciphertext).view();
 }
+
+const hashOutput = Buffer.alloc(HASH_BYTES);
 
 const hashInput = new FrameWriter();
 const aadInput = new FrameWriter();

@@ -1,6 +1,6 @@
 export { splitEvent, joinEvent } from './payload';
 export type { SplitEvent } from './payload';
-export { encodeForHash, eventHash, contentAad, contentAadV2, eventKeyInput, withContentAadV2, withEventKeyInput, SEAL_V1, SEAL_V2, GENESIS_HASH, EVENT_HASH_TAG, EVENT_CONTENT_TAG } from './encoding';
+export { encodeForHash, eventHash, isEventHash, contentAad, contentAadV2, eventKeyInput, withContentAadV2, withEventKeyInput, SEAL_V1, SEAL_V2, GENESIS_HASH, EVENT_HASH_TAG, EVENT_CONTENT_TAG } from './encoding';
 export type { HashedColumns } from './encoding';
 export { ChainVerifier } from './chain';
 export type { ChainProblem, ChainProblemKind } from './chain';

@@ -1,6 +1,6 @@
 import type { ClearFields, EventInput, StoredEvent, VaultEvent } from '../domain';
 import { KeyError } from '../errors';
-import { SecretBytes, deriveKey, open, seal, toHex, utf8Of } from '../crypto';
+import { SecretBytes, deriveKey, openText, seal, toHex, withDerivedKey } from '../crypto';
 import { SEAL_V1, SEAL_V2, contentAad, eventHash, withContentAadV2, withEventKeyInput } from './encoding';
 import { joinEvent, splitEvent } from './payload';
 
@@ -62,20 +62,19 @@ export function openEvent(row: StoredEvent, dataKey: SecretBytes | OpeningKey): 
     // A shred marker is clear by design (operator metadata only): see shred-marker.ts.
     return { seq: row.seq, type: row.type, at: row.at, correlationId: row.correlationId, hash: toHex(row.hash), data: JSON.parse(Buffer.from(row.ciphertext).toString('utf8')) };
   }
-  let plaintext: Uint8Array;
+  let text: string;
   if (row.keyVersion === SEAL_V2) {
-    const key = 'eventKey' in k ? k.eventKey : eventKey(k.dataKey, row.tenant, row.session, row.seq);
-    try {
-      plaintext = withContentAadV2(row, (aad) => open(key, row, aad));
-    } finally {
-      if ('dataKey' in k) key.dispose();
-    }
+    // The event's own key: as given, or derived for this one use in memory reused and zeroed after it.
+    text =
+      'eventKey' in k
+        ? withContentAadV2(row, (aad) => openText(k.eventKey, row, aad))
+        : withEventKeyInput(row.tenant, row.session, row.seq, (input) => withDerivedKey(k.dataKey, input, (key) => withContentAadV2(row, (aad) => openText(key, row, aad))));
   } else if (row.keyVersion === SEAL_V1 && 'dataKey' in k) {
-    plaintext = open(k.dataKey, row, contentAad(row.tenant, row.session, row.seq, row.type, row.keyVersion));
+    text = openText(k.dataKey, row, contentAad(row.tenant, row.session, row.seq, row.type, row.keyVersion));
   } else {
     throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
   }
-  const secret = JSON.parse(utf8Of(plaintext)) as Record<string, unknown>;
+  const secret = JSON.parse(text) as Record<string, unknown>;
   return {
     seq: row.seq,
     type: row.type,

@@ -1,5 +1,5 @@
 import { KeyError } from '../errors';
-import { SecretBytes, bytes, deriveKey, frame, open, seal, str, u32, u64, utf8Of } from '../crypto';
+import { SecretBytes, bytes, deriveKey, frame, openText, seal, str, u32, u64 } from '../crypto';
 
 /**
  * Sealed state snapshots: the replayed agent state as of event `seq`, so reading the
@@ -58,7 +58,7 @@ export function openSnapshot(s: SealedSnapshot, dataKey: SecretBytes): unknown {
   if (s.keyVersion !== SNAPSHOT_V1) throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
   const key = snapshotKey(dataKey, s);
   try {
-    return JSON.parse(utf8Of(open(key, s, snapshotAad(s))));
+    return JSON.parse(openText(key, s, snapshotAad(s)));
   } finally {
     key.dispose();
   }

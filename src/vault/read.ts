@@ -1,5 +1,5 @@
 import type { StoredEvent, VaultEvent } from '../domain';
-import { GENESIS_HASH, eventHash, openEvent } from '../events';
+import { GENESIS_HASH, isEventHash, openEvent } from '../events';
 import { InputError, IntegrityError, KeyError } from '../errors';
 import { bytesEqual, type SecretBytes } from '../crypto';
 import { readAround, readEvents, readSession, withTenant, type SessionRow } from '../store';
@@ -111,7 +111,7 @@ export async function* decryptedEvents(deps: VaultDeps, tenant: string, session:
  */
 export function openChained(row: StoredEvent, prev: Uint8Array | null, expected: number, dataKey: SecretBytes): VaultEvent {
   const event = openEvent(row, dataKey);
-  if (prev === null || row.seq !== expected || !bytesEqual(eventHash(prev, row), row.hash)) {
+  if (prev === null || row.seq !== expected || !isEventHash(row.hash, prev, row)) {
     throw new IntegrityError('CHAIN_BROKEN', `event ${row.seq} of ${row.tenant}/${row.session} does not match its chain (altered, removed or inserted); run verify`);
   }
   return event;
