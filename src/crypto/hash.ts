@@ -61,11 +61,6 @@ export function toHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
-/** The text of UTF-8 bytes (a decrypted payload), read in place: `Buffer.from(bytes)` would copy them first. */
-export function utf8Of(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
-}
-
 export function fromHex(s: string): Uint8Array {
   return new Uint8Array(Buffer.from(s, 'hex'));
 }
