@@ -19,6 +19,7 @@ export { appendEvents, appendEventsInTransaction } from './queries/append-events
 export { appendGroup, type GroupPart } from './queries/append-group';
 export { readEvents } from './queries/read-events';
 export { readAround, type AroundRead } from './queries/read-around';
+export { readSince, type SinceRead } from './queries/read-since';
 export { readForState, type StateRead } from './queries/read-state';
 export { findIdempotent } from './queries/find-idempotent';
 export { insertCheckpoint } from './queries/insert-checkpoint';

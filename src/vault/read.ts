@@ -1,8 +1,8 @@
 import type { StoredEvent, VaultEvent } from '../domain';
 import { GENESIS_HASH, isEventHash, openEvent } from '../events';
 import { InputError, IntegrityError, KeyError } from '../errors';
-import { bytesEqual, type SecretBytes } from '../crypto';
-import { readAround, readEvents, readSession, withTenant, type SessionRow } from '../store';
+import { bytesEqual, toHex, type SecretBytes } from '../crypto';
+import { readAround, readEvents, readSession, readSince, withTenant, type SessionRow } from '../store';
 import { readArchived } from './archive';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
@@ -152,4 +152,38 @@ export async function decryptedAt(deps: VaultDeps, tenant: string, session: stri
     out.push(event);
   }
   return { head, events: out };
+}
+
+/**
+ * The events after one the caller holds (its seq and hash: a LangGraph thread's events
+ * kept from its last latest read), decrypted, each checked against the chain from the held
+ * one, and the head seq, in one statement (session_vault_read_since). Null, for the caller
+ * to read another way, when the chain no longer runs through the held event (a database
+ * restored to an earlier point, a rewritten row: logged), when the session is not active
+ * (archived, purged) and when more than `limit` events follow it. The last event must be
+ * the head the session records (CHAIN_BROKEN otherwise: a cut tail, a rewound head);
+ * KEY_DESTROYED for a session shredded, perhaps by another process, whose key is then
+ * forgotten; UNKNOWN_SESSION for one that does not exist.
+ */
+export async function decryptedSince(deps: VaultDeps, tenant: string, session: string, since: { seq: number; hash: string }, limit: number): Promise<{ head: number; events: VaultEvent[] } | null> {
+  const read = await readSince(deps.store, tenant, session, since.seq, limit + 1);
+  if (!read) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
+  if (!read.keyed && read.status !== 'purged') throw forgetShredded(deps, tenant, session);
+  if (read.status !== 'active' || read.full) return null;
+  if (!read.held || toHex(read.held.hash) !== since.hash) {
+    deps.logger.warn({ op: 'events.held_dropped', seq: since.seq }, 'the events held in memory are not on the chain; reading without them');
+    return null;
+  }
+  const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
+  let prev = read.held.hash;
+  const events: VaultEvent[] = [];
+  for (const row of read.events) {
+    events.push(openChained(row, prev, since.seq + events.length + 1, s.dataKey));
+    prev = row.hash;
+  }
+  const last = read.events[read.events.length - 1] ?? read.held;
+  if (last.seq !== read.headSeq || read.headHash === null || !bytesEqual(last.hash, read.headHash)) {
+    throw new IntegrityError('CHAIN_BROKEN', `events of ${tenant}/${session} end at seq ${last.seq}, which is not the head its session records (${read.headSeq}); run verify`);
+  }
+  return { head: read.headSeq, events };
 }

@@ -8,7 +8,7 @@ import { withContext } from '../observability';
 import { append, type AppendOptions, type AppendResult } from './append';
 import type { VaultDeps } from './deps';
 import type { HeldEvents } from './session-cache';
-import { decryptedAt, decryptedEvents, seqRange } from './read';
+import { decryptedAt, decryptedEvents, decryptedSince, seqRange } from './read';
 import { checkStateOptions, landmarksAt, stateAt, writeSnapshot, type StateOptions } from './snapshots';
 import { verify, type VerifyReport, type VerifyScope } from './verify';
 import { checkpoint, type CheckpointResult } from './checkpoint';
@@ -353,6 +353,24 @@ export class VaultSession {
       throw new InputError('INVALID_INPUT', 'since is an event: a seq ≥ 1 and its hash');
     }
     return landmarksAt(this.deps, this.tenant, this.id, since);
+  }
+
+  /**
+   * The events after one this caller holds (its seq and hash), decrypted and checked
+   * against the chain from it, and the head seq, in one statement: what a reader that
+   * kept the session's latest events needs to catch up (a LangGraph thread's latest
+   * checkpoint). Null when the chain no longer runs through the held event (a rewritten
+   * row, a database restored to an earlier point), when the session is archived or
+   * purged, or when more than a page of events (`pageSize`) follows it: read another way
+   * then. CHAIN_BROKEN when the last event is not the head the session records;
+   * KEY_DESTROYED once shredded (by any process); INVALID_INPUT for a `since` that is not
+   * a seq ≥ 1 and a hash.
+   */
+  async eventsSince(since: { seq: number; hash: string }): Promise<{ head: number; events: VaultEvent[] } | null> {
+    if (!since || !Number.isSafeInteger(since.seq) || since.seq < 1 || typeof since.hash !== 'string') {
+      throw new InputError('INVALID_INPUT', 'since is an event: a seq ≥ 1 and its hash');
+    }
+    return decryptedSince(this.deps, this.tenant, this.id, since, this.deps.pageSize);
   }
 
   /**

@@ -78,6 +78,7 @@ describe.each(backends())('tail and eventsAt under attack on $name', (backend) =
   it.each([
     ['session_vault_read', sql`SELECT * FROM session_vault_read('other', 'secret', 5, '{}'::bigint[])`],
     ['session_vault_read_keyed', sql`SELECT * FROM session_vault_read_keyed('other', 'secret', 5, '{}'::bigint[])`],
+    ['session_vault_read_since', sql`SELECT * FROM session_vault_read_since('other', 'secret', 1, 5)`],
   ])("the application role cannot read another tenant's rows through %s from a transaction scoped to its own", async (_, statement) => {
     await vault.session('other', 'secret').append({ type: 'task', task: 'not yours' });
     const attack = storeOf(vault).db.transaction(async (tx) => {
@@ -87,6 +88,51 @@ describe.each(backends())('tail and eventsAt under attack on $name', (backend) =
     await expect(attack).rejects.toThrow();
     const refused = await attack.catch((e: { cause?: { message?: string }; message?: string }) => e.cause?.message ?? e.message);
     expect(refused).toMatch(/scoped to another tenant/);
+  });
+
+  describe('the events after one held, read in one statement (eventsSince, session_vault_read_since)', () => {
+    const heldAt = async (s: string, seq: number) => {
+      const e = (await vault.session('bank', s).eventsAt([seq])).events[0]!;
+      return { seq: e.seq, hash: e.hash };
+    };
+
+    it('returns the events after the held one, checked, with the head; none when it is the head', async () => {
+      await fill('since');
+      const since = await vault.session('bank', 'since').eventsSince(await heldAt('since', 9));
+      expect(since?.head).toBe(12);
+      expect(since?.events.map((e) => [e.seq, e.data.task])).toEqual([[10, 'step 10'], [11, 'step 11'], [12, 'step 12']]);
+      expect(await vault.session('bank', 'since').eventsSince(await heldAt('since', 12))).toEqual({ head: 12, events: [] });
+      // A hash the chain does not run through (a database restored, a row rewritten): nothing from it.
+      expect(await vault.session('bank', 'since').eventsSince({ seq: 9, hash: '00'.repeat(32) })).toBeNull();
+      expect(await vault.session('bank', 'since').eventsSince({ seq: 40, hash: '00'.repeat(32) })).toBeNull();
+      await expect(vault.session('bank', 'since').eventsSince({ seq: 0, hash: 'x' })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+      await expect(vault.session('bank', 'nothing-here').eventsSince({ seq: 1, hash: '00'.repeat(32) })).rejects.toMatchObject({ code: 'UNKNOWN_SESSION' });
+    });
+
+    it('a DBA cutting the tail or rewinding the head gets CHAIN_BROKEN, and a row swapped in after the held one does not open', async () => {
+      await fill('since-cut');
+      const held = await heldAt('since-cut', 10);
+      await asOwner(vault, url, [{ text: `DELETE FROM events WHERE ${where('since-cut', 12)}` }]);
+      await expect(vault.session('bank', 'since-cut').eventsSince(held)).rejects.toMatchObject({ code: 'CHAIN_BROKEN' });
+      await fill('since-rewound');
+      const rewound = await heldAt('since-rewound', 10);
+      await asOwner(vault, url, [
+        { text: `DELETE FROM events WHERE ${where('since-rewound', 12)}` },
+        { text: `UPDATE sessions SET head_seq = 11 WHERE tenant_id = 'bank' AND session_id = 'since-rewound'` },
+      ]);
+      await expect(vault.session('bank', 'since-rewound').eventsSince(rewound)).rejects.toMatchObject({ code: 'CHAIN_BROKEN' });
+      await fill('since-swapped');
+      const swapped = await heldAt('since-swapped', 10);
+      await asOwner(vault, url, [
+        { text: `UPDATE events SET (nonce, ciphertext) = (SELECT nonce, ciphertext FROM events WHERE ${where('since-swapped', 2)}) WHERE ${where('since-swapped', 11)}` },
+      ]);
+      await expect(vault.session('bank', 'since-swapped').eventsSince(swapped)).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+      await fill('since-dropped');
+      const dropped = await heldAt('since-dropped', 10);
+      // A row removed after the held one, the hashes after it left as they were: the chain does not run on.
+      await asOwner(vault, url, [{ text: `DELETE FROM events WHERE ${where('since-dropped', 11)}` }]);
+      await expect(vault.session('bank', 'since-dropped').eventsSince(dropped)).rejects.toMatchObject({ code: 'CHAIN_BROKEN' });
+    });
   });
 
   describe('the latest state, read in one statement (session_vault_state_read)', () => {

@@ -227,17 +227,17 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
   /**
    * The latest checkpoint of `ns` from the events this process holds for the thread
    * (VaultSession.heldEvents: a previous latest read kept them) and those after them,
-   * which the landmarks read returns checked against the chain from the last one held:
-   * one statement, no other event decrypted. Null when that read cannot give them or the
-   * walk back from the head meets a gap before the checkpoint; the caller then reads.
+   * which one statement returns checked against the chain from the last one held
+   * (VaultSession.eventsSince): no other event decrypted. Null when that read cannot give
+   * them, or meets a gap before a checkpoint of `ns`; the caller then reads the tail.
    */
   private async latestHeld(session: VaultSession, ns: string): Promise<{ checkpoint: StoredCheckpoint; writes: StoredWrite[] } | null> {
     const held = session.heldEvents();
     if (!held) return null;
-    const { head, after } = await session.landmarks({ seq: held.seq, hash: held.hash });
-    if (!after) return null;
-    const all = [...held.events, ...after];
-    const start = runToHead(all, head); // a gap before the checkpoint: what is held ends before it
+    const since = await session.eventsSince({ seq: held.seq, hash: held.hash });
+    if (!since) return null;
+    const all = since.events.length > 0 ? [...held.events, ...since.events] : held.events;
+    const start = runToHead(all, since.head); // only the run of consecutive events that ends at the head
     if (start < 0) return null;
     const later: VaultEvent[] = [];
     for (let i = all.length - 1; i >= start; i--) {
@@ -245,7 +245,7 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
       const c = asCheckpoint(e);
       if (c && c.ns === ns) {
         this.remember(session, c);
-        session.holdEvents(all.slice(i));
+        session.holdEvents(all.slice(i)); // held again: the thread stays among the most recently read
         return { checkpoint: c, writes: later.reverse().flatMap((w) => writesFor(w, ns, c.checkpointId)) };
       }
       if (e.type === 'graph_writes') later.push(e);
