@@ -66,19 +66,18 @@ export function open(key: SecretBytes, sealed: Sealed, ad: Uint8Array): Uint8Arr
 }
 
 /**
- * Decrypts a UTF-8 plaintext (an event's JSON) and returns its text. The plaintext is
- * written into one reused buffer (locked memory that core files leave out, with
- * sodium-native) and zeroed before this returns, so no copy of it stays behind in
- * memory of its own: a read of 10,000 events made 10,000 such buffers for the collector.
- * DECRYPTION_FAILED as `open`.
+ * Decrypts a UTF-8 plaintext (an event's JSON, a snapshot's) and returns its text. The
+ * plaintext is written into one reused buffer (locked memory that core files leave out,
+ * with sodium-native; it grows to the largest plaintext opened) and zeroed before this
+ * returns, so no copy of it stays behind in memory of its own: a read of 10,000 events
+ * made 10,000 such buffers for the collector. DECRYPTION_FAILED as `open`.
  */
 export function openText(key: SecretBytes, sealed: Sealed, ad: Uint8Array): string {
   const size = sealed.ciphertext.length - AEAD_TAG_BYTES;
   if (size < 0) throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
   if (textScratch.length < size) textScratch = scratchOf(size);
-  let length = 0;
   try {
-    length = primitives().aeadDecryptInto(textScratch, sealed.ciphertext, ad, sealed.nonce, exposeSecretBytes(key));
+    const length = primitives().aeadDecryptInto(textScratch, sealed.ciphertext, ad, sealed.nonce, exposeSecretBytes(key));
     return textScratch.toString('utf8', 0, length);
   } catch {
     throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
