@@ -157,7 +157,7 @@ export async function decryptedAt(deps: VaultDeps, tenant: string, session: stri
 /**
  * The events after one the caller holds (its seq and hash: a LangGraph thread's events
  * kept from its last latest read), decrypted, each checked against the chain from the held
- * one, and the head seq, in one statement (session_vault_read_since). Null, for the caller
+ * one, the head seq and the latest snapshot's, in one statement (session_vault_read_since). Null, for the caller
  * to read another way, when the chain no longer runs through the held event (a database
  * restored to an earlier point, a rewritten row: logged), when the session is not active
  * (archived, purged) and when more than `limit` events follow it. The last event must be
@@ -165,7 +165,13 @@ export async function decryptedAt(deps: VaultDeps, tenant: string, session: stri
  * KEY_DESTROYED for a session shredded, perhaps by another process, whose key is then
  * forgotten; UNKNOWN_SESSION for one that does not exist.
  */
-export async function decryptedSince(deps: VaultDeps, tenant: string, session: string, since: { seq: number; hash: string }, limit: number): Promise<{ head: number; events: VaultEvent[] } | null> {
+export async function decryptedSince(
+  deps: VaultDeps,
+  tenant: string,
+  session: string,
+  since: { seq: number; hash: string },
+  limit: number,
+): Promise<{ head: number; events: VaultEvent[]; snapshotSeq: number } | null> {
   const read = await readSince(deps.store, tenant, session, since.seq, limit + 1);
   if (!read) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
   if (!read.keyed && read.status !== 'purged') throw forgetShredded(deps, tenant, session);
@@ -185,5 +191,5 @@ export async function decryptedSince(deps: VaultDeps, tenant: string, session: s
   if (last.seq !== read.headSeq || read.headHash === null || !bytesEqual(last.hash, read.headHash)) {
     throw new IntegrityError('CHAIN_BROKEN', `events of ${tenant}/${session} end at seq ${last.seq}, which is not the head its session records (${read.headSeq}); run verify`);
   }
-  return { head: read.headSeq, events };
+  return { head: read.headSeq, events, snapshotSeq: read.snapshotSeq };
 }

@@ -6,7 +6,7 @@ import { copyState, freshCompact, isFull, nothingDropped, replayCompact, trim, w
 import { insertSnapshot, readForState, readSession, withTenant, type StateRead } from '../store';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
-import { decryptedEvents, openChained } from './read';
+import { decryptedEvents, decryptedSince, openChained } from './read';
 
 /** What `state()` takes: a point (none: the head) and, optionally, a window. */
 export interface StateOptions extends ReplayPoint {
@@ -81,7 +81,7 @@ interface Since {
  * chain as it is folded). Every fold of a read calls this again, so only the one that
  * answered is kept.
  */
-function recorded(start: CompactState, events: AsyncIterable<VaultEvent>, since: Since | undefined): AsyncIterable<VaultEvent> {
+function recorded(start: CompactState, events: AsyncIterable<VaultEvent> | Iterable<VaultEvent>, since: Since | undefined): AsyncIterable<VaultEvent> | Iterable<VaultEvent> {
   if (!since) return events;
   delete since.events;
   if (start.state.lastSeq > since.seq || (start.state.lastSeq === since.seq && start.state.head !== since.hash)) return events;
@@ -157,11 +157,23 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
   // A held state answers what a snapshot would: a window it keeps, the whole state while it dropped nothing, landmarks when it knows them.
   const taken = latest ? deps.cache.takeState(tenant, session) : undefined;
   const held = taken && (window === undefined ? isFull(taken.dropped) : window <= deps.snapshotWindow) && (!needLandmarks || taken.landmarks) ? taken : undefined;
+  if (held?.state.head && opened.status === 'active') {
+    // The held state and the events since it, checked against the chain from its head, in
+    // one statement (session_vault_read_since). Null when the chain no longer runs through
+    // it (logged), the session is no longer active, or more than a page of events came since.
+    const caught = await decryptedSince(deps, tenant, session, { seq: held.state.lastSeq, hash: held.state.head }, deps.pageSize);
+    if (caught) {
+      const compact = await replayCompact(held, recorded(held, caught.events, record), point, retain);
+      const shown = compact && show(compact);
+      if (compact && shown) return { compact, shown, sinceSnapshot: compact.state.lastSeq - caught.snapshotSeq };
+    }
+    // Otherwise (or a retraction reached what it dropped): read as if none were held.
+  }
   let since = 0;
   if (opened.status === 'active') {
-    // One statement: the session's head, the nearest snapshot (or only its place, when the held state is newer), and the events from it.
+    // One statement: the session's head, the nearest snapshot, and the events from it.
     const limit = deps.pageSize + 1;
-    let read = await readForState(deps.store, tenant, session, { upto, ...(point.at ? { at: point.at } : {}), ...(held ? { have: held.state.lastSeq } : {}) }, limit);
+    let read = await readForState(deps.store, tenant, session, { upto, ...(point.at ? { at: point.at } : {}) }, limit);
     if (read && !read.keyed) {
       // Shredded, perhaps by another process: forget the key held for it, and open the session again (which says so).
       deps.cache.delete(tenant, session);
@@ -169,31 +181,18 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
       read = null;
     }
     if (read?.status === 'active') {
-      since = read.snapshotSeq;
-      const fromHeld = held && !read.snapshot ? heldOnChain(deps, held, read) : null;
-      if (fromHeld) {
-        const compact = await replayCompact(fromHeld, recorded(fromHeld, eventsAfter(deps, meta, read, fromHeld.state.lastSeq, limit, upto, opened.dataKey), record), point, retain);
+      const found = read.snapshot ? usableSnapshot(deps, read.snapshot, read.events[0], meta, opened.dataKey) : null;
+      // A snapshot from before landmarks were kept cannot answer for them: fold from the start, and seal one that can.
+      const base = found && (!needLandmarks || found.landmarks) ? found : null;
+      since = base?.state.lastSeq ?? 0;
+      const start = base && (window !== undefined || isFull(base.dropped)) ? base : null;
+      // The statement's events start at the snapshot (or at 1 when there is none); an unusable one means reading from 1.
+      const events = start || !read.snapshot ? eventsAfter(deps, meta, read, start?.state.lastSeq ?? 0, limit, upto, opened.dataKey) : decryptedEvents(deps, tenant, session);
+      if (start || window !== undefined || !read.snapshot) {
+        const origin = start ?? freshCompact(meta);
+        const compact = await replayCompact(origin, recorded(origin, events, record), point, retain);
         const shown = compact && show(compact);
         if (compact && shown) return { compact, shown, sinceSnapshot: compact.state.lastSeq - since };
-        read = null; // a retraction reached what the held state dropped: every event, below
-      } else if (held && !read.snapshot) {
-        // The held state is not on the chain any more: read again as if none were held.
-        read = await readForState(deps.store, tenant, session, { upto }, limit);
-      }
-      if (read?.status === 'active') {
-        const found = read.snapshot ? usableSnapshot(deps, read.snapshot, read.events[0], meta, opened.dataKey) : null;
-        // A snapshot from before landmarks were kept cannot answer for them: fold from the start, and seal one that can.
-        const base = found && (!needLandmarks || found.landmarks) ? found : null;
-        since = base?.state.lastSeq ?? 0;
-        const start = base && (window !== undefined || isFull(base.dropped)) ? base : null;
-        // The statement's events start at the snapshot (or at 1 when there is none); an unusable one means reading from 1.
-        const events = start || !read.snapshot ? eventsAfter(deps, meta, read, start?.state.lastSeq ?? 0, limit, upto, opened.dataKey) : decryptedEvents(deps, tenant, session);
-        if (start || window !== undefined || !read.snapshot) {
-          const origin = start ?? freshCompact(meta);
-          const compact = await replayCompact(origin, recorded(origin, events, record), point, retain);
-          const shown = compact && show(compact);
-          if (compact && shown) return { compact, shown, sinceSnapshot: compact.state.lastSeq - since };
-        }
       }
     }
   }
@@ -201,18 +200,6 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
   const fresh = freshCompact(meta);
   const compact = (await replayCompact(fresh, recorded(fresh, decryptedEvents(deps, tenant, session), record), point, Number.MAX_SAFE_INTEGER))!; // keeps every entry: never null
   return { compact, shown: show(compact)!, sinceSnapshot: compact.state.lastSeq - since };
-}
-
-/**
- * The held state, if the chain still runs through it: the statement's first event is at
- * its seq and has the hash it folded up to. Otherwise null (logged): the database was
- * restored to an earlier point, or rewritten.
- */
-function heldOnChain(deps: VaultDeps, held: CompactState, read: StateRead): CompactState | null {
-  const first = read.events[0];
-  if (first && first.seq === held.state.lastSeq && held.state.head !== null && bytesEqual(first.hash, fromHex(held.state.head))) return held;
-  deps.logger.warn({ op: 'state.held_dropped', seq: held.state.lastSeq }, 'the state held in memory is not on the chain; reading without it');
-  return null;
 }
 
 /**

@@ -370,7 +370,8 @@ export class VaultSession {
     if (!since || !Number.isSafeInteger(since.seq) || since.seq < 1 || typeof since.hash !== 'string') {
       throw new InputError('INVALID_INPUT', 'since is an event: a seq ≥ 1 and its hash');
     }
-    return decryptedSince(this.deps, this.tenant, this.id, since, this.deps.pageSize);
+    const read = await decryptedSince(this.deps, this.tenant, this.id, since, this.deps.pageSize);
+    return read && { head: read.head, events: read.events };
   }
 
   /**

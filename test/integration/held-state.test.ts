@@ -28,17 +28,15 @@ const event = fc.oneof(
   fc.integer({ min: 1, max: 30 }).chain((from) => fc.record({ type: fc.constant('retraction'), reason: fc.constantFrom('pop', 'clear'), fromSeq: fc.constant(from), toSeq: fc.integer({ min: from, max: from + 4 }) })),
 );
 
-/** Counts, on the vault's store, state reads that came back with a snapshot's place but not its ciphertext (a held state was used). */
+/** Counts, on the vault's store, state reads that caught a held state up (session_vault_read_since) and those that read from a snapshot or the start. */
 function countHeldReads(vault: Vault): { readonly held: number; readonly whole: number } {
   const store = storeOf(vault);
   const run = store.run.bind(store);
   const seen = { held: 0, whole: 0 };
   store.run = async <R,>(statement: Statement, values: readonly unknown[]): Promise<R[]> => {
     const rows = await run<R>(statement, values);
-    if (statement.name.startsWith('session_vault_state_read')) {
-      if (values[5] !== null) seen.held++;
-      else seen.whole++;
-    }
+    if (statement.name.startsWith('session_vault_read_since')) seen.held++;
+    else if (statement.name.startsWith('session_vault_state_read')) seen.whole++;
     return rows;
   };
   return seen;

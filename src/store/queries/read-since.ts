@@ -15,6 +15,8 @@ export interface SinceRead {
   keyed: boolean;
   headSeq: number;
   headHash: Uint8Array | null;
+  /** The seq of the session's latest snapshot (0: none). */
+  snapshotSeq: number;
   /** The row at the held seq, as far as the reader needs it (its hash), if it is there. */
   held: { seq: number; hash: Uint8Array } | null;
   /** The rows after it, in seq order; none unless active and keyed. */
@@ -24,13 +26,13 @@ export interface SinceRead {
 }
 
 /**
- * A session's head and its events from seq `have` on, in one statement outside any
+ * A session's head, its latest snapshot's seq and its events from seq `have` on, in one statement outside any
  * transaction (session_vault_read_since, drizzle/0031_read_since.sql, scopes itself to
  * the tenant): at most `limit` rows, the one at `have` without its ciphertext. Null for an
  * unknown session.
  */
 export async function readSince(store: Store, tenant: string, session: string, have: number, limit: number): Promise<SinceRead | null> {
-  let rows: (EventColumns & HeadColumns & { r_keyed: boolean })[];
+  let rows: (EventColumns & HeadColumns & { r_keyed: boolean; r_snapshot_seq: number | string | null })[];
   try {
     rows = await store.run(READ_SINCE, [tenant, session, have, limit]);
   } catch (e) {
@@ -48,5 +50,5 @@ export async function readSince(store: Store, tenant: string, session: string, h
     if (seq === have) held = { seq, hash: r.r_hash };
     else events.push(eventOfRow(tenant, session, seq, r));
   }
-  return { status: first.r_status as SinceRead['status'], keyed: first.r_keyed, headSeq: Number(first.r_head_seq), headHash: first.r_head_hash, held, events, full: read >= limit };
+  return { status: first.r_status as SinceRead['status'], keyed: first.r_keyed, headSeq: Number(first.r_head_seq), headHash: first.r_head_hash, snapshotSeq: Number(first.r_snapshot_seq ?? 0), held, events, full: read >= limit };
 }

@@ -17,25 +17,24 @@ export interface StateRead {
   keyed: boolean;
   headSeq: number;
   headHash: Uint8Array | null;
-  /** The nearest snapshot, sealed; null when there is none or when it came without its ciphertext (see `snapshotSeq`). */
+  /** The nearest snapshot, sealed; null when there is none. */
   snapshot: SealedSnapshot | null;
-  /** The nearest snapshot's seq (0: none), also when only its place was sent. */
+  /** The nearest snapshot's seq (0: none). */
   snapshotSeq: number;
-  /** From the snapshot's seq (or `have`, or 1) through `upto`, at most `limit`; none unless active and keyed. */
+  /** From the snapshot's seq (or 1) through `upto`, at most `limit`; none unless active and keyed. */
   events: StoredEvent[];
 }
 
 /**
  * A session's nearest snapshot at or before a point and the events from it, in one
  * statement outside any transaction (session_vault_state_read, drizzle/0027_state_read_cached.sql,
- * which scopes itself to the tenant). With `have`, the seq of a state the caller already
- * holds: a snapshot no newer comes without its ciphertext and the events start at `have`.
- * Null for an unknown session.
+ * which scopes itself to the tenant). Null for an unknown session. (A reader holding a
+ * state catches up with session_vault_read_since instead: read-since.ts.)
  */
-export async function readForState(store: Store, tenant: string, session: string, point: { upto: number; at?: Date; have?: number }, limit: number): Promise<StateRead | null> {
+export async function readForState(store: Store, tenant: string, session: string, point: { upto: number; at?: Date }, limit: number): Promise<StateRead | null> {
   let rows: (EventColumns & HeadColumns & { r_kind: string; r_keyed: boolean })[];
   try {
-    rows = await store.run(STATE_READ, [tenant, session, point.upto, point.at?.toISOString() ?? null, limit, point.have ?? null]);
+    rows = await store.run(STATE_READ, [tenant, session, point.upto, point.at?.toISOString() ?? null, limit, null]);
   } catch (e) {
     throw storageError(e, 'reading a state'); // outside withTenant, so translated here
   }
