@@ -1,5 +1,6 @@
 import type { MessageRole, VaultEvent } from '../domain';
-import { applyMergePatch, setMember, type Json } from './merge-patch';
+import { applyMergePatch, type Json } from './merge-patch';
+import { copyJson } from './copy';
 
 /** A conversation message as replay shows it. */
 export interface ReplayedMessage {
@@ -242,10 +243,3 @@ export function copyState(state: AgentState): AgentState {
   return out;
 }
 
-function copyJson(v: Json): Json {
-  if (typeof v !== 'object' || v === null) return v;
-  if (Array.isArray(v)) return v.map(copyJson);
-  const out: { [k: string]: Json } = {};
-  for (const k of Object.keys(v)) setMember(out, k, copyJson(v[k]!));
-  return out;
-}

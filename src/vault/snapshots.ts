@@ -2,7 +2,7 @@ import { InputError, IntegrityError } from '../errors';
 import { bytesEqual, fromHex, type SecretBytes } from '../crypto';
 import { GENESIS_HASH, openSnapshot, sealSnapshot, type SealedSnapshot } from '../events';
 import type { StoredEvent, VaultEvent } from '../domain';
-import { copyState, freshCompact, isFull, nothingDropped, replayCompact, trim, windowOf, type AgentState, type CompactState, type Dropped, type Landmarks, type ReplayPoint } from '../replay';
+import { copyEvent, copyState, freshCompact, isFull, nothingDropped, replayCompact, trim, windowOf, type AgentState, type CompactState, type Dropped, type Landmarks, type ReplayPoint } from '../replay';
 import { insertSnapshot, readForState, readSession, withTenant, type StateRead } from '../store';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
@@ -61,7 +61,8 @@ export async function landmarksAt(deps: VaultDeps, tenant: string, session: stri
   const from: Since | undefined = since && { seq: since.seq, hash: since.hash };
   const read = await compactAt(deps, tenant, session, { window: 1 }, true, from);
   snapshotIfBehind(deps, tenant, session, read.compact, read.sinceSnapshot);
-  const out = { head: read.compact.state.lastSeq, landmarks: structuredClone(read.compact.landmarks!), ...(from?.events ? { after: from.events } : {}) };
+  const marks = read.compact.landmarks!;
+  const out = { head: read.compact.state.lastSeq, landmarks: { system: [...marks.system], last: { ...marks.last } }, ...(from?.events ? { after: from.events } : {}) };
   hold(deps, tenant, session, read.compact);
   return out;
 }
@@ -89,7 +90,7 @@ function recorded(start: CompactState, events: AsyncIterable<VaultEvent> | Itera
   return (async function* () {
     let into: VaultEvent[] | null = start.state.lastSeq === s.seq ? (s.events = []) : null;
     for await (const e of events) {
-      if (into) into.push(structuredClone(e)); // the fold may keep parts of an event in the state it changes later
+      if (into) into.push(copyEvent(e)); // the fold may keep parts of an event in the state it changes later
       else if (e.seq === s.seq && e.hash === s.hash) into = s.events = [];
       yield e;
     }

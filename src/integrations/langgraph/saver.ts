@@ -19,6 +19,7 @@ import {
 import type { RunnableConfig } from '@langchain/core/runnables';
 import type { VaultEvent } from '../../domain';
 import { InputError, VaultError } from '../../errors';
+import { copyEvents } from '../../replay';
 import { runToHead, type Vault, type VaultSession } from '../../vault';
 import { isThreadSession, sessionOfThread } from './thread';
 import { asCheckpoint, locateChannels, newestFirst, orderWrites, writesFor, type Serialized, type StoredCheckpoint, type StoredWrite } from './tuple';
@@ -216,7 +217,7 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
       const c = asCheckpoint(e);
       if (c && c.ns === ns && (id === undefined || c.checkpointId === id)) {
         this.remember(session, c);
-        if (id === undefined) session.holdEvents(structuredClone(walked.reverse())); // the next latest read starts from them
+        if (id === undefined) session.holdEvents(copyEvents(walked.reverse())); // the next latest read starts from them
         return { checkpoint: c, writes: later.reverse().flatMap((w) => writesFor(w, ns, c.checkpointId)) };
       }
       if (e.type === 'graph_writes') later.push(e);

@@ -1,5 +1,5 @@
 import type { VaultEvent } from '../../domain';
-import type { Landmarks } from '../../replay';
+import { copyEvents, type Landmarks } from '../../replay';
 import { runToHead, type VaultSession } from '../../vault';
 import { isGroupBoundary, type ContextReach } from './context';
 
@@ -30,10 +30,10 @@ export async function contextEvents(session: VaultSession, reach: ContextReach |
   const remembered = held && after ? fromMemory([...held.events, ...after], head, marks, landmarks, reach) : null;
   if (remembered) {
     session.holdEvents(remembered);
-    return structuredClone(remembered);
+    return copyEvents(remembered);
   }
   const events = await fromDatabase(session, marks, landmarks, reach);
-  session.holdEvents(structuredClone(events));
+  session.holdEvents(copyEvents(events));
   return events;
 }
 
