@@ -172,7 +172,8 @@ export async function decryptedSince(
   since: { seq: number; hash: string },
   limit: number,
 ): Promise<{ head: number; events: VaultEvent[]; snapshotSeq: number } | null> {
-  const read = await readSince(deps.store, tenant, session, since.seq, limit + 1);
+  // The held row, `limit` events, and one more: the statement filled (`full`) means more than `limit` came since.
+  const read = await readSince(deps.store, tenant, session, since.seq, limit + 2);
   if (!read) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
   if (!read.keyed && read.status !== 'purged') throw forgetShredded(deps, tenant, session);
   if (read.status !== 'active' || read.full) return null;

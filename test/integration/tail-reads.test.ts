@@ -109,6 +109,26 @@ describe.each(backends())('tail and eventsAt under attack on $name', (backend) =
       await expect(vault.session('bank', 'nothing-here').eventsSince({ seq: 1, hash: '00'.repeat(32) })).rejects.toMatchObject({ code: 'UNKNOWN_SESSION' });
     });
 
+    it('leaves the caller to read another way (null) when more than a page came since, or the session was archived', async () => {
+      const { vault: paged, close: closePaged } = await testVault(backend, { pageSize: 3 });
+      try {
+        await paged.createTenant('bank');
+        const s = paged.session('bank', 'paged');
+        await s.appendMany(Array.from({ length: 12 }, (_, i) => ({ type: 'task', task: `step ${i + 1}` })));
+        const at = async (seq: number) => (await s.eventsAt([seq])).events[0]!;
+        expect((await s.eventsSince(await at(9)))?.events.map((e) => e.seq)).toEqual([10, 11, 12]); // a page
+        expect(await s.eventsSince(await at(8))).toBeNull(); // four: more than a page
+      } finally {
+        await closePaged();
+      }
+      await fill('since-archived');
+      const held = await heldAt('since-archived', 10);
+      const state = await vault.session('bank', 'since-archived').state(); // a held state too
+      await vault.operator({ actor: 'ops', reason: 'test' }).archive('bank', 'since-archived');
+      expect(await vault.session('bank', 'since-archived').eventsSince(held)).toBeNull();
+      expect(await vault.session('bank', 'since-archived').state()).toEqual(state); // read from the archive instead
+    });
+
     it('a DBA cutting the tail or rewinding the head gets CHAIN_BROKEN, and a row swapped in after the held one does not open', async () => {
       await fill('since-cut');
       const held = await heldAt('since-cut', 10);
