@@ -178,7 +178,8 @@ export async function decryptedSince(
   if (!read.keyed && read.status !== 'purged') throw forgetShredded(deps, tenant, session);
   if (read.status !== 'active' || read.full) return null;
   if (!read.held || toHex(read.held.hash) !== since.hash) {
-    deps.logger.warn({ op: 'events.held_dropped', seq: since.seq }, 'the events held in memory are not on the chain; reading without them');
+    // What this process held (a latest state, a model context's or a LangGraph thread's events) is dropped by the caller.
+    deps.logger.warn({ op: 'held.dropped', seq: since.seq }, 'what this process holds of the session is not on the chain; reading without it');
     return null;
   }
   const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
