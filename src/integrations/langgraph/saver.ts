@@ -22,6 +22,7 @@ import { InputError, VaultError } from '../../errors';
 import { copyEvents } from '../../replay';
 import { runToHead, type Vault, type VaultSession } from '../../vault';
 import { isThreadSession, sessionOfThread } from './thread';
+import { reader } from './serde';
 import { asCheckpoint, locateChannels, newestFirst, orderWrites, writesFor, type Serialized, type StoredCheckpoint, type StoredWrite } from './tuple';
 
 export interface VaultCheckpointSaverOptions {
@@ -64,6 +65,7 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
   readonly #prefix: string;
   readonly #located = new Map<string, StoredCheckpoint>();
   readonly #holders = new Map<string, StoredCheckpoint>();
+  #reader: { serde: SerializerProtocol; loads: (s: Serialized) => Promise<unknown> } | undefined;
 
   constructor(options: VaultCheckpointSaverOptions) {
     super(options.serde);
@@ -349,7 +351,8 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
   }
 
   private loads(s: Serialized): Promise<unknown> {
-    return this.serde.loadsTyped(s.t, new Uint8Array(Buffer.from(s.b, 'base64')));
+    if (this.#reader?.serde !== this.serde) this.#reader = { serde: this.serde, loads: reader(this.serde) }; // serde is a public field
+    return this.#reader.loads(s);
   }
 }
 
