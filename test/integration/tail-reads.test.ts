@@ -129,6 +129,26 @@ describe.each(backends())('tail and eventsAt under attack on $name', (backend) =
       expect(await vault.session('bank', 'since-archived').state()).toEqual(state); // read from the archive instead
     });
 
+    it('a purged session returns nothing from what a reader held, and says its key is gone', async () => {
+      let now = Date.parse('2026-01-01T00:00:00Z');
+      const { vault: aged, close: closeAged } = await testVault(backend, { clock: () => new Date(now) });
+      try {
+        await aged.createTenant('bank');
+        const s = aged.session('bank', 'since-purged');
+        await s.appendMany(Array.from({ length: 4 }, (_, i) => ({ type: 'task', task: `step ${i + 1}` })));
+        const held = (await s.eventsAt([3])).events[0]!;
+        const o = aged.operator({ actor: 'ops', reason: 'test' });
+        await o.archive('bank', 'since-purged');
+        now += 20 * 365 * 24 * 3600 * 1000; // past any retain period
+        await o.purge('bank', 'since-purged');
+        // The purge branch of eventsSince: null (no rows), never the held events again.
+        expect(await s.eventsSince({ seq: held.seq, hash: held.hash })).toBeNull();
+        await expect(s.state()).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
+      } finally {
+        await closeAged();
+      }
+    });
+
     it('a DBA cutting the tail or rewinding the head gets CHAIN_BROKEN, and a row swapped in after the held one does not open', async () => {
       await fill('since-cut');
       const held = await heldAt('since-cut', 10);
