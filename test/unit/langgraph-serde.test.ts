@@ -19,7 +19,7 @@ async function stored(value: unknown): Promise<{ t: string; b: string }> {
 
 async function bothRead(value: unknown): Promise<[unknown, unknown]> {
   const s = await stored(value);
-  return [await reader(serde)(s), await serde.loadsTyped(s.t, Buffer.from(s.b, 'base64'))];
+  return [await reader(serde)(s), await serde.loadsTyped(s.t, new Uint8Array(Buffer.from(s.b, 'base64')))];
 }
 
 /**
@@ -61,6 +61,12 @@ it.each([
 ])('reads %s as the serializer does', async (_, value) => {
   const [fast, slow] = await bothRead(value);
   expect(same(fast, slow)).toBe(true);
+});
+
+it('gives bytes back as a plain Uint8Array, as they were stored', async () => {
+  const read = await reader(serde)(await stored(new Uint8Array([7, 8])));
+  expect(Object.getPrototypeOf(read)).toBe(Uint8Array.prototype);
+  expect([...(read as Uint8Array)]).toEqual([7, 8]);
 });
 
 it('plain JSON is read as fresh objects each time', async () => {

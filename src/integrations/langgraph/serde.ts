@@ -19,13 +19,18 @@ const utf8 = new TextDecoder(); // what JsonPlusSerializer decodes with (a leadi
  * the walk returns. Anything else, and every other serializer, goes through `loadsTyped`.
  */
 export function reader(serde: SerializerProtocol): (s: Serialized) => Promise<unknown> {
-  if (Object.getPrototypeOf(serde) !== JsonPlusSerializer.prototype) return (s) => serde.loadsTyped(s.t, Buffer.from(s.b, 'base64'));
+  if (Object.getPrototypeOf(serde) !== JsonPlusSerializer.prototype) return (s) => serde.loadsTyped(s.t, bytesOf(s));
   return async (s) => {
-    if (s.t !== 'json') return serde.loadsTyped(s.t, Buffer.from(s.b, 'base64'));
+    if (s.t !== 'json') return serde.loadsTyped(s.t, bytesOf(s));
     const text = utf8.decode(Buffer.from(s.b, 'base64'));
     const parsed: unknown = JSON.parse(text);
     return revivesNothing(parsed) ? parsed : serde.loadsTyped('json', text);
   };
+}
+
+/** The stored bytes as the serializer was given them when it wrote them: a plain Uint8Array (bytes are returned as such). */
+function bytesOf(s: Serialized): Uint8Array {
+  return new Uint8Array(Buffer.from(s.b, 'base64'));
 }
 
 /** Whether no object in `v` has a member "lc" or "__proto__": the walk would only copy it. */
