@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzip, gzip, type ZlibOptions } from 'node:zlib';
 import { z } from 'zod';
 import type { StoredEvent } from '../domain';
 import { IntegrityError } from '../errors';
@@ -15,7 +16,9 @@ import { bundleEvent, fromBundleEvent, toBundleEvent } from '../audit';
  *               the auditor bundle's event encoding (docs/export-format.md);
  *   then        one line per signed checkpoint: {"checkpoint": note}.
  * The object's digest (SHA-256 of the compressed bytes, what `sha256sum` prints) is kept
- * in the database's archive record and in the tombstone. Pure: no I/O here.
+ * in the database's archive record and in the tombstone. No I/O here; the compression
+ * runs on libuv's thread pool (so async), so a retention run archiving several sessions
+ * at once uses a second core for it while the event loop goes on.
  */
 export const ARCHIVE_FORMAT = 'session-vault-archive/v1';
 
@@ -59,8 +62,21 @@ export interface ArchiveObject {
   manifest: ArchiveManifest;
 }
 
+// Level 1: the body is mostly base64 of ciphertext, which no level compresses past base64's
+// 6 bits a character, and level 6 took about 3.5× the time for the same size.
+const GZIP: ZlibOptions = { level: 1 };
+const gzipAsync = promisify(gzip) as (b: Buffer, o: ZlibOptions) => Promise<Buffer>;
+const gunzipAsync = promisify(gunzip) as (b: Uint8Array, o: ZlibOptions) => Promise<Buffer>;
+
 /** Encodes a session for the archive. The session must have at least one event. */
-export function encodeArchive(c: ArchiveContent): ArchiveObject {
+export async function encodeArchive(c: ArchiveContent): Promise<ArchiveObject> {
+  const { text, manifest } = archiveText(c);
+  const bytes = new Uint8Array(await gzipAsync(text, GZIP));
+  return { bytes, digest: sha256(bytes), manifest };
+}
+
+/** The object's text before compression: the manifest line, then the body. */
+function archiveText(c: ArchiveContent): { text: Buffer; manifest: ArchiveManifest } {
   const first = c.events[0];
   const last = c.events[c.events.length - 1];
   if (!first || !last) throw new IntegrityError('ARCHIVE_CORRUPT', 'an empty session has nothing to archive');
@@ -79,10 +95,7 @@ export function encodeArchive(c: ArchiveContent): ArchiveObject {
     checkpoints: c.checkpoints.length,
     contentDigest: sha256Hex(Buffer.from(body, 'utf8')),
   };
-  // Level 1: the body is mostly base64 of ciphertext, which no level compresses past base64's
-  // 6 bits a character, and level 6 took about 3.5× the time for the same size.
-  const bytes = new Uint8Array(gzipSync(Buffer.from(`${JSON.stringify(manifest)}\n${body}`, 'utf8'), { level: 1 }));
-  return { bytes, digest: sha256(bytes), manifest };
+  return { text: Buffer.from(`${JSON.stringify(manifest)}\n${body}`, 'utf8'), manifest };
 }
 
 /** What the reader expects of an object: whose it is, its head, and its digest from the database. */
@@ -99,18 +112,25 @@ export interface ArchiveExpectation {
  * the manifest, the content digest, every event's chain hash from genesis to the recorded
  * head. ARCHIVE_CORRUPT (naming the first failed check) if anything disagrees.
  */
-export function decodeArchive(bytes: Uint8Array, expect: ArchiveExpectation): ArchiveContent & { manifest: ArchiveManifest } {
-  const where = `archive of ${expect.tenant}/${expect.session}`;
-  const fail = (what: string): never => {
-    throw new IntegrityError('ARCHIVE_CORRUPT', `${where}: ${what}`);
-  };
+export async function decodeArchive(bytes: Uint8Array, expect: ArchiveExpectation): Promise<ArchiveContent & { manifest: ArchiveManifest }> {
+  const fail = failing(expect);
   if (!bytesEqual(sha256(bytes), expect.digest)) fail('its digest differs from the one recorded when it was archived');
-  let text: string;
-  try {
-    text = gunzipSync(bytes, { maxOutputLength: MAX_ARCHIVE_BYTES }).toString('utf8');
-  } catch {
-    return fail('it does not decompress');
-  }
+  const text = await gunzipAsync(bytes, { maxOutputLength: MAX_ARCHIVE_BYTES }).then(
+    (b) => b.toString('utf8'),
+    () => fail('it does not decompress'),
+  );
+  return decodeText(text, expect);
+}
+
+function failing(expect: ArchiveExpectation): (what: string) => never {
+  return (what) => {
+    throw new IntegrityError('ARCHIVE_CORRUPT', `archive of ${expect.tenant}/${expect.session}: ${what}`);
+  };
+}
+
+/** The checks after decompression: manifest, content digest, owner, head, lines, chain, checkpoints. */
+function decodeText(text: string, expect: ArchiveExpectation): ArchiveContent & { manifest: ArchiveManifest } {
+  const fail = failing(expect);
   const nl = text.indexOf('\n');
   const parsed = manifestSchema.safeParse(parseJson(nl < 0 ? text : text.slice(0, nl)));
   if (!parsed.success) return fail('its manifest is malformed');

@@ -204,12 +204,12 @@ interface Written {
 /** Writes a session's archive object, then reads it back and verifies it, before anything leaves Postgres. */
 async function writeArchive(deps: VaultDeps, row: SessionRow, content: ArchiveContent, policy: RetentionPolicy): Promise<Written> {
   const { tenant, session } = row;
-  const encoded = encodeArchive(content);
+  const encoded = await encodeArchive(content);
   const name = archiveObjectName(tenant, session, row.headSeq);
   await deps.archive.put(name, encoded.bytes, { contentType: 'application/gzip', retainUntil: purgeDue(row.lastAt!, policy) });
   const stored = await deps.archive.get(name);
   if (!stored) throw new StorageError('STORAGE_REFUSED', `archive ${deps.archive.location} lost an object right after writing it; nothing was removed`);
-  decodeArchive(stored, { tenant, session, headSeq: row.headSeq, headHash: row.headHash!, digest: encoded.digest });
+  await decodeArchive(stored, { tenant, session, headSeq: row.headSeq, headHash: row.headHash!, digest: encoded.digest });
   deps.logger.debug({ op: 'retention.archive.verified', tenant, session, object: name }, 'archive object written and verified');
   return { row, name, encoded, policy };
 }
