@@ -16,9 +16,9 @@ import { bundleEvent, fromBundleEvent, toBundleEvent } from '../audit';
  *               the auditor bundle's event encoding (docs/export-format.md);
  *   then        one line per signed checkpoint: {"checkpoint": note}.
  * The object's digest (SHA-256 of the compressed bytes, what `sha256sum` prints) is kept
- * in the database's archive record and in the tombstone. No I/O here; the compression
- * runs on libuv's thread pool (so async), so a retention run archiving several sessions
- * at once uses a second core for it while the event loop goes on.
+ * in the database's archive record and in the tombstone. No I/O here; (de)compression
+ * runs on libuv's thread pool (so these are async), so a process serving requests goes on
+ * answering while a long session's archive is written or read.
  */
 export const ARCHIVE_FORMAT = 'session-vault-archive/v1';
 

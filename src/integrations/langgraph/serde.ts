@@ -34,7 +34,7 @@ function bytesOf(s: Serialized): Uint8Array {
 }
 
 /** Whether no object in `v` has a member "lc" or "__proto__": the walk would only copy it. */
-export function revivesNothing(v: unknown): boolean {
+function revivesNothing(v: unknown): boolean {
   if (typeof v !== 'object' || v === null) return true;
   if (Array.isArray(v)) {
     for (const x of v) if (!revivesNothing(x)) return false;

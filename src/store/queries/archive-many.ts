@@ -59,16 +59,15 @@ ON CONFLICT DO NOTHING`,
  */
 export async function insertArchives(tx: TenantTx, rows: readonly ArchiveRow[]): Promise<void> {
   if (rows.length === 0) return;
-  const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
   await tx.execute(
     positional(INSERT_ARCHIVES, [
       rows.map((a) => a.tenant),
       rows.map((a) => a.session),
       rows.map((a) => a.headSeq),
-      rows.map((a) => hex(a.headHash)),
+      rows.map((a) => Buffer.from(a.headHash).toString('hex')),
       rows.map((a) => a.objectName),
       rows.map((a) => a.store),
-      rows.map((a) => hex(a.digest)),
+      rows.map((a) => Buffer.from(a.digest).toString('hex')),
       rows.map((a) => a.bytes),
       rows.map((a) => a.archivedAt),
       rows.map((a) => a.archivedBy),
