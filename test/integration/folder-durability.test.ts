@@ -1,4 +1,5 @@
-import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
+import fs, { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { FolderObjectStore } from '../../src/objects';
@@ -12,16 +13,21 @@ describe('the folder object store', () => {
   it('fsyncs the file, its folder and each new parent folder before put returns', async () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'sv-durable-'));
     const synced: string[] = [];
-    const open = fs.open.bind(fs);
-    const spy = jest.spyOn(fs, 'open').mockImplementation(async (p: any, flags?: any, mode?: any) => {
-      const handle = await open(p, flags, mode);
-      const sync = handle.sync.bind(handle);
-      handle.sync = async () => {
-        await sync();
-        synced.push(path.relative(root, String(p)) || '.');
-      };
-      return handle;
-    });
+    const paths = new Map<number, string>();
+    const open = fs.open.bind(fs) as (p: string, flags: string, mode: number | undefined, cb: (e: NodeJS.ErrnoException | null, fd: number) => void) => void;
+    const fsync = fs.fsync.bind(fs);
+    const spies = [
+      jest.spyOn(fs, 'open').mockImplementation(((p: string, flags: string, mode: number | undefined, cb: (e: NodeJS.ErrnoException | null, fd: number) => void) =>
+        open(p, flags, mode, (e, fd) => {
+          if (!e) paths.set(fd, path.relative(root, String(p)) || '.');
+          cb(e, fd);
+        })) as unknown as typeof fs.open),
+      jest.spyOn(fs, 'fsync').mockImplementation(((fd: number, cb: (e: NodeJS.ErrnoException | null) => void) =>
+        fsync(fd, (e) => {
+          if (!e) synced.push(paths.get(fd)!);
+          cb(e);
+        })) as typeof fs.fsync),
+    ];
     try {
       const store = new FolderObjectStore(path.join(root, 'archive'), 'archive');
       await store.put('bank/s1/4.svarc.gz', new Uint8Array([1, 2, 3]));
@@ -32,7 +38,23 @@ describe('the folder object store', () => {
       expect(synced.slice(1)).toEqual(['archive/bank/s1']); // no new folder: only the one that holds the rename
       expect([...(await store.get('bank/s1/5.svarc.gz'))!]).toEqual([4]);
     } finally {
-      spy.mockRestore();
+      for (const spy of spies) spy.mockRestore();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('gives back what it was given, empty or several megabytes', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'sv-folder-'));
+    try {
+      const store = new FolderObjectStore(root, 'archive');
+      const big = new Uint8Array(randomBytes(5 * 1024 * 1024 + 3));
+      await store.put('t/s/1.svarc.gz', big);
+      await store.put('t/s/2.svarc.gz', new Uint8Array(0));
+      expect(Buffer.from((await store.get('t/s/1.svarc.gz'))!).equals(Buffer.from(big))).toBe(true);
+      expect((await store.get('t/s/2.svarc.gz'))!.length).toBe(0);
+      expect(await store.get('t/s/3.svarc.gz')).toBeNull();
+      expect(await store.list('t/s')).toEqual(['1.svarc.gz', '2.svarc.gz']); // no temporary file left
+    } finally {
       rmSync(root, { recursive: true, force: true });
     }
   });
