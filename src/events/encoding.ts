@@ -64,8 +64,24 @@ export function eventHash(prev: Uint8Array, e: HashedColumns): Uint8Array {
  * written into a reused buffer, not memory of its own for each event.
  */
 export function isEventHash(hash: Uint8Array, prev: Uint8Array, e: HashedColumns): boolean {
-  blake2b256Into(hashOutput, hashInputOf(prev, e));
+  const input = encodable(() => hashInputOf(prev, e));
+  if (input === null) return false;
+  blake2b256Into(hashOutput, input);
   return bytesEqual(hashOutput, hash);
+}
+
+/**
+ * `frame`'s result, or null when a column has no encoding (a time before 1970 or invalid,
+ * a negative count or seq: what only a DBA writes, never the vault), for the reader to
+ * refuse the row as it refuses any rewritten one.
+ */
+export function encodable<T>(frame: () => T): T | null {
+  try {
+    return frame();
+  } catch (e) {
+    if (e instanceof RangeError) return null;
+    throw e;
+  }
 }
 
 function hashInputOf(prev: Uint8Array, e: HashedColumns): Uint8Array {

@@ -1,7 +1,7 @@
 import type { ClearFields, EventInput, StoredEvent, VaultEvent } from '../domain';
 import { KeyError } from '../errors';
 import { SecretBytes, deriveKey, openText, seal, toHex, withDerivedKey } from '../crypto';
-import { SEAL_V1, SEAL_V2, contentAad, eventHash, withContentAadV2, withEventKeyInput } from './encoding';
+import { SEAL_V1, SEAL_V2, contentAad, encodable, eventHash, withContentAadV2, withEventKeyInput } from './encoding';
 import { joinEvent, splitEvent } from './payload';
 
 /** Where an event goes in its chain; everything sealing needs besides the event itself. */
@@ -62,18 +62,9 @@ export function openEvent(row: StoredEvent, dataKey: SecretBytes | OpeningKey): 
     // A shred marker is clear by design (operator metadata only): see shred-marker.ts.
     return { seq: row.seq, type: row.type, at: row.at, correlationId: row.correlationId, hash: toHex(row.hash), data: JSON.parse(Buffer.from(row.ciphertext).toString('utf8')) };
   }
-  let text: string;
-  if (row.keyVersion === SEAL_V2) {
-    // The event's own key: as given, or derived for this one use in memory reused and zeroed after it.
-    text =
-      'eventKey' in k
-        ? withContentAadV2(row, (aad) => openText(k.eventKey, row, aad))
-        : withEventKeyInput(row.tenant, row.session, row.seq, (input) => withDerivedKey(k.dataKey, input, (key) => withContentAadV2(row, (aad) => openText(key, row, aad))));
-  } else if (row.keyVersion === SEAL_V1 && 'dataKey' in k) {
-    text = openText(k.dataKey, row, contentAad(row.tenant, row.session, row.seq, row.type, row.keyVersion));
-  } else {
-    throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
-  }
+  // A row whose place or clear columns have no encoding (only a DBA writes one) is refused as any rewritten one is.
+  const text = encodable(() => openedText(row, k));
+  if (text === null) throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
   const secret = JSON.parse(text) as Record<string, unknown>;
   return {
     seq: row.seq,
@@ -83,6 +74,18 @@ export function openEvent(row: StoredEvent, dataKey: SecretBytes | OpeningKey): 
     hash: toHex(row.hash),
     data: joinEvent(row.type, clearOf(row), secret),
   };
+}
+
+/** The opened secret part's JSON text. */
+function openedText(row: StoredEvent, k: OpeningKey): string {
+  if (row.keyVersion === SEAL_V2) {
+    // The event's own key: as given, or derived for this one use in memory reused and zeroed after it.
+    return 'eventKey' in k
+      ? withContentAadV2(row, (aad) => openText(k.eventKey, row, aad))
+      : withEventKeyInput(row.tenant, row.session, row.seq, (input) => withDerivedKey(k.dataKey, input, (key) => withContentAadV2(row, (aad) => openText(key, row, aad))));
+  }
+  if (row.keyVersion === SEAL_V1 && 'dataKey' in k) return openText(k.dataKey, row, contentAad(row.tenant, row.session, row.seq, row.type, row.keyVersion));
+  throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
 }
 
 function clearOf(row: ClearFields): ClearFields {

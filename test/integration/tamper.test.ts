@@ -62,6 +62,33 @@ describe.each(backends())('tamper evidence on $name', (backend) => {
     );
   });
 
+  it('refuses, and verify reports, values the vault never writes: a time before 1970 or infinite, a negative count or duration', async () => {
+    const s = vault.session('bank', 'unencodable');
+    await s.appendMany([
+      { type: 'task', task: 't1' },
+      { type: 'task', task: 't2' },
+      { type: 'message', role: 'user', content: 'm', usage: { promptTokens: 1, completionTokens: 1 } },
+      { type: 'tool_result', callId: 'c', output: 'r', durationMs: 3 },
+      { type: 'task', task: 't5' },
+    ]);
+    const where = (seq: number) => `tenant_id = 'bank' AND session_id = 'unencodable' AND seq = ${seq}`;
+    await asOwner(vault, url, [
+      { text: `UPDATE events SET at = '1969-12-31 23:59:59.999+00' WHERE ${where(1)}` },
+      { text: `UPDATE events SET at = 'infinity' WHERE ${where(2)}` },
+      { text: `UPDATE events SET prompt_tokens = -1 WHERE ${where(3)}` },
+      { text: `UPDATE events SET duration_ms = -5 WHERE ${where(4)}` },
+    ]);
+    const report = await vault.verify({ tenant: 'bank', session: 'unencodable' });
+    expect(report.problems.filter((p) => p.kind === 'hash_mismatch').map((p) => p.seq)).toEqual([1, 2, 3, 4]);
+    for (const seq of [1, 2, 3, 4]) {
+      const read = (async () => {
+        for await (const _ of s.events({ fromSeq: seq, toSeq: seq })) void _;
+      })();
+      await expect(read).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+      await expect(s.eventsAt([seq])).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+    }
+  });
+
   it('detects a deleted middle event', async () => {
     const s = vault.session('bank', 'deleted');
     await s.appendMany([1, 2, 3, 4].map((i) => ({ type: 'task', task: `t${i}` })));
