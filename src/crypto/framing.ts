@@ -111,7 +111,7 @@ export class FrameWriter {
 
   str(v: string): this {
     this.room(4 + 3 * v.length); // UTF-8 takes at most 3 bytes per UTF-16 code unit
-    const n = this.buf.write(v, this.at + 4, 'utf8');
+    const n = asciiInto(this.buf, this.at + 4, v) ?? this.buf.write(v, this.at + 4, 'utf8');
     writeU32(this.buf, this.at, n);
     this.at += 4 + n;
     return this;
@@ -166,4 +166,21 @@ export class FrameWriter {
     this.buf.copy(grown, 0, 0, this.at);
     this.buf = grown;
   }
+}
+
+/**
+ * A short ASCII string (ids, tags, event types: the strings framed for every event)
+ * written byte by byte, its UTF-8 being its char codes: cheaper than a call into
+ * Buffer.write for each. Undefined, with bytes written that the caller overwrites, for
+ * any other string.
+ */
+function asciiInto(buf: Buffer, at: number, v: string): number | undefined {
+  const n = v.length;
+  if (n > 64) return undefined;
+  for (let i = 0; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c > 0x7f) return undefined;
+    buf[at + i] = c;
+  }
+  return n;
 }

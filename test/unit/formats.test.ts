@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { blake2b256, ensureSodium, toHex, frame, str, u32, u64, opt, f64, bytes, SecretBytes, exposeSecretBytes } from '../../src/crypto';
-import { GENESIS_HASH, contentAad, contentAadV2, encodeForHash, eventHash, eventKey, eventKeyInput, withContentAadV2, withEventKeyInput, type HashedColumns } from '../../src/events';
+import { GENESIS_HASH, contentAad, contentAadV2, encodeForHash, eventHash, eventKey, isEventHash, eventKeyInput, withContentAadV2, withEventKeyInput, type HashedColumns } from '../../src/events';
 
 /** Known-answer vectors for the formats in docs/formats.md. A change here is a format change. */
 beforeAll(ensureSodium);
@@ -118,15 +118,20 @@ describe('seal v2 vectors', () => {
 });
 
 describe('the reused-buffer framing of the read path', () => {
+  // ASCII strings up to 64 characters are written byte by byte, longer or other ones by Buffer.write: both, and a string
+  // that turns non-ASCII after an ASCII start (the bytes written so far are overwritten).
+  const ascii = fc.string({ unit: 'binary-ascii', maxLength: 100 });
+  const near = fc.string({ unit: fc.integer({ min: 0x60, max: 0x8ff }).map((c) => String.fromCharCode(c)), minLength: 1, maxLength: 8 }); // ASCII's edge, Latin-1, two-byte UTF-8
+  const text = (maxLength: number) => fc.oneof(fc.string({ unit: 'binary', maxLength }), ascii, fc.tuple(ascii, near).map(([a, b]) => a + b));
   const columns: fc.Arbitrary<HashedColumns> = fc.record({
-    tenant: fc.string({ unit: 'binary', maxLength: 20 }),
-    session: fc.string({ unit: 'binary', maxLength: 40 }),
+    tenant: text(20),
+    session: text(40),
     seq: fc.oneof(fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER)),
     type: fc.constantFrom('message', 'tool_call', 'key_shredded'),
     at: fc.date({ min: new Date(0), max: new Date('2100-01-01'), noInvalidDate: true }),
-    correlationId: fc.string({ unit: 'grapheme', maxLength: 30 }),
-    idempotencyKey: fc.option(fc.string({ unit: 'binary', maxLength: 30 })),
-    tool: fc.option(fc.string({ maxLength: 10 })),
+    correlationId: fc.oneof(fc.string({ unit: 'grapheme', maxLength: 30 }), text(30)),
+    idempotencyKey: fc.option(text(30)),
+    tool: fc.option(text(10)),
     promptTokens: fc.option(fc.nat()),
     completionTokens: fc.option(fc.nat()),
     costUsd: fc.option(fc.double({ noNaN: true, noDefaultInfinity: true })),
@@ -143,6 +148,9 @@ describe('the reused-buffer framing of the read path', () => {
     expect(() => withContentAadV2({ ...clear, promptTokens: -1 }, () => null)).toThrow(RangeError);
     expect(() => withContentAadV2({ ...clear, keyVersion: 2 ** 32 }, () => null)).toThrow(RangeError);
     expect(() => withEventKeyInput('t', 's', -1, () => null)).toThrow(RangeError);
+    // A stored row with such a value is simply not the hash's row.
+    for (const seq of [-1, 2 ** 53]) expect(isEventHash(eventHash(GENESIS_HASH, event1), GENESIS_HASH, { ...event1, seq })).toBe(false);
+    expect(isEventHash(eventHash(GENESIS_HASH, event1), GENESIS_HASH, { ...event1, at: new Date(Number.NaN) })).toBe(false);
     // And the writer is usable after a refusal: the next hash is the one frame() gives.
     expect(toHex(eventHash(GENESIS_HASH, event1))).toBe(toHex(blake2b256(encodeForHash(GENESIS_HASH, event1))));
   });
