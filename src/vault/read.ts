@@ -2,7 +2,7 @@ import type { StoredEvent, VaultEvent } from '../domain';
 import { GENESIS_HASH, isEventHash, openEvent } from '../events';
 import { InputError, IntegrityError, KeyError } from '../errors';
 import { bytesEqual, toHex, type SecretBytes } from '../crypto';
-import { readAround, readEvents, readSession, readSince, withTenant, type SessionRow } from '../store';
+import { readAround, readPage, readSession, readSince, withTenant, type SessionRow } from '../store';
 import { readArchived } from './archive';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
@@ -10,8 +10,8 @@ import { openSession } from './open-session';
 /**
  * A session's events as stored, in seq order, wherever they are. Hot: page by page, memory
  * holding two pages (the one being consumed and the next, fetched meanwhile so the
- * database works while the caller decrypts), never the session; each page is its own
- * short tenant-scoped transaction. Archived: from the archive object, fetched and
+ * database works while the caller decrypts), never the session; each page is one
+ * statement scoped to the tenant (session_vault_read_page). Archived: from the archive object, fetched and
  * verified first (ARCHIVE_MISSING, ARCHIVE_CORRUPT, STORAGE_UNAVAILABLE). Purged: none.
  * `known`: the session's row, when the caller has just read it.
  */
@@ -32,8 +32,7 @@ export async function* storedEvents(
   if (row?.status === 'purged') return;
   // A bounded range (toSeq) fetches no more rows than it needs.
   const pageFor = (after: number) => Math.max(1, Math.min(deps.pageSize, toSeq - after));
-  const fetch = (after: number) =>
-    withTenant(deps.store.db, tenant, 'reading events', (tx) => readEvents(tx, tenant, session, after, pageFor(after)));
+  const fetch = (after: number) => readPage(deps.store, tenant, session, after, pageFor(after));
   let after = Math.max(0, fromSeq - 1);
   let pending = fetch(after);
   try {

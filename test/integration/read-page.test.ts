@@ -1,0 +1,78 @@
+import fc from 'fast-check';
+import { backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { asOwner } from '../support/owner';
+import { storeOf } from '../../src/vault/vault';
+import { readEvents, readPage, withTenant } from '../../src/store';
+import type { Vault } from '../../src/vault';
+import type { StoredEvent } from '../../src/domain';
+
+/**
+ * The full read's page (session_vault_read_page: one statement, bytes in base64, time in
+ * epoch milliseconds) gives the very rows the transactional read gives (the table's own
+ * columns, as node-postgres or PGlite parse them), for any events, and for rows a DBA
+ * rewrote to values the vault never writes: a time with microseconds, bytes of any length.
+ */
+afterAll(dropCreatedDatabases);
+
+const text = fc.string({ maxLength: 40, unit: 'grapheme' });
+const event = fc.oneof(
+  fc.record({ type: fc.constant('message' as const), role: fc.constantFrom('user' as const, 'assistant' as const), content: text, usage: fc.record({ promptTokens: fc.nat(5000), completionTokens: fc.nat(5000) }), costUsd: fc.double({ min: 0, max: 1e6, noNaN: true }), latencyMs: fc.nat(1e9) }),
+  fc.record({ type: fc.constant('tool_call' as const), callId: fc.string({ minLength: 1, maxLength: 8 }), tool: fc.string({ minLength: 1, maxLength: 30, unit: 'grapheme' }), input: fc.jsonValue() }),
+  fc.record({ type: fc.constant('tool_result' as const), callId: fc.string({ minLength: 1, maxLength: 8 }), output: fc.jsonValue(), durationMs: fc.nat(1e9) }),
+  fc.record({ type: fc.constant('task' as const), task: fc.option(text) }),
+);
+const options = fc.record({ correlationId: fc.option(fc.stringMatching(/^[!-~]{1,60}$/), { nil: undefined }), idempotencyKey: fc.option(fc.string({ minLength: 1, maxLength: 40 }), { nil: undefined }) });
+
+describe.each(backends())('a full read page on $name', (backend) => {
+  let vault: Vault;
+  let url: string;
+  let close: () => Promise<void>;
+  let n = 0;
+  // Bytes compared as bytes (PGlite's own reads give Uint8Arrays, node-postgres and base64 Buffers), times as numbers (an invalid Date equals no other).
+  const plain = (rows: StoredEvent[]) => rows.map((r) => ({ ...r, at: String(r.at.getTime()), nonce: [...r.nonce], ciphertext: [...r.ciphertext], hash: [...r.hash] }));
+  const both = async (session: string, after: number, limit: number) => ({
+    page: plain(await readPage(storeOf(vault), 'bank', session, after, limit)),
+    tx: plain(await withTenant(storeOf(vault).db, 'bank', 'reading', (tx) => readEvents(tx, 'bank', session, after, limit))),
+  });
+
+  beforeAll(async () => {
+    ({ vault, url, close } = await testVault(backend));
+    await vault.createTenant('bank');
+  });
+  afterAll(() => close());
+
+  it('gives the rows the transactional read gives, for any events', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(event, options), { minLength: 1, maxLength: 12 }), fc.nat(14), fc.integer({ min: 1, max: 14 }), async (events, after, limit) => {
+        const session = `p${n++}`;
+        const s = vault.session('bank', session);
+        for (const [e, o] of events) await s.append({ ...e, ...(o.correlationId ? { correlationId: o.correlationId } : {}), ...(o.idempotencyKey ? { idempotencyKey: `${session}-${o.idempotencyKey}` } : {}) });
+        const { page, tx } = await both(session, after, limit);
+        expect(page).toEqual(tx);
+        expect(page.map((e) => e.seq)).toEqual(Array.from({ length: Math.max(0, Math.min(limit, events.length - after)) }, (_, i) => after + i + 1));
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('gives the same rows for values only a DBA writes: microseconds, infinity, long and empty bytes, no rows', async () => {
+    await vault.session('bank', 'odd').appendMany(Array.from({ length: 5 }, (_, i) => ({ type: 'task' as const, task: `t${i}` })));
+    const where = (seq: number) => `tenant_id = 'bank' AND session_id = 'odd' AND seq = ${seq}`;
+    await asOwner(vault, url, [
+      { text: `UPDATE events SET at = '2026-01-02 03:04:05.678999+00' WHERE ${where(1)}` },
+      { text: `UPDATE events SET at = '1969-12-31 23:59:59.999001+00' WHERE ${where(2)}` },
+      { text: `UPDATE events SET ciphertext = decode(repeat('ab', 5000), 'hex'), nonce = ''::bytea WHERE ${where(3)}` },
+      { text: `UPDATE events SET at = 'infinity' WHERE ${where(4)}` },
+    ]);
+    const { page, tx } = await both('odd', 0, 10);
+    expect(page).toEqual(tx);
+    // The column keeps milliseconds (timestamptz(3)): the database rounds what it is given.
+    expect(page[0]!.at).toBe(String(Date.parse('2026-01-02T03:04:05.679Z')));
+    expect(page[1]!.at).toBe(String(Date.parse('1969-12-31T23:59:59.999Z')));
+    expect(page[2]!.ciphertext).toHaveLength(5000);
+    expect(page[2]!.nonce).toHaveLength(0);
+    expect(page[3]!.at).toBe('NaN');
+    expect(await readPage(storeOf(vault), 'bank', 'odd', 5, 10)).toEqual([]);
+    expect(await readPage(storeOf(vault), 'bank', 'nobody', 0, 10)).toEqual([]);
+  });
+});
