@@ -145,23 +145,30 @@ async function main(): Promise<void> {
   httpRow.met = true;
   rows.push(httpRow);
 
-  // 4. Replay the 100-per-call session in full (decrypt + fold every event, no snapshot) vs raw paged SELECT of its rows.
+  // 4. Replay the 100-per-call session in full (decrypt + fold every event, no snapshot) vs raw
+  // paged SELECT of its rows: once each to warm up (the first replay of a process ran its
+  // decryption and fold cold, at about two thirds of the rate after), then by turns, medians of 3.
   let replayed = 0;
-  const vReplay = await rate(REPLAY_EVENTS, async () => {
-    replayed = (await replay({ tenant: 'bench', session: 'batch', agent: null }, vault.session('bench', 'batch').events())).lastSeq;
-  });
+  const vaultReplay = () =>
+    rate(REPLAY_EVENTS, async () => {
+      replayed = (await replay({ tenant: 'bench', session: 'batch', agent: null }, vault.session('bench', 'batch').events())).lastSeq;
+    });
+  const rawReplay = () =>
+    rate(REPLAY_EVENTS, async () => {
+      let after = 0;
+      for (;;) {
+        const page = await raw.query(
+          `SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = 'batch' AND seq > $1 ORDER BY seq LIMIT 500`,
+          [after],
+        );
+        if (page.rows.length === 0) break;
+        after = Number(page.rows[page.rows.length - 1].seq);
+      }
+    });
+  await vaultReplay();
+  await rawReplay();
+  const [vReplay, rReplay] = await alternating(vaultReplay, rawReplay);
   if (replayed !== REPLAY_EVENTS) throw new Error(`replayed ${replayed} of ${REPLAY_EVENTS} events`);
-  const rReplay = await rate(REPLAY_EVENTS, async () => {
-    let after = 0;
-    for (;;) {
-      const page = await raw.query(
-        `SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = 'batch' AND seq > $1 ORDER BY seq LIMIT 500`,
-        [after],
-      );
-      if (page.rows.length === 0) break;
-      after = Number(page.rows[page.rows.length - 1].seq);
-    }
-  });
   const replayRow = row('replay (decrypt + fold)', REPLAY_EVENTS, vReplay, rReplay, 0);
   replayRow.goal = '≥ 50,000 events/s';
   replayRow.met = vReplay >= 50_000;
