@@ -2,15 +2,16 @@ import fc from 'fast-check';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asOwner } from '../support/owner';
 import { storeOf } from '../../src/vault/vault';
-import { readEvents, readPage, withTenant } from '../../src/store';
+import { readEvents, readPageStatement, withTenant } from '../../src/store';
 import type { Vault } from '../../src/vault';
 import type { StoredEvent } from '../../src/domain';
 
 /**
- * The full read's page (session_vault_read_page: one statement, bytes in base64, time in
- * epoch milliseconds) gives the very rows the transactional read gives (the table's own
- * columns, as node-postgres or PGlite parse them), for any events, and for rows a DBA
- * rewrote to values the vault never writes: a time with microseconds, bytes of any length.
+ * The full read's page statement (session_vault_read_page: one statement, bytes in base64,
+ * time in epoch milliseconds; what reads use on Postgres) gives the very rows the
+ * transactional read gives (the table's own columns, as node-postgres or PGlite parse
+ * them; what reads use on the embedded store), for any events, and for rows a DBA rewrote
+ * to values the vault never writes: a time with microseconds, bytes of any length.
  */
 afterAll(dropCreatedDatabases);
 
@@ -31,7 +32,7 @@ describe.each(backends())('a full read page on $name', (backend) => {
   // Bytes compared as bytes (PGlite's own reads give Uint8Arrays, node-postgres and base64 Buffers), times as numbers (an invalid Date equals no other).
   const plain = (rows: StoredEvent[]) => rows.map((r) => ({ ...r, at: String(r.at.getTime()), nonce: [...r.nonce], ciphertext: [...r.ciphertext], hash: [...r.hash] }));
   const both = async (session: string, after: number, limit: number) => ({
-    page: plain(await readPage(storeOf(vault), 'bank', session, after, limit)),
+    page: plain(await readPageStatement(storeOf(vault), 'bank', session, after, limit)),
     tx: plain(await withTenant(storeOf(vault).db, 'bank', 'reading', (tx) => readEvents(tx, 'bank', session, after, limit))),
   });
 
@@ -72,7 +73,7 @@ describe.each(backends())('a full read page on $name', (backend) => {
     expect(page[2]!.ciphertext).toHaveLength(5000);
     expect(page[2]!.nonce).toHaveLength(0);
     expect(page[3]!.at).toBe('NaN');
-    expect(await readPage(storeOf(vault), 'bank', 'odd', 5, 10)).toEqual([]);
-    expect(await readPage(storeOf(vault), 'bank', 'nobody', 0, 10)).toEqual([]);
+    expect(await readPageStatement(storeOf(vault), 'bank', 'odd', 5, 10)).toEqual([]);
+    expect(await readPageStatement(storeOf(vault), 'bank', 'nobody', 0, 10)).toEqual([]);
   });
 });
