@@ -38,7 +38,7 @@ interface PageColumns {
  * this way, against a 250 MB bound).
  */
 export async function readPage(store: Store, tenant: string, session: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
-  if (store.kind === 'pglite') return withTenant(store.db, tenant, 'reading events', (tx) => readEvents(tx, tenant, session, afterSeq, limit));
+  if (store.kind !== 'postgres') return withTenant(store.db, tenant, 'reading events', (tx) => readEvents(tx, tenant, session, afterSeq, limit));
   return readPageStatement(store, tenant, session, afterSeq, limit);
 }
 
