@@ -101,38 +101,62 @@ async function main(): Promise<void> {
     await rawInsert('warmup', 1);
   }
 
+  // 1-3. Appends, each mode in three rounds by turns with raw pg (a third of its events
+  // each), medians kept, as the read loops are: a single run of each swung with the machine.
+  const thirds = (n: number) => (n < 3 ? [n] : [Math.ceil(n / 3), Math.ceil((n - Math.ceil(n / 3)) / 2), n - Math.ceil(n / 3) - Math.ceil((n - Math.ceil(n / 3)) / 2)]);
+  const byTurns = async (counts: number[], vaultRound: (n: number) => Promise<void>, rawRound: (n: number) => Promise<void>, perRound: (n: number) => number) => {
+    const v: number[] = [];
+    const r: number[] = [];
+    for (const n of counts) {
+      v.push(await rate(perRound(n), () => vaultRound(n)));
+      r.push(await rate(perRound(n), () => rawRound(n)));
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    return [median(v), median(r)] as const;
+  };
+
   // 1. One event per call.
-  const vSingle = await rate(SINGLE, async () => {
-    const s = vault.session('bench', 'single');
-    for (let i = 0; i < SINGLE; i++) await s.append(event());
-  });
-  const rSingle = await rate(SINGLE, async () => {
-    for (let i = 0; i < SINGLE; i++) await rawInsert('single', 1);
-  });
+  const [vSingle, rSingle] = await byTurns(
+    thirds(SINGLE),
+    async (n) => {
+      const s = vault.session('bench', 'single');
+      for (let i = 0; i < n; i++) await s.append(event());
+    },
+    async (n) => {
+      for (let i = 0; i < n; i++) await rawInsert('single', 1);
+    },
+    (n) => n,
+  );
   rows.push(row('append, 1 event per call', SINGLE, vSingle, rSingle, 0.8));
 
-  // 2. 100 events per call.
-  const vBatch = await rate(REPLAY_EVENTS, async () => {
-    const s = vault.session('bench', 'batch');
-    for (let i = 0; i < BATCHES; i++) await s.appendMany(Array.from({ length: 100 }, event));
-  });
-  const rBatch = await rate(REPLAY_EVENTS, async () => {
-    for (let i = 0; i < BATCHES; i++) await rawInsert('batch', 100);
-  });
+  // 2. 100 events per call (the session replayed below: BATCHES × 100 events in all).
+  const [vBatch, rBatch] = await byTurns(
+    thirds(BATCHES),
+    async (n) => {
+      const s = vault.session('bench', 'batch');
+      for (let i = 0; i < n; i++) await s.appendMany(Array.from({ length: 100 }, event));
+    },
+    async (n) => {
+      for (let i = 0; i < n; i++) await rawInsert('batch', 100);
+    },
+    (n) => n * 100,
+  );
   rows.push(row('append, 100 events per call', REPLAY_EVENTS, vBatch, rBatch, 0.8));
 
   // 3. Eight sessions at once, one event per call.
   const sessions = Array.from({ length: 8 }, (_, i) => `conc-${i}`);
-  const vConc = await rate(8 * CONCURRENT_EACH, () =>
-    Promise.all(sessions.map(async (id) => {
-      const s = vault.session('bench', id);
-      for (let i = 0; i < CONCURRENT_EACH; i++) await s.append(event());
-    })).then(() => undefined),
-  );
-  const rConc = await rate(8 * CONCURRENT_EACH, () =>
-    Promise.all(sessions.map(async (id) => {
-      for (let i = 0; i < CONCURRENT_EACH; i++) await rawInsert(id, 1);
-    })).then(() => undefined),
+  const [vConc, rConc] = await byTurns(
+    thirds(CONCURRENT_EACH),
+    (n) =>
+      Promise.all(sessions.map(async (id) => {
+        const s = vault.session('bench', id);
+        for (let i = 0; i < n; i++) await s.append(event());
+      })).then(() => undefined),
+    (n) =>
+      Promise.all(sessions.map(async (id) => {
+        for (let i = 0; i < n; i++) await rawInsert(id, 1);
+      })).then(() => undefined),
+    (n) => 8 * n,
   );
   rows.push(row('append, 8 sessions concurrently', 8 * CONCURRENT_EACH, vConc, rConc, 1.0));
 
