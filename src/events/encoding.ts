@@ -71,13 +71,13 @@ export function isEventHash(hash: Uint8Array, prev: Uint8Array, e: HashedColumns
 }
 
 /**
- * `frame`'s result, or null when a column has no encoding (a time before 1970 or invalid,
+ * What `encode` frames, or null when a column has no encoding (a time before 1970 or invalid,
  * a negative count or seq: what only a DBA writes, never the vault), for the reader to
  * refuse the row as it refuses any rewritten one.
  */
-export function encodable<T>(frame: () => T): T | null {
+export function encodable<T>(encode: () => T): T | null {
   try {
-    return frame();
+    return encode();
   } catch (e) {
     if (e instanceof RangeError) return null;
     throw e;

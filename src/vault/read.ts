@@ -11,8 +11,9 @@ import { openSession } from './open-session';
  * A session's events as stored, in seq order, wherever they are. Hot: page by page, memory
  * holding two pages (the one being consumed and the next, fetched meanwhile so the
  * database works while the caller decrypts), never the session; each page is one
- * statement scoped to the tenant (session_vault_read_page). Archived: from the archive object, fetched and
- * verified first (ARCHIVE_MISSING, ARCHIVE_CORRUPT, STORAGE_UNAVAILABLE). Purged: none.
+ * statement scoped to the tenant on Postgres, a short tenant-scoped transaction on the
+ * embedded store (readPage). Archived: from the archive object, fetched and verified
+ * first (ARCHIVE_MISSING, ARCHIVE_CORRUPT, STORAGE_UNAVAILABLE). Purged: none.
  * `known`: the session's row, when the caller has just read it.
  */
 export async function* storedEvents(
