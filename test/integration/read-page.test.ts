@@ -56,6 +56,26 @@ describe.each(backends())('a full read page on $name', (backend) => {
     );
   });
 
+  it('fails typed, showing nothing, when the database refuses the statement', async () => {
+    await vault.session('bank', 'refused').append({ type: 'task', task: 'hidden' });
+    const role = storeOf(vault).layout.appRole;
+    await asOwner(vault, url, [{ text: `REVOKE EXECUTE ON FUNCTION session_vault_read_page(text, text, bigint, integer) FROM ${role}` }]);
+    const refused = { code: 'STORAGE_REFUSED', message: expect.stringMatching(/^database refused reading events: insufficient privilege$/) };
+    try {
+      await expect(readPageStatement(storeOf(vault), 'bank', 'refused', 0, 10)).rejects.toMatchObject(refused);
+      if (backend.name === 'postgres') {
+        // A full read on Postgres goes through it (the embedded store reads the table instead).
+        const read = (async () => {
+          for await (const _ of vault.session('bank', 'refused').events()) void _;
+        })();
+        await expect(read).rejects.toMatchObject(refused);
+      }
+    } finally {
+      await asOwner(vault, url, [{ text: `GRANT EXECUTE ON FUNCTION session_vault_read_page(text, text, bigint, integer) TO ${role}` }]);
+    }
+    expect((await readPageStatement(storeOf(vault), 'bank', 'refused', 0, 10)).map((e) => e.seq)).toEqual([1]);
+  });
+
   it('gives the same rows for values only a DBA writes: microseconds, infinity, long and empty bytes, no rows', async () => {
     await vault.session('bank', 'odd').appendMany(Array.from({ length: 5 }, (_, i) => ({ type: 'task' as const, task: `t${i}` })));
     const where = (seq: number) => `tenant_id = 'bank' AND session_id = 'odd' AND seq = ${seq}`;
