@@ -1,5 +1,6 @@
--- A page of a session's events for a full read (replay, export, verify with keys): the
--- rows after p_after in seq order, at most p_limit, in one statement that scopes itself to
+-- A page of a session's events for a full read on Postgres (replay, export, verify; the
+-- embedded store reads the table in a transaction instead, src/store/queries/read-page.ts):
+-- the rows after p_after in seq order, at most p_limit, in one statement that scopes itself to
 -- the tenant, so a page costs one round trip instead of a transaction of four. The bytes
 -- come as base64 and the time as epoch milliseconds: what the reader decodes fastest
 -- (hex, bytea's text form, is twice the size on the wire and slower to decode; a
