@@ -58,7 +58,7 @@ describe.each(backends())('database-enforced trust rules on $name', (backend) =>
     expect((await vault.verify()).ok).toBe(true);
   });
 
-  it('session_vault_tenants is not executable by PUBLIC', async () => {
+  it('session_vault_tenants and session_vault_append_one are not executable by PUBLIC', async () => {
     const role = `sv_nobody_${randomBytes(3).toString('hex')}`;
     const schema = storeOf(vault).layout.schema;
     // The role may see the schema, so what refuses it is the function's own privilege.
@@ -66,6 +66,8 @@ describe.each(backends())('database-enforced trust rules on $name', (backend) =>
     try {
       const attempt = asOwner(vault, url, [{ text: `SET ROLE ${role}` }, { text: `SELECT * FROM ${schema}.session_vault_tenants()` }]);
       expect(await refused(attempt)).toMatch(/permission denied for function session_vault_tenants/);
+      const one = `SELECT ${schema}.session_vault_append_one('bank', 'free', 1, 'task', now(), 'c', NULL, NULL, NULL, NULL, NULL, NULL, 1, '\\x00'::bytea, '\\x00'::bytea, '\\x00'::bytea, NULL, NULL)`;
+      expect(await refused(asOwner(vault, url, [{ text: `SET ROLE ${role}` }, { text: one }]))).toMatch(/permission denied for function session_vault_append_one/);
     } finally {
       await asOwner(vault, url, [{ text: 'RESET ROLE' }, { text: `REVOKE USAGE ON SCHEMA ${schema} FROM ${role}` }, { text: `DROP ROLE ${role}` }]);
     }
@@ -76,11 +78,27 @@ describe.each(backends())('database-enforced trust rules on $name', (backend) =>
       ARRAY[NULL]::text[], ARRAY[NULL]::text[], ARRAY[NULL]::int[], ARRAY[NULL]::int[], ARRAY[NULL]::float8[], ARRAY[NULL]::bigint[],
       ARRAY[1], ARRAY[1], '\\x${'00'.repeat(24)}'::bytea, '\\x00'::bytea, '\\x${'00'.repeat(32)}'::bytea, NULL, NULL)`;
     expect(await refused(app('bank', attack))).toMatch(/scoped to another tenant/);
+    const one = `SELECT session_vault_append_one('other', 'o', 1, 'task', now(), 'c', NULL, NULL, NULL, NULL, NULL, NULL, 1,
+      '\\x${'00'.repeat(24)}'::bytea, '\\x00'::bytea, '\\x${'00'.repeat(32)}'::bytea, NULL, NULL)`;
+    expect(await refused(app('bank', one))).toMatch(/scoped to another tenant/);
     const restore = `SELECT session_vault_restore('other', 'o', ARRAY[1]::bigint[], ARRAY['task'], ARRAY[now()], ARRAY['c'],
       ARRAY[NULL]::text[], ARRAY[NULL]::text[], ARRAY[NULL]::int[], ARRAY[NULL]::int[], ARRAY[NULL]::float8[], ARRAY[NULL]::bigint[],
       ARRAY[1], ARRAY[1], '\\x00'::bytea, '\\x00'::bytea, '\\x00'::bytea)`;
     expect(await refused(app('bank', restore))).toMatch(/scoped to another tenant/);
     expect((await vault.sessions('other'))[0]).toMatchObject({ events: 1 });
+  });
+
+  it('a single append whose nonce or hash is not of its size is refused, and nothing of it is written', async () => {
+    const session = async () => (await vault.sessions('bank')).find((x) => x.session === 'free')!;
+    const before = await session();
+    const bytes = (n: number) => `'\\x${'00'.repeat(n)}'::bytea`;
+    const attack = (nonce: number, hash: number) =>
+      `SELECT session_vault_append_one('bank', 'free', ${before.events}, 'task', now(), 'c', NULL, NULL, NULL, NULL, NULL, NULL, 1, ${bytes(nonce)}, ${bytes(40)}, ${bytes(hash)}, NULL, NULL)`;
+    for (const [nonce, hash] of [[23, 32], [25, 32], [24, 31], [24, 0]] as const) {
+      expect(await refused(app('bank', attack(nonce, hash)))).toMatch(/SV002/);
+    }
+    expect(await session()).toEqual(before);
+    expect((await vault.verify({ tenant: 'bank' })).ok).toBe(true);
   });
 
   it("the app role cannot destroy a held session's key, purge it, or destroy the tenant key that wraps it", async () => {
