@@ -27,7 +27,10 @@ export function eventKey(dataKey: SecretBytes, tenant: string, session: string, 
 export function sealEvent(input: EventInput, ctx: SealContext): StoredEvent {
   const { clear, secret } = splitEvent(input);
   const plaintext = Buffer.from(JSON.stringify(secret), 'utf8');
-  const columns = {
+  // The row is built once, in one shape, and filled in as sealing goes: every column is
+  // bound into the associated data first, then the nonce and ciphertext, then the hash
+  // over all of them. (Spreading it anew at each step cost about a tenth of sealing.)
+  const row: StoredEvent = {
     tenant: ctx.tenant,
     session: ctx.session,
     seq: ctx.seq,
@@ -35,19 +38,30 @@ export function sealEvent(input: EventInput, ctx: SealContext): StoredEvent {
     at: ctx.at,
     correlationId: input.correlationId ?? ctx.correlationId,
     idempotencyKey: input.idempotencyKey ?? null,
-    ...clear,
+    tool: clear.tool,
+    promptTokens: clear.promptTokens,
+    completionTokens: clear.completionTokens,
+    costUsd: clear.costUsd,
+    durationMs: clear.durationMs,
     keyVersion: SEAL_V2,
+    nonce: NONE,
+    ciphertext: NONE,
+    hash: NONE,
   };
   const key = eventKey(ctx.dataKey, ctx.tenant, ctx.session, ctx.seq);
-  let sealed;
   try {
-    sealed = withContentAadV2(columns, (aad) => seal(key, plaintext, aad));
+    const sealed = withContentAadV2(row, (aad) => seal(key, plaintext, aad));
+    row.nonce = sealed.nonce;
+    row.ciphertext = sealed.ciphertext;
   } finally {
     key.dispose();
   }
-  const row = { ...columns, nonce: sealed.nonce, ciphertext: sealed.ciphertext };
-  return { ...row, hash: eventHash(ctx.prevHash, row) };
+  row.hash = eventHash(ctx.prevHash, row);
+  return row;
 }
+
+/** The bytes a row's nonce, ciphertext and hash hold until they are computed. */
+const NONE = new Uint8Array(0);
 
 /**
  * The key that opens a stored event: its session's data key (which opens every event),
