@@ -87,9 +87,9 @@ export const events = pgTable(
   (t) => [
     primaryKey({ columns: [t.tenantId, t.sessionId, t.seq] }),
     // No foreign key to sessions: the write paths (session_vault_append, _append_one,
-    // _append_group) move the session's head in the same statement before inserting, so an event without its
-    // session cannot be written; a per-row FK check cost ~40% of insert time (see
-    // docs/architecture.md).
+    // _append_group) move the session's head in the same statement before inserting, so
+    // an event without its session cannot be written; a per-row FK check cost ~40% of
+    // insert time (see docs/architecture.md).
     uniqueIndex('events_idempotency_key').on(t.tenantId, t.sessionId, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
     index('events_correlation_id').on(t.tenantId, t.correlationId),
   ],

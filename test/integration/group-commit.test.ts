@@ -3,7 +3,7 @@ import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asOwner } from '../support/owner';
 import { storeOf, type Vault } from '../../src/vault/vault';
 import { GroupCommit } from '../../src/vault/group-commit';
-import { appendGroup, sqlState, type GroupPart, type Statement, type Store } from '../../src/store';
+import { appendEvents, appendGroup, sqlState, type GroupPart, type Statement, type Store } from '../../src/store';
 import type { StoredEvent } from '../../src/domain';
 
 afterAll(dropCreatedDatabases);
@@ -210,6 +210,16 @@ describe.each(backends())('group commit on $name', (backend) => {
       expect(code).toBe('SV002');
     }
     expect(await heads(['single-shape'])).toEqual({ 'single-shape': { head: 1, events: 1, checkpoints: 1 } });
+  });
+
+  it('session_vault_append_one stores its row at the head after the expected seq; a row sealed at another seq is never sent', async () => {
+    await vault.session('bank', 'one-seq').append({ type: 'task', task: 'open' });
+    // The function takes no seq: the row's associated data names the seq it was sealed at, so the client refuses a mismatch before any I/O.
+    await expect(appendEvents(store, 'bank', 'one-seq', 1, junkRows('one-seq', 3, 1), null)).rejects.toThrow(/sealed at seq 3/);
+    expect(await heads(['one-seq'])).toEqual({ 'one-seq': { head: 1, events: 1, checkpoints: 1 } });
+    expect(await appendEvents(store, 'bank', 'one-seq', 1, junkRows('one-seq', 2, 1), null)).toBe(true);
+    expect(await appendEvents(store, 'bank', 'one-seq', 1, junkRows('one-seq', 2, 1), null)).toBe(false); // the head moved on: nothing written
+    expect(await heads(['one-seq'])).toEqual({ 'one-seq': { head: 2, events: 2, checkpoints: 1 } });
   });
 
   it('a loop of appends lets the event loop turn: a timer set before it fires while it runs', async () => {

@@ -1,7 +1,7 @@
 import type { StoredEvent } from '../../domain';
 import { rowsOf, type Store, type TenantTx } from '../types';
 import { positional, type Statement } from '../statement';
-import { batchPlaceholders, batchValues } from './batch-columns';
+import { batchPlaceholders, batchValues, buf } from './batch-columns';
 
 const APPEND: Statement = {
   name: 'session_vault_append_v1',
@@ -20,10 +20,10 @@ const APPEND_ONE: Statement = {
  * Appends a sealed, chained batch in one statement through session_vault_append
  * (drizzle/0025_append_single.sql): a typed array per clear column, one concatenated
  * bytea per binary column (nonces and hashes have fixed sizes), and the batch's signed
- * checkpoint, stored in the same statement. A batch of one goes through
- * session_vault_append_one (0033), the same rules with a plain parameter a column. Returns false — having written nothing —
- * when the session's head is no longer at `expectedSeq` (another writer got there first)
- * or the session is not active. Runs on its own as a prepared statement (Store.run) and
+ * checkpoint, stored in the same statement; a batch of one through
+ * session_vault_append_one (0033), the same rules with a plain parameter a column.
+ * Returns false — having written nothing — when the session's head is no longer at
+ * `expectedSeq` (another writer got there first) or the session is not active. Runs on its own as a prepared statement (Store.run) and
  * commits before it returns.
  */
 export async function appendEvents(
@@ -58,7 +58,6 @@ function appendValues(tenant: string, session: string, expectedSeq: number, rows
   return [tenant, session, expectedSeq, ...batchValues(rows), checkpoint?.keyId ?? null, checkpoint?.note ?? null];
 }
 
-const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 /** The one row's columns; its seq is not sent: the function stores it at the head after `expectedSeq`, where it was sealed. */
 function oneValues(tenant: string, session: string, expectedSeq: number, e: StoredEvent, checkpoint: { keyId: string; note: string } | null): unknown[] {

@@ -1,6 +1,7 @@
 import type { StoredEvent } from '../../domain';
 
-const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+/** The bytes as a Buffer over the same memory: what node-postgres sends in binary. */
+export const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 /**
  * The placeholders of a batch's 15 parameters, numbered from `$first`, with the types
