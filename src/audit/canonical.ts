@@ -76,7 +76,7 @@ export function jsonValue(value: unknown, key = ''): unknown {
   let v = value;
   if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') v = (v as { toJSON(k: string): unknown }).toJSON(key);
   if (v instanceof Number || v instanceof String || v instanceof Boolean) v = v.valueOf();
-  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
+  if (typeof v === 'number') return Number.isFinite(v) ? (v === 0 ? 0 : v) : null; // -0 as JSON gives it back: 0
   if (typeof v === 'bigint') throw new TypeError('Do not know how to serialize a BigInt'); // as JSON.stringify
   if (v === null || typeof v !== 'object') return isWritten(v) ? v : undefined;
   if (Array.isArray(v)) return v.map((x, i) => (isWritten(x) ? (jsonValue(x, String(i)) ?? null) : null));
