@@ -82,7 +82,10 @@ async function main(): Promise<void> {
     rawSeq.set(s, n);
     return n;
   };
-  const rawInsert = (session: string, count: number) => {
+  // The baseline of the goals sends each INSERT unnamed, as most code does: the server parses
+  // and plans it on every call. `prepared` names it, so the server plans it once per
+  // connection, as the vault's own statements are: a second baseline, reported beside.
+  const rawInsert = (session: string, count: number, prepared = false) => {
     const values: unknown[] = [];
     const tuples: string[] = [];
     for (let i = 0; i < count; i++) {
@@ -90,7 +93,8 @@ async function main(): Promise<void> {
       tuples.push(`('bench', $${b + 1}, $${b + 2}, 'message', $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6})`);
       values.push(session, nextSeq(session), new Date(), 'corr', payload(), randomBytes(32));
     }
-    return raw.query(`INSERT INTO raw_events (tenant_id, session_id, seq, type, at, correlation_id, payload, hash) VALUES ${tuples.join(', ')}`, values);
+    const text = `INSERT INTO raw_events (tenant_id, session_id, seq, type, at, correlation_id, payload, hash) VALUES ${tuples.join(', ')}`;
+    return raw.query(prepared ? { name: `raw_insert_${count}`, text, values } : { text, values });
   };
 
   // Warm up both paths (connections, plans, JIT): 500 calls each. With 50, the vault's
@@ -99,24 +103,33 @@ async function main(): Promise<void> {
   for (let i = 0; i < 500; i++) {
     await vault.session('bench', 'warmup').append(event());
     await rawInsert('warmup', 1);
+    await rawInsert('warmup-prepared', 1, true);
   }
 
   // 1-3. Appends, each mode in three rounds by turns with raw pg (a third of its events
   // each), medians kept, as the read loops are: a single run of each swung with the machine.
   const thirds = (n: number) => (n < 3 ? [n] : [Math.ceil(n / 3), Math.ceil((n - Math.ceil(n / 3)) / 2), n - Math.ceil(n / 3) - Math.ceil((n - Math.ceil(n / 3)) / 2)]);
-  const byTurns = async (counts: number[], vaultRound: (n: number) => Promise<void>, rawRound: (n: number) => Promise<void>, perRound: (n: number) => number) => {
+  // With `preparedRound`, raw pg with a prepared statement takes a turn in each round too.
+  const byTurns = async (counts: number[], vaultRound: (n: number) => Promise<void>, rawRound: (n: number) => Promise<void>, perRound: (n: number) => number, preparedRound?: (n: number) => Promise<void>) => {
     const v: number[] = [];
     const r: number[] = [];
+    const p: number[] = [];
     for (const n of counts) {
       v.push(await rate(perRound(n), () => vaultRound(n)));
       r.push(await rate(perRound(n), () => rawRound(n)));
+      if (preparedRound) p.push(await rate(perRound(n), () => preparedRound(n)));
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    return [median(v), median(r)] as const;
+    return [median(v), median(r), p.length > 0 ? median(p) : 0] as const;
   };
+  const preparedRow = (mode: string, events: number, vaultPerSec: number, preparedPerSec: number): Row => ({
+    ...row(`${mode} (raw column: raw pg, prepared statement)`, events, vaultPerSec, preparedPerSec, 0),
+    goal: 'reported',
+    met: true,
+  });
 
   // 1. One event per call.
-  const [vSingle, rSingle] = await byTurns(
+  const [vSingle, rSingle, pSingle] = await byTurns(
     thirds(SINGLE),
     async (n) => {
       const s = vault.session('bench', 'single');
@@ -126,11 +139,15 @@ async function main(): Promise<void> {
       for (let i = 0; i < n; i++) await rawInsert('single', 1);
     },
     (n) => n,
+    async (n) => {
+      for (let i = 0; i < n; i++) await rawInsert('single-prepared', 1, true);
+    },
   );
   rows.push(row('append, 1 event per call', SINGLE, vSingle, rSingle, 0.8));
+  rows.push(preparedRow('append, 1 event per call', SINGLE, vSingle, pSingle));
 
   // 2. 100 events per call (the session replayed below: BATCHES × 100 events in all).
-  const [vBatch, rBatch] = await byTurns(
+  const [vBatch, rBatch, pBatch] = await byTurns(
     thirds(BATCHES),
     async (n) => {
       const s = vault.session('bench', 'batch');
@@ -140,8 +157,12 @@ async function main(): Promise<void> {
       for (let i = 0; i < n; i++) await rawInsert('batch', 100);
     },
     (n) => n * 100,
+    async (n) => {
+      for (let i = 0; i < n; i++) await rawInsert('batch-prepared', 100, true); // not 'batch', which raw's replay reads
+    },
   );
   rows.push(row('append, 100 events per call', REPLAY_EVENTS, vBatch, rBatch, 0.8));
+  rows.push(preparedRow('append, 100 events per call', REPLAY_EVENTS, vBatch, pBatch));
 
   // 3. Eight sessions at once, one event per call.
   const sessions = Array.from({ length: 8 }, (_, i) => `conc-${i}`);
