@@ -34,7 +34,9 @@ export async function latestCheckpointReads(
       for (const saver of Object.values(savers)) await fillThread(saver, thread, length);
       // Three rounds, the two savers and raw pg alternating within each, medians kept: the machine is shared and noisy.
       const samples: Record<string, number[]> = { vault: [], postgresSaver: [], raw: [] };
-      for (const saver of Object.values(savers)) await saver.getTuple({ configurable: { thread_id: thread } }); // warm
+      // A round of each, untimed, warms them up (see `alternating` in run.ts: one read was not enough).
+      for (const saver of Object.values(savers)) for (let i = 0; i < reads; i++) await saver.getTuple({ configurable: { thread_id: thread } });
+      for (let i = 0; i < reads; i++) await raw();
       for (let round = 0; round < 3; round++) {
         const order = round % 2 === 0 ? Object.entries(savers) : Object.entries(savers).reverse();
         samples.raw!.push(
