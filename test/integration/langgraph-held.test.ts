@@ -61,6 +61,23 @@ describe.each(backends())('the latest LangGraph checkpoint from held events on $
     expect(await latest('sub')).toEqual({ id: id(3), values: { messages: ['child'] }, writes: [] });
   });
 
+  it('answers the held checkpoint afresh each time: what a caller changes in a tuple does not reach the next read', async () => {
+    const saver = new VaultCheckpointSaver({ vault, tenant: 'bank' });
+    const thread = { configurable: { thread_id: 'claim-4', checkpoint_ns: '' } };
+    const config = await saver.put(thread, checkpoint(id(1), 'balance 100'), { source: 'loop', step: 1, parents: {} }, { messages: 1 });
+    await saver.putWrites(config, [['messages', { amount: 5 }]], 'task-1');
+    const expected = await saver.getTuple(thread); // read from the tail: now held
+    for (let i = 0; i < 2; i++) {
+      const t = (await saver.getTuple(thread))!; // from the held events, their values parsed once
+      expect(t).toEqual(expected);
+      (t.checkpoint.channel_values.messages as string[]).push('balance 1,000,000');
+      t.checkpoint.channel_versions.messages = 99;
+      (t.metadata as { step: number }).step = 99;
+      (t.pendingWrites![0]![2] as { amount: number }).amount = 5_000;
+    }
+    expect(await saver.getTuple(thread)).toEqual(expected);
+  });
+
   it('does not answer from memory for a thread another process deleted', async () => {
     const saver = new VaultCheckpointSaver({ vault, tenant: 'bank' });
     const thread = { configurable: { thread_id: 'claim-2', checkpoint_ns: '' } };

@@ -17,9 +17,34 @@ async function stored(value: unknown): Promise<{ t: string; b: string }> {
   return { t, b: Buffer.from(bytes).toString('base64') };
 }
 
+/**
+ * What the saver's reader gives the second time it reads a stored value, after whoever
+ * got the first read changed everything in it it could (a plain JSON value is parsed once
+ * and kept: what is handed out must be a copy), beside what the serializer reads.
+ */
 async function bothRead(value: unknown): Promise<[unknown, unknown]> {
   const s = await stored(value);
-  return [await reader(serde)(s), await serde.loadsTyped(s.t, new Uint8Array(Buffer.from(s.b, 'base64')))];
+  const read = reader(serde);
+  vandalise(await read(s));
+  return [await read(s), await serde.loadsTyped(s.t, new Uint8Array(Buffer.from(s.b, 'base64')))];
+}
+
+/** Changes every array, typed array and object reachable in `v`, where it can. */
+function vandalise(v: unknown, seen = new Set<unknown>()): void {
+  if (typeof v !== 'object' || v === null || seen.has(v)) return;
+  seen.add(v);
+  try {
+    if (ArrayBuffer.isView(v)) (v as Uint8Array).fill(9);
+    else if (Array.isArray(v)) {
+      v.forEach((x) => vandalise(x, seen));
+      v.push('vandal');
+    } else {
+      for (const k of Reflect.ownKeys(v)) vandalise((v as Record<PropertyKey, unknown>)[k], seen);
+      (v as Record<string, unknown>).vandal = true;
+    }
+  } catch {
+    // frozen or otherwise closed: nothing a caller could change either
+  }
 }
 
 /**
@@ -69,13 +94,16 @@ it('gives bytes back as a plain Uint8Array, as they were stored', async () => {
   expect([...(read as Uint8Array)]).toEqual([7, 8]);
 });
 
-it('plain JSON is read as fresh objects each time', async () => {
+it('plain JSON is read as fresh objects each time: what a caller changes does not reach the next read', async () => {
   const s = await stored({ messages: ['a', 'b'], profile: { id: 1 } });
   const read = reader(serde);
-  const [a, b] = [(await read(s)) as { messages: string[] }, (await read(s)) as { messages: string[] }];
-  expect(a).toEqual(b);
+  const a = (await read(s)) as { messages: string[]; profile: { id: number } };
   a.messages.push('c');
-  expect(b.messages).toEqual(['a', 'b']);
+  a.profile.id = 2;
+  const b = (await read(s)) as { messages: string[]; profile: { id: number } };
+  expect(b).toEqual({ messages: ['a', 'b'], profile: { id: 1 } });
+  b.messages.length = 0;
+  expect(await read(s)).toEqual({ messages: ['a', 'b'], profile: { id: 1 } });
 });
 
 it('leaves a subclass of the serializer to read for itself', async () => {

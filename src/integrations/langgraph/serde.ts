@@ -1,4 +1,5 @@
 import { JsonPlusSerializer, type SerializerProtocol } from '@langchain/langgraph-checkpoint';
+import { copyJson, type Json } from '../../replay';
 import type { Serialized } from './tuple';
 
 const utf8 = new TextDecoder(); // what JsonPlusSerializer decodes with (a leading BOM dropped, bad bytes replaced)
@@ -20,11 +21,22 @@ const utf8 = new TextDecoder(); // what JsonPlusSerializer decodes with (a leadi
  */
 export function reader(serde: SerializerProtocol): (s: Serialized) => Promise<unknown> {
   if (Object.getPrototypeOf(serde) !== JsonPlusSerializer.prototype) return (s) => serde.loadsTyped(s.t, bytesOf(s));
+  // Parsed once for each stored value this process holds (a thread's held events are
+  // read again on every latest read) and handed out as a copy, so nothing a caller
+  // changes in what it was given reaches the next read. A value the walk would revive is
+  // not kept: it goes through the serializer on every read.
+  const parsedOf = new WeakMap<Serialized, Json>();
   return async (s) => {
     if (s.t !== 'json') return serde.loadsTyped(s.t, bytesOf(s));
-    const text = utf8.decode(Buffer.from(s.b, 'base64'));
-    const parsed: unknown = JSON.parse(text);
-    return revivesNothing(parsed) ? parsed : serde.loadsTyped('json', text);
+    let parsed = parsedOf.get(s);
+    if (parsed === undefined) {
+      const text = utf8.decode(Buffer.from(s.b, 'base64'));
+      const json = JSON.parse(text) as Json;
+      if (!revivesNothing(json)) return serde.loadsTyped('json', text);
+      parsedOf.set(s, json);
+      parsed = json;
+    }
+    return copyJson(parsed);
   };
 }
 
