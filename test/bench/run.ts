@@ -325,13 +325,17 @@ async function main(): Promise<void> {
     rows.push(r);
   }
 
+  // 8. retention run over many idle sessions: memory should stay flat while it streams.
+  const archive = await retentionBench(home, url);
+
   // 3b. Appends through the HTTP service (session-vault serve) on loopback: 8 connections,
   // each appending one event per request to its own session, against the in-process rate
-  // (mode 3), its row shown beside it. Run last of this process's measurements: after the
-  // load generator (autocannon) had run in it, a replay in the same process measured about a
-  // quarter slower (scratch runs by turns: 23,000–32,000 events/s against 29,000–39,000),
-  // the same with autocannon against a plain node:http server, so it was its leftovers, not
-  // the vault's, that the reads after it measured.
+  // (mode 3), its row shown beside it. Run last of this process's measurements (the CLI's
+  // are other processes): after the load generator (autocannon) had run in it, a replay in
+  // the same process measured about a quarter slower (scratch runs by turns: 23,000–32,000
+  // events/s against 29,000–39,000, the same with autocannon against a plain node:http
+  // server), so the reads after it measured its leftovers, not the vault. Retention, which
+  // then ran right after it, measured 462–519 sessions/s, against 528–563 before.
   const http = await httpAppends(vault, 'bench', 8, 8 * CONCURRENT_EACH, CONTENT_BYTES);
   if (http.non2xx > 0) throw new Error(`${http.non2xx} HTTP appends failed`);
   const httpRow = row('append over HTTP, 8 connections (raw column: library in-process)', http.requests, http.perSec, vConc, 0);
@@ -340,9 +344,6 @@ async function main(): Promise<void> {
   rows.splice(httpAt, 0, httpRow);
 
   await vault.close();
-
-  // 8. retention run over many idle sessions: memory should stay flat while it streams.
-  const archive = await retentionBench(home, url);
 
   // 9. CLI commands on the embedded store (PGlite), each its own process: peak RSS.
   const cli = await embeddedCliPeaks(CLI_EVENTS, event);
