@@ -334,8 +334,9 @@ async function main(): Promise<void> {
   // are other processes): after the load generator (autocannon) had run in it, a replay in
   // the same process measured about a quarter slower (scratch runs by turns: 23,000–32,000
   // events/s against 29,000–39,000, the same with autocannon against a plain node:http
-  // server), so the reads after it measured its leftovers, not the vault. Retention, which
-  // then ran right after it, measured 462–519 sessions/s, against 528–563 before.
+  // server), so the reads after it measured its leftovers, not the vault. Retention runs
+  // before it for the same reason, though its rate showed no clear effect (441–563
+  // sessions/s wherever it ran, the disk's fsyncs swinging with the machine).
   const http = await httpAppends(vault, 'bench', 8, 8 * CONCURRENT_EACH, CONTENT_BYTES);
   if (http.non2xx > 0) throw new Error(`${http.non2xx} HTTP appends failed`);
   const httpRow = row('append over HTTP, 8 connections (raw column: library in-process)', http.requests, http.perSec, vConc, 0);
