@@ -16,8 +16,9 @@ const utf8 = new TextDecoder(); // what JsonPlusSerializer decodes with (a leadi
  * - a member named "__proto__" is assigned, so it becomes the copy's prototype where
  *   JSON.parse keeps it as an own member.
  * So with that serializer itself (not a subclass, which may revive otherwise), JSON with
- * neither name anywhere is returned as JSON.parse gives it: fresh objects equal to what
- * the walk returns. Anything else, and every other serializer, goes through `loadsTyped`.
+ * neither name anywhere is returned as JSON.parse gives it, as a copy of the parse kept
+ * for that stored value: fresh objects equal to what the walk returns. Anything else, and
+ * every other serializer, goes through `loadsTyped` on every read.
  */
 export function reader(serde: SerializerProtocol): (s: Serialized) => Promise<unknown> {
   if (Object.getPrototypeOf(serde) !== JsonPlusSerializer.prototype) return (s) => serde.loadsTyped(s.t, bytesOf(s));
