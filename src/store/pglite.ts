@@ -1,5 +1,6 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { PGlite } from '@electric-sql/pglite';
 import lockfile from 'proper-lockfile';
 import { StorageError } from '../errors';
@@ -83,14 +84,13 @@ export async function openPglite(
  * embedded store takes turns like a server connection would.
  */
 function yieldBeforeEachStatement(pglite: PGlite): void {
-  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
   const query = pglite.query.bind(pglite);
   const exec = pglite.exec.bind(pglite);
   const transaction = pglite.transaction.bind(pglite);
   Object.assign(pglite, {
-    query: async (...args: Parameters<PGlite['query']>) => (await turn(), query(...args)),
-    exec: async (...args: Parameters<PGlite['exec']>) => (await turn(), exec(...args)),
-    transaction: async (...args: Parameters<PGlite['transaction']>) => (await turn(), transaction(...args)),
+    query: async (...args: Parameters<PGlite['query']>) => (await nextTurn(), query(...args)),
+    exec: async (...args: Parameters<PGlite['exec']>) => (await nextTurn(), exec(...args)),
+    transaction: async (...args: Parameters<PGlite['transaction']>) => (await nextTurn(), transaction(...args)),
   });
 }
 

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { StoredEvent, VaultEvent } from '../domain';
 import { GENESIS_HASH, isEventHash, openEvent } from '../events';
 import { InputError, IntegrityError, KeyError } from '../errors';
@@ -53,7 +54,7 @@ export async function* storedEvents(
         handed += e.ciphertext.length;
         if (handed >= LET_IO_IN_EVERY && more) {
           handed = 0;
-          await letIoIn();
+          await nextTurn();
         }
       }
       if (!more) return;
@@ -76,7 +77,6 @@ export async function* storedEvents(
  * ciphertext handed out while a fetch is in flight: about every 125 events of ~1 KB.
  */
 const LET_IO_IN_EVERY = 128 * 1024;
-const letIoIn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * A session whose key was shredded, perhaps by another process: whatever this process

@@ -23,8 +23,8 @@ const APPEND_ONE: Statement = {
  * checkpoint, stored in the same statement; a batch of one through
  * session_vault_append_one (0033), the same rules with a plain parameter a column.
  * Returns false — having written nothing — when the session's head is no longer at
- * `expectedSeq` (another writer got there first) or the session is not active. Runs on its own as a prepared statement (Store.run) and
- * commits before it returns.
+ * `expectedSeq` (another writer got there first) or the session is not active. Runs on
+ * its own as a prepared statement (Store.run) and commits before it returns.
  */
 export async function appendEvents(
   store: Store,
@@ -57,7 +57,6 @@ export async function appendEventsInTransaction(
 function appendValues(tenant: string, session: string, expectedSeq: number, rows: readonly StoredEvent[], checkpoint: { keyId: string; note: string } | null): unknown[] {
   return [tenant, session, expectedSeq, ...batchValues(rows), checkpoint?.keyId ?? null, checkpoint?.note ?? null];
 }
-
 
 /** The one row's columns; its seq is not sent: the function stores it at the head after `expectedSeq`, where it was sealed. */
 function oneValues(tenant: string, session: string, expectedSeq: number, e: StoredEvent, checkpoint: { keyId: string; note: string } | null): unknown[] {
