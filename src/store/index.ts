@@ -18,7 +18,7 @@ export { listSessions } from './queries/list-sessions';
 export { appendEvents, appendEventsInTransaction } from './queries/append-events';
 export { appendGroup, type GroupPart } from './queries/append-group';
 export { readEvents } from './queries/read-events';
-export { readPage, readPageStatement } from './queries/read-page';
+export { readPage, readPageRows } from './queries/read-page';
 export { readAround, type AroundRead } from './queries/read-around';
 export { readSince, type SinceRead } from './queries/read-since';
 export { readForState, type StateRead } from './queries/read-state';

@@ -1,4 +1,6 @@
 import { Client, Pool } from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import { buffer } from 'node:stream/consumers';
 import { StorageError } from '../errors';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import * as schema from './schema';
@@ -67,7 +69,18 @@ export async function openPostgres(
     const named = options.roleOnConnect !== false;
     const run = async <R>(st: Statement, values: readonly unknown[]) =>
       (await pool.query(named ? { name: st.name, text: st.text, values: values as unknown[] } : { text: st.text, values: values as unknown[] })).rows as R[];
-    return { db, kind: 'postgres', location: redact(url), layout, run, close: () => pool.end() };
+    const copyRows = async (select: string) => {
+      const client = await pool.connect();
+      try {
+        const output = await buffer(client.query(copyTo(`COPY (${select}) TO STDOUT (FORMAT binary)`)));
+        client.release();
+        return output;
+      } catch (e) {
+        client.release(e instanceof Error ? e : true); // not back into the pool: its state after a failed COPY is not worth trusting
+        throw e;
+      }
+    };
+    return { db, kind: 'postgres', location: redact(url), layout, run, copyRows, close: () => pool.end() };
   } catch (e) {
     throw storageError(e, `connecting to Postgres at ${hostOf(url)}`);
   }

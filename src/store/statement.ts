@@ -20,3 +20,18 @@ export function positional(statement: Statement, values: readonly unknown[]): SQ
   }
   return sql.join(chunks);
 }
+
+/**
+ * A value as an SQL literal, for the one statement that cannot take parameters (COPY,
+ * Store.copyRows): a string quoted as node-postgres's escapeLiteral quotes it (quotes
+ * doubled; with a backslash, an E'' string with backslashes doubled, so the literal means
+ * the same whatever standard_conforming_strings says), an integer as its digits.
+ */
+export function sqlLiteral(value: string | number): string {
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) throw new TypeError('sqlLiteral: not a safe integer');
+    return String(value);
+  }
+  const quoted = `'${value.replace(/'/g, "''")}'`;
+  return value.includes('\\') ? ` E${quoted.replace(/\\/g, '\\\\')}` : quoted;
+}

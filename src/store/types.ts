@@ -32,6 +32,16 @@ export interface Store {
    * driver raised them, to be translated there (storageError, sqlState).
    */
   run<R>(statement: Statement, values: readonly unknown[]): Promise<R[]>;
+  /**
+   * On a server only: runs one SELECT on its own, outside any transaction, as
+   * `COPY (…) TO STDOUT (FORMAT binary)`, and returns the whole output
+   * (src/store/copy-binary.ts reads it). COPY takes no parameters, so values reach
+   * `select` as literals (`sqlLiteral`). The full read's pages come this way: their
+   * columns cross as stored, with no text to parse. PGlite has no such stream (its COPY
+   * writes a virtual file, which the application role may not). Driver errors reach the
+   * caller as the driver raised them.
+   */
+  readonly copyRows?: (select: string) => Promise<Buffer>;
   close(): Promise<void>;
 }
 

@@ -2,18 +2,22 @@ import fc from 'fast-check';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asOwner } from '../support/owner';
 import { storeOf } from '../../src/vault/vault';
-import { readEvents, readPageStatement, withTenant } from '../../src/store';
+import { readEvents, readPageRows, withTenant } from '../../src/store';
 import type { Vault } from '../../src/vault';
 import type { StoredEvent } from '../../src/domain';
 
 /**
- * The full read's page statement (session_vault_read_page: one statement, bytes in base64,
- * time in epoch milliseconds; what reads use on Postgres) gives the very rows the
- * transactional read gives (the table's own columns, as node-postgres or PGlite parse
+ * The full read's page statement (session_vault_read_page_rows fetched as binary COPY; what
+ * reads use on Postgres) gives the very rows the transactional read gives (the table's own columns, as node-postgres or PGlite parse
  * them; what reads use on the embedded store), for any events, and for rows a DBA rewrote
- * to values the vault never writes: a time with microseconds, bytes of any length.
+ * to values the vault never writes: a time with microseconds, bytes of any length. On a
+ * server only: the embedded store has no COPY stream (Store.copyRows) and reads its pages
+ * with the transactional read itself.
  */
 afterAll(dropCreatedDatabases);
+
+const servers = backends().filter((b) => b.name === 'postgres');
+process.stderr.write('[read-page.test.ts] PGlite not run here: the embedded store reads its pages with the transactional read this suite compares against\n');
 
 const text = fc.string({ maxLength: 40, unit: 'grapheme' });
 // Any JSON the vault accepts: it refuses a member named "__proto__" (INVALID_EVENT).
@@ -26,15 +30,15 @@ const event = fc.oneof(
 );
 const options = fc.record({ correlationId: fc.option(fc.stringMatching(/^[!-~]{1,60}$/), { nil: undefined }), idempotencyKey: fc.option(fc.string({ minLength: 1, maxLength: 40 }), { nil: undefined }) });
 
-describe.each(backends())('a full read page on $name', (backend) => {
+describe.each(servers)('a full read page on $name', (backend) => {
   let vault: Vault;
   let url: string;
   let close: () => Promise<void>;
   let n = 0;
-  // Bytes compared as bytes (PGlite's own reads give Uint8Arrays, node-postgres and base64 Buffers), times as numbers (an invalid Date equals no other).
+  // Bytes compared as bytes (PGlite's own reads give Uint8Arrays, node-postgres and the COPY reader Buffers), times as numbers (an invalid Date equals no other).
   const plain = (rows: StoredEvent[]) => rows.map((r) => ({ ...r, at: String(r.at.getTime()), nonce: [...r.nonce], ciphertext: [...r.ciphertext], hash: [...r.hash] }));
   const both = async (session: string, after: number, limit: number) => ({
-    page: plain(await readPageStatement(storeOf(vault), 'bank', session, after, limit)),
+    page: plain(await readPageRows(storeOf(vault).copyRows!, 'bank', session, after, limit)),
     tx: plain(await withTenant(storeOf(vault).db, 'bank', 'reading', (tx) => readEvents(tx, 'bank', session, after, limit))),
   });
 
@@ -62,21 +66,32 @@ describe.each(backends())('a full read page on $name', (backend) => {
   it('fails typed, showing nothing, when the database refuses the statement', async () => {
     await vault.session('bank', 'refused').append({ type: 'task', task: 'hidden' });
     const role = storeOf(vault).layout.appRole;
-    await asOwner(vault, url, [{ text: `REVOKE EXECUTE ON FUNCTION session_vault_read_page(text, text, bigint, integer) FROM ${role}` }]);
+    await asOwner(vault, url, [{ text: `REVOKE EXECUTE ON FUNCTION session_vault_read_page_rows(text, text, bigint, integer) FROM ${role}` }]);
     const refused = { code: 'STORAGE_REFUSED', message: expect.stringMatching(/^database refused reading events: insufficient privilege$/) };
     try {
-      await expect(readPageStatement(storeOf(vault), 'bank', 'refused', 0, 10)).rejects.toMatchObject(refused);
-      if (backend.name === 'postgres') {
-        // A full read on Postgres goes through it (the embedded store reads the table instead).
-        const read = (async () => {
-          for await (const _ of vault.session('bank', 'refused').events()) void _;
-        })();
-        await expect(read).rejects.toMatchObject(refused);
-      }
+      await expect(readPageRows(storeOf(vault).copyRows!, 'bank', 'refused', 0, 10)).rejects.toMatchObject(refused);
+      // A full read goes through it.
+      const read = (async () => {
+        for await (const _ of vault.session('bank', 'refused').events()) void _;
+      })();
+      await expect(read).rejects.toMatchObject(refused);
     } finally {
-      await asOwner(vault, url, [{ text: `GRANT EXECUTE ON FUNCTION session_vault_read_page(text, text, bigint, integer) TO ${role}` }]);
+      await asOwner(vault, url, [{ text: `GRANT EXECUTE ON FUNCTION session_vault_read_page_rows(text, text, bigint, integer) TO ${role}` }]);
     }
-    expect((await readPageStatement(storeOf(vault), 'bank', 'refused', 0, 10)).map((e) => e.seq)).toEqual([1]);
+    expect((await readPageRows(storeOf(vault).copyRows!, 'bank', 'refused', 0, 10)).map((e) => e.seq)).toEqual([1]);
+  });
+
+  it('refuses ids that would change the COPY statement, before it is sent, through the API and directly', async () => {
+    await vault.session('bank', 'kept').append({ type: 'task', task: 'still here' });
+    for (const hostile of ["x'); DROP TABLE events; --", "kept' OR '1'='1", 'kept\\']) {
+      const read = (async () => {
+        for await (const _ of vault.session('bank', hostile).events()) void _;
+      })();
+      await expect(read).rejects.toMatchObject({ code: 'INVALID_ID' });
+      await expect(readPageRows(storeOf(vault).copyRows!, 'bank', hostile, 0, 10)).rejects.toMatchObject({ code: 'INVALID_ID' });
+      await expect(readPageRows(storeOf(vault).copyRows!, hostile, 'kept', 0, 10)).rejects.toMatchObject({ code: 'INVALID_ID' });
+    }
+    expect((await readPageRows(storeOf(vault).copyRows!, 'bank', 'kept', 0, 10)).map((e) => e.seq)).toEqual([1]);
   });
 
   it('gives the same rows for values only a DBA writes: microseconds, infinity, long and empty bytes, no rows', async () => {
@@ -96,7 +111,7 @@ describe.each(backends())('a full read page on $name', (backend) => {
     expect(page[2]!.ciphertext).toHaveLength(5000);
     expect(page[2]!.nonce).toHaveLength(0);
     expect(page[3]!.at).toBe('NaN');
-    expect(await readPageStatement(storeOf(vault), 'bank', 'odd', 5, 10)).toEqual([]);
-    expect(await readPageStatement(storeOf(vault), 'bank', 'nobody', 0, 10)).toEqual([]);
+    expect(await readPageRows(storeOf(vault).copyRows!, 'bank', 'odd', 5, 10)).toEqual([]);
+    expect(await readPageRows(storeOf(vault).copyRows!, 'bank', 'nobody', 0, 10)).toEqual([]);
   });
 });

@@ -80,6 +80,7 @@ describe.each(backends())('tail and eventsAt under attack on $name', (backend) =
     ['session_vault_read_keyed', sql`SELECT * FROM session_vault_read_keyed('other', 'secret', 5, '{}'::bigint[])`],
     ['session_vault_read_since', sql`SELECT * FROM session_vault_read_since('other', 'secret', 1, 5)`],
     ['session_vault_read_page', sql`SELECT * FROM session_vault_read_page('other', 'secret', 0, 5)`],
+    ['session_vault_read_page_rows', sql`SELECT * FROM session_vault_read_page_rows('other', 'secret', 0, 5)`],
   ])("the application role cannot read another tenant's rows through %s from a transaction scoped to its own", async (_, statement) => {
     await vault.session('other', 'secret').append({ type: 'task', task: 'not yours' });
     const attack = storeOf(vault).db.transaction(async (tx) => {
