@@ -1,6 +1,6 @@
 import { Client, Pool } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { buffer } from 'node:stream/consumers';
+import type { Readable } from 'node:stream';
 import { StorageError } from '../errors';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import * as schema from './schema';
@@ -72,7 +72,7 @@ export async function openPostgres(
     const copyRows = async (select: string) => {
       const client = await pool.connect();
       try {
-        const output = await buffer(client.query(copyTo(`COPY (${select}) TO STDOUT (FORMAT binary)`)));
+        const output = await allOf(client.query(copyTo(`COPY (${select}) TO STDOUT (FORMAT binary)`)));
         client.release();
         return output;
       } catch (e) {
@@ -84,6 +84,19 @@ export async function openPostgres(
   } catch (e) {
     throw storageError(e, `connecting to Postgres at ${hostOf(url)}`);
   }
+}
+
+/**
+ * A readable stream's bytes in one buffer. (node:stream/consumers' `buffer` goes through a
+ * Blob and copies each page twice more: about 2% of a replay's profile.)
+ */
+function allOf(stream: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+  });
 }
 
 /** host:port of a URL (never its credentials), for messages. */
