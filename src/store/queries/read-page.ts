@@ -13,12 +13,12 @@ const PAGE_FIELDS = 14;
 /**
  * A page of a session's events as stored, in seq order, after `afterSeq`, at most `limit`:
  * the full read's hot path (replay, export, verify). On a server, one statement outside
- * any transaction, fetched as binary COPY (`readPageRows`). On the embedded store, which
- * has no COPY stream, a tenant transaction reading the table (`readEvents`), as it did
- * before the server had its page statement: in process there is no round trip
- * to save, and PGlite's WebAssembly memory, which never shrinks, grew under a function's
- * result (the peak RSS of `export` on a 10,000-event session measured 219–224 MB that
- * way, 202–206 MB this way, against a 250 MB bound).
+ * any transaction, fetched as binary COPY (`readPageRows`). On the embedded store, whose
+ * COPY the application role may not use (Store.copyRows), a tenant transaction reading
+ * the table (`readEvents`): in process there is no round trip to save, and PGlite's
+ * WebAssembly memory, which never shrinks, grew under a function's result (the peak RSS
+ * of `export` on a 10,000-event session measured 219–224 MB that way, 202–206 MB this
+ * way, against a 250 MB bound).
  */
 export async function readPage(store: Store, tenant: string, session: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
   if (!store.copyRows) return withTenant(store.db, tenant, 'reading events', (tx) => readEvents(tx, tenant, session, afterSeq, limit));
