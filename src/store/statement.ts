@@ -1,4 +1,5 @@
 import { sql, type SQL } from 'drizzle-orm';
+import { InputError } from '../errors';
 
 /**
  * One statement with positional parameters ($1, $2, …): a name a server may prepare it
@@ -29,7 +30,7 @@ export function positional(statement: Statement, values: readonly unknown[]): SQ
  */
 export function sqlLiteral(value: string | number): string {
   if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) throw new TypeError('sqlLiteral: not a safe integer');
+    if (!Number.isSafeInteger(value)) throw new InputError('INVALID_INPUT', 'a number for a statement must be a safe integer');
     return String(value);
   }
   const quoted = `'${value.replace(/'/g, "''")}'`;
