@@ -94,6 +94,46 @@ describe.each(servers)('a full read page on $name', (backend) => {
     expect((await readPageRows(storeOf(vault).copyRows!, 'bank', 'kept', 0, 10)).map((e) => e.seq)).toEqual([1]);
   });
 
+  it('fails typed, showing nothing, when a DBA replaces the page function with one whose rows are not the table\'s', async () => {
+    // A vault of its own: the function is replaced for good.
+    const own = await testVault(backend);
+    try {
+      await own.vault.createTenant('bank');
+      await own.vault.session('bank', 'swapped').append({ type: 'task', task: 'hidden' });
+      const role = storeOf(own.vault).layout.appRole;
+      const malformed = { code: 'STORAGE_REFUSED', message: 'database error while reading events: its binary output did not have the expected form' };
+      const read = () => readPageRows(storeOf(own.vault).copyRows!, 'bank', 'swapped', 0, 10);
+      const body = (select: string) => `CREATE OR REPLACE FUNCTION session_vault_read_page_rows(p_tenant text, p_session text, p_after bigint, p_limit integer)
+        RETURNS TABLE (r_seq bigint, r_type text, r_at timestamptz, r_correlation_id text, r_idempotency_key text, r_tool text,
+          r_prompt_tokens integer, r_completion_tokens integer, r_cost_usd double precision, r_duration_ms bigint,
+          r_key_version integer, r_nonce bytea, r_ciphertext bytea, r_hash bytea)
+        LANGUAGE plpgsql AS $$ BEGIN PERFORM session_vault_scope(p_tenant); RETURN QUERY ${select}; END $$`;
+      // A NULL where the table never has one.
+      const columns = 'seq, type, at, correlation_id, idempotency_key, tool, prompt_tokens, completion_tokens, cost_usd, duration_ms, key_version, nonce, ciphertext, hash';
+      await asOwner(own.vault, own.url, [{ text: body(`SELECT ${columns.replace('nonce', 'NULL::bytea')} FROM events`) }]);
+      await expect(read()).rejects.toMatchObject({ code: 'STORAGE_REFUSED', message: 'database error while reading events: a column that is never NULL was NULL' });
+      // A column of another type (an int where the seq's bigint was): a width the reader refuses, not a value it misreads.
+      await asOwner(own.vault, own.url, [
+        { text: 'DROP FUNCTION session_vault_read_page_rows(text, text, bigint, integer)' },
+        {
+          text: `CREATE FUNCTION session_vault_read_page_rows(p_tenant text, p_session text, p_after bigint, p_limit integer)
+            RETURNS TABLE (r_seq integer, r_type text, r_at timestamptz, r_correlation_id text, r_idempotency_key text, r_tool text,
+              r_prompt_tokens integer, r_completion_tokens integer, r_cost_usd double precision, r_duration_ms bigint,
+              r_key_version integer, r_nonce bytea, r_ciphertext bytea, r_hash bytea)
+            LANGUAGE plpgsql AS $$ BEGIN PERFORM session_vault_scope(p_tenant); RETURN QUERY SELECT ${columns.replace('seq', 'seq::integer')} FROM events; END $$`,
+        },
+        { text: `GRANT EXECUTE ON FUNCTION session_vault_read_page_rows(text, text, bigint, integer) TO ${role}` },
+      ]);
+      await expect(read()).rejects.toMatchObject(malformed);
+      const viaApi = (async () => {
+        for await (const _ of own.vault.session('bank', 'swapped').events()) void _;
+      })();
+      await expect(viaApi).rejects.toMatchObject(malformed);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('gives the same rows for values only a DBA writes: microseconds, infinity, long and empty bytes, no rows', async () => {
     await vault.session('bank', 'odd').appendMany(Array.from({ length: 5 }, (_, i) => ({ type: 'task' as const, task: `t${i}` })));
     const where = (seq: number) => `tenant_id = 'bank' AND session_id = 'odd' AND seq = ${seq}`;
