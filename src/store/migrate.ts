@@ -53,6 +53,7 @@ async function withMigrationsFor<T>(layout: StoreLayout, run: (config: { migrati
  */
 export async function migratePostgres(url: string, layout: StoreLayout): Promise<void> {
   const client = new Client({ connectionString: url });
+  client.on('error', () => {}); // its statements fail with the error; the event alone would end the process
   await client.connect();
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);

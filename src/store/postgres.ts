@@ -24,6 +24,7 @@ export async function openPostgres(
     // a command that may not create or migrate finds a current vault.
     let layout: StoreLayout;
     const probe = new Client({ connectionString: url });
+    probe.on('error', () => {}); // its statements fail with the error; the event alone would end the process
     await probe.connect();
     try {
       const query = async <R>(text: string) => (await probe.query(text)).rows as R[];
@@ -49,6 +50,13 @@ export async function openPostgres(
     const pool = new Pool({ connectionString: url, max: options.poolSize ?? 10, ...(options.roleOnConnect === false ? {} : { options: startup }) });
     // Idle clients that lose their server emit 'error' on the pool; the next query reports it.
     pool.on('error', () => {});
+    // A lent client has no 'error' listener of the pool's (pool.query adds one for its own
+    // query; a transaction or a COPY gets none), and a connection reset or a terminated
+    // backend while it is lent is then an unhandled 'error' event: the process dies. Each
+    // client listens for its whole life instead. The statement in flight fails with the
+    // error (node-postgres hands it to every queued query), and the pool drops the client
+    // when it comes back unqueryable.
+    pool.on('connect', (client) => client.on('error', () => {}));
     const db = drizzle(pool, { schema }) as unknown as VaultDb;
     const acting = (await pool.query('SELECT current_user AS role, current_schema() AS schema')).rows[0] as { role?: string; schema?: string | null } | undefined;
     const refuse = (what: string, setting: string) => {

@@ -1,0 +1,98 @@
+import { Client } from 'pg';
+import { backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { tcpProxy } from '../support/tcp-proxy';
+import { openVault, type Vault } from '../../src/vault';
+import { storeOf } from '../../src/vault/vault';
+import { createLogger } from '../../src/observability';
+import { readPageRows, storageError } from '../../src/store';
+
+/**
+ * The network or the server ends a connection under a statement: a reset (a firewall, a
+ * load balancer's idle timeout, a failover), a backend an operator terminates. The vault
+ * fails that call with STORAGE_UNAVAILABLE and why, the process lives (an 'error' event
+ * nobody listens to would end it), nothing half-written stays, and the next calls get a
+ * live connection. Through a TCP proxy on loopback that resets the connection as a chosen
+ * statement crosses it. On a server only: the embedded store runs in the process, with no
+ * connection to lose.
+ */
+afterAll(dropCreatedDatabases);
+
+const servers = backends().filter((b) => b.name === 'postgres');
+process.stderr.write('[connection-loss.test.ts] PGlite not run here: the embedded store runs in the process, with no connection to lose\n');
+
+const unavailable = (why: string) => ({ code: 'STORAGE_UNAVAILABLE', message: expect.stringMatching(new RegExp(`^database unreachable while [a-z ]+ \\(${why}`)) });
+
+describe.each(servers)('a connection lost under a statement, on $name', (backend) => {
+  let direct: Awaited<ReturnType<typeof testVault>>;
+  let proxy: Awaited<ReturnType<typeof tcpProxy>>;
+  let vault: Vault; // the same vault, through the proxy
+
+  beforeAll(async () => {
+    direct = await testVault(backend);
+    await direct.vault.createTenant('bank');
+    proxy = await tcpProxy(direct.url);
+    vault = await openVault({ home: direct.home, database: proxy.url, logger: createLogger({ level: 'silent' }) });
+  });
+  afterAll(async () => {
+    await vault.close();
+    await proxy.close();
+    await direct.close();
+  });
+
+  it('a reset inside a tenant transaction fails typed with its cause; the next calls work', async () => {
+    const reset = proxy.resetOn("set_config('vault.tenant'");
+    await expect(vault.keys('bank')).rejects.toMatchObject(unavailable('ECONNRESET: connection reset by the server'));
+    await reset;
+    for (let i = 0; i < 3; i++) expect((await vault.keys('bank')).map((k) => k.version)).toEqual([1]);
+  });
+
+  it('a batch whose COMMIT is lost fails typed and writes nothing; sent again, it lands whole and verifies', async () => {
+    const s = vault.session('bank', 'big');
+    await s.append({ type: 'task', task: 'before' });
+    // Over 1,000 events: several statements in one transaction (append.ts, writeBatch). The
+    // COMMIT never reaches the server, and drizzle's ROLLBACK on the dead connection fails too.
+    const batch = Array.from({ length: 1001 }, (_, i) => ({ type: 'message' as const, role: 'user' as const, content: `m${i}` }));
+    const reset = proxy.resetOn('commit');
+    await expect(s.appendMany(batch)).rejects.toMatchObject(unavailable('connection lost'));
+    await reset;
+    expect(await direct.vault.session('bank', 'big').headSeq()).toBe(1);
+    expect(await s.appendMany(batch)).toMatchObject({ appended: 1001, firstSeq: 2, lastSeq: 1002 });
+    expect((await direct.vault.verify({ tenant: 'bank', session: 'big' })).ok).toBe(true);
+  });
+
+  it('a reset mid-COPY (a full read) fails typed with its cause; the next reads work', async () => {
+    await vault.session('bank', 'reset').append({ type: 'task', task: 'after the reset' });
+    const reset = proxy.resetOn('session_vault_read_page_rows');
+    await expect(readPageRows(storeOf(vault).copyRows!, 'bank', 'reset', 0, 10)).rejects.toMatchObject(unavailable('ECONNRESET: connection reset by the server'));
+    await reset;
+    const read = async () => {
+      const seqs: number[] = [];
+      for await (const e of vault.session('bank', 'reset').events()) seqs.push(e.seq);
+      return seqs;
+    };
+    for (let i = 0; i < 3; i++) expect(await read()).toEqual([1]);
+  });
+
+  it('a backend the operator terminates mid-COPY fails typed (57P01); the next reads work', async () => {
+    await vault.session('bank', 'cut').append({ type: 'task', task: 'after the cut' });
+    // A COPY that lasts, so the owner finds it running.
+    const failed = storeOf(vault).copyRows!('SELECT 1 FROM pg_sleep(5)').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    // As the owner, on a connection of its own: end the backend that serves the COPY.
+    const owner = new Client({ connectionString: direct.url });
+    await owner.connect();
+    try {
+      for (let ended = 0; ended === 0; ) {
+        const rows = (await owner.query("SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'COPY (SELECT 1 FROM pg_sleep(5))%'")).rows as { ended: boolean }[];
+        ended = rows.filter((r) => r.ended).length;
+        if (ended === 0) await new Promise((r) => setTimeout(r, 5));
+      }
+    } finally {
+      await owner.end();
+    }
+    expect(storageError(await failed, 'reading events')).toMatchObject(unavailable('57P01'));
+    for (let i = 0; i < 3; i++) expect((await readPageRows(storeOf(vault).copyRows!, 'bank', 'cut', 0, 10)).map((r) => r.seq)).toEqual([1]);
+  });
+});

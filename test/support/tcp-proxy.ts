@@ -1,0 +1,51 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
+
+/**
+ * A TCP proxy on loopback in front of a Postgres server, standing in for the network
+ * between the vault and its database: `resetOn(text)` makes the next connection whose
+ * client sends `text` (a query's SQL, as it crosses the wire) receive a TCP reset, as a
+ * firewall, a load balancer's idle timeout or a failover gives one.
+ */
+export async function tcpProxy(target: string): Promise<{ url: string; resetOn(text: string): Promise<void>; close(): Promise<void> }> {
+  const to = new URL(target);
+  const sockets = new Set<Socket>();
+  let armed: { text: Buffer; done: () => void } | undefined;
+  const server: Server = createServer((client) => {
+    const upstream = connect(Number(to.port || 5432), to.hostname);
+    sockets.add(client).add(upstream);
+    client.on('data', (chunk: Buffer) => {
+      if (armed && chunk.includes(armed.text)) {
+        const { done } = armed;
+        armed = undefined;
+        client.resetAndDestroy();
+        upstream.destroy();
+        done();
+        return;
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => client.write(chunk));
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (!address || typeof address === 'string') throw new Error('proxy has no port');
+  const url = new URL(target);
+  url.host = `127.0.0.1:${address.port}`;
+  return {
+    url: url.toString(),
+    resetOn: (text) => new Promise<void>((done) => (armed = { text: Buffer.from(text), done })),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
