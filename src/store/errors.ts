@@ -32,6 +32,7 @@ const UNAVAILABLE = new Set(Object.keys(REASONS));
  */
 export function storageError(e: unknown, doing: string): VaultError {
   if (e instanceof VaultError) return e;
+  if (connectionLost(e)) return new StorageError('STORAGE_UNAVAILABLE', `database unreachable while ${doing} (connection lost)`, { cause: e });
   const code = sqlState(e);
   if (code && (UNAVAILABLE.has(code) || code.startsWith('08'))) {
     return new StorageError('STORAGE_UNAVAILABLE', `database unreachable while ${doing} (${code}${REASONS[code] ? `: ${REASONS[code]}` : ''})`, { cause: e });
@@ -50,6 +51,21 @@ export function storageError(e: unknown, doing: string): VaultError {
   // A network error without a code (a malformed address, a TLS failure): its message names no secrets, its kind says why.
   const why = code ?? (e instanceof Error && !(e instanceof VaultError) && e.name !== 'Error' ? e.name : undefined);
   return new StorageError('STORAGE_REFUSED', `database error while ${doing}${why ? ` (${why})` : ''}`, { cause: e });
+}
+
+/**
+ * node-postgres's own errors for a connection that ended under a query, or a client whose
+ * connection died before (they carry no code: the socket's error went to the client's
+ * 'error' event, the statement gets one of these).
+ */
+const CONNECTION_LOST = new Set(['Connection terminated unexpectedly', 'Client has encountered a connection error and is not queryable', 'Client was closed and is not queryable']);
+
+function connectionLost(e: unknown): boolean {
+  for (let cur: any = e, depth = 0; cur && depth < 4; cur = cur.cause, depth++) {
+    if (typeof cur.code === 'string') return false;
+    if (cur instanceof Error && CONNECTION_LOST.has(cur.message)) return true;
+  }
+  return false;
 }
 
 function findMessage(e: unknown): string | undefined {

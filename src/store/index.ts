@@ -2,6 +2,7 @@ export { openStore } from './open';
 export type { StoreOptions } from './open';
 export type { Store, StoreKind, VaultDb, TenantTx } from './types';
 export { withTenant } from './tenant-scope';
+export { transaction } from './transaction';
 export type { Statement } from './statement';
 export { storageError, sqlState } from './errors';
 export { MIGRATIONS_FOLDER, migratePostgres } from './migrate';

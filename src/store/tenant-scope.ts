@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { storageError } from './errors';
+import { transaction } from './transaction';
 import type { TenantTx, VaultDb } from './types';
 
 /**
@@ -9,7 +10,7 @@ import type { TenantTx, VaultDb } from './types';
  */
 export async function withTenant<T>(db: VaultDb, tenant: string, doing: string, fn: (tx: TenantTx) => Promise<T>): Promise<T> {
   try {
-    return await db.transaction(async (tx) => {
+    return await transaction(db, async (tx) => {
       await tx.execute(sql`SELECT set_config('vault.tenant', ${tenant}, true)`);
       return fn(tx);
     });

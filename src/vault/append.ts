@@ -3,7 +3,7 @@ import { correlationId as validCorrelationId, parseEvents, type EventInput, type
 import { InputError, StorageError } from '../errors';
 import { toHex } from '../crypto';
 import { GENESIS_HASH, sealEvent } from '../events';
-import { appendEventsInTransaction, findIdempotent, sqlState, storageError, withTenant } from '../store';
+import { appendEventsInTransaction, findIdempotent, sqlState, storageError, transaction, withTenant } from '../store';
 import { currentCorrelationId, withContext } from '../observability';
 import { signCheckpoint } from '../audit';
 import type { VaultDeps } from './deps';
@@ -126,7 +126,7 @@ class HeadMoved extends Error {}
 async function writeBatch(deps: VaultDeps, tenant: string, session: string, expectedSeq: number, rows: readonly StoredEvent[], checkpoint: { keyId: string; note: string } | null): Promise<boolean> {
   if (rows.length <= APPEND_CHUNK) return deps.appends.write(tenant, { session, expectedSeq, rows, checkpoint });
   try {
-    return await deps.store.db.transaction(async (tx) => {
+    return await transaction(deps.store.db, async (tx) => {
       for (let i = 0; i < rows.length; i += APPEND_CHUNK) {
         const last = i + APPEND_CHUNK >= rows.length;
         if (!(await appendEventsInTransaction(tx, tenant, session, expectedSeq + i, rows.slice(i, i + APPEND_CHUNK), last ? checkpoint : null))) throw new HeadMoved();
