@@ -54,6 +54,22 @@ export function storageError(e: unknown, doing: string): VaultError {
 }
 
 /**
+ * Whether the database answered a statement with an error, so the statement did nothing:
+ * an error response (it carries a severity and a SQLSTATE) that is not about the
+ * connection. Otherwise (a reset, a lost connection, a backend terminated or shut down
+ * under it) the statement may have run and committed while its answer was lost, and the
+ * caller must not treat it as not done.
+ */
+export function answeredWithError(e: unknown): boolean {
+  for (let cur: any = e, depth = 0; cur && depth < 4; cur = cur.cause, depth++) {
+    if (typeof cur.severity === 'string' && typeof cur.code === 'string' && /^[0-9A-Z]{5}$/.test(cur.code)) {
+      return !cur.code.startsWith('08') && !cur.code.startsWith('57P');
+    }
+  }
+  return false;
+}
+
+/**
  * node-postgres's own errors for a connection that ended under a query, or a client whose
  * connection died before (they carry no code: the socket's error went to the client's
  * 'error' event, the statement gets one of these).

@@ -1,4 +1,4 @@
-import { appendEvents, appendGroup, type GroupPart, type Store } from '../store';
+import { answeredWithError, appendEvents, appendGroup, type GroupPart, type Store } from '../store';
 
 /** Rows one group statement carries at most; the first part of a group goes in whatever its size. */
 const GROUP_ROWS = 1000;
@@ -32,7 +32,11 @@ interface Waiting {
  * moved is answered false (its caller reloads and retries) while the others commit. When
  * the group statement fails as a whole (a concurrent writer's idempotency key, say),
  * nothing of it was written, and each part is written again on its own, so each caller
- * gets its own answer or its own error and no other part's.
+ * gets its own answer or its own error and no other part's. When the connection fails
+ * under it instead (a reset, a failover), the group may have committed with its answer
+ * lost: every part then gets that error and none is written again, which could store it
+ * twice. The callers learn what was stored by reading, or by sending their appends again
+ * with idempotency keys.
  *
  * The caller holds its session's lock (vault/append.ts), so one session has at most one
  * part waiting or in flight, and two statements in flight never touch the same session.
@@ -84,8 +88,13 @@ export class GroupCommit {
     let results: boolean[];
     try {
       results = await appendGroup(this.store, tenant, group.map((w) => w.part));
-    } catch {
-      // Nothing of the group was written: each part again on its own, for its own answer.
+    } catch (e) {
+      if (!answeredWithError(e)) {
+        // Unknown whether it committed: nothing is written again.
+        for (const w of group) w.reject(e);
+        return;
+      }
+      // The database refused it, so nothing of the group was written: each part again on its own, for its own answer.
       await Promise.all(group.map((w) => this.#alone(tenant, w)));
       return;
     }

@@ -22,6 +22,10 @@ process.stderr.write('[connection-loss.test.ts] PGlite not run here: the embedde
 
 const unavailable = (why: string) => ({ code: 'STORAGE_UNAVAILABLE', message: expect.stringMatching(new RegExp(`^database unreachable while [a-z ]+ \\(${why}`)) });
 
+/** `armed` settled within 10 s, or a failure that says which statement never came. */
+const within = (armed: Promise<void>, why: string) =>
+  Promise.race([armed, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(why)), 10_000).unref())]);
+
 describe.each(servers)('a connection lost under a statement, on $name', (backend) => {
   let direct: Awaited<ReturnType<typeof testVault>>;
   let proxy: Awaited<ReturnType<typeof tcpProxy>>;
@@ -42,7 +46,7 @@ describe.each(servers)('a connection lost under a statement, on $name', (backend
   it('a reset inside a tenant transaction fails typed with its cause; the next calls work', async () => {
     const reset = proxy.resetOn("set_config('vault.tenant'");
     await expect(vault.keys('bank')).rejects.toMatchObject(unavailable('ECONNRESET: connection reset by the server'));
-    await reset;
+    await within(reset, 'the statement never crossed the proxy');
     for (let i = 0; i < 3; i++) expect((await vault.keys('bank')).map((k) => k.version)).toEqual([1]);
   });
 
@@ -54,17 +58,51 @@ describe.each(servers)('a connection lost under a statement, on $name', (backend
     const batch = Array.from({ length: 1001 }, (_, i) => ({ type: 'message' as const, role: 'user' as const, content: `m${i}` }));
     const reset = proxy.resetOn('commit');
     await expect(s.appendMany(batch)).rejects.toMatchObject(unavailable('connection lost'));
-    await reset;
+    await within(reset, 'the statement never crossed the proxy');
     expect(await direct.vault.session('bank', 'big').headSeq()).toBe(1);
     expect(await s.appendMany(batch)).toMatchObject({ appended: 1001, firstSeq: 2, lastSeq: 1002 });
     expect((await direct.vault.verify({ tenant: 'bank', session: 'big' })).ok).toBe(true);
+  });
+
+  it('an append whose answer is lost fails typed; sent again with its idempotency key, it is answered from what was stored, not appended twice', async () => {
+    const s = vault.session('bank', 'lost-answer');
+    const reset = proxy.resetOn('session_vault_append', { afterAnswer: true });
+    await expect(s.append({ type: 'tool_call', callId: 'c1', tool: 'transfer', input: { amountCents: 5000 }, idempotencyKey: 'transfer-1' })).rejects.toMatchObject(unavailable('ECONNRESET: connection reset by the server'));
+    await within(reset, 'the statement never crossed the proxy');
+    // It was committed: the server ran it before the answer was cut.
+    expect(await direct.vault.session('bank', 'lost-answer').headSeq()).toBe(1);
+    expect(await s.append({ type: 'tool_call', callId: 'c1', tool: 'transfer', input: { amountCents: 5000 }, idempotencyKey: 'transfer-1' })).toMatchObject({ firstSeq: 1, lastSeq: 1, deduplicated: true });
+    expect(await direct.vault.session('bank', 'lost-answer').headSeq()).toBe(1);
+  });
+
+  it('a group commit whose answer is lost fails every part typed, and writes no part twice', async () => {
+    // Appends to different sessions in one tick go as one group statement (vault/group-commit.ts).
+    // Opened first, so the four appends below reach the group commit in one tick. With both
+    // of the tenant's statement slots free, the first group takes half of them, the second
+    // the rest: two group statements, and the proxy cuts the answer of the first.
+    const ids = ['g1', 'g2', 'g3', 'g4'];
+    const sessions = ids.map((id) => vault.session('bank', id));
+    for (const s of sessions) await s.append({ type: 'task', task: 'opened' });
+    const reset = proxy.resetOn('session_vault_append_group', { afterAnswer: true });
+    const results = await Promise.allSettled(sessions.map((s, i) => s.append({ type: 'tool_call', callId: `c${i}`, tool: 'transfer', input: { amountCents: 100 * (i + 1) } })));
+    await within(reset, 'the group statement never crossed the proxy');
+    const failed = results.filter((r) => r.status === 'rejected');
+    expect(failed).toHaveLength(2);
+    for (const r of failed) expect(r.reason).toMatchObject(unavailable('ECONNRESET: connection reset by the server'));
+    // Every group was committed once: each session holds its transfer once, and still verifies.
+    for (const id of ids) {
+      const types: string[] = [];
+      for await (const e of direct.vault.session('bank', id).events()) types.push(e.type);
+      expect(types).toEqual(['task', 'tool_call']);
+    }
+    expect((await direct.vault.verify({ tenant: 'bank' })).ok).toBe(true);
   });
 
   it('a reset mid-COPY (a full read) fails typed with its cause; the next reads work', async () => {
     await vault.session('bank', 'reset').append({ type: 'task', task: 'after the reset' });
     const reset = proxy.resetOn('session_vault_read_page_rows');
     await expect(readPageRows(storeOf(vault).copyRows!, 'bank', 'reset', 0, 10)).rejects.toMatchObject(unavailable('ECONNRESET: connection reset by the server'));
-    await reset;
+    await within(reset, 'the statement never crossed the proxy');
     const read = async () => {
       const seqs: number[] = [];
       for await (const e of vault.session('bank', 'reset').events()) seqs.push(e.seq);

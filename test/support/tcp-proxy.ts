@@ -3,28 +3,35 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 /**
  * A TCP proxy on loopback in front of a Postgres server, standing in for the network
  * between the vault and its database: `resetOn(text)` makes the next connection whose
- * client sends `text` (a query's SQL, as it crosses the wire) receive a TCP reset, as a
- * firewall, a load balancer's idle timeout or a failover gives one.
+ * client sends `text` (a query's SQL or a prepared statement's name, as it crosses the
+ * wire) receive a TCP reset, as a firewall, a load balancer's idle timeout or a failover
+ * gives one. By default the server never sees that statement; with `{ afterAnswer: true }`
+ * the statement reaches the server, which runs it (and commits it), and the reset comes as
+ * its answer is on its way back: the client cannot know what happened.
  */
-export async function tcpProxy(target: string): Promise<{ url: string; resetOn(text: string): Promise<void>; close(): Promise<void> }> {
+export async function tcpProxy(target: string): Promise<{ url: string; resetOn(text: string, options?: { afterAnswer?: boolean }): Promise<void>; close(): Promise<void> }> {
   const to = new URL(target);
   const sockets = new Set<Socket>();
-  let armed: { text: Buffer; done: () => void } | undefined;
+  let armed: { text: Buffer; afterAnswer: boolean; done: () => void } | undefined;
   const server: Server = createServer((client) => {
     const upstream = connect(Number(to.port || 5432), to.hostname);
     sockets.add(client).add(upstream);
+    let cutOnAnswer: (() => void) | undefined;
     client.on('data', (chunk: Buffer) => {
       if (armed && chunk.includes(armed.text)) {
-        const { done } = armed;
+        const { done, afterAnswer } = armed;
         armed = undefined;
-        client.resetAndDestroy();
-        upstream.destroy();
-        done();
-        return;
+        const cut = () => {
+          client.resetAndDestroy();
+          upstream.destroy();
+          done();
+        };
+        if (!afterAnswer) return cut();
+        cutOnAnswer = cut;
       }
       upstream.write(chunk);
     });
-    upstream.on('data', (chunk: Buffer) => client.write(chunk));
+    upstream.on('data', (chunk: Buffer) => (cutOnAnswer ? cutOnAnswer() : client.write(chunk)));
     const end = () => {
       client.destroy();
       upstream.destroy();
@@ -41,7 +48,7 @@ export async function tcpProxy(target: string): Promise<{ url: string; resetOn(t
   url.host = `127.0.0.1:${address.port}`;
   return {
     url: url.toString(),
-    resetOn: (text) => new Promise<void>((done) => (armed = { text: Buffer.from(text), done })),
+    resetOn: (text, options = {}) => new Promise<void>((done) => (armed = { text: Buffer.from(text), afterAnswer: options.afterAnswer === true, done })),
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
