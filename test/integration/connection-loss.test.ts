@@ -5,6 +5,9 @@ import { openVault, type Vault } from '../../src/vault';
 import { storeOf } from '../../src/vault/vault';
 import { createLogger } from '../../src/observability';
 import { readPageRows, storageError } from '../../src/store';
+import OpenAI from 'openai';
+import { RecordedChat } from '../../src/integrations/openai';
+import { startFakeOpenAI } from '../support/fake-openai';
 
 /**
  * The network or the server ends a connection under a statement: a reset (a firewall, a
@@ -96,6 +99,42 @@ describe.each(servers)('a connection lost under a statement, on $name', (backend
       expect(types).toEqual(['task', 'tool_call']);
     }
     expect((await direct.vault.verify({ tenant: 'bank' })).ok).toBe(true);
+  });
+
+  it('a recorded chat turn whose tool moved money, its result\'s answer cut off, records the tool once and finishes', async () => {
+    const fake = await startFakeOpenAI();
+    try {
+      let transfers = 0;
+      const chat = new RecordedChat({
+        client: new OpenAI({ apiKey: 'test-key', baseURL: fake.baseURL, maxRetries: 0 }),
+        session: vault.session('bank', 'chat'),
+        model: 'gpt-4o-mini',
+        logger: createLogger({ level: 'silent' }),
+        tools: {
+          transfer: {
+            parameters: { type: 'object' },
+            run: () => {
+              transfers++;
+              // The tool's result is the next append: the server commits it, its answer never arrives.
+              armed = proxy.resetOn('session_vault_append', { afterAnswer: true });
+              return { moved: 5000 };
+            },
+          },
+        },
+      });
+      let armed: Promise<void> | undefined;
+      fake.reply({ kind: 'tools', calls: [{ id: 'call_1', name: 'transfer', arguments: { amountCents: 5000 } }] }, { kind: 'text', text: 'Done.' });
+      const turn = await chat.send('Move 50 EUR to savings');
+      await within(armed!, 'the tool result never crossed the proxy');
+      expect(turn).toMatchObject({ reply: 'Done.', rounds: 2, toolCalls: [{ callId: 'call_1', tool: 'transfer', isError: false }] });
+      expect(transfers).toBe(1);
+      const types: string[] = [];
+      for await (const e of direct.vault.session('bank', 'chat').events()) types.push(e.type);
+      expect(types).toEqual(['message', 'message', 'tool_call', 'tool_result', 'message']);
+      expect((await direct.vault.verify({ tenant: 'bank', session: 'chat' })).ok).toBe(true);
+    } finally {
+      await fake.close();
+    }
   });
 
   it('a reset mid-COPY (a full read) fails typed with its cause; the next reads work', async () => {

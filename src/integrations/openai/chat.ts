@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type OpenAI from 'openai';
 import type { VaultEvent } from '../../domain';
-import { InputError, StorageError } from '../../errors';
+import { InputError, StorageError, VaultError } from '../../errors';
 import { createLogger, withContext, type Logger } from '../../observability';
 import type { VaultSession } from '../../vault';
 import type { OpenAiMessage } from '../message-formats';
@@ -75,6 +75,12 @@ interface Completion {
  * the turn carries one correlation id. A failing model call is recorded as a
  * `model_error` event (with whatever a broken stream had delivered) and thrown as
  * MODEL_UNAVAILABLE: the record of the turn is never lost.
+ *
+ * Every event is recorded under an idempotency key derived from the turn (its correlation
+ * id, the round, the position), and sent again while the database is unreachable
+ * (`record`): an append whose answer a reset or a failover cut off may have landed, and
+ * sent again under the same keys it is answered from what was stored. A tool that moved
+ * money is recorded once, not lost and not twice.
  */
 export class RecordedChat {
   private readonly logger: Logger;
@@ -98,7 +104,8 @@ export class RecordedChat {
     const { session } = this.o;
     const log = this.logger;
     log.info({ op: 'chat.turn' }, 'turn started');
-    await session.append({ type: 'message', role: 'user', content: userText }, { agent: this.o.agent });
+    const key = (...part: (string | number)[]) => [correlationId, ...part].join('/');
+    await this.record([{ type: 'message', role: 'user', content: userText, idempotencyKey: key('user') }], log, { agent: this.o.agent });
     const result: TurnResult = { correlationId, reply: '', rounds: 0, toolCalls: [], usage: { promptTokens: 0, completionTokens: 0 }, costUsd: 0 };
     const facts = this.o.memory ? await this.o.memory.store.top(this.o.memory.userRef, this.o.memory.topK ?? 5) : [];
     for (;;) {
@@ -108,17 +115,21 @@ export class RecordedChat {
       result.rounds++;
       const strategy = this.o.context ?? fullHistory();
       const events = await contextEvents(session, strategy.reach);
-      if (result.rounds === 1) await this.recordInstructions(events, facts);
-      const messages = await strategy.build({ events, systemPrompt: this.o.systemPrompt, facts }, this.services());
+      const round = result.rounds;
+      if (round === 1) await this.recordInstructions(events, facts, key('instructions'), log);
+      const messages = await strategy.build({ events, systemPrompt: this.o.systemPrompt, facts }, this.services((...part) => key(round, ...part), log));
       const started = Date.now();
-      const completion = await this.call(messages, log);
+      const completion = await this.call(messages, key(round, 'error'), log);
       const latencyMs = Date.now() - started;
       const usage = completion.usage ?? undefined;
       const costUsd = usage ? costOf(completion.model, usage, this.prices) : undefined;
-      await session.appendMany([
-        { type: 'message', role: 'assistant', content: completion.content, model: completion.model, latencyMs, ...(usage ? { usage } : {}), ...(costUsd !== undefined ? { costUsd } : {}) },
-        ...completion.toolCalls.map((c) => ({ type: 'tool_call', callId: c.id, tool: c.name, input: parseArguments(c.arguments) })),
-      ]);
+      await this.record(
+        [
+          { type: 'message', role: 'assistant', content: completion.content, model: completion.model, latencyMs, ...(usage ? { usage } : {}), ...(costUsd !== undefined ? { costUsd } : {}), idempotencyKey: key(round, 'reply') },
+          ...completion.toolCalls.map((c, i) => ({ type: 'tool_call', callId: c.id, tool: c.name, input: parseArguments(c.arguments), idempotencyKey: key(round, 'call', i) })),
+        ],
+        log,
+      );
       if (usage) {
         result.usage.promptTokens += usage.promptTokens;
         result.usage.completionTokens += usage.completionTokens;
@@ -130,27 +141,27 @@ export class RecordedChat {
         log.info({ op: 'chat.turn', rounds: result.rounds, costUsd: result.costUsd }, 'turn finished');
         return result;
       }
-      for (const call of completion.toolCalls) result.toolCalls.push(await this.runTool(call, correlationId, log));
+      for (const [i, call] of completion.toolCalls.entries()) result.toolCalls.push(await this.runTool(call, correlationId, key(round, 'result', i), log));
     }
   }
 
-  /** Runs one tool call and records its result (or its error) with its duration. */
   /**
    * Records what the model is told besides the conversation (the system prompt and the
    * remembered facts) when it differs from what was last recorded in the session: the
    * vault can then show the instructions behind every model call. Sealed like any event.
    */
-  private async recordInstructions(events: readonly VaultEvent[], facts: readonly string[]): Promise<void> {
+  private async recordInstructions(events: readonly VaultEvent[], facts: readonly string[], idempotencyKey: string, log: Logger): Promise<void> {
     const wanted = { systemPrompt: this.o.systemPrompt ?? null, facts: [...facts] };
     let last: unknown = null;
     for (const e of events) if (e.type === 'instructions') last = e.data;
     const same = last !== null && JSON.stringify(last) === JSON.stringify(wanted);
     if (!same && (last !== null || wanted.systemPrompt !== null || wanted.facts.length > 0)) {
-      await this.o.session.append({ type: 'instructions', ...wanted });
+      await this.record([{ type: 'instructions', ...wanted, idempotencyKey }], log);
     }
   }
 
-  private async runTool(call: Completion['toolCalls'][number], correlationId: string, log: Logger): Promise<TurnResult['toolCalls'][number]> {
+  /** Runs one tool call and records its result (or its error) with its duration. */
+  private async runTool(call: Completion['toolCalls'][number], correlationId: string, idempotencyKey: string, log: Logger): Promise<TurnResult['toolCalls'][number]> {
     const tool = this.o.tools?.[call.name];
     const started = Date.now();
     let output: unknown;
@@ -166,13 +177,13 @@ export class RecordedChat {
       output = { error: e instanceof SyntaxError ? 'the arguments were not valid JSON' : e instanceof Error ? e.message : String(e) };
     }
     const durationMs = Date.now() - started;
-    await this.o.session.append({ type: 'tool_result', callId: call.id, output: toJson(output), durationMs, isError, ...(summary !== undefined ? { summary } : {}) });
+    await this.record([{ type: 'tool_result', callId: call.id, output: toJson(output), durationMs, isError, ...(summary !== undefined ? { summary } : {}), idempotencyKey }], log);
     log.info({ op: 'chat.tool', tool: call.name, durationMs, isError }, 'tool ran');
     return { callId: call.id, tool: call.name, isError };
   }
 
   /** One model call, streamed or not; a failure is recorded, then thrown as MODEL_UNAVAILABLE. */
-  private async call(messages: OpenAiMessage[], log: Logger): Promise<Completion> {
+  private async call(messages: OpenAiMessage[], errorKey: string, log: Logger): Promise<Completion> {
     const tools = Object.entries(this.o.tools ?? {}).map(([name, t]) => ({
       type: 'function' as const,
       function: { name, ...(t.description ? { description: t.description } : {}), parameters: t.parameters },
@@ -215,7 +226,7 @@ export class RecordedChat {
       const status = (e as { status?: number }).status;
       const code = (e as { code?: string | null }).code ?? undefined;
       const message = e instanceof Error ? e.message.slice(0, 2000) : 'model call failed';
-      await this.o.session.append({
+      const failure = {
         type: 'model_error',
         model: this.o.model,
         message,
@@ -224,14 +235,34 @@ export class RecordedChat {
         ...(status !== undefined ? { status } : {}),
         ...(typeof code === 'string' ? { code: code.slice(0, 200) } : {}),
         ...(partial ? { partialContent: partial } : {}),
-      });
+        idempotencyKey: errorKey,
+      };
+      await this.record([failure], log);
       log.warn({ op: 'chat.model', status, code, latencyMs: Date.now() - started }, 'model call failed');
       throw new StorageError('MODEL_UNAVAILABLE', `the model call failed${status ? ` (HTTP ${status})` : ''}; the failure is recorded in the session`, { cause: e });
     }
   }
 
-  /** The model as summariser, and the session as where summaries are recorded. */
-  private services(): ContextServices {
+  /**
+   * Appends the turn's events (each with its idempotency key), sending them again while the
+   * database is unreachable: after `RECORD_RETRIES_MS`, the last error is thrown.
+   */
+  private async record(events: readonly { type: string; idempotencyKey: string; [field: string]: unknown }[], log: Logger, options: { agent?: string | undefined } = {}): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.o.session.appendMany(events, options.agent === undefined ? {} : { agent: options.agent });
+        return;
+      } catch (e) {
+        const wait = RECORD_RETRIES_MS[attempt];
+        if (!(e instanceof VaultError && e.code === 'STORAGE_UNAVAILABLE') || wait === undefined) throw e;
+        log.warn({ op: 'chat.record', attempt: attempt + 1, code: e.code }, 'database unreachable; recording again');
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
+  /** The model as summariser, and the session as where summaries are recorded (keyed by `key`). */
+  private services(key: (...part: (string | number)[]) => string, log: Logger): ContextServices {
     return {
       summarize: async (messages, previous) => {
         const r = await this.o.client.chat.completions.create({
@@ -245,11 +276,14 @@ export class RecordedChat {
         return r.choices[0]?.message?.content ?? '';
       },
       recordSummary: async (content, throughSeq) => {
-        await this.o.session.append({ type: 'summary', content, throughSeq });
+        await this.record([{ type: 'summary', content, throughSeq, idempotencyKey: key('summary', throughSeq) }], log);
       },
     };
   }
 }
+
+/** How long `record` waits before each sending again of an append the database was unreachable for. */
+const RECORD_RETRIES_MS = [100, 400, 1600];
 
 /** Tool arguments as recorded: the parsed object, or the raw text when it is not JSON. */
 function parseArguments(text: string): unknown {
