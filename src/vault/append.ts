@@ -59,7 +59,12 @@ export async function append(
       for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
         const s =
           deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, { agent: options.agent ?? null }));
-        if (keys.length > 0) {
+        // A retry is found by the unique index on the keys, not by a read before every keyed
+        // append to an active session: a key already stored fails the statement (23505,
+        // nothing written) or the head has moved past it, and either way the next attempt
+        // looks here first. A session that is not active is looked in at once, as its
+        // append would be refused.
+        if (keys.length > 0 && (attempt > 1 || s.status !== 'active')) {
           const earlier = await previouslyAppended(deps, tenant, session, events, keys);
           if (earlier) return earlier;
         }

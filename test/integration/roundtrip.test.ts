@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { withCorrelationId } from '../../src/observability';
 import type { Vault } from '../../src/vault';
@@ -130,6 +131,38 @@ describe.each(backends())('append and replay on $name', (backend) => {
     await expect(s.appendMany([batch[0]!, { type: 'task', task: 'x', idempotencyKey: 'req-2' }])).rejects.toMatchObject({ code: 'IDEMPOTENCY_CONFLICT' });
     await expect(s.appendMany([{ type: 'task', task: 'x', idempotencyKey: 'k' }, { type: 'task', task: 'y', idempotencyKey: 'k' }])).rejects.toMatchObject({ code: 'INVALID_EVENT' });
     expect((await s.state()).lastSeq).toBe(2);
+  });
+
+  it('any mix of keyed appends and their retries, one after another and at once across sessions, stores each key once and answers every retry with its original result', async () => {
+    // Retries are found by the unique index on the keys (vault/append.ts): a statement
+    // carrying a stored key fails, and the next attempt finds it. Here with the head
+    // cached and current (a retry of an acknowledged append), and through group commit.
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(fc.nat(5), { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 3 }), async (plans) => {
+        run++;
+        const perSession = await Promise.all(
+          plans.map(async (plan, p) => {
+            const s = vault.session('bank', `keys-${run}-${p}`);
+            const first = new Map<number, { firstSeq: number; head: string }>();
+            for (const k of plan) {
+              const r = await s.append({ type: 'task', task: `t${k}`, idempotencyKey: `k${k}` });
+              const was = first.get(k);
+              if (was) expect(r).toMatchObject({ ...was, deduplicated: true });
+              else {
+                expect(r.deduplicated).toBe(false);
+                first.set(k, { firstSeq: r.firstSeq, head: r.head });
+              }
+            }
+            const tasks: unknown[] = [];
+            for await (const e of s.events()) tasks.push((e.data as { task: string }).task);
+            return { tasks, expected: [...first.keys()].map((k) => `t${k}`) };
+          }),
+        );
+        for (const { tasks, expected } of perSession) expect(tasks).toEqual(expected);
+      }),
+      { numRuns: 15 },
+    );
   });
 
   it('stamps correlation ids: explicit, per event, ambient, or generated', async () => {
