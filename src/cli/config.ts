@@ -44,6 +44,8 @@ export interface CliConfig {
   lockTimeoutMs: number;
   /** VAULT_PG_ROLE_ON_CONNECT=0: the login role sets the application role itself (PgBouncer, RDS Proxy). */
   roleOnConnect: boolean;
+  /** VAULT_PG_STATEMENT_TIMEOUT (whole seconds, 0: none); undefined: the library's default (60 s). */
+  statementTimeoutMs: number | undefined;
   json: boolean;
   debug: boolean;
   logLevel: string;
@@ -68,6 +70,7 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
     reason: flags.reason,
     lockTimeoutMs: Number(lockTimeout) * 1000,
     roleOnConnect: env.VAULT_PG_ROLE_ON_CONNECT !== '0',
+    statementTimeoutMs: statementTimeout(env.VAULT_PG_STATEMENT_TIMEOUT),
     json: flags.json === true,
     debug: flags.debug === true,
     // The CLI is quiet by default: its output is the answer; logs are for operators who ask.
@@ -121,5 +124,11 @@ function s3Config(env: NodeJS.ProcessEnv): S3Settings {
 
 /** openVault options for a resolved config. */
 export function vaultOptions(c: CliConfig): VaultOptions {
-  return { home: c.home, database: c.database, keyring: c.keyring, witness: c.witness, archive: c.archive, s3: c.s3, lockTimeoutMs: c.lockTimeoutMs, logLevel: c.logLevel, roleOnConnect: c.roleOnConnect, schema: c.schema, appRole: c.appRole };
+  return { home: c.home, database: c.database, keyring: c.keyring, witness: c.witness, archive: c.archive, s3: c.s3, lockTimeoutMs: c.lockTimeoutMs, logLevel: c.logLevel, roleOnConnect: c.roleOnConnect, schema: c.schema, appRole: c.appRole, ...(c.statementTimeoutMs !== undefined ? { statementTimeoutMs: c.statementTimeoutMs } : {}) };
+}
+
+function statementTimeout(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 86_400) throw new InputError('INVALID_CONFIG', 'VAULT_PG_STATEMENT_TIMEOUT takes whole seconds (0..86400; 0: none)');
+  return Number(value) * 1000;
 }

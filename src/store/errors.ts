@@ -22,6 +22,8 @@ const REASONS: Record<string, string> = {
   '28000': 'the server refused this role or host (pg_hba.conf)',
   '57P01': 'the server is shutting down',
   '57P03': 'the server is starting up or in recovery',
+  '57014': 'the statement was cancelled: it ran past the statement timeout, a lock wait included, or an operator cancelled it',
+  '55P03': 'a lock was not available in time',
 };
 const UNAVAILABLE = new Set(Object.keys(REASONS));
 
@@ -32,7 +34,8 @@ const UNAVAILABLE = new Set(Object.keys(REASONS));
  */
 export function storageError(e: unknown, doing: string): VaultError {
   if (e instanceof VaultError) return e;
-  if (connectionLost(e)) return new StorageError('STORAGE_UNAVAILABLE', `database unreachable while ${doing} (connection lost)`, { cause: e });
+  const lost = connectionLost(e);
+  if (lost) return new StorageError('STORAGE_UNAVAILABLE', `database unreachable while ${doing} (${lost})`, { cause: e });
   const code = sqlState(e);
   if (code && (UNAVAILABLE.has(code) || code.startsWith('08'))) {
     return new StorageError('STORAGE_UNAVAILABLE', `database unreachable while ${doing} (${code}${REASONS[code] ? `: ${REASONS[code]}` : ''})`, { cause: e });
@@ -70,18 +73,27 @@ export function answeredWithError(e: unknown): boolean {
 }
 
 /**
- * node-postgres's own errors for a connection that ended under a query, or a client whose
- * connection died before (they carry no code: the socket's error went to the client's
- * 'error' event, the statement gets one of these).
+ * node-postgres's own errors, which carry no code, for a connection that ended under a
+ * query, a client whose connection died before (the socket's error went to the client's
+ * 'error' event, the statement gets one of these), or a connection that did not open in
+ * time (connectionTimeoutMillis), with what each means.
  */
-const CONNECTION_LOST = new Set(['Connection terminated unexpectedly', 'Client has encountered a connection error and is not queryable', 'Client was closed and is not queryable']);
+const CONNECTION_LOST = new Map([
+  ['Connection terminated unexpectedly', 'connection lost'],
+  ['Client has encountered a connection error and is not queryable', 'connection lost'],
+  ['Client was closed and is not queryable', 'connection lost'],
+  ['timeout expired', 'connection timed out: the server did not answer'],
+  ['Connection terminated due to connection timeout', 'connection timed out: the server did not answer'],
+  ['timeout exceeded when trying to connect', 'connection timed out: no connection free or opened in time'],
+]);
 
-function connectionLost(e: unknown): boolean {
+/** What a code-less node-postgres error says about the connection, or undefined. */
+function connectionLost(e: unknown): string | undefined {
   for (let cur: any = e, depth = 0; cur && depth < 4; cur = cur.cause, depth++) {
-    if (typeof cur.code === 'string') return false;
-    if (cur instanceof Error && CONNECTION_LOST.has(cur.message)) return true;
+    if (typeof cur.code === 'string') return undefined;
+    if (cur instanceof Error && CONNECTION_LOST.has(cur.message)) return CONNECTION_LOST.get(cur.message);
   }
-  return false;
+  return undefined;
 }
 
 function findMessage(e: unknown): string | undefined {

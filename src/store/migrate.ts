@@ -51,8 +51,9 @@ async function withMigrationsFor<T>(layout: StoreLayout, run: (config: { migrati
  * is created if missing and is first on the migration's search_path, so every table and
  * function lands in it.
  */
-export async function migratePostgres(url: string, layout: StoreLayout): Promise<void> {
-  const client = new Client({ connectionString: url });
+export async function migratePostgres(url: string, layout: StoreLayout, connectionTimeoutMillis = 0): Promise<void> {
+  // No statement timeout here: a migration may rebuild an index over a large table.
+  const client = new Client({ connectionString: url, connectionTimeoutMillis });
   client.on('error', () => {}); // its statements fail with the error; the event alone would end the process
   await client.connect();
   try {

@@ -25,6 +25,8 @@ export interface StoreOptions {
   schema?: string | undefined;
   /** The role the application acts as (default session_vault_app; cluster-wide on a server). */
   appRole?: string | undefined;
+  /** Postgres: the statement timeout in ms (0: none) and, capped at 10 s, the connect timeout (see VaultOptions). */
+  statementTimeoutMs?: number | undefined;
 }
 
 /** Picks the driver from the URL (CLI contract: "Where the vault lives"). */

@@ -17,13 +17,17 @@ import type { Statement } from './statement';
  */
 export async function openPostgres(
   url: string,
-  options: { migrate: boolean; create?: boolean; poolSize?: number; roleOnConnect?: boolean; schema?: string | undefined; appRole?: string | undefined },
+  options: { migrate: boolean; create?: boolean; poolSize?: number; roleOnConnect?: boolean; schema?: string | undefined; appRole?: string | undefined; statementTimeoutMs?: number | undefined },
 ): Promise<Store> {
+  const timeout = options.statementTimeoutMs ?? 0;
+  // A server that accepts the connection and never answers (a dead peer behind a load
+  // balancer) fails the open or the checkout instead of hanging for the OS's minutes.
+  const connectionTimeoutMillis = timeout > 0 ? Math.min(timeout, CONNECT_TIMEOUT_CAP_MS) : 0;
   try {
     // Look first, as the login role, without creating anything: which layout, and whether
     // a command that may not create or migrate finds a current vault.
     let layout: StoreLayout;
-    const probe = new Client({ connectionString: url });
+    const probe = new Client({ connectionString: url, connectionTimeoutMillis });
     probe.on('error', () => {}); // its statements fail with the error; the event alone would end the process
     await probe.connect();
     try {
@@ -37,7 +41,7 @@ export async function openPostgres(
     } finally {
       await probe.end();
     }
-    if (options.migrate) await migratePostgres(url, layout);
+    if (options.migrate) await migratePostgres(url, layout, connectionTimeoutMillis);
     // The role is a startup parameter, so a connection acts as the app role from its
     // first statement: there is no window in which it runs as the login role.
     // Behind PgBouncer (transaction pooling) or RDS Proxy a startup option does not reach the
@@ -46,8 +50,10 @@ export async function openPostgres(
     // below refuses either way unless the connection really acts as the application role.
     // The schema travels the same way (search_path), so every unqualified table name the
     // queries use resolves in the vault's schema.
-    const startup = `-c role=${layout.appRole} -c search_path=${layout.schema}`;
-    const pool = new Pool({ connectionString: url, max: options.poolSize ?? 10, ...(options.roleOnConnect === false ? {} : { options: startup }) });
+    // The statement timeout travels the same way: the server cancels a statement (a lock
+    // wait included) past it, so the call fails typed (57014) with nothing written.
+    const startup = `-c role=${layout.appRole} -c search_path=${layout.schema}${timeout > 0 ? ` -c statement_timeout=${timeout}` : ''}`;
+    const pool = new Pool({ connectionString: url, max: options.poolSize ?? 10, connectionTimeoutMillis, keepAlive: true, ...(options.roleOnConnect === false ? {} : { options: startup }) });
     // Idle clients that lose their server emit 'error' on the pool; the next query reports it.
     pool.on('error', () => {});
     // A lent client has no 'error' listener of the pool's (pool.query adds one for its own
@@ -93,6 +99,9 @@ export async function openPostgres(
     throw storageError(e, `connecting to Postgres at ${hostOf(url)}`);
   }
 }
+
+/** The longest a connection may take to open, whatever the statement timeout. */
+const CONNECT_TIMEOUT_CAP_MS = 10_000;
 
 /**
  * A readable stream's bytes in one buffer. (node:stream/consumers' `buffer` goes through a

@@ -50,6 +50,16 @@ export interface VaultOptions {
   schema?: string;
   /** The role the application acts as. Default `session_vault_app`; cluster-wide on a server, so vaults of one cluster that must not share privileges take different names. */
   appRole?: string;
+  /**
+   * Postgres: the longest one statement may run, waits for locks included (the server's
+   * `statement_timeout`), and, capped at 10 s, the longest a connection may take to open.
+   * Past it the call fails with STORAGE_UNAVAILABLE and writes nothing, instead of hanging
+   * while a DBA holds a lock or a server does not answer. Default 60 000; 0: none. Sent
+   * with the application role's startup option; behind a pooler (`roleOnConnect: false`)
+   * give the login role `ALTER ROLE … SET statement_timeout` instead. The embedded store
+   * ignores it.
+   */
+  statementTimeoutMs?: number;
   /** Create the store when none exists. Default true; false makes a missing vault NO_VAULT (exit 4), creating nothing. */
   create?: boolean;
   /** A pino logger; default JSON on stderr at `logLevel`. */
@@ -104,6 +114,7 @@ const optionsSchema = z.strictObject({
   migrate: z.boolean().optional(),
   create: z.boolean().optional(),
   roleOnConnect: z.boolean().optional(),
+  statementTimeoutMs: z.number().int().min(0).max(86_400_000).optional(),
   schema: z.string().optional(),
   appRole: z.string().optional(),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null).optional(),
@@ -132,6 +143,9 @@ function statOrNull(file: string): Stats | null {
 /** Default home folder. */
 export const DEFAULT_HOME = '.session-vault';
 
+/** Default statementTimeoutMs: a minute, far above any one statement the vault sends. */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 60_000;
+
 /**
  * Opens a vault. Validates options (INVALID_CONFIG), opens and migrates the store
  * (STORAGE_UNAVAILABLE, STORE_LOCKED). The keyring is read when a key is first needed
@@ -150,7 +164,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   const home = path.resolve(o.home ?? DEFAULT_HOME);
   const keyringPath = path.resolve(o.keyring ?? path.join(home, 'keyring.json'));
   const logger = o.logger ?? createLogger({ level: o.logLevel ?? process.env.VAULT_LOG_LEVEL ?? 'info' });
-  const store = await openStore({ url: o.database, home, lockTimeoutMs: o.lockTimeoutMs ?? 30_000, migrate: o.migrate ?? true, create: o.create ?? true, onLockWait: o.onLockWait, roleOnConnect: o.roleOnConnect, schema: o.schema, appRole: o.appRole });
+  const store = await openStore({ url: o.database, home, lockTimeoutMs: o.lockTimeoutMs ?? 30_000, migrate: o.migrate ?? true, create: o.create ?? true, onLockWait: o.onLockWait, roleOnConnect: o.roleOnConnect, schema: o.schema, appRole: o.appRole, statementTimeoutMs: o.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS });
 
   // The keyring is read on first need and again whenever the file is replaced (a key
   // rotation by another process), so a long-running vault never keeps signing with a

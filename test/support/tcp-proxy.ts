@@ -7,13 +7,21 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
  * wire) receive a TCP reset, as a firewall, a load balancer's idle timeout or a failover
  * gives one. By default the server never sees that statement; with `{ afterAnswer: true }`
  * the statement reaches the server, which runs it (and commits it), and the reset comes as
- * its answer is on its way back: the client cannot know what happened.
+ * its answer is on its way back: the client cannot know what happened. `silence()` makes
+ * it accept new connections and never answer them, as a dead server behind a load
+ * balancer does.
  */
-export async function tcpProxy(target: string): Promise<{ url: string; resetOn(text: string, options?: { afterAnswer?: boolean }): Promise<void>; close(): Promise<void> }> {
+export async function tcpProxy(target: string): Promise<{ url: string; resetOn(text: string, options?: { afterAnswer?: boolean }): Promise<void>; silence(): void; close(): Promise<void> }> {
   const to = new URL(target);
   const sockets = new Set<Socket>();
   let armed: { text: Buffer; afterAnswer: boolean; done: () => void } | undefined;
+  let silent = false;
   const server: Server = createServer((client) => {
+    sockets.add(client);
+    if (silent) {
+      client.on('error', () => {});
+      return; // accepted, never answered
+    }
     const upstream = connect(Number(to.port || 5432), to.hostname);
     sockets.add(client).add(upstream);
     let cutOnAnswer: (() => void) | undefined;
@@ -48,6 +56,9 @@ export async function tcpProxy(target: string): Promise<{ url: string; resetOn(t
   url.host = `127.0.0.1:${address.port}`;
   return {
     url: url.toString(),
+    silence: () => {
+      silent = true;
+    },
     resetOn: (text, options = {}) => new Promise<void>((done) => (armed = { text: Buffer.from(text), afterAnswer: options.afterAnswer === true, done })),
     close: () =>
       new Promise<void>((resolve) => {

@@ -1,0 +1,104 @@
+import { Client } from 'pg';
+import { backends, dropCreatedDatabases, tempHome, testVault } from '../support/backends';
+import { tcpProxy } from '../support/tcp-proxy';
+import { openVault } from '../../src/vault';
+import { storeOf } from '../../src/vault/vault';
+import { createLogger } from '../../src/observability';
+import { resolveConfig, vaultOptions } from '../../src/cli/config';
+
+/**
+ * A database that does not answer in time fails the call typed (STORAGE_UNAVAILABLE),
+ * writing nothing, instead of hanging the agent: a DBA holding a lock past the statement
+ * timeout, a server that accepts connections and never answers. On a server only: the
+ * embedded store runs in the process (it ignores the option, checked below).
+ */
+afterAll(dropCreatedDatabases);
+
+const servers = backends().filter((b) => b.name === 'postgres');
+process.stderr.write('[statement-timeout.test.ts] the lock and silent-server attacks run on Postgres only: the embedded store has no server to wait on\n');
+
+/** `p` settled within `ms`, or a failure saying the call hung. */
+const within = <T>(p: Promise<T>, ms: number) =>
+  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms).unref())]);
+
+describe.each(servers)('the statement timeout on $name', (backend) => {
+  it("a DBA's lock held past the timeout fails the append typed, writing nothing; once it is gone, the append lands", async () => {
+    const t = await testVault(backend, { statementTimeoutMs: 500 });
+    try {
+      await t.vault.createTenant('bank');
+      const s = t.vault.session('bank', 'locked');
+      await s.append({ type: 'task', task: 'before the lock' });
+      const dba = new Client({ connectionString: t.url });
+      await dba.connect();
+      try {
+        await dba.query('BEGIN');
+        await dba.query(`LOCK TABLE ${storeOf(t.vault).layout.schema}.sessions IN ACCESS EXCLUSIVE MODE`);
+        await expect(within(s.append({ type: 'tool_call', callId: 'c1', tool: 'transfer', input: { amountCents: 5000 } }), 10_000)).rejects.toMatchObject({
+          code: 'STORAGE_UNAVAILABLE',
+          message: expect.stringMatching(/^database unreachable while appending events \(57014: the statement was cancelled: it ran past the statement timeout/),
+        });
+      } finally {
+        await dba.query('ROLLBACK');
+        await dba.end();
+      }
+      expect(await s.headSeq()).toBe(1);
+      expect(await s.append({ type: 'tool_call', callId: 'c1', tool: 'transfer', input: { amountCents: 5000 } })).toMatchObject({ firstSeq: 2, lastSeq: 2 });
+      expect((await t.vault.verify({ tenant: 'bank', session: 'locked' })).ok).toBe(true);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a server that accepts the connection and never answers fails the open typed within the connect timeout', async () => {
+    const proxy = await tcpProxy(await backend.database());
+    const h = await tempHome();
+    try {
+      proxy.silence();
+      const opened = openVault({ home: h.home, database: proxy.url, statementTimeoutMs: 1_000, logger: createLogger({ level: 'silent' }) });
+      await expect(within(opened, 10_000)).rejects.toMatchObject({
+        code: 'STORAGE_UNAVAILABLE',
+        message: expect.stringMatching(/^database unreachable while connecting to Postgres at 127\.0\.0\.1:\d+ \(connection timed out: the server did not answer\)$/),
+      });
+    } finally {
+      h.cleanup();
+      await proxy.close();
+    }
+  });
+
+  it('the timeout is the one the vault was opened with, and 0 sends none', async () => {
+    const show = async (statementTimeoutMs: number | undefined) => {
+      const t = await testVault(backend, statementTimeoutMs === undefined ? {} : { statementTimeoutMs });
+      try {
+        const { sql } = await import('drizzle-orm');
+        const res = (await storeOf(t.vault).db.execute(sql.raw('SHOW statement_timeout'))) as unknown as { rows: { statement_timeout: string }[] };
+        return res.rows[0]!.statement_timeout;
+      } finally {
+        await t.close();
+      }
+    };
+    expect(await show(undefined)).toBe('1min');
+    expect(await show(2_500)).toBe('2500ms');
+    expect(await show(0)).toBe('0');
+  });
+});
+
+describe('VAULT_PG_STATEMENT_TIMEOUT and the embedded store', () => {
+  it('the CLI reads whole seconds, refuses anything else typed, and leaves the default alone when unset', () => {
+    expect(vaultOptions(resolveConfig({}, { VAULT_PG_STATEMENT_TIMEOUT: '5' })).statementTimeoutMs).toBe(5_000);
+    expect(vaultOptions(resolveConfig({}, { VAULT_PG_STATEMENT_TIMEOUT: '0' })).statementTimeoutMs).toBe(0);
+    expect(vaultOptions(resolveConfig({}, {})).statementTimeoutMs).toBeUndefined();
+    for (const bad of ['-1', '1.5', '5s', '86401', ' 5'])
+      expect(() => resolveConfig({}, { VAULT_PG_STATEMENT_TIMEOUT: bad })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+  });
+
+  it('the embedded store ignores the option', async () => {
+    const pglite = backends().find((b) => b.name === 'pglite')!;
+    const t = await testVault(pglite, { statementTimeoutMs: 1 });
+    try {
+      await t.vault.createTenant('bank');
+      expect(await t.vault.session('bank', 's').append({ type: 'task', task: 'fine' })).toMatchObject({ firstSeq: 1 });
+    } finally {
+      await t.close();
+    }
+  });
+});
