@@ -24,6 +24,7 @@ const REASONS: Record<string, string> = {
   '57P03': 'the server is starting up or in recovery',
   '57014': 'the statement was cancelled: it ran past the statement timeout, a lock wait included, or an operator cancelled it',
   '55P03': 'a lock was not available in time',
+  '25P03': 'the transaction sat idle past the timeout, and the server ended it',
 };
 const UNAVAILABLE = new Set(Object.keys(REASONS));
 

@@ -50,9 +50,13 @@ export async function openPostgres(
     // below refuses either way unless the connection really acts as the application role.
     // The schema travels the same way (search_path), so every unqualified table name the
     // queries use resolves in the vault's schema.
-    // The statement timeout travels the same way: the server cancels a statement (a lock
-    // wait included) past it, so the call fails typed (57014) with nothing written.
-    const startup = `-c role=${layout.appRole} -c search_path=${layout.schema}${timeout > 0 ? ` -c statement_timeout=${timeout}` : ''}`;
+    // The timeouts travel the same way. The server cancels a statement (a lock wait
+    // included) past the statement timeout, so the call fails typed (57014) with nothing
+    // written; and it ends a connection whose transaction sat idle as long (25P03): a
+    // client that froze mid-transaction (a GC pause, a SIGSTOP, a hung host) does not hold
+    // its sessions' heads, and every other writer to them, for ever.
+    const timeouts = timeout > 0 ? ` -c statement_timeout=${timeout} -c idle_in_transaction_session_timeout=${timeout}` : '';
+    const startup = `-c role=${layout.appRole} -c search_path=${layout.schema}${timeouts}`;
     const pool = new Pool({ connectionString: url, max: options.poolSize ?? 10, connectionTimeoutMillis, keepAlive: true, ...(options.roleOnConnect === false ? {} : { options: startup }) });
     // Idle clients that lose their server emit 'error' on the pool; the next query reports it.
     pool.on('error', () => {});

@@ -52,7 +52,9 @@ export interface VaultOptions {
   appRole?: string;
   /**
    * Postgres: the longest one statement may run, waits for locks included (the server's
-   * `statement_timeout`), and, capped at 10 s, the longest a connection may take to open.
+   * `statement_timeout`), the longest a transaction may sit idle before the server ends
+   * its connection (`idle_in_transaction_session_timeout`: a client frozen mid-transaction
+   * releases its locks), and, capped at 10 s, the longest a connection may take to open.
    * Past it the call fails with STORAGE_UNAVAILABLE and writes nothing, instead of hanging
    * while a DBA holds a lock or a server does not answer. Default 60 000; 0: none. Sent
    * with the application role's startup option; behind a pooler (`roleOnConnect: false`)

@@ -9,7 +9,8 @@ import { resolveConfig, vaultOptions } from '../../src/cli/config';
 /**
  * A database that does not answer in time fails the call typed (STORAGE_UNAVAILABLE),
  * writing nothing, instead of hanging the agent: a DBA holding a lock past the statement
- * timeout, a server that accepts connections and never answers. On a server only: the
+ * timeout, a client frozen mid-transaction holding a session's head, a server that accepts
+ * connections and never answers. On a server only: the
  * embedded store runs in the process (it ignores the option, checked below).
  */
 afterAll(dropCreatedDatabases);
@@ -49,6 +50,38 @@ describe.each(servers)('the statement timeout on $name', (backend) => {
     }
   });
 
+  it("a client that freezes mid-transaction, holding a session's head, is ended by the server after the timeout; another writer to the session goes on", async () => {
+    // The other writer waits for the head's row lock up to its own statement timeout (5 s);
+    // the frozen one's connection is ended after 0.5 s idle in its transaction.
+    const t = await testVault(backend, { statementTimeoutMs: 5_000 });
+    const proxy = await tcpProxy(t.url);
+    const frozen = await openVault({ home: t.home, database: proxy.url, statementTimeoutMs: 500, logger: createLogger({ level: 'silent' }) });
+    try {
+      await t.vault.createTenant('bank');
+      const s = t.vault.session('bank', 'frozen');
+      await s.append({ type: 'task', task: 'before' });
+      // Over 1,000 events: one statement a chunk in one transaction (vault/append.ts). The
+      // first chunk runs and takes the head's lock; then the client "freezes".
+      const stalled = proxy.stallOn('session_vault_append');
+      const big = frozen.session('bank', 'frozen').appendMany(Array.from({ length: 1001 }, (_, i) => ({ type: 'task', task: `t${i}` })));
+      const failed = big.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await within(stalled, 10_000);
+      expect(await within(s.append({ type: 'tool_call', callId: 'c1', tool: 'transfer', input: { amountCents: 5000 } }), 10_000)).toMatchObject({ firstSeq: 2, lastSeq: 2 });
+      expect(await within(failed, 10_000)).toMatchObject({ code: 'STORAGE_UNAVAILABLE', message: expect.stringMatching(/^database unreachable while appending events \(25P03: the transaction sat idle past the timeout/) });
+      const seqs: number[] = [];
+      for await (const e of s.events()) seqs.push(e.seq);
+      expect(seqs).toEqual([1, 2]);
+      expect((await t.vault.verify({ tenant: 'bank', session: 'frozen' })).ok).toBe(true);
+    } finally {
+      await proxy.close(); // first: a connection it still holds would keep the frozen vault's close waiting
+      await frozen.close();
+      await t.close();
+    }
+  });
+
   it('a server that accepts the connection and never answers fails the open typed within the connect timeout', async () => {
     const proxy = await tcpProxy(await backend.database());
     const h = await tempHome();
@@ -70,15 +103,15 @@ describe.each(servers)('the statement timeout on $name', (backend) => {
       const t = await testVault(backend, statementTimeoutMs === undefined ? {} : { statementTimeoutMs });
       try {
         const { sql } = await import('drizzle-orm');
-        const res = (await storeOf(t.vault).db.execute(sql.raw('SHOW statement_timeout'))) as unknown as { rows: { statement_timeout: string }[] };
-        return res.rows[0]!.statement_timeout;
+        const setting = async (name: string) => ((await storeOf(t.vault).db.execute(sql.raw(`SHOW ${name}`))) as unknown as { rows: Record<string, string>[] }).rows[0]![name];
+        return { statement: await setting('statement_timeout'), idle: await setting('idle_in_transaction_session_timeout') };
       } finally {
         await t.close();
       }
     };
-    expect(await show(undefined)).toBe('1min');
-    expect(await show(2_500)).toBe('2500ms');
-    expect(await show(0)).toBe('0');
+    expect(await show(undefined)).toEqual({ statement: '1min', idle: '1min' });
+    expect(await show(2_500)).toEqual({ statement: '2500ms', idle: '2500ms' });
+    expect(await show(0)).toEqual({ statement: '0', idle: '0' });
   });
 });
 

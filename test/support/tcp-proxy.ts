@@ -7,14 +7,17 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
  * wire) receive a TCP reset, as a firewall, a load balancer's idle timeout or a failover
  * gives one. By default the server never sees that statement; with `{ afterAnswer: true }`
  * the statement reaches the server, which runs it (and commits it), and the reset comes as
- * its answer is on its way back: the client cannot know what happened. `silence()` makes
+ * its answer is on its way back: the client cannot know what happened. `stallOn(text)`
+ * passes that statement and its answer, then holds everything the client sends after it:
+ * to the server the client froze (a GC pause, a SIGSTOP, a hung host) with its
+ * transaction open. `silence()` makes
  * it accept new connections and never answer them, as a dead server behind a load
  * balancer does.
  */
-export async function tcpProxy(target: string): Promise<{ url: string; resetOn(text: string, options?: { afterAnswer?: boolean }): Promise<void>; silence(): void; close(): Promise<void> }> {
+export async function tcpProxy(target: string): Promise<{ url: string; resetOn(text: string, options?: { afterAnswer?: boolean }): Promise<void>; stallOn(text: string): Promise<void>; silence(): void; close(): Promise<void> }> {
   const to = new URL(target);
   const sockets = new Set<Socket>();
-  let armed: { text: Buffer; afterAnswer: boolean; done: () => void } | undefined;
+  let armed: { text: Buffer; action: 'reset' | 'reset after answer' | 'stall after answer'; done: () => void } | undefined;
   let silent = false;
   const server: Server = createServer((client) => {
     sockets.add(client);
@@ -24,22 +27,32 @@ export async function tcpProxy(target: string): Promise<{ url: string; resetOn(t
     }
     const upstream = connect(Number(to.port || 5432), to.hostname);
     sockets.add(client).add(upstream);
-    let cutOnAnswer: (() => void) | undefined;
+    let onAnswer: ((answer: Buffer) => void) | undefined;
+    let stalled = false;
     client.on('data', (chunk: Buffer) => {
+      if (stalled) return; // held: the server never sees it
       if (armed && chunk.includes(armed.text)) {
-        const { done, afterAnswer } = armed;
+        const { done, action } = armed;
         armed = undefined;
         const cut = () => {
           client.resetAndDestroy();
           upstream.destroy();
           done();
         };
-        if (!afterAnswer) return cut();
-        cutOnAnswer = cut;
+        if (action === 'reset') return cut();
+        onAnswer =
+          action === 'reset after answer'
+            ? cut
+            : (answer) => {
+                client.write(answer);
+                stalled = true;
+                onAnswer = undefined;
+                done();
+              };
       }
       upstream.write(chunk);
     });
-    upstream.on('data', (chunk: Buffer) => (cutOnAnswer ? cutOnAnswer() : client.write(chunk)));
+    upstream.on('data', (chunk: Buffer) => (onAnswer ? onAnswer(chunk) : client.write(chunk)));
     const end = () => {
       client.destroy();
       upstream.destroy();
@@ -59,7 +72,8 @@ export async function tcpProxy(target: string): Promise<{ url: string; resetOn(t
     silence: () => {
       silent = true;
     },
-    resetOn: (text, options = {}) => new Promise<void>((done) => (armed = { text: Buffer.from(text), afterAnswer: options.afterAnswer === true, done })),
+    resetOn: (text, options = {}) => new Promise<void>((done) => (armed = { text: Buffer.from(text), action: options.afterAnswer === true ? 'reset after answer' : 'reset', done })),
+    stallOn: (text) => new Promise<void>((done) => (armed = { text: Buffer.from(text), action: 'stall after answer', done })),
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
