@@ -130,11 +130,16 @@ function hostOf(url: string): string {
   }
 }
 
-/** The URL without its password, for logs and `init --json`. */
+/**
+ * The URL without its passwords, for logs, errors and `init --json`: the one in the user
+ * part, and any parameter that names one (node-postgres takes `?password=` and
+ * `?sslpassword=` too).
+ */
 export function redact(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
+    for (const key of new Set(u.searchParams.keys())) if (/password/i.test(key)) u.searchParams.set(key, '***');
     return u.toString();
   } catch {
     return 'postgres://(unparseable url)';

@@ -110,6 +110,25 @@ describe('read-only commands never create a store', () => {
   });
 
   const pg = backends().find((b) => b.name === 'postgres');
+  (pg ? it : it.skip)('a password given as a URL parameter reaches no output, error or log line', async () => {
+    // node-postgres takes ?password= (and ?sslpassword=) as well as the user part; the server trusts, so the secret goes unused.
+    const url = `${await pg!.database()}?password=hunter2&sslpassword=hunter3&application_name=sv-test`;
+    const home = mkdtempSync(path.join(os.tmpdir(), 'sv-secret-url-'));
+    try {
+      const missing = await runCli({ VAULT_HOME: home, VAULT_DATABASE_URL: url }, ['verify']);
+      expect(missing.code).toBe(4);
+      expect(missing.stderr.trim()).toMatch(/^error\[NO_VAULT\]: no vault in postgres:\/\/.*\?password=\*\*\*&sslpassword=\*\*\*&application_name=sv-test /);
+      const init = await runCli({ VAULT_HOME: home, VAULT_DATABASE_URL: url }, ['init', '--json']);
+      expect(init.code).toBe(0);
+      const listed = await runCli({ VAULT_HOME: home, VAULT_DATABASE_URL: url, VAULT_LOG_LEVEL: 'debug' }, ['tenant', 'list', '--debug']);
+      expect(listed.code).toBe(0);
+      expect(listed.stderr).toContain('password=***');
+      for (const r of [missing, init, listed]) for (const secret of ['hunter2', 'hunter3']) expect(r.stdout + r.stderr).not.toContain(secret);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   (pg ? it : it.skip)('`verify` against an empty Postgres database exits 4 and creates no table; an outdated vault is refused until init', async () => {
     const url = await pg!.database();
     const home = mkdtempSync(path.join(os.tmpdir(), 'sv-empty-pg-'));
