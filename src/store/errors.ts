@@ -29,17 +29,37 @@ const REASONS: Record<string, string> = {
 const UNAVAILABLE = new Set(Object.keys(REASONS));
 
 /**
+ * Node's TLS verdicts on a server certificate (`sslmode=verify-full`): the vault will not
+ * talk to that server, which may be a man in the middle. Not transient: refused.
+ */
+const TLS_REFUSALS = new Map([
+  ['DEPTH_ZERO_SELF_SIGNED_CERT', 'its certificate is self-signed'],
+  ['SELF_SIGNED_CERT_IN_CHAIN', 'its certificate chain ends in a CA that is not trusted'],
+  ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'its certificate is not signed by a trusted CA'],
+  ['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'its certificate is not signed by a trusted CA'],
+  ['CERT_HAS_EXPIRED', 'its certificate has expired'],
+  ['CERT_NOT_YET_VALID', 'its certificate is not valid yet'],
+  ['ERR_TLS_CERT_ALTNAME_INVALID', 'its certificate is for another host name'],
+]);
+
+/**
  * Translates a driver error into a StorageError, once, at the store's edge.
  * The driver's message is not copied: drizzle's includes the query's parameters.
  * VaultErrors pass through unchanged.
  */
 export function storageError(e: unknown, doing: string): VaultError {
   if (e instanceof VaultError) return e;
+  if (driverMessageIs(e, 'The server does not support SSL connections')) {
+    return new StorageError('STORAGE_REFUSED', `database refused while ${doing}: the server does not speak TLS, which the URL asks for (sslmode)`, { cause: e });
+  }
   const lost = connectionLost(e);
   if (lost) return new StorageError('STORAGE_UNAVAILABLE', `database unreachable while ${doing} (${lost})`, { cause: e });
   const code = sqlState(e);
   if (code && (UNAVAILABLE.has(code) || code.startsWith('08'))) {
     return new StorageError('STORAGE_UNAVAILABLE', `database unreachable while ${doing} (${code}${REASONS[code] ? `: ${REASONS[code]}` : ''})`, { cause: e });
+  }
+  if (code && TLS_REFUSALS.has(code)) {
+    return new StorageError('STORAGE_REFUSED', `database refused while ${doing}: the server could not prove it is the one the URL names (${code}: ${TLS_REFUSALS.get(code)}); check sslrootcert and the host name`, { cause: e });
   }
   if (code === 'SV001') {
     return new StorageError('STORAGE_REFUSED', `database refused ${doing}: events are append-only`, { cause: e });
@@ -87,6 +107,15 @@ const CONNECTION_LOST = new Map([
   ['Connection terminated due to connection timeout', 'connection timed out: the server did not answer'],
   ['timeout exceeded when trying to connect', 'connection timed out: no connection free or opened in time'],
 ]);
+
+/** Whether a code-less node-postgres error in the chain has this message. */
+function driverMessageIs(e: unknown, message: string): boolean {
+  for (let cur: any = e, depth = 0; cur && depth < 4; cur = cur.cause, depth++) {
+    if (typeof cur.code === 'string') return false;
+    if (cur instanceof Error && cur.message === message) return true;
+  }
+  return false;
+}
 
 /** What a code-less node-postgres error says about the connection, or undefined. */
 function connectionLost(e: unknown): string | undefined {
