@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import path from 'node:path';
 import { backends, dropCreatedDatabases, tempHome } from '../support/backends';
 import { TLS_FIXTURES, tlsPostgres } from '../support/tls-postgres';
@@ -79,7 +79,8 @@ describe.each(servers)('TLS to $name', (backend) => {
 
   it('refuses, typed, a server that does not speak TLS when the URL asks for it', async () => {
     // A server that answers the SSLRequest with 'N', as Postgres with ssl = off does.
-    const plain = createServer((c) => c.once('data', () => c.write('N')).on('error', () => {}));
+    const held = new Set<Socket>();
+    const plain = createServer((c) => held.add(c.once('data', () => c.write('N')).on('error', () => {})));
     await new Promise<void>((r) => plain.listen(0, 'localhost', r));
     const h = await tempHome();
     try {
@@ -90,7 +91,7 @@ describe.each(servers)('TLS to $name', (backend) => {
       });
     } finally {
       h.cleanup();
-      plain.closeAllConnections?.();
+      for (const c of held) c.destroy();
       await new Promise<void>((r) => plain.close(() => r()));
     }
   });
