@@ -1,4 +1,5 @@
-import { Client, Pool } from 'pg';
+import { Client, Pool, type PoolClient } from 'pg';
+import type { Socket } from 'node:net';
 import { to as copyTo } from 'pg-copy-streams';
 import type { Readable } from 'node:stream';
 import { StorageError } from '../errors';
@@ -66,7 +67,10 @@ export async function openPostgres(
     // client listens for its whole life instead. The statement in flight fails with the
     // error (node-postgres hands it to every queued query), and the pool drops the client
     // when it comes back unqueryable.
-    pool.on('connect', (client) => client.on('error', () => {}));
+    pool.on('connect', (client) => {
+      client.on('error', () => {});
+      if (timeout > 0) endWhenSilent(client, 2 * timeout);
+    });
     const db = drizzle(pool, { schema }) as unknown as VaultDb;
     const acting = (await pool.query('SELECT current_user AS role, current_schema() AS schema')).rows[0] as { role?: string; schema?: string | null } | undefined;
     const refuse = (what: string, setting: string) => {
@@ -102,6 +106,25 @@ export async function openPostgres(
   } catch (e) {
     throw storageError(e, `connecting to Postgres at ${hostOf(url)}`);
   }
+}
+
+/**
+ * Ends a connection that has a statement in flight and has heard nothing for `ms`
+ * (twice the statement timeout, past which a live server would have cancelled it and
+ * said so): the network died silently, and the statement fails ETIMEDOUT now instead of
+ * after the OS's retransmissions (about 15 minutes on Linux). Idle connections are left
+ * alone. Reads node-postgres's own state (`_getActiveQuery`, `_queryQueue`); should they
+ * go, this does nothing, and connection-loss.test.ts fails.
+ */
+function endWhenSilent(client: PoolClient, ms: number): void {
+  const internals = client as unknown as { connection?: { stream?: Socket }; _getActiveQuery?: () => unknown; _queryQueue?: unknown[] };
+  const socket = internals.connection?.stream;
+  if (!socket || typeof socket.setTimeout !== 'function') return;
+  socket.setTimeout(ms);
+  socket.on('timeout', () => {
+    const busy = (typeof internals._getActiveQuery === 'function' && internals._getActiveQuery.call(client) != null) || (internals._queryQueue?.length ?? 0) > 0;
+    if (busy) socket.destroy(Object.assign(new Error(`no answer from the server for ${ms} ms`), { code: 'ETIMEDOUT' }));
+  });
 }
 
 /** The longest a connection may take to open, whatever the statement timeout. */

@@ -82,6 +82,37 @@ describe.each(servers)('the statement timeout on $name', (backend) => {
     }
   });
 
+  it('a network that goes silent under a statement fails it typed after twice the timeout, not the OS\'s minutes; the next calls work', async () => {
+    const t = await testVault(backend);
+    const proxy = await tcpProxy(t.url);
+    const cut = await openVault({ home: t.home, database: proxy.url, statementTimeoutMs: 500, logger: createLogger({ level: 'silent' }) });
+    try {
+      await t.vault.createTenant('bank');
+      const s = cut.session('bank', 'silent');
+      await s.append({ type: 'task', task: 'before' });
+      const unavailable = { code: 'STORAGE_UNAVAILABLE', message: expect.stringMatching(/\(ETIMEDOUT: connection timed out\)$/) };
+      // An append (one statement outside any transaction) and a full read (a COPY).
+      let dropped = proxy.dropFrom('session_vault_append');
+      await expect(within(s.append({ type: 'tool_call', callId: 'c1', tool: 'transfer', input: { amountCents: 5000 } }), 10_000)).rejects.toMatchObject(unavailable);
+      await within(dropped, 1_000);
+      dropped = proxy.dropFrom('session_vault_read_page_rows');
+      const read = (async () => {
+        for await (const _ of s.events()) void _;
+      })();
+      await expect(within(read, 10_000)).rejects.toMatchObject(unavailable);
+      await within(dropped, 1_000);
+      // The dead connections were dropped from the pool: the next calls get live ones.
+      expect(await s.append({ type: 'task', task: 'after' })).toMatchObject({ firstSeq: 2 });
+      const types: string[] = [];
+      for await (const e of s.events()) types.push(e.type);
+      expect(types).toEqual(['task', 'task']);
+    } finally {
+      await proxy.close();
+      await cut.close();
+      await t.close();
+    }
+  });
+
   it('a server that accepts the connection and never answers fails the open typed within the connect timeout', async () => {
     const proxy = await tcpProxy(await backend.database());
     const h = await tempHome();

@@ -10,14 +10,16 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
  * its answer is on its way back: the client cannot know what happened. `stallOn(text)`
  * passes that statement and its answer, then holds everything the client sends after it:
  * to the server the client froze (a GC pause, a SIGSTOP, a hung host) with its
- * transaction open. `silence()` makes
+ * transaction open. `dropFrom(text)` drops that statement and everything after it, both
+ * ways, and keeps the connection open: the network died without a word (a cable, a
+ * firewall that drops instead of resetting). `silence()` makes
  * it accept new connections and never answer them, as a dead server behind a load
  * balancer does.
  */
-export async function tcpProxy(target: string): Promise<{ url: string; resetOn(text: string, options?: { afterAnswer?: boolean }): Promise<void>; stallOn(text: string): Promise<void>; silence(): void; close(): Promise<void> }> {
+export async function tcpProxy(target: string): Promise<{ url: string; resetOn(text: string, options?: { afterAnswer?: boolean }): Promise<void>; stallOn(text: string): Promise<void>; dropFrom(text: string): Promise<void>; silence(): void; close(): Promise<void> }> {
   const to = new URL(target);
   const sockets = new Set<Socket>();
-  let armed: { text: Buffer; action: 'reset' | 'reset after answer' | 'stall after answer'; done: () => void } | undefined;
+  let armed: { text: Buffer; action: 'reset' | 'reset after answer' | 'stall after answer' | 'drop'; done: () => void } | undefined;
   let silent = false;
   const server: Server = createServer((client) => {
     sockets.add(client);
@@ -29,11 +31,17 @@ export async function tcpProxy(target: string): Promise<{ url: string; resetOn(t
     sockets.add(client).add(upstream);
     let onAnswer: ((answer: Buffer) => void) | undefined;
     let stalled = false;
+    let dropped = false;
     client.on('data', (chunk: Buffer) => {
-      if (stalled) return; // held: the server never sees it
+      if (stalled || dropped) return; // held: the server never sees it
       if (armed && chunk.includes(armed.text)) {
         const { done, action } = armed;
         armed = undefined;
+        if (action === 'drop') {
+          dropped = true;
+          done();
+          return;
+        }
         const cut = () => {
           client.resetAndDestroy();
           upstream.destroy();
@@ -52,7 +60,7 @@ export async function tcpProxy(target: string): Promise<{ url: string; resetOn(t
       }
       upstream.write(chunk);
     });
-    upstream.on('data', (chunk: Buffer) => (onAnswer ? onAnswer(chunk) : client.write(chunk)));
+    upstream.on('data', (chunk: Buffer) => (dropped ? undefined : onAnswer ? onAnswer(chunk) : client.write(chunk)));
     const end = () => {
       client.destroy();
       upstream.destroy();
@@ -73,6 +81,7 @@ export async function tcpProxy(target: string): Promise<{ url: string; resetOn(t
       silent = true;
     },
     resetOn: (text, options = {}) => new Promise<void>((done) => (armed = { text: Buffer.from(text), action: options.afterAnswer === true ? 'reset after answer' : 'reset', done })),
+    dropFrom: (text) => new Promise<void>((done) => (armed = { text: Buffer.from(text), action: 'drop', done })),
     stallOn: (text) => new Promise<void>((done) => (armed = { text: Buffer.from(text), action: 'stall after answer', done })),
     close: () =>
       new Promise<void>((resolve) => {
