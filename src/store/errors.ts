@@ -49,10 +49,11 @@ const TLS_REFUSALS = new Map([
  */
 export function storageError(e: unknown, doing: string): VaultError {
   if (e instanceof VaultError) return e;
-  if (driverMessageIs(e, 'The server does not support SSL connections')) {
+  const driver = driverMessages(e);
+  if (driver.includes('The server does not support SSL connections')) {
     return new StorageError('STORAGE_REFUSED', `database refused while ${doing}: the server does not speak TLS, which the URL asks for (sslmode)`, { cause: e });
   }
-  const lost = connectionLost(e);
+  const lost = driver.map((m) => CONNECTION_LOST.get(m)).find((why) => why !== undefined);
   if (lost) return new StorageError('STORAGE_UNAVAILABLE', `database unreachable while ${doing} (${lost})`, { cause: e });
   const code = sqlState(e);
   if (code && (UNAVAILABLE.has(code) || code.startsWith('08'))) {
@@ -108,22 +109,14 @@ const CONNECTION_LOST = new Map([
   ['timeout exceeded when trying to connect', 'connection timed out: no connection free or opened in time'],
 ]);
 
-/** Whether a code-less node-postgres error in the chain has this message. */
-function driverMessageIs(e: unknown, message: string): boolean {
+/** The messages of the code-less errors in the chain (node-postgres's own, drizzle's wrapper), up to the first with a code. */
+function driverMessages(e: unknown): string[] {
+  const messages: string[] = [];
   for (let cur: any = e, depth = 0; cur && depth < 4; cur = cur.cause, depth++) {
-    if (typeof cur.code === 'string') return false;
-    if (cur instanceof Error && cur.message === message) return true;
+    if (typeof cur.code === 'string') break;
+    if (cur instanceof Error) messages.push(cur.message);
   }
-  return false;
-}
-
-/** What a code-less node-postgres error says about the connection, or undefined. */
-function connectionLost(e: unknown): string | undefined {
-  for (let cur: any = e, depth = 0; cur && depth < 4; cur = cur.cause, depth++) {
-    if (typeof cur.code === 'string') return undefined;
-    if (cur instanceof Error && CONNECTION_LOST.has(cur.message)) return CONNECTION_LOST.get(cur.message);
-  }
-  return undefined;
+  return messages;
 }
 
 function findMessage(e: unknown): string | undefined {
