@@ -8,6 +8,7 @@ import { readPageRows, storageError } from '../../src/store';
 import OpenAI from 'openai';
 import { RecordedChat } from '../../src/integrations/openai';
 import { startFakeOpenAI } from '../support/fake-openai';
+import { startService } from '../support/service';
 
 /**
  * The network or the server ends a connection under a statement: a reset (a firewall, a
@@ -171,5 +172,39 @@ describe.each(servers)('a connection lost under a statement, on $name', (backend
     }
     expect(storageError(await failed, 'reading events')).toMatchObject(unavailable('57P01'));
     for (let i = 0; i < 3; i++) expect((await readPageRows(storeOf(vault).copyRows!, 'bank', 'cut', 0, 10)).map((r) => r.seq)).toEqual([1]);
+  });
+});
+
+describe.each(servers)('the HTTP service over a connection lost under a statement, on $name', (backend) => {
+  it('answers a cut append 503 and lives; the retry with the same Idempotency-Key stores it once; /readyz says so while the store fails', async () => {
+    const database = await backend.database();
+    const proxy = await tcpProxy(database);
+    const svc = await startService(backend, { tokenCacheMs: 0 }, { database: proxy.url });
+    try {
+      await svc.vault.createTenant('acme');
+      const { token } = await svc.token('acme', 'writer');
+      const body = { events: [{ type: 'tool_call', callId: 'c1', tool: 'transfer', input: { amountCents: 5000 } }] };
+      const path = '/v1/tenants/acme/sessions/http/events';
+      // The server commits the append; its answer never reaches the service.
+      const reset = proxy.resetOn('session_vault_append', { afterAnswer: true });
+      const cut = await svc.call(token, 'POST', path, body, { 'idempotency-key': 'transfer-9' });
+      await within(reset, 'the append never crossed the proxy');
+      expect(cut.status).toBe(503);
+      expect(cut.json).toMatchObject({ error: { code: 'STORAGE_UNAVAILABLE', message: 'database unreachable while appending events (ECONNRESET: connection reset by the server)' } });
+      const again = await svc.call(token, 'POST', path, body, { 'idempotency-key': 'transfer-9' });
+      expect(again.status).toBe(200);
+      expect(again.json).toMatchObject({ firstSeq: 1, lastSeq: 1, deduplicated: true });
+      expect((await svc.vault.sessionInfo('acme', 'http')).events).toBe(1);
+      // Readiness: 503 while the store fails, ready again after.
+      const down = proxy.resetOn('session_vault_tenants()');
+      const ready = await fetch(`${svc.url}/readyz`);
+      await within(down, 'the readiness query never crossed the proxy');
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toEqual({ status: 'store unavailable' });
+      expect(await (await fetch(`${svc.url}/readyz`)).json()).toEqual({ status: 'ready' });
+    } finally {
+      await svc.close();
+      await proxy.close();
+    }
   });
 });
