@@ -114,7 +114,7 @@ export async function openPostgres(
  * said so): the network died silently, and the statement fails ETIMEDOUT now instead of
  * after the OS's retransmissions (about 15 minutes on Linux). Idle connections are left
  * alone. Reads node-postgres's own state (`_getActiveQuery`, `_queryQueue`); should they
- * go, this does nothing, and connection-loss.test.ts fails.
+ * go, this does nothing, and statement-timeout.test.ts ("goes silent") fails.
  */
 function endWhenSilent(client: PoolClient, ms: number): void {
   const internals = client as unknown as { connection?: { stream?: Socket }; _getActiveQuery?: () => unknown; _queryQueue?: unknown[] };
