@@ -24,7 +24,8 @@ const within = <T>(p: Promise<T>, ms: number) =>
 
 describe.each(servers)('the statement timeout on $name', (backend) => {
   it("a DBA's lock held past the timeout fails the append typed, writing nothing; once it is gone, the append lands", async () => {
-    const t = await testVault(backend, { statementTimeoutMs: 500 });
+    // Short, yet long enough that no statement of the setup runs past it on a loaded machine.
+    const t = await testVault(backend, { statementTimeoutMs: 1_000 });
     try {
       await t.vault.createTenant('bank');
       const s = t.vault.session('bank', 'locked');
@@ -51,11 +52,11 @@ describe.each(servers)('the statement timeout on $name', (backend) => {
   });
 
   it("a client that freezes mid-transaction, holding a session's head, is ended by the server after the timeout; another writer to the session goes on", async () => {
-    // The other writer waits for the head's row lock up to its own statement timeout (5 s);
-    // the frozen one's connection is ended after 0.5 s idle in its transaction.
-    const t = await testVault(backend, { statementTimeoutMs: 5_000 });
+    // The other writer waits for the head's row lock up to its own statement timeout (10 s);
+    // the frozen one's connection is ended after 1.5 s idle in its transaction.
+    const t = await testVault(backend, { statementTimeoutMs: 10_000 });
     const proxy = await tcpProxy(t.url);
-    const frozen = await openVault({ home: t.home, database: proxy.url, statementTimeoutMs: 500, logger: createLogger({ level: 'silent' }) });
+    const frozen = await openVault({ home: t.home, database: proxy.url, statementTimeoutMs: 1_500, logger: createLogger({ level: 'silent' }) });
     try {
       await t.vault.createTenant('bank');
       const s = t.vault.session('bank', 'frozen');
@@ -69,7 +70,7 @@ describe.each(servers)('the statement timeout on $name', (backend) => {
         (e: unknown) => e,
       );
       await within(stalled, 10_000);
-      expect(await within(s.append({ type: 'tool_call', callId: 'c1', tool: 'transfer', input: { amountCents: 5000 } }), 10_000)).toMatchObject({ firstSeq: 2, lastSeq: 2 });
+      expect(await within(s.append({ type: 'tool_call', callId: 'c1', tool: 'transfer', input: { amountCents: 5000 } }), 20_000)).toMatchObject({ firstSeq: 2, lastSeq: 2 });
       expect(await within(failed, 10_000)).toMatchObject({ code: 'STORAGE_UNAVAILABLE', message: expect.stringMatching(/^database unreachable while appending events \(25P03: the transaction sat idle past the timeout/) });
       const seqs: number[] = [];
       for await (const e of s.events()) seqs.push(e.seq);
@@ -85,7 +86,7 @@ describe.each(servers)('the statement timeout on $name', (backend) => {
   it('a network that goes silent under a statement fails it typed after twice the timeout, not the OS\'s minutes; the next calls work', async () => {
     const t = await testVault(backend);
     const proxy = await tcpProxy(t.url);
-    const cut = await openVault({ home: t.home, database: proxy.url, statementTimeoutMs: 500, logger: createLogger({ level: 'silent' }) });
+    const cut = await openVault({ home: t.home, database: proxy.url, statementTimeoutMs: 1_000, logger: createLogger({ level: 'silent' }) });
     try {
       await t.vault.createTenant('bank');
       const s = cut.session('bank', 'silent');
