@@ -1,11 +1,20 @@
 import { StorageError, VaultError } from '../errors';
 
+/** The error and its causes (drizzle wraps the driver's), at most four deep. */
+function causes(e: unknown): any[] {
+  const chain: any[] = [];
+  for (let cur: any = e; cur && chain.length < 4; cur = cur.cause) chain.push(cur);
+  return chain;
+}
+
+/** The first error in the chain that carries a string code: the driver's (a SQLSTATE, or a socket's errno). */
+function coded(e: unknown): { code: string; message?: unknown; severity?: unknown } | undefined {
+  return causes(e).find((c) => typeof c.code === 'string');
+}
+
 /** The SQLSTATE of a driver error, looking through drizzle's wrapper. */
 export function sqlState(e: unknown): string | undefined {
-  for (let cur: any = e, depth = 0; cur && depth < 4; cur = cur.cause, depth++) {
-    if (typeof cur.code === 'string') return cur.code;
-  }
-  return undefined;
+  return coded(e)?.code;
 }
 
 /** Why a server could not be reached or used, in words an operator can act on (no credentials, no parameters). */
@@ -23,7 +32,6 @@ const REASONS: Record<string, string> = {
   '57P01': 'the server is shutting down',
   '57P03': 'the server is starting up or in recovery',
   '57014': 'the statement was cancelled: it ran past the statement timeout, a lock wait included, or an operator cancelled it',
-  '55P03': 'a lock was not available in time',
   '25P03': 'the transaction sat idle past the timeout, and the server ended it',
 };
 const UNAVAILABLE = new Set(Object.keys(REASONS));
@@ -34,11 +42,7 @@ const UNAVAILABLE = new Set(Object.keys(REASONS));
  */
 const TLS_REFUSALS = new Map([
   ['DEPTH_ZERO_SELF_SIGNED_CERT', 'its certificate is self-signed'],
-  ['SELF_SIGNED_CERT_IN_CHAIN', 'its certificate chain ends in a CA that is not trusted'],
   ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'its certificate is not signed by a trusted CA'],
-  ['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'its certificate is not signed by a trusted CA'],
-  ['CERT_HAS_EXPIRED', 'its certificate has expired'],
-  ['CERT_NOT_YET_VALID', 'its certificate is not valid yet'],
   ['ERR_TLS_CERT_ALTNAME_INVALID', 'its certificate is for another host name'],
 ]);
 
@@ -86,12 +90,9 @@ export function storageError(e: unknown, doing: string): VaultError {
  * caller must not treat it as not done.
  */
 export function answeredWithError(e: unknown): boolean {
-  for (let cur: any = e, depth = 0; cur && depth < 4; cur = cur.cause, depth++) {
-    if (typeof cur.severity === 'string' && typeof cur.code === 'string' && /^[0-9A-Z]{5}$/.test(cur.code)) {
-      return !cur.code.startsWith('08') && !cur.code.startsWith('57P');
-    }
-  }
-  return false;
+  const c = coded(e);
+  if (!c || typeof c.severity !== 'string' || !/^[0-9A-Z]{5}$/.test(c.code)) return false;
+  return !c.code.startsWith('08') && !c.code.startsWith('57P');
 }
 
 /**
@@ -103,7 +104,6 @@ export function answeredWithError(e: unknown): boolean {
 const CONNECTION_LOST = new Map([
   ['Connection terminated unexpectedly', 'connection lost'],
   ['Client has encountered a connection error and is not queryable', 'connection lost'],
-  ['Client was closed and is not queryable', 'connection lost'],
   ['timeout expired', 'connection timed out: the server did not answer'],
   ['Connection terminated due to connection timeout', 'connection timed out: the server did not answer'],
   ['timeout exceeded when trying to connect', 'connection timed out: no connection free or opened in time'],
@@ -111,17 +111,12 @@ const CONNECTION_LOST = new Map([
 
 /** The messages of the code-less errors in the chain (node-postgres's own, drizzle's wrapper), up to the first with a code. */
 function driverMessages(e: unknown): string[] {
-  const messages: string[] = [];
-  for (let cur: any = e, depth = 0; cur && depth < 4; cur = cur.cause, depth++) {
-    if (typeof cur.code === 'string') break;
-    if (cur instanceof Error) messages.push(cur.message);
-  }
-  return messages;
+  const chain = causes(e);
+  const first = chain.findIndex((c) => typeof c.code === 'string');
+  return (first < 0 ? chain : chain.slice(0, first)).filter((c) => c instanceof Error).map((c: Error) => c.message);
 }
 
 function findMessage(e: unknown): string | undefined {
-  for (let cur: any = e, depth = 0; cur && depth < 4; cur = cur.cause, depth++) {
-    if (typeof cur.code === 'string' && typeof cur.message === 'string') return cur.message;
-  }
-  return undefined;
+  const message = coded(e)?.message;
+  return typeof message === 'string' ? message : undefined;
 }

@@ -146,7 +146,7 @@ function statOrNull(file: string): Stats | null {
 export const DEFAULT_HOME = '.session-vault';
 
 /** Default statementTimeoutMs: a minute, far above any one statement the vault sends. */
-export const DEFAULT_STATEMENT_TIMEOUT_MS = 60_000;
+const DEFAULT_STATEMENT_TIMEOUT_MS = 60_000;
 
 /**
  * Opens a vault. Validates options (INVALID_CONFIG), opens and migrates the store
