@@ -105,7 +105,6 @@ const CONNECTION_LOST = new Map([
   ['Connection terminated unexpectedly', 'connection lost'],
   ['Client has encountered a connection error and is not queryable', 'connection lost'],
   ['timeout expired', 'connection timed out: the server did not answer'],
-  ['Connection terminated due to connection timeout', 'connection timed out: the server did not answer'],
   ['timeout exceeded when trying to connect', 'connection timed out: no connection free or opened in time'],
 ]);
 

@@ -138,6 +138,48 @@ describe.each(servers)('a connection lost under a statement, on $name', (backend
     }
   });
 
+  it('a server that closes the connection in order under an append (a FIN, no reset) fails it typed; the next append lands', async () => {
+    const s = vault.session('bank', 'fin');
+    const closed = proxy.resetOn('session_vault_append', { close: true });
+    await expect(s.append({ type: 'task', task: 'cut' })).rejects.toMatchObject(unavailable('connection lost'));
+    await within(closed, 'the append never crossed the proxy');
+    expect(await s.append({ type: 'task', task: 'after' })).toMatchObject({ firstSeq: 1 });
+  });
+
+  it('a recorded chat turn whose database stays down through every retry fails typed, with the tool run once and its call recorded', async () => {
+    const fake = await startFakeOpenAI();
+    try {
+      let transfers = 0;
+      let down: Promise<void> | undefined;
+      const chat = new RecordedChat({
+        client: new OpenAI({ apiKey: 'test-key', baseURL: fake.baseURL, maxRetries: 0 }),
+        session: vault.session('bank', 'chat-down'),
+        model: 'gpt-4o-mini',
+        logger: createLogger({ level: 'silent' }),
+        tools: {
+          transfer: {
+            parameters: { type: 'object' },
+            run: () => {
+              transfers++;
+              // The result's append and its three retries (100, 400, 1,600 ms) are each reset.
+              down = proxy.resetOn('session_vault_append', { times: 4 });
+              return { moved: 5000 };
+            },
+          },
+        },
+      });
+      fake.reply({ kind: 'tools', calls: [{ id: 'call_1', name: 'transfer', arguments: { amountCents: 5000 } }] }, { kind: 'text', text: 'Done.' });
+      await expect(chat.send('Move 50 EUR to savings')).rejects.toMatchObject(unavailable('ECONNRESET: connection reset by the server'));
+      await within(down!, 'the four appends never crossed the proxy');
+      expect(transfers).toBe(1);
+      const types: string[] = [];
+      for await (const e of direct.vault.session('bank', 'chat-down').events()) types.push(e.type);
+      expect(types).toEqual(['message', 'message', 'tool_call']);
+    } finally {
+      await fake.close();
+    }
+  });
+
   it('a reset mid-COPY (a full read) fails typed with its cause; the next reads work', async () => {
     await vault.session('bank', 'reset').append({ type: 'task', task: 'after the reset' });
     const reset = proxy.resetOn('session_vault_read_page_rows');

@@ -22,11 +22,11 @@ process.stderr.write('[postgres-tls.test.ts] PGlite not run here: the embedded s
 describe.each(servers)('TLS to $name', (backend) => {
   const ca = path.join(TLS_FIXTURES, 'ca.pem');
   /** The database URL through the TLS front at host:port, verifying against the test CA. */
-  const through = (database: string, host: string, port: number) => {
+  const through = (database: string, host: string, port: number, root = ca) => {
     const u = new URL(database);
     u.host = `${host}:${port}`;
     u.searchParams.set('sslmode', 'verify-full');
-    u.searchParams.set('sslrootcert', ca);
+    u.searchParams.set('sslrootcert', root);
     return u.toString();
   };
   const open = (home: string, database: string) => openVault({ home, database, logger: createLogger({ level: 'silent' }) });
@@ -60,14 +60,15 @@ describe.each(servers)('TLS to $name', (backend) => {
   });
 
   it.each([
-    ['a man in the middle with his own certificate', 'rogue' as const, 'localhost', /\(DEPTH_ZERO_SELF_SIGNED_CERT: its certificate is self-signed\)/],
-    ['the right certificate, for another host name', 'server' as const, '127.0.0.1', /\(ERR_TLS_CERT_ALTNAME_INVALID: its certificate is for another host name\)/],
-  ])('refuses %s, typed, before any statement', async (_label, cert, host, why) => {
+    ['a man in the middle with his own certificate', 'rogue' as const, 'localhost', 'ca.pem', /\(DEPTH_ZERO_SELF_SIGNED_CERT: its certificate is self-signed\)/],
+    ['the right certificate, for another host name', 'server' as const, '127.0.0.1', 'ca.pem', /\(ERR_TLS_CERT_ALTNAME_INVALID: its certificate is for another host name\)/],
+    ['a certificate from a CA the URL does not name', 'server' as const, 'localhost', 'rogue.pem', /\(UNABLE_TO_VERIFY_LEAF_SIGNATURE: its certificate is not signed by a trusted CA\)/],
+  ])('refuses %s, typed, before any statement', async (_label, cert, host, root, why) => {
     const database = await backend.database();
     const front = await tlsPostgres(database, cert);
     const h = await tempHome();
     try {
-      const refused = open(h.home, through(database, host, front.port));
+      const refused = open(h.home, through(database, host, front.port, path.join(TLS_FIXTURES, root)));
       await expect(refused).rejects.toMatchObject({ code: 'STORAGE_REFUSED', message: expect.stringMatching(/^database refused while connecting to Postgres at [^ ]+: the server could not prove it is the one the URL names /) });
       await expect(refused).rejects.toMatchObject({ message: expect.stringMatching(why) });
       expect(front.handshakes).toBe(0);

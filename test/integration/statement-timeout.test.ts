@@ -5,6 +5,8 @@ import { openVault } from '../../src/vault';
 import { storeOf } from '../../src/vault/vault';
 import { createLogger } from '../../src/observability';
 import { resolveConfig, vaultOptions } from '../../src/cli/config';
+import { openPostgres } from '../../src/store/postgres';
+import { storageError } from '../../src/store';
 
 /**
  * A database that does not answer in time fails the call typed (STORAGE_UNAVAILABLE),
@@ -110,6 +112,51 @@ describe.each(servers)('the statement timeout on $name', (backend) => {
     } finally {
       await proxy.close();
       await cut.close();
+      await t.close();
+    }
+  });
+
+  it('a server that stops answering new connections fails the calls that need one, typed, within the connect timeout', async () => {
+    const t = await testVault(backend);
+    const proxy = await tcpProxy(t.url);
+    const v = await openVault({ home: t.home, database: proxy.url, statementTimeoutMs: 1_000, logger: createLogger({ level: 'silent' }) });
+    try {
+      await v.tenants();
+      proxy.silence(); // the pool's open connections still work; a new one is never answered
+      const results = await within(Promise.allSettled(Array.from({ length: 12 }, () => v.tenants())), 10_000);
+      const failed = results.filter((r) => r.status === 'rejected');
+      expect(failed.length).toBeGreaterThan(0);
+      for (const r of failed) expect({ code: r.reason.code, message: r.reason.message }).toEqual({ code: 'STORAGE_UNAVAILABLE', message: 'database unreachable while listing tenants (connection timed out: no connection free or opened in time)' });
+    } finally {
+      await proxy.close();
+      await v.close();
+      await t.close();
+    }
+  });
+
+  it('a call that waits for a free connection past the connect timeout fails typed, before the stuck one is ended', async () => {
+    // One connection, held by a statement whose answer never comes (the proxy holds the
+    // client's traffic after a first answer): the next call waits for it 1 s, then fails;
+    // the stuck one is ended at twice the timeout.
+    const t = await testVault(backend);
+    const proxy = await tcpProxy(t.url);
+    const store = await openPostgres(proxy.url, { migrate: false, create: false, poolSize: 1, statementTimeoutMs: 1_000 });
+    try {
+      const { sql } = await import('drizzle-orm');
+      const run = (text: string) =>
+        store.db.execute(sql.raw(text)).catch((e: unknown) => {
+          throw storageError(e, 'reading');
+        });
+      const stalled = proxy.stallOn('SELECT 1 AS first');
+      await run('SELECT 1 AS first');
+      await within(stalled, 1_000);
+      const held = run('SELECT 2 AS held');
+      const waiting = run('SELECT 3 AS waiting');
+      await expect(within(waiting, 10_000)).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE', message: 'database unreachable while reading (connection timed out: no connection free or opened in time)' });
+      await expect(within(held, 10_000)).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE', message: 'database unreachable while reading (ETIMEDOUT: connection timed out)' });
+    } finally {
+      await proxy.close();
+      await store.close();
       await t.close();
     }
   });

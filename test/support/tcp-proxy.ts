@@ -7,7 +7,9 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
  * wire) receive a TCP reset, as a firewall, a load balancer's idle timeout or a failover
  * gives one. By default the server never sees that statement; with `{ afterAnswer: true }`
  * the statement reaches the server, which runs it (and commits it), and the reset comes as
- * its answer is on its way back: the client cannot know what happened. `stallOn(text)`
+ * its answer is on its way back: the client cannot know what happened. With `{ close: true }`
+ * the server's side closes the connection in order (a FIN, no reset), as a server that
+ * exits does; with `{ times: n }` the next n such statements get it. `stallOn(text)`
  * passes that statement and its answer, then holds everything the client sends after it:
  * to the server the client froze (a GC pause, a SIGSTOP, a hung host) with its
  * transaction open. `dropFrom(text)` drops that statement and everything after it, both
@@ -16,10 +18,10 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
  * it accept new connections and never answer them, as a dead server behind a load
  * balancer does.
  */
-export async function tcpProxy(target: string): Promise<{ url: string; resetOn(text: string, options?: { afterAnswer?: boolean }): Promise<void>; stallOn(text: string): Promise<void>; dropFrom(text: string): Promise<void>; silence(): void; close(): Promise<void> }> {
+export async function tcpProxy(target: string): Promise<{ url: string; resetOn(text: string, options?: { afterAnswer?: boolean; close?: boolean; times?: number }): Promise<void>; stallOn(text: string): Promise<void>; dropFrom(text: string): Promise<void>; silence(): void; close(): Promise<void> }> {
   const to = new URL(target);
   const sockets = new Set<Socket>();
-  let armed: { text: Buffer; action: 'reset' | 'reset after answer' | 'stall after answer' | 'drop'; done: () => void } | undefined;
+  let armed: { text: Buffer; action: 'reset' | 'reset after answer' | 'stall after answer' | 'drop'; close: boolean; times: number; done: () => void } | undefined;
   let silent = false;
   const server: Server = createServer((client) => {
     sockets.add(client);
@@ -35,15 +37,19 @@ export async function tcpProxy(target: string): Promise<{ url: string; resetOn(t
     client.on('data', (chunk: Buffer) => {
       if (stalled || dropped) return; // held: the server never sees it
       if (armed && chunk.includes(armed.text)) {
-        const { done, action } = armed;
-        armed = undefined;
+        const { done: allDone, action, close } = armed;
+        // The last of `times`: disarmed, and done once its cut has happened.
+        const last = --armed.times === 0;
+        if (last) armed = undefined;
+        const done = last ? allDone : () => {};
         if (action === 'drop') {
           dropped = true;
           done();
           return;
         }
         const cut = () => {
-          client.resetAndDestroy();
+          if (close) client.end();
+          else client.resetAndDestroy();
           upstream.destroy();
           done();
         };
@@ -80,9 +86,10 @@ export async function tcpProxy(target: string): Promise<{ url: string; resetOn(t
     silence: () => {
       silent = true;
     },
-    resetOn: (text, options = {}) => new Promise<void>((done) => (armed = { text: Buffer.from(text), action: options.afterAnswer === true ? 'reset after answer' : 'reset', done })),
-    dropFrom: (text) => new Promise<void>((done) => (armed = { text: Buffer.from(text), action: 'drop', done })),
-    stallOn: (text) => new Promise<void>((done) => (armed = { text: Buffer.from(text), action: 'stall after answer', done })),
+    resetOn: (text, options = {}) =>
+      new Promise<void>((done) => (armed = { text: Buffer.from(text), action: options.afterAnswer === true ? 'reset after answer' : 'reset', close: options.close === true, times: options.times ?? 1, done })),
+    dropFrom: (text) => new Promise<void>((done) => (armed = { text: Buffer.from(text), action: 'drop', close: false, times: 1, done })),
+    stallOn: (text) => new Promise<void>((done) => (armed = { text: Buffer.from(text), action: 'stall after answer', close: false, times: 1, done })),
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
