@@ -6,7 +6,8 @@ import { storeOf } from '../../src/vault/vault';
 import { createLogger } from '../../src/observability';
 import { readPageRows, storageError } from '../../src/store';
 import OpenAI from 'openai';
-import { RecordedChat } from '../../src/integrations/openai';
+import { RecordedChat, VaultAgentSession } from '../../src/integrations/openai';
+import { VaultCheckpointSaver } from '../../src/integrations/langgraph';
 import { startFakeOpenAI } from '../support/fake-openai';
 import { startService } from '../support/service';
 
@@ -178,6 +179,88 @@ describe.each(servers)('a connection lost under a statement, on $name', (backend
     } finally {
       await fake.close();
     }
+  });
+
+  it("an Agents SDK run whose tool moved money, the items' answer cut off, stores the turn's items once and finishes", async () => {
+    const fake = await startFakeOpenAI();
+    try {
+      const { Agent, run, tool, setDefaultOpenAIClient, setOpenAIAPI, setTracingDisabled } = await import('@openai/agents');
+      const { z } = await import('zod');
+      setTracingDisabled(true);
+      setDefaultOpenAIClient(new OpenAI({ apiKey: 'test-key', baseURL: fake.baseURL, maxRetries: 0 }) as never);
+      setOpenAIAPI('responses');
+      let transfers = 0;
+      let armed: Promise<void> | undefined;
+      const transfer = tool({
+        name: 'transfer',
+        description: 'Move money',
+        parameters: z.object({ amountCents: z.number() }),
+        execute: async ({ amountCents }) => {
+          transfers++;
+          // The SDK stores the turn's items next: the server commits them, the answer never arrives.
+          armed = proxy.resetOn('session_vault_append', { afterAnswer: true });
+          return `moved ${amountCents}`;
+        },
+      });
+      const agent = new Agent({ name: 'teller', instructions: 'Be brief.', model: 'gpt-4.1-mini', tools: [transfer] });
+      fake.reply({ kind: 'tools', calls: [{ id: 'call_1', name: 'transfer', arguments: { amountCents: 5000 } }] }, { kind: 'text', text: 'Done.' });
+      const result = await run(agent, 'Move 50 EUR to savings', { session: new VaultAgentSession(vault.session('bank', 'agents')) });
+      await within(armed!, 'the items never crossed the proxy');
+      expect(result.finalOutput).toBe('Done.');
+      expect(transfers).toBe(1);
+      const stored = new VaultAgentSession(direct.vault.session('bank', 'agents'));
+      expect((await stored.getItems()).map((i: any) => i.type ?? 'message')).toEqual(['message', 'function_call', 'function_call_result', 'message']);
+      expect((await direct.vault.verify({ tenant: 'bank', session: 'agents' })).ok).toBe(true);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("an Agents SDK popItem whose answer is cut off retracts one item, not two", async () => {
+    const s = new VaultAgentSession(vault.session('bank', 'agents-pop'));
+    await s.addItems([{ role: 'user', content: 'one' }, { role: 'user', content: 'two' }, { role: 'user', content: 'three' }] as never);
+    const reset = proxy.resetOn('session_vault_append', { afterAnswer: true });
+    expect(await s.popItem()).toEqual({ role: 'user', content: 'three' });
+    await within(reset, 'the retraction never crossed the proxy');
+    expect(await new VaultAgentSession(direct.vault.session('bank', 'agents-pop')).getItems()).toEqual([
+      { role: 'user', content: 'one' },
+      { role: 'user', content: 'two' },
+    ]);
+  });
+
+  it('a LangGraph run whose transfer node moved money, its checkpoint answers cut off, stores each checkpoint and write once and finishes', async () => {
+    const { StateGraph, Annotation, START, END } = await import('@langchain/langgraph');
+    const saver = new VaultCheckpointSaver({ vault, tenant: 'bank' });
+    let transfers = 0;
+    let armed: Promise<void> | undefined;
+    const State = Annotation.Root({ moved: Annotation<number>({ reducer: (a, b) => a + b, default: () => 0 }) });
+    const graph = new StateGraph(State)
+      .addNode('transfer', () => {
+        transfers++;
+        // The node's writes and the checkpoint after it are the next appends: each is
+        // committed, and each answer is cut off.
+        armed = proxy.resetOn('session_vault_append', { afterAnswer: true, times: 2 });
+        return { moved: 25_000 };
+      })
+      .addEdge(START, 'transfer')
+      .addEdge('transfer', END)
+      .compile({ checkpointer: saver });
+    const config = { configurable: { thread_id: 'claim-cut' } };
+    expect(await graph.invoke({ moved: 0 }, config)).toEqual({ moved: 25_000 });
+    await within(armed!, 'the checkpoints never crossed the proxy');
+    expect(transfers).toBe(1);
+    // Read back through the database directly: no checkpoint and no task's writes twice.
+    const checkpoints: string[] = [];
+    const writes: string[] = [];
+    for await (const e of direct.vault.session('bank', saver.sessionOf('claim-cut')).events()) {
+      if (e.type === 'graph_checkpoint') checkpoints.push(e.data.checkpointId as string);
+      if (e.type === 'graph_writes') writes.push(`${e.data.checkpointId as string}/${e.data.taskId as string}`);
+    }
+    expect(new Set(checkpoints).size).toBe(checkpoints.length);
+    expect(new Set(writes).size).toBe(writes.length);
+    const again = new StateGraph(State).addNode('transfer', () => ({ moved: 0 })).addEdge(START, 'transfer').addEdge('transfer', END).compile({ checkpointer: new VaultCheckpointSaver({ vault: direct.vault, tenant: 'bank' }) });
+    expect((await again.getState(config)).values).toEqual({ moved: 25_000 });
+    expect((await direct.vault.verify({ tenant: 'bank', session: saver.sessionOf('claim-cut') })).ok).toBe(true);
   });
 
   it('a reset mid-COPY (a full read) fails typed with its cause; the next reads work', async () => {

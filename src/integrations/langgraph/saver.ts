@@ -20,7 +20,9 @@ import type { RunnableConfig } from '@langchain/core/runnables';
 import type { VaultEvent } from '../../domain';
 import { InputError, VaultError } from '../../errors';
 import { copyEvents } from '../../replay';
+import type { Logger } from '../../observability';
 import { runToHead, type Vault, type VaultSession } from '../../vault';
+import { callKeys, recordKeyed } from '../record';
 import { isThreadSession, sessionOfThread } from './thread';
 import { reader } from './serde';
 import { asCheckpoint, locateChannels, newestFirst, orderWrites, writesFor, type Serialized, type StoredCheckpoint, type StoredWrite } from './tuple';
@@ -35,6 +37,8 @@ export interface VaultCheckpointSaverOptions {
   prefix?: string;
   /** LangGraph's serializer; default its JsonPlusSerializer. */
   serde?: SerializerProtocol;
+  /** Where a put sent again while the database is unreachable is logged (warn). Default: nowhere. */
+  logger?: Logger;
 }
 
 /** The tail read back from a thread's head for its latest checkpoint (a superstep is a checkpoint and its tasks' writes); further back it doubles. */
@@ -56,13 +60,16 @@ const own = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k)
  * value at that version, so the latest checkpoint is read from the thread's tail plus one
  * event per carried channel: constant in the thread's length. `deleteThread` is
  * crypto-shredding, recorded in the access trail as operator access, refused under a
- * legal hold. docs/langgraph.md.
+ * legal hold. `put` and `putWrites` carry idempotency keys new to the call and are sent
+ * again while the database is unreachable (integrations/record.ts): a failover under
+ * one neither loses the checkpoint nor stores it twice. docs/langgraph.md.
  */
 export class VaultCheckpointSaver extends BaseCheckpointSaver {
   readonly tenant: string;
   readonly #vault: Vault;
   readonly #actor: string;
   readonly #prefix: string;
+  readonly #logger: Logger | undefined;
   readonly #located = new Map<string, StoredCheckpoint>();
   readonly #holders = new Map<string, StoredCheckpoint>();
   #reader: { serde: SerializerProtocol; loads: (s: Serialized) => Promise<unknown> } | undefined;
@@ -76,6 +83,7 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
     this.tenant = options.tenant;
     this.#actor = options.actor ?? 'langgraph';
     this.#prefix = prefix;
+    this.#logger = options.logger;
   }
 
   /** The vault session holding a thread (for `session-vault events`, export, holds). */
@@ -159,7 +167,7 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
       blobs,
       refs,
     };
-    const appended = await session.append({ type: 'graph_checkpoint', ...stored }, { agent: 'langgraph' });
+    const appended = await this.record(session, { type: 'graph_checkpoint', ...stored, idempotencyKey: callKeys('langgraph')('checkpoint') });
     this.remember(session, { seq: appended.firstSeq, ...stored });
     return { configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: prepared.id } };
   }
@@ -173,10 +181,19 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
     const stored = await Promise.all(
       writes.map(async ([channel, value], idx) => ({ idx: WRITES_IDX_MAP[channel] ?? idx, channel, value: await this.dumps(value) })),
     );
-    await this.session(threadId).append(
-      { type: 'graph_writes', ns: config.configurable?.checkpoint_ns ?? '', checkpointId, taskId, taskPath, writes: stored },
-      { agent: 'langgraph' },
-    );
+    await this.record(this.session(threadId), {
+      type: 'graph_writes',
+      ns: config.configurable?.checkpoint_ns ?? '',
+      checkpointId,
+      taskId,
+      taskPath,
+      writes: stored,
+      idempotencyKey: callKeys('langgraph')('writes'),
+    });
+  }
+
+  private record(session: VaultSession, event: { type: string; idempotencyKey: string; [field: string]: unknown }) {
+    return recordKeyed(session, [event], { agent: 'langgraph', op: 'langgraph.record', ...(this.#logger ? { logger: this.#logger } : {}) });
   }
 
   /**

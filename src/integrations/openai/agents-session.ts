@@ -1,6 +1,8 @@
 import type { AgentInputItem, Session } from '@openai/agents';
 import { InputError, VaultError } from '../../errors';
+import type { Logger } from '../../observability';
 import type { VaultSession } from '../../vault';
+import { callKeys, recordKeyed, type KeyedEvent } from '../record';
 import { costOf, DEFAULT_PRICES, type PriceTable } from './prices';
 
 /** What recordRun reads of an Agents SDK RunResult: the run's token totals, and the agent's model. */
@@ -16,9 +18,21 @@ export interface RunUsageSource {
  * events, exactly as the SDK hands them over (the SDK gets them back byte for byte).
  * `popItem` and `clearSession` append `retraction` events: the log stays append-only,
  * and replay (and `getItems`) leave the retracted items out.
+ *
+ * Every append carries idempotency keys new to the call and is sent again while the
+ * database is unreachable (integrations/record.ts): a failover under `addItems` neither
+ * loses the turn's items nor stores them twice, and a `popItem` whose answer was lost
+ * retracts one item, not two.
  */
 export class VaultAgentSession implements Session {
-  constructor(private readonly session: VaultSession) {}
+  readonly #logger: Logger | undefined;
+
+  constructor(
+    private readonly session: VaultSession,
+    options: { logger?: Logger } = {},
+  ) {
+    this.#logger = options.logger;
+  }
 
   async getSessionId(): Promise<string> {
     return this.session.id;
@@ -49,7 +63,8 @@ export class VaultAgentSession implements Session {
   async addItems(items: AgentInputItem[]): Promise<void> {
     if (items.length === 0) return;
     for (const item of items) if (typeof item !== 'object' || item === null) throw new InputError('INVALID_EVENT', 'an agent item is an object');
-    await this.session.appendMany(items.map((item) => ({ type: 'agent_item', item: JSON.parse(JSON.stringify(item)) })));
+    const key = callKeys('agents');
+    await this.record(items.map((item, i) => ({ type: 'agent_item', item: JSON.parse(JSON.stringify(item)), idempotencyKey: key('item', i) })));
   }
 
   /** Retracts the most recent live item and returns it (undefined when there is none). */
@@ -57,7 +72,7 @@ export class VaultAgentSession implements Session {
     const live = await this.live();
     const last = live[live.length - 1];
     if (!last) return undefined;
-    await this.session.append({ type: 'retraction', reason: 'pop', fromSeq: last.seq, toSeq: last.seq });
+    await this.record([{ type: 'retraction', reason: 'pop', fromSeq: last.seq, toSeq: last.seq, idempotencyKey: callKeys('agents')('pop') }]);
     return last.item as AgentInputItem;
   }
 
@@ -65,7 +80,7 @@ export class VaultAgentSession implements Session {
   async clearSession(): Promise<void> {
     const live = await this.live();
     if (live.length === 0) return;
-    await this.session.append({ type: 'retraction', reason: 'clear', fromSeq: 1, toSeq: live[live.length - 1]!.seq });
+    await this.record([{ type: 'retraction', reason: 'clear', fromSeq: 1, toSeq: live[live.length - 1]!.seq, idempotencyKey: callKeys('agents')('clear') }]);
   }
 
   /**
@@ -81,8 +96,12 @@ export class VaultAgentSession implements Session {
     const model = options.model ?? (typeof result.lastAgent?.model === 'string' && result.lastAgent.model !== '' ? result.lastAgent.model : 'unknown');
     const usage = { promptTokens: u.inputTokens, completionTokens: u.outputTokens };
     const costUsd = costOf(model, usage, options.prices ?? DEFAULT_PRICES);
-    await this.session.append({ type: 'usage', model, requests: u.requests, usage, ...(costUsd !== undefined ? { costUsd } : {}) });
+    await this.record([{ type: 'usage', model, requests: u.requests, usage, ...(costUsd !== undefined ? { costUsd } : {}), idempotencyKey: callKeys('agents')('usage') }]);
     return { ...usage, ...(costUsd !== undefined ? { costUsd } : {}) };
+  }
+
+  private async record(events: readonly KeyedEvent[]): Promise<void> {
+    await recordKeyed(this.session, events, { op: 'agents.record', ...(this.#logger ? { logger: this.#logger } : {}) });
   }
 
   /** The live items as replay rebuilds them (retractions honoured). */

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type OpenAI from 'openai';
 import type { VaultEvent } from '../../domain';
-import { InputError, StorageError, VaultError } from '../../errors';
+import { InputError, StorageError } from '../../errors';
 import { createLogger, withContext, type Logger } from '../../observability';
 import type { VaultSession } from '../../vault';
 import type { OpenAiMessage } from '../message-formats';
+import { recordKeyed, type KeyedEvent } from '../record';
 import { fullHistory, type ContextServices, type ContextStrategy } from './context';
 import { contextEvents } from './context-events';
 import { costOf, DEFAULT_PRICES, type PriceTable } from './prices';
@@ -243,22 +244,9 @@ export class RecordedChat {
     }
   }
 
-  /**
-   * Appends the turn's events (each with its idempotency key), sending them again while the
-   * database is unreachable: after `RECORD_RETRIES_MS`, the last error is thrown.
-   */
-  private async record(events: readonly { type: string; idempotencyKey: string; [field: string]: unknown }[], log: Logger, options: { agent?: string | undefined } = {}): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.o.session.appendMany(events, options.agent === undefined ? {} : { agent: options.agent });
-        return;
-      } catch (e) {
-        const wait = RECORD_RETRIES_MS[attempt];
-        if (!(e instanceof VaultError && e.code === 'STORAGE_UNAVAILABLE') || wait === undefined) throw e;
-        log.warn({ op: 'chat.record', attempt: attempt + 1, code: e.code }, 'database unreachable; recording again');
-        await new Promise((r) => setTimeout(r, wait));
-      }
-    }
+  /** Appends the turn's events, each with its idempotency key, sending them again while the database is unreachable (integrations/record.ts). */
+  private async record(events: readonly KeyedEvent[], log: Logger, options: { agent?: string | undefined } = {}): Promise<void> {
+    await recordKeyed(this.o.session, events, { logger: log, op: 'chat.record', ...(options.agent === undefined ? {} : { agent: options.agent }) });
   }
 
   /** The model as summariser, and the session as where summaries are recorded (keyed by `key`). */
@@ -281,9 +269,6 @@ export class RecordedChat {
     };
   }
 }
-
-/** How long `record` waits before each sending again of an append the database was unreachable for. */
-const RECORD_RETRIES_MS = [100, 400, 1600];
 
 /** Tool arguments as recorded: the parsed object, or the raw text when it is not JSON. */
 function parseArguments(text: string): unknown {
