@@ -6,7 +6,7 @@ import { storeOf } from '../../src/vault/vault';
 import { createLogger } from '../../src/observability';
 import { readPageRows, storageError } from '../../src/store';
 import OpenAI from 'openai';
-import { RecordedChat, VaultAgentSession } from '../../src/integrations/openai';
+import { RecordedChat, UserMemory, VaultAgentSession } from '../../src/integrations/openai';
 import { VaultCheckpointSaver } from '../../src/integrations/langgraph';
 import { startFakeOpenAI } from '../support/fake-openai';
 import { startService } from '../support/service';
@@ -226,6 +226,14 @@ describe.each(servers)('a connection lost under a statement, on $name', (backend
       { role: 'user', content: 'one' },
       { role: 'user', content: 'two' },
     ]);
+  });
+
+  it('a remembered fact whose answer is cut off is stored once', async () => {
+    const reset = proxy.resetOn('session_vault_append', { afterAnswer: true });
+    const fact = await new UserMemory(vault, 'bank').remember('cust-7', 'prefers German', 0.9);
+    await within(reset, 'the fact never crossed the proxy');
+    expect(await new UserMemory(direct.vault, 'bank').facts('cust-7')).toEqual([fact]);
+    expect(await direct.vault.session('bank', 'memory:cust-7:g1').headSeq()).toBe(1);
   });
 
   it('a LangGraph run whose transfer node moved money, its checkpoint answers cut off, stores each checkpoint and write once and finishes', async () => {

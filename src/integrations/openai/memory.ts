@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { InputError, VaultError } from '../../errors';
 import type { Operator, Vault } from '../../vault';
+import { callKeys, recordKeyed } from '../record';
 
 /** One remembered fact about a user. */
 export interface Fact {
@@ -22,6 +23,8 @@ const USER_REF = /^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$/;
  * shreds that session's key, so no plaintext is left behind — not in the database, not
  * in a backup that holds only ciphertext. Forgetting one fact copies the others into the
  * next generation's session and shreds the old one. Legal holds apply as to any session.
+ * Its appends carry idempotency keys and are sent again while the database is
+ * unreachable (integrations/record.ts): a failover under `remember` stores the fact once.
  */
 export class UserMemory {
   constructor(
@@ -36,7 +39,7 @@ export class UserMemory {
     if (!(importance >= 0 && importance <= 1)) throw new InputError('INVALID_INPUT', 'importance is a number from 0 to 1');
     const fact: Fact = { id: randomUUID(), text, importance, at: new Date().toISOString() };
     const { id: session } = await this.current(userRef);
-    await this.vault.session(this.tenant, session).append({ type: 'state_patch', scope: 'world', patch: { facts: { [fact.id]: { text, importance, at: fact.at } } } }, { agent: 'memory' });
+    await recordKeyed(this.vault.session(this.tenant, session), [{ type: 'state_patch', scope: 'world', patch: { facts: { [fact.id]: { text, importance, at: fact.at } } }, idempotencyKey: `memory/${fact.id}` }], { agent: 'memory', op: 'memory.record' });
     return fact;
   }
 
@@ -71,7 +74,7 @@ export class UserMemory {
     if (keep.length > 0) {
       const next = memorySession(userRef, cur.generation + 1);
       const patch = Object.fromEntries(keep.map((f) => [f.id, { text: f.text, importance: f.importance, at: f.at }]));
-      await this.vault.session(this.tenant, next).append({ type: 'state_patch', scope: 'world', patch: { facts: patch } }, { agent: 'memory' });
+      await recordKeyed(this.vault.session(this.tenant, next), [{ type: 'state_patch', scope: 'world', patch: { facts: patch }, idempotencyKey: callKeys('memory')('copy') }], { agent: 'memory', op: 'memory.record' });
     }
     await this.vault.operator(who).shred(this.tenant, cur.id);
     return { forgotten: all.length - keep.length };
