@@ -4,7 +4,7 @@ import type { Logger } from '../observability';
 import type { AppendOptions, AppendResult, VaultSession } from '../vault';
 
 /** How long `recordKeyed` waits before each sending again of an append the database was unreachable for. */
-export const RECORD_RETRIES_MS: readonly number[] = [100, 400, 1600];
+const RECORD_RETRIES_MS: readonly number[] = [100, 400, 1600];
 
 /** An event as the integrations record it: with the idempotency key that makes sending it again safe. */
 export type KeyedEvent = { type: string; idempotencyKey: string; [field: string]: unknown };
@@ -15,9 +15,9 @@ export type KeyedEvent = { type: string; idempotencyKey: string; [field: string]
  * after 100 ms, 400 ms and 1.6 s; then the last error is thrown. Safe because of the
  * keys: an append whose answer was lost after it committed is answered from what was
  * stored (`deduplicated`), never stored twice; one that never reached the server is
- * stored now. Any other error is thrown at once. The integrations (RecordedChat, the
- * Agents SDK session, the LangGraph saver) record through this, so a failover under
- * one of their appends neither loses the record nor doubles it.
+ * stored now. Any other error is thrown at once. The integrations (RecordedChat,
+ * UserMemory, the Agents SDK session, the LangGraph saver) record through this, so a
+ * failover under one of their appends neither loses the record nor doubles it.
  */
 export async function recordKeyed(
   session: VaultSession,

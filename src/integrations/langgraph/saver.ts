@@ -22,7 +22,7 @@ import { InputError, VaultError } from '../../errors';
 import { copyEvents } from '../../replay';
 import type { Logger } from '../../observability';
 import { runToHead, type Vault, type VaultSession } from '../../vault';
-import { callKeys, recordKeyed } from '../record';
+import { callKeys, recordKeyed, type KeyedEvent } from '../record';
 import { isThreadSession, sessionOfThread } from './thread';
 import { reader } from './serde';
 import { asCheckpoint, locateChannels, newestFirst, orderWrites, writesFor, type Serialized, type StoredCheckpoint, type StoredWrite } from './tuple';
@@ -192,10 +192,6 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
     });
   }
 
-  private record(session: VaultSession, event: { type: string; idempotencyKey: string; [field: string]: unknown }) {
-    return recordKeyed(session, [event], { agent: 'langgraph', op: 'langgraph.record', ...(this.#logger ? { logger: this.#logger } : {}) });
-  }
-
   /**
    * Crypto-shreds the thread's session: its key is destroyed, so no copy of its events
    * (database, backup, archive) opens again. Recorded in the access trail as operator
@@ -217,6 +213,11 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
   private session(threadId: unknown): VaultSession {
     if (typeof threadId !== 'string' || threadId === '') throw new InputError('INVALID_INPUT', 'configurable.thread_id is a non-empty string');
     return this.#vault.session(this.tenant, sessionOfThread(threadId, this.#prefix));
+  }
+
+  /** Appends one keyed event, sent again while the database is unreachable (integrations/record.ts). */
+  private record(session: VaultSession, event: KeyedEvent) {
+    return recordKeyed(session, [event], { agent: 'langgraph', op: 'langgraph.record', ...(this.#logger ? { logger: this.#logger } : {}) });
   }
 
   /**
