@@ -87,6 +87,7 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .option('--event <json>', 'one event as JSON instead of stdin')
     .option('--correlation-id <id>', 'stamp events that carry none')
     .option('--agent <name>', 'the agent, when this call creates the session')
+    .option('--idempotency-key <key>', 'event i gets key <key>:<i> unless it has its own: run again, nothing is stored twice')
     .action(run((ctx, t: string, s: string, f: Record<string, string>) => appendCommand(ctx, t, s, f)));
 
   program.command('sessions <tenant>').description("list a tenant's sessions").action(run((ctx, t: string) => sessionsCommand(ctx, t)));
@@ -213,7 +214,8 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .description('import a chat history file (atomic: all or nothing)')
     .option('--format <format>', 'openai-messages | autogen')
     .option('--agent <name>', 'the agent, when this creates the session')
-    .action(run((ctx, t: string, s: string, f: string, flags: { format?: string; agent?: string }) => importCommand(ctx, t, s, f, flags)));
+    .option('--idempotency-key <key>', 'message i gets key <key>:<i>: imported again under it, nothing is stored twice')
+    .action(run((ctx, t: string, s: string, f: string, flags: { format?: string; agent?: string; idempotencyKey?: string }) => importCommand(ctx, t, s, f, flags)));
 
   program
     .command('chat <tenant> <session>')

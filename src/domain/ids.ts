@@ -39,3 +39,19 @@ function describe(value: unknown): string {
   const shown = value.length > 40 ? `${value.slice(0, 40)}…` : value;
   return JSON.stringify(shown);
 }
+
+/** A batch's idempotency key (the service's `Idempotency-Key`, the CLI's `--idempotency-key`): printable ASCII, 1..100 characters, so `<key>:<i>` fits an event's key. */
+export const BATCH_KEY_PATTERN = /^[\x20-\x7e]{1,100}$/;
+
+/**
+ * The batch with event i keyed `<key>:<i>` unless it carries its own key: sent again with
+ * the same key, the batch is answered from what was stored instead of appended twice.
+ * Throws InputError(INVALID_INPUT) for a key outside BATCH_KEY_PATTERN. Values that are
+ * not objects pass unchanged, for validation to refuse with their place.
+ */
+export function keyedBatch(values: readonly unknown[], key: string): unknown[] {
+  if (typeof key !== 'string' || !BATCH_KEY_PATTERN.test(key)) {
+    throw new InputError('INVALID_INPUT', 'an idempotency key is 1..100 printable ASCII characters');
+  }
+  return values.map((v, i) => (typeof v === 'object' && v !== null && !Array.isArray(v) && (v as { idempotencyKey?: unknown }).idempotencyKey === undefined ? { ...v, idempotencyKey: `${key}:${i}` } : v));
+}

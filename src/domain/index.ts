@@ -1,4 +1,4 @@
-export { tenantId, sessionId, correlationId, TENANT_ID_PATTERN, SESSION_ID_PATTERN, TOKEN_PATTERN } from './ids';
+export { tenantId, sessionId, correlationId, keyedBatch, TENANT_ID_PATTERN, SESSION_ID_PATTERN, TOKEN_PATTERN, BATCH_KEY_PATTERN } from './ids';
 export type { TenantId, SessionId } from './ids';
 export { LIMITS } from './limits';
 export {

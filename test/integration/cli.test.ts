@@ -238,6 +238,27 @@ describe.each(backends())('the CLI on $name', (backend: Backend) => {
     expect((await run(['import', 'acme', 'never', bad, '--format', 'csv'])).code).toBe(2);
   });
 
+  it('imports and appends again under the same --idempotency-key without storing anything twice; refuses a bad key, storing nothing', async () => {
+    const file = path.join(home, 'retried.json');
+    writeFileSync(file, JSON.stringify([{ role: 'user', content: 'Move 50 EUR' }, { role: 'assistant', content: 'Done.' }]));
+    const first = await run(['import', 'acme', 'retried', file, '--format', 'openai-messages', '--idempotency-key', 'ticket-77', '--json']);
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ imported: 2, firstSeq: 1, lastSeq: 2, deduplicated: false });
+    const again = await run(['import', 'acme', 'retried', file, '--format', 'openai-messages', '--idempotency-key', 'ticket-77']);
+    expect(again.code).toBe(0);
+    expect(again.stdout.trim()).toBe('already imported under this idempotency key: 2 event(s) in acme/retried, seq 1..2; nothing new stored');
+    const line = ndjson({ type: 'tool_call', callId: 'c1', tool: 'transfer', input: { amountCents: 5000 } });
+    expect(JSON.parse((await run(['append', 'acme', 'retried', '--idempotency-key', 'transfer-1', '--json'], line)).stdout)).toMatchObject({ firstSeq: 3, deduplicated: false });
+    expect(JSON.parse((await run(['append', 'acme', 'retried', '--idempotency-key', 'transfer-1', '--json'], line)).stdout)).toMatchObject({ firstSeq: 3, deduplicated: true });
+    expect(await eventCount('acme', 'retried')).toBe(3);
+    for (const bad of ['', 'x'.repeat(101), 'tab\there']) {
+      const refused = await run(['append', 'acme', 'retried', '--idempotency-key', bad], line);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr.trim()).toBe('error[INVALID_INPUT]: an idempotency key is 1..100 printable ASCII characters');
+    }
+    expect(await eventCount('acme', 'retried')).toBe(3);
+  });
+
   it('prints help and the version with exit 0', async () => {
     const help = await run(['--help']);
     expect(help.code).toBe(0);

@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { Client } from 'pg';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { tcpProxy } from '../support/tcp-proxy';
@@ -10,6 +12,7 @@ import { RecordedChat, UserMemory, VaultAgentSession } from '../../src/integrati
 import { VaultCheckpointSaver } from '../../src/integrations/langgraph';
 import { startFakeOpenAI } from '../support/fake-openai';
 import { startService } from '../support/service';
+import { runCli } from '../support/cli';
 
 /**
  * The network or the server ends a connection under a statement: a reset (a firewall, a
@@ -269,6 +272,23 @@ describe.each(servers)('a connection lost under a statement, on $name', (backend
     const again = new StateGraph(State).addNode('transfer', () => ({ moved: 0 })).addEdge(START, 'transfer').addEdge('transfer', END).compile({ checkpointer: new VaultCheckpointSaver({ vault: direct.vault, tenant: 'bank' }) });
     expect((await again.getState(config)).values).toEqual({ moved: 25_000 });
     expect((await direct.vault.verify({ tenant: 'bank', session: saver.sessionOf('claim-cut') })).ok).toBe(true);
+  });
+
+  it('a CLI import whose answer is cut off exits 4; run again with the same --idempotency-key, it stores nothing twice', async () => {
+    const file = path.join(direct.home, 'history.json');
+    writeFileSync(file, JSON.stringify([{ role: 'user', content: 'Move 50 EUR' }, { role: 'assistant', content: 'Done.' }]));
+    const args = ['import', 'bank', 'cli-import', file, '--format', 'openai-messages', '--idempotency-key', 'ticket-9'];
+    const env = { VAULT_HOME: direct.home, VAULT_DATABASE_URL: proxy.url };
+    const reset = proxy.resetOn('session_vault_append', { afterAnswer: true });
+    const cut = await runCli(env, args);
+    await within(reset, 'the import never crossed the proxy');
+    expect(cut.code).toBe(4);
+    expect(cut.stderr).toMatch(/^error\[STORAGE_UNAVAILABLE\]: database unreachable while appending events/);
+    expect(await direct.vault.session('bank', 'cli-import').headSeq()).toBe(2); // committed, the answer lost
+    const again = await runCli(env, args);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^already imported under this idempotency key: 2 event/);
+    expect(await direct.vault.session('bank', 'cli-import').headSeq()).toBe(2);
   });
 
   it('a reset mid-COPY (a full read) fails typed with its cause; the next reads work', async () => {

@@ -1,4 +1,4 @@
-import { parseEvents } from '../../domain';
+import { keyedBatch, parseEvents } from '../../domain';
 import { InputError } from '../../errors';
 import type { CommandContext } from '../context';
 import { parseNdjson, readStdin } from '../input';
@@ -8,11 +8,14 @@ export interface AppendFlags {
   event?: string;
   correlationId?: string;
   agent?: string;
+  idempotencyKey?: string;
 }
 
 /**
  * `append <tenant> <session>`: NDJSON on stdin, or one `--event`. Atomic: every line is
- * validated before anything is written, and the batch commits as one.
+ * validated before anything is written, and the batch commits as one. With
+ * `--idempotency-key KEY`, event i carries `KEY:<i>` unless it has its own key, so running
+ * the same command again (after a lost answer, say) stores nothing twice.
  */
 export async function appendCommand(ctx: CommandContext, tenant: string, session: string, flags: AppendFlags): Promise<number> {
   let values: unknown[];
@@ -30,6 +33,7 @@ export async function appendCommand(ctx: CommandContext, tenant: string, session
     }
     ({ values, lines } = parseNdjson(await readStdin(ctx.stdin)));
   }
+  if (flags.idempotencyKey !== undefined) values = keyedBatch(values, flags.idempotencyKey);
   const label = flags.event !== undefined ? () => '--event' : (i: number) => `line ${lines[i]}`;
   parseEvents(values, label); // name the line before the vault (which validates again) is even opened
   const r = await ctx.withVault((v) =>

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import type { VaultEvent } from '../../domain';
+import { keyedBatch, type VaultEvent } from '../../domain';
 import { InputError } from '../../errors';
 import type { Principal } from '../../vault';
 import { endpoint, type ServiceContext } from '../endpoint';
@@ -30,7 +30,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     schema: { params: S.sessionPath, headers: S.idempotencyHeader, body: S.appendBody, response: { 200: S.appendResult, 404: S.errorBody, 409: S.errorBody } },
     handler: async (req) => {
       const key = req.headers['idempotency-key'];
-      const events = key === undefined ? req.body.events : req.body.events.map((e, i) => ('idempotencyKey' in e && e.idempotencyKey !== undefined ? e : { ...e, idempotencyKey: `${key}:${i}` }));
+      const events = key === undefined ? req.body.events : keyedBatch(req.body.events, key);
       const started = process.hrtime.bigint();
       try {
         const result = await vault.session(req.params.tenant, req.params.session).appendMany(events, { agent: req.body.agent, correlationId: req.id });
