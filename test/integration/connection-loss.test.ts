@@ -51,6 +51,24 @@ describe.each(servers)('a connection lost under a statement, on $name', (backend
     await direct.close();
   });
 
+  /** A recorded chat on the proxied vault whose one tool, `transfer`, calls `onTransfer` and reports 5,000 cents moved. */
+  const transferChat = (baseURL: string, session: string, onTransfer: () => void) =>
+    new RecordedChat({
+      client: new OpenAI({ apiKey: 'test-key', baseURL, maxRetries: 0 }),
+      session: vault.session('bank', session),
+      model: 'gpt-4o-mini',
+      logger: createLogger({ level: 'silent' }),
+      tools: {
+        transfer: {
+          parameters: { type: 'object' },
+          run: () => {
+            onTransfer();
+            return { moved: 5000 };
+          },
+        },
+      },
+    });
+
   it('a reset inside a tenant transaction fails typed with its cause; the next calls work', async () => {
     const reset = proxy.resetOn("set_config('vault.tenant'");
     await expect(vault.keys('bank')).rejects.toMatchObject(unavailable('ECONNRESET: connection reset by the server'));
@@ -110,24 +128,12 @@ describe.each(servers)('a connection lost under a statement, on $name', (backend
     const fake = await startFakeOpenAI();
     try {
       let transfers = 0;
-      const chat = new RecordedChat({
-        client: new OpenAI({ apiKey: 'test-key', baseURL: fake.baseURL, maxRetries: 0 }),
-        session: vault.session('bank', 'chat'),
-        model: 'gpt-4o-mini',
-        logger: createLogger({ level: 'silent' }),
-        tools: {
-          transfer: {
-            parameters: { type: 'object' },
-            run: () => {
-              transfers++;
-              // The tool's result is the next append: the server commits it, its answer never arrives.
-              armed = proxy.resetOn('session_vault_append', { afterAnswer: true });
-              return { moved: 5000 };
-            },
-          },
-        },
-      });
       let armed: Promise<void> | undefined;
+      const chat = transferChat(fake.baseURL, 'chat', () => {
+        transfers++;
+        // The tool's result is the next append: the server commits it, its answer never arrives.
+        armed = proxy.resetOn('session_vault_append', { afterAnswer: true });
+      });
       fake.reply({ kind: 'tools', calls: [{ id: 'call_1', name: 'transfer', arguments: { amountCents: 5000 } }] }, { kind: 'text', text: 'Done.' });
       const turn = await chat.send('Move 50 EUR to savings');
       await within(armed!, 'the tool result never crossed the proxy');
@@ -155,22 +161,10 @@ describe.each(servers)('a connection lost under a statement, on $name', (backend
     try {
       let transfers = 0;
       let down: Promise<void> | undefined;
-      const chat = new RecordedChat({
-        client: new OpenAI({ apiKey: 'test-key', baseURL: fake.baseURL, maxRetries: 0 }),
-        session: vault.session('bank', 'chat-down'),
-        model: 'gpt-4o-mini',
-        logger: createLogger({ level: 'silent' }),
-        tools: {
-          transfer: {
-            parameters: { type: 'object' },
-            run: () => {
-              transfers++;
-              // The result's append and its three retries (100, 400, 1,600 ms) are each reset.
-              down = proxy.resetOn('session_vault_append', { times: 4 });
-              return { moved: 5000 };
-            },
-          },
-        },
+      const chat = transferChat(fake.baseURL, 'chat-down', () => {
+        transfers++;
+        // The result's append and its three retries (100, 400, 1,600 ms) are each reset.
+        down = proxy.resetOn('session_vault_append', { times: 4 });
       });
       fake.reply({ kind: 'tools', calls: [{ id: 'call_1', name: 'transfer', arguments: { amountCents: 5000 } }] }, { kind: 'text', text: 'Done.' });
       await expect(chat.send('Move 50 EUR to savings')).rejects.toMatchObject(unavailable('ECONNRESET: connection reset by the server'));
