@@ -51,6 +51,13 @@ describe.each(servers)('a connection lost under a statement, on $name', (backend
     await direct.close();
   });
 
+  /** The types of a session's events, read back directly (not through the proxy). */
+  const typesIn = async (session: string) => {
+    const types: string[] = [];
+    for await (const e of direct.vault.session('bank', session).events()) types.push(e.type);
+    return types;
+  };
+
   /** A recorded chat on the proxied vault whose one tool, `transfer`, calls `onTransfer` and reports 5,000 cents moved. */
   const transferChat = (baseURL: string, session: string, onTransfer: () => void) =>
     new RecordedChat({
@@ -117,9 +124,7 @@ describe.each(servers)('a connection lost under a statement, on $name', (backend
     for (const r of failed) expect(r.reason).toMatchObject(unavailable('ECONNRESET: connection reset by the server'));
     // Every group was committed once: each session holds its transfer once, and still verifies.
     for (const id of ids) {
-      const types: string[] = [];
-      for await (const e of direct.vault.session('bank', id).events()) types.push(e.type);
-      expect(types).toEqual(['task', 'tool_call']);
+      expect(await typesIn(id)).toEqual(['task', 'tool_call']);
     }
     expect((await direct.vault.verify({ tenant: 'bank' })).ok).toBe(true);
   });
@@ -139,9 +144,7 @@ describe.each(servers)('a connection lost under a statement, on $name', (backend
       await within(armed!, 'the tool result never crossed the proxy');
       expect(turn).toMatchObject({ reply: 'Done.', rounds: 2, toolCalls: [{ callId: 'call_1', tool: 'transfer', isError: false }] });
       expect(transfers).toBe(1);
-      const types: string[] = [];
-      for await (const e of direct.vault.session('bank', 'chat').events()) types.push(e.type);
-      expect(types).toEqual(['message', 'message', 'tool_call', 'tool_result', 'message']);
+      expect(await typesIn('chat')).toEqual(['message', 'message', 'tool_call', 'tool_result', 'message']);
       expect((await direct.vault.verify({ tenant: 'bank', session: 'chat' })).ok).toBe(true);
     } finally {
       await fake.close();
@@ -170,9 +173,7 @@ describe.each(servers)('a connection lost under a statement, on $name', (backend
       await expect(chat.send('Move 50 EUR to savings')).rejects.toMatchObject(unavailable('ECONNRESET: connection reset by the server'));
       await within(down!, 'the four appends never crossed the proxy');
       expect(transfers).toBe(1);
-      const types: string[] = [];
-      for await (const e of direct.vault.session('bank', 'chat-down').events()) types.push(e.type);
-      expect(types).toEqual(['message', 'message', 'tool_call']);
+      expect(await typesIn('chat-down')).toEqual(['message', 'message', 'tool_call']);
     } finally {
       await fake.close();
     }

@@ -54,6 +54,15 @@ describe('recordKeyed', () => {
     expect(sent).toEqual([events, events, events]);
   });
 
+  it('logs each sending again with its attempt and the code, never the events', async () => {
+    const warned: unknown[][] = [];
+    const logger = { warn: (...args: unknown[]) => warned.push(args) } as never;
+    const { session: s } = session([unavailable(), 'ok']);
+    await recordKeyed(s, [{ type: 'message', role: 'user', content: 'IBAN DE02 secret', idempotencyKey: 'k' }], { logger, op: 'agents.record' });
+    expect(warned).toEqual([[{ op: 'agents.record', attempt: 1, code: 'STORAGE_UNAVAILABLE' }, 'database unreachable; recording again']]);
+    expect(JSON.stringify(warned)).not.toContain('IBAN');
+  });
+
   it('gives up after three retries with the last error', async () => {
     const last = unavailable();
     const { session: s, sent } = session([unavailable(), unavailable(), unavailable(), last, 'ok']);
