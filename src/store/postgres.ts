@@ -1,4 +1,4 @@
-import { Client, Pool, type PoolClient } from 'pg';
+import { Client, Pool, type ClientBase } from 'pg';
 import type { Socket } from 'node:net';
 import { to as copyTo } from 'pg-copy-streams';
 import type { Readable } from 'node:stream';
@@ -58,19 +58,23 @@ export async function openPostgres(
     // its sessions' heads, and every other writer to them, for ever.
     const timeouts = timeout > 0 ? ` -c statement_timeout=${timeout} -c idle_in_transaction_session_timeout=${timeout}` : '';
     const startup = `-c role=${layout.appRole} -c search_path=${layout.schema}${timeouts}`;
-    const pool = new Pool({ connectionString: url, max: options.poolSize ?? 10, connectionTimeoutMillis, keepAlive: true, ...(options.roleOnConnect === false ? {} : { options: startup }) });
-    // Idle clients that lose their server emit 'error' on the pool; the next query reports it.
-    pool.on('error', () => {});
-    // A lent client has no 'error' listener of the pool's (pool.query adds one for its own
-    // query; a transaction or a COPY gets none), and a connection reset or a terminated
-    // backend while it is lent is then an unhandled 'error' event: the process dies. Each
-    // client listens for its whole life instead. The statement in flight fails with the
-    // error (node-postgres hands it to every queued query), and the pool drops the client
-    // when it comes back unqueryable.
-    pool.on('connect', (client) => {
+    // Each new connection is made ready before the pool lends it out (onConnect):
+    // - A lent client has no 'error' listener of the pool's (pool.query adds one for its own
+    //   query; a transaction or a COPY gets none), and a connection reset or a terminated
+    //   backend while it is lent is then an unhandled 'error' event: the process dies. Each
+    //   client listens for its whole life instead. The statement in flight fails with the
+    //   error (node-postgres hands it to every queued query), and the pool drops the client
+    //   when it comes back unqueryable.
+    // - It is ended when a statement hears nothing for twice the timeout (endWhenSilent).
+    // - Its backend keeps its freed memory for the next statement (keepBackendHeap).
+    const ready = async (client: ClientBase) => {
       client.on('error', () => {});
       if (timeout > 0) endWhenSilent(client, 2 * timeout);
-    });
+      await keepBackendHeap(client);
+    };
+    const pool = new Pool({ connectionString: url, max: options.poolSize ?? 10, connectionTimeoutMillis, keepAlive: true, onConnect: ready, ...(options.roleOnConnect === false ? {} : { options: startup }) });
+    // Idle clients that lose their server emit 'error' on the pool; the next query reports it.
+    pool.on('error', () => {});
     const db = drizzle(pool, { schema }) as unknown as VaultDb;
     const acting = (await pool.query('SELECT current_user AS role, current_schema() AS schema')).rows[0] as { role?: string; schema?: string | null } | undefined;
     const refuse = (what: string, setting: string) => {
@@ -116,7 +120,7 @@ export async function openPostgres(
  * alone. Reads node-postgres's own state (`_getActiveQuery`, `_queryQueue`); should they
  * go, this does nothing, and statement-timeout.test.ts ("goes silent") fails.
  */
-function endWhenSilent(client: PoolClient, ms: number): void {
+function endWhenSilent(client: ClientBase, ms: number): void {
   const internals = client as unknown as { connection?: { stream?: Socket }; _getActiveQuery?: () => unknown; _queryQueue?: unknown[] };
   const socket = internals.connection?.stream;
   if (!socket || typeof socket.setTimeout !== 'function') return;
@@ -126,6 +130,29 @@ function endWhenSilent(client: PoolClient, ms: number): void {
     if (busy) socket.destroy(Object.assign(new Error(`no answer from the server for ${ms} ms`), { code: 'ETIMEDOUT' }));
   });
 }
+
+/**
+ * Keeps the memory a connection's backend frees for its next statement, once a connection.
+ *
+ * Why: glibc's malloc gives the top of a process's heap back to the OS (`brk`) once more than
+ * 128 KiB is free there. The group append's statements (session_vault_append_group) build
+ * about that much executor state and free it at each statement's end, so a backend writing
+ * groups shrank its heap and grew it again on every group: a TLB shootdown across the CPUs
+ * and fresh page faults each time. With 8 sessions appending at once that was a third of
+ * Postgres's CPU an append (docs/performance.md, stop 35).
+ *
+ * How: glibc raises its trim threshold to twice the size of any mmap'd block freed (up to
+ * 32 MiB), for the rest of the process. A 1 MiB string built and dropped is such a block:
+ * after it the backend keeps up to 2 MiB freed at its heap's top instead of returning it.
+ * On a server without glibc (musl, another OS) it is a 1 MiB string and nothing more. The
+ * pool runs it (`onConnect`) before it lends a new connection out; should it fail, the
+ * connection is lent all the same and its next statement reports what went wrong.
+ */
+async function keepBackendHeap(client: ClientBase): Promise<void> {
+  await client.query(KEEP_HEAP).catch(() => {});
+}
+
+const KEEP_HEAP = `SELECT length(repeat('x', 1048576))`;
 
 /** The longest a connection may take to open, whatever the statement timeout. */
 const CONNECT_TIMEOUT_CAP_MS = 10_000;
