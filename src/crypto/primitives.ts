@@ -86,11 +86,34 @@ type Native = {
  */
 const view = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
 
+/**
+ * Room for a ciphertext: a view into a shared 64 KiB slab rather than a typed array of its
+ * own. A Uint8Array of its own above 64 bytes gets its own backing store: 1.6 µs for a
+ * ~1 KB event where a view takes 0.1, and with the garbage collector's work for it about
+ * a quarter of sealing the event (15 µs against 11.6–12.2, by turns).
+ * Every byte is written by the encryption, and a ciphertext is no secret; a slab is freed
+ * once no ciphertext cut from it is held. Large ones get their own.
+ */
+function ciphertextBytes(length: number): Uint8Array {
+  if (length > SLAB_BYTES / 8) return new Uint8Array(length);
+  if (slabAt + length > slab.byteLength) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabAt = 0;
+  }
+  const out = new Uint8Array(slab, slabAt, length);
+  slabAt += (length + 7) & ~7; // each view starts 8-byte aligned
+  return out;
+}
+
+const SLAB_BYTES = 64 * 1024;
+let slab = new ArrayBuffer(0);
+let slabAt = 0;
+
 function nativeFrom(n: Native): Primitives {
   return {
     name: 'sodium-native',
     aeadEncrypt(m, ad, nonce, key) {
-      const out = new Uint8Array(m.length + TAG);
+      const out = ciphertextBytes(m.length + TAG);
       n.crypto_aead_xchacha20poly1305_ietf_encrypt(view(out), view(m), view(ad), null, view(nonce), view(key));
       return out;
     },

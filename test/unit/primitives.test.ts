@@ -43,6 +43,30 @@ describe.each(builds.map((p) => [p.name, p] as const))('%s', (_name, p) => {
     );
   });
 
+  it('keeps every ciphertext it returned intact while more are sealed, whatever their sizes (property)', () => {
+    // sodium-native's ciphertexts are views cut from shared slabs: none may overlap another,
+    // across slab boundaries and past the size that gets its own memory.
+    const key = new Uint8Array(32).fill(7);
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 12_000 }), { minLength: 1, maxLength: 40 }), (lengths) => {
+        const sealed = lengths.map((n, i) => {
+          const m = new Uint8Array(n).fill(i & 0xff);
+          const nonce = new Uint8Array(24).fill(i & 0xff);
+          return { m, nonce, c: p.aeadEncrypt(m, new Uint8Array(0), nonce, key), copy: '' };
+        });
+        for (const s of sealed) s.copy = hex(s.c);
+        for (const s of sealed) p.aeadEncrypt(s.m, new Uint8Array(0), s.nonce.map((b) => b ^ 0xff), key); // more sealed after them, other bytes
+        for (const s of sealed) {
+          expect(s.c).toBeInstanceOf(Uint8Array);
+          expect(s.c.length).toBe(s.m.length + 16);
+          expect(hex(s.c)).toBe(s.copy);
+          expect(hex(p.aeadDecrypt(s.c, new Uint8Array(0), s.nonce, key))).toBe(hex(s.m));
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('hashes input given in parts as the same input whole (property)', () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 6 }), (parts) => {
