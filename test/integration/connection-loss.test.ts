@@ -83,6 +83,23 @@ describe.each(servers)('a connection lost under a statement, on $name', (backend
     for (let i = 0; i < 3; i++) expect((await vault.keys('bank')).map((k) => k.version)).toEqual([1]);
   });
 
+  it("a new connection reset under the statement that keeps its backend's heap fails the call that needed it typed; the next open works", async () => {
+    // keepBackendHeap (store/postgres.ts) runs before the pool lends a new connection out;
+    // its failure is the connection's, reported by the first statement that needed it.
+    const reset = proxy.resetOn("repeat('x'");
+    await expect(openVault({ home: direct.home, database: proxy.url, logger: createLogger({ level: 'silent' }) })).rejects.toMatchObject({
+      code: 'STORAGE_UNAVAILABLE',
+      message: expect.stringMatching(/^database unreachable while connecting to Postgres at 127\.0\.0\.1:\d+ \(connection lost\)$/),
+    });
+    await within(reset, 'the statement never crossed the proxy');
+    const again = await openVault({ home: direct.home, database: proxy.url, logger: createLogger({ level: 'silent' }) });
+    try {
+      expect(await again.session('bank', 'after-heap-reset').append({ type: 'task', task: 'after' })).toMatchObject({ firstSeq: 1, lastSeq: 1 });
+    } finally {
+      await again.close();
+    }
+  });
+
   it('a batch whose COMMIT is lost fails typed and writes nothing; sent again, it lands whole and verifies', async () => {
     const s = vault.session('bank', 'big');
     await s.append({ type: 'task', task: 'before' });
