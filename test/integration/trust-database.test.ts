@@ -101,6 +101,35 @@ describe.each(backends())('database-enforced trust rules on $name', (backend) =>
     expect((await vault.verify({ tenant: 'bank' })).ok).toBe(true);
   });
 
+  it('an event of no known type, a session id out of format and an unknown status are refused, to the app role and to a DBA with triggers off, and nothing is written', async () => {
+    const sessions = () => vault.sessions('bank');
+    const before = await sessions();
+    const free = before.find((x) => x.session === 'free')!;
+    const bytes = (n: number) => `'\\x${'00'.repeat(n)}'::bytea`;
+    // The application role, through the append function and by hand.
+    const bogusAppend = `SELECT session_vault_append_one('bank', 'free', ${free.events}, 'bogus', now(), 'c', NULL, NULL, NULL, NULL, NULL, NULL, 2, ${bytes(24)}, ${bytes(40)}, ${bytes(32)}, NULL, NULL)`;
+    expect(await refused(app('bank', bogusAppend))).toMatch(/\(23514\)/); // a check violation; the vault's error names no more
+    expect(await refused(app('bank', `UPDATE sessions SET status = 'deleted' WHERE session_id = 'free'`))).toMatch(/\(23514\)|\(42501\)/);
+    // A DBA with triggers off: the guards are not triggers, so they still hold.
+    const copyEvent = (type: string) =>
+      `INSERT INTO events (tenant_id, session_id, seq, type, at, correlation_id, key_version, nonce, ciphertext, hash)
+       SELECT tenant_id, session_id, seq + 100, '${type}', at, correlation_id, key_version, nonce, ciphertext, hash FROM events WHERE tenant_id = 'bank' AND session_id = 'free' AND seq = 1`;
+    const dba = (text: string) => refused(asOwner(vault, url, [{ text }]));
+    expect(await dba(copyEvent('bogus'))).toMatch(/events_type/);
+    expect(await dba(copyEvent('Message'))).toMatch(/events_type/);
+    expect(await dba(`UPDATE sessions SET status = 'deleted' WHERE tenant_id = 'bank' AND session_id = 'free'`)).toMatch(/sessions_status/);
+    expect(await dba(`UPDATE sessions SET session_id = 'free/../held' WHERE tenant_id = 'bank' AND session_id = 'free'`)).toMatch(/sessions_id_format/);
+    expect(
+      await dba(`INSERT INTO sessions (tenant_id, session_id, created_at, data_key_version, tenant_key_version)
+                 VALUES ('bank', '-starts-with-a-dash', now(), 1, 1)`),
+    ).toMatch(/sessions_id_format/);
+    // The same statements with good values go through, so the refusals were the guards'.
+    expect(await dba(copyEvent('message'))).toBe('accepted');
+    await asOwner(vault, url, [{ text: `DELETE FROM events WHERE tenant_id = 'bank' AND session_id = 'free' AND seq > 100` }]);
+    expect(await sessions()).toEqual(before);
+    expect((await vault.verify({ tenant: 'bank' })).ok).toBe(true);
+  });
+
   it("the app role cannot destroy a held session's key, purge it, or destroy the tenant key that wraps it", async () => {
     expect(await refused(app('bank', `UPDATE sessions SET wrapped_data_key = NULL WHERE session_id = 'held'`))).toMatch(/legal hold/);
     expect(await refused(app('bank', `UPDATE sessions SET status = 'purged' WHERE session_id = 'held'`))).toMatch(/legal hold/);
