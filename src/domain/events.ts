@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InputError } from '../errors';
 import { LIMITS } from './limits';
+import { jsonBytes, jsonBytesAtMost } from './json-size';
 import { TOKEN_PATTERN } from './ids';
 
 /**
@@ -223,7 +224,10 @@ export function parseEvent(value: unknown, where = 'event'): EventInput {
   return checkedEvent(value, where).event;
 }
 
-/** parseEvent, and the event's size as JSON (which the batch limit adds up: measured once). */
+/**
+ * parseEvent, and the event's size as JSON or a bound on it (json-size.ts), which the
+ * batch limit adds up: measured exactly only where the bound does not clear the limit.
+ */
 function checkedEvent(value: unknown, where: string): { event: EventInput; bytes: number } {
   checkShape(value, where);
   const result = eventInput.safeParse(value);
@@ -232,7 +236,8 @@ function checkedEvent(value: unknown, where: string): { event: EventInput; bytes
     const field = issue.path.length > 0 ? issue.path.join('.') : issueField(issue);
     throw new InputError('INVALID_EVENT', `${where}: ${field}: ${issueMessage(issue)}`);
   }
-  const bytes = Buffer.byteLength(JSON.stringify(result.data), 'utf8');
+  const atMost = jsonBytesAtMost(result.data);
+  const bytes = atMost <= LIMITS.maxEventBytes ? atMost : jsonBytes(result.data);
   if (bytes > LIMITS.maxEventBytes) {
     throw new InputError(
       'INVALID_EVENT',
@@ -248,14 +253,18 @@ export function parseEvents(values: readonly unknown[], label: (i: number) => st
   if (values.length > LIMITS.maxBatchEvents) {
     throw new InputError('INVALID_EVENT', `${values.length} events in one batch, over the limit of ${LIMITS.maxBatchEvents}`);
   }
-  let total = 0;
+  let atMost = 0;
   const events = values.map((v, i) => {
     const { event, bytes } = checkedEvent(v, label(i));
-    total += bytes;
+    atMost += bytes;
     return event;
   });
-  if (total > LIMITS.maxBatchBytes) {
-    throw new InputError('INVALID_EVENT', `batch is ${total} bytes, over the limit of ${LIMITS.maxBatchBytes} bytes`);
+  if (atMost > LIMITS.maxBatchBytes) {
+    // The bounds do not clear the limit: measure.
+    const total = events.reduce((n, e) => n + jsonBytes(e), 0);
+    if (total > LIMITS.maxBatchBytes) {
+      throw new InputError('INVALID_EVENT', `batch is ${total} bytes, over the limit of ${LIMITS.maxBatchBytes} bytes`);
+    }
   }
   return events;
 }
