@@ -29,8 +29,8 @@ export function jsonBytes(value: unknown): number {
  *   - an object: braces, a comma between members, and each member's quoted key, colon and
  *     value (a member left out only makes the size smaller).
  * Infinity for anything else (a function, a symbol, a BigInt, a Date, a Buffer, any class
- * instance: what has a toJSON or is serialised otherwise), so the caller measures exactly.
- * An own `toJSON` member of a plain object is a function, so it gives Infinity too.
+ * instance, any object or array with a `toJSON` of its own or on its prototype: what is
+ * serialised otherwise), so the caller measures exactly.
  * Recursive: the values it is given were checked no deeper than LIMITS.maxDepth.
  */
 export function jsonBytesAtMost(value: unknown): number {
@@ -49,6 +49,7 @@ export function jsonBytesAtMost(value: unknown): number {
       return Infinity;
   }
   if (value === null) return 4;
+  if ('toJSON' in value) return Infinity; // its own, or one put on a prototype: JSON.stringify calls it
   if (Array.isArray(value)) {
     let n = 2 + Math.max(0, value.length - 1);
     for (const item of value) n += jsonBytesAtMost(item);

@@ -47,6 +47,20 @@ describe('jsonBytesAtMost', () => {
       expect(jsonBytesAtMost(v)).toBe(Infinity);
     }
   });
+
+  it('gives no bound for an array or object once a toJSON has been put on its prototype', () => {
+    const polluted = (proto: object) => {
+      Object.defineProperty(proto, 'toJSON', { value: () => 'x'.repeat(1000), configurable: true });
+      try {
+        return [jsonBytesAtMost({ a: 1 }), jsonBytesAtMost([1])];
+      } finally {
+        delete (proto as { toJSON?: unknown }).toJSON;
+      }
+    };
+    expect(polluted(Object.prototype)[0]).toBe(Infinity);
+    expect(polluted(Array.prototype)[1]).toBe(Infinity);
+    expect(jsonBytesAtMost({ a: 1 })).toBeLessThan(Infinity);
+  });
 });
 
 describe('the size limits, measured through the bound', () => {
