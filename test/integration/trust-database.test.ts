@@ -16,6 +16,8 @@ afterAll(dropCreatedDatabases);
 
 const DAY = 86_400_000;
 const op = { actor: 'alice', reason: 'trust test' };
+/** n zero bytes as a bytea literal. */
+const bytes = (n: number) => `'\\x${'00'.repeat(n)}'::bytea`;
 const refused = (p: Promise<unknown>) => p.then(() => 'accepted', (e: any) => `${e?.code ?? ''} ${e?.message ?? ''} ${e?.cause?.code ?? ''} ${e?.cause?.message ?? ''}`);
 
 describe.each(backends())('database-enforced trust rules on $name', (backend) => {
@@ -91,7 +93,6 @@ describe.each(backends())('database-enforced trust rules on $name', (backend) =>
   it('a single append whose nonce or hash is not of its size is refused, and nothing of it is written', async () => {
     const session = async () => (await vault.sessions('bank')).find((x) => x.session === 'free')!;
     const before = await session();
-    const bytes = (n: number) => `'\\x${'00'.repeat(n)}'::bytea`;
     const attack = (nonce: number, hash: number) =>
       `SELECT session_vault_append_one('bank', 'free', ${before.events}, 'task', now(), 'c', NULL, NULL, NULL, NULL, NULL, NULL, 1, ${bytes(nonce)}, ${bytes(40)}, ${bytes(hash)}, NULL, NULL)`;
     for (const [nonce, hash] of [[23, 32], [25, 32], [24, 31], [24, 0]] as const) {
@@ -105,7 +106,6 @@ describe.each(backends())('database-enforced trust rules on $name', (backend) =>
     const sessions = () => vault.sessions('bank');
     const before = await sessions();
     const free = before.find((x) => x.session === 'free')!;
-    const bytes = (n: number) => `'\\x${'00'.repeat(n)}'::bytea`;
     // The application role, through the append function and by hand.
     const bogusAppend = `SELECT session_vault_append_one('bank', 'free', ${free.events}, 'bogus', now(), 'c', NULL, NULL, NULL, NULL, NULL, NULL, 2, ${bytes(24)}, ${bytes(40)}, ${bytes(32)}, NULL, NULL)`;
     expect(await refused(app('bank', bogusAppend))).toMatch(/\(23514\)/); // a check violation; the vault's error names no more
