@@ -138,8 +138,8 @@ function endWhenSilent(client: ClientBase, ms: number): void {
  * 128 KiB is free there. The group append's statements (session_vault_append_group) build
  * about that much executor state and free it at each statement's end, so a backend writing
  * groups shrank its heap and grew it again on every group: a TLB shootdown across the CPUs
- * and fresh page faults each time. With 8 sessions appending at once that was a third of
- * Postgres's CPU an append (docs/performance.md, stop 35).
+ * and fresh page faults each time. With 8 sessions appending at once the backends spent
+ * about a quarter of their time there (perf; docs/performance.md, stop 35).
  *
  * How: glibc raises its trim threshold to twice the size of any mmap'd block freed (up to
  * 32 MiB), for the rest of the process. A 1 MiB string built and dropped is such a block:
