@@ -41,6 +41,8 @@ const LATEST_READS = Number(process.env.BENCH_LATEST_READS ?? 1000);
 const LONG_EVENTS = Number(process.env.BENCH_LONG_EVENTS ?? 100_000);
 const LANGGRAPH_LENGTHS = (process.env.BENCH_LANGGRAPH_LENGTHS ?? '100,1000').split(',').map(Number);
 const CLI_EVENTS = Number(process.env.BENCH_CLI_EVENTS ?? 10_000);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 3000);
+const COLD = Math.min(1000, WARMUP);
 
 interface Row {
   mode: string;
@@ -97,27 +99,50 @@ async function main(): Promise<void> {
     return raw.query(prepared ? { name: `raw_insert_${count}`, text, values } : { text, values });
   };
 
-  // Warm up both paths (connections, plans, JIT): 500 calls each. With 50, the vault's
-  // single appends were measured half cold (a scratch loop of 2,000 right after ran about
-  // 1,000 µs an append, the next loop about 850 µs), while raw pg's shorter path was warm.
-  for (let i = 0; i < 500; i++) {
+  // Warm up both paths (connections, plans, JIT) by turns, WARMUP calls each. Both take
+  // thousands of calls to reach their steady rate on node 20: in scratch loops of 200 (stop
+  // 37), the vault's single appends cost node 600-1,000 µs of CPU each over the first 1,600
+  // and settled at about 250 after 2,600; raw pg's inserts went from 250-350 to 100-150
+  // over their first 2,400. After the 500 warm-up calls used before, the rounds below
+  // measured both paths warming (by turns: vault 0.54× raw after 500, 0.72× after 3,000).
+  // The first COLD calls of each are timed here and reported on their own row: what a
+  // fresh process (a CLI command, a new pod) feels.
+  const cold = { vault: 0n, raw: 0n };
+  for (let i = 0; i < WARMUP; i++) {
+    const t0 = process.hrtime.bigint();
     await vault.session('bench', 'warmup').append(event());
+    const t1 = process.hrtime.bigint();
     await rawInsert('warmup', 1);
+    const t2 = process.hrtime.bigint();
     await rawInsert('warmup-prepared', 1, true);
+    if (i < COLD) {
+      cold.vault += t1 - t0;
+      cold.raw += t2 - t1;
+    }
   }
+  const coldRates = { vault: (COLD * 1e9) / Number(cold.vault), raw: (COLD * 1e9) / Number(cold.raw) };
 
   // 1-3. Appends, each mode in three rounds by turns with raw pg (a third of its events
   // each), medians kept, as the read loops are: a single run of each swung with the machine.
+  // Each mode first runs one untimed round of each path, as the read loops do: the group
+  // statement of concurrent appends runs nowhere before its mode, and its first round
+  // measured both paths cold (stop 37, scratch rounds of 8 × 84 by turns: vault 2,398
+  // appends/s and raw 4,726 in the first, 3,491-4,708 and 6,642-8,147 in the five after).
   const thirds = (n: number) => (n < 3 ? [n] : [Math.ceil(n / 3), Math.ceil((n - Math.ceil(n / 3)) / 2), n - Math.ceil(n / 3) - Math.ceil((n - Math.ceil(n / 3)) / 2)]);
   // With `preparedRound`, raw pg with a prepared statement takes a turn in each round too.
-  const byTurns = async (counts: number[], vaultRound: (n: number) => Promise<void>, rawRound: (n: number) => Promise<void>, perRound: (n: number) => number, preparedRound?: (n: number) => Promise<void>) => {
+  // A round is told when it is the untimed one, to write where nothing later reads.
+  type Round = (n: number, warm: boolean) => Promise<void>;
+  const byTurns = async (counts: number[], vaultRound: Round, rawRound: Round, perRound: (n: number) => number, preparedRound?: Round) => {
     const v: number[] = [];
     const r: number[] = [];
     const p: number[] = [];
+    await vaultRound(counts[0]!, true);
+    await rawRound(counts[0]!, true);
+    if (preparedRound) await preparedRound(counts[0]!, true);
     for (const n of counts) {
-      v.push(await rate(perRound(n), () => vaultRound(n)));
-      r.push(await rate(perRound(n), () => rawRound(n)));
-      if (preparedRound) p.push(await rate(perRound(n), () => preparedRound(n)));
+      v.push(await rate(perRound(n), () => vaultRound(n, false)));
+      r.push(await rate(perRound(n), () => rawRound(n, false)));
+      if (preparedRound) p.push(await rate(perRound(n), () => preparedRound(n, false)));
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     return [median(v), median(r), p.length > 0 ? median(p) : 0] as const;
@@ -145,16 +170,17 @@ async function main(): Promise<void> {
   );
   rows.push(row('append, 1 event per call', SINGLE, vSingle, rSingle, 0.8));
   rows.push(preparedRow('append, 1 event per call', SINGLE, vSingle, pSingle));
+  if (COLD > 0) rows.push({ ...row(`append, 1 event per call, a fresh process's first ${COLD} (cold)`, COLD, coldRates.vault, coldRates.raw, 0), goal: 'reported', met: true });
 
   // 2. 100 events per call (the session replayed below: BATCHES × 100 events in all).
   const [vBatch, rBatch, pBatch] = await byTurns(
     thirds(BATCHES),
-    async (n) => {
-      const s = vault.session('bench', 'batch');
+    async (n, warm) => {
+      const s = vault.session('bench', warm ? 'batch-warm' : 'batch');
       for (let i = 0; i < n; i++) await s.appendMany(Array.from({ length: 100 }, event));
     },
-    async (n) => {
-      for (let i = 0; i < n; i++) await rawInsert('batch', 100);
+    async (n, warm) => {
+      for (let i = 0; i < n; i++) await rawInsert(warm ? 'batch-warm' : 'batch', 100);
     },
     (n) => n * 100,
     async (n) => {
