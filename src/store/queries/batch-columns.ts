@@ -1,4 +1,5 @@
 import type { StoredEvent } from '../../domain';
+import { numberArray, textArray, timeArray } from '../array-literal';
 
 /** The bytes as a Buffer over the same memory: what node-postgres sends in binary. */
 export const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
@@ -14,29 +15,43 @@ export function batchPlaceholders(first: number): string {
 }
 
 /**
- * A batch of stored events as those 15 parameter values (batchPlaceholders): one array a
- * clear column, then nonces (24 bytes apiece), ciphertexts (by the lengths array) and
- * hashes (32 bytes apiece) each concatenated into one Buffer. A lone Buffer travels
- * binary; inside an array it would be escaped text.
+ * A batch of stored events as those 15 parameter values (batchPlaceholders): one array
+ * literal a clear column (array-literal.ts: written in one pass, where node-postgres
+ * would convert a JS array element by element), then nonces (24 bytes apiece),
+ * ciphertexts (by the lengths array) and hashes (32 bytes apiece) each concatenated into
+ * one Buffer. A lone Buffer travels binary; inside an array it would be escaped text.
  */
 export function batchValues(rows: readonly StoredEvent[]): unknown[] {
-  const col = <T>(f: (e: StoredEvent) => T) => rows.map(f);
-  const concat = (f: (e: StoredEvent) => Uint8Array) => (rows.length === 1 ? buf(f(rows[0]!)) : Buffer.concat(rows.map((e) => buf(f(e)))));
   return [
-    col((e) => e.seq),
-    col((e) => e.type),
-    col((e) => e.at.toISOString()),
-    col((e) => e.correlationId),
-    col((e) => e.idempotencyKey),
-    col((e) => e.tool),
-    col((e) => e.promptTokens),
-    col((e) => e.completionTokens),
-    col((e) => e.costUsd),
-    col((e) => e.durationMs),
-    col((e) => e.keyVersion),
-    col((e) => e.ciphertext.length),
-    concat((e) => e.nonce),
-    concat((e) => e.ciphertext),
-    concat((e) => e.hash),
+    numberArray(rows, (e) => e.seq),
+    textArray(rows, (e) => e.type),
+    timeArray(rows, (e) => e.at),
+    textArray(rows, (e) => e.correlationId),
+    textArray(rows, (e) => e.idempotencyKey),
+    textArray(rows, (e) => e.tool),
+    numberArray(rows, (e) => e.promptTokens),
+    numberArray(rows, (e) => e.completionTokens),
+    numberArray(rows, (e) => e.costUsd),
+    numberArray(rows, (e) => e.durationMs),
+    numberArray(rows, (e) => e.keyVersion),
+    numberArray(rows, (e) => e.ciphertext.length),
+    concat(rows, (e) => e.nonce),
+    concat(rows, (e) => e.ciphertext),
+    concat(rows, (e) => e.hash),
   ];
+}
+
+/** The rows' bytes one after another, in one Buffer (a batch of one: a view of its own bytes, no copy). */
+function concat(rows: readonly StoredEvent[], of: (e: StoredEvent) => Uint8Array): Buffer {
+  if (rows.length === 1) return buf(of(rows[0]!));
+  let size = 0;
+  for (const e of rows) size += of(e).length;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const e of rows) {
+    const b = of(e);
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
 }

@@ -1,0 +1,59 @@
+/**
+ * PostgreSQL array literals (`{…}`), the text a batch's clear columns travel as. Pure.
+ *
+ * node-postgres turns a JS array into the same text, one element at a time through its
+ * generic value conversion and two regular expressions an element; a batch of 100 events
+ * sends eleven such columns, and that cost about 70 µs a call, with the columns' own
+ * arrays as much again (docs/performance.md, stop 37). Here each column is written in one
+ * pass over the rows. The server reads either text into the same array.
+ *
+ * Text elements are always double-quoted, with backslashes and double quotes escaped, so
+ * no value (a comma, a brace, the word NULL, an empty string) can end its element early
+ * or read as another: what the array holds is what was given (test/integration/array-literal.test.ts).
+ */
+
+/** `{"a","b\"c",NULL}`: each element quoted and escaped, null as NULL. */
+export function textArray<T>(items: readonly T[], of: (item: T) => string | null): string {
+  let out = '{';
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) out += ',';
+    const v = of(items[i]!);
+    out += v === null ? 'NULL' : quoted(v);
+  }
+  return out + '}';
+}
+
+/** `{1,2.5,NULL}`: each number as JavaScript writes it (what node-postgres sends for one), null as NULL. */
+export function numberArray<T>(items: readonly T[], of: (item: T) => number | null): string {
+  let out = '{';
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) out += ',';
+    const v = of(items[i]!);
+    out += v === null ? 'NULL' : String(v);
+  }
+  return out + '}';
+}
+
+/**
+ * `{"2026-12-05T06:43:33.123Z",…}`: each time in ISO 8601, UTC. A batch's events share
+ * one time (one Date), so a time the same object as the one before is not written anew.
+ */
+export function timeArray<T>(items: readonly T[], of: (item: T) => Date): string {
+  let out = '{';
+  let last: Date | null = null;
+  let text = '';
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) out += ',';
+    const d = of(items[i]!);
+    if (d !== last) {
+      text = quoted(d.toISOString());
+      last = d;
+    }
+    out += text;
+  }
+  return out + '}';
+}
+
+function quoted(s: string): string {
+  return s.includes('"') || s.includes('\\') ? `"${s.replace(/[\\"]/g, '\\$&')}"` : `"${s}"`;
+}
