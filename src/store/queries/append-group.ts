@@ -2,6 +2,7 @@ import type { StoredEvent } from '../../domain';
 import type { Store } from '../types';
 import type { Statement } from '../statement';
 import { batchPlaceholders, batchValues } from './batch-columns';
+import { numberArray, textArray } from '../array-literal';
 
 /** One session's sealed, chained batch within a group (see appendGroup). */
 export interface GroupPart {
@@ -27,13 +28,14 @@ const APPEND_GROUP: Statement = {
 export async function appendGroup(store: Store, tenant: string, parts: readonly GroupPart[]): Promise<boolean[]> {
   const rows = parts.flatMap((p) => p.rows);
   const rowPart = parts.flatMap((p, i) => p.rows.map(() => i + 1));
+  // Array literals, as the batch's own columns are (array-literal.ts).
   const values = [
     tenant,
-    parts.map((p) => p.session),
-    parts.map((p) => p.expectedSeq),
-    parts.map((p) => p.checkpoint?.keyId ?? null),
-    parts.map((p) => p.checkpoint?.note ?? null),
-    rowPart,
+    textArray(parts, (p) => p.session),
+    numberArray(parts, (p) => p.expectedSeq),
+    textArray(parts, (p) => p.checkpoint?.keyId ?? null),
+    textArray(parts, (p) => p.checkpoint?.note ?? null),
+    numberArray(rowPart, (i) => i),
     ...batchValues(rows),
   ];
   const [row] = await store.run<{ ok: boolean[] | null }>(APPEND_GROUP, values);
