@@ -66,6 +66,23 @@ export function open(key: SecretBytes, sealed: Sealed, ad: Uint8Array): Uint8Arr
 }
 
 /**
+ * Encrypts a text (an event's JSON) as UTF-8, as `seal` would its bytes. The bytes are
+ * written into one reused buffer (locked memory where sodium-native gives some, as
+ * `openText`'s) and zeroed before this returns, where `Buffer.from` would leave them in
+ * Node's shared pool of small buffers until something else took that memory.
+ */
+export function sealText(key: SecretBytes, text: string, ad: Uint8Array): Sealed {
+  const size = Buffer.byteLength(text, 'utf8');
+  if (sealScratch.length < size) sealScratch = scratchOf(sealScratch, size);
+  try {
+    sealScratch.write(text, 0, size, 'utf8');
+    return seal(key, sealScratch.subarray(0, size), ad);
+  } finally {
+    sealScratch.fill(0, 0, size);
+  }
+}
+
+/**
  * Decrypts a UTF-8 plaintext (an event's JSON, a snapshot's) and returns its text. The
  * plaintext is written into one reused buffer (locked memory that core files leave out,
  * with sodium-native; it grows to the largest plaintext opened) and zeroed before this
@@ -75,7 +92,7 @@ export function open(key: SecretBytes, sealed: Sealed, ad: Uint8Array): Uint8Arr
 export function openText(key: SecretBytes, sealed: Sealed, ad: Uint8Array): string {
   const size = sealed.ciphertext.length - AEAD_TAG_BYTES;
   if (size < 0) throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
-  if (textScratch.length < size) textScratch = scratchOf(size);
+  if (textScratch.length < size) textScratch = scratchOf(textScratch, size);
   try {
     const length = primitives().aeadDecryptInto(textScratch, sealed.ciphertext, ad, sealed.nonce, exposeSecretBytes(key));
     return textScratch.toString('utf8', 0, length);
@@ -87,10 +104,11 @@ export function openText(key: SecretBytes, sealed: Sealed, ad: Uint8Array): stri
 }
 
 let textScratch: Buffer = Buffer.alloc(0);
+let sealScratch: Buffer = Buffer.alloc(0);
 
 /** A zeroed buffer of at least `size` bytes, in locked memory when there is some; the old one is zeroed and dropped. */
-function scratchOf(size: number): Buffer {
-  textScratch.fill(0);
+function scratchOf(old: Buffer, size: number): Buffer {
+  old.fill(0);
   const capacity = Math.max(4096, 2 ** Math.ceil(Math.log2(size)));
   const held = secureAlloc(capacity);
   return held ? Buffer.from(held.buffer, held.byteOffset, held.byteLength).fill(0) : Buffer.alloc(capacity);

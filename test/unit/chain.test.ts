@@ -118,6 +118,18 @@ describe('sealed events', () => {
     expect(openEvent(row, key).data).toEqual({ callId: 'c', output: { a: [1, 'two', null] }, summary: 's', durationMs: 5, isError: false });
   });
 
+  it("leave no copy of their plaintext in Node's shared pool of small buffers, which later allocations hand out unwritten", () => {
+    const key = generateKey();
+    const marker = `account-${randomBytes(12).toString('hex')}`;
+    // Each size lands in the pool as Buffer.from would put it (under 4 KiB), in a fresh pool and in one half used.
+    for (const pad of [0, 100, 3000]) {
+      const row = sealEvent({ type: 'message', role: 'user', content: `${'x'.repeat(pad)} ${marker}` }, { tenant: 't', session: 's', seq: 1, at: new Date(0), correlationId: 'c', prevHash: GENESIS_HASH, dataKey: key });
+      const pool = Buffer.from(Buffer.allocUnsafe(1).buffer); // the pool the next small Buffer comes from, whole
+      expect(pool.includes(marker)).toBe(false);
+      expect((openEvent(row, key).data as { content: string }).content).toContain(marker);
+    }
+  });
+
   it.each([
     ['another seq', { seq: 2 }],
     ['another session', { session: 'x' }],
