@@ -1,5 +1,5 @@
 import { KeyError } from '../errors';
-import { SecretBytes, bytes, deriveKey, frame, openText, seal, str, u32, u64 } from '../crypto';
+import { SecretBytes, bytes, deriveKey, frame, openText, sealText, str, u32, u64 } from '../crypto';
 
 /**
  * Sealed state snapshots: the replayed agent state as of event `seq`, so reading the
@@ -46,7 +46,7 @@ export function sealSnapshot(stateJson: string, place: Omit<Place, 'keyVersion'>
   const p = { ...place, keyVersion: SNAPSHOT_V1 };
   const key = snapshotKey(dataKey, p);
   try {
-    const sealed = seal(key, Buffer.from(stateJson, 'utf8'), snapshotAad(p));
+    const sealed = sealText(key, stateJson, snapshotAad(p));
     return { ...p, nonce: sealed.nonce, ciphertext: sealed.ciphertext };
   } finally {
     key.dispose();

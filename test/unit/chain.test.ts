@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
 import { ensureSodium, generateKey } from '../../src/crypto';
-import { ChainVerifier, GENESIS_HASH, eventKey, sealEvent, openEvent } from '../../src/events';
+import { ChainVerifier, GENESIS_HASH, eventKey, sealEvent, openEvent, sealSnapshot, openSnapshot } from '../../src/events';
 import type { EventInput, StoredEvent } from '../../src/domain';
 
 beforeAll(ensureSodium);
@@ -128,6 +128,15 @@ describe('sealed events', () => {
       expect(pool.includes(marker)).toBe(false);
       expect((openEvent(row, key).data as { content: string }).content).toContain(marker);
     }
+  });
+
+  it("seal a snapshot's state as they do: no copy of it left in the shared pool", () => {
+    const key = generateKey();
+    const marker = `balance-${randomBytes(12).toString('hex')}`;
+    const place = { tenant: 't', session: 's', seq: 3, at: new Date(0), headHash: new Uint8Array(32) };
+    const sealed = sealSnapshot(JSON.stringify({ note: marker }), place, key);
+    expect(Buffer.from(Buffer.allocUnsafe(1).buffer).includes(marker)).toBe(false);
+    expect(openSnapshot(sealed, key)).toEqual({ note: marker });
   });
 
   it.each([
