@@ -14,24 +14,12 @@
 
 /** `{"a","b\"c",NULL}`: each element quoted and escaped, null as NULL. */
 export function textArray<T>(items: readonly T[], of: (item: T) => string | null): string {
-  let out = '{';
-  for (let i = 0; i < items.length; i++) {
-    if (i > 0) out += ',';
-    const v = of(items[i]!);
-    out += v === null ? 'NULL' : quoted(v);
-  }
-  return out + '}';
+  return literal(items, of, quoted);
 }
 
 /** `{1,2.5,NULL}`: each number as JavaScript writes it (what node-postgres sends for one), null as NULL. */
 export function numberArray<T>(items: readonly T[], of: (item: T) => number | null): string {
-  let out = '{';
-  for (let i = 0; i < items.length; i++) {
-    if (i > 0) out += ',';
-    const v = of(items[i]!);
-    out += v === null ? 'NULL' : String(v);
-  }
-  return out + '}';
+  return literal(items, of, String);
 }
 
 /**
@@ -39,17 +27,24 @@ export function numberArray<T>(items: readonly T[], of: (item: T) => number | nu
  * one time (one Date), so a time the same object as the one before is not written anew.
  */
 export function timeArray<T>(items: readonly T[], of: (item: T) => Date): string {
-  let out = '{';
   let last: Date | null = null;
   let text = '';
-  for (let i = 0; i < items.length; i++) {
-    if (i > 0) out += ',';
-    const d = of(items[i]!);
+  return literal(items, of, (d) => {
     if (d !== last) {
       text = quoted(d.toISOString());
       last = d;
     }
-    out += text;
+    return text;
+  });
+}
+
+/** `{…}`: each item's value written by `write`, null as NULL, separated by commas. */
+function literal<T, V>(items: readonly T[], of: (item: T) => V | null, write: (v: V) => string): string {
+  let out = '{';
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) out += ',';
+    const v = of(items[i]!);
+    out += v === null ? 'NULL' : write(v);
   }
   return out + '}';
 }
