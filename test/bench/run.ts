@@ -101,7 +101,7 @@ async function main(): Promise<void> {
 
   // Warm up both paths (connections, plans, JIT) by turns, WARMUP calls each. Both take
   // thousands of calls to reach their steady rate on node 20: in scratch loops of 200 (stop
-  // 37), the vault's single appends cost node 600-1,000 µs of CPU each over the first 1,600
+  // 37), the vault's single appends cost node 450-1,000 µs of CPU each over the first 1,600
   // and settled at about 250 after 2,600; raw pg's inserts went from 250-350 to 100-150
   // over their first 2,400. After the 500 warm-up calls used before, the rounds below
   // measured both paths warming (by turns: vault 0.54× raw after 500, 0.72× after 3,000).
