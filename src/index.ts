@@ -30,7 +30,7 @@ export { VaultError, InputError, KeyError, IntegrityError, StorageError, EXIT_CO
 export type { ErrorCode, ErrorCategory } from './errors';
 export { withCorrelationId, currentCorrelationId, createLogger } from './observability';
 export type { Logger } from './observability';
-export type { EventInput, EventType, VaultEvent, StoredEvent } from './domain';
+export type { EventInput, EventType, VaultEvent, StoredEvent, EventStream } from './domain';
 export { parseEvent, LIMITS } from './domain';
 export type { AgentState, ReplayPoint, StateWindow, Landmarks } from './replay';
 export type { KeyProvider, TenantKeyRef, KmsKeyProviderOptions, KmsSettings, Pkcs11KeyProviderOptions } from './keys';

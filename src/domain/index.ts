@@ -25,4 +25,6 @@ export type {
   SummaryEvent,
 } from './events';
 export type { VaultEvent, StoredEvent, ClearFields } from './stored';
+export { eventStream, chunksOf, collectEvents } from './event-stream';
+export type { EventStream, EventSource } from './event-stream';
 export type { AccessRecord } from './access';

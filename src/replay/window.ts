@@ -1,4 +1,4 @@
-import type { VaultEvent } from '../domain';
+import { chunksOf, type EventSource, type VaultEvent } from '../domain';
 import { isPast } from './fold';
 import { evolve, initialState, type AgentState, type StateWindow } from './state';
 
@@ -147,21 +147,23 @@ export function windowOf(compact: CompactState, size: number): (AgentState & { w
  */
 export async function replayCompact(
   compact: CompactState,
-  events: AsyncIterable<VaultEvent> | Iterable<VaultEvent>,
+  events: EventSource,
   point: { atSeq?: number; at?: Date },
   retain: number,
 ): Promise<CompactState | null> {
   let c: CompactState | null = compact;
   // Trimmed once a list grows `retain` past its last trim (open calls are kept, so a trim may leave more than `retain`).
   let limit = 2 * retain;
-  for await (const event of events) {
-    if (isPast(event, point)) break;
-    c = evolveCompact(c, event);
-    if (!c) return null;
-    const s = c.state;
-    if (s.messages.length > limit || s.toolCalls.length > limit || s.agentItems.length > limit || s.modelErrors.length > limit) {
-      trim(c, retain);
-      limit = Math.max(2 * retain, ...LISTS.map((l) => s[l].length + retain));
+  for await (const chunk of chunksOf(events)) {
+    for (const event of chunk) {
+      if (isPast(event, point)) return c;
+      c = evolveCompact(c, event);
+      if (!c) return null;
+      const s = c.state;
+      if (s.messages.length > limit || s.toolCalls.length > limit || s.agentItems.length > limit || s.modelErrors.length > limit) {
+        trim(c, retain);
+        limit = Math.max(2 * retain, ...LISTS.map((l) => s[l].length + retain));
+      }
     }
   }
   return c;

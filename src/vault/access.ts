@@ -2,7 +2,7 @@ import { InputError, StorageError, VaultError } from '../errors';
 import { accessHash, signTrailHead, type AccessRecord } from '../audit';
 import { GENESIS_HASH } from '../events';
 import { appendAccess, lastAccess, readAccess, sqlState, type AccessRow } from '../store';
-import { sessionId as validSessionId, tenantId as validTenantId, type VaultEvent } from '../domain';
+import { sessionId as validSessionId, tenantId as validTenantId, type EventStream } from '../domain';
 import type { AgentState } from '../replay';
 import type { Bundle } from '../audit';
 import type { VaultDeps } from './deps';
@@ -114,7 +114,7 @@ export class OperatorAccess {
   }
 
   /** Decrypted events of a session, after recording the access. */
-  async events(tenant: string, session: string, options: { fromSeq?: number; toSeq?: number } = {}): Promise<AsyncIterable<VaultEvent>> {
+  async events(tenant: string, session: string, options: { fromSeq?: number; toSeq?: number } = {}): Promise<EventStream> {
     const [t, s] = [validTenantId(tenant), validSessionId(session)];
     const { fromSeq, toSeq } = seqRange(options);
     return this.guarded('events', t, s, async () => {

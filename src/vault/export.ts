@@ -5,9 +5,9 @@ import { replay, type AgentState } from '../replay';
 import { readCheckpoints, readSession, withTenant } from '../store';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
-import { decryptedEvents, storedEvents } from './read';
+import { decryptedEvents, storedChunks } from './read';
 import { verify } from './verify';
-import type { VaultEvent } from '../domain';
+import { collectEvents } from '../domain';
 
 export interface ExportOptions {
   /** Include plaintext events, each event's own key (never the data key, but for legacy v1 events) and replayed states. */
@@ -34,7 +34,7 @@ export async function exportSession(deps: VaultDeps, tenant: string, session: st
   const found = (await verify(deps, { tenant, session })).problems.filter((p) => p.tenant === tenant && p.session === session);
   // Held in their bundle form only: each row converted as it is read.
   const events: BundleEvent[] = [];
-  for await (const e of storedEvents(deps, tenant, session, 1, row)) events.push(toBundleEvent(e));
+  for await (const rows of storedChunks(deps, tenant, session, 1, row)) for (const e of rows) events.push(toBundleEvent(e));
   const checkpoints: string[] = [];
   for (let after = 0; ; ) {
     const page = await withTenant(deps.store.db, tenant, 'reading checkpoints', (tx) => readCheckpoints(tx, tenant, session, after, 1000));
@@ -47,8 +47,7 @@ export async function exportSession(deps: VaultDeps, tenant: string, session: st
   if (options.decrypt) {
     const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
     // Decrypted once: the plaintext section and every replayed state come from these.
-    const decrypted: VaultEvent[] = [];
-    for await (const e of decryptedEvents(deps, tenant, session)) decrypted.push(e);
+    const decrypted = await collectEvents(decryptedEvents(deps, tenant, session));
     const plain: PlaintextEvent[] = decrypted.map((e) => ({ seq: e.seq, type: e.type, correlationId: e.correlationId, at: e.at.toISOString(), data: e.data }));
     // Each event's own key, never the data key (which would open every later event too);
     // only legacy v1 events, which have no key of their own, need the data key.

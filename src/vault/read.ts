@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { StoredEvent, VaultEvent } from '../domain';
+import { eventStream, type EventStream, type StoredEvent, type VaultEvent } from '../domain';
 import { GENESIS_HASH, isEventHash, openEvent } from '../events';
 import { InputError, IntegrityError, KeyError } from '../errors';
 import { bytesEqual, toHex, type SecretBytes } from '../crypto';
@@ -9,26 +9,30 @@ import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
 
 /**
- * A session's events as stored, in seq order, wherever they are. Hot: page by page, memory
- * holding two pages (the one being consumed and the next, fetched meanwhile so the
- * database works while the caller decrypts), never the session; each page is one
+ * A session's events as stored, in seq order, wherever they are, in arrays: the pieces of
+ * each page a consumer takes between two turns of the event loop (below). Hot: page by
+ * page, memory holding two pages (the one being consumed and the next, fetched meanwhile
+ * so the database works while the caller decrypts), never the session; each page is one
  * statement scoped to the tenant on Postgres, a short tenant-scoped transaction on the
  * embedded store (readPage). Archived: from the archive object, fetched and verified
- * first (ARCHIVE_MISSING, ARCHIVE_CORRUPT, STORAGE_UNAVAILABLE). Purged: none.
- * `known`: the session's row, when the caller has just read it.
+ * first (ARCHIVE_MISSING, ARCHIVE_CORRUPT, STORAGE_UNAVAILABLE), as one array. Purged:
+ * none. `known`: the session's row, when the caller has just read it. Arrays, not single
+ * events: an async generator's yield costs an await and its promises per value, which a
+ * replay paid twice an event (this and the decrypting layer) before it was chunked.
  */
-export async function* storedEvents(
+export async function* storedChunks(
   deps: VaultDeps,
   tenant: string,
   session: string,
   fromSeq = 1,
   known?: SessionRow,
   toSeq = Number.MAX_SAFE_INTEGER,
-): AsyncGenerator<StoredEvent> {
+): AsyncGenerator<StoredEvent[]> {
   // Callers that already read the session's row pass it, so it is not read twice.
   const row = known ?? (await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session)));
   if (row?.status === 'archived') {
-    for (const e of (await readArchived(deps, row)).events) if (e.seq >= fromSeq && e.seq <= toSeq) yield e;
+    const events = (await readArchived(deps, row)).events.filter((e) => e.seq >= fromSeq && e.seq <= toSeq);
+    if (events.length > 0) yield events;
     return;
   }
   if (row?.status === 'purged') return;
@@ -47,16 +51,20 @@ export async function* storedEvents(
         after = last;
         pending = fetch(after);
       }
+      let chunk: StoredEvent[] = [];
       let handed = 0;
       for (const e of page) {
         if (e.seq > toSeq) continue;
-        yield e;
+        chunk.push(e);
         handed += e.ciphertext.length;
         if (handed >= LET_IO_IN_EVERY && more) {
+          yield chunk;
+          chunk = [];
           handed = 0;
           await nextTurn();
         }
       }
+      if (chunk.length > 0) yield chunk;
       if (!more) return;
     }
   } finally {
@@ -74,7 +82,8 @@ export async function* storedEvents(
  * 204 went by at the await for the next page, reading it then instead of meanwhile, and
  * the client sat idle for 15% of its profile). So the reader lets node's I/O in
  * (one turn of the event loop, a few microseconds) after every LET_IO_IN_EVERY bytes of
- * ciphertext handed out while a fetch is in flight: about every 125 events of ~1 KB.
+ * ciphertext handed out while a fetch is in flight (an array's worth): about every 125
+ * events of ~1 KB.
  */
 const LET_IO_IN_EVERY = 128 * 1024;
 
@@ -104,24 +113,45 @@ export function seqRange(options: { fromSeq?: number; toSeq?: number }): { fromS
  * CHAIN_BROKEN instead of being shown. UNKNOWN_SESSION if it does not exist;
  * KEY_DESTROYED if its key was shredded; DECRYPTION_FAILED if a ciphertext does not open
  * where it is (altered, moved from another row, session or tenant, or its clear columns
- * rewritten and the chain recomputed: the associated data binds them).
+ * rewritten and the chain recomputed: the associated data binds them). An EventStream:
+ * one event at a time, or the arrays storedChunks reads (which replay folds).
  */
-export async function* decryptedEvents(deps: VaultDeps, tenant: string, session: string, fromSeq = 1, toSeq = Number.MAX_SAFE_INTEGER): AsyncGenerator<VaultEvent> {
+export function decryptedEvents(deps: VaultDeps, tenant: string, session: string, fromSeq = 1, toSeq = Number.MAX_SAFE_INTEGER): EventStream {
+  return eventStream(decryptedChunks(deps, tenant, session, fromSeq, toSeq));
+}
+
+/**
+ * decryptedEvents' arrays. A row that fails its checks fails where it is: the events
+ * before it in its array are handed out first, and the error comes with the next array
+ * asked for, so a consumer sees what it saw when events came one at a time, and one that
+ * stops before asking for the bad row never meets its error.
+ */
+async function* decryptedChunks(deps: VaultDeps, tenant: string, session: string, fromSeq: number, toSeq: number): AsyncGenerator<VaultEvent[]> {
   const known = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
   if (known && known.status !== 'purged' && known.wrappedDataKey === null) throw forgetShredded(deps, tenant, session);
   const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
   // From seq n the chain check needs event n-1's hash: read it too, and check from it.
   let prev: Uint8Array | null = fromSeq === 1 ? GENESIS_HASH : null;
   let expected = fromSeq;
-  for await (const row of storedEvents(deps, tenant, session, Math.max(1, fromSeq - 1), known ?? undefined, toSeq)) {
-    if (row.seq < fromSeq) {
+  for await (const rows of storedChunks(deps, tenant, session, Math.max(1, fromSeq - 1), known ?? undefined, toSeq)) {
+    const opened: VaultEvent[] = [];
+    for (const row of rows) {
+      if (row.seq < fromSeq) {
+        prev = row.hash;
+        continue;
+      }
+      let event: VaultEvent;
+      try {
+        event = openChained(row, prev, expected, s.dataKey);
+      } catch (e) {
+        if (opened.length > 0) yield opened;
+        throw e;
+      }
+      opened.push(event);
       prev = row.hash;
-      continue;
+      expected = row.seq + 1;
     }
-    const event = openChained(row, prev, expected, s.dataKey);
-    prev = row.hash;
-    expected = row.seq + 1;
-    yield event;
+    if (opened.length > 0) yield opened;
   }
 }
 

@@ -1,7 +1,7 @@
 import { InputError, IntegrityError } from '../errors';
 import { bytesEqual, fromHex, type SecretBytes } from '../crypto';
 import { GENESIS_HASH, openSnapshot, sealSnapshot, type SealedSnapshot } from '../events';
-import type { StoredEvent, VaultEvent } from '../domain';
+import { chunksOf, eventStream, type EventSource, type EventStream, type StoredEvent, type VaultEvent } from '../domain';
 import { copyEvent, copyState, freshCompact, isFull, nothingDropped, replayCompact, trim, windowOf, type AgentState, type CompactState, type Dropped, type Landmarks, type ReplayPoint } from '../replay';
 import { insertSnapshot, readForState, readSession, withTenant, type StateRead } from '../store';
 import type { VaultDeps } from './deps';
@@ -82,19 +82,23 @@ interface Since {
  * chain as it is folded). Every fold of a read calls this again, so only the one that
  * answered is kept.
  */
-function recorded(start: CompactState, events: AsyncIterable<VaultEvent> | Iterable<VaultEvent>, since: Since | undefined): AsyncIterable<VaultEvent> | Iterable<VaultEvent> {
+function recorded(start: CompactState, events: EventSource, since: Since | undefined): EventSource {
   if (!since) return events;
   delete since.events;
   if (start.state.lastSeq > since.seq || (start.state.lastSeq === since.seq && start.state.head !== since.hash)) return events;
   const s = since;
-  return (async function* () {
-    let into: VaultEvent[] | null = start.state.lastSeq === s.seq ? (s.events = []) : null;
-    for await (const e of events) {
-      if (into) into.push(copyEvent(e)); // the fold may keep parts of an event in the state it changes later
-      else if (e.seq === s.seq && e.hash === s.hash) into = s.events = [];
-      yield e;
-    }
-  })();
+  return eventStream(
+    (async function* () {
+      let into: VaultEvent[] | null = start.state.lastSeq === s.seq ? (s.events = []) : null;
+      for await (const chunk of chunksOf(events)) {
+        for (const e of chunk) {
+          if (into) into.push(copyEvent(e)); // the fold may keep parts of an event in the state it changes later
+          else if (e.seq === s.seq && e.hash === s.hash) into = s.events = [];
+        }
+        yield chunk;
+      }
+    })(),
+  );
 }
 
 /** Keeps a latest state this read folded, trimmed as a snapshot would be, for the next read (SessionCache). */
@@ -208,25 +212,37 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
  * from the event at `after` (or genesis); the event at the session's head also against
  * the head the session records. A read that filled its `limit` goes on page by page.
  */
-async function* eventsAfter(deps: VaultDeps, place: { tenant: string; session: string }, read: StateRead, after: number, limit: number, upto: number, dataKey: SecretBytes): AsyncGenerator<VaultEvent> {
+function eventsAfter(deps: VaultDeps, place: { tenant: string; session: string }, read: StateRead, after: number, limit: number, upto: number, dataKey: SecretBytes): EventStream {
+  return eventStream(chunksAfter(deps, place, read, after, limit, upto, dataKey));
+}
+
+/** eventsAfter's arrays: the statement's events as one, then decryptedEvents' (a row that fails: as decryptedEvents does). */
+async function* chunksAfter(deps: VaultDeps, place: { tenant: string; session: string }, read: StateRead, after: number, limit: number, upto: number, dataKey: SecretBytes): AsyncGenerator<readonly VaultEvent[]> {
   let prev: Uint8Array | null = after === 0 ? GENESIS_HASH : null;
   let expected = after + 1;
-  for (const row of read.events) {
-    if (row.seq <= after) {
-      if (row.seq === after) prev = row.hash;
-      continue;
+  const opened: VaultEvent[] = [];
+  try {
+    for (const row of read.events) {
+      if (row.seq <= after) {
+        if (row.seq === after) prev = row.hash;
+        continue;
+      }
+      const event = openChained(row, prev, expected, dataKey);
+      if (row.seq === read.headSeq && read.headHash !== null && !bytesEqual(row.hash, read.headHash)) {
+        throw new IntegrityError('CHAIN_BROKEN', `event ${row.seq} of ${place.tenant}/${place.session} is not the head its session records; run verify`);
+      }
+      prev = row.hash;
+      expected = row.seq + 1;
+      opened.push(event);
     }
-    const event = openChained(row, prev, expected, dataKey);
-    if (row.seq === read.headSeq && read.headHash !== null && !bytesEqual(row.hash, read.headHash)) {
-      throw new IntegrityError('CHAIN_BROKEN', `event ${row.seq} of ${place.tenant}/${place.session} is not the head its session records; run verify`);
-    }
-    prev = row.hash;
-    expected = row.seq + 1;
-    yield event;
+  } catch (e) {
+    if (opened.length > 0) yield opened;
+    throw e;
   }
+  if (opened.length > 0) yield opened;
   const last = read.events[read.events.length - 1];
   if (read.events.length === limit && last && last.seq < upto) {
-    yield* decryptedEvents(deps, place.tenant, place.session, last.seq + 1, upto);
+    yield* decryptedEvents(deps, place.tenant, place.session, last.seq + 1, upto).chunks();
   } else if (expected - 1 < Math.min(upto, read.headSeq)) {
     // The statement saw the head and the rows together: fewer rows than the head is a cut tail.
     throw new IntegrityError('CHAIN_BROKEN', `events of ${place.tenant}/${place.session} end at seq ${expected - 1}, below the head its session records (${read.headSeq}); run verify`);

@@ -1,5 +1,5 @@
-import type { VaultEvent } from '../domain';
-import { sessionId as validSessionId, tenantId as validTenantId } from '../domain';
+import type { EventStream, VaultEvent } from '../domain';
+import { collectEvents, sessionId as validSessionId, tenantId as validTenantId } from '../domain';
 import { InputError } from '../errors';
 import { newTenantKey } from '../keys';
 import { countSessions, insertTenant, insertTenantKey, writePolicy, listSessions, listTenants, readSession, withTenant, type AccessRow, type HoldRow, type SessionRow, type Store } from '../store';
@@ -262,8 +262,12 @@ export class VaultSession {
     return append(this.deps, this.tenant, this.id, events, options);
   }
 
-  /** Decrypted events from `fromSeq` (default 1) through `toSeq` (default: the head), streamed page by page. */
-  events(options: { fromSeq?: number; toSeq?: number } = {}): AsyncIterable<VaultEvent> {
+  /**
+   * Decrypted events from `fromSeq` (default 1) through `toSeq` (default: the head),
+   * streamed page by page: one at a time (`for await`), or in the arrays they are
+   * decrypted in (`.chunks()`, an await an array). Read once.
+   */
+  events(options: { fromSeq?: number; toSeq?: number } = {}): EventStream {
     const { fromSeq, toSeq } = seqRange(options);
     return decryptedEvents(this.deps, this.tenant, this.id, fromSeq, toSeq);
   }
@@ -292,8 +296,7 @@ export class VaultSession {
     let hi = tail.head - tail.events.length;
     for (let width = firstWindow * 2; hi >= 1; width = Math.min(width * 2, 4096)) {
       const lo = Math.max(1, hi - width + 1);
-      const page: VaultEvent[] = [];
-      for await (const e of decryptedEvents(this.deps, this.tenant, this.id, lo, hi)) page.push(e);
+      const page = await collectEvents(decryptedEvents(this.deps, this.tenant, this.id, lo, hi));
       for (let i = page.length - 1; i >= 0; i -= 1) yield page[i]!;
       hi = lo - 1;
     }

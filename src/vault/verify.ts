@@ -5,7 +5,7 @@ import { ChainVerifier, type ChainProblemKind } from '../events';
 import { AccessChainVerifier, HeadCheck, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
 import { listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, readSession, readTombstone, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
-import { storedEvents } from './read';
+import { storedChunks } from './read';
 import { accessTrail } from './access';
 
 /** How long after its retirement a signing key's checkpoints are still accepted: clock skew between hosts. */
@@ -87,10 +87,12 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       const headCheck = new HeadCheck([...heads, ...snaps.map((h) => ({ seq: h.seq, hash: h.headHash, source: 'snapshot' as const }))]);
       let lastType: string | null = null;
       try {
-        for await (const e of storedEvents(deps, tenant, s.session, 1, s)) {
-          chain.push(e);
-          headCheck.push(e);
-          lastType = e.type;
+        for await (const rows of storedChunks(deps, tenant, s.session, 1, s)) {
+          for (const e of rows) {
+            chain.push(e);
+            headCheck.push(e);
+            lastType = e.type;
+          }
         }
       } catch (e) {
         // An archived session's object is fetched and checked as it is read.

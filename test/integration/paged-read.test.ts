@@ -42,6 +42,29 @@ describe.each(backends())('a paged read on $name', (backend) => {
       // the loop turned: a consumer that is handed a page without a break sees none.
       expect(turnsAt[99]!).toBeGreaterThan(turnsAt[0]!);
       expect(turnsAt[199]!).toBeGreaterThan(turnsAt[100]!);
+
+      // In arrays (what replay folds): while the next page is fetched, each at most 128 KiB
+      // of ciphertext and the event that crossed it (33 of these), and the loop turns
+      // between two arrays of a page; the last page, with nothing in flight, in one.
+      turns = 0;
+      counting = true;
+      setImmediate(tick);
+      const sizes: number[] = [];
+      const firsts: number[] = [];
+      const chunkTurns: number[] = [];
+      try {
+        for await (const chunk of s.events().chunks()) {
+          sizes.push(chunk.length);
+          firsts.push(chunk[0]!.seq);
+          chunkTurns.push(turns);
+        }
+      } finally {
+        counting = false;
+      }
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(250);
+      expect(sizes.slice(0, -1).every((n) => n <= 33)).toBe(true);
+      expect(firsts).toEqual([1, 34, 67, 100, 101, 134, 167, 200, 201]);
+      expect(chunkTurns[1]!).toBeGreaterThan(chunkTurns[0]!);
     } finally {
       await close();
     }

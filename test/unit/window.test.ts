@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { initialState, nothingDropped, replay, replayCompact, trim, windowOf } from '../../src/replay';
-import type { EventType, VaultEvent } from '../../src/domain';
+import { evolve, initialState, isPast, nothingDropped, replay, replayCompact, trim, windowOf } from '../../src/replay';
+import { eventStream, type EventType, type VaultEvent } from '../../src/domain';
 import { lastOf } from '../support/window-oracle';
 
 /**
@@ -80,5 +80,46 @@ describe('windowed state', () => {
     const compact = await replayCompact({ state: initialState(meta), dropped: nothingDropped() }, events(cleared), {}, 2);
     expect(windowOf(compact!, 2)).toEqual(lastOf(await replay(meta, events(cleared)), 2));
     expect(compact!.state.agentItems).toEqual([]);
+  });
+});
+
+describe('folding events in arrays (EventStream.chunks, what the vault hands replay)', () => {
+  /** The events cut into arrays at `cuts`, as an EventStream; times shared within runs of `sameTime`, as a batch's are. */
+  const inArrays = (all: VaultEvent[], cuts: number[]) => {
+    const bounds = [...new Set([0, ...cuts.map((c) => c % (all.length + 1)), all.length])].sort((a, b) => a - b);
+    return eventStream(
+      (async function* () {
+        for (let i = 1; i < bounds.length; i++) yield all.slice(bounds[i - 1], bounds[i]);
+      })(),
+    );
+  };
+  const timed = (all: VaultEvent[], sameTime: number) => all.map((e) => ({ ...e, at: new Date(1_700_000_000_000 + Math.floor((e.seq - 1) / sameTime) * 1000) }));
+
+  it('gives the state one event at a time gives, to any point, whatever the arrays (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(input, { minLength: 1, maxLength: 40 }),
+        fc.array(fc.nat(40), { maxLength: 6 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.option(fc.nat(45), { nil: undefined }),
+        fc.option(fc.nat(12), { nil: undefined }),
+        fc.integer({ min: 1, max: 4 }),
+        async (inputs, cuts, sameTime, atSeq, atStep, retain) => {
+          const all = timed(events(inputs), sameTime);
+          const point = { ...(atSeq !== undefined ? { atSeq } : {}), ...(atStep !== undefined ? { at: new Date(1_700_000_000_000 + atStep * 1000) } : {}) };
+          // The oracle: evolve over the events before the point, in a plain loop.
+          const before = timed(events(inputs), sameTime).filter((e) => !isPast(e, point));
+          let expected = initialState(meta);
+          for (const e of before) expected = evolve(expected, e);
+          expect(await replay(meta, inArrays(all, cuts), point)).toEqual(expected);
+          // Every message's time is its event's, whichever time came before it.
+          for (const m of expected.messages) expect(m.at).toBe(all[m.seq - 1]!.at.toISOString());
+          expect(expected.lastAt).toBe(expected.lastSeq === 0 ? null : all[expected.lastSeq - 1]!.at.toISOString());
+          const fresh = () => ({ state: initialState(meta), dropped: nothingDropped() });
+          expect(await replayCompact(fresh(), inArrays(timed(events(inputs), sameTime), cuts), point, retain)).toEqual(await replayCompact(fresh(), timed(events(inputs), sameTime).slice(0, before.length), {}, retain));
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });

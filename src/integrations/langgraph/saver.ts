@@ -17,7 +17,7 @@ import {
   type SerializerProtocol,
 } from '@langchain/langgraph-checkpoint';
 import type { RunnableConfig } from '@langchain/core/runnables';
-import type { VaultEvent } from '../../domain';
+import { collectEvents, type VaultEvent } from '../../domain';
 import { InputError, VaultError } from '../../errors';
 import { copyEvents } from '../../replay';
 import type { Logger } from '../../observability';
@@ -114,7 +114,7 @@ export class VaultCheckpointSaver extends BaseCheckpointSaver {
         : (await this.#vault.sessions(this.tenant)).map((s) => s.session).filter((s) => isThreadSession(s, this.#prefix));
     for (const id of sessions) {
       // A whole thread, read once: its checkpoints, their writes, and every blob they point at.
-      const events = await readable(collect(this.#vault.session(this.tenant, id).events()));
+      const events = await readable(collectEvents(this.#vault.session(this.tenant, id).events()));
       if (!events) continue; // never written, or shredded: deleted
       const bySeq = new Map<number, StoredCheckpoint>();
       const latest = new Map<string, StoredCheckpoint>();
@@ -378,11 +378,6 @@ function key(session: string, ns: string, id: string): string {
   return `${session}\u0000${ns}\u0000${id}`;
 }
 
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
 
 /** A deleted (shredded) thread reads as absent, as LangGraph expects of a deleted thread. */
 async function readable<T>(p: Promise<T>): Promise<T | undefined> {

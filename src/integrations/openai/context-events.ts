@@ -1,4 +1,4 @@
-import type { VaultEvent } from '../../domain';
+import { collectEvents, type VaultEvent } from '../../domain';
 import { copyEvents, type Landmarks } from '../../replay';
 import { runToHead, type VaultSession } from '../../vault';
 import { isGroupBoundary, type ContextReach } from './context';
@@ -22,7 +22,7 @@ import { isGroupBoundary, type ContextReach } from './context';
  * The caller always gets its own copies.
  */
 export async function contextEvents(session: VaultSession, reach: ContextReach | undefined): Promise<VaultEvent[]> {
-  if (!reach || reach.kind === 'all') return collect(session.events());
+  if (!reach || reach.kind === 'all') return collectEvents(session.events());
   const held = session.heldEvents();
   const { head, landmarks, after } = await session.landmarks(held && { seq: held.seq, hash: held.hash });
   if (head === 0) return [];
@@ -98,10 +98,4 @@ function assemble(known: ReadonlyMap<number, VaultEvent>, newestFirst: readonly 
   const tail = [...newestFirst].reverse();
   const from = tail[0]?.seq ?? Number.MAX_SAFE_INTEGER;
   return [...[...known.values()].filter((e) => e.seq < from), ...tail].sort((a, b) => a.seq - b.seq);
-}
-
-async function collect(events: AsyncIterable<VaultEvent>): Promise<VaultEvent[]> {
-  const out: VaultEvent[] = [];
-  for await (const e of events) out.push(e);
-  return out;
 }
