@@ -95,7 +95,7 @@ export function initialState(meta: { tenant: string; session: string; agent: str
 export function evolve(state: AgentState, event: VaultEvent): AgentState {
   state.lastSeq = event.seq;
   state.head = event.hash;
-  state.lastAt = event.at.toISOString();
+  state.lastAt = isoText(event.at);
   const d = event.data as Record<string, any>;
   switch (event.type) {
     case 'message': {
@@ -181,6 +181,19 @@ export function evolve(state: AgentState, event: VaultEvent): AgentState {
     }
   }
 }
+
+/**
+ * A time as ISO text. The events of one append share one time, so the text of the last
+ * time asked for is kept and given again for the same instant (a memo: the same text
+ * either way; about 4% of a replay's time went to writing it anew for every event).
+ */
+function isoText(at: Date): string {
+  const ms = at.getTime();
+  if (ms !== lastIso.ms || Number.isNaN(ms)) lastIso = { ms, text: at.toISOString() };
+  return lastIso.text;
+}
+
+let lastIso = { ms: Number.NaN, text: '' };
 
 /**
  * An Agents SDK item: kept as is, and also read into the conversation where it is one —
