@@ -9,16 +9,16 @@ import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
 
 /**
- * A session's events as stored, in seq order, wherever they are, in arrays: the pieces of
- * each page a consumer takes between two turns of the event loop (below). Hot: page by
- * page, memory holding two pages (the one being consumed and the next, fetched meanwhile
- * so the database works while the caller decrypts), never the session; each page is one
- * statement scoped to the tenant on Postgres, a short tenant-scoped transaction on the
- * embedded store (readPage). Archived: from the archive object, fetched and verified
- * first (ARCHIVE_MISSING, ARCHIVE_CORRUPT, STORAGE_UNAVAILABLE), as one array. Purged:
- * none. `known`: the session's row, when the caller has just read it. Arrays, not single
- * events: an async generator's yield costs an await and its promises per value, which a
- * replay paid twice an event (this and the decrypting layer) before it was chunked.
+ * A session's events as stored, in seq order, wherever they are, in pieces (piecesOf,
+ * below). Hot: page by page, memory holding two pages (the one being consumed and the
+ * next, fetched meanwhile so the database works while the caller decrypts), never the
+ * session; each page is one statement scoped to the tenant on Postgres, a short
+ * tenant-scoped transaction on the embedded store (readPage). Archived: from the archive
+ * object, fetched and verified first (ARCHIVE_MISSING, ARCHIVE_CORRUPT,
+ * STORAGE_UNAVAILABLE). Purged: none. `known`: the session's row, when the caller has
+ * just read it. Pieces, not single events: an async generator's yield costs an await and
+ * its promises per value, which a replay paid twice an event (this and the decrypting
+ * layer) before reads went by pieces.
  */
 export async function* storedChunks(
   deps: VaultDeps,
@@ -31,8 +31,7 @@ export async function* storedChunks(
   // Callers that already read the session's row pass it, so it is not read twice.
   const row = known ?? (await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session)));
   if (row?.status === 'archived') {
-    const events = (await readArchived(deps, row)).events.filter((e) => e.seq >= fromSeq && e.seq <= toSeq);
-    if (events.length > 0) yield events;
+    yield* piecesOf((await readArchived(deps, row)).events.filter((e) => e.seq >= fromSeq), toSeq);
     return;
   }
   if (row?.status === 'purged') return;
@@ -51,20 +50,10 @@ export async function* storedChunks(
         after = last;
         pending = fetch(after);
       }
-      let chunk: StoredEvent[] = [];
-      let handed = 0;
-      for (const e of page) {
-        if (e.seq > toSeq) continue;
-        chunk.push(e);
-        handed += e.ciphertext.length;
-        if (handed >= LET_IO_IN_EVERY && more) {
-          yield chunk;
-          chunk = [];
-          handed = 0;
-          await nextTurn();
-        }
+      for (const piece of piecesOf(page, toSeq)) {
+        yield piece;
+        if (more) await nextTurn();
       }
-      if (chunk.length > 0) yield chunk;
       if (!more) return;
     }
   } finally {
@@ -74,18 +63,38 @@ export async function* storedChunks(
 }
 
 /**
- * While the consumer works through a page, the next one is on its way: on Postgres its
- * bytes arrive on the socket, which node reads only between tasks. A consumer that
+ * Events (up to `toSeq`) in pieces of about PIECE_BYTES of ciphertext, each ending with
+ * the event that reaches it: what one consumer step decrypts and holds at once, and
+ * between two pieces of a page the reader lets node's I/O in.
+ *
+ * Why: while the consumer works through a page, the next one is on its way: on Postgres
+ * its bytes arrive on the socket, which node reads only between tasks. A consumer that
  * decrypts and folds a whole page without a break (replay, export, verify) left them
  * unread, the socket's buffers filled, the server stopped sending, and the next page then
  * came in while the consumer waited for it (measured: 102 ms of a 10,000-event replay's
  * 204 went by at the await for the next page, reading it then instead of meanwhile, and
- * the client sat idle for 15% of its profile). So the reader lets node's I/O in
- * (one turn of the event loop, a few microseconds) after every LET_IO_IN_EVERY bytes of
- * ciphertext handed out while a fetch is in flight (an array's worth): about every 125
- * events of ~1 KB.
+ * the client sat idle for 15% of its profile). So after each piece of a page handed out
+ * while a fetch is in flight, one turn of the event loop (a few microseconds): about
+ * every 125 events of ~1 KB. An archive, read whole, goes by the same pieces, so what is
+ * decrypted at once stays bounded there too.
  */
-const LET_IO_IN_EVERY = 128 * 1024;
+function* piecesOf(events: readonly StoredEvent[], toSeq: number): Generator<StoredEvent[]> {
+  let piece: StoredEvent[] = [];
+  let bytes = 0;
+  for (const e of events) {
+    if (e.seq > toSeq) continue;
+    piece.push(e);
+    bytes += e.ciphertext.length;
+    if (bytes >= PIECE_BYTES) {
+      yield piece;
+      piece = [];
+      bytes = 0;
+    }
+  }
+  if (piece.length > 0) yield piece;
+}
+
+const PIECE_BYTES = 128 * 1024;
 
 /**
  * A session whose key was shredded, perhaps by another process: whatever this process

@@ -64,6 +64,25 @@ describe.each(backends())('event streams on $name', (backend) => {
     expect(ranged).toEqual(Array.from({ length: 61 }, (_, i) => i + 45));
   });
 
+  it('an archived session comes in the same bounded arrays as a hot one, and replays the same', async () => {
+    const s = vault.session('bank', 'cold');
+    await s.appendMany(Array.from({ length: 90 }, (_, i) => ({ type: 'message', role: 'user', content: `${i} ${'z'.repeat(4000)}` })));
+    const hot: (readonly VaultEvent[])[] = [];
+    for await (const c of s.events().chunks()) hot.push(c);
+    const meta = { tenant: 'bank', session: 'cold', agent: null };
+    const hotState = await replay(meta, s.events());
+    expect((await vault.operator({ actor: 'ops', reason: 'cold storage' }).archive('bank', 'cold')).outcome).toBe('archived');
+    const cold: (readonly VaultEvent[])[] = [];
+    for await (const c of s.events().chunks()) cold.push(c);
+    // About 4 KB of ciphertext an event: at most 33 to an array, not the archive's 90 at once.
+    expect(cold.map((c) => c.length)).toEqual([33, 33, 24]);
+    expect(cold.flat()).toEqual(hot.flat());
+    expect(await replay(meta, s.events())).toEqual(hotState);
+    const ranged: number[] = [];
+    for await (const c of s.events({ fromSeq: 30, toSeq: 70 }).chunks()) ranged.push(...c.map((e) => e.seq));
+    expect(ranged).toEqual(Array.from({ length: 41 }, (_, i) => i + 30));
+  });
+
   it('a row a DBA rewrote fails where it is: the events before it come first, and a reader that stops before it never meets it', async () => {
     const s = vault.session('bank', 'rewritten');
     await s.appendMany(Array.from({ length: 30 }, (_, i) => ({ type: 'message', role: 'user', content: `m${i + 1}` })));

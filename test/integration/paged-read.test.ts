@@ -43,9 +43,9 @@ describe.each(backends())('a paged read on $name', (backend) => {
       expect(turnsAt[99]!).toBeGreaterThan(turnsAt[0]!);
       expect(turnsAt[199]!).toBeGreaterThan(turnsAt[100]!);
 
-      // In arrays (what replay folds): while the next page is fetched, each at most 128 KiB
-      // of ciphertext and the event that crossed it (33 of these), and the loop turns
-      // between two arrays of a page; the last page, with nothing in flight, in one.
+      // In arrays (what replay folds): each at most 128 KiB of ciphertext and the event
+      // that crossed it (33 of these), cut within each page, the last one too; the loop
+      // turns between two arrays of a page while the next page is fetched.
       turns = 0;
       counting = true;
       setImmediate(tick);
@@ -62,8 +62,8 @@ describe.each(backends())('a paged read on $name', (backend) => {
         counting = false;
       }
       expect(sizes.reduce((a, b) => a + b, 0)).toBe(250);
-      expect(sizes.slice(0, -1).every((n) => n <= 33)).toBe(true);
-      expect(firsts).toEqual([1, 34, 67, 100, 101, 134, 167, 200, 201]);
+      expect(Math.max(...sizes)).toBe(33);
+      expect(firsts).toEqual([1, 34, 67, 100, 101, 134, 167, 200, 201, 234]);
       expect(chunkTurns[1]!).toBeGreaterThan(chunkTurns[0]!);
     } finally {
       await close();
