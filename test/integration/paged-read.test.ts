@@ -4,7 +4,7 @@ import { backends, dropCreatedDatabases, testVault } from '../support/backends';
  * A full read (replay, export, verify) fetches the next page while its consumer works
  * through the current one. The consumer decrypts and folds without a break, so unless the
  * reader lets node's event loop turn now and then, the next page's bytes wait on the
- * socket, unread, and the server stops sending (src/vault/read.ts, LET_IO_IN_EVERY).
+ * socket, unread, and the server stops sending (src/vault/read.ts, piecesOf).
  * Shown without a clock: a consumer that never awaits anything of its own counts the turns
  * of the event loop that pass while it reads a page.
  */
