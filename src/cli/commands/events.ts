@@ -3,7 +3,7 @@ import { intFlag } from '../input';
 import { json, printable } from '../output';
 import { InputError } from '../../errors';
 import { toOpenAiMessages } from '../../integrations';
-import type { VaultEvent } from '../../domain';
+import { collectEvents } from '../../domain';
 
 /** `events <tenant> <session> [--from-seq N]`: decrypted events, NDJSON with --json, streamed; recorded in the access trail. */
 export async function eventsCommand(ctx: CommandContext, tenant: string, session: string, flags: { fromSeq?: string; format?: string }): Promise<number> {
@@ -11,11 +11,7 @@ export async function eventsCommand(ctx: CommandContext, tenant: string, session
   if (flags.format !== undefined && flags.format !== 'openai-messages') throw new InputError('INVALID_INPUT', '--format takes openai-messages');
   if (flags.format === 'openai-messages') {
     // One JSON document (an array of Chat Completions messages), whatever --json says.
-    const events = await ctx.asOperator(async (op) => {
-      const all: VaultEvent[] = [];
-      for await (const e of await op.events(tenant, session, { fromSeq })) all.push(e);
-      return all;
-    });
+    const events = await ctx.asOperator(async (op) => collectEvents(await op.events(tenant, session, { fromSeq })));
     json(ctx.io, toOpenAiMessages(events));
     return 0;
   }
