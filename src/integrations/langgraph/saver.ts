@@ -378,7 +378,6 @@ function key(session: string, ns: string, id: string): string {
   return `${session}\u0000${ns}\u0000${id}`;
 }
 
-
 /** A deleted (shredded) thread reads as absent, as LangGraph expects of a deleted thread. */
 async function readable<T>(p: Promise<T>): Promise<T | undefined> {
   try {
