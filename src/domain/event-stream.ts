@@ -2,8 +2,10 @@ import type { VaultEvent } from './stored';
 
 /**
  * A session's decrypted events as the vault hands them out: one by one (`for await`), or
- * in the arrays it decrypted them in (`chunks()`, each array at most about 128 KiB of
- * ciphertext), which a consumer walks with one await an array instead of one an event.
+ * in the arrays it decrypted them in (`chunks()`: from `events()`, each at most about
+ * 128 KiB of ciphertext and the event that crossed it; a state read's first array is the
+ * events its one statement returned, at most a page), which a consumer walks with one
+ * await an array instead of one an event.
  * The events are the same either way, in seq order. A stream is read once: it reads the
  * session as it is consumed, and a second iteration yields nothing.
  */
