@@ -6,6 +6,8 @@ export { ChainVerifier } from './chain';
 export type { ChainProblem, ChainProblemKind } from './chain';
 export { sealEvent, openEvent, eventKey } from './seal';
 export type { SealContext, OpeningKey } from './seal';
+export { openAlong, openChained, checkHead } from './open-chained';
+export type { ChainCursor, RecordedHead } from './open-chained';
 export { shredMarker, readShredMarker, CLEAR_KEY_VERSION } from './shred-marker';
 export { sealSnapshot, openSnapshot, snapshotAad, SNAPSHOT_V1 } from './snapshot';
 export type { SealedSnapshot } from './snapshot';

@@ -1,8 +1,8 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { eventStream, type EventStream, type StoredEvent, type VaultEvent } from '../domain';
-import { GENESIS_HASH, isEventHash, openEvent } from '../events';
+import { GENESIS_HASH, checkHead, openAlong, openChained, type ChainCursor } from '../events';
 import { InputError, IntegrityError, KeyError } from '../errors';
-import { bytesEqual, toHex, type SecretBytes } from '../crypto';
+import { bytesEqual, toHex } from '../crypto';
 import { readAround, readPage, readSession, readSince, withTenant, type SessionRow } from '../store';
 import { readArchived } from './archive';
 import type { VaultDeps } from './deps';
@@ -130,53 +130,21 @@ export function decryptedEvents(deps: VaultDeps, tenant: string, session: string
 }
 
 /**
- * decryptedEvents' arrays. A row that fails its checks fails where it is: the events
- * before it in its array are handed out first, and the error comes with the next array
- * asked for, so a consumer sees what it saw when events came one at a time, and one that
- * stops before asking for the bad row never meets its error.
+ * decryptedEvents' arrays. A row that fails its checks fails where it is (openAlong): the
+ * events before it in its array are handed out first, and the error comes with the next
+ * array asked for.
  */
 async function* decryptedChunks(deps: VaultDeps, tenant: string, session: string, fromSeq: number, toSeq: number): AsyncGenerator<VaultEvent[]> {
   const known = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
   if (known && known.status !== 'purged' && known.wrappedDataKey === null) throw forgetShredded(deps, tenant, session);
   const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
   // From seq n the chain check needs event n-1's hash: read it too, and check from it.
-  let prev: Uint8Array | null = fromSeq === 1 ? GENESIS_HASH : null;
-  let expected = fromSeq;
+  const at: ChainCursor = { prev: fromSeq === 1 ? GENESIS_HASH : null, expected: fromSeq };
   for await (const rows of storedChunks(deps, tenant, session, Math.max(1, fromSeq - 1), known ?? undefined, toSeq)) {
-    const opened: VaultEvent[] = [];
-    for (const row of rows) {
-      if (row.seq < fromSeq) {
-        prev = row.hash;
-        continue;
-      }
-      let event: VaultEvent;
-      try {
-        event = openChained(row, prev, expected, s.dataKey);
-      } catch (e) {
-        if (opened.length > 0) yield opened;
-        throw e;
-      }
-      opened.push(event);
-      prev = row.hash;
-      expected = row.seq + 1;
-    }
-    if (opened.length > 0) yield opened;
+    const run = openAlong(rows, at, s.dataKey);
+    if (run.events.length > 0) yield run.events;
+    if (run.failure) throw run.failure.error;
   }
-}
-
-/**
- * One row decrypted and checked against the chain: opened first (a moved or relabelled
- * ciphertext, or a v2 row with a rewritten clear column, fails as DECRYPTION_FAILED),
- * then its hash checked against its columns and `prev`, the hash of the event before it,
- * which must be seq `expected` - 1 (a removed, reordered or inserted row, a legacy row's
- * or a shred marker's rewritten columns: CHAIN_BROKEN).
- */
-export function openChained(row: StoredEvent, prev: Uint8Array | null, expected: number, dataKey: SecretBytes): VaultEvent {
-  const event = openEvent(row, dataKey);
-  if (prev === null || row.seq !== expected || !isEventHash(row.hash, prev, row)) {
-    throw new IntegrityError('CHAIN_BROKEN', `event ${row.seq} of ${row.tenant}/${row.session} does not match its chain (altered, removed or inserted); run verify`);
-  }
-  return event;
 }
 
 /**
@@ -208,9 +176,7 @@ export async function decryptedAt(deps: VaultDeps, tenant: string, session: stri
     const prev = seq === 1 ? GENESIS_HASH : bySeq.get(seq - 1)?.hash;
     if (!r) throw new IntegrityError('CHAIN_BROKEN', `event ${seq} of ${tenant}/${session} is missing below its head; run verify`);
     const event = openChained(r, prev ?? null, seq, s.dataKey);
-    if (seq === head && read.headHash !== null && !bytesEqual(r.hash, read.headHash)) {
-      throw new IntegrityError('CHAIN_BROKEN', `event ${seq} of ${tenant}/${session} is not the head its session records; run verify`);
-    }
+    if (read.headHash !== null) checkHead(r, { seq: head, hash: read.headHash });
     out.push(event);
   }
   return { head, events: out };
@@ -245,12 +211,9 @@ export async function decryptedSince(
     return null;
   }
   const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
-  let prev = read.held.hash;
-  const events: VaultEvent[] = [];
-  for (const row of read.events) {
-    events.push(openChained(row, prev, since.seq + events.length + 1, s.dataKey));
-    prev = row.hash;
-  }
+  const run = openAlong(read.events, { prev: read.held.hash, expected: since.seq + 1 }, s.dataKey);
+  if (run.failure) throw run.failure.error;
+  const events = run.events;
   const last = read.events[read.events.length - 1] ?? read.held;
   if (last.seq !== read.headSeq || read.headHash === null || !bytesEqual(last.hash, read.headHash)) {
     throw new IntegrityError('CHAIN_BROKEN', `events of ${tenant}/${session} end at seq ${last.seq}, which is not the head its session records (${read.headSeq}); run verify`);

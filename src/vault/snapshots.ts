@@ -1,12 +1,12 @@
 import { InputError, IntegrityError } from '../errors';
 import { bytesEqual, fromHex, type SecretBytes } from '../crypto';
-import { GENESIS_HASH, openSnapshot, sealSnapshot, type SealedSnapshot } from '../events';
+import { GENESIS_HASH, openAlong, openSnapshot, sealSnapshot, type ChainCursor, type SealedSnapshot } from '../events';
 import { chunksOf, eventStream, type EventSource, type EventStream, type StoredEvent, type VaultEvent } from '../domain';
 import { copyEvent, copyState, freshCompact, isFull, nothingDropped, replayCompact, trim, windowOf, type AgentState, type CompactState, type Dropped, type Landmarks, type ReplayPoint } from '../replay';
 import { insertSnapshot, readForState, readSession, withTenant, type StateRead } from '../store';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
-import { decryptedEvents, decryptedSince, openChained } from './read';
+import { decryptedEvents, decryptedSince } from './read';
 
 /** What `state()` takes: a point (none: the head) and, optionally, a window. */
 export interface StateOptions extends ReplayPoint {
@@ -216,30 +216,13 @@ function eventsAfter(deps: VaultDeps, place: { tenant: string; session: string }
   return eventStream(chunksAfter(deps, place, read, after, limit, upto, dataKey));
 }
 
-/** eventsAfter's arrays: the statement's events as one, then decryptedEvents' (a row that fails: as decryptedEvents does). */
+/** eventsAfter's arrays: the statement's events as one, then decryptedEvents' (a row that fails: as openAlong says). */
 async function* chunksAfter(deps: VaultDeps, place: { tenant: string; session: string }, read: StateRead, after: number, limit: number, upto: number, dataKey: SecretBytes): AsyncGenerator<readonly VaultEvent[]> {
-  let prev: Uint8Array | null = after === 0 ? GENESIS_HASH : null;
-  let expected = after + 1;
-  const opened: VaultEvent[] = [];
-  try {
-    for (const row of read.events) {
-      if (row.seq <= after) {
-        if (row.seq === after) prev = row.hash;
-        continue;
-      }
-      const event = openChained(row, prev, expected, dataKey);
-      if (row.seq === read.headSeq && read.headHash !== null && !bytesEqual(row.hash, read.headHash)) {
-        throw new IntegrityError('CHAIN_BROKEN', `event ${row.seq} of ${place.tenant}/${place.session} is not the head its session records; run verify`);
-      }
-      prev = row.hash;
-      expected = row.seq + 1;
-      opened.push(event);
-    }
-  } catch (e) {
-    if (opened.length > 0) yield opened;
-    throw e;
-  }
-  if (opened.length > 0) yield opened;
+  const at: ChainCursor = { prev: after === 0 ? GENESIS_HASH : null, expected: after + 1 };
+  const run = openAlong(read.events, at, dataKey, read.headHash === null ? null : { seq: read.headSeq, hash: read.headHash });
+  if (run.events.length > 0) yield run.events;
+  if (run.failure) throw run.failure.error;
+  const expected = at.expected;
   const last = read.events[read.events.length - 1];
   if (read.events.length === limit && last && last.seq < upto) {
     yield* decryptedEvents(deps, place.tenant, place.session, last.seq + 1, upto).chunks();

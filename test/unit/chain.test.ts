@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
 import { ensureSodium, generateKey } from '../../src/crypto';
-import { ChainVerifier, GENESIS_HASH, eventKey, sealEvent, openEvent, sealSnapshot, openSnapshot } from '../../src/events';
+import { ChainVerifier, GENESIS_HASH, eventKey, sealEvent, openAlong, openEvent, sealSnapshot, openSnapshot, type ChainCursor } from '../../src/events';
+import { VaultError } from '../../src/errors';
 import type { EventInput, StoredEvent } from '../../src/domain';
 
 beforeAll(ensureSodium);
 
-function chain(n: number): StoredEvent[] {
-  const dataKey = generateKey();
+function chain(n: number, dataKey = generateKey()): StoredEvent[] {
   const out: StoredEvent[] = [];
   let prev = GENESIS_HASH;
   for (let i = 1; i <= n; i++) {
@@ -105,6 +105,62 @@ describe('ChainVerifier', () => {
   it('reports a row that belongs to another session', () => {
     const rows = chain(2);
     expect(verify([rows[0]!, { ...rows[1]!, session: 'other' }])).toContainEqual({ seq: 2, kind: 'foreign_row' });
+  });
+});
+
+describe('openAlong (how every read path opens rows)', () => {
+  let key: ReturnType<typeof generateKey>;
+  let rows: StoredEvent[];
+  beforeAll(() => {
+    key = generateKey();
+    rows = chain(12, key);
+  });
+  const codeOf = (failure: { error: unknown } | null) => (failure?.error instanceof VaultError ? failure.error.code : failure);
+
+  /** Rows cut into arrays at `cuts`, opened in turn as a reader does; stops at the first failure. */
+  function read(arrays: StoredEvent[][], at: ChainCursor, head: { seq: number; hash: Uint8Array } | null = null) {
+    const seqs: number[] = [];
+    for (const a of arrays) {
+      const run = openAlong(a, at, key, head);
+      seqs.push(...run.events.map((e) => e.seq));
+      if (run.failure) return { seqs, code: codeOf(run.failure) };
+    }
+    return { seqs, code: null };
+  }
+  const cut = (list: StoredEvent[], cuts: number[]) => {
+    const at = [...new Set(cuts.map((c) => c % (list.length + 1)))].sort((a, b) => a - b);
+    return [0, ...at].map((from, k) => list.slice(from, [...at, list.length][k])).filter((a) => a.length > 0);
+  };
+
+  it('hands out exactly the events before a row that fails, however the rows are cut into arrays (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 11 }), fc.constantFrom(...TAMPERABLE), fc.nat(1000), fc.array(fc.nat(20), { maxLength: 4 }), (i, column, byte, cuts) => {
+        const copy = rows.slice();
+        copy[i] = tamper(rows[i]!, column, byte);
+        const got = read(cut(copy, cuts), { prev: GENESIS_HASH, expected: 1 });
+        expect(got.seqs).toEqual(rows.slice(0, i).map((r) => r.seq));
+        expect(['CHAIN_BROKEN', 'DECRYPTION_FAILED']).toContain(got.code);
+        expect(read(cut(rows, cuts), { prev: GENESIS_HASH, expected: 1 })).toEqual({ seqs: rows.map((r) => r.seq), code: null });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('checks a read from seq k against the row before it, and fails when that row is gone', () => {
+    expect(read([rows.slice(4)], { prev: null, expected: 6 })).toEqual({ seqs: [6, 7, 8, 9, 10, 11, 12], code: null });
+    expect(read([rows.slice(5)], { prev: null, expected: 6 })).toEqual({ seqs: [], code: 'CHAIN_BROKEN' });
+  });
+
+  it('passes over no row once the chain is under way: a row repeated after it opened fails', () => {
+    const repeated = [rows[0]!, rows[1]!, rows[2]!, rows[2]!, rows[3]!];
+    expect(read([repeated], { prev: GENESIS_HASH, expected: 1 })).toEqual({ seqs: [1, 2, 3], code: 'CHAIN_BROKEN' });
+    expect(read([repeated.slice(0, 3), repeated.slice(3)], { prev: GENESIS_HASH, expected: 1 })).toEqual({ seqs: [1, 2, 3], code: 'CHAIN_BROKEN' });
+  });
+
+  it('fails at the recorded head when the row there has another hash (a rewound head), after the events before it', () => {
+    const head = { seq: 8, hash: rows[6]!.hash };
+    expect(read([rows.slice(0, 5), rows.slice(5)], { prev: GENESIS_HASH, expected: 1 }, head)).toEqual({ seqs: [1, 2, 3, 4, 5, 6, 7], code: 'CHAIN_BROKEN' });
+    expect(read([rows], { prev: GENESIS_HASH, expected: 1 }, { seq: 12, hash: rows[11]!.hash })).toEqual({ seqs: rows.map((r) => r.seq), code: null });
   });
 });
 
