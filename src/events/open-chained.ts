@@ -26,10 +26,11 @@ export interface RecordedHead {
  * Rows decrypted and checked along the chain from `at`, which moves on with each row
  * opened. Until the hash to check from is known (`at.prev` null: a read from seq n reads
  * n-1 too), rows before `at.expected` are only passed over, the one just before giving
- * that hash; after it every row must be the next. `head`: the row at its seq must have its hash. A row that fails its checks
- * ends the run: what opened before it comes back with its error, for the reader to hand
- * those events out first and throw after, so a consumer sees what it saw when events
- * came one at a time, and one that stops before the bad row never meets its error.
+ * that hash; after it every row must be the next. `head`: the row at its seq must have
+ * its hash. A row that fails its checks ends the run: what opened before it comes back
+ * with its error, for the reader to hand those events out first and throw after, so a
+ * consumer sees what it saw when events came one at a time, and one that stops before
+ * the bad row never meets its error.
  */
 export function openAlong(rows: readonly StoredEvent[], at: ChainCursor, dataKey: SecretBytes, head: RecordedHead | null = null): { events: VaultEvent[]; failure: { error: unknown } | null } {
   const events: VaultEvent[] = [];
