@@ -19,7 +19,6 @@ export interface AroundRead {
   events: StoredEvent[];
 }
 
-
 /**
  * A session's head and a few events in one statement, outside any transaction
  * (session_vault_read_keyed, drizzle/0028_read_keyed.sql, scopes itself to the tenant).
