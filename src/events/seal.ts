@@ -48,14 +48,14 @@ export function sealEvent(input: EventInput, ctx: SealContext): StoredEvent {
     ciphertext: NONE,
     hash: NONE,
   };
-  const key = eventKey(ctx.dataKey, ctx.tenant, ctx.session, ctx.seq);
-  try {
-    const sealed = withContentAadV2(row, (aad) => sealText(key, text, aad));
-    row.nonce = sealed.nonce;
-    row.ciphertext = sealed.ciphertext;
-  } finally {
-    key.dispose();
-  }
+  // The event's own key, derived into memory reused from event to event and zeroed after
+  // (as opening does): a key of its own each time, allocated, zeroed and collected, cost
+  // about a tenth of sealing an event.
+  const sealed = withEventKeyInput(ctx.tenant, ctx.session, ctx.seq, (input) =>
+    withDerivedKey(ctx.dataKey, input, (key) => withContentAadV2(row, (aad) => sealText(key, text, aad))),
+  );
+  row.nonce = sealed.nonce;
+  row.ciphertext = sealed.ciphertext;
   row.hash = eventHash(ctx.prevHash, row);
   return row;
 }
