@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { KeyError } from '../errors';
 import { SecretBytes, exposeSecretBytes } from './secret-bytes';
-import { primitives, secureAlloc } from './primitives';
+import { primitives, secureAlloc, slabBytes } from './primitives';
 
 /**
  * XChaCha20-Poly1305-IETF, the AEAD for event content and for key wrapping.
@@ -35,7 +35,8 @@ function freshNonce(): Uint8Array {
     noncePool = new Uint8Array(randomBytes(NONCE_POOL_BYTES));
     noncePoolOffset = 0;
   }
-  const nonce = noncePool.slice(noncePoolOffset, noncePoolOffset + AEAD_NONCE_BYTES);
+  const nonce = slabBytes(AEAD_NONCE_BYTES);
+  nonce.set(noncePool.subarray(noncePoolOffset, noncePoolOffset + AEAD_NONCE_BYTES));
   noncePool.fill(0, noncePoolOffset, noncePoolOffset + AEAD_NONCE_BYTES);
   noncePoolOffset += AEAD_NONCE_BYTES;
   return nonce;

@@ -13,5 +13,5 @@ export {
   verifyDetached,
 } from './sign';
 export type { SigningKeyPair } from './sign';
-export { primitives, wasmPrimitives, loadNativePrimitives, usePrimitives } from './primitives';
+export { primitives, wasmPrimitives, loadNativePrimitives, usePrimitives, slabBytes } from './primitives';
 export type { Primitives } from './primitives';

@@ -1,5 +1,5 @@
 import type { StoredEvent } from '../domain';
-import { FrameWriter, HASH_BYTES, blake2b256, blake2b256Into, bytes, bytesEqual, f64, frame, opt, str, u32, u64, type Field } from '../crypto';
+import { FrameWriter, HASH_BYTES, blake2b256Into, bytes, bytesEqual, f64, frame, opt, slabBytes, str, u32, u64, type Field } from '../crypto';
 
 /**
  * The canonical, versioned encodings of an event (docs/formats.md).
@@ -56,7 +56,9 @@ export function encodeForHash(prev: Uint8Array, e: HashedColumns): Uint8Array {
  * ciphertext), hashed before anything else can write there.
  */
 export function eventHash(prev: Uint8Array, e: HashedColumns): Uint8Array {
-  return blake2b256(hashInputOf(prev, e));
+  const out = slabBytes(HASH_BYTES); // a new row's hash, on its way to the database: see slabBytes
+  blake2b256Into(out, hashInputOf(prev, e));
+  return out;
 }
 
 /**

@@ -93,7 +93,7 @@ export async function append(
         const last = head;
         if (ok) {
           s.headSeq = last.seq;
-          s.headHash = last.hash;
+          s.headHash = new Uint8Array(last.hash); // a copy: the row's hash is a view that keeps its slab (crypto/primitives.ts slabBytes)
           s.lastAt = last.at;
           deps.logger.info({ op: 'append', appended: rows.length, firstSeq: rows[0]!.seq, lastSeq: last.seq, attempt }, 'appended');
           return {
