@@ -240,8 +240,8 @@ async function main(): Promise<void> {
   rows.push(replayRow);
 
   // 4b. Issue 12's read goal: a READ_EVENTS-event session read in full, every row opened and
-  // checked against its hash and the chain (`events()`, what export, verify and replay read
-  // through), against raw pg's paged read of as many rows, by turns as replay is.
+  // checked against its hash and the chain (`events()`, as an application reads a session),
+  // against raw pg's paged read of as many rows, by turns as replay is.
   for (let i = 0; i < READ_EVENTS; i += 100) {
     await vault.session('bench', 'read').appendMany(Array.from({ length: 100 }, event));
     await rawInsert('read', 100);
