@@ -1,7 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import semver from 'semver';
 
 const root = path.join(__dirname, '..', '..');
 const OPTIONAL = ['openai', '@openai/agents', '@aws-sdk/client-s3', '@electric-sql/pglite', '@langchain/langgraph-checkpoint', '@langchain/core', '@langchain/langgraph'];
@@ -28,6 +29,52 @@ it('npm pack ships only dist/, drizzle/, docs/, README.md, LICENSE and package.j
   expect(pkg.private).toBeUndefined();
   for (const dep of OPTIONAL) expect(pkg.dependencies[dep]).toBeUndefined();
 }, 120_000);
+
+/**
+ * The lowest Node.js package.json's `engines` admits runs every package the vault can load:
+ * its dependencies, optional and peer ones, and theirs, as installed here (what
+ * `npm install` in this repository gives a newcomer). A package that wants a later Node.js
+ * makes npm warn "Unsupported engine" on the README's first command, and may fail there.
+ * Found so: cookie 2, which fastify's test helper (light-my-request) brings and which wants
+ * Node.js 22; package.json's `overrides` gives that helper cookie 1, whose API it uses.
+ */
+it('every package the vault can load runs on the lowest Node.js its engines admit', () => {
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const floor = semver.minVersion(pkg.engines.node)!.version;
+  const wants = new Map<string, string>(); // package folder → its engines.node where the floor is outside it
+  const seen = new Set<string>();
+  const visit = (dir: string) => {
+    if (seen.has(dir)) return;
+    seen.add(dir);
+    const p = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'));
+    const range: string | undefined = p.engines?.node;
+    if (range && !semver.satisfies(floor, range)) wants.set(`${p.name}@${p.version} (${path.relative(root, dir)})`, range);
+    for (const name of Object.keys({ ...p.dependencies, ...p.optionalDependencies })) {
+      const found = installed(dir, name);
+      if (found) visit(found);
+    }
+  };
+  for (const name of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies, ...pkg.peerDependencies })) {
+    const found = installed(root, name);
+    expect([name, found !== null]).toEqual([name, true]); // every direct one is installed here (peers as dev dependencies)
+    visit(found!);
+  }
+  expect(seen.size).toBeGreaterThan(100);
+  expect(Object.fromEntries(wants)).toEqual({});
+});
+
+/** Where Node.js finds package `name` from the package in `dir`: its own node_modules, then each enclosing one. */
+function installed(dir: string, name: string): string | null {
+  for (let at = dir; ; ) {
+    const candidate = path.join(at, 'node_modules', name);
+    if (existsSync(path.join(candidate, 'package.json'))) return candidate;
+    if (at === root) return null;
+    // Up to the folder that holds the node_modules this package sits in (…/node_modules/@scope/name or …/node_modules/name).
+    const parts = path.relative(root, at).split(path.sep);
+    const nm = parts.lastIndexOf('node_modules');
+    at = nm <= 0 ? root : path.join(root, ...parts.slice(0, nm));
+  }
+}
 
 /**
  * A consumer of the packed tarball, as a new user would have it: the package in
