@@ -82,7 +82,10 @@ export function endpoint<S extends FastifySchema>(app: FastifyInstance, ctx: Ser
     handler: async (req, reply) => {
       const principal = principals.get(req)!;
       const params = req.params as { tenant?: string; session?: string };
-      return withContext({ correlationId: req.id, tenant: params.tenant, session: params.session }, () => spec.handler(req as unknown as Req<S>, reply, principal));
+      const result = await withContext({ correlationId: req.id, tenant: params.tenant, session: params.session }, () => spec.handler(req as unknown as Req<S>, reply, principal));
+      // Answered meanwhile (503 HANDLER_TIMEOUT, OverdueRequests): what it returns has
+      // nowhere to go, and handed to Fastify it would be logged as a reply sent twice.
+      return reply.sent ? undefined : result;
     },
   });
 }

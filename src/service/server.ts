@@ -12,6 +12,7 @@ import { correlationFrom } from './correlation';
 import type { EndpointInfo, ServiceContext } from './endpoint';
 import { ServiceRefusal, errorReply, serviceError } from './http-errors';
 import { ServiceMetrics } from './metrics';
+import { OverdueRequests } from './overdue';
 import { adminRoutes } from './routes/admin';
 import { auditRoutes } from './routes/audit';
 import { healthRoutes } from './routes/health';
@@ -78,7 +79,6 @@ export async function buildService(vault: Vault, options: ServiceOptions = {}): 
     connectionTimeout: options.requestTimeoutMs ?? 30_000,
     return503OnClosing: false, // answered by the onRequest hook below, in the service's error shape
     forceCloseConnections: 'idle',
-    handlerTimeout: options.handlerTimeoutMs ?? 60_000,
     logController: new LogController({ requestIdLogLabel: 'correlationId' }),
     genReqId: (req) => {
       const c = correlationFrom(req.headers);
@@ -118,7 +118,13 @@ export async function buildService(vault: Vault, options: ServiceOptions = {}): 
     errorResponseBuilder: (_req, context) => new ServiceRefusal('RATE_LIMITED', `rate limit: at most ${context.max} requests per ${context.after}`),
   });
 
+  // A handler still running past its limit is answered 503 (a stream under way is cut).
+  const overdue = new OverdueRequests(options.handlerTimeoutMs ?? 60_000, (reply) => {
+    if (reply.raw.headersSent) reply.raw.destroy();
+    else void reply.send(new ServiceRefusal('HANDLER_TIMEOUT', 'the request took too long and was abandoned; an append may still have committed: retry with the same Idempotency-Key'));
+  });
   app.addHook('onRequest', async (req, reply) => {
+    overdue.track(reply);
     void reply.header('x-correlation-id', req.id);
     if (state.draining) throw new ServiceRefusal('SHUTTING_DOWN', 'the service is shutting down: retry against another instance');
     // genReqId took a valid X-Correlation-Id as the request id; one given but not taken was invalid.
@@ -129,6 +135,7 @@ export async function buildService(vault: Vault, options: ServiceOptions = {}): 
     if (state.draining) void reply.header('connection', 'close'); // no new request on this connection
   });
   app.addHook('onResponse', async (req, reply) => {
+    overdue.done(reply);
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ route, method: req.method, status: String(reply.statusCode) });
     metrics.latency.observe({ route, method: req.method }, reply.elapsedTime / 1000);
@@ -141,7 +148,6 @@ export async function buildService(vault: Vault, options: ServiceOptions = {}): 
     else if (hasZodFastifySchemaValidationErrors(err)) out = validationReply(err, req.url, id);
     else if (isVaultError(err)) out = errorReply(err, id);
     else if (isResponseSerializationError(err)) out = serviceError('INTERNAL', 'internal error (the service log has the correlation id)', id);
-    else if (err.code === 'FST_ERR_HANDLER_TIMEOUT') out = serviceError('HANDLER_TIMEOUT', 'the request took too long and was abandoned; an append may still have committed: retry with the same Idempotency-Key', id);
     else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') out = serviceError('PAYLOAD_TOO_LARGE', `the body is larger than ${app.initialConfig.bodyLimit} bytes`, id);
     else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') out = serviceError('UNSUPPORTED_MEDIA_TYPE', 'send application/json', id);
     else if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) {
@@ -184,6 +190,7 @@ export async function buildService(vault: Vault, options: ServiceOptions = {}): 
       } finally {
         clearInterval(sweep);
         clearTimeout(deadline);
+        overdue.stop();
       }
     },
   };

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { correlationFrom, statusOf } from '../../src/service';
+import { OverdueRequests } from '../../src/service/overdue';
 import { categoryOf, EXIT_CODES, type ErrorCode } from '../../src/errors';
 import { ensureSodium, generateSigningKeyPair } from '../../src/crypto';
 import { grantSignedBy, newToken, parseToken, secretHash, secretMatches, signGrant, type TokenGrant } from '../../src/tokens';
@@ -70,5 +71,51 @@ describe('API tokens', () => {
     ];
     for (const c of changed) expect([c, grantSignedBy({ ...grant, ...c }, signature, kp.publicKey)]).toEqual([c, false]);
     expect(grantSignedBy(grant, signature, generateSigningKeyPair().publicKey)).toBe(false);
+  });
+});
+
+describe('OverdueRequests', () => {
+  type Fake = { sent: boolean; raw: { destroyed: boolean } };
+  const reply = (): Fake => ({ sent: false, raw: { destroyed: false } });
+
+  it('hands on each request still unanswered past the limit once, oldest first, and forgets the ones that ended', () => {
+    let now = 0;
+    const told: Fake[] = [];
+    const overdue = new OverdueRequests(100, (r) => told.push(r as unknown as Fake), () => now);
+    try {
+      const [a, b, c, d, e] = [reply(), reply(), reply(), reply(), reply()];
+      const track = (r: Fake) => overdue.track(r as never);
+      track(a);
+      now = 10;
+      track(b);
+      track(c);
+      now = 50;
+      track(d);
+      now = 60;
+      track(e);
+      b.sent = true; // answered, its onResponse not run yet
+      c.raw.destroyed = true; // the client went away
+      overdue.done(e as never);
+      now = 109;
+      overdue.sweep();
+      expect(told).toEqual([a]);
+      now = 149;
+      overdue.sweep();
+      expect(told).toEqual([a]); // b and c ended: forgotten, never handed on; d is not due
+      now = 150;
+      overdue.sweep();
+      overdue.sweep();
+      now = 1000;
+      overdue.sweep();
+      expect(told).toEqual([a, d]); // e was done; nothing twice
+    } finally {
+      overdue.stop();
+    }
+  });
+
+  it('refuses a limit that is not a whole number of milliseconds above 0', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, Infinity]) {
+      expect(() => new OverdueRequests(bad, () => {})).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+    }
   });
 });
