@@ -375,13 +375,14 @@ async function main(): Promise<void> {
 
   // 3b. Appends through the HTTP service (session-vault serve) on loopback: 8 connections,
   // each appending one event per request to its own session, against the in-process rate
-  // (mode 3), its row shown beside it. Run last of this process's measurements (the CLI's
-  // are other processes): after the load generator (autocannon) had run in it, a replay in
-  // the same process measured about a quarter slower (scratch runs by turns: 23,000–32,000
-  // events/s against 29,000–39,000, the same with autocannon against a plain node:http
-  // server), so the reads after it measured its leftovers, not the vault. Retention runs
-  // before it for the same reason, though its rate showed no clear effect (441–563
-  // sessions/s wherever it ran, the disk's fsyncs swinging with the machine).
+  // (mode 3), its row shown beside it. The load generator (autocannon) runs in a child
+  // process (http.ts). Run last of this process's measurements (the CLI's are other
+  // processes): when autocannon ran in this process, a replay after it measured about a
+  // quarter slower (scratch runs by turns: 23,000–32,000 events/s against 29,000–39,000,
+  // the same with autocannon against a plain node:http server), and the service's own
+  // leftovers (Fastify, its sockets) are still this process's. Retention runs before it for
+  // the same reason, though its rate showed no clear effect (441–563 sessions/s wherever it
+  // ran, the disk's fsyncs swinging with the machine).
   const http = await httpAppends(vault, 'bench', 8, 8 * CONCURRENT_EACH, CONTENT_BYTES);
   if (http.non2xx > 0) throw new Error(`${http.non2xx} HTTP appends failed`);
   const httpRow = row('append over HTTP, 8 connections (raw column: library in-process)', http.requests, http.perSec, vConc, 0);
@@ -409,7 +410,7 @@ async function main(): Promise<void> {
   );
   const out = path.resolve('bench-results.json');
   writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), server: server.label, cpus: os.cpus().length, contentBytes: CONTENT_BYTES, results: rows, latest, heap, retention: archive, langgraph: graphs, embeddedCli: cli, http: { ...http, inProcessPerSec: Math.round(vConc) } }, null, 2) + '\n');
-  process.stdout.write(`\nHTTP appends: ${http.perSec}/s over ${http.connections} connections (p50 ${http.p50Ms} ms, p99 ${http.p99Ms} ms) vs ${Math.round(vConc)}/s in-process\n`);
+  process.stdout.write(`\nHTTP appends: ${http.perSec}/s over ${http.connections} connections (p50 ${http.p50Ms} ms, p99 ${http.p99Ms} ms; rounds ${http.rounds.join(', ')}/s; load generator in a child process) vs ${Math.round(vConc)}/s in-process\n`);
   process.stdout.write(`\nwrote ${out}\n`);
 }
 
