@@ -272,22 +272,25 @@ async function main(): Promise<void> {
   for await (const _ of vault.session('bench', 'long').events()) if (++read % (LONG_EVENTS / 5) === 0) heap.reading.push(heapUsedMb());
   const drain = () => (vault as unknown as { deps: { background: { drain(): Promise<void> } } }).deps.background.drain();
   const latest: { events: number; perSec: number; rawPerSec: number }[] = [];
-  for (const [session, events] of [['small', 100], ['batch', REPLAY_EVENTS], ['long', LONG_EVENTS]] as const) {
+  const lengths = [['small', 100], ['batch', REPLAY_EVENTS], ['long', LONG_EVENTS]] as const;
+  for (const [session] of lengths) {
     await vault.session('bench', session).state({ window: 20 }); // warm: the first read seals a snapshot
     await drain();
     await vault.session('bench', session).state({ window: 20 });
-    const [vLatest, rLatest] = await alternating(
-      () => rate(LATEST_READS, async () => {
-        for (let i = 0; i < LATEST_READS; i++) await vault.session('bench', session).state({ window: 20 });
-      }),
-      () => rate(LATEST_READS, async () => {
-        for (let i = 0; i < LATEST_READS; i++) await raw.query(`SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = $1 ORDER BY seq DESC LIMIT 1`, [session === 'long' ? 'batch' : session]);
-      }),
-    );
-    const r = row(`latest state, window 20, ${events} events (reads)`, LATEST_READS, vLatest, rLatest, 0.5);
+  }
+  const latestRates = await alternatingAcross(
+    lengths.map(([session]) => () => rate(LATEST_READS, async () => {
+      for (let i = 0; i < LATEST_READS; i++) await vault.session('bench', session).state({ window: 20 });
+    })),
+    lengths.map(([session]) => () => rate(LATEST_READS, async () => {
+      for (let i = 0; i < LATEST_READS; i++) await raw.query(`SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = $1 ORDER BY seq DESC LIMIT 1`, [session === 'long' ? 'batch' : session]);
+    })),
+  );
+  lengths.forEach(([, events], i) => {
+    const r = row(`latest state, window 20, ${events} events (reads)`, LATEST_READS, latestRates[i]![0], latestRates[i]![1], 0.5);
     rows.push(r);
     latest.push({ events, perSec: r.vaultPerSec, rawPerSec: r.rawPerSec });
-  }
+  });
   // An agent's turn: one event appended, then what it reads (so the read always has a new
   // event to take in), on the 10k session, against raw pg's insert and latest-row read.
   const turns = Math.max(1, LATEST_READS / 2);
@@ -311,20 +314,19 @@ async function main(): Promise<void> {
   rows.push(await agentTurns('latest state', () => vault.session('bench', 'batch').state({ window: 20 })));
   // A model context as RecordedChat builds it with a sliding window of 10 groups: the events it reaches (landmarks, then back from the head).
   const contexts: number[] = [];
-  for (const [session, events] of [['small', 100], ['batch', REPLAY_EVENTS], ['long', LONG_EVENTS]] as const) {
-    const s = vault.session('bench', session);
-    await contextEvents(s, { kind: 'tail', groups: 10 });
-    const [vContext, rContext] = await alternating(
-      () => rate(LATEST_READS, async () => {
-        for (let i = 0; i < LATEST_READS; i++) await contextEvents(s, { kind: 'tail', groups: 10 });
-      }),
-      () => rate(LATEST_READS, async () => {
-        for (let i = 0; i < LATEST_READS; i++) await raw.query(`SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = 'batch' ORDER BY seq DESC LIMIT 1`);
-      }),
-    );
-    rows.push(row(`model context, sliding window of 10 groups, ${events} events (builds)`, LATEST_READS, vContext, rContext, 0.5));
-    contexts.push(vContext);
-  }
+  for (const [session] of lengths) await contextEvents(vault.session('bench', session), { kind: 'tail', groups: 10 });
+  const contextRates = await alternatingAcross(
+    lengths.map(([session]) => () => rate(LATEST_READS, async () => {
+      for (let i = 0; i < LATEST_READS; i++) await contextEvents(vault.session('bench', session), { kind: 'tail', groups: 10 });
+    })),
+    lengths.map(() => () => rate(LATEST_READS, async () => {
+      for (let i = 0; i < LATEST_READS; i++) await raw.query(`SELECT * FROM raw_events WHERE tenant_id = 'bench' AND session_id = 'batch' ORDER BY seq DESC LIMIT 1`);
+    })),
+  );
+  lengths.forEach(([, events], i) => {
+    rows.push(row(`model context, sliding window of 10 groups, ${events} events (builds)`, LATEST_READS, contextRates[i]![0], contextRates[i]![1], 0.5));
+    contexts.push(contextRates[i]![0]);
+  });
   // An agent's turn with a model context (from the events held after the last build, and the new one).
   rows.push(await agentTurns('model context', () => contextEvents(vault.session('bench', 'batch'), { kind: 'tail', groups: 10 })));
   const contextFlat = Math.max(...contexts) / Math.min(...contexts);
@@ -463,16 +465,33 @@ function row(mode: string, events: number, vaultPerSec: number, rawPerSec: numbe
  * length measured the JIT warming up.
  */
 async function alternating(vault: () => Promise<number>, raw: () => Promise<number>): Promise<[number, number]> {
-  await vault();
-  await raw();
-  const v: number[] = [];
-  const r: number[] = [];
+  return (await alternatingAcross([vault], [raw]))[0]!;
+}
+
+/**
+ * `alternating` for several lengths at once, whose rates are compared with each other
+ * (the goal that a read cost the same at 100 and 100,000 events): each round runs every
+ * length's vault and raw loops by turns, so that a swing of the machine falls on all the
+ * lengths alike. Measured one length after another, a swing of a few seconds fell on one
+ * length only: in one run of stop 43 the model context measured 2,669 builds/s at 10,000
+ * events and 5,256 at 100,000, with raw's read swinging alike (5,193 and 8,851), and the
+ * flatness row read 1.97×.
+ */
+async function alternatingAcross(vault: (() => Promise<number>)[], raw: (() => Promise<number>)[]): Promise<[number, number][]> {
+  for (let k = 0; k < vault.length; k++) {
+    await vault[k]!();
+    await raw[k]!();
+  }
+  const v: number[][] = vault.map(() => []);
+  const r: number[][] = vault.map(() => []);
   for (let i = 0; i < 3; i++) {
-    v.push(await vault());
-    r.push(await raw());
+    for (let k = 0; k < vault.length; k++) {
+      v[k]!.push(await vault[k]!());
+      r[k]!.push(await raw[k]!());
+    }
   }
   const median = (xs: number[]) => xs.sort((a, b) => a - b)[1]!;
-  return [median(v), median(r)];
+  return v.map((vs, k) => [median(vs), median(r[k]!)]);
 }
 
 async function rate(events: number, fn: () => Promise<void>): Promise<number> {
