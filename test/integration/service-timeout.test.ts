@@ -96,4 +96,25 @@ describe.each(backends())('a handler past its limit on $name', (backend) => {
     expect(again.json).toMatchObject({ firstSeq: 2 });
     expect(svc.logs.join('')).not.toMatch(/already sent|FST_ERR_REP_ALREADY_SENT/);
   });
+
+  it('cuts an NDJSON stream still running past the limit, so the client sees it end short, not complete', async () => {
+    const events = 4000;
+    const content = 'x'.repeat(4000); // 16 MB in all: more than the sockets on the way hold while the client waits
+    for (let i = 0; i < events; i += 500) await svc.vault.session('acme', 'long').appendMany(Array.from({ length: 500 }, () => message(content)));
+    const res = await fetch(`${svc.url}/v1/tenants/acme/sessions/long/events`, { headers: { authorization: `Bearer ${writer}`, accept: 'application/x-ndjson' } });
+    expect(res.status).toBe(200); // the headers went out: only cutting the connection can end it now
+    const reader = res.body!.getReader();
+    let bytes = (await reader.read()).value?.length ?? 0;
+    await new Promise((r) => setTimeout(r, 800)); // a slow reader: the stream runs past the limit
+    const rest = (async () => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        bytes += value.length;
+      }
+    })();
+    await expect(rest).rejects.toThrow(); // cut, not ended: a client cannot take a cut stream for a whole one
+    expect(bytes).toBeLessThan(events * content.length);
+    expect((await svc.call(null, 'GET', '/healthz')).status).toBe(200);
+  });
 });
