@@ -9,7 +9,7 @@ import type { Principal, Vault } from '../vault';
 import type { TokenCache } from './auth';
 import type { ServiceMetrics } from './metrics';
 import { errorBody } from './schemas';
-import { ServiceRefusal } from './http-errors';
+import { ServiceRefusal, loggedError } from './http-errors';
 
 /** What every route handler shares. */
 export interface ServiceContext {
@@ -82,9 +82,18 @@ export function endpoint<S extends FastifySchema>(app: FastifyInstance, ctx: Ser
     handler: async (req, reply) => {
       const principal = principals.get(req)!;
       const params = req.params as { tenant?: string; session?: string };
-      const result = await withContext({ correlationId: req.id, tenant: params.tenant, session: params.session }, () => spec.handler(req as unknown as Req<S>, reply, principal));
-      // Answered meanwhile (503 HANDLER_TIMEOUT, OverdueRequests): what it returns has
-      // nowhere to go, and handed to Fastify it would be logged as a reply sent twice.
+      let result: unknown;
+      try {
+        result = await withContext({ correlationId: req.id, tenant: params.tenant, session: params.session }, () => spec.handler(req as unknown as Req<S>, reply, principal));
+      } catch (e) {
+        if (!reply.sent) throw e;
+        // Answered meanwhile (503 HANDLER_TIMEOUT, OverdueRequests): logged as the error
+        // handler logs any failure (type and code, never the message), not by Fastify.
+        req.log.error({ err: loggedError(e) }, 'request failed after it was answered');
+        return undefined;
+      }
+      // Answered meanwhile: what it returns has nowhere to go, and handed to Fastify it
+      // would be logged as a reply sent twice.
       return reply.sent ? undefined : result;
     },
   });

@@ -79,3 +79,12 @@ export class ServiceRefusal extends Error {
     this.name = 'ServiceRefusal';
   }
 }
+
+/**
+ * An error as the service logs it: its type and code, never its message, since an unknown
+ * error's text may echo what it was given. In the shape of an Error (`name`), which is what
+ * the logger's `err` serializer reads the type from.
+ */
+export function loggedError(e: unknown): { name: string; code: unknown } {
+  return e instanceof Error ? { name: e.name, code: (e as { code?: unknown }).code } : { name: typeof e, code: undefined };
+}

@@ -10,7 +10,7 @@ import type { Vault } from '../vault';
 import { TokenCache } from './auth';
 import { correlationFrom } from './correlation';
 import type { EndpointInfo, ServiceContext } from './endpoint';
-import { ServiceRefusal, errorReply, serviceError } from './http-errors';
+import { ServiceRefusal, errorReply, loggedError, serviceError } from './http-errors';
 import { ServiceMetrics } from './metrics';
 import { OverdueRequests } from './overdue';
 import { adminRoutes } from './routes/admin';
@@ -157,7 +157,7 @@ export async function buildService(vault: Vault, options: ServiceOptions = {}): 
     } else out = errorReply(err, id);
     if (out.status >= 500) {
       // By code and type only: an unknown error's message may echo what it was given.
-      req.log.error({ err: { type: err.name, code: (err as { code?: unknown }).code }, status: out.status }, 'request failed');
+      req.log.error({ err: loggedError(err), status: out.status }, 'request failed');
     }
     void reply.code(out.status).type('application/json; charset=utf-8').send(out.body);
   });

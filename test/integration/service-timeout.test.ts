@@ -18,14 +18,24 @@ class GatedProvider implements KeyProvider {
   private readonly inner = EnvKeyProvider.fromBase64(randomBytes(32).toString('base64'));
   private shut: Promise<void> | null = null;
   private open: (() => void) | null = null;
+  private fail: ((e: Error) => void) | null = null;
   unwrapsWaiting = 0;
 
   shutGate(): void {
-    this.shut = new Promise((resolve) => (this.open = resolve));
+    this.shut = new Promise((resolve, reject) => {
+      this.open = resolve;
+      this.fail = reject;
+    });
   }
 
   openGate(): void {
     this.open?.();
+    this.shut = null;
+  }
+
+  /** The waiting unwraps fail with `error` (a key service that answers with an error, at last). */
+  failGate(error: Error): void {
+    this.fail?.(error);
     this.shut = null;
   }
 
@@ -46,12 +56,15 @@ describe.each(backends())('a handler past its limit on $name', (backend) => {
   const provider = new GatedProvider();
   let svc: TestService;
   let writer: string;
+  let betaWriter: string;
 
   beforeAll(async () => {
     const kp = generateSigningKeyPair();
     svc = await startService(backend, { handlerTimeoutMs: 300 }, { keyProvider: provider, signer: { id: signingKeyId(kp.publicKey), ...kp } });
     await svc.vault.createTenant('acme'); // wraps only: the tenant key is unwrapped on first use
+    await svc.vault.createTenant('beta');
     writer = (await svc.token('acme', 'writer')).token;
+    betaWriter = (await svc.token('beta', 'writer')).token;
   });
   afterAll(async () => {
     provider.openGate();
@@ -85,6 +98,25 @@ describe.each(backends())('a handler past its limit on $name', (backend) => {
     const seqs: number[] = [];
     for await (const e of svc.vault.session('acme', 's1').events()) seqs.push(e.seq);
     expect(seqs).toEqual([1]);
+  });
+
+  it('logs a handler that fails after its 503 by type and code, as every failed request: what its error says reaches no log', async () => {
+    provider.shutGate();
+    const key = { 'x-correlation-id': 'corr-timeout-late' };
+    const first = await svc.call(betaWriter, 'POST', '/v1/tenants/beta/sessions/s1/events', { events: [message('held, then refused')] }, key);
+    expect(first.status).toBe(503);
+    const logged = svc.logs.length;
+    // An error of the key service's own making, whose message could carry anything (a key id, a request's detail).
+    provider.failGate(Object.assign(new Error('kms refused: detail-that-must-not-be-logged'), { code: 'KmsInternal' }));
+    for (let i = 0; i < 50 && !svc.logs.slice(logged).join('').includes('after it was answered'); i++) await new Promise((r) => setTimeout(r, 20));
+    const lines = svc.logs.slice(logged).join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+    const late = lines.filter((l) => l.msg === 'request failed after it was answered');
+    expect(late).toEqual([expect.objectContaining({ correlationId: 'corr-timeout-late', err: { type: 'StorageError', code: 'STORAGE_REFUSED' } })]);
+    expect(JSON.stringify(lines)).not.toContain('detail-that-must-not-be-logged');
+    expect(JSON.stringify(lines)).not.toMatch(/already sent|Promise errored/);
+    // The 503 itself was logged the same way: its type and code, no message.
+    const answered = svc.logs.slice(0, logged).join('').split('\n').filter((l) => l.includes('corr-timeout-late') && l.includes('"request failed"'));
+    expect(answered.map((l) => JSON.parse(l).err)).toEqual([{ type: 'ServiceRefusal', code: 'HANDLER_TIMEOUT' }]);
   });
 
   it('answers a request that finishes within the limit as usual, and never a second time', async () => {
