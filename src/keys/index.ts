@@ -15,6 +15,7 @@ export type { KeyringData, KeyringFile } from './keyring-file';
 export type { KeyProvider, TenantKeyRef } from './provider';
 export { newTenantKey } from './provider';
 export { chainKeyProviders } from './chain';
+export { guardKeyProvider } from './guard';
 export { KmsKeyProvider, type KmsKeyProviderOptions, type KmsSettings } from './kms-provider';
 export { Pkcs11KeyProvider, type Pkcs11KeyProviderOptions } from './pkcs11-provider';
 export { LocalKeyProvider } from './local-provider';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../errors';
 import { ensureSodium } from '../crypto';
-import { LocalKeyProvider, chainKeyProviders, readKeyringFile, type KeyProvider, type KeyringData } from '../keys';
+import { LocalKeyProvider, chainKeyProviders, guardKeyProvider, readKeyringFile, type KeyProvider, type KeyringData } from '../keys';
 import { openWitness, type CheckpointSigner } from '../audit';
 import { createLogger, type Logger } from '../observability';
 import { openStore } from '../store';
@@ -189,11 +189,13 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   // With a provider of its own (HSM, KMS, environment), a keyring file that still holds
   // master keys stays a fallback for unwrapping only, so tenant keys can be moved off it
   // (`keys rotate-master`) while the vault runs; new wraps always go to the provider.
+  // The caller's own provider fails as the vault's errors do, whatever it throws (guard.ts).
+  const own = o.keyProvider ? guardKeyProvider(o.keyProvider) : undefined;
   const getProvider = async (): Promise<KeyProvider> => {
-    if (!o.keyProvider) return new LocalKeyProvider(await getKeyring());
-    if (!statOrNull(keyringPath)) return o.keyProvider;
+    if (!own) return new LocalKeyProvider(await getKeyring());
+    if (!statOrNull(keyringPath)) return own;
     const kr = await getKeyring().catch(() => null);
-    return kr && kr.masterKeys.size > 0 ? chainKeyProviders(o.keyProvider, new LocalKeyProvider(kr)) : o.keyProvider;
+    return kr && kr.masterKeys.size > 0 ? chainKeyProviders(own, new LocalKeyProvider(kr)) : own;
   };
   const witnessAt = o.witness ?? path.join(home, 'witness');
   const witness = witnessAt === false ? null : openWitness(witnessAt.startsWith('s3://') ? witnessAt : path.resolve(witnessAt), o.s3);

@@ -111,7 +111,7 @@ describe.each(backends())('a handler past its limit on $name', (backend) => {
     for (let i = 0; i < 50 && !svc.logs.slice(logged).join('').includes('after it was answered'); i++) await new Promise((r) => setTimeout(r, 20));
     const lines = svc.logs.slice(logged).join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
     const late = lines.filter((l) => l.msg === 'request failed after it was answered');
-    expect(late).toEqual([expect.objectContaining({ correlationId: 'corr-timeout-late', err: { type: 'StorageError', code: 'STORAGE_REFUSED' } })]);
+    expect(late).toEqual([expect.objectContaining({ correlationId: 'corr-timeout-late', err: { type: 'KeyError', code: 'KEY_UNAVAILABLE' } })]);
     expect(JSON.stringify(lines)).not.toContain('detail-that-must-not-be-logged');
     expect(JSON.stringify(lines)).not.toMatch(/already sent|Promise errored/);
     // The 503 itself was logged the same way: its type and code, no message.
