@@ -52,4 +52,21 @@ describe.each(backends())('a key provider that fails with its own errors, on $na
       await t.close();
     }
   });
+
+  it('reports a provider that makes its own keys and fails with an error of no code by its class name', async () => {
+    // A bug in the caller's provider: a TypeError whose message quotes what it was handed.
+    const provider = Object.assign(new FlakyProvider(), {
+      generateTenantKey: () => Promise.reject(new TypeError("Cannot read properties of undefined (reading 'secret-handle-77')")),
+    });
+    const kp = generateSigningKeyPair();
+    const t = await testVault(backend, { keyProvider: provider, signer: { id: signingKeyId(kp.publicKey), ...kp } });
+    try {
+      const made = await t.vault.createTenant('gamma').catch((e: unknown) => e);
+      expect(made).toMatchObject({ code: 'KEY_UNAVAILABLE', category: 'key', message: 'the key provider failed making key version 1 of tenant gamma (TypeError)' });
+      expect(JSON.stringify(made)).not.toContain('secret-handle-77');
+      expect(await t.vault.tenants()).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
 });
