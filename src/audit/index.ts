@@ -23,3 +23,5 @@ export type { Bundle, BundleEvent, BundleReport, BundleProblem, BundleInput, Rep
 export { bundleText } from './bundle-text';
 export { accessHash, AccessChainVerifier, ACCESS_TAG, TRAIL_ORIGIN, trailHeadBody, signTrailHead, parseTrailHead } from './access';
 export type { AccessRecord, AccessProblemKind, TrailHead } from './access';
+export { checkHolds, HOLD_RECORD_SKEW_MS } from './hold-check';
+export type { HoldHistory, HoldProblem, HoldProblemKind } from './hold-check';

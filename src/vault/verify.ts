@@ -2,8 +2,8 @@ import { InputError, IntegrityError } from '../errors';
 import { bytesEqual } from '../crypto';
 import { addDuration, parseDuration } from '../retention';
 import { ChainVerifier, type ChainProblemKind } from '../events';
-import { AccessChainVerifier, HeadCheck, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
-import { listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, readSession, readTombstone, withTenant, type SessionRow } from '../store';
+import { AccessChainVerifier, checkHolds, HeadCheck, type HoldHistory, type HoldProblemKind, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
+import { listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, readHoldHistory, readSession, readTombstone, withTenant, type AccessRow, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedChunks } from './read';
 import { accessTrail } from './access';
@@ -23,6 +23,7 @@ export interface VerifyProblem {
     | 'checkpoint_outside_key_period'
     | 'session_missing'
     | AccessProblemKind
+    | HoldProblemKind
     | 'archive_missing'
     | 'archive_corrupt'
     | 'tombstone_missing'
@@ -54,7 +55,9 @@ export interface VerifyScope {
  *   chain passes through it (catches tail truncation and a chain recomputed after an edit);
  * - the witness outside the database: that the chain reaches the latest witnessed head,
  *   and that no witnessed session is missing (catches a rollback to an older backup);
- * - when verifying everything, the operator access trail's own chain.
+ * - the operator access trail's own chain;
+ * - every legal hold, set or cleared, against the trail's records of it (a hold the
+ *   database role cleared on its own has none: audit/hold-check.ts).
  * Trusted keys come from the keyring's public halves and the witness, never the database.
  */
 export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<VerifyReport> {
@@ -67,7 +70,9 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   const periods = await deps.keyPeriods();
   const tenants = scope.tenant !== undefined ? [scope.tenant] : all;
   const seen = new Set<string>();
+  const holds: HoldHistory[] = [];
   for (const tenant of tenants) {
+    holds.push(...(await withTenant(deps.store.db, tenant, 'reading legal holds', (tx) => readHoldHistory(tx, tenant, scope.session))));
     const keys = await withTenant(deps.store.db, tenant, 'reading tenant keys', (tx) => listTenantKeys(tx, tenant));
     const usable = new Set(keys.filter((k) => k.wrappedKey !== null && k.state !== 'destroyed').map((k) => k.version));
     for await (const s of sessionsOf(deps, tenant, scope.session)) {
@@ -126,8 +131,15 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   const witnessedHead = witnessedTrail ? parseTrailHead(witnessedTrail) : null;
   const trail = new AccessChainVerifier(trusted, witnessedHead);
   if (witnessedTrail && !witnessedHead) report.problems.push({ tenant: '*', session: '(access trail)', seq: 0, kind: 'access_witness_mismatch' });
-  for await (const r of accessTrail(deps)) trail.push(r);
+  const holdRecords: AccessRow[] = [];
+  const scoped = new Set(tenants);
+  const inScope = (t: string | null, s: string | null) => t !== null && scoped.has(t) && (scope.session === undefined || s === scope.session);
+  for await (const r of accessTrail(deps)) {
+    trail.push(r);
+    if (r.action.startsWith('hold.') && inScope(r.tenant, r.session)) holdRecords.push(r);
+  }
   for (const p of trail.finish()) report.problems.push({ tenant: '*', session: '(access trail)', seq: p.seq, kind: p.kind });
+  report.problems.push(...checkHolds(holds, holdRecords));
   report.ok = report.problems.length === 0;
   deps.logger.info({ op: 'verify', sessions: report.sessions, events: report.events, problems: report.problems.length }, 'verified');
   return report;

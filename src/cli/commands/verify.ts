@@ -12,5 +12,11 @@ export async function verifyCommand(ctx: CommandContext, tenant?: string, sessio
 
 export function renderReport(r: VerifyReport): string {
   const head = `${r.ok ? 'OK' : 'INTEGRITY PROBLEMS'}: ${r.sessions} session(s), ${r.events} event(s) checked`;
-  return [head, ...r.problems.map((p) => `  ${p.tenant}/${p.session} seq ${p.seq}: ${p.kind}`)].join('\n');
+  return [head, ...r.problems.map((p) => `  ${p.tenant}/${p.session}${where(p)}: ${p.kind}`)].join('\n');
+}
+
+/** An event's seq; for a legal hold, the access record's, when there is one (audit/hold-check.ts). */
+function where(p: VerifyReport['problems'][number]): string {
+  if (!p.kind.startsWith('hold_')) return ` seq ${p.seq}`;
+  return p.seq > 0 ? ` access record ${p.seq}` : '';
 }

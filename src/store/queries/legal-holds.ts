@@ -33,6 +33,29 @@ export async function clearHoldRow(tx: TenantTx, tenant: string, session: string
   return rows.length === 1;
 }
 
+/** A hold as stored, in force or cleared: the history `verify` compares with the access trail. */
+export interface HoldHistoryRow extends HoldRow {
+  clearedAt: Date | null;
+  clearedBy: string | null;
+  clearReason: string | null;
+}
+
+/** Every hold a tenant (or one session of it) ever had, in force or cleared, oldest first. */
+export async function readHoldHistory(tx: TenantTx, tenant: string, session?: string): Promise<HoldHistoryRow[]> {
+  const where = session === undefined ? eq(legalHolds.tenantId, tenant) : and(eq(legalHolds.tenantId, tenant), eq(legalHolds.sessionId, session));
+  const rows = await tx.select().from(legalHolds).where(where).orderBy(asc(legalHolds.sessionId), asc(legalHolds.setAt));
+  return rows.map((r) => ({
+    tenant: r.tenantId,
+    session: r.sessionId,
+    reason: r.reason,
+    setBy: r.setBy,
+    setAt: r.setAt,
+    clearedAt: r.clearedAt,
+    clearedBy: r.clearedBy,
+    clearReason: r.clearReason,
+  }));
+}
+
 /** The holds in force for a tenant, or for one session of it. */
 export async function readHolds(tx: TenantTx, tenant: string, session?: string): Promise<HoldRow[]> {
   const inForce = isNull(legalHolds.clearedAt);

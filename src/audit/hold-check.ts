@@ -1,0 +1,135 @@
+import type { AccessRecord } from '../domain';
+
+/**
+ * Legal holds against the access trail. The vault sets and clears a hold only after
+ * recording `hold.set` or `hold.clear` (actor, reason) in the signed trail, then stamps
+ * the same actor and reason on the hold's row. The application role may write those rows
+ * itself (it is the vault's own role), so a hold cleared with stolen database
+ * credentials, to let a held session be purged or shredded, looks like any other in the
+ * table. It has no record in the trail, whose records it cannot sign. Pure: the caller
+ * reads both.
+ */
+
+/** A hold as stored (store/queries/legal-holds.ts): set, and cleared at most once. */
+export interface HoldHistory {
+  tenant: string;
+  session: string;
+  reason: string;
+  setBy: string;
+  setAt: Date;
+  clearedAt: Date | null;
+  clearedBy: string | null;
+  clearReason: string | null;
+}
+
+export type HoldProblemKind = 'hold_set_unrecorded' | 'hold_clear_unrecorded' | 'hold_missing';
+
+/** `seq` is the access record's for `hold_missing`, 0 for a row with no record. */
+export interface HoldProblem {
+  tenant: string;
+  session: string;
+  seq: number;
+  kind: HoldProblemKind;
+}
+
+/**
+ * How far a hold's stamped time may be from its record's: the record is written, and
+ * witnessed, just before the row, by the same process; and how far clocks of different
+ * hosts may disagree (the same grace verify allows a retired signing key).
+ */
+export const HOLD_RECORD_SKEW_MS = 5 * 60 * 1000;
+
+/**
+ * Every hold row must have its own record, and every recorded setting its row:
+ * - `hold_set_unrecorded`: a hold with no `hold.set` record by its `set_by`, with its
+ *   reason, within the skew of its `set_at`;
+ * - `hold_clear_unrecorded`: a cleared hold with no such `hold.clear` record after the
+ *   record that set it (or cleared before it was set);
+ * - `hold_missing`: a `hold.set` that did not fail, with no row, at a time no hold of
+ *   the session was in force (a setting while one is in force changes nothing): the row
+ *   was deleted, or the process stopped between the record and the row.
+ * Each record accounts for one row at most. `records` are the trail's hold records of
+ * the same scope, in seq order.
+ */
+export function checkHolds(holds: readonly HoldHistory[], records: readonly AccessRecord[]): HoldProblem[] {
+  const problems: HoldProblem[] = [];
+  const bySession = new Map<string, { rows: HoldHistory[]; sets: AccessRecord[]; clears: AccessRecord[] }>();
+  const group = (tenant: string, session: string) => {
+    const key = `${tenant}\u0000${session}`;
+    let g = bySession.get(key);
+    if (!g) bySession.set(key, (g = { rows: [], sets: [], clears: [] }));
+    return g;
+  };
+  for (const h of holds) group(h.tenant, h.session).rows.push(h);
+  for (const r of attempted(records)) {
+    if (r.tenant === null || r.session === null) continue;
+    if (r.action === 'hold.set') group(r.tenant, r.session).sets.push(r);
+    else if (r.action === 'hold.clear') group(r.tenant, r.session).clears.push(r);
+  }
+  for (const { rows, sets, clears } of bySession.values()) {
+    const used = new Set<AccessRecord>();
+    const setBy = new Map<HoldHistory, AccessRecord>();
+    // The record written just before the row: the latest unused one that fits, at or
+    // before the row's stamp (the earliest of those with the same time), not merely the
+    // first that fits, which could be a setting that changed nothing, minutes earlier,
+    // and leave the row's own record spare. One a little after the stamp fits when none
+    // before it does: a clock stepped back between the record and the row.
+    const take = (from: readonly AccessRecord[], at: Date, ok: (r: AccessRecord) => boolean) => {
+      let before: AccessRecord | undefined;
+      let after: AccessRecord | undefined;
+      for (const c of from) {
+        if (used.has(c) || !ok(c)) continue;
+        const d = c.at.getTime() - at.getTime();
+        if (d <= 0 && d >= -HOLD_RECORD_SKEW_MS && (!before || c.at.getTime() > before.at.getTime())) before = c;
+        else if (d > 0 && d <= HOLD_RECORD_SKEW_MS && (!after || c.at.getTime() < after.at.getTime())) after = c;
+      }
+      const best = before ?? after;
+      if (best) used.add(best);
+      return best;
+    };
+    const problem = (h: { tenant: string; session: string }, seq: number, kind: HoldProblemKind) => problems.push({ tenant: h.tenant, session: h.session, seq, kind });
+    const bySet = [...rows].sort((a, b) => a.setAt.getTime() - b.setAt.getTime());
+    for (const h of bySet) {
+      const r = take(sets, h.setAt, (c) => c.actor === h.setBy && c.reason === h.reason);
+      if (r) setBy.set(h, r);
+      else problem(h, 0, 'hold_set_unrecorded');
+    }
+    const cleared = bySet.filter((h) => h.clearedAt !== null).sort((a, b) => a.clearedAt!.getTime() - b.clearedAt!.getTime());
+    for (const h of cleared) {
+      const after = setBy.get(h)?.seq ?? 0;
+      const r = h.clearedAt!.getTime() < h.setAt.getTime() ? undefined : take(clears, h.clearedAt!, (c) => c.seq > after && c.actor === h.clearedBy && c.reason === h.clearReason);
+      if (!r) problem(h, 0, 'hold_clear_unrecorded');
+    }
+    for (const r of sets) {
+      if (used.has(r)) continue;
+      const t = r.at.getTime();
+      const inForce = rows.some((h) => h.setAt.getTime() <= t + HOLD_RECORD_SKEW_MS && (h.clearedAt === null || h.clearedAt.getTime() >= t - HOLD_RECORD_SKEW_MS));
+      if (!inForce) problem({ tenant: r.tenant!, session: r.session! }, r.seq, 'hold_missing');
+    }
+  }
+  return problems;
+}
+
+/**
+ * The `granted` records whose operation did not fail: a `failed:<CODE>` record follows a
+ * failed operation's `granted` one, with the same actor, action, tenant, session and
+ * reason, and cancels the latest such.
+ */
+function attempted(records: readonly AccessRecord[]): AccessRecord[] {
+  const open = new Map<string, AccessRecord[]>();
+  const failed = new Set<AccessRecord>();
+  const granted: AccessRecord[] = [];
+  for (const r of records) {
+    const key = [r.actor, r.action, r.tenant, r.session, r.reason].join('\u0000');
+    if (r.outcome === 'granted') {
+      granted.push(r);
+      const same = open.get(key);
+      if (same) same.push(r);
+      else open.set(key, [r]);
+    } else if (r.outcome.startsWith('failed:')) {
+      const last = open.get(key)?.pop();
+      if (last) failed.add(last);
+    }
+  }
+  return granted.filter((r) => !failed.has(r));
+}

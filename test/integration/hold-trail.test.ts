@@ -1,0 +1,108 @@
+import { sql } from 'drizzle-orm';
+import { backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { asOwner } from '../support/owner';
+import { storeOf } from '../../src/vault/vault';
+import { withTenant } from '../../src/store';
+import type { Vault, VerifyProblem } from '../../src/vault';
+import { renderReport } from '../../src/cli/commands/verify';
+
+/**
+ * Legal holds against the signed access trail, by performing the attacks: the
+ * application role (its database credentials stolen, no keyring) clears a hold so that
+ * the held session can be shredded, or places one to block an erasure; a DBA with
+ * triggers off deletes a hold. The database lets the first two through (the application
+ * role is the one that writes holds), so `verify` must name them.
+ */
+afterAll(dropCreatedDatabases);
+
+const MINUTE = 60_000;
+const kinds = (problems: readonly VerifyProblem[]) => problems.map((p) => [p.session, p.kind]).sort();
+
+describe.each(backends())('legal holds against the access trail on $name', (backend) => {
+  let vault: Vault;
+  let url: string;
+  let close: () => Promise<void>;
+  let now = Date.parse('2026-03-01T09:00:00Z');
+  const app = (tenant: string, text: string) => withTenant(storeOf(vault).db, tenant, 'attack', (tx) => tx.execute(sql.raw(text)));
+  const alice = () => vault.operator({ actor: 'alice', reason: 'litigation 2026-17' });
+
+  beforeAll(async () => {
+    ({ vault, url, close } = await testVault(backend, { clock: () => new Date(now) }));
+    for (const t of ['bank', 'insurer']) {
+      await vault.createTenant(t);
+      for (const s of ['claim', 'loan', 'spare']) await vault.session(t, s).append({ type: 'message', role: 'user', content: `${t} ${s}` });
+    }
+  });
+  afterAll(() => close());
+
+  it("an operator's holds, set, set again while in force, cleared, cleared when none is in force and set on no session, verify clean", async () => {
+    expect(await alice().setHold('bank', 'claim')).toBe(true);
+    now += MINUTE;
+    expect(await alice().setHold('bank', 'claim')).toBe(false); // in force already: nothing written, recorded all the same
+    now += MINUTE;
+    expect(await vault.operator({ actor: 'bob', reason: 'matter settled' }).clearHold('bank', 'claim')).toBe(true);
+    now += MINUTE;
+    expect(await vault.operator({ actor: 'bob', reason: 'matter settled' }).clearHold('bank', 'claim')).toBe(false);
+    await expect(alice().setHold('bank', 'no-such-session')).rejects.toMatchObject({ code: 'UNKNOWN_SESSION' });
+    now += MINUTE;
+    expect(await alice().setHold('bank', 'claim')).toBe(true); // a second hold: the history keeps both
+    expect(await alice().setHold('insurer', 'loan')).toBe(true);
+    const report = await vault.verify();
+    expect(report.problems).toEqual([]);
+  });
+
+  it('the app role clears a hold in the name of a real operator, with a reason used before, then destroys the key: verify names both', async () => {
+    now += MINUTE;
+    // What bob stamped on the hold he really cleared, copied onto the one in force.
+    // Stamped now, by the vault's clock: bob's clearing when none was in force, two minutes
+    // earlier, is near enough in time, but it came before this hold was set.
+    const clear = `UPDATE legal_holds SET cleared_at = '${new Date(now).toISOString()}', cleared_by = 'bob', clear_reason = 'matter settled'
+                    WHERE session_id = 'claim' AND cleared_at IS NULL`;
+    expect(await app('bank', clear)).toBeDefined();
+    expect(await vault.holds('bank')).toEqual([]);
+    // With the hold gone the database lets the key go, as for any unheld session.
+    await app('bank', `UPDATE sessions SET wrapped_data_key = NULL WHERE session_id = 'claim'`);
+    const report = await vault.verify();
+    expect(kinds(report.problems)).toEqual([
+      ['claim', 'hold_clear_unrecorded'],
+      ['claim', 'key_missing'],
+    ]);
+    expect(renderReport(report).split('\n')).toEqual(expect.arrayContaining(['  bank/claim: hold_clear_unrecorded', expect.stringMatching(/^  bank\/claim seq \d+: key_missing$/)]));
+    // Scoped to the tenant or to the session, the same; another tenant's verify is clean.
+    expect(kinds((await vault.verify({ tenant: 'bank', session: 'claim' })).problems)).toContainEqual(['claim', 'hold_clear_unrecorded']);
+    expect((await vault.verify({ tenant: 'insurer' })).problems).toEqual([]);
+  });
+
+  it('the app role clears a hold stamped near an earlier real clearing: a record clears one hold, and only one set before it', async () => {
+    // A hold cleared by bob, set again by alice, then cleared by the attacker a moment
+    // after it was set: a minute from bob's real clearing, whose record cleared the first.
+    const o = vault.operator({ actor: 'bob', reason: 'appeal over' });
+    now += MINUTE;
+    await alice().setHold('insurer', 'claim');
+    now += MINUTE;
+    await o.clearHold('insurer', 'claim');
+    now += MINUTE;
+    await alice().setHold('insurer', 'claim');
+    expect((await vault.verify({ tenant: 'insurer' })).problems).toEqual([]);
+    const stamp = new Date(now + 1).toISOString();
+    await app('insurer', `UPDATE legal_holds SET cleared_at = '${stamp}', cleared_by = 'bob', clear_reason = 'appeal over' WHERE session_id = 'claim' AND cleared_at IS NULL`);
+    expect(kinds((await vault.verify({ tenant: 'insurer' })).problems)).toEqual([['claim', 'hold_clear_unrecorded']]);
+  });
+
+  it('the app role places a hold no operator recorded, blocking an erasure: verify names it', async () => {
+    await app('bank', `INSERT INTO legal_holds (tenant_id, session_id, reason, set_by, set_at) VALUES ('bank', 'spare', 'litigation 2026-17', 'alice', '${new Date(now).toISOString()}')`);
+    await expect(vault.operator({ actor: 'dana', reason: 'erasure request' }).shred('bank', 'spare')).rejects.toMatchObject({ code: 'LEGAL_HOLD' });
+    expect(kinds((await vault.verify({ tenant: 'bank', session: 'spare' })).problems)).toEqual([['spare', 'hold_set_unrecorded']]);
+  });
+
+  it('a DBA with triggers off deletes a hold: verify names the trail record the hold is missing for', async () => {
+    const trail = [];
+    for await (const r of vault.accessLog({ tenant: 'insurer' })) trail.push(r);
+    const set = trail.filter((r) => r.action === 'hold.set' && r.session === 'loan');
+    expect(set).toHaveLength(1);
+    await asOwner(vault, url, [{ text: `DELETE FROM legal_holds WHERE tenant_id = 'insurer' AND session_id = 'loan'` }]);
+    const problems = (await vault.verify({ tenant: 'insurer', session: 'loan' })).problems;
+    expect(problems).toEqual([{ tenant: 'insurer', session: 'loan', seq: set[0]!.seq, kind: 'hold_missing' }]);
+    expect(renderReport({ ok: false, sessions: 1, events: 1, problems })).toContain(`  insurer/loan access record ${set[0]!.seq}: hold_missing`);
+  });
+});
