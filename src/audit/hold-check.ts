@@ -1,4 +1,5 @@
 import type { AccessRecord } from '../domain';
+import { attempted, RECORD_SKEW_MS } from './trail-records';
 
 /**
  * Legal holds against the access trail. The vault sets and clears a hold only after
@@ -31,13 +32,6 @@ export interface HoldProblem {
   seq: number;
   kind: HoldProblemKind;
 }
-
-/**
- * How far a hold's stamped time may be from its record's: the record is written, and
- * witnessed, just before the row, by the same process; and how far clocks of different
- * hosts may disagree (the same grace verify allows a retired signing key).
- */
-export const HOLD_RECORD_SKEW_MS = 5 * 60 * 1000;
 
 /**
  * Every hold row must have its own record, and every recorded setting its row:
@@ -80,8 +74,8 @@ export function checkHolds(holds: readonly HoldHistory[], records: readonly Acce
       for (const c of from) {
         if (used.has(c) || !ok(c)) continue;
         const d = c.at.getTime() - at.getTime();
-        if (d <= 0 && d >= -HOLD_RECORD_SKEW_MS && (!before || c.at.getTime() > before.at.getTime())) before = c;
-        else if (d > 0 && d <= HOLD_RECORD_SKEW_MS && (!after || c.at.getTime() < after.at.getTime())) after = c;
+        if (d <= 0 && d >= -RECORD_SKEW_MS && (!before || c.at.getTime() > before.at.getTime())) before = c;
+        else if (d > 0 && d <= RECORD_SKEW_MS && (!after || c.at.getTime() < after.at.getTime())) after = c;
       }
       const best = before ?? after;
       if (best) used.add(best);
@@ -103,33 +97,9 @@ export function checkHolds(holds: readonly HoldHistory[], records: readonly Acce
     for (const r of sets) {
       if (used.has(r)) continue;
       const t = r.at.getTime();
-      const inForce = rows.some((h) => h.setAt.getTime() <= t + HOLD_RECORD_SKEW_MS && (h.clearedAt === null || h.clearedAt.getTime() >= t - HOLD_RECORD_SKEW_MS));
+      const inForce = rows.some((h) => h.setAt.getTime() <= t + RECORD_SKEW_MS && (h.clearedAt === null || h.clearedAt.getTime() >= t - RECORD_SKEW_MS));
       if (!inForce) problem({ tenant: r.tenant!, session: r.session! }, r.seq, 'hold_missing');
     }
   }
   return problems;
-}
-
-/**
- * The `granted` records whose operation did not fail: a `failed:<CODE>` record follows a
- * failed operation's `granted` one, with the same actor, action, tenant, session and
- * reason, and cancels the latest such.
- */
-function attempted(records: readonly AccessRecord[]): AccessRecord[] {
-  const open = new Map<string, AccessRecord[]>();
-  const failed = new Set<AccessRecord>();
-  const granted: AccessRecord[] = [];
-  for (const r of records) {
-    const key = [r.actor, r.action, r.tenant, r.session, r.reason].join('\u0000');
-    if (r.outcome === 'granted') {
-      granted.push(r);
-      const same = open.get(key);
-      if (same) same.push(r);
-      else open.set(key, [r]);
-    } else if (r.outcome.startsWith('failed:')) {
-      const last = open.get(key)?.pop();
-      if (last) failed.add(last);
-    }
-  }
-  return granted.filter((r) => !failed.has(r));
 }

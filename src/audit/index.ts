@@ -23,5 +23,8 @@ export type { Bundle, BundleEvent, BundleReport, BundleProblem, BundleInput, Rep
 export { bundleText } from './bundle-text';
 export { accessHash, AccessChainVerifier, ACCESS_TAG, TRAIL_ORIGIN, trailHeadBody, signTrailHead, parseTrailHead } from './access';
 export type { AccessRecord, AccessProblemKind, TrailHead } from './access';
-export { checkHolds, HOLD_RECORD_SKEW_MS } from './hold-check';
+export { checkHolds } from './hold-check';
+export { RECORD_SKEW_MS } from './trail-records';
 export type { HoldHistory, HoldProblem, HoldProblemKind } from './hold-check';
+export { checkPurges } from './purge-check';
+export type { PurgeProblem, PurgeStamp } from './purge-check';

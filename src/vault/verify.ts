@@ -2,8 +2,8 @@ import { InputError, IntegrityError } from '../errors';
 import { bytesEqual } from '../crypto';
 import { addDuration, parseDuration } from '../retention';
 import { ChainVerifier, type ChainProblemKind } from '../events';
-import { AccessChainVerifier, checkHolds, HeadCheck, type HoldHistory, type HoldProblemKind, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
-import { listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, readHoldHistory, readSession, readTombstone, withTenant, type AccessRow, type SessionRow } from '../store';
+import { AccessChainVerifier, checkHolds, checkPurges, HeadCheck, type HoldHistory, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
+import { listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, readHoldHistory, readSession, readTombstone, withTenant, type AccessRow, type SessionRow, type TombstoneRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedChunks } from './read';
 import { accessTrail } from './access';
@@ -24,6 +24,7 @@ export interface VerifyProblem {
     | 'session_missing'
     | AccessProblemKind
     | HoldProblemKind
+    | PurgeProblem['kind']
     | 'archive_missing'
     | 'archive_corrupt'
     | 'tombstone_missing'
@@ -56,8 +57,9 @@ export interface VerifyScope {
  * - the witness outside the database: that the chain reaches the latest witnessed head,
  *   and that no witnessed session is missing (catches a rollback to an older backup);
  * - the operator access trail's own chain;
- * - every legal hold, set or cleared, against the trail's records of it (a hold the
- *   database role cleared on its own has none: audit/hold-check.ts).
+ * - every legal hold, set or cleared, and every purge, against the trail's records of
+ *   them (a hold cleared, or a session purged, by the database role on its own has
+ *   none: audit/hold-check.ts, audit/purge-check.ts).
  * Trusted keys come from the keyring's public halves and the witness, never the database.
  */
 export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<VerifyReport> {
@@ -71,6 +73,7 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   const tenants = scope.tenant !== undefined ? [scope.tenant] : all;
   const seen = new Set<string>();
   const holds: HoldHistory[] = [];
+  const purged: PurgeStamp[] = [];
   for (const tenant of tenants) {
     holds.push(...(await withTenant(deps.store.db, tenant, 'reading legal holds', (tx) => readHoldHistory(tx, tenant, scope.session))));
     const keys = await withTenant(deps.store.db, tenant, 'reading tenant keys', (tx) => listTenantKeys(tx, tenant));
@@ -82,7 +85,8 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       report.sessions++;
       scope.onSession?.(tenant, s.session);
       if (s.status === 'purged') {
-        await checkTombstone(deps, s, heads, problem);
+        const t = await checkTombstone(deps, s, heads, problem);
+        if (t) purged.push({ tenant, session: s.session, headSeq: t.headSeq, purgedBy: t.purgedBy, purgedAt: t.purgedAt });
         continue;
       }
       const chain = new ChainVerifier(tenant, s.session);
@@ -132,14 +136,16 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   const trail = new AccessChainVerifier(trusted, witnessedHead);
   if (witnessedTrail && !witnessedHead) report.problems.push({ tenant: '*', session: '(access trail)', seq: 0, kind: 'access_witness_mismatch' });
   const holdRecords: AccessRow[] = [];
+  const purgeRecords: AccessRow[] = [];
   const scoped = new Set(tenants);
   const inScope = (t: string | null, s: string | null) => t !== null && scoped.has(t) && (scope.session === undefined || s === scope.session);
   for await (const r of accessTrail(deps)) {
     trail.push(r);
     if (r.action.startsWith('hold.') && inScope(r.tenant, r.session)) holdRecords.push(r);
+    else if (r.action === 'retention.purge' && inScope(r.tenant, r.session)) purgeRecords.push(r);
   }
   for (const p of trail.finish()) report.problems.push({ tenant: '*', session: '(access trail)', seq: p.seq, kind: p.kind });
-  report.problems.push(...checkHolds(holds, holdRecords));
+  report.problems.push(...checkHolds(holds, holdRecords), ...checkPurges(purged, purgeRecords));
   report.ok = report.problems.length === 0;
   deps.logger.info({ op: 'verify', sessions: report.sessions, events: report.events, problems: report.problems.length }, 'verified');
   return report;
@@ -148,15 +154,25 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
 /**
  * A purged session has no events left to check: its tombstone must exist, agree with the
  * session's head and with every signed head at that seq (none may lie beyond it), and
- * show it was purged no earlier than its retention allowed.
+ * show it was purged no earlier than its retention allowed. Returns the tombstone, for
+ * the comparison with the access trail.
  */
-async function checkTombstone(deps: VaultDeps, s: SessionRow, heads: SignedHead[], problem: (seq: number, kind: VerifyProblem['kind']) => void): Promise<void> {
+async function checkTombstone(deps: VaultDeps, s: SessionRow, heads: SignedHead[], problem: (seq: number, kind: VerifyProblem['kind']) => void): Promise<TombstoneRow | null> {
   const t = await withTenant(deps.store.db, s.tenant, 'reading a tombstone', (tx) => readTombstone(tx, s.tenant, s.session));
-  if (!t) return problem(s.headSeq, 'tombstone_missing');
+  if (!t) {
+    problem(s.headSeq, 'tombstone_missing');
+    return null;
+  }
   const same = (a: Uint8Array | null, b: Uint8Array | null) => (a === null || b === null ? a === b : bytesEqual(a, b));
-  if (t.headSeq !== s.headSeq || !same(t.headHash, s.headHash)) return problem(s.headSeq, 'tombstone_mismatch');
+  if (t.headSeq !== s.headSeq || !same(t.headHash, s.headHash)) {
+    problem(s.headSeq, 'tombstone_mismatch');
+    return t;
+  }
   for (const h of heads) {
-    if (h.seq > t.headSeq || (h.seq === t.headSeq && !same(h.hash, t.headHash))) return problem(h.seq, 'tombstone_mismatch');
+    if (h.seq > t.headSeq || (h.seq === t.headSeq && !same(h.hash, t.headHash))) {
+      problem(h.seq, 'tombstone_mismatch');
+      return t;
+    }
   }
   // Due date recomputed from the policy the tombstone names, not only taken from its dueAt.
   const retain = /(?:^| )retain=(\S+)/.exec(t.policy)?.[1];
@@ -167,6 +183,7 @@ async function checkTombstone(deps: VaultDeps, s: SessionRow, heads: SignedHead[
     due = null; // an unreadable policy cannot show the purge was on time
   }
   if (!due || t.purgedAt.getTime() < due.getTime() || t.purgedAt.getTime() < t.dueAt.getTime()) problem(s.headSeq, 'purged_early');
+  return t;
 }
 
 /** The heads the chain must pass through: its valid checkpoints and its witnessed head. */

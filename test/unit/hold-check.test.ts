@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { checkHolds, HOLD_RECORD_SKEW_MS, type HoldHistory } from '../../src/audit';
+import { checkHolds, RECORD_SKEW_MS, type HoldHistory } from '../../src/audit';
 import type { AccessRecord } from '../../src/domain';
 
 /**
@@ -80,7 +80,7 @@ describe('legal holds against the access trail (checkHolds)', () => {
       fc.property(fc.array(op, { maxLength: 40 }), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 1, max: 30 * 86_400_000 }), (ops, session, later) => {
         const { holds, records, at } = simulate(ops);
         fc.pre(!holds.some((h) => h.session === `s${session}` && h.clearedAt === null));
-        const stamp = at + HOLD_RECORD_SKEW_MS + later; // after every record, by more than the skew
+        const stamp = at + RECORD_SKEW_MS + later; // after every record, by more than the skew
         holds.push({ tenant: 'bank', session: `s${session}`, reason: 'reason 0', setBy: 'op0', setAt: new Date(stamp), clearedAt: null, clearedBy: null, clearReason: null });
         expect(checkHolds(holds, records)).toContainEqual({ tenant: 'bank', session: `s${session}`, seq: 0, kind: 'hold_set_unrecorded' });
       }),
@@ -96,7 +96,7 @@ describe('legal holds against the access trail (checkHolds)', () => {
         const [gone] = holds.splice(pick % holds.length, 1);
         const problems = checkHolds(holds, records);
         const others = holds.filter((h) => h.session === gone!.session);
-        const near = (h: HoldHistory) => h.setAt.getTime() <= gone!.setAt.getTime() + 2 * HOLD_RECORD_SKEW_MS && (h.clearedAt === null || h.clearedAt.getTime() >= gone!.setAt.getTime() - 2 * HOLD_RECORD_SKEW_MS);
+        const near = (h: HoldHistory) => h.setAt.getTime() <= gone!.setAt.getTime() + 2 * RECORD_SKEW_MS && (h.clearedAt === null || h.clearedAt.getTime() >= gone!.setAt.getTime() - 2 * RECORD_SKEW_MS);
         if (!others.some(near)) expect(problems).toContainEqual(expect.objectContaining({ session: gone!.session, kind: 'hold_missing' }));
         // Its clearing, if it had one, is not pinned on another hold.
         expect(problems.filter((p) => p.kind !== 'hold_missing')).toEqual([]);
