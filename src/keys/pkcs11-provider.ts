@@ -2,19 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type * as Pkcs11js from 'pkcs11js';
 import { KeyError } from '../errors';
 import { SecretBytes, exposeSecretBytes } from '../crypto';
-import { loadOptional } from '../optional';
 import type { KeyProvider, TenantKeyRef } from './provider';
+import { acquire, asKeyError, closeQuietly, isTrue, openSession, release, type Lib, type TokenLogin } from './pkcs11-token';
 import { tenantKeyAad } from './wrap';
 
-type Lib = typeof Pkcs11js;
-
-export interface Pkcs11KeyProviderOptions {
-  /** The token's PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so, or the HSM vendor's. */
-  module: string;
-  /** The label of the token (slot) holding the master key. */
-  token: string;
-  /** The token user's PIN. */
-  pin: string;
+export interface Pkcs11KeyProviderOptions extends TokenLogin {
   /** The label of the master key object: AES-256, sensitive, never extractable. */
   keyLabel: string;
 }
@@ -23,9 +15,6 @@ export interface Pkcs11KeyProviderOptions {
 const FORMAT_GCM = 1;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-
-/** One loaded, initialised library per module path for the process (C_Initialize is once a process). */
-const libraries = new Map<string, { lib: Lib; pkcs11: Pkcs11js.PKCS11; users: number }>();
 
 /**
  * Tenant keys wrapped inside a PKCS#11 token (an HSM, or SoftHSM2 in tests): the master
@@ -179,58 +168,6 @@ export class Pkcs11KeyProvider implements KeyProvider {
   }
 }
 
-async function acquire(modulePath: string): Promise<{ lib: Lib; pkcs11: Pkcs11js.PKCS11 }> {
-  const known = libraries.get(modulePath);
-  if (known) {
-    known.users++;
-    return known;
-  }
-  const lib = (await loadOptional(() => import('pkcs11js'), 'pkcs11js', 'a PKCS#11 key provider')) as Lib & { default?: Lib };
-  const api: Lib = lib.PKCS11 ? lib : lib.default!;
-  const pkcs11 = new api.PKCS11();
-  try {
-    pkcs11.load(modulePath);
-  } catch {
-    throw new KeyError('KEY_UNAVAILABLE', `cannot load the PKCS#11 library ${modulePath}`);
-  }
-  try {
-    pkcs11.C_Initialize();
-  } catch (e) {
-    if ((e as { code?: number }).code !== api.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw asKeyError(e, 'initialising the PKCS#11 library');
-  }
-  const entry = { lib: api, pkcs11, users: 1 };
-  libraries.set(modulePath, entry);
-  return entry;
-}
-
-function release(modulePath: string): void {
-  const entry = libraries.get(modulePath);
-  if (!entry || --entry.users > 0) return;
-  libraries.delete(modulePath);
-  try {
-    entry.pkcs11.C_Finalize();
-  } catch {
-    // finalising is best effort at the end
-  }
-}
-
-function openSession(lib: Lib, pkcs11: Pkcs11js.PKCS11, o: Pkcs11KeyProviderOptions): Pkcs11js.Handle {
-  const slot = pkcs11.C_GetSlotList(true).find((s) => pkcs11.C_GetTokenInfo(s).label.trim() === o.token);
-  if (slot === undefined) throw new KeyError('KEY_NOT_FOUND', `no PKCS#11 token labelled ${o.token}`);
-  const session = pkcs11.C_OpenSession(slot, lib.CKF_SERIAL_SESSION | lib.CKF_RW_SESSION);
-  try {
-    pkcs11.C_Login(session, lib.CKU_USER, o.pin);
-  } catch (e) {
-    const code = (e as { code?: number }).code;
-    if (code !== lib.CKR_USER_ALREADY_LOGGED_IN) {
-      closeQuietly(pkcs11, session);
-      if (code === lib.CKR_PIN_INCORRECT || code === lib.CKR_PIN_LEN_RANGE) throw new KeyError('KEY_UNAVAILABLE', `the PIN for token ${o.token} was refused`);
-      throw e;
-    }
-  }
-  return session;
-}
-
 function findKey(lib: Lib, pkcs11: Pkcs11js.PKCS11, session: Pkcs11js.Handle, label: string): Pkcs11js.Handle | null {
   pkcs11.C_FindObjectsInit(session, [
     { type: lib.CKA_CLASS, value: lib.CKO_SECRET_KEY },
@@ -241,24 +178,4 @@ function findKey(lib: Lib, pkcs11: Pkcs11js.PKCS11, session: Pkcs11js.Handle, la
   } finally {
     pkcs11.C_FindObjectsFinal(session);
   }
-}
-
-function closeQuietly(pkcs11: Pkcs11js.PKCS11, session: Pkcs11js.Handle): void {
-  try {
-    pkcs11.C_CloseSession(session);
-  } catch {
-    // closing is best effort
-  }
-}
-
-function isTrue(v: unknown): boolean {
-  return v === true || (Buffer.isBuffer(v) && v.length > 0 && v[0] !== 0);
-}
-
-/** A token failure as KEY_UNAVAILABLE naming the PKCS#11 function and result, never a PIN or key. */
-function asKeyError(e: unknown, doing: string): KeyError {
-  if (e instanceof KeyError) return e;
-  const method = String((e as { method?: string }).method ?? '');
-  const code = (e as { code?: number }).code;
-  return new KeyError('KEY_UNAVAILABLE', `PKCS#11 ${doing}: ${method || 'error'}${code !== undefined ? ` (CKR 0x${code.toString(16)})` : ''}`);
 }
