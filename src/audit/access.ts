@@ -1,7 +1,7 @@
-import { blake2b256, bytes, bytesEqual, frame, opt, signDetached, str, u64, verifyDetached } from '../crypto';
+import { blake2b256, bytes, bytesEqual, frame, opt, str, u64, verifyDetached } from '../crypto';
 import { GENESIS_HASH } from '../events';
 import type { AccessRecord } from '../domain';
-import { signNote, splitNote, type CheckpointSigner } from './checkpoint';
+import { noteWith, signBytes, splitNote, type CheckpointSigner } from './checkpoint';
 
 export type { AccessRecord };
 
@@ -61,7 +61,8 @@ export function trailHeadBody(h: TrailHead): string {
 /** The signature stored with a record, and the note handed to the witness. */
 export function signTrailHead(h: TrailHead, signer: CheckpointSigner): { keyId: string; signature: Uint8Array; note: string } {
   const body = trailHeadBody(h);
-  return { keyId: signer.id, signature: signDetached(Buffer.from(body, 'utf8'), signer.secretKey), note: signNote(body, signer) };
+  const signature = signBytes(signer, Buffer.from(body, 'utf8'));
+  return { keyId: signer.id, signature, note: noteWith(body, signer, signature) };
 }
 
 const TRAIL_BODY = /^session-vault\/v1\/access-trail\n([1-9]\d{0,15})\n([A-Za-z0-9+/]{43}=)\ntime (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\n$/;

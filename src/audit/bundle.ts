@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { STORED_EVENT_TYPES, type StoredEvent, type VaultEvent } from '../domain';
-import { blake2b256Stream, bytesEqual, exposeSecretBytes, frame, fromHex, str, toHex, SecretBytes, signDetached, verifyDetached } from '../crypto';
+import { blake2b256Stream, bytesEqual, exposeSecretBytes, frame, fromHex, str, toHex, SecretBytes, verifyDetached } from '../crypto';
 import { ChainVerifier, openEvent } from '../events';
 import { replay, type AgentState } from '../replay';
 import { canonicalJson, canonicalPieces, jsonValue } from './canonical';
-import { noteKeyHash, verifyCheckpoint, type CheckpointSigner } from './checkpoint';
+import { noteKeyHash, signNote, verifyCheckpoint, type CheckpointSigner } from './checkpoint';
 
 /**
  * The auditor bundle (docs/export-format.md): one self-contained JSON document holding a
@@ -208,8 +208,7 @@ export function buildBundle(input: BundleInput, signer: CheckpointSigner): Bundl
     },
   };
   const body = manifestBody(manifest);
-  const sig = signDetached(Buffer.from(body, 'utf8'), signer.secretKey);
-  const manifestSignature = `${body}\n\u2014 ${signer.id} ${Buffer.concat([noteKeyHash(signer.id, signer.publicKey), Buffer.from(sig)]).toString('base64')}\n`;
+  const manifestSignature = signNote(body, signer);
   return { format: BUNDLE_FORMAT, manifest, manifestSignature, publicKeys, events, checkpoints: input.checkpoints, plaintext, states };
 }
 

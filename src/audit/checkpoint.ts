@@ -29,11 +29,19 @@ export interface Checkpoint {
   time: Date;
 }
 
-/** A signing key: its name (id), public key, and secret key. */
-export interface CheckpointSigner {
-  id: string;
-  publicKey: Uint8Array;
-  secretKey: SecretBytes;
+/**
+ * A signing key: its name (id), public key, and either its secret key, held by this
+ * process (the keyring file, VAULT_SIGNING_KEY), or a function that signs with a key the
+ * process never sees (an HSM: keys/pkcs11-signer.ts). Either way an Ed25519 signature.
+ */
+export type CheckpointSigner = { id: string; publicKey: Uint8Array } & (
+  | { secretKey: SecretBytes; sign?: never }
+  | { sign(message: Uint8Array): Uint8Array; secretKey?: never }
+);
+
+/** The 64-byte Ed25519 signature of `message` by the signer's key. */
+export function signBytes(signer: CheckpointSigner, message: Uint8Array): Uint8Array {
+  return signer.sign ? signer.sign(message) : signDetached(message, signer.secretKey);
 }
 
 export function origin(tenant: string, session: string): string {
@@ -70,7 +78,11 @@ export function signCheckpoint(c: Checkpoint, signer: CheckpointSigner): string 
 
 /** Signs any note body (a session checkpoint, the access trail's head): body, blank line, signature line. */
 export function signNote(body: string, signer: CheckpointSigner): string {
-  const sig = signDetached(Buffer.from(body, 'utf8'), signer.secretKey);
+  return noteWith(body, signer, signBytes(signer, Buffer.from(body, 'utf8')));
+}
+
+/** A note from its body and the signer's signature of it. */
+export function noteWith(body: string, signer: CheckpointSigner, sig: Uint8Array): string {
   const blob = Buffer.concat([noteKeyHash(signer.id, signer.publicKey), Buffer.from(sig)]).toString('base64');
   return `${body}\n\u2014 ${signer.id} ${blob}\n`;
 }

@@ -2,6 +2,7 @@ export {
   checkpointBody,
   signCheckpoint,
   signNote,
+  signBytes,
   splitNote,
   verifyNoteSignatures,
   parseCheckpoint,

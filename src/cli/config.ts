@@ -86,6 +86,8 @@ export interface KeySettings {
   envSigning?: string;
   /** VAULT_PKCS11_MODULE, VAULT_PKCS11_TOKEN, VAULT_PKCS11_PIN, VAULT_PKCS11_KEY (default session-vault-master). */
   pkcs11?: { module: string; token: string; pin: string; keyLabel: string };
+  /** VAULT_PKCS11_SIGNING_KEY: the label of the checkpoint signing key pair in that token (never with VAULT_SIGNING_KEY). */
+  pkcs11Signing?: { module: string; token: string; pin: string; keyLabel: string };
   /** VAULT_KMS_KEY_ID, VAULT_KMS_ENDPOINT (a KMS-compatible service), AWS_REGION; credentials from the AWS default chain. */
   kms?: { keyId: string; endpoint?: string; region: string };
 }
@@ -97,6 +99,9 @@ function keySettings(env: NodeJS.ProcessEnv): KeySettings {
     ? { module: env.VAULT_PKCS11_MODULE, token: env.VAULT_PKCS11_TOKEN ?? '', pin: env.VAULT_PKCS11_PIN ?? '', keyLabel: env.VAULT_PKCS11_KEY || 'session-vault-master' }
     : undefined;
   if (pkcs11 && (!pkcs11.token || !pkcs11.pin)) throw new InputError('INVALID_CONFIG', 'VAULT_PKCS11_MODULE needs VAULT_PKCS11_TOKEN and VAULT_PKCS11_PIN');
+  const signingLabel = env.VAULT_PKCS11_SIGNING_KEY || undefined;
+  if (signingLabel && !pkcs11) throw new InputError('INVALID_CONFIG', 'VAULT_PKCS11_SIGNING_KEY needs VAULT_PKCS11_MODULE, VAULT_PKCS11_TOKEN and VAULT_PKCS11_PIN');
+  if (signingLabel && env.VAULT_SIGNING_KEY) throw new InputError('INVALID_CONFIG', 'VAULT_SIGNING_KEY and VAULT_PKCS11_SIGNING_KEY both name a signing key: set one');
   const kms = env.VAULT_KMS_KEY_ID ? { keyId: env.VAULT_KMS_KEY_ID, ...(env.VAULT_KMS_ENDPOINT ? { endpoint: env.VAULT_KMS_ENDPOINT } : {}), region: env.AWS_REGION || 'us-east-1' } : undefined;
   const master = env.VAULT_MASTER_KEY || undefined;
   const named = env.VAULT_KEY_PROVIDER || undefined;
@@ -109,6 +114,7 @@ function keySettings(env: NodeJS.ProcessEnv): KeySettings {
     ...(master ? { envMaster: master } : {}),
     ...(env.VAULT_SIGNING_KEY ? { envSigning: env.VAULT_SIGNING_KEY } : {}),
     ...(pkcs11 ? { pkcs11 } : {}),
+    ...(pkcs11 && signingLabel ? { pkcs11Signing: { ...pkcs11, keyLabel: signingLabel } } : {}),
     ...(kms ? { kms } : {}),
   };
 }

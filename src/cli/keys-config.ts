@@ -1,6 +1,6 @@
 import { KeyError } from '../errors';
 import { SecretBytes, publicKeyOf, signingKeyId } from '../crypto';
-import { EnvKeyProvider, KmsKeyProvider, Pkcs11KeyProvider, chainKeyProviders, type KeyProvider } from '../keys';
+import { EnvKeyProvider, KmsKeyProvider, Pkcs11KeyProvider, Pkcs11Signer, chainKeyProviders, type KeyProvider } from '../keys';
 import type { CheckpointSigner } from '../audit';
 import type { CliConfig } from './config';
 
@@ -16,11 +16,12 @@ export interface OpenedKeys {
  * kms; or the one whose settings are given) as the vault's provider, with every other
  * configured one chained behind it for unwrapping, so `keys rotate-master` can move tenant
  * keys from one to the next. The keyring file's master keys, when it has any, are chained
- * last by openVault. A signing key from VAULT_SIGNING_KEY replaces the keyring's.
+ * last by openVault. A signing key from VAULT_SIGNING_KEY, or one in the token
+ * (VAULT_PKCS11_SIGNING_KEY), replaces the keyring's.
  */
 export async function openKeys(config: CliConfig): Promise<OpenedKeys> {
   const k = config.keys;
-  const opened: Pkcs11KeyProvider[] = [];
+  const opened: (Pkcs11KeyProvider | Pkcs11Signer)[] = [];
   const close = async () => {
     for (const p of opened) await p.close();
   };
@@ -51,6 +52,11 @@ export async function openKeys(config: CliConfig): Promise<OpenedKeys> {
       out.keyProvider = rest.length > 0 ? chainKeyProviders(first, ...rest) : first;
     }
     if (k.envSigning) out.signer = signerFrom(k.envSigning);
+    if (k.pkcs11Signing) {
+      const signer = await Pkcs11Signer.open(k.pkcs11Signing);
+      opened.push(signer);
+      out.signer = signer;
+    }
     return out;
   } catch (e) {
     await close();

@@ -18,6 +18,7 @@ export { chainKeyProviders } from './chain';
 export { guardKeyProvider } from './guard';
 export { KmsKeyProvider, type KmsKeyProviderOptions, type KmsSettings } from './kms-provider';
 export { Pkcs11KeyProvider, type Pkcs11KeyProviderOptions } from './pkcs11-provider';
+export { Pkcs11Signer, type Pkcs11SignerOptions } from './pkcs11-signer';
 export { LocalKeyProvider } from './local-provider';
 export { wrapKey, unwrapKey, tenantKeyAad, dataKeyAad, TENANT_KEY_TAG, DATA_KEY_TAG } from './wrap';
 export { assertCanRetire, assertCanDestroy, assertCanBecomePrimary } from './lifecycle';

@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { blake2b256, bytes, frame, opt, signDetached, str, u64, verifyDetached } from '../crypto';
-import type { CheckpointSigner } from '../audit';
+import { blake2b256, bytes, frame, opt, str, u64, verifyDetached } from '../crypto';
+import { signBytes, type CheckpointSigner } from '../audit/checkpoint';
 
 /**
  * API tokens: what a service principal presents, and the signed grant the vault keeps.
@@ -84,7 +84,7 @@ function grantMessage(g: TokenGrant): Uint8Array {
 
 /** Signs a grant with the vault's signing key. */
 export function signGrant(g: TokenGrant, signer: CheckpointSigner): { keyId: string; signature: Uint8Array } {
-  return { keyId: signer.id, signature: signDetached(grantMessage(g), signer.secretKey) };
+  return { keyId: signer.id, signature: signBytes(signer, grantMessage(g)) };
 }
 
 /** Whether `signature` by `publicKey` covers exactly this grant. */

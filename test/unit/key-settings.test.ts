@@ -17,6 +17,11 @@ describe('key custody settings', () => {
     expect(() => keysOf({ VAULT_KEY_PROVIDER: 'vault-transit' })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
     expect(() => keysOf({ VAULT_PKCS11_MODULE: '/lib.so' })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(/VAULT_PKCS11_TOKEN and VAULT_PKCS11_PIN/) }));
     await expect(openKeys(resolveConfig({}, { VAULT_KEY_PROVIDER: 'kms' }))).rejects.toMatchObject({ code: 'KEYRING_INVALID', message: expect.stringMatching(/VAULT_KEY_PROVIDER=kms but its settings are missing/) });
+    // A signing key in the token needs the token's settings, and is one signing key too many beside VAULT_SIGNING_KEY.
+    const token = { VAULT_PKCS11_MODULE: '/lib.so', VAULT_PKCS11_TOKEN: 't', VAULT_PKCS11_PIN: '1' };
+    expect(keysOf({ ...token, VAULT_PKCS11_SIGNING_KEY: 'sig' })).toMatchObject({ provider: 'pkcs11', pkcs11Signing: { module: '/lib.so', token: 't', keyLabel: 'sig' } });
+    expect(() => keysOf({ VAULT_PKCS11_SIGNING_KEY: 'sig' })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(/needs VAULT_PKCS11_MODULE/) }));
+    expect(() => keysOf({ ...token, VAULT_PKCS11_SIGNING_KEY: 'sig', VAULT_SIGNING_KEY: 'c2hvcnQ=' })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.not.stringContaining('c2hvcnQ') }));
     await expect(openKeys(resolveConfig({}, { VAULT_SIGNING_KEY: 'c2hvcnQ=' }))).rejects.toMatchObject({ code: 'KEYRING_INVALID', message: expect.not.stringContaining('c2hvcnQ') });
   });
 

@@ -1,6 +1,6 @@
 import { existsSync, promises as fs } from 'node:fs';
 import { ensureSodium } from '../../crypto';
-import { Pkcs11KeyProvider, createKeyringFile, readKeyringFile } from '../../keys';
+import { Pkcs11KeyProvider, Pkcs11Signer, createKeyringFile, readKeyringFile } from '../../keys';
 import { openKeys } from '../keys-config';
 import { openWitness } from '../../audit';
 import type { CommandContext } from '../context';
@@ -10,8 +10,9 @@ import { json } from '../output';
  * `init`: the home folder (0700), a keyring (0600) if there is none, and the database
  * migrated. Idempotent. An existing keyring is validated, never replaced. With a key
  * provider (VAULT_MASTER_KEY, an HSM, a KMS) the keyring holds no master key, and with
- * VAULT_SIGNING_KEY too there is no keyring at all: init writes no secret to disk. With
- * PKCS#11, the master key is created in the token if it is not there.
+ * VAULT_SIGNING_KEY (or a signing key in the token, VAULT_PKCS11_SIGNING_KEY) too there is
+ * no keyring at all: init writes no secret to disk. With PKCS#11, the master key and the
+ * signing key pair are created in the token if they are not there.
  */
 export async function initCommand(ctx: CommandContext): Promise<number> {
   await ensureSodium();
@@ -26,7 +27,8 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
   const custody = ctx.config.keys;
   const external = custody.provider !== 'keyring';
   const masterCreated = custody.provider === 'pkcs11' && custody.pkcs11 ? await Pkcs11KeyProvider.createMasterKey(custody.pkcs11) : false;
-  const fileless = external && custody.envSigning !== undefined && !existsSync(keyring);
+  const signingCreated = custody.pkcs11Signing ? await Pkcs11Signer.createKey(custody.pkcs11Signing) : false;
+  const fileless = external && (custody.envSigning !== undefined || custody.pkcs11Signing !== undefined) && !existsSync(keyring);
   const keyringCreated = fileless ? false : await createKeyringFile(keyring, new Date(), { master: !external });
   // The witness keeps the signing public keys, so `verify` needs no keyring.
   const publicKeys = new Map<string, Uint8Array>();
@@ -38,7 +40,7 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
   }
   const opened = await openKeys(ctx.config);
   if (opened.signer) publicKeys.set(opened.signer.id, opened.signer.publicKey);
-  opened.signer?.secretKey.dispose();
+  opened.signer?.secretKey?.dispose();
   await opened.close();
   await openWitness(ctx.config.witness, ctx.config.s3).addPublicKeys(publicKeys);
   const database = await ctx.withVault(async (v) => v.location, { create: true });
@@ -48,9 +50,10 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
   else {
     ctx.io.out(`home      ${home}${homeCreated ? ' (created)' : ''}`);
     if (external) ctx.io.out(`keys      ${custody.provider}${masterCreated ? ' (master key created in the token)' : ''}`);
+    if (custody.pkcs11Signing) ctx.io.out(`signing   pkcs11:${custody.pkcs11Signing.token}/${custody.pkcs11Signing.keyLabel}${signingCreated ? ' (key pair created in the token)' : ''}`);
     ctx.io.out(
       fileless
-        ? 'keyring   none (master key from the key provider, signing key from VAULT_SIGNING_KEY)'
+        ? `keyring   none (master key from the key provider, signing key ${custody.pkcs11Signing ? 'in the token' : 'from VAULT_SIGNING_KEY'})`
         : `keyring   ${keyring}${keyringCreated ? ` (created, mode 0600${external ? ', signing key only' : ''})` : ' (existing, valid)'}`,
     );
     ctx.io.out(`database  ${database} (migrated)`);
