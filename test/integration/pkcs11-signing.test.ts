@@ -169,6 +169,10 @@ run('the checkpoint signing key in a PKCS#11 token (SoftHSM2)', () => {
     // The manifest is signed by the token's key, which the bundle carries for the auditor.
     const bundle = JSON.parse(readFileSync(bundleFile, 'utf8')) as { manifestSignature: string };
     expect(bundle.manifestSignature).toMatch(/\u2014 ed25519:[0-9a-f]{16} /);
+    // Rotating the keyring's signing key would change nothing the vault signs with.
+    const rotate = await runCli(env, ['keys', 'rotate-signing', '--actor', 'sec', '--reason', 'annual']);
+    expect(rotate.code).not.toBe(0);
+    expect(rotate.stderr).toMatch(/INVALID_CONFIG.*in the PKCS#11 token/);
     // Both signing keys named at once is a configuration error, before anything opens.
     const both = await runCli({ ...env, VAULT_SIGNING_KEY: Buffer.alloc(64, 1).toString('base64') }, ['sessions', 'bank']);
     expect(both.code).not.toBe(0);

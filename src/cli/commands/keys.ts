@@ -12,9 +12,13 @@ import { progressBar } from '../progress';
  * now but stays in the keyring (and its public half in the witness), so checkpoints it
  * signed during its period still verify, and any it "signs" later do not. The keyring is
  * replaced atomically, the old file kept as keyring.json.previous. Recorded in the access trail.
+ * Refused (INVALID_CONFIG, nothing recorded) when the vault signs with a key from elsewhere.
  */
 export async function rotateSigningCommand(ctx: CommandContext): Promise<number> {
   await ensureSodium();
+  // The vault signs with the key its settings name; a new keyring key would sign nothing.
+  const elsewhere = ctx.config.keys.pkcs11Signing ? 'is in the PKCS#11 token (VAULT_PKCS11_SIGNING_KEY): create a pair under a new label and name it there' : ctx.config.keys.envSigning ? 'comes from VAULT_SIGNING_KEY: set a new one there' : null;
+  if (elsewhere) throw new InputError('INVALID_CONFIG', `the signing key ${elsewhere}; keys rotate-signing rotates the keyring's`);
   const result = await ctx.asOperator((op) =>
     op.recorded('keys.rotate-signing', {}, async () => {
       const now = new Date();
