@@ -3,7 +3,7 @@ import type * as Pkcs11js from 'pkcs11js';
 import { KeyError } from '../errors';
 import { SecretBytes, exposeSecretBytes } from '../crypto';
 import type { KeyProvider, TenantKeyRef } from './provider';
-import { acquire, asKeyError, closeQuietly, isTrue, openSession, release, type Lib, type TokenLogin } from './pkcs11-token';
+import { asKeyError, endSession, findObject, isTrue, keepSession, withSession, type Lib, type TokenLogin } from './pkcs11-token';
 import { tenantKeyAad } from './wrap';
 
 export interface Pkcs11KeyProviderOptions extends TokenLogin {
@@ -48,22 +48,15 @@ export class Pkcs11KeyProvider implements KeyProvider {
    * sensitive); KEY_UNAVAILABLE when the library or token cannot be used. Never the PIN.
    */
   static async open(options: Pkcs11KeyProviderOptions): Promise<Pkcs11KeyProvider> {
-    const { lib, pkcs11 } = await acquire(options.module);
-    let session: Pkcs11js.Handle | undefined;
-    try {
-      session = openSession(lib, pkcs11, options);
-      const key = findKey(lib, pkcs11, session, options.keyLabel);
+    return keepSession(options, 'opening the token', (t) => {
+      const key = findObject(t, t.lib.CKO_SECRET_KEY, options.keyLabel);
       if (!key) throw new KeyError('KEY_NOT_FOUND', `no master key labelled ${options.keyLabel} in token ${options.token}`);
-      const [extractable, sensitive] = pkcs11.C_GetAttributeValue(session, key, [{ type: lib.CKA_EXTRACTABLE }, { type: lib.CKA_SENSITIVE }]);
+      const [extractable, sensitive] = t.pkcs11.C_GetAttributeValue(t.session, key, [{ type: t.lib.CKA_EXTRACTABLE }, { type: t.lib.CKA_SENSITIVE }]);
       if (isTrue(extractable?.value) || !isTrue(sensitive?.value)) {
         throw new KeyError('KEYRING_INSECURE', `master key ${options.keyLabel} in token ${options.token} is extractable or not sensitive: create it with Pkcs11KeyProvider.createMasterKey`);
       }
-      return new Pkcs11KeyProvider(lib, pkcs11, options.module, session, key, options.token, options.keyLabel);
-    } catch (e) {
-      if (session !== undefined) closeQuietly(pkcs11, session);
-      release(options.module);
-      throw asKeyError(e, 'opening the token');
-    }
+      return new Pkcs11KeyProvider(t.lib, t.pkcs11, options.module, t.session, key, options.token, options.keyLabel);
+    });
   }
 
   /**
@@ -72,11 +65,9 @@ export class Pkcs11KeyProvider implements KeyProvider {
    * nothing, when a key with that label already exists.
    */
   static async createMasterKey(options: Pkcs11KeyProviderOptions): Promise<boolean> {
-    const { lib, pkcs11 } = await acquire(options.module);
-    let session: Pkcs11js.Handle | undefined;
-    try {
-      session = openSession(lib, pkcs11, options);
-      if (findKey(lib, pkcs11, session, options.keyLabel)) return false;
+    return withSession(options, 'creating the master key', (t) => {
+      if (findObject(t, t.lib.CKO_SECRET_KEY, options.keyLabel)) return false;
+      const { lib, pkcs11, session } = t;
       pkcs11.C_GenerateKey(session, { mechanism: lib.CKM_AES_KEY_GEN }, [
         { type: lib.CKA_CLASS, value: lib.CKO_SECRET_KEY },
         { type: lib.CKA_KEY_TYPE, value: lib.CKK_AES },
@@ -92,12 +83,7 @@ export class Pkcs11KeyProvider implements KeyProvider {
         { type: lib.CKA_UNWRAP, value: false },
       ]);
       return true;
-    } catch (e) {
-      throw asKeyError(e, 'creating the master key');
-    } finally {
-      if (session !== undefined) closeQuietly(pkcs11, session);
-      release(options.module);
-    }
+    });
   }
 
   async wrapTenantKey(ref: TenantKeyRef, key: SecretBytes): Promise<{ masterKeyId: string; wrapped: Uint8Array }> {
@@ -149,13 +135,7 @@ export class Pkcs11KeyProvider implements KeyProvider {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      this.pkcs11.C_Logout(this.session);
-    } catch {
-      // already logged out (another session of the same token logged out)
-    }
-    closeQuietly(this.pkcs11, this.session);
-    release(this.modulePath);
+    endSession(this.pkcs11, this.session, this.modulePath);
   }
 
   private gcm(ref: TenantKeyRef, iv: Buffer): Pkcs11js.Mechanism {
@@ -165,17 +145,5 @@ export class Pkcs11KeyProvider implements KeyProvider {
 
   private usable(): void {
     if (this.#closed) throw new KeyError('KEY_UNAVAILABLE', 'the PKCS#11 key provider is closed');
-  }
-}
-
-function findKey(lib: Lib, pkcs11: Pkcs11js.PKCS11, session: Pkcs11js.Handle, label: string): Pkcs11js.Handle | null {
-  pkcs11.C_FindObjectsInit(session, [
-    { type: lib.CKA_CLASS, value: lib.CKO_SECRET_KEY },
-    { type: lib.CKA_LABEL, value: label },
-  ]);
-  try {
-    return pkcs11.C_FindObjects(session);
-  } finally {
-    pkcs11.C_FindObjectsFinal(session);
   }
 }

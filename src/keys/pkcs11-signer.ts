@@ -1,7 +1,7 @@
 import type * as Pkcs11js from 'pkcs11js';
 import { KeyError } from '../errors';
 import { signingKeyId } from '../crypto';
-import { acquire, asKeyError, closeQuietly, isTrue, openSession, release, type Lib, type TokenLogin } from './pkcs11-token';
+import { asKeyError, endSession, findObject, isTrue, keepSession, withSession, type TokenLogin } from './pkcs11-token';
 
 export interface Pkcs11SignerOptions extends TokenLogin {
   /** The label of the Ed25519 key pair in the token (private key: sensitive, never extractable). */
@@ -47,12 +47,10 @@ export class Pkcs11Signer {
    * the library or token cannot be used. Never the PIN.
    */
   static async open(options: Pkcs11SignerOptions): Promise<Pkcs11Signer> {
-    const { lib, pkcs11 } = await acquire(options.module);
-    let session: Pkcs11js.Handle | undefined;
-    try {
-      session = openSession(lib, pkcs11, options);
-      const key = findObject(lib, pkcs11, session, lib.CKO_PRIVATE_KEY, options.keyLabel);
-      const pub = findObject(lib, pkcs11, session, lib.CKO_PUBLIC_KEY, options.keyLabel);
+    return keepSession(options, 'opening the signing key', (t) => {
+      const { lib, pkcs11, session } = t;
+      const key = findObject(t, lib.CKO_PRIVATE_KEY, options.keyLabel);
+      const pub = findObject(t, lib.CKO_PUBLIC_KEY, options.keyLabel);
       if (!key || !pub) throw new KeyError('KEY_NOT_FOUND', `no signing key pair labelled ${options.keyLabel} in token ${options.token}`);
       const [type, extractable, sensitive, sign] = pkcs11.C_GetAttributeValue(session, key, [
         { type: lib.CKA_KEY_TYPE },
@@ -68,11 +66,7 @@ export class Pkcs11Signer {
       }
       const [point] = pkcs11.C_GetAttributeValue(session, pub, [{ type: lib.CKA_EC_POINT }]);
       return new Pkcs11Signer(pkcs11, options.module, session, key, ed25519Point(point?.value, options));
-    } catch (e) {
-      if (session !== undefined) closeQuietly(pkcs11, session);
-      release(options.module);
-      throw asKeyError(e, 'opening the signing key');
-    }
+    });
   }
 
   /**
@@ -81,11 +75,9 @@ export class Pkcs11Signer {
    * Returns false, creating nothing, when a private key with that label already exists.
    */
   static async createKey(options: Pkcs11SignerOptions): Promise<boolean> {
-    const { lib, pkcs11 } = await acquire(options.module);
-    let session: Pkcs11js.Handle | undefined;
-    try {
-      session = openSession(lib, pkcs11, options);
-      if (findObject(lib, pkcs11, session, lib.CKO_PRIVATE_KEY, options.keyLabel)) return false;
+    return withSession(options, 'creating the signing key', (t) => {
+      const { lib, pkcs11, session } = t;
+      if (findObject(t, lib.CKO_PRIVATE_KEY, options.keyLabel)) return false;
       pkcs11.C_GenerateKeyPair(
         session,
         { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN },
@@ -109,12 +101,7 @@ export class Pkcs11Signer {
         ],
       );
       return true;
-    } catch (e) {
-      throw asKeyError(e, 'creating the signing key');
-    } finally {
-      if (session !== undefined) closeQuietly(pkcs11, session);
-      release(options.module);
-    }
+    });
   }
 
   /** The Ed25519 signature of `message`, made in the token. KEY_UNAVAILABLE if it fails. */
@@ -134,25 +121,7 @@ export class Pkcs11Signer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      this.pkcs11.C_Logout(this.session);
-    } catch {
-      // already logged out (another session of the same token logged out)
-    }
-    closeQuietly(this.pkcs11, this.session);
-    release(this.modulePath);
-  }
-}
-
-function findObject(lib: Lib, pkcs11: Pkcs11js.PKCS11, session: Pkcs11js.Handle, cls: number, label: string): Pkcs11js.Handle | null {
-  pkcs11.C_FindObjectsInit(session, [
-    { type: lib.CKA_CLASS, value: cls },
-    { type: lib.CKA_LABEL, value: label },
-  ]);
-  try {
-    return pkcs11.C_FindObjects(session);
-  } finally {
-    pkcs11.C_FindObjectsFinal(session);
+    endSession(this.pkcs11, this.session, this.modulePath);
   }
 }
 

@@ -23,7 +23,7 @@ export interface TokenLogin {
 /** One loaded, initialised library per module path for the process (C_Initialize is once a process). */
 const libraries = new Map<string, { lib: Lib; pkcs11: Pkcs11js.PKCS11; users: number }>();
 
-export async function acquire(modulePath: string): Promise<{ lib: Lib; pkcs11: Pkcs11js.PKCS11 }> {
+async function acquire(modulePath: string): Promise<{ lib: Lib; pkcs11: Pkcs11js.PKCS11 }> {
   const known = libraries.get(modulePath);
   if (known) {
     known.users++;
@@ -47,7 +47,7 @@ export async function acquire(modulePath: string): Promise<{ lib: Lib; pkcs11: P
   return entry;
 }
 
-export function release(modulePath: string): void {
+function release(modulePath: string): void {
   const entry = libraries.get(modulePath);
   if (!entry || --entry.users > 0) return;
   libraries.delete(modulePath);
@@ -58,7 +58,7 @@ export function release(modulePath: string): void {
   }
 }
 
-export function openSession(lib: Lib, pkcs11: Pkcs11js.PKCS11, o: TokenLogin): Pkcs11js.Handle {
+function openSession(lib: Lib, pkcs11: Pkcs11js.PKCS11, o: TokenLogin): Pkcs11js.Handle {
   const slot = pkcs11.C_GetSlotList(true).find((s) => pkcs11.C_GetTokenInfo(s).label.trim() === o.token);
   if (slot === undefined) throw new KeyError('KEY_NOT_FOUND', `no PKCS#11 token labelled ${o.token}`);
   const session = pkcs11.C_OpenSession(slot, lib.CKF_SERIAL_SESSION | lib.CKF_RW_SESSION);
@@ -75,7 +75,7 @@ export function openSession(lib: Lib, pkcs11: Pkcs11js.PKCS11, o: TokenLogin): P
   return session;
 }
 
-export function closeQuietly(pkcs11: Pkcs11js.PKCS11, session: Pkcs11js.Handle): void {
+function closeQuietly(pkcs11: Pkcs11js.PKCS11, session: Pkcs11js.Handle): void {
   try {
     pkcs11.C_CloseSession(session);
   } catch {
@@ -93,4 +93,68 @@ export function asKeyError(e: unknown, doing: string): KeyError {
   const method = String((e as { method?: string }).method ?? '');
   const code = (e as { code?: unknown }).code;
   return new KeyError('KEY_UNAVAILABLE', `PKCS#11 ${doing}: ${method || 'error'}${typeof code === 'number' ? ` (CKR 0x${code.toString(16)})` : ''}`);
+}
+
+/** A logged-in session on the token, with the library it came from. */
+export interface TokenSession {
+  lib: Lib;
+  pkcs11: Pkcs11js.PKCS11;
+  session: Pkcs11js.Handle;
+}
+
+/**
+ * Opens a logged-in session and hands it to `use`, which keeps it (a provider or signer
+ * closes it with `endSession`). If `use` fails, the session is closed and the failure is
+ * a typed error (`doing` names what was tried).
+ */
+export function keepSession<T>(login: TokenLogin, doing: string, use: (t: TokenSession) => T): Promise<T> {
+  return onSession(login, doing, use, true);
+}
+
+/** Opens a logged-in session for `use` alone, and closes it after, whatever happens. */
+export function withSession<T>(login: TokenLogin, doing: string, use: (t: TokenSession) => T): Promise<T> {
+  return onSession(login, doing, use, false);
+}
+
+async function onSession<T>(login: TokenLogin, doing: string, use: (t: TokenSession) => T, keep: boolean): Promise<T> {
+  const { lib, pkcs11 } = await acquire(login.module);
+  let session: Pkcs11js.Handle | undefined;
+  let kept = false;
+  try {
+    session = openSession(lib, pkcs11, login);
+    const out = use({ lib, pkcs11, session });
+    kept = keep;
+    return out;
+  } catch (e) {
+    throw asKeyError(e, doing);
+  } finally {
+    if (!kept) {
+      if (session !== undefined) closeQuietly(pkcs11, session);
+      release(login.module);
+    }
+  }
+}
+
+/** Logs out and closes a kept session, and the library when nothing else of the process uses it. */
+export function endSession(pkcs11: Pkcs11js.PKCS11, session: Pkcs11js.Handle, modulePath: string): void {
+  try {
+    pkcs11.C_Logout(session);
+  } catch {
+    // already logged out (another session of the same token logged out)
+  }
+  closeQuietly(pkcs11, session);
+  release(modulePath);
+}
+
+/** The object of this class with this label, or null. */
+export function findObject(t: TokenSession, cls: number, label: string): Pkcs11js.Handle | null {
+  t.pkcs11.C_FindObjectsInit(t.session, [
+    { type: t.lib.CKA_CLASS, value: cls },
+    { type: t.lib.CKA_LABEL, value: label },
+  ]);
+  try {
+    return t.pkcs11.C_FindObjects(t.session);
+  } finally {
+    t.pkcs11.C_FindObjectsFinal(t.session);
+  }
 }

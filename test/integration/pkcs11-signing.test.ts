@@ -6,6 +6,7 @@ import { backends, dropCreatedDatabases, tempHome } from '../support/backends';
 import { asOwner } from '../support/owner';
 import { runCli } from '../support/cli';
 import { softHsmToken } from '../support/softhsm';
+import { tokenSession } from '../support/token-session';
 import { openVault } from '../../src/vault';
 import { createLogger } from '../../src/observability';
 import { Pkcs11Signer } from '../../src/keys';
@@ -26,24 +27,6 @@ const hsm = softHsmToken();
 const run = hsm ? describe : describe.skip;
 const LABEL = 'session-vault-signing';
 
-/** A logged-in session on the test token straight through pkcs11js: what anyone holding the PIN has. */
-function tokenSession(): { p: pkcs11js.PKCS11; session: Buffer } {
-  const p = new pkcs11js.PKCS11();
-  p.load(hsm!.module);
-  try {
-    p.C_Initialize();
-  } catch {
-    // initialised by the signer in this process
-  }
-  const slot = p.C_GetSlotList(true).find((s) => p.C_GetTokenInfo(s).label.trim() === hsm!.token)!;
-  const session = p.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-  try {
-    p.C_Login(session, pkcs11js.CKU_USER, hsm!.pin);
-  } catch {
-    // already logged in through another session of this process
-  }
-  return { p, session };
-}
 
 run('the checkpoint signing key in a PKCS#11 token (SoftHSM2)', () => {
   const options = (keyLabel = LABEL) => ({ module: hsm!.module, token: hsm!.token, pin: hsm!.pin, keyLabel });
@@ -55,7 +38,7 @@ run('the checkpoint signing key in a PKCS#11 token (SoftHSM2)', () => {
   });
 
   it('the token will not give the signing key out, even to a holder of the PIN; its signatures are plain Ed25519', async () => {
-    const { p, session } = tokenSession();
+    const { p, session } = tokenSession(hsm!);
     p.C_FindObjectsInit(session, [
       { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
       { type: pkcs11js.CKA_LABEL, value: LABEL },
@@ -80,7 +63,7 @@ run('the checkpoint signing key in a PKCS#11 token (SoftHSM2)', () => {
   });
 
   it('refuses an extractable signing key, an unknown label and a wrong PIN, without naming the PIN', async () => {
-    const { p, session } = tokenSession();
+    const { p, session } = tokenSession(hsm!);
     p.C_GenerateKeyPair(
       session,
       { mechanism: 0x1055 }, // CKM_EC_EDWARDS_KEY_PAIR_GEN

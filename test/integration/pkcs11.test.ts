@@ -2,6 +2,7 @@ import * as pkcs11js from 'pkcs11js';
 import { backends, dropCreatedDatabases, tempHome } from '../support/backends';
 import { asOwner } from '../support/owner';
 import { softHsmToken } from '../support/softhsm';
+import { tokenSession } from '../support/token-session';
 import { openVault } from '../../src/vault';
 import { createLogger } from '../../src/observability';
 import { KmsKeyProvider, Pkcs11KeyProvider, chainKeyProviders } from '../../src/keys';
@@ -19,24 +20,6 @@ const quiet = createLogger({ level: 'silent' });
 const hsm = softHsmToken();
 const run = hsm ? describe : describe.skip;
 
-/** A logged-in session on the test token straight through pkcs11js: what anyone holding the PIN has. */
-function tokenSession(): { p: pkcs11js.PKCS11; session: Buffer } {
-  const p = new pkcs11js.PKCS11();
-  p.load(hsm!.module);
-  try {
-    p.C_Initialize();
-  } catch {
-    // initialised by the provider in this process
-  }
-  const slot = p.C_GetSlotList(true).find((s) => p.C_GetTokenInfo(s).label.trim() === hsm!.token)!;
-  const session = p.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-  try {
-    p.C_Login(session, pkcs11js.CKU_USER, hsm!.pin);
-  } catch {
-    // already logged in through another session of this process
-  }
-  return { p, session };
-}
 
 run('the PKCS#11 key provider (SoftHSM2)', () => {
   const options = () => ({ module: hsm!.module, token: hsm!.token, pin: hsm!.pin, keyLabel: 'session-vault-master' });
@@ -47,7 +30,7 @@ run('the PKCS#11 key provider (SoftHSM2)', () => {
   });
 
   it('the token will not give the master key out, even to a holder of the PIN', () => {
-    const { p, session } = tokenSession();
+    const { p, session } = tokenSession(hsm!);
     p.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_LABEL, value: 'session-vault-master' }]);
     const key = p.C_FindObjects(session)!;
     p.C_FindObjectsFinal(session);
@@ -124,7 +107,7 @@ run('the PKCS#11 key provider (SoftHSM2)', () => {
   }, 120_000);
 
   it('refuses an extractable master key, and a wrong PIN, without naming the PIN', async () => {
-    const { p, session } = tokenSession();
+    const { p, session } = tokenSession(hsm!);
     p.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
       { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
       { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
