@@ -30,7 +30,8 @@ export interface VerifyProblem {
     | 'tombstone_missing'
     | 'tombstone_mismatch'
     | 'purged_early'
-    | 'key_missing';
+    | 'key_missing'
+    | 'last_at_mismatch';
 }
 
 /** The `verify --json` document. */
@@ -56,6 +57,8 @@ export interface VerifyScope {
  *   chain passes through it (catches tail truncation and a chain recomputed after an edit);
  * - the witness outside the database: that the chain reaches the latest witnessed head,
  *   and that no witnessed session is missing (catches a rollback to an older backup);
+ * - that the session's recorded last-event time, which retention counts from, is its
+ *   last event's;
  * - the operator access trail's own chain;
  * - every legal hold, set or cleared, and every purge, against the trail's records of
  *   them (a hold cleared, or a session purged, by the database role on its own has
@@ -94,13 +97,13 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       // names a head the chain really has (reads would ignore one that does not).
       const snaps = await withTenant(deps.store.db, tenant, 'reading snapshot heads', (tx) => snapshotHeads(tx, tenant, s.session));
       const headCheck = new HeadCheck([...heads, ...snaps.map((h) => ({ seq: h.seq, hash: h.headHash, source: 'snapshot' as const }))]);
-      let lastType: string | null = null;
+      let last: { seq: number; type: string; at: Date } | null = null;
       try {
         for await (const rows of storedChunks(deps, tenant, s.session, 1, s)) {
           for (const e of rows) {
             chain.push(e);
             headCheck.push(e);
-            lastType = e.type;
+            last = e;
           }
         }
       } catch (e) {
@@ -116,7 +119,9 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       // A key may only be gone when the session's own chain says so: shredding closes it
       // with a key_shredded event (purges are checked by their tombstone above).
       const keyGone = s.wrappedDataKey === null || !usable.has(s.tenantKeyVersion);
-      if (keyGone && lastType !== 'key_shredded') problem(s.headSeq, 'key_missing');
+      if (keyGone && last?.type !== 'key_shredded') problem(s.headSeq, 'key_missing');
+      // Retention counts from the session's recorded last-event time: it must be its head's.
+      if (last && last.seq === s.headSeq && s.lastAt && s.lastAt.getTime() !== last.at.getTime()) problem(s.headSeq, 'last_at_mismatch');
       report.events += chain.events;
     }
   }

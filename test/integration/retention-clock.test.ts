@@ -1,0 +1,68 @@
+import { sql } from 'drizzle-orm';
+import { backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { asOwner } from '../support/owner';
+import { storeOf } from '../../src/vault/vault';
+import { withTenant } from '../../src/store';
+import type { Vault, VerifyProblem } from '../../src/vault';
+
+/**
+ * Retention counts from a session's last-event time (sessions.last_at): a session is due
+ * for purging `retain` after it. The attacks: the application role (its credentials
+ * stolen) sets it years back so that the operator's own retention run purges the session
+ * early; a DBA with triggers off does the same.
+ */
+afterAll(dropCreatedDatabases);
+
+const DAY = 86_400_000;
+const kinds = (problems: readonly VerifyProblem[]) => problems.map((p) => [p.session, p.kind]).sort();
+const refused = (p: Promise<unknown>) => p.then(() => 'accepted', (e: Error & { cause?: Error }) => `${(e as { code?: string }).code ?? ''} ${e.message} ${e.cause?.message ?? ''}`);
+
+describe.each(backends())("a session's retention clock on $name", (backend) => {
+  let vault: Vault;
+  let url: string;
+  let close: () => Promise<void>;
+  let now = Date.parse('2026-03-01T09:00:00Z');
+  const app = (text: string) => withTenant(storeOf(vault).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(text)));
+  const lastAt = async (session: string) => (await vault.sessions('bank')).find((s) => s.session === session)!.lastAt;
+  const operator = () => vault.operator({ actor: 'ops', reason: 'nightly' });
+
+  beforeAll(async () => {
+    ({ vault, url, close } = await testVault(backend, { clock: () => new Date(now) }));
+    await vault.createTenant('bank');
+    await operator().setRetention('bank', { archiveAfter: '1d', retain: '7y' });
+    for (const s of ['live', 'cold']) {
+      await vault.session('bank', s).append({ type: 'message', role: 'user', content: `${s} 1` });
+      now += 1000;
+      await vault.session('bank', s).append({ type: 'message', role: 'user', content: `${s} 2` });
+    }
+    now += 2 * DAY;
+    await operator().archive('bank', 'cold');
+  });
+  afterAll(() => close());
+
+  it('the app role cannot move a session\'s last-event time back, live or archived; appends still move it forward', async () => {
+    const before = await lastAt('cold');
+    for (const session of ['live', 'cold']) {
+      expect(await refused(app(`UPDATE sessions SET last_at = '2015-01-01T00:00:00Z' WHERE session_id = '${session}'`))).toMatch(/STORAGE_REFUSED.*only moves forward/);
+      expect(await refused(app(`UPDATE sessions SET last_at = NULL WHERE session_id = '${session}'`))).toMatch(/only moves forward/);
+    }
+    expect(await lastAt('cold')).toEqual(before);
+    // A retention run does not find the archived session due: nothing to purge for seven years.
+    const run = [];
+    for await (const i of operator().retentionRun({ tenant: 'bank' })) run.push([i.session, i.action, i.outcome]);
+    expect(run).toEqual([['live', 'archive', 'done']]);
+    await operator().restore('bank', 'live');
+    now += 1000;
+    await vault.session('bank', 'live').append({ type: 'task', task: 'later' });
+    expect(await lastAt('live')).toBe(new Date(now).toISOString());
+    expect((await vault.verify({ tenant: 'bank' })).problems).toEqual([]);
+  });
+
+  it('a DBA with triggers off moves it back: verify names it, from the chain, live and archived', async () => {
+    await asOwner(vault, url, [{ text: `UPDATE sessions SET last_at = '2015-01-01T00:00:00Z' WHERE tenant_id = 'bank'` }]);
+    expect(kinds((await vault.verify({ tenant: 'bank' })).problems)).toEqual([
+      ['cold', 'last_at_mismatch'],
+      ['live', 'last_at_mismatch'],
+    ]);
+  });
+});
