@@ -133,7 +133,21 @@ export class AccessChainVerifier {
   }
 
   private signatureValid(h: TrailHead, keyId: string, signature: Uint8Array): boolean {
-    const key = this.trusted.get(keyId);
-    return key !== undefined && signature.length === 64 && verifyDetached(signature, Buffer.from(trailHeadBody(h), 'utf8'), key);
+    return headSigned(h, keyId, signature, this.trusted);
   }
+}
+
+function headSigned(h: TrailHead, keyId: string, signature: Uint8Array, trusted: ReadonlyMap<string, Uint8Array>): boolean {
+  const key = trusted.get(keyId);
+  return key !== undefined && signature.length === 64 && verifyDetached(signature, Buffer.from(trailHeadBody(h), 'utf8'), key);
+}
+
+/**
+ * Whether a stored record is the vault's own, read on its own: its hash is the hash of its
+ * fields after `prev` (the stored hash of the record before it), and a trusted key signed
+ * the trail head at it. A record the application role inserted has no such signature.
+ */
+export function recordSigned(prev: Uint8Array, r: AccessRecord & { hash: Uint8Array; keyId: string | null; signature: Uint8Array | null }, trusted: ReadonlyMap<string, Uint8Array>): boolean {
+  if (!r.keyId || !r.signature || !bytesEqual(accessHash(prev, r), r.hash)) return false;
+  return headSigned({ seq: r.seq, hash: r.hash, at: r.at }, r.keyId, r.signature, trusted);
 }

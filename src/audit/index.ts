@@ -22,7 +22,7 @@ export { canonicalJson } from './canonical';
 export { buildBundle, verifyBundle, sectionDigest, manifestBody, bundleSchema, bundleEvent, toBundleEvent, fromBundleEvent, BUNDLE_FORMAT } from './bundle';
 export type { Bundle, BundleEvent, BundleReport, BundleProblem, BundleInput, ReplayPointSpec, PlaintextEvent } from './bundle';
 export { bundleText } from './bundle-text';
-export { accessHash, AccessChainVerifier, ACCESS_TAG, TRAIL_ORIGIN, trailHeadBody, signTrailHead, parseTrailHead } from './access';
+export { accessHash, AccessChainVerifier, ACCESS_TAG, TRAIL_ORIGIN, trailHeadBody, signTrailHead, parseTrailHead, recordSigned } from './access';
 export type { AccessRecord, AccessProblemKind, TrailHead } from './access';
 export { checkHolds } from './hold-check';
 export { RECORD_SKEW_MS } from './trail-records';

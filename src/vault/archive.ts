@@ -40,6 +40,7 @@ import {
 import { toHex } from '../crypto';
 import { eachAtMost } from './at-most';
 import type { VaultDeps } from './deps';
+import { requireHoldsRecorded } from './lifted-holds';
 
 /**
  * Moving sessions between hot Postgres and the archive store (docs/retention.md):
@@ -333,6 +334,7 @@ export async function purge(deps: VaultDeps, tenant: string, session: string, ac
     await readSession(tx, tenant, session, true); // locked: a hold set meanwhile is seen, or waits
     const holds = await readHolds(tx, tenant, session);
     if (holds.length > 0) throw new InputError('LEGAL_HOLD', `session ${tenant}/${session} is under legal hold; it is never purged while held`);
+    await requireHoldsRecorded(deps, tx, tenant, session);
     const archived = await listArchives(tx, tenant, session);
     const latest = archived.find((a) => a.headSeq === row.headSeq);
     if (!latest) throw new IntegrityError('ARCHIVE_MISSING', `session ${tenant}/${session} has no archive record at its head`);

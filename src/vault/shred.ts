@@ -5,6 +5,7 @@ import { GENESIS_HASH, shredMarker } from '../events';
 import { appendEventsInTransaction, clearHoldRow, deleteSnapshots, destroyAllTenantKeys, insertHold, listSessions, listTenants, readHolds, readPolicy, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
 import { floorOf, restoreSession } from './archive';
+import { requireHoldsRecorded } from './lifted-holds';
 import { parsePolicy, purgeDue, withFloor } from '../retention';
 
 /**
@@ -65,6 +66,7 @@ export async function shred(
     if (holds.length > 0) {
       throw new InputError('LEGAL_HOLD', `${holds.length} session(s) under legal hold (${holds.map((h) => h.session).slice(0, 5).join(', ')}); clear the hold first`);
     }
+    await requireHoldsRecorded(deps, tx, tenant, session);
     const targets: string[] = [];
     if (session !== undefined) {
       if (!named) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);

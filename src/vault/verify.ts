@@ -1,8 +1,8 @@
 import { InputError, IntegrityError } from '../errors';
 import { bytesEqual } from '../crypto';
 import { addDuration, parseDuration } from '../retention';
-import { ChainVerifier, type ChainProblemKind } from '../events';
-import { AccessChainVerifier, checkHolds, checkPurges, HeadCheck, type HoldHistory, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
+import { ChainVerifier, GENESIS_HASH, type ChainProblemKind } from '../events';
+import { AccessChainVerifier, checkHolds, checkPurges, HeadCheck, recordSigned, type HoldHistory, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
 import { listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, readHoldHistory, readSession, readTombstone, withTenant, type AccessRow, type SessionRow, type TombstoneRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedChunks } from './read';
@@ -140,17 +140,25 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   const witnessedHead = witnessedTrail ? parseTrailHead(witnessedTrail) : null;
   const trail = new AccessChainVerifier(trusted, witnessedHead);
   if (witnessedTrail && !witnessedHead) report.problems.push({ tenant: '*', session: '(access trail)', seq: 0, kind: 'access_witness_mismatch' });
-  const holdRecords: AccessRow[] = [];
-  const purgeRecords: AccessRow[] = [];
+  // The trail's records of holds and purges, to compare the tables with: only those a
+  // trusted key signed (the application role can insert records, not sign them), unless
+  // the vault signs nothing at all.
+  const holdRecords: (AccessRow & { signed: boolean })[] = [];
+  const purgeRecords: (AccessRow & { signed: boolean })[] = [];
   const scoped = new Set(tenants);
   const inScope = (t: string | null, s: string | null) => t !== null && scoped.has(t) && (scope.session === undefined || s === scope.session);
+  let prev: Uint8Array = GENESIS_HASH;
+  let anySigned = false;
   for await (const r of accessTrail(deps)) {
     trail.push(r);
-    if (r.action.startsWith('hold.') && inScope(r.tenant, r.session)) holdRecords.push(r);
-    else if (r.action === 'retention.purge' && inScope(r.tenant, r.session)) purgeRecords.push(r);
+    anySigned ||= r.signature !== null;
+    const keep = r.action.startsWith('hold.') ? holdRecords : r.action === 'retention.purge' ? purgeRecords : null;
+    if (keep && inScope(r.tenant, r.session)) keep.push({ ...r, signed: recordSigned(prev, r, trusted) });
+    prev = r.hash;
   }
   for (const p of trail.finish()) report.problems.push({ tenant: '*', session: '(access trail)', seq: p.seq, kind: p.kind });
-  report.problems.push(...checkHolds(holds, holdRecords), ...checkPurges(purged, purgeRecords));
+  const own = <T extends { signed: boolean }>(rs: T[]) => (anySigned ? rs.filter((r) => r.signed) : rs);
+  report.problems.push(...checkHolds(holds, own(holdRecords)), ...checkPurges(purged, own(purgeRecords)));
   report.ok = report.problems.length === 0;
   deps.logger.info({ op: 'verify', sessions: report.sessions, events: report.events, problems: report.problems.length }, 'verified');
   return report;

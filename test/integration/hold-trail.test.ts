@@ -1,10 +1,11 @@
 import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
-import { asOwner } from '../support/owner';
+import { asApp, asOwner } from '../support/owner';
 import { storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
 import type { Vault, VerifyProblem } from '../../src/vault';
 import { renderReport } from '../../src/cli/commands/verify';
+import { accessHash } from '../../src/audit';
 
 /**
  * Legal holds against the signed access trail, by performing the attacks: the
@@ -16,6 +17,7 @@ import { renderReport } from '../../src/cli/commands/verify';
 afterAll(dropCreatedDatabases);
 
 const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
 const kinds = (problems: readonly VerifyProblem[]) => problems.map((p) => [p.session, p.kind]).sort();
 
 describe.each(backends())('legal holds against the access trail on $name', (backend) => {
@@ -104,5 +106,43 @@ describe.each(backends())('legal holds against the access trail on $name', (back
     const problems = (await vault.verify({ tenant: 'insurer', session: 'loan' })).problems;
     expect(problems).toEqual([{ tenant: 'insurer', session: 'loan', seq: set[0]!.seq, kind: 'hold_missing' }]);
     expect(renderReport({ ok: false, sessions: 1, events: 1, problems })).toContain(`  insurer/loan access record ${set[0]!.seq}: hold_missing`);
+  });
+
+  it("a hold lifted outside the vault still stops the operator's own shred, purge and retention run; a forged unsigned clearing record does not count", async () => {
+    const ops = vault.operator({ actor: 'ops', reason: 'nightly' });
+    await vault.createTenant('lender');
+    await ops.setRetention('lender', { archiveAfter: '1d', retain: '2d' });
+    for (const s of ['mortgage', 'card', 'overdraft']) await vault.session('lender', s).append({ type: 'message', role: 'user', content: s });
+    for (const s of ['mortgage', 'card']) await alice().setHold('lender', s);
+    await vault.operator({ actor: 'bob', reason: 'released' }).clearHold('lender', 'card'); // the vault's own clearing
+    now += 3 * DAY;
+    for await (const i of ops.retentionRun({ tenant: 'lender' })) expect([i.action, i.outcome]).toEqual(['archive', 'done']);
+    now += 3 * DAY;
+    // The thief clears the hold on the mortgage file, in bob's name.
+    await app('lender', `UPDATE legal_holds SET cleared_at = '${new Date(now).toISOString()}', cleared_by = 'bob', clear_reason = 'released' WHERE session_id = 'mortgage' AND cleared_at IS NULL`);
+    expect(await vault.holds('lender')).toEqual([]);
+    await expect(ops.purge('lender', 'mortgage')).rejects.toMatchObject({ code: 'LEGAL_HOLD', message: expect.stringMatching(/lifted outside the vault \(mortgage\)/) });
+    // A clearing record the thief inserts, chained but unsigned, does not count.
+    const [[last]] = (await asOwner(vault, url, [{ text: 'SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1' }])) as [{ seq: string; hash: Buffer }[]];
+    const forged = { seq: Number(last!.seq) + 1, at: new Date(now), actor: 'bob', action: 'hold.clear', tenant: 'lender', session: 'mortgage', reason: 'released', outcome: 'granted' };
+    const hash = Buffer.from(accessHash(new Uint8Array(last!.hash), forged));
+    await asApp(vault, `INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash) VALUES (${forged.seq}, '${forged.at.toISOString()}', 'bob', 'hold.clear', 'lender', 'mortgage', 'released', 'granted', '\\x${hash.toString('hex')}')`);
+    const run = [];
+    for await (const i of ops.retentionRun({ tenant: 'lender' })) run.push([i.session, i.action, i.outcome]);
+    // The run records its group (signed, chained after the forged record) and purges what is due: not the mortgage file.
+    expect(run).toEqual([
+      ['card', 'purge', 'done'],
+      ['mortgage', 'purge', 'failed:LEGAL_HOLD'],
+      ['overdraft', 'purge', 'done'],
+    ]);
+    // Nor does an erasure shred it, alone or with its tenant.
+    const erasure = vault.operator({ actor: 'dana', reason: 'erasure request' });
+    await expect(erasure.shred('lender', 'mortgage')).rejects.toMatchObject({ code: 'LEGAL_HOLD', message: expect.stringMatching(/lifted outside the vault \(mortgage\)/) });
+    await expect(erasure.shred('lender')).rejects.toMatchObject({ code: 'LEGAL_HOLD' });
+    // verify names both: the clearing with no record, and the record no trusted key signed.
+    expect(kinds((await vault.verify({ tenant: 'lender' })).problems)).toEqual([
+      ['(access trail)', 'access_unsigned'],
+      ['mortgage', 'hold_clear_unrecorded'],
+    ]);
   });
 });

@@ -1,6 +1,6 @@
-import { and, asc, eq, gt, gte, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, gte, inArray, type SQL } from 'drizzle-orm';
 import { accessLog } from '../schema';
-import type { VaultDb } from '../types';
+import type { TenantTx, VaultDb } from '../types';
 import type { AccessRecord } from '../../domain';
 
 /** An access record as stored: the record, its chain hash, and the signature of the trail head at it. */
@@ -12,5 +12,26 @@ export async function readAccess(db: VaultDb, afterSeq: number, limit: number, f
   if (filter.tenant !== undefined) conditions.push(eq(accessLog.tenantId, filter.tenant));
   if (filter.since !== undefined) conditions.push(gte(accessLog.at, filter.since));
   const rows = await db.select().from(accessLog).where(and(...conditions)).orderBy(asc(accessLog.seq)).limit(limit);
-  return rows.map((r) => ({ seq: r.seq, at: r.at, actor: r.actor, action: r.action, tenant: r.tenantId, session: r.sessionId, reason: r.reason, outcome: r.outcome, hash: r.hash, keyId: r.keyId, signature: r.signature }));
+  return rows.map(toRow);
+}
+
+/**
+ * The legal-hold records (`hold.set`, `hold.clear`) of a tenant's sessions, or of one, in
+ * seq order (index access_log_tenant_session), each with the stored hash of the record
+ * before it, to check it on its own (audit/access.ts recordSigned).
+ */
+export async function readHoldRecords(db: VaultDb | TenantTx, tenant: string, session?: string): Promise<(AccessRow & { prevHash: Uint8Array | null })[]> {
+  const where = and(eq(accessLog.tenantId, tenant), session === undefined ? undefined : eq(accessLog.sessionId, session), inArray(accessLog.action, ['hold.set', 'hold.clear']));
+  const rows = (await db.select().from(accessLog).where(where).orderBy(asc(accessLog.seq))).map(toRow);
+  if (rows.length === 0) return [];
+  const before = await db
+    .select({ seq: accessLog.seq, hash: accessLog.hash })
+    .from(accessLog)
+    .where(inArray(accessLog.seq, rows.map((r) => r.seq - 1)));
+  const hashes = new Map(before.map((b) => [b.seq, b.hash]));
+  return rows.map((r) => ({ ...r, prevHash: hashes.get(r.seq - 1) ?? null }));
+}
+
+function toRow(r: typeof accessLog.$inferSelect): AccessRow {
+  return { seq: r.seq, at: r.at, actor: r.actor, action: r.action, tenant: r.tenantId, session: r.sessionId, reason: r.reason, outcome: r.outcome, hash: r.hash, keyId: r.keyId, signature: r.signature };
 }
