@@ -9,7 +9,7 @@ import { softHsmToken } from '../support/softhsm';
 import { tokenSession } from '../support/token-session';
 import { openVault } from '../../src/vault';
 import { createLogger } from '../../src/observability';
-import { Pkcs11Signer } from '../../src/keys';
+import { Pkcs11Signer } from '../../src'; // as the package exports it
 import { ensureSodium, generateSigningKeyPair, signingKeyId, verifyDetached } from '../../src/crypto';
 import { parseCheckpoint, signCheckpoint, splitNote, verifyBundle } from '../../src/audit';
 
