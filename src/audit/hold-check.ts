@@ -46,7 +46,24 @@ export interface HoldProblem {
  * the same scope, in seq order.
  */
 export function checkHolds(holds: readonly HoldHistory[], records: readonly AccessRecord[]): HoldProblem[] {
-  const problems: HoldProblem[] = [];
+  return holdFindings(holds, records).map(({ hold: _, ...p }) => p);
+}
+
+/** The holds still kept: a session whose latest hold was cleared with no record of its clearing (the operator lifts that by setting and clearing a new hold through the vault). Pure. */
+export function holdsLiftedOutside(holds: readonly HoldHistory[], records: readonly AccessRecord[]): string[] {
+  const latest = new Map<string, HoldHistory>();
+  for (const h of holds) {
+    const key = `${h.tenant}\u0000${h.session}`;
+    const seen = latest.get(key);
+    if (!seen || h.setAt.getTime() > seen.setAt.getTime()) latest.set(key, h);
+  }
+  const lifted = holdFindings(holds, records).filter((f) => f.kind === 'hold_clear_unrecorded' && f.hold && latest.get(`${f.tenant}\u0000${f.session}`) === f.hold);
+  return [...new Set(lifted.map((f) => f.session))];
+}
+
+/** Each problem, with the hold row it is about (none for `hold_missing`). */
+function holdFindings(holds: readonly HoldHistory[], records: readonly AccessRecord[]): (HoldProblem & { hold?: HoldHistory })[] {
+  const problems: (HoldProblem & { hold?: HoldHistory })[] = [];
   const bySession = new Map<string, { rows: HoldHistory[]; sets: AccessRecord[]; clears: AccessRecord[] }>();
   const group = (tenant: string, session: string) => {
     const key = `${tenant}\u0000${session}`;
@@ -81,18 +98,18 @@ export function checkHolds(holds: readonly HoldHistory[], records: readonly Acce
       if (best) used.add(best);
       return best;
     };
-    const problem = (h: { tenant: string; session: string }, seq: number, kind: HoldProblemKind) => problems.push({ tenant: h.tenant, session: h.session, seq, kind });
+    const problem = (h: { tenant: string; session: string }, seq: number, kind: HoldProblemKind, hold?: HoldHistory) => problems.push({ tenant: h.tenant, session: h.session, seq, kind, ...(hold ? { hold } : {}) });
     const bySet = [...rows].sort((a, b) => a.setAt.getTime() - b.setAt.getTime());
     for (const h of bySet) {
       const r = take(sets, h.setAt, (c) => c.actor === h.setBy && c.reason === h.reason);
       if (r) setBy.set(h, r);
-      else problem(h, 0, 'hold_set_unrecorded');
+      else problem(h, 0, 'hold_set_unrecorded', h);
     }
     const cleared = bySet.filter((h) => h.clearedAt !== null).sort((a, b) => a.clearedAt!.getTime() - b.clearedAt!.getTime());
     for (const h of cleared) {
       const after = setBy.get(h)?.seq ?? 0;
       const r = h.clearedAt!.getTime() < h.setAt.getTime() ? undefined : take(clears, h.clearedAt!, (c) => c.seq > after && c.actor === h.clearedBy && c.reason === h.clearReason);
-      if (!r) problem(h, 0, 'hold_clear_unrecorded');
+      if (!r) problem(h, 0, 'hold_clear_unrecorded', h);
     }
     for (const r of sets) {
       if (used.has(r)) continue;

@@ -139,6 +139,10 @@ describe.each(backends())('legal holds against the access trail on $name', (back
     const erasure = vault.operator({ actor: 'dana', reason: 'erasure request' });
     await expect(erasure.shred('lender', 'mortgage')).rejects.toMatchObject({ code: 'LEGAL_HOLD', message: expect.stringMatching(/lifted outside the vault \(mortgage\)/) });
     await expect(erasure.shred('lender')).rejects.toMatchObject({ code: 'LEGAL_HOLD' });
+    // Once resolved, an operator lifts it through the vault: a hold set and cleared, recorded.
+    await alice().setHold('lender', 'mortgage');
+    await vault.operator({ actor: 'bob', reason: 'investigated: released' }).clearHold('lender', 'mortgage');
+    expect(await erasure.shred('lender', 'mortgage')).toMatchObject({ sessions: 1 });
     // verify names both: the clearing with no record, and the record no trusted key signed.
     expect(kinds((await vault.verify({ tenant: 'lender' })).problems)).toEqual([
       ['(access trail)', 'access_unsigned'],

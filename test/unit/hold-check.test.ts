@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { checkHolds, RECORD_SKEW_MS, type HoldHistory } from '../../src/audit';
+import { checkHolds, holdsLiftedOutside, RECORD_SKEW_MS, type HoldHistory } from '../../src/audit';
 import type { AccessRecord } from '../../src/domain';
 
 /**
@@ -122,6 +122,23 @@ describe('legal holds against the access trail (checkHolds)', () => {
     expect(checkHolds(holds, records)).toEqual([]);
     Object.assign(holds[1]!, { clearedAt: new Date(t + 5 * MIN), clearedBy: 'op1', clearReason: 'reason 1' });
     expect(checkHolds(holds, records)).toEqual([{ tenant: 'bank', session: 's0', seq: 0, kind: 'hold_clear_unrecorded' }]);
+  });
+
+  it("keeps a session held while its latest hold was cleared with no record; a later hold set and cleared through the vault lifts it", () => {
+    const at = Date.parse('2026-01-01T00:00:00Z');
+    const set = (session: number, gapMs: number): Op => ({ kind: 'set', session, actor: 0, reason: 0, gapMs, rowDelayMs: 1, fails: false });
+    const { holds, records } = simulate([set(0, 0), set(1, 0)]);
+    expect(holdsLiftedOutside(holds, records)).toEqual([]);
+    Object.assign(holds[0]!, { clearedAt: new Date(at + 60_000), clearedBy: 'op1', clearReason: 'reason 1' }); // s0's, with no record
+    expect(holdsLiftedOutside(holds, records)).toEqual(['s0']);
+    // Its clearing's record missing, then set and cleared again a day later through the
+    // vault: the latest hold is recorded, the session is free; the first stays reported.
+    const clear = (session: number, gapMs: number): Op => ({ kind: 'clear', session, actor: 1, reason: 1, gapMs, rowDelayMs: 1, fails: false });
+    const later = simulate([set(0, 0), clear(0, 60_000), set(0, 86_400_000), clear(0, 1000)]);
+    const records2 = later.records.filter((r) => r.seq !== 2);
+    expect(checkHolds(later.holds, records2)).toEqual([{ tenant: 'bank', session: 's0', seq: 0, kind: 'hold_clear_unrecorded' }]);
+    expect(holdsLiftedOutside(later.holds, records2)).toEqual([]);
+    expect(holdsLiftedOutside(later.holds.slice(0, 1), records2.slice(0, 1))).toEqual(['s0']);
   });
 
   it('a failed call accounts for no hold: its granted record is cancelled by the failure that follows it', () => {
