@@ -10,7 +10,7 @@ import { tokenSession } from '../support/token-session';
 import { openVault } from '../../src/vault';
 import { createLogger } from '../../src/observability';
 import { Pkcs11Signer } from '../../src'; // as the package exports it
-import { ensureSodium, generateSigningKeyPair, signingKeyId, verifyDetached } from '../../src/crypto';
+import { ensureSodium, exposeSecretBytes, generateSigningKeyPair, signingKeyId, verifyDetached } from '../../src/crypto';
 import { parseCheckpoint, signCheckpoint, splitNote, verifyBundle } from '../../src/audit';
 
 /**
@@ -62,7 +62,7 @@ run('the checkpoint signing key in a PKCS#11 token (SoftHSM2)', () => {
     expect(() => signer.sign(Buffer.from('after close'))).toThrow(expect.objectContaining({ code: 'KEY_UNAVAILABLE' }));
   });
 
-  it('refuses an extractable signing key, an unknown label and a wrong PIN, without naming the PIN', async () => {
+  it('refuses an extractable signing key, a key that is not Ed25519, an unknown label and a wrong PIN, without naming the PIN', async () => {
     const { p, session } = tokenSession(hsm!);
     p.C_GenerateKeyPair(
       session,
@@ -81,8 +81,27 @@ run('the checkpoint signing key in a PKCS#11 token (SoftHSM2)', () => {
         { type: pkcs11js.CKA_LABEL, value: 'leaky' },
       ],
     );
+    // A P-256 pair under a label: a signing key, but not one the vault's verifiers know.
+    p.C_GenerateKeyPair(
+      session,
+      { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
+      [
+        { type: pkcs11js.CKA_TOKEN, value: true },
+        { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') },
+        { type: pkcs11js.CKA_VERIFY, value: true },
+        { type: pkcs11js.CKA_LABEL, value: 'p256' },
+      ],
+      [
+        { type: pkcs11js.CKA_TOKEN, value: true },
+        { type: pkcs11js.CKA_SENSITIVE, value: true },
+        { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+        { type: pkcs11js.CKA_SIGN, value: true },
+        { type: pkcs11js.CKA_LABEL, value: 'p256' },
+      ],
+    );
     p.C_CloseSession(session);
     await expect(Pkcs11Signer.open(options('leaky'))).rejects.toMatchObject({ code: 'KEYRING_INSECURE' });
+    await expect(Pkcs11Signer.open(options('p256'))).rejects.toMatchObject({ code: 'KEYRING_INVALID', message: expect.stringMatching(/not an Ed25519 signing key/) });
     await expect(Pkcs11Signer.open(options('no-such-key'))).rejects.toMatchObject({ code: 'KEY_NOT_FOUND' });
     const wrong = await Pkcs11Signer.open({ ...options(), pin: '999999' }).catch((e: Error) => e);
     expect(wrong).toMatchObject({ code: 'KEY_UNAVAILABLE' });
@@ -156,6 +175,13 @@ run('the checkpoint signing key in a PKCS#11 token (SoftHSM2)', () => {
     const rotate = await runCli(env, ['keys', 'rotate-signing', '--actor', 'sec', '--reason', 'annual']);
     expect(rotate.code).not.toBe(0);
     expect(rotate.stderr).toMatch(/INVALID_CONFIG.*in the PKCS#11 token/);
+    // Likewise with the signing key from the environment, and nothing recorded either way.
+    const fromEnv = await runCli({ VAULT_HOME: home, ...db, VAULT_SIGNING_KEY: Buffer.from(exposeSecretBytes(generateSigningKeyPair().secretKey)).toString('base64') }, ['keys', 'rotate-signing', '--actor', 'sec', '--reason', 'annual']);
+    expect(fromEnv.stderr).toMatch(/INVALID_CONFIG.*comes from VAULT_SIGNING_KEY/);
+    const trail = await runCli(auditor, ['access-log', '--json']);
+    expect(trail.code).toBe(0);
+    expect(trail.stdout).toContain('"export"');
+    expect(trail.stdout).not.toContain('rotate-signing');
     // Both signing keys named at once is a configuration error, before anything opens.
     const both = await runCli({ ...env, VAULT_SIGNING_KEY: Buffer.alloc(64, 1).toString('base64') }, ['sessions', 'bank']);
     expect(both.code).not.toBe(0);
