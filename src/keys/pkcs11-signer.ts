@@ -21,10 +21,11 @@ const ED25519_PARAMS = Buffer.from('06032b6570', 'hex');
  * extractable, so no file, environment or memory of this process ever holds it. The vault
  * hands each checkpoint, access-trail head, bundle manifest and token grant to the token
  * (CKM_EDDSA, pure Ed25519) and gets the 64-byte signature back: standard Ed25519
- * (RFC 8032), which libsodium verifies, so verifiers need nothing new. Its key id is the one a
- * keyring key with that public key would have (`ed25519:<hex>`).
+ * (RFC 8032), which libsodium verifies, so verifiers need nothing new. Its key id is the
+ * one a keyring key with that public key would have (`ed25519:<hex>`).
  *
- * The token signs synchronously: a network HSM adds its round trip to every append.
+ * The token signs synchronously: a network HSM adds its round trip to every append. The
+ * caller closes the signer after the vault that signs with it.
  */
 export class Pkcs11Signer {
   readonly id: string;
