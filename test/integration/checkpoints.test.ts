@@ -53,11 +53,11 @@ describe.each(backends())('signed checkpoints and the witness on $name', (backen
     for (const t of ['a', 'b', 'c', 'd', 'e']) await s.append(task(t));
     await vault.checkpoint();
     const w = `tenant_id = 'bank' AND session_id = 'trunc'`;
-    // A consistent-looking database: tail events, their checkpoints and the head all rewound to seq 3.
+    // A consistent-looking database: tail events, their checkpoints and the head (its last-event time too) all rewound to seq 3.
     await asOwner(vault, url ?? 'pglite', [
       { text: `DELETE FROM events WHERE ${w} AND seq > 3` },
       { text: `DELETE FROM checkpoints WHERE ${w} AND seq > 3` },
-      { text: `UPDATE sessions SET head_seq = 3, head_hash = (SELECT hash FROM events WHERE ${w} AND seq = 3) WHERE ${w}` },
+      { text: `UPDATE sessions SET head_seq = 3, head_hash = (SELECT hash FROM events WHERE ${w} AND seq = 3), last_at = (SELECT at FROM events WHERE ${w} AND seq = 3) WHERE ${w}` },
     ]);
     const report = await vault.verify();
     expect(report.ok).toBe(false);

@@ -46,7 +46,7 @@ describe.each(backends())('an S3 witness with a $name database', (backend) => {
     await asOwner(vault, url, [
       { text: `DELETE FROM events WHERE ${w} AND seq > 1` },
       { text: `DELETE FROM checkpoints WHERE ${w} AND seq > 1` },
-      { text: `UPDATE sessions SET head_seq = 1, head_hash = (SELECT hash FROM events WHERE ${w} AND seq = 1) WHERE ${w}` },
+      { text: `UPDATE sessions SET head_seq = 1, head_hash = (SELECT hash FROM events WHERE ${w} AND seq = 1), last_at = (SELECT at FROM events WHERE ${w} AND seq = 1) WHERE ${w}` },
     ]);
     expect((await vault.verify()).problems).toEqual([{ tenant: 'bank', session: 's', seq: 3, kind: 'witness_beyond_head' }]);
     expect((await vault.checkpoint())[0]!.witness).toBe('witness_ahead');
