@@ -108,13 +108,17 @@ export class AccessChainVerifier {
     }
   }
 
-  push(r: AccessRecord & { hash: Uint8Array; keyId?: string | null; signature?: Uint8Array | null }): void {
+  /** Takes the next record; true when it is the vault's own: its hash holds and a trusted key signed it. */
+  push(r: AccessRecord & { hash: Uint8Array; keyId?: string | null; signature?: Uint8Array | null }): boolean {
     this.count++;
     if (r.seq !== this.expected) this.problems.push({ seq: this.expected, kind: 'access_gap' });
-    if (!bytesEqual(accessHash(this.prev, r), r.hash)) this.problems.push({ seq: r.seq, kind: 'access_hash_mismatch' });
+    const hashed = bytesEqual(accessHash(this.prev, r), r.hash);
+    if (!hashed) this.problems.push({ seq: r.seq, kind: 'access_hash_mismatch' });
+    let signed = false;
     if (r.keyId && r.signature) {
       this.signedSeen = true;
-      if (!this.signatureValid({ seq: r.seq, hash: r.hash, at: r.at }, r.keyId, r.signature)) this.problems.push({ seq: r.seq, kind: 'access_bad_signature' });
+      signed = this.signatureValid({ seq: r.seq, hash: r.hash, at: r.at }, r.keyId, r.signature);
+      if (!signed) this.problems.push({ seq: r.seq, kind: 'access_bad_signature' });
     } else if (this.signedSeen) {
       this.problems.push({ seq: r.seq, kind: 'access_unsigned' });
     }
@@ -124,6 +128,7 @@ export class AccessChainVerifier {
     }
     this.prev = r.hash;
     this.expected = r.seq + 1;
+    return hashed && signed;
   }
 
   /** Every problem, including a witnessed head the trail never reached. */

@@ -1,8 +1,8 @@
 import { InputError, IntegrityError } from '../errors';
 import { bytesEqual } from '../crypto';
 import { addDuration, parseDuration } from '../retention';
-import { ChainVerifier, GENESIS_HASH, type ChainProblemKind } from '../events';
-import { AccessChainVerifier, checkHolds, checkPurges, HeadCheck, recordSigned, type HoldHistory, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
+import { ChainVerifier, type ChainProblemKind } from '../events';
+import { AccessChainVerifier, checkHolds, checkPurges, HeadCheck, type HoldHistory, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
 import { listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, readHoldHistory, readSession, readTombstone, withTenant, type AccessRow, type SessionRow, type TombstoneRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedChunks } from './read';
@@ -147,14 +147,12 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   const purgeRecords: (AccessRow & { signed: boolean })[] = [];
   const scoped = new Set(tenants);
   const inScope = (t: string | null, s: string | null) => t !== null && scoped.has(t) && (scope.session === undefined || s === scope.session);
-  let prev: Uint8Array = GENESIS_HASH;
   let anySigned = false;
   for await (const r of accessTrail(deps)) {
-    trail.push(r);
+    const signed = trail.push(r);
     anySigned ||= r.signature !== null;
     const keep = r.action.startsWith('hold.') ? holdRecords : r.action === 'retention.purge' ? purgeRecords : null;
-    if (keep && inScope(r.tenant, r.session)) keep.push({ ...r, signed: recordSigned(prev, r, trusted) });
-    prev = r.hash;
+    if (keep && inScope(r.tenant, r.session)) keep.push({ ...r, signed });
   }
   for (const p of trail.finish()) report.problems.push({ tenant: '*', session: '(access trail)', seq: p.seq, kind: p.kind });
   const own = <T extends { signed: boolean }>(rs: T[]) => (anySigned ? rs.filter((r) => r.signed) : rs);

@@ -20,7 +20,7 @@ export async function readAccess(db: VaultDb, afterSeq: number, limit: number, f
  * seq order (index access_log_tenant_session), each with the stored hash of the record
  * before it, to check it on its own (audit/access.ts recordSigned).
  */
-export async function readHoldRecords(db: VaultDb | TenantTx, tenant: string, session?: string): Promise<(AccessRow & { prevHash: Uint8Array | null })[]> {
+export async function readHoldRecords(db: TenantTx, tenant: string, session?: string): Promise<(AccessRow & { prevHash: Uint8Array | null })[]> {
   const where = and(eq(accessLog.tenantId, tenant), session === undefined ? undefined : eq(accessLog.sessionId, session), inArray(accessLog.action, ['hold.set', 'hold.clear']));
   const rows = (await db.select().from(accessLog).where(where).orderBy(asc(accessLog.seq))).map(toRow);
   if (rows.length === 0) return [];
