@@ -64,41 +64,28 @@ run('the checkpoint signing key in a PKCS#11 token (SoftHSM2)', () => {
 
   it('refuses an extractable signing key, a key that is not Ed25519, an unknown label and a wrong PIN, without naming the PIN', async () => {
     const { p, session } = tokenSession(hsm!);
-    p.C_GenerateKeyPair(
-      session,
-      { mechanism: 0x1055 }, // CKM_EC_EDWARDS_KEY_PAIR_GEN
-      [
-        { type: pkcs11js.CKA_TOKEN, value: true },
-        { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from('06032b6570', 'hex') },
-        { type: pkcs11js.CKA_VERIFY, value: true },
-        { type: pkcs11js.CKA_LABEL, value: 'leaky' },
-      ],
-      [
-        { type: pkcs11js.CKA_TOKEN, value: true },
-        { type: pkcs11js.CKA_SENSITIVE, value: false },
-        { type: pkcs11js.CKA_EXTRACTABLE, value: true },
-        { type: pkcs11js.CKA_SIGN, value: true },
-        { type: pkcs11js.CKA_LABEL, value: 'leaky' },
-      ],
-    );
+    /** A key pair made by hand with the PIN: the mechanism, the curve's parameters, and whether the token keeps its private key in. */
+    const pair = (label: string, mechanism: number, params: string, guarded: boolean) =>
+      p.C_GenerateKeyPair(
+        session,
+        { mechanism },
+        [
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from(params, 'hex') },
+          { type: pkcs11js.CKA_VERIFY, value: true },
+          { type: pkcs11js.CKA_LABEL, value: label },
+        ],
+        [
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_SENSITIVE, value: guarded },
+          { type: pkcs11js.CKA_EXTRACTABLE, value: !guarded },
+          { type: pkcs11js.CKA_SIGN, value: true },
+          { type: pkcs11js.CKA_LABEL, value: label },
+        ],
+      );
+    pair('leaky', 0x1055, '06032b6570', false); // CKM_EC_EDWARDS_KEY_PAIR_GEN, Ed25519, but the token would let it out
     // A P-256 pair under a label: a signing key, but not one the vault's verifiers know.
-    p.C_GenerateKeyPair(
-      session,
-      { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
-      [
-        { type: pkcs11js.CKA_TOKEN, value: true },
-        { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') },
-        { type: pkcs11js.CKA_VERIFY, value: true },
-        { type: pkcs11js.CKA_LABEL, value: 'p256' },
-      ],
-      [
-        { type: pkcs11js.CKA_TOKEN, value: true },
-        { type: pkcs11js.CKA_SENSITIVE, value: true },
-        { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-        { type: pkcs11js.CKA_SIGN, value: true },
-        { type: pkcs11js.CKA_LABEL, value: 'p256' },
-      ],
-    );
+    pair('p256', pkcs11js.CKM_EC_KEY_PAIR_GEN, '06082a8648ce3d030107', true);
     p.C_CloseSession(session);
     await expect(Pkcs11Signer.open(options('leaky'))).rejects.toMatchObject({ code: 'KEYRING_INSECURE' });
     await expect(Pkcs11Signer.open(options('p256'))).rejects.toMatchObject({ code: 'KEYRING_INVALID', message: expect.stringMatching(/not an Ed25519 signing key/) });
