@@ -1,8 +1,8 @@
 import { InputError } from '../errors';
-import { holdsLiftedOutside, recordSigned } from '../audit';
-import { GENESIS_HASH } from '../events';
+import { holdsLiftedOutside } from '../audit';
 import { readHoldHistory, readHoldRecords, type TenantTx } from '../store';
 import type { VaultDeps } from './deps';
+import { ownRecords } from './own-records';
 
 /**
  * Refuses (LEGAL_HOLD) when the latest hold of the session, or of any session of the
@@ -17,11 +17,7 @@ import type { VaultDeps } from './deps';
 export async function requireHoldsRecorded(deps: VaultDeps, tx: TenantTx, tenant: string, session?: string): Promise<void> {
   const stored = await readHoldRecords(tx, tenant, session);
   if (stored.length === 0) return; // no hold was ever set through the vault; one set outside it and still in force is refused as held
-  // Only the vault's own records count: the application role can insert records too, but
-  // cannot sign them. A vault that signs nothing has nothing better to go on.
-  const trusted = (await deps.signer()) ? await deps.trustedKeys() : null;
-  const records = trusted ? stored.filter((r) => recordSigned(r.seq === 1 ? GENESIS_HASH : (r.prevHash ?? GENESIS_HASH), r, trusted)) : stored;
-  const names = holdsLiftedOutside(await readHoldHistory(tx, tenant, session), records);
+  const names = holdsLiftedOutside(await readHoldHistory(tx, tenant, session), await ownRecords(deps, stored));
   if (names.length === 0) return;
   throw new InputError(
     'LEGAL_HOLD',

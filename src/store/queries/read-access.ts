@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, gte, inArray, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, gte, inArray, isNull, like, or, type SQL } from 'drizzle-orm';
 import { accessLog } from '../schema';
 import type { TenantTx, VaultDb } from '../types';
 import type { AccessRecord } from '../../domain';
@@ -22,7 +22,21 @@ export async function readAccess(db: VaultDb, afterSeq: number, limit: number, f
  */
 export async function readHoldRecords(db: TenantTx, tenant: string, session?: string): Promise<(AccessRow & { prevHash: Uint8Array | null })[]> {
   const where = and(eq(accessLog.tenantId, tenant), session === undefined ? undefined : eq(accessLog.sessionId, session), inArray(accessLog.action, ['hold.set', 'hold.clear']));
-  const rows = (await db.select().from(accessLog).where(where).orderBy(asc(accessLog.seq))).map(toRow);
+  return withPrevHashes(db, (await db.select().from(accessLog).where(where).orderBy(asc(accessLog.seq))).map(toRow));
+}
+
+/**
+ * A tenant's retention policy changes (`retention.set…`, `retention.override…`, records
+ * of the tenant, not of a session), in seq order, each with the stored hash of the
+ * record before it, like readHoldRecords.
+ */
+export async function readPolicyRecords(db: TenantTx, tenant: string): Promise<(AccessRow & { prevHash: Uint8Array | null })[]> {
+  const policy = or(inArray(accessLog.action, ['retention.set', 'retention.override']), like(accessLog.action, 'retention.set:%'), like(accessLog.action, 'retention.override:%'));
+  const where = and(eq(accessLog.tenantId, tenant), isNull(accessLog.sessionId), policy);
+  return withPrevHashes(db, (await db.select().from(accessLog).where(where).orderBy(asc(accessLog.seq))).map(toRow));
+}
+
+async function withPrevHashes(db: TenantTx, rows: AccessRow[]): Promise<(AccessRow & { prevHash: Uint8Array | null })[]> {
   if (rows.length === 0) return [];
   const before = await db
     .select({ seq: accessLog.seq, hash: accessLog.hash })
