@@ -25,7 +25,7 @@ export { bundleText } from './bundle-text';
 export { accessHash, AccessChainVerifier, ACCESS_TAG, TRAIL_ORIGIN, trailHeadBody, signTrailHead, parseTrailHead, recordSigned } from './access';
 export type { AccessRecord, AccessProblemKind, TrailHead } from './access';
 export { checkHolds, holdsLiftedOutside } from './hold-check';
-export { RECORD_SKEW_MS } from './trail-records';
+export { attempted, RECORD_SKEW_MS } from './trail-records';
 export type { HoldHistory, HoldProblem, HoldProblemKind } from './hold-check';
 export { checkPurges } from './purge-check';
 export type { PurgeProblem, PurgeStamp } from './purge-check';

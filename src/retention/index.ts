@@ -1,5 +1,7 @@
-export { parseDuration, formatDuration, addDuration, type Duration } from './duration';
+export { parseDuration, formatDuration, addDuration, atLeast, type Duration } from './duration';
 export { DEFAULT_POLICY, parsePolicy, describePolicy, decide, purgeDue, withFloor } from './policy';
 export type { RetentionMode, RetentionPolicy, RetentionSubject, RetentionDecision } from './policy';
 export { encodeArchive, decodeArchive, archiveObjectName, ARCHIVE_FORMAT } from './archive-format';
 export type { ArchiveContent, ArchiveObject, ArchiveManifest, ArchiveExpectation } from './archive-format';
+export { DEFAULT_POLICY_ACTOR, policyAction, isPolicyAction, policyRecords, promisedRetain, recordedRetain, policyRecorded, floorRecorded, checkRetention } from './recorded-policy';
+export type { PolicyRecord, PolicyStamp, FloorStamp, RetentionProblem, RetentionProblemKind } from './recorded-policy';

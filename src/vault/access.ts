@@ -15,7 +15,7 @@ import { clearHold, setHold, shred } from './shred';
 import { moveToProvider, rotateMaster, type MasterRotation } from './master-rotation';
 import { archiveSession, purge, requireTenant, restoreSession, setPolicy, type ArchiveResult, type PolicyChange, type PurgeResult } from './archive';
 import { retentionRun, type RetentionItem } from './retention-run';
-import { parsePolicy, type RetentionPolicy } from '../retention';
+import { parsePolicy, policyAction, type RetentionPolicy } from '../retention';
 import { TOKEN_ID_PATTERN, newToken } from '../tokens';
 import { checkTokenSpec, createToken, revokeToken, type TokenInfo, type TokenSpec } from './tokens';
 
@@ -30,10 +30,12 @@ const ACTOR = /^[\x21-\x7e][\x20-\x7e]{0,127}$/;
 /**
  * Appends one record to the access trail, chained to the last. Fails closed: if the
  * record cannot be written, throws ACCESS_TRAIL_UNAVAILABLE and the caller must not
- * go on, like an audit device that cannot log.
+ * go on, like an audit device that cannot log. `witnessed: false` writes and signs it
+ * without waiting on the witness, which sees it with the next record's head (a tenant's
+ * creation, like an append, does not wait on the witness).
  */
-export async function recordAccess(deps: VaultDeps, r: Omit<AccessRecord, 'seq' | 'at'>): Promise<void> {
-  return recordAccesses(deps, [r]);
+export async function recordAccess(deps: VaultDeps, r: Omit<AccessRecord, 'seq' | 'at'>, options: { witnessed?: boolean } = {}): Promise<void> {
+  return recordAccesses(deps, [r], options);
 }
 
 /**
@@ -42,7 +44,7 @@ export async function recordAccess(deps: VaultDeps, r: Omit<AccessRecord, 'seq' 
  * retention run records a group of sessions before acting on any of them). Fails closed
  * as `recordAccess` does.
  */
-export async function recordAccesses(deps: VaultDeps, rs: readonly Omit<AccessRecord, 'seq' | 'at'>[]): Promise<void> {
+export async function recordAccesses(deps: VaultDeps, rs: readonly Omit<AccessRecord, 'seq' | 'at'>[], options: { witnessed?: boolean } = {}): Promise<void> {
   if (rs.length === 0) return;
   // A keyring that cannot be read fails here with its own error (KEYRING_MISSING…): no record, no access.
   const signer = await deps.signer();
@@ -67,7 +69,7 @@ export async function recordAccesses(deps: VaultDeps, rs: readonly Omit<AccessRe
       if (sqlState(e) === '23505') continue; // another writer took this seq: chain onto theirs
       throw new StorageError('ACCESS_TRAIL_UNAVAILABLE', 'the access trail cannot be written, so the operation is refused', { cause: e });
     }
-    await witnessTrail(deps, note);
+    if (options.witnessed !== false) await witnessTrail(deps, note);
     return;
   }
   throw new StorageError('ACCESS_TRAIL_UNAVAILABLE', 'the access trail is too contended to write, so the operation is refused');
@@ -196,19 +198,22 @@ export class OperatorAccess {
   }
 
   /**
-   * Sets a tenant's retention policy (`30d`, `7y`…), recorded as `retention.set`. A
-   * shorter `retain` applies to new sessions only; `overrideFloors` (governance mode only,
-   * a reason required) applies it to existing ones too and is recorded as
-   * `retention.override`. `mode: 'compliance'` is for good.
+   * Sets a tenant's retention policy (`30d`, `7y`…), recorded with its values as
+   * `retention.set:<archive-after>/<retain>[/<mode>]`. A shorter `retain` applies to new
+   * sessions only; `overrideFloors` (governance mode only, a reason required) applies it
+   * to existing ones too and is recorded as `retention.override:…`. `mode: 'compliance'`
+   * is for good.
    */
   async setRetention(tenant: string, change: PolicyChange): Promise<RetentionPolicy> {
     const t = validTenantId(tenant);
-    parsePolicy(change); // bad input is refused before anything is recorded
+    const policy = parsePolicy(change); // bad input is refused before anything is recorded
     if (change.mode !== undefined && change.mode !== 'governance' && change.mode !== 'compliance') {
       throw new InputError('INVALID_INPUT', '--mode is governance or compliance');
     }
     if (change.overrideFloors) this.requireReason('lowering retention floors (--override-floors)', 'REASON_REQUIRED');
-    const action = change.overrideFloors ? 'retention.override' : 'retention.set';
+    // The values go into the signed record: they are what verify, purge and shred hold the
+    // policy row and the sessions' floors to (retention/recorded-policy.ts).
+    const action = policyAction({ override: change.overrideFloors === true, policy, ...(change.mode ? { mode: change.mode } : {}) });
     return (await this.guarded(action, t, null, () => setPolicy(this.deps, t, change, this.who.actor))).policy;
   }
 

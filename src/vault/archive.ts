@@ -41,6 +41,7 @@ import { toHex } from '../crypto';
 import { eachAtMost } from './at-most';
 import type { VaultDeps } from './deps';
 import { requireHoldsRecorded } from './lifted-holds';
+import { recordedPolicies, trailRetention } from './recorded-retention';
 
 /**
  * Moving sessions between hot Postgres and the archive store (docs/retention.md):
@@ -324,14 +325,17 @@ export async function purge(deps: VaultDeps, tenant: string, session: string, ac
   if (row.status !== 'archived') {
     throw new InputError('SESSION_STATE', `session ${tenant}/${session} is ${row.status}; only an archived session can be purged`);
   }
-  const policy = withFloor((await policyOf(deps, tenant)).policy, floorOf(row));
   const now = deps.clock();
-  const dueAt = purgeDue(row.lastAt!, policy);
-  if (now.getTime() < dueAt.getTime()) {
-    throw new InputError('RETENTION_NOT_DUE', `session ${tenant}/${session} must be kept until ${dueAt.toISOString()} (${describePolicy(policy)})`);
-  }
-  const records = await withTenant(deps.store.db, tenant, 'purging a session', async (tx) => {
+  const { records, dueAt } = await withTenant(deps.store.db, tenant, 'purging a session', async (tx) => {
     await readSession(tx, tenant, session, true); // locked: a hold set meanwhile is seen, or waits
+    // Due by the tenant's policy and the session's floor, and by what the signed trail
+    // promised the session, should the application role have shortened either.
+    const stored = await readPolicy(tx, tenant);
+    const policy = trailRetention(withFloor(stored ? parsePolicy(stored) : deps.defaultRetention, floorOf(row)), await recordedPolicies(deps, tx, tenant), row, deps.defaultRetention.retain);
+    const dueAt = purgeDue(row.lastAt!, policy);
+    if (now.getTime() < dueAt.getTime()) {
+      throw new InputError('RETENTION_NOT_DUE', `session ${tenant}/${session} must be kept until ${dueAt.toISOString()} (${describePolicy(policy)})`);
+    }
     const holds = await readHolds(tx, tenant, session);
     if (holds.length > 0) throw new InputError('LEGAL_HOLD', `session ${tenant}/${session} is under legal hold; it is never purged while held`);
     await requireHoldsRecorded(deps, tx, tenant, session);
@@ -352,7 +356,7 @@ export async function purge(deps: VaultDeps, tenant: string, session: string, ac
     });
     if (!ok) throw new InputError('SESSION_STATE', `session ${tenant}/${session} changed while purging; nothing was purged`);
     await deleteSnapshots(tx, tenant, session);
-    return archived;
+    return { records: archived, dueAt };
   });
   deps.cache.delete(tenant, session);
   const deleted = await deleteObjects(deps, tenant, session, records.map((r) => r.objectName));

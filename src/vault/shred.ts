@@ -6,6 +6,7 @@ import { appendEventsInTransaction, clearHoldRow, deleteSnapshots, destroyAllTen
 import type { VaultDeps } from './deps';
 import { floorOf, restoreSession } from './archive';
 import { requireHoldsRecorded } from './lifted-holds';
+import { recordedPolicies, trailRetention } from './recorded-retention';
 import { parsePolicy, purgeDue, withFloor } from '../retention';
 
 /**
@@ -81,6 +82,7 @@ export async function shred(
     }
     const stored = await readPolicy(tx, tenant);
     const tenantPolicy = stored ? parsePolicy(stored) : deps.defaultRetention;
+    const history = await recordedPolicies(deps, tx, tenant);
     let shredded = 0;
     for (const target of targets) {
       const row = (await readSession(tx, tenant, target, true))!; // locked: no append can slip in between
@@ -88,7 +90,8 @@ export async function shred(
       const now = deps.clock();
       // Before its retention floor, destroying a session's key is erasure (GDPR art. 17):
       // allowed, but only with its legal basis, which the marker and the trail record.
-      const keptUntil = row.lastAt ? purgeDue(row.lastAt, withFloor(tenantPolicy, floorOf(row))) : null;
+      // Kept until what the signed trail promised it too, should its floor have been lowered outside the vault.
+      const keptUntil = row.lastAt ? purgeDue(row.lastAt, trailRetention(withFloor(tenantPolicy, floorOf(row)), history, row, deps.defaultRetention.retain)) : null;
       if (!who.reason && keptUntil && now.getTime() < keptUntil.getTime()) {
         throw new InputError('REASON_REQUIRED', `session ${tenant}/${target} is kept until ${keptUntil.toISOString()}: shredding it now is erasure; give its legal basis with --reason`);
       }

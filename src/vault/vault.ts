@@ -1,6 +1,6 @@
 import type { EventStream, VaultEvent } from '../domain';
 import { collectEvents, sessionId as validSessionId, tenantId as validTenantId } from '../domain';
-import { InputError } from '../errors';
+import { InputError, VaultError } from '../errors';
 import { newTenantKey } from '../keys';
 import { countSessions, insertTenant, insertTenantKey, writePolicy, listSessions, listTenants, readSession, withTenant, type AccessRow, type HoldRow, type SessionRow, type Store } from '../store';
 import type { AgentState, Landmarks } from '../replay';
@@ -14,11 +14,11 @@ import { verify, type VerifyReport, type VerifyScope } from './verify';
 import { checkpoint, type CheckpointResult } from './checkpoint';
 import { exportSession, type ExportOptions } from './export';
 import type { Bundle } from '../audit';
-import { OperatorAccess, accessTrail, type Operator } from './access';
+import { OperatorAccess, accessTrail, recordAccess, type Operator } from './access';
 import { listKeys, type TenantKeyInfo } from './key-lifecycle';
 import { listHolds } from './shred';
 import { policyOf, requireTenant } from './archive';
-import { formatDuration, type RetentionMode } from '../retention';
+import { DEFAULT_POLICY_ACTOR, formatDuration, policyAction, type RetentionMode } from '../retention';
 import { authenticate, tokenList, type Principal, type TokenInfo } from './tokens';
 
 /** `retention show --json`. */
@@ -80,26 +80,36 @@ export class Vault {
 
   /**
    * Creates a tenant with its first tenant key (version 1, primary), wrapped by the
-   * master key. INVALID_ID for a bad id, TENANT_EXISTS if it exists.
+   * master key, and the vault's default retention policy, recorded in the access trail
+   * (actor `(default)`). INVALID_ID for a bad id, TENANT_EXISTS if it exists;
+   * ACCESS_TRAIL_UNAVAILABLE, nothing created, if the trail cannot be written.
    */
   async createTenant(tenant: string): Promise<{ tenant: string; keyVersion: number }> {
     const t = validTenantId(tenant);
     const provider = await this.deps.provider();
-    const { key, ...wrapped } = await newTenantKey(provider, { tenant: t, version: 1 });
+    // A new tenant starts with the vault's default retention policy, written down so a
+    // later change of the default does not silently change what this tenant keeps, and
+    // recorded, signed, as the policy its first sessions are promised (recorded-policy.ts).
+    const d = this.deps.defaultRetention;
+    const record = { actor: DEFAULT_POLICY_ACTOR, action: policyAction({ override: false, policy: d }), tenant: t, session: null, reason: 'tenant created' };
+    await recordAccess(this.deps, { ...record, outcome: 'granted' }, { witnessed: false });
     try {
-      await withTenant(this.deps.store.db, t, 'creating a tenant', async (tx) => {
-        const now = this.deps.clock();
-        if (!(await insertTenant(tx, { tenant: t, createdAt: now }))) {
-          throw new InputError('TENANT_EXISTS', `tenant ${t} already exists`);
-        }
-        await insertTenantKey(tx, { tenant: t, version: 1, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.wrapped, state: 'primary', createdAt: now });
-        // A new tenant starts with the vault's default retention policy, written down so a
-        // later change of the default does not silently change what this tenant keeps.
-        const d = this.deps.defaultRetention;
-        await writePolicy(tx, { tenant: t, archiveAfter: formatDuration(d.archiveAfter), retain: formatDuration(d.retain), setBy: '(default)', setAt: now, mode: 'governance' });
-      });
-    } finally {
-      key.dispose();
+      const { key, ...wrapped } = await newTenantKey(provider, { tenant: t, version: 1 });
+      try {
+        await withTenant(this.deps.store.db, t, 'creating a tenant', async (tx) => {
+          const now = this.deps.clock();
+          if (!(await insertTenant(tx, { tenant: t, createdAt: now }))) {
+            throw new InputError('TENANT_EXISTS', `tenant ${t} already exists`);
+          }
+          await insertTenantKey(tx, { tenant: t, version: 1, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.wrapped, state: 'primary', createdAt: now });
+          await writePolicy(tx, { tenant: t, archiveAfter: formatDuration(d.archiveAfter), retain: formatDuration(d.retain), setBy: DEFAULT_POLICY_ACTOR, setAt: now, mode: 'governance' });
+        });
+      } finally {
+        key.dispose();
+      }
+    } catch (e) {
+      await recordAccess(this.deps, { ...record, outcome: `failed:${e instanceof VaultError ? e.code : 'INTERNAL'}` }, { witnessed: false }).catch(() => {});
+      throw e;
     }
     withContext({ tenant: t }, () => this.deps.logger.info({ op: 'tenant.create', keyVersion: 1 }, 'tenant created'));
     return { tenant: t, keyVersion: 1 };

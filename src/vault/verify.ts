@@ -1,9 +1,9 @@
 import { InputError, IntegrityError } from '../errors';
 import { bytesEqual } from '../crypto';
-import { addDuration, parseDuration } from '../retention';
+import { addDuration, checkRetention, isPolicyAction, parseDuration, policyRecords, type FloorStamp, type RetentionProblemKind } from '../retention';
 import { ChainVerifier, type ChainProblemKind } from '../events';
 import { AccessChainVerifier, checkHolds, checkPurges, HeadCheck, type HoldHistory, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
-import { listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, readHoldHistory, readSession, readTombstone, withTenant, type AccessRow, type SessionRow, type TombstoneRow } from '../store';
+import { listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, readHoldHistory, readPolicy, readSession, readTombstone, withTenant, type AccessRow, type PolicyRow, type SessionRow, type TombstoneRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedChunks } from './read';
 import { accessTrail } from './access';
@@ -31,7 +31,8 @@ export interface VerifyProblem {
     | 'tombstone_mismatch'
     | 'purged_early'
     | 'key_missing'
-    | 'last_at_mismatch';
+    | 'last_at_mismatch'
+    | RetentionProblemKind;
 }
 
 /** The `verify --json` document. */
@@ -62,7 +63,9 @@ export interface VerifyScope {
  * - the operator access trail's own chain;
  * - every legal hold, set or cleared, and every purge, against the trail's records of
  *   them (a hold cleared, or a session purged, by the database role on its own has
- *   none: audit/hold-check.ts, audit/purge-check.ts).
+ *   none: audit/hold-check.ts, audit/purge-check.ts);
+ * - the tenant's retention policy and every session's retention floor against the
+ *   trail's records of policy changes (retention/recorded-policy.ts).
  * Trusted keys come from the keyring's public halves and the witness, never the database.
  */
 export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<VerifyReport> {
@@ -77,14 +80,18 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   const seen = new Set<string>();
   const holds: HoldHistory[] = [];
   const purged: PurgeStamp[] = [];
+  const retention = new Map<string, { policy: PolicyRow | null; floors: FloorStamp[]; records: (AccessRow & { signed: boolean })[] }>();
   for (const tenant of tenants) {
     holds.push(...(await withTenant(deps.store.db, tenant, 'reading legal holds', (tx) => readHoldHistory(tx, tenant, scope.session))));
+    const floors: FloorStamp[] = [];
+    retention.set(tenant, { policy: await withTenant(deps.store.db, tenant, 'reading the retention policy', (tx) => readPolicy(tx, tenant)), floors, records: [] });
     const keys = await withTenant(deps.store.db, tenant, 'reading tenant keys', (tx) => listTenantKeys(tx, tenant));
     const usable = new Set(keys.filter((k) => k.wrappedKey !== null && k.state !== 'destroyed').map((k) => k.version));
     for await (const s of sessionsOf(deps, tenant, scope.session)) {
       seen.add(`${tenant}/${s.session}`);
       const problem = (seq: number, kind: VerifyProblem['kind']) => report.problems.push({ tenant, session: s.session, seq, kind });
       const heads = await signedHeads(deps, tenant, s.session, trusted, periods, problem);
+      floors.push(s);
       report.sessions++;
       scope.onSession?.(tenant, s.session);
       if (s.status === 'purged') {
@@ -153,10 +160,12 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
     anySigned ||= r.signature !== null;
     const keep = r.action.startsWith('hold.') ? holdRecords : r.action === 'retention.purge' ? purgeRecords : null;
     if (keep && inScope(r.tenant, r.session)) keep.push({ ...r, signed });
+    else if (r.session === null && isPolicyAction(r.action)) retention.get(r.tenant ?? '')?.records.push({ ...r, signed });
   }
   for (const p of trail.finish()) report.problems.push({ tenant: '*', session: '(access trail)', seq: p.seq, kind: p.kind });
   const own = <T extends { signed: boolean }>(rs: T[]) => (anySigned ? rs.filter((r) => r.signed) : rs);
   report.problems.push(...checkHolds(holds, own(holdRecords)), ...checkPurges(purged, own(purgeRecords)));
+  for (const [tenant, r] of retention) report.problems.push(...checkRetention(tenant, r.policy, r.floors, policyRecords(own(r.records)), deps.defaultRetention.retain));
   report.ok = report.problems.length === 0;
   deps.logger.info({ op: 'verify', sessions: report.sessions, events: report.events, problems: report.problems.length }, 'verified');
   return report;

@@ -37,7 +37,11 @@ describe.each(backends())('the access trail on $name', (backend) => {
     await vault.operator({ actor: 'bob' }).export('other', 'o');
     await expect(op.events('bank', 'ghost')).rejects.toMatchObject({ code: 'UNKNOWN_SESSION' });
     const base = { actor: 'alice', tenant: 'bank', session: 's', reason: 'complaint 4411', outcome: 'granted' };
+    // Each tenant's default retention policy, recorded when it was created (docs/retention.md).
+    const created = (tenant: string) => ({ actor: '(default)', action: 'retention.set:30d/7y', tenant, session: null, reason: 'tenant created', outcome: 'granted' });
     expect(await trail()).toEqual([
+      created('bank'),
+      created('other'),
       { ...base, action: 'events' },
       { ...base, action: 'replay' },
       { ...base, action: 'export-decrypted' },
@@ -45,7 +49,7 @@ describe.each(backends())('the access trail on $name', (backend) => {
       { ...base, action: 'events', session: 'ghost' },
       { ...base, action: 'events', session: 'ghost', outcome: 'failed:UNKNOWN_SESSION' },
     ]);
-    expect((await trail({ tenant: 'other' })).map((r) => r.actor)).toEqual(['bob']);
+    expect((await trail({ tenant: 'other' })).map((r) => r.actor)).toEqual(['(default)', 'bob']);
     expect(await trail({ since: new Date(Date.now() + 60_000) })).toEqual([]);
     expect((await vault.verify()).ok).toBe(true);
   });
@@ -73,12 +77,14 @@ describe.each(backends())('the access trail on $name', (backend) => {
     const { storeOf } = await import('../../src/vault/vault');
     const { sql } = await import('drizzle-orm');
     await expect(storeOf(vault).db.execute(sql`UPDATE access_log SET actor = 'nobody'`)).rejects.toMatchObject({ cause: expect.objectContaining({ code: '42501' }) });
-    await asOwner(vault, url, [{ text: `UPDATE access_log SET actor = 'nobody' WHERE seq = 2` }]);
+    const [[first]] = (await asOwner(vault, url, [{ text: `SELECT min(seq)::int AS seq FROM access_log WHERE actor = 'alice'` }])) as [{ seq: number }[]];
+    const seq = first!.seq;
+    await asOwner(vault, url, [{ text: `UPDATE access_log SET actor = 'nobody' WHERE seq = ${seq}` }]);
     const report = await vault.verify();
-    expect(report.problems).toEqual([{ tenant: '*', session: '(access trail)', seq: 2, kind: 'access_hash_mismatch' }]);
+    expect(report.problems).toEqual([{ tenant: '*', session: '(access trail)', seq, kind: 'access_hash_mismatch' }]);
     // Every scope checks the trail: an auditor verifying one tenant sees it too.
-    expect((await vault.verify({ tenant: 'other' })).problems).toEqual([{ tenant: '*', session: '(access trail)', seq: 2, kind: 'access_hash_mismatch' }]);
-    await asOwner(vault, url, [{ text: `UPDATE access_log SET actor = 'alice' WHERE seq = 2` }]);
+    expect((await vault.verify({ tenant: 'other' })).problems).toEqual([{ tenant: '*', session: '(access trail)', seq, kind: 'access_hash_mismatch' }]);
+    await asOwner(vault, url, [{ text: `UPDATE access_log SET actor = 'alice' WHERE seq = ${seq}` }]);
     expect((await vault.verify()).ok).toBe(true);
   });
 
@@ -164,9 +170,10 @@ describe('the access trail from the CLI', () => {
       const log = await run(['access-log', '--tenant', 'bank', '--json']);
       expect(log.code).toBe(0);
       expect(log.stdout.trim().split('\n').map((l) => JSON.parse(l)).map((r) => [r.seq, r.actor, r.action, r.reason, r.outcome])).toEqual([
-        [1, 'alice', 'events', 'ticket 9', 'granted'],
-        [2, 'bob', 'replay', 'ticket 9', 'granted'],
-        [3, 'carol', 'export-decrypted', null, 'granted'],
+        [1, '(default)', 'retention.set:30d/7y', 'tenant created', 'granted'],
+        [2, 'alice', 'events', 'ticket 9', 'granted'],
+        [3, 'bob', 'replay', 'ticket 9', 'granted'],
+        [4, 'carol', 'export-decrypted', null, 'granted'],
       ]);
     } finally {
       rmSync(home, { recursive: true, force: true });

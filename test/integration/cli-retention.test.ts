@@ -81,6 +81,6 @@ describe.each(backends())('retention commands on $name', (backend: Backend) => {
     expect(dry.stdout.trim()).toBe('');
     await run(['retention', 'set', 'bank', '--archive-after', '1h', '--retain', '1h', '--actor', 'ops']);
     const log = await run(['access-log', '--json', '--tenant', 'bank']);
-    expect(log.stdout.trim().split('\n').map((l) => JSON.parse(l).action)).toEqual(expect.arrayContaining(['retention.set', 'retention.archive', 'retention.restore']));
+    expect(log.stdout.trim().split('\n').map((l) => JSON.parse(l).action)).toEqual(expect.arrayContaining(['retention.set:1h/6y', 'retention.set:1h/1h', 'retention.archive', 'retention.restore']));
   });
 });

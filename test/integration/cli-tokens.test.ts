@@ -58,6 +58,7 @@ describe('the tokens commands', () => {
     // Refusals before anything is recorded (bad role, no role, bad duration, bad id) leave no record;
     // one of an unknown token is recorded, then its failure.
     expect(trail.map((r) => [r.actor, r.action, r.reason, r.outcome])).toEqual([
+      ['(default)', 'retention.set:30d/7y', 'tenant created', 'granted'],
       ['alice', 'tokens.revoke:0123456789abcdef', null, 'granted'],
       ['alice', 'tokens.revoke:0123456789abcdef', null, 'failed:UNKNOWN_TOKEN'],
       ['alice', `tokens.create:${info.id}:writer`, 'CHG-1', 'granted'],

@@ -82,7 +82,7 @@ describe.each(backends())('tenant key lifecycle on $name', (backend: Backend) =>
     const actions = [];
     for await (const r of vault.accessLog()) actions.push(`${r.action}:${r.outcome.split(':')[0]}`);
     expect(actions.filter((a) => a.endsWith('granted'))).toEqual(
-      ['keys.retire', 'keys.destroy', 'keys.rotate', 'keys.retire', 'keys.destroy', 'keys.rewrap', 'keys.retire', 'keys.destroy'].map((a) => `${a}:granted`),
+      ['retention.set:30d/7y', 'keys.retire', 'keys.destroy', 'keys.rotate', 'keys.retire', 'keys.destroy', 'keys.rewrap', 'keys.retire', 'keys.destroy'].map((a) => `${a}:granted`),
     );
   });
 

@@ -110,7 +110,10 @@ run('the checkpoint signing key in a PKCS#11 token (SoftHSM2)', () => {
         expect(bundle.manifestSignature).toContain(`\u2014 ${signer.id} `);
         const trail = [];
         for await (const r of vault.accessLog()) trail.push(r);
-        expect(trail.map((r) => r.keyId)).toEqual([signer.id]);
+        expect(trail.map((r) => [r.action, r.keyId])).toEqual([
+          ['retention.set:30d/7y', signer.id],
+          ['export', signer.id],
+        ]);
         expect((await vault.verify()).problems).toEqual([]);
         // Every stored checkpoint is the token's signature.
         const [notes] = (await asOwner(vault, database ?? 'pglite', [{ text: `SELECT seq, note FROM checkpoints WHERE tenant_id = 'bank' ORDER BY seq` }])) as [{ seq: string; note: string }[]];

@@ -182,7 +182,7 @@ describe.each(backends())('retention with a $name database', (backend) => {
     expect(await vault.verify()).toMatchObject({ ok: true });
     const actions = [];
     for await (const a of vault.accessLog({ tenant: 'ins' })) actions.push(a.action);
-    expect(actions).toEqual(expect.arrayContaining(['retention.set', 'retention.archive', 'retention.purge']));
+    expect(actions).toEqual(expect.arrayContaining(['retention.set:30d/2y', 'retention.archive', 'retention.purge']));
   });
 
   it('an unreachable archive store leaves the session hot and fails with STORAGE_UNAVAILABLE', async () => {

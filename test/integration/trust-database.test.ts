@@ -209,7 +209,7 @@ describe.each(backends())('database-enforced trust rules on $name', (backend) =>
     expect(run).toEqual([['g', 'archive', 'done'], ['g', 'purge', 'done']]);
     const trail = [];
     for await (const a of vault.accessLog({ tenant: 'gov' })) trail.push([a.actor, a.action, a.reason]);
-    expect(trail).toContainEqual(['bob', 'retention.override', 'board decision 12']);
+    expect(trail).toContainEqual(['bob', 'retention.override:1d/2d', 'board decision 12']);
   });
 
   it('shredding before the floor is erasure: it needs its legal basis', async () => {

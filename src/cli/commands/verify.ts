@@ -15,8 +15,8 @@ export function renderReport(r: VerifyReport): string {
   return [head, ...r.problems.map((p) => `  ${p.tenant}/${p.session}${where(p)}: ${p.kind}`)].join('\n');
 }
 
-/** An event's seq; for a legal hold, the access record's, when there is one (audit/hold-check.ts). */
+/** An event's seq; for a legal hold or a tenant's retention policy, the access record's, when there is one (audit/hold-check.ts, retention/recorded-policy.ts). */
 function where(p: VerifyReport['problems'][number]): string {
-  if (!p.kind.startsWith('hold_')) return ` seq ${p.seq}`;
+  if (!p.kind.startsWith('hold_') && p.kind !== 'policy_unrecorded') return ` seq ${p.seq}`;
   return p.seq > 0 ? ` access record ${p.seq}` : '';
 }

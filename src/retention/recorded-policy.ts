@@ -1,0 +1,201 @@
+import { attempted, RECORD_SKEW_MS } from '../audit';
+import type { AccessRecord } from '../domain';
+import { atLeast, formatDuration, parseDuration, type Duration } from './duration';
+import type { RetentionMode, RetentionPolicy } from './policy';
+
+/**
+ * Retention policies as the signed access trail records them. The vault records every
+ * policy change before it makes it, with the values it sets in the action:
+ * `retention.set:<archive-after>/<retain>[/<mode>]`, or `retention.override:…` when the
+ * change also lowers existing sessions' floors (governance mode). The tables it then
+ * writes (the tenant's policy row, each session's floor) are writable by the application
+ * role, which in governance mode may lower floors, as the override must; so a thief with
+ * its credentials could shorten both and have the operator's own retention run purge
+ * sessions early. The trail, which that role cannot sign, says what retention each
+ * session was promised: its tenant's policy when it was created, or what an override
+ * since set. Pure: the caller reads the trail and the tables.
+ */
+
+/** Who a tenant's first policy, the vault's default written down when the tenant is created, is recorded and stamped as set by. */
+export const DEFAULT_POLICY_ACTOR = '(default)';
+
+/** A policy change as recorded: `policy` is null for a record written before records carried values. */
+export interface PolicyRecord {
+  seq: number;
+  at: Date;
+  actor: string;
+  override: boolean;
+  policy: RetentionPolicy | null;
+  mode: RetentionMode | null;
+}
+
+/** The action a policy change is recorded under, values included (`retention.set:30d/7y`, `retention.override:30d/1y`, `…/compliance`). */
+export function policyAction(change: { override: boolean; policy: RetentionPolicy; mode?: RetentionMode }): string {
+  const values = [formatDuration(change.policy.archiveAfter), formatDuration(change.policy.retain), ...(change.mode ? [change.mode] : [])];
+  return `retention.${change.override ? 'override' : 'set'}:${values.join('/')}`;
+}
+
+/** Whether an action is a policy change's (with or without values). */
+export function isPolicyAction(action: string): boolean {
+  return /^retention\.(set|override)(:|$)/.test(action);
+}
+
+/** The policy changes among `records` that did not fail, in seq order. A record whose values do not parse counts as one without values. */
+export function policyRecords(records: readonly AccessRecord[]): PolicyRecord[] {
+  const out: PolicyRecord[] = [];
+  for (const r of attempted(records)) {
+    const m = /^retention\.(set|override)(?::(.*))?$/.exec(r.action);
+    if (!m) continue;
+    out.push({ seq: r.seq, at: r.at, actor: r.actor, override: m[1] === 'override', ...values(m[2]) });
+  }
+  return out.sort((a, b) => a.seq - b.seq);
+}
+
+function values(text: string | undefined): { policy: RetentionPolicy | null; mode: RetentionMode | null } {
+  const [archiveAfter, retain, mode, ...rest] = (text ?? '').split('/');
+  if (!archiveAfter || !retain || rest.length > 0 || (mode !== undefined && mode !== 'governance' && mode !== 'compliance')) return { policy: null, mode: null };
+  try {
+    return { policy: { archiveAfter: parseDuration(archiveAfter, 'archive-after'), retain: parseDuration(retain, 'retain') }, mode: mode ?? null };
+  } catch {
+    return { policy: null, mode: null };
+  }
+}
+
+/**
+ * The shortest retention the trail allows a session created at `createdAt`, or null when
+ * a record without values leaves it unknown. It is the tenant's policy then (the latest
+ * change before it, or `fallback`, the vault's default, when there was none), unless an
+ * override since set every floor to its value: the latest override's then. Clocks of
+ * different hosts may disagree by the skew, so a change within it of the session's
+ * creation may or may not have applied to it, and overrides within it of each other may
+ * have landed in either order: each such value is allowed, and the shortest counts.
+ */
+export function promisedRetain(history: readonly PolicyRecord[], createdAt: Date, fallback: Duration): Duration | null {
+  const t = createdAt.getTime();
+  let before: PolicyRecord | null = null;
+  const near: PolicyRecord[] = [];
+  const overrides: PolicyRecord[] = [];
+  for (const r of history) {
+    const d = r.at.getTime() - t;
+    if (d <= -RECORD_SKEW_MS) {
+      before = r;
+      continue;
+    }
+    if (d <= RECORD_SKEW_MS) near.push(r);
+    if (r.override) overrides.push(r);
+  }
+  const last = overrides[overrides.length - 1];
+  const candidates =
+    last && last.at.getTime() - t > RECORD_SKEW_MS
+      ? overrides.filter((o) => last.at.getTime() - o.at.getTime() <= RECORD_SKEW_MS).map((o) => o.policy?.retain)
+      : [before ? before.policy?.retain : fallback, ...near.map((r) => r.policy?.retain)];
+  let shortest: Duration | null = null;
+  for (const c of candidates) {
+    if (!c) return null;
+    if (!shortest || atLeast(shortest, c)) shortest = c;
+  }
+  return shortest;
+}
+
+/** The retain the trail says is in force now: the latest change's, `fallback` when none; null when that record has no values. */
+export function recordedRetain(history: readonly PolicyRecord[], fallback: Duration): Duration | null {
+  const latest = history[history.length - 1];
+  return latest ? latest.policy?.retain ?? null : fallback;
+}
+
+/** A tenant's policy row as stored (store/queries/retention-policies.ts). */
+export interface PolicyStamp {
+  archiveAfter: string;
+  retain: string;
+  mode: RetentionMode;
+  setBy: string;
+  setAt: Date;
+}
+
+/**
+ * Whether the tenant's policy row is one the trail records: written by the actor of a
+ * change, within the skew of it, with its values (and the mode it set or kept), and no
+ * change recorded well before the row was written since (the row would be that one's).
+ * No row is right only when no change was ever recorded; with none recorded, only the
+ * default a tenant created before tenants' policies were recorded was given. A record
+ * without values matches on actor and time alone.
+ */
+export function policyRecorded(row: PolicyStamp | null, history: readonly PolicyRecord[]): boolean {
+  if (history.length === 0) return row === null || row.setBy === DEFAULT_POLICY_ACTOR;
+  if (!row) return false;
+  const at = row.setAt.getTime();
+  for (let i = history.length - 1; i >= 0; i--) {
+    if (history.slice(i + 1).some((later) => later.at.getTime() + RECORD_SKEW_MS < at)) break;
+    const r = history[i]!;
+    if (r.actor !== row.setBy || Math.abs(r.at.getTime() - at) > RECORD_SKEW_MS) continue;
+    if (r.policy === null) return true;
+    const mode = modeAfter(history.slice(0, i + 1));
+    if (sameDuration(r.policy.archiveAfter, row.archiveAfter) && sameDuration(r.policy.retain, row.retain) && (mode === null || mode === row.mode)) return true;
+  }
+  return false;
+}
+
+/** The mode the changes up to the last of `history` leave: compliance is for good; null when a record without values leaves it unknown. */
+function modeAfter(history: readonly PolicyRecord[]): RetentionMode | null {
+  let mode: RetentionMode = 'governance';
+  for (const r of history) {
+    if (r.policy === null) return null;
+    if (r.mode === 'compliance') mode = 'compliance';
+  }
+  return mode;
+}
+
+function sameDuration(d: Duration, text: string): boolean {
+  try {
+    return formatDuration(parseDuration(text, 'retain')) === formatDuration(d);
+  } catch {
+    return false;
+  }
+}
+
+/** A session's floor as stored, for the comparison. */
+export interface FloorStamp {
+  tenant: string;
+  session: string;
+  headSeq: number;
+  createdAt: Date;
+  retainFloor: string | null;
+}
+
+/** Whether a session's floor is at least what the trail promised it (a session older than floors has none to check; an unreadable floor is not). */
+export function floorRecorded(s: FloorStamp, history: readonly PolicyRecord[], fallback: Duration): boolean {
+  if (s.retainFloor === null) return true;
+  const promised = promisedRetain(history, s.createdAt, fallback);
+  if (promised === null) return true;
+  try {
+    return atLeast(parseDuration(s.retainFloor, 'retention floor'), promised);
+  } catch {
+    return false;
+  }
+}
+
+export type RetentionProblemKind = 'policy_unrecorded' | 'floor_unrecorded';
+
+/** `session` is `(retention policy)` for the tenant's policy row; `seq` a floor's session head, or the latest policy record's seq. */
+export interface RetentionProblem {
+  tenant: string;
+  session: string;
+  seq: number;
+  kind: RetentionProblemKind;
+}
+
+/**
+ * A tenant's retention tables against its trail: `policy_unrecorded` when its policy row
+ * is not the one the trail's changes wrote (or exists with none recorded, or is gone),
+ * `floor_unrecorded` for each session whose floor is shorter than the trail promised it.
+ * `history` is the tenant's policy records (policyRecords), `fallback` the vault's
+ * default retain, which sessions created before any change were given.
+ */
+export function checkRetention(tenant: string, row: PolicyStamp | null, sessions: readonly FloorStamp[], history: readonly PolicyRecord[], fallback: Duration): RetentionProblem[] {
+  const problems: RetentionProblem[] = [];
+  if (!policyRecorded(row, history)) problems.push({ tenant, session: '(retention policy)', seq: history[history.length - 1]?.seq ?? 0, kind: 'policy_unrecorded' });
+  for (const s of sessions) {
+    if (!floorRecorded(s, history, fallback)) problems.push({ tenant: s.tenant, session: s.session, seq: s.headSeq, kind: 'floor_unrecorded' });
+  }
+  return problems;
+}

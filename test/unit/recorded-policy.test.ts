@@ -1,0 +1,158 @@
+import fc from 'fast-check';
+import type { AccessRecord } from '../../src/domain';
+import { RECORD_SKEW_MS } from '../../src/audit';
+import { addDuration, checkRetention, parseDuration, parsePolicy, policyAction, policyRecords, withFloor, type FloorStamp, type PolicyStamp, type RetentionPolicy } from '../../src/retention';
+import { trailRetention } from '../../src/vault/recorded-retention';
+
+/**
+ * Retention policies and floors against the access trail's records of policy changes
+ * (retention/recorded-policy.ts), as a property over histories the vault itself writes:
+ * policy changes at any pace, overrides, compliance mode, calls that fail, sessions opened
+ * at any moment (between a change's record and its row included) and archived. Such a
+ * history has no problem, and the trail never moves the vault's own purge dates; a floor
+ * lowered or a policy row rewritten outside the vault is named, and the purge date the
+ * trail gives stays what the session was promised.
+ */
+
+const FALLBACK = '7y';
+const DAY = 86_400_000;
+
+type Op =
+  | { kind: 'set'; archiveAfter: string; retain: string; mode: 'compliance' | 'governance' | null; override: boolean; fails: boolean; openDuring: boolean; gapMs: number; rowDelayMs: number }
+  | { kind: 'open'; gapMs: number }
+  | { kind: 'archive'; session: number; gapMs: number };
+
+const gap = fc.oneof(fc.integer({ min: 0, max: 2_000 }), fc.integer({ min: 0, max: 10 * 60_000 }), fc.integer({ min: 0, max: 400 * DAY }));
+const op: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({
+    kind: fc.constant('set' as const),
+    archiveAfter: fc.constantFrom('1d', '30d'),
+    retain: fc.constantFrom('30d', '1y', '12mo', '52w', '7y', '10y'),
+    mode: fc.constantFrom(null, null, null, 'compliance' as const, 'governance' as const),
+    override: fc.boolean(),
+    fails: fc.boolean(),
+    openDuring: fc.boolean(),
+    gapMs: gap,
+    rowDelayMs: fc.integer({ min: 0, max: 2_000 }),
+  }),
+  fc.record({ kind: fc.constant('open' as const), gapMs: gap }),
+  fc.record({ kind: fc.constant('archive' as const), session: fc.nat(), gapMs: gap }),
+);
+
+interface History {
+  row: PolicyStamp | null;
+  sessions: FloorStamp[];
+  records: AccessRecord[];
+  at: number;
+  /** Each session's floor as promised: its policy when created, lowered by overrides (not raised by archiving). */
+  promised: Map<string, string>;
+}
+
+const longer = (a: string, b: string) => (addDuration(new Date(0), parseDuration(a, 'a')).getTime() >= addDuration(new Date(0), parseDuration(b, 'b')).getTime() ? a : b);
+
+/** What the vault writes for these calls: the trail's records, the policy row and the sessions' floors. */
+function simulate(ops: readonly Op[]): History {
+  const h: History = { row: null, sessions: [], records: [], at: Date.parse('2026-01-01T00:00:00Z'), promised: new Map() };
+  const open = () => {
+    const s = { tenant: 'bank', session: `s${h.sessions.length}`, headSeq: 1, createdAt: new Date(h.at), retainFloor: h.row?.retain ?? FALLBACK };
+    h.sessions.push(s);
+    h.promised.set(s.session, s.retainFloor);
+  };
+  for (const o of ops) {
+    h.at += o.gapMs;
+    if (o.kind === 'open') open();
+    else if (o.kind === 'archive') {
+      const s = h.sessions[o.session % Math.max(1, h.sessions.length)];
+      if (s) s.retainFloor = longer(s.retainFloor!, h.row?.retain ?? FALLBACK);
+    } else {
+      const actor = o.override ? 'ops' : 'admin';
+      const base = { actor, action: policyAction({ override: o.override, policy: parsePolicy(o), ...(o.mode ? { mode: o.mode } : {}) }), tenant: 'bank', session: null, reason: o.override ? 'RP-4' : null };
+      h.records.push({ ...base, seq: h.records.length + 1, at: new Date(h.at), outcome: 'granted' });
+      const locked = h.row?.mode === 'compliance' && (o.mode === 'governance' || o.override);
+      if (o.fails || locked) {
+        h.records.push({ ...base, seq: h.records.length + 1, at: new Date(h.at), outcome: locked ? 'failed:RETENTION_LOCKED' : 'failed:STORAGE_UNAVAILABLE' });
+        continue;
+      }
+      if (o.openDuring) open(); // between the record and the row: the old policy
+      h.at += o.rowDelayMs;
+      h.row = { archiveAfter: o.archiveAfter, retain: o.retain, mode: o.mode ?? h.row?.mode ?? 'governance', setBy: actor, setAt: new Date(h.at) };
+      if (o.override) for (const s of h.sessions) h.promised.set(s.session, (s.retainFloor = o.retain));
+    }
+  }
+  return h;
+}
+
+const fallback = parseDuration(FALLBACK, 'default');
+const rowPolicy = (h: History): RetentionPolicy => (h.row ? parsePolicy(h.row) : { archiveAfter: parseDuration('30d', 'a'), retain: fallback });
+const purgeDate = (p: RetentionPolicy) => addDuration(new Date(0), p.retain).getTime();
+const vaultDate = (h: History, s: FloorStamp) => purgeDate(withFloor(rowPolicy(h), parseDuration(s.retainFloor!, 'floor')));
+const trailDate = (h: History, s: FloorStamp) => purgeDate(trailRetention(withFloor(rowPolicy(h), parseDuration(s.retainFloor!, 'floor')), policyRecords(h.records), s, fallback));
+
+describe('retention policies and floors against the access trail', () => {
+  it('finds nothing wrong in any history the vault writes, and leaves the vault\'s own purge dates as they are', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 30 }), (ops) => {
+        const h = simulate(ops);
+        expect(checkRetention('bank', h.row, h.sessions, policyRecords(h.records), fallback)).toEqual([]);
+        for (const s of h.sessions) expect(trailDate(h, s)).toBe(vaultDate(h, s));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('names a floor lowered outside the vault, and the trail keeps the session to what it was promised', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 30 }), fc.nat(), (ops, pick) => {
+        const apart = ops.map((o) => ({ ...o, gapMs: RECORD_SKEW_MS + 1 + o.gapMs, ...(o.kind === 'set' ? { openDuring: false } : {}) }));
+        const h = simulate([...apart, { kind: 'open', gapMs: RECORD_SKEW_MS + 1 }]);
+        const victim = h.sessions[pick % h.sessions.length]!;
+        victim.retainFloor = '1d';
+        if (h.row) h.row = { ...h.row, retain: '1d', archiveAfter: '1d' }; // the thief shortens the policy too
+        const problems = checkRetention('bank', h.row, h.sessions, policyRecords(h.records), fallback);
+        expect(problems).toContainEqual({ tenant: 'bank', session: victim.session, seq: 1, kind: 'floor_unrecorded' });
+        if (h.row) expect(problems).toContainEqual(expect.objectContaining({ session: '(retention policy)', kind: 'policy_unrecorded' }));
+        // Kept at least as long as it was promised (changes here are far enough apart for the trail to know which applied).
+        expect(trailDate(h, victim)).toBeGreaterThanOrEqual(purgeDate({ archiveAfter: fallback, retain: parseDuration(h.promised.get(victim.session)!, 'promised') }));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('names a policy row the trail has no change for: written by someone else, at another time, with other values or mode, or with none recorded', () => {
+    const at = Date.parse('2026-06-01T00:00:00Z');
+    const records: AccessRecord[] = [{ seq: 1, at: new Date(at), actor: 'admin', action: 'retention.set:30d/7y', tenant: 'bank', session: null, reason: null, outcome: 'granted' }];
+    const row: PolicyStamp = { archiveAfter: '30d', retain: '7y', mode: 'governance', setBy: 'admin', setAt: new Date(at + 5) };
+    const problems = (r: PolicyStamp | null, rs = records) => checkRetention('bank', r, [], policyRecords(rs), fallback).map((p) => p.kind);
+    expect(problems(row)).toEqual([]);
+    for (const forged of [{ setBy: 'mallory' }, { setAt: new Date(at + RECORD_SKEW_MS + 1) }, { retain: '30d' }, { archiveAfter: '1d' }]) {
+      expect(problems({ ...row, ...forged })).toEqual(['policy_unrecorded']);
+    }
+    expect(problems(row, [])).toEqual(['policy_unrecorded']);
+    // A tenant created before tenants' default policies were recorded has only that default's row.
+    expect(problems({ ...row, setBy: '(default)' }, [])).toEqual([]);
+    expect(problems(null)).toEqual(['policy_unrecorded']); // a row deleted
+    expect(problems(null, [])).toEqual([]);
+    // Compliance mode is for good: a row back in governance mode is not one the vault wrote.
+    const compliance = [...records, { ...records[0]!, seq: 2, at: new Date(at + 10 * DAY), action: 'retention.set:30d/7y/compliance' }];
+    expect(problems({ ...row, setAt: new Date(at + 10 * DAY), mode: 'compliance' }, compliance)).toEqual([]);
+    expect(problems({ ...row, setAt: new Date(at + 10 * DAY), mode: 'governance' }, compliance)).toEqual(['policy_unrecorded']);
+    // A later change that did not fail, recorded well before the row was stamped: the row should be that one's.
+    const later = [...records, { ...records[0]!, seq: 2, at: new Date(at + DAY), action: 'retention.set:30d/10y' }];
+    expect(problems({ ...row, setAt: new Date(at + 2 * DAY) }, later)).toEqual(['policy_unrecorded']);
+  });
+
+  it('does not judge what a record written before records carried values leaves unknown, and parses no stray values', () => {
+    const at = Date.parse('2026-06-01T00:00:00Z');
+    const legacy: AccessRecord = { seq: 1, at: new Date(at), actor: 'admin', action: 'retention.set', tenant: 'bank', session: null, reason: null, outcome: 'granted' };
+    const session: FloorStamp = { tenant: 'bank', session: 's', headSeq: 3, createdAt: new Date(at + DAY), retainFloor: '1d' };
+    const row: PolicyStamp = { archiveAfter: '1d', retain: '1d', mode: 'governance', setBy: 'admin', setAt: new Date(at) };
+    expect(checkRetention('bank', row, [session], policyRecords([legacy]), fallback)).toEqual([]);
+    for (const action of ['retention.set:30d', 'retention.set:30d/7y/forever', 'retention.set:30d/7y/compliance/x', 'retention.set:30x/7y']) {
+      expect(policyRecords([{ ...legacy, action }])).toEqual([expect.objectContaining({ policy: null })]);
+    }
+    expect(policyRecords([{ ...legacy, action: 'retention.setx:30d/7y' }, { ...legacy, action: 'retention.purge' }])).toEqual([]);
+    // The same floor, with values on record, is named.
+    expect(checkRetention('bank', row, [session], policyRecords([{ ...legacy, action: 'retention.set:1d/7y' }]), fallback).map((p) => p.kind)).toEqual(['policy_unrecorded', 'floor_unrecorded']);
+  });
+});
+
