@@ -14,6 +14,23 @@ export interface SignedHead {
   seq: number;
   hash: Uint8Array;
   source: 'checkpoint' | 'witness' | 'snapshot';
+  /** A checkpoint's signed time: the head event's own time when the append signed it, later when a checkpoint run did. */
+  time?: Date;
+}
+
+/**
+ * The earliest signed time of the head `seq`/`hash` among `heads`, or null when none is
+ * signed. No event at or before a signed head is later than its time, so a session's
+ * last event is no earlier: retention, which counts from the last event, counts from no
+ * earlier than this, whatever time a row claims. Pure.
+ */
+export function signedHeadTime(heads: readonly SignedHead[], seq: number, hash: Uint8Array | null): Date | null {
+  let earliest: Date | null = null;
+  for (const h of heads) {
+    if (h.seq !== seq || !h.time || hash === null || !bytesEqual(h.hash, hash)) continue;
+    if (!earliest || h.time.getTime() < earliest.getTime()) earliest = h.time;
+  }
+  return earliest;
 }
 
 /**

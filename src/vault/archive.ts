@@ -41,7 +41,7 @@ import { toHex } from '../crypto';
 import { eachAtMost } from './at-most';
 import type { VaultDeps } from './deps';
 import { requireHoldsRecorded } from './lifted-holds';
-import { recordedPolicies, trailRetention } from './recorded-retention';
+import { recordedPolicies, signedLastAt, trailRetention } from './recorded-retention';
 
 /**
  * Moving sessions between hot Postgres and the archive store (docs/retention.md):
@@ -330,9 +330,11 @@ export async function purge(deps: VaultDeps, tenant: string, session: string, ac
     await readSession(tx, tenant, session, true); // locked: a hold set meanwhile is seen, or waits
     // Due by the tenant's policy and the session's floor, and by what the signed trail
     // promised the session, should the application role have shortened either.
+    // Counted from the head's signed time if the row's is earlier (moved back outside the vault).
     const stored = await readPolicy(tx, tenant);
     const policy = trailRetention(withFloor(stored ? parsePolicy(stored) : deps.defaultRetention, floorOf(row)), await recordedPolicies(deps, tx, tenant), row, deps.defaultRetention.retain);
-    const dueAt = purgeDue(row.lastAt!, policy);
+    const lastAt = (await signedLastAt(deps, tx, row))!;
+    const dueAt = purgeDue(lastAt, policy);
     if (now.getTime() < dueAt.getTime()) {
       throw new InputError('RETENTION_NOT_DUE', `session ${tenant}/${session} must be kept until ${dueAt.toISOString()} (${describePolicy(policy)})`);
     }
@@ -348,7 +350,7 @@ export async function purge(deps: VaultDeps, tenant: string, session: string, ac
       headSeq: row.headSeq,
       headHash: row.headHash,
       archiveDigest: latest.digest,
-      lastAt: row.lastAt,
+      lastAt,
       dueAt,
       purgedAt: now,
       purgedBy: actor,

@@ -1,5 +1,6 @@
+import { signedHeadTime, verifyCheckpoint, type SignedHead } from '../audit';
 import { atLeast, policyRecords, promisedRetain, recordedRetain, type Duration, type PolicyRecord, type RetentionPolicy, withFloor } from '../retention';
-import { readPolicyRecords, type SessionRow, type TenantTx } from '../store';
+import { readCheckpoints, readPolicyRecords, type SessionRow, type TenantTx } from '../store';
 import type { VaultDeps } from './deps';
 import { ownRecords } from './own-records';
 
@@ -20,4 +21,25 @@ export function trailRetention(policy: RetentionPolicy, history: readonly Policy
   const promised = promisedRetain(history, row.createdAt, fallback);
   const longer = now && promised ? (atLeast(now, promised) ? now : promised) : (now ?? promised);
   return withFloor(policy, longer);
+}
+
+/**
+ * The time retention counts from for a session: its recorded last-event time, or the
+ * signed time of its head if that is later. The application role cannot move `last_at`
+ * back (drizzle/0037), but a DBA with triggers off can; the head's checkpoint, which only
+ * the signing key makes, carries the head event's time. In the caller's transaction.
+ */
+export async function signedLastAt(deps: VaultDeps, tx: TenantTx, row: Pick<SessionRow, 'tenant' | 'session' | 'headSeq' | 'headHash' | 'lastAt'>): Promise<Date | null> {
+  const notes = (await readCheckpoints(tx, row.tenant, row.session, row.headSeq - 1, 16)).filter((c) => c.seq === row.headSeq);
+  if (notes.length === 0) return row.lastAt;
+  const trusted = await deps.trustedKeys();
+  const heads: SignedHead[] = [];
+  for (const n of notes) {
+    const v = verifyCheckpoint(n.note, trusted);
+    if (typeof v !== 'string' && v.checkpoint.tenant === row.tenant && v.checkpoint.session === row.session && v.checkpoint.seq === row.headSeq) {
+      heads.push({ seq: v.checkpoint.seq, hash: v.checkpoint.hash, source: 'checkpoint', time: v.checkpoint.time });
+    }
+  }
+  const signed = signedHeadTime(heads, row.headSeq, row.headHash);
+  return signed && (!row.lastAt || signed.getTime() > row.lastAt.getTime()) ? signed : row.lastAt;
 }

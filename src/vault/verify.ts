@@ -2,7 +2,7 @@ import { InputError, IntegrityError } from '../errors';
 import { bytesEqual } from '../crypto';
 import { addDuration, checkRetention, isPolicyAction, parseDuration, policyRecords, type FloorStamp, type RetentionProblemKind } from '../retention';
 import { ChainVerifier, type ChainProblemKind } from '../events';
-import { AccessChainVerifier, checkHolds, checkPurges, HeadCheck, type HoldHistory, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
+import { AccessChainVerifier, checkHolds, checkPurges, HeadCheck, signedHeadTime, type HoldHistory, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
 import { listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, readHoldHistory, readPolicy, readSession, readTombstone, withTenant, type AccessRow, type PolicyRow, type SessionRow, type TombstoneRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedChunks } from './read';
@@ -194,11 +194,14 @@ async function checkTombstone(deps: VaultDeps, s: SessionRow, heads: SignedHead[
       return t;
     }
   }
-  // Due date recomputed from the policy the tombstone names, not only taken from its dueAt.
+  // Due date recomputed from the policy the tombstone names, not only taken from its dueAt,
+  // and from the head's signed time should the tombstone's last-event time be earlier.
   const retain = /(?:^| )retain=(\S+)/.exec(t.policy)?.[1];
+  const signed = signedHeadTime(heads, t.headSeq, t.headHash);
+  const lastAt = signed && t.lastAt && signed.getTime() > t.lastAt.getTime() ? signed : t.lastAt;
   let due: Date | null = null;
   try {
-    if (retain && t.lastAt) due = addDuration(t.lastAt, parseDuration(retain, 'retain'));
+    if (retain && lastAt) due = addDuration(lastAt, parseDuration(retain, 'retain'));
   } catch {
     due = null; // an unreadable policy cannot show the purge was on time
   }
@@ -229,7 +232,7 @@ async function signedHeads(
     if (period?.until && v.checkpoint.time.getTime() > period.until.getTime() + RETIRED_KEY_GRACE_MS) {
       return problem(seq, 'checkpoint_outside_key_period');
     }
-    heads.push({ seq, hash: v.checkpoint.hash, source });
+    heads.push({ seq, hash: v.checkpoint.hash, source, time: v.checkpoint.time });
   };
   let after = 0;
   for (;;) {

@@ -65,4 +65,33 @@ describe.each(backends())("a session's retention clock on $name", (backend) => {
       ['live', 'last_at_mismatch'],
     ]);
   });
+
+  it("then the operator's own run does not purge the archived session early: it counts from the head's signed time", async () => {
+    const run = [];
+    for await (const i of operator().retentionRun({ tenant: 'bank' })) run.push([i.session, i.action, i.outcome]);
+    expect(run).toEqual([
+      ['cold', 'purge', 'failed:RETENTION_NOT_DUE'],
+      ['live', 'archive', 'done'],
+    ]);
+    await expect(operator().purge('bank', 'cold')).rejects.toMatchObject({ code: 'RETENTION_NOT_DUE', message: expect.stringMatching(/must be kept until 2033-03-01T09:00:02/) });
+    expect((await vault.sessions('bank')).find((s) => s.session === 'cold')!.status).toBe('archived');
+  });
+
+  it("a DBA who backdates a purge's tombstone, last-event time and all, to hide that it came early: verify counts from the head's signed time", async () => {
+    await vault.createTenant('short');
+    await operator().setRetention('short', { archiveAfter: '1d', retain: '2d' });
+    await vault.session('short', 'x').append({ type: 'message', role: 'user', content: 'x' });
+    now += 2 * DAY;
+    await operator().archive('short', 'x');
+    await operator().purge('short', 'x');
+    expect((await vault.verify({ tenant: 'short' })).problems).toEqual([]);
+    // Told it was purged a day early, the DBA moves the purge time back a day... and the
+    // last-event time and due date back two, so that the tombstone still looks on time.
+    const back = (days: number) => `- interval '${days} days'`;
+    await asOwner(vault, url, [{ text: `UPDATE tombstones SET purged_at = purged_at ${back(1)}, last_at = last_at ${back(2)}, due_at = due_at ${back(2)} WHERE tenant_id = 'short'` }]);
+    expect(kinds((await vault.verify({ tenant: 'short' })).problems)).toEqual([
+      ['x', 'purge_unrecorded'],
+      ['x', 'purged_early'],
+    ]);
+  });
 });
