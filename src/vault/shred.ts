@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { InputError, StorageError } from '../errors';
 import { signCheckpoint } from '../audit';
 import { GENESIS_HASH, shredMarker } from '../events';
-import { appendEventsInTransaction, clearHoldRow, deleteSnapshots, destroyAllTenantKeys, insertHold, listSessions, listTenants, readHolds, readPolicy, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow } from '../store';
+import { appendEventsInTransaction, clearHoldRow, deleteSnapshots, destroyAllTenantKeys, insertHold, listSessions, listTenants, readHolds, readPolicy, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow, type TenantTx } from '../store';
 import type { VaultDeps } from './deps';
 import { floorOf, restoreSession } from './archive';
 import { requireHoldsRecorded } from './lifted-holds';
 import { recordedPolicies, trailRetention } from './recorded-retention';
-import { parsePolicy, purgeDue, withFloor } from '../retention';
+import { parsePolicy, purgeDue, withFloor, type PolicyRecord, type RetentionPolicy } from '../retention';
 
 /**
  * Legal holds and crypto-shredding. Shredding erases content from an append-only log by
@@ -59,15 +59,18 @@ export async function shred(
   who: { actor: string; reason: string | null },
 ): Promise<{ sessions: number; tenantKeysDestroyed: boolean }> {
   const signer = await deps.signer();
+  // What the shred would refuse is refused before an archived session is brought back.
+  await withTenant(deps.store.db, tenant, 'checking a shred', async (tx) => {
+    await requireUnheld(deps, tx, tenant, session);
+    if (who.reason) return;
+    const kept = await keptBy(deps, tx, tenant);
+    for await (const row of shreddable(tx, tenant, session)) requireErasureBasis(deps, row, kept);
+  });
   await restoreArchived(deps, tenant, session);
   const result = await withTenant(deps.store.db, tenant, 'shredding keys', async (tx) => {
     // Lock first, then look for holds: a hold set concurrently is either seen here or waits.
     const named = session !== undefined ? await readSession(tx, tenant, session, true) : null;
-    const holds = await readHolds(tx, tenant, session);
-    if (holds.length > 0) {
-      throw new InputError('LEGAL_HOLD', `${holds.length} session(s) under legal hold (${holds.map((h) => h.session).slice(0, 5).join(', ')}); clear the hold first`);
-    }
-    await requireHoldsRecorded(deps, tx, tenant, session);
+    await requireUnheld(deps, tx, tenant, session);
     const targets: string[] = [];
     if (session !== undefined) {
       if (!named) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
@@ -80,21 +83,13 @@ export async function shred(
         after = page[page.length - 1]!.session;
       }
     }
-    const stored = await readPolicy(tx, tenant);
-    const tenantPolicy = stored ? parsePolicy(stored) : deps.defaultRetention;
-    const history = await recordedPolicies(deps, tx, tenant);
+    const kept = await keptBy(deps, tx, tenant);
     let shredded = 0;
     for (const target of targets) {
       const row = (await readSession(tx, tenant, target, true))!; // locked: no append can slip in between
       if (!row.wrappedDataKey || row.status === 'purged') continue; // already shredded
       const now = deps.clock();
-      // Before its retention floor, destroying a session's key is erasure (GDPR art. 17):
-      // allowed, but only with its legal basis, which the marker and the trail record.
-      // Kept until what the signed trail promised it too, should its floor have been lowered outside the vault.
-      const keptUntil = row.lastAt ? purgeDue(row.lastAt, trailRetention(withFloor(tenantPolicy, floorOf(row)), history, row, deps.defaultRetention.retain)) : null;
-      if (!who.reason && keptUntil && now.getTime() < keptUntil.getTime()) {
-        throw new InputError('REASON_REQUIRED', `session ${tenant}/${target} is kept until ${keptUntil.toISOString()}: shredding it now is erasure; give its legal basis with --reason`);
-      }
+      if (!who.reason) requireErasureBasis(deps, row, kept);
       const marker = shredMarker({
         tenant,
         session: target,
@@ -127,13 +122,60 @@ export async function shred(
   return result;
 }
 
+/** LEGAL_HOLD while a hold is in force on the session (or any of the tenant's), or its latest was lifted outside the vault. */
+async function requireUnheld(deps: VaultDeps, tx: TenantTx, tenant: string, session: string | undefined): Promise<void> {
+  const holds = await readHolds(tx, tenant, session);
+  if (holds.length > 0) {
+    throw new InputError('LEGAL_HOLD', `${holds.length} session(s) under legal hold (${holds.map((h) => h.session).slice(0, 5).join(', ')}); clear the hold first`);
+  }
+  await requireHoldsRecorded(deps, tx, tenant, session);
+}
+
+/** What a tenant's sessions are kept by: its policy, and the policy changes its signed trail records. */
+interface KeptBy {
+  policy: RetentionPolicy;
+  history: PolicyRecord[];
+}
+
+async function keptBy(deps: VaultDeps, tx: TenantTx, tenant: string): Promise<KeptBy> {
+  const stored = await readPolicy(tx, tenant);
+  return { policy: stored ? parsePolicy(stored) : deps.defaultRetention, history: await recordedPolicies(deps, tx, tenant) };
+}
+
+/**
+ * Before its retention has passed, destroying a session's key is erasure (GDPR art. 17):
+ * allowed, but only with its legal basis, which the marker and the trail record
+ * (REASON_REQUIRED without). Kept until what the signed trail promised it too, should its
+ * floor have been lowered outside the vault.
+ */
+function requireErasureBasis(deps: VaultDeps, row: SessionRow, kept: KeptBy): void {
+  const keptUntil = row.lastAt ? purgeDue(row.lastAt, trailRetention(withFloor(kept.policy, floorOf(row)), kept.history, row, deps.defaultRetention.retain)) : null;
+  if (keptUntil && deps.clock().getTime() < keptUntil.getTime()) {
+    throw new InputError('REASON_REQUIRED', `session ${row.tenant}/${row.session} is kept until ${keptUntil.toISOString()}: shredding it now is erasure; give its legal basis with --reason`);
+  }
+}
+
+/** The sessions a shred would destroy keys of: the one named, or every one of the tenant with a key. */
+async function* shreddable(tx: TenantTx, tenant: string, session: string | undefined): AsyncGenerator<SessionRow> {
+  if (session !== undefined) {
+    const row = await readSession(tx, tenant, session);
+    if (row?.wrappedDataKey && row.status !== 'purged') yield row;
+    return;
+  }
+  for (let after: string | null = null; ; ) {
+    const page: SessionRow[] = await listSessions(tx, tenant, after, 500);
+    yield* page.filter((s) => s.wrappedDataKey !== null && s.status !== 'purged');
+    if (page.length < 500) return;
+    after = page[page.length - 1]!.session;
+  }
+}
+
 /**
  * Archived sessions in scope are brought back to hot storage first, so each chain can
- * record its own erasure (a `key_shredded` event); held ones are left alone, since the
- * shred is refused for them anyway.
+ * record its own erasure (a `key_shredded` event). Called once the shred's refusals have
+ * been checked, so that a refused shred leaves them archived.
  */
 async function restoreArchived(deps: VaultDeps, tenant: string, session: string | undefined): Promise<void> {
-  if ((await withTenant(deps.store.db, tenant, 'reading legal holds', (tx) => readHolds(tx, tenant, session))).length > 0) return;
   for (let after: string | null = null; ; ) {
     const page: SessionRow[] =
       session !== undefined

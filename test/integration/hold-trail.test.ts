@@ -139,6 +139,8 @@ describe.each(backends())('legal holds against the access trail on $name', (back
     const erasure = vault.operator({ actor: 'dana', reason: 'erasure request' });
     await expect(erasure.shred('lender', 'mortgage')).rejects.toMatchObject({ code: 'LEGAL_HOLD', message: expect.stringMatching(/lifted outside the vault \(mortgage\)/) });
     await expect(erasure.shred('lender')).rejects.toMatchObject({ code: 'LEGAL_HOLD' });
+    // Refused, they leave the archived session archived.
+    expect((await vault.sessions('lender')).find((s) => s.session === 'mortgage')!.status).toBe('archived');
     // Once resolved, an operator lifts it through the vault: a hold set and cleared, recorded.
     await alice().setHold('lender', 'mortgage');
     await vault.operator({ actor: 'bob', reason: 'investigated: released' }).clearHold('lender', 'mortgage');

@@ -78,9 +78,11 @@ describe.each(backends())('retention policies and floors against the access trai
       ['mortgage', 'purge', 'failed:RETENTION_NOT_DUE'],
     ]);
     await expect(ops().purge('bank', 'card')).rejects.toMatchObject({ code: 'RETENTION_NOT_DUE', message: expect.stringMatching(/must be kept until 2033-03-01T09.*retain=7y/) });
-    expect(await status('bank')).toEqual({ card: 'archived', mortgage: 'archived' });
-    // Erasing within the promised retention still needs its legal basis.
+    // Erasing within the promised retention still needs its legal basis; refused, the
+    // archived session is not brought back to hot storage either.
     await expect(vault.operator({ actor: 'dana' }).shred('bank', 'card')).rejects.toMatchObject({ code: 'REASON_REQUIRED' });
+    await expect(vault.operator({ actor: 'dana' }).shred('bank')).rejects.toMatchObject({ code: 'REASON_REQUIRED' });
+    expect(await status('bank')).toEqual({ card: 'archived', mortgage: 'archived' });
     expect(kinds((await vault.verify({ tenant: 'bank' })).problems)).toEqual([
       ['(retention policy)', 'policy_unrecorded'],
       ['card', 'floor_unrecorded'],
