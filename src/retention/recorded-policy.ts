@@ -35,11 +35,6 @@ export function policyAction(change: { override: boolean; policy: RetentionPolic
   return `retention.${change.override ? 'override' : 'set'}:${values.join('/')}`;
 }
 
-/** Whether an action is a policy change's (with or without values). */
-export function isPolicyAction(action: string): boolean {
-  return /^retention\.(set|override)(:|$)/.test(action);
-}
-
 /** The policy changes among `records` that did not fail, in seq order. A record whose values do not parse counts as one without values. */
 export function policyRecords(records: readonly AccessRecord[]): PolicyRecord[] {
   const out: PolicyRecord[] = [];
@@ -174,28 +169,5 @@ export function floorRecorded(s: FloorStamp, history: readonly PolicyRecord[], f
   }
 }
 
+/** What verify names when a tenant's retention tables disagree with its trail: its policy row, or a session's floor. */
 export type RetentionProblemKind = 'policy_unrecorded' | 'floor_unrecorded';
-
-/** `session` is `(retention policy)` for the tenant's policy row; `seq` a floor's session head, or the latest policy record's seq. */
-export interface RetentionProblem {
-  tenant: string;
-  session: string;
-  seq: number;
-  kind: RetentionProblemKind;
-}
-
-/**
- * A tenant's retention tables against its trail: `policy_unrecorded` when its policy row
- * is not the one the trail's changes wrote (or exists with none recorded, or is gone),
- * `floor_unrecorded` for each session whose floor is shorter than the trail promised it.
- * `history` is the tenant's policy records (policyRecords), `fallback` the vault's
- * default retain, which sessions created before any change were given.
- */
-export function checkRetention(tenant: string, row: PolicyStamp | null, sessions: readonly FloorStamp[], history: readonly PolicyRecord[], fallback: Duration): RetentionProblem[] {
-  const problems: RetentionProblem[] = [];
-  if (!policyRecorded(row, history)) problems.push({ tenant, session: '(retention policy)', seq: history[history.length - 1]?.seq ?? 0, kind: 'policy_unrecorded' });
-  for (const s of sessions) {
-    if (!floorRecorded(s, history, fallback)) problems.push({ tenant: s.tenant, session: s.session, seq: s.headSeq, kind: 'floor_unrecorded' });
-  }
-  return problems;
-}

@@ -1,12 +1,13 @@
 import { InputError, IntegrityError } from '../errors';
 import { bytesEqual } from '../crypto';
-import { addDuration, checkRetention, isPolicyAction, parseDuration, policyRecords, type FloorStamp, type RetentionProblemKind } from '../retention';
+import { addDuration, floorRecorded, parseDuration, policyRecorded, type RetentionProblemKind } from '../retention';
 import { ChainVerifier, type ChainProblemKind } from '../events';
 import { AccessChainVerifier, checkHolds, checkPurges, HeadCheck, signedHeadTime, type HoldHistory, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
-import { listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, readHoldHistory, readPolicy, readSession, readTombstone, withTenant, type AccessRow, type PolicyRow, type SessionRow, type TombstoneRow } from '../store';
+import { listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, readHoldHistory, readPolicy, readSession, readTombstone, withTenant, type AccessRow, type SessionRow, type TombstoneRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedChunks } from './read';
 import { accessTrail } from './access';
+import { recordedPolicies } from './recorded-retention';
 
 /** How long after its retirement a signing key's checkpoints are still accepted: clock skew between hosts. */
 export const RETIRED_KEY_GRACE_MS = 5 * 60 * 1000;
@@ -80,18 +81,19 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   const seen = new Set<string>();
   const holds: HoldHistory[] = [];
   const purged: PurgeStamp[] = [];
-  const retention = new Map<string, { policy: PolicyRow | null; floors: FloorStamp[]; records: (AccessRow & { signed: boolean })[] }>();
+  const fallback = deps.defaultRetention.retain;
   for (const tenant of tenants) {
     holds.push(...(await withTenant(deps.store.db, tenant, 'reading legal holds', (tx) => readHoldHistory(tx, tenant, scope.session))));
-    const floors: FloorStamp[] = [];
-    retention.set(tenant, { policy: await withTenant(deps.store.db, tenant, 'reading the retention policy', (tx) => readPolicy(tx, tenant)), floors, records: [] });
+    // The tenant's policy and each session's floor against the policy changes its signed trail records.
+    const kept = await withTenant(deps.store.db, tenant, 'reading the retention policy', async (tx) => ({ policy: await readPolicy(tx, tenant), history: await recordedPolicies(deps, tx, tenant) }));
+    if (!policyRecorded(kept.policy, kept.history)) report.problems.push({ tenant, session: '(retention policy)', seq: kept.history[kept.history.length - 1]?.seq ?? 0, kind: 'policy_unrecorded' });
     const keys = await withTenant(deps.store.db, tenant, 'reading tenant keys', (tx) => listTenantKeys(tx, tenant));
     const usable = new Set(keys.filter((k) => k.wrappedKey !== null && k.state !== 'destroyed').map((k) => k.version));
     for await (const s of sessionsOf(deps, tenant, scope.session)) {
       seen.add(`${tenant}/${s.session}`);
       const problem = (seq: number, kind: VerifyProblem['kind']) => report.problems.push({ tenant, session: s.session, seq, kind });
       const heads = await signedHeads(deps, tenant, s.session, trusted, periods, problem);
-      floors.push(s);
+      if (!floorRecorded(s, kept.history, fallback)) problem(s.headSeq, 'floor_unrecorded');
       report.sessions++;
       scope.onSession?.(tenant, s.session);
       if (s.status === 'purged') {
@@ -160,12 +162,10 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
     anySigned ||= r.signature !== null;
     const keep = r.action.startsWith('hold.') ? holdRecords : r.action === 'retention.purge' ? purgeRecords : null;
     if (keep && inScope(r.tenant, r.session)) keep.push({ ...r, signed });
-    else if (r.session === null && isPolicyAction(r.action)) retention.get(r.tenant ?? '')?.records.push({ ...r, signed });
   }
   for (const p of trail.finish()) report.problems.push({ tenant: '*', session: '(access trail)', seq: p.seq, kind: p.kind });
   const own = <T extends { signed: boolean }>(rs: T[]) => (anySigned ? rs.filter((r) => r.signed) : rs);
   report.problems.push(...checkHolds(holds, own(holdRecords)), ...checkPurges(purged, own(purgeRecords)));
-  for (const [tenant, r] of retention) report.problems.push(...checkRetention(tenant, r.policy, r.floors, policyRecords(own(r.records)), deps.defaultRetention.retain));
   report.ok = report.problems.length === 0;
   deps.logger.info({ op: 'verify', sessions: report.sessions, events: report.events, problems: report.problems.length }, 'verified');
   return report;

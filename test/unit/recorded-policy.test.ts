@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import type { AccessRecord } from '../../src/domain';
 import { RECORD_SKEW_MS } from '../../src/audit';
-import { addDuration, checkRetention, parseDuration, parsePolicy, policyAction, policyRecords, withFloor, type FloorStamp, type PolicyStamp, type RetentionPolicy } from '../../src/retention';
+import { addDuration, floorRecorded, parseDuration, policyRecorded, parsePolicy, policyAction, policyRecords, withFloor, type Duration, type FloorStamp, type PolicyRecord, type PolicyStamp, type RetentionPolicy } from '../../src/retention';
 import { trailRetention } from '../../src/vault/recorded-retention';
 
 /**
@@ -83,6 +83,14 @@ function simulate(ops: readonly Op[]): History {
 }
 
 const fallback = parseDuration(FALLBACK, 'default');
+
+/** What verify names for a tenant: its policy row, then each session whose floor is short of what it was promised. */
+function checkRetention(tenant: string, row: PolicyStamp | null, sessions: readonly FloorStamp[], history: readonly PolicyRecord[], fallback: Duration) {
+  const problems: { tenant: string; session: string; seq: number; kind: string }[] = [];
+  if (!policyRecorded(row, history)) problems.push({ tenant, session: '(retention policy)', seq: history[history.length - 1]?.seq ?? 0, kind: 'policy_unrecorded' });
+  for (const s of sessions) if (!floorRecorded(s, history, fallback)) problems.push({ tenant: s.tenant, session: s.session, seq: s.headSeq, kind: 'floor_unrecorded' });
+  return problems;
+}
 const rowPolicy = (h: History): RetentionPolicy => (h.row ? parsePolicy(h.row) : { archiveAfter: parseDuration('30d', 'a'), retain: fallback });
 const purgeDate = (p: RetentionPolicy) => addDuration(new Date(0), p.retain).getTime();
 const vaultDate = (h: History, s: FloorStamp) => purgeDate(withFloor(rowPolicy(h), parseDuration(s.retainFloor!, 'floor')));
