@@ -57,7 +57,8 @@ function values(text: string | undefined): { policy: RetentionPolicy | null; mod
 }
 
 /**
- * The shortest retention the trail allows a session created at `createdAt`, or null when
+ * The shortest retention the trail allows a session created at `createdAt` (and purged
+ * at `until`, if it was), or null when
  * a record without values leaves it unknown. It is the tenant's policy then (the latest
  * change before it, or `fallback`, the vault's default, when there was none), unless an
  * override since set every floor to its value: the latest override's then. Clocks of
@@ -65,7 +66,15 @@ function values(text: string | undefined): { policy: RetentionPolicy | null; mod
  * creation may or may not have applied to it, and overrides within it of each other may
  * have landed in either order: each such value is allowed, and the shortest counts.
  */
-export function promisedRetain(history: readonly PolicyRecord[], createdAt: Date, fallback: Duration): Duration | null {
+export function promisedRetain(history: readonly PolicyRecord[], createdAt: Date, fallback: Duration, until?: Date): Duration | null {
+  if (until) {
+    // A purged session's floor is final: what changed after its purge did not apply to it,
+    // and a change within the skew of it may or may not have.
+    const [sure, maybe] = [until.getTime() - RECORD_SKEW_MS, until.getTime() + RECORD_SKEW_MS];
+    const before = promisedRetain(history.filter((r) => r.at.getTime() <= sure), createdAt, fallback);
+    const around = promisedRetain(history.filter((r) => r.at.getTime() <= maybe), createdAt, fallback);
+    return before && around ? (atLeast(before, around) ? around : before) : null;
+  }
   const t = createdAt.getTime();
   let before: PolicyRecord | null = null;
   const near: PolicyRecord[] = [];
@@ -148,19 +157,20 @@ function sameDuration(d: Duration, text: string): boolean {
   }
 }
 
-/** A session's floor as stored, for the comparison. */
+/** A session's floor as stored, for the comparison; `purgedAt` from its tombstone if it was purged (its floor no longer changes). */
 export interface FloorStamp {
   tenant: string;
   session: string;
   headSeq: number;
   createdAt: Date;
   retainFloor: string | null;
+  purgedAt?: Date;
 }
 
 /** Whether a session's floor is at least what the trail promised it (a session older than floors has none to check; an unreadable floor is not). */
 export function floorRecorded(s: FloorStamp, history: readonly PolicyRecord[], fallback: Duration): boolean {
   if (s.retainFloor === null) return true;
-  const promised = promisedRetain(history, s.createdAt, fallback);
+  const promised = promisedRetain(history, s.createdAt, fallback, s.purgedAt);
   if (promised === null) return true;
   try {
     return atLeast(parseDuration(s.retainFloor, 'retention floor'), promised);

@@ -93,14 +93,15 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       seen.add(`${tenant}/${s.session}`);
       const problem = (seq: number, kind: VerifyProblem['kind']) => report.problems.push({ tenant, session: s.session, seq, kind });
       const heads = await signedHeads(deps, tenant, s.session, trusted, periods, problem);
-      if (!floorRecorded(s, kept.history, fallback)) problem(s.headSeq, 'floor_unrecorded');
       report.sessions++;
       scope.onSession?.(tenant, s.session);
       if (s.status === 'purged') {
         const t = await checkTombstone(deps, s, heads, problem);
         if (t) purged.push({ tenant, session: s.session, headSeq: t.headSeq, purgedBy: t.purgedBy, purgedAt: t.purgedAt });
+        if (!floorRecorded({ ...s, ...(t ? { purgedAt: t.purgedAt } : {}) }, kept.history, fallback)) problem(s.headSeq, 'floor_unrecorded');
         continue;
       }
+      if (!floorRecorded(s, kept.history, fallback)) problem(s.headSeq, 'floor_unrecorded');
       const chain = new ChainVerifier(tenant, s.session);
       // Snapshots are derived and sealed, so verify cannot open them; it checks that each
       // names a head the chain really has (reads would ignore one that does not).

@@ -118,6 +118,11 @@ describe.each(backends())('retention policies and floors against the access trai
       ['quote', 'purge', 'done'],
     ]);
     expect((await vault.verify({ tenant: 'insurer' })).problems).toEqual([]);
+    // A later override that raises floors again leaves the purged sessions' floors as they
+    // were (final), and verify does not hold them to it.
+    now += DAY;
+    await vault.operator({ actor: 'ops', reason: 'board decision 2026-9' }).setRetention('insurer', { archiveAfter: '1d', retain: '7y', overrideFloors: true });
+    expect((await vault.verify({ tenant: 'insurer' })).problems).toEqual([]);
   });
 
   it('nor does a forged override record count: chained, in an operator\'s name, but unsigned', async () => {

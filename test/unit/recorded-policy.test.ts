@@ -20,7 +20,8 @@ const DAY = 86_400_000;
 type Op =
   | { kind: 'set'; archiveAfter: string; retain: string; mode: 'compliance' | 'governance' | null; override: boolean; fails: boolean; openDuring: boolean; gapMs: number; rowDelayMs: number }
   | { kind: 'open'; gapMs: number }
-  | { kind: 'archive'; session: number; gapMs: number };
+  | { kind: 'archive'; session: number; gapMs: number }
+  | { kind: 'purge'; session: number; gapMs: number };
 
 const gap = fc.oneof(fc.integer({ min: 0, max: 2_000 }), fc.integer({ min: 0, max: 10 * 60_000 }), fc.integer({ min: 0, max: 400 * DAY }));
 const op: fc.Arbitrary<Op> = fc.oneof(
@@ -37,6 +38,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   }),
   fc.record({ kind: fc.constant('open' as const), gapMs: gap }),
   fc.record({ kind: fc.constant('archive' as const), session: fc.nat(), gapMs: gap }),
+  fc.record({ kind: fc.constant('purge' as const), session: fc.nat(), gapMs: gap }),
 );
 
 interface History {
@@ -63,7 +65,10 @@ function simulate(ops: readonly Op[]): History {
     if (o.kind === 'open') open();
     else if (o.kind === 'archive') {
       const s = h.sessions[o.session % Math.max(1, h.sessions.length)];
-      if (s) s.retainFloor = longer(s.retainFloor!, h.row?.retain ?? FALLBACK);
+      if (s && !s.purgedAt) s.retainFloor = longer(s.retainFloor!, h.row?.retain ?? FALLBACK);
+    } else if (o.kind === 'purge') {
+      const s = h.sessions[o.session % Math.max(1, h.sessions.length)];
+      if (s && !s.purgedAt) s.purgedAt = new Date(h.at); // its floor is final from now on
     } else {
       const actor = o.override ? 'ops' : 'admin';
       const base = { actor, action: policyAction({ override: o.override, policy: parsePolicy(o), ...(o.mode ? { mode: o.mode } : {}) }), tenant: 'bank', session: null, reason: o.override ? 'RP-4' : null };
@@ -76,7 +81,7 @@ function simulate(ops: readonly Op[]): History {
       if (o.openDuring) open(); // between the record and the row: the old policy
       h.at += o.rowDelayMs;
       h.row = { archiveAfter: o.archiveAfter, retain: o.retain, mode: o.mode ?? h.row?.mode ?? 'governance', setBy: actor, setAt: new Date(h.at) };
-      if (o.override) for (const s of h.sessions) h.promised.set(s.session, (s.retainFloor = o.retain));
+      if (o.override) for (const s of h.sessions.filter((x) => !x.purgedAt)) h.promised.set(s.session, (s.retainFloor = o.retain));
     }
   }
   return h;
@@ -102,7 +107,7 @@ describe('retention policies and floors against the access trail', () => {
       fc.property(fc.array(op, { maxLength: 30 }), (ops) => {
         const h = simulate(ops);
         expect(checkRetention('bank', h.row, h.sessions, policyRecords(h.records), fallback)).toEqual([]);
-        for (const s of h.sessions) expect(trailDate(h, s)).toBe(vaultDate(h, s));
+        for (const s of h.sessions.filter((x) => !x.purgedAt)) expect(trailDate(h, s)).toBe(vaultDate(h, s));
       }),
       { numRuns: 500 },
     );
@@ -120,7 +125,7 @@ describe('retention policies and floors against the access trail', () => {
         expect(problems).toContainEqual({ tenant: 'bank', session: victim.session, seq: 1, kind: 'floor_unrecorded' });
         if (h.row) expect(problems).toContainEqual(expect.objectContaining({ session: '(retention policy)', kind: 'policy_unrecorded' }));
         // Kept at least as long as it was promised (changes here are far enough apart for the trail to know which applied).
-        expect(trailDate(h, victim)).toBeGreaterThanOrEqual(purgeDate({ archiveAfter: fallback, retain: parseDuration(h.promised.get(victim.session)!, 'promised') }));
+        if (!victim.purgedAt) expect(trailDate(h, victim)).toBeGreaterThanOrEqual(purgeDate({ archiveAfter: fallback, retain: parseDuration(h.promised.get(victim.session)!, 'promised') }));
       }),
       { numRuns: 300 },
     );
