@@ -101,6 +101,31 @@ export function promisedRetain(history: readonly PolicyRecord[], createdAt: Date
   return shortest;
 }
 
+/**
+ * The longest floor the vault itself could have given a session created at `createdAt`
+ * (and purged at `until`, if it was), or null when a record without values leaves it
+ * unknown: the tenant's policy then, or any it recorded since, since archiving raises a
+ * session's floor to the tenant's policy of the day and an override sets it. A floor
+ * above it was raised outside the vault, to keep the session past its retention.
+ */
+export function mostRetain(history: readonly PolicyRecord[], createdAt: Date, fallback: Duration, until?: Date): Duration | null {
+  const t = createdAt.getTime();
+  const end = until ? until.getTime() + RECORD_SKEW_MS : Infinity;
+  let before: PolicyRecord | null = null;
+  const candidates: (Duration | undefined)[] = [];
+  for (const r of history) {
+    if (r.at.getTime() - t <= -RECORD_SKEW_MS) before = r;
+    else if (r.at.getTime() <= end) candidates.push(r.policy?.retain);
+  }
+  candidates.push(before ? before.policy?.retain : fallback);
+  let longest: Duration | null = null;
+  for (const c of candidates) {
+    if (!c) return null;
+    if (!longest || atLeast(c, longest)) longest = c;
+  }
+  return longest;
+}
+
 /** The retain the trail says is in force now: the latest change's, `fallback` when none; null when that record has no values. */
 export function recordedRetain(history: readonly PolicyRecord[], fallback: Duration): Duration | null {
   const latest = history[history.length - 1];
@@ -167,17 +192,23 @@ export interface FloorStamp {
   purgedAt?: Date;
 }
 
-/** Whether a session's floor is at least what the trail promised it (a session older than floors has none to check; an unreadable floor is not). */
+/**
+ * Whether a session's floor is one the vault could have given it: at least what the trail
+ * promised it, and no more than the longest policy it recorded since (a session older
+ * than floors has none to check; an unreadable floor is not one).
+ */
 export function floorRecorded(s: FloorStamp, history: readonly PolicyRecord[], fallback: Duration): boolean {
   if (s.retainFloor === null) return true;
-  const promised = promisedRetain(history, s.createdAt, fallback, s.purgedAt);
-  if (promised === null) return true;
+  let floor: Duration;
   try {
-    return atLeast(parseDuration(s.retainFloor, 'retention floor'), promised);
+    floor = parseDuration(s.retainFloor, 'retention floor');
   } catch {
     return false;
   }
+  const least = promisedRetain(history, s.createdAt, fallback, s.purgedAt);
+  const most = mostRetain(history, s.createdAt, fallback, s.purgedAt);
+  return (least === null || atLeast(floor, least)) && (most === null || atLeast(most, floor));
 }
 
-/** What verify names when a tenant's retention tables disagree with its trail: its policy row, or a session's floor. */
+/** What verify names when a tenant's retention tables disagree with its trail: its policy row, or a session's floor (shortened or lengthened). */
 export type RetentionProblemKind = 'policy_unrecorded' | 'floor_unrecorded';

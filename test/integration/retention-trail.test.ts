@@ -98,6 +98,13 @@ describe.each(backends())('retention policies and floors against the access trai
     ]);
   });
 
+  it('the app role raises a floor to keep a customer\'s session past its retention: verify names it', async () => {
+    await app('lender', `UPDATE sessions SET retain_floor = '99y' WHERE session_id = 'mortgage'`);
+    expect(kinds((await vault.verify({ tenant: 'lender' })).problems)).toEqual([['mortgage', 'floor_unrecorded']]);
+    await asOwner(vault, url, [{ text: `UPDATE sessions SET retain_floor = '7y' WHERE tenant_id = 'lender' AND session_id = 'mortgage'` }]);
+    expect((await vault.verify({ tenant: 'lender' })).problems).toEqual([]);
+  });
+
   it("the app role cannot move a session's creation time; a DBA who deletes the policy row is named", async () => {
     expect(await refused(app('lender', `UPDATE sessions SET created_at = '2015-01-01T00:00:00Z' WHERE session_id = 'card'`))).toMatch(/STORAGE_REFUSED.*creation time never changes/);
     expect((await vault.verify({ tenant: 'lender' })).problems).toEqual([]);

@@ -131,6 +131,18 @@ describe('retention policies and floors against the access trail', () => {
     );
   });
 
+  it('names a floor raised outside the vault, to keep a session past its retention', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 30 }), fc.nat(), (ops, pick) => {
+        const h = simulate([...ops, { kind: 'open', gapMs: 1 }]);
+        const victim = h.sessions[pick % h.sessions.length]!;
+        victim.retainFloor = '99y';
+        expect(checkRetention('bank', h.row, h.sessions, policyRecords(h.records), fallback)).toEqual([{ tenant: 'bank', session: victim.session, seq: 1, kind: 'floor_unrecorded' }]);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('names a policy row the trail has no change for: written by someone else, at another time, with other values or mode, or with none recorded', () => {
     const at = Date.parse('2026-06-01T00:00:00Z');
     const records: AccessRecord[] = [{ seq: 1, at: new Date(at), actor: 'admin', action: 'retention.set:30d/7y', tenant: 'bank', session: null, reason: null, outcome: 'granted' }];
