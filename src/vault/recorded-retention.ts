@@ -4,9 +4,9 @@ import { readCheckpoints, readPolicyRecords, type SessionRow, type TenantTx } fr
 import type { VaultDeps } from './deps';
 import { ownRecords } from './own-records';
 
-/** A tenant's policy changes as its signed access trail records them (retention/recorded-policy.ts). In the caller's transaction. */
-export async function recordedPolicies(deps: VaultDeps, tx: TenantTx, tenant: string): Promise<PolicyRecord[]> {
-  return policyRecords(await ownRecords(deps, await readPolicyRecords(tx, tenant)));
+/** A tenant's policy changes as its signed access trail records them (retention/recorded-policy.ts; `signs` as ownRecords takes it). In the caller's transaction. */
+export async function recordedPolicies(deps: VaultDeps, tx: TenantTx, tenant: string, signs?: boolean): Promise<PolicyRecord[]> {
+  return policyRecords(await ownRecords(deps, await readPolicyRecords(tx, tenant), signs));
 }
 
 /**

@@ -3,7 +3,7 @@ import { bytesEqual } from '../crypto';
 import { addDuration, floorRecorded, parseDuration, policyRecorded, type RetentionProblemKind } from '../retention';
 import { ChainVerifier, type ChainProblemKind } from '../events';
 import { AccessChainVerifier, checkHolds, checkPurges, HeadCheck, signedHeadTime, type HoldHistory, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
-import { listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, readHoldHistory, readPolicy, readSession, readTombstone, withTenant, type AccessRow, type SessionRow, type TombstoneRow } from '../store';
+import { anySignedAccess, listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, readHoldHistory, readPolicy, readSession, readTombstone, withTenant, type AccessRow, type SessionRow, type TombstoneRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedChunks } from './read';
 import { accessTrail } from './access';
@@ -82,10 +82,11 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   const holds: HoldHistory[] = [];
   const purged: PurgeStamp[] = [];
   const fallback = deps.defaultRetention.retain;
+  const signs = await anySignedAccess(deps.store.db); // verify needs no keyring: the trail says whether the vault signs
   for (const tenant of tenants) {
     holds.push(...(await withTenant(deps.store.db, tenant, 'reading legal holds', (tx) => readHoldHistory(tx, tenant, scope.session))));
     // The tenant's policy and each session's floor against the policy changes its signed trail records.
-    const kept = await withTenant(deps.store.db, tenant, 'reading the retention policy', async (tx) => ({ policy: await readPolicy(tx, tenant), history: await recordedPolicies(deps, tx, tenant) }));
+    const kept = await withTenant(deps.store.db, tenant, 'reading the retention policy', async (tx) => ({ policy: await readPolicy(tx, tenant), history: await recordedPolicies(deps, tx, tenant, signs) }));
     if (!policyRecorded(kept.policy, kept.history)) report.problems.push({ tenant, session: '(retention policy)', seq: kept.history[kept.history.length - 1]?.seq ?? 0, kind: 'policy_unrecorded' });
     const keys = await withTenant(deps.store.db, tenant, 'reading tenant keys', (tx) => listTenantKeys(tx, tenant));
     const usable = new Set(keys.filter((k) => k.wrappedKey !== null && k.state !== 'destroyed').map((k) => k.version));

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, gte, inArray, isNull, like, or, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, gte, inArray, isNotNull, isNull, like, or, type SQL } from 'drizzle-orm';
 import { accessLog } from '../schema';
 import type { TenantTx, VaultDb } from '../types';
 import type { AccessRecord } from '../../domain';
@@ -34,6 +34,12 @@ export async function readPolicyRecords(db: TenantTx, tenant: string): Promise<(
   const policy = or(inArray(accessLog.action, ['retention.set', 'retention.override']), like(accessLog.action, 'retention.set:%'), like(accessLog.action, 'retention.override:%'));
   const where = and(eq(accessLog.tenantId, tenant), isNull(accessLog.sessionId), policy);
   return withPrevHashes(db, (await db.select().from(accessLog).where(where).orderBy(asc(accessLog.seq))).map(toRow));
+}
+
+/** Whether any record of the trail is signed: a vault that signs nothing has only unsigned records to go on. */
+export async function anySignedAccess(db: VaultDb): Promise<boolean> {
+  const [row] = await db.select({ seq: accessLog.seq }).from(accessLog).where(isNotNull(accessLog.signature)).limit(1);
+  return row !== undefined;
 }
 
 async function withPrevHashes(db: TenantTx, rows: AccessRow[]): Promise<(AccessRow & { prevHash: Uint8Array | null })[]> {
