@@ -3,5 +3,5 @@ export { DEFAULT_POLICY, parsePolicy, describePolicy, decide, purgeDue, withFloo
 export type { RetentionMode, RetentionPolicy, RetentionSubject, RetentionDecision } from './policy';
 export { encodeArchive, decodeArchive, archiveObjectName, ARCHIVE_FORMAT } from './archive-format';
 export type { ArchiveContent, ArchiveObject, ArchiveManifest, ArchiveExpectation } from './archive-format';
-export { DEFAULT_POLICY_ACTOR, policyAction, policyRecords, promisedRetain, mostRetain, recordedRetain, policyRecorded, floorRecorded } from './recorded-policy';
+export { DEFAULT_POLICY_ACTOR, policyAction, policyRecords, promisedRetain, recordedRetain, policyRecorded, floorRecorded } from './recorded-policy';
 export type { PolicyRecord, PolicyStamp, FloorStamp, RetentionProblemKind } from './recorded-policy';

@@ -158,15 +158,13 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   const purgeRecords: (AccessRow & { signed: boolean })[] = [];
   const scoped = new Set(tenants);
   const inScope = (t: string | null, s: string | null) => t !== null && scoped.has(t) && (scope.session === undefined || s === scope.session);
-  let anySigned = false;
   for await (const r of accessTrail(deps)) {
     const signed = trail.push(r);
-    anySigned ||= r.signature !== null;
     const keep = r.action.startsWith('hold.') ? holdRecords : r.action === 'retention.purge' ? purgeRecords : null;
     if (keep && inScope(r.tenant, r.session)) keep.push({ ...r, signed });
   }
   for (const p of trail.finish()) report.problems.push({ tenant: '*', session: '(access trail)', seq: p.seq, kind: p.kind });
-  const own = <T extends { signed: boolean }>(rs: T[]) => (anySigned ? rs.filter((r) => r.signed) : rs);
+  const own = <T extends { signed: boolean }>(rs: T[]) => (signs ? rs.filter((r) => r.signed) : rs);
   report.problems.push(...checkHolds(holds, own(holdRecords)), ...checkPurges(purged, own(purgeRecords)));
   report.ok = report.problems.length === 0;
   deps.logger.info({ op: 'verify', sessions: report.sessions, events: report.events, problems: report.problems.length }, 'verified');
