@@ -67,6 +67,9 @@ describe.each(backends())('the access trail on $name', (backend) => {
       await expect(op.events('bank', 's')).rejects.toMatchObject({ code: 'ACCESS_TRAIL_UNAVAILABLE' });
       await expect(op.state('bank', 's')).rejects.toMatchObject({ code: 'ACCESS_TRAIL_UNAVAILABLE' });
       await expect(op.export('bank', 's', { decrypt: true })).rejects.toMatchObject({ code: 'ACCESS_TRAIL_UNAVAILABLE' });
+      // A tenant is created with its default retention recorded, or not at all.
+      await expect(vault.createTenant('unrecorded')).rejects.toMatchObject({ code: 'ACCESS_TRAIL_UNAVAILABLE' });
+      expect((await vault.tenants()).map((t) => t.tenant)).toEqual(['bank', 'other']);
     } finally {
       await asOwner(vault, url, [{ text: 'GRANT INSERT ON access_log TO session_vault_app' }]);
     }
@@ -111,6 +114,9 @@ describe.each(backends())('the access trail on $name', (backend) => {
       const op = unreachable.vault.operator({ actor: 'mallory' });
       await expect(op.events('bank', 's')).rejects.toMatchObject({ code: 'ACCESS_TRAIL_UNAVAILABLE', message: expect.stringMatching(/cannot be witnessed at s3:\/\/witness\/x/) });
       await expect(op.export('bank', 's', { decrypt: true })).rejects.toMatchObject({ code: 'ACCESS_TRAIL_UNAVAILABLE' });
+      // Creating a tenant, like appending, does not wait on the witness: its record is
+      // witnessed with the next one.
+      await expect(unreachable.vault.createTenant('second')).resolves.toMatchObject({ tenant: 'second' });
     } finally {
       await unreachable.close();
     }
