@@ -41,7 +41,7 @@ import { toHex } from '../crypto';
 import { eachAtMost } from './at-most';
 import type { VaultDeps } from './deps';
 import { requireHoldsRecorded } from './lifted-holds';
-import { recordedPolicies, signedLastAt, trailRetention } from './recorded-retention';
+import { keptBy, signedLastAt, trailRetention } from './recorded-retention';
 
 /**
  * Moving sessions between hot Postgres and the archive store (docs/retention.md):
@@ -331,8 +331,8 @@ export async function purge(deps: VaultDeps, tenant: string, session: string, ac
     // Due by the tenant's policy and the session's floor, and by what the signed trail
     // promised the session, should the application role have shortened either.
     // Counted from the head's signed time if the row's is earlier (moved back outside the vault).
-    const stored = await readPolicy(tx, tenant);
-    const policy = trailRetention(withFloor(stored ? parsePolicy(stored) : deps.defaultRetention, floorOf(row)), await recordedPolicies(deps, tx, tenant), row, deps.defaultRetention.retain);
+    const kept = await keptBy(deps, tx, tenant);
+    const policy = trailRetention(withFloor(kept.policy, floorOf(row)), kept.history, row, deps.defaultRetention.retain);
     const lastAt = (await signedLastAt(deps, tx, row))!;
     const dueAt = purgeDue(lastAt, policy);
     if (now.getTime() < dueAt.getTime()) {

@@ -1,6 +1,6 @@
 import { signedHeadTime, verifyCheckpoint, type SignedHead } from '../audit';
-import { atLeast, policyRecords, promisedRetain, recordedRetain, type Duration, type PolicyRecord, type RetentionPolicy, withFloor } from '../retention';
-import { readCheckpoints, readPolicyRecords, type SessionRow, type TenantTx } from '../store';
+import { parsePolicy, policyRecords, promisedRetain, recordedRetain, type Duration, type PolicyRecord, type RetentionPolicy, withFloor } from '../retention';
+import { readCheckpoints, readPolicy, readPolicyRecords, type SessionRow, type TenantTx } from '../store';
 import type { VaultDeps } from './deps';
 import { ownRecords } from './own-records';
 
@@ -17,10 +17,19 @@ export async function recordedPolicies(deps: VaultDeps, tx: TenantTx, tenant: st
  * purge (and shred's erasure check) from acting on such a change. Pure.
  */
 export function trailRetention(policy: RetentionPolicy, history: readonly PolicyRecord[], row: Pick<SessionRow, 'createdAt'>, fallback: Duration): RetentionPolicy {
-  const now = recordedRetain(history, fallback);
-  const promised = promisedRetain(history, row.createdAt, fallback);
-  const longer = now && promised ? (atLeast(now, promised) ? now : promised) : (now ?? promised);
-  return withFloor(policy, longer);
+  return withFloor(withFloor(policy, recordedRetain(history, fallback)), promisedRetain(history, row.createdAt, fallback));
+}
+
+/** What a tenant's sessions are kept by: its stored policy (the vault's default without one), and the policy changes its signed trail records. */
+export interface KeptBy {
+  policy: RetentionPolicy;
+  history: PolicyRecord[];
+}
+
+/** Reads what a tenant's sessions are kept by, in the caller's transaction (purge and shred hold each session to it with trailRetention). */
+export async function keptBy(deps: VaultDeps, tx: TenantTx, tenant: string): Promise<KeptBy> {
+  const stored = await readPolicy(tx, tenant);
+  return { policy: stored ? parsePolicy(stored) : deps.defaultRetention, history: await recordedPolicies(deps, tx, tenant) };
 }
 
 /**

@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { InputError, StorageError } from '../errors';
 import { signCheckpoint } from '../audit';
 import { GENESIS_HASH, shredMarker } from '../events';
-import { appendEventsInTransaction, clearHoldRow, deleteSnapshots, destroyAllTenantKeys, insertHold, listSessions, listTenants, readHolds, readPolicy, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow, type TenantTx } from '../store';
+import { appendEventsInTransaction, clearHoldRow, deleteSnapshots, destroyAllTenantKeys, insertHold, listSessions, listTenants, readHolds, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow, type TenantTx } from '../store';
 import type { VaultDeps } from './deps';
 import { floorOf, restoreSession } from './archive';
 import { requireHoldsRecorded } from './lifted-holds';
-import { recordedPolicies, trailRetention } from './recorded-retention';
-import { parsePolicy, purgeDue, withFloor, type PolicyRecord, type RetentionPolicy } from '../retention';
+import { keptBy, trailRetention, type KeptBy } from './recorded-retention';
+import { purgeDue, withFloor } from '../retention';
 
 /**
  * Legal holds and crypto-shredding. Shredding erases content from an append-only log by
@@ -129,17 +129,6 @@ async function requireUnheld(deps: VaultDeps, tx: TenantTx, tenant: string, sess
     throw new InputError('LEGAL_HOLD', `${holds.length} session(s) under legal hold (${holds.map((h) => h.session).slice(0, 5).join(', ')}); clear the hold first`);
   }
   await requireHoldsRecorded(deps, tx, tenant, session);
-}
-
-/** What a tenant's sessions are kept by: its policy, and the policy changes its signed trail records. */
-interface KeptBy {
-  policy: RetentionPolicy;
-  history: PolicyRecord[];
-}
-
-async function keptBy(deps: VaultDeps, tx: TenantTx, tenant: string): Promise<KeptBy> {
-  const stored = await readPolicy(tx, tenant);
-  return { policy: stored ? parsePolicy(stored) : deps.defaultRetention, history: await recordedPolicies(deps, tx, tenant) };
 }
 
 /**
