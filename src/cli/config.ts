@@ -25,7 +25,7 @@ export interface CliConfig {
   database: string | undefined;
   /** The database schema of the vault (VAULT_DB_SCHEMA); undefined: session_vault, or `public` for a vault an earlier version made there. */
   schema: string | undefined;
-  /** The role the application acts as (VAULT_APP_ROLE); undefined: session_vault_app. */
+  /** The role to act as (VAULT_APP_ROLE); undefined: session_vault_operator if the login may, else session_vault_app. */
   appRole: string | undefined;
   keyring: string;
   /** A folder, or s3://bucket/prefix. */

@@ -75,7 +75,8 @@ export function storageError(e: unknown, doing: string): VaultError {
     return new StorageError('STORAGE_REFUSED', `database refused ${doing}: ${rule || 'a vault rule'}`, { cause: e });
   }
   if (code === '42501') {
-    return new StorageError('STORAGE_REFUSED', `database refused ${doing}: insufficient privilege`, { cause: e });
+    // The role acted as may not (layout.ts): an agent's application role administering, an auditor writing.
+    return new StorageError('STORAGE_REFUSED', `database refused ${doing}: insufficient privilege for the role this vault acts as (roles: docs/operations.md)`, { cause: e });
   }
   // A network error without a code (a malformed address, a TLS failure): its message names no secrets, its kind says why.
   const why = code ?? (e instanceof Error && !(e instanceof VaultError) && e.name !== 'Error' ? e.name : undefined);

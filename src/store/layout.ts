@@ -2,16 +2,28 @@ import { InputError } from '../errors';
 
 /**
  * Where a vault lives inside its database: the schema holding its tables and functions,
- * the schema holding drizzle's record of applied migrations, and the (cluster-wide) role
- * the application acts as. Names are plain lower-case identifiers, so they go into SQL
- * unquoted and unescaped, and a name that is not one is refused before any SQL runs.
+ * the schema holding drizzle's record of applied migrations, the (cluster-wide) roles of
+ * its family, and the one this process's connections act as. Names are plain lower-case
+ * identifiers, so they go into SQL unquoted and unescaped, and a name that is not one is
+ * refused before any SQL runs.
+ *
+ * The family (docs/operations.md, "Roles"): the application role appends and reads; the
+ * operator role is a member of it and may also create tenants, change keys, holds,
+ * retention and tokens, archive and purge (drizzle/0040_operator_role.sql); the auditor
+ * role only reads (0022). `…_app`, `…_operator` and `…_auditor` share a prefix.
  */
 export interface StoreLayout {
   readonly schema: string;
   readonly migrationsSchema: string;
   readonly appRole: string;
-  /** The read-only role beside it (drizzle/0022_auditor_role.sql): `…_app` becomes `…_auditor`. */
+  /** The role that administers the vault: `…_app` becomes `…_operator`. */
+  readonly operatorRole: string;
+  /** The read-only role: `…_app` becomes `…_auditor`. */
   readonly auditorRole: string;
+  /** The role this process's connections act as: one of the three. */
+  readonly role: string;
+  /** Whether `role` was asked for (`--app-role`); if not, it is the operator role where the login may act as it, else the application role. */
+  readonly roleAsked: boolean;
 }
 
 export const DEFAULT_SCHEMA = 'session_vault';
@@ -27,15 +39,38 @@ const LEGACY_SCHEMA = 'public';
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 const RESERVED = /^(pg_|information_schema$)/;
 
-export function storeLayout(schema: string = DEFAULT_SCHEMA, appRole: string = DEFAULT_APP_ROLE): StoreLayout {
-  for (const [what, name] of [['schema', schema], ['application role', appRole]] as const) {
+const FAMILY = /^(.+)_(app|operator|auditor)$/;
+
+/**
+ * The layout of `schema` whose connections act as `role`. The role names its family: any
+ * of `x_app`, `x_operator` and `x_auditor` is of the family `x_…`; a name without one of
+ * those endings is an application role, and its operator and auditor roles add one. No
+ * role asked for: the default family, acting as its operator role (openStore may settle
+ * for the application role: actingRole).
+ */
+export function storeLayout(schema: string = DEFAULT_SCHEMA, role?: string): StoreLayout {
+  for (const [what, name] of [['schema', schema], ['role', role ?? DEFAULT_APP_ROLE]] as const) {
     if (!IDENTIFIER.test(name) || RESERVED.test(name)) {
       throw new InputError('INVALID_CONFIG', `the ${what} name must be a lower-case identifier (a-z, 0-9, _; 1..63, not pg_…): got ${JSON.stringify(name.slice(0, 80))}`);
     }
   }
-  const auditorRole = `${appRole.endsWith('_app') ? appRole.slice(0, -4) : appRole}_auditor`;
-  if (auditorRole.length > 63) throw new InputError('INVALID_CONFIG', 'the application role name leaves no room for its auditor role (…_auditor, 63 characters at most)');
-  return { schema, migrationsSchema: schema === LEGACY_SCHEMA ? 'drizzle' : schema, appRole, auditorRole };
+  const named = FAMILY.exec(role ?? DEFAULT_APP_ROLE);
+  const prefix = named ? named[1]! : role!;
+  const appRole = named ? `${prefix}_app` : role!;
+  const [operatorRole, auditorRole] = [`${prefix}_operator`, `${prefix}_auditor`];
+  if (operatorRole.length > 63) throw new InputError('INVALID_CONFIG', 'the application role name leaves no room for its operator and auditor roles (…_operator, 63 characters at most)');
+  return { schema, migrationsSchema: schema === LEGACY_SCHEMA ? 'drizzle' : schema, appRole, operatorRole, auditorRole, role: role ?? operatorRole, roleAsked: role !== undefined };
+}
+
+/**
+ * The role to act as, when none was asked for: the operator role if the login may act as
+ * it (a superuser, the embedded store, an operator's login), else the application role.
+ * What a login may do is decided by the roles it was granted, not by this choice: a
+ * process acts with the most its login allows, and the agent's login is granted the
+ * application role only (docs/operations.md).
+ */
+export function actingRole(layout: StoreLayout, mayOperate: boolean): StoreLayout {
+  return layout.roleAsked || mayOperate ? layout : { ...layout, role: layout.appRole };
 }
 
 /**
@@ -61,7 +96,10 @@ export async function resolveLayout(
  * those names replaced. Pure: tested on every file (no `public` or default role left).
  */
 export function migrationSql(text: string, layout: StoreLayout): string {
-  let out = text.replace(/\bsession_vault_app\b/g, layout.appRole).replace(/\bsession_vault_auditor\b/g, layout.auditorRole);
+  let out = text
+    .replace(/\bsession_vault_app\b/g, layout.appRole)
+    .replace(/\bsession_vault_operator\b/g, layout.operatorRole)
+    .replace(/\bsession_vault_auditor\b/g, layout.auditorRole);
   if (layout.schema !== LEGACY_SCHEMA) {
     out = out
       .replace(/"public"\./g, `"${layout.schema}".`)

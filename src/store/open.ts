@@ -23,7 +23,11 @@ export interface StoreOptions {
   roleOnConnect?: boolean;
   /** The schema of the vault's tables (default session_vault; a vault made in `public` by an earlier version is found there). */
   schema?: string | undefined;
-  /** The role the application acts as (default session_vault_app; cluster-wide on a server). */
+  /**
+   * The role connections act as (cluster-wide on a server): `…_app`, `…_operator` or
+   * `…_auditor` of the vault's family (layout.ts). Default: session_vault_operator if the
+   * login may act as it, else session_vault_app.
+   */
   appRole?: string | undefined;
   /** Postgres: the statement timeout in ms (0: none) and, capped at 10 s, the connect timeout (see VaultOptions). */
   statementTimeoutMs?: number | undefined;

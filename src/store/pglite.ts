@@ -51,7 +51,7 @@ export async function openPglite(
     const layout = await resolveLayout(options, async (text) => (await opening.query(text)).rows as never[]);
     if (options.migrate === false && dir) await requireCurrentSchema(pglite, dir, layout);
     else await migratePglite(pglite, layout);
-    await pglite.exec(`SET search_path TO ${layout.schema}; SET ROLE ${layout.appRole}`);
+    await pglite.exec(`SET search_path TO ${layout.schema}; SET ROLE ${layout.role}`);
     const db = drizzle(pglite, { schema }) as unknown as VaultDb;
     const opened = pglite;
     return {

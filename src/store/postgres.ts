@@ -6,15 +6,15 @@ import { StorageError } from '../errors';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import * as schema from './schema';
 import { checkSchemaState, migratePostgres, schemaState } from './migrate';
-import { resolveLayout, type StoreLayout } from './layout';
+import { actingRole, resolveLayout, type StoreLayout } from './layout';
 import { storageError } from './errors';
 import type { Store, VaultDb } from './types';
 import type { Statement } from './statement';
 
 /**
  * A Postgres server through a `pg` pool and drizzle-orm/node-postgres. Every pooled
- * connection acts as the application role (startup option `role`), so row-level security and the
- * append-only privileges hold whatever login role the URL names.
+ * connection acts as one role of the vault's family (startup option `role`: layout.ts), so
+ * row-level security and the role's privileges hold whatever login role the URL names.
  */
 export async function openPostgres(
   url: string,
@@ -39,16 +39,21 @@ export async function openPostgres(
         if (options.create === false && !state.vault) throw new StorageError('NO_VAULT', `no vault in ${redact(url)} (schema ${layout.schema}): run \`session-vault init\` first`);
         if (!options.migrate) checkSchemaState(state, redact(url));
       }
+      if (options.migrate) await migratePostgres(url, layout, connectionTimeoutMillis);
+      // No role asked for: the operator role if this login may act as it (it exists once migrated).
+      const [may] = await query<{ may: boolean }>(
+        `SELECT coalesce((SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = '${layout.operatorRole}'), false) AS may`,
+      );
+      layout = actingRole(layout, options.roleOnConnect !== false && may!.may);
     } finally {
       await probe.end();
     }
-    if (options.migrate) await migratePostgres(url, layout, connectionTimeoutMillis);
-    // The role is a startup parameter, so a connection acts as the app role from its
-    // first statement: there is no window in which it runs as the login role.
+    // The role is a startup parameter, so a connection acts as its role from its first
+    // statement: there is no window in which it runs as the login role.
     // Behind PgBouncer (transaction pooling) or RDS Proxy a startup option does not reach the
     // server: then the login role carries it instead (ALTER ROLE … SET role =
     // session_vault_app; docs/operations.md) and `roleOnConnect: false` sends none. The probe
-    // below refuses either way unless the connection really acts as the application role.
+    // below refuses either way unless the connection really acts as a role of the vault's family.
     // The schema travels the same way (search_path), so every unqualified table name the
     // queries use resolves in the vault's schema.
     // The timeouts travel the same way. The server cancels a statement (a lock wait
@@ -57,7 +62,7 @@ export async function openPostgres(
     // client that froze mid-transaction (a GC pause, a SIGSTOP, a hung host) does not hold
     // its sessions' heads, and every other writer to them, for ever.
     const timeouts = timeout > 0 ? ` -c statement_timeout=${timeout} -c idle_in_transaction_session_timeout=${timeout}` : '';
-    const startup = `-c role=${layout.appRole} -c search_path=${layout.schema}${timeouts}`;
+    const startup = `-c role=${layout.role} -c search_path=${layout.schema}${timeouts}`;
     // Each new connection is made ready before the pool lends it out (onConnect):
     // - A lent client has no 'error' listener of the pool's (pool.query adds one for its own
     //   query; a transaction or a COPY gets none), and a connection reset or a terminated
@@ -81,9 +86,12 @@ export async function openPostgres(
       const fix = options.roleOnConnect === false ? `give the login role the setting (ALTER ROLE … SET ${setting})` : 'the startup option did not take effect';
       return new StorageError('STORAGE_REFUSED', `connections to ${hostOf(url)} ${what}: ${fix}`);
     };
-    if (acting?.role !== layout.appRole) {
+    // Behind a pooler the login's own setting names the role: any of the family's, unless one was asked for.
+    const family = [layout.appRole, layout.operatorRole, layout.auditorRole];
+    if (options.roleOnConnect === false && !layout.roleAsked && family.includes(String(acting?.role))) layout = { ...layout, role: String(acting!.role) };
+    if (acting?.role !== layout.role) {
       await pool.end().catch(() => {});
-      throw refuse(`act as ${JSON.stringify(String(acting?.role ?? '?'))}, not ${layout.appRole}`, `role = ${layout.appRole}`);
+      throw refuse(`act as ${JSON.stringify(String(acting?.role ?? '?'))}, not ${layout.role}`, `role = ${layout.role}`);
     }
     if (acting.schema !== layout.schema) {
       await pool.end().catch(() => {});

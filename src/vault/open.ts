@@ -48,7 +48,14 @@ export interface VaultOptions {
    * Several vaults may share one database in different schemas.
    */
   schema?: string;
-  /** The role the application acts as. Default `session_vault_app`; cluster-wide on a server, so vaults of one cluster that must not share privileges take different names. */
+  /**
+   * The database role this vault's connections act as: the application role
+   * (`session_vault_app`: append and read), its operator role (`…_operator`: also tenants,
+   * keys, holds, retention, archive, purge, tokens) or its auditor role (`…_auditor`: read
+   * only); docs/operations.md, "Roles". Default: the operator role if the login may act as
+   * it, else the application role. Cluster-wide on a server, so vaults of one cluster that
+   * must not share privileges take different names (`claims_vault_app` and its family).
+   */
   appRole?: string;
   /**
    * Postgres: the longest one statement may run, waits for locks included (the server's

@@ -31,7 +31,7 @@ describe.each(backends())('the auditor role on $name', (backend) => {
 
     const auditor: Vault = await openVault({ home: h.home, database, appRole: 'session_vault_auditor', migrate: false, logger: quiet });
     try {
-      expect(storeOf(auditor).layout.appRole).toBe('session_vault_auditor');
+      expect(storeOf(auditor).layout.role).toBe('session_vault_auditor');
       expect(await auditor.verify()).toMatchObject({ ok: true, sessions: 1, problems: [] });
       expect((await auditor.sessions('bank')).map((s) => s.session)).toEqual(['s']);
       expect((await auditor.holds('bank')).map((x) => x.session)).toEqual(['s']);

@@ -83,4 +83,21 @@ describe.each(backends())('retention commands on $name', (backend: Backend) => {
     const log = await run(['access-log', '--json', '--tenant', 'bank']);
     expect(log.stdout.trim().split('\n').map((l) => JSON.parse(l).action)).toEqual(expect.arrayContaining(['retention.set:1h/6y', 'retention.set:1h/1h', 'retention.archive', 'retention.restore']));
   });
+
+  it('as the application role (VAULT_APP_ROLE), a hold or a policy change exits 4 with one line naming the privilege, and changes nothing', async () => {
+    const asApp = { VAULT_APP_ROLE: 'session_vault_app' };
+    const policy = (await run(['retention', 'show', 'bank', '--json'])).stdout;
+    const holds = (await run(['hold', 'list', '--json'])).stdout;
+    for (const args of [
+      ['hold', 'set', 'bank', 's1', '--reason', 'litigation 12', '--actor', 'mallory'],
+      ['retention', 'set', 'bank', '--archive-after', '1d', '--retain', '1d', '--actor', 'mallory', '--reason', 'cleanup'],
+    ]) {
+      const refused = await run(args, undefined, asApp);
+      expect([args[0], refused.code, refused.stderr]).toEqual([args[0], 4, expect.stringMatching(/^error\[STORAGE_REFUSED\]: database refused .*: insufficient privilege for the role this vault acts as \(roles: docs\/operations.md\)\n$/)]);
+    }
+    expect((await run(['hold', 'list', '--json'])).stdout).toBe(holds);
+    expect((await run(['retention', 'show', 'bank', '--json'])).stdout).toBe(policy);
+    // The agent's work still goes on as that role.
+    expect((await run(['append', 'bank', 'agent', '--event', '{"type":"task","task":"as the app"}'], undefined, asApp)).code).toBe(0);
+  });
 });

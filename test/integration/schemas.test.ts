@@ -44,7 +44,7 @@ describe.each(backends())('schemas and application roles on $name', (backend) =>
       await vault.session('bank', 's').append({ type: 'task', task: 'in its own schema' });
       const found = await rows(vault, `SELECT table_schema FROM information_schema.tables WHERE table_name = 'events'`);
       expect(found.map((r) => r.table_schema)).toEqual(['session_vault']);
-      expect(storeOf(vault).layout).toEqual({ schema: 'session_vault', migrationsSchema: 'session_vault', appRole: 'session_vault_app', auditorRole: 'session_vault_auditor' });
+      expect(storeOf(vault).layout).toEqual({ schema: 'session_vault', migrationsSchema: 'session_vault', appRole: 'session_vault_app', operatorRole: 'session_vault_operator', auditorRole: 'session_vault_auditor', role: 'session_vault_operator', roleAsked: false });
       // Every PL/pgSQL function resolves its tables in the vault's schema, whatever the caller's path.
       const unpinned = await rows(
         vault,
@@ -84,11 +84,11 @@ describe.each(backends())('schemas and application roles on $name', (backend) =>
 
 const pg = backends().find((b) => b.name === 'postgres');
 (pg ? describe : describe.skip)('two vaults in one Postgres database', () => {
-  it("each acts as its own role in its own schema; one vault's application role cannot read or write the other's tables", async () => {
+  it("each acts as its own role in its own schema; one vault's roles cannot read or write the other's tables", async () => {
     const url = await pg!.database();
     const tag = randomBytes(3).toString('hex');
-    const a = await openVault({ home: await home(), database: url, schema: `vault_a_${tag}`, appRole: `vault_a_${tag}_app`, logger: quiet });
-    const b = await openVault({ home: await home(), database: url, schema: `vault_b_${tag}`, appRole: `vault_b_${tag}_app`, logger: quiet });
+    const a = await openVault({ home: await home(), database: url, schema: `vault_a_${tag}`, appRole: `vault_a_${tag}_operator`, logger: quiet });
+    const b = await openVault({ home: await home(), database: url, schema: `vault_b_${tag}`, appRole: `vault_b_${tag}_operator`, logger: quiet });
     try {
       await a.createTenant('bank');
       await b.createTenant('bank');
@@ -96,8 +96,8 @@ const pg = backends().find((b) => b.name === 'postgres');
       await b.session('bank', 's').append({ type: 'task', task: 'vault b' });
       expect((await a.session('bank', 's').state()).currentTask).toBe('vault a');
       expect((await b.session('bank', 's').state()).currentTask).toBe('vault b');
-      expect((await rows(a, 'SELECT current_user AS u, current_schema() AS s'))[0]).toEqual({ u: `vault_a_${tag}_app`, s: `vault_a_${tag}` });
-      // The attack: vault A's application connection reaches for vault B's tables by name.
+      expect((await rows(a, 'SELECT current_user AS u, current_schema() AS s'))[0]).toEqual({ u: `vault_a_${tag}_operator`, s: `vault_a_${tag}` });
+      // The attack: vault A's connection (its operator role, a member of its application role) reaches for vault B's tables by name.
       expect(await refusal(rows(a, `SELECT * FROM vault_b_${tag}.events`))).toMatch(/permission denied for schema vault_b_/);
       expect(await refusal(rows(a, `INSERT INTO vault_b_${tag}.tenants (tenant_id) VALUES ('intruder')`))).toMatch(/permission denied for schema vault_b_/);
       expect((await a.verify()).ok).toBe(true);
@@ -109,7 +109,7 @@ const pg = backends().find((b) => b.name === 'postgres');
       await c.connect();
       for (const v of ['a', 'b']) {
         await c.query(`DROP SCHEMA vault_${v}_${tag} CASCADE`).catch(() => {});
-        for (const role of [`vault_${v}_${tag}_app`, `vault_${v}_${tag}_auditor`]) {
+        for (const role of [`vault_${v}_${tag}_operator`, `vault_${v}_${tag}_app`, `vault_${v}_${tag}_auditor`]) {
           await c.query(`DROP OWNED BY ${role}`).catch(() => {});
           await c.query(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
         }

@@ -15,7 +15,7 @@ export async function asOwner(vault: Vault, url: string, statements: { text: str
     try {
       for (const s of statements) results.push((await pglite.query(s.text, s.values ?? [])).rows);
     } finally {
-      await pglite.exec(`RESET ROLE; SET session_replication_role = DEFAULT; SET ROLE ${storeOf(vault).layout.appRole};`);
+      await pglite.exec(`RESET ROLE; SET session_replication_role = DEFAULT; SET ROLE ${storeOf(vault).layout.role};`);
     }
     return results;
   }
