@@ -122,7 +122,7 @@ describe.each(backends())('the access trail on $name', (backend) => {
     }
   });
 
-  it('the app role cannot append a correctly chained record without the signing key', async () => {
+  it('the vault\'s role cannot append a correctly chained record without the signing key', async () => {
     const { accessHash } = await import('../../src/audit');
     const { storeOf } = await import('../../src/vault/vault');
     const { appendAccess, lastAccess } = await import('../../src/store');
@@ -132,7 +132,7 @@ describe.each(backends())('the access trail on $name', (backend) => {
       await fresh.vault.session('bank', 's').append({ type: 'task', task: 't' });
       await fresh.vault.operator({ actor: 'alice' }).export('bank', 's');
       expect((await fresh.vault.verify()).ok).toBe(true);
-      // As the application's database role, chaining a forged record onto the last one.
+      // As the vault's database role, chaining a forged record onto the last one.
       const db = storeOf(fresh.vault).db;
       const last = (await lastAccess(db))!;
       const forged = { seq: last.seq + 1, at: new Date(), actor: 'auditor', action: 'export', tenant: 'bank', session: 's', reason: 'routine', outcome: 'granted' };

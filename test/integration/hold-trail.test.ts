@@ -8,11 +8,13 @@ import { renderReport } from '../../src/cli/commands/verify';
 import { accessHash } from '../../src/audit';
 
 /**
- * Legal holds against the signed access trail, by performing the attacks: the
- * application role (its database credentials stolen, no keyring) clears a hold so that
- * the held session can be shredded, or places one to block an erasure; a DBA with
- * triggers off deletes a hold. The database lets the first two through (the application
- * role is the one that writes holds), so `verify` must name them.
+ * Legal holds against the signed access trail, by performing the attacks: the operator
+ * role (its database credentials stolen, no keyring) clears a hold so that the held
+ * session can be shredded, or places one to block an erasure; a DBA with triggers off
+ * deletes a hold. The database lets the first two through (the operator role is the one
+ * that writes holds; the application role may not: operator-role.test.ts), so `verify`
+ * must name them. The attacks run on the vault's own connection, which acts as the
+ * operator role.
  */
 afterAll(dropCreatedDatabases);
 
@@ -53,7 +55,7 @@ describe.each(backends())('legal holds against the access trail on $name', (back
     expect(report.problems).toEqual([]);
   });
 
-  it('the app role clears a hold in the name of a real operator, with a reason used before, then destroys the key: verify names both', async () => {
+  it('the operator role clears a hold in the name of a real operator, with a reason used before, then destroys the key: verify names both', async () => {
     now += MINUTE;
     // What bob stamped on the hold he really cleared, copied onto the one in force.
     // Stamped now, by the vault's clock: bob's clearing when none was in force, two minutes
@@ -75,7 +77,7 @@ describe.each(backends())('legal holds against the access trail on $name', (back
     expect((await vault.verify({ tenant: 'insurer' })).problems).toEqual([]);
   });
 
-  it('the app role clears a hold stamped near an earlier real clearing: a record clears one hold, and only one set before it', async () => {
+  it('the operator role clears a hold stamped near an earlier real clearing: a record clears one hold, and only one set before it', async () => {
     // A hold cleared by bob, set again by alice, then cleared by the attacker a moment
     // after it was set: a minute from bob's real clearing, whose record cleared the first.
     const o = vault.operator({ actor: 'bob', reason: 'appeal over' });
@@ -91,7 +93,7 @@ describe.each(backends())('legal holds against the access trail on $name', (back
     expect(kinds((await vault.verify({ tenant: 'insurer' })).problems)).toEqual([['claim', 'hold_clear_unrecorded']]);
   });
 
-  it('the app role places a hold no operator recorded, blocking an erasure: verify names it', async () => {
+  it('the operator role places a hold no operator recorded, blocking an erasure: verify names it', async () => {
     await app('bank', `INSERT INTO legal_holds (tenant_id, session_id, reason, set_by, set_at) VALUES ('bank', 'spare', 'litigation 2026-17', 'alice', '${new Date(now).toISOString()}')`);
     await expect(vault.operator({ actor: 'dana', reason: 'erasure request' }).shred('bank', 'spare')).rejects.toMatchObject({ code: 'LEGAL_HOLD' });
     expect(kinds((await vault.verify({ tenant: 'bank', session: 'spare' })).problems)).toEqual([['spare', 'hold_set_unrecorded']]);

@@ -5,8 +5,9 @@ import { withTenant } from '../../src/store';
 import type { Vault, VerifyProblem } from '../../src/vault';
 
 /**
- * Purges against the signed access trail, by performing the attack: the application role
- * (its database credentials stolen, no keyring) purges an archived session itself,
+ * Purges against the signed access trail, by performing the attack: the operator role
+ * (its database credentials stolen, no keyring; the application role may not purge at all:
+ * operator-role.test.ts) purges an archived session itself,
  * stamping it with a real operator's name and a purge time the tombstone guard accepts,
  * one past the session's retention, in the future if need be. The tombstone then agrees
  * with the chain and the policy; `verify` must still name it.
@@ -21,7 +22,7 @@ describe.each(backends())('purges against the access trail on $name', (backend) 
   let close: () => Promise<void>;
   let now = Date.parse('2026-03-01T09:00:00Z');
   const alice = () => vault.operator({ actor: 'alice', reason: 'retention' });
-  /** What the vault's purge writes, written by the app role: the session marked purged, its key gone, its tombstone. */
+  /** What the vault's purge writes, written by the operator role: the session marked purged, its key gone, its tombstone. */
   const purgeByHand = (session: string, purgedAt: Date) =>
     withTenant(storeOf(vault).db, 'bank', 'attack', async (tx) => {
       await tx.execute(sql.raw(`UPDATE sessions SET status = 'purged', wrapped_data_key = NULL WHERE session_id = '${session}'`));
@@ -55,7 +56,7 @@ describe.each(backends())('purges against the access trail on $name', (backend) 
     expect((await vault.verify({ tenant: 'bank' })).problems).toEqual([]);
   });
 
-  it('the app role purges a session due for purging, in an operator\'s name: verify names it', async () => {
+  it('the operator role purges a session due for purging, in an operator\'s name: verify names it', async () => {
     await purgeByHand('by-hand', new Date(now));
     const run = [];
     for await (const i of vault.operator({ actor: 'bob', reason: 'nightly' }).retentionRun({ tenant: 'bank' })) run.push([i.session, i.action, i.outcome]);
@@ -67,7 +68,7 @@ describe.each(backends())('purges against the access trail on $name', (backend) 
     expect(kinds((await vault.verify({ tenant: 'bank', session: 'by-hand' })).problems)).toEqual([['by-hand', 'purge_unrecorded']]);
   });
 
-  it('the app role purges a session before its retention, stamped with a date past it: the guard lets it in, verify names it', async () => {
+  it('the operator role purges a session before its retention, stamped with a date past it: the guard lets it in, verify names it', async () => {
     // Its retention runs two days from its last event, a day ago: an honest stamp is refused.
     const refused = await purgeByHand('early', new Date(now)).then(() => 'accepted', (e: Error & { cause?: Error }) => `${e.message} ${e.cause?.message ?? ''}`);
     expect(refused).toMatch(/retention floor|before/);

@@ -7,8 +7,8 @@ import type { Vault, VerifyProblem } from '../../src/vault';
 
 /**
  * Retention counts from a session's last-event time (sessions.last_at): a session is due
- * for purging `retain` after it. The attacks: the application role (its credentials
- * stolen) sets it years back so that the operator's own retention run purges the session
+ * for purging `retain` after it. The attacks: the vault's own role (the operator's, the
+ * most privileged; its credentials stolen) sets it years back so that the operator's own retention run purges the session
  * early; a DBA with triggers off does the same.
  */
 afterAll(dropCreatedDatabases);
@@ -40,7 +40,7 @@ describe.each(backends())("a session's retention clock on $name", (backend) => {
   });
   afterAll(() => close());
 
-  it('the app role cannot move a session\'s last-event time back, live or archived; appends still move it forward', async () => {
+  it('the vault\'s roles cannot move a session\'s last-event time back, live or archived; appends still move it forward', async () => {
     const before = await lastAt('cold');
     for (const session of ['live', 'cold']) {
       expect(await refused(app(`UPDATE sessions SET last_at = '2015-01-01T00:00:00Z' WHERE session_id = '${session}'`))).toMatch(/STORAGE_REFUSED.*only moves forward/);

@@ -9,7 +9,7 @@ import { renderReport } from '../../src/cli/commands/verify';
 
 /**
  * Retention policies and floors against the signed access trail, by performing the
- * attacks. In governance mode the database lets the application role lower sessions'
+ * attacks. In governance mode the database lets the operator role lower sessions'
  * retention floors (the operator's `--override-floors` must), and that role writes the
  * policy row. A thief with its credentials shortens both, so that the operator's own
  * retention run purges customers' sessions years early, recorded and tombstoned as due;
@@ -69,7 +69,7 @@ describe.each(backends())('retention policies and floors against the access trai
     expect((await vault.verify()).problems).toEqual([]);
   });
 
-  it("the app role shortens the policy and lowers the floors: the operator's own run and purge keep the sessions, verify names both", async () => {
+  it("the operator role shortens the policy and lowers the floors: the operator's own run and purge keep the sessions, verify names both", async () => {
     await app('bank', `UPDATE retention_policies SET retain = '2d', archive_after = '1d' WHERE tenant_id = 'bank'`);
     await app('bank', `UPDATE sessions SET retain_floor = '2d' WHERE tenant_id = 'bank'`);
     now += 3 * DAY;
@@ -98,14 +98,14 @@ describe.each(backends())('retention policies and floors against the access trai
     ]);
   });
 
-  it('the app role raises a floor to keep a customer\'s session past its retention: verify names it', async () => {
+  it('the operator role raises a floor to keep a customer\'s session past its retention: verify names it', async () => {
     await app('lender', `UPDATE sessions SET retain_floor = '99y' WHERE session_id = 'mortgage'`);
     expect(kinds((await vault.verify({ tenant: 'lender' })).problems)).toEqual([['mortgage', 'floor_unrecorded']]);
     await asOwner(vault, url, [{ text: `UPDATE sessions SET retain_floor = '7y' WHERE tenant_id = 'lender' AND session_id = 'mortgage'` }]);
     expect((await vault.verify({ tenant: 'lender' })).problems).toEqual([]);
   });
 
-  it("the app role cannot move a session's creation time; a DBA who deletes the policy row is named", async () => {
+  it("the operator role cannot move a session's creation time; a DBA who deletes the policy row is named", async () => {
     expect(await refused(app('lender', `UPDATE sessions SET created_at = '2015-01-01T00:00:00Z' WHERE session_id = 'card'`))).toMatch(/STORAGE_REFUSED.*creation time never changes/);
     expect((await vault.verify({ tenant: 'lender' })).problems).toEqual([]);
     await asOwner(vault, url, [{ text: `DELETE FROM retention_policies WHERE tenant_id = 'lender'` }]);

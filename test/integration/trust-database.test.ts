@@ -8,7 +8,8 @@ import type { Vault } from '../../src/vault';
 
 /**
  * Rules the database enforces whoever connects, each shown by performing the attack: as
- * the application role (its credentials stolen, no keyring), as the owner with triggers
+ * the vault's own role (the operator's, which may most; its credentials stolen, no
+ * keyring), as the owner with triggers
  * on, and as a DBA with triggers off (session_replication_role = replica), which verify
  * must then catch.
  */
@@ -102,11 +103,11 @@ describe.each(backends())('database-enforced trust rules on $name', (backend) =>
     expect((await vault.verify({ tenant: 'bank' })).ok).toBe(true);
   });
 
-  it('an event of no known type, a session id out of format and an unknown status are refused, to the app role and to a DBA with triggers off, and nothing is written', async () => {
+  it("an event of no known type, a session id out of format and an unknown status are refused, to the vault's own role and to a DBA with triggers off, and nothing is written", async () => {
     const sessions = () => vault.sessions('bank');
     const before = await sessions();
     const free = before.find((x) => x.session === 'free')!;
-    // The application role, through the append function and by hand.
+    // The vault's own role, through the append function and by hand.
     const bogusAppend = `SELECT session_vault_append_one('bank', 'free', ${free.events}, 'bogus', now(), 'c', NULL, NULL, NULL, NULL, NULL, NULL, 2, ${bytes(24)}, ${bytes(40)}, ${bytes(32)}, NULL, NULL)`;
     expect(await refused(app('bank', bogusAppend))).toMatch(/\(23514\)/); // a check violation; the vault's error names no more
     expect(await refused(app('bank', `UPDATE sessions SET status = 'deleted' WHERE session_id = 'free'`))).toMatch(/\(23514\)|\(42501\)/);
@@ -130,7 +131,7 @@ describe.each(backends())('database-enforced trust rules on $name', (backend) =>
     expect((await vault.verify({ tenant: 'bank' })).ok).toBe(true);
   });
 
-  it("the app role cannot destroy a held session's key, purge it, or destroy the tenant key that wraps it", async () => {
+  it("the operator role cannot destroy a held session's key, purge it, or destroy the tenant key that wraps it", async () => {
     expect(await refused(app('bank', `UPDATE sessions SET wrapped_data_key = NULL WHERE session_id = 'held'`))).toMatch(/legal hold/);
     expect(await refused(app('bank', `UPDATE sessions SET status = 'purged' WHERE session_id = 'held'`))).toMatch(/legal hold/);
     expect(await refused(app('bank', `UPDATE tenant_keys SET wrapped_key = NULL, state = 'destroyed'`))).toMatch(/legal hold/);
@@ -141,7 +142,7 @@ describe.each(backends())('database-enforced trust rules on $name', (backend) =>
     expect(row!.k).toBe(true);
   });
 
-  it('the app role cannot delete or rewrite a legal hold; clearing stamps who and why and keeps the row', async () => {
+  it('the operator role cannot delete or rewrite a legal hold; clearing stamps who and why and keeps the row', async () => {
     expect(await refused(app('bank', `DELETE FROM legal_holds`))).toMatch(/insufficient privilege|permission denied/);
     expect(await refused(app('bank', `UPDATE legal_holds SET reason = 'nothing'`))).toMatch(/insufficient privilege|permission denied/);
     expect(await refused(app('bank', `UPDATE legal_holds SET cleared_at = now()`))).toMatch(/legal holds are kept/);
@@ -180,7 +181,7 @@ describe.each(backends())('database-enforced trust rules on $name', (backend) =>
     // A hold on a purged session is refused, by the vault and by the database.
     await expect(o.setHold('floors', 'new')).rejects.toMatchObject({ code: 'SESSION_STATE' });
     expect(await refused(app('floors', `INSERT INTO legal_holds (tenant_id, session_id, reason, set_by, set_at) VALUES ('floors', 'new', 'x', 'y', now())`))).toMatch(/not purged/);
-    // The app role forging a purge before the floor: the tombstone is refused.
+    // The operator role forging a purge before the floor: the tombstone is refused.
     const forged = `INSERT INTO tombstones (tenant_id, session_id, head_seq, archive_digest, last_at, due_at, purged_at, purged_by, policy)
       SELECT tenant_id, session_id, head_seq, '\\x00'::bytea, last_at, last_at + interval '2 days', last_at + interval '3 days', 'mallory', 'retain=2d'
         FROM sessions WHERE session_id = 'old'`;
