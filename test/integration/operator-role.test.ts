@@ -28,17 +28,18 @@ const refusal = async (p: Promise<unknown>) =>
 const DENIED = /permission denied/;
 const ONLY_OPERATORS = /only the operator role archives or purges a session/;
 
-/** A vault with a held session, an archived one, a snapshot and a token, made by the operator role. */
+/** A vault with a held session, two archived ones, a snapshot and a token, made by the operator role. */
 async function seeded(home: string, database: string | undefined): Promise<void> {
   const ops = await openVault({ home, database, logger: quiet });
   try {
     expect(storeOf(ops).layout.role).toBe('session_vault_operator'); // no role asked for: the most the login may
     await ops.createTenant('bank');
-    for (const s of ['held', 'cold', 'free']) await ops.session('bank', s).append({ type: 'message', role: 'user', content: `customer ${s}` });
+    for (const s of ['held', 'cold', 'frozen', 'free']) await ops.session('bank', s).append({ type: 'message', role: 'user', content: `customer ${s}` });
     const op = ops.operator({ actor: 'legal', reason: 'case 7' });
     await op.setHold('bank', 'held');
     await op.setRetention('bank', { archiveAfter: '30d', retain: '7y' });
     await op.archive('bank', 'cold');
+    await op.archive('bank', 'frozen');
     await op.createToken('bank', { role: 'writer', label: 'agent' });
     await ops.session('bank', 'free').snapshot();
   } finally {
@@ -113,6 +114,8 @@ describe.each(backends())('the application role cannot administer the vault, on 
       [`INSERT INTO tenant_keys (tenant_id, version, master_key_id, wrapped_key, state, created_at) VALUES ('bank', 9, 'm', '\\x00', 'primary', now())`, DENIED],
       [`UPDATE sessions SET status = 'purged' WHERE session_id = 'free'`, ONLY_OPERATORS],
       [`UPDATE sessions SET status = 'archived' WHERE session_id = 'free'`, ONLY_OPERATORS],
+      // Active again by hand, its events left in the archive (refused at commit, to every role).
+      [`UPDATE sessions SET status = 'active' WHERE session_id = 'frozen'`, /only with its events restored/],
       [`INSERT INTO sessions (tenant_id, session_id, status, created_at, data_key_version, tenant_key_version) VALUES ('bank', 'ghost', 'purged', now(), 1, 1)`, ONLY_OPERATORS],
       [`INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at) VALUES ('bank', 'free', 1, '\\x00', 'o', 'folder', '\\x00', 1, now(), 'legal', now())`, DENIED],
       [`SELECT session_vault_release_archived('bank', 'free', 1, '\\x00')`, DENIED],
@@ -133,7 +136,13 @@ describe.each(backends())('the application role cannot administer the vault, on 
     try {
       expect(await ops.verify()).toMatchObject({ ok: true, problems: [] });
       expect((await ops.holds('bank')).map((h) => h.session)).toEqual(['held']);
-      for (const s of ['held', 'cold', 'free']) expect((await ops.session('bank', s).state()).messages.length).toBeGreaterThan(0);
+      expect((await ops.sessionInfo('bank', 'frozen')).status).toBe('archived');
+      for (const s of ['held', 'cold', 'frozen', 'free']) expect((await ops.session('bank', s).state()).messages.length).toBeGreaterThan(0);
+      // The operator role may not make an archived session active by hand either; restoring it brings its events back.
+      const byHand = withTenant(storeOf(ops).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(`UPDATE sessions SET status = 'active' WHERE session_id = 'frozen'`)));
+      expect(await refusal(byHand)).toMatch(/only with its events restored/);
+      expect(await ops.operator({ actor: 'legal', reason: 'case 7' }).restore('bank', 'frozen')).toBe(true);
+      expect((await ops.session('bank', 'frozen').state()).messages.map((m) => m.content)).toEqual(['customer frozen']);
       // And it may do what the application role may not.
       await ops.operator({ actor: 'legal', reason: 'case 7 closed' }).clearHold('bank', 'held');
     } finally {
