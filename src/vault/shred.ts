@@ -6,7 +6,7 @@ import { appendEventsInTransaction, clearHoldRow, deleteSnapshots, destroyAllTen
 import type { VaultDeps } from './deps';
 import { floorOf, restoreSession } from './archive';
 import { requireHoldsRecorded } from './lifted-holds';
-import { keptBy, trailRetention, type KeptBy } from './recorded-retention';
+import { keptBy, signedLastAt, trailRetention, type KeptBy } from './recorded-retention';
 import { purgeDue, withFloor } from '../retention';
 
 /**
@@ -64,7 +64,7 @@ export async function shred(
     await requireUnheld(deps, tx, tenant, session);
     if (who.reason) return;
     const kept = await keptBy(deps, tx, tenant);
-    for await (const row of shreddable(tx, tenant, session)) requireErasureBasis(deps, row, kept);
+    for await (const row of shreddable(tx, tenant, session)) await requireErasureBasis(deps, tx, row, kept);
   });
   await restoreArchived(deps, tenant, session);
   const result = await withTenant(deps.store.db, tenant, 'shredding keys', async (tx) => {
@@ -89,7 +89,7 @@ export async function shred(
       const row = (await readSession(tx, tenant, target, true))!; // locked: no append can slip in between
       if (!row.wrappedDataKey || row.status === 'purged') continue; // already shredded
       const now = deps.clock();
-      if (!who.reason) requireErasureBasis(deps, row, kept);
+      if (!who.reason) await requireErasureBasis(deps, tx, row, kept);
       const marker = shredMarker({
         tenant,
         session: target,
@@ -135,10 +135,12 @@ async function requireUnheld(deps: VaultDeps, tx: TenantTx, tenant: string, sess
  * Before its retention has passed, destroying a session's key is erasure (GDPR art. 17):
  * allowed, but only with its legal basis, which the marker and the trail record
  * (REASON_REQUIRED without). Kept until what the signed trail promised it too, should its
- * floor have been lowered outside the vault.
+ * floor have been lowered outside the vault, counted from its head's signed time, should
+ * its last-event time have been moved back (as a purge counts: signedLastAt).
  */
-function requireErasureBasis(deps: VaultDeps, row: SessionRow, kept: KeptBy): void {
-  const keptUntil = row.lastAt ? purgeDue(row.lastAt, trailRetention(withFloor(kept.policy, floorOf(row)), kept.history, row, deps.defaultRetention.retain)) : null;
+async function requireErasureBasis(deps: VaultDeps, tx: TenantTx, row: SessionRow, kept: KeptBy): Promise<void> {
+  const from = await signedLastAt(deps, tx, row);
+  const keptUntil = from ? purgeDue(from, trailRetention(withFloor(kept.policy, floorOf(row)), kept.history, row, deps.defaultRetention.retain)) : null;
   if (keptUntil && deps.clock().getTime() < keptUntil.getTime()) {
     throw new InputError('REASON_REQUIRED', `session ${row.tenant}/${row.session} is kept until ${keptUntil.toISOString()}: shredding it now is erasure; give its legal basis with --reason`);
   }

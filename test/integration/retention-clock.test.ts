@@ -77,6 +77,16 @@ describe.each(backends())("a session's retention clock on $name", (backend) => {
     expect((await vault.sessions('bank')).find((s) => s.session === 'cold')!.status).toBe('archived');
   });
 
+  it('nor does a shred without a legal basis take it for past its retention: it is erasure, counted from the same signed time', async () => {
+    for (const session of ['cold', 'live']) {
+      await expect(vault.operator({ actor: 'ops' }).shred('bank', session)).rejects.toMatchObject({ code: 'REASON_REQUIRED', message: expect.stringMatching(/is kept until 203\d-/) });
+    }
+    expect((await vault.sessions('bank')).map((s) => [s.session, s.status])).toEqual([
+      ['cold', 'archived'],
+      ['live', 'archived'],
+    ]);
+  });
+
   it("a DBA who backdates a purge's tombstone, last-event time and all, to hide that it came early: verify counts from the head's signed time", async () => {
     await vault.createTenant('short');
     await operator().setRetention('short', { archiveAfter: '1d', retain: '2d' });
