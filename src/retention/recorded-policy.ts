@@ -58,47 +58,64 @@ function values(text: string | undefined): { policy: RetentionPolicy | null; mod
 
 /**
  * The shortest retention the trail allows a session created at `createdAt` (and purged
- * at `until`, if it was), or null when
- * a record without values leaves it unknown. It is the tenant's policy then (the latest
- * change before it, or `fallback`, the vault's default, when there was none), unless an
- * override since set every floor to its value: the latest override's then. Clocks of
- * different hosts may disagree by the skew, so a change within it of the session's
- * creation may or may not have applied to it, and overrides within it of each other may
- * have landed in either order: each such value is allowed, and the shortest counts.
+ * at `until`, if it was; archived at each of `archivedAt`), or null when a record without
+ * values leaves it unknown. It is the tenant's policy then (the latest change before it,
+ * or `fallback`, the vault's default, when there was none), unless an override since set
+ * every floor to its value: the latest override's then. Archiving raises a session's floor
+ * to the tenant's policy of the day, so an archive after the last override counts too.
+ * Clocks of different hosts may disagree by the skew, so a change within it of the
+ * session's creation (or of an archive) may or may not have applied to it, and overrides
+ * within it of each other, or of an archive, may have landed in either order: each such
+ * value is allowed, and the shortest counts.
  */
-export function promisedRetain(history: readonly PolicyRecord[], createdAt: Date, fallback: Duration, until?: Date): Duration | null {
+export function promisedRetain(history: readonly PolicyRecord[], createdAt: Date, fallback: Duration, until?: Date, archivedAt: readonly Date[] = []): Duration | null {
   if (until) {
     // A purged session's floor is final: what changed after its purge did not apply to it,
     // and a change within the skew of it may or may not have.
     const [sure, maybe] = [until.getTime() - RECORD_SKEW_MS, until.getTime() + RECORD_SKEW_MS];
-    const before = promisedRetain(history.filter((r) => r.at.getTime() <= sure), createdAt, fallback);
-    const around = promisedRetain(history.filter((r) => r.at.getTime() <= maybe), createdAt, fallback);
+    const before = promisedRetain(history.filter((r) => r.at.getTime() <= sure), createdAt, fallback, undefined, archivedAt);
+    const around = promisedRetain(history.filter((r) => r.at.getTime() <= maybe), createdAt, fallback, undefined, archivedAt);
     return before && around ? (atLeast(before, around) ? around : before) : null;
   }
   const t = createdAt.getTime();
+  const overrides = history.filter((r) => r.override && r.at.getTime() - t > -RECORD_SKEW_MS);
+  const last = overrides[overrides.length - 1];
+  let promised =
+    last && last.at.getTime() - t > RECORD_SKEW_MS
+      ? shortest(overrides.filter((o) => last.at.getTime() - o.at.getTime() <= RECORD_SKEW_MS).map((o) => o.policy?.retain))
+      : policyAt(history, t, fallback);
+  // An archive surely after every override raised the floor to the policy of its day; one
+  // that may have come before an override was undone by it.
+  const lastOverride = history.filter((r) => r.override).pop()?.at.getTime() ?? -Infinity;
+  for (const a of archivedAt) {
+    if (a.getTime() - RECORD_SKEW_MS <= lastOverride || a.getTime() < t) continue;
+    const raised = policyAt(history, a.getTime(), fallback);
+    if (promised === null || raised === null) return null;
+    if (atLeast(raised, promised)) promised = raised;
+  }
+  return promised;
+}
+
+/** The shortest retain the tenant's policy may have had at `t`: the latest change well before it, and any within the skew of it; null if one has no values. */
+function policyAt(history: readonly PolicyRecord[], t: number, fallback: Duration): Duration | null {
   let before: PolicyRecord | null = null;
   const near: PolicyRecord[] = [];
-  const overrides: PolicyRecord[] = [];
   for (const r of history) {
     const d = r.at.getTime() - t;
-    if (d <= -RECORD_SKEW_MS) {
-      before = r;
-      continue;
-    }
-    if (d <= RECORD_SKEW_MS) near.push(r);
-    if (r.override) overrides.push(r);
+    if (d <= -RECORD_SKEW_MS) before = r;
+    else if (d <= RECORD_SKEW_MS) near.push(r);
   }
-  const last = overrides[overrides.length - 1];
-  const candidates =
-    last && last.at.getTime() - t > RECORD_SKEW_MS
-      ? overrides.filter((o) => last.at.getTime() - o.at.getTime() <= RECORD_SKEW_MS).map((o) => o.policy?.retain)
-      : [before ? before.policy?.retain : fallback, ...near.map((r) => r.policy?.retain)];
-  let shortest: Duration | null = null;
-  for (const c of candidates) {
-    if (!c) return null;
-    if (!shortest || atLeast(shortest, c)) shortest = c;
+  return shortest([before ? before.policy?.retain : fallback, ...near.map((r) => r.policy?.retain)]);
+}
+
+/** The shortest of `ds`, or null if one is unknown. */
+function shortest(ds: readonly (Duration | undefined)[]): Duration | null {
+  let out: Duration | null = null;
+  for (const d of ds) {
+    if (!d) return null;
+    if (!out || atLeast(out, d)) out = d;
   }
-  return shortest;
+  return out;
 }
 
 /**
@@ -190,6 +207,8 @@ export interface FloorStamp {
   createdAt: Date;
   retainFloor: string | null;
   purgedAt?: Date;
+  /** When it was archived (each archive record's time), if it was: archiving raised its floor. */
+  archivedAt?: readonly Date[];
 }
 
 /**
@@ -205,7 +224,7 @@ export function floorRecorded(s: FloorStamp, history: readonly PolicyRecord[], f
   } catch {
     return false;
   }
-  const least = promisedRetain(history, s.createdAt, fallback, s.purgedAt);
+  const least = promisedRetain(history, s.createdAt, fallback, s.purgedAt, s.archivedAt);
   const most = mostRetain(history, s.createdAt, fallback, s.purgedAt);
   return (least === null || atLeast(floor, least)) && (most === null || atLeast(most, floor));
 }

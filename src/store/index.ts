@@ -38,7 +38,7 @@ export { shredSessionKeys, destroyAllTenantKeys } from './queries/shred-keys';
 export { rewrapTenantKey } from './queries/rewrap-tenant-key';
 export { readPolicy, writePolicy, setRetainFloor } from './queries/retention-policies';
 export type { PolicyRow } from './queries/retention-policies';
-export { listArchives } from './queries/archives';
+export { archiveTimes, listArchives } from './queries/archives';
 export { readSessions, readEventsOf, readCheckpointsOf, insertArchives, releaseArchivedMany } from './queries/archive-many';
 export type { ArchiveRow } from './queries/archives';
 export { restoreEvents } from './queries/move-session';

@@ -329,10 +329,12 @@ export async function purge(deps: VaultDeps, tenant: string, session: string, ac
   const { records, dueAt } = await withTenant(deps.store.db, tenant, 'purging a session', async (tx) => {
     await readSession(tx, tenant, session, true); // locked: a hold set meanwhile is seen, or waits
     // Due by the tenant's policy and the session's floor, and by what the signed trail
-    // promised the session, should the application role have shortened either.
+    // promised the session (archiving raised it), should the operator role have shortened either.
     // Counted from the head's signed time if the row's is earlier (moved back outside the vault).
     const kept = await keptBy(deps, tx, tenant);
-    const policy = trailRetention(withFloor(kept.policy, floorOf(row)), kept.history, row, deps.defaultRetention.retain);
+    const archived = await listArchives(tx, tenant, session);
+    const archivedAt = archived.map((a) => a.archivedAt);
+    const policy = trailRetention(withFloor(kept.policy, floorOf(row)), kept.history, { ...row, archivedAt }, deps.defaultRetention.retain);
     const lastAt = (await signedLastAt(deps, tx, row))!;
     const dueAt = purgeDue(lastAt, policy);
     if (now.getTime() < dueAt.getTime()) {
@@ -341,7 +343,6 @@ export async function purge(deps: VaultDeps, tenant: string, session: string, ac
     const holds = await readHolds(tx, tenant, session);
     if (holds.length > 0) throw new InputError('LEGAL_HOLD', `session ${tenant}/${session} is under legal hold; it is never purged while held`);
     await requireHoldsRecorded(deps, tx, tenant, session);
-    const archived = await listArchives(tx, tenant, session);
     const latest = archived.find((a) => a.headSeq === row.headSeq);
     if (!latest) throw new IntegrityError('ARCHIVE_MISSING', `session ${tenant}/${session} has no archive record at its head`);
     const ok = await purgeSession(tx, {

@@ -12,12 +12,13 @@ export async function recordedPolicies(deps: VaultDeps, tx: TenantTx, tenant: st
 /**
  * `policy` (the tenant's, with the session's floor applied) lengthened, if need be, to
  * what the signed trail promises the session: the policy it records as in force now, and
- * what the session was promised when it was created. The application role can shorten the
- * policy row and, in governance mode, lower floors; this is what keeps the vault's own
- * purge (and shred's erasure check) from acting on such a change. Pure.
+ * what the session was promised when it was created and raised to when it was archived
+ * (`archivedAt`: its archive records' times). The operator role can shorten the policy
+ * row and, in governance mode, lower floors; this is what keeps the vault's own purge (and
+ * shred's erasure check) from acting on such a change. Pure.
  */
-export function trailRetention(policy: RetentionPolicy, history: readonly PolicyRecord[], row: Pick<SessionRow, 'createdAt'>, fallback: Duration): RetentionPolicy {
-  return withFloor(withFloor(policy, recordedRetain(history, fallback)), promisedRetain(history, row.createdAt, fallback));
+export function trailRetention(policy: RetentionPolicy, history: readonly PolicyRecord[], row: Pick<SessionRow, 'createdAt'> & { archivedAt?: readonly Date[] }, fallback: Duration): RetentionPolicy {
+  return withFloor(withFloor(policy, recordedRetain(history, fallback)), promisedRetain(history, row.createdAt, fallback, undefined, row.archivedAt));
 }
 
 /** What a tenant's sessions are kept by: its stored policy (the vault's default without one), and the policy changes its signed trail records. */

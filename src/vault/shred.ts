@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { InputError, StorageError } from '../errors';
 import { signCheckpoint } from '../audit';
 import { GENESIS_HASH, shredMarker } from '../events';
-import { appendEventsInTransaction, clearHoldRow, deleteSnapshots, destroyAllTenantKeys, insertHold, listSessions, listTenants, readHolds, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow, type TenantTx } from '../store';
+import { appendEventsInTransaction, clearHoldRow, deleteSnapshots, destroyAllTenantKeys, insertHold, listArchives, listSessions, listTenants, readHolds, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow, type TenantTx } from '../store';
 import type { VaultDeps } from './deps';
 import { floorOf, restoreSession } from './archive';
 import { requireHoldsRecorded } from './lifted-holds';
@@ -134,13 +134,14 @@ async function requireUnheld(deps: VaultDeps, tx: TenantTx, tenant: string, sess
 /**
  * Before its retention has passed, destroying a session's key is erasure (GDPR art. 17):
  * allowed, but only with its legal basis, which the marker and the trail record
- * (REASON_REQUIRED without). Kept until what the signed trail promised it too, should its
- * floor have been lowered outside the vault, counted from its head's signed time, should
+ * (REASON_REQUIRED without). Kept until what the signed trail promised it too (archiving
+ * raised it), should its floor have been lowered outside the vault, counted from its head's signed time, should
  * its last-event time have been moved back (as a purge counts: signedLastAt).
  */
 async function requireErasureBasis(deps: VaultDeps, tx: TenantTx, row: SessionRow, kept: KeptBy): Promise<void> {
   const from = await signedLastAt(deps, tx, row);
-  const keptUntil = from ? purgeDue(from, trailRetention(withFloor(kept.policy, floorOf(row)), kept.history, row, deps.defaultRetention.retain)) : null;
+  const archivedAt = (await listArchives(tx, row.tenant, row.session)).map((a) => a.archivedAt);
+  const keptUntil = from ? purgeDue(from, trailRetention(withFloor(kept.policy, floorOf(row)), kept.history, { ...row, archivedAt }, deps.defaultRetention.retain)) : null;
   if (keptUntil && deps.clock().getTime() < keptUntil.getTime()) {
     throw new InputError('REASON_REQUIRED', `session ${row.tenant}/${row.session} is kept until ${keptUntil.toISOString()}: shredding it now is erasure; give its legal basis with --reason`);
   }

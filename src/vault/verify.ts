@@ -3,7 +3,7 @@ import { bytesEqual } from '../crypto';
 import { addDuration, floorRecorded, parseDuration, policyRecorded, type RetentionProblemKind } from '../retention';
 import { ChainVerifier, type ChainProblemKind } from '../events';
 import { AccessChainVerifier, checkHolds, checkPurges, HeadCheck, signedHeadTime, type HoldHistory, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
-import { anySignedAccess, listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, readHoldHistory, readPolicy, readSession, readTombstone, withTenant, type AccessRow, type SessionRow, type TombstoneRow } from '../store';
+import { anySignedAccess, archiveTimes, listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, readHoldHistory, readPolicy, readSession, readTombstone, withTenant, type AccessRow, type SessionRow, type TombstoneRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedChunks } from './read';
 import { accessTrail } from './access';
@@ -86,7 +86,11 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   for (const tenant of tenants) {
     holds.push(...(await withTenant(deps.store.db, tenant, 'reading legal holds', (tx) => readHoldHistory(tx, tenant, scope.session))));
     // The tenant's policy and each session's floor against the policy changes its signed trail records.
-    const kept = await withTenant(deps.store.db, tenant, 'reading the retention policy', async (tx) => ({ policy: await readPolicy(tx, tenant), history: await recordedPolicies(deps, tx, tenant, signs) }));
+    const kept = await withTenant(deps.store.db, tenant, 'reading the retention policy', async (tx) => ({
+      policy: await readPolicy(tx, tenant),
+      history: await recordedPolicies(deps, tx, tenant, signs),
+      archived: await archiveTimes(tx, tenant, scope.session), // archiving raised those sessions' floors
+    }));
     if (!policyRecorded(kept.policy, kept.history)) report.problems.push({ tenant, session: '(retention policy)', seq: kept.history[kept.history.length - 1]?.seq ?? 0, kind: 'policy_unrecorded' });
     const keys = await withTenant(deps.store.db, tenant, 'reading tenant keys', (tx) => listTenantKeys(tx, tenant));
     const usable = new Set(keys.filter((k) => k.wrappedKey !== null && k.state !== 'destroyed').map((k) => k.version));
@@ -99,10 +103,10 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       if (s.status === 'purged') {
         const t = await checkTombstone(deps, s, heads, problem);
         if (t) purged.push({ tenant, session: s.session, headSeq: t.headSeq, purgedBy: t.purgedBy, purgedAt: t.purgedAt });
-        if (!floorRecorded({ ...s, ...(t ? { purgedAt: t.purgedAt } : {}) }, kept.history, fallback)) problem(s.headSeq, 'floor_unrecorded');
+        if (!floorRecorded({ ...s, archivedAt: kept.archived.get(s.session), ...(t ? { purgedAt: t.purgedAt } : {}) }, kept.history, fallback)) problem(s.headSeq, 'floor_unrecorded');
         continue;
       }
-      if (!floorRecorded(s, kept.history, fallback)) problem(s.headSeq, 'floor_unrecorded');
+      if (!floorRecorded({ ...s, archivedAt: kept.archived.get(s.session) }, kept.history, fallback)) problem(s.headSeq, 'floor_unrecorded');
       const chain = new ChainVerifier(tenant, s.session);
       // Snapshots are derived and sealed, so verify cannot open them; it checks that each
       // names a head the chain really has (reads would ignore one that does not).

@@ -105,6 +105,24 @@ describe.each(backends())('retention policies and floors against the access trai
     expect((await vault.verify({ tenant: 'lender' })).problems).toEqual([]);
   });
 
+  it('the operator role lowers a floor that archiving raised back to what the session was created with: the run keeps it, verify names it', async () => {
+    await vault.createTenant('broker');
+    await ops().setRetention('broker', { archiveAfter: '1d', retain: '30d' });
+    await vault.session('broker', 'policy').append({ type: 'message', role: 'user', content: 'a customer under the old policy' });
+    now += DAY;
+    await ops().setRetention('broker', { archiveAfter: '1d', retain: '7y' }); // new sessions only: this one keeps 30d...
+    now += 2 * DAY;
+    expect(await run('broker')).toEqual([['policy', 'archive', 'done']]); // ...until archived, under 7y
+    now += DAY;
+    await ops().setRetention('broker', { archiveAfter: '1d', retain: '30d' }); // back to 30d, for new sessions
+    expect((await vault.verify({ tenant: 'broker' })).problems).toEqual([]);
+    await app('broker', `UPDATE sessions SET retain_floor = '30d' WHERE session_id = 'policy'`);
+    now += 40 * DAY;
+    expect(await run('broker')).toEqual([['policy', 'purge', 'failed:RETENTION_NOT_DUE']]);
+    await expect(vault.operator({ actor: 'dana' }).shred('broker', 'policy')).rejects.toMatchObject({ code: 'REASON_REQUIRED' });
+    expect(kinds((await vault.verify({ tenant: 'broker' })).problems)).toEqual([['policy', 'floor_unrecorded']]);
+  });
+
   it("the operator role cannot move a session's creation time; a DBA who deletes the policy row is named", async () => {
     expect(await refused(app('lender', `UPDATE sessions SET created_at = '2015-01-01T00:00:00Z' WHERE session_id = 'card'`))).toMatch(/STORAGE_REFUSED.*creation time never changes/);
     expect((await vault.verify({ tenant: 'lender' })).problems).toEqual([]);

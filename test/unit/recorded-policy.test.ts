@@ -46,26 +46,33 @@ interface History {
   sessions: FloorStamp[];
   records: AccessRecord[];
   at: number;
-  /** Each session's floor as promised: its policy when created, lowered by overrides (not raised by archiving). */
+  /** Each session's floor as promised: its policy when created, raised by archiving, set by overrides. */
   promised: Map<string, string>;
+  /** Each session's floor when it was created. */
+  created: Map<string, string>;
 }
 
 const longer = (a: string, b: string) => (addDuration(new Date(0), parseDuration(a, 'a')).getTime() >= addDuration(new Date(0), parseDuration(b, 'b')).getTime() ? a : b);
 
 /** What the vault writes for these calls: the trail's records, the policy row and the sessions' floors. */
 function simulate(ops: readonly Op[]): History {
-  const h: History = { row: null, sessions: [], records: [], at: Date.parse('2026-01-01T00:00:00Z'), promised: new Map() };
+  const h: History = { row: null, sessions: [], records: [], at: Date.parse('2026-01-01T00:00:00Z'), promised: new Map(), created: new Map() };
   const open = () => {
     const s = { tenant: 'bank', session: `s${h.sessions.length}`, headSeq: 1, createdAt: new Date(h.at), retainFloor: h.row?.retain ?? FALLBACK };
     h.sessions.push(s);
     h.promised.set(s.session, s.retainFloor);
+    h.created.set(s.session, s.retainFloor);
   };
   for (const o of ops) {
     h.at += o.gapMs;
     if (o.kind === 'open') open();
     else if (o.kind === 'archive') {
       const s = h.sessions[o.session % Math.max(1, h.sessions.length)];
-      if (s && !s.purgedAt) s.retainFloor = longer(s.retainFloor!, h.row?.retain ?? FALLBACK);
+      if (s && !s.purgedAt) {
+        s.retainFloor = longer(s.retainFloor!, h.row?.retain ?? FALLBACK);
+        s.archivedAt = [...(s.archivedAt ?? []), new Date(h.at)]; // the archive record's time
+        h.promised.set(s.session, longer(h.promised.get(s.session)!, h.row?.retain ?? FALLBACK));
+      }
     } else if (o.kind === 'purge') {
       const s = h.sessions[o.session % Math.max(1, h.sessions.length)];
       if (s && !s.purgedAt) s.purgedAt = new Date(h.at); // its floor is final from now on
@@ -129,6 +136,31 @@ describe('retention policies and floors against the access trail', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('names a floor that archiving raised, lowered back to what the session was created with, and the trail keeps the raise', () => {
+    const ms = (d: string) => addDuration(new Date(0), parseDuration(d, 'd')).getTime();
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 30 }), fc.nat(), (ops, pick) => {
+        const apart = ops.map((o) => ({ ...o, gapMs: RECORD_SKEW_MS + 1 + o.gapMs, ...(o.kind === 'set' ? { openDuring: false } : {}) }));
+        const h = simulate(apart);
+        const raised = h.sessions.filter((x) => x.archivedAt && ms(h.promised.get(x.session)!) > ms(h.created.get(x.session)!));
+        fc.pre(raised.length > 0);
+        const victim = raised[pick % raised.length]!;
+        victim.retainFloor = h.created.get(victim.session)!;
+        expect(checkRetention('bank', h.row, h.sessions, policyRecords(h.records), fallback)).toContainEqual({ tenant: 'bank', session: victim.session, seq: 1, kind: 'floor_unrecorded' });
+        if (!victim.purgedAt) expect(trailDate(h, victim)).toBeGreaterThanOrEqual(purgeDate({ archiveAfter: fallback, retain: parseDuration(h.promised.get(victim.session)!, 'promised') }));
+      }),
+      { numRuns: 300 },
+    );
+    // One history, spelled out: created under 1y, archived under 7y, lowered back to 1y.
+    const at = Date.parse('2026-01-01T00:00:00Z');
+    const rec = (seq: number, days: number, action: string): AccessRecord => ({ seq, at: new Date(at + days * DAY), actor: 'admin', action, tenant: 'bank', session: null, reason: null, outcome: 'granted' });
+    const history = policyRecords([rec(1, 0, 'retention.set:30d/1y'), rec(2, 10, 'retention.set:30d/7y')]);
+    const session: FloorStamp = { tenant: 'bank', session: 's', headSeq: 2, createdAt: new Date(at + DAY), retainFloor: '1y', archivedAt: [new Date(at + 40 * DAY)] };
+    expect(floorRecorded(session, history, fallback)).toBe(false);
+    expect(floorRecorded({ ...session, retainFloor: '7y' }, history, fallback)).toBe(true);
+    expect(floorRecorded({ ...session, archivedAt: [] }, history, fallback)).toBe(true); // never archived: 1y was its promise
   });
 
   it('names a floor raised outside the vault, to keep a session past its retention', () => {

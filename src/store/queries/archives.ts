@@ -39,3 +39,14 @@ export async function listArchives(tx: TenantTx, tenant: string, session: string
     verifiedAt: r.verifiedAt,
   }));
 }
+
+/** When each of a tenant's sessions (or the one named) was archived: each archive record's time, per session. */
+export async function archiveTimes(tx: TenantTx, tenant: string, session?: string): Promise<Map<string, Date[]>> {
+  const rows = await tx
+    .select({ session: archives.sessionId, at: archives.archivedAt })
+    .from(archives)
+    .where(session === undefined ? eq(archives.tenantId, tenant) : and(eq(archives.tenantId, tenant), eq(archives.sessionId, session)));
+  const out = new Map<string, Date[]>();
+  for (const r of rows) out.set(r.session, [...(out.get(r.session) ?? []), r.at]);
+  return out;
+}
