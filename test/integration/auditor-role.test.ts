@@ -3,6 +3,7 @@ import { backends, dropCreatedDatabases, tempHome } from '../support/backends';
 import { openVault, type Vault } from '../../src/vault';
 import { storeOf } from '../../src/vault/vault';
 import { createLogger } from '../../src/observability';
+import { refusal } from '../support/refusal';
 
 /**
  * The read-only auditor role: `verify`, sessions, the access trail and holds read as
@@ -12,12 +13,6 @@ import { createLogger } from '../../src/observability';
 afterAll(dropCreatedDatabases);
 
 const quiet = createLogger({ level: 'silent' });
-const refusal = async (p: Promise<unknown>) =>
-  p.then(
-    () => 'not refused',
-    (e: { cause?: { message?: string; cause?: { message?: string } }; message?: string; code?: string }) =>
-      `${e.code ?? ''} ${e.message ?? ''} | ${e.cause?.message ?? ''} | ${e.cause?.cause?.message ?? ''}`,
-  );
 
 describe.each(backends())('the auditor role on $name', (backend) => {
   it('reads and verifies everything, writes nothing', async () => {

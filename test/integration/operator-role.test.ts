@@ -6,6 +6,7 @@ import { openVault, type Vault } from '../../src/vault';
 import { storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
 import { createLogger } from '../../src/observability';
+import { refusal } from '../support/refusal';
 
 /**
  * The application role against what only operators may do, by performing the attacks: a
@@ -19,12 +20,6 @@ import { createLogger } from '../../src/observability';
 afterAll(dropCreatedDatabases);
 
 const quiet = createLogger({ level: 'silent' });
-const refusal = async (p: Promise<unknown>) =>
-  p.then(
-    () => 'not refused',
-    (e: { cause?: { message?: string; cause?: { message?: string } }; message?: string; code?: string }) =>
-      `${e.code ?? ''} ${e.message ?? ''} | ${e.cause?.message ?? ''} | ${e.cause?.cause?.message ?? ''}`,
-  );
 const DENIED = /permission denied/;
 const ONLY_OPERATORS = /only the operator role archives or purges a session/;
 
