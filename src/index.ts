@@ -16,6 +16,7 @@ export type {
   VerifyScope,
   SessionSummary,
   RetentionView,
+  RoleReport,
   ArchiveResult,
   PurgeResult,
   RetentionItem,

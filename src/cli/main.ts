@@ -5,6 +5,7 @@ import { resolveConfig, type GlobalFlags } from './config';
 import { processOutput, type Output } from './output';
 import { initCommand } from './commands/init';
 import { tenantCreateCommand, tenantListCommand } from './commands/tenant';
+import { rolesCommand } from './commands/roles';
 import { appendCommand } from './commands/append';
 import { sessionsCommand } from './commands/sessions';
 import { eventsCommand } from './commands/events';
@@ -80,6 +81,11 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .description('create a tenant with its own key')
     .action(run((ctx, t: string) => tenantCreateCommand(ctx, t)));
   tenant.command('list').description('list tenants').action(run((ctx) => tenantListCommand(ctx)));
+
+  program
+    .command('roles')
+    .description('who may act as the vault\'s database roles (application, operator, auditor): each login, for a review of separation of duties')
+    .action(run((ctx) => rolesCommand(ctx)));
 
   program
     .command('append <tenant> <session>')

@@ -9,6 +9,7 @@ export { MIGRATIONS_FOLDER, migratePostgres } from './migrate';
 export { DEFAULT_APP_ROLE, DEFAULT_SCHEMA, storeLayout, type StoreLayout } from './layout';
 export { insertTenant } from './queries/insert-tenant';
 export { listTenants } from './queries/list-tenants';
+export { roleMembers, type LoginRoles } from './queries/role-members';
 export { insertTenantKey } from './queries/insert-tenant-key';
 export type { TenantKeyRow } from './queries/insert-tenant-key';
 export { readTenantKey } from './queries/read-tenant-key';

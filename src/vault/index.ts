@@ -3,7 +3,7 @@ export type { VaultOptions } from './open';
 export type { HeldEvents } from './session-cache';
 export { runToHead } from './session-cache';
 export { Vault, VaultSession } from './vault';
-export type { SessionSummary, RetentionView } from './vault';
+export type { SessionSummary, RetentionView, RoleReport } from './vault';
 export type { ArchiveResult, PurgeResult } from './archive';
 export type { RetentionItem } from './retention-run';
 export type { AppendOptions, AppendResult } from './append';

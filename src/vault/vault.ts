@@ -2,7 +2,7 @@ import type { EventStream, VaultEvent } from '../domain';
 import { collectEvents, sessionId as validSessionId, tenantId as validTenantId } from '../domain';
 import { InputError, VaultError } from '../errors';
 import { newTenantKey } from '../keys';
-import { countSessions, insertTenant, insertTenantKey, writePolicy, listSessions, listTenants, readSession, withTenant, type AccessRow, type HoldRow, type SessionRow, type Store } from '../store';
+import { countSessions, insertTenant, insertTenantKey, writePolicy, listSessions, listTenants, readSession, roleMembers, withTenant, type AccessRow, type HoldRow, type LoginRoles, type SessionRow, type Store } from '../store';
 import type { AgentState, Landmarks } from '../replay';
 import { withContext } from '../observability';
 import { append, type AppendOptions, type AppendResult } from './append';
@@ -22,6 +22,14 @@ import { DEFAULT_POLICY_ACTOR, formatDuration, policyAction, type RetentionMode 
 import { authenticate, tokenList, type Principal, type TokenInfo } from './tokens';
 
 /** `retention show --json`. */
+
+/** Vault.roles(): the vault's role names, this connection's login and role, and each login that may act as one of them. */
+export interface RoleReport {
+  roles: { app: string; operator: string; auditor: string };
+  session: { login: string; role: string };
+  logins: LoginRoles[];
+}
+
 export interface RetentionView {
   tenant: string;
   archiveAfter: string;
@@ -211,6 +219,18 @@ export class Vault {
   accessLog(filter: { tenant?: string; since?: Date } = {}): AsyncIterable<AccessRow> {
     const tenant = filter.tenant === undefined ? undefined : validTenantId(filter.tenant);
     return accessTrail(this.deps, { ...filter, tenant });
+  }
+
+  /**
+   * Who may act as this vault's database roles: each login of the server that is a member
+   * of the application, operator or auditor role (or a superuser, who may act as any),
+   * and the login and role this vault connected as. For a review of separation of duties:
+   * the agents' logins should be application-role members only (docs/operations.md).
+   */
+  async roles(): Promise<RoleReport> {
+    const { layout } = this.deps.store;
+    const found = await roleMembers(this.deps.store.db, layout);
+    return { roles: { app: layout.appRole, operator: layout.operatorRole, auditor: layout.auditorRole }, ...found };
   }
 
   /** A tenant's API tokens (ids, roles, labels, dates; never secrets). UNKNOWN_TENANT for an unknown tenant. */

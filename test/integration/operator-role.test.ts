@@ -7,6 +7,7 @@ import { storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
 import { createLogger } from '../../src/observability';
 import { refusal } from '../support/refusal';
+import { runCli } from '../support/cli';
 
 /**
  * The application role against what only operators may do, by performing the attacks: a
@@ -63,6 +64,7 @@ describe.each(backends())('the application role cannot administer the vault, on 
 
   it("acts as the application role when asked, and does the agent's work: append, read, an archived session brought back by an append", async () => {
     expect(storeOf(app).layout).toMatchObject({ role: 'session_vault_app', appRole: 'session_vault_app', operatorRole: 'session_vault_operator' });
+    expect((await app.roles()).session.role).toBe('session_vault_app');
     await app.session('bank', 'free').append({ type: 'message', role: 'assistant', content: 'still served' });
     expect((await app.session('bank', 'free').state()).messages.map((m) => m.content)).toEqual(['customer free', 'still served']);
     await app.session('bank', 'cold').append({ type: 'message', role: 'assistant', content: 'welcome back' });
@@ -164,6 +166,10 @@ describe.each(backends().filter((b) => b.name === 'postgres'))("the agent's own 
       const agent = await openVault({ home: h.home, database: as.toString(), migrate: false, logger: quiet });
       try {
         expect(storeOf(agent).layout.role).toBe('session_vault_app');
+        // A review of who may do what names this login as an application-role member only.
+        const review = await agent.roles();
+        expect(review.session).toEqual({ login, role: 'session_vault_app' });
+        expect(review.logins.find((l) => l.login === login)).toEqual({ login, superuser: false, bypassRls: false, app: true, operator: false, auditor: false });
         await agent.session('bank', 'free').append({ type: 'task', task: 'served' });
         expect(await refusal(agent.operator({ actor: 'mallory', reason: 'routine' }).clearHold('bank', 'held'))).toMatch(/STORAGE_REFUSED .*insufficient privilege/);
       } finally {
@@ -188,6 +194,10 @@ describe.each(backends().filter((b) => b.name === 'postgres'))("the agent's own 
       const operator = await openVault({ home: h.home, database: as.toString(), migrate: false, logger: quiet });
       try {
         expect(storeOf(operator).layout.role).toBe('session_vault_operator');
+        const cli = await runCli({ VAULT_HOME: h.home, VAULT_DATABASE_URL: as.toString() }, ['roles', '--json']);
+        expect(cli.code).toBe(0);
+        expect(JSON.parse(cli.stdout)).toMatchObject({ session: { login, role: 'session_vault_operator' }, logins: expect.arrayContaining([{ login, superuser: false, bypassRls: false, app: true, operator: true, auditor: false }]) });
+        expect((await runCli({ VAULT_HOME: h.home, VAULT_DATABASE_URL: as.toString() }, ['roles'])).stdout).toContain(`${login}\toperator\n`);
         expect(await operator.operator({ actor: 'legal', reason: 'case 7 closed' }).clearHold('bank', 'held')).toBe(true);
       } finally {
         await operator.close();
