@@ -8,12 +8,12 @@ import type { RetentionMode, RetentionPolicy } from './policy';
  * policy change before it makes it, with the values it sets in the action:
  * `retention.set:<archive-after>/<retain>[/<mode>]`, or `retention.override:…` when the
  * change also lowers existing sessions' floors (governance mode). The tables it then
- * writes (the tenant's policy row, each session's floor) are writable by the application
+ * writes (the tenant's policy row, each session's floor) are writable by the operator
  * role, which in governance mode may lower floors, as the override must; so a thief with
  * its credentials could shorten both and have the operator's own retention run purge
  * sessions early. The trail, which that role cannot sign, says what retention each
  * session was promised: its tenant's policy when it was created, or what an override
- * since set. Pure: the caller reads the trail and the tables.
+ * since set, raised by archiving. Pure: the caller reads the trail and the tables.
  */
 
 /** Who a tenant's first policy, the vault's default written down when the tenant is created, is recorded and stamped as set by. */

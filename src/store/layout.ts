@@ -7,7 +7,7 @@ import { InputError } from '../errors';
  * identifiers, so they go into SQL unquoted and unescaped, and a name that is not one is
  * refused before any SQL runs.
  *
- * The family (docs/operations.md, "Roles"): the application role appends and reads; the
+ * The family (docs/operations.md, "Database roles"): the application role appends and reads; the
  * operator role is a member of it and may also create tenants, change keys, holds,
  * retention and tokens, archive and purge (drizzle/0040_operator_role.sql); the auditor
  * role only reads (0022). `…_app`, `…_operator` and `…_auditor` share a prefix.

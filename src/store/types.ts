@@ -21,7 +21,7 @@ export interface Store {
   readonly kind: StoreKind;
   /** Where the data lives, without credentials (for `init --json` and logs). */
   readonly location: string;
-  /** The schema and application role it uses (src/store/layout.ts). */
+  /** The schema, the role family and the role it acts as (src/store/layout.ts). */
   readonly layout: StoreLayout;
   /**
    * Runs one statement on its own, outside any transaction (it has committed when this

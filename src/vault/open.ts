@@ -35,11 +35,11 @@ export interface VaultOptions {
   /** Apply pending migrations on open. Default true; false when the login role cannot run DDL (an outdated vault is then refused). */
   migrate?: boolean;
   /**
-   * Postgres: act as `session_vault_app` through a connection startup option (default
-   * true). Behind PgBouncer or RDS Proxy, which do not pass startup options on, set it
-   * false and give the login role `ALTER ROLE … SET role = session_vault_app` instead
-   * (docs/operations.md). Either way the vault refuses a connection that is not acting
-   * as the application role.
+   * Postgres: act as the vault's role (`appRole`) through a connection startup option
+   * (default true). Behind PgBouncer or RDS Proxy, which do not pass startup options on,
+   * set it false and give the login role `ALTER ROLE … SET role = session_vault_app` (or
+   * `…_operator`) instead (docs/operations.md). Either way the vault refuses a connection
+   * that is not acting as a role of the vault's family.
    */
   roleOnConnect?: boolean;
   /**
@@ -52,7 +52,7 @@ export interface VaultOptions {
    * The database role this vault's connections act as: the application role
    * (`session_vault_app`: append and read), its operator role (`…_operator`: also tenants,
    * keys, holds, retention, archive, purge, tokens) or its auditor role (`…_auditor`: read
-   * only); docs/operations.md, "Roles". Default: the operator role if the login may act as
+   * only); docs/operations.md, "Database roles". Default: the operator role if the login may act as
    * it, else the application role. Cluster-wide on a server, so vaults of one cluster that
    * must not share privileges take different names (`claims_vault_app` and its family).
    */

@@ -35,7 +35,7 @@ export async function keptBy(deps: VaultDeps, tx: TenantTx, tenant: string): Pro
 
 /**
  * The time retention counts from for a session: its recorded last-event time, or the
- * signed time of its head if that is later. The application role cannot move `last_at`
+ * signed time of its head if that is later. No role of the vault can move `last_at`
  * back (drizzle/0037), but a DBA with triggers off can; the head's checkpoint, which only
  * the signing key makes, carries the head event's time. In the caller's transaction.
  */

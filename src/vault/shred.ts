@@ -135,8 +135,9 @@ async function requireUnheld(deps: VaultDeps, tx: TenantTx, tenant: string, sess
  * Before its retention has passed, destroying a session's key is erasure (GDPR art. 17):
  * allowed, but only with its legal basis, which the marker and the trail record
  * (REASON_REQUIRED without). Kept until what the signed trail promised it too (archiving
- * raised it), should its floor have been lowered outside the vault, counted from its head's signed time, should
- * its last-event time have been moved back (as a purge counts: signedLastAt).
+ * raised it), should its floor have been lowered outside the vault; counted from its
+ * head's signed time, should its last-event time have been moved back (as a purge counts:
+ * signedLastAt).
  */
 async function requireErasureBasis(deps: VaultDeps, tx: TenantTx, row: SessionRow, kept: KeptBy): Promise<void> {
   const from = await signedLastAt(deps, tx, row);
