@@ -48,6 +48,7 @@ export type ErrorCode =
   | 'STORAGE_UNAVAILABLE'
   | 'STORE_LOCKED'
   | 'STORAGE_REFUSED'
+  | 'PERMISSION_DENIED'
   | 'APPEND_CONTENDED'
   | 'ACCESS_TRAIL_UNAVAILABLE'
   | 'MODEL_UNAVAILABLE'
@@ -88,6 +89,7 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   STORAGE_UNAVAILABLE: 'storage',
   STORE_LOCKED: 'storage',
   STORAGE_REFUSED: 'storage',
+  PERMISSION_DENIED: 'storage',
   APPEND_CONTENDED: 'storage',
   ACCESS_TRAIL_UNAVAILABLE: 'storage',
   MODEL_UNAVAILABLE: 'storage',

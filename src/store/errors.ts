@@ -74,9 +74,13 @@ export function storageError(e: unknown, doing: string): VaultError {
     const rule = String(findMessage(e) ?? '').replace(/^session-vault: /, '');
     return new StorageError('STORAGE_REFUSED', `database refused ${doing}: ${rule || 'a vault rule'}`, { cause: e });
   }
+  if (code === '42501' && /row-level security/.test(String(findMessage(e) ?? ''))) {
+    // The same SQLSTATE, from a row outside the transaction's tenant (row-level security's WITH CHECK).
+    return new StorageError('STORAGE_REFUSED', `database refused ${doing}: the row is outside the tenant's scope (row-level security)`, { cause: e });
+  }
   if (code === '42501') {
     // The role acted as may not (layout.ts): an agent's application role administering, an auditor writing.
-    return new StorageError('STORAGE_REFUSED', `database refused ${doing}: insufficient privilege for the role this vault acts as (roles: docs/operations.md)`, { cause: e });
+    return new StorageError('PERMISSION_DENIED', `database refused ${doing}: insufficient privilege for the role this vault acts as (roles: docs/operations.md)`, { cause: e });
   }
   // A network error without a code (a malformed address, a TLS failure): its message names no secrets, its kind says why.
   const why = code ?? (e instanceof Error && !(e instanceof VaultError) && e.name !== 'Error' ? e.name : undefined);

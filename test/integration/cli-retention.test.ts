@@ -93,7 +93,7 @@ describe.each(backends())('retention commands on $name', (backend: Backend) => {
       ['retention', 'set', 'bank', '--archive-after', '1d', '--retain', '1d', '--actor', 'mallory', '--reason', 'cleanup'],
     ]) {
       const refused = await run(args, undefined, asApp);
-      expect([args[0], refused.code, refused.stderr]).toEqual([args[0], 4, expect.stringMatching(/^error\[STORAGE_REFUSED\]: database refused .*: insufficient privilege for the role this vault acts as \(roles: docs\/operations.md\)\n$/)]);
+      expect([args[0], refused.code, refused.stderr]).toEqual([args[0], 4, expect.stringMatching(/^error\[PERMISSION_DENIED\]: database refused .*: insufficient privilege for the role this vault acts as \(roles: docs\/operations.md\)\n$/)]);
     }
     expect((await run(['hold', 'list', '--json'])).stdout).toBe(holds);
     expect((await run(['retention', 'show', 'bank', '--json'])).stdout).toBe(policy);

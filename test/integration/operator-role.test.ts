@@ -85,7 +85,7 @@ describe.each(backends())('the application role cannot administer the vault, on 
       ['issue a token', () => op.createToken('bank', { role: 'admin', label: 'backdoor' })],
       ['create a tenant', () => app.createTenant('intruder')],
     ];
-    for (const [what, attempt] of attempts) expect([what, await refusal(attempt())]).toEqual([what, expect.stringMatching(/STORAGE_REFUSED .*(insufficient privilege|only the operator role)/)]);
+    for (const [what, attempt] of attempts) expect([what, await refusal(attempt())]).toEqual([what, expect.stringMatching(/^(PERMISSION_DENIED .*insufficient privilege|STORAGE_REFUSED .*only the operator role)/)]);
     expect((await app.holds('bank')).map((h) => h.session)).toEqual(['held']);
     expect(await app.retention('bank')).toMatchObject({ archiveAfter: '30d', retain: '7y' });
     expect((await app.keys('bank')).map((k) => [k.version, k.state])).toEqual([[1, 'primary']]);
@@ -95,8 +95,8 @@ describe.each(backends())('the application role cannot administer the vault, on 
     // Each attempt is in the trail, refused.
     const outcomes = [];
     for await (const r of app.accessLog({ tenant: 'bank' })) if (r.actor === 'mallory') outcomes.push([r.action.split(':')[0], r.outcome]);
-    expect(outcomes).toContainEqual(['hold.clear', 'failed:STORAGE_REFUSED']);
-    expect(outcomes).toContainEqual(['keys.shred', 'failed:STORAGE_REFUSED']);
+    expect(outcomes).toContainEqual(['hold.clear', 'failed:PERMISSION_DENIED']);
+    expect(outcomes).toContainEqual(['keys.shred', 'failed:PERMISSION_DENIED']);
     expect(outcomes.filter(([, o]) => o === 'granted')).toHaveLength(outcomes.length / 2);
   });
 
@@ -171,12 +171,12 @@ describe.each(backends().filter((b) => b.name === 'postgres'))("the agent's own 
         expect(review.session).toEqual({ login, role: 'session_vault_app' });
         expect(review.logins.find((l) => l.login === login)).toEqual({ login, superuser: false, bypassRls: false, app: true, operator: false, auditor: false });
         await agent.session('bank', 'free').append({ type: 'task', task: 'served' });
-        expect(await refusal(agent.operator({ actor: 'mallory', reason: 'routine' }).clearHold('bank', 'held'))).toMatch(/STORAGE_REFUSED .*insufficient privilege/);
+        expect(await refusal(agent.operator({ actor: 'mallory', reason: 'routine' }).clearHold('bank', 'held'))).toMatch(/^PERMISSION_DENIED .*insufficient privilege/);
       } finally {
         await agent.close();
       }
       const asked = openVault({ home: h.home, database: as.toString(), migrate: false, appRole: 'session_vault_operator', logger: quiet });
-      await expect(asked).rejects.toMatchObject({ code: expect.stringMatching(/^STORAGE_/) });
+      await expect(asked).rejects.toMatchObject({ code: 'PERMISSION_DENIED', message: expect.stringMatching(/^database refused connecting to Postgres at .*: insufficient privilege for the role this vault acts as/) });
       // Straight in SQL with the login itself, no SET ROLE: what it inherits is the application role's.
       const direct = new Client({ connectionString: as.toString(), options: '-c search_path=session_vault' });
       await direct.connect();

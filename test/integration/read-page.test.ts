@@ -68,7 +68,7 @@ describe.each(servers)('a full read page on $name', (backend) => {
     // Granted to the application role; the operator role this vault acts as has it through membership.
     const role = storeOf(vault).layout.appRole;
     await asOwner(vault, url, [{ text: `REVOKE EXECUTE ON FUNCTION session_vault_read_page_rows(text, text, bigint, integer) FROM ${role}` }]);
-    const refused = { code: 'STORAGE_REFUSED', message: expect.stringMatching(/^database refused reading events: insufficient privilege for the role this vault acts as \(roles: docs\/operations.md\)$/) };
+    const refused = { code: 'PERMISSION_DENIED', message: expect.stringMatching(/^database refused reading events: insufficient privilege for the role this vault acts as \(roles: docs\/operations.md\)$/) };
     try {
       await expect(readPageRows(storeOf(vault).copyRows!, 'bank', 'refused', 0, 10)).rejects.toMatchObject(refused);
       // A full read goes through it.
