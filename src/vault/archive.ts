@@ -321,13 +321,14 @@ export interface PurgeResult {
  * before `retain` has passed, LEGAL_HOLD under a hold; nothing changes on any of them.
  */
 export async function purge(deps: VaultDeps, tenant: string, session: string, actor: string): Promise<PurgeResult> {
-  const row = await requireSession(deps, tenant, session);
-  if (row.status !== 'archived') {
-    throw new InputError('SESSION_STATE', `session ${tenant}/${session} is ${row.status}; only an archived session can be purged`);
-  }
   const now = deps.clock();
-  const { records, dueAt } = await withTenant(deps.store.db, tenant, 'purging a session', async (tx) => {
-    await readSession(tx, tenant, session, true); // locked: a hold set meanwhile is seen, or waits
+  const { row, records, dueAt } = await withTenant(deps.store.db, tenant, 'purging a session', async (tx) => {
+    // Read locked, and used as read: a hold set meanwhile is seen, or waits; nothing moves under the checks.
+    const row = await readSession(tx, tenant, session, true);
+    if (!row) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
+    if (row.status !== 'archived') {
+      throw new InputError('SESSION_STATE', `session ${tenant}/${session} is ${row.status}; only an archived session can be purged`);
+    }
     // Due by the tenant's policy and the session's floor, and by what the signed trail
     // promised the session (archiving raised it), should the operator role have shortened either.
     // Counted from the head's signed time if the row's is earlier (moved back outside the vault).
@@ -359,7 +360,7 @@ export async function purge(deps: VaultDeps, tenant: string, session: string, ac
     });
     if (!ok) throw new InputError('SESSION_STATE', `session ${tenant}/${session} changed while purging; nothing was purged`);
     await deleteSnapshots(tx, tenant, session);
-    return { records: archived, dueAt };
+    return { row, records: archived, dueAt };
   });
   deps.cache.delete(tenant, session);
   const deleted = await deleteObjects(deps, tenant, session, records.map((r) => r.objectName));
