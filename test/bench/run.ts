@@ -408,7 +408,7 @@ async function main(): Promise<void> {
 
   print(rows, server.label);
   process.stdout.write(
-    `\nretention run: ${archive.sessions} sessions archived at ${archive.perSec} sessions/s; heap used ${archive.heapMb.map((m) => `${m} MB`).join(' → ')} (after a GC, sampled every ${archive.every} sessions)\n`,
+    `\nretention run: ${archive.sessions} sessions archived at ${archive.perSec} sessions/s; heap used ${archive.heapMb.map((m) => `${m} MB`).join(' → ')} (after a GC, sampled every ${archive.every} sessions); purged later at ${archive.purgedPerSec} sessions/s\n`,
   );
   const out = path.resolve('bench-results.json');
   writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), server: server.label, cpus: os.cpus().length, contentBytes: CONTENT_BYTES, results: rows, latest, heap, retention: archive, langgraph: graphs, embeddedCli: cli, http: { ...http, inProcessPerSec: Math.round(vConc) } }, null, 2) + '\n');
@@ -416,8 +416,13 @@ async function main(): Promise<void> {
   process.stdout.write(`\nwrote ${out}\n`);
 }
 
-/** Archives ARCHIVE_SESSIONS idle sessions of 3 events with `retention run`, sampling heap use as it goes. */
-async function retentionBench(home: string, url: string): Promise<{ sessions: number; perSec: number; heapMb: number[]; every: number }> {
+/**
+ * Archives ARCHIVE_SESSIONS idle sessions of 3 events with `retention run`, sampling heap
+ * use as it goes; then, with the clock past their retention, purges them with another run
+ * (each purge checks the session against the signed trail: policy records, archive
+ * records, its head's checkpoint, its holds' records).
+ */
+async function retentionBench(home: string, url: string): Promise<{ sessions: number; perSec: number; heapMb: number[]; every: number; purgedPerSec: number }> {
   const past = Date.now() - 2 * 86_400_000;
   const setup = await openVault({ home, database: url, logger: createLogger({ level: 'silent' }), clock: () => new Date(past) });
   await setup.createTenant('archive-bench');
@@ -438,7 +443,18 @@ async function retentionBench(home: string, url: string): Promise<{ sessions: nu
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   await v.close();
   if (n !== ARCHIVE_SESSIONS) throw new Error(`retention bench archived ${n} of ${ARCHIVE_SESSIONS}`);
-  return { sessions: n, perSec: Math.round(n / seconds), heapMb, every };
+  const later = Date.now() + 8 * 366 * 86_400_000;
+  const p = await openVault({ home, database: url, logger: createLogger({ level: 'silent' }), clock: () => new Date(later) });
+  let purged = 0;
+  const purgeStart = process.hrtime.bigint();
+  for await (const item of p.operator({ actor: 'bench' }).retentionRun({ tenant: 'archive-bench' })) {
+    if (item.action !== 'purge' || item.outcome !== 'done') throw new Error(`retention bench: ${item.session} ${item.action} ${item.outcome}`);
+    purged++;
+  }
+  const purgeSeconds = Number(process.hrtime.bigint() - purgeStart) / 1e9;
+  await p.close();
+  if (purged !== ARCHIVE_SESSIONS) throw new Error(`retention bench purged ${purged} of ${ARCHIVE_SESSIONS}`);
+  return { sessions: n, perSec: Math.round(n / seconds), heapMb, every, purgedPerSec: Math.round(purged / purgeSeconds) };
 }
 
 /** Heap in use after a GC: retained memory, not garbage awaiting collection. */
