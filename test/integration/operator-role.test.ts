@@ -8,6 +8,7 @@ import { withTenant } from '../../src/store';
 import { createLogger } from '../../src/observability';
 import { refusal } from '../support/refusal';
 import { runCli } from '../support/cli';
+import { buildService } from '../../src/service';
 
 /**
  * The application role against what only operators may do, by performing the attacks: a
@@ -24,8 +25,8 @@ const quiet = createLogger({ level: 'silent' });
 const DENIED = /permission denied/;
 const ONLY_OPERATORS = /only the operator role archives or purges a session/;
 
-/** A vault with a held session, two archived ones, a snapshot and a token, made by the operator role. */
-async function seeded(home: string, database: string | undefined): Promise<void> {
+/** A vault with a held session, two archived ones, a snapshot and two tokens (writer, admin), made by the operator role. */
+async function seeded(home: string, database: string | undefined): Promise<{ writer: string; admin: string }> {
   const ops = await openVault({ home, database, logger: quiet });
   try {
     expect(storeOf(ops).layout.role).toBe('session_vault_operator'); // no role asked for: the most the login may
@@ -36,8 +37,10 @@ async function seeded(home: string, database: string | undefined): Promise<void>
     await op.setRetention('bank', { archiveAfter: '30d', retain: '7y' });
     await op.archive('bank', 'cold');
     await op.archive('bank', 'frozen');
-    await op.createToken('bank', { role: 'writer', label: 'agent' });
+    const writer = await op.createToken('bank', { role: 'writer', label: 'agent' });
+    const admin = await op.createToken('bank', { role: 'admin', label: 'legal desk' });
     await ops.session('bank', 'free').snapshot();
+    return { writer: writer.token, admin: admin.token };
   } finally {
     await ops.close();
   }
@@ -48,13 +51,14 @@ describe.each(backends())('the application role cannot administer the vault, on 
   let database: string | undefined;
   let cleanup: () => void;
   let app: Vault;
+  let tokens: { writer: string; admin: string };
   const asApp = (q: string) => withTenant(storeOf(app).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)));
 
   beforeAll(async () => {
     const h = await tempHome();
     [home, cleanup] = [h.home, h.cleanup];
     database = backend.name === 'pglite' ? undefined : await backend.database();
-    await seeded(home, database);
+    tokens = await seeded(home, database);
     app = await openVault({ home, database, appRole: 'session_vault_app', logger: quiet });
   }, 120_000);
   afterAll(async () => {
@@ -89,7 +93,7 @@ describe.each(backends())('the application role cannot administer the vault, on 
     expect((await app.holds('bank')).map((h) => h.session)).toEqual(['held']);
     expect(await app.retention('bank')).toMatchObject({ archiveAfter: '30d', retain: '7y' });
     expect((await app.keys('bank')).map((k) => [k.version, k.state])).toEqual([[1, 'primary']]);
-    expect((await app.tokens('bank')).map((t) => t.label)).toEqual(['agent']);
+    expect((await app.tokens('bank')).map((t) => t.label).sort()).toEqual(['agent', 'legal desk']);
     expect((await app.tenants()).map((t) => t.tenant)).toEqual(['bank']);
     expect((await app.session('bank', 'free').state()).messages).toHaveLength(2); // its key is intact
     // Each attempt is in the trail, refused.
@@ -125,6 +129,29 @@ describe.each(backends())('the application role cannot administer the vault, on 
     for (const [q, why] of attacks) expect([q, await refusal(asApp(q))]).toEqual([q, expect.stringMatching(why)]);
     const [snapshots] = ((await asApp(`SELECT count(*)::int AS n FROM snapshots`)) as unknown as { rows: { n: number }[] }).rows;
     expect(snapshots!.n).toBeGreaterThan(0);
+  });
+
+  it("a service acting as the application role serves its writers, and answers an admin's hold or retention change 403 PERMISSION_DENIED, changing nothing", async () => {
+    const service = await buildService(app, { logger: quiet });
+    const url = await service.listen('127.0.0.1', 0);
+    const call = async (token: string, method: string, path: string, body: unknown, headers: Record<string, string> = {}) => {
+      const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+      return { status: res.status, json: (await res.json()) as { error?: { code: string } } };
+    };
+    try {
+      expect((await call(tokens.writer, 'POST', '/v1/tenants/bank/sessions/free/events', { events: [{ type: 'task', task: 'through the service' }] })).status).toBe(200);
+      for (const [method, path, body, headers] of [
+        ['POST', '/v1/tenants/bank/sessions/held/hold/clear', { reason: 'case closed' }, {}],
+        ['PUT', '/v1/tenants/bank/retention', { archiveAfter: '1d', retain: '1d', overrideFloors: true }, { 'x-vault-reason': 'cleanup' }],
+      ] as const) {
+        const answer = await call(tokens.admin, method, path, body, headers);
+        expect([path, answer.status, answer.json.error?.code]).toEqual([path, 403, 'PERMISSION_DENIED']);
+      }
+      expect((await app.holds('bank')).map((h) => h.session)).toEqual(['held']);
+      expect(await app.retention('bank')).toMatchObject({ archiveAfter: '30d', retain: '7y' });
+    } finally {
+      await service.close();
+    }
   });
 
   it('the operator role, opened afterwards, finds everything as it was: verify clean, the hold in force, every key usable', async () => {
