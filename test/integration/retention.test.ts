@@ -126,6 +126,7 @@ describe.each(backends())('retention with a $name database', (backend) => {
     await expect(o.archive('bank', 'p1')).rejects.toMatchObject({ code: 'SESSION_STATE' });
     await expect(o.restore('bank', 'p1')).rejects.toMatchObject({ code: 'SESSION_STATE' });
     await expect(o.archive('bank', 'nosuch')).rejects.toMatchObject({ code: 'UNKNOWN_SESSION' });
+    await expect(o.purge('bank', 'nosuch')).rejects.toMatchObject({ code: 'UNKNOWN_SESSION' });
   });
 
   it('the database releases hot rows only with a verified archive record, and never deletes otherwise', async () => {
