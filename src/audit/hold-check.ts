@@ -4,11 +4,11 @@ import { attempted, RECORD_SKEW_MS } from './trail-records';
 /**
  * Legal holds against the access trail. The vault sets and clears a hold only after
  * recording `hold.set` or `hold.clear` (actor, reason) in the signed trail, then stamps
- * the same actor and reason on the hold's row. The operator role may write those rows
- * itself (it is the role the vault's own `hold` acts as), so a hold cleared with stolen
- * operator credentials, to let a held session be purged or shredded, looks like any other in the
- * table. It has no record in the trail, whose records it cannot sign. Pure: the caller
- * reads both.
+ * the same actor and reason on the hold's row. The legal role may write those rows
+ * itself (it is the role the vault's own `hold` acts as: drizzle/0042_legal_role.sql), so
+ * a hold cleared with stolen legal-desk credentials, to let a held session be purged or
+ * shredded, looks like any other in the table. It has no record in the trail, whose
+ * records it cannot sign. Pure: the caller reads both.
  */
 
 /** A hold as stored (store/queries/legal-holds.ts): set, and cleared at most once. */

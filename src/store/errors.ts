@@ -78,6 +78,11 @@ export function storageError(e: unknown, doing: string): VaultError {
     // The same SQLSTATE, from a row outside the transaction's tenant (row-level security's WITH CHECK).
     return new StorageError('STORAGE_REFUSED', `database refused ${doing}: the row is outside the tenant's scope (row-level security)`, { cause: e });
   }
+  const setRole = code === '42501' ? /permission denied to set role "([a-z0-9_]+)"/.exec(String(findMessage(e) ?? '')) : null;
+  if (setRole) {
+    // A transaction that acts as another role of the family (withTenant's asRole), from a login that may not.
+    return new StorageError('PERMISSION_DENIED', `database refused ${doing}: this login may not act as ${setRole[1]} (roles: docs/operations.md)`, { cause: e });
+  }
   if (code === '42501') {
     // The role acted as may not (layout.ts): an agent's application role administering, an auditor writing.
     return new StorageError('PERMISSION_DENIED', `database refused ${doing}: insufficient privilege for the role this vault acts as (roles: docs/operations.md)`, { cause: e });

@@ -6,7 +6,7 @@ export { transaction } from './transaction';
 export type { Statement } from './statement';
 export { answeredWithError, storageError, sqlState } from './errors';
 export { MIGRATIONS_FOLDER, migratePostgres } from './migrate';
-export { DEFAULT_APP_ROLE, DEFAULT_SCHEMA, storeLayout, type StoreLayout } from './layout';
+export { DEFAULT_APP_ROLE, DEFAULT_SCHEMA, holdRole, storeLayout, type StoreLayout } from './layout';
 export { insertTenant } from './queries/insert-tenant';
 export { listTenants } from './queries/list-tenants';
 export { roleMembers, type LoginRoles } from './queries/role-members';

@@ -8,9 +8,11 @@ import { InputError } from '../errors';
  * refused before any SQL runs.
  *
  * The family (docs/operations.md, "Database roles"): the application role appends and reads; the
- * operator role is a member of it and may also create tenants, change keys, holds,
- * retention and tokens, archive and purge (drizzle/0040_operator_role.sql); the auditor
- * role only reads (0022). `…_app`, `…_operator` and `…_auditor` share a prefix.
+ * operator role is a member of it and may also create tenants, change keys, retention
+ * and tokens, archive and purge (drizzle/0040_operator_role.sql); the legal role is a
+ * member of it and may also place and lift legal holds, and nothing else (0042); the
+ * auditor role only reads (0022). `…_app`, `…_operator`, `…_legal` and `…_auditor` share
+ * a prefix.
  */
 export interface StoreLayout {
   readonly schema: string;
@@ -18,9 +20,11 @@ export interface StoreLayout {
   readonly appRole: string;
   /** The role that administers the vault: `…_app` becomes `…_operator`. */
   readonly operatorRole: string;
+  /** The role that places and lifts legal holds: `…_app` becomes `…_legal`. */
+  readonly legalRole: string;
   /** The read-only role: `…_app` becomes `…_auditor`. */
   readonly auditorRole: string;
-  /** The role this process's connections act as: one of the three. */
+  /** The role this process's connections act as: one of the four. */
   readonly role: string;
   /** Whether `role` was asked for (`--app-role`); if not, it is the operator role where the login may act as it, else the application role. */
   readonly roleAsked: boolean;
@@ -39,12 +43,12 @@ const LEGACY_SCHEMA = 'public';
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 const RESERVED = /^(pg_|information_schema$)/;
 
-const FAMILY = /^(.+)_(app|operator|auditor)$/;
+const FAMILY = /^(.+)_(app|operator|legal|auditor)$/;
 
 /**
  * The layout of `schema` whose connections act as `role`. The role names its family: any
- * of `x_app`, `x_operator` and `x_auditor` is of the family `x_…`; a name without one of
- * those endings is an application role, and its operator and auditor roles add one. No
+ * of `x_app`, `x_operator`, `x_legal` and `x_auditor` is of the family `x_…`; a name
+ * without one of those endings is an application role, and its other roles add one. No
  * role asked for: the default family, acting as its operator role (openStore may settle
  * for the application role: actingRole).
  */
@@ -57,9 +61,20 @@ export function storeLayout(schema: string = DEFAULT_SCHEMA, role?: string): Sto
   const named = FAMILY.exec(role ?? DEFAULT_APP_ROLE);
   const prefix = named ? named[1]! : role!;
   const appRole = named ? `${prefix}_app` : role!;
-  const [operatorRole, auditorRole] = [`${prefix}_operator`, `${prefix}_auditor`];
-  if (operatorRole.length > 63) throw new InputError('INVALID_CONFIG', 'the application role name leaves no room for its operator and auditor roles (…_operator, 63 characters at most)');
-  return { schema, migrationsSchema: schema === LEGACY_SCHEMA ? 'drizzle' : schema, appRole, operatorRole, auditorRole, role: role ?? operatorRole, roleAsked: role !== undefined };
+  const [operatorRole, legalRole, auditorRole] = [`${prefix}_operator`, `${prefix}_legal`, `${prefix}_auditor`];
+  if (operatorRole.length > 63) throw new InputError('INVALID_CONFIG', 'the application role name leaves no room for its operator, legal and auditor roles (…_operator, 63 characters at most)');
+  return { schema, migrationsSchema: schema === LEGACY_SCHEMA ? 'drizzle' : schema, appRole, operatorRole, legalRole, auditorRole, role: role ?? operatorRole, roleAsked: role !== undefined };
+}
+
+/**
+ * The role a transaction placing or lifting a legal hold acts as: the legal role, unless
+ * this process was asked to act as one role (`--app-role`), which it then keeps, so that
+ * asking for less is never quietly made more. The database decides whether the login may
+ * act as it (a superuser, the embedded store and a legal desk's login may; an operator's
+ * may not): otherwise PERMISSION_DENIED, and nothing changes.
+ */
+export function holdRole(layout: StoreLayout): string | null {
+  return layout.roleAsked ? null : layout.legalRole;
 }
 
 /**
@@ -99,6 +114,7 @@ export function migrationSql(text: string, layout: StoreLayout): string {
   let out = text
     .replace(/\bsession_vault_app\b/g, layout.appRole)
     .replace(/\bsession_vault_operator\b/g, layout.operatorRole)
+    .replace(/\bsession_vault_legal\b/g, layout.legalRole)
     .replace(/\bsession_vault_auditor\b/g, layout.auditorRole);
   if (layout.schema !== LEGACY_SCHEMA) {
     out = out

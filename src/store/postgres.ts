@@ -87,7 +87,7 @@ export async function openPostgres(
       return new StorageError('STORAGE_REFUSED', `connections to ${hostOf(url)} ${what}: ${fix}`);
     };
     // Behind a pooler the login's own setting names the role: any of the family's, unless one was asked for.
-    const family = [layout.appRole, layout.operatorRole, layout.auditorRole];
+    const family = [layout.appRole, layout.operatorRole, layout.legalRole, layout.auditorRole];
     if (options.roleOnConnect === false && !layout.roleAsked && family.includes(String(acting?.role))) layout = { ...layout, role: String(acting!.role) };
     if (acting?.role !== layout.role) {
       await pool.end().catch(() => {});

@@ -7,10 +7,11 @@ import { ownRecords } from './own-records';
 /**
  * Refuses (LEGAL_HOLD) when the latest hold of the session, or of any session of the
  * tenant, was lifted outside the vault: cleared with no signed `hold.clear` record
- * (audit/hold-check.ts). The database cannot refuse the operator role clearing a
- * hold, since that role is the vault's own `hold clear`'s; the vault itself then refuses to
- * destroy what the hold kept, so stolen operator credentials cannot have the operator's own purge or shred
- * do it. Once resolved, an operator lifts it by setting and clearing a hold through the
+ * (audit/hold-check.ts). The database cannot refuse the legal role clearing a hold,
+ * since that role is the vault's own `hold clear`'s (the operator role it refuses:
+ * drizzle/0042_legal_role.sql); the vault itself then refuses to destroy what the hold
+ * kept, so stolen legal-desk credentials cannot have the operator's own purge or shred do
+ * it. Once resolved, an operator lifts it by setting and clearing a hold through the
  * vault (the session's latest hold is then recorded). In the caller's transaction, after
  * its lock.
  */

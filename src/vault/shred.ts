@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { InputError, StorageError } from '../errors';
 import { signCheckpoint } from '../audit';
 import { GENESIS_HASH, shredMarker } from '../events';
-import { appendEventsInTransaction, clearHoldRow, deleteSnapshots, destroyAllTenantKeys, insertHold, listArchives, listSessions, listTenants, readHolds, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow, type TenantTx } from '../store';
+import { appendEventsInTransaction, clearHoldRow, deleteSnapshots, destroyAllTenantKeys, holdRole, insertHold, listArchives, listSessions, listTenants, readHolds, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow, type TenantTx } from '../store';
 import type { VaultDeps } from './deps';
 import { floorOf, restoreSession } from './archive';
 import { requireHoldsRecorded } from './lifted-holds';
@@ -16,25 +16,42 @@ import { purgeDue, withFloor } from '../retention';
  */
 
 /**
- * Places a hold. The session row is locked first, so a hold and a concurrent shred or
+ * Places a hold, as the legal role (holdRole). The session row is locked first, so a hold and a concurrent shred or
  * purge of the same session are ordered: whichever comes second sees the other.
  * UNKNOWN_SESSION, or SESSION_STATE for a purged session (nothing is left to hold).
  */
 export async function setHold(deps: VaultDeps, tenant: string, session: string, setBy: string, reason: string): Promise<boolean> {
-  return withTenant(deps.store.db, tenant, 'setting a legal hold', async (tx) => {
-    const row = await readSession(tx, tenant, session, true);
-    if (!row) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
-    if (row.status === 'purged') throw new InputError('SESSION_STATE', `session ${tenant}/${session} is purged; there is nothing left to hold`);
-    return insertHold(tx, { tenant, session, reason, setBy, setAt: deps.clock() });
-  });
+  return withTenant(
+    deps.store.db,
+    tenant,
+    'setting a legal hold',
+    async (tx) => {
+      const row = await readSession(tx, tenant, session, true);
+      if (!row) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
+      if (row.status === 'purged') throw new InputError('SESSION_STATE', `session ${tenant}/${session} is purged; there is nothing left to hold`);
+      return insertHold(tx, { tenant, session, reason, setBy, setAt: deps.clock() });
+    },
+    holdRole(deps.store.layout),
+  );
 }
 
-/** Lifts the hold in force, stamping who, when and why on it (the row is kept). */
+/**
+ * Lifts the hold in force, stamping who, when and why on it (the row is kept). As the
+ * legal role (holdRole), as a hold is placed: an operator's login that may not act as it
+ * is refused by the database (drizzle/0042_legal_role.sql), so that lifting a hold and
+ * destroying what it held take two roles.
+ */
 export async function clearHold(deps: VaultDeps, tenant: string, session: string, by: string, reason: string): Promise<boolean> {
-  return withTenant(deps.store.db, tenant, 'clearing a legal hold', async (tx) => {
-    await readSession(tx, tenant, session, true);
-    return clearHoldRow(tx, tenant, session, { by, reason, at: deps.clock() });
-  });
+  return withTenant(
+    deps.store.db,
+    tenant,
+    'clearing a legal hold',
+    async (tx) => {
+      await readSession(tx, tenant, session, true);
+      return clearHoldRow(tx, tenant, session, { by, reason, at: deps.clock() });
+    },
+    holdRole(deps.store.layout),
+  );
 }
 
 /** Holds in force, for one tenant or all. */

@@ -8,13 +8,14 @@ import { renderReport } from '../../src/cli/commands/verify';
 import { accessHash } from '../../src/audit';
 
 /**
- * Legal holds against the signed access trail, by performing the attacks: the operator
- * role (its database credentials stolen, no keyring) clears a hold so that the held
- * session can be shredded, or places one to block an erasure; a DBA with triggers off
- * deletes a hold. The database lets the first two through (the operator role is the one
- * that writes holds; the application role may not: operator-role.test.ts), so `verify`
- * must name them. The attacks run on the vault's own connection, which acts as the
- * operator role.
+ * Legal holds against the signed access trail, by performing the attacks: the legal role
+ * (its database credentials stolen, no keyring) clears a hold so that the operator role
+ * (its credentials stolen too) can shred the held session, or places one to block an
+ * erasure; a DBA with triggers off deletes a hold. The database lets the first two
+ * through (the legal role is the one that writes holds; the operator and application
+ * roles may not: operator-role.test.ts, legal-role.test.ts), so `verify` must name them.
+ * The attacks run on the vault's own connection, which acts as the operator role, and
+ * act as the legal role for the hold (SET LOCAL ROLE, as the vault's own hold commands).
  */
 afterAll(dropCreatedDatabases);
 
@@ -28,6 +29,7 @@ describe.each(backends())('legal holds against the access trail on $name', (back
   let close: () => Promise<void>;
   let now = Date.parse('2026-03-01T09:00:00Z');
   const app = (tenant: string, text: string) => withTenant(storeOf(vault).db, tenant, 'attack', (tx) => tx.execute(sql.raw(text)));
+  const legal = (tenant: string, text: string) => withTenant(storeOf(vault).db, tenant, 'attack', (tx) => tx.execute(sql.raw(text)), storeOf(vault).layout.legalRole);
   const alice = () => vault.operator({ actor: 'alice', reason: 'litigation 2026-17' });
 
   beforeAll(async () => {
@@ -55,14 +57,14 @@ describe.each(backends())('legal holds against the access trail on $name', (back
     expect(report.problems).toEqual([]);
   });
 
-  it('the operator role clears a hold in the name of a real operator, with a reason used before, then destroys the key: verify names both', async () => {
+  it('the legal role clears a hold in the name of a real operator, with a reason used before, and the operator role destroys the key: verify names both', async () => {
     now += MINUTE;
     // What bob stamped on the hold he really cleared, copied onto the one in force.
     // Stamped now, by the vault's clock: bob's clearing when none was in force, two minutes
     // earlier, is near enough in time, but it came before this hold was set.
     const clear = `UPDATE legal_holds SET cleared_at = '${new Date(now).toISOString()}', cleared_by = 'bob', clear_reason = 'matter settled'
                     WHERE session_id = 'claim' AND cleared_at IS NULL`;
-    expect(await app('bank', clear)).toBeDefined();
+    expect(await legal('bank', clear)).toBeDefined();
     expect(await vault.holds('bank')).toEqual([]);
     // With the hold gone the database lets the key go, as for any unheld session.
     await app('bank', `UPDATE sessions SET wrapped_data_key = NULL WHERE session_id = 'claim'`);
@@ -77,7 +79,7 @@ describe.each(backends())('legal holds against the access trail on $name', (back
     expect((await vault.verify({ tenant: 'insurer' })).problems).toEqual([]);
   });
 
-  it('the operator role clears a hold stamped near an earlier real clearing: a record clears one hold, and only one set before it', async () => {
+  it('the legal role clears a hold stamped near an earlier real clearing: a record clears one hold, and only one set before it', async () => {
     // A hold cleared by bob, set again by alice, then cleared by the attacker a moment
     // after it was set: a minute from bob's real clearing, whose record cleared the first.
     const o = vault.operator({ actor: 'bob', reason: 'appeal over' });
@@ -89,12 +91,12 @@ describe.each(backends())('legal holds against the access trail on $name', (back
     await alice().setHold('insurer', 'claim');
     expect((await vault.verify({ tenant: 'insurer' })).problems).toEqual([]);
     const stamp = new Date(now + 1).toISOString();
-    await app('insurer', `UPDATE legal_holds SET cleared_at = '${stamp}', cleared_by = 'bob', clear_reason = 'appeal over' WHERE session_id = 'claim' AND cleared_at IS NULL`);
+    await legal('insurer', `UPDATE legal_holds SET cleared_at = '${stamp}', cleared_by = 'bob', clear_reason = 'appeal over' WHERE session_id = 'claim' AND cleared_at IS NULL`);
     expect(kinds((await vault.verify({ tenant: 'insurer' })).problems)).toEqual([['claim', 'hold_clear_unrecorded']]);
   });
 
-  it('the operator role places a hold no operator recorded, blocking an erasure: verify names it', async () => {
-    await app('bank', `INSERT INTO legal_holds (tenant_id, session_id, reason, set_by, set_at) VALUES ('bank', 'spare', 'litigation 2026-17', 'alice', '${new Date(now).toISOString()}')`);
+  it('the legal role places a hold no operator recorded, blocking an erasure: verify names it', async () => {
+    await legal('bank', `INSERT INTO legal_holds (tenant_id, session_id, reason, set_by, set_at) VALUES ('bank', 'spare', 'litigation 2026-17', 'alice', '${new Date(now).toISOString()}')`);
     await expect(vault.operator({ actor: 'dana', reason: 'erasure request' }).shred('bank', 'spare')).rejects.toMatchObject({ code: 'LEGAL_HOLD' });
     expect(kinds((await vault.verify({ tenant: 'bank', session: 'spare' })).problems)).toEqual([['spare', 'hold_set_unrecorded']]);
   });
@@ -121,7 +123,7 @@ describe.each(backends())('legal holds against the access trail on $name', (back
     for await (const i of ops.retentionRun({ tenant: 'lender' })) expect([i.action, i.outcome]).toEqual(['archive', 'done']);
     now += 3 * DAY;
     // The thief clears the hold on the mortgage file, in bob's name.
-    await app('lender', `UPDATE legal_holds SET cleared_at = '${new Date(now).toISOString()}', cleared_by = 'bob', clear_reason = 'released' WHERE session_id = 'mortgage' AND cleared_at IS NULL`);
+    await legal('lender', `UPDATE legal_holds SET cleared_at = '${new Date(now).toISOString()}', cleared_by = 'bob', clear_reason = 'released' WHERE session_id = 'mortgage' AND cleared_at IS NULL`);
     expect(await vault.holds('lender')).toEqual([]);
     await expect(ops.purge('lender', 'mortgage')).rejects.toMatchObject({ code: 'LEGAL_HOLD', message: expect.stringMatching(/lifted outside the vault \(mortgage\)/) });
     // A clearing record the thief inserts, chained but unsigned, does not count.

@@ -196,14 +196,14 @@ describe.each(backends().filter((b) => b.name === 'postgres'))("the agent's own 
         // A review of who may do what names this login as an application-role member only.
         const review = await agent.roles();
         expect(review.session).toEqual({ login, role: 'session_vault_app' });
-        expect(review.logins.find((l) => l.login === login)).toEqual({ login, superuser: false, bypassRls: false, app: true, operator: false, auditor: false });
+        expect(review.logins.find((l) => l.login === login)).toEqual({ login, superuser: false, bypassRls: false, app: true, operator: false, legal: false, auditor: false });
         await agent.session('bank', 'free').append({ type: 'task', task: 'served' });
-        expect(await refusal(agent.operator({ actor: 'mallory', reason: 'routine' }).clearHold('bank', 'held'))).toMatch(/^PERMISSION_DENIED .*insufficient privilege/);
+        expect(await refusal(agent.operator({ actor: 'mallory', reason: 'routine' }).clearHold('bank', 'held'))).toMatch(/^PERMISSION_DENIED .*may not act as session_vault_legal/);
       } finally {
         await agent.close();
       }
       const asked = openVault({ home: h.home, database: as.toString(), migrate: false, appRole: 'session_vault_operator', logger: quiet });
-      await expect(asked).rejects.toMatchObject({ code: 'PERMISSION_DENIED', message: expect.stringMatching(/^database refused connecting to Postgres at .*: insufficient privilege for the role this vault acts as/) });
+      await expect(asked).rejects.toMatchObject({ code: 'PERMISSION_DENIED', message: expect.stringMatching(/^database refused connecting to Postgres at .*: this login may not act as session_vault_operator \(roles: docs\/operations.md\)$/) });
       // Straight in SQL with the login itself, no SET ROLE: what it inherits is the application role's.
       const direct = new Client({ connectionString: as.toString(), options: '-c search_path=session_vault' });
       await direct.connect();
@@ -223,9 +223,10 @@ describe.each(backends().filter((b) => b.name === 'postgres'))("the agent's own 
         expect(storeOf(operator).layout.role).toBe('session_vault_operator');
         const cli = await runCli({ VAULT_HOME: h.home, VAULT_DATABASE_URL: as.toString() }, ['roles', '--json']);
         expect(cli.code).toBe(0);
-        expect(JSON.parse(cli.stdout)).toMatchObject({ session: { login, role: 'session_vault_operator' }, logins: expect.arrayContaining([{ login, superuser: false, bypassRls: false, app: true, operator: true, auditor: false }]) });
+        expect(JSON.parse(cli.stdout)).toMatchObject({ session: { login, role: 'session_vault_operator' }, logins: expect.arrayContaining([{ login, superuser: false, bypassRls: false, app: true, operator: true, legal: false, auditor: false }]) });
         expect((await runCli({ VAULT_HOME: h.home, VAULT_DATABASE_URL: as.toString() }, ['roles'])).stdout).toContain(`${login}\toperator\n`);
-        expect(await operator.operator({ actor: 'legal', reason: 'case 7 closed' }).clearHold('bank', 'held')).toBe(true);
+        // Holds are the legal role's (0042): an operator's login may not lift one.
+        expect(await refusal(operator.operator({ actor: 'legal', reason: 'case 7 closed' }).clearHold('bank', 'held'))).toMatch(/^PERMISSION_DENIED .*may not act as session_vault_legal/);
       } finally {
         await operator.close();
       }

@@ -9,7 +9,7 @@ import type { Vault } from '../../src/vault';
 /**
  * Rules the database enforces whoever connects, each shown by performing the attack: as
  * the vault's own role (the operator's, which may most; its credentials stolen, no
- * keyring), as the owner with triggers
+ * keyring), as the legal role where holds are concerned, as the owner with triggers
  * on, and as a DBA with triggers off (session_replication_role = replica), which verify
  * must then catch.
  */
@@ -27,6 +27,8 @@ describe.each(backends())('database-enforced trust rules on $name', (backend) =>
   let close: () => Promise<void>;
   let now = Date.parse('2026-01-01T00:00:00Z');
   const app = (tenant: string, text: string) => withTenant(storeOf(vault).db, tenant, 'attack', (tx) => tx.execute(sql.raw(text)));
+  /** The same, as the legal role (drizzle/0042): the one that may place and lift holds. */
+  const legal = (tenant: string, text: string) => withTenant(storeOf(vault).db, tenant, 'attack', (tx) => tx.execute(sql.raw(text)), storeOf(vault).layout.legalRole);
 
   beforeAll(async () => {
     ({ vault, url, close } = await testVault(backend, { clock: () => new Date(now) }));
@@ -142,10 +144,13 @@ describe.each(backends())('database-enforced trust rules on $name', (backend) =>
     expect(row!.k).toBe(true);
   });
 
-  it('the operator role cannot delete or rewrite a legal hold; clearing stamps who and why and keeps the row', async () => {
-    expect(await refused(app('bank', `DELETE FROM legal_holds`))).toMatch(/insufficient privilege|permission denied/);
-    expect(await refused(app('bank', `UPDATE legal_holds SET reason = 'nothing'`))).toMatch(/insufficient privilege|permission denied/);
-    expect(await refused(app('bank', `UPDATE legal_holds SET cleared_at = now()`))).toMatch(/legal holds are kept/);
+  it('neither the operator role nor the legal role can delete or rewrite a legal hold; clearing stamps who and why and keeps the row', async () => {
+    for (const as of [app, legal]) {
+      expect(await refused(as('bank', `DELETE FROM legal_holds`))).toMatch(/insufficient privilege|permission denied/);
+      expect(await refused(as('bank', `UPDATE legal_holds SET reason = 'nothing'`))).toMatch(/insufficient privilege|permission denied/);
+    }
+    expect(await refused(app('bank', `UPDATE legal_holds SET cleared_at = now()`))).toMatch(/insufficient privilege|permission denied/); // holds are the legal role's
+    expect(await refused(legal('bank', `UPDATE legal_holds SET cleared_at = now()`))).toMatch(/legal holds are kept/); // and even it must say who and why
     const owner = asOwner(vault, url, [{ text: 'SET session_replication_role = DEFAULT' }, { text: `DELETE FROM legal_holds` }]);
     expect(await refused(owner)).toMatch(/legal holds are kept/);
     expect((await vault.holds('bank')).map((h) => h.session)).toEqual(['held']);
@@ -180,7 +185,7 @@ describe.each(backends())('database-enforced trust rules on $name', (backend) =>
     await expect(o.purge('floors', 'old')).rejects.toMatchObject({ code: 'RETENTION_NOT_DUE', message: expect.stringMatching(/retain=7y/) });
     // A hold on a purged session is refused, by the vault and by the database.
     await expect(o.setHold('floors', 'new')).rejects.toMatchObject({ code: 'SESSION_STATE' });
-    expect(await refused(app('floors', `INSERT INTO legal_holds (tenant_id, session_id, reason, set_by, set_at) VALUES ('floors', 'new', 'x', 'y', now())`))).toMatch(/not purged/);
+    expect(await refused(legal('floors', `INSERT INTO legal_holds (tenant_id, session_id, reason, set_by, set_at) VALUES ('floors', 'new', 'x', 'y', now())`))).toMatch(/not purged/);
     // The operator role forging a purge before the floor: the tombstone is refused.
     const forged = `INSERT INTO tombstones (tenant_id, session_id, head_seq, archive_digest, last_at, due_at, purged_at, purged_by, policy)
       SELECT tenant_id, session_id, head_seq, '\\x00'::bytea, last_at, last_at + interval '2 days', last_at + interval '3 days', 'mallory', 'retain=2d'
