@@ -147,7 +147,7 @@ export class OperatorAccess {
   }
 
   /** Rewraps every session key under the primary version, recorded as `keys.rewrap`. Resumable. */
-  async rewrap(tenant: string, onProgress?: (done: number, total: number) => void): Promise<{ rewrapped: number; primary: number }> {
+  async rewrap(tenant: string, onProgress?: (done: number, total: number) => void): Promise<{ rewrapped: number; held: number; primary: number }> {
     const t = validTenantId(tenant);
     return this.guarded('keys.rewrap', t, null, () => rewrapTenant(this.deps, t, onProgress));
   }

@@ -1,7 +1,7 @@
 import { InputError } from '../errors';
 import type { SecretBytes } from '../crypto';
 import { assertCanDestroy, assertCanRetire, dataKeyAad, newTenantKey, unwrapKey, wrapKey, type TenantKeyState } from '../keys';
-import { insertTenantKey, listSessions, listTenantKeys, rewrapSessionKey, setTenantKeyState, withTenant, type SessionRow } from '../store';
+import { insertTenantKey, listSessions, listTenantKeys, readHolds, readSession, rewrapSessionKey, setTenantKeyState, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
 
 /** A tenant key version as `keys list` shows it: never key material. */
@@ -51,23 +51,29 @@ export async function rotateTenantKey(deps: VaultDeps, tenant: string): Promise<
  * Rewraps every session key of the tenant not yet under the primary version, one
  * session a transaction. Event ciphertexts and the chain are not touched (the data key
  * itself does not change). Killed at any point and rerun, it finishes: each session is
- * either still under its old version or already under the new one.
+ * either still under its old version or already under the new one. A session under legal
+ * hold keeps its key as it is (the database refuses changing it: drizzle/0043), so it is
+ * left under its version, which cannot be destroyed while the hold stands, and counted
+ * as `held`; a run after the hold is lifted moves it.
  */
 export async function rewrapTenant(
   deps: VaultDeps,
   tenant: string,
   onProgress?: (done: number, total: number) => void,
-): Promise<{ rewrapped: number; primary: number }> {
+): Promise<{ rewrapped: number; held: number; primary: number }> {
   const keys = await listKeys(deps, tenant);
   const primary = keys.find((k) => k.state === 'primary')!.version;
   const total = keys.filter((k) => k.version !== primary).reduce((n, k) => n + k.sessions, 0);
   let done = 0;
+  let held = 0;
   let after: string | null = null;
   for (;;) {
     const page: SessionRow[] = await withTenant(deps.store.db, tenant, 'listing sessions', (tx) => listSessions(tx, tenant, after, 500));
     for (const s of page) {
       if (s.tenantKeyVersion === primary || !s.wrappedDataKey) continue;
       const moved = await withTenant(deps.store.db, tenant, 'rewrapping a session key', async (tx) => {
+        await readSession(tx, tenant, s.session, true); // locked: a hold placed meanwhile waits for this transaction, or is seen
+        if ((await readHolds(tx, tenant, s.session)).length > 0) return 'held' as const;
         const from = await deps.keys.tenantKey(tx, tenant, s.tenantKeyVersion);
         const to = await deps.keys.tenantKey(tx, tenant, primary);
         const dataKey = unwrapKey(from, s.wrappedDataKey!, dataKeyAad(tenant, s.session, s.dataKeyVersion, s.tenantKeyVersion));
@@ -78,6 +84,10 @@ export async function rewrapTenant(
           dataKey.dispose();
         }
       });
+      if (moved === 'held') {
+        held++;
+        continue;
+      }
       if (moved) {
         deps.logger.debug({ op: 'keys.rewrap.session', tenant, session: s.session, to: primary }, 'session key rewrapped');
         done++; // not inside onProgress?.(…): optional chaining would skip it without a callback
@@ -88,8 +98,8 @@ export async function rewrapTenant(
     after = page[page.length - 1]!.session;
   }
   deps.cache.clear();
-  deps.logger.info({ op: 'keys.rewrap', tenant, rewrapped: done, primary }, 'session keys rewrapped');
-  return { rewrapped: done, primary };
+  deps.logger.info({ op: 'keys.rewrap', tenant, rewrapped: done, held, primary }, 'session keys rewrapped');
+  return { rewrapped: done, held, primary };
 }
 
 /** Retires an active version that no session key depends on any more. */

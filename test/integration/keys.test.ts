@@ -69,7 +69,7 @@ describe.each(backends())('tenant key lifecycle on $name', (backend: Backend) =>
     await op.rotateKey('bank');
     await expect(op.retireKey('bank', 1)).rejects.toMatchObject({ code: 'KEY_STATE', message: expect.stringMatching(/still protects 1 session/) });
     await expect(op.destroyKey('bank', 2)).rejects.toMatchObject({ code: 'KEY_STATE' });
-    expect(await op.rewrap('bank')).toEqual({ rewrapped: 1, primary: 2 });
+    expect(await op.rewrap('bank')).toEqual({ rewrapped: 1, held: 0, primary: 2 });
     await op.retireKey('bank', 1);
     await op.destroyKey('bank', 1);
     expect((await vault.keys('bank')).map((k) => [k.version, k.state, k.sessions])).toEqual([

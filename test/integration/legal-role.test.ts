@@ -121,6 +121,32 @@ describe.each(backends())('legal holds are the legal role’s, on $name', (backe
     );
   });
 
+  it("as the operator role: a held session's key cannot be written over or re-bound either, and `keys rewrap` leaves it under its version", async () => {
+    await withVault(
+      async (ops) => {
+        // Other bytes over the wrapped key, or another version named in what it is bound to, would make it unrecoverable with no shred marker.
+        for (const change of [
+          `wrapped_data_key = '\\x00'::bytea || wrapped_data_key`,
+          `data_key_version = data_key_version + 1`,
+          `tenant_key_version = tenant_key_version + 1`,
+        ]) {
+          expect([change, await refusal(inSql(ops, `UPDATE sessions SET ${change} WHERE session_id = 'held'`))]).toEqual([change, expect.stringMatching(/under legal hold; its data key stays as it is/)]);
+        }
+        const mallory = ops.operator({ actor: 'mallory', reason: 'routine' });
+        await mallory.rotateKey('bank');
+        expect(await mallory.rewrap('bank')).toEqual({ rewrapped: 2, held: 1, primary: 2 });
+        expect((await ops.keys('bank')).map((k) => [k.version, k.state, k.sessions])).toEqual([
+          [1, 'active', 1],
+          [2, 'primary', 2],
+        ]);
+        expect(await refusal(mallory.retireKey('bank', 1))).toMatch(/^KEY_STATE .*still protects 1 session/);
+      },
+      { appRole: 'session_vault_operator' },
+    );
+    // A fresh process, with no key held in memory, still opens the held session.
+    await withVault(async (v) => expect((await v.session('bank', 'held').state()).messages.map((m) => m.content)).toEqual(['customer held']), { stateCache: 0 });
+  });
+
   it('the CLI as the operator role: `hold clear` and `hold set` exit 4 with one line, and the holds are unchanged', async () => {
     const env = { VAULT_HOME: home, ...(database ? { VAULT_DATABASE_URL: database } : {}), VAULT_APP_ROLE: 'session_vault_operator' };
     for (const args of [

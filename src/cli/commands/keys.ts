@@ -66,7 +66,7 @@ export async function keysRewrapCommand(ctx: CommandContext, tenant: string): Pr
   );
   bar?.stop();
   if (ctx.config.json) json(ctx.io, { tenant, ...r });
-  else ctx.io.out(`tenant ${tenant}: ${r.rewrapped} session key(s) rewrapped under version ${r.primary}`);
+  else ctx.io.out(`tenant ${tenant}: ${r.rewrapped} session key(s) rewrapped under version ${r.primary}${r.held > 0 ? `; ${r.held} under legal hold left as they are` : ''}`);
   return 0;
 }
 
