@@ -25,6 +25,8 @@ export type {
   StateOptions,
   Operator,
   TenantKeyInfo,
+  KeyCheckReport,
+  KeyProblem,
   MasterRotation,
 } from './vault';
 export { VaultError, InputError, KeyError, IntegrityError, StorageError, EXIT_CODES } from './errors';

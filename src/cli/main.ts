@@ -16,7 +16,7 @@ import { checkpointCommand } from './commands/checkpoint';
 import { exportCommand } from './commands/export';
 import { verifyBundleCommand } from './commands/verify-bundle';
 import { accessLogCommand } from './commands/access-log';
-import { keysListCommand, keysRewrapCommand, keysRotateCommand, keysShredCommand, keysStateCommand, rotateMasterCommand, rotateSigningCommand } from './commands/keys';
+import { keysCheckCommand, keysListCommand, keysRewrapCommand, keysRotateCommand, keysShredCommand, keysStateCommand, rotateMasterCommand, rotateSigningCommand } from './commands/keys';
 import { holdCommand, holdListCommand } from './commands/hold';
 import { importCommand } from './commands/import';
 import type { ChatFlags } from './commands/chat';
@@ -158,6 +158,10 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .command('rewrap <tenant>')
     .description('rewrap every session key under the primary version (resumable)')
     .action(run((ctx, t: string) => keysRewrapCommand(ctx, t)));
+  keys
+    .command('check [tenant]')
+    .description('unwrap every tenant and session key (a key holder\'s check of what verify cannot see); exit 1 on any that does not open')
+    .action(run((ctx, t?: string) => keysCheckCommand(ctx, t)));
   keys
     .command('retire <tenant>')
     .description('retire a key version nothing depends on')

@@ -11,6 +11,7 @@ import { exportSession, type ExportOptions } from './export';
 import { openSession } from './open-session';
 import { checkStateOptions, stateAt, type StateOptions } from './snapshots';
 import { destroyTenantKey, retireTenantKey, rewrapTenant, rotateTenantKey } from './key-lifecycle';
+import { checkKeys, type KeyCheckReport } from './key-check';
 import { clearHold, setHold, shred } from './shred';
 import { moveToProvider, rotateMaster, type MasterRotation } from './master-rotation';
 import { archiveSession, purge, requireTenant, restoreSession, setPolicy, type ArchiveResult, type PolicyChange, type PurgeResult } from './archive';
@@ -144,6 +145,16 @@ export class OperatorAccess {
   async rotateKey(tenant: string): Promise<{ version: number; previous: number }> {
     const t = validTenantId(tenant);
     return this.guarded('keys.rotate', t, null, () => rotateTenantKey(this.deps, t));
+  }
+
+  /**
+   * Whether every stored key still opens (key-check.ts): each tenant key version through
+   * the key provider, each session key with its tenant key. Recorded as `keys.check`; reads
+   * only. Needs the keys, so it is the key holder's check of what `verify` cannot see.
+   */
+  async checkKeys(tenant?: string, onSession?: (tenant: string, session: string) => void): Promise<KeyCheckReport> {
+    const t = tenant === undefined ? undefined : validTenantId(tenant);
+    return this.guarded('keys.check', t ?? null, null, () => checkKeys(this.deps, t, onSession));
   }
 
   /** Rewraps every session key under the primary version, recorded as `keys.rewrap`. Resumable. */

@@ -14,5 +14,6 @@ export type { StateOptions } from './snapshots';
 export { OperatorAccess } from './access';
 export type { Operator } from './access';
 export type { TenantKeyInfo } from './key-lifecycle';
+export type { KeyCheckReport, KeyProblem, KeyProblemKind } from './key-check';
 export type { MasterRotation } from './master-rotation';
 export type { Principal, TokenInfo, TokenSpec } from './tokens';

@@ -61,6 +61,11 @@ export class KeyAccess {
     return unwrapKey(tenantKey, s.wrappedDataKey, dataKeyAad(s.tenant, s.session, s.dataKeyVersion, s.tenantKeyVersion));
   }
 
+  /** A stored tenant key version unwrapped afresh, past the cache, for the caller to dispose (`keys check`). */
+  unwrapStored(row: TenantKeyRow): Promise<SecretBytes> {
+    return this.unwrapTenantKey(row);
+  }
+
   private async unwrapTenantKey(row: TenantKeyRow): Promise<SecretBytes> {
     if (row.state === 'destroyed' || !row.wrappedKey) {
       throw new KeyError('KEY_DESTROYED', `tenant ${row.tenant} key version ${row.version} has been destroyed`);

@@ -54,6 +54,21 @@ export async function keysRotateCommand(ctx: CommandContext, tenant: string): Pr
   return 0;
 }
 
+/**
+ * `keys check [<tenant>]`: every tenant key version and session key unwrapped, none kept.
+ * Exit 1 when any does not open (a key written over or re-bound outside the vault), as
+ * `verify` exits 1 on an integrity problem. Recorded in the access trail.
+ */
+export async function keysCheckCommand(ctx: CommandContext, tenant?: string): Promise<number> {
+  const r = await ctx.asOperator((op) => op.checkKeys(tenant));
+  if (ctx.config.json) json(ctx.io, r);
+  else {
+    ctx.io.out(`${r.ok ? 'OK' : 'KEYS THAT DO NOT OPEN'}: ${r.tenants} tenant(s), ${r.tenantKeys} tenant key(s), ${r.sessionKeys} session key(s) checked`);
+    for (const p of r.problems) ctx.io.out(`  ${p.tenant}${p.session === undefined ? '' : `/${p.session}`} version ${p.version}: ${p.kind} (${p.code})`);
+  }
+  return r.ok ? 0 : 1;
+}
+
 /** `keys rewrap <tenant>`: every session key under the primary version; resumable; progress bar. */
 export async function keysRewrapCommand(ctx: CommandContext, tenant: string): Promise<number> {
   let bar: ReturnType<typeof progressBar> | undefined;

@@ -1,0 +1,106 @@
+import { KeyError } from '../errors';
+import type { SecretBytes } from '../crypto';
+import { dataKeyAad, unwrapKey } from '../keys';
+import { listSessions, listTenantKeys, listTenants, withTenant, type SessionRow } from '../store';
+import type { VaultDeps } from './deps';
+
+/**
+ * `keys check`: whether every stored key still opens. Each tenant key version that is not
+ * destroyed is unwrapped through the key provider (not from this process's cache), and
+ * each session's wrapped data key with its tenant key, under the associated data it was
+ * wrapped with. What only a key holder can see: a wrapped key written over with other
+ * bytes, or re-bound to other versions, destroys the key as a shred would, with no shred
+ * marker, and `verify`, which holds no key, cannot tell it from a rewrap. (Under a legal
+ * hold the database refuses it: drizzle/0043; elsewhere an operator's credentials may.)
+ * Reads only; every key is zeroed once checked.
+ */
+
+export type KeyProblemKind = 'tenant_key_unreadable' | 'session_key_unreadable';
+
+export interface KeyProblem {
+  tenant: string;
+  /** The tenant key version: the one that failed, or the one the session's key is wrapped by. */
+  version: number;
+  session?: string;
+  kind: KeyProblemKind;
+  /** Why, as an error code: DECRYPTION_FAILED (other bytes, other binding), KEY_NOT_FOUND (a master key or version this vault does not have), KEY_DESTROYED. */
+  code: string;
+}
+
+export interface KeyCheckReport {
+  ok: boolean;
+  tenants: number;
+  tenantKeys: number;
+  sessionKeys: number;
+  problems: KeyProblem[];
+}
+
+/** A key that does not open, as opposed to a provider that did not answer (which ends the check: it proves nothing either way). */
+const UNREADABLE = new Set(['DECRYPTION_FAILED', 'KEY_NOT_FOUND', 'KEY_DESTROYED']);
+
+function unreadable(e: unknown): string | null {
+  return e instanceof KeyError && UNREADABLE.has(e.code) ? e.code : null;
+}
+
+/** Checks one tenant's keys, or every tenant's. */
+export async function checkKeys(deps: VaultDeps, tenant?: string, onSession?: (tenant: string, session: string) => void): Promise<KeyCheckReport> {
+  const tenants = tenant !== undefined ? [tenant] : (await listTenants(deps.store.db)).map((t) => t.tenant);
+  const report: KeyCheckReport = { ok: true, tenants: tenants.length, tenantKeys: 0, sessionKeys: 0, problems: [] };
+  for (const t of tenants) await checkTenant(deps, t, report, onSession);
+  report.ok = report.problems.length === 0;
+  return report;
+}
+
+async function checkTenant(deps: VaultDeps, tenant: string, report: KeyCheckReport, onSession?: (tenant: string, session: string) => void): Promise<void> {
+  const opened = new Map<number, SecretBytes>();
+  /** Versions that did not open, and why: their sessions' keys cannot open either. */
+  const failed = new Map<number, string>();
+  try {
+    const versions = await withTenant(deps.store.db, tenant, 'reading tenant keys', (tx) => listTenantKeys(tx, tenant));
+    for (const v of versions) {
+      if (v.state === 'destroyed') {
+        failed.set(v.version, 'KEY_DESTROYED');
+        continue;
+      }
+      report.tenantKeys++;
+      try {
+        opened.set(v.version, await deps.keys.unwrapStored(v));
+      } catch (e) {
+        const code = unreadable(e);
+        if (code === null) throw e;
+        failed.set(v.version, code);
+        report.problems.push({ tenant, version: v.version, kind: 'tenant_key_unreadable', code });
+      }
+    }
+    let after: string | null = null;
+    for (;;) {
+      const page: SessionRow[] = await withTenant(deps.store.db, tenant, 'reading session keys', (tx) => listSessions(tx, tenant, after, 500));
+      for (const s of page) {
+        if (s.wrappedDataKey) checkSession(s, opened, failed, report);
+        onSession?.(tenant, s.session);
+      }
+      if (page.length < 500) break;
+      after = page[page.length - 1]!.session;
+    }
+  } finally {
+    for (const k of opened.values()) k.dispose();
+  }
+}
+
+function checkSession(s: SessionRow, opened: Map<number, SecretBytes>, failed: Map<number, string>, report: KeyCheckReport): void {
+  report.sessionKeys++;
+  const problem = (code: string) => report.problems.push({ tenant: s.tenant, version: s.tenantKeyVersion, session: s.session, kind: 'session_key_unreadable', code });
+  const tenantKey = opened.get(s.tenantKeyVersion);
+  if (!tenantKey) {
+    // Its tenant key version did not open (reported above), or is not there at all.
+    problem(failed.get(s.tenantKeyVersion) ?? 'KEY_NOT_FOUND');
+    return;
+  }
+  try {
+    unwrapKey(tenantKey, s.wrappedDataKey!, dataKeyAad(s.tenant, s.session, s.dataKeyVersion, s.tenantKeyVersion)).dispose();
+  } catch (e) {
+    const code = unreadable(e);
+    if (code === null) throw e;
+    problem(code);
+  }
+}

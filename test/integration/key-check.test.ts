@@ -1,0 +1,90 @@
+import { sql } from 'drizzle-orm';
+import { backends, dropCreatedDatabases, tempHome } from '../support/backends';
+import { openVault } from '../../src/vault';
+import { createLogger } from '../../src/observability';
+import { storeOf } from '../../src/vault/vault';
+import { withTenant } from '../../src/store';
+import type { Vault } from '../../src/vault';
+import { runCli } from '../support/cli';
+
+/**
+ * `keys check` against keys destroyed without a shred, by performing the attacks as the
+ * operator role (its database credentials stolen, no keyring), which may write wrapped
+ * keys because a rewrap must: other bytes over a session's wrapped key, a session key
+ * re-bound to another tenant key version, other bytes over a tenant key version. Each
+ * destroys what it wrapped with no shred marker, and `verify`, which holds no key, cannot
+ * tell it from a rewrap (shown below: it stays clean); the key holder's check names each.
+ */
+afterAll(dropCreatedDatabases);
+
+describe.each(backends())('keys check, on $name', (backend) => {
+  let vault: Vault;
+  let url: string | undefined;
+  let home: string;
+  let cleanup: () => void;
+  const asOperatorRole = (tenant: string, q: string) => withTenant(storeOf(vault).db, tenant, 'attack', (tx) => tx.execute(sql.raw(q)));
+  const check = (tenant?: string) => vault.operator({ actor: 'custodian', reason: 'quarterly key check' }).checkKeys(tenant);
+
+  beforeAll(async () => {
+    const h = await tempHome();
+    [home, cleanup] = [h.home, h.cleanup];
+    url = backend.name === 'pglite' ? undefined : await backend.database(); // the embedded store in the home folder, for the CLI too
+    vault = await openVault({ home, database: url, logger: createLogger({ level: 'silent' }) });
+    for (const t of ['bank', 'insurer']) {
+      await vault.createTenant(t);
+      for (const s of ['a', 'b', 'c']) await vault.session(t, s).append({ type: 'message', role: 'user', content: `${t} ${s}` });
+    }
+    const op = vault.operator({ actor: 'sec', reason: 'rotation' });
+    await op.rotateKey('bank');
+    await vault.session('bank', 'd').append({ type: 'task', task: 'under version 2' });
+    await op.shred('insurer', 'c');
+  }, 120_000);
+  let closed = false;
+  const closeOnce = async () => {
+    if (!closed) await vault.close();
+    closed = true;
+  };
+  afterAll(async () => {
+    await closeOnce();
+    cleanup?.();
+  });
+
+  it('every key of a sound vault opens: tenant keys through the provider, session keys with them; shredded ones are not counted; the check is in the trail', async () => {
+    expect(await check()).toEqual({ ok: true, tenants: 2, tenantKeys: 3, sessionKeys: 6, problems: [] });
+    const records = [];
+    for await (const r of vault.accessLog({})) if (r.action === 'keys.check') records.push(r.outcome);
+    expect(records).toEqual(['granted']);
+  });
+
+  it('names a session key written over, a session key re-bound to another version, and a tenant key written over; verify, holding no key, sees none of them', async () => {
+    await asOperatorRole('bank', `UPDATE sessions SET wrapped_data_key = set_byte(wrapped_data_key, 30, (get_byte(wrapped_data_key, 30) + 1) % 256) WHERE session_id = 'a'`);
+    await asOperatorRole('bank', `UPDATE sessions SET tenant_key_version = 2 WHERE session_id = 'b'`);
+    await asOperatorRole('insurer', `UPDATE tenant_keys SET wrapped_key = set_byte(wrapped_key, 30, (get_byte(wrapped_key, 30) + 1) % 256) WHERE version = 1`);
+    expect((await vault.verify()).problems).toEqual([]);
+    const report = await check();
+    expect(report).toMatchObject({ ok: false, tenants: 2, tenantKeys: 3, sessionKeys: 6 });
+    expect(report.problems).toEqual([
+      { tenant: 'bank', version: 1, session: 'a', kind: 'session_key_unreadable', code: 'DECRYPTION_FAILED' },
+      { tenant: 'bank', version: 2, session: 'b', kind: 'session_key_unreadable', code: 'DECRYPTION_FAILED' },
+      { tenant: 'insurer', version: 1, kind: 'tenant_key_unreadable', code: 'DECRYPTION_FAILED' },
+      { tenant: 'insurer', version: 1, session: 'a', kind: 'session_key_unreadable', code: 'DECRYPTION_FAILED' },
+      { tenant: 'insurer', version: 1, session: 'b', kind: 'session_key_unreadable', code: 'DECRYPTION_FAILED' },
+    ]);
+    // One tenant at a time, as the CLI runs it: exit 1 and one line a key, exit 0 for a sound tenant.
+    const env = { VAULT_HOME: home, ...(url ? { VAULT_DATABASE_URL: url } : {}) };
+    await closeOnce(); // the embedded store serves one process at a time
+    const bad = await runCli(env, ['keys', 'check', 'bank', '--actor', 'custodian']);
+    expect([bad.code, bad.stdout, bad.stderr]).toEqual([
+      1,
+      'KEYS THAT DO NOT OPEN: 1 tenant(s), 2 tenant key(s), 4 session key(s) checked\n' +
+        '  bank/a version 1: session_key_unreadable (DECRYPTION_FAILED)\n' +
+        '  bank/b version 2: session_key_unreadable (DECRYPTION_FAILED)\n',
+      '',
+    ]);
+    const json = await runCli(env, ['keys', 'check', 'insurer', '--actor', 'custodian', '--json']);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, tenantKeys: 1, problems: [{ kind: 'tenant_key_unreadable' }, {}, {}] });
+    const audit = await runCli(env, ['access-log', '--json', '--tenant', 'bank']);
+    expect(audit.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.action === 'keys.check').map((r) => [r.actor, r.outcome])).toEqual([['custodian', 'granted']]);
+  }, 120_000);
+});
