@@ -86,5 +86,12 @@ describe.each(backends())('keys check, on $name', (backend) => {
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, tenantKeys: 1, problems: [{ kind: 'tenant_key_unreadable' }, {}, {}] });
     const audit = await runCli(env, ['access-log', '--json', '--tenant', 'bank']);
     expect(audit.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.action === 'keys.check').map((r) => [r.actor, r.outcome])).toEqual([['custodian', 'granted']]);
+    // A master rotation, which must unwrap every tenant key, stops at the one written over.
+    const again = await openVault({ home, database: url, logger: createLogger({ level: 'silent' }) });
+    try {
+      await expect(again.operator({ actor: 'sec', reason: 'annual' }).rotateMaster()).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+    } finally {
+      await again.close();
+    }
   }, 120_000);
 });
