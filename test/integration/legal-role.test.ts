@@ -9,6 +9,7 @@ import { rowsOf } from '../../src/store/types';
 import { createLogger } from '../../src/observability';
 import { refusal } from '../support/refusal';
 import { runCli } from '../support/cli';
+import { buildService } from '../../src/service';
 
 /**
  * Legal holds against the operator role, by performing the attacks: a thief with an
@@ -145,6 +146,30 @@ describe.each(backends())('legal holds are the legal role’s, on $name', (backe
     );
     // A fresh process, with no key held in memory, still opens the held session.
     await withVault(async (v) => expect((await v.session('bank', 'held').state()).messages.map((m) => m.content)).toEqual(['customer held']), { stateCache: 0 });
+  });
+
+  it("the HTTP service acting as the operator role: an admin's retention change goes through, its hold clear is 403 PERMISSION_DENIED and the hold stands", async () => {
+    await withVault(
+      async (ops) => {
+        const { token } = await ops.operator({ actor: 'ops', reason: 'service admin' }).createToken('bank', { role: 'admin', label: 'ops desk' });
+        const service = await buildService(ops, { logger: quiet });
+        const url = await service.listen('127.0.0.1', 0);
+        const call = async (method: string, path: string, body: unknown, headers: Record<string, string> = {}) => {
+          const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+          return { status: res.status, code: ((await res.json()) as { error?: { code: string } }).error?.code };
+        };
+        try {
+          expect(await call('POST', '/v1/tenants/bank/sessions/held/hold/clear', { reason: 'case closed' })).toEqual({ status: 403, code: 'PERMISSION_DENIED' });
+          expect(await call('PUT', '/v1/tenants/bank/sessions/other/hold', { reason: 'blocking' })).toEqual({ status: 403, code: 'PERMISSION_DENIED' });
+          expect((await call('PUT', '/v1/tenants/bank/retention', { archiveAfter: '60d', retain: '7y' }, { 'x-vault-reason': 'longer' })).status).toBe(200);
+        } finally {
+          await service.close();
+        }
+        expect((await ops.holds('bank')).map((h) => h.session)).toEqual(['held']);
+        expect(await ops.retention('bank')).toMatchObject({ archiveAfter: '60d', retain: '7y' });
+      },
+      { appRole: 'session_vault_operator' },
+    );
   });
 
   it('the CLI as the operator role: `hold clear` and `hold set` exit 4 with one line, and the holds are unchanged', async () => {
