@@ -7,12 +7,13 @@ import { InputError } from '../errors';
  * identifiers, so they go into SQL unquoted and unescaped, and a name that is not one is
  * refused before any SQL runs.
  *
- * The family (docs/operations.md, "Database roles"): the application role appends and reads; the
- * operator role is a member of it and may also create tenants, change keys, retention
- * and tokens, archive and purge (drizzle/0040_operator_role.sql); the legal role is a
- * member of it and may also place and lift legal holds, and nothing else (0042); the
- * auditor role only reads (0022). `…_app`, `…_operator`, `…_legal` and `…_auditor` share
- * a prefix.
+ * The family (docs/operations.md, "Database roles"): the application role appends and reads;
+ * the retention role is a member of it and may also archive, purge and restore (the
+ * retention job: 0044); the operator role is a member of that and may also create
+ * tenants, change keys, retention policies and tokens (drizzle/0040_operator_role.sql);
+ * the legal role is a member of the application role and may also place and lift legal
+ * holds, and nothing else (0042); the auditor role only reads (0022). `…_app`,
+ * `…_retention`, `…_operator`, `…_legal` and `…_auditor` share a prefix.
  */
 export interface StoreLayout {
   readonly schema: string;
@@ -20,13 +21,15 @@ export interface StoreLayout {
   readonly appRole: string;
   /** The role that administers the vault: `…_app` becomes `…_operator`. */
   readonly operatorRole: string;
+  /** The retention job's role (archive, purge, restore): `…_app` becomes `…_retention`. */
+  readonly retentionRole: string;
   /** The role that places and lifts legal holds: `…_app` becomes `…_legal`. */
   readonly legalRole: string;
   /** The read-only role: `…_app` becomes `…_auditor`. */
   readonly auditorRole: string;
-  /** The role this process's connections act as: one of the four. */
+  /** The role this process's connections act as: one of the five. */
   readonly role: string;
-  /** Whether `role` was asked for (`--app-role`); if not, it is the operator role where the login may act as it, else the application role. */
+  /** Whether `role` was asked for (`--app-role`); if not, it is the operator role where the login may act as it, else the retention role where it may, else the application role. */
   readonly roleAsked: boolean;
 }
 
@@ -43,11 +46,11 @@ const LEGACY_SCHEMA = 'public';
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 const RESERVED = /^(pg_|information_schema$)/;
 
-const FAMILY = /^(.+)_(app|operator|legal|auditor)$/;
+const FAMILY = /^(.+)_(app|operator|retention|legal|auditor)$/;
 
 /**
  * The layout of `schema` whose connections act as `role`. The role names its family: any
- * of `x_app`, `x_operator`, `x_legal` and `x_auditor` is of the family `x_…`; a name
+ * of `x_app`, `x_operator`, `x_retention`, `x_legal` and `x_auditor` is of the family `x_…`; a name
  * without one of those endings is an application role, and its other roles add one. No
  * role asked for: the default family, acting as its operator role (openStore may settle
  * for the application role: actingRole).
@@ -61,9 +64,9 @@ export function storeLayout(schema: string = DEFAULT_SCHEMA, role?: string): Sto
   const named = FAMILY.exec(role ?? DEFAULT_APP_ROLE);
   const prefix = named ? named[1]! : role!;
   const appRole = named ? `${prefix}_app` : role!;
-  const [operatorRole, legalRole, auditorRole] = [`${prefix}_operator`, `${prefix}_legal`, `${prefix}_auditor`];
-  if (operatorRole.length > 63) throw new InputError('INVALID_CONFIG', 'the application role name leaves no room for its operator, legal and auditor roles (…_operator, 63 characters at most)');
-  return { schema, migrationsSchema: schema === LEGACY_SCHEMA ? 'drizzle' : schema, appRole, operatorRole, legalRole, auditorRole, role: role ?? operatorRole, roleAsked: role !== undefined };
+  const [operatorRole, retentionRole, legalRole, auditorRole] = [`${prefix}_operator`, `${prefix}_retention`, `${prefix}_legal`, `${prefix}_auditor`];
+  if (retentionRole.length > 63) throw new InputError('INVALID_CONFIG', 'the application role name leaves no room for the other roles of its family (…_retention, 63 characters at most)');
+  return { schema, migrationsSchema: schema === LEGACY_SCHEMA ? 'drizzle' : schema, appRole, operatorRole, retentionRole, legalRole, auditorRole, role: role ?? operatorRole, roleAsked: role !== undefined };
 }
 
 /**
@@ -79,13 +82,15 @@ export function holdRole(layout: StoreLayout): string | null {
 
 /**
  * The role to act as, when none was asked for: the operator role if the login may act as
- * it (a superuser, the embedded store, an operator's login), else the application role.
- * What a login may do is decided by the roles it was granted, not by this choice: a
- * process acts with the most its login allows, and the agent's login is granted the
- * application role only (docs/operations.md).
+ * it (a superuser, the embedded store, an operator's login), else the retention role if
+ * it may (the retention job's login), else the application role. What a login may do is
+ * decided by the roles it was granted, not by this choice: a process acts with the most
+ * its login allows, and the agent's login is granted the application role only
+ * (docs/operations.md).
  */
-export function actingRole(layout: StoreLayout, mayOperate: boolean): StoreLayout {
-  return layout.roleAsked || mayOperate ? layout : { ...layout, role: layout.appRole };
+export function actingRole(layout: StoreLayout, may: { operate: boolean; retain: boolean }): StoreLayout {
+  if (layout.roleAsked || may.operate) return layout;
+  return { ...layout, role: may.retain ? layout.retentionRole : layout.appRole };
 }
 
 /**
@@ -114,6 +119,7 @@ export function migrationSql(text: string, layout: StoreLayout): string {
   let out = text
     .replace(/\bsession_vault_app\b/g, layout.appRole)
     .replace(/\bsession_vault_operator\b/g, layout.operatorRole)
+    .replace(/\bsession_vault_retention\b/g, layout.retentionRole)
     .replace(/\bsession_vault_legal\b/g, layout.legalRole)
     .replace(/\bsession_vault_auditor\b/g, layout.auditorRole);
   if (layout.schema !== LEGACY_SCHEMA) {

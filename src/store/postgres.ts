@@ -40,11 +40,11 @@ export async function openPostgres(
         if (!options.migrate) checkSchemaState(state, redact(url));
       }
       if (options.migrate) await migratePostgres(url, layout, connectionTimeoutMillis);
-      // No role asked for: the operator role if this login may act as it (it exists once migrated).
-      const [may] = await query<{ may: boolean }>(
-        `SELECT coalesce((SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = '${layout.operatorRole}'), false) AS may`,
-      );
-      layout = actingRole(layout, options.roleOnConnect !== false && may!.may);
+      // No role asked for: the operator role if this login may act as it, else the retention role (they exist once migrated).
+      const member = (role: string) => `coalesce((SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = '${role}'), false)`;
+      const [may] = await query<{ operate: boolean; retain: boolean }>(`SELECT ${member(layout.operatorRole)} AS operate, ${member(layout.retentionRole)} AS retain`);
+      const onConnect = options.roleOnConnect !== false;
+      layout = actingRole(layout, { operate: onConnect && may!.operate, retain: onConnect && may!.retain });
     } finally {
       await probe.end();
     }
@@ -87,7 +87,7 @@ export async function openPostgres(
       return new StorageError('STORAGE_REFUSED', `connections to ${hostOf(url)} ${what}: ${fix}`);
     };
     // Behind a pooler the login's own setting names the role: any of the family's, unless one was asked for.
-    const family = [layout.appRole, layout.operatorRole, layout.legalRole, layout.auditorRole];
+    const family = [layout.appRole, layout.operatorRole, layout.retentionRole, layout.legalRole, layout.auditorRole];
     if (options.roleOnConnect === false && !layout.roleAsked && family.includes(String(acting?.role))) layout = { ...layout, role: String(acting!.role) };
     if (acting?.role !== layout.role) {
       await pool.end().catch(() => {});

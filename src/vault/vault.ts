@@ -25,7 +25,7 @@ import { authenticate, tokenList, type Principal, type TokenInfo } from './token
 
 /** Vault.roles(): the vault's role names, this connection's login and role, and each login that may act as one of them. */
 export interface RoleReport {
-  roles: { app: string; operator: string; legal: string; auditor: string };
+  roles: { app: string; operator: string; retention: string; legal: string; auditor: string };
   session: { login: string; role: string };
   logins: LoginRoles[];
 }
@@ -223,14 +223,14 @@ export class Vault {
 
   /**
    * Who may act as this vault's database roles: each login of the server that is a member
-   * of the application, operator, legal or auditor role (or a superuser, who may act as any),
+   * of the application, operator, retention, legal or auditor role (or a superuser, who may act as any),
    * and the login and role this vault connected as. For a review of separation of duties:
    * the agents' logins should be application-role members only (docs/operations.md).
    */
   async roles(): Promise<RoleReport> {
     const { layout } = this.deps.store;
     const found = await roleMembers(this.deps.store.db, layout);
-    return { roles: { app: layout.appRole, operator: layout.operatorRole, legal: layout.legalRole, auditor: layout.auditorRole }, ...found };
+    return { roles: { app: layout.appRole, operator: layout.operatorRole, retention: layout.retentionRole, legal: layout.legalRole, auditor: layout.auditorRole }, ...found };
   }
 
   /** A tenant's API tokens (ids, roles, labels, dates; never secrets). UNKNOWN_TENANT for an unknown tenant. */

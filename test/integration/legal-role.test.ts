@@ -25,7 +25,7 @@ afterAll(dropCreatedDatabases);
 
 const quiet = createLogger({ level: 'silent' });
 const DENIED = /permission denied/;
-const ONLY_OPERATORS = /only the operator role archives or purges a session/;
+const ONLY_OPERATORS = /only the retention or operator role archives or purges a session/;
 
 describe.each(backends())('legal holds are the legal role’s, on $name', (backend) => {
   let home: string;
@@ -110,7 +110,7 @@ describe.each(backends())('legal holds are the legal role’s, on $name', (backe
           ['issue a token', () => mallory.createToken('bank', { role: 'admin', label: 'backdoor' })],
           ['create a tenant', () => desk.createTenant('intruder')],
         ];
-        for (const [what, attempt] of attempts) expect([what, await refusal(attempt())]).toEqual([what, expect.stringMatching(/^(PERMISSION_DENIED .*insufficient privilege|STORAGE_REFUSED .*only the operator role)/)]);
+        for (const [what, attempt] of attempts) expect([what, await refusal(attempt())]).toEqual([what, expect.stringMatching(/^(PERMISSION_DENIED .*insufficient privilege|STORAGE_REFUSED .*only the retention or operator role)/)]);
         expect(await refusal(inSql(desk, `UPDATE sessions SET wrapped_data_key = NULL WHERE session_id = 'free'`))).toMatch(DENIED);
         expect(await refusal(inSql(desk, `UPDATE sessions SET status = 'purged' WHERE session_id = 'free'`))).toMatch(ONLY_OPERATORS);
         expect(await refusal(inSql(desk, `UPDATE tenant_keys SET state = 'destroyed', wrapped_key = NULL`))).toMatch(DENIED);
@@ -237,8 +237,8 @@ describe.each(backends().filter((b) => b.name === 'postgres'))('an operator’s 
         expect(review.roles.legal).toBe('session_vault_legal');
         expect(review.logins).toEqual(
           expect.arrayContaining([
-            { login: ops, superuser: false, bypassRls: false, app: true, operator: true, legal: false, auditor: false },
-            { login: desk, superuser: false, bypassRls: false, app: true, operator: false, legal: true, auditor: false },
+            { login: ops, superuser: false, bypassRls: false, app: true, operator: true, retention: true, legal: false, auditor: false },
+            { login: desk, superuser: false, bypassRls: false, app: true, operator: false, retention: false, legal: true, auditor: false },
           ]),
         );
         expect(await deskVault.operator({ actor: 'carol', reason: 'case 7 closed' }).clearHold('bank', 'held')).toBe(true);

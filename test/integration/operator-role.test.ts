@@ -23,7 +23,7 @@ afterAll(dropCreatedDatabases);
 
 const quiet = createLogger({ level: 'silent' });
 const DENIED = /permission denied/;
-const ONLY_OPERATORS = /only the operator role archives or purges a session/;
+const ONLY_OPERATORS = /only the retention or operator role archives or purges a session/;
 
 /** A vault with a held session, two archived ones, a snapshot and two tokens (writer, admin), made by the operator role. */
 async function seeded(home: string, database: string | undefined): Promise<{ writer: string; admin: string }> {
@@ -89,7 +89,7 @@ describe.each(backends())('the application role cannot administer the vault, on 
       ['issue a token', () => op.createToken('bank', { role: 'admin', label: 'backdoor' })],
       ['create a tenant', () => app.createTenant('intruder')],
     ];
-    for (const [what, attempt] of attempts) expect([what, await refusal(attempt())]).toEqual([what, expect.stringMatching(/^(PERMISSION_DENIED .*insufficient privilege|STORAGE_REFUSED .*only the operator role)/)]);
+    for (const [what, attempt] of attempts) expect([what, await refusal(attempt())]).toEqual([what, expect.stringMatching(/^(PERMISSION_DENIED .*insufficient privilege|STORAGE_REFUSED .*only the retention or operator role)/)]);
     expect((await app.holds('bank')).map((h) => h.session)).toEqual(['held']);
     expect(await app.retention('bank')).toMatchObject({ archiveAfter: '30d', retain: '7y' });
     expect((await app.keys('bank')).map((k) => [k.version, k.state])).toEqual([[1, 'primary']]);
@@ -196,7 +196,7 @@ describe.each(backends().filter((b) => b.name === 'postgres'))("the agent's own 
         // A review of who may do what names this login as an application-role member only.
         const review = await agent.roles();
         expect(review.session).toEqual({ login, role: 'session_vault_app' });
-        expect(review.logins.find((l) => l.login === login)).toEqual({ login, superuser: false, bypassRls: false, app: true, operator: false, legal: false, auditor: false });
+        expect(review.logins.find((l) => l.login === login)).toEqual({ login, superuser: false, bypassRls: false, app: true, operator: false, retention: false, legal: false, auditor: false });
         await agent.session('bank', 'free').append({ type: 'task', task: 'served' });
         expect(await refusal(agent.operator({ actor: 'mallory', reason: 'routine' }).clearHold('bank', 'held'))).toMatch(/^PERMISSION_DENIED .*may not act as session_vault_legal/);
       } finally {
@@ -223,7 +223,7 @@ describe.each(backends().filter((b) => b.name === 'postgres'))("the agent's own 
         expect(storeOf(operator).layout.role).toBe('session_vault_operator');
         const cli = await runCli({ VAULT_HOME: h.home, VAULT_DATABASE_URL: as.toString() }, ['roles', '--json']);
         expect(cli.code).toBe(0);
-        expect(JSON.parse(cli.stdout)).toMatchObject({ session: { login, role: 'session_vault_operator' }, logins: expect.arrayContaining([{ login, superuser: false, bypassRls: false, app: true, operator: true, legal: false, auditor: false }]) });
+        expect(JSON.parse(cli.stdout)).toMatchObject({ session: { login, role: 'session_vault_operator' }, logins: expect.arrayContaining([{ login, superuser: false, bypassRls: false, app: true, operator: true, retention: true, legal: false, auditor: false }]) });
         expect((await runCli({ VAULT_HOME: h.home, VAULT_DATABASE_URL: as.toString() }, ['roles'])).stdout).toContain(`${login}\toperator\n`);
         // Holds are the legal role's (0042): an operator's login may not lift one.
         expect(await refusal(operator.operator({ actor: 'legal', reason: 'case 7 closed' }).clearHold('bank', 'held'))).toMatch(/^PERMISSION_DENIED .*may not act as session_vault_legal/);

@@ -4,7 +4,7 @@ import type { LoginRoles } from '../../store';
 
 /**
  * `roles`: who may act as the vault's database roles. Each login of the server that is a
- * member of the application, operator, legal or auditor role, or a superuser (who may act as
+ * member of the application, operator, retention, legal or auditor role, or a superuser (who may act as
  * any), and the login and role this command connected as. Read-only, needs no keyring;
  * for a review of separation of duties (docs/operations.md, "Database roles").
  */
@@ -16,13 +16,13 @@ export async function rolesCommand(ctx: CommandContext): Promise<number> {
   }
   const { roles } = report;
   ctx.io.out(`connected as ${report.session.login}, acting as ${report.session.role}`);
-  ctx.io.out(`roles: application ${roles.app}, operator ${roles.operator}, legal ${roles.legal}, auditor ${roles.auditor}`);
+  ctx.io.out(`roles: application ${roles.app}, retention ${roles.retention}, operator ${roles.operator}, legal ${roles.legal}, auditor ${roles.auditor}`);
   for (const l of report.logins) ctx.io.out(`${l.login}\t${mayActAs(l)}`);
   return 0;
 }
 
 function mayActAs(l: LoginRoles): string {
   if (l.superuser) return 'superuser: any role, past row-level security';
-  const roles = [l.operator ? 'operator' : null, l.legal ? 'legal' : null, !l.operator && !l.legal && l.app ? 'application' : null, l.auditor ? 'auditor' : null].filter((r) => r !== null);
+  const roles = [l.operator ? 'operator' : l.retention ? 'retention' : null, l.legal ? 'legal' : null, !l.retention && !l.legal && l.app ? 'application' : null, l.auditor ? 'auditor' : null].filter((r) => r !== null);
   return `${roles.join(', ')}${l.bypassRls ? ' (BYPASSRLS: past row-level security)' : ''}`;
 }
