@@ -5,8 +5,9 @@ import { attempted, RECORD_SKEW_MS } from './trail-records';
  * Purges against the access trail. The vault purges a session only after recording
  * `retention.purge` (by `purge`, or by a retention run for its group) in the signed
  * trail, then writes the tombstone with the same actor as `purged_by` and its own clock's
- * time as `purged_at`. The operator role can write a tombstone and mark the session
- * purged itself (the application role cannot: drizzle/0040), with any `purged_at` it likes, a date past the retention included: the
+ * time as `purged_at`. The retention role (and the operator role, its member) can write a
+ * tombstone and mark the session purged itself (the application role cannot: drizzle/0040,
+ * 0044), with any `purged_at` it likes, a date past the retention included: the
  * tombstone then agrees with the chain and the policy, and only the trail shows that no
  * operator purged it. Pure: the caller reads both.
  */

@@ -46,7 +46,7 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .addOption(new Option('--home <dir>', 'home folder (env VAULT_HOME, default ./.session-vault)'))
     .addOption(new Option('--db <url>', 'postgres://… or memory:// (env VAULT_DATABASE_URL, default: embedded store in $VAULT_HOME/db)'))
     .addOption(new Option('--schema <name>', 'database schema of the vault\'s tables (env VAULT_DB_SCHEMA, default session_vault)'))
-    .addOption(new Option('--app-role <name>', 'database role to act as: session_vault_app, _operator or _auditor (env VAULT_APP_ROLE; default the operator role if the login may, else the app role)'))
+    .addOption(new Option('--app-role <name>', 'database role to act as: session_vault_app, _retention, _operator, _legal or _auditor (env VAULT_APP_ROLE; default the operator role if the login may, else the retention role if it may, else the app role)'))
     .addOption(new Option('--keyring <path>', 'keyring file (env VAULT_KEYRING, default $VAULT_HOME/keyring.json)'))
     .addOption(new Option('--witness <dir>', 'witness folder for checkpoints (env VAULT_WITNESS, default $VAULT_HOME/witness)'))
     .addOption(new Option('--archive <location>', 'archive store: a folder or s3://bucket/prefix (env VAULT_ARCHIVE, default $VAULT_HOME/archive)'))

@@ -50,10 +50,12 @@ export interface VaultOptions {
   schema?: string;
   /**
    * The database role this vault's connections act as: the application role
-   * (`session_vault_app`: append and read), its operator role (`…_operator`: also tenants,
-   * keys, holds, retention, archive, purge, tokens) or its auditor role (`…_auditor`: read
-   * only); docs/operations.md, "Database roles". Default: the operator role if the login may act as
-   * it, else the application role. Cluster-wide on a server, so vaults of one cluster that
+   * (`session_vault_app`: append and read), its retention role (`…_retention`: also
+   * archive, purge, restore), its operator role (`…_operator`: also tenants, keys,
+   * retention policies, tokens), its legal role (`…_legal`: also legal holds) or its
+   * auditor role (`…_auditor`: read only); docs/operations.md, "Database roles". Default:
+   * the operator role if the login may act as it, else the retention role if it may, else
+   * the application role; a hold's transaction acts as the legal role. Cluster-wide on a server, so vaults of one cluster that
    * must not share privileges take different names (`claims_vault_app` and its family).
    */
   appRole?: string;
