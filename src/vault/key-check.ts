@@ -1,4 +1,4 @@
-import { KeyError } from '../errors';
+import { InputError, KeyError } from '../errors';
 import type { SecretBytes } from '../crypto';
 import { dataKeyAad, unwrapKey } from '../keys';
 import { listSessions, listTenantKeys, listTenants, withTenant, type SessionRow } from '../store';
@@ -42,9 +42,11 @@ function unreadable(e: unknown): string | null {
   return e instanceof KeyError && UNREADABLE.has(e.code) ? e.code : null;
 }
 
-/** Checks one tenant's keys, or every tenant's. */
+/** Checks one tenant's keys, or every tenant's. UNKNOWN_TENANT for a tenant that does not exist (rather than a clean report of nothing). */
 export async function checkKeys(deps: VaultDeps, tenant?: string, onSession?: (tenant: string, session: string) => void): Promise<KeyCheckReport> {
-  const tenants = tenant !== undefined ? [tenant] : (await listTenants(deps.store.db)).map((t) => t.tenant);
+  const all = (await listTenants(deps.store.db)).map((t) => t.tenant);
+  if (tenant !== undefined && !all.includes(tenant)) throw new InputError('UNKNOWN_TENANT', `unknown tenant ${tenant}`);
+  const tenants = tenant !== undefined ? [tenant] : all;
   const report: KeyCheckReport = { ok: true, tenants: tenants.length, tenantKeys: 0, sessionKeys: 0, problems: [] };
   for (const t of tenants) await checkTenant(deps, t, report, onSession);
   report.ok = report.problems.length === 0;

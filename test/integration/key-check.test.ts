@@ -51,9 +51,11 @@ describe.each(backends())('keys check, on $name', (backend) => {
 
   it('every key of a sound vault opens: tenant keys through the provider, session keys with them; shredded ones are not counted; the check is in the trail', async () => {
     expect(await check()).toEqual({ ok: true, tenants: 2, tenantKeys: 3, sessionKeys: 6, problems: [] });
+    expect(await check('insurer')).toEqual({ ok: true, tenants: 1, tenantKeys: 1, sessionKeys: 2, problems: [] });
+    await expect(check('nobody')).rejects.toMatchObject({ code: 'UNKNOWN_TENANT' }); // not a clean report of nothing
     const records = [];
     for await (const r of vault.accessLog({})) if (r.action === 'keys.check') records.push(r.outcome);
-    expect(records).toEqual(['granted']);
+    expect(records).toEqual(['granted', 'granted', 'granted', 'failed:UNKNOWN_TENANT']);
   });
 
   it('names a session key written over, a session key re-bound to another version, and a tenant key written over; verify, holding no key, sees none of them', async () => {
