@@ -44,7 +44,7 @@ describe.each(backends())('schemas and application roles on $name', (backend) =>
       await vault.session('bank', 's').append({ type: 'task', task: 'in its own schema' });
       const found = await rows(vault, `SELECT table_schema FROM information_schema.tables WHERE table_name = 'events'`);
       expect(found.map((r) => r.table_schema)).toEqual(['session_vault']);
-      expect(storeOf(vault).layout).toEqual({ schema: 'session_vault', migrationsSchema: 'session_vault', appRole: 'session_vault_app', operatorRole: 'session_vault_operator', auditorRole: 'session_vault_auditor', role: 'session_vault_operator', roleAsked: false });
+      expect(storeOf(vault).layout).toEqual({ schema: 'session_vault', migrationsSchema: 'session_vault', appRole: 'session_vault_app', operatorRole: 'session_vault_operator', retentionRole: 'session_vault_retention', legalRole: 'session_vault_legal', auditorRole: 'session_vault_auditor', role: 'session_vault_operator', roleAsked: false });
       // Every PL/pgSQL function resolves its tables in the vault's schema, whatever the caller's path.
       const unpinned = await rows(
         vault,
@@ -109,7 +109,7 @@ const pg = backends().find((b) => b.name === 'postgres');
       await c.connect();
       for (const v of ['a', 'b']) {
         await c.query(`DROP SCHEMA vault_${v}_${tag} CASCADE`).catch(() => {});
-        for (const role of [`vault_${v}_${tag}_operator`, `vault_${v}_${tag}_app`, `vault_${v}_${tag}_auditor`]) {
+        for (const role of [`vault_${v}_${tag}_operator`, `vault_${v}_${tag}_retention`, `vault_${v}_${tag}_legal`, `vault_${v}_${tag}_app`, `vault_${v}_${tag}_auditor`]) {
           await c.query(`DROP OWNED BY ${role}`).catch(() => {});
           await c.query(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
         }

@@ -36,7 +36,7 @@ describe('store layout', () => {
       expect(actingRole(layout, { operate: false, retain: false }).role).toBe(role); // asked for: kept, whatever the login
       expect(holdRole(layout)).toBeNull(); // and holds are placed as it: asking for less is never made more
     }
-    expect(storeLayout('claims', 'agent')).toMatchObject({ appRole: 'agent', operatorRole: 'agent_operator', auditorRole: 'agent_auditor', role: 'agent' });
+    expect(storeLayout('claims', 'agent')).toMatchObject({ appRole: 'agent', operatorRole: 'agent_operator', retentionRole: 'agent_retention', legalRole: 'agent_legal', auditorRole: 'agent_auditor', role: 'agent' });
     const unasked = storeLayout();
     expect(unasked).toMatchObject({ appRole: 'session_vault_app', role: 'session_vault_operator', roleAsked: false });
     expect(actingRole(unasked, { operate: true, retain: true }).role).toBe('session_vault_operator');
