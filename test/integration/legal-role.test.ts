@@ -9,6 +9,7 @@ import { rowsOf } from '../../src/store/types';
 import { createLogger } from '../../src/observability';
 import { refusal } from '../support/refusal';
 import { runCli } from '../support/cli';
+import { storeHome, type StoreHome } from '../support/store-home';
 import { buildService } from '../../src/service';
 
 /**
@@ -28,25 +29,17 @@ const DENIED = /permission denied/;
 const ONLY_OPERATORS = /only the retention or operator role archives or purges a session/;
 
 describe.each(backends())('legal holds are the legal role’s, on $name', (backend) => {
+  let store: StoreHome;
   let home: string;
   let database: string | undefined;
-  let cleanup: () => void;
   /** A vault on the test's store acting as `appRole` (none: the default), closed after `use`. */
-  const withVault = async <T>(use: (v: Vault) => Promise<T>, extra: Partial<VaultOptions> = {}): Promise<T> => {
-    const v = await openVault({ home, database, logger: quiet, ...extra });
-    try {
-      return await use(v);
-    } finally {
-      await v.close();
-    }
-  };
+  const withVault = <T>(use: (v: Vault) => Promise<T>, extra: Partial<VaultOptions> = {}): Promise<T> => store.withVault(use, extra);
   const inSql = (v: Vault, q: string) => withTenant(storeOf(v).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)));
   const holds = () => withVault(async (v) => (await v.holds('bank')).map((h) => h.session));
 
   beforeAll(async () => {
-    const h = await tempHome();
-    [home, cleanup] = [h.home, h.cleanup];
-    database = backend.name === 'pglite' ? undefined : await backend.database();
+    store = await storeHome(backend);
+    ({ home, database } = store);
     await withVault(async (v) => {
       await v.createTenant('bank');
       for (const s of ['held', 'free', 'other']) await v.session('bank', s).append({ type: 'message', role: 'user', content: `customer ${s}` });
@@ -54,7 +47,7 @@ describe.each(backends())('legal holds are the legal role’s, on $name', (backe
       await v.operator({ actor: 'ops', reason: 'policy' }).setRetention('bank', { archiveAfter: '30d', retain: '7y' });
     });
   }, 120_000);
-  afterAll(() => cleanup?.());
+  afterAll(() => store?.cleanup());
 
   it('a login that may act as both (the embedded store, a superuser) places and lifts holds, each transaction as the legal role, and is the operator again after', async () => {
     await withVault(async (v) => {

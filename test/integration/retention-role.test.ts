@@ -8,6 +8,7 @@ import { withTenant } from '../../src/store';
 import { createLogger } from '../../src/observability';
 import { refusal } from '../support/refusal';
 import { runCli } from '../support/cli';
+import { storeHome, type StoreHome } from '../support/store-home';
 
 /**
  * The retention job's role against what else the operator role may do, by performing the
@@ -26,26 +27,15 @@ const DAY = 86_400_000;
 const DENIED = /permission denied/;
 
 describe.each(backends())('the retention role, on $name', (backend) => {
-  let home: string;
-  let database: string | undefined;
-  let cleanup: () => void;
+  let store: StoreHome;
   let now = Date.parse('2026-02-01T09:00:00Z');
   const clock = () => new Date(now);
-  const withVault = async <T>(use: (v: Vault) => Promise<T>, extra: Partial<VaultOptions> = {}): Promise<T> => {
-    const v = await openVault({ home, database, clock, logger: quiet, ...extra });
-    try {
-      return await use(v);
-    } finally {
-      await v.close();
-    }
-  };
+  const withVault = <T>(use: (v: Vault) => Promise<T>, extra: Partial<VaultOptions> = {}): Promise<T> => store.withVault(use, extra);
   const asJob = <T>(use: (v: Vault) => Promise<T>) => withVault(use, { appRole: 'session_vault_retention' });
   const inSql = (v: Vault, q: string) => withTenant(storeOf(v).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)));
 
   beforeAll(async () => {
-    const h = await tempHome();
-    [home, cleanup] = [h.home, h.cleanup];
-    database = backend.name === 'pglite' ? undefined : await backend.database();
+    store = await storeHome(backend, { clock });
     await withVault(async (v) => {
       await v.createTenant('bank');
       await v.operator({ actor: 'ops', reason: 'policy' }).setRetention('bank', { archiveAfter: '1d', retain: '3d' });
@@ -54,7 +44,7 @@ describe.each(backends())('the retention role, on $name', (backend) => {
       await v.operator({ actor: 'ops', reason: 'service' }).createToken('bank', { role: 'admin', label: 'ops desk' });
     });
   }, 120_000);
-  afterAll(() => cleanup?.());
+  afterAll(() => store?.cleanup());
 
   it('acts as the retention role and does the job: archives what is idle, purges what is past its floor, never a held session', async () => {
     now += 2 * DAY;
