@@ -13,7 +13,7 @@ import { checkStateOptions, landmarksAt, stateAt, writeSnapshot, type StateOptio
 import { verify, type VerifyReport, type VerifyScope } from './verify';
 import { checkpoint, type CheckpointResult } from './checkpoint';
 import { exportSession, type ExportOptions } from './export';
-import type { Bundle } from '../audit';
+import { reviewRoles, type Bundle, type RoleFinding } from '../audit';
 import { OperatorAccess, accessTrail, recordAccess, type Operator } from './access';
 import { listKeys, type TenantKeyInfo } from './key-lifecycle';
 import { listHolds } from './shred';
@@ -28,6 +28,8 @@ export interface RoleReport {
   roles: { app: string; operator: string; retention: string; legal: string; auditor: string };
   session: { login: string; role: string };
   logins: LoginRoles[];
+  /** What a review of separation of duties looks for (audit/role-review.ts): a login with both the operator and legal roles, one with BYPASSRLS. */
+  findings: RoleFinding[];
 }
 
 export interface RetentionView {
@@ -230,7 +232,7 @@ export class Vault {
   async roles(): Promise<RoleReport> {
     const { layout } = this.deps.store;
     const found = await roleMembers(this.deps.store.db, layout);
-    return { roles: { app: layout.appRole, operator: layout.operatorRole, retention: layout.retentionRole, legal: layout.legalRole, auditor: layout.auditorRole }, ...found };
+    return { roles: { app: layout.appRole, operator: layout.operatorRole, retention: layout.retentionRole, legal: layout.legalRole, auditor: layout.auditorRole }, ...found, findings: reviewRoles(found.logins) };
   }
 
   /** A tenant's API tokens (ids, roles, labels, dates; never secrets). UNKNOWN_TENANT for an unknown tenant. */

@@ -185,7 +185,7 @@ describe.each(backends().filter((b) => b.name === 'postgres'))('an operator’s 
     const admin = new Client({ connectionString: adminUrl() });
     await admin.connect();
     const suffix = randomBytes(3).toString('hex');
-    const [ops, desk] = [`sv_ops_${suffix}`, `sv_desk_${suffix}`];
+    const [ops, desk, both] = [`sv_ops_${suffix}`, `sv_desk_${suffix}`, `sv_both_${suffix}`];
     const as = (login: string) => {
       const u = new URL(url);
       u.username = login;
@@ -242,6 +242,15 @@ describe.each(backends().filter((b) => b.name === 'postgres'))('an operator’s 
       const cli = await runCli({ VAULT_HOME: h.home, VAULT_DATABASE_URL: url }, ['roles']);
       expect(cli.stdout).toContain(`${ops}\toperator\n`);
       expect(cli.stdout).toContain(`${desk}\tlegal\n`);
+      expect(cli.stdout).not.toContain(`finding: ${ops} `);
+      // A login granted both is what the split is meant to prevent: the review names it.
+      await admin.query(`CREATE ROLE ${both} LOGIN`);
+      await admin.query(`GRANT session_vault_operator, session_vault_legal TO ${both}`);
+      const review = await runCli({ VAULT_HOME: h.home, VAULT_DATABASE_URL: url }, ['roles']);
+      expect(review.stdout).toContain(`${both}\toperator, legal\n`);
+      expect(review.stdout).toContain(`finding: ${both} may act as both the operator and the legal role: alone, it can lift a legal hold and destroy what the hold kept\n`);
+      const json = JSON.parse((await runCli({ VAULT_HOME: h.home, VAULT_DATABASE_URL: url }, ['roles', '--json'])).stdout) as { findings: { login: string; kind: string }[] };
+      expect(json.findings).toContainEqual(expect.objectContaining({ login: both, kind: 'operator_and_legal' }));
 
       // With the hold lifted by the legal desk, the operator's shred goes ahead, and the trail and verify agree.
       const opsAgain = await open(ops);
@@ -253,7 +262,7 @@ describe.each(backends().filter((b) => b.name === 'postgres'))('an operator’s 
       }
     } finally {
       h.cleanup();
-      for (const login of [ops, desk]) await admin.query(`DROP ROLE IF EXISTS ${login}`).catch(() => {});
+      for (const login of [ops, desk, both]) await admin.query(`DROP ROLE IF EXISTS ${login}`).catch(() => {});
       await admin.end();
     }
   }, 120_000);

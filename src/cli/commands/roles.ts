@@ -18,6 +18,7 @@ export async function rolesCommand(ctx: CommandContext): Promise<number> {
   ctx.io.out(`connected as ${report.session.login}, acting as ${report.session.role}`);
   ctx.io.out(`roles: application ${roles.app}, retention ${roles.retention}, operator ${roles.operator}, legal ${roles.legal}, auditor ${roles.auditor}`);
   for (const l of report.logins) ctx.io.out(`${l.login}\t${mayActAs(l)}`);
+  for (const f of report.findings) ctx.io.out(`finding: ${f.login} ${f.says}`);
   return 0;
 }
 
