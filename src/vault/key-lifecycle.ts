@@ -86,12 +86,13 @@ export async function rewrapTenant(
       });
       if (moved === 'held') {
         held++;
+        onProgress?.(done + held, total); // counted in the total, so a progress bar still reaches its end
         continue;
       }
       if (moved) {
         deps.logger.debug({ op: 'keys.rewrap.session', tenant, session: s.session, to: primary }, 'session key rewrapped');
         done++; // not inside onProgress?.(…): optional chaining would skip it without a callback
-        onProgress?.(done, total);
+        onProgress?.(done + held, total);
       }
     }
     if (page.length < 500) break;

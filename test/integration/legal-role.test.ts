@@ -128,7 +128,9 @@ describe.each(backends())('legal holds are the legal role’s, on $name', (backe
         }
         const mallory = ops.operator({ actor: 'mallory', reason: 'routine' });
         await mallory.rotateKey('bank');
-        expect(await mallory.rewrap('bank')).toEqual({ rewrapped: 2, held: 1, primary: 2 });
+        const ticks: number[][] = [];
+        expect(await mallory.rewrap('bank', (done, total) => ticks.push([done, total]))).toEqual({ rewrapped: 2, held: 1, primary: 2 });
+        expect(ticks.at(-1)).toEqual([3, 3]); // the held one counts toward the progress, so a bar reaches its end
         expect((await ops.keys('bank')).map((k) => [k.version, k.state, k.sessions])).toEqual([
           [1, 'active', 1],
           [2, 'primary', 2],
