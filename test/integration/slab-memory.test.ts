@@ -59,9 +59,16 @@ describe.each(servers)('memory of appended rows on $name', (backend) => {
   it("keeps no slab alive for a session's head: 150 sessions written between slabs hold no more than one session written as often", async () => {
     await round('warm', 150, false); // the store's own buffers and caches grow to their size first
     // The same writes, to one session and to 150: what the embedded store keeps of the data grows alike in both.
-    const one = await growth(() => round('one', 150, true));
-    const many = await growth(() => round('many', 150, false));
+    // Measured up to three times, the smallest difference kept: in a jest worker that ran
+    // other suites before, their buffers can be freed or made during one measurement
+    // (2.9 MB once in CI), where slabs held by the cache would add 9.8 MB in every one.
+    const diffs: number[] = [];
+    for (let attempt = 0; attempt < 3 && !(diffs.length > 0 && Math.min(...diffs) < 2 * 1024 * 1024); attempt++) {
+      const one = await growth(() => round(`one${attempt}`, 150, true));
+      const many = await growth(() => round(`many${attempt}`, 150, false));
+      diffs.push(many - one);
+    }
     // 150 slabs would be 9.8 MB more; the cached heads themselves are 150 × 32 bytes.
-    expect(many - one).toBeLessThan(2 * 1024 * 1024);
+    expect(Math.min(...diffs)).toBeLessThan(2 * 1024 * 1024);
   });
 });
