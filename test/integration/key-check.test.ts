@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases, tempHome } from '../support/backends';
-import { openVault } from '../../src/vault';
+import { openVault, type VaultOptions } from '../../src/vault';
 import { createLogger } from '../../src/observability';
 import { storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
@@ -48,6 +48,15 @@ describe.each(backends())('keys check, on $name', (backend) => {
     await closeOnce();
     cleanup?.();
   });
+  /** Another vault on the same store (the first is closed by the CLI test), closed after `use`. */
+  const withOpened = async <T>(extra: Partial<VaultOptions>, use: (v: Vault) => Promise<T>): Promise<T> => {
+    const v = await openVault({ home, database: url, logger: createLogger({ level: 'silent' }), ...extra });
+    try {
+      return await use(v);
+    } finally {
+      await v.close();
+    }
+  };
 
   it('every key of a sound vault opens: tenant keys through the provider, session keys with them; shredded ones are not counted; the check is in the trail', async () => {
     expect(await check()).toEqual({ ok: true, tenants: 2, tenantKeys: 3, sessionKeys: 6, problems: [] });
@@ -95,5 +104,24 @@ describe.each(backends())('keys check, on $name', (backend) => {
     } finally {
       await again.close();
     }
+  }, 120_000);
+
+  it('names a tenant key moved under a master key the keyring does not hold (KEY_NOT_FOUND); a provider that does not answer ends the check unproven (KEY_UNAVAILABLE), recorded', async () => {
+    await withOpened({}, (v) => withTenant(storeOf(v).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(`UPDATE tenant_keys SET master_key_id = 'local:99' WHERE version = 2`))));
+    const report = await withOpened({}, (v) => v.operator({ actor: 'custodian', reason: 'quarterly key check' }).checkKeys('bank'));
+    expect(report.problems).toEqual([
+      { tenant: 'bank', version: 2, kind: 'tenant_key_unreadable', code: 'KEY_NOT_FOUND' },
+      { tenant: 'bank', version: 1, session: 'a', kind: 'session_key_unreadable', code: 'DECRYPTION_FAILED' },
+      { tenant: 'bank', version: 2, session: 'b', kind: 'session_key_unreadable', code: 'KEY_NOT_FOUND' },
+      { tenant: 'bank', version: 2, session: 'd', kind: 'session_key_unreadable', code: 'KEY_NOT_FOUND' },
+    ]);
+    // A key provider that times out proves nothing either way: the check stops, typed, and says so in the trail.
+    const down = { masterKeyId: 'kms:down', wrapTenantKey: () => Promise.reject(new Error('ETIMEDOUT')), unwrapTenantKey: () => Promise.reject(new Error('ETIMEDOUT')) };
+    await withOpened({ keyProvider: down }, async (v) => {
+      await expect(v.operator({ actor: 'custodian', reason: 'quarterly key check' }).checkKeys('insurer')).rejects.toMatchObject({ code: 'KEY_UNAVAILABLE' });
+      const outcomes = [];
+      for await (const r of v.accessLog({ tenant: 'insurer' })) if (r.action === 'keys.check') outcomes.push(r.outcome);
+      expect(outcomes.at(-1)).toBe('failed:KEY_UNAVAILABLE');
+    });
   }, 120_000);
 });
