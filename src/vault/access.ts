@@ -152,9 +152,9 @@ export class OperatorAccess {
    * the key provider, each session key with its tenant key. Recorded as `keys.check`; reads
    * only. Needs the keys, so it is the key holder's check of what `verify` cannot see.
    */
-  async checkKeys(tenant?: string, onSession?: (tenant: string, session: string) => void): Promise<KeyCheckReport> {
+  async checkKeys(tenant?: string): Promise<KeyCheckReport> {
     const t = tenant === undefined ? undefined : validTenantId(tenant);
-    return this.guarded('keys.check', t ?? null, null, () => checkKeys(this.deps, t, onSession));
+    return this.guarded('keys.check', t ?? null, null, () => checkKeys(this.deps, t));
   }
 
   /** Rewraps every session key under the primary version, recorded as `keys.rewrap`. Resumable. */

@@ -43,17 +43,17 @@ function unreadable(e: unknown): string | null {
 }
 
 /** Checks one tenant's keys, or every tenant's. UNKNOWN_TENANT for a tenant that does not exist (rather than a clean report of nothing). */
-export async function checkKeys(deps: VaultDeps, tenant?: string, onSession?: (tenant: string, session: string) => void): Promise<KeyCheckReport> {
+export async function checkKeys(deps: VaultDeps, tenant?: string): Promise<KeyCheckReport> {
   const all = (await listTenants(deps.store.db)).map((t) => t.tenant);
   if (tenant !== undefined && !all.includes(tenant)) throw new InputError('UNKNOWN_TENANT', `unknown tenant ${tenant}`);
   const tenants = tenant !== undefined ? [tenant] : all;
   const report: KeyCheckReport = { ok: true, tenants: tenants.length, tenantKeys: 0, sessionKeys: 0, problems: [] };
-  for (const t of tenants) await checkTenant(deps, t, report, onSession);
+  for (const t of tenants) await checkTenant(deps, t, report);
   report.ok = report.problems.length === 0;
   return report;
 }
 
-async function checkTenant(deps: VaultDeps, tenant: string, report: KeyCheckReport, onSession?: (tenant: string, session: string) => void): Promise<void> {
+async function checkTenant(deps: VaultDeps, tenant: string, report: KeyCheckReport): Promise<void> {
   const opened = new Map<number, SecretBytes>();
   /** Versions that did not open, and why: their sessions' keys cannot open either. */
   const failed = new Map<number, string>();
@@ -77,10 +77,7 @@ async function checkTenant(deps: VaultDeps, tenant: string, report: KeyCheckRepo
     let after: string | null = null;
     for (;;) {
       const page: SessionRow[] = await withTenant(deps.store.db, tenant, 'reading session keys', (tx) => listSessions(tx, tenant, after, 500));
-      for (const s of page) {
-        if (s.wrappedDataKey) checkSession(s, opened, failed, report);
-        onSession?.(tenant, s.session);
-      }
+      for (const s of page) if (s.wrappedDataKey) checkSession(s, opened, failed, report);
       if (page.length < 500) break;
       after = page[page.length - 1]!.session;
     }
