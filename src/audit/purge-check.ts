@@ -7,7 +7,7 @@ import { attempted, RECORD_SKEW_MS } from './trail-records';
  * trail, then writes the tombstone with the same actor as `purged_by` and its own clock's
  * time as `purged_at`. The retention role (and the operator role, its member) can write a
  * tombstone and mark the session purged itself (the application role cannot: drizzle/0040,
- * 0044), with any `purged_at` it likes, a date past the retention included: the
+ * 0044), with any `purged_at` past the floor up to the database's clock (0045): the
  * tombstone then agrees with the chain and the policy, and only the trail shows that no
  * operator purged it. Pure: the caller reads both.
  */

@@ -48,6 +48,7 @@ export type ErrorCode =
   | 'STORAGE_UNAVAILABLE'
   | 'STORE_LOCKED'
   | 'STORAGE_REFUSED'
+  | 'CLOCK_AHEAD'
   | 'PERMISSION_DENIED'
   | 'APPEND_CONTENDED'
   | 'ACCESS_TRAIL_UNAVAILABLE'
@@ -89,6 +90,7 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   STORAGE_UNAVAILABLE: 'storage',
   STORE_LOCKED: 'storage',
   STORAGE_REFUSED: 'storage',
+  CLOCK_AHEAD: 'storage',
   PERMISSION_DENIED: 'storage',
   APPEND_CONTENDED: 'storage',
   ACCESS_TRAIL_UNAVAILABLE: 'storage',

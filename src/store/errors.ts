@@ -69,10 +69,11 @@ export function storageError(e: unknown, doing: string): VaultError {
   if (code === 'SV001') {
     return new StorageError('STORAGE_REFUSED', `database refused ${doing}: events are append-only`, { cause: e });
   }
-  if (code === 'SV003' || code === 'SV004') {
-    // Our own guards' words (drizzle/0015_trust_guards.sql): they carry no parameters.
+  if (code === 'SV003' || code === 'SV004' || code === 'SV005') {
+    // Our own guards' words (drizzle/0015_trust_guards.sql): they carry no query parameters.
     const rule = String(findMessage(e) ?? '').replace(/^session-vault: /, '');
-    return new StorageError('STORAGE_REFUSED', `database refused ${doing}: ${rule || 'a vault rule'}`, { cause: e });
+    // SV005: a purge stamped ahead of the database's clock (0045), a host clock gone wrong.
+    return new StorageError(code === 'SV005' ? 'CLOCK_AHEAD' : 'STORAGE_REFUSED', `database refused ${doing}: ${rule || 'a vault rule'}`, { cause: e });
   }
   if (code === '42501' && /row-level security/.test(String(findMessage(e) ?? ''))) {
     // The same SQLSTATE, from a row outside the transaction's tenant (row-level security's WITH CHECK).

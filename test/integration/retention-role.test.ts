@@ -17,8 +17,10 @@ import { storeHome, type StoreHome } from '../support/store-home';
  * writes over keys, lifts holds, issues tokens, creates tenants. Before
  * drizzle/0044_retention_role.sql the job ran as the operator role and the database
  * allowed all of it; now the job's role archives, purges and restores, and the database
- * refuses the rest. What it can still do with its own privileges (a tombstone stamped in
- * the future) `verify` names.
+ * refuses the rest. What it can still do with its own privileges (purge in SQL a session
+ * past its floor, with no record in the trail) `verify` names; a purge stamped ahead of
+ * the database's clock, or counted from an earlier last-event time, the database refuses
+ * (purge-guards.test.ts).
  */
 afterAll(dropCreatedDatabases);
 
@@ -120,7 +122,7 @@ describe.each(backends())('the retention role, on $name', (backend) => {
     });
   });
 
-  it('a tombstone it stamps in the future to pass the floor is accepted by the database and named by verify', async () => {
+  it('a purge it makes in SQL, with no record in the trail, is named by verify', async () => {
     await asJob(async (job) => {
       const forged = `INSERT INTO tombstones (tenant_id, session_id, head_seq, archive_digest, last_at, due_at, purged_at, purged_by, policy)
         SELECT tenant_id, session_id, head_seq, '\\x00'::bytea, last_at, last_at + interval '3 days', last_at + interval '4 days', 'retention-job', 'retain=3d' FROM sessions WHERE session_id = 'young'`;

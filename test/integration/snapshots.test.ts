@@ -32,7 +32,7 @@ describe.each(backends())('state snapshots on $name', (backend) => {
   let vault: Vault;
   let url: string;
   let close: () => Promise<void>;
-  let now = Date.parse('2026-03-01T00:00:00Z');
+  let now = Date.parse('2016-03-01T00:00:00Z'); // eight years on is still past: a purge is held to the database's clock
   let n = 0;
   const drain = () => (vault as any).deps.background.drain() as Promise<void>;
   const snapshotCount = async (tenant: string, session: string) =>
