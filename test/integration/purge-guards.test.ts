@@ -10,13 +10,16 @@ import { storeHome, type StoreHome } from '../support/store-home';
 
 /**
  * A purge destroys what it purges, so the database holds it to its own clock and to the
- * session's own last-event time, not to what the purging process says. The attacks: a
- * retention job run on a host whose clock is years ahead (a bad NTP step, or a thief with
- * the job's credentials who sets it so), which finds every session due; and the
- * retention role writing, in SQL, a tombstone stamped years ahead or one that says the
- * session went quiet years before it did, either of which passed the floor check before
- * drizzle/0045_purge_clock.sql. The session appended now under a 7-year policy must
- * survive each, its archive object kept and restorable.
+ * session's own last-event time, not to what the purging process says, and refuses a
+ * purge that skips the tombstone where it checks them. The attacks: a retention job run
+ * on a host whose clock is years ahead (a bad NTP step, or a thief with the job's
+ * credentials who sets it so), which finds every session due; and the retention role
+ * writing, in SQL, a tombstone stamped years ahead or one that says the session went
+ * quiet years before it did, either of which passed the floor check before
+ * drizzle/0045_purge_clock.sql, or no tombstone at all, with the session's status and
+ * key alone, which no guard checked before 0046_purge_tombstone.sql. The session
+ * appended now under a 7-year policy must survive each, its archive object kept and
+ * restorable.
  */
 afterAll(dropCreatedDatabases);
 
@@ -107,10 +110,12 @@ describe.each(backends())('a purge against the database clock, on $name', (backe
     });
   });
 
-  it('the retention role cannot stamp a tombstone years ahead, nor say the session went quiet years before it did', async () => {
+  it('the retention role cannot stamp a tombstone years ahead, nor say the session went quiet years before it did, nor purge with no tombstone', async () => {
     await asJob(async (job) => {
       expect(await refusal(inSql(job, purge('loan', `last_at, last_at + interval '7 years 1 day', clock_timestamp() + interval '8 years'`)))).toMatch(/database's clock/);
       expect(await refusal(inSql(job, purge('loan', `last_at - interval '8 years', last_at - interval '1 year', clock_timestamp()`)))).toMatch(/last-event time/);
+      // No tombstone at all: the status and the key alone, which no floor check saw.
+      expect(await refusal(inSql(job, `UPDATE sessions SET status = 'purged', wrapped_data_key = NULL WHERE session_id = 'loan'`))).toMatch(/tombstone/);
       // Stamped honestly, now, it is refused by the floor the session is kept under.
       expect(await refusal(inSql(job, purge('loan', `last_at, clock_timestamp(), clock_timestamp()`)))).toMatch(/retention floor \(7y\)/);
     });
