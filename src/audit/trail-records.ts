@@ -15,9 +15,11 @@ import type { AccessRecord } from '../domain';
 export const RECORD_SKEW_MS = 5 * 60 * 1000;
 
 /**
- * The `granted` records whose operation did not fail: a `failed:<CODE>` record follows a
- * failed operation's `granted` one, with the same actor, action, tenant, session and
- * reason, and cancels the latest such.
+ * The `granted` records whose operation did not fail or change nothing: a `failed:<CODE>`
+ * record follows a failed operation's `granted` one, and an `unchanged` record a hold's
+ * setting or clearing that found one in force already or none (vault/access.ts), with
+ * the same actor, action, tenant, session and reason, and cancels the latest such. So a
+ * record of a call that wrote no row cannot account for a row someone else wrote near it.
  */
 export function attempted(records: readonly AccessRecord[]): AccessRecord[] {
   const open = new Map<string, AccessRecord[]>();
@@ -30,7 +32,7 @@ export function attempted(records: readonly AccessRecord[]): AccessRecord[] {
       const same = open.get(key);
       if (same) same.push(r);
       else open.set(key, [r]);
-    } else if (r.outcome.startsWith('failed:')) {
+    } else if (r.outcome.startsWith('failed:') || r.outcome === 'unchanged') {
       const last = open.get(key)?.pop();
       if (last) failed.add(last);
     }

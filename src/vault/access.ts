@@ -187,14 +187,14 @@ export class OperatorAccess {
   async setHold(tenant: string, session: string): Promise<boolean> {
     const [t, s] = [validTenantId(tenant), validSessionId(session)];
     const reason = this.requireReason('a legal hold');
-    return this.guarded('hold.set', t, s, () => setHold(this.deps, t, s, this.who.actor, reason));
+    return this.guarded('hold.set', t, s, () => setHold(this.deps, t, s, this.who.actor, reason), UNCHANGED_IF_FALSE);
   }
 
   /** Lifts a legal hold (a reason is required), recorded as `hold.clear`. Returns false if none was in force. */
   async clearHold(tenant: string, session: string): Promise<boolean> {
     const [t, s] = [validTenantId(tenant), validSessionId(session)];
     const reason = this.requireReason('lifting a legal hold');
-    return this.guarded('hold.clear', t, s, () => clearHold(this.deps, t, s, this.who.actor, reason));
+    return this.guarded('hold.clear', t, s, () => clearHold(this.deps, t, s, this.who.actor, reason), UNCHANGED_IF_FALSE);
   }
 
   /**
@@ -295,16 +295,25 @@ export class OperatorAccess {
     return this.guarded(action, scope.tenant ?? null, scope.session ?? null, fn);
   }
 
-  private async guarded<T>(action: string, tenant: string | null, session: string | null, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Records the access as granted, then runs it; a failure is recorded after it as
+   * `failed:<CODE>`, and, where `unchanged` says so of the result, an operation that
+   * changed nothing as `unchanged` (trail-records.ts: either cancels the granted record,
+   * so that it accounts for no row the checks compare with the trail).
+   */
+  private async guarded<T>(action: string, tenant: string | null, session: string | null, fn: () => Promise<T>, unchanged?: (result: T) => boolean): Promise<T> {
     const base = { actor: this.who.actor, action, tenant, session, reason: this.who.reason ?? null };
     await recordAccess(this.deps, { ...base, outcome: 'granted' });
+    let result: T;
     try {
-      return await fn();
+      result = await fn();
     } catch (e) {
       const code = e instanceof VaultError ? e.code : 'INTERNAL';
       await recordAccess(this.deps, { ...base, outcome: `failed:${code}` }).catch(() => {});
       throw e;
     }
+    if (unchanged?.(result)) await recordAccess(this.deps, { ...base, outcome: 'unchanged' }).catch(() => {});
+    return result;
   }
 }
 
@@ -317,3 +326,6 @@ export async function* accessTrail(deps: VaultDeps, filter: { tenant?: string; s
     after = page[page.length - 1]!.seq;
   }
 }
+
+/** For holds: `false` is "one was in force already" or "none was": nothing written. */
+const UNCHANGED_IF_FALSE = (changed: boolean) => !changed;

@@ -101,6 +101,29 @@ describe.each(backends())('legal holds against the access trail on $name', (back
     expect(kinds((await vault.verify({ tenant: 'bank', session: 'spare' })).problems)).toEqual([['spare', 'hold_set_unrecorded']]);
   });
 
+  it('the legal role places a hold stamped a minute after a setting that changed nothing: that record counts for no hold, so verify names it', async () => {
+    await vault.createTenant('broker');
+    await vault.session('broker', 'file').append({ type: 'message', role: 'user', content: 'broker file' });
+    now += MINUTE;
+    expect(await alice().setHold('broker', 'file')).toBe(true);
+    now += MINUTE;
+    expect(await alice().setHold('broker', 'file')).toBe(false); // in force already: recorded, then recorded as unchanged
+    now += MINUTE;
+    expect(await vault.operator({ actor: 'bob', reason: 'matter settled' }).clearHold('broker', 'file')).toBe(true);
+    expect((await vault.verify({ tenant: 'broker' })).problems).toEqual([]);
+    const outcomes: string[][] = [];
+    for await (const r of vault.accessLog({ tenant: 'broker' })) if (r.action.startsWith('hold.')) outcomes.push([r.actor, r.action, r.outcome]);
+    expect(outcomes).toEqual([
+      ['alice', 'hold.set', 'granted'],
+      ['alice', 'hold.set', 'granted'],
+      ['alice', 'hold.set', 'unchanged'],
+      ['bob', 'hold.clear', 'granted'],
+    ]);
+    // In alice's name, with her reason, a minute after her setting that changed nothing.
+    await legal('broker', `INSERT INTO legal_holds (tenant_id, session_id, reason, set_by, set_at) VALUES ('broker', 'file', 'litigation 2026-17', 'alice', '${new Date(now).toISOString()}')`);
+    expect(kinds((await vault.verify({ tenant: 'broker' })).problems)).toEqual([['file', 'hold_set_unrecorded']]);
+  });
+
   it('a DBA with triggers off deletes a hold: verify names the trail record the hold is missing for', async () => {
     const trail = [];
     for await (const r of vault.accessLog({ tenant: 'insurer' })) trail.push(r);

@@ -5,8 +5,8 @@ import type { AccessRecord } from '../../src/domain';
 /**
  * The comparison of legal holds with the access trail, as a property over histories the
  * vault itself would write: operators setting and clearing holds on a few sessions, at
- * any pace, including settings while a hold is in force, clearings when none is, and
- * calls that fail. Such a history has no problem; a clearing or a setting written without
+ * any pace, including settings while a hold is in force and clearings when none is (each
+ * recorded `unchanged` after it), and calls that fail. Such a history has no problem; a clearing or a setting written without
  * a record, or a hold deleted, has one.
  */
 
@@ -46,6 +46,9 @@ function simulate(ops: readonly Op[]): { holds: HoldHistory[]; records: AccessRe
       holds.push({ tenant: 'bank', session: base.session, reason: base.reason, setBy: base.actor, setAt: new Date(at), clearedAt: null, clearedBy: null, clearReason: null });
     } else if (o.kind === 'clear' && inForce) {
       Object.assign(inForce, { clearedAt: new Date(at), clearedBy: base.actor, clearReason: base.reason });
+    } else {
+      // A setting while one is in force, a clearing when none is: nothing written, recorded so.
+      records.push({ ...base, seq: records.length + 1, at: new Date(at), outcome: 'unchanged' });
     }
   }
   return { holds, records, at };
@@ -141,7 +144,7 @@ describe('legal holds against the access trail (checkHolds)', () => {
     expect(holdsLiftedOutside(later.holds.slice(0, 1), records2.slice(0, 1))).toEqual(['s0']);
   });
 
-  it('a failed call accounts for no hold: its granted record is cancelled by the failure that follows it', () => {
+  it('a failed call, or one that changed nothing, accounts for no hold: its granted record is cancelled by the record that follows it', () => {
     const at = new Date('2026-01-01T00:00:00Z');
     const base = { actor: 'op0', action: 'hold.set', tenant: 'bank', session: 's0', reason: 'r', at };
     const hold: HoldHistory = { tenant: 'bank', session: 's0', reason: 'r', setBy: 'op0', setAt: at, clearedAt: null, clearedBy: null, clearReason: null };
@@ -149,6 +152,10 @@ describe('legal holds against the access trail (checkHolds)', () => {
       { tenant: 'bank', session: 's0', seq: 0, kind: 'hold_set_unrecorded' },
     ]);
     expect(checkHolds([hold], [{ ...base, seq: 1, outcome: 'granted' }])).toEqual([]);
+    // A call that changed nothing (one in force already) likewise, by the `unchanged` record that follows it.
+    expect(checkHolds([hold], [{ ...base, seq: 1, outcome: 'granted' }, { ...base, seq: 2, outcome: 'unchanged' }])).toEqual([
+      { tenant: 'bank', session: 's0', seq: 0, kind: 'hold_set_unrecorded' },
+    ]);
     // Another tenant's record with the same session name is not this hold's.
     expect(checkHolds([hold], [{ ...base, tenant: 'other', seq: 1, outcome: 'granted' }])).toEqual([
       { tenant: 'bank', session: 's0', seq: 0, kind: 'hold_set_unrecorded' },
