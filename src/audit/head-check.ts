@@ -34,6 +34,27 @@ export function signedHeadTime(heads: readonly SignedHead[], seq: number, hash: 
 }
 
 /**
+ * Where a chain runs past its last signed head: the seq after it, or null. A vault that
+ * signs gives every batch's head a checkpoint in the statement that appends it, so events
+ * after a session's last signed head were written by someone without the signing key
+ * (the application role's credentials alone can append a correctly chained event that no
+ * key opens, and every later honest append would be signed on top of it). A session with
+ * no signed head at all counts only where `vaultSigns` (its access trail is signed):
+ * otherwise it was written with signing off. Snapshots are not signed. Pure.
+ */
+export function unsignedTail(heads: readonly SignedHead[], lastSeq: number, vaultSigns: boolean): number | null {
+  let signed = 0;
+  let any = false;
+  for (const h of heads) {
+    if (h.source === 'snapshot') continue;
+    any = true;
+    signed = Math.max(signed, h.seq);
+  }
+  if (lastSeq === 0 || lastSeq <= signed || (!any && !vaultSigns)) return null;
+  return signed + 1;
+}
+
+/**
  * Checks a chain, streamed in seq order, against signed heads: the chain must pass
  * through every one of them. Pure; memory holds the heads, not the chain.
  */

@@ -16,7 +16,7 @@ export type { Checkpoint, CheckpointSigner, CheckpointProblem, VerifiedCheckpoin
 export { ObjectWitness } from './witness';
 export { openWitness } from './witness-open';
 export type { Witness } from './witness';
-export { HeadCheck, signedHeadTime } from './head-check';
+export { HeadCheck, signedHeadTime, unsignedTail } from './head-check';
 export type { HeadProblemKind, SignedHead } from './head-check';
 export { canonicalJson } from './canonical';
 export { buildBundle, verifyBundle, sectionDigest, manifestBody, bundleSchema, bundleEvent, toBundleEvent, fromBundleEvent, BUNDLE_FORMAT } from './bundle';

@@ -9,6 +9,7 @@ import { signCheckpoint } from '../audit';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
 import { restoreSession } from './archive';
+import { requireSignedHead } from './signed-head';
 
 export interface AppendOptions {
   /** Stamped on every event that carries none. Default: the ambient one, else a new UUID. */
@@ -76,6 +77,11 @@ export async function append(
         }
         if (s.status !== 'active') {
           throw new StorageError('STORAGE_REFUSED', `session ${tenant}/${session} is ${s.status}; it cannot be appended to`);
+        }
+        if (signer && s.headFromStore) {
+          // A head this process did not write must be signed before it is signed over.
+          await requireSignedHead(deps, tenant, session, s);
+          s.headFromStore = false;
         }
         const rows = seal(deps, tenant, session, events, s, correlationId);
         const head = rows[rows.length - 1]!;

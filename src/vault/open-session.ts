@@ -53,5 +53,6 @@ async function toOpenSession(deps: VaultDeps, tx: TenantTx, row: SessionRow): Pr
     headSeq: row.headSeq,
     headHash: row.headHash,
     lastAt: row.lastAt,
+    headFromStore: true,
   };
 }

@@ -36,6 +36,8 @@ export interface OpenSession {
   headSeq: number;
   headHash: Uint8Array | null;
   lastAt: Date | null;
+  /** The head as read from the database, not yet checked as signed (vault/signed-head.ts); false once this process appended or checked. */
+  headFromStore: boolean;
 }
 
 /**

@@ -2,7 +2,7 @@ import { InputError, IntegrityError } from '../errors';
 import { bytesEqual } from '../crypto';
 import { addDuration, floorRecorded, parseDuration, policyRecorded, type RetentionProblemKind } from '../retention';
 import { ChainVerifier, type ChainProblemKind } from '../events';
-import { AccessChainVerifier, checkHolds, checkPurges, HeadCheck, signedHeadTime, type HoldHistory, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
+import { AccessChainVerifier, checkHolds, checkPurges, HeadCheck, signedHeadTime, unsignedTail, type HoldHistory, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
 import { anySignedAccess, archiveTimes, listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, readHoldHistory, readPolicy, readSession, readTombstone, withTenant, type AccessRow, type SessionRow, type TombstoneRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedChunks } from './read';
@@ -33,6 +33,7 @@ export interface VerifyProblem {
     | 'purged_early'
     | 'key_missing'
     | 'last_at_mismatch'
+    | 'unsigned_tail'
     | RetentionProblemKind;
 }
 
@@ -56,7 +57,9 @@ export interface VerifyScope {
  * - every chain: each event's hash from its stored columns and its predecessor, seqs
  *   gapless from 1, the session's recorded head;
  * - every signed checkpoint in the database: its signature by a trusted key, and that the
- *   chain passes through it (catches tail truncation and a chain recomputed after an edit);
+ *   chain passes through it (catches tail truncation and a chain recomputed after an edit),
+ *   and that no event follows the last signed head (events appended without the signing
+ *   key: audit/head-check.ts, unsignedTail);
  * - the witness outside the database: that the chain reaches the latest witnessed head,
  *   and that no witnessed session is missing (catches a rollback to an older backup);
  * - that the session's recorded last-event time, which retention counts from, is its
@@ -131,6 +134,9 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       }
       for (const p of chain.finish({ seq: s.headSeq, hash: s.headHash })) problem(p.seq, p.kind);
       for (const p of headCheck.finish()) problem(p.seq, p.kind);
+      // Events past the last signed head: written without the signing key.
+      const unsigned = unsignedTail(heads, last?.seq ?? 0, signs);
+      if (unsigned !== null) problem(unsigned, 'unsigned_tail');
       // A key may only be gone when the session's own chain says so: shredding closes it
       // with a key_shredded event (purges are checked by their tombstone above).
       const keyGone = s.wrappedDataKey === null || !usable.has(s.tenantKeyVersion);

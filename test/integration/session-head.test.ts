@@ -1,9 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { backends, dropCreatedDatabases } from '../support/backends';
 import { storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
+import { rowsOf } from '../../src/store/types';
 import type { Vault } from '../../src/vault';
+import { eventHash } from '../../src/events';
 import { refusal } from '../support/refusal';
+import { storeHome, type StoreHome } from '../support/store-home';
 
 /**
  * A session's head (sessions.head_seq, head_hash), which every append checks and moves,
@@ -11,22 +15,29 @@ import { refusal } from '../support/refusal';
  * keyring), by performing the attacks. Before drizzle/0047_head_forward.sql the role could
  * set the head back to an earlier event, after which every append collided with the
  * events stored after it and gave up (APPEND_CONTENDED), or write another hash at the
- * same seq for the next append to chain onto.
+ * same seq for the next append to chain onto. It can still append: a correctly chained
+ * event (the chain hash needs no key) that no key opens, with no signed checkpoint, which
+ * verify did not name, and which the vault's next append signed into the chain; now
+ * verify names it (unsigned_tail) and the vault refuses to append onto it.
  */
 afterAll(dropCreatedDatabases);
 
 describe.each(backends())("a session's head, on $name", (backend) => {
-  let vault: Vault;
-  let close: () => Promise<void>;
+  let store: StoreHome;
+  let vault: Vault; // one process, open throughout; others open after it closes (the embedded store serves one at a time)
   const asApp = (q: string) => withTenant(storeOf(vault).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)), storeOf(vault).layout.appRole);
   const hashAt = (seq: number) => `(SELECT hash FROM events WHERE session_id = 'claim' AND seq = ${seq})`;
 
   beforeAll(async () => {
-    ({ vault, close } = await testVault(backend, {}));
+    store = await storeHome(backend);
+    vault = await store.open();
     await vault.createTenant('bank');
     for (let i = 1; i <= 3; i++) await vault.session('bank', 'claim').append({ type: 'message', role: 'user', content: `message ${i}` });
   }, 60_000);
-  afterAll(() => close());
+  afterAll(async () => {
+    await vault?.close();
+    store?.cleanup();
+  });
 
   it('the application role cannot move it back to an earlier event, nor write another hash at its seq; appends go on', async () => {
     expect(await refusal(asApp(`UPDATE sessions SET head_seq = 2, head_hash = ${hashAt(2)} WHERE session_id = 'claim'`))).toMatch(/STORAGE_REFUSED.*only moves forward/);
@@ -35,5 +46,34 @@ describe.each(backends())("a session's head, on $name", (backend) => {
     await expect(vault.session('bank', 'claim').append({ type: 'message', role: 'user', content: 'message 4' })).resolves.toMatchObject({ firstSeq: 4 });
     expect((await vault.session('bank', 'claim').state()).messages).toHaveLength(4);
     expect((await vault.verify({ tenant: 'bank' })).problems).toEqual([]);
+  });
+
+  it('the application role appends a chained event no key opens: verify names the unsigned tail, and no vault appends onto it', async () => {
+    const [head] = rowsOf<{ head_seq: string; head_hash: Uint8Array }>(await asApp(`SELECT head_seq, head_hash FROM sessions WHERE session_id = 'claim'`));
+    const seq = Number(head!.head_seq) + 1;
+    const row = { tenant: 'bank', session: 'claim', seq, type: 'message' as const, at: new Date(), correlationId: 'x', idempotencyKey: null, tool: null, promptTokens: null, completionTokens: null, costUsd: null, durationMs: null, keyVersion: 2, nonce: new Uint8Array(randomBytes(24)), ciphertext: new Uint8Array(randomBytes(64)) };
+    const hash = eventHash(new Uint8Array(head!.head_hash), row);
+    const bytea = (b: Uint8Array) => `'\\x${Buffer.from(b).toString('hex')}'::bytea`;
+    await asApp(`SELECT session_vault_append_one('bank', 'claim', ${seq - 1}, 'message', '${row.at.toISOString()}', 'x', NULL, NULL, NULL, NULL, NULL, NULL, 2, ${bytea(row.nonce)}, ${bytea(row.ciphertext)}, ${bytea(hash)}, NULL, NULL)`);
+    expect((await vault.verify({ tenant: 'bank' })).problems).toEqual([{ tenant: 'bank', session: 'claim', seq, kind: 'unsigned_tail' }]);
+    // This process's head is its own append's: the database says it moved, and the reloaded head is refused.
+    const append = () => vault.session('bank', 'claim').append({ type: 'message', role: 'user', content: 'message 6' });
+    expect(await refusal(append())).toMatch(/^CHAIN_BROKEN the head of bank\/claim \(seq 5\) has no checkpoint a trusted key signed/);
+    // A fresh process, which loads the head from the database, likewise; nothing is appended.
+    await vault.close();
+    await store.withVault(async (fresh) => {
+      expect(await refusal(fresh.session('bank', 'claim').append({ type: 'task', task: 'next' }))).toMatch(/^CHAIN_BROKEN /);
+      expect((await fresh.sessions('bank')).find((x) => x.session === 'claim')?.events).toBe(seq);
+      await expect(fresh.session('bank', 'claim').state()).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+      expect((await fresh.verify({ tenant: 'bank' })).problems).toEqual([{ tenant: 'bank', session: 'claim', seq, kind: 'unsigned_tail' }]);
+    });
+    vault = await store.open();
+  });
+
+  it('the application role moves the head past the last event: verify names it, and no vault appends onto it', async () => {
+    await vault.session('bank', 'loan').append({ type: 'message', role: 'user', content: 'loan 1' });
+    await asApp(`UPDATE sessions SET head_seq = 9, head_hash = '\\x${randomBytes(32).toString('hex')}' WHERE session_id = 'loan'`);
+    expect(await refusal(vault.session('bank', 'loan').append({ type: 'message', role: 'user', content: 'loan 2' }))).toMatch(/^CHAIN_BROKEN the head of bank\/loan \(seq 9\)/);
+    expect((await vault.verify({ tenant: 'bank', session: 'loan' })).problems).toEqual([{ tenant: 'bank', session: 'loan', seq: 2, kind: 'missing_tail' }]);
   });
 });

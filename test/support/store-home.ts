@@ -14,17 +14,21 @@ export interface StoreHome {
   database: string | undefined;
   /** Opens a vault with `extra` over the home's options, runs `use`, closes it. */
   withVault<T>(use: (v: Vault) => Promise<T>, extra?: Partial<VaultOptions>): Promise<T>;
+  /** Opens a vault with `extra` over the home's options, for the caller to close. */
+  open(extra?: Partial<VaultOptions>): Promise<Vault>;
   cleanup(): void;
 }
 
 export async function storeHome(backend: Backend, options: Partial<VaultOptions> = {}): Promise<StoreHome> {
   const h = await tempHome();
   const database = backend.name === 'pglite' ? undefined : await backend.database();
+  const open = (extra: Partial<VaultOptions> = {}) => openVault({ home: h.home, database, logger: createLogger({ level: 'silent' }), ...options, ...extra });
   return {
     home: h.home,
     database,
+    open,
     async withVault(use, extra = {}) {
-      const v = await openVault({ home: h.home, database, logger: createLogger({ level: 'silent' }), ...options, ...extra });
+      const v = await open(extra);
       try {
         return await use(v);
       } finally {

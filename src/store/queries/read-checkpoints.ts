@@ -1,4 +1,4 @@
-import { and, asc, eq, gt } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, lte } from 'drizzle-orm';
 import { checkpoints } from '../schema';
 import type { TenantTx } from '../types';
 import type { CheckpointRow } from './insert-checkpoint';
@@ -10,6 +10,17 @@ export async function readCheckpoints(tx: TenantTx, tenant: string, session: str
     .from(checkpoints)
     .where(and(eq(checkpoints.tenantId, tenant), eq(checkpoints.sessionId, session), gt(checkpoints.seq, afterSeq)))
     .orderBy(asc(checkpoints.seq), asc(checkpoints.keyId))
+    .limit(limit);
+  return rows.map(toCheckpointRow);
+}
+
+/** A session's latest checkpoints at or before `seq`, newest first: the head's own, if it has any, then those before it. */
+export async function readCheckpointsUpTo(tx: TenantTx, tenant: string, session: string, seq: number, limit: number): Promise<CheckpointRow[]> {
+  const rows = await tx
+    .select()
+    .from(checkpoints)
+    .where(and(eq(checkpoints.tenantId, tenant), eq(checkpoints.sessionId, session), lte(checkpoints.seq, seq)))
+    .orderBy(desc(checkpoints.seq), asc(checkpoints.keyId))
     .limit(limit);
   return rows.map(toCheckpointRow);
 }
