@@ -76,4 +76,12 @@ describe.each(backends())("a session's head, on $name", (backend) => {
     expect(await refusal(vault.session('bank', 'loan').append({ type: 'message', role: 'user', content: 'loan 2' }))).toMatch(/^CHAIN_BROKEN the head of bank\/loan \(seq 9\)/);
     expect((await vault.verify({ tenant: 'bank', session: 'loan' })).problems).toEqual([{ tenant: 'bank', session: 'loan', seq: 2, kind: 'missing_tail' }]);
   });
+
+  it('a session written with signing off, which has no checkpoint at all, is appended to by a vault that signs, and verify is clean', async () => {
+    await vault.close();
+    await store.withVault((unsigned) => unsigned.session('bank', 'legacy').append({ type: 'message', role: 'user', content: 'before signing' }), { checkpoints: false });
+    vault = await store.open();
+    await expect(vault.session('bank', 'legacy').append({ type: 'message', role: 'user', content: 'signed from here' })).resolves.toMatchObject({ firstSeq: 2 });
+    expect((await vault.verify({ tenant: 'bank', session: 'legacy' })).problems).toEqual([]);
+  });
 });
