@@ -80,7 +80,7 @@ export async function append(
         }
         if (signer && s.headFromStore) {
           // A head this process did not write must be signed before it is signed over.
-          await requireSignedHead(deps, tenant, session, s);
+          await requireSignedHead(deps, signer, tenant, session, s);
           s.headFromStore = false;
         }
         const rows = seal(deps, tenant, session, events, s, correlationId);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases } from '../support/backends';
 import { storeOf } from '../../src/vault/vault';
@@ -6,6 +7,7 @@ import { withTenant } from '../../src/store';
 import { rowsOf } from '../../src/store/types';
 import type { Vault } from '../../src/vault';
 import { eventHash } from '../../src/events';
+import { readKeyringDocument, replaceKeyringFile, withNewSigningKey } from '../../src/keys';
 import { refusal } from '../support/refusal';
 import { storeHome, type StoreHome } from '../support/store-home';
 
@@ -83,5 +85,15 @@ describe.each(backends())("a session's head, on $name", (backend) => {
     vault = await store.open();
     await expect(vault.session('bank', 'legacy').append({ type: 'message', role: 'user', content: 'signed from here' })).resolves.toMatchObject({ firstSeq: 2 });
     expect((await vault.verify({ tenant: 'bank', session: 'legacy' })).problems).toEqual([]);
+  });
+
+  it('a head signed by a signing key since retired is one a fresh process, signing with the new key, appends onto', async () => {
+    await vault.session('bank', 'rotated').append({ type: 'message', role: 'user', content: 'signed by the first key' });
+    await vault.close();
+    const keyring = path.join(store.home, 'keyring.json');
+    await replaceKeyringFile(keyring, withNewSigningKey(await readKeyringDocument(keyring), new Date()).doc);
+    vault = await store.open();
+    await expect(vault.session('bank', 'rotated').append({ type: 'message', role: 'user', content: 'signed by the second' })).resolves.toMatchObject({ firstSeq: 2 });
+    expect((await vault.verify({ tenant: 'bank', session: 'rotated' })).problems).toEqual([]);
   });
 });
