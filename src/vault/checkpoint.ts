@@ -3,6 +3,7 @@ import { signCheckpoint } from '../audit';
 import { insertCheckpoint, listTenants, readSession, withTenant } from '../store';
 import type { VaultDeps } from './deps';
 import { sessionsOf } from './verify';
+import { headSigned } from './signed-head';
 
 /** What `checkpoint` did for one session. */
 export interface CheckpointResult {
@@ -10,14 +11,22 @@ export interface CheckpointResult {
   session: string;
   seq: number;
   head: string;
-  /** What the witness made of it: recorded, unchanged, or refused because it had seen a later or different head (a rollback). */
-  witness: 'recorded' | 'unchanged' | 'witness_ahead' | 'witness_fork' | 'none';
+  /**
+   * What the witness made of it: recorded, unchanged, or refused because it had seen a
+   * later or different head (a rollback). `unsigned_head`: not signed, nor handed to the
+   * witness, since no trusted key signed the head where the session's earlier heads are
+   * signed (events written without the signing key: verify names them unsigned_tail).
+   */
+  witness: 'recorded' | 'unchanged' | 'witness_ahead' | 'witness_fork' | 'none' | 'unsigned_head';
 }
 
 /**
  * Signs the current chain head of every session in scope, stores the checkpoint and
  * hands it to the witness. A witness that refuses (it holds a later or different head)
- * is reported, not overwritten: that is the database having been rolled back.
+ * is reported, not overwritten: that is the database having been rolled back. A head no
+ * trusted key signed, in a session whose earlier heads are signed, is reported and not
+ * signed (vault/signed-head.ts): signing it would hide from verify events written without
+ * the signing key.
  */
 export async function checkpoint(deps: VaultDeps, scope: { tenant?: string; session?: string }): Promise<CheckpointResult[]> {
   const signer = await deps.signer();
@@ -28,9 +37,14 @@ export async function checkpoint(deps: VaultDeps, scope: { tenant?: string; sess
   const results: CheckpointResult[] = [];
   for (const tenant of scope.tenant !== undefined ? [scope.tenant] : all) {
     for await (const listed of sessionsOf(deps, tenant, scope.session)) {
+      if (!(await headSigned(deps, signer, tenant, listed.session, listed))) {
+        results.push({ tenant, session: listed.session, seq: listed.headSeq, head: Buffer.from(listed.headHash!).toString('hex'), witness: 'unsigned_head' });
+        continue;
+      }
       const s = await withTenant(deps.store.db, tenant, 'signing a checkpoint', async (tx) => {
         const row = await readSession(tx, tenant, listed.session);
-        if (!row || row.headSeq === 0 || !row.headHash) return null;
+        // Signed only if the head is still the one checked: one that moved since is the next run's.
+        if (!row || row.headSeq === 0 || !row.headHash || row.headSeq !== listed.headSeq) return null;
         const signedAt = deps.clock();
         const note = signCheckpoint({ tenant, session: row.session, seq: row.headSeq, hash: row.headHash, time: signedAt }, signer);
         await insertCheckpoint(tx, { tenant, session: row.session, seq: row.headSeq, keyId: signer.id, hash: row.headHash, signedAt, note });

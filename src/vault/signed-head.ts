@@ -25,10 +25,30 @@ export async function requireSignedHead(
   session: string,
   head: { headSeq: number; headHash: Uint8Array | null },
 ): Promise<void> {
+  if (!(await headSigned(deps, signer, tenant, session, head))) {
+    throw new IntegrityError(
+      'CHAIN_BROKEN',
+      `the head of ${tenant}/${session} (seq ${head.headSeq}) has no checkpoint a trusted key signed, where the session's earlier heads have: events were written outside the vault (verify names unsigned_tail); nothing was appended`,
+    );
+  }
+}
+
+/**
+ * Whether a vault that signs may sign over this head (an append onto it, a `checkpoint`
+ * run: vault/checkpoint.ts): a trusted key signed it, or the session has no checkpoint at
+ * all (written with signing off), or it has no head yet.
+ */
+export async function headSigned(
+  deps: VaultDeps,
+  signer: { id: string; publicKey: Uint8Array },
+  tenant: string,
+  session: string,
+  head: { headSeq: number; headHash: Uint8Array | null },
+): Promise<boolean> {
   const hash = head.headHash;
-  if (head.headSeq === 0 || hash === null) return;
+  if (head.headSeq === 0 || hash === null) return true;
   const rows = await withTenant(deps.store.db, tenant, "reading the head's checkpoint", (tx) => readCheckpointsUpTo(tx, tenant, session, head.headSeq, LOOK_BACK));
-  if (rows.length === 0) return;
+  if (rows.length === 0) return true;
   const signedBy = (trusted: ReadonlyMap<string, Uint8Array>) =>
     rows.some((r) => {
       if (r.seq !== head.headSeq) return false;
@@ -37,11 +57,5 @@ export async function requireSignedHead(
     });
   // This vault's own key signed it, as a rule: the other trusted keys (retired ones, the
   // witness's list, which may be an S3 request away) are read only when it did not.
-  const signed = signedBy(new Map([[signer.id, signer.publicKey]])) || signedBy(await deps.trustedKeys());
-  if (!signed) {
-    throw new IntegrityError(
-      'CHAIN_BROKEN',
-      `the head of ${tenant}/${session} (seq ${head.headSeq}) has no checkpoint a trusted key signed, where the session's earlier heads have: events were written outside the vault (verify names unsigned_tail); nothing was appended`,
-    );
-  }
+  return signedBy(new Map([[signer.id, signer.publicKey]])) || signedBy(await deps.trustedKeys());
 }

@@ -10,6 +10,7 @@ import { eventHash } from '../../src/events';
 import { readKeyringDocument, replaceKeyringFile, withNewSigningKey } from '../../src/keys';
 import { refusal } from '../support/refusal';
 import { storeHome, type StoreHome } from '../support/store-home';
+import { runCli } from '../support/cli';
 
 /**
  * A session's head (sessions.head_seq, head_hash), which every append checks and moves,
@@ -68,7 +69,13 @@ describe.each(backends())("a session's head, on $name", (backend) => {
       expect((await fresh.sessions('bank')).find((x) => x.session === 'claim')?.events).toBe(seq);
       await expect(fresh.session('bank', 'claim').state()).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
       expect((await fresh.verify({ tenant: 'bank' })).problems).toEqual([{ tenant: 'bank', session: 'claim', seq, kind: 'unsigned_tail' }]);
+      // Nor does a checkpoint run sign it: it reports the head, and verify still names it.
+      expect(await fresh.checkpoint({ tenant: 'bank', session: 'claim' })).toEqual([expect.objectContaining({ session: 'claim', seq, witness: 'unsigned_head' })]);
+      expect((await fresh.verify({ tenant: 'bank' })).problems).toEqual([{ tenant: 'bank', session: 'claim', seq, kind: 'unsigned_tail' }]);
     });
+    const env = { VAULT_HOME: store.home, ...(store.database ? { VAULT_DATABASE_URL: store.database } : {}) };
+    const run = await runCli(env, ['checkpoint', 'bank']);
+    expect([run.code, run.stdout]).toEqual([1, expect.stringMatching(new RegExp(`bank/claim seq ${seq} head [0-9a-f]{64}: unsigned_head\\n[\\s\\S]*NOT SIGNED 1 `))]);
     vault = await store.open();
   });
 
