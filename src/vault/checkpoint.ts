@@ -1,6 +1,7 @@
 import { InputError, KeyError } from '../errors';
-import { signCheckpoint } from '../audit';
-import { insertCheckpoint, listTenants, readSession, withTenant } from '../store';
+import { signCheckpoint, type CheckpointSigner } from '../audit';
+import { insertCheckpoint, listTenants, readSession, withTenant, type SessionRow } from '../store';
+import { toHex } from '../crypto';
 import type { VaultDeps } from './deps';
 import { sessionsOf } from './verify';
 import { headSigned } from './signed-head';
@@ -37,24 +38,46 @@ export async function checkpoint(deps: VaultDeps, scope: { tenant?: string; sess
   const results: CheckpointResult[] = [];
   for (const tenant of scope.tenant !== undefined ? [scope.tenant] : all) {
     for await (const listed of sessionsOf(deps, tenant, scope.session)) {
-      if (!(await headSigned(deps, signer, tenant, listed.session, listed))) {
-        results.push({ tenant, session: listed.session, seq: listed.headSeq, head: Buffer.from(listed.headHash!).toString('hex'), witness: 'unsigned_head' });
-        continue;
-      }
-      const s = await withTenant(deps.store.db, tenant, 'signing a checkpoint', async (tx) => {
-        const row = await readSession(tx, tenant, listed.session);
-        // Signed only if the head is still the one checked: one that moved since is the next run's.
-        if (!row || row.headSeq === 0 || !row.headHash || row.headSeq !== listed.headSeq) return null;
-        const signedAt = deps.clock();
-        const note = signCheckpoint({ tenant, session: row.session, seq: row.headSeq, hash: row.headHash, time: signedAt }, signer);
-        await insertCheckpoint(tx, { tenant, session: row.session, seq: row.headSeq, keyId: signer.id, hash: row.headHash, signedAt, note });
-        return { row, note };
-      });
-      if (!s) continue;
-      const witnessed = deps.witness ? await deps.witness.record(s.note) : 'none';
-      results.push({ tenant, session: s.row.session, seq: s.row.headSeq, head: Buffer.from(s.row.headHash!).toString('hex'), witness: witnessed });
+      const r = await signHead(deps, signer, tenant, listed);
+      if (r) results.push(r);
     }
   }
   deps.logger.info({ op: 'checkpoint', sessions: results.length }, 'checkpoints signed');
   return results;
+}
+
+/** Attempts at one session's head while appends keep moving it. */
+const ATTEMPTS = 4;
+
+/**
+ * Signs one session's current head, once it is checked as signed by a trusted key (or the
+ * session has no checkpoint at all), and hands it to the witness; null for an empty
+ * session, or one whose head moved on every attempt (the next run signs it). The head is
+ * checked, then signed in a transaction that finds it unchanged; one that moved between
+ * is checked again.
+ */
+async function signHead(deps: VaultDeps, signer: CheckpointSigner, tenant: string, listed: SessionRow): Promise<CheckpointResult | null> {
+  let head: { headSeq: number; headHash: Uint8Array | null } = listed;
+  for (let attempt = 0; attempt < ATTEMPTS && head.headSeq > 0 && head.headHash; attempt++) {
+    const checked = head;
+    if (!(await headSigned(deps, signer, tenant, listed.session, checked))) {
+      return { tenant, session: listed.session, seq: checked.headSeq, head: toHex(checked.headHash!), witness: 'unsigned_head' };
+    }
+    const s = await withTenant(deps.store.db, tenant, 'signing a checkpoint', async (tx) => {
+      const row = await readSession(tx, tenant, listed.session);
+      if (!row || row.headSeq !== checked.headSeq) return { moved: row };
+      const signedAt = deps.clock();
+      const note = signCheckpoint({ tenant, session: row.session, seq: row.headSeq, hash: row.headHash!, time: signedAt }, signer);
+      await insertCheckpoint(tx, { tenant, session: row.session, seq: row.headSeq, keyId: signer.id, hash: row.headHash!, signedAt, note });
+      return { note };
+    });
+    if ('moved' in s) {
+      if (!s.moved) return null;
+      head = s.moved;
+      continue;
+    }
+    const witnessed = deps.witness ? await deps.witness.record(s.note) : 'none';
+    return { tenant, session: listed.session, seq: checked.headSeq, head: toHex(checked.headHash!), witness: witnessed };
+  }
+  return null;
 }
