@@ -4,7 +4,7 @@ import { insertCheckpoint, listTenants, readSession, withTenant, type SessionRow
 import { toHex } from '../crypto';
 import type { VaultDeps } from './deps';
 import { sessionsOf } from './verify';
-import { headSigned } from './signed-head';
+import { headUnsigned } from './signed-head';
 
 /** What `checkpoint` did for one session. */
 export interface CheckpointResult {
@@ -16,7 +16,8 @@ export interface CheckpointResult {
    * What the witness made of it: recorded, unchanged, or refused because it had seen a
    * later or different head (a rollback). `unsigned_head`: not signed, nor handed to the
    * witness, since no trusted key signed the head where the session's earlier heads are
-   * signed (events written without the signing key: verify names them unsigned_tail).
+   * signed, or the session has no checkpoint and not every event opens under its key
+   * (events written without the keys: verify names them unsigned_tail).
    */
   witness: 'recorded' | 'unchanged' | 'witness_ahead' | 'witness_fork' | 'none' | 'unsigned_head';
 }
@@ -27,7 +28,8 @@ export interface CheckpointResult {
  * is reported, not overwritten: that is the database having been rolled back. A head no
  * trusted key signed, in a session whose earlier heads are signed, is reported and not
  * signed (vault/signed-head.ts): signing it would hide from verify events written without
- * the signing key.
+ * the signing key. A session with no checkpoint is signed (adopted) when every event up
+ * to its head opens under its key, and reported when one does not.
  */
 export async function checkpoint(deps: VaultDeps, scope: { tenant?: string; session?: string }): Promise<CheckpointResult[]> {
   const signer = await deps.signer();
@@ -51,7 +53,7 @@ const ATTEMPTS = 4;
 
 /**
  * Signs one session's current head, once it is checked as signed by a trusted key (or the
- * session has no checkpoint at all), and hands it to the witness; null for an empty
+ * session has no checkpoint at all and every event opens), and hands it to the witness; null for an empty
  * session, or one whose head moved on every attempt (the next run signs it). The head is
  * checked, then signed in a transaction that finds it unchanged; one that moved between
  * is checked again.
@@ -60,7 +62,7 @@ async function signHead(deps: VaultDeps, signer: CheckpointSigner, tenant: strin
   let head: { headSeq: number; headHash: Uint8Array | null } = listed;
   for (let attempt = 0; attempt < ATTEMPTS && head.headSeq > 0 && head.headHash; attempt++) {
     const checked = head;
-    if (!(await headSigned(deps, signer, tenant, listed.session, checked))) {
+    if ((await headUnsigned(deps, signer, tenant, listed.session, checked)) !== null) {
       return { tenant, session: listed.session, seq: checked.headSeq, head: toHex(checked.headHash!), witness: 'unsigned_head' };
     }
     const s = await withTenant(deps.store.db, tenant, 'signing a checkpoint', async (tx) => {

@@ -1,54 +1,48 @@
-import { IntegrityError } from '../errors';
-import { bytesEqual } from '../crypto';
+import { IntegrityError, isVaultError } from '../errors';
+import { bytesEqual, toHex } from '../crypto';
 import { verifyCheckpoint } from '../audit';
 import { readCheckpointsUpTo, withTenant } from '../store';
 import type { VaultDeps } from './deps';
+import { decryptedEvents } from './read';
 
 /** Checkpoints read back from the head: its own (one a signing key) and the latest before it. */
 const LOOK_BACK = 8;
 
+type Head = { headSeq: number; headHash: Uint8Array | null };
+type Signer = { id: string; publicKey: Uint8Array };
+
 /**
  * Before a vault that signs appends onto a head it did not write itself (a session just
- * loaded, or reloaded after another writer moved it), the head must carry a checkpoint a
- * trusted key signed, where the session has checkpoints at all. Every append of a vault
- * that signs stores its head's checkpoint in the same statement, so a head without one
- * was written by someone without the signing key: with the application role's
- * credentials alone, a correctly chained event that no key opens. Appending onto it would
- * sign it into the chain, and `verify` could no longer tell (audit/head-check.ts,
- * unsignedTail). CHAIN_BROKEN, nothing appended. A session with no checkpoint was written
- * with signing off, and is not held to this.
+ * loaded, or reloaded after another writer moved it), the head must be one it may sign
+ * over (headUnsigned). Every append of a vault that signs stores its head's checkpoint in
+ * the same statement, so a head without one was written by someone without the signing
+ * key: with the application role's credentials alone, a correctly chained event that no
+ * key opens. Appending onto it would sign it into the chain, and `verify` could no longer
+ * tell (audit/head-check.ts, unsignedTail). CHAIN_BROKEN, nothing appended.
  */
-export async function requireSignedHead(
-  deps: VaultDeps,
-  signer: { id: string; publicKey: Uint8Array },
-  tenant: string,
-  session: string,
-  head: { headSeq: number; headHash: Uint8Array | null },
-): Promise<void> {
-  if (!(await headSigned(deps, signer, tenant, session, head))) {
+export async function requireSignedHead(deps: VaultDeps, signer: Signer, tenant: string, session: string, head: Head): Promise<void> {
+  const why = await headUnsigned(deps, signer, tenant, session, head);
+  if (why !== null) {
     throw new IntegrityError(
       'CHAIN_BROKEN',
-      `the head of ${tenant}/${session} (seq ${head.headSeq}) has no checkpoint a trusted key signed, where the session's earlier heads have: events were written outside the vault (verify names unsigned_tail); nothing was appended`,
+      `the head of ${tenant}/${session} (seq ${head.headSeq}) ${why}: events were written outside the vault (verify names unsigned_tail); nothing was appended`,
     );
   }
 }
 
 /**
- * Whether a vault that signs may sign over this head (an append onto it, a `checkpoint`
- * run: vault/checkpoint.ts): a trusted key signed it, or the session has no checkpoint at
- * all (written with signing off), or it has no head yet.
+ * Why a vault that signs may not sign over this head (an append onto it, a `checkpoint`
+ * run: vault/checkpoint.ts), or null when it may: a trusted key signed it, or the session
+ * has no head yet, or it has no checkpoint at all and every event up to the head opens
+ * under the session's key (opensToHead).
  */
-export async function headSigned(
-  deps: VaultDeps,
-  signer: { id: string; publicKey: Uint8Array },
-  tenant: string,
-  session: string,
-  head: { headSeq: number; headHash: Uint8Array | null },
-): Promise<boolean> {
+export async function headUnsigned(deps: VaultDeps, signer: Signer, tenant: string, session: string, head: Head): Promise<string | null> {
   const hash = head.headHash;
-  if (head.headSeq === 0 || hash === null) return true;
+  if (head.headSeq === 0 || hash === null) return null;
   const rows = await withTenant(deps.store.db, tenant, "reading the head's checkpoint", (tx) => readCheckpointsUpTo(tx, tenant, session, head.headSeq, LOOK_BACK));
-  if (rows.length === 0) return true;
+  if (rows.length === 0) {
+    return (await opensToHead(deps, tenant, session, head.headSeq, hash)) ? null : "has no checkpoint, and the session's events do not all open under its key";
+  }
   const signedBy = (trusted: ReadonlyMap<string, Uint8Array>) =>
     rows.some((r) => {
       if (r.seq !== head.headSeq) return false;
@@ -57,5 +51,38 @@ export async function headSigned(
     });
   // This vault's own key signed it, as a rule: the other trusted keys (retired ones, the
   // witness's list, which may be an S3 request away) are read only when it did not.
-  return signedBy(new Map([[signer.id, signer.publicKey]])) || signedBy(await deps.trustedKeys());
+  if (signedBy(new Map([[signer.id, signer.publicKey]])) || signedBy(await deps.trustedKeys())) return null;
+  return "has no checkpoint a trusted key signed, where the session's earlier heads have";
+}
+
+/**
+ * A session with no checkpoint at all was written by a vault with signing off (before it
+ * was turned on), or its events by someone without the keys: the application role alone
+ * can chain an event no key opens onto any head, the first one included. Which of the two
+ * shows by opening every event up to the head: a ciphertext opens under the session's key
+ * only if it was sealed with it, where it is (the associated data binds tenant, session,
+ * seq and type), and the read checks each row against the chain (vault/read.ts). So a
+ * session whose every event opens, and whose last is the head, was written by a holder of
+ * its key, and a vault that signs adopts it: its next append, or a `checkpoint` run,
+ * signs the head. This reads the whole session once, in a process that loads it, and
+ * only for a session no vault that signs has written. The plaintext is dropped as it is
+ * read: nothing is returned, kept or logged. False as well where nothing can open them any
+ * more (the key destroyed: a session shredded or purged with signing off) or the archive
+ * object holding them is missing or altered: what cannot be shown is not signed. Storage
+ * errors (the database or the object store unreachable) are thrown as they are.
+ */
+const UNPROVEN = new Set(['DECRYPTION_FAILED', 'CHAIN_BROKEN', 'KEY_DESTROYED', 'ARCHIVE_MISSING', 'ARCHIVE_CORRUPT']);
+
+async function opensToHead(deps: VaultDeps, tenant: string, session: string, headSeq: number, headHash: Uint8Array): Promise<boolean> {
+  let last: { seq: number; hash: string } | undefined;
+  try {
+    for await (const events of decryptedEvents(deps, tenant, session, 1, headSeq).chunks()) {
+      const e = events[events.length - 1];
+      if (e) last = { seq: e.seq, hash: e.hash };
+    }
+  } catch (e) {
+    if (isVaultError(e) && UNPROVEN.has(e.code)) return false;
+    throw e;
+  }
+  return last?.seq === headSeq && last.hash === toHex(headHash);
 }

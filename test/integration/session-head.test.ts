@@ -51,13 +51,22 @@ describe.each(backends())("a session's head, on $name", (backend) => {
     expect((await vault.verify({ tenant: 'bank' })).problems).toEqual([]);
   });
 
-  it('the application role appends a chained event no key opens: verify names the unsigned tail, and no vault appends onto it', async () => {
-    const [head] = rowsOf<{ head_seq: string; head_hash: Uint8Array }>(await asApp(`SELECT head_seq, head_hash FROM sessions WHERE session_id = 'claim'`));
+  /**
+   * What the application role can do alone: append onto a session's head a correctly
+   * chained event (the chain hash needs no key) whose ciphertext no key opens. Its seq.
+   */
+  const forgeEvent = async (session: string): Promise<number> => {
+    const [head] = rowsOf<{ head_seq: string; head_hash: Uint8Array }>(await asApp(`SELECT head_seq, head_hash FROM sessions WHERE session_id = '${session}'`));
     const seq = Number(head!.head_seq) + 1;
-    const row = { tenant: 'bank', session: 'claim', seq, type: 'message' as const, at: new Date(), correlationId: 'x', idempotencyKey: null, tool: null, promptTokens: null, completionTokens: null, costUsd: null, durationMs: null, keyVersion: 2, nonce: new Uint8Array(randomBytes(24)), ciphertext: new Uint8Array(randomBytes(64)) };
+    const row = { tenant: 'bank', session, seq, type: 'message' as const, at: new Date(), correlationId: 'x', idempotencyKey: null, tool: null, promptTokens: null, completionTokens: null, costUsd: null, durationMs: null, keyVersion: 2, nonce: new Uint8Array(randomBytes(24)), ciphertext: new Uint8Array(randomBytes(64)) };
     const hash = eventHash(new Uint8Array(head!.head_hash), row);
     const bytea = (b: Uint8Array) => `'\\x${Buffer.from(b).toString('hex')}'::bytea`;
-    await asApp(`SELECT session_vault_append_one('bank', 'claim', ${seq - 1}, 'message', '${row.at.toISOString()}', 'x', NULL, NULL, NULL, NULL, NULL, NULL, 2, ${bytea(row.nonce)}, ${bytea(row.ciphertext)}, ${bytea(hash)}, NULL, NULL)`);
+    await asApp(`SELECT session_vault_append_one('bank', '${session}', ${seq - 1}, 'message', '${row.at.toISOString()}', 'x', NULL, NULL, NULL, NULL, NULL, NULL, 2, ${bytea(row.nonce)}, ${bytea(row.ciphertext)}, ${bytea(hash)}, NULL, NULL)`);
+    return seq;
+  };
+
+  it('the application role appends a chained event no key opens: verify names the unsigned tail, and no vault appends onto it', async () => {
+    const seq = await forgeEvent('claim');
     expect((await vault.verify({ tenant: 'bank' })).problems).toEqual([{ tenant: 'bank', session: 'claim', seq, kind: 'unsigned_tail' }]);
     // This process's head is its own append's: the database says it moved, and the reloaded head is refused.
     const append = () => vault.session('bank', 'claim').append({ type: 'message', role: 'user', content: 'message 6' });
@@ -92,6 +101,28 @@ describe.each(backends())("a session's head, on $name", (backend) => {
     vault = await store.open();
     await expect(vault.session('bank', 'legacy').append({ type: 'message', role: 'user', content: 'signed from here' })).resolves.toMatchObject({ firstSeq: 2 });
     expect((await vault.verify({ tenant: 'bank', session: 'legacy' })).problems).toEqual([]);
+    // A checkpoint run signs such a session too (it adopts it): every event opens under its key.
+    await vault.close();
+    await store.withVault((unsigned) => unsigned.session('bank', 'legacy-2').appendMany([{ type: 'message', role: 'user', content: 'one' }, { type: 'task', task: 'two' }]), { checkpoints: false });
+    vault = await store.open();
+    expect((await vault.verify({ tenant: 'bank', session: 'legacy-2' })).problems).toEqual([{ tenant: 'bank', session: 'legacy-2', seq: 1, kind: 'unsigned_tail' }]);
+    expect(await vault.checkpoint({ tenant: 'bank', session: 'legacy-2' })).toEqual([expect.objectContaining({ seq: 2, witness: 'recorded' })]);
+    expect((await vault.verify({ tenant: 'bank', session: 'legacy-2' })).problems).toEqual([]);
+  });
+
+  it('the application role appends a chained event no key opens onto a session written with signing off: no vault appends onto it or signs it', async () => {
+    await vault.close();
+    await store.withVault((unsigned) => unsigned.session('bank', 'old').append({ type: 'message', role: 'user', content: 'before signing' }), { checkpoints: false });
+    vault = await store.open();
+    expect(await forgeEvent('old')).toBe(2);
+    const named = [{ tenant: 'bank', session: 'old', seq: 1, kind: 'unsigned_tail' }];
+    expect((await vault.verify({ tenant: 'bank', session: 'old' })).problems).toEqual(named);
+    expect(await refusal(vault.session('bank', 'old').append({ type: 'message', role: 'user', content: 'signed from here' }))).toMatch(
+      /^CHAIN_BROKEN the head of bank\/old \(seq 2\) has no checkpoint, and the session's events do not all open under its key/,
+    );
+    expect(await vault.checkpoint({ tenant: 'bank', session: 'old' })).toEqual([expect.objectContaining({ seq: 2, witness: 'unsigned_head' })]);
+    expect((await vault.verify({ tenant: 'bank', session: 'old' })).problems).toEqual(named);
+    expect((await vault.sessions('bank')).find((x) => x.session === 'old')?.events).toBe(2);
   });
 
   it('a head signed by a signing key since retired is one a fresh process, signing with the new key, appends onto', async () => {
