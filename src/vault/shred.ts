@@ -6,6 +6,7 @@ import { appendEventsInTransaction, clearHoldRow, deleteSnapshots, destroyAllTen
 import type { VaultDeps } from './deps';
 import { floorOf, restoreSession } from './archive';
 import { requireHoldsRecorded } from './lifted-holds';
+import { checkpointedHead } from './signed-head';
 import { keptBy, signedLastAt, trailRetention, type KeptBy } from './recorded-retention';
 import { purgeDue, withFloor } from '../retention';
 
@@ -65,8 +66,8 @@ export async function listHolds(deps: VaultDeps, tenant?: string): Promise<HoldR
 /**
  * Destroys the data key of one session, or — without `session` — every session key and
  * every key version of the tenant. Each shredded session's chain is first closed with a
- * `key_shredded` event (who and why, in clear, signed in a checkpoint), so the session's
- * own log records its erasure. Refused (LEGAL_HOLD, nothing changed) while a hold applies
+ * `key_shredded` event (who and why, in clear, signed in a checkpoint where the head it
+ * closes is signed), so the session's own log records its erasure. Refused (LEGAL_HOLD, nothing changed) while a hold applies
  * to the session, or to any session of the tenant. All in one transaction.
  */
 export async function shred(
@@ -117,7 +118,12 @@ export async function shred(
         actor: who.actor,
         reason: who.reason,
       });
-      const checkpoint = signer
+      // The marker is signed only onto a head a trusted key signed: signing it onto events
+      // written outside the vault would hide them from verify (vault/signed-head.ts). The
+      // erasure goes on either way; verify goes on naming them (unsigned_tail).
+      const signable = signer !== null && (await checkpointedHead(deps, tx, signer, tenant, target, row)) === 'signed';
+      if (signer && !signable) deps.logger.warn({ op: 'keys.shred', tenant, session: target, seq: row.headSeq }, 'the head is not signed: the shred marker is left unsigned');
+      const checkpoint = signable
         ? { keyId: signer.id, note: signCheckpoint({ tenant, session: target, seq: marker.seq, hash: marker.hash, time: marker.at }, signer) }
         : null;
       if (!(await appendEventsInTransaction(tx, tenant, target, row.headSeq, [marker], checkpoint))) {

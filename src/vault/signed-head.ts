@@ -1,7 +1,7 @@
 import { IntegrityError, isVaultError } from '../errors';
 import { bytesEqual, toHex } from '../crypto';
 import { verifyCheckpoint } from '../audit';
-import { readCheckpointsUpTo, withTenant } from '../store';
+import { readCheckpointsUpTo, withTenant, type TenantTx } from '../store';
 import type { VaultDeps } from './deps';
 import { decryptedEvents } from './read';
 
@@ -37,12 +37,23 @@ export async function requireSignedHead(deps: VaultDeps, signer: Signer, tenant:
  * under the session's key (opensToHead).
  */
 export async function headUnsigned(deps: VaultDeps, signer: Signer, tenant: string, session: string, head: Head): Promise<string | null> {
+  const found = await withTenant(deps.store.db, tenant, "reading the head's checkpoint", (tx) => checkpointedHead(deps, tx, signer, tenant, session, head));
+  if (found === 'signed') return null;
+  if (found === 'unsigned') return "has no checkpoint a trusted key signed, where the session's earlier heads have";
+  return (await opensToHead(deps, tenant, session, head.headSeq, head.headHash!)) ? null : "has no checkpoint, and the session's events do not all open under its key";
+}
+
+/**
+ * What the session's checkpoints say of this head, read in the caller's transaction:
+ * `signed` by a trusted key (or there is no head yet), `unsigned` where the session has
+ * checkpoints but none a trusted key made at the head, `none` where it has no checkpoint
+ * at or before the head at all (written with signing off, or by someone without the keys).
+ */
+export async function checkpointedHead(deps: VaultDeps, tx: TenantTx, signer: Signer, tenant: string, session: string, head: Head): Promise<'signed' | 'unsigned' | 'none'> {
   const hash = head.headHash;
-  if (head.headSeq === 0 || hash === null) return null;
-  const rows = await withTenant(deps.store.db, tenant, "reading the head's checkpoint", (tx) => readCheckpointsUpTo(tx, tenant, session, head.headSeq, LOOK_BACK));
-  if (rows.length === 0) {
-    return (await opensToHead(deps, tenant, session, head.headSeq, hash)) ? null : "has no checkpoint, and the session's events do not all open under its key";
-  }
+  if (head.headSeq === 0 || hash === null) return 'signed';
+  const rows = await readCheckpointsUpTo(tx, tenant, session, head.headSeq, LOOK_BACK);
+  if (rows.length === 0) return 'none';
   const signedBy = (trusted: ReadonlyMap<string, Uint8Array>) =>
     rows.some((r) => {
       if (r.seq !== head.headSeq) return false;
@@ -51,8 +62,7 @@ export async function headUnsigned(deps: VaultDeps, signer: Signer, tenant: stri
     });
   // This vault's own key signed it, as a rule: the other trusted keys (retired ones, the
   // witness's list, which may be an S3 request away) are read only when it did not.
-  if (signedBy(new Map([[signer.id, signer.publicKey]])) || signedBy(await deps.trustedKeys())) return null;
-  return "has no checkpoint a trusted key signed, where the session's earlier heads have";
+  return signedBy(new Map([[signer.id, signer.publicKey]])) || signedBy(await deps.trustedKeys()) ? 'signed' : 'unsigned';
 }
 
 /**

@@ -125,6 +125,17 @@ describe.each(backends())("a session's head, on $name", (backend) => {
     expect((await vault.sessions('bank')).find((x) => x.session === 'old')?.events).toBe(2);
   });
 
+  it('a shred of a session with events written outside the vault erases it, and does not sign over them: verify still names them', async () => {
+    await vault.session('bank', 'erase').append({ type: 'message', role: 'user', content: 'erase me' });
+    const seq = await forgeEvent('erase');
+    await expect(vault.operator({ actor: 'dana', reason: 'erasure request' }).shred('bank', 'erase')).resolves.toEqual({ sessions: 1, tenantKeysDestroyed: false });
+    expect((await vault.sessions('bank')).find((x) => x.session === 'erase')?.events).toBe(seq + 1);
+    expect((await vault.verify({ tenant: 'bank', session: 'erase' })).problems).toEqual([{ tenant: 'bank', session: 'erase', seq, kind: 'unsigned_tail' }]);
+    // Nor does a checkpoint run, which cannot open them any more.
+    expect(await vault.checkpoint({ tenant: 'bank', session: 'erase' })).toEqual([expect.objectContaining({ seq: seq + 1, witness: 'unsigned_head' })]);
+    expect((await vault.verify({ tenant: 'bank', session: 'erase' })).problems).toEqual([{ tenant: 'bank', session: 'erase', seq, kind: 'unsigned_tail' }]);
+  });
+
   it('a head signed by a signing key since retired is one a fresh process, signing with the new key, appends onto', async () => {
     await vault.session('bank', 'rotated').append({ type: 'message', role: 'user', content: 'signed by the first key' });
     await vault.close();
