@@ -6,6 +6,8 @@ import { withTenant } from '../../src/store';
 import type { Vault, VerifyProblem } from '../../src/vault';
 import { renderReport } from '../../src/cli/commands/verify';
 import { accessHash } from '../../src/audit';
+import { refusal } from '../support/refusal';
+import { forgeEvent } from '../support/forged-event';
 
 /**
  * Legal holds against the signed access trail, by performing the attacks: the legal role
@@ -66,14 +68,18 @@ describe.each(backends())('legal holds against the access trail on $name', (back
                     WHERE session_id = 'claim' AND cleared_at IS NULL`;
     expect(await legal('bank', clear)).toBeDefined();
     expect(await vault.holds('bank')).toEqual([]);
-    // With the hold gone the database lets the key go, as for any unheld session.
-    await app('bank', `UPDATE sessions SET wrapped_data_key = NULL WHERE session_id = 'claim'`);
+    // With the hold gone the database lets the key go, as for any unheld session, once
+    // the session's head is a key_shredded marker (0048), which the role writes itself.
+    const erase = `UPDATE sessions SET wrapped_data_key = NULL WHERE session_id = 'claim'`;
+    expect(await refusal(app('bank', erase))).toMatch(/only under its key_shredded marker/);
+    const marker = await forgeEvent((q) => app('bank', q), 'bank', 'claim', 'shred-marker');
+    await app('bank', erase);
     const report = await vault.verify();
     expect(kinds(report.problems)).toEqual([
       ['claim', 'hold_clear_unrecorded'],
-      ['claim', 'key_missing'],
+      ['claim', 'unsigned_tail'],
     ]);
-    expect(renderReport(report).split('\n')).toEqual(expect.arrayContaining(['  bank/claim: hold_clear_unrecorded', expect.stringMatching(/^  bank\/claim seq \d+: key_missing$/)]));
+    expect(renderReport(report).split('\n')).toEqual(expect.arrayContaining(['  bank/claim: hold_clear_unrecorded', `  bank/claim seq ${marker}: unsigned_tail`]));
     // Scoped to the tenant or to the session, the same; another tenant's verify is clean.
     expect(kinds((await vault.verify({ tenant: 'bank', session: 'claim' })).problems)).toContainEqual(['claim', 'hold_clear_unrecorded']);
     expect((await vault.verify({ tenant: 'insurer' })).problems).toEqual([]);

@@ -4,13 +4,12 @@ import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases } from '../support/backends';
 import { storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
-import { rowsOf } from '../../src/store/types';
 import type { Vault } from '../../src/vault';
-import { eventHash } from '../../src/events';
 import { readKeyringDocument, replaceKeyringFile, withNewSigningKey } from '../../src/keys';
 import { refusal } from '../support/refusal';
 import { storeHome, type StoreHome } from '../support/store-home';
 import { runCli } from '../support/cli';
+import { forgeEvent } from '../support/forged-event';
 
 /**
  * A session's head (sessions.head_seq, head_hash), which every append checks and moves,
@@ -51,22 +50,10 @@ describe.each(backends())("a session's head, on $name", (backend) => {
     expect((await vault.verify({ tenant: 'bank' })).problems).toEqual([]);
   });
 
-  /**
-   * What the application role can do alone: append onto a session's head a correctly
-   * chained event (the chain hash needs no key) whose ciphertext no key opens. Its seq.
-   */
-  const forgeEvent = async (session: string): Promise<number> => {
-    const [head] = rowsOf<{ head_seq: string; head_hash: Uint8Array }>(await asApp(`SELECT head_seq, head_hash FROM sessions WHERE session_id = '${session}'`));
-    const seq = Number(head!.head_seq) + 1;
-    const row = { tenant: 'bank', session, seq, type: 'message' as const, at: new Date(), correlationId: 'x', idempotencyKey: null, tool: null, promptTokens: null, completionTokens: null, costUsd: null, durationMs: null, keyVersion: 2, nonce: new Uint8Array(randomBytes(24)), ciphertext: new Uint8Array(randomBytes(64)) };
-    const hash = eventHash(new Uint8Array(head!.head_hash), row);
-    const bytea = (b: Uint8Array) => `'\\x${Buffer.from(b).toString('hex')}'::bytea`;
-    await asApp(`SELECT session_vault_append_one('bank', '${session}', ${seq - 1}, 'message', '${row.at.toISOString()}', 'x', NULL, NULL, NULL, NULL, NULL, NULL, 2, ${bytea(row.nonce)}, ${bytea(row.ciphertext)}, ${bytea(hash)}, NULL, NULL)`);
-    return seq;
-  };
+  const forge = (session: string) => forgeEvent(asApp, 'bank', session);
 
   it('the application role appends a chained event no key opens: verify names the unsigned tail, and no vault appends onto it', async () => {
-    const seq = await forgeEvent('claim');
+    const seq = await forge('claim');
     expect((await vault.verify({ tenant: 'bank' })).problems).toEqual([{ tenant: 'bank', session: 'claim', seq, kind: 'unsigned_tail' }]);
     // This process's head is its own append's: the database says it moved, and the reloaded head is refused.
     const append = () => vault.session('bank', 'claim').append({ type: 'message', role: 'user', content: 'message 6' });
@@ -114,7 +101,7 @@ describe.each(backends())("a session's head, on $name", (backend) => {
     await vault.close();
     await store.withVault((unsigned) => unsigned.session('bank', 'old').append({ type: 'message', role: 'user', content: 'before signing' }), { checkpoints: false });
     vault = await store.open();
-    expect(await forgeEvent('old')).toBe(2);
+    expect(await forge('old')).toBe(2);
     const named = [{ tenant: 'bank', session: 'old', seq: 1, kind: 'unsigned_tail' }];
     expect((await vault.verify({ tenant: 'bank', session: 'old' })).problems).toEqual(named);
     expect(await refusal(vault.session('bank', 'old').append({ type: 'message', role: 'user', content: 'signed from here' }))).toMatch(
@@ -127,7 +114,7 @@ describe.each(backends())("a session's head, on $name", (backend) => {
 
   it('a shred of a session with events written outside the vault erases it, and does not sign over them: verify still names them', async () => {
     await vault.session('bank', 'erase').append({ type: 'message', role: 'user', content: 'erase me' });
-    const seq = await forgeEvent('erase');
+    const seq = await forge('erase');
     await expect(vault.operator({ actor: 'dana', reason: 'erasure request' }).shred('bank', 'erase')).resolves.toEqual({ sessions: 1, tenantKeysDestroyed: false });
     expect((await vault.sessions('bank')).find((x) => x.session === 'erase')?.events).toBe(seq + 1);
     expect((await vault.verify({ tenant: 'bank', session: 'erase' })).problems).toEqual([{ tenant: 'bank', session: 'erase', seq, kind: 'unsigned_tail' }]);
