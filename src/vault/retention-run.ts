@@ -59,8 +59,9 @@ type ArchiveBatch = (sessions: readonly string[]) => Promise<Map<string, Archive
  * a page and a few sessions, never the tenant. Each result is yielded once its group is
  * done. Safe to kill and rerun: each step commits on its own and a rerun skips what is
  * done. An unreachable archive store stops the run (STORAGE_UNAVAILABLE, the session
- * stays hot; what its group had not started is recorded as failed with that code); a
- * session that fails otherwise is reported and the run goes on.
+ * stays hot; what its group had not started is recorded as failed with that code), and so
+ * does a purge the database refuses because this host's clock is ahead of its own
+ * (CLOCK_AHEAD); a session that fails otherwise is reported and the run goes on.
  */
 export async function* retentionRun(deps: VaultDeps, o: RetentionRunOptions): AsyncGenerator<RetentionItem> {
   const tenants = o.tenant !== undefined ? [o.tenant] : (await listTenants(deps.store.db)).map((t) => t.tenant);
@@ -144,12 +145,19 @@ async function* act(group: readonly Due[], o: RetentionRunOptions, batch?: Archi
   if (stop !== null) throw stop;
 }
 
-/** Runs one step: its outcome, or `failed:<CODE>`; an unreachable store or database stops the run. */
+/**
+ * Errors that stop a run, since every later step would meet them too: an unreachable
+ * store, database or trail, and a host clock ahead of the database's (CLOCK_AHEAD: each
+ * purge would be refused, reported once instead of once a session).
+ */
+const STOPS_THE_RUN = new Set(['STORAGE_UNAVAILABLE', 'ACCESS_TRAIL_UNAVAILABLE', 'CLOCK_AHEAD']);
+
+/** Runs one step: its outcome, or `failed:<CODE>`; an error of STOPS_THE_RUN is thrown. */
 async function attempt(fn: () => Promise<string>): Promise<string> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof StorageError && (e.code === 'STORAGE_UNAVAILABLE' || e.code === 'ACCESS_TRAIL_UNAVAILABLE')) throw e;
+    if (e instanceof StorageError && STOPS_THE_RUN.has(e.code)) throw e;
     if (e instanceof VaultError) return `failed:${e.code}`;
     throw e;
   }

@@ -60,14 +60,15 @@ describe.each(backends())('a purge against the database clock, on $name', (backe
     const run: string[][] = [];
     await asJob(async (job) => {
       const op = job.operator({ actor: 'retention-job', reason: 'nightly' });
-      for await (const i of op.retentionRun({ tenant: 'bank' })) run.push([i.session, i.action, i.outcome]);
+      // The run stops at the refusal, with its code: every later purge would meet it too.
+      const stopped = (async () => {
+        for await (const i of op.retentionRun({ tenant: 'bank' })) run.push([i.session, i.action, i.outcome]);
+      })();
+      expect(await refusal(stopped)).toMatch(/^CLOCK_AHEAD /);
       expect(await refusal(op.purge('bank', 'loan'))).toMatch(/^CLOCK_AHEAD database refused purging a session: a purge is stamped by the database's clock, and this one is ahead of it/);
     });
     now -= 8 * YEAR;
-    expect(run).toEqual([
-      ['claim', 'purge', 'failed:CLOCK_AHEAD'],
-      ['loan', 'purge', 'failed:CLOCK_AHEAD'],
-    ]);
+    expect(run).toEqual([]);
     expect(objects()).toEqual(before);
     await store.withVault(async (v) => {
       expect((await v.sessions('bank')).map((s) => [s.session, s.status])).toEqual([['claim', 'archived'], ['loan', 'archived']]);
