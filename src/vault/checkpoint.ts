@@ -53,8 +53,9 @@ const ATTEMPTS = 4;
 
 /**
  * Signs one session's current head, once it is checked as signed by a trusted key (or the
- * session has no checkpoint at all and every event opens), and hands it to the witness; null for an empty
- * session, or one whose head moved on every attempt (the next run signs it). The head is
+ * session has no checkpoint at all and every event opens), and hands it to the witness;
+ * null for an empty session, or one whose head moved on every attempt (the next run signs
+ * it). The head is
  * checked, then signed in a transaction that finds it unchanged; one that moved between
  * is checked again.
  */

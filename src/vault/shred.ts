@@ -67,8 +67,9 @@ export async function listHolds(deps: VaultDeps, tenant?: string): Promise<HoldR
  * Destroys the data key of one session, or — without `session` — every session key and
  * every key version of the tenant. Each shredded session's chain is first closed with a
  * `key_shredded` event (who and why, in clear, signed in a checkpoint where the head it
- * closes is signed), so the session's own log records its erasure. Refused (LEGAL_HOLD, nothing changed) while a hold applies
- * to the session, or to any session of the tenant. All in one transaction.
+ * closes is signed), so the session's own log records its erasure. Refused (LEGAL_HOLD,
+ * nothing changed) while a hold applies to the session, or to any session of the tenant.
+ * All in one transaction.
  */
 export async function shred(
   deps: VaultDeps,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases } from '../support/backends';
 import { storeOf } from '../../src/vault/vault';
@@ -110,6 +111,24 @@ describe.each(backends())("a session's head, on $name", (backend) => {
     expect(await vault.checkpoint({ tenant: 'bank', session: 'old' })).toEqual([expect.objectContaining({ seq: 2, witness: 'unsigned_head' })]);
     expect((await vault.verify({ tenant: 'bank', session: 'old' })).problems).toEqual(named);
     expect((await vault.sessions('bank')).find((x) => x.session === 'old')?.events).toBe(2);
+  });
+
+  it('a session written with signing off that can no longer be opened (shredded, or its archive object gone) is reported by a checkpoint run, not signed, and the run goes on', async () => {
+    await vault.close();
+    await store.withVault(async (unsigned) => {
+      for (const s of ['gone', 'lost']) await unsigned.session('bank', s).append({ type: 'message', role: 'user', content: `customer ${s}` });
+    }, { checkpoints: false });
+    vault = await store.open();
+    // Shredded before it was adopted: its marker is left unsigned too (vault/shred.ts).
+    const op = vault.operator({ actor: 'dana', reason: 'erasure request' });
+    await op.shred('bank', 'gone');
+    await op.archive('bank', 'lost');
+    const archive = path.join(store.home, 'archive');
+    for (const f of readdirSync(archive, { recursive: true }).map(String)) if (f.includes('lost') && statSync(path.join(archive, f)).isFile()) rmSync(path.join(archive, f));
+    expect(await vault.checkpoint({ tenant: 'bank', session: 'gone' })).toEqual([expect.objectContaining({ seq: 2, witness: 'unsigned_head' })]);
+    expect(await vault.checkpoint({ tenant: 'bank', session: 'lost' })).toEqual([expect.objectContaining({ seq: 1, witness: 'unsigned_head' })]);
+    const all = await vault.checkpoint({ tenant: 'bank' });
+    expect(all.filter((r) => r.witness === 'unsigned_head').map((r) => r.session).sort()).toEqual(expect.arrayContaining(['gone', 'lost']));
   });
 
   it('a shred of a session with events written outside the vault erases it, and does not sign over them: verify still names them', async () => {
