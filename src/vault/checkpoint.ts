@@ -55,9 +55,8 @@ const ATTEMPTS = 4;
  * Signs one session's current head, once it is checked as signed by a trusted key (or the
  * session has no checkpoint at all and every event opens), and hands it to the witness;
  * null for an empty session, or one whose head moved on every attempt (the next run signs
- * it). The head is
- * checked, then signed in a transaction that finds it unchanged; one that moved between
- * is checked again.
+ * it). The head is checked, then signed in a transaction that finds it unchanged; one
+ * that moved between is checked again.
  */
 async function signHead(deps: VaultDeps, signer: CheckpointSigner, tenant: string, listed: SessionRow): Promise<CheckpointResult | null> {
   let head: { headSeq: number; headHash: Uint8Array | null } = listed;
