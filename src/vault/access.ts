@@ -299,7 +299,9 @@ export class OperatorAccess {
    * Records the access as granted, then runs it; a failure is recorded after it as
    * `failed:<CODE>`, and, where `unchanged` says so of the result, an operation that
    * changed nothing as `unchanged` (trail-records.ts: either cancels the granted record,
-   * so that it accounts for no row the checks compare with the trail).
+   * so that it accounts for no row the checks compare with the trail). A failure record
+   * that cannot be written is dropped (the operation's own error is thrown); an
+   * `unchanged` one that cannot be is ACCESS_TRAIL_UNAVAILABLE.
    */
   private async guarded<T>(action: string, tenant: string | null, session: string | null, fn: () => Promise<T>, unchanged?: (result: T) => boolean): Promise<T> {
     const base = { actor: this.who.actor, action, tenant, session, reason: this.who.reason ?? null };
@@ -312,7 +314,13 @@ export class OperatorAccess {
       await recordAccess(this.deps, { ...base, outcome: `failed:${code}` }).catch(() => {});
       throw e;
     }
-    if (unchanged?.(result)) await recordAccess(this.deps, { ...base, outcome: 'unchanged' }).catch(() => {});
+    if (unchanged?.(result)) {
+      // Its granted record, left standing, could account for a row written outside the
+      // vault (a forged hold near it): the caller learns the trail failed, not of success.
+      await recordAccess(this.deps, { ...base, outcome: 'unchanged' }).catch((e: unknown) => {
+        throw new StorageError('ACCESS_TRAIL_UNAVAILABLE', `${action} changed nothing, but the access trail could not record that, so its granted record stands`, { cause: e });
+      });
+    }
     return result;
   }
 }

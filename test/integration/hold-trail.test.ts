@@ -130,6 +130,27 @@ describe.each(backends())('legal holds against the access trail on $name', (back
     expect(kinds((await vault.verify({ tenant: 'broker' })).problems)).toEqual([['file', 'hold_set_unrecorded']]);
   });
 
+  it('a setting that changed nothing, whose unchanged record cannot be written, is reported to the caller as a trail failure', async () => {
+    await vault.session('bank', 'memo').append({ type: 'message', role: 'user', content: 'broker memo' });
+    now += MINUTE;
+    expect(await alice().setHold('bank', 'memo')).toBe(true);
+    // The trail refuses the unchanged record alone, as a full disk or a lost connection might after the granted one.
+    await asOwner(vault, url, [
+      { text: `CREATE FUNCTION refuse_unchanged() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'trail down'; END $$` },
+      { text: `CREATE TRIGGER refuse_unchanged BEFORE INSERT ON access_log FOR EACH ROW WHEN (NEW.outcome = 'unchanged') EXECUTE FUNCTION refuse_unchanged()` },
+    ]);
+    try {
+      now += MINUTE;
+      await expect(alice().setHold('bank', 'memo')).rejects.toMatchObject({
+        code: 'ACCESS_TRAIL_UNAVAILABLE',
+        message: 'hold.set changed nothing, but the access trail could not record that, so its granted record stands',
+      });
+    } finally {
+      await asOwner(vault, url, [{ text: 'DROP TRIGGER refuse_unchanged ON access_log' }, { text: 'DROP FUNCTION refuse_unchanged()' }]);
+    }
+    expect(await vault.holds('bank')).toEqual(expect.arrayContaining([expect.objectContaining({ session: 'memo' })]));
+  });
+
   it('a DBA with triggers off deletes a hold: verify names the trail record the hold is missing for', async () => {
     const trail = [];
     for await (const r of vault.accessLog({ tenant: 'insurer' })) trail.push(r);
