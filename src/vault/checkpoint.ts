@@ -1,4 +1,4 @@
-import { InputError, KeyError } from '../errors';
+import { InputError, KeyError, isVaultError } from '../errors';
 import { signCheckpoint, type CheckpointSigner } from '../audit';
 import { insertCheckpoint, listTenants, readSession, withTenant, type SessionRow } from '../store';
 import { toHex } from '../crypto';
@@ -17,7 +17,8 @@ export interface CheckpointResult {
    * later or different head (a rollback). `unsigned_head`: not signed, nor handed to the
    * witness, since no trusted key signed the head where the session's earlier heads are
    * signed, or the session has no checkpoint and not every event opens under its key
-   * (events written without the keys: verify names them unsigned_tail).
+   * (events written without the keys: verify names them unsigned_tail), or this run could
+   * not unwrap its key to check (logged with the key error's code).
    */
   witness: 'recorded' | 'unchanged' | 'witness_ahead' | 'witness_fork' | 'none' | 'unsigned_head';
 }
@@ -48,6 +49,23 @@ export async function checkpoint(deps: VaultDeps, scope: { tenant?: string; sess
   return results;
 }
 
+/**
+ * Whether the run may sign this head (vault/signed-head.ts). A session with no checkpoint
+ * is checked by opening its events, which needs its keys: a run that cannot unwrap them
+ * (a job given the signing key but not the master key, a key service that refuses it)
+ * leaves that session unsigned, says why in its log, and goes on with the others, whose
+ * witnessed heads bound how long a rollback goes unseen.
+ */
+async function mayBeSigned(deps: VaultDeps, signer: CheckpointSigner, tenant: string, session: string, head: { headSeq: number; headHash: Uint8Array | null }): Promise<boolean> {
+  try {
+    return (await headUnsigned(deps, signer, tenant, session, head)) === null;
+  } catch (e) {
+    if (!isVaultError(e) || e.category !== 'key') throw e;
+    deps.logger.warn({ op: 'checkpoint', tenant, session, code: e.code }, 'could not open the session to adopt its head: left unsigned');
+    return false;
+  }
+}
+
 /** Attempts at one session's head while appends keep moving it. */
 const ATTEMPTS = 4;
 
@@ -62,7 +80,7 @@ async function signHead(deps: VaultDeps, signer: CheckpointSigner, tenant: strin
   let head: { headSeq: number; headHash: Uint8Array | null } = listed;
   for (let attempt = 0; attempt < ATTEMPTS && head.headSeq > 0 && head.headHash; attempt++) {
     const checked = head;
-    if ((await headUnsigned(deps, signer, tenant, listed.session, checked)) !== null) {
+    if (!(await mayBeSigned(deps, signer, tenant, listed.session, checked))) {
       return { tenant, session: listed.session, seq: checked.headSeq, head: toHex(checked.headHash!), witness: 'unsigned_head' };
     }
     const s = await withTenant(deps.store.db, tenant, 'signing a checkpoint', async (tx) => {

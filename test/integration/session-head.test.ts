@@ -11,6 +11,7 @@ import { refusal } from '../support/refusal';
 import { storeHome, type StoreHome } from '../support/store-home';
 import { runCli } from '../support/cli';
 import { forgeEvent } from '../support/forged-event';
+import { KeyError } from '../../src/errors';
 
 /**
  * A session's head (sessions.head_seq, head_hash), which every append checks and moves,
@@ -129,6 +130,19 @@ describe.each(backends())("a session's head, on $name", (backend) => {
     expect(await vault.checkpoint({ tenant: 'bank', session: 'lost' })).toEqual([expect.objectContaining({ seq: 1, witness: 'unsigned_head' })]);
     const all = await vault.checkpoint({ tenant: 'bank' });
     expect(all.filter((r) => r.witness === 'unsigned_head').map((r) => r.session).sort()).toEqual(expect.arrayContaining(['gone', 'lost']));
+  });
+
+  it('a checkpoint run that cannot unwrap keys leaves a session with no checkpoint unsigned, and signs the others', async () => {
+    await vault.close();
+    await store.withVault((unsigned) => unsigned.session('bank', 'keyless').append({ type: 'message', role: 'user', content: 'before signing' }), { checkpoints: false });
+    const refused = () => Promise.reject(new KeyError('KEY_UNAVAILABLE', 'the key service refused'));
+    vault = await store.open({ keyProvider: { wrapTenantKey: refused, unwrapTenantKey: refused } });
+    const run = await vault.checkpoint({ tenant: 'bank' });
+    expect(run.find((r) => r.session === 'keyless')).toMatchObject({ seq: 1, witness: 'unsigned_head' });
+    expect(run.find((r) => r.session === 'legacy')).toMatchObject({ witness: expect.stringMatching(/^(recorded|unchanged)$/) });
+    await vault.close();
+    vault = await store.open();
+    expect(await vault.checkpoint({ tenant: 'bank', session: 'keyless' })).toEqual([expect.objectContaining({ seq: 1, witness: 'recorded' })]);
   });
 
   it('a shred of a session with events written outside the vault erases it, and does not sign over them: verify still names them', async () => {
