@@ -27,7 +27,7 @@ export { readForState, type StateRead } from './queries/read-state';
 export { findIdempotent } from './queries/find-idempotent';
 export { insertCheckpoint } from './queries/insert-checkpoint';
 export type { CheckpointRow } from './queries/insert-checkpoint';
-export { readCheckpoints, readCheckpointsUpTo } from './queries/read-checkpoints';
+export { readCheckpoints, readCheckpointsAt, readCheckpointsUpTo } from './queries/read-checkpoints';
 export { appendAccess, lastAccess } from './queries/append-access';
 export { anySignedAccess, readAccess, readHoldRecords, readPolicyRecords } from './queries/read-access';
 export type { AccessRow } from './queries/read-access';

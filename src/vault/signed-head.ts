@@ -1,12 +1,9 @@
 import { IntegrityError, isVaultError } from '../errors';
 import { bytesEqual, toHex } from '../crypto';
 import { verifyCheckpoint } from '../audit';
-import { readCheckpointsUpTo, withTenant, type TenantTx } from '../store';
+import { readCheckpointsAt, readCheckpointsUpTo, withTenant, type TenantTx } from '../store';
 import type { VaultDeps } from './deps';
 import { decryptedEvents } from './read';
-
-/** Checkpoints read back from the head: its own (one a signing key) and the latest before it. */
-const LOOK_BACK = 8;
 
 type Head = { headSeq: number; headHash: Uint8Array | null };
 type Signer = { id: string; publicKey: Uint8Array };
@@ -52,17 +49,17 @@ export async function headUnsigned(deps: VaultDeps, signer: Signer, tenant: stri
 export async function checkpointedHead(deps: VaultDeps, tx: TenantTx, signer: Signer, tenant: string, session: string, head: Head): Promise<'signed' | 'unsigned' | 'none'> {
   const hash = head.headHash;
   if (head.headSeq === 0 || hash === null) return 'signed';
-  const rows = await readCheckpointsUpTo(tx, tenant, session, head.headSeq, LOOK_BACK);
-  if (rows.length === 0) return 'none';
-  const signedBy = (trusted: ReadonlyMap<string, Uint8Array>) =>
-    rows.some((r) => {
-      if (r.seq !== head.headSeq) return false;
+  // Read by key id, so that rows anyone else stored at the head cannot crowd out the one
+  // a trusted key signed.
+  const signedBy = async (trusted: ReadonlyMap<string, Uint8Array>) =>
+    (await readCheckpointsAt(tx, tenant, session, head.headSeq, [...trusted.keys()])).some((r) => {
       const v = verifyCheckpoint(r.note, trusted);
       return typeof v !== 'string' && v.checkpoint.tenant === tenant && v.checkpoint.session === session && v.checkpoint.seq === head.headSeq && bytesEqual(v.checkpoint.hash, hash);
     });
   // This vault's own key signed it, as a rule: the other trusted keys (retired ones, the
   // witness's list, which may be an S3 request away) are read only when it did not.
-  return signedBy(new Map([[signer.id, signer.publicKey]])) || signedBy(await deps.trustedKeys()) ? 'signed' : 'unsigned';
+  if ((await signedBy(new Map([[signer.id, signer.publicKey]]))) || (await signedBy(await deps.trustedKeys()))) return 'signed';
+  return (await readCheckpointsUpTo(tx, tenant, session, head.headSeq, 1)).length === 0 ? 'none' : 'unsigned';
 }
 
 /**

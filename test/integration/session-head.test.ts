@@ -84,6 +84,16 @@ describe.each(backends())("a session's head, on $name", (backend) => {
     expect((await vault.verify({ tenant: 'bank', session: 'loan' })).problems).toEqual([{ tenant: 'bank', session: 'loan', seq: 2, kind: 'missing_tail' }]);
   });
 
+  it('checkpoint rows the application role stores at the head, ahead of the signed one, do not hide it: appends go on, and verify names them', async () => {
+    await vault.session('bank', 'crowded').append({ type: 'message', role: 'user', content: 'crowded 1' });
+    for (let i = 0; i < 9; i++) await asApp(`INSERT INTO checkpoints VALUES ('bank', 'crowded', 1, '0${i}', '\\x00', now(), 'junk')`);
+    await vault.close();
+    vault = await store.open(); // loads the head from the database, and checks it
+    await expect(vault.session('bank', 'crowded').append({ type: 'message', role: 'user', content: 'crowded 2' })).resolves.toMatchObject({ firstSeq: 2 });
+    const found = (await vault.verify({ tenant: 'bank', session: 'crowded' })).problems.map((p) => `${p.seq} ${p.kind}`);
+    expect(found).toEqual(Array(9).fill('1 malformed_checkpoint'));
+  });
+
   it('a session written with signing off, which has no checkpoint at all, is appended to by a vault that signs, and verify is clean', async () => {
     await vault.close();
     await store.withVault((unsigned) => unsigned.session('bank', 'legacy').append({ type: 'message', role: 'user', content: 'before signing' }), { checkpoints: false });

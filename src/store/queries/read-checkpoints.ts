@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, lte } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, lte } from 'drizzle-orm';
 import { checkpoints } from '../schema';
 import type { TenantTx } from '../types';
 import type { CheckpointRow } from './insert-checkpoint';
@@ -11,6 +11,19 @@ export async function readCheckpoints(tx: TenantTx, tenant: string, session: str
     .where(and(eq(checkpoints.tenantId, tenant), eq(checkpoints.sessionId, session), gt(checkpoints.seq, afterSeq)))
     .orderBy(asc(checkpoints.seq), asc(checkpoints.keyId))
     .limit(limit);
+  return rows.map(toCheckpointRow);
+}
+
+/**
+ * A session's checkpoints at `seq` by the keys named: the ones a signature check needs,
+ * whatever other rows stand there (the key id is part of the key, so each key has one).
+ */
+export async function readCheckpointsAt(tx: TenantTx, tenant: string, session: string, seq: number, keyIds: readonly string[]): Promise<CheckpointRow[]> {
+  if (keyIds.length === 0) return [];
+  const rows = await tx
+    .select()
+    .from(checkpoints)
+    .where(and(eq(checkpoints.tenantId, tenant), eq(checkpoints.sessionId, session), eq(checkpoints.seq, seq), inArray(checkpoints.keyId, [...keyIds])));
   return rows.map(toCheckpointRow);
 }
 
