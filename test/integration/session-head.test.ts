@@ -94,6 +94,13 @@ describe.each(backends())("a session's head, on $name", (backend) => {
     expect(found).toEqual(Array(9).fill('1 malformed_checkpoint'));
   });
 
+  it('a checkpoint row the application role stores ahead of the head, under the vault\'s key id: the next append gives up, and verify names the row (denial of service, not prevented)', async () => {
+    await vault.session('bank', 'squat').append({ type: 'message', role: 'user', content: 'squat 1' });
+    await asApp(`INSERT INTO checkpoints SELECT tenant_id, session_id, 2, key_id, '\\x00', now(), 'junk' FROM checkpoints WHERE session_id = 'squat' AND seq = 1`);
+    expect(await refusal(vault.session('bank', 'squat').append({ type: 'message', role: 'user', content: 'squat 2' }))).toMatch(/^APPEND_CONTENDED /);
+    expect((await vault.verify({ tenant: 'bank', session: 'squat' })).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(['2 malformed_checkpoint']);
+  });
+
   it('a session written with signing off, which has no checkpoint at all, is appended to by a vault that signs, and verify is clean', async () => {
     await vault.close();
     await store.withVault((unsigned) => unsigned.session('bank', 'legacy').append({ type: 'message', role: 'user', content: 'before signing' }), { checkpoints: false });
