@@ -62,6 +62,9 @@ export async function checkpointedHead(deps: VaultDeps, tx: TenantTx, signer: Si
   return (await readCheckpointsUpTo(tx, tenant, session, head.headSeq, 1)).length === 0 ? 'none' : 'unsigned';
 }
 
+/** What an adoption check cannot get past: the events are not shown to be the key holder's. */
+const UNPROVEN = new Set(['DECRYPTION_FAILED', 'CHAIN_BROKEN', 'KEY_DESTROYED', 'ARCHIVE_MISSING', 'ARCHIVE_CORRUPT']);
+
 /**
  * A session with no checkpoint at all was written by a vault with signing off (before it
  * was turned on), or its events by someone without the keys: the application role alone
@@ -78,8 +81,6 @@ export async function checkpointedHead(deps: VaultDeps, tx: TenantTx, signer: Si
  * object holding them is missing or altered: what cannot be shown is not signed. Storage
  * errors (the database or the object store unreachable) are thrown as they are.
  */
-const UNPROVEN = new Set(['DECRYPTION_FAILED', 'CHAIN_BROKEN', 'KEY_DESTROYED', 'ARCHIVE_MISSING', 'ARCHIVE_CORRUPT']);
-
 async function opensToHead(deps: VaultDeps, tenant: string, session: string, headSeq: number, headHash: Uint8Array): Promise<boolean> {
   let last: { seq: number; hash: string } | undefined;
   try {
