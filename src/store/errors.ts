@@ -8,8 +8,14 @@ function causes(e: unknown): any[] {
 }
 
 /** The first error in the chain that carries a string code: the driver's (a SQLSTATE, or a socket's errno). */
-function coded(e: unknown): { code: string; message?: unknown; severity?: unknown } | undefined {
+function coded(e: unknown): { code: string; message?: unknown; severity?: unknown; constraint?: unknown } | undefined {
   return causes(e).find((c) => typeof c.code === 'string');
+}
+
+/** The constraint a driver error names (a unique violation's index, say), looking through drizzle's wrapper. */
+export function constraintOf(e: unknown): string | undefined {
+  const c = coded(e)?.constraint;
+  return typeof c === 'string' ? c : undefined;
 }
 
 /** The SQLSTATE of a driver error, looking through drizzle's wrapper. */

@@ -4,7 +4,7 @@ export type { Store, StoreKind, VaultDb, TenantTx } from './types';
 export { withTenant } from './tenant-scope';
 export { transaction } from './transaction';
 export type { Statement } from './statement';
-export { answeredWithError, storageError, sqlState } from './errors';
+export { answeredWithError, constraintOf, storageError, sqlState } from './errors';
 export { MIGRATIONS_FOLDER, migratePostgres } from './migrate';
 export { DEFAULT_APP_ROLE, DEFAULT_SCHEMA, holdRole, storeLayout, type StoreLayout } from './layout';
 export { insertTenant } from './queries/insert-tenant';

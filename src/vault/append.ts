@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { correlationId as validCorrelationId, parseEvents, type EventInput, type StoredEvent } from '../domain';
-import { InputError, StorageError } from '../errors';
+import { InputError, IntegrityError, StorageError } from '../errors';
 import { toHex } from '../crypto';
 import { GENESIS_HASH, sealEvent } from '../events';
-import { appendEventsInTransaction, findIdempotent, sqlState, storageError, transaction, withTenant } from '../store';
+import { appendEventsInTransaction, constraintOf, findIdempotent, sqlState, storageError, transaction, withTenant } from '../store';
 import { currentCorrelationId, withContext } from '../observability';
 import { signCheckpoint } from '../audit';
 import type { VaultDeps } from './deps';
@@ -94,6 +94,7 @@ export async function append(
           ok = await writeBatch(deps, tenant, session, s.headSeq, rows, checkpoint);
         } catch (e) {
           if (sqlState(e) !== '23505') throw storageError(e, 'appending events');
+          if (constraintOf(e) === CHECKPOINT_KEY) throw checkpointTaken(tenant, session, s.headSeq + 1);
           ok = false; // a concurrent writer took the seq or idempotency key; reload and look again
         }
         const last = head;
@@ -119,6 +120,25 @@ export async function append(
       }
       throw new StorageError('APPEND_CONTENDED', `gave up appending to ${tenant}/${session} after ${MAX_ATTEMPTS} conflicting attempts`);
     }),
+  );
+}
+
+/** The checkpoints table's primary key (drizzle/0004_checkpoints.sql): one row a seq and signing key. */
+const CHECKPOINT_KEY = 'checkpoints_tenant_id_session_id_seq_key_id_pk';
+
+/**
+ * An append's checkpoint collided with a row already stored under this vault's key at the
+ * seq it appends. No append of a vault can have stored it: the statement moves the head
+ * before it stores the checkpoint, so a concurrent writer at that seq finds the head
+ * moved and stores nothing. Someone stored it ahead of the head with database credentials,
+ * and every attempt would meet it: refused at once instead of retried. The session takes
+ * no appends while it stands (verify names it, malformed_checkpoint or
+ * untrusted_checkpoint_key).
+ */
+function checkpointTaken(tenant: string, session: string, seq: number): IntegrityError {
+  return new IntegrityError(
+    'CHAIN_BROKEN',
+    `a checkpoint of ${tenant}/${session} at seq ${seq}, under this vault's signing key, was stored before the event it would sign: written outside the vault (verify names it); nothing was appended`,
   );
 }
 

@@ -94,10 +94,13 @@ describe.each(backends())("a session's head, on $name", (backend) => {
     expect(found).toEqual(Array(9).fill('1 malformed_checkpoint'));
   });
 
-  it('a checkpoint row the application role stores ahead of the head, under the vault\'s key id: the next append gives up, and verify names the row (denial of service, not prevented)', async () => {
+  it('a checkpoint row the application role stores ahead of the head, under the vault\'s key id: the next append is refused at once, and verify names the row (denial of service, not prevented)', async () => {
     await vault.session('bank', 'squat').append({ type: 'message', role: 'user', content: 'squat 1' });
     await asApp(`INSERT INTO checkpoints SELECT tenant_id, session_id, 2, key_id, '\\x00', now(), 'junk' FROM checkpoints WHERE session_id = 'squat' AND seq = 1`);
-    expect(await refusal(vault.session('bank', 'squat').append({ type: 'message', role: 'user', content: 'squat 2' }))).toMatch(/^APPEND_CONTENDED /);
+    expect(await refusal(vault.session('bank', 'squat').append({ type: 'message', role: 'user', content: 'squat 2' }))).toMatch(
+      /^CHAIN_BROKEN a checkpoint of bank\/squat at seq 2, under this vault's signing key, was stored before the event it would sign/,
+    );
+    expect((await vault.sessions('bank')).find((x) => x.session === 'squat')?.events).toBe(1);
     expect((await vault.verify({ tenant: 'bank', session: 'squat' })).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(['2 malformed_checkpoint']);
   });
 
