@@ -101,6 +101,11 @@ describe.each(backends())("a session's head, on $name", (backend) => {
       /^CHAIN_BROKEN a checkpoint of bank\/squat at seq 2, under this vault's signing key, was stored before the event it would sign/,
     );
     expect((await vault.sessions('bank')).find((x) => x.session === 'squat')?.events).toBe(1);
+    // Appended together with other sessions already open (one group statement, which fails
+    // whole and is written again part by part): only the session whose seq is taken is refused.
+    for (const id of ['beside-1', 'beside-2']) await vault.session('bank', id).append({ type: 'task', task: 'open' });
+    const together = await Promise.allSettled(['squat', 'beside-1', 'beside-2'].map((id) => vault.session('bank', id).append({ type: 'task', task: `together ${id}` })));
+    expect(together.map((r) => (r.status === 'fulfilled' ? 'appended' : (r.reason as { code: string }).code))).toEqual(['CHAIN_BROKEN', 'appended', 'appended']);
     expect((await vault.verify({ tenant: 'bank', session: 'squat' })).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(['2 malformed_checkpoint']);
   });
 
