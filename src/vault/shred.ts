@@ -78,6 +78,10 @@ export async function shred(
   who: { actor: string; reason: string | null },
 ): Promise<{ sessions: number; tenantKeysDestroyed: boolean }> {
   const signer = await deps.signer();
+  // The keys a head may be signed by, for the markers: read now, not inside the
+  // transaction, and an erasure never waits on the witness (unreachable, it counts only
+  // this vault's own key, and a head another key signed gets an unsigned marker).
+  const trusted = signer ? new Map([...(await deps.trustedKeys().catch(() => new Map<string, Uint8Array>())), [signer.id, signer.publicKey]]) : null;
   // What the shred would refuse is refused before an archived session is brought back.
   await withTenant(deps.store.db, tenant, 'checking a shred', async (tx) => {
     await requireUnheld(deps, tx, tenant, session);
@@ -122,10 +126,10 @@ export async function shred(
       // The marker is signed only onto a head a trusted key signed: signing it onto events
       // written outside the vault would hide them from verify (vault/signed-head.ts). The
       // erasure goes on either way; verify goes on naming them (unsigned_tail).
-      const signable = signer !== null && (await checkpointedHead(deps, tx, signer, tenant, target, row)) === 'signed';
+      const signable = signer && trusted && (await checkpointedHead(tx, trusted, tenant, target, row)) === 'signed' ? signer : null;
       if (signer && !signable) deps.logger.warn({ op: 'keys.shred', tenant, session: target, seq: row.headSeq }, 'the head is not signed: the shred marker is left unsigned');
       const checkpoint = signable
-        ? { keyId: signer.id, note: signCheckpoint({ tenant, session: target, seq: marker.seq, hash: marker.hash, time: marker.at }, signer) }
+        ? { keyId: signable.id, note: signCheckpoint({ tenant, session: target, seq: marker.seq, hash: marker.hash, time: marker.at }, signable) }
         : null;
       if (!(await appendEventsInTransaction(tx, tenant, target, row.headSeq, [marker], checkpoint))) {
         throw new StorageError('STORAGE_REFUSED', `session ${tenant}/${target} is ${row.status}; it cannot be shredded now`);

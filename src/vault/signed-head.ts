@@ -34,7 +34,13 @@ export async function requireSignedHead(deps: VaultDeps, signer: Signer, tenant:
  * under the session's key (opensToHead).
  */
 export async function headUnsigned(deps: VaultDeps, signer: Signer, tenant: string, session: string, head: Head): Promise<string | null> {
-  const found = await withTenant(deps.store.db, tenant, "reading the head's checkpoint", (tx) => checkpointedHead(deps, tx, signer, tenant, session, head));
+  const inScope = (keys: ReadonlyMap<string, Uint8Array>) =>
+    withTenant(deps.store.db, tenant, "reading the head's checkpoint", (tx) => checkpointedHead(tx, keys, tenant, session, head));
+  // This vault's own key signed it, as a rule: the other trusted keys (retired ones, the
+  // witness's list, which may be an S3 request away) are read only when it did not, and
+  // outside the transaction.
+  let found = await inScope(new Map([[signer.id, signer.publicKey]]));
+  if (found !== 'signed') found = await inScope(await deps.trustedKeys());
   if (found === 'signed') return null;
   if (found === 'unsigned') return "has no checkpoint a trusted key signed, where the session's earlier heads have";
   return (await opensToHead(deps, tenant, session, head.headSeq, head.headHash!)) ? null : "has no checkpoint, and the session's events do not all open under its key";
@@ -42,23 +48,21 @@ export async function headUnsigned(deps: VaultDeps, signer: Signer, tenant: stri
 
 /**
  * What the session's checkpoints say of this head, read in the caller's transaction:
- * `signed` by a trusted key (or there is no head yet), `unsigned` where the session has
- * checkpoints but none a trusted key made at the head, `none` where it has no checkpoint
- * at or before the head at all (written with signing off, or by someone without the keys).
+ * `signed` by one of `keys` (or there is no head yet), `unsigned` where the session has
+ * checkpoints but none of these keys made one at the head, `none` where it has no
+ * checkpoint at or before the head at all (written with signing off, or by someone
+ * without the keys).
  */
-export async function checkpointedHead(deps: VaultDeps, tx: TenantTx, signer: Signer, tenant: string, session: string, head: Head): Promise<'signed' | 'unsigned' | 'none'> {
+export async function checkpointedHead(tx: TenantTx, keys: ReadonlyMap<string, Uint8Array>, tenant: string, session: string, head: Head): Promise<'signed' | 'unsigned' | 'none'> {
   const hash = head.headHash;
   if (head.headSeq === 0 || hash === null) return 'signed';
   // Read by key id, so that rows anyone else stored at the head cannot crowd out the one
   // a trusted key signed.
-  const signedBy = async (trusted: ReadonlyMap<string, Uint8Array>) =>
-    (await readCheckpointsAt(tx, tenant, session, head.headSeq, [...trusted.keys()])).some((r) => {
-      const v = verifyCheckpoint(r.note, trusted);
-      return typeof v !== 'string' && v.checkpoint.tenant === tenant && v.checkpoint.session === session && v.checkpoint.seq === head.headSeq && bytesEqual(v.checkpoint.hash, hash);
-    });
-  // This vault's own key signed it, as a rule: the other trusted keys (retired ones, the
-  // witness's list, which may be an S3 request away) are read only when it did not.
-  if ((await signedBy(new Map([[signer.id, signer.publicKey]]))) || (await signedBy(await deps.trustedKeys()))) return 'signed';
+  const signed = (await readCheckpointsAt(tx, tenant, session, head.headSeq, [...keys.keys()])).some((r) => {
+    const v = verifyCheckpoint(r.note, keys);
+    return typeof v !== 'string' && v.checkpoint.tenant === tenant && v.checkpoint.session === session && v.checkpoint.seq === head.headSeq && bytesEqual(v.checkpoint.hash, hash);
+  });
+  if (signed) return 'signed';
   return (await readCheckpointsUpTo(tx, tenant, session, head.headSeq, 1)).length === 0 ? 'none' : 'unsigned';
 }
 
