@@ -79,9 +79,8 @@ export async function shred(
 ): Promise<{ sessions: number; tenantKeysDestroyed: boolean }> {
   const signer = await deps.signer();
   // The keys a head may be signed by, for the markers: read now, not inside the
-  // transaction, and an erasure never waits on the witness (unreachable, it counts only
-  // this vault's own key, and a head another key signed gets an unsigned marker).
-  const trusted = signer ? new Map([...(await deps.trustedKeys().catch(() => new Map<string, Uint8Array>())), [signer.id, signer.publicKey]]) : null;
+  // transaction (the witness's may be an S3 request away).
+  const trusted = signer ? new Map([...(await deps.trustedKeys()), [signer.id, signer.publicKey]]) : null;
   // What the shred would refuse is refused before an archived session is brought back.
   await withTenant(deps.store.db, tenant, 'checking a shred', async (tx) => {
     await requireUnheld(deps, tx, tenant, session);
