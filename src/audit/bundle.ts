@@ -292,6 +292,7 @@ export async function verifyBundle(json: unknown, trustedKeyIds?: readonly strin
 
   // Checkpoints: signatures, origin, and that the chain passes through each.
   const bySeq = new Map(stored.map((e) => [e.seq, e]));
+  let signedTo = 0; // the latest seq a valid checkpoint of this chain covers
   for (const note of b.checkpoints) {
     const v = verifyCheckpoint(note, keys);
     if (typeof v === 'string') {
@@ -303,8 +304,14 @@ export async function verifyBundle(json: unknown, trustedKeyIds?: readonly strin
     if (c.tenant !== m.tenant || c.session !== m.session) problem('foreign_checkpoint', `checkpoint of ${c.tenant}/${c.session}`, c.seq);
     else if (!bySeq.has(c.seq)) problem('checkpoint_beyond_head', `checkpoint at seq ${c.seq} is past the last event`, c.seq);
     else if (!bytesEqual(bySeq.get(c.seq)!.hash, c.hash)) problem('checkpoint_mismatch', `event ${c.seq} does not have the signed hash`, c.seq);
+    else signedTo = Math.max(signedTo, c.seq);
   }
+  const lastSeq = stored[stored.length - 1]?.seq ?? 0;
   if (b.events.length > 0 && b.checkpoints.length === 0) problem('no_checkpoint', 'no signed checkpoint covers the chain');
+  // A vault that signs signs every batch's head as it appends it: events past the last
+  // signed head were written by someone without the signing key, and nothing here vouches
+  // for them but the exporter's word (its manifest).
+  else if (lastSeq > signedTo) problem('unsigned_tail', `events ${signedTo + 1}..${lastSeq} follow the last signed checkpoint: no signature covers them`, signedTo + 1);
 
   // Plaintext: re-open every ciphertext with the disclosed data key and compare.
   if (b.plaintext) checkPlaintext(b, stored, problem);

@@ -6,6 +6,10 @@ import { runCli } from '../support/cli';
 import { verifyBundle, signCheckpoint, type Bundle } from '../../src/audit';
 import { generateSigningKeyPair, signingKeyId } from '../../src/crypto';
 import type { Vault } from '../../src/vault';
+import { sql } from 'drizzle-orm';
+import { storeOf } from '../../src/vault/vault';
+import { withTenant } from '../../src/store';
+import { forgeEvent } from '../support/forged-event';
 
 /** The auditor bundle: it verifies offline, and every mutation of it is rejected. */
 afterAll(dropCreatedDatabases);
@@ -96,6 +100,17 @@ describe.each(backends())('auditor bundles on $name', (backend) => {
       signCheckpoint({ tenant: 'bank', session: 'audited', seq: 6, hash: new Uint8Array(Buffer.from(e.hash, 'hex')), time: new Date() }, { id: signingKeyId(kp.publicKey), ...kp }),
     );
     expect(await kinds(b)).toEqual(expect.arrayContaining(['untrusted_checkpoint_key']));
+  });
+
+  it('names events no signature covers: those past the last signed checkpoint, written outside the vault', async () => {
+    await vault.session('bank', 'tail').append({ type: 'task', task: 'signed' });
+    const asApp = (q: string) => withTenant(storeOf(vault).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)), storeOf(vault).layout.appRole);
+    const seq = await forgeEvent(asApp, 'bank', 'tail');
+    const report = await verifyBundle(clone(await vault.session('bank', 'tail').export()));
+    expect(report.problems.map((p) => [p.kind, p.seq])).toEqual([
+      ['source_problem', seq],
+      ['unsigned_tail', seq],
+    ]);
   });
 
   it('rejects something that is not a bundle', async () => {
