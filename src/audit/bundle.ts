@@ -5,6 +5,7 @@ import { ChainVerifier, openEvent } from '../events';
 import { replay, type AgentState } from '../replay';
 import { canonicalJson, canonicalPieces, jsonValue } from './canonical';
 import { noteKeyHash, signNote, verifyCheckpoint, type CheckpointSigner } from './checkpoint';
+import { unsignedTail, type SignedHead } from './head-check';
 
 /**
  * The auditor bundle (docs/export-format.md): one self-contained JSON document holding a
@@ -292,7 +293,7 @@ export async function verifyBundle(json: unknown, trustedKeyIds?: readonly strin
 
   // Checkpoints: signatures, origin, and that the chain passes through each.
   const bySeq = new Map(stored.map((e) => [e.seq, e]));
-  let signedTo = 0; // the latest seq a valid checkpoint of this chain covers
+  const signed: SignedHead[] = []; // the valid checkpoints of this chain
   for (const note of b.checkpoints) {
     const v = verifyCheckpoint(note, keys);
     if (typeof v === 'string') {
@@ -304,14 +305,15 @@ export async function verifyBundle(json: unknown, trustedKeyIds?: readonly strin
     if (c.tenant !== m.tenant || c.session !== m.session) problem('foreign_checkpoint', `checkpoint of ${c.tenant}/${c.session}`, c.seq);
     else if (!bySeq.has(c.seq)) problem('checkpoint_beyond_head', `checkpoint at seq ${c.seq} is past the last event`, c.seq);
     else if (!bytesEqual(bySeq.get(c.seq)!.hash, c.hash)) problem('checkpoint_mismatch', `event ${c.seq} does not have the signed hash`, c.seq);
-    else signedTo = Math.max(signedTo, c.seq);
+    else signed.push({ seq: c.seq, hash: c.hash, source: 'checkpoint' });
   }
   const lastSeq = stored[stored.length - 1]?.seq ?? 0;
+  // Events past the last signed head: nothing here vouches for them but the exporter's
+  // word (its manifest). The same rule as the vault's own verify (head-check.ts); a bundle
+  // with checkpoints comes from a vault that signs.
+  const unsigned = b.checkpoints.length > 0 ? unsignedTail(signed, lastSeq, true) : null;
   if (b.events.length > 0 && b.checkpoints.length === 0) problem('no_checkpoint', 'no signed checkpoint covers the chain');
-  // A vault that signs signs every batch's head as it appends it: events past the last
-  // signed head were written by someone without the signing key, and nothing here vouches
-  // for them but the exporter's word (its manifest).
-  else if (lastSeq > signedTo) problem('unsigned_tail', `events ${signedTo + 1}..${lastSeq} follow the last signed checkpoint: no signature covers them`, signedTo + 1);
+  else if (unsigned !== null) problem('unsigned_tail', `events ${unsigned}..${lastSeq} follow the last signed checkpoint: no signature covers them`, unsigned);
 
   // Plaintext: re-open every ciphertext with the disclosed data key and compare.
   if (b.plaintext) checkPlaintext(b, stored, problem);
