@@ -28,6 +28,8 @@ export { checkHolds, holdsLiftedOutside } from './hold-check';
 export { attempted, RECORD_SKEW_MS } from './trail-records';
 export type { HoldHistory, HoldProblem, HoldProblemKind } from './hold-check';
 export { checkPurges } from './purge-check';
+export { signWrap, wrapBody, wrapSigned } from './key-wrap';
+export type { StoredWrapSignature, WrapSignature, WrapSubject } from './key-wrap';
 export { reviewRoles } from './role-review';
 export type { RoleFinding, RoleFindingKind } from './role-review';
 export type { PurgeProblem, PurgeStamp } from './purge-check';
