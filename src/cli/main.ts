@@ -161,7 +161,8 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
   keys
     .command('check [tenant]')
     .description('unwrap every tenant and session key (a key holder\'s check of what verify cannot see); exit 1 on any that does not open')
-    .action(run((ctx, t?: string) => keysCheckCommand(ctx, t)));
+    .option('--sign', 'also sign the wraps that open and carry no signature (written before 0049 or with signing off), so verify can check them')
+    .action(run((ctx, t: string | undefined, f: { sign?: boolean }) => keysCheckCommand(ctx, t, f)));
   keys
     .command('retire <tenant>')
     .description('retire a key version nothing depends on')

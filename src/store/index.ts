@@ -11,7 +11,7 @@ export { insertTenant } from './queries/insert-tenant';
 export { listTenants } from './queries/list-tenants';
 export { roleMembers, type LoginRoles } from './queries/role-members';
 export { insertTenantKey } from './queries/insert-tenant-key';
-export type { TenantKeyRow } from './queries/insert-tenant-key';
+export type { TenantKeyRow, WrapColumns } from './queries/insert-tenant-key';
 export { readTenantKey } from './queries/read-tenant-key';
 export { insertSession } from './queries/insert-session';
 export { readSession } from './queries/read-session';
@@ -37,6 +37,7 @@ export { insertHold, clearHoldRow, readHolds, readHoldHistory } from './queries/
 export type { HoldRow, HoldHistoryRow } from './queries/legal-holds';
 export { shredSessionKeys, destroyAllTenantKeys } from './queries/shred-keys';
 export { rewrapTenantKey } from './queries/rewrap-tenant-key';
+export { signSessionWrap, signTenantKeyWrap } from './queries/sign-wraps';
 export { readPolicy, writePolicy, setRetainFloor } from './queries/retention-policies';
 export type { PolicyRow } from './queries/retention-policies';
 export { archiveTimes, listArchives } from './queries/archives';

@@ -28,6 +28,10 @@ export const tenantKeys = pgTable(
     masterKeyId: text('master_key_id').notNull(),
     wrappedKey: bytea('wrapped_key'),
     state: text('state').notNull(),
+    /** The wrap's signature by the checkpoint key (audit/key-wrap.ts), and its place in the version's wraps. */
+    wrapSeq: integer('wrap_seq'),
+    wrapKeyId: text('wrap_key_id'),
+    wrapSignature: bytea('wrap_signature'),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull(),
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.version] })],
@@ -52,6 +56,10 @@ export const sessions = pgTable(
     dataKeyVersion: integer('data_key_version').notNull(),
     tenantKeyVersion: integer('tenant_key_version').notNull(),
     wrappedDataKey: bytea('wrapped_data_key'),
+    /** The wrap's signature by the checkpoint key (audit/key-wrap.ts), and its place in the session key's wraps. */
+    wrapSeq: integer('wrap_seq'),
+    wrapKeyId: text('wrap_key_id'),
+    wrapSignature: bytea('wrap_signature'),
     /**
      * The retention floor the session was created (or archived) under (`7y`): it is purged
      * no earlier than `last_at` plus this, whatever the tenant's policy says later. Only a

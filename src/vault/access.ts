@@ -11,7 +11,7 @@ import { exportSession, type ExportOptions } from './export';
 import { openSession } from './open-session';
 import { checkStateOptions, stateAt, type StateOptions } from './snapshots';
 import { destroyTenantKey, retireTenantKey, rewrapTenant, rotateTenantKey } from './key-lifecycle';
-import { checkKeys, type KeyCheckReport } from './key-check';
+import { checkKeys, wrapSigner, type KeyCheckReport } from './key-check';
 import { clearHold, setHold, shred } from './shred';
 import { moveToProvider, rotateMaster, type MasterRotation } from './master-rotation';
 import { archiveSession, purge, requireTenant, restoreSession, setPolicy, type ArchiveResult, type PolicyChange, type PurgeResult } from './archive';
@@ -151,10 +151,13 @@ export class OperatorAccess {
    * Whether every stored key still opens (key-check.ts): each tenant key version through
    * the key provider, each session key with its tenant key. Recorded as `keys.check`; reads
    * only. Needs the keys, so it is the key holder's check of what `verify` cannot see.
+   * With `sign`, recorded as `keys.sign`, it also signs each wrap that opens and carries no
+   * trusted signature, so that `verify` can tell it from other bytes written over it.
    */
-  async checkKeys(tenant?: string): Promise<KeyCheckReport> {
+  async checkKeys(tenant?: string, options: { sign?: boolean } = {}): Promise<KeyCheckReport> {
     const t = tenant === undefined ? undefined : validTenantId(tenant);
-    return this.guarded('keys.check', t ?? null, null, () => checkKeys(this.deps, t));
+    if (options.sign) await wrapSigner(this.deps); // refused before any record: a vault that signs nothing writes unsigned ones
+    return this.guarded(options.sign ? 'keys.sign' : 'keys.check', t ?? null, null, () => checkKeys(this.deps, t, options));
   }
 
   /** Rewraps every session key under the primary version, recorded as `keys.rewrap`. Resumable. */

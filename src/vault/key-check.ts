@@ -1,8 +1,10 @@
 import { InputError, KeyError } from '../errors';
 import type { SecretBytes } from '../crypto';
 import { dataKeyAad, unwrapKey } from '../keys';
-import { listSessions, listTenantKeys, listTenants, withTenant, type SessionRow } from '../store';
+import type { CheckpointSigner } from '../audit';
+import { listSessions, listTenantKeys, listTenants, signSessionWrap, signTenantKeyWrap, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
+import { sessionSubject, signedWrap, storedWrapSigned, tenantKeySubject } from './key-wraps';
 
 /**
  * `keys check`: whether every stored key still opens. Each tenant key version that is not
@@ -12,7 +14,13 @@ import type { VaultDeps } from './deps';
  * bytes, or re-bound to other versions, destroys the key as a shred would, with no shred
  * marker, and `verify`, which holds no key, cannot tell it from a rewrap. (Under a legal
  * hold the database refuses it: drizzle/0043; elsewhere an operator's credentials may.)
- * Reads only; every key is zeroed once checked.
+ * Every key is zeroed once checked.
+ *
+ * It also counts the wraps that open but that no trusted key signed (`unsigned`): those
+ * written before drizzle/0049 or with signing off, or whose signature was stripped. With
+ * `sign` (`keys check --sign`), it signs each of them as it stands, at its place in the
+ * wrap sequence, once it has opened it: only a holder of the key above can make a wrap
+ * that opens, so opening is the proof the signature then states. Otherwise it reads only.
  */
 
 export type KeyProblemKind = 'tenant_key_unreadable' | 'session_key_unreadable';
@@ -32,6 +40,10 @@ export interface KeyCheckReport {
   tenants: number;
   tenantKeys: number;
   sessionKeys: number;
+  /** Wraps that open and that no trusted key signed (before this run signed any): `verify` names each (session_key_unsigned, tenant_key_unsigned). */
+  unsigned: number;
+  /** Of those, how many this run signed (`--sign`). */
+  signed: number;
   problems: KeyProblem[];
 }
 
@@ -43,17 +55,32 @@ function unreadable(e: unknown): string | null {
 }
 
 /** Checks one tenant's keys, or every tenant's. UNKNOWN_TENANT for a tenant that does not exist (rather than a clean report of nothing). */
-export async function checkKeys(deps: VaultDeps, tenant?: string): Promise<KeyCheckReport> {
+export async function checkKeys(deps: VaultDeps, tenant?: string, options: { sign?: boolean } = {}): Promise<KeyCheckReport> {
   const all = (await listTenants(deps.store.db)).map((t) => t.tenant);
   if (tenant !== undefined && !all.includes(tenant)) throw new InputError('UNKNOWN_TENANT', `unknown tenant ${tenant}`);
   const tenants = tenant !== undefined ? [tenant] : all;
-  const report: KeyCheckReport = { ok: true, tenants: tenants.length, tenantKeys: 0, sessionKeys: 0, problems: [] };
-  for (const t of tenants) await checkTenant(deps, t, report);
+  const signer = options.sign ? await wrapSigner(deps) : null;
+  const wraps: Wraps = { trusted: await deps.trustedKeys(), signer };
+  const report: KeyCheckReport = { ok: true, tenants: tenants.length, tenantKeys: 0, sessionKeys: 0, unsigned: 0, signed: 0, problems: [] };
+  for (const t of tenants) await checkTenant(deps, t, report, wraps);
   report.ok = report.problems.length === 0;
   return report;
 }
 
-async function checkTenant(deps: VaultDeps, tenant: string, report: KeyCheckReport): Promise<void> {
+/** The checkpoint key, which signs key wraps; KEY_NOT_FOUND where the vault signs nothing. */
+export async function wrapSigner(deps: VaultDeps): Promise<CheckpointSigner> {
+  const signer = await deps.signer();
+  if (!signer) throw new KeyError('KEY_NOT_FOUND', 'checkpoints are disabled (no signing key), so there is nothing to sign key wraps with');
+  return signer;
+}
+
+/** The keys a wrap's signature is checked with, and the signer of those that carry none (with `--sign`). */
+interface Wraps {
+  trusted: ReadonlyMap<string, Uint8Array>;
+  signer: CheckpointSigner | null;
+}
+
+async function checkTenant(deps: VaultDeps, tenant: string, report: KeyCheckReport, wraps: Wraps): Promise<void> {
   const opened = new Map<number, SecretBytes>();
   /** Versions that did not open, and why: their sessions' keys cannot open either. */
   const failed = new Map<number, string>();
@@ -72,12 +99,28 @@ async function checkTenant(deps: VaultDeps, tenant: string, report: KeyCheckRepo
         if (code === null) throw e;
         failed.set(v.version, code);
         report.problems.push({ tenant, version: v.version, kind: 'tenant_key_unreadable', code });
+        continue;
       }
+      const subject = tenantKeySubject(v);
+      if (storedWrapSigned(subject, v.wrappedKey!, v, wraps.trusted)) continue;
+      report.unsigned++;
+      if (!wraps.signer) continue;
+      const signed = signedWrap(wraps.signer, subject, v.wrapSeq ?? 1, v.wrappedKey!);
+      if (await withTenant(deps.store.db, tenant, 'signing a key wrap', (tx) => signTenantKeyWrap(tx, tenant, v.version, v.wrappedKey!, signed))) report.signed++;
     }
     let after: string | null = null;
     for (;;) {
       const page: SessionRow[] = await withTenant(deps.store.db, tenant, 'reading session keys', (tx) => listSessions(tx, tenant, after, 500));
-      for (const s of page) if (s.wrappedDataKey) checkSession(s, opened, failed, report);
+      const toSign = page.filter((s) => s.wrappedDataKey && checkSession(s, opened, failed, report) && !storedWrapSigned(sessionSubject(s), s.wrappedDataKey, s, wraps.trusted));
+      report.unsigned += toSign.length;
+      const signer = wraps.signer;
+      if (signer && toSign.length > 0) {
+        report.signed += await withTenant(deps.store.db, tenant, 'signing key wraps', async (tx) => {
+          let n = 0;
+          for (const s of toSign) if (await signSessionWrap(tx, tenant, s.session, s.wrappedDataKey!, signedWrap(signer, sessionSubject(s), s.wrapSeq ?? 1, s.wrappedDataKey!))) n++;
+          return n;
+        });
+      }
       if (page.length < 500) break;
       after = page[page.length - 1]!.session;
     }
@@ -86,20 +129,23 @@ async function checkTenant(deps: VaultDeps, tenant: string, report: KeyCheckRepo
   }
 }
 
-function checkSession(s: SessionRow, opened: Map<number, SecretBytes>, failed: Map<number, string>, report: KeyCheckReport): void {
+/** Whether a session's key opens; reports why not when it does not. */
+function checkSession(s: SessionRow, opened: Map<number, SecretBytes>, failed: Map<number, string>, report: KeyCheckReport): boolean {
   report.sessionKeys++;
   const problem = (code: string) => report.problems.push({ tenant: s.tenant, version: s.tenantKeyVersion, session: s.session, kind: 'session_key_unreadable', code });
   const tenantKey = opened.get(s.tenantKeyVersion);
   if (!tenantKey) {
     // Its tenant key version did not open (reported above), or is not there at all.
     problem(failed.get(s.tenantKeyVersion) ?? 'KEY_NOT_FOUND');
-    return;
+    return false;
   }
   try {
     unwrapKey(tenantKey, s.wrappedDataKey!, dataKeyAad(s.tenant, s.session, s.dataKeyVersion, s.tenantKeyVersion)).dispose();
+    return true;
   } catch (e) {
     const code = unreadable(e);
     if (code === null) throw e;
     problem(code);
+    return false;
   }
 }

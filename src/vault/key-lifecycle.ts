@@ -3,6 +3,7 @@ import type { SecretBytes } from '../crypto';
 import { assertCanDestroy, assertCanRetire, dataKeyAad, newTenantKey, unwrapKey, wrapKey, type TenantKeyState } from '../keys';
 import { insertTenantKey, listSessions, listTenantKeys, readHolds, readSession, rewrapSessionKey, setTenantKeyState, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
+import { nextWrapSeq, signedWrap } from './key-wraps';
 
 /** A tenant key version as `keys list` shows it: never key material. */
 export interface TenantKeyInfo {
@@ -27,6 +28,7 @@ export async function listKeys(deps: VaultDeps, tenant: string): Promise<TenantK
  */
 export async function rotateTenantKey(deps: VaultDeps, tenant: string): Promise<{ version: number; previous: number }> {
   const provider = await deps.provider();
+  const signer = await deps.signer();
   let key: SecretBytes | undefined;
   try {
     return await withTenant(deps.store.db, tenant, 'rotating a tenant key', async (tx) => {
@@ -36,9 +38,9 @@ export async function rotateTenantKey(deps: VaultDeps, tenant: string): Promise<
       const version = Math.max(...keys.map((k) => k.version)) + 1;
       const made = await newTenantKey(provider, { tenant, version });
       key = made.key;
-      const wrapped = { masterKeyId: made.masterKeyId, wrapped: made.wrapped };
+      const signed = signedWrap(signer, { kind: 'tenant', tenant, version, masterKeyId: made.masterKeyId }, 1, made.wrapped);
       await setTenantKeyState(tx, tenant, primary.version, 'active');
-      await insertTenantKey(tx, { tenant, version, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.wrapped, state: 'primary', createdAt: deps.clock() });
+      await insertTenantKey(tx, { tenant, version, masterKeyId: made.masterKeyId, wrappedKey: made.wrapped, state: 'primary', createdAt: deps.clock(), ...signed });
       deps.logger.info({ op: 'keys.rotate', tenant, version, previous: primary.version }, 'tenant key rotated');
       return { version, previous: primary.version };
     });
@@ -62,6 +64,7 @@ export async function rewrapTenant(
   onProgress?: (done: number, total: number) => void,
 ): Promise<{ rewrapped: number; held: number; primary: number }> {
   const keys = await listKeys(deps, tenant);
+  const signer = await deps.signer();
   const primary = keys.find((k) => k.state === 'primary')!.version;
   const total = keys.filter((k) => k.version !== primary).reduce((n, k) => n + k.sessions, 0);
   let done = 0;
@@ -72,14 +75,16 @@ export async function rewrapTenant(
     for (const s of page) {
       if (s.tenantKeyVersion === primary || !s.wrappedDataKey) continue;
       const moved = await withTenant(deps.store.db, tenant, 'rewrapping a session key', async (tx) => {
-        await readSession(tx, tenant, s.session, true); // locked: a hold placed meanwhile waits for this transaction, or is seen
+        const locked = await readSession(tx, tenant, s.session, true); // locked: a hold placed meanwhile waits for this transaction, or is seen
+        if (!locked || locked.tenantKeyVersion !== s.tenantKeyVersion) return false; // rewrapped meanwhile, or gone
         if ((await readHolds(tx, tenant, s.session)).length > 0) return 'held' as const;
         const from = await deps.keys.tenantKey(tx, tenant, s.tenantKeyVersion);
         const to = await deps.keys.tenantKey(tx, tenant, primary);
         const dataKey = unwrapKey(from, s.wrappedDataKey!, dataKeyAad(tenant, s.session, s.dataKeyVersion, s.tenantKeyVersion));
         try {
           const wrapped = wrapKey(to, dataKey, dataKeyAad(tenant, s.session, s.dataKeyVersion, primary));
-          return rewrapSessionKey(tx, tenant, s.session, s.tenantKeyVersion, primary, wrapped);
+          const subject = { kind: 'session' as const, tenant, session: s.session, dataKeyVersion: s.dataKeyVersion, tenantKeyVersion: primary };
+          return rewrapSessionKey(tx, tenant, s.session, s.tenantKeyVersion, primary, wrapped, signedWrap(signer, subject, nextWrapSeq(locked), wrapped));
         } finally {
           dataKey.dispose();
         }

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { readKeyringDocument, replaceKeyringFile, withNewMasterKey, withoutAnyMasterKey, withoutMasterKeys } from '../keys';
 import { listTenantKeys, listTenants, rewrapTenantKey, withTenant } from '../store';
 import type { VaultDeps } from './deps';
+import { nextWrapSeq, signedWrap } from './key-wraps';
 
 const LOCAL = 'local:';
 
@@ -41,6 +42,7 @@ export async function rotateMaster(deps: VaultDeps, keyringPath: string, onProgr
   }
   const primary = doc.primaryMasterKey!; // withNewMasterKey, or a pending rotation's primary
   const provider = await deps.provider(); // reloads the keyring: it holds old and new masters now
+  const signer = await deps.signer();
   const total = [...usage].filter(([id]) => id !== primary).reduce((n, [, c]) => n + c, 0);
   let done = 0;
   for (const { tenant } of await listTenants(deps.store.db)) {
@@ -51,7 +53,8 @@ export async function rotateMaster(deps: VaultDeps, keyringPath: string, onProgr
         const key = await provider.unwrapTenantKey({ tenant, version: k.version }, k.masterKeyId, k.wrappedKey!);
         try {
           const to = await provider.wrapTenantKey({ tenant, version: k.version }, key);
-          return rewrapTenantKey(tx, tenant, k.version, k.masterKeyId, to);
+          const signed = signedWrap(signer, { kind: 'tenant', tenant, version: k.version, masterKeyId: to.masterKeyId }, nextWrapSeq(k), to.wrapped);
+          return rewrapTenantKey(tx, tenant, k.version, k.masterKeyId, { ...to, signed });
         } finally {
           key.dispose();
         }
@@ -98,10 +101,11 @@ export async function moveToProvider(deps: VaultDeps, keyringPath: string, onPro
   const provider = await deps.provider();
   const target = provider.masterKeyId;
   if (!target) throw new InputError('INVALID_CONFIG', 'the key provider names no masterKeyId, so what is already moved cannot be told');
-  const pending: { tenant: string; version: number; masterKeyId: string; wrapped: Uint8Array }[] = [];
+  const signer = await deps.signer();
+  const pending: { tenant: string; version: number; masterKeyId: string; wrapped: Uint8Array; wrapSeq: number | null }[] = [];
   for (const { tenant } of await listTenants(deps.store.db)) {
     for (const k of await withTenant(deps.store.db, tenant, 'listing keys', (tx) => listTenantKeys(tx, tenant))) {
-      if (k.wrappedKey && k.masterKeyId !== target) pending.push({ tenant, version: k.version, masterKeyId: k.masterKeyId, wrapped: k.wrappedKey });
+      if (k.wrappedKey && k.masterKeyId !== target) pending.push({ tenant, version: k.version, masterKeyId: k.masterKeyId, wrapped: k.wrappedKey, wrapSeq: k.wrapSeq });
     }
   }
   let done = 0;
@@ -110,7 +114,8 @@ export async function moveToProvider(deps: VaultDeps, keyringPath: string, onPro
       const key = await provider.unwrapTenantKey({ tenant: k.tenant, version: k.version }, k.masterKeyId, k.wrapped);
       try {
         const to = await provider.wrapTenantKey({ tenant: k.tenant, version: k.version }, key);
-        return rewrapTenantKey(tx, k.tenant, k.version, k.masterKeyId, to);
+        const signed = signedWrap(signer, { kind: 'tenant', tenant: k.tenant, version: k.version, masterKeyId: to.masterKeyId }, nextWrapSeq(k), to.wrapped);
+        return rewrapTenantKey(tx, k.tenant, k.version, k.masterKeyId, { ...to, signed });
       } finally {
         key.dispose();
       }

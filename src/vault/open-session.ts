@@ -4,6 +4,7 @@ import { formatDuration } from '../retention';
 import { DATA_KEY_VERSION } from './key-access';
 import type { VaultDeps } from './deps';
 import type { OpenSession } from './session-cache';
+import { signedWrap } from './key-wraps';
 
 /**
  * Loads a session (data key unwrapped, head) into the cache, creating it when `create`
@@ -16,6 +17,7 @@ export async function openSession(
   session: string,
   create: { agent: string | null } | null,
 ): Promise<OpenSession> {
+  const signer = create ? await deps.signer() : null; // outside the transaction: it may publish its key to the witness
   const opened = await withTenant(deps.store.db, tenant, 'opening a session', async (tx) => {
     let row = await readSession(tx, tenant, session);
     if (!row && create) {
@@ -30,6 +32,7 @@ export async function openSession(
         dataKeyVersion: DATA_KEY_VERSION,
         tenantKeyVersion: fresh.tenantKeyVersion,
         wrappedDataKey: fresh.wrapped,
+        ...signedWrap(signer, { kind: 'session', tenant, session, dataKeyVersion: DATA_KEY_VERSION, tenantKeyVersion: fresh.tenantKeyVersion }, 1, fresh.wrapped),
         retainFloor,
       });
       if (created) deps.logger.info({ op: 'session.create', agent: create.agent }, 'session created');

@@ -12,6 +12,7 @@ import { decryptedAt, decryptedEvents, decryptedSince, seqRange } from './read';
 import { checkStateOptions, landmarksAt, stateAt, writeSnapshot, type StateOptions } from './snapshots';
 import { verify, type VerifyReport, type VerifyScope } from './verify';
 import { checkpoint, type CheckpointResult } from './checkpoint';
+import { signedWrap } from './key-wraps';
 import { exportSession, type ExportOptions } from './export';
 import { reviewRoles, type Bundle, type RoleFinding } from '../audit';
 import { OperatorAccess, accessTrail, recordAccess, type Operator } from './access';
@@ -97,6 +98,7 @@ export class Vault {
   async createTenant(tenant: string): Promise<{ tenant: string; keyVersion: number }> {
     const t = validTenantId(tenant);
     const provider = await this.deps.provider();
+    const signer = await this.deps.signer();
     // A new tenant starts with the vault's default retention policy, written down so a
     // later change of the default does not silently change what this tenant keeps, and
     // recorded, signed, as the policy its first sessions are promised (recorded-policy.ts).
@@ -111,7 +113,8 @@ export class Vault {
           if (!(await insertTenant(tx, { tenant: t, createdAt: now }))) {
             throw new InputError('TENANT_EXISTS', `tenant ${t} already exists`);
           }
-          await insertTenantKey(tx, { tenant: t, version: 1, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.wrapped, state: 'primary', createdAt: now });
+          const signed = signedWrap(signer, { kind: 'tenant', tenant: t, version: 1, masterKeyId: wrapped.masterKeyId }, 1, wrapped.wrapped);
+          await insertTenantKey(tx, { tenant: t, version: 1, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.wrapped, state: 'primary', createdAt: now, ...signed });
           await writePolicy(tx, { tenant: t, archiveAfter: formatDuration(d.archiveAfter), retain: formatDuration(d.retain), setBy: DEFAULT_POLICY_ACTOR, setAt: now, mode: 'governance' });
         });
       } finally {

@@ -8,6 +8,7 @@ import type { VaultDeps } from './deps';
 import { storedChunks } from './read';
 import { accessTrail } from './access';
 import { recordedPolicies } from './recorded-retention';
+import { sessionSubject, storedWrapSigned, tenantKeySubject } from './key-wraps';
 
 /** How long after its retirement a signing key's checkpoints are still accepted: clock skew between hosts. */
 export const RETIRED_KEY_GRACE_MS = 5 * 60 * 1000;
@@ -34,6 +35,8 @@ export interface VerifyProblem {
     | 'key_missing'
     | 'last_at_mismatch'
     | 'unsigned_tail'
+    | 'session_key_unsigned'
+    | 'tenant_key_unsigned'
     | RetentionProblemKind;
 }
 
@@ -64,6 +67,9 @@ export interface VerifyScope {
  *   and that no witnessed session is missing (catches a rollback to an older backup);
  * - that the session's recorded last-event time, which retention counts from, is its
  *   last event's;
+ * - every key wrap, a session's and a tenant key version's: its signature by a trusted key
+ *   over what it wraps and its bytes (vault/key-wraps.ts), so other bytes the operator
+ *   role wrote over a key are named, where the vault signs;
  * - the operator access trail's own chain;
  * - every legal hold, set or cleared, and every purge, against the trail's records of
  *   them (a hold cleared, or a session purged, by the database role on its own has
@@ -97,12 +103,19 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
     if (!policyRecorded(kept.policy, kept.history)) report.problems.push({ tenant, session: '(retention policy)', seq: kept.history[kept.history.length - 1]?.seq ?? 0, kind: 'policy_unrecorded' });
     const keys = await withTenant(deps.store.db, tenant, 'reading tenant keys', (tx) => listTenantKeys(tx, tenant));
     const usable = new Set(keys.filter((k) => k.wrappedKey !== null && k.state !== 'destroyed').map((k) => k.version));
+    // Every wrap the vault writes is signed: other bytes written over one are not (key-wraps.ts).
+    for (const k of keys) {
+      if (signs && k.wrappedKey !== null && !storedWrapSigned(tenantKeySubject(k), k.wrappedKey, k, trusted)) {
+        report.problems.push({ tenant, session: '(tenant key)', seq: k.version, kind: 'tenant_key_unsigned' });
+      }
+    }
     for await (const s of sessionsOf(deps, tenant, scope.session)) {
       seen.add(`${tenant}/${s.session}`);
       const problem = (seq: number, kind: VerifyProblem['kind']) => report.problems.push({ tenant, session: s.session, seq, kind });
       const heads = await signedHeads(deps, tenant, s.session, trusted, periods, problem);
       report.sessions++;
       scope.onSession?.(tenant, s.session);
+      if (signs && s.wrappedDataKey !== null && !storedWrapSigned(sessionSubject(s), s.wrappedDataKey, s, trusted)) problem(s.headSeq, 'session_key_unsigned');
       if (s.status === 'purged') {
         const t = await checkTombstone(deps, s, heads, problem);
         if (t) purged.push({ tenant, session: s.session, headSeq: t.headSeq, purgedBy: t.purgedBy, purgedAt: t.purgedAt });

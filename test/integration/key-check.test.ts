@@ -59,19 +59,21 @@ describe.each(backends())('keys check, on $name', (backend) => {
   };
 
   it('every key of a sound vault opens: tenant keys through the provider, session keys with them; shredded ones are not counted; the check is in the trail', async () => {
-    expect(await check()).toEqual({ ok: true, tenants: 2, tenantKeys: 3, sessionKeys: 6, problems: [] });
-    expect(await check('insurer')).toEqual({ ok: true, tenants: 1, tenantKeys: 1, sessionKeys: 2, problems: [] });
+    expect(await check()).toEqual({ ok: true, tenants: 2, tenantKeys: 3, sessionKeys: 6, unsigned: 0, signed: 0, problems: [] });
+    expect(await check('insurer')).toEqual({ ok: true, tenants: 1, tenantKeys: 1, sessionKeys: 2, unsigned: 0, signed: 0, problems: [] });
     await expect(check('nobody')).rejects.toMatchObject({ code: 'UNKNOWN_TENANT' }); // not a clean report of nothing
     const records = [];
     for await (const r of vault.accessLog({})) if (r.action === 'keys.check') records.push(r.outcome);
     expect(records).toEqual(['granted', 'granted', 'granted', 'failed:UNKNOWN_TENANT']);
   });
 
-  it('names a session key written over, a session key re-bound to another version, and a tenant key written over; verify, holding no key, sees none of them', async () => {
-    await asOperatorRole('bank', `UPDATE sessions SET wrapped_data_key = set_byte(wrapped_data_key, 30, (get_byte(wrapped_data_key, 30) + 1) % 256) WHERE session_id = 'a'`);
+  it('names a session key written over, a session key re-bound to another version, and a tenant key written over; verify, holding no key, names each by its signature', async () => {
+    // Each at the next place in its wrap sequence, as a rewrap would write it (0049 refuses other bytes at the same place).
+    await asOperatorRole('bank', `UPDATE sessions SET wrapped_data_key = set_byte(wrapped_data_key, 30, (get_byte(wrapped_data_key, 30) + 1) % 256), wrap_seq = wrap_seq + 1 WHERE session_id = 'a'`);
     await asOperatorRole('bank', `UPDATE sessions SET tenant_key_version = 2 WHERE session_id = 'b'`);
-    await asOperatorRole('insurer', `UPDATE tenant_keys SET wrapped_key = set_byte(wrapped_key, 30, (get_byte(wrapped_key, 30) + 1) % 256) WHERE version = 1`);
-    expect((await vault.verify()).problems).toEqual([]);
+    await asOperatorRole('insurer', `UPDATE tenant_keys SET wrapped_key = set_byte(wrapped_key, 30, (get_byte(wrapped_key, 30) + 1) % 256), wrap_seq = wrap_seq + 1 WHERE version = 1`);
+    const named = (await vault.verify()).problems.map((p) => `${p.tenant} ${p.session} ${p.seq} ${p.kind}`);
+    expect(named).toEqual(['bank a 1 session_key_unsigned', 'bank b 1 session_key_unsigned', 'insurer (tenant key) 1 tenant_key_unsigned']);
     const report = await check();
     expect(report).toMatchObject({ ok: false, tenants: 2, tenantKeys: 3, sessionKeys: 6 });
     expect(report.problems).toEqual([

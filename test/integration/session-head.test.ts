@@ -109,19 +109,25 @@ describe.each(backends())("a session's head, on $name", (backend) => {
     expect((await vault.verify({ tenant: 'bank', session: 'squat' })).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(['2 malformed_checkpoint']);
   });
 
-  it('a session written with signing off, which has no checkpoint at all, is appended to by a vault that signs, and verify is clean', async () => {
+  it('a session written with signing off, which has no checkpoint at all, is appended to by a vault that signs, and verify is clean once its key wrap is signed', async () => {
     await vault.close();
     await store.withVault((unsigned) => unsigned.session('bank', 'legacy').append({ type: 'message', role: 'user', content: 'before signing' }), { checkpoints: false });
     vault = await store.open();
     await expect(vault.session('bank', 'legacy').append({ type: 'message', role: 'user', content: 'signed from here' })).resolves.toMatchObject({ firstSeq: 2 });
+    // Its key wrap, written with signing off, is signed by the key holder's `keys check --sign` (the application role may not write wraps).
+    expect((await vault.verify({ tenant: 'bank', session: 'legacy' })).problems).toEqual([{ tenant: 'bank', session: 'legacy', seq: 2, kind: 'session_key_unsigned' }]);
+    await vault.operator({ actor: 'dana', reason: 'adopt' }).checkKeys('bank', { sign: true });
     expect((await vault.verify({ tenant: 'bank', session: 'legacy' })).problems).toEqual([]);
     // A checkpoint run signs such a session too (it adopts it): every event opens under its key.
     await vault.close();
     await store.withVault((unsigned) => unsigned.session('bank', 'legacy-2').appendMany([{ type: 'message', role: 'user', content: 'one' }, { type: 'task', task: 'two' }]), { checkpoints: false });
     vault = await store.open();
-    expect((await vault.verify({ tenant: 'bank', session: 'legacy-2' })).problems).toEqual([{ tenant: 'bank', session: 'legacy-2', seq: 1, kind: 'unsigned_tail' }]);
+    const legacy2 = async () => (await vault.verify({ tenant: 'bank', session: 'legacy-2' })).problems.map((p) => `${p.seq} ${p.kind}`);
+    expect(await legacy2()).toEqual(['2 session_key_unsigned', '1 unsigned_tail']);
     expect(await vault.checkpoint({ tenant: 'bank', session: 'legacy-2' })).toEqual([expect.objectContaining({ seq: 2, witness: 'recorded' })]);
-    expect((await vault.verify({ tenant: 'bank', session: 'legacy-2' })).problems).toEqual([]);
+    expect(await legacy2()).toEqual(['2 session_key_unsigned']);
+    await vault.operator({ actor: 'dana', reason: 'adopt' }).checkKeys('bank', { sign: true });
+    expect(await legacy2()).toEqual([]);
   });
 
   it('the application role appends a chained event no key opens onto a session written with signing off: no vault appends onto it or signs it', async () => {
@@ -129,7 +135,10 @@ describe.each(backends())("a session's head, on $name", (backend) => {
     await store.withVault((unsigned) => unsigned.session('bank', 'old').append({ type: 'message', role: 'user', content: 'before signing' }), { checkpoints: false });
     vault = await store.open();
     expect(await forge('old')).toBe(2);
-    const named = [{ tenant: 'bank', session: 'old', seq: 1, kind: 'unsigned_tail' }];
+    const named = [
+      { tenant: 'bank', session: 'old', seq: 2, kind: 'session_key_unsigned' }, // written with signing off
+      { tenant: 'bank', session: 'old', seq: 1, kind: 'unsigned_tail' },
+    ];
     expect((await vault.verify({ tenant: 'bank', session: 'old' })).problems).toEqual(named);
     expect(await refusal(vault.session('bank', 'old').append({ type: 'message', role: 'user', content: 'signed from here' }))).toMatch(
       /^CHAIN_BROKEN the head of bank\/old \(seq 2\) has no checkpoint, and the session's events do not all open under its key/,

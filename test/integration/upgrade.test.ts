@@ -136,6 +136,11 @@ describe.each(backends())('a vault made at migration 0039, upgraded, on $name', 
     const owner = await openVault({ home, database, logger: quiet });
     try {
       expect(storeOf(owner).layout.role).toBe('session_vault_operator');
+      // Its key wraps carry no signature (0049): verify names each until the key holder's
+      // `keys check --sign` has opened and signed them, as the upgrade notes say.
+      const named = (await owner.verify()).problems.map((p) => `${p.session} ${p.seq} ${p.kind}`);
+      expect(named.sort()).toEqual(['(tenant key) 1 tenant_key_unsigned', 'cold 1 session_key_unsigned', 'held 1 session_key_unsigned', 'live 6 session_key_unsigned']);
+      expect(await owner.operator({ actor: 'dana', reason: 'upgrade to 0049' }).checkKeys(undefined, { sign: true })).toMatchObject({ ok: true, unsigned: 4, signed: 4 });
       // What the earlier version wrote: its chains, checkpoints, archive record and trail verify.
       const report = await owner.verify();
       expect(report.problems).toEqual([]);

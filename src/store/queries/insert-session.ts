@@ -1,10 +1,11 @@
 import { sessions } from '../schema';
 import type { TenantTx } from '../types';
+import type { WrapColumns } from './insert-tenant-key';
 
 /** Creates a session with an empty chain; returns false if another writer created it first. */
 export async function insertSession(
   tx: TenantTx,
-  s: {
+  s: WrapColumns & {
     tenant: string;
     session: string;
     agent: string | null;
@@ -26,6 +27,9 @@ export async function insertSession(
       tenantKeyVersion: s.tenantKeyVersion,
       wrappedDataKey: s.wrappedDataKey,
       retainFloor: s.retainFloor,
+      wrapSeq: s.wrapSeq,
+      wrapKeyId: s.wrapKeyId,
+      wrapSignature: s.wrapSignature,
     })
     .onConflictDoNothing()
     .returning({ id: sessions.sessionId });

@@ -1,7 +1,18 @@
 import { tenantKeys } from '../schema';
 import type { TenantTx } from '../types';
 
-export interface TenantKeyRow {
+/**
+ * A stored wrap's place in its key's sequence of wraps and its signature by the
+ * checkpoint key (audit/key-wrap.ts): signature null where the vault signs nothing, all
+ * null for wraps written before drizzle/0049.
+ */
+export interface WrapColumns {
+  wrapSeq: number | null;
+  wrapKeyId: string | null;
+  wrapSignature: Uint8Array | null;
+}
+
+export interface TenantKeyRow extends WrapColumns {
   tenant: string;
   version: number;
   masterKeyId: string;
@@ -19,5 +30,8 @@ export async function insertTenantKey(tx: TenantTx, k: TenantKeyRow): Promise<vo
     wrappedKey: k.wrappedKey,
     state: k.state,
     createdAt: k.createdAt,
+    wrapSeq: k.wrapSeq,
+    wrapKeyId: k.wrapKeyId,
+    wrapSignature: k.wrapSignature,
   });
 }

@@ -1,8 +1,9 @@
 import { and, eq } from 'drizzle-orm';
 import { sessions } from '../schema';
 import type { TenantTx } from '../types';
+import type { WrapColumns } from './insert-tenant-key';
 
-export interface SessionRow {
+export interface SessionRow extends WrapColumns {
   tenant: string;
   session: string;
   agent: string | null;
@@ -34,6 +35,9 @@ export function toSessionRow(r: typeof sessions.$inferSelect): SessionRow {
     tenantKeyVersion: r.tenantKeyVersion,
     wrappedDataKey: r.wrappedDataKey,
     retainFloor: r.retainFloor,
+    wrapSeq: r.wrapSeq,
+    wrapKeyId: r.wrapKeyId,
+    wrapSignature: r.wrapSignature,
   };
 }
 

@@ -18,5 +18,8 @@ export async function readTenantKey(tx: TenantTx, tenant: string, version: numbe
     wrappedKey: row.wrappedKey,
     state: row.state as TenantKeyRow['state'],
     createdAt: row.createdAt,
+    wrapSeq: row.wrapSeq,
+    wrapKeyId: row.wrapKeyId,
+    wrapSignature: row.wrapSignature,
   };
 }

@@ -1,6 +1,7 @@
 import { and, eq } from 'drizzle-orm';
 import { sessions } from '../schema';
 import type { TenantTx } from '../types';
+import type { WrapColumns } from './insert-tenant-key';
 
 /**
  * Replaces a session's wrapped data key, only if it is still wrapped by `fromVersion`
@@ -13,10 +14,11 @@ export async function rewrapSessionKey(
   fromVersion: number,
   toVersion: number,
   wrapped: Uint8Array,
+  signed: WrapColumns,
 ): Promise<boolean> {
   const rows = await tx
     .update(sessions)
-    .set({ wrappedDataKey: wrapped, tenantKeyVersion: toVersion })
+    .set({ wrappedDataKey: wrapped, tenantKeyVersion: toVersion, ...signed })
     .where(and(eq(sessions.tenantId, tenant), eq(sessions.sessionId, session), eq(sessions.tenantKeyVersion, fromVersion)))
     .returning({ id: sessions.sessionId });
   return rows.length === 1;

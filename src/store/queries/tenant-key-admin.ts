@@ -20,6 +20,9 @@ export async function listTenantKeys(tx: TenantTx, tenant: string, forUpdate = f
     wrappedKey: r.wrappedKey,
     state: r.state as TenantKeyRow['state'],
     createdAt: r.createdAt,
+    wrapSeq: r.wrapSeq,
+    wrapKeyId: r.wrapKeyId,
+    wrapSignature: r.wrapSignature,
     sessions: byVersion.get(r.version) ?? 0,
   }));
 }
