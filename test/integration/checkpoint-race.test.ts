@@ -1,0 +1,93 @@
+import { sql } from 'drizzle-orm';
+import { backends, dropCreatedDatabases } from '../support/backends';
+import { storeOf } from '../../src/vault/vault';
+import { withTenant } from '../../src/store';
+import { KeyError } from '../../src/errors';
+import type { KeyProvider } from '../../src/keys';
+import type { Vault } from '../../src/vault';
+import { storeHome, type StoreHome } from '../support/store-home';
+import { forgeEvent } from '../support/forged-event';
+
+/**
+ * `checkpoint` checks a session's head, then signs it in a transaction that finds it
+ * unchanged; a head that moved in between is checked again (vault/checkpoint.ts). Were
+ * the second look missing, the run would sign whatever the head had become, unchecked:
+ * an event the application role chained on meanwhile, which no key opens, would be signed
+ * into the chain and `verify` would go clean. The head is moved exactly there, by a key
+ * provider the run asks while it checks (a session with no checkpoint is checked by
+ * opening its events, which unwraps its keys), and which declines, so that the keyring
+ * behind it answers. On a server only: the embedded store admits one connection, which
+ * the check holds while it asks the provider.
+ */
+afterAll(dropCreatedDatabases);
+
+const servers = backends().filter((b) => b.name === 'postgres');
+process.stderr.write('[checkpoint-race.test.ts] PGlite not run here: its one connection is held by the check while the provider moves the head through another\n');
+
+describe.each(servers)("a head that moves while checkpoint checks it, on $name", (backend) => {
+  let store: StoreHome;
+  let vault: Vault;
+  const asApp = (v: Vault) => (q: string) => withTenant(storeOf(v).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)), storeOf(v).layout.appRole);
+  const checkpointRows = async (session: string) =>
+    ((await asApp(vault)(`SELECT seq FROM checkpoints WHERE session_id = '${session}' ORDER BY seq`)) as unknown as { rows: { seq: string }[] }).rows.map((r) => Number(r.seq));
+
+  /** A provider that does `meanwhile` on the first unwrap it is asked for, then declines (KEY_NOT_FOUND) so the keyring unwraps. */
+  const moving = (meanwhile: () => Promise<unknown>) => {
+    const seen = { fired: false };
+    const provider: KeyProvider = {
+      masterKeyId: 'test:declines',
+      wrapTenantKey: () => Promise.reject(new KeyError('KEY_NOT_FOUND', 'this provider wraps nothing')),
+      async unwrapTenantKey() {
+        if (!seen.fired) {
+          seen.fired = true;
+          await meanwhile();
+        }
+        throw new KeyError('KEY_NOT_FOUND', 'not one of this provider’s keys');
+      },
+    };
+    return { provider, seen };
+  };
+  /** A session written with signing off: no checkpoint, so a run checks it by opening its events. */
+  const unsignedSession = (session: string) =>
+    store.withVault((v) => v.session('bank', session).appendMany([{ type: 'message', role: 'user', content: 'one' }, { type: 'task', task: 'two' }]), { checkpoints: false });
+
+  beforeAll(async () => {
+    store = await storeHome(backend);
+    await store.withVault((v) => v.createTenant('bank'));
+  }, 60_000);
+  afterAll(async () => {
+    await vault?.close();
+    store?.cleanup();
+  });
+
+  it('an event chained on by the application role meanwhile is not signed: the run reports unsigned_head, and verify names it', async () => {
+    await unsignedSession('forged');
+    const writer = await store.open();
+    const hook = moving(() => forgeEvent(asApp(writer), 'bank', 'forged'));
+    vault = await store.open({ keyProvider: hook.provider });
+    try {
+      expect(await vault.checkpoint({ tenant: 'bank', session: 'forged' })).toEqual([expect.objectContaining({ seq: 3, witness: 'unsigned_head' })]);
+    } finally {
+      await writer.close();
+    }
+    expect(hook.seen.fired).toBe(true); // the head did move between the check and the signing
+    expect(await checkpointRows('forged')).toEqual([]);
+    expect((await vault.verify({ tenant: 'bank', session: 'forged' })).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(['3 session_key_unsigned', '1 unsigned_tail']);
+    await vault.close();
+  });
+
+  it("a head another vault's append moved meanwhile is checked again and signed: its own checkpoint covers the new event", async () => {
+    await unsignedSession('moved');
+    const writer = await store.open();
+    const hook = moving(() => writer.session('bank', 'moved').append({ type: 'message', role: 'assistant', content: 'three' }));
+    vault = await store.open({ keyProvider: hook.provider });
+    try {
+      expect(await vault.checkpoint({ tenant: 'bank', session: 'moved' })).toEqual([expect.objectContaining({ seq: 3, witness: 'recorded' })]);
+    } finally {
+      await writer.close();
+    }
+    expect(hook.seen.fired).toBe(true);
+    expect(await checkpointRows('moved')).toEqual([3]); // the writer's: the run's own, under the same key at the same seq, is the same row
+    expect((await vault.verify({ tenant: 'bank', session: 'moved' })).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(['3 session_key_unsigned']);
+  });
+});
