@@ -12,9 +12,12 @@
 -- wrapped key deleted is not put back. And a tenant keeps a primary version at every
 -- commit until all of its versions are destroyed: `keys rotate` steps the primary down
 -- and stores the new one in one transaction, while a primary stepped down alone would
--- leave the tenant unable to create a session, or to rotate out of it. A DBA with
--- triggers off can still do any of it; the sessions created under an old version then
--- show it in their rows (tenant_key_version).
+-- leave the tenant unable to create a session, or to rotate out of it. Likewise a
+-- session's data key, once destroyed (a shred, a purge), does not come back: the operator
+-- role could copy a session's wrapped key before a shred and write it back after, and the
+-- erased content opened again (its wrap then unsigned, which verify names, but readable).
+-- A DBA with triggers off can still do any of it; the sessions created under an old
+-- version then show it in their rows (tenant_key_version).
 CREATE FUNCTION session_vault_key_state_forward() RETURNS trigger LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
 BEGIN
   IF (OLD.wrapped_key IS NULL AND NEW.wrapped_key IS NOT NULL)
@@ -46,3 +49,13 @@ CREATE CONSTRAINT TRIGGER tenant_keys_primary_kept AFTER UPDATE OF state ON tena
   DEFERRABLE INITIALLY DEFERRED
   FOR EACH ROW WHEN (OLD.state = 'primary' AND NEW.state <> 'primary')
   EXECUTE FUNCTION session_vault_key_primary_kept();
+--> statement-breakpoint
+CREATE FUNCTION session_vault_session_key_gone() RETURNS trigger LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+BEGIN
+  RAISE EXCEPTION 'session-vault: a destroyed session key does not come back: the session was erased' USING ERRCODE = 'SV003';
+END
+$$;
+--> statement-breakpoint
+CREATE TRIGGER sessions_key_gone BEFORE UPDATE OF wrapped_data_key ON sessions
+  FOR EACH ROW WHEN (OLD.wrapped_data_key IS NULL AND NEW.wrapped_data_key IS NOT NULL)
+  EXECUTE FUNCTION session_vault_session_key_gone();

@@ -160,7 +160,7 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .action(run((ctx, t: string) => keysRewrapCommand(ctx, t)));
   keys
     .command('check [tenant]')
-    .description('unwrap every tenant and session key (a key holder\'s check of what verify cannot see); exit 1 on any that does not open')
+    .description('unwrap every tenant and session key (the key holder\'s proof that each still opens); exit 1 on any that does not open')
     .option('--sign', 'also sign the wraps that open and carry no signature (written before 0049 or with signing off), so verify can check them')
     .action(run((ctx, t: string | undefined, f: { sign?: boolean }) => keysCheckCommand(ctx, t, f)));
   keys

@@ -150,7 +150,8 @@ export class OperatorAccess {
   /**
    * Whether every stored key still opens (key-check.ts): each tenant key version through
    * the key provider, each session key with its tenant key. Recorded as `keys.check`; reads
-   * only. Needs the keys, so it is the key holder's check of what `verify` cannot see.
+   * only. Needs the keys, so it is the key holder's proof of what `verify` can only name:
+   * that a key whose wrap verify finds unsigned no longer opens.
    * With `sign`, recorded as `keys.sign`, it also signs each wrap that opens and carries no
    * trusted signature, so that `verify` can tell it from other bytes written over it.
    */

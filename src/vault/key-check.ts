@@ -12,8 +12,9 @@ import { sessionSubject, signedWrap, storedWrapSigned, tenantKeySubject } from '
  * each session's wrapped data key with its tenant key, under the associated data it was
  * wrapped with. What only a key holder can see: a wrapped key written over with other
  * bytes, or re-bound to other versions, destroys the key as a shred would, with no shred
- * marker, and `verify`, which holds no key, cannot tell it from a rewrap. (Under a legal
- * hold the database refuses it: drizzle/0043; elsewhere an operator's credentials may.)
+ * marker; `verify`, which holds no key, names the wrap no trusted key signed (drizzle/0049)
+ * but cannot tell whether it still opens. (Under a legal hold the database refuses it:
+ * drizzle/0043; elsewhere an operator's credentials may.)
  * Every key is zeroed once checked.
  *
  * It also counts the wraps that open but that no trusted key signed (`unsigned`): those

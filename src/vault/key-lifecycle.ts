@@ -76,14 +76,15 @@ export async function rewrapTenant(
       if (s.tenantKeyVersion === primary || !s.wrappedDataKey) continue;
       const moved = await withTenant(deps.store.db, tenant, 'rewrapping a session key', async (tx) => {
         const locked = await readSession(tx, tenant, s.session, true); // locked: a hold placed meanwhile waits for this transaction, or is seen
-        if (!locked || locked.tenantKeyVersion !== s.tenantKeyVersion) return false; // rewrapped meanwhile, or gone
+        // Used as read under the lock: rewrapped meanwhile (another run), shredded, or gone, it is left.
+        if (!locked?.wrappedDataKey || locked.tenantKeyVersion !== s.tenantKeyVersion) return false;
         if ((await readHolds(tx, tenant, s.session)).length > 0) return 'held' as const;
-        const from = await deps.keys.tenantKey(tx, tenant, s.tenantKeyVersion);
+        const from = await deps.keys.tenantKey(tx, tenant, locked.tenantKeyVersion);
         const to = await deps.keys.tenantKey(tx, tenant, primary);
-        const dataKey = unwrapKey(from, s.wrappedDataKey!, dataKeyAad(tenant, s.session, s.dataKeyVersion, s.tenantKeyVersion));
+        const dataKey = unwrapKey(from, locked.wrappedDataKey, dataKeyAad(tenant, s.session, locked.dataKeyVersion, locked.tenantKeyVersion));
         try {
-          const wrapped = wrapKey(to, dataKey, dataKeyAad(tenant, s.session, s.dataKeyVersion, primary));
-          const subject = { kind: 'session' as const, tenant, session: s.session, dataKeyVersion: s.dataKeyVersion, tenantKeyVersion: primary };
+          const wrapped = wrapKey(to, dataKey, dataKeyAad(tenant, s.session, locked.dataKeyVersion, primary));
+          const subject = { kind: 'session' as const, tenant, session: s.session, dataKeyVersion: locked.dataKeyVersion, tenantKeyVersion: primary };
           return rewrapSessionKey(tx, tenant, s.session, s.tenantKeyVersion, primary, wrapped, signedWrap(signer, subject, nextWrapSeq(locked), wrapped));
         } finally {
           dataKey.dispose();

@@ -21,6 +21,7 @@ import { storeHome, type StoreHome } from '../support/store-home';
 afterAll(dropCreatedDatabases);
 
 const ONE_WAY = /STORAGE_REFUSED.*a tenant key version's state goes one way only/;
+const COMES_BACK = /STORAGE_REFUSED.*a destroyed session key does not come back/;
 const KEEPS_PRIMARY = /STORAGE_REFUSED.*a tenant keeps a primary key version until all of its versions are destroyed/;
 
 describe.each(backends())('tenant key states go one way, on $name', (backend) => {
@@ -74,6 +75,17 @@ describe.each(backends())('tenant key states go one way, on $name', (backend) =>
     expect(await refusal(asOperator(`UPDATE tenant_keys SET wrapped_key = decode('${kept!.w}', 'hex') WHERE version = 1`))).toMatch(ONE_WAY);
     expect(await refusal(asOperator(`UPDATE tenant_keys SET wrapped_key = decode('${kept!.w}', 'hex'), state = 'retired' WHERE version = 1`))).toMatch(ONE_WAY);
     expect((await vault.keys('bank')).map((k) => `${k.version}:${k.state}`)).toEqual(['1:destroyed', '2:primary']);
+  });
+
+  it("a shredded session's key does not come back: its wrapped bytes, copied before the shred, are refused", async () => {
+    await vault.session('bank', 'erased').append({ type: 'message', role: 'user', content: 'please forget me' });
+    const [kept] = ((await asOperator(`SELECT encode(wrapped_data_key, 'hex') AS w FROM sessions WHERE session_id = 'erased'`)) as unknown as { rows: { w: string }[] }).rows;
+    await op().shred('bank', 'erased');
+    // At the next place in its wrap sequence, as a rewrap would write it (at the same place 0049 refuses it already).
+    expect(await refusal(asOperator(`UPDATE sessions SET wrapped_data_key = decode('${kept!.w}', 'hex'), wrap_seq = wrap_seq + 1 WHERE session_id = 'erased'`))).toMatch(COMES_BACK);
+    await vault.close();
+    vault = await store.open();
+    await expect(vault.session('bank', 'erased').state()).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
   });
 
   it("the vault's own moves go on: rotation, retirement, destruction, and a tenant's shred from any state", async () => {
