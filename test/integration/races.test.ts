@@ -2,13 +2,16 @@ import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases } from '../support/backends';
 import { storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
-import { KeyError } from '../../src/errors';
-import type { KeyProvider } from '../../src/keys';
 import type { Vault } from '../../src/vault';
 import { storeHome, type StoreHome } from '../support/store-home';
 import { forgeEvent } from '../support/forged-event';
+import { hookProvider } from '../support/hook-provider';
 
 /**
+ * Operations that read, decide, then write in another transaction, and what meets them
+ * when the row changed in between. Each is moved exactly there by a key provider the
+ * operation asks in between (support/hook-provider.ts).
+ *
  * `checkpoint` checks a session's head, then signs it in a transaction that finds it
  * unchanged; a head that moved in between is checked again (vault/checkpoint.ts). Were
  * the second look missing, the run would sign whatever the head had become, unchecked:
@@ -22,7 +25,7 @@ import { forgeEvent } from '../support/forged-event';
 afterAll(dropCreatedDatabases);
 
 const servers = backends().filter((b) => b.name === 'postgres');
-process.stderr.write('[checkpoint-race.test.ts] PGlite not run here: its one connection is held by the check while the provider moves the head through another\n');
+process.stderr.write('[races.test.ts] PGlite not run here: its one connection is held by the operation while the provider changes the row through another\n');
 
 describe.each(servers)("a head that moves while checkpoint checks it, on $name", (backend) => {
   let store: StoreHome;
@@ -31,22 +34,6 @@ describe.each(servers)("a head that moves while checkpoint checks it, on $name",
   const checkpointRows = async (session: string) =>
     ((await asApp(vault)(`SELECT seq FROM checkpoints WHERE session_id = '${session}' ORDER BY seq`)) as unknown as { rows: { seq: string }[] }).rows.map((r) => Number(r.seq));
 
-  /** A provider that does `meanwhile` on the first unwrap it is asked for, then declines (KEY_NOT_FOUND) so the keyring unwraps. */
-  const moving = (meanwhile: () => Promise<unknown>) => {
-    const seen = { fired: false };
-    const provider: KeyProvider = {
-      masterKeyId: 'test:declines',
-      wrapTenantKey: () => Promise.reject(new KeyError('KEY_NOT_FOUND', 'this provider wraps nothing')),
-      async unwrapTenantKey() {
-        if (!seen.fired) {
-          seen.fired = true;
-          await meanwhile();
-        }
-        throw new KeyError('KEY_NOT_FOUND', 'not one of this provider’s keys');
-      },
-    };
-    return { provider, seen };
-  };
   /** A session written with signing off: no checkpoint, so a run checks it by opening its events. */
   const unsignedSession = (session: string) =>
     store.withVault((v) => v.session('bank', session).appendMany([{ type: 'message', role: 'user', content: 'one' }, { type: 'task', task: 'two' }]), { checkpoints: false });
@@ -63,7 +50,7 @@ describe.each(servers)("a head that moves while checkpoint checks it, on $name",
   it('an event chained on by the application role meanwhile is not signed: the run reports unsigned_head, and verify names it', async () => {
     await unsignedSession('forged');
     const writer = await store.open();
-    const hook = moving(() => forgeEvent(asApp(writer), 'bank', 'forged'));
+    const hook = hookProvider(() => forgeEvent(asApp(writer), 'bank', 'forged'));
     vault = await store.open({ keyProvider: hook.provider });
     try {
       expect(await vault.checkpoint({ tenant: 'bank', session: 'forged' })).toEqual([expect.objectContaining({ seq: 3, witness: 'unsigned_head' })]);
@@ -79,7 +66,7 @@ describe.each(servers)("a head that moves while checkpoint checks it, on $name",
   it("a head another vault's append moved meanwhile is checked again and signed: its own checkpoint covers the new event", async () => {
     await unsignedSession('moved');
     const writer = await store.open();
-    const hook = moving(() => writer.session('bank', 'moved').append({ type: 'message', role: 'assistant', content: 'three' }));
+    const hook = hookProvider(() => writer.session('bank', 'moved').append({ type: 'message', role: 'assistant', content: 'three' }));
     vault = await store.open({ keyProvider: hook.provider });
     try {
       expect(await vault.checkpoint({ tenant: 'bank', session: 'moved' })).toEqual([expect.objectContaining({ seq: 3, witness: 'recorded' })]);
@@ -89,5 +76,43 @@ describe.each(servers)("a head that moves while checkpoint checks it, on $name",
     expect(hook.seen.fired).toBe(true);
     expect(await checkpointRows('moved')).toEqual([3]); // the writer's: the run's own, under the same key at the same seq, is the same row
     expect((await vault.verify({ tenant: 'bank', session: 'moved' })).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(['3 session_key_unsigned']);
+  });
+});
+
+describe.each(servers)('a session shredded while a rewrap works through its tenant, on $name', (backend) => {
+  let store: StoreHome;
+
+  beforeAll(async () => {
+    store = await storeHome(backend);
+    await store.withVault(async (v) => {
+      await v.createTenant('bank');
+      for (const s of ['a', 'b', 'c']) await v.session('bank', s).append({ type: 'message', role: 'user', content: `customer ${s}` });
+      await v.operator({ actor: 'sec', reason: 'rotation' }).rotateKey('bank');
+    });
+  }, 60_000);
+  afterAll(() => store?.cleanup());
+
+  /**
+   * The rewrap lists a page of sessions, then moves each in a transaction of its own. One
+   * shredded after the listing is left as the row it locks shows it: before, the rewrap
+   * used the wrap it had listed and would have written the erased key back (which the
+   * database now refuses too, drizzle/0050, failing the whole run).
+   */
+  it('leaves the shredded session erased and moves the others', async () => {
+    const other = await store.open();
+    const hook = hookProvider(() => other.operator({ actor: 'dpo', reason: 'erasure request' }).shred('bank', 'b'));
+    try {
+      await store.withVault(async (v) => {
+        // Asked first while moving 'a', in the transaction that holds 'a' and nothing else.
+        await expect(v.operator({ actor: 'sec', reason: 'rotation' }).rewrap('bank')).resolves.toEqual({ rewrapped: 2, held: 0, primary: 2 });
+        expect(hook.seen.fired).toBe(true);
+        expect((await v.keys('bank')).map((k) => k.sessions)).toEqual([0, 2]);
+        await expect(v.session('bank', 'b').state()).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
+        expect((await v.session('bank', 'c').state()).messages.map((m) => m.content)).toEqual(['customer c']);
+        expect((await v.verify({ tenant: 'bank' })).problems).toEqual([]);
+      }, { keyProvider: hook.provider });
+    } finally {
+      await other.close();
+    }
   });
 });
