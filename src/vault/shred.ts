@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { InputError, StorageError } from '../errors';
+import { InputError, StorageError, isVaultError } from '../errors';
 import { signCheckpoint } from '../audit';
+import { toHex } from '../crypto';
 import { GENESIS_HASH, shredMarker } from '../events';
 import { appendEventsInTransaction, clearHoldRow, deleteSnapshots, destroyAllTenantKeys, holdRole, insertHold, listArchives, listSessions, listTenants, readHolds, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow, type TenantTx } from '../store';
 import type { VaultDeps } from './deps';
 import { floorOf, restoreSession } from './archive';
 import { requireHoldsRecorded } from './lifted-holds';
-import { checkpointedHead } from './signed-head';
+import { checkpointedHead, opensToHead } from './signed-head';
 import { keptBy, signedLastAt, trailRetention, type KeptBy } from './recorded-retention';
 import { purgeDue, withFloor } from '../retention';
 
@@ -89,6 +90,7 @@ export async function shred(
     for await (const row of shreddable(tx, tenant, session)) await requireErasureBasis(deps, tx, row, kept);
   });
   await restoreArchived(deps, tenant, session);
+  const adopted = signer && trusted ? await adoptable(deps, trusted, tenant, session) : new Set<string>();
   const result = await withTenant(deps.store.db, tenant, 'shredding keys', async (tx) => {
     // Lock first, then look for holds: a hold set concurrently is either seen here or waits.
     const named = session !== undefined ? await readSession(tx, tenant, session, true) : null;
@@ -125,7 +127,8 @@ export async function shred(
       // The marker is signed only onto a head a trusted key signed: signing it onto events
       // written outside the vault would hide them from verify (vault/signed-head.ts). The
       // erasure goes on either way; verify goes on naming them (unsigned_tail).
-      const signable = signer && trusted && (await checkpointedHead(tx, trusted, tenant, target, row)) === 'signed' ? signer : null;
+      const found = signer && trusted ? await checkpointedHead(tx, trusted, tenant, target, row) : 'none';
+      const signable = found === 'signed' || (found === 'none' && adopted.has(headOf(target, row))) ? signer : null;
       if (signer && !signable) deps.logger.warn({ op: 'keys.shred', tenant, session: target, seq: row.headSeq }, 'the head is not signed: the shred marker is left unsigned');
       const checkpoint = signable
         ? { keyId: signable.id, note: signCheckpoint({ tenant, session: target, seq: marker.seq, hash: marker.hash, time: marker.at }, signable) }
@@ -147,6 +150,35 @@ export async function shred(
   }
   deps.logger.info({ op: 'keys.shred', tenant, session, sessions: result.sessions }, 'keys shredded');
   return result;
+}
+
+/** A session at its head, as the adoption check saw it and the shred finds it. */
+const headOf = (session: string, row: { headSeq: number; headHash: Uint8Array | null }) => `${session}\u0000${row.headSeq}\u0000${row.headHash ? toHex(row.headHash) : ''}`;
+
+/**
+ * The heads of the sessions in scope that have no checkpoint at all (written with signing
+ * off) and whose every event opens under the session's key: the ones a vault that signs
+ * adopts (vault/signed-head.ts), checked before the shred destroys the keys that could
+ * show it, so that their markers are signed too. Outside the shred's transaction, as the
+ * check reads whole sessions; the shred signs a marker only onto the head seen here. A
+ * check that cannot unwrap the keys (a key service that refuses) leaves the session's
+ * marker unsigned, as before, and says so in the log; the erasure goes on.
+ */
+async function adoptable(deps: VaultDeps, trusted: ReadonlyMap<string, Uint8Array>, tenant: string, session: string | undefined): Promise<Set<string>> {
+  const heads = new Set<string>();
+  for (const row of await withTenant(deps.store.db, tenant, 'listing what a shred erases', async (tx) => {
+    const rows: SessionRow[] = [];
+    for await (const r of shreddable(tx, tenant, session)) if (r.headSeq > 0 && r.headHash && (await checkpointedHead(tx, trusted, tenant, r.session, r)) === 'none') rows.push(r);
+    return rows;
+  })) {
+    try {
+      if (await opensToHead(deps, tenant, row.session, row.headSeq, row.headHash!)) heads.add(headOf(row.session, row));
+    } catch (e) {
+      if (!isVaultError(e) || e.category !== 'key') throw e;
+      deps.logger.warn({ op: 'keys.shred', tenant, session: row.session, code: e.code }, 'could not open the session to adopt its head: its shred marker is left unsigned');
+    }
+  }
+  return heads;
 }
 
 /** LEGAL_HOLD while a hold is in force on the session (or any of the tenant's), or its latest was lifted outside the vault. */

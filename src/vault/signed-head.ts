@@ -85,7 +85,7 @@ const UNPROVEN = new Set(['DECRYPTION_FAILED', 'CHAIN_BROKEN', 'KEY_DESTROYED', 
  * object holding them is missing or altered: what cannot be shown is not signed. Storage
  * errors (the database or the object store unreachable) are thrown as they are.
  */
-async function opensToHead(deps: VaultDeps, tenant: string, session: string, headSeq: number, headHash: Uint8Array): Promise<boolean> {
+export async function opensToHead(deps: VaultDeps, tenant: string, session: string, headSeq: number, headHash: Uint8Array): Promise<boolean> {
   let last: { seq: number; hash: string } | undefined;
   try {
     for await (const events of decryptedEvents(deps, tenant, session, 1, headSeq).chunks()) {

@@ -153,10 +153,14 @@ describe.each(backends())("a session's head, on $name", (backend) => {
     await store.withVault(async (unsigned) => {
       for (const s of ['gone', 'lost']) await unsigned.session('bank', s).append({ type: 'message', role: 'user', content: `customer ${s}` });
     }, { checkpoints: false });
+    // Shredded by an operator whose key service refuses to unwrap, so that the shred could
+    // not adopt it first: the erasure goes on, its marker is left unsigned, and nothing can
+    // open its events any more.
+    const refused = () => Promise.reject(new KeyError('KEY_UNAVAILABLE', 'the key service refused'));
+    await store.withVault((v) => v.operator({ actor: 'dana', reason: 'erasure request' }).shred('bank', 'gone'), { keyProvider: { wrapTenantKey: refused, unwrapTenantKey: refused } });
     vault = await store.open();
-    // Shredded before it was adopted: its marker is left unsigned too (vault/shred.ts).
+    await expect(vault.session('bank', 'gone').state()).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
     const op = vault.operator({ actor: 'dana', reason: 'erasure request' });
-    await op.shred('bank', 'gone');
     await op.archive('bank', 'lost');
     const archive = path.join(store.home, 'archive');
     for (const f of readdirSync(archive, { recursive: true }).map(String)) if (f.includes('lost') && statSync(path.join(archive, f)).isFile()) rmSync(path.join(archive, f));
@@ -164,6 +168,29 @@ describe.each(backends())("a session's head, on $name", (backend) => {
     expect(await vault.checkpoint({ tenant: 'bank', session: 'lost' })).toEqual([expect.objectContaining({ seq: 1, witness: 'unsigned_head' })]);
     const all = await vault.checkpoint({ tenant: 'bank' });
     expect(all.filter((r) => r.witness === 'unsigned_head').map((r) => r.session).sort()).toEqual(expect.arrayContaining(['gone', 'lost']));
+  });
+
+  it('a shred of a session written with signing off adopts it first: the marker is signed where every event opens, and left unsigned where one does not', async () => {
+    await vault.close();
+    await store.withVault(async (unsigned) => {
+      for (const s of ['to-erase', 'forged-erase']) await unsigned.session('bank', s).append({ type: 'message', role: 'user', content: `customer ${s}` });
+    }, { checkpoints: false });
+    vault = await store.open();
+    const seq = await forge('forged-erase');
+    const op = vault.operator({ actor: 'dana', reason: 'erasure request' });
+    await op.shred('bank', 'to-erase');
+    await op.shred('bank', 'forged-erase');
+    const problems = async (s: string) => (await vault.verify({ tenant: 'bank', session: s })).problems.map((p) => `${p.seq} ${p.kind}`);
+    expect(await problems('to-erase')).toEqual([]);
+    expect(await problems('forged-erase')).toEqual([`1 unsigned_tail`]);
+    expect(seq).toBe(2);
+    // A whole tenant's shred adopts each such session the same way.
+    await vault.createTenant('branch');
+    await vault.close();
+    await store.withVault((unsigned) => unsigned.session('branch', 'old').append({ type: 'task', task: 'before signing' }), { checkpoints: false });
+    vault = await store.open();
+    await vault.operator({ actor: 'dana', reason: 'branch closed' }).shred('branch');
+    expect((await vault.verify({ tenant: 'branch' })).problems).toEqual([]);
   });
 
   it('a checkpoint run that cannot unwrap keys leaves a session with no checkpoint unsigned, and signs the others', async () => {
