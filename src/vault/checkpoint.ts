@@ -1,10 +1,10 @@
-import { InputError, KeyError, isVaultError } from '../errors';
+import { InputError, KeyError } from '../errors';
 import { signCheckpoint, type CheckpointSigner } from '../audit';
 import { insertCheckpoint, listTenants, readSession, withTenant, type SessionRow } from '../store';
 import { toHex } from '../crypto';
 import type { VaultDeps } from './deps';
 import { sessionsOf } from './verify';
-import { headUnsigned } from './signed-head';
+import { signableHead } from './signed-head';
 
 /** What `checkpoint` did for one session. */
 export interface CheckpointResult {
@@ -49,23 +49,6 @@ export async function checkpoint(deps: VaultDeps, scope: { tenant?: string; sess
   return results;
 }
 
-/**
- * Whether the run may sign this head (vault/signed-head.ts). A session with no checkpoint
- * is checked by opening its events, which needs its keys: a run that cannot unwrap them
- * (a job given the signing key but not the master key, a key service that refuses it)
- * leaves that session unsigned, says why in its log, and goes on with the others, whose
- * witnessed heads bound how long a rollback goes unseen.
- */
-async function mayBeSigned(deps: VaultDeps, signer: CheckpointSigner, tenant: string, session: string, head: { headSeq: number; headHash: Uint8Array | null }): Promise<boolean> {
-  try {
-    return (await headUnsigned(deps, signer, tenant, session, head)) === null;
-  } catch (e) {
-    if (!isVaultError(e) || e.category !== 'key') throw e;
-    deps.logger.warn({ op: 'checkpoint', tenant, session, code: e.code }, 'could not open the session to adopt its head: left unsigned');
-    return false;
-  }
-}
-
 /** Attempts at one session's head while appends keep moving it. */
 const ATTEMPTS = 4;
 
@@ -80,7 +63,7 @@ async function signHead(deps: VaultDeps, signer: CheckpointSigner, tenant: strin
   let head: { headSeq: number; headHash: Uint8Array | null } = listed;
   for (let attempt = 0; attempt < ATTEMPTS && head.headSeq > 0 && head.headHash; attempt++) {
     const checked = head;
-    if (!(await mayBeSigned(deps, signer, tenant, listed.session, checked))) {
+    if (!(await signableHead(deps, signer, tenant, listed.session, checked, 'checkpoint'))) {
       return { tenant, session: listed.session, seq: checked.headSeq, head: toHex(checked.headHash!), witness: 'unsigned_head' };
     }
     const s = await withTenant(deps.store.db, tenant, 'signing a checkpoint', async (tx) => {

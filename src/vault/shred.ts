@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { InputError, StorageError, isVaultError } from '../errors';
-import { signCheckpoint } from '../audit';
+import { InputError, StorageError } from '../errors';
+import { signCheckpoint, type CheckpointSigner } from '../audit';
 import { toHex } from '../crypto';
 import { GENESIS_HASH, shredMarker } from '../events';
 import { appendEventsInTransaction, clearHoldRow, deleteSnapshots, destroyAllTenantKeys, holdRole, insertHold, listArchives, listSessions, listTenants, readHolds, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow, type TenantTx } from '../store';
 import type { VaultDeps } from './deps';
 import { floorOf, restoreSession } from './archive';
 import { requireHoldsRecorded } from './lifted-holds';
-import { checkpointedHead, opensToHead } from './signed-head';
+import { checkpointedHead, signableHead } from './signed-head';
 import { keptBy, signedLastAt, trailRetention, type KeptBy } from './recorded-retention';
 import { purgeDue, withFloor } from '../retention';
 
@@ -90,7 +90,7 @@ export async function shred(
     for await (const row of shreddable(tx, tenant, session)) await requireErasureBasis(deps, tx, row, kept);
   });
   await restoreArchived(deps, tenant, session);
-  const adopted = signer && trusted ? await adoptable(deps, trusted, tenant, session) : new Set<string>();
+  const signable = signer ? await signableHeads(deps, signer, tenant, session) : new Set<string>();
   const result = await withTenant(deps.store.db, tenant, 'shredding keys', async (tx) => {
     // Lock first, then look for holds: a hold set concurrently is either seen here or waits.
     const named = session !== undefined ? await readSession(tx, tenant, session, true) : null;
@@ -127,11 +127,10 @@ export async function shred(
       // The marker is signed only onto a head a trusted key signed: signing it onto events
       // written outside the vault would hide them from verify (vault/signed-head.ts). The
       // erasure goes on either way; verify goes on naming them (unsigned_tail).
-      const found = signer && trusted ? await checkpointedHead(tx, trusted, tenant, target, row) : 'none';
-      const signable = found === 'signed' || (found === 'none' && adopted.has(headOf(target, row))) ? signer : null;
-      if (signer && !signable) deps.logger.warn({ op: 'keys.shred', tenant, session: target, seq: row.headSeq }, 'the head is not signed: the shred marker is left unsigned');
-      const checkpoint = signable
-        ? { keyId: signable.id, note: signCheckpoint({ tenant, session: target, seq: marker.seq, hash: marker.hash, time: marker.at }, signable) }
+      const signs = signer && trusted && (signable.has(headOf(target, row)) || (await checkpointedHead(tx, trusted, tenant, target, row)) === 'signed') ? signer : null;
+      if (signer && !signs) deps.logger.warn({ op: 'keys.shred', tenant, session: target, seq: row.headSeq }, 'the head is not signed: the shred marker is left unsigned');
+      const checkpoint = signs
+        ? { keyId: signs.id, note: signCheckpoint({ tenant, session: target, seq: marker.seq, hash: marker.hash, time: marker.at }, signs) }
         : null;
       if (!(await appendEventsInTransaction(tx, tenant, target, row.headSeq, [marker], checkpoint))) {
         throw new StorageError('STORAGE_REFUSED', `session ${tenant}/${target} is ${row.status}; it cannot be shredded now`);
@@ -156,28 +155,22 @@ export async function shred(
 const headOf = (session: string, row: { headSeq: number; headHash: Uint8Array | null }) => `${session}\u0000${row.headSeq}\u0000${row.headHash ? toHex(row.headHash) : ''}`;
 
 /**
- * The heads of the sessions in scope that have no checkpoint at all (written with signing
- * off) and whose every event opens under the session's key: the ones a vault that signs
- * adopts (vault/signed-head.ts), checked before the shred destroys the keys that could
- * show it, so that their markers are signed too. Outside the shred's transaction, as the
- * check reads whole sessions; the shred signs a marker only onto the head seen here. A
- * check that cannot unwrap the keys (a key service that refuses) leaves the session's
- * marker unsigned, as before, and says so in the log; the erasure goes on.
+ * The heads in scope that the shred's markers may be signed onto (vault/signed-head.ts):
+ * signed by a trusted key, or, for a session with no checkpoint at all (written with
+ * signing off), adoptable because every event up to the head opens under its key. Checked
+ * before the shred destroys the keys that could show it, and outside its transaction, as
+ * the check reads whole sessions; the shred signs a marker only onto a head seen here and
+ * still signed, or still the one seen, under its lock. A check that cannot unwrap the
+ * keys leaves the marker unsigned and says so in the log; the erasure goes on.
  */
-async function adoptable(deps: VaultDeps, trusted: ReadonlyMap<string, Uint8Array>, tenant: string, session: string | undefined): Promise<Set<string>> {
+async function signableHeads(deps: VaultDeps, signer: CheckpointSigner, tenant: string, session: string | undefined): Promise<Set<string>> {
+  const rows = await withTenant(deps.store.db, tenant, 'listing what a shred erases', async (tx) => {
+    const found: SessionRow[] = [];
+    for await (const r of shreddable(tx, tenant, session)) found.push(r);
+    return found;
+  });
   const heads = new Set<string>();
-  for (const row of await withTenant(deps.store.db, tenant, 'listing what a shred erases', async (tx) => {
-    const rows: SessionRow[] = [];
-    for await (const r of shreddable(tx, tenant, session)) if (r.headSeq > 0 && r.headHash && (await checkpointedHead(tx, trusted, tenant, r.session, r)) === 'none') rows.push(r);
-    return rows;
-  })) {
-    try {
-      if (await opensToHead(deps, tenant, row.session, row.headSeq, row.headHash!)) heads.add(headOf(row.session, row));
-    } catch (e) {
-      if (!isVaultError(e) || e.category !== 'key') throw e;
-      deps.logger.warn({ op: 'keys.shred', tenant, session: row.session, code: e.code }, 'could not open the session to adopt its head: its shred marker is left unsigned');
-    }
-  }
+  for (const row of rows) if (await signableHead(deps, signer, tenant, row.session, row, 'keys.shred')) heads.add(headOf(row.session, row));
   return heads;
 }
 

@@ -47,6 +47,23 @@ export async function headUnsigned(deps: VaultDeps, signer: Signer, tenant: stri
 }
 
 /**
+ * Whether a run that is not an append may sign over this head (a `checkpoint` run, a
+ * shred's marker): headUnsigned, where a session with no checkpoint is checked by opening
+ * its events, which needs its keys. A run that cannot unwrap them (a job given the signing
+ * key but not the master key, a key service that refuses) leaves that session unsigned,
+ * says why in its log (`op`), and goes on with the others.
+ */
+export async function signableHead(deps: VaultDeps, signer: Signer, tenant: string, session: string, head: Head, op: string): Promise<boolean> {
+  try {
+    return (await headUnsigned(deps, signer, tenant, session, head)) === null;
+  } catch (e) {
+    if (!isVaultError(e) || e.category !== 'key') throw e;
+    deps.logger.warn({ op, tenant, session, code: e.code }, 'could not open the session to adopt its head: left unsigned');
+    return false;
+  }
+}
+
+/**
  * What the session's checkpoints say of this head, read in the caller's transaction:
  * `signed` by one of `keys` (or there is no head yet), `unsigned` where the session has
  * checkpoints but none of these keys made one at the head, `none` where it has no
@@ -85,7 +102,7 @@ const UNPROVEN = new Set(['DECRYPTION_FAILED', 'CHAIN_BROKEN', 'KEY_DESTROYED', 
  * object holding them is missing or altered: what cannot be shown is not signed. Storage
  * errors (the database or the object store unreachable) are thrown as they are.
  */
-export async function opensToHead(deps: VaultDeps, tenant: string, session: string, headSeq: number, headHash: Uint8Array): Promise<boolean> {
+async function opensToHead(deps: VaultDeps, tenant: string, session: string, headSeq: number, headHash: Uint8Array): Promise<boolean> {
   let last: { seq: number; hash: string } | undefined;
   try {
     for await (const events of decryptedEvents(deps, tenant, session, 1, headSeq).chunks()) {
