@@ -79,6 +79,8 @@ describe.each(backends())('key wraps are signed, on $name', (backend) => {
   it('`keys check --sign` signs a wrap that opens and carries no signature, and none that does not open; recorded as keys.sign', async () => {
     await vault.close(); // the embedded store serves one process at a time
     const env = { VAULT_HOME: store.home, ...(store.database ? { VAULT_DATABASE_URL: store.database } : {}) };
+    const text = await runCli(env, ['keys', 'check', 'bank', '--actor', 'dana', '--reason', 'upgrade']);
+    expect(text.stdout).toContain('\n  1 wrap(s) open but carry no trusted signature; verify names them: `keys check --sign` signs them\n');
     const cli = await runCli(env, ['keys', 'check', 'bank', '--sign', '--actor', 'dana', '--reason', 'upgrade', '--json']);
     vault = await store.open();
     expect(cli.code).toBe(1); // loan and copy do not open
