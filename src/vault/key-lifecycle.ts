@@ -3,7 +3,7 @@ import type { SecretBytes } from '../crypto';
 import { assertCanDestroy, assertCanRetire, dataKeyAad, newTenantKey, unwrapKey, wrapKey, type TenantKeyState } from '../keys';
 import { insertTenantKey, listSessions, listTenantKeys, readHolds, readSession, rewrapSessionKey, setTenantKeyState, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
-import { nextWrapSeq, signedWrap } from './key-wraps';
+import { nextWrapSeq, sessionSubject, signedWrap, tenantKeySubject } from './key-wraps';
 
 /** A tenant key version as `keys list` shows it: never key material. */
 export interface TenantKeyInfo {
@@ -38,7 +38,7 @@ export async function rotateTenantKey(deps: VaultDeps, tenant: string): Promise<
       const version = Math.max(...keys.map((k) => k.version)) + 1;
       const made = await newTenantKey(provider, { tenant, version });
       key = made.key;
-      const signed = signedWrap(signer, { kind: 'tenant', tenant, version, masterKeyId: made.masterKeyId }, 1, made.wrapped);
+      const signed = signedWrap(signer, tenantKeySubject({ tenant, version, masterKeyId: made.masterKeyId }), 1, made.wrapped);
       await setTenantKeyState(tx, tenant, primary.version, 'active');
       await insertTenantKey(tx, { tenant, version, masterKeyId: made.masterKeyId, wrappedKey: made.wrapped, state: 'primary', createdAt: deps.clock(), ...signed });
       deps.logger.info({ op: 'keys.rotate', tenant, version, previous: primary.version }, 'tenant key rotated');
@@ -84,8 +84,8 @@ export async function rewrapTenant(
         const dataKey = unwrapKey(from, locked.wrappedDataKey, dataKeyAad(tenant, s.session, locked.dataKeyVersion, locked.tenantKeyVersion));
         try {
           const wrapped = wrapKey(to, dataKey, dataKeyAad(tenant, s.session, locked.dataKeyVersion, primary));
-          const subject = { kind: 'session' as const, tenant, session: s.session, dataKeyVersion: locked.dataKeyVersion, tenantKeyVersion: primary };
-          return rewrapSessionKey(tx, tenant, s.session, s.tenantKeyVersion, primary, wrapped, signedWrap(signer, subject, nextWrapSeq(locked), wrapped));
+          const signed = signedWrap(signer, sessionSubject({ ...locked, tenantKeyVersion: primary }), nextWrapSeq(locked), wrapped);
+          return rewrapSessionKey(tx, tenant, s.session, s.tenantKeyVersion, primary, wrapped, signed);
         } finally {
           dataKey.dispose();
         }

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readKeyringDocument, replaceKeyringFile, withNewMasterKey, withoutAnyMasterKey, withoutMasterKeys } from '../keys';
 import { listTenantKeys, listTenants, rewrapTenantKey, withTenant } from '../store';
 import type { VaultDeps } from './deps';
-import { nextWrapSeq, signedWrap } from './key-wraps';
+import { nextWrapSeq, signedWrap, tenantKeySubject } from './key-wraps';
 
 const LOCAL = 'local:';
 
@@ -53,7 +53,7 @@ export async function rotateMaster(deps: VaultDeps, keyringPath: string, onProgr
         const key = await provider.unwrapTenantKey({ tenant, version: k.version }, k.masterKeyId, k.wrappedKey!);
         try {
           const to = await provider.wrapTenantKey({ tenant, version: k.version }, key);
-          const signed = signedWrap(signer, { kind: 'tenant', tenant, version: k.version, masterKeyId: to.masterKeyId }, nextWrapSeq(k), to.wrapped);
+          const signed = signedWrap(signer, tenantKeySubject({ tenant, version: k.version, masterKeyId: to.masterKeyId }), nextWrapSeq(k), to.wrapped);
           return rewrapTenantKey(tx, tenant, k.version, k.masterKeyId, { ...to, signed });
         } finally {
           key.dispose();
@@ -114,7 +114,7 @@ export async function moveToProvider(deps: VaultDeps, keyringPath: string, onPro
       const key = await provider.unwrapTenantKey({ tenant: k.tenant, version: k.version }, k.masterKeyId, k.wrapped);
       try {
         const to = await provider.wrapTenantKey({ tenant: k.tenant, version: k.version }, key);
-        const signed = signedWrap(signer, { kind: 'tenant', tenant: k.tenant, version: k.version, masterKeyId: to.masterKeyId }, nextWrapSeq(k), to.wrapped);
+        const signed = signedWrap(signer, tenantKeySubject({ ...k, masterKeyId: to.masterKeyId }), nextWrapSeq(k), to.wrapped);
         return rewrapTenantKey(tx, k.tenant, k.version, k.masterKeyId, { ...to, signed });
       } finally {
         key.dispose();

@@ -4,7 +4,7 @@ import { formatDuration } from '../retention';
 import { DATA_KEY_VERSION } from './key-access';
 import type { VaultDeps } from './deps';
 import type { OpenSession } from './session-cache';
-import { signedWrap } from './key-wraps';
+import { sessionSubject, signedWrap } from './key-wraps';
 
 /**
  * Loads a session (data key unwrapped, head) into the cache, creating it when `create`
@@ -32,7 +32,7 @@ export async function openSession(
         dataKeyVersion: DATA_KEY_VERSION,
         tenantKeyVersion: fresh.tenantKeyVersion,
         wrappedDataKey: fresh.wrapped,
-        ...signedWrap(signer, { kind: 'session', tenant, session, dataKeyVersion: DATA_KEY_VERSION, tenantKeyVersion: fresh.tenantKeyVersion }, 1, fresh.wrapped),
+        ...signedWrap(signer, sessionSubject({ tenant, session, dataKeyVersion: DATA_KEY_VERSION, tenantKeyVersion: fresh.tenantKeyVersion }), 1, fresh.wrapped),
         retainFloor,
       });
       if (created) deps.logger.info({ op: 'session.create', agent: create.agent }, 'session created');

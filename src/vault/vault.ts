@@ -12,7 +12,7 @@ import { decryptedAt, decryptedEvents, decryptedSince, seqRange } from './read';
 import { checkStateOptions, landmarksAt, stateAt, writeSnapshot, type StateOptions } from './snapshots';
 import { verify, type VerifyReport, type VerifyScope } from './verify';
 import { checkpoint, type CheckpointResult } from './checkpoint';
-import { signedWrap } from './key-wraps';
+import { signedWrap, tenantKeySubject } from './key-wraps';
 import { exportSession, type ExportOptions } from './export';
 import { reviewRoles, type Bundle, type RoleFinding } from '../audit';
 import { OperatorAccess, accessTrail, recordAccess, type Operator } from './access';
@@ -113,7 +113,7 @@ export class Vault {
           if (!(await insertTenant(tx, { tenant: t, createdAt: now }))) {
             throw new InputError('TENANT_EXISTS', `tenant ${t} already exists`);
           }
-          const signed = signedWrap(signer, { kind: 'tenant', tenant: t, version: 1, masterKeyId: wrapped.masterKeyId }, 1, wrapped.wrapped);
+          const signed = signedWrap(signer, tenantKeySubject({ tenant: t, version: 1, masterKeyId: wrapped.masterKeyId }), 1, wrapped.wrapped);
           await insertTenantKey(tx, { tenant: t, version: 1, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.wrapped, state: 'primary', createdAt: now, ...signed });
           await writePolicy(tx, { tenant: t, archiveAfter: formatDuration(d.archiveAfter), retain: formatDuration(d.retain), setBy: DEFAULT_POLICY_ACTOR, setAt: now, mode: 'governance' });
         });
