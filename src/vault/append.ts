@@ -59,7 +59,7 @@ export async function append(
       const signer = await deps.signer();
       for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
         const s =
-          deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, { agent: options.agent ?? null }));
+          deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, { agent: options.agent ?? null, signer }));
         // A retry is found by the unique index on the keys, not by a read before every keyed
         // append to an active session: a key already stored fails the statement (23505,
         // nothing written) or the head has moved past it, and either way the next attempt

@@ -4,20 +4,22 @@ import { formatDuration } from '../retention';
 import { DATA_KEY_VERSION } from './key-access';
 import type { VaultDeps } from './deps';
 import type { OpenSession } from './session-cache';
+import type { CheckpointSigner } from '../audit';
 import { sessionSubject, signedWrap } from './key-wraps';
 
 /**
  * Loads a session (data key unwrapped, head) into the cache, creating it when `create`
- * is set and it does not exist. UNKNOWN_SESSION when absent and not creating,
- * UNKNOWN_TENANT when the tenant does not exist.
+ * is set and it does not exist, its key's wrap signed by `create.signer` (the appending
+ * vault's, already read outside the transaction; none where it signs nothing).
+ * UNKNOWN_SESSION when absent and not creating, UNKNOWN_TENANT when the tenant does not
+ * exist.
  */
 export async function openSession(
   deps: VaultDeps,
   tenant: string,
   session: string,
-  create: { agent: string | null } | null,
+  create: { agent: string | null; signer: CheckpointSigner | null } | null,
 ): Promise<OpenSession> {
-  const signer = create ? await deps.signer() : null; // outside the transaction: it may publish its key to the witness
   const opened = await withTenant(deps.store.db, tenant, 'opening a session', async (tx) => {
     let row = await readSession(tx, tenant, session);
     if (!row && create) {
@@ -32,7 +34,7 @@ export async function openSession(
         dataKeyVersion: DATA_KEY_VERSION,
         tenantKeyVersion: fresh.tenantKeyVersion,
         wrappedDataKey: fresh.wrapped,
-        ...signedWrap(signer, sessionSubject({ tenant, session, dataKeyVersion: DATA_KEY_VERSION, tenantKeyVersion: fresh.tenantKeyVersion }), 1, fresh.wrapped),
+        ...signedWrap(create.signer, sessionSubject({ tenant, session, dataKeyVersion: DATA_KEY_VERSION, tenantKeyVersion: fresh.tenantKeyVersion }), 1, fresh.wrapped),
         retainFloor,
       });
       if (created) deps.logger.info({ op: 'session.create', agent: create.agent }, 'session created');
