@@ -42,6 +42,7 @@ export type ErrorCode =
   | 'DECRYPTION_FAILED'
   // integrity (exit 1)
   | 'CHAIN_BROKEN'
+  | 'WRAP_UNSIGNED'
   | 'ARCHIVE_MISSING'
   | 'ARCHIVE_CORRUPT'
   // storage (exit 4)
@@ -85,6 +86,7 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   KEY_UNAVAILABLE: 'key',
   DECRYPTION_FAILED: 'key',
   CHAIN_BROKEN: 'integrity',
+  WRAP_UNSIGNED: 'integrity',
   ARCHIVE_MISSING: 'integrity',
   ARCHIVE_CORRUPT: 'integrity',
   STORAGE_UNAVAILABLE: 'storage',

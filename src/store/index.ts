@@ -38,6 +38,7 @@ export type { HoldRow, HoldHistoryRow } from './queries/legal-holds';
 export { shredSessionKeys, destroyAllTenantKeys } from './queries/shred-keys';
 export { rewrapTenantKey } from './queries/rewrap-tenant-key';
 export { signSessionWrap, signTenantKeyWrap } from './queries/sign-wraps';
+export { readWrapsSigned, setWrapsSigned } from './queries/wrap-rule';
 export { readPolicy, writePolicy, setRetainFloor } from './queries/retention-policies';
 export type { PolicyRow } from './queries/retention-policies';
 export { archiveTimes, listArchives } from './queries/archives';

@@ -1,4 +1,4 @@
-import { customType, doublePrecision, index, integer, bigint, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { boolean, customType, doublePrecision, index, integer, bigint, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import { sql } from 'drizzle-orm';
 
 /**
@@ -17,6 +17,8 @@ export const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
 export const tenants = pgTable('tenants', {
   tenantId: text('tenant_id').primaryKey(),
   createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull(),
+  /** Every key wrap of the tenant is signed, for good: the vault opens no other (drizzle/0051). */
+  wrapsSigned: boolean('wraps_signed').notNull().default(false),
 });
 
 /** Versioned tenant keys, each wrapped by a master key (or KMS key) named by master_key_id. */

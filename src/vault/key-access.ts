@@ -1,7 +1,9 @@
 import { KeyError, InputError } from '../errors';
 import { SecretBytes, generateKey } from '../crypto';
 import { dataKeyAad, unwrapKey, wrapKey, type KeyProvider } from '../keys';
-import { readTenantKey, type TenantKeyRow, type TenantTx } from '../store';
+import { readTenantKey, type TenantKeyRow, type TenantTx, type WrapColumns } from '../store';
+import { sessionSubject, tenantKeySubject } from './key-wraps';
+import type { WrapCheck } from './trusted-wrap';
 
 /** Every session's data key is version 1 today; the column and the AAD leave room for rotation. */
 export const DATA_KEY_VERSION = 1;
@@ -9,12 +11,16 @@ export const DATA_KEY_VERSION = 1;
 /**
  * Unwraps tenant keys (through the KeyProvider) and session data keys (with the tenant
  * key), caching the unwrapped tenant keys for the life of the vault. All key material
- * stays in SecretBytes and is zeroed on close().
+ * stays in SecretBytes and is zeroed on close(). Each stored wrap passes `checkWrap`
+ * before it is opened (trusted-wrap.ts: WRAP_UNSIGNED for one written outside the vault).
  */
 export class KeyAccess {
   private readonly tenantKeys = new Map<string, SecretBytes>();
 
-  constructor(private readonly provider: () => Promise<KeyProvider>) {}
+  constructor(
+    private readonly provider: () => Promise<KeyProvider>,
+    private readonly checkWrap: WrapCheck,
+  ) {}
 
   /** A tenant key version, unwrapped. KEY_DESTROYED if destroyed, KEY_NOT_FOUND if absent. */
   async tenantKey(tx: TenantTx, tenant: string, version: number): Promise<SecretBytes> {
@@ -23,6 +29,7 @@ export class KeyAccess {
     if (cached) return cached;
     const row = await readTenantKey(tx, tenant, version);
     if (!row) throw new KeyError('KEY_NOT_FOUND', `tenant ${tenant} has no key version ${version}`);
+    await this.checkTenantKeyWrap(tx, row);
     const key = await this.unwrapTenantKey(row);
     this.tenantKeys.set(cacheKey, key);
     return key;
@@ -54,11 +61,17 @@ export class KeyAccess {
   /** Unwraps a session's data key. KEY_DESTROYED when it has been shredded. */
   async dataKey(
     tx: TenantTx,
-    s: { tenant: string; session: string; dataKeyVersion: number; tenantKeyVersion: number; wrappedDataKey: Uint8Array | null },
+    s: { tenant: string; session: string; dataKeyVersion: number; tenantKeyVersion: number; wrappedDataKey: Uint8Array | null } & WrapColumns,
   ): Promise<SecretBytes> {
     if (!s.wrappedDataKey) throw new KeyError('KEY_DESTROYED', `the key of session ${s.tenant}/${s.session} has been destroyed`);
+    await this.checkWrap(tx, sessionSubject(s), s.wrappedDataKey, s);
     const tenantKey = await this.tenantKey(tx, s.tenant, s.tenantKeyVersion);
     return unwrapKey(tenantKey, s.wrappedDataKey, dataKeyAad(s.tenant, s.session, s.dataKeyVersion, s.tenantKeyVersion));
+  }
+
+  /** WRAP_UNSIGNED for a tenant key version's wrap written outside the vault (trusted-wrap.ts): before it is opened, or wrapped anew by a master rotation. */
+  async checkTenantKeyWrap(tx: TenantTx, row: Pick<TenantKeyRow, 'tenant' | 'version' | 'masterKeyId' | 'wrappedKey'> & WrapColumns): Promise<void> {
+    if (row.wrappedKey) await this.checkWrap(tx, tenantKeySubject(row), row.wrappedKey, row);
   }
 
   /** A stored tenant key version unwrapped afresh, past the cache, for the caller to dispose (`keys check`). */

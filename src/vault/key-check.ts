@@ -1,8 +1,8 @@
-import { InputError, KeyError } from '../errors';
+import { InputError, KeyError, StorageError } from '../errors';
 import type { SecretBytes } from '../crypto';
 import { dataKeyAad, unwrapKey } from '../keys';
 import type { CheckpointSigner } from '../audit';
-import { listSessions, listTenantKeys, listTenants, signSessionWrap, signTenantKeyWrap, withTenant, type SessionRow } from '../store';
+import { listSessions, listTenantKeys, listTenants, readWrapsSigned, setWrapsSigned, signSessionWrap, signTenantKeyWrap, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
 import { sessionSubject, signedWrap, storedWrapSigned, tenantKeySubject } from './key-wraps';
 
@@ -24,7 +24,7 @@ import { sessionSubject, signedWrap, storedWrapSigned, tenantKeySubject } from '
  * that opens, so opening is the proof the signature then states. Otherwise it reads only.
  */
 
-export type KeyProblemKind = 'tenant_key_unreadable' | 'session_key_unreadable';
+export type KeyProblemKind = 'tenant_key_unreadable' | 'session_key_unreadable' | 'tenant_key_untrusted' | 'session_key_untrusted';
 
 export interface KeyProblem {
   tenant: string;
@@ -32,7 +32,12 @@ export interface KeyProblem {
   version: number;
   session?: string;
   kind: KeyProblemKind;
-  /** Why, as an error code: DECRYPTION_FAILED (other bytes, other binding), KEY_NOT_FOUND (a master key or version this vault does not have), KEY_DESTROYED. */
+  /**
+   * Why, as an error code: DECRYPTION_FAILED (other bytes, other binding), KEY_NOT_FOUND (a
+   * master key or version this vault does not have), KEY_DESTROYED; WRAP_UNSIGNED (`…_untrusted`)
+   * for a wrap that opens but that no trusted key signed, in a tenant whose wraps are all
+   * signed: written outside the vault by a holder of the key above it, so never signed over.
+   */
   code: string;
 }
 
@@ -45,6 +50,12 @@ export interface KeyCheckReport {
   unsigned: number;
   /** Of those, how many this run signed (`--sign`). */
   signed: number;
+  /**
+   * Of the tenants checked, how many have every key wrap signed for good (drizzle/0051): the
+   * vault opens no unsigned wrap of theirs. A tenant created by a vault that signs is one
+   * from the start; `--sign` makes one of a tenant it leaves with no unsigned wrap.
+   */
+  signedOnly: number;
   problems: KeyProblem[];
 }
 
@@ -62,7 +73,7 @@ export async function checkKeys(deps: VaultDeps, tenant?: string, options: { sig
   const tenants = tenant !== undefined ? [tenant] : all;
   const signer = options.sign ? await wrapSigner(deps) : null;
   const wraps: Wraps = { trusted: await deps.trustedKeys(), signer };
-  const report: KeyCheckReport = { ok: true, tenants: tenants.length, tenantKeys: 0, sessionKeys: 0, unsigned: 0, signed: 0, problems: [] };
+  const report: KeyCheckReport = { ok: true, tenants: tenants.length, tenantKeys: 0, sessionKeys: 0, unsigned: 0, signed: 0, signedOnly: 0, problems: [] };
   for (const t of tenants) await checkTenant(deps, t, report, wraps);
   report.ok = report.problems.length === 0;
   return report;
@@ -85,6 +96,17 @@ async function checkTenant(deps: VaultDeps, tenant: string, report: KeyCheckRepo
   const opened = new Map<number, SecretBytes>();
   /** Versions that did not open, and why: their sessions' keys cannot open either. */
   const failed = new Map<number, string>();
+  const signedOnly = await withTenant(deps.store.db, tenant, 'reading the wrap rule', (tx) => readWrapsSigned(tx, tenant));
+  const before = { problems: report.problems.length, unsigned: report.unsigned, signed: report.signed };
+  /** A wrap that opens and that no trusted key signed: signed (`--sign`) in a tenant of older wraps; in one whose wraps are all signed, written outside the vault. */
+  const unsignedWrap = (kind: 'tenant_key_untrusted' | 'session_key_untrusted', version: number, session?: string): boolean => {
+    if (!signedOnly) {
+      report.unsigned++;
+      return wraps.signer !== null;
+    }
+    report.problems.push({ tenant, version, ...(session !== undefined ? { session } : {}), kind, code: 'WRAP_UNSIGNED' });
+    return false;
+  };
   try {
     const versions = await withTenant(deps.store.db, tenant, 'reading tenant keys', (tx) => listTenantKeys(tx, tenant));
     for (const v of versions) {
@@ -104,16 +126,20 @@ async function checkTenant(deps: VaultDeps, tenant: string, report: KeyCheckRepo
       }
       const subject = tenantKeySubject(v);
       if (storedWrapSigned(subject, v.wrappedKey!, v, wraps.trusted)) continue;
-      report.unsigned++;
-      if (!wraps.signer) continue;
+      if (!unsignedWrap('tenant_key_untrusted', v.version) || !wraps.signer) continue;
       const signed = signedWrap(wraps.signer, subject, v.wrapSeq ?? 1, v.wrappedKey!);
       if (await withTenant(deps.store.db, tenant, 'signing a key wrap', (tx) => signTenantKeyWrap(tx, tenant, v.version, v.wrappedKey!, signed))) report.signed++;
     }
     let after: string | null = null;
     for (;;) {
       const page: SessionRow[] = await withTenant(deps.store.db, tenant, 'reading session keys', (tx) => listSessions(tx, tenant, after, 500));
-      const toSign = page.filter((s) => s.wrappedDataKey && checkSession(s, opened, failed, report) && !storedWrapSigned(sessionSubject(s), s.wrappedDataKey, s, wraps.trusted));
-      report.unsigned += toSign.length;
+      const toSign = page.filter(
+        (s) =>
+          s.wrappedDataKey &&
+          checkSession(s, opened, failed, report) &&
+          !storedWrapSigned(sessionSubject(s), s.wrappedDataKey, s, wraps.trusted) &&
+          unsignedWrap('session_key_untrusted', s.tenantKeyVersion, s.session),
+      );
       const signer = wraps.signer;
       if (signer && toSign.length > 0) {
         report.signed += await withTenant(deps.store.db, tenant, 'signing key wraps', async (tx) => {
@@ -125,9 +151,28 @@ async function checkTenant(deps: VaultDeps, tenant: string, report: KeyCheckRepo
       if (page.length < 500) break;
       after = page[page.length - 1]!.session;
     }
+    const clean = report.problems.length === before.problems && report.unsigned - before.unsigned === report.signed - before.signed;
+    if (signedOnly || (wraps.signer && clean && (await signedFromNow(deps, tenant)))) report.signedOnly++;
   } finally {
     for (const k of opened.values()) k.dispose();
   }
+}
+
+/**
+ * After `--sign` left a tenant with no unsigned wrap: its wraps are signed from now on
+ * (setWrapsSigned). The database refuses it where a writer with signing off stored an
+ * unsigned wrap meanwhile; the tenant then stays as it was, and the next run signs that one.
+ */
+async function signedFromNow(deps: VaultDeps, tenant: string): Promise<boolean> {
+  try {
+    await withTenant(deps.store.db, tenant, 'requiring signed key wraps', (tx) => setWrapsSigned(tx, tenant));
+  } catch (e) {
+    if (!(e instanceof StorageError && e.code === 'STORAGE_REFUSED')) throw e;
+    deps.logger.warn({ op: 'keys.sign', tenant }, 'an unsigned key wrap was stored meanwhile: the tenant is left as it was; run keys check --sign again');
+    return false;
+  }
+  deps.logger.info({ op: 'keys.sign', tenant }, 'every key wrap of the tenant is signed from now on');
+  return true;
 }
 
 /** Whether a session's key opens; reports why not when it does not. */

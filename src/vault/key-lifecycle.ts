@@ -1,6 +1,6 @@
 import { InputError } from '../errors';
 import type { SecretBytes } from '../crypto';
-import { assertCanDestroy, assertCanRetire, dataKeyAad, newTenantKey, unwrapKey, wrapKey, type TenantKeyState } from '../keys';
+import { assertCanDestroy, assertCanRetire, dataKeyAad, newTenantKey, wrapKey, type TenantKeyState } from '../keys';
 import { insertTenantKey, listSessions, listTenantKeys, readHolds, readSession, rewrapSessionKey, setTenantKeyState, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
 import { nextWrapSeq, sessionSubject, signedWrap, tenantKeySubject } from './key-wraps';
@@ -79,9 +79,9 @@ export async function rewrapTenant(
         // Used as read under the lock: rewrapped meanwhile (another run), shredded, or gone, it is left.
         if (!locked?.wrappedDataKey || locked.tenantKeyVersion !== s.tenantKeyVersion) return false;
         if ((await readHolds(tx, tenant, s.session)).length > 0) return 'held' as const;
-        const from = await deps.keys.tenantKey(tx, tenant, locked.tenantKeyVersion);
         const to = await deps.keys.tenantKey(tx, tenant, primary);
-        const dataKey = unwrapKey(from, locked.wrappedDataKey, dataKeyAad(tenant, s.session, locked.dataKeyVersion, locked.tenantKeyVersion));
+        // Opened as any read opens it: a wrap written outside the vault is not signed over (WRAP_UNSIGNED).
+        const dataKey = await deps.keys.dataKey(tx, locked);
         try {
           const wrapped = wrapKey(to, dataKey, dataKeyAad(tenant, s.session, locked.dataKeyVersion, primary));
           const signed = signedWrap(signer, sessionSubject({ ...locked, tenantKeyVersion: primary }), nextWrapSeq(locked), wrapped);

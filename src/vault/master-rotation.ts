@@ -1,7 +1,7 @@
 import { InputError } from '../errors';
 import { existsSync } from 'node:fs';
 import { readKeyringDocument, replaceKeyringFile, withNewMasterKey, withoutAnyMasterKey, withoutMasterKeys } from '../keys';
-import { listTenantKeys, listTenants, rewrapTenantKey, withTenant } from '../store';
+import { listTenantKeys, listTenants, rewrapTenantKey, withTenant, type TenantKeyRow } from '../store';
 import type { VaultDeps } from './deps';
 import { nextWrapSeq, signedWrap, tenantKeySubject } from './key-wraps';
 
@@ -50,6 +50,7 @@ export async function rotateMaster(deps: VaultDeps, keyringPath: string, onProgr
     for (const k of keys) {
       if (!k.wrappedKey || k.masterKeyId === `${LOCAL}${primary}`) continue;
       const moved = await withTenant(deps.store.db, tenant, 'rewrapping a tenant key', async (tx) => {
+        await deps.keys.checkTenantKeyWrap(tx, k); // one written outside the vault is not signed over
         const key = await provider.unwrapTenantKey({ tenant, version: k.version }, k.masterKeyId, k.wrappedKey!);
         try {
           const to = await provider.wrapTenantKey({ tenant, version: k.version }, key);
@@ -102,15 +103,16 @@ export async function moveToProvider(deps: VaultDeps, keyringPath: string, onPro
   const target = provider.masterKeyId;
   if (!target) throw new InputError('INVALID_CONFIG', 'the key provider names no masterKeyId, so what is already moved cannot be told');
   const signer = await deps.signer();
-  const pending: { tenant: string; version: number; masterKeyId: string; wrapped: Uint8Array; wrapSeq: number | null }[] = [];
+  const pending: (TenantKeyRow & { wrapped: Uint8Array })[] = [];
   for (const { tenant } of await listTenants(deps.store.db)) {
     for (const k of await withTenant(deps.store.db, tenant, 'listing keys', (tx) => listTenantKeys(tx, tenant))) {
-      if (k.wrappedKey && k.masterKeyId !== target) pending.push({ tenant, version: k.version, masterKeyId: k.masterKeyId, wrapped: k.wrappedKey, wrapSeq: k.wrapSeq });
+      if (k.wrappedKey && k.masterKeyId !== target) pending.push({ ...k, wrapped: k.wrappedKey });
     }
   }
   let done = 0;
   for (const k of pending) {
     const moved = await withTenant(deps.store.db, k.tenant, 'moving a tenant key', async (tx) => {
+      await deps.keys.checkTenantKeyWrap(tx, k); // one written outside the vault is not signed over
       const key = await provider.unwrapTenantKey({ tenant: k.tenant, version: k.version }, k.masterKeyId, k.wrapped);
       try {
         const to = await provider.wrapTenantKey({ tenant: k.tenant, version: k.version }, key);

@@ -10,6 +10,7 @@ import { openStore } from '../store';
 import { FolderObjectStore, S3ObjectStore, type ObjectLockMode, type S3Settings } from '../objects';
 import { DEFAULT_POLICY, parsePolicy } from '../retention';
 import { KeyAccess } from './key-access';
+import { wrapCheck } from './trusted-wrap';
 import { KeyedMutex } from './mutex';
 import { GroupCommit } from './group-commit';
 import { SessionCache } from './session-cache';
@@ -247,7 +248,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   };
   const deps = {
     store,
-    keys: new KeyAccess(getProvider),
+    keys: new KeyAccess(getProvider, wrapCheck(getSigner, trustedKeys)),
     cache: new SessionCache(1024, o.stateCache ?? 32),
     mutex: new KeyedMutex(),
     appends: new GroupCommit(store),

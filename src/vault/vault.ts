@@ -110,7 +110,7 @@ export class Vault {
       try {
         await withTenant(this.deps.store.db, t, 'creating a tenant', async (tx) => {
           const now = this.deps.clock();
-          if (!(await insertTenant(tx, { tenant: t, createdAt: now }))) {
+          if (!(await insertTenant(tx, { tenant: t, createdAt: now, wrapsSigned: signer !== null }))) {
             throw new InputError('TENANT_EXISTS', `tenant ${t} already exists`);
           }
           const signed = signedWrap(signer, tenantKeySubject({ tenant: t, version: 1, masterKeyId: wrapped.masterKeyId }), 1, wrapped.wrapped);

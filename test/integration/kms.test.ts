@@ -56,24 +56,32 @@ describe.each(backends())('the KMS key provider on $name', (backend) => {
     const h = await tempHome();
     const database = backend.name === 'pglite' ? undefined : await backend.database();
     const vault = await openVault({ home: h.home, database, keyProvider: provider(), logger: quiet });
+    let moved: { wrapped_key: Uint8Array; master_key_id: string };
     try {
       await vault.createTenant('alpha');
       await vault.createTenant('beta');
       await vault.session('beta', 's').append({ type: 'task', task: 'beta work' });
       // The DBA copies alpha's wrapped key over beta's.
-      await asOwner(vault, database ?? 'pglite', [
+      const [, selected] = await asOwner(vault, database ?? 'pglite', [
         { text: `UPDATE tenant_keys SET wrapped_key = (SELECT wrapped_key FROM tenant_keys WHERE tenant_id = 'alpha' AND version = 1) WHERE tenant_id = 'beta' AND version = 1` },
+        { text: `SELECT wrapped_key, master_key_id FROM tenant_keys WHERE tenant_id = 'beta' AND version = 1` },
       ]);
+      moved = selected![0] as typeof moved;
     } finally {
       await vault.close();
     }
     const fresh = await openVault({ home: h.home, database, keyProvider: provider(), logger: quiet, migrate: false });
     try {
-      await expect(fresh.session('beta', 's').state()).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
-      expect(kms.calls.at(-1)).toMatchObject({ op: 'Decrypt', context: { tenant: 'beta', version: '1' } });
+      // The vault does not ask the KMS at all: the wrap's signature is alpha's (drizzle/0051).
+      const asked = kms.calls.length;
+      await expect(fresh.session('beta', 's').state()).rejects.toMatchObject({ code: 'WRAP_UNSIGNED' });
+      expect(kms.calls.length).toBe(asked);
     } finally {
       await fresh.close();
     }
+    // Nor would the KMS unwrap it for beta: the context binds the tenant.
+    await expect(provider().unwrapTenantKey({ tenant: 'beta', version: 1 }, moved.master_key_id, new Uint8Array(moved.wrapped_key))).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+    expect(kms.calls.at(-1)).toMatchObject({ op: 'Decrypt', context: { tenant: 'beta', version: '1' } });
   }, 120_000);
 });
 

@@ -6,6 +6,7 @@ import type { Vault } from '../../src/vault';
 import { refusal } from '../support/refusal';
 import { storeHome, type StoreHome } from '../support/store-home';
 import { runCli } from '../support/cli';
+import { asOwner } from '../support/owner';
 
 /**
  * Key wraps against the operator role's own database credentials, stolen, with no keyring,
@@ -26,9 +27,12 @@ const GOES_BACK = /STORAGE_REFUSED.*a key wrap's sequence only moves forward/;
 describe.each(backends())('key wraps are signed, on $name', (backend) => {
   let store: StoreHome;
   let vault: Vault;
-  const asOperator = (q: string) => withTenant(storeOf(vault).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)), storeOf(vault).layout.operatorRole);
+  const asOperatorIn = (tenant: string, q: string) => withTenant(storeOf(vault).db, tenant, 'attack', (tx) => tx.execute(sql.raw(q)), storeOf(vault).layout.operatorRole);
+  const asOperator = (q: string) => asOperatorIn('bank', q);
   const rows = async <T>(q: string) => ((await asOperator(q)) as unknown as { rows: T[] }).rows;
-  const problems = async (session?: string) => (await vault.verify({ tenant: 'bank', ...(session ? { session } : {}) })).problems.map((p) => `${p.session} ${p.seq} ${p.kind}`);
+  const problemsIn = async (tenant: string, session?: string) =>
+    (await vault.verify({ tenant, ...(session ? { session } : {}) })).problems.map((p) => `${p.session} ${p.seq} ${p.kind}`);
+  const problems = (session?: string) => problemsIn('bank', session);
   const op = () => vault.operator({ actor: 'dana', reason: 'key maintenance' });
   /** Tenant key version 2 as its signed wrap stood before the master rotation, to put back. */
   let beforeRotation: { w: string; wrap_seq: number; wrap_key_id: string; sig: string; master_key_id: string };
@@ -38,6 +42,11 @@ describe.each(backends())('key wraps are signed, on $name', (backend) => {
     vault = await store.open();
     await vault.createTenant('bank');
     for (const s of ['loan', 'claim', 'card', 'spare', 'copy']) await vault.session('bank', s).append({ type: 'message', role: 'user', content: `customer ${s}` });
+    // A tenant from before drizzle/0051, which does not take signed wraps only (set so by the
+    // owner with triggers off, as no role may clear it): there a signature can be stripped.
+    await vault.createTenant('old');
+    await asOwner(vault, store.database ?? 'pglite', [{ text: `UPDATE tenants SET wraps_signed = false WHERE tenant_id = 'old'` }]);
+    await vault.session('old', 'card').append({ type: 'message', role: 'user', content: 'customer card' });
   }, 60_000);
   afterAll(async () => {
     await vault?.close();
@@ -60,7 +69,8 @@ describe.each(backends())('key wraps are signed, on $name', (backend) => {
     await asOperator(`UPDATE sessions SET wrapped_data_key = decode(repeat('00', 72), 'hex'), wrap_seq = wrap_seq + 1 WHERE session_id = 'loan'`);
     await vault.close();
     vault = await store.open();
-    await expect(vault.session('bank', 'loan').state()).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+    // Not opened at all: no trusted key signed the wrap, in a tenant whose wraps are all signed (drizzle/0051).
+    await expect(vault.session('bank', 'loan').state()).rejects.toMatchObject({ code: 'WRAP_UNSIGNED' });
     expect(await problems('loan')).toEqual(['loan 1 session_key_unsigned']);
   });
 
@@ -71,21 +81,27 @@ describe.each(backends())('key wraps are signed, on $name', (backend) => {
     expect(await problems('copy')).toEqual(['copy 1 session_key_unsigned']);
   });
 
-  it('a signature stripped from a wrap is named', async () => {
-    await asOperator(`UPDATE sessions SET wrap_key_id = NULL, wrap_signature = NULL WHERE session_id = 'card'`);
-    expect(await problems('card')).toEqual(['card 1 session_key_unsigned']);
+  it('a signature stripped from a wrap is refused where the tenant takes signed wraps only, and named where it does not', async () => {
+    const strip = `UPDATE sessions SET wrap_key_id = NULL, wrap_signature = NULL WHERE session_id = 'card'`;
+    expect(await refusal(asOperator(strip))).toMatch(/STORAGE_REFUSED.*a wrap is stored only with its signature/);
+    expect(await problems('card')).toEqual([]);
+    await asOperatorIn('old', strip);
+    expect(await problemsIn('old', 'card')).toEqual(['card 1 session_key_unsigned']);
   });
 
   it('`keys check --sign` signs a wrap that opens and carries no signature, and none that does not open; recorded as keys.sign', async () => {
     await vault.close(); // the embedded store serves one process at a time
     const env = { VAULT_HOME: store.home, ...(store.database ? { VAULT_DATABASE_URL: store.database } : {}) };
-    const text = await runCli(env, ['keys', 'check', 'bank', '--actor', 'dana', '--reason', 'upgrade']);
+    // The stripped one, in the tenant from before 0051; signed, that tenant takes signed wraps only from then on.
+    const text = await runCli(env, ['keys', 'check', 'old', '--actor', 'dana', '--reason', 'upgrade']);
     expect(text.stdout).toContain('\n  1 wrap(s) open but carry no trusted signature; verify names them: `keys check --sign` signs them\n');
+    const old = await runCli(env, ['keys', 'check', 'old', '--sign', '--actor', 'dana', '--reason', 'upgrade', '--json']);
+    expect([old.code, JSON.parse(old.stdout)]).toMatchObject([0, { ok: true, unsigned: 1, signed: 1, signedOnly: 1 }]);
     const cli = await runCli(env, ['keys', 'check', 'bank', '--sign', '--actor', 'dana', '--reason', 'upgrade', '--json']);
     vault = await store.open();
     expect(cli.code).toBe(1); // loan and copy do not open
-    expect(JSON.parse(cli.stdout)).toMatchObject({ ok: false, unsigned: 1, signed: 1, problems: [{ session: 'copy', code: 'DECRYPTION_FAILED' }, { session: 'loan', code: 'DECRYPTION_FAILED' }] });
-    expect(await problems('card')).toEqual([]);
+    expect(JSON.parse(cli.stdout)).toMatchObject({ ok: false, unsigned: 0, signed: 0, problems: [{ session: 'copy', code: 'DECRYPTION_FAILED' }, { session: 'loan', code: 'DECRYPTION_FAILED' }] });
+    expect(await problemsIn('old', 'card')).toEqual([]);
     expect(await problems()).toEqual(['copy 1 session_key_unsigned', 'loan 1 session_key_unsigned']);
     const records = [];
     for await (const r of vault.accessLog({ tenant: 'bank' })) if (r.action.startsWith('keys.')) records.push(`${r.action}:${r.actor}:${r.outcome}`);

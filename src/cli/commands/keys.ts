@@ -57,15 +57,19 @@ export async function keysRotateCommand(ctx: CommandContext, tenant: string): Pr
 /**
  * `keys check [<tenant>] [--sign]`: every tenant key version and session key unwrapped,
  * none kept. Exit 1 when any does not open (a key written over or re-bound outside the
- * vault), as `verify` exits 1 on an integrity problem. `--sign` signs the wraps that open
- * and carry no signature. Recorded in the access trail (`keys.check`, `keys.sign`).
+ * vault), as `verify` exits 1 on an integrity problem, or where a tenant whose wraps are
+ * all signed holds one no trusted key signed. `--sign` signs the wraps that open and carry
+ * no signature, and makes each tenant it leaves with none take signed wraps only (drizzle/0051).
+ * Recorded in the access trail (`keys.check`, `keys.sign`).
  */
 export async function keysCheckCommand(ctx: CommandContext, tenant?: string, flags: { sign?: boolean } = {}): Promise<number> {
   const r = await ctx.asOperator((op) => op.checkKeys(tenant, { sign: flags.sign === true }));
   if (ctx.config.json) json(ctx.io, r);
   else {
-    ctx.io.out(`${r.ok ? 'OK' : 'KEYS THAT DO NOT OPEN'}: ${r.tenants} tenant(s), ${r.tenantKeys} tenant key(s), ${r.sessionKeys} session key(s) checked`);
+    const unreadable = r.problems.some((p) => p.kind.endsWith('_unreadable'));
+    ctx.io.out(`${r.ok ? 'OK' : unreadable ? 'KEYS THAT DO NOT OPEN' : 'WRAPS WRITTEN OUTSIDE THE VAULT'}: ${r.tenants} tenant(s), ${r.tenantKeys} tenant key(s), ${r.sessionKeys} session key(s) checked`);
     if (r.unsigned > 0) ctx.io.out(`  ${r.unsigned} wrap(s) open but carry no trusted signature; ${r.signed > 0 ? `${r.signed} signed now` : 'verify names them: `keys check --sign` signs them'}`);
+    ctx.io.out(`  ${r.signedOnly} of ${r.tenants} tenant(s) take signed key wraps only${r.signedOnly < r.tenants ? ' (`keys check --sign` makes the others so once their wraps are signed)' : ''}`);
     for (const p of r.problems) ctx.io.out(`  ${p.tenant}${p.session === undefined ? '' : `/${p.session}`} version ${p.version}: ${p.kind} (${p.code})`);
   }
   return r.ok ? 0 : 1;
