@@ -117,6 +117,28 @@ describe.each(backends())('a tenant whose key wraps are all signed, on $name', (
     await expect(vault.session('bank', 'legit').state()).resolves.toMatchObject({ lastSeq: 2 });
   });
 
+  it('a tenant key version whose signature is not its own is listed by keys check and used by nothing: not to open, not to move to an HSM or KMS', async () => {
+    await as('operatorRole', 'bank', `UPDATE tenant_keys SET wrap_signature = (SELECT wrap_signature FROM sessions WHERE session_id = 'legit') WHERE version = 2`);
+    await vault.close();
+    vault = await store.open(); // no tenant key held from before
+    await expect(vault.session('bank', 'legit').state()).rejects.toMatchObject({ code: 'WRAP_UNSIGNED' });
+    expect((await op().checkKeys('bank')).problems).toEqual([{ tenant: 'bank', version: 2, kind: 'tenant_key_untrusted', code: 'WRAP_UNSIGNED' }]);
+    expect(await problems('bank')).toEqual(['(tenant key) 2 tenant_key_unsigned']);
+    // A move to a key service stops at it before it asks the service anything.
+    await vault.close();
+    const asked: string[] = [];
+    const service = {
+      masterKeyId: 'kms:new',
+      wrapTenantKey: () => (asked.push('wrap'), Promise.reject(new Error('not asked'))),
+      unwrapTenantKey: () => (asked.push('unwrap'), Promise.reject(new Error('not asked'))),
+    };
+    vault = await store.open({ keyProvider: service });
+    await expect(op().rotateMaster()).rejects.toMatchObject({ code: 'WRAP_UNSIGNED' });
+    expect(asked).toEqual([]);
+    await vault.close();
+    vault = await store.open();
+  });
+
   it('a tenant of older, unsigned wraps is used as before until `keys check --sign` signs them; then it takes signed wraps only, and a writer with signing off is refused', async () => {
     await vault.close();
     await store.withVault(async (unsigned) => {
@@ -142,6 +164,6 @@ describe.each(backends())('a tenant whose key wraps are all signed, on $name', (
     vault = await store.open();
     expect(await signedOnly('old')).toBe(true);
     // Every wrap verifies; what is left is the tenant's creation, recorded by the vault with signing off.
-    expect(await problems('old')).toEqual(['(access trail) 10 access_unsigned']);
+    expect(await problems('old')).toEqual([expect.stringMatching(/^\(access trail\) \d+ access_unsigned$/)]);
   });
 });
