@@ -102,6 +102,7 @@ export async function append(
           s.headSeq = last.seq;
           s.headHash = new Uint8Array(last.hash); // a copy: the row's hash is a view that keeps its slab (crypto/primitives.ts slabBytes)
           s.lastAt = last.at;
+          if (signer) s.readableHead = { seq: last.seq, hash: s.headHash }; // signed in the same statement
           deps.logger.info({ op: 'append', appended: rows.length, firstSeq: rows[0]!.seq, lastSeq: last.seq, attempt }, 'appended');
           return {
             tenant,

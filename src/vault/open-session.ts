@@ -59,5 +59,6 @@ async function toOpenSession(deps: VaultDeps, tx: TenantTx, row: SessionRow): Pr
     headHash: row.headHash,
     lastAt: row.lastAt,
     headFromStore: true,
+    readableHead: null,
   };
 }

@@ -38,6 +38,8 @@ export interface OpenSession {
   lastAt: Date | null;
   /** The head as read from the database, not yet checked as signed (vault/signed-head.ts); false once this process appended or checked. */
   headFromStore: boolean;
+  /** The last head a read may reach without checking it again: one this process appended and signed, or checked (signed-head.ts requireReadableHead). */
+  readableHead: { seq: number; hash: Uint8Array } | null;
 }
 
 /**

@@ -4,6 +4,7 @@ import { verifyCheckpoint } from '../audit';
 import { readCheckpointsAt, readCheckpointsUpTo, withTenant, type TenantTx } from '../store';
 import type { VaultDeps } from './deps';
 import { decryptedEvents } from './read';
+import type { OpenSession } from './session-cache';
 
 type Head = { headSeq: number; headHash: Uint8Array | null };
 type Signer = { id: string; publicKey: Uint8Array };
@@ -34,16 +35,50 @@ export async function requireSignedHead(deps: VaultDeps, signer: Signer, tenant:
  * under the session's key (opensToHead).
  */
 export async function headUnsigned(deps: VaultDeps, signer: Signer, tenant: string, session: string, head: Head): Promise<string | null> {
+  const found = await signedState(deps, signer, tenant, session, head);
+  if (found === 'signed') return null;
+  if (found === 'unsigned') return "has no checkpoint a trusted key signed, where the session's earlier heads have";
+  return (await opensToHead(deps, tenant, session, head.headSeq, head.headHash!)) ? null : "has no checkpoint, and the session's events do not all open under its key";
+}
+
+/**
+ * Before a read of a vault that signs hands out a session's events (its state, its events,
+ * a tail or particular events, what it holds caught up): the head the read reached must be
+ * one a trusted key signed, as an append's must. A holder of a leaked tenant key version
+ * with the application role's credentials can unwrap a session's data key, seal an event
+ * that opens and chain it onto the head (a tool result that says a transfer was approved),
+ * but cannot sign the new head: appends onto it are refused, and so is every read, rather
+ * than hand the agent what the vault never wrote. CHAIN_BROKEN, nothing read. A session
+ * with no checkpoint at all (written with signing off) is read as before: an append
+ * adopts it, or a `checkpoint` run. Checked once a head: the last one checked, or written
+ * by this process, is kept with the open session. A vault that signs nothing checks no
+ * heads, as its appends do not.
+ */
+export async function requireReadableHead(deps: VaultDeps, tenant: string, session: string, s: OpenSession, head: Head): Promise<void> {
+  const hash = head.headHash;
+  if (head.headSeq === 0 || hash === null) return;
+  const known = s.readableHead;
+  if (known && known.seq === head.headSeq && bytesEqual(known.hash, hash)) return;
+  const signer = await deps.signer();
+  if (!signer) return;
+  if ((await signedState(deps, signer, tenant, session, head)) === 'unsigned') {
+    throw new IntegrityError(
+      'CHAIN_BROKEN',
+      `the head of ${tenant}/${session} (seq ${head.headSeq}) has no checkpoint a trusted key signed, where the session's earlier heads have: events were written outside the vault (verify names unsigned_tail); nothing was read`,
+    );
+  }
+  s.readableHead = { seq: head.headSeq, hash: new Uint8Array(hash) };
+}
+
+/** What the session's checkpoints say of the head (checkpointedHead), under this vault's own key or else any trusted key. */
+async function signedState(deps: VaultDeps, signer: Signer, tenant: string, session: string, head: Head): Promise<'signed' | 'unsigned' | 'none'> {
   const inScope = (keys: ReadonlyMap<string, Uint8Array>) =>
     withTenant(deps.store.db, tenant, "reading the head's checkpoint", (tx) => checkpointedHead(tx, keys, tenant, session, head));
   // This vault's own key signed it, as a rule: the other trusted keys (retired ones, the
   // witness's list, which may be an S3 request away) are read only when it did not, and
   // outside the transaction.
-  let found = await inScope(new Map([[signer.id, signer.publicKey]]));
-  if (found !== 'signed') found = await inScope(await deps.trustedKeys());
-  if (found === 'signed') return null;
-  if (found === 'unsigned') return "has no checkpoint a trusted key signed, where the session's earlier heads have";
-  return (await opensToHead(deps, tenant, session, head.headSeq, head.headHash!)) ? null : "has no checkpoint, and the session's events do not all open under its key";
+  const found = await inScope(new Map([[signer.id, signer.publicKey]]));
+  return found === 'signed' ? found : inScope(await deps.trustedKeys());
 }
 
 /**

@@ -141,8 +141,9 @@ describe.each(backends())('the latest state held in memory on $name', (backend) 
       { text: `UPDATE events e SET ciphertext = f.ciphertext, nonce = f.nonce, hash = f.hash FROM events f WHERE e.tenant_id = 'bank' AND e.session_id = 'rewritten' AND e.seq = 6 AND f.tenant_id = e.tenant_id AND f.session_id = e.session_id AND f.seq = 5` },
       { text: `UPDATE sessions SET head_hash = (SELECT hash FROM events WHERE tenant_id = 'bank' AND session_id = 'rewritten' AND seq = 6) WHERE tenant_id = 'bank' AND session_id = 'rewritten'` },
     ]);
-    // The held state no longer sits on the chain; read without it, the moved row does not open at seq 6.
-    await expect(s.state()).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+    // The held state no longer sits on the chain; read without it, the rewritten head is one
+    // no trusted key signed, refused before any event is opened (the moved row would not open at seq 6 either).
+    await expect(s.state()).rejects.toMatchObject({ code: 'CHAIN_BROKEN' });
   });
 
   it.each([

@@ -100,6 +100,7 @@ describe.each(backends())('the latest LangGraph checkpoint from held events on $
       { text: `UPDATE events e SET ciphertext = f.ciphertext, nonce = f.nonce, hash = f.hash FROM events f WHERE e.tenant_id = 'bank' AND e.session_id = '${s}' AND e.seq = 2 AND f.tenant_id = e.tenant_id AND f.session_id = e.session_id AND f.seq = 1` },
       { text: `UPDATE sessions SET head_hash = (SELECT hash FROM events WHERE tenant_id = 'bank' AND session_id = '${s}' AND seq = 2) WHERE tenant_id = 'bank' AND session_id = '${s}'` },
     ]);
-    await expect(saver.getTuple(thread)).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+    // The rewritten head is one no trusted key signed: refused before any event is opened.
+    await expect(saver.getTuple(thread)).rejects.toMatchObject({ code: 'CHAIN_BROKEN' });
   });
 });
