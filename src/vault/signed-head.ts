@@ -56,9 +56,7 @@ export async function headUnsigned(deps: VaultDeps, signer: Signer, tenant: stri
  */
 export async function requireReadableHead(deps: VaultDeps, tenant: string, session: string, s: OpenSession, head: Head): Promise<void> {
   const hash = head.headHash;
-  if (head.headSeq === 0 || hash === null) return;
-  const known = s.readableHead;
-  if (known && known.seq === head.headSeq && bytesEqual(known.hash, hash)) return;
+  if (headKnown(s, head) || hash === null) return;
   const signer = await deps.signer();
   if (!signer) return;
   if ((await signedState(deps, signer, tenant, session, head)) === 'unsigned') {
@@ -68,6 +66,17 @@ export async function requireReadableHead(deps: VaultDeps, tenant: string, sessi
     );
   }
   s.readableHead = { seq: head.headSeq, hash: new Uint8Array(hash) };
+}
+
+/**
+ * Whether a read may reach this head without checking it: none yet, or the one kept with
+ * the open session. Synchronous, so that a read of a head it knows (every read of an
+ * agent's own session) does not wait a turn of the event loop for requireReadableHead.
+ */
+export function headKnown(s: OpenSession, head: Head): boolean {
+  if (head.headSeq === 0 || head.headHash === null) return true;
+  const known = s.readableHead;
+  return known !== null && known.seq === head.headSeq && bytesEqual(known.hash, head.headHash);
 }
 
 /** What the session's checkpoints say of the head (checkpointedHead), under this vault's own key or else any trusted key. */

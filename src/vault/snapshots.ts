@@ -6,7 +6,7 @@ import { copyEvent, copyState, freshCompact, isFull, nothingDropped, replayCompa
 import { insertSnapshot, readForState, readSession, withTenant, type StateRead } from '../store';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
-import { requireReadableHead } from './signed-head';
+import { headKnown, requireReadableHead } from './signed-head';
 import { decryptedEvents, decryptedSince } from './read';
 
 /** What `state()` takes: a point (none: the head) and, optionally, a window. */
@@ -187,7 +187,7 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
       read = null;
     }
     if (read?.status === 'active') {
-      await requireReadableHead(deps, tenant, session, opened, read);
+      if (!headKnown(opened, read)) await requireReadableHead(deps, tenant, session, opened, read);
       const found = read.snapshot ? usableSnapshot(deps, read.snapshot, read.events[0], meta, opened.dataKey) : null;
       // A snapshot from before landmarks were kept cannot answer for them: fold from the start, and seal one that can.
       const base = found && (!needLandmarks || found.landmarks) ? found : null;
