@@ -58,8 +58,7 @@ export async function requireReadableHead(deps: VaultDeps, tenant: string, sessi
   const hash = head.headHash;
   if (headKnown(s, head) || hash === null) return;
   const signer = await deps.signer();
-  if (!signer) return;
-  if ((await signedState(deps, signer, tenant, session, head)) === 'unsigned') {
+  if (signer && (await signedState(deps, signer, tenant, session, head)) === 'unsigned') {
     throw new IntegrityError(
       'CHAIN_BROKEN',
       `the head of ${tenant}/${session} (seq ${head.headSeq}) has no checkpoint a trusted key signed, where the session's earlier heads have: events were written outside the vault (verify names unsigned_tail); nothing was read`,

@@ -103,6 +103,17 @@ describe.each(backends())('a tenant whose key wraps are all signed, on $name', (
     const r = await op().checkKeys('bank', { sign: true });
     expect(r).toMatchObject({ ok: false, unsigned: 0, signed: 0, signedOnly: 1, problems: [{ session: 'victim', kind: 'session_key_untrusted', code: 'WRAP_UNSIGNED' }] });
     expect(await rows('bank', `SELECT encode(wrap_signature, 'hex') AS sig FROM sessions WHERE session_id = 'victim'`)).toEqual(before);
+    // The operator's CLI says what it is, exit 1.
+    await vault.close(); // the embedded store serves one process at a time
+    const env = { VAULT_HOME: store.home, ...(store.database ? { VAULT_DATABASE_URL: store.database } : {}) };
+    const cli = await runCli(env, ['keys', 'check', 'bank', '--actor', 'dana', '--reason', 'leaked key']);
+    vault = await store.open();
+    expect([cli.code, cli.stdout]).toEqual([
+      1,
+      'WRAPS WRITTEN OUTSIDE THE VAULT: 1 tenant(s), 1 tenant key(s), 2 session key(s) checked\n' +
+        '  1 of 1 tenant(s) take signed key wraps only\n' +
+        '  bank/victim version 1: session_key_untrusted (WRAP_UNSIGNED)\n',
+    ]);
   });
 
   it('the runbook for a leaked key (rotate, rewrap) does not sign it over either: it stops at it, and goes on once it is shredded', async () => {
