@@ -29,6 +29,8 @@ export { attempted, RECORD_SKEW_MS } from './trail-records';
 export type { HoldHistory, HoldProblem, HoldProblemKind } from './hold-check';
 export { checkPurges } from './purge-check';
 export { signWrap, wrapBody, wrapSigned } from './key-wrap';
+export { signSnapshot, snapshotBody, snapshotSigned } from './snapshot-signature';
+export type { SnapshotPlace, SnapshotSignature } from './snapshot-signature';
 export type { StoredWrapSignature, WrapSignature, WrapSubject } from './key-wrap';
 export { reviewRoles } from './role-review';
 export type { RoleFinding, RoleFindingKind } from './role-review';

@@ -49,6 +49,7 @@ export { purgeSession, markObjectsDeleted, readTombstone, pendingTombstones } fr
 export type { TombstoneRow } from './queries/tombstones';
 export { countSessions } from './queries/count-sessions';
 export { insertSnapshot, snapshotHeads, deleteSnapshots } from './queries/snapshots';
+export type { StoredSnapshot } from './queries/snapshots';
 export { insertToken, readToken, listTokens, revokeTokenRow } from './queries/api-tokens';
 export type { TokenRow } from './queries/api-tokens';
 export { revocationRecorded } from './queries/token-revocations';

@@ -255,6 +255,9 @@ export const snapshots = pgTable(
     keyVersion: integer('key_version').notNull(),
     nonce: bytea('nonce').notNull(),
     ciphertext: bytea('ciphertext').notNull(),
+    /** The checkpoint key's signature over its place and sealed bytes (audit/snapshot-signature.ts); none where the vault signed nothing. */
+    keyId: text('key_id'),
+    signature: bytea('signature'),
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.sessionId, t.seq] })],
 );

@@ -3,7 +3,8 @@ import { bytesEqual, fromHex, type SecretBytes } from '../crypto';
 import { GENESIS_HASH, openAlong, openSnapshot, sealSnapshot, type ChainCursor, type SealedSnapshot } from '../events';
 import { chunksOf, eventStream, type EventSource, type EventStream, type StoredEvent, type VaultEvent } from '../domain';
 import { copyEvent, copyState, freshCompact, isFull, nothingDropped, replayCompact, trim, windowOf, type AgentState, type CompactState, type Dropped, type Landmarks, type ReplayPoint } from '../replay';
-import { insertSnapshot, readForState, readSession, withTenant, type StateRead } from '../store';
+import { insertSnapshot, readForState, readSession, withTenant, type StateRead, type StoredSnapshot } from '../store';
+import { signSnapshot, snapshotSigned } from '../audit';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
 import { headKnown, requireReadableHead } from './signed-head';
@@ -188,7 +189,7 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
     }
     if (read?.status === 'active') {
       if (!headKnown(opened, read)) await requireReadableHead(deps, tenant, session, opened, read);
-      const found = read.snapshot ? usableSnapshot(deps, read.snapshot, read.events[0], meta, opened.dataKey) : null;
+      const found = read.snapshot && (await trustedSnapshot(deps, read.snapshot)) ? usableSnapshot(deps, read.snapshot, read.events[0], meta, opened.dataKey) : null;
       // A snapshot from before landmarks were kept cannot answer for them: fold from the start, and seal one that can.
       const base = found && (!needLandmarks || found.landmarks) ? found : null;
       since = base?.state.lastSeq ?? 0;
@@ -241,6 +242,21 @@ function snapshotJson(compact: CompactState, retain: number): string {
 }
 
 /**
+ * Whether a vault may start from this snapshot: one that signs starts only from a snapshot
+ * a trusted key signed (its own key first: audit/snapshot-signature.ts). Whoever holds the
+ * session's data key can seal a state of their own at a real head, so a snapshot no trusted
+ * key signed is passed over (logged) and the state is folded from the events; a vault that
+ * signs nothing uses any, as before.
+ */
+async function trustedSnapshot(deps: VaultDeps, snap: StoredSnapshot): Promise<boolean> {
+  const signer = await deps.signer();
+  if (!signer || snapshotSigned(snap, snap, new Map([[signer.id, signer.publicKey]]))) return true;
+  if (snap.keyId !== null && snapshotSigned(snap, snap, await deps.trustedKeys())) return true;
+  deps.logger.warn({ op: 'snapshot.ignored', seq: snap.seq, why: 'not signed by a trusted key' }, 'snapshot not used; replaying in full');
+  return false;
+}
+
+/**
  * A snapshot as a compact state, if it can be used: it sits on the chain (`event`, the
  * event at its seq, has the head it names), opens where it is, and names its own place.
  * Otherwise null (logged), and the caller replays.
@@ -282,11 +298,13 @@ export async function writeSnapshot(deps: VaultDeps, tenant: string, session: st
 async function storeSnapshot(deps: VaultDeps, tenant: string, session: string, seq: number, lastAt: string, head: string, json: string): Promise<boolean> {
   const opened = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
   const sealed = sealSnapshot(json, { tenant, session, seq, at: new Date(lastAt), headHash: fromHex(head) }, opened.dataKey);
+  const signer = await deps.signer();
+  const stored: StoredSnapshot = { ...sealed, ...(signer ? signSnapshot(sealed, signer) : { keyId: null, signature: null }) };
   const written = await withTenant(deps.store.db, tenant, 'writing a snapshot', async (tx) => {
     // Locked, as shredding and purge lock it: a snapshot never outlives its session's key.
     const row = await readSession(tx, tenant, session, true);
     if (!row || row.status !== 'active' || row.wrappedDataKey === null) return false;
-    await insertSnapshot(tx, sealed);
+    await insertSnapshot(tx, stored);
     return true;
   });
   if (written) deps.logger.debug({ op: 'snapshot', seq }, 'snapshot written');

@@ -1,3 +1,4 @@
+import { signSnapshot } from '../../src/audit';
 import fc from 'fast-check';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asOwner } from '../support/owner';
@@ -219,7 +220,9 @@ describe.each(backends())('state snapshots on $name', (backend) => {
       const { landmarks: _dropped, ...old } = full as typeof full & { landmarks?: unknown };
       const sealed = sealSnapshot(JSON.stringify(old), { tenant: 'bank', session: 'old-format', seq: 10, at: new Date(full.lastAt!), headHash: Buffer.from(full.head!, 'hex') }, opened.dataKey);
       await asOwner(small, smallUrl, [{ text: `DELETE FROM snapshots WHERE tenant_id = 'bank' AND session_id = 'old-format'` }]);
-      await withTenant(deps.store.db, 'bank', 'test', (tx) => insertSnapshot(tx, sealed));
+      // Signed, as this vault signs its own (an unsigned one would be passed over: signed-reads.test.ts).
+      const signed = { ...sealed, ...signSnapshot(sealed, await deps.signer()) };
+      await withTenant(deps.store.db, 'bank', 'test', (tx) => insertSnapshot(tx, signed));
       expect(await s.state({ window: 2 })).toEqual(lastOf(await replayAll('old-format'), 2)); // the state still reads off it
       expect(await s.landmarks()).toEqual({ head: 10, landmarks: { system: [1], last: { message: 10 } } });
     });

@@ -3,11 +3,14 @@ import type { SealedSnapshot } from '../../events';
 import { snapshots } from '../schema';
 import type { TenantTx } from '../types';
 
+/** A snapshot as stored: sealed, and signed by the checkpoint key (none where the vault that wrote it signs nothing). */
+export type StoredSnapshot = SealedSnapshot & { keyId: string | null; signature: Uint8Array | null };
+
 /** Stores a snapshot; one that exists at that seq already is kept (two writers folded the same prefix). */
-export async function insertSnapshot(tx: TenantTx, s: SealedSnapshot): Promise<void> {
+export async function insertSnapshot(tx: TenantTx, s: StoredSnapshot): Promise<void> {
   await tx
     .insert(snapshots)
-    .values({ tenantId: s.tenant, sessionId: s.session, seq: s.seq, at: s.at, headHash: s.headHash, keyVersion: s.keyVersion, nonce: s.nonce, ciphertext: s.ciphertext })
+    .values({ tenantId: s.tenant, sessionId: s.session, seq: s.seq, at: s.at, headHash: s.headHash, keyVersion: s.keyVersion, nonce: s.nonce, ciphertext: s.ciphertext, keyId: s.keyId, signature: s.signature })
     .onConflictDoNothing();
 }
 
