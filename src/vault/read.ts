@@ -139,13 +139,17 @@ async function* decryptedChunks(deps: VaultDeps, tenant: string, session: string
   const known = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
   if (known && known.status !== 'purged' && known.wrappedDataKey === null) throw forgetShredded(deps, tenant, session);
   const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
-  if (known?.status === 'active' && !headKnown(s, known)) await requireReadableHead(deps, tenant, session, s, known);
+  // Past a head no trusted key signed, only a read bounded at a signed seq goes on, checked there.
+  const signedAt = known?.status === 'active' && !headKnown(s, known) ? await requireReadableHead(deps, tenant, session, s, known, toSeq) : null;
   // From seq n the chain check needs event n-1's hash: read it too, and check from it.
   const at: ChainCursor = { prev: fromSeq === 1 ? GENESIS_HASH : null, expected: fromSeq };
   for await (const rows of storedChunks(deps, tenant, session, Math.max(1, fromSeq - 1), known ?? undefined, toSeq)) {
-    const run = openAlong(rows, at, s.dataKey);
+    const run = openAlong(rows, at, s.dataKey, signedAt);
     if (run.events.length > 0) yield run.events;
     if (run.failure) throw run.failure.error;
+  }
+  if (signedAt && at.expected <= signedAt.seq) {
+    throw new IntegrityError('CHAIN_BROKEN', `events of ${tenant}/${session} end at seq ${at.expected - 1}, below the signed head they were read up to (${signedAt.seq}); run verify`);
   }
 }
 

@@ -5,6 +5,7 @@ import { readCheckpointsAt, readCheckpointsUpTo, withTenant, type TenantTx } fro
 import type { VaultDeps } from './deps';
 import { decryptedEvents } from './read';
 import type { OpenSession } from './session-cache';
+import type { RecordedHead } from '../events';
 
 type Head = { headSeq: number; headHash: Uint8Array | null };
 type Signer = { id: string; publicKey: Uint8Array };
@@ -48,23 +49,58 @@ export async function headUnsigned(deps: VaultDeps, signer: Signer, tenant: stri
  * with the application role's credentials can unwrap a session's data key, seal an event
  * that opens and chain it onto the head (a tool result that says a transfer was approved),
  * but cannot sign the new head: appends onto it are refused, and so is every read, rather
- * than hand the agent what the vault never wrote. CHAIN_BROKEN, nothing read. A session
+ * than hand the agent what the vault never wrote. CHAIN_BROKEN, nothing read; but a read
+ * bounded at a seq whose head a trusted key signed (`upto`: a state at a seq, events up to
+ * one) gets that head back, for the caller to check the event there against: the history
+ * before the forged tail is not lost with it. A session
  * with no checkpoint at all (written with signing off) is read as before: an append
  * adopts it, or a `checkpoint` run. Checked once a head: the last one checked, or written
  * by this process, is kept with the open session. A vault that signs nothing checks no
  * heads, as its appends do not.
  */
-export async function requireReadableHead(deps: VaultDeps, tenant: string, session: string, s: OpenSession, head: Head): Promise<void> {
+export async function requireReadableHead(deps: VaultDeps, tenant: string, session: string, s: OpenSession, head: Head, upto?: number): Promise<RecordedHead | null> {
   const hash = head.headHash;
-  if (headKnown(s, head) || hash === null) return;
+  if (headKnown(s, head) || hash === null) return null;
   const signer = await deps.signer();
   if (signer && (await signedState(deps, signer, tenant, session, head)) === 'unsigned') {
+    // What a trusted key signed before the forged tail still reads, bounded at a signed seq:
+    // the way to carry the genuine history on (the caller checks the event there has the hash).
+    const signedAt = upto !== undefined && upto >= 1 && upto < head.headSeq ? await signedHashAt(deps, signer, tenant, session, upto) : null;
+    if (signedAt) return { seq: upto!, hash: signedAt };
+    const last = await lastSignedSeq(deps, signer, tenant, session, head.headSeq - 1);
     throw new IntegrityError(
       'CHAIN_BROKEN',
-      `the head of ${tenant}/${session} (seq ${head.headSeq}) has no checkpoint a trusted key signed, where the session's earlier heads have: events were written outside the vault (verify names unsigned_tail); nothing was read`,
+      `the head of ${tenant}/${session} (seq ${head.headSeq}) has no checkpoint a trusted key signed, where the session's earlier heads have: events were written outside the vault (verify names unsigned_tail); nothing was read` +
+        (last > 0 ? `. What the vault signed reads up to seq ${last} (a read bounded there: atSeq, toSeq)` : ''),
     );
   }
   s.readableHead = { seq: head.headSeq, hash: new Uint8Array(hash) };
+  return null;
+}
+
+/** The chain hash a trusted key signed at `seq` of the session (this vault's key first), or null. */
+async function signedHashAt(deps: VaultDeps, signer: Signer, tenant: string, session: string, seq: number): Promise<Uint8Array | null> {
+  const at = (keys: ReadonlyMap<string, Uint8Array>) =>
+    withTenant(deps.store.db, tenant, 'reading a checkpoint', async (tx) => {
+      for (const r of await readCheckpointsAt(tx, tenant, session, seq, [...keys.keys()])) {
+        const v = verifyCheckpoint(r.note, keys);
+        if (typeof v !== 'string' && v.checkpoint.tenant === tenant && v.checkpoint.session === session && v.checkpoint.seq === seq) return v.checkpoint.hash;
+      }
+      return null;
+    });
+  return (await at(new Map([[signer.id, signer.publicKey]]))) ?? at(await deps.trustedKeys());
+}
+
+/** The latest seq at or below `upto` whose head a trusted key signed, among the session's last 64 checkpoints (0: none found), for a refusal to name. */
+async function lastSignedSeq(deps: VaultDeps, signer: Signer, tenant: string, session: string, upto: number): Promise<number> {
+  if (upto < 1) return 0;
+  const keys = new Map([...(await deps.trustedKeys()), [signer.id, signer.publicKey]]);
+  const rows = await withTenant(deps.store.db, tenant, 'reading checkpoints', (tx) => readCheckpointsUpTo(tx, tenant, session, upto, 64));
+  for (const r of rows) {
+    const v = verifyCheckpoint(r.note, keys);
+    if (typeof v !== 'string' && v.checkpoint.tenant === tenant && v.checkpoint.session === session && v.checkpoint.seq === r.seq) return r.seq;
+  }
+  return 0;
 }
 
 /**

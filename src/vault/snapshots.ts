@@ -1,6 +1,6 @@
 import { InputError, IntegrityError } from '../errors';
 import { bytesEqual, fromHex, type SecretBytes } from '../crypto';
-import { GENESIS_HASH, openAlong, openSnapshot, sealSnapshot, type ChainCursor, type SealedSnapshot } from '../events';
+import { GENESIS_HASH, openAlong, openSnapshot, sealSnapshot, type ChainCursor, type RecordedHead, type SealedSnapshot } from '../events';
 import { chunksOf, eventStream, type EventSource, type EventStream, type StoredEvent, type VaultEvent } from '../domain';
 import { copyEvent, copyState, freshCompact, isFull, nothingDropped, replayCompact, trim, windowOf, type AgentState, type CompactState, type Dropped, type Landmarks, type ReplayPoint } from '../replay';
 import { insertSnapshot, readForState, readSession, withTenant, type StateRead, type StoredSnapshot } from '../store';
@@ -188,14 +188,15 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
       read = null;
     }
     if (read?.status === 'active') {
-      if (!headKnown(opened, read)) await requireReadableHead(deps, tenant, session, opened, read);
+      // Past a head no trusted key signed, a state at a signed seq still reads, checked there.
+      const signedAt = headKnown(opened, read) ? null : await requireReadableHead(deps, tenant, session, opened, read, point.atSeq);
       const found = read.snapshot && (await trustedSnapshot(deps, read.snapshot)) ? usableSnapshot(deps, read.snapshot, read.events[0], meta, opened.dataKey) : null;
       // A snapshot from before landmarks were kept cannot answer for them: fold from the start, and seal one that can.
       const base = found && (!needLandmarks || found.landmarks) ? found : null;
       since = base?.state.lastSeq ?? 0;
       const start = base && (window !== undefined || isFull(base.dropped)) ? base : null;
       // The statement's events start at the snapshot (or at 1 when there is none); an unusable one means reading from 1.
-      const events = start || !read.snapshot ? eventsAfter(deps, meta, read, start?.state.lastSeq ?? 0, limit, upto, opened.dataKey) : decryptedEvents(deps, tenant, session);
+      const events = start || !read.snapshot ? eventsAfter(deps, meta, read, start?.state.lastSeq ?? 0, limit, upto, opened.dataKey, signedAt) : decryptedEvents(deps, tenant, session, 1, upto);
       if (start || window !== undefined || !read.snapshot) {
         const origin = start ?? freshCompact(meta);
         const compact = await replayCompact(origin, recorded(origin, events, record), point, retain);
@@ -206,7 +207,7 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
   }
   // No snapshot that holds what is asked (or a retraction reached what it dropped): every event.
   const fresh = freshCompact(meta);
-  const compact = (await replayCompact(fresh, recorded(fresh, decryptedEvents(deps, tenant, session), record), point, Number.MAX_SAFE_INTEGER))!; // keeps every entry: never null
+  const compact = (await replayCompact(fresh, recorded(fresh, decryptedEvents(deps, tenant, session, 1, upto), record), point, Number.MAX_SAFE_INTEGER))!; // keeps every entry: never null
   return { compact, shown: show(compact)!, sinceSnapshot: compact.state.lastSeq - since };
 }
 
@@ -215,14 +216,15 @@ async function compactAt(deps: VaultDeps, tenant: string, session: string, optio
  * from the event at `after` (or genesis); the event at the session's head also against
  * the head the session records. A read that filled its `limit` goes on page by page.
  */
-function eventsAfter(deps: VaultDeps, place: { tenant: string; session: string }, read: StateRead, after: number, limit: number, upto: number, dataKey: SecretBytes): EventStream {
-  return eventStream(chunksAfter(deps, place, read, after, limit, upto, dataKey));
+function eventsAfter(deps: VaultDeps, place: { tenant: string; session: string }, read: StateRead, after: number, limit: number, upto: number, dataKey: SecretBytes, signedAt: RecordedHead | null): EventStream {
+  return eventStream(chunksAfter(deps, place, read, after, limit, upto, dataKey, signedAt));
 }
 
 /** eventsAfter's arrays: the statement's events as one, then decryptedEvents' (a row that fails: as openAlong says). */
-async function* chunksAfter(deps: VaultDeps, place: { tenant: string; session: string }, read: StateRead, after: number, limit: number, upto: number, dataKey: SecretBytes): AsyncGenerator<readonly VaultEvent[]> {
+async function* chunksAfter(deps: VaultDeps, place: { tenant: string; session: string }, read: StateRead, after: number, limit: number, upto: number, dataKey: SecretBytes, signedAt: RecordedHead | null): AsyncGenerator<readonly VaultEvent[]> {
   const at: ChainCursor = { prev: after === 0 ? GENESIS_HASH : null, expected: after + 1 };
-  const run = openAlong(read.events, at, dataKey, read.headHash === null ? null : { seq: read.headSeq, hash: read.headHash });
+  // Checked at the session's head, or, past a head no trusted key signed, at the signed seq the read is bounded at.
+  const run = openAlong(read.events, at, dataKey, signedAt ?? (read.headHash === null ? null : { seq: read.headSeq, hash: read.headHash }));
   if (run.events.length > 0) yield run.events;
   if (run.failure) throw run.failure.error;
   const expected = at.expected;

@@ -10,6 +10,7 @@ import { sealSnapshot } from '../../src/events';
 import { storeHome, type StoreHome } from '../support/store-home';
 import { forgeEvent } from '../support/forged-event';
 import { refusal } from '../support/refusal';
+import { asOwner } from '../support/owner';
 
 /**
  * What an agent reads of its session (its state, its events, the tail a model context is
@@ -79,14 +80,23 @@ describe.each(backends())('reads of a session whose head no trusted key signed, 
     for (const [how, read] of [
       ['state', () => claim().state()],
       ['state with a window', () => claim().state({ window: 10 })],
-      ['state at an earlier seq', () => claim().state({ atSeq: 2 })],
+      ['state at the forged seq', () => claim().state({ atSeq: 3 })],
+      ['state at a seq no trusted key signed', () => claim().state({ atSeq: 1 })],
       ['events', () => collectEvents(claim().events())],
+      ['events up to a seq no trusted key signed', () => collectEvents(claim().events({ toSeq: 1 }))],
       ['tail', () => claim().tail(5)],
       ['eventsAt', () => claim().eventsAt([1, 3])],
     ] as const) {
       await expect({ how, read: await read().then(() => 'read', (e: { code?: string; message?: string }) => `${e.code} ${e.message}`) }).toEqual({ how, read: expect.stringMatching(FORGED) });
     }
     expect((await vault.verify({ tenant: 'bank', session: 'claim' })).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(['3 unsigned_tail']);
+    // What the vault signed before it still reads, bounded at the last signed head, which the refusal names: the history is not lost.
+    await expect(claim().state()).rejects.toThrow(/What the vault signed reads up to seq 2 \(a read bounded there: atSeq, toSeq\)/);
+    expect((await claim().state({ atSeq: 2 })).messages.map((m) => m.content)).toEqual(['Please move 50,000 EUR to my savings', 'That needs a second approval; I have asked for it.']);
+    expect((await collectEvents(claim().events({ toSeq: 2 }))).map((e) => e.seq)).toEqual([1, 2]);
+    // The signed event itself deleted (a DBA, triggers off): the bounded read does not end short of it unnoticed.
+    await asOwner(vault, store.database ?? 'pglite', [{ text: `DELETE FROM events WHERE tenant_id = 'bank' AND session_id = 'claim' AND seq = 2` }]);
+    expect(await refusal(collectEvents(claim().events({ toSeq: 2 })))).toMatch(/^CHAIN_BROKEN events of bank\/claim end at seq 1, below the signed head they were read up to \(2\)/);
   });
 
   it("a snapshot sealed with the leaked key, at a head the vault signed, is not used: the state is folded from the events", async () => {
