@@ -139,8 +139,9 @@ async function* decryptedChunks(deps: VaultDeps, tenant: string, session: string
   const known = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
   if (known && known.status !== 'purged' && known.wrappedDataKey === null) throw forgetShredded(deps, tenant, session);
   const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
-  // Past a head no trusted key signed, only a read bounded at a signed seq goes on, checked there.
-  const signedAt = known?.status === 'active' && !headKnown(s, known) ? await requireReadableHead(deps, tenant, session, s, known, toSeq) : null;
+  // Past a head no trusted key signed (active or archived: archiving keeps the checkpoints),
+  // only a read bounded at a signed seq goes on, checked there.
+  const signedAt = known && known.status !== 'purged' && !headKnown(s, known) ? await requireReadableHead(deps, tenant, session, s, known, toSeq) : null;
   // From seq n the chain check needs event n-1's hash: read it too, and check from it.
   const at: ChainCursor = { prev: fromSeq === 1 ? GENESIS_HASH : null, expected: fromSeq };
   for await (const rows of storedChunks(deps, tenant, session, Math.max(1, fromSeq - 1), known ?? undefined, toSeq)) {
@@ -175,7 +176,7 @@ export async function decryptedAt(deps: VaultDeps, tenant: string, session: stri
   }
   if (wanted.size === 0) return { head, events: [] };
   const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
-  if (read.status === 'active' && !headKnown(s, read)) await requireReadableHead(deps, tenant, session, s, read);
+  if (!headKnown(s, read)) await requireReadableHead(deps, tenant, session, s, read); // active or archived: the checkpoints stay
   const bySeq = new Map(rows.map((r) => [r.seq, r]));
   const out: VaultEvent[] = [];
   for (const seq of [...wanted].sort((a, b) => a - b)) {
