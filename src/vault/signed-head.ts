@@ -5,6 +5,7 @@ import { readCheckpointsAt, readCheckpointsUpTo, withTenant, type TenantTx } fro
 import type { VaultDeps } from './deps';
 import { decryptedEvents } from './read';
 import type { OpenSession } from './session-cache';
+import { ownKeyFirst } from './own-key-first';
 import type { RecordedHead } from '../events';
 
 type Head = { headSeq: number; headHash: Uint8Array | null };
@@ -83,12 +84,12 @@ async function signedHashAt(deps: VaultDeps, signer: Signer, tenant: string, ses
   const at = (keys: ReadonlyMap<string, Uint8Array>) =>
     withTenant(deps.store.db, tenant, 'reading a checkpoint', async (tx) => {
       for (const r of await readCheckpointsAt(tx, tenant, session, seq, [...keys.keys()])) {
-        const v = verifyCheckpoint(r.note, keys);
-        if (typeof v !== 'string' && v.checkpoint.tenant === tenant && v.checkpoint.session === session && v.checkpoint.seq === seq) return v.checkpoint.hash;
+        const hash = signedHash(r.note, keys, tenant, session, seq);
+        if (hash) return hash;
       }
       return null;
     });
-  return (await at(new Map([[signer.id, signer.publicKey]]))) ?? at(await deps.trustedKeys());
+  return ownKeyFirst(deps, signer, at, (hash) => hash !== null);
 }
 
 /** The latest seq at or below `upto` whose head a trusted key signed, among the session's last 64 checkpoints (0: none found), for a refusal to name. */
@@ -96,11 +97,13 @@ async function lastSignedSeq(deps: VaultDeps, signer: Signer, tenant: string, se
   if (upto < 1) return 0;
   const keys = new Map([...(await deps.trustedKeys()), [signer.id, signer.publicKey]]);
   const rows = await withTenant(deps.store.db, tenant, 'reading checkpoints', (tx) => readCheckpointsUpTo(tx, tenant, session, upto, 64));
-  for (const r of rows) {
-    const v = verifyCheckpoint(r.note, keys);
-    if (typeof v !== 'string' && v.checkpoint.tenant === tenant && v.checkpoint.session === session && v.checkpoint.seq === r.seq) return r.seq;
-  }
-  return 0;
+  return rows.find((r) => signedHash(r.note, keys, tenant, session, r.seq) !== null)?.seq ?? 0;
+}
+
+/** The chain hash a checkpoint note states for this session and seq, if one of `keys` signed it; else null. */
+function signedHash(note: string, keys: ReadonlyMap<string, Uint8Array>, tenant: string, session: string, seq: number): Uint8Array | null {
+  const v = verifyCheckpoint(note, keys);
+  return typeof v !== 'string' && v.checkpoint.tenant === tenant && v.checkpoint.session === session && v.checkpoint.seq === seq ? v.checkpoint.hash : null;
 }
 
 /**
@@ -118,11 +121,8 @@ export function headKnown(s: OpenSession, head: Head): boolean {
 async function signedState(deps: VaultDeps, signer: Signer, tenant: string, session: string, head: Head): Promise<'signed' | 'unsigned' | 'none'> {
   const inScope = (keys: ReadonlyMap<string, Uint8Array>) =>
     withTenant(deps.store.db, tenant, "reading the head's checkpoint", (tx) => checkpointedHead(tx, keys, tenant, session, head));
-  // This vault's own key signed it, as a rule: the other trusted keys (retired ones, the
-  // witness's list, which may be an S3 request away) are read only when it did not, and
-  // outside the transaction.
-  const found = await inScope(new Map([[signer.id, signer.publicKey]]));
-  return found === 'signed' ? found : inScope(await deps.trustedKeys());
+  // Each attempt its own transaction: the other trusted keys are read outside one.
+  return ownKeyFirst(deps, signer, inScope, (found) => found === 'signed');
 }
 
 /**
@@ -155,8 +155,8 @@ export async function checkpointedHead(tx: TenantTx, keys: ReadonlyMap<string, U
   // Read by key id, so that rows anyone else stored at the head cannot crowd out the one
   // a trusted key signed.
   const signed = (await readCheckpointsAt(tx, tenant, session, head.headSeq, [...keys.keys()])).some((r) => {
-    const v = verifyCheckpoint(r.note, keys);
-    return typeof v !== 'string' && v.checkpoint.tenant === tenant && v.checkpoint.session === session && v.checkpoint.seq === head.headSeq && bytesEqual(v.checkpoint.hash, hash);
+    const stated = signedHash(r.note, keys, tenant, session, head.headSeq);
+    return stated !== null && bytesEqual(stated, hash);
   });
   if (signed) return 'signed';
   return (await readCheckpointsUpTo(tx, tenant, session, head.headSeq, 1)).length === 0 ? 'none' : 'unsigned';

@@ -8,6 +8,7 @@ import { signSnapshot, snapshotSigned } from '../audit';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
 import { headKnown, requireReadableHead } from './signed-head';
+import { ownKeyFirst } from './own-key-first';
 import { decryptedEvents, decryptedSince } from './read';
 
 /** What `state()` takes: a point (none: the head) and, optionally, a window. */
@@ -252,8 +253,7 @@ function snapshotJson(compact: CompactState, retain: number): string {
  */
 async function trustedSnapshot(deps: VaultDeps, snap: StoredSnapshot): Promise<boolean> {
   const signer = await deps.signer();
-  if (!signer || snapshotSigned(snap, snap, new Map([[signer.id, signer.publicKey]]))) return true;
-  if (snap.keyId !== null && snapshotSigned(snap, snap, await deps.trustedKeys())) return true;
+  if (!signer || (snap.keyId !== null && (await ownKeyFirst(deps, signer, (keys) => snapshotSigned(snap, snap, keys), (ok) => ok)))) return true;
   deps.logger.warn({ op: 'snapshot.ignored', seq: snap.seq, why: 'not signed by a trusted key' }, 'snapshot not used; replaying in full');
   return false;
 }
