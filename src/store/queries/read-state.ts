@@ -10,7 +10,7 @@ const STATE_READ: Statement = {
   text: 'SELECT * FROM session_vault_state_read_signed($1::text, $2::text, $3::bigint, $4::timestamptz, $5::integer, $6::bigint)',
 };
 
-/** What session_vault_state_read returns: the session's head, the nearest snapshot, and the events from its seq. */
+/** What session_vault_state_read_signed returns: the session's head, the nearest snapshot (with its signature), and the events from its seq. */
 export interface StateRead {
   status: 'active' | 'archived' | 'purged';
   /** False once the session's data key is shredded: then no snapshot and no events come. */
