@@ -48,7 +48,7 @@ export { restoreEvents } from './queries/move-session';
 export { purgeSession, markObjectsDeleted, readTombstone, pendingTombstones } from './queries/tombstones';
 export type { TombstoneRow } from './queries/tombstones';
 export { countSessions } from './queries/count-sessions';
-export { insertSnapshot, snapshotHeads, deleteSnapshots } from './queries/snapshots';
+export { insertSnapshot, snapshotHeads, signedSnapshots, deleteSnapshots } from './queries/snapshots';
 export type { StoredSnapshot } from './queries/snapshots';
 export { insertToken, readToken, listTokens, revokeTokenRow } from './queries/api-tokens';
 export type { TokenRow } from './queries/api-tokens';

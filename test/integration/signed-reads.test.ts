@@ -113,10 +113,14 @@ describe.each(backends())('reads of a session whose head no trusted key signed, 
     const sealed = sealSnapshot(JSON.stringify(forged), { tenant: 'bank', session: 'snapped', seq: 2, at: new Date(e2!.at), headHash: Buffer.from(e2!.h, 'hex') }, dataKey);
     dataKey.dispose();
     const hex = (b: Uint8Array) => `decode('${Buffer.from(b).toString('hex')}', 'hex')`;
-    await asApp(
-      `INSERT INTO snapshots (tenant_id, session_id, seq, at, head_hash, key_version, nonce, ciphertext)
-       VALUES ('bank', 'snapped', 2, '${new Date(e2!.at).toISOString()}', ${hex(sealed.headHash)}, ${sealed.keyVersion}, ${hex(sealed.nonce)}, ${hex(sealed.ciphertext)})`,
-    );
+    const insert = (signature: string) =>
+      asApp(
+        `INSERT INTO snapshots (tenant_id, session_id, seq, at, head_hash, key_version, nonce, ciphertext, key_id, signature)
+         VALUES ('bank', 'snapped', 2, '${new Date(e2!.at).toISOString()}', ${hex(sealed.headHash)}, ${sealed.keyVersion}, ${hex(sealed.nonce)}, ${hex(sealed.ciphertext)}, ${signature})`,
+      );
+    // Unsigned, the database refuses it in a tenant written by vaults that sign (0053); with a made-up signature it cannot tell.
+    expect(await refusal(insert('NULL, NULL'))).toMatch(/^STORAGE_REFUSED .*a snapshot is stored only with its signature/);
+    await insert(`'made-up', ${hex(new Uint8Array(64))}`);
     // A fresh process, which holds no state and starts from the nearest snapshot.
     await vault.close();
     vault = await store.open();
@@ -147,6 +151,8 @@ describe.each(backends())('reads of a session whose head no trusted key signed, 
     await vault.close();
     vault = await store.open();
     expect((await vault.session('bank', 'snapped').state()).messages.map((m) => m.content)).toEqual(now.messages.map((m) => m.content));
+    // Both are named: they are evidence the session's data key is out.
+    expect((await vault.verify({ tenant: 'bank', session: 'snapped' })).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(['2 snapshot_unsigned', '4 snapshot_unsigned']);
   });
 
   it('a forged tail archived with its session (the retention job archives what is idle) is handed to no reader either', async () => {

@@ -1,4 +1,4 @@
-import { and, eq } from 'drizzle-orm';
+import { and, asc, eq, gt, isNotNull } from 'drizzle-orm';
 import type { SealedSnapshot } from '../../events';
 import { snapshots } from '../schema';
 import type { TenantTx } from '../types';
@@ -21,6 +21,21 @@ export async function snapshotHeads(tx: TenantTx, tenant: string, session: strin
     .from(snapshots)
     .where(and(eq(snapshots.tenantId, tenant), eq(snapshots.sessionId, session)))
     .orderBy(snapshots.seq);
+}
+
+/**
+ * A session's signed snapshots after seq `after`, whole, `limit` at a time by seq: for
+ * verify, which checks each signature over its sealed bytes (a page at a time, as a
+ * snapshot may be large).
+ */
+export async function signedSnapshots(tx: TenantTx, tenant: string, session: string, after: number, limit: number): Promise<StoredSnapshot[]> {
+  const rows = await tx
+    .select()
+    .from(snapshots)
+    .where(and(eq(snapshots.tenantId, tenant), eq(snapshots.sessionId, session), gt(snapshots.seq, after), isNotNull(snapshots.signature)))
+    .orderBy(asc(snapshots.seq))
+    .limit(limit);
+  return rows.map((r) => ({ tenant: r.tenantId, session: r.sessionId, seq: r.seq, at: r.at, headHash: r.headHash, keyVersion: r.keyVersion, nonce: r.nonce, ciphertext: r.ciphertext, keyId: r.keyId, signature: r.signature }));
 }
 
 /** Deletes a session's snapshots (shredding, purge: derived data goes with the key). Returns how many. */
