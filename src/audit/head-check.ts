@@ -1,5 +1,6 @@
 import type { StoredEvent } from '../domain';
 import { bytesEqual } from '../crypto';
+import { KEY_PERIOD_GRACE_MS } from './key-period';
 
 /** What a signed head can reveal about a chain. */
 export type HeadProblemKind =
@@ -7,6 +8,8 @@ export type HeadProblemKind =
   | 'checkpoint_beyond_head' // a signed seq is past the last event: events were removed from the tail
   | 'witness_mismatch' // as checkpoint_mismatch, against the witness outside the database
   | 'witness_beyond_head' // as checkpoint_beyond_head: the database was rolled back
+  | 'checkpoint_before_event' // a checkpoint dated before the event it signs was written: dated back, into a retired key's period
+  | 'witness_before_event' // as checkpoint_before_event, for the witnessed head
   | 'snapshot_mismatch' // a state snapshot names a head the chain does not have at its seq (reads ignore it)
   | 'snapshot_beyond_head'; // a state snapshot lies past the last event
 
@@ -61,6 +64,7 @@ export function unsignedTail(heads: readonly SignedHead[], lastSeq: number, vaul
 export class HeadCheck {
   private readonly pending = new Map<number, SignedHead[]>();
   private readonly found: { seq: number; kind: HeadProblemKind }[] = [];
+  private readonly dated = new Set<SignedHead>();
 
   constructor(heads: readonly SignedHead[]) {
     for (const h of heads) {
@@ -75,8 +79,19 @@ export class HeadCheck {
     if (!heads) return;
     this.pending.delete(e.seq);
     for (const h of heads) {
-      if (!bytesEqual(h.hash, e.hash)) this.found.push({ seq: e.seq, kind: `${h.source}_mismatch` });
+      if (!bytesEqual(h.hash, e.hash)) {
+        this.found.push({ seq: e.seq, kind: `${h.source}_mismatch` });
+      } else if (h.source !== 'snapshot' && h.time && h.time.getTime() < e.at.getTime() - KEY_PERIOD_GRACE_MS) {
+        // Signed before the event it signs was written (key-period.ts, checkpointTimeProblem): it vouches for nothing.
+        this.found.push({ seq: e.seq, kind: h.source === 'checkpoint' ? 'checkpoint_before_event' : 'witness_before_event' });
+        this.dated.add(h);
+      }
     }
+  }
+
+  /** The heads given, less those found dated before their event: what may count as signed (unsignedTail). */
+  vouching(heads: readonly SignedHead[]): SignedHead[] {
+    return heads.filter((h) => !this.dated.has(h));
   }
 
   /** Heads the chain never reached are past its end. */

@@ -19,7 +19,7 @@ export type { SessionRow } from './queries/read-session';
 export { listSessions } from './queries/list-sessions';
 export { appendEvents, appendEventsInTransaction } from './queries/append-events';
 export { appendGroup, type GroupPart } from './queries/append-group';
-export { readEvents } from './queries/read-events';
+export { readEvents, readEventTime } from './queries/read-events';
 export { readPage, readPageRows } from './queries/read-page';
 export { readAround, type AroundRead } from './queries/read-around';
 export { readSince, type SinceRead } from './queries/read-since';

@@ -127,7 +127,7 @@ export async function shred(
       // The marker is signed only onto a head a trusted key signed: signing it onto events
       // written outside the vault would hide them from verify (vault/signed-head.ts). The
       // erasure goes on either way; verify goes on naming them (unsigned_tail).
-      const signs = signer && trusted && (signable.has(headOf(target, row)) || (await checkpointedHead(tx, trusted, tenant, target, row)) === 'signed') ? signer : null;
+      const signs = signer && trusted && (signable.has(headOf(target, row)) || (await checkpointedHead(tx, trusted, await deps.keyPeriods(), tenant, target, row)) === 'signed') ? signer : null;
       if (signer && !signs) deps.logger.warn({ op: 'keys.shred', tenant, session: target, seq: row.headSeq }, 'the head is not signed: the shred marker is left unsigned');
       const checkpoint = signs
         ? { keyId: signs.id, note: signCheckpoint({ tenant, session: target, seq: marker.seq, hash: marker.hash, time: marker.at }, signs) }

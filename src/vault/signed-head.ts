@@ -1,7 +1,7 @@
 import { IntegrityError, isVaultError } from '../errors';
 import { bytesEqual, toHex } from '../crypto';
-import { verifyCheckpoint } from '../audit';
-import { readCheckpointsAt, readCheckpointsUpTo, withTenant, type TenantTx } from '../store';
+import { checkpointTimeProblem, verifyCheckpoint, type KeyPeriods } from '../audit';
+import { readCheckpointsAt, readCheckpointsUpTo, readEventTime, withTenant, type TenantTx } from '../store';
 import type { VaultDeps } from './deps';
 import { decryptedEvents } from './read';
 import type { OpenSession } from './session-cache';
@@ -81,10 +81,13 @@ export async function requireReadableHead(deps: VaultDeps, tenant: string, sessi
 
 /** The chain hash a trusted key signed at `seq` of the session (this vault's key first), or null. */
 async function signedHashAt(deps: VaultDeps, signer: Signer, tenant: string, session: string, seq: number): Promise<Uint8Array | null> {
+  const periods = await deps.keyPeriods();
   const at = (keys: ReadonlyMap<string, Uint8Array>) =>
     withTenant(deps.store.db, tenant, 'reading a checkpoint', async (tx) => {
-      for (const r of await readCheckpointsAt(tx, tenant, session, seq, [...keys.keys()])) {
-        const hash = signedHash(r.note, keys, tenant, session, seq);
+      const rows = await readCheckpointsAt(tx, tenant, session, seq, [...keys.keys()]);
+      const eventAt = rows.length > 0 ? await readEventTime(tx, tenant, session, seq) : null;
+      for (const r of rows) {
+        const hash = signedHash(r.note, keys, periods, tenant, session, seq, eventAt);
         if (hash) return hash;
       }
       return null;
@@ -96,14 +99,23 @@ async function signedHashAt(deps: VaultDeps, signer: Signer, tenant: string, ses
 async function lastSignedSeq(deps: VaultDeps, signer: Signer, tenant: string, session: string, upto: number): Promise<number> {
   if (upto < 1) return 0;
   const keys = new Map([...(await deps.trustedKeys()), [signer.id, signer.publicKey]]);
+  const periods = await deps.keyPeriods();
   const rows = await withTenant(deps.store.db, tenant, 'reading checkpoints', (tx) => readCheckpointsUpTo(tx, tenant, session, upto, 64));
-  return rows.find((r) => signedHash(r.note, keys, tenant, session, r.seq) !== null)?.seq ?? 0;
+  // For the refusal's text only: each row's period is checked, its event's time is not read.
+  return rows.find((r) => signedHash(r.note, keys, periods, tenant, session, r.seq, null) !== null)?.seq ?? 0;
 }
 
-/** The chain hash a checkpoint note states for this session and seq, if one of `keys` signed it; else null. */
-function signedHash(note: string, keys: ReadonlyMap<string, Uint8Array>, tenant: string, session: string, seq: number): Uint8Array | null {
+/**
+ * The chain hash a checkpoint note states for this session and seq, if one of `keys`
+ * signed it, dated in that key's period and no earlier than the event at `seq` was
+ * written (`eventAt`; null where it is not at hand): a retired key's secret half, leaked,
+ * vouches for no head it signs later, nor for one it dates back (audit/key-period.ts).
+ * Else null.
+ */
+function signedHash(note: string, keys: ReadonlyMap<string, Uint8Array>, periods: KeyPeriods, tenant: string, session: string, seq: number, eventAt: Date | null): Uint8Array | null {
   const v = verifyCheckpoint(note, keys);
-  return typeof v !== 'string' && v.checkpoint.tenant === tenant && v.checkpoint.session === session && v.checkpoint.seq === seq ? v.checkpoint.hash : null;
+  if (typeof v === 'string' || v.checkpoint.tenant !== tenant || v.checkpoint.session !== session || v.checkpoint.seq !== seq) return null;
+  return checkpointTimeProblem(v, periods, eventAt) === null ? v.checkpoint.hash : null;
 }
 
 /**
@@ -119,8 +131,9 @@ export function headKnown(s: OpenSession, head: Head): boolean {
 
 /** What the session's checkpoints say of the head (checkpointedHead), under this vault's own key or else any trusted key. */
 async function signedState(deps: VaultDeps, signer: Signer, tenant: string, session: string, head: Head): Promise<'signed' | 'unsigned' | 'none'> {
+  const periods = await deps.keyPeriods();
   const inScope = (keys: ReadonlyMap<string, Uint8Array>) =>
-    withTenant(deps.store.db, tenant, "reading the head's checkpoint", (tx) => checkpointedHead(tx, keys, tenant, session, head));
+    withTenant(deps.store.db, tenant, "reading the head's checkpoint", (tx) => checkpointedHead(tx, keys, periods, tenant, session, head));
   // Each attempt its own transaction: the other trusted keys are read outside one.
   return ownKeyFirst(deps, signer, inScope, (found) => found === 'signed');
 }
@@ -144,18 +157,20 @@ export async function signableHead(deps: VaultDeps, signer: Signer, tenant: stri
 
 /**
  * What the session's checkpoints say of this head, read in the caller's transaction:
- * `signed` by one of `keys` (or there is no head yet), `unsigned` where the session has
+ * `signed` by one of `keys`, in its period and no earlier than the head event (or there is no head yet), `unsigned` where the session has
  * checkpoints but none of these keys made one at the head, `none` where it has no
  * checkpoint at or before the head at all (written with signing off, or by someone
  * without the keys).
  */
-export async function checkpointedHead(tx: TenantTx, keys: ReadonlyMap<string, Uint8Array>, tenant: string, session: string, head: Head): Promise<'signed' | 'unsigned' | 'none'> {
+export async function checkpointedHead(tx: TenantTx, keys: ReadonlyMap<string, Uint8Array>, periods: KeyPeriods, tenant: string, session: string, head: Head): Promise<'signed' | 'unsigned' | 'none'> {
   const hash = head.headHash;
   if (head.headSeq === 0 || hash === null) return 'signed';
   // Read by key id, so that rows anyone else stored at the head cannot crowd out the one
   // a trusted key signed.
-  const signed = (await readCheckpointsAt(tx, tenant, session, head.headSeq, [...keys.keys()])).some((r) => {
-    const stated = signedHash(r.note, keys, tenant, session, head.headSeq);
+  const rows = await readCheckpointsAt(tx, tenant, session, head.headSeq, [...keys.keys()]);
+  const eventAt = rows.length > 0 ? await readEventTime(tx, tenant, session, head.headSeq) : null;
+  const signed = rows.some((r) => {
+    const stated = signedHash(r.note, keys, periods, tenant, session, head.headSeq, eventAt);
     return stated !== null && bytesEqual(stated, hash);
   });
   if (signed) return 'signed';

@@ -4,7 +4,7 @@ import { GENESIS_HASH, openAlong, openSnapshot, sealSnapshot, type ChainCursor, 
 import { chunksOf, eventStream, type EventSource, type EventStream, type StoredEvent, type VaultEvent } from '../domain';
 import { copyEvent, copyState, freshCompact, isFull, nothingDropped, replayCompact, trim, windowOf, type AgentState, type CompactState, type Dropped, type Landmarks, type ReplayPoint } from '../replay';
 import { insertSnapshot, readForState, readSession, withTenant, type StateRead, type StoredSnapshot } from '../store';
-import { signSnapshot, snapshotSigned } from '../audit';
+import { signSnapshot, snapshotSigned, unretiredKeys } from '../audit';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
 import { headKnown, requireReadableHead } from './signed-head';
@@ -249,11 +249,18 @@ function snapshotJson(compact: CompactState, retain: number): string {
  * a trusted key signed (its own key first: audit/snapshot-signature.ts). Whoever holds the
  * session's data key can seal a state of their own at a real head, so a snapshot no trusted
  * key signed is passed over (logged) and the state is folded from the events; a vault that
- * signs nothing uses any, as before.
+ * signs nothing uses any, as before. A snapshot's signature carries no time, so one by a
+ * retired key cannot be told from one its leaked secret half made later: only keys not
+ * retired count (audit/key-period.ts), and after a rotation each session's older snapshot
+ * is passed over once a process, until the read writes one under the new key.
  */
 async function trustedSnapshot(deps: VaultDeps, snap: StoredSnapshot): Promise<boolean> {
   const signer = await deps.signer();
-  if (!signer || (snap.keyId !== null && (await ownKeyFirst(deps, signer, (keys) => snapshotSigned(snap, snap, keys), (ok) => ok)))) return true;
+  if (!signer) return true;
+  if (snap.keyId !== null) {
+    const periods = await deps.keyPeriods();
+    if (await ownKeyFirst(deps, signer, (keys) => snapshotSigned(snap, snap, unretiredKeys(keys, periods)), (ok) => ok)) return true;
+  }
   deps.logger.warn({ op: 'snapshot.ignored', seq: snap.seq, why: 'not signed by a trusted key' }, 'snapshot not used; replaying in full');
   return false;
 }

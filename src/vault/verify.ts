@@ -2,16 +2,13 @@ import { InputError, IntegrityError } from '../errors';
 import { bytesEqual } from '../crypto';
 import { addDuration, floorRecorded, parseDuration, policyRecorded, type RetentionProblemKind } from '../retention';
 import { ChainVerifier, type ChainProblemKind } from '../events';
-import { AccessChainVerifier, checkHolds, snapshotSigned, checkPurges, HeadCheck, signedHeadTime, unsignedTail, type HoldHistory, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
+import { AccessChainVerifier, checkHolds, checkpointTimeProblem, snapshotSigned, type KeyPeriods, checkPurges, HeadCheck, signedHeadTime, unsignedTail, type HoldHistory, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
 import { anySignedAccess, archiveTimes, listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, signedSnapshots, readHoldHistory, readPolicy, readSession, readTombstone, withTenant, type AccessRow, type SessionRow, type TombstoneRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedChunks } from './read';
 import { accessTrail } from './access';
 import { recordedPolicies } from './recorded-retention';
 import { sessionSubject, storedWrapSigned, tenantKeySubject } from './key-wraps';
-
-/** How long after its retirement a signing key's checkpoints are still accepted: clock skew between hosts. */
-export const RETIRED_KEY_GRACE_MS = 5 * 60 * 1000;
 
 /** One thing verification found wrong (docs/auditor-guide.md explains each kind). */
 export interface VerifyProblem {
@@ -152,7 +149,7 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       for (const p of chain.finish({ seq: s.headSeq, hash: s.headHash })) problem(p.seq, p.kind);
       for (const p of headCheck.finish()) problem(p.seq, p.kind);
       // Events past the last signed head: written without the signing key.
-      const unsigned = unsignedTail(heads, last?.seq ?? 0, signs);
+      const unsigned = unsignedTail(headCheck.vouching(heads), last?.seq ?? 0, signs);
       if (unsigned !== null) problem(unsigned, 'unsigned_tail');
       // A key may only be gone when the session's own chain says so: shredding closes it
       // with a key_shredded event (purges are checked by their tombstone above).
@@ -259,7 +256,7 @@ async function signedHeads(
   tenant: string,
   session: string,
   trusted: ReadonlyMap<string, Uint8Array>,
-  periods: ReadonlyMap<string, { from: Date; until: Date | null }>,
+  periods: KeyPeriods,
   problem: (seq: number, kind: VerifyProblem['kind']) => void,
 ): Promise<SignedHead[]> {
   const heads: SignedHead[] = [];
@@ -269,13 +266,10 @@ async function signedHeads(
     if (v.checkpoint.tenant !== tenant || v.checkpoint.session !== session || v.checkpoint.seq !== seq) {
       return problem(seq, source === 'checkpoint' ? 'checkpoint_mismatch' : 'witness_mismatch');
     }
-    // A retired signing key signs nothing after its period (plus a grace for clock skew
-    // between hosts): a leaked old key cannot vouch for new heads. No lower bound: a
-    // host whose clock is behind signs with a new key "before" it existed, harmlessly.
-    const period = periods.get(v.keyId);
-    if (period?.until && v.checkpoint.time.getTime() > period.until.getTime() + RETIRED_KEY_GRACE_MS) {
-      return problem(seq, 'checkpoint_outside_key_period');
-    }
+    // A retired signing key signs nothing after its period: a leaked old key cannot vouch
+    // for new heads (audit/key-period.ts). Dated back into it, before the event it signs,
+    // the head check names it as the chain streams past (checkpoint_before_event).
+    if (checkpointTimeProblem(v, periods, null) === 'outside_key_period') return problem(seq, 'checkpoint_outside_key_period');
     heads.push({ seq, hash: v.checkpoint.hash, source, time: v.checkpoint.time });
   };
   let after = 0;

@@ -3,14 +3,13 @@ import { backends, dropCreatedDatabases } from '../support/backends';
 import { storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
 import type { Vault } from '../../src/vault';
-import type { VaultDeps } from '../../src/vault/deps';
-import { dataKeyAad, unwrapKey } from '../../src/keys';
 import { collectEvents } from '../../src/domain';
 import { sealSnapshot } from '../../src/events';
 import { storeHome, type StoreHome } from '../support/store-home';
 import { forgeEvent } from '../support/forged-event';
 import { refusal } from '../support/refusal';
 import { asOwner } from '../support/owner';
+import { leakedDataKey as leakedKey } from '../support/leaked-key';
 
 /**
  * What an agent reads of its session (its state, its events, the tail a model context is
@@ -35,21 +34,7 @@ describe.each(backends())('reads of a session whose head no trusted key signed, 
   const rows = async <T>(q: string) => ((await asApp(q)) as unknown as { rows: T[] }).rows;
   const claim = () => vault.session('bank', 'claim');
 
-  /** The session's data key, as a holder of its tenant key version unwraps it. */
-  async function leakedDataKey(session: string) {
-    const [s] = await rows<{ w: string; v: number }>(`SELECT encode(wrapped_data_key, 'hex') AS w, tenant_key_version AS v FROM sessions WHERE session_id = '${session}'`);
-    const [tk] = await withTenant(storeOf(vault).db, 'bank', 'attack', async (tx) =>
-      ((await tx.execute(sql.raw(`SELECT master_key_id, encode(wrapped_key, 'hex') AS w FROM tenant_keys WHERE version = ${s!.v}`))) as unknown as { rows: { master_key_id: string; w: string }[] }).rows,
-      storeOf(vault).layout.operatorRole,
-    );
-    const provider = await (vault as unknown as { deps: VaultDeps }).deps.provider();
-    const tenantKey = await provider.unwrapTenantKey({ tenant: 'bank', version: s!.v }, tk!.master_key_id, Buffer.from(tk!.w, 'hex'));
-    try {
-      return unwrapKey(tenantKey, Buffer.from(s!.w, 'hex'), dataKeyAad('bank', session, 1, s!.v));
-    } finally {
-      tenantKey.dispose();
-    }
-  }
+  const leakedDataKey = (session: string) => leakedKey(vault, 'bank', session);
 
   beforeAll(async () => {
     store = await storeHome(backend);

@@ -13,13 +13,18 @@ type Run = (q: string) => Promise<unknown>;
  * same function the vault calls. A `message` whose ciphertext no key opens, or a
  * `key_shredded` marker, whose content is clear; or, for a holder of a leaked tenant key
  * version who unwrapped the session's data key, an event sealed with it, which opens. `run` executes SQL in the tenant's scope
- * as the attacking role. Its seq.
+ * as the attacking role; `at` is the time it claims. Its seq.
  */
-export async function forgeEvent(run: Run, tenant: string, session: string, kind: 'garbage' | 'shred-marker' | { sealedWith: SecretBytes; event: EventInput } = 'garbage'): Promise<number> {
+export async function forgeEvent(
+  run: Run,
+  tenant: string,
+  session: string,
+  kind: 'garbage' | 'shred-marker' | { sealedWith: SecretBytes; event: EventInput } = 'garbage',
+  at = new Date(),
+): Promise<number> {
   const [head] = rowsOf<{ head_seq: string; head_hash: Uint8Array }>(await run(`SELECT head_seq, head_hash FROM sessions WHERE session_id = '${session}'`));
   const seq = Number(head!.head_seq) + 1;
   const prevHash = new Uint8Array(head!.head_hash);
-  const at = new Date();
   const bare = { tenant, session, seq, at, correlationId: 'x', idempotencyKey: null, tool: null, promptTokens: null, completionTokens: null, costUsd: null, durationMs: null };
   let row: StoredEvent;
   if (typeof kind === 'object') {

@@ -1,8 +1,17 @@
-import { sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { STORED_EVENT_TYPES, type StoredEventType, type StoredEvent } from '../../domain';
 import { IntegrityError } from '../../errors';
 import { events } from '../schema';
 import { rowsOf, type TenantTx } from '../types';
+
+/** The time of event `seq` of a session, or null where it is not in the table (none, or archived). */
+export async function readEventTime(tx: TenantTx, tenant: string, session: string, seq: number): Promise<Date | null> {
+  const [row] = await tx
+    .select({ at: events.at })
+    .from(events)
+    .where(and(eq(events.tenantId, tenant), eq(events.sessionId, session), eq(events.seq, seq)));
+  return row?.at ?? null;
+}
 
 /**
  * A page of a session's events as stored, in seq order, after `afterSeq`: plain SQL in the

@@ -1,0 +1,49 @@
+import fc from 'fast-check';
+import { checkpointTimeProblem, KEY_PERIOD_GRACE_MS, unretiredKeys, type KeyPeriods, type VerifiedCheckpoint } from '../../src/audit';
+
+/**
+ * When a checkpoint may vouch for its head by its signed time (audit/key-period.ts): in its
+ * key's period, and no earlier than the event it signs, each with 5 minutes' grace for
+ * clock skew. The attacks themselves are in test/integration/retired-signing-key.test.ts.
+ */
+const retiredAt = new Date('2026-06-01T12:00:00Z');
+const periods: KeyPeriods = new Map([
+  ['old', { from: new Date('2025-01-01T00:00:00Z'), until: retiredAt }],
+  ['new', { from: retiredAt, until: null }],
+]);
+const signed = (keyId: string, time: Date): VerifiedCheckpoint => ({ keyId, checkpoint: { tenant: 't', session: 's', seq: 1, hash: new Uint8Array(32), time } });
+const plus = (d: Date, ms: number) => new Date(d.getTime() + ms);
+
+describe('checkpointTimeProblem', () => {
+  it("holds a retired key to its period, with the grace and not a millisecond more; a key not retired, or not in the keyring, to none", () => {
+    expect(checkpointTimeProblem(signed('old', plus(retiredAt, KEY_PERIOD_GRACE_MS)), periods, null)).toBeNull();
+    expect(checkpointTimeProblem(signed('old', plus(retiredAt, KEY_PERIOD_GRACE_MS + 1)), periods, null)).toBe('outside_key_period');
+    expect(checkpointTimeProblem(signed('new', plus(retiredAt, 10 * 365 * 86_400_000)), periods, null)).toBeNull();
+    expect(checkpointTimeProblem(signed('token', plus(retiredAt, 10 * 365 * 86_400_000)), periods, null)).toBeNull();
+  });
+
+  it('refuses a checkpoint dated before the event it signs by more than the grace, whatever its key', () => {
+    fc.assert(
+      fc.property(fc.constantFrom('old', 'new', 'token'), fc.integer({ min: -3_600_000, max: 3_600_000 }), (key, offset) => {
+        const eventAt = plus(retiredAt, -3_600_000); // in every key's period
+        const problem = checkpointTimeProblem(signed(key, plus(eventAt, offset)), periods, eventAt);
+        expect(problem).toBe(offset < -KEY_PERIOD_GRACE_MS ? 'before_event' : null);
+      }),
+    );
+  });
+
+  it('names the period first: a retired key signing after it, whatever the event says', () => {
+    expect(checkpointTimeProblem(signed('old', plus(retiredAt, 3_600_000)), periods, plus(retiredAt, 7_200_000))).toBe('outside_key_period');
+  });
+});
+
+describe('unretiredKeys', () => {
+  it('keeps keys still in their period, and keys the keyring gives no period (the witness, a token)', () => {
+    const keys = new Map([
+      ['old', new Uint8Array([1])],
+      ['new', new Uint8Array([2])],
+      ['token', new Uint8Array([3])],
+    ]);
+    expect([...unretiredKeys(keys, periods).keys()]).toEqual(['new', 'token']);
+  });
+});
