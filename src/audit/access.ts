@@ -2,6 +2,7 @@ import { blake2b256, bytes, bytesEqual, frame, opt, str, u64, verifyDetached } f
 import { GENESIS_HASH } from '../events';
 import type { AccessRecord } from '../domain';
 import { noteWith, signBytes, splitNote, type CheckpointSigner } from './checkpoint';
+import { laterKeys, recordInPeriod, type KeyPeriods } from './key-period';
 
 export type { AccessRecord };
 
@@ -82,13 +83,15 @@ export type AccessProblemKind =
   | 'access_hash_mismatch' // a record's hash is not the hash of its fields and its predecessor
   | 'access_unsigned' // a record without a signature after signed ones: written by someone without the signing key
   | 'access_bad_signature' // a signature that does not verify under a trusted key
+  | 'access_outside_key_period' // signed by a retired key after its period, or after a key that followed it had signed a record
   | 'access_witness_beyond_head' // the witness saw a later head: the newest records were removed
   | 'access_witness_mismatch'; // the record at the witnessed seq has another hash: the trail was rewritten
 
 /**
  * Checks the trail in seq order: gapless from 1, every hash, every signature (once one
- * record is signed, all later ones must be), and that it reaches the witnessed head.
- * Trusted keys come from the keyring and the witness, never the database. Pure.
+ * record is signed, all later ones must be), a retired key's signatures against its
+ * period (audit/key-period.ts, recordInPeriod), and that it reaches the witnessed head.
+ * Trusted keys and periods come from the keyring and the witness, never the database. Pure.
  */
 export class AccessChainVerifier {
   private prev: Uint8Array = GENESIS_HASH;
@@ -98,9 +101,13 @@ export class AccessChainVerifier {
   readonly problems: { seq: number; kind: AccessProblemKind }[] = [];
   count = 0;
 
+  /** The key ids records have named so far: once one names a key following a retired one, that key's later records are outside its period. */
+  private readonly named = new Set<string>();
+
   constructor(
     private readonly trusted: ReadonlyMap<string, Uint8Array> = new Map(),
     private readonly witnessed: (TrailHead & { keyId: string; signature: Uint8Array }) | null = null,
+    private readonly periods: KeyPeriods = new Map(),
   ) {
     if (witnessed && !this.signatureValid(witnessed, witnessed.keyId, witnessed.signature)) {
       this.problems.push({ seq: witnessed.seq, kind: 'access_bad_signature' });
@@ -119,6 +126,11 @@ export class AccessChainVerifier {
       this.signedSeen = true;
       signed = this.signatureValid({ seq: r.seq, hash: r.hash, at: r.at }, r.keyId, r.signature);
       if (!signed) this.problems.push({ seq: r.seq, kind: 'access_bad_signature' });
+      else if (!recordInPeriod(r.keyId, r.at, this.periods, laterKeys(r.keyId, this.periods).some((k) => this.named.has(k)))) {
+        this.problems.push({ seq: r.seq, kind: 'access_outside_key_period' });
+        signed = false;
+      }
+      this.named.add(r.keyId);
     } else if (this.signedSeen) {
       this.problems.push({ seq: r.seq, kind: 'access_unsigned' });
     }

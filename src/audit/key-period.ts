@@ -35,3 +35,28 @@ export function checkpointTimeProblem(v: VerifiedCheckpoint, periods: KeyPeriods
 export function unretiredKeys(keys: ReadonlyMap<string, Uint8Array>, periods: KeyPeriods): Map<string, Uint8Array> {
   return new Map([...keys].filter(([id]) => !periods.get(id)?.until));
 }
+
+/**
+ * The keys that follow `keyId`: created no earlier than its retirement (less the grace).
+ * Empty for a key not retired, or not in the keyring. Pure.
+ */
+export function laterKeys(keyId: string, periods: KeyPeriods): string[] {
+  const until = periods.get(keyId)?.until;
+  if (!until) return [];
+  return [...periods].filter(([id, p]) => id !== keyId && p.from.getTime() >= until.getTime() - KEY_PERIOD_GRACE_MS).map(([id]) => id);
+}
+
+/**
+ * Whether an access record signed by `keyId` may count as the vault's own by when it was
+ * signed (pure). A trail head's signature covers the record's time, but the application
+ * role inserts records, so a holder of a retired key's secret half could date one as they
+ * like. So a retired key's record counts only when dated in the key's period and written
+ * before any record that names a key following it (`followed`: such a record came first in
+ * the trail); a record dated back is caught by the second rule as soon as the new key has
+ * signed anything. A record written between a rotation and the new key's first one is
+ * not told from the retired key's own last ones.
+ */
+export function recordInPeriod(keyId: string, at: Date, periods: KeyPeriods, followed: boolean): boolean {
+  const until = periods.get(keyId)?.until;
+  return !until || (at.getTime() <= until.getTime() + KEY_PERIOD_GRACE_MS && !followed);
+}

@@ -18,7 +18,7 @@ import { ownRecords } from './own-records';
 export async function requireHoldsRecorded(deps: VaultDeps, tx: TenantTx, tenant: string, session?: string): Promise<void> {
   const stored = await readHoldRecords(tx, tenant, session);
   if (stored.length === 0) return; // no hold was ever set through the vault; one set outside it and still in force is refused as held
-  const names = holdsLiftedOutside(await readHoldHistory(tx, tenant, session), await ownRecords(deps, stored));
+  const names = holdsLiftedOutside(await readHoldHistory(tx, tenant, session), await ownRecords(deps, tx, stored));
   if (names.length === 0) return;
   throw new InputError(
     'LEGAL_HOLD',

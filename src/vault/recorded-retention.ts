@@ -6,7 +6,7 @@ import { ownRecords } from './own-records';
 
 /** A tenant's policy changes as its signed access trail records them (retention/recorded-policy.ts; `signs` as ownRecords takes it). In the caller's transaction. */
 export async function recordedPolicies(deps: VaultDeps, tx: TenantTx, tenant: string, signs?: boolean): Promise<PolicyRecord[]> {
-  return policyRecords(await ownRecords(deps, await readPolicyRecords(tx, tenant), signs));
+  return policyRecords(await ownRecords(deps, tx, await readPolicyRecords(tx, tenant), signs));
 }
 
 /**

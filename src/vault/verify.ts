@@ -173,7 +173,7 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   // anywhere breaks the chain for all.
   const witnessedTrail = await deps.witness?.latestTrail();
   const witnessedHead = witnessedTrail ? parseTrailHead(witnessedTrail) : null;
-  const trail = new AccessChainVerifier(trusted, witnessedHead);
+  const trail = new AccessChainVerifier(trusted, witnessedHead, periods);
   if (witnessedTrail && !witnessedHead) report.problems.push({ tenant: '*', session: '(access trail)', seq: 0, kind: 'access_witness_mismatch' });
   // The trail's records of holds and purges, to compare the tables with: only those a
   // trusted key signed (the application role can insert records, not sign them), unless

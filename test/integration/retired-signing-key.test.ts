@@ -8,12 +8,13 @@ import type { Vault } from '../../src/vault';
 import { readKeyringDocument, replaceKeyringFile, withNewSigningKey } from '../../src/keys';
 import { SecretBytes } from '../../src/crypto';
 import { sealSnapshot } from '../../src/events';
-import { signCheckpoint, signSnapshot, verifyBundle, type CheckpointSigner } from '../../src/audit';
+import { accessHash, signCheckpoint, signSnapshot, signTrailHead, verifyBundle, type CheckpointSigner } from '../../src/audit';
 import { collectEvents } from '../../src/domain';
 import { storeHome, type StoreHome } from '../support/store-home';
 import { forgeEvent } from '../support/forged-event';
 import { leakedDataKey } from '../support/leaked-key';
 import { refusal } from '../support/refusal';
+import { asOwner } from '../support/owner';
 
 /**
  * A retired checkpoint signing key, against whoever holds its secret half (the keyring
@@ -72,8 +73,9 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     const earlier = Date.now() - 30 * MINUTE;
     vault = await store.open({ clock: () => new Date(earlier) });
     await vault.createTenant('bank');
-    for (const id of ['claim', 'backdated', 'idle', 'snapped']) await vault.session('bank', id).appendMany([said('Please move 50,000 EUR to my savings'), said('Is it done?')]);
+    for (const id of ['claim', 'backdated', 'idle', 'snapped', 'held', 'held-too', 'released']) await vault.session('bank', id).appendMany([said('Please move 50,000 EUR to my savings'), said('Is it done?')]);
     expect(await vault.session('bank', 'idle').snapshot()).toBe(2);
+    await vault.operator({ actor: 'alice', reason: 'litigation 2026-09' }).setHold('bank', 'released'); // recorded under the key about to be retired
     await vault.close();
     // Rotated twenty minutes ago; its secret half is in the attacker's hands.
     const keyring = path.join(store.home, 'keyring.json');
@@ -85,6 +87,7 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     vault = await store.open();
     // The agent goes on under the new key.
     for (const id of ['backdated', 'snapped']) await vault.session('bank', id).append(said('Hello?'));
+    for (const id of ['held', 'held-too']) await vault.operator({ actor: 'alice', reason: 'litigation 2026-17' }).setHold('bank', id);
     expect(await problems('claim')).toEqual([]);
   }, 60_000);
   afterAll(async () => {
@@ -131,6 +134,36 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     await vault.session('bank', 'idle').append(said('Still there?'));
     expect(await contents('idle')).toEqual(['Please move 50,000 EUR to my savings', 'Is it done?', 'Still there?']);
     expect(await problems('idle')).toEqual([]);
+  });
+
+  it("an access record it signs is not the vault's own: a hold lifted outside the vault, covered by one dated now or dated back, still stops an erasure, and verify names both", async () => {
+    const legal = (q: string) => withTenant(storeOf(vault).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)), storeOf(vault).layout.legalRole);
+    const erasure = () => vault.operator({ actor: 'dana', reason: 'erasure request' });
+    /** The legal role clears the hold in bob's name; the record covering it is chained onto the trail's head and signed with the retired key, dated `at`. */
+    async function liftAndCover(session: string, at: Date): Promise<number> {
+      await legal(`UPDATE legal_holds SET cleared_at = '${at.toISOString()}', cleared_by = 'bob', clear_reason = 'released' WHERE session_id = '${session}' AND cleared_at IS NULL`);
+      const [[last]] = (await asOwner(vault, store.database ?? 'pglite', [{ text: 'SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1' }])) as [{ seq: string; hash: Uint8Array }[]];
+      const record = { seq: Number(last!.seq) + 1, at, actor: 'bob', action: 'hold.clear', tenant: 'bank', session, reason: 'released', outcome: 'granted' };
+      const hash = accessHash(new Uint8Array(last!.hash), record);
+      const { keyId, signature } = signTrailHead({ seq: record.seq, hash, at }, retired);
+      const hex = (b: Uint8Array) => `decode('${Buffer.from(b).toString('hex')}', 'hex')`;
+      await asApp(
+        `INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash, key_id, signature)
+         VALUES (${record.seq}, '${at.toISOString()}', 'bob', 'hold.clear', 'bank', '${session}', 'released', 'granted', ${hex(hash)}, '${keyId}', ${hex(signature)})`,
+      );
+      return record.seq;
+    }
+    const now = await liftAndCover('held', new Date());
+    expect((await vault.holds('bank')).map((h) => h.session).sort()).toEqual(['held-too', 'released']);
+    await expect(erasure().shred('bank', 'held')).rejects.toMatchObject({ code: 'LEGAL_HOLD', message: expect.stringMatching(/lifted outside the vault \(held\)/) });
+    const back = await liftAndCover('held-too', new Date(retiredAt.getTime() - MINUTE));
+    await expect(erasure().shred('bank', 'held-too')).rejects.toMatchObject({ code: 'LEGAL_HOLD', message: expect.stringMatching(/lifted outside the vault \(held-too\)/) });
+    // A hold it recorded in its period, cleared through the vault since: its records count, and the erasure goes on.
+    await vault.operator({ actor: 'bob', reason: 'released' }).clearHold('bank', 'released');
+    await expect(erasure().shred('bank', 'released')).resolves.toMatchObject({ sessions: 1 });
+    const report = await vault.verify({ tenant: 'bank' });
+    const named = report.problems.filter((p) => ['(access trail)', '(retention policy)', 'held', 'held-too', 'released'].includes(p.session)).map((p) => `${p.session} ${p.seq} ${p.kind}`);
+    expect(named).toEqual([`(access trail) ${now} access_outside_key_period`, `(access trail) ${back} access_outside_key_period`, expect.stringMatching(/^held \d+ hold_clear_unrecorded$/), expect.stringMatching(/^held-too \d+ hold_clear_unrecorded$/)]);
   });
 
   it('a state snapshot it signed is not started from', async () => {

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { checkpointTimeProblem, KEY_PERIOD_GRACE_MS, unretiredKeys, type KeyPeriods, type VerifiedCheckpoint } from '../../src/audit';
+import { checkpointTimeProblem, KEY_PERIOD_GRACE_MS, laterKeys, recordInPeriod, unretiredKeys, type KeyPeriods, type VerifiedCheckpoint } from '../../src/audit';
 
 /**
  * When a checkpoint may vouch for its head by its signed time (audit/key-period.ts): in its
@@ -45,5 +45,23 @@ describe('unretiredKeys', () => {
       ['token', new Uint8Array([3])],
     ]);
     expect([...unretiredKeys(keys, periods).keys()]).toEqual(['new', 'token']);
+  });
+});
+
+describe('laterKeys and recordInPeriod (access records)', () => {
+  it('a retired key is followed by the keys created from its retirement on (less the grace); a key not retired by none', () => {
+    const more: KeyPeriods = new Map([...periods, ['older', { from: new Date('2024-01-01T00:00:00Z'), until: new Date('2025-01-01T00:00:00Z') }]]);
+    expect(laterKeys('old', more)).toEqual(['new']);
+    expect(laterKeys('older', more).sort()).toEqual(['new', 'old']);
+    expect(laterKeys('new', more)).toEqual([]);
+    expect(laterKeys('token', more)).toEqual([]);
+  });
+
+  it("counts a retired key's record only in its period and before a following key signed anything; others always", () => {
+    expect(recordInPeriod('old', retiredAt, periods, false)).toBe(true);
+    expect(recordInPeriod('old', plus(retiredAt, KEY_PERIOD_GRACE_MS + 1), periods, false)).toBe(false);
+    expect(recordInPeriod('old', plus(retiredAt, -3_600_000), periods, true)).toBe(false); // dated back, after the new key's first record
+    expect(recordInPeriod('new', plus(retiredAt, 10 * 365 * 86_400_000), periods, true)).toBe(true);
+    expect(recordInPeriod('token', retiredAt, periods, true)).toBe(true);
   });
 });

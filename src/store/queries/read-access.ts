@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, gte, inArray, isNotNull, isNull, like, or, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, gte, inArray, isNotNull, isNull, like, min, or, type SQL } from 'drizzle-orm';
 import { accessLog } from '../schema';
 import type { TenantTx, VaultDb } from '../types';
 import type { AccessRecord } from '../../domain';
@@ -34,6 +34,17 @@ export async function readPolicyRecords(db: TenantTx, tenant: string): Promise<(
   const policy = or(inArray(accessLog.action, ['retention.set', 'retention.override']), like(accessLog.action, 'retention.set:%'), like(accessLog.action, 'retention.override:%'));
   const where = and(eq(accessLog.tenantId, tenant), isNull(accessLog.sessionId), policy);
   return withPrevHashes(db, (await db.select().from(accessLog).where(where).orderBy(asc(accessLog.seq))).map(toRow));
+}
+
+/**
+ * The seq of the trail's first record that names one of `keyIds` as its signer, or null
+ * (index access_log_key_seq): where a retired key's records stop counting as the vault's
+ * own (audit/key-period.ts, recordInPeriod).
+ */
+export async function firstRecordNaming(db: TenantTx, keyIds: readonly string[]): Promise<number | null> {
+  if (keyIds.length === 0) return null;
+  const [row] = await db.select({ seq: min(accessLog.seq) }).from(accessLog).where(inArray(accessLog.keyId, [...keyIds]));
+  return row?.seq ?? null;
 }
 
 /** Whether any record of the trail is signed: a vault that signs nothing has only unsigned records to go on. */
