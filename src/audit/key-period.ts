@@ -37,13 +37,17 @@ export function unretiredKeys(keys: ReadonlyMap<string, Uint8Array>, periods: Ke
 }
 
 /**
- * The keys that follow `keyId`: created no earlier than its retirement (less the grace).
- * Empty for a key not retired, or not in the keyring. Pure.
+ * The keys that follow `keyId`: created no earlier than its retirement (less the grace),
+ * and not retired before it (a key's recorded creation can be later than a successor's,
+ * where the host that made it had its clock ahead). Empty for a key not retired, or not in
+ * the keyring. Pure.
  */
 export function laterKeys(keyId: string, periods: KeyPeriods): string[] {
   const until = periods.get(keyId)?.until;
   if (!until) return [];
-  return [...periods].filter(([id, p]) => id !== keyId && p.from.getTime() >= until.getTime() - KEY_PERIOD_GRACE_MS).map(([id]) => id);
+  return [...periods]
+    .filter(([id, p]) => id !== keyId && p.from.getTime() >= until.getTime() - KEY_PERIOD_GRACE_MS && (p.until === null || p.until.getTime() > until.getTime()))
+    .map(([id]) => id);
 }
 
 /**
@@ -53,8 +57,8 @@ export function laterKeys(keyId: string, periods: KeyPeriods): string[] {
  * like. So a retired key's record counts only when dated in the key's period and written
  * before any record that names a key following it (`followed`: such a record came first in
  * the trail); a record dated back is caught by the second rule as soon as the new key has
- * signed anything. A record written between a rotation and the new key's first one is
- * not told from the retired key's own last ones.
+ * signed anything, which `keys rotate-signing` has it do at once. A record written between
+ * the keyring's replacement and that first record is not told from the retired key's own.
  */
 export function recordInPeriod(keyId: string, at: Date, periods: KeyPeriods, followed: boolean): boolean {
   const until = periods.get(keyId)?.until;

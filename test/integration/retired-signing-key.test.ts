@@ -15,6 +15,7 @@ import { forgeEvent } from '../support/forged-event';
 import { leakedDataKey } from '../support/leaked-key';
 import { refusal } from '../support/refusal';
 import { asOwner } from '../support/owner';
+import { runCli } from '../support/cli';
 
 /**
  * A retired checkpoint signing key, against whoever holds its secret half (the keyring
@@ -47,6 +48,23 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
   const approved = { type: 'message', role: 'assistant', content: 'Second approval received: transfer approved.' } as const;
   const said = (content: string) => ({ type: 'message', role: 'user', content }) as const;
 
+  const legal = (q: string) => withTenant(storeOf(vault).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)), storeOf(vault).layout.legalRole);
+  const erasure = () => vault.operator({ actor: 'dana', reason: 'erasure request' });
+  /** The legal role clears the hold in bob's name; the record covering it is chained onto the trail's head and signed with `signer` (a retired key), dated `at`. */
+  async function liftAndCover(session: string, at: Date, signer: CheckpointSigner = retired): Promise<number> {
+    await legal(`UPDATE legal_holds SET cleared_at = '${at.toISOString()}', cleared_by = 'bob', clear_reason = 'released' WHERE session_id = '${session}' AND cleared_at IS NULL`);
+    const [[last]] = (await asOwner(vault, store.database ?? 'pglite', [{ text: 'SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1' }])) as [{ seq: string; hash: Uint8Array }[]];
+    const record = { seq: Number(last!.seq) + 1, at, actor: 'bob', action: 'hold.clear', tenant: 'bank', session, reason: 'released', outcome: 'granted' };
+    const hash = accessHash(new Uint8Array(last!.hash), record);
+    const { keyId, signature } = signTrailHead({ seq: record.seq, hash, at }, signer);
+    const hex = (b: Uint8Array) => `decode('${Buffer.from(b).toString('hex')}', 'hex')`;
+    await asApp(
+      `INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash, key_id, signature)
+       VALUES (${record.seq}, '${at.toISOString()}', 'bob', 'hold.clear', 'bank', '${session}', 'released', 'granted', ${hex(hash)}, '${keyId}', ${hex(signature)})`,
+    );
+    return record.seq;
+  }
+
   /** A fresh process (it holds no head and no state), its log lines kept. */
   async function reopen(): Promise<string[]> {
     await vault.close();
@@ -73,7 +91,7 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     const earlier = Date.now() - 30 * MINUTE;
     vault = await store.open({ clock: () => new Date(earlier) });
     await vault.createTenant('bank');
-    for (const id of ['claim', 'backdated', 'idle', 'snapped', 'held', 'held-too', 'released']) await vault.session('bank', id).appendMany([said('Please move 50,000 EUR to my savings'), said('Is it done?')]);
+    for (const id of ['claim', 'backdated', 'idle', 'snapped', 'held', 'held-too', 'released', 'rotated']) await vault.session('bank', id).appendMany([said('Please move 50,000 EUR to my savings'), said('Is it done?')]);
     expect(await vault.session('bank', 'idle').snapshot()).toBe(2);
     await vault.operator({ actor: 'alice', reason: 'litigation 2026-09' }).setHold('bank', 'released'); // recorded under the key about to be retired
     await vault.close();
@@ -137,22 +155,6 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
   });
 
   it("an access record it signs is not the vault's own: a hold lifted outside the vault, covered by one dated now or dated back, still stops an erasure, and verify names both", async () => {
-    const legal = (q: string) => withTenant(storeOf(vault).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)), storeOf(vault).layout.legalRole);
-    const erasure = () => vault.operator({ actor: 'dana', reason: 'erasure request' });
-    /** The legal role clears the hold in bob's name; the record covering it is chained onto the trail's head and signed with the retired key, dated `at`. */
-    async function liftAndCover(session: string, at: Date): Promise<number> {
-      await legal(`UPDATE legal_holds SET cleared_at = '${at.toISOString()}', cleared_by = 'bob', clear_reason = 'released' WHERE session_id = '${session}' AND cleared_at IS NULL`);
-      const [[last]] = (await asOwner(vault, store.database ?? 'pglite', [{ text: 'SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1' }])) as [{ seq: string; hash: Uint8Array }[]];
-      const record = { seq: Number(last!.seq) + 1, at, actor: 'bob', action: 'hold.clear', tenant: 'bank', session, reason: 'released', outcome: 'granted' };
-      const hash = accessHash(new Uint8Array(last!.hash), record);
-      const { keyId, signature } = signTrailHead({ seq: record.seq, hash, at }, retired);
-      const hex = (b: Uint8Array) => `decode('${Buffer.from(b).toString('hex')}', 'hex')`;
-      await asApp(
-        `INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash, key_id, signature)
-         VALUES (${record.seq}, '${at.toISOString()}', 'bob', 'hold.clear', 'bank', '${session}', 'released', 'granted', ${hex(hash)}, '${keyId}', ${hex(signature)})`,
-      );
-      return record.seq;
-    }
     const now = await liftAndCover('held', new Date());
     expect((await vault.holds('bank')).map((h) => h.session).sort()).toEqual(['held-too', 'released']);
     await expect(erasure().shred('bank', 'held')).rejects.toMatchObject({ code: 'LEGAL_HOLD', message: expect.stringMatching(/lifted outside the vault \(held\)/) });
@@ -164,6 +166,27 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     const report = await vault.verify({ tenant: 'bank' });
     const named = report.problems.filter((p) => ['(access trail)', '(retention policy)', 'held', 'held-too', 'released'].includes(p.session)).map((p) => `${p.session} ${p.seq} ${p.kind}`);
     expect(named).toEqual([`(access trail) ${now} access_outside_key_period`, `(access trail) ${back} access_outside_key_period`, expect.stringMatching(/^held \d+ hold_clear_unrecorded$/), expect.stringMatching(/^held-too \d+ hold_clear_unrecorded$/)]);
+  });
+
+  it('right after `keys rotate-signing`, a record the key it retired signs, dated in its grace, counts for nothing either: the new key has signed one already', async () => {
+    await vault.operator({ actor: 'alice', reason: 'litigation 2026-21' }).setHold('bank', 'rotated');
+    await vault.close(); // the embedded store serves one process at a time
+    const keyring = path.join(store.home, 'keyring.json');
+    const before = await readKeyringDocument(keyring);
+    const env = { VAULT_HOME: store.home, ...(store.database ? { VAULT_DATABASE_URL: store.database } : {}) };
+    const cli = await runCli(env, ['keys', 'rotate-signing', '--actor', 'sec', '--reason', 'annual', '--json']);
+    expect(cli.code).toBe(0);
+    const rotated = JSON.parse(cli.stdout) as { previous: string; primary: string };
+    expect(rotated.previous).toBe(before.primarySigningKey);
+    const old = before.signingKeys.find((k) => k.id === before.primarySigningKey)!;
+    const justRetired: CheckpointSigner = { id: old.id, publicKey: new Uint8Array(Buffer.from(old.publicKey, 'base64')), secretKey: SecretBytes.adopt(new Uint8Array(Buffer.from(old.secretKey, 'base64'))) };
+    vault = await store.open();
+    const [[last]] = (await asOwner(vault, store.database ?? 'pglite', [{ text: 'SELECT action, key_id FROM access_log ORDER BY seq DESC LIMIT 1' }])) as [{ action: string; key_id: string }[]];
+    expect(last).toEqual({ action: `keys.signing-key:${rotated.primary}`, key_id: rotated.primary });
+    const seq = await liftAndCover('rotated', new Date(), justRetired);
+    await expect(vault.operator({ actor: 'dana', reason: 'erasure request' }).shred('bank', 'rotated')).rejects.toMatchObject({ code: 'LEGAL_HOLD' });
+    const named = (await vault.verify({ tenant: 'bank' })).problems.filter((p) => p.seq === seq || p.session === 'rotated').map((p) => `${p.session} ${p.kind}`);
+    expect(named).toEqual(['(access trail) access_outside_key_period', 'rotated hold_clear_unrecorded']);
   });
 
   it('a state snapshot it signed is not started from', async () => {

@@ -55,6 +55,9 @@ describe('laterKeys and recordInPeriod (access records)', () => {
     expect(laterKeys('older', more).sort()).toEqual(['new', 'old']);
     expect(laterKeys('new', more)).toEqual([]);
     expect(laterKeys('token', more)).toEqual([]);
+    // Created after it by its recorded time, but retired before it: it does not follow it.
+    const skewed: KeyPeriods = new Map([...periods, ['early', { from: plus(retiredAt, -60_000), until: plus(retiredAt, -120_000) }]]);
+    expect(laterKeys('old', skewed)).toEqual(['new']);
   });
 
   it("counts a retired key's record only in its period and before a following key signed anything; others always", () => {

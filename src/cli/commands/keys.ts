@@ -11,7 +11,8 @@ import { progressBar } from '../progress';
  * `keys rotate-signing`: a new Ed25519 signing key becomes primary; the old one is retired
  * now but stays in the keyring (and its public half in the witness), so checkpoints it
  * signed during its period still verify, and any it "signs" later do not. The keyring is
- * replaced atomically, the old file kept as keyring.json.previous. Recorded in the access trail.
+ * replaced atomically, the old file kept as keyring.json.previous. Recorded in the access
+ * trail, and followed there by a record the new key signs (`keys.signing-key:<id>`).
  * Refused (INVALID_CONFIG, nothing recorded) when the vault signs with a key from elsewhere.
  */
 export async function rotateSigningCommand(ctx: CommandContext): Promise<number> {
@@ -19,8 +20,8 @@ export async function rotateSigningCommand(ctx: CommandContext): Promise<number>
   // The vault signs with the key its settings name; a new keyring key would sign nothing.
   const elsewhere = ctx.config.keys.pkcs11Signing ? 'is in the PKCS#11 token (VAULT_PKCS11_SIGNING_KEY): create a pair under a new label and name it there' : ctx.config.keys.envSigning ? 'comes from VAULT_SIGNING_KEY: set a new one there' : null;
   if (elsewhere) throw new InputError('INVALID_CONFIG', `the signing key ${elsewhere}; keys rotate-signing rotates the keyring's`);
-  const result = await ctx.asOperator((op) =>
-    op.recorded('keys.rotate-signing', {}, async () => {
+  const result = await ctx.asOperator(async (op) => {
+    const rotated = await op.recorded('keys.rotate-signing', {}, async () => {
       const now = new Date();
       const before = await readKeyringDocument(ctx.config.keyring);
       const { doc, id } = withNewSigningKey(before, now);
@@ -28,8 +29,12 @@ export async function rotateSigningCommand(ctx: CommandContext): Promise<number>
       const entry = doc.signingKeys.find((k) => k.id === id)!;
       await openWitness(ctx.config.witness, ctx.config.s3).addPublicKeys(new Map([[id, new Uint8Array(Buffer.from(entry.publicKey, 'base64'))]]));
       return { previous: before.primarySigningKey, primary: id, at: now.toISOString() };
-    }),
-  );
+    });
+    // The new key's first record, at once: from it on, no record the retired key signs
+    // counts as the vault's, however it is dated (audit/key-period.ts, recordInPeriod).
+    await op.recorded(`keys.signing-key:${rotated.primary}`, {}, async () => undefined);
+    return rotated;
+  });
   if (ctx.config.json) json(ctx.io, result);
   else ctx.io.out(`signing key ${result.primary} is primary from ${result.at}; ${result.previous} is retired (its checkpoints still verify)`);
   return 0;
