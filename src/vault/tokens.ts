@@ -1,6 +1,8 @@
 import { InputError, KeyError } from '../errors';
 import { TENANT_ID_PATTERN, TOKEN_PATTERN } from '../domain';
-import { insertToken, listTokens, readToken, revocationRecorded, revokeTokenRow, withTenant, type TokenRow } from '../store';
+import { insertToken, listTokens, readToken, readTokenRecords, revocationRecorded, revokeTokenRow, withTenant, type TokenRow } from '../store';
+import { recordInPeriod } from '../audit';
+import { ownRecords } from './own-records';
 import { grantSignedBy, newToken, parseToken, ROLES, secretMatches, signGrant, type Role, type TokenGrant } from '../tokens';
 import type { VaultDeps } from './deps';
 import { requireTenant } from './archive';
@@ -90,7 +92,7 @@ export async function tokenList(deps: VaultDeps, tenant: string): Promise<TokenI
  * The principal a presented token stands for. UNAUTHENTICATED (one message for every
  * reason, so a caller learns nothing about which part was wrong) unless the token is
  * well formed, its row exists, the secret matches its hash, the grant's signature is by a
- * key the vault trusts, and it is neither revoked (in its row, or in the access trail, which
+ * key the vault trusts (a retired one's only as grantedInPeriod says), and it is neither revoked (in its row, or in the access trail, which
  * a database owner cannot quietly edit) nor expired.
  */
 export async function authenticate(deps: VaultDeps, token: string): Promise<Principal> {
@@ -101,11 +103,31 @@ export async function authenticate(deps: VaultDeps, token: string): Promise<Prin
   if (!row || !secretMatches(presented.secret, row.secretHash)) throw refused;
   const publicKey = (await deps.trustedKeys()).get(row.keyId);
   if (!publicKey || !(ROLES as readonly string[]).includes(row.role) || !grantSignedBy(grantOf(row), row.signature, publicKey)) throw refused;
+  if (!(await grantedInPeriod(deps, row))) throw refused;
   const now = deps.clock().getTime();
   if (row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= now)) throw refused;
   // The row's revocation stamp is outside the signed grant; the signed, witnessed trail is not.
   if (await revocationRecorded(deps.store.db, row.tenant, row.id)) throw refused;
   return { tenant: row.tenant, tokenId: row.id, role: row.role as Role, label: row.label, actor: `token:${row.id}` };
+}
+
+/**
+ * Whether a grant's signature counts by when it was made. A key still in its period (or
+ * one the keyring gives none) signs grants as the vault issues them. A retired key's
+ * secret half may be in someone's hands (keyring.json.previous, a backup), and with the
+ * operator role's credentials they could store a grant of their own, dated as they like:
+ * so a retired key's grant counts only when dated in its period and when the trail
+ * records its creation (`tokens.create:<id>:<role>`) as the vault's own, which a retired
+ * key's record is only before its successor signed one (audit/key-period.ts; `keys
+ * rotate-signing` has it sign one at once).
+ */
+async function grantedInPeriod(deps: VaultDeps, row: TokenRow): Promise<boolean> {
+  const periods = await deps.keyPeriods();
+  if (!periods.get(row.keyId)?.until) return true;
+  if (!recordInPeriod(row.keyId, row.createdAt, periods, false)) return false;
+  return withTenant(deps.store.db, row.tenant, "reading a token's record", async (tx) =>
+    (await ownRecords(deps, tx, await readTokenRecords(tx, row.tenant, row.id), true)).some((r) => r.action === `tokens.create:${row.id}:${row.role}` && r.outcome === 'granted'),
+  );
 }
 
 function grantOf(r: TokenRow): TokenGrant {

@@ -10,6 +10,8 @@ import { SecretBytes } from '../../src/crypto';
 import { sealSnapshot } from '../../src/events';
 import { accessHash, signCheckpoint, signSnapshot, signTrailHead, verifyBundle, type CheckpointSigner } from '../../src/audit';
 import { collectEvents } from '../../src/domain';
+import { newToken, signGrant, type TokenGrant } from '../../src/tokens';
+import { insertToken } from '../../src/store';
 import { storeHome, type StoreHome } from '../support/store-home';
 import { forgeEvent } from '../support/forged-event';
 import { leakedDataKey } from '../support/leaked-key';
@@ -41,6 +43,7 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
   let vault: Vault;
   let retired: CheckpointSigner;
   let retiredAt: Date;
+  let readerToken: string; // issued under the key about to be retired
   const asApp = (q: string) => withTenant(storeOf(vault).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)), storeOf(vault).layout.appRole);
   const rows = async <T>(q: string) => ((await asApp(q)) as unknown as { rows: T[] }).rows;
   const problems = async (session: string) => (await vault.verify({ tenant: 'bank', session })).problems.map((p) => `${p.seq} ${p.kind}`);
@@ -50,19 +53,24 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
 
   const legal = (q: string) => withTenant(storeOf(vault).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)), storeOf(vault).layout.legalRole);
   const erasure = () => vault.operator({ actor: 'dana', reason: 'erasure request' });
-  /** The legal role clears the hold in bob's name; the record covering it is chained onto the trail's head and signed with `signer` (a retired key), dated `at`. */
-  async function liftAndCover(session: string, at: Date, signer: CheckpointSigner = retired): Promise<number> {
-    await legal(`UPDATE legal_holds SET cleared_at = '${at.toISOString()}', cleared_by = 'bob', clear_reason = 'released' WHERE session_id = '${session}' AND cleared_at IS NULL`);
+  /** An access record chained onto the trail's head, signed with `signer` (a retired key), dated `at`, inserted with the application role's credentials. Its seq. */
+  async function forgeRecord(action: string, session: string | null, at: Date, signer: CheckpointSigner = retired): Promise<number> {
     const [[last]] = (await asOwner(vault, store.database ?? 'pglite', [{ text: 'SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1' }])) as [{ seq: string; hash: Uint8Array }[]];
-    const record = { seq: Number(last!.seq) + 1, at, actor: 'bob', action: 'hold.clear', tenant: 'bank', session, reason: 'released', outcome: 'granted' };
+    const record = { seq: Number(last!.seq) + 1, at, actor: 'bob', action, tenant: 'bank', session, reason: 'released', outcome: 'granted' };
     const hash = accessHash(new Uint8Array(last!.hash), record);
     const { keyId, signature } = signTrailHead({ seq: record.seq, hash, at }, signer);
     const hex = (b: Uint8Array) => `decode('${Buffer.from(b).toString('hex')}', 'hex')`;
     await asApp(
       `INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash, key_id, signature)
-       VALUES (${record.seq}, '${at.toISOString()}', 'bob', 'hold.clear', 'bank', '${session}', 'released', 'granted', ${hex(hash)}, '${keyId}', ${hex(signature)})`,
+       VALUES (${record.seq}, '${at.toISOString()}', 'bob', '${action}', 'bank', ${session === null ? 'NULL' : `'${session}'`}, 'released', 'granted', ${hex(hash)}, '${keyId}', ${hex(signature)})`,
     );
     return record.seq;
+  }
+
+  /** The legal role clears the hold in bob's name, and the clearing is covered by a record forged as forgeRecord does. */
+  async function liftAndCover(session: string, at: Date, signer: CheckpointSigner = retired): Promise<number> {
+    await legal(`UPDATE legal_holds SET cleared_at = '${at.toISOString()}', cleared_by = 'bob', clear_reason = 'released' WHERE session_id = '${session}' AND cleared_at IS NULL`);
+    return forgeRecord('hold.clear', session, at, signer);
   }
 
   /** A fresh process (it holds no head and no state), its log lines kept. */
@@ -94,6 +102,7 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     for (const id of ['claim', 'backdated', 'idle', 'snapped', 'held', 'held-too', 'released', 'rotated']) await vault.session('bank', id).appendMany([said('Please move 50,000 EUR to my savings'), said('Is it done?')]);
     expect(await vault.session('bank', 'idle').snapshot()).toBe(2);
     await vault.operator({ actor: 'alice', reason: 'litigation 2026-09' }).setHold('bank', 'released'); // recorded under the key about to be retired
+    readerToken = (await vault.operator({ actor: 'alice', reason: 'dashboard' }).createToken('bank', { role: 'reader', label: 'dashboard' })).token;
     await vault.close();
     // Rotated twenty minutes ago; its secret half is in the attacker's hands.
     const keyring = path.join(store.home, 'keyring.json');
@@ -187,6 +196,23 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     await expect(vault.operator({ actor: 'dana', reason: 'erasure request' }).shred('bank', 'rotated')).rejects.toMatchObject({ code: 'LEGAL_HOLD' });
     const named = (await vault.verify({ tenant: 'bank' })).problems.filter((p) => p.seq === seq || p.session === 'rotated').map((p) => `${p.session} ${p.kind}`);
     expect(named).toEqual(['(access trail) access_outside_key_period', 'rotated hold_clear_unrecorded']);
+  });
+
+  it('an API token it grants is refused, dated now or dated back; one it granted in its period, recorded, still works', async () => {
+    /** What the holder stores with the operator role's credentials: an admin token whose secret they know, its grant signed with the retired key. */
+    async function mint(createdAt: Date, recorded = false): Promise<string> {
+      const made = newToken('bank');
+      if (recorded) await forgeRecord(`tokens.create:${made.id}:admin`, null, createdAt);
+      const grant: TokenGrant = { id: made.id, tenant: 'bank', role: 'admin', label: null, secretHash: made.secretHash, createdAt, expiresAt: null, createdBy: 'alice' };
+      await withTenant(storeOf(vault).db, 'bank', 'attack', (tx) => insertToken(tx, { ...grant, ...signGrant(grant, retired) }), storeOf(vault).layout.operatorRole);
+      return made.token;
+    }
+    const refused = /^UNAUTHENTICATED /;
+    expect(await refusal(vault.authenticate(await mint(new Date())))).toMatch(refused);
+    expect(await refusal(vault.authenticate(await mint(new Date(retiredAt.getTime() - MINUTE))))).toMatch(refused);
+    // Its creation recorded as well, by a record the same key signs: that record is not the vault's either.
+    expect(await refusal(vault.authenticate(await mint(new Date(retiredAt.getTime() - MINUTE), true)))).toMatch(refused);
+    await expect(vault.authenticate(readerToken)).resolves.toMatchObject({ tenant: 'bank', role: 'reader' });
   });
 
   it('a state snapshot it signed is not started from', async () => {

@@ -36,6 +36,12 @@ export async function readPolicyRecords(db: TenantTx, tenant: string): Promise<(
   return withPrevHashes(db, (await db.select().from(accessLog).where(where).orderBy(asc(accessLog.seq))).map(toRow));
 }
 
+/** The records of a token's creation (`tokens.create:<id>:<role>`) in a tenant, each with the stored hash of the record before it, like readHoldRecords. */
+export async function readTokenRecords(db: TenantTx, tenant: string, tokenId: string): Promise<(AccessRow & { prevHash: Uint8Array | null })[]> {
+  const where = and(eq(accessLog.tenantId, tenant), like(accessLog.action, `tokens.create:${tokenId}:%`));
+  return withPrevHashes(db, (await db.select().from(accessLog).where(where).orderBy(asc(accessLog.seq))).map(toRow));
+}
+
 /**
  * The seq of the trail's first record that names one of `keyIds` as its signer, or null
  * (index access_log_key_seq): where a retired key's records stop counting as the vault's
