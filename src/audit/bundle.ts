@@ -5,7 +5,7 @@ import { ChainVerifier, openEvent } from '../events';
 import { replay, type AgentState } from '../replay';
 import { canonicalJson, canonicalPieces, jsonValue } from './canonical';
 import { noteKeyHash, signNote, verifyCheckpoint, type CheckpointSigner } from './checkpoint';
-import { checkpointTimeProblem } from './key-period';
+import { datedBeforeEvent } from './key-period';
 import { unsignedTail, type SignedHead } from './head-check';
 
 /**
@@ -306,7 +306,7 @@ export async function verifyBundle(json: unknown, trustedKeyIds?: readonly strin
     if (c.tenant !== m.tenant || c.session !== m.session) problem('foreign_checkpoint', `checkpoint of ${c.tenant}/${c.session}`, c.seq);
     else if (!bySeq.has(c.seq)) problem('checkpoint_beyond_head', `checkpoint at seq ${c.seq} is past the last event`, c.seq);
     else if (!bytesEqual(bySeq.get(c.seq)!.hash, c.hash)) problem('checkpoint_mismatch', `event ${c.seq} does not have the signed hash`, c.seq);
-    else if (checkpointTimeProblem(v, new Map(), bySeq.get(c.seq)!.at) === 'before_event') {
+    else if (datedBeforeEvent(c.time, bySeq.get(c.seq)!.at)) {
       // Dated before the event it signs (key-period.ts): a retired key's, dated back into its period.
       problem('checkpoint_before_event', `the checkpoint at seq ${c.seq} is dated before the event it signs`, c.seq);
     } else signed.push({ seq: c.seq, hash: c.hash, source: 'checkpoint' });

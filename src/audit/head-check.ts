@@ -1,6 +1,6 @@
 import type { StoredEvent } from '../domain';
 import { bytesEqual } from '../crypto';
-import { KEY_PERIOD_GRACE_MS } from './key-period';
+import { datedBeforeEvent } from './key-period';
 
 /** What a signed head can reveal about a chain. */
 export type HeadProblemKind =
@@ -81,7 +81,7 @@ export class HeadCheck {
     for (const h of heads) {
       if (!bytesEqual(h.hash, e.hash)) {
         this.found.push({ seq: e.seq, kind: `${h.source}_mismatch` });
-      } else if (h.source !== 'snapshot' && h.time && h.time.getTime() < e.at.getTime() - KEY_PERIOD_GRACE_MS) {
+      } else if (h.source !== 'snapshot' && h.time && datedBeforeEvent(h.time, e.at)) {
         // Signed before the event it signs was written (key-period.ts, checkpointTimeProblem): it vouches for nothing.
         this.found.push({ seq: e.seq, kind: h.source === 'checkpoint' ? 'checkpoint_before_event' : 'witness_before_event' });
         this.dated.add(h);

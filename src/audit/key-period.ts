@@ -23,8 +23,13 @@ export function checkpointTimeProblem(v: VerifiedCheckpoint, periods: KeyPeriods
   const time = v.checkpoint.time.getTime();
   const until = periods.get(v.keyId)?.until;
   if (until && time > until.getTime() + KEY_PERIOD_GRACE_MS) return 'outside_key_period';
-  if (eventAt && time < eventAt.getTime() - KEY_PERIOD_GRACE_MS) return 'before_event';
+  if (eventAt && datedBeforeEvent(v.checkpoint.time, eventAt)) return 'before_event';
   return null;
+}
+
+/** Whether a head's signed time is earlier than its event's, by more than the grace (pure). */
+export function datedBeforeEvent(time: Date, eventAt: Date): boolean {
+  return time.getTime() < eventAt.getTime() - KEY_PERIOD_GRACE_MS;
 }
 
 /**

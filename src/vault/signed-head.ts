@@ -157,8 +157,9 @@ export async function signableHead(deps: VaultDeps, signer: Signer, tenant: stri
 
 /**
  * What the session's checkpoints say of this head, read in the caller's transaction:
- * `signed` by one of `keys`, in its period and no earlier than the head event (or there is no head yet), `unsigned` where the session has
- * checkpoints but none of these keys made one at the head, `none` where it has no
+ * `signed` by one of `keys`, in its period and no earlier than the head event (or there
+ * is no head yet), `unsigned` where the session has checkpoints but none of these keys
+ * made one at the head, `none` where it has no
  * checkpoint at or before the head at all (written with signing off, or by someone
  * without the keys).
  */

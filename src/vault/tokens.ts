@@ -92,8 +92,9 @@ export async function tokenList(deps: VaultDeps, tenant: string): Promise<TokenI
  * The principal a presented token stands for. UNAUTHENTICATED (one message for every
  * reason, so a caller learns nothing about which part was wrong) unless the token is
  * well formed, its row exists, the secret matches its hash, the grant's signature is by a
- * key the vault trusts (a retired one's only as grantedInPeriod says), and it is neither revoked (in its row, or in the access trail, which
- * a database owner cannot quietly edit) nor expired.
+ * key the vault trusts (a retired one's only as grantedInPeriod says), and it is neither
+ * revoked (in its row, or in the access trail, which a database owner cannot quietly
+ * edit) nor expired.
  */
 export async function authenticate(deps: VaultDeps, token: string): Promise<Principal> {
   const refused = new InputError('UNAUTHENTICATED', 'the API token is missing, malformed, unknown, revoked or expired');
