@@ -128,7 +128,7 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       // names a head the chain really has (reads would ignore one that does not).
       const snaps = await withTenant(deps.store.db, tenant, 'reading snapshot heads', (tx) => snapshotHeads(tx, tenant, s.session));
       const headCheck = new HeadCheck([...heads, ...snaps.map((h) => ({ seq: h.seq, hash: h.headHash, source: 'snapshot' as const }))]);
-      if (signs) await checkSnapshotSignatures(deps, tenant, s.session, trusted, problem);
+      if (signs && snaps.some((h) => h.signed)) await checkSnapshotSignatures(deps, tenant, s.session, trusted, problem);
       let last: { seq: number; type: string; at: Date } | null = null;
       try {
         for await (const rows of storedChunks(deps, tenant, s.session, 1, s)) {

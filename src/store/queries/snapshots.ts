@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, isNotNull } from 'drizzle-orm';
+import { and, asc, eq, gt, isNotNull, sql } from 'drizzle-orm';
 import type { SealedSnapshot } from '../../events';
 import { snapshots } from '../schema';
 import type { TenantTx } from '../types';
@@ -14,10 +14,10 @@ export async function insertSnapshot(tx: TenantTx, s: StoredSnapshot): Promise<v
     .onConflictDoNothing();
 }
 
-/** Every snapshot's place in the chain (seq and head), for verify: no content. */
-export async function snapshotHeads(tx: TenantTx, tenant: string, session: string): Promise<{ seq: number; headHash: Uint8Array }[]> {
+/** Every snapshot's place in the chain (seq and head), and whether it carries a signature, for verify: no content. */
+export async function snapshotHeads(tx: TenantTx, tenant: string, session: string): Promise<{ seq: number; headHash: Uint8Array; signed: boolean }[]> {
   return tx
-    .select({ seq: snapshots.seq, headHash: snapshots.headHash })
+    .select({ seq: snapshots.seq, headHash: snapshots.headHash, signed: sql<boolean>`${snapshots.signature} IS NOT NULL` })
     .from(snapshots)
     .where(and(eq(snapshots.tenantId, tenant), eq(snapshots.sessionId, session)))
     .orderBy(snapshots.seq);
