@@ -21,22 +21,33 @@ import { runCli } from '../support/cli';
 
 /**
  * A retired checkpoint signing key, against whoever holds its secret half (the keyring
- * copy `keys rotate-signing` leaves as keyring.json.previous, a backup) with a leaked
- * tenant key version and the application role's credentials, by performing the attack.
- * The key stays trusted after its retirement, so that what it signed in its period keeps
- * verifying; `verify` refused a checkpoint it signed after the period
- * (checkpoint_outside_key_period), but the vault's own reads and appends did not look at
- * the period at all: the holder sealed an event with the session's data key, chained it
- * onto the head and signed the new head with the retired key, and every read handed it to
- * the agent. Dated back into the key's period, before the very event it signs, the
- * checkpoint passed `verify` too. And a state snapshot it signed was started from. Now a
- * retired key's checkpoint counts, for the vault as for `verify`, only when it is dated in
- * the key's period and no earlier than the event it signs (checkpoint_before_event); and
- * the vault starts from no snapshot a retired key signed (it carries no time to check).
+ * copy `keys rotate-signing` leaves as keyring.json.previous, a backup) with database
+ * credentials (and, for content that opens, a leaked tenant key version), by performing
+ * the attack. The key stays trusted after its retirement, so that what it signed in its
+ * period keeps verifying; `verify` refused a checkpoint it signed after the period
+ * (checkpoint_outside_key_period), but nothing else looked at the period:
+ * - a head it signed over a forged event was handed to the agent by every read, and,
+ *   dated back into the key's period, before the very event it signs, passed `verify` too;
+ * - a `hold.clear` record it signed covered a hold lifted in SQL, and the operator's own
+ *   erasure destroyed what the hold kept;
+ * - an API token whose grant it signed was admitted;
+ * - a state snapshot it signed was started from.
+ * Now a retired key's checkpoint counts only when dated in its period and no earlier than
+ * the event it signs (checkpoint_before_event); its access record only when dated in its
+ * period and written before the key that followed it signed one (access_outside_key_period,
+ * which `keys rotate-signing` closes at once); its token grant only with its creation so
+ * recorded; and no snapshot it signed is started from (it carries no time to check).
  */
 afterAll(dropCreatedDatabases);
 
 const MINUTE = 60_000;
+
+/** A keyring entry's key pair as a signer: what whoever copied the keyring holds. */
+const signerOf = (k: { id: string; publicKey: string; secretKey: string }): CheckpointSigner => ({
+  id: k.id,
+  publicKey: new Uint8Array(Buffer.from(k.publicKey, 'base64')),
+  secretKey: SecretBytes.adopt(new Uint8Array(Buffer.from(k.secretKey, 'base64'))),
+});
 
 describe.each(backends())('a retired signing key, on $name', (backend) => {
   let store: StoreHome;
@@ -110,7 +121,7 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     retiredAt = new Date(Date.now() - 20 * MINUTE);
     await replaceKeyringFile(keyring, withNewSigningKey(before, retiredAt).doc);
     const old = before.signingKeys.find((k) => k.id === before.primarySigningKey)!;
-    retired = { id: old.id, publicKey: new Uint8Array(Buffer.from(old.publicKey, 'base64')), secretKey: SecretBytes.adopt(new Uint8Array(Buffer.from(old.secretKey, 'base64'))) };
+    retired = signerOf(old);
     vault = await store.open();
     // The agent goes on under the new key.
     for (const id of ['backdated', 'snapped']) await vault.session('bank', id).append(said('Hello?'));
@@ -188,7 +199,7 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     const rotated = JSON.parse(cli.stdout) as { previous: string; primary: string };
     expect(rotated.previous).toBe(before.primarySigningKey);
     const old = before.signingKeys.find((k) => k.id === before.primarySigningKey)!;
-    const justRetired: CheckpointSigner = { id: old.id, publicKey: new Uint8Array(Buffer.from(old.publicKey, 'base64')), secretKey: SecretBytes.adopt(new Uint8Array(Buffer.from(old.secretKey, 'base64'))) };
+    const justRetired = signerOf(old);
     vault = await store.open();
     const [[last]] = (await asOwner(vault, store.database ?? 'pglite', [{ text: 'SELECT action, key_id FROM access_log ORDER BY seq DESC LIMIT 1' }])) as [{ action: string; key_id: string }[]];
     expect(last).toEqual({ action: `keys.signing-key:${rotated.primary}`, key_id: rotated.primary });
