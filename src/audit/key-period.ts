@@ -17,14 +17,30 @@ export type KeyPeriods = ReadonlyMap<string, { from: Date; until: Date | null }>
  *   far, which the database refuses onto a session with later events (its last-event time
  *   only moves forward). `eventAt` null: the event's time is not at hand (an archived
  *   session's events are in its archive), and only the period is checked.
+ * - and a retired key's checkpoint was stored by the database in its period (`storedAt`,
+ *   storedAfterPeriod): where the session's last event is older than the retirement, the
+ *   database lets a forged event be dated back as far, and its head with it.
  * 'outside_key_period', 'before_event', or null when it may.
  */
-export function checkpointTimeProblem(v: VerifiedCheckpoint, periods: KeyPeriods, eventAt: Date | null): 'outside_key_period' | 'before_event' | null {
+export function checkpointTimeProblem(v: VerifiedCheckpoint, periods: KeyPeriods, eventAt: Date | null, storedAt: Date | null): 'outside_key_period' | 'before_event' | null {
   const time = v.checkpoint.time.getTime();
   const until = periods.get(v.keyId)?.until;
-  if (until && time > until.getTime() + KEY_PERIOD_GRACE_MS) return 'outside_key_period';
+  if (until && (time > until.getTime() + KEY_PERIOD_GRACE_MS || storedAfterPeriod(v.keyId, storedAt, periods))) return 'outside_key_period';
   if (eventAt && datedBeforeEvent(v.checkpoint.time, eventAt)) return 'before_event';
   return null;
+}
+
+/**
+ * Whether the database stored a signature of `keyId` after the key's period, plus the
+ * grace (pure). `storedAt` is the database's own clock, which no role that writes
+ * signatures sets (drizzle/0055): what a retired key's leaked secret half signs today
+ * cannot be stored in its period, whatever time it states. Null (stored before 0055, or
+ * not from the database: a bundle, the witness) is never after. The period's end is the
+ * keyring's, written by the host that rotated: the grace covers the two clocks' skew.
+ */
+export function storedAfterPeriod(keyId: string, storedAt: Date | null | undefined, periods: KeyPeriods): boolean {
+  const until = periods.get(keyId)?.until;
+  return !!until && !!storedAt && storedAt.getTime() > until.getTime() + KEY_PERIOD_GRACE_MS;
 }
 
 /** Whether a head's signed time is earlier than its event's, by more than the grace (pure). */

@@ -34,6 +34,8 @@ export const tenantKeys = pgTable(
     wrapSeq: integer('wrap_seq'),
     wrapKeyId: text('wrap_key_id'),
     wrapSignature: bytea('wrap_signature'),
+    /** When the database stored the wrap, by its own clock (a trigger stamps every write of the wrap: drizzle/0055); null before 0055. */
+    wrapStoredAt: timestamp('wrap_stored_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull(),
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.version] })],
@@ -62,6 +64,8 @@ export const sessions = pgTable(
     wrapSeq: integer('wrap_seq'),
     wrapKeyId: text('wrap_key_id'),
     wrapSignature: bytea('wrap_signature'),
+    /** When the database stored the wrap, by its own clock (a trigger stamps every write of the wrap: drizzle/0055); null before 0055. */
+    wrapStoredAt: timestamp('wrap_stored_at', { withTimezone: true }),
     /**
      * The retention floor the session was created (or archived) under (`7y`): it is purged
      * no earlier than `last_at` plus this, whatever the tenant's policy says later. Only a
@@ -119,6 +123,12 @@ export const checkpoints = pgTable(
     hash: bytea('hash').notNull(),
     signedAt: timestamp('signed_at', { withTimezone: true, precision: 3 }).notNull(),
     note: text('note').notNull(),
+    /**
+     * When the database stored the checkpoint, by its own clock: the column's default, which
+     * no role that inserts checkpoints may set (drizzle/0055); null before 0055. So it is
+     * never written from here: insertCheckpoint names the other columns.
+     */
+    storedAt: timestamp('stored_at', { withTimezone: true }),
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.sessionId, t.seq, t.keyId] })],
 );

@@ -1,7 +1,7 @@
 import { InputError, KeyError, StorageError } from '../errors';
 import type { SecretBytes } from '../crypto';
 import { dataKeyAad, unwrapKey } from '../keys';
-import type { CheckpointSigner } from '../audit';
+import type { CheckpointSigner, KeyPeriods } from '../audit';
 import { listSessions, listTenantKeys, listTenants, readWrapsSigned, setWrapsSigned, signSessionWrap, signTenantKeyWrap, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
 import { sessionSubject, signedWrap, storedWrapSigned, tenantKeySubject } from './key-wraps';
@@ -72,7 +72,7 @@ export async function checkKeys(deps: VaultDeps, tenant?: string, options: { sig
   if (tenant !== undefined && !all.includes(tenant)) throw new InputError('UNKNOWN_TENANT', `unknown tenant ${tenant}`);
   const tenants = tenant !== undefined ? [tenant] : all;
   const signer = options.sign ? await wrapSigner(deps) : null;
-  const wraps: Wraps = { trusted: await deps.trustedKeys(), signer };
+  const wraps: Wraps = { trusted: await deps.trustedKeys(), periods: await deps.keyPeriods(), signer };
   const report: KeyCheckReport = { ok: true, tenants: tenants.length, tenantKeys: 0, sessionKeys: 0, unsigned: 0, signed: 0, signedOnly: 0, problems: [] };
   for (const t of tenants) await checkTenant(deps, t, report, wraps);
   report.ok = report.problems.length === 0;
@@ -89,6 +89,7 @@ export async function wrapSigner(deps: VaultDeps): Promise<CheckpointSigner> {
 /** The keys a wrap's signature is checked with, and the signer of those that carry none (with `--sign`). */
 interface Wraps {
   trusted: ReadonlyMap<string, Uint8Array>;
+  periods: KeyPeriods;
   signer: CheckpointSigner | null;
 }
 
@@ -125,7 +126,7 @@ async function checkTenant(deps: VaultDeps, tenant: string, report: KeyCheckRepo
         continue;
       }
       const subject = tenantKeySubject(v);
-      if (storedWrapSigned(subject, v.wrappedKey!, v, wraps.trusted)) continue;
+      if (storedWrapSigned(subject, v.wrappedKey!, v, wraps.trusted, wraps.periods)) continue;
       if (!unsignedWrap('tenant_key_untrusted', v.version) || !wraps.signer) continue;
       const signed = signedWrap(wraps.signer, subject, v.wrapSeq ?? 1, v.wrappedKey!);
       if (await withTenant(deps.store.db, tenant, 'signing a key wrap', (tx) => signTenantKeyWrap(tx, tenant, v.version, v.wrappedKey!, signed))) report.signed++;
@@ -137,7 +138,7 @@ async function checkTenant(deps: VaultDeps, tenant: string, report: KeyCheckRepo
         (s) =>
           s.wrappedDataKey &&
           checkSession(s, opened, failed, report) &&
-          !storedWrapSigned(sessionSubject(s), s.wrappedDataKey, s, wraps.trusted) &&
+          !storedWrapSigned(sessionSubject(s), s.wrappedDataKey, s, wraps.trusted, wraps.periods) &&
           unsignedWrap('session_key_untrusted', s.tenantKeyVersion, s.session),
       );
       const signer = wraps.signer;

@@ -1,4 +1,4 @@
-import { signWrap, wrapSigned, type CheckpointSigner, type WrapSubject } from '../audit';
+import { signWrap, storedAfterPeriod, wrapSigned, type CheckpointSigner, type KeyPeriods, type WrapSubject } from '../audit';
 import type { SessionRow, TenantKeyRow, WrapColumns } from '../store';
 
 /**
@@ -27,7 +27,13 @@ export function tenantKeySubject(k: Pick<TenantKeyRow, 'tenant' | 'version' | 'm
   return { kind: 'tenant', tenant: k.tenant, version: k.version, masterKeyId: k.masterKeyId };
 }
 
-/** Whether a trusted key signed a stored wrap as it stands (false for none stored). */
-export function storedWrapSigned(subject: WrapSubject, wrapped: Uint8Array, row: WrapColumns, trusted: ReadonlyMap<string, Uint8Array>): boolean {
+/**
+ * Whether a trusted key signed a stored wrap as it stands (false for none stored), and, a
+ * retired key, while it was in its period by when the database stored the wrap: a wrap
+ * carries no time, so a retired key's leaked secret half could otherwise sign a data key of
+ * its holder's own into a session of theirs long after (audit/key-period.ts).
+ */
+export function storedWrapSigned(subject: WrapSubject, wrapped: Uint8Array, row: WrapColumns, trusted: ReadonlyMap<string, Uint8Array>, periods: KeyPeriods): boolean {
+  if (row.wrapKeyId !== null && storedAfterPeriod(row.wrapKeyId, row.wrapStoredAt, periods)) return false;
   return wrapSigned(subject, wrapped, { seq: row.wrapSeq, keyId: row.wrapKeyId, signature: row.wrapSignature }, trusted);
 }

@@ -248,7 +248,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   };
   const deps = {
     store,
-    keys: new KeyAccess(getProvider, wrapCheck(getSigner, trustedKeys)),
+    keys: new KeyAccess(getProvider, wrapCheck(getSigner, trustedKeys, keyPeriods)),
     cache: new SessionCache(1024, o.stateCache ?? 32),
     mutex: new KeyedMutex(),
     appends: new GroupCommit(store),

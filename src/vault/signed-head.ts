@@ -1,7 +1,7 @@
 import { IntegrityError, isVaultError } from '../errors';
 import { bytesEqual, toHex } from '../crypto';
 import { checkpointTimeProblem, verifyCheckpoint, type KeyPeriods } from '../audit';
-import { readCheckpointsAt, readCheckpointsUpTo, readEventTime, withTenant, type TenantTx } from '../store';
+import { readCheckpointsAt, readCheckpointsUpTo, readEventTime, withTenant, type CheckpointRow, type TenantTx } from '../store';
 import type { VaultDeps } from './deps';
 import { decryptedEvents } from './read';
 import type { OpenSession } from './session-cache';
@@ -87,7 +87,7 @@ async function signedHashAt(deps: VaultDeps, signer: Signer, tenant: string, ses
       const rows = await readCheckpointsAt(tx, tenant, session, seq, [...keys.keys()]);
       const eventAt = rows.length > 0 ? await readEventTime(tx, tenant, session, seq) : null;
       for (const r of rows) {
-        const hash = signedHash(r.note, keys, periods, tenant, session, seq, eventAt);
+        const hash = signedHash(r, keys, periods, tenant, session, seq, eventAt);
         if (hash) return hash;
       }
       return null;
@@ -102,20 +102,20 @@ async function lastSignedSeq(deps: VaultDeps, signer: Signer, tenant: string, se
   const periods = await deps.keyPeriods();
   const rows = await withTenant(deps.store.db, tenant, 'reading checkpoints', (tx) => readCheckpointsUpTo(tx, tenant, session, upto, 64));
   // For the refusal's text only: each row's period is checked, its event's time is not read.
-  return rows.find((r) => signedHash(r.note, keys, periods, tenant, session, r.seq, null) !== null)?.seq ?? 0;
+  return rows.find((r) => signedHash(r, keys, periods, tenant, session, r.seq, null) !== null)?.seq ?? 0;
 }
 
 /**
  * The chain hash a checkpoint note states for this session and seq, if one of `keys`
  * signed it, dated in that key's period and no earlier than the event at `seq` was
- * written (`eventAt`; null where it is not at hand): a retired key's secret half, leaked,
- * vouches for no head it signs later, nor for one it dates back (audit/key-period.ts).
- * Else null.
+ * written (`eventAt`; null where it is not at hand), and stored by the database in the
+ * key's period: a retired key's secret half, leaked, vouches for no head it signs later,
+ * nor for one it dates back (audit/key-period.ts). Else null.
  */
-function signedHash(note: string, keys: ReadonlyMap<string, Uint8Array>, periods: KeyPeriods, tenant: string, session: string, seq: number, eventAt: Date | null): Uint8Array | null {
-  const v = verifyCheckpoint(note, keys);
+function signedHash(row: Pick<CheckpointRow, 'note' | 'storedAt'>, keys: ReadonlyMap<string, Uint8Array>, periods: KeyPeriods, tenant: string, session: string, seq: number, eventAt: Date | null): Uint8Array | null {
+  const v = verifyCheckpoint(row.note, keys);
   if (typeof v === 'string' || v.checkpoint.tenant !== tenant || v.checkpoint.session !== session || v.checkpoint.seq !== seq) return null;
-  return checkpointTimeProblem(v, periods, eventAt) === null ? v.checkpoint.hash : null;
+  return checkpointTimeProblem(v, periods, eventAt, row.storedAt) === null ? v.checkpoint.hash : null;
 }
 
 /**
@@ -171,7 +171,7 @@ export async function checkpointedHead(tx: TenantTx, keys: ReadonlyMap<string, U
   const rows = await readCheckpointsAt(tx, tenant, session, head.headSeq, [...keys.keys()]);
   const eventAt = rows.length > 0 ? await readEventTime(tx, tenant, session, head.headSeq) : null;
   const signed = rows.some((r) => {
-    const stated = signedHash(r.note, keys, periods, tenant, session, head.headSeq, eventAt);
+    const stated = signedHash(r, keys, periods, tenant, session, head.headSeq, eventAt);
     return stated !== null && bytesEqual(stated, hash);
   });
   if (signed) return 'signed';

@@ -1,5 +1,5 @@
 import { IntegrityError } from '../errors';
-import type { CheckpointSigner, WrapSubject } from '../audit';
+import type { CheckpointSigner, KeyPeriods, WrapSubject } from '../audit';
 import { readWrapsSigned, type TenantTx, type WrapColumns } from '../store';
 import { storedWrapSigned } from './key-wraps';
 
@@ -14,14 +14,20 @@ import { storedWrapSigned } from './key-wraps';
  */
 export type WrapCheck = (tx: TenantTx, subject: WrapSubject, wrapped: Uint8Array, row: WrapColumns) => Promise<void>;
 
-export function wrapCheck(signer: () => Promise<CheckpointSigner | null>, trustedKeys: () => Promise<ReadonlyMap<string, Uint8Array>>): WrapCheck {
+export function wrapCheck(
+  signer: () => Promise<CheckpointSigner | null>,
+  trustedKeys: () => Promise<ReadonlyMap<string, Uint8Array>>,
+  keyPeriods: () => Promise<KeyPeriods>,
+): WrapCheck {
   return async (tx, subject, wrapped, row) => {
     // This vault's own key signed it, as a rule; the other trusted keys (retired ones, the
-    // witness's list, which may be an S3 request away) are read only where it did not.
+    // witness's list, which may be an S3 request away) are read only where it did not. A
+    // retired key's counts only where the database stored the wrap in the key's period.
     const own = await signer();
-    if (own && storedWrapSigned(subject, wrapped, row, new Map([[own.id, own.publicKey]]))) return;
+    const periods = await keyPeriods();
+    if (own && storedWrapSigned(subject, wrapped, row, new Map([[own.id, own.publicKey]]), periods)) return;
     if (!(await readWrapsSigned(tx, subject.tenant))) return;
-    if (storedWrapSigned(subject, wrapped, row, await trustedKeys())) return;
+    if (storedWrapSigned(subject, wrapped, row, await trustedKeys(), periods)) return;
     throw new IntegrityError('WRAP_UNSIGNED', `${wrapName(subject)} carries no signature of a trusted key, where every wrap of tenant ${subject.tenant} is signed: it was written outside the vault, and its key is not used (verify names it)`);
   };
 }

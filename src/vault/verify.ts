@@ -105,7 +105,7 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
     const usable = new Set(keys.filter((k) => k.wrappedKey !== null && k.state !== 'destroyed').map((k) => k.version));
     // Every wrap the vault writes is signed: other bytes written over one are not (key-wraps.ts).
     for (const k of keys) {
-      if (signs && k.wrappedKey !== null && !storedWrapSigned(tenantKeySubject(k), k.wrappedKey, k, trusted)) {
+      if (signs && k.wrappedKey !== null && !storedWrapSigned(tenantKeySubject(k), k.wrappedKey, k, trusted, periods)) {
         report.problems.push({ tenant, session: '(tenant key)', seq: k.version, kind: 'tenant_key_unsigned' });
       }
     }
@@ -115,7 +115,7 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       const heads = await signedHeads(deps, tenant, s.session, trusted, periods, problem);
       report.sessions++;
       scope.onSession?.(tenant, s.session);
-      if (signs && s.wrappedDataKey !== null && !storedWrapSigned(sessionSubject(s), s.wrappedDataKey, s, trusted)) problem(s.headSeq, 'session_key_unsigned');
+      if (signs && s.wrappedDataKey !== null && !storedWrapSigned(sessionSubject(s), s.wrappedDataKey, s, trusted, periods)) problem(s.headSeq, 'session_key_unsigned');
       if (s.status === 'purged') {
         const t = await checkTombstone(deps, s, heads, problem);
         if (t) purged.push({ tenant, session: s.session, headSeq: t.headSeq, purgedBy: t.purgedBy, purgedAt: t.purgedAt });
@@ -260,27 +260,28 @@ async function signedHeads(
   problem: (seq: number, kind: VerifyProblem['kind']) => void,
 ): Promise<SignedHead[]> {
   const heads: SignedHead[] = [];
-  const accept = (note: string, seq: number, source: SignedHead['source']) => {
+  const accept = (note: string, seq: number, source: SignedHead['source'], storedAt: Date | null) => {
     const v = verifyCheckpoint(note, trusted);
     if (typeof v === 'string') return problem(seq, v);
     if (v.checkpoint.tenant !== tenant || v.checkpoint.session !== session || v.checkpoint.seq !== seq) {
       return problem(seq, source === 'checkpoint' ? 'checkpoint_mismatch' : 'witness_mismatch');
     }
-    // A retired signing key signs nothing after its period: a leaked old key cannot vouch
-    // for new heads (audit/key-period.ts). Dated back into it, before the event it signs,
-    // the head check names it as the chain streams past (checkpoint_before_event).
-    if (checkpointTimeProblem(v, periods, null) === 'outside_key_period') return problem(seq, 'checkpoint_outside_key_period');
+    // A retired signing key signs nothing after its period, nor has it stored then: a leaked
+    // old key cannot vouch for new heads (audit/key-period.ts). Dated back into it, before
+    // the event it signs, the head check names it as the chain streams past
+    // (checkpoint_before_event).
+    if (checkpointTimeProblem(v, periods, null, storedAt) === 'outside_key_period') return problem(seq, 'checkpoint_outside_key_period');
     heads.push({ seq, hash: v.checkpoint.hash, source, time: v.checkpoint.time });
   };
   let after = 0;
   for (;;) {
     const page = await withTenant(deps.store.db, tenant, 'reading checkpoints', (tx) => readCheckpoints(tx, tenant, session, after, 1000));
-    for (const c of page) accept(c.note, c.seq, 'checkpoint');
+    for (const c of page) accept(c.note, c.seq, 'checkpoint', c.storedAt);
     if (page.length < 1000) break;
     after = page[page.length - 1]!.seq;
   }
   const witnessed = await deps.witness?.latest(tenant, session);
-  if (witnessed) accept(witnessed, parseCheckpoint(witnessed)?.checkpoint.seq ?? 0, 'witness');
+  if (witnessed) accept(witnessed, parseCheckpoint(witnessed)?.checkpoint.seq ?? 0, 'witness', null);
   return heads;
 }
 

@@ -1,20 +1,21 @@
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases } from '../support/backends';
 import { storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
 import { createLogger } from '../../src/observability';
 import type { Vault } from '../../src/vault';
-import { readKeyringDocument, replaceKeyringFile, withNewSigningKey } from '../../src/keys';
+import { dataKeyAad, readKeyringDocument, replaceKeyringFile, withNewSigningKey, wrapKey } from '../../src/keys';
 import { SecretBytes } from '../../src/crypto';
 import { sealSnapshot } from '../../src/events';
-import { accessHash, signCheckpoint, signSnapshot, signTrailHead, verifyBundle, type CheckpointSigner } from '../../src/audit';
+import { accessHash, signCheckpoint, signSnapshot, signTrailHead, signWrap, verifyBundle, type CheckpointSigner } from '../../src/audit';
 import { collectEvents } from '../../src/domain';
 import { newToken, signGrant, type TokenGrant } from '../../src/tokens';
 import { insertToken } from '../../src/store';
 import { storeHome, type StoreHome } from '../support/store-home';
 import { forgeEvent } from '../support/forged-event';
-import { leakedDataKey } from '../support/leaked-key';
+import { leakedDataKey, leakedTenantKey } from '../support/leaked-key';
 import { refusal } from '../support/refusal';
 import { asOwner } from '../support/owner';
 import { runCli } from '../support/cli';
@@ -93,10 +94,10 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
   }
 
   /** What the holder does: seals an event with the session's data key, chains it onto the head, and signs the new head with the retired key, dated `time`. */
-  async function forgeSignedTail(session: string, time: (eventAt: Date) => Date): Promise<number> {
-    const dataKey = await leakedDataKey(vault, 'bank', session);
-    const seq = await forgeEvent(asApp, 'bank', session, { sealedWith: dataKey, event: approved });
-    dataKey.dispose();
+  async function forgeSignedTail(session: string, time: (eventAt: Date) => Date, eventAt?: Date, dataKey?: SecretBytes): Promise<number> {
+    const key = dataKey ?? (await leakedDataKey(vault, 'bank', session));
+    const seq = await forgeEvent(asApp, 'bank', session, { sealedWith: key, event: approved }, eventAt);
+    if (!dataKey) key.dispose();
     const [e] = await rows<{ h: string; at: Date }>(`SELECT encode(hash, 'hex') AS h, at FROM events WHERE session_id = '${session}' AND seq = ${seq}`);
     const hash = new Uint8Array(Buffer.from(e!.h, 'hex'));
     const note = signCheckpoint({ tenant: 'bank', session, seq, hash, time: time(new Date(e!.at)) }, retired);
@@ -110,10 +111,16 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     const earlier = Date.now() - 30 * MINUTE;
     vault = await store.open({ clock: () => new Date(earlier) });
     await vault.createTenant('bank');
-    for (const id of ['claim', 'backdated', 'idle', 'snapped', 'held', 'held-too', 'released', 'rotated']) await vault.session('bank', id).appendMany([said('Please move 50,000 EUR to my savings'), said('Is it done?')]);
+    for (const id of ['claim', 'backdated', 'idle', 'idle-too', 'snapped', 'held', 'held-too', 'released', 'rotated']) await vault.session('bank', id).appendMany([said('Please move 50,000 EUR to my savings'), said('Is it done?')]);
     expect(await vault.session('bank', 'idle').snapshot()).toBe(2);
     await vault.operator({ actor: 'alice', reason: 'litigation 2026-09' }).setHold('bank', 'released'); // recorded under the key about to be retired
     readerToken = (await vault.operator({ actor: 'alice', reason: 'dashboard' }).createToken('bank', { role: 'reader', label: 'dashboard' })).token;
+    // The database stamped what it stored with its own clock, which no test can set back: as its owner, put those times where the setup's clock was.
+    await asOwner(
+      vault,
+      store.database ?? 'pglite',
+      ['checkpoints SET stored_at', 'sessions SET wrap_stored_at', 'tenant_keys SET wrap_stored_at'].map((t) => ({ text: `UPDATE ${t} = ${t.split(' ').pop()} - interval '30 minutes'` })),
+    );
     await vault.close();
     // Rotated twenty minutes ago; its secret half is in the attacker's hands.
     const keyring = path.join(store.home, 'keyring.json');
@@ -155,13 +162,58 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     await reopen();
     expect(await refusal(contents('backdated'))).toMatch(/^CHAIN_BROKEN the head of bank\/backdated \(seq 4\) has no checkpoint a trusted key signed/);
     expect(await refusal(vault.session('bank', 'backdated').append(said('Thanks')))).toMatch(/^CHAIN_BROKEN /);
-    expect(await problems('backdated')).toEqual([`${seq} checkpoint_before_event`, `${seq} unsigned_tail`]);
+    // Stored after the key's period as well: verify names that first. A bundle carries no storage times, so offline the date is what gives it away.
+    expect(await problems('backdated')).toEqual([`${seq} checkpoint_outside_key_period`, `${seq} unsigned_tail`]);
     // And the auditor, offline, from the session's bundle (its manifest carries what verify found as well).
     const bundle = await vault.operator({ actor: 'dana', reason: 'incident review' }).export('bank', 'backdated');
     const report = await verifyBundle(JSON.parse(JSON.stringify(bundle)));
     const found = (kind: (k: string) => boolean) => report.problems.filter((p) => p.seq === seq && kind(p.kind)).map((p) => p.kind);
     expect(found((k) => k !== 'source_problem')).toEqual(['checkpoint_before_event', 'unsigned_tail']); // its own checks
     expect(found((k) => k === 'source_problem')).toHaveLength(2); // the exporter's verify, as its manifest states it
+  });
+
+  it('a head it signs at the end of a session idle since before its retirement, event and head dated back into its period, is refused: the database stored it after the period', async () => {
+    // The session's last event is older than the retirement, so the database lets the forged one be dated into the period too.
+    const back = new Date(retiredAt.getTime() - 2 * MINUTE);
+    // Nor can the time the database stores the head at be given with it: no role that writes checkpoints may set it.
+    const note = signCheckpoint({ tenant: 'bank', session: 'idle-too', seq: 2, hash: new Uint8Array(32), time: back }, retired);
+    expect(
+      await refusal(asApp(`INSERT INTO checkpoints (tenant_id, session_id, seq, key_id, hash, signed_at, note, stored_at) VALUES ('bank', 'idle-too', 2, '${retired.id}', decode(repeat('00', 32), 'hex'), now(), '${note}', '${back.toISOString()}')`)),
+    ).toMatch(/^PERMISSION_DENIED /);
+    const seq = await forgeSignedTail('idle-too', () => back, back);
+    await reopen();
+    expect(await refusal(contents('idle-too'))).toMatch(/^CHAIN_BROKEN the head of bank\/idle-too \(seq 3\) has no checkpoint a trusted key signed/);
+    expect(await refusal(vault.session('bank', 'idle-too').append(said('Thanks')))).toMatch(/^CHAIN_BROKEN /);
+    expect((await vault.session('bank', 'idle-too').state({ atSeq: 2 })).messages.map((m) => m.content)).toEqual(['Please move 50,000 EUR to my savings', 'Is it done?']);
+    expect(await problems('idle-too')).toEqual([`${seq} checkpoint_outside_key_period`, `${seq} unsigned_tail`]);
+  });
+
+  it('a session it makes up whole, key wrap, events and heads dated back into its period, is refused and named', async () => {
+    // A data key of the holder's own, wrapped under the leaked tenant key version, the wrap signed with the retired key.
+    const [{ v }] = (await rows<{ v: number }>(`SELECT tenant_key_version AS v FROM sessions WHERE session_id = 'claim'`)) as [{ v: number }];
+    const tenantKey = await leakedTenantKey(vault, 'bank', v);
+    const dataKey = SecretBytes.adopt(new Uint8Array(randomBytes(32)));
+    const wrapped = wrapKey(tenantKey, dataKey, dataKeyAad('bank', 'made-up', 1, v));
+    tenantKey.dispose();
+    const wrap = signWrap({ kind: 'session', tenant: 'bank', session: 'made-up', dataKeyVersion: 1, tenantKeyVersion: v }, 1, wrapped, retired);
+    const hex = (b: Uint8Array) => `decode('${Buffer.from(b).toString('hex')}', 'hex')`;
+    const back = new Date(retiredAt.getTime() - 10 * MINUTE);
+    // The time the database stores the wrap at is its own: the one the holder gives is replaced, on insert and on any later write.
+    await asApp(
+      `INSERT INTO sessions (tenant_id, session_id, created_at, data_key_version, tenant_key_version, wrapped_data_key, wrap_seq, wrap_key_id, wrap_signature, retain_floor, wrap_stored_at)
+       VALUES ('bank', 'made-up', '${back.toISOString()}', 1, ${v}, ${hex(wrapped)}, 1, '${wrap.keyId}', ${hex(wrap.signature)}, '7y', '${back.toISOString()}')`,
+    );
+    const operator = (q: string) => withTenant(storeOf(vault).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)), storeOf(vault).layout.operatorRole);
+    await operator(`UPDATE sessions SET wrap_stored_at = '${back.toISOString()}' WHERE session_id = 'made-up'`);
+    const [{ late }] = (await rows<{ late: boolean }>(`SELECT wrap_stored_at > now() - interval '1 minute' AS late FROM sessions WHERE session_id = 'made-up'`)) as [{ late: boolean }];
+    expect(late).toBe(true);
+    const seq = await forgeSignedTail('made-up', () => back, back, dataKey);
+    dataKey.dispose();
+    await reopen();
+    // Neither read as the customer's history, nor written to: the agent's next message would go under the holder's key.
+    expect(await refusal(contents('made-up'))).toMatch(/^WRAP_UNSIGNED the key wrap of session bank\/made-up carries no signature of a trusted key/);
+    expect(await refusal(vault.session('bank', 'made-up').append(said('My PIN is 1234')))).toMatch(/^WRAP_UNSIGNED /);
+    expect(await problems('made-up')).toEqual([`${seq} checkpoint_outside_key_period`, `${seq} session_key_unsigned`, `${seq} unsigned_tail`]);
   });
 
   it('a session idle since before the rotation still reads and appends: its head was signed in the key\'s period', async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { eventHash, sealEvent } from '../../src/events';
+import { GENESIS_HASH, eventHash, sealEvent } from '../../src/events';
 import type { EventInput, StoredEvent } from '../../src/domain';
 import type { SecretBytes } from '../../src/crypto';
 import { CLEAR_KEY_VERSION } from '../../src/events/shred-marker';
@@ -22,9 +22,9 @@ export async function forgeEvent(
   kind: 'garbage' | 'shred-marker' | { sealedWith: SecretBytes; event: EventInput } = 'garbage',
   at = new Date(),
 ): Promise<number> {
-  const [head] = rowsOf<{ head_seq: string; head_hash: Uint8Array }>(await run(`SELECT head_seq, head_hash FROM sessions WHERE session_id = '${session}'`));
+  const [head] = rowsOf<{ head_seq: string; head_hash: Uint8Array | null }>(await run(`SELECT head_seq, head_hash FROM sessions WHERE session_id = '${session}'`));
   const seq = Number(head!.head_seq) + 1;
-  const prevHash = new Uint8Array(head!.head_hash);
+  const prevHash = head!.head_hash ? new Uint8Array(head!.head_hash) : GENESIS_HASH; // a session with no events yet chains from genesis
   const bare = { tenant, session, seq, at, correlationId: 'x', idempotencyKey: null, tool: null, promptTokens: null, completionTokens: null, costUsd: null, durationMs: null };
   let row: StoredEvent;
   if (typeof kind === 'object') {

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { checkpointTimeProblem, KEY_PERIOD_GRACE_MS, laterKeys, recordInPeriod, unretiredKeys, type KeyPeriods, type VerifiedCheckpoint } from '../../src/audit';
+import { checkpointTimeProblem, KEY_PERIOD_GRACE_MS, laterKeys, recordInPeriod, storedAfterPeriod, unretiredKeys, type KeyPeriods, type VerifiedCheckpoint } from '../../src/audit';
 
 /**
  * When a checkpoint may vouch for its head by its signed time (audit/key-period.ts): in its
@@ -16,24 +16,38 @@ const plus = (d: Date, ms: number) => new Date(d.getTime() + ms);
 
 describe('checkpointTimeProblem', () => {
   it("holds a retired key to its period, with the grace and not a millisecond more; a key not retired, or not in the keyring, to none", () => {
-    expect(checkpointTimeProblem(signed('old', plus(retiredAt, KEY_PERIOD_GRACE_MS)), periods, null)).toBeNull();
-    expect(checkpointTimeProblem(signed('old', plus(retiredAt, KEY_PERIOD_GRACE_MS + 1)), periods, null)).toBe('outside_key_period');
-    expect(checkpointTimeProblem(signed('new', plus(retiredAt, 10 * 365 * 86_400_000)), periods, null)).toBeNull();
-    expect(checkpointTimeProblem(signed('token', plus(retiredAt, 10 * 365 * 86_400_000)), periods, null)).toBeNull();
+    expect(checkpointTimeProblem(signed('old', plus(retiredAt, KEY_PERIOD_GRACE_MS)), periods, null, null)).toBeNull();
+    expect(checkpointTimeProblem(signed('old', plus(retiredAt, KEY_PERIOD_GRACE_MS + 1)), periods, null, null)).toBe('outside_key_period');
+    expect(checkpointTimeProblem(signed('new', plus(retiredAt, 10 * 365 * 86_400_000)), periods, null, null)).toBeNull();
+    expect(checkpointTimeProblem(signed('token', plus(retiredAt, 10 * 365 * 86_400_000)), periods, null, null)).toBeNull();
   });
 
   it('refuses a checkpoint dated before the event it signs by more than the grace, whatever its key', () => {
     fc.assert(
       fc.property(fc.constantFrom('old', 'new', 'token'), fc.integer({ min: -3_600_000, max: 3_600_000 }), (key, offset) => {
         const eventAt = plus(retiredAt, -3_600_000); // in every key's period
-        const problem = checkpointTimeProblem(signed(key, plus(eventAt, offset)), periods, eventAt);
+        const problem = checkpointTimeProblem(signed(key, plus(eventAt, offset)), periods, eventAt, null);
         expect(problem).toBe(offset < -KEY_PERIOD_GRACE_MS ? 'before_event' : null);
       }),
     );
   });
 
+  it("holds a retired key's checkpoint to being stored in its period too, with the grace, whatever time it states; one stored before 0055 (null) by its time alone", () => {
+    fc.assert(
+      fc.property(fc.constantFrom('old', 'new', 'token'), fc.integer({ min: -3_600_000, max: 3_600_000 }), (key, offset) => {
+        const storedAt = plus(retiredAt, KEY_PERIOD_GRACE_MS + offset);
+        const late = key === 'old' && offset > 0;
+        expect(storedAfterPeriod(key, storedAt, periods)).toBe(late);
+        // Dated back into the period, and no earlier than its event: only where it was stored tells.
+        expect(checkpointTimeProblem(signed(key, plus(retiredAt, -60_000)), periods, plus(retiredAt, -60_000), storedAt)).toBe(late ? 'outside_key_period' : null);
+      }),
+    );
+    expect(checkpointTimeProblem(signed('old', plus(retiredAt, -60_000)), periods, null, null)).toBeNull();
+    expect(storedAfterPeriod('old', undefined, periods)).toBe(false);
+  });
+
   it('names the period first: a retired key signing after it, whatever the event says', () => {
-    expect(checkpointTimeProblem(signed('old', plus(retiredAt, 3_600_000)), periods, plus(retiredAt, 7_200_000))).toBe('outside_key_period');
+    expect(checkpointTimeProblem(signed('old', plus(retiredAt, 3_600_000)), periods, plus(retiredAt, 7_200_000), null)).toBe('outside_key_period');
   });
 });
 

@@ -10,6 +10,8 @@ export interface WrapColumns {
   wrapSeq: number | null;
   wrapKeyId: string | null;
   wrapSignature: Uint8Array | null;
+  /** When the database stored the wrap, by its own clock (drizzle/0055): on rows read, null for a wrap stored before 0055. Never written by the vault. */
+  wrapStoredAt?: Date | null;
 }
 
 export interface TenantKeyRow extends WrapColumns {

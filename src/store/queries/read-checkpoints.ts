@@ -40,5 +40,5 @@ export async function readCheckpointsUpTo(tx: TenantTx, tenant: string, session:
 
 /** A stored checkpoint row as the vault reads it. */
 export function toCheckpointRow(r: typeof checkpoints.$inferSelect): CheckpointRow {
-  return { tenant: r.tenantId, session: r.sessionId, seq: r.seq, keyId: r.keyId, hash: r.hash, signedAt: r.signedAt, note: r.note };
+  return { tenant: r.tenantId, session: r.sessionId, seq: r.seq, keyId: r.keyId, hash: r.hash, signedAt: r.signedAt, note: r.note, storedAt: r.storedAt };
 }

@@ -38,6 +38,7 @@ export function toSessionRow(r: typeof sessions.$inferSelect): SessionRow {
     wrapSeq: r.wrapSeq,
     wrapKeyId: r.wrapKeyId,
     wrapSignature: r.wrapSignature,
+    wrapStoredAt: r.wrapStoredAt,
   };
 }
 

@@ -21,5 +21,6 @@ export async function readTenantKey(tx: TenantTx, tenant: string, version: numbe
     wrapSeq: row.wrapSeq,
     wrapKeyId: row.wrapKeyId,
     wrapSignature: row.wrapSignature,
+    wrapStoredAt: row.wrapStoredAt,
   };
 }

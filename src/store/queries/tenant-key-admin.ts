@@ -23,6 +23,7 @@ export async function listTenantKeys(tx: TenantTx, tenant: string, forUpdate = f
     wrapSeq: r.wrapSeq,
     wrapKeyId: r.wrapKeyId,
     wrapSignature: r.wrapSignature,
+    wrapStoredAt: r.wrapStoredAt,
     sessions: byVersion.get(r.version) ?? 0,
   }));
 }
