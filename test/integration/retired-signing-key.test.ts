@@ -19,6 +19,7 @@ import { leakedDataKey, leakedTenantKey } from '../support/leaked-key';
 import { refusal } from '../support/refusal';
 import { asOwner } from '../support/owner';
 import { runCli } from '../support/cli';
+import type { VaultDeps } from '../../src/vault/deps';
 
 /**
  * A retired checkpoint signing key, against whoever holds its secret half (the keyring
@@ -32,12 +33,20 @@ import { runCli } from '../support/cli';
  * - a `hold.clear` record it signed covered a hold lifted in SQL, and the operator's own
  *   erasure destroyed what the hold kept;
  * - an API token whose grant it signed was admitted;
- * - a state snapshot it signed was started from.
+ * - a state snapshot it signed was started from;
+ * - at the head of a session idle since before the rotation, a forged event and its head
+ *   dated back into the period were read as the vault's own, and `verify` passed them;
+ * - a whole session it made up (a data key of the holder's own, its wrap signed with the
+ *   key, events and heads dated into the period) read as the customer's history, and a
+ *   tenant key version of the holder's own, its wrap signed with the key and made primary,
+ *   wrapped the agent's next new session's key.
  * Now a retired key's checkpoint counts only when dated in its period and no earlier than
  * the event it signs (checkpoint_before_event); its access record only when dated in its
  * period and written before the key that followed it signed one (access_outside_key_period,
  * which `keys rotate-signing` closes at once); its token grant only with its creation so
  * recorded; and no snapshot it signed is started from (it carries no time to check).
+ * And a checkpoint or key wrap it signed counts only if the database stored it in the
+ * key's period, by its own clock (drizzle/0055), whatever time its signer states.
  */
 afterAll(dropCreatedDatabases);
 
@@ -293,5 +302,38 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     );
     await reopen();
     expect(await contents('snapped')).toEqual(honest.messages.map((m) => m.content));
+  });
+
+  it("a tenant key version of the holder's own, its wrap signed with it and made primary, wraps no session's key: the database stored it after the period", async () => {
+    // With the master key as well (the vault's own provider stands in for its leak) and the operator role's credentials.
+    const provider = await (vault as unknown as { deps: VaultDeps }).deps.provider();
+    const own = SecretBytes.adopt(new Uint8Array(randomBytes(32)));
+    const { masterKeyId, wrapped } = await provider.wrapTenantKey({ tenant: 'bank', version: 9 }, own); // the provider may keep it: disposed at the end
+    const wrap = signWrap({ kind: 'tenant', tenant: 'bank', version: 9, masterKeyId }, 1, wrapped, retired);
+    const back = new Date(retiredAt.getTime() - 10 * MINUTE);
+    const hex = (b: Uint8Array) => `decode('${Buffer.from(b).toString('hex')}', 'hex')`;
+    await withTenant(
+      storeOf(vault).db,
+      'bank',
+      'attack',
+      async (tx) => {
+        await tx.execute(sql.raw(`UPDATE tenant_keys SET state = 'active' WHERE state = 'primary'`));
+        await tx.execute(
+          sql.raw(
+            `INSERT INTO tenant_keys (tenant_id, version, master_key_id, wrapped_key, state, wrap_seq, wrap_key_id, wrap_signature, created_at, wrap_stored_at)
+             VALUES ('bank', 9, '${masterKeyId}', ${hex(wrapped)}, 'primary', 1, '${wrap.keyId}', ${hex(wrap.signature)}, '${back.toISOString()}', '${back.toISOString()}')`,
+          ),
+        );
+      },
+      storeOf(vault).layout.operatorRole,
+    );
+    await reopen();
+    // The agent's next new session would have its key wrapped under a key the holder knows: nothing is written.
+    expect(await refusal(vault.session('bank', 'new-claim').append(said('My account number is DE89 3704 0044 0532 0130 00')))).toMatch(
+      /^WRAP_UNSIGNED the wrap of tenant bank's key version 9 carries no signature of a trusted key/,
+    );
+    expect(await rows(`SELECT session_id FROM sessions WHERE session_id = 'new-claim'`)).toEqual([]);
+    expect((await vault.verify({ tenant: 'bank' })).problems.filter((p) => p.session === '(tenant key)').map((p) => `${p.seq} ${p.kind}`)).toEqual(['9 tenant_key_unsigned']);
+    own.dispose();
   });
 });
