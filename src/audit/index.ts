@@ -30,7 +30,7 @@ export type { HoldHistory, HoldProblem, HoldProblemKind } from './hold-check';
 export { checkPurges } from './purge-check';
 export { signWrap, wrapBody, wrapSigned } from './key-wrap';
 export { signSnapshot, snapshotBody, snapshotSigned } from './snapshot-signature';
-export { checkpointTimeProblem, laterKeys, recordInPeriod, storedAfterPeriod, unretiredKeys, KEY_PERIOD_GRACE_MS } from './key-period';
+export { checkpointTimeProblem, laterKeys, keysVouchingAt, recordInPeriod, storedAfterPeriod, KEY_PERIOD_GRACE_MS } from './key-period';
 export type { KeyPeriods } from './key-period';
 export type { SnapshotPlace, SnapshotSignature } from './snapshot-signature';
 export type { StoredWrapSignature, WrapSignature, WrapSubject } from './key-wrap';

@@ -49,12 +49,14 @@ export function datedBeforeEvent(time: Date, eventAt: Date): boolean {
 }
 
 /**
- * The keys of `keys` that are not retired (pure). For signatures that carry no time (a
- * state snapshot's), a retired key's cannot be told from one made after its period, so
- * only keys still in their period count.
+ * The keys of `keys` whose signature may count where it carries no time of its own (a state
+ * snapshot's), by when the database stored it (pure): keys not retired, and a retired key
+ * where the database stored the signature in the key's period (storedAfterPeriod). With no
+ * storage time (stored before drizzle/0056), a retired key's signature cannot be told from
+ * one its leaked secret half made later, so it does not count.
  */
-export function unretiredKeys(keys: ReadonlyMap<string, Uint8Array>, periods: KeyPeriods): Map<string, Uint8Array> {
-  return new Map([...keys].filter(([id]) => !periods.get(id)?.until));
+export function keysVouchingAt(keys: ReadonlyMap<string, Uint8Array>, periods: KeyPeriods, storedAt: Date | null | undefined): Map<string, Uint8Array> {
+  return new Map([...keys].filter(([id]) => !periods.get(id)?.until || (!!storedAt && !storedAfterPeriod(id, storedAt, periods))));
 }
 
 /**

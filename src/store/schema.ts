@@ -268,6 +268,8 @@ export const snapshots = pgTable(
     /** The checkpoint key's signature over its place and sealed bytes (audit/snapshot-signature.ts); none where the vault signed nothing. */
     keyId: text('key_id'),
     signature: bytea('signature'),
+    /** When the database stored it, by its own clock (the insert trigger stamps it, whatever the writer gives: drizzle/0056); null before 0056. */
+    storedAt: timestamp('stored_at', { withTimezone: true }),
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.sessionId, t.seq] })],
 );

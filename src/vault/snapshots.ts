@@ -4,7 +4,7 @@ import { GENESIS_HASH, openAlong, openSnapshot, sealSnapshot, type ChainCursor, 
 import { chunksOf, eventStream, type EventSource, type EventStream, type StoredEvent, type VaultEvent } from '../domain';
 import { copyEvent, copyState, freshCompact, isFull, nothingDropped, replayCompact, trim, windowOf, type AgentState, type CompactState, type Dropped, type Landmarks, type ReplayPoint } from '../replay';
 import { insertSnapshot, readForState, readSession, withTenant, type StateRead, type StoredSnapshot } from '../store';
-import { signSnapshot, snapshotSigned, unretiredKeys } from '../audit';
+import { keysVouchingAt, signSnapshot, snapshotSigned } from '../audit';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
 import { headKnown, requireReadableHead } from './signed-head';
@@ -250,16 +250,17 @@ function snapshotJson(compact: CompactState, retain: number): string {
  * session's data key can seal a state of their own at a real head, so a snapshot no trusted
  * key signed is passed over (logged) and the state is folded from the events; a vault that
  * signs nothing uses any, as before. A snapshot's signature carries no time, so one by a
- * retired key cannot be told from one its leaked secret half made later: only keys not
- * retired count (audit/key-period.ts), and after a rotation each session's older snapshot
- * is passed over once a process, until the read writes one under the new key.
+ * retired key counts only where the database stored it in the key's period, by its own
+ * clock (drizzle/0056, audit/key-period.ts): what the key's leaked secret half signs later
+ * is passed over. One stored before 0056 by a retired key is passed over once a process,
+ * until the read writes one under the new key.
  */
 async function trustedSnapshot(deps: VaultDeps, snap: StoredSnapshot): Promise<boolean> {
   const signer = await deps.signer();
   if (!signer) return true;
   if (snap.keyId !== null) {
     const periods = await deps.keyPeriods();
-    if (await ownKeyFirst(deps, signer, (keys) => snapshotSigned(snap, snap, unretiredKeys(keys, periods)), (ok) => ok)) return true;
+    if (await ownKeyFirst(deps, signer, (keys) => snapshotSigned(snap, snap, keysVouchingAt(keys, periods, snap.storedAt)), (ok) => ok)) return true;
   }
   deps.logger.warn({ op: 'snapshot.ignored', seq: snap.seq, why: 'not signed by a trusted key' }, 'snapshot not used; replaying in full');
   return false;

@@ -2,7 +2,7 @@ import { InputError, IntegrityError } from '../errors';
 import { bytesEqual } from '../crypto';
 import { addDuration, floorRecorded, parseDuration, policyRecorded, type RetentionProblemKind } from '../retention';
 import { ChainVerifier, type ChainProblemKind } from '../events';
-import { AccessChainVerifier, checkHolds, checkpointTimeProblem, snapshotSigned, type KeyPeriods, checkPurges, HeadCheck, signedHeadTime, unsignedTail, type HoldHistory, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
+import { AccessChainVerifier, checkHolds, checkpointTimeProblem, snapshotSigned, storedAfterPeriod, type KeyPeriods, checkPurges, HeadCheck, signedHeadTime, unsignedTail, type HoldHistory, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
 import { anySignedAccess, archiveTimes, listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, signedSnapshots, readHoldHistory, readPolicy, readSession, readTombstone, withTenant, type AccessRow, type SessionRow, type TombstoneRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedChunks } from './read';
@@ -128,7 +128,7 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       // names a head the chain really has (reads would ignore one that does not).
       const snaps = await withTenant(deps.store.db, tenant, 'reading snapshot heads', (tx) => snapshotHeads(tx, tenant, s.session));
       const headCheck = new HeadCheck([...heads, ...snaps.map((h) => ({ seq: h.seq, hash: h.headHash, source: 'snapshot' as const }))]);
-      if (signs && snaps.some((h) => h.signed)) await checkSnapshotSignatures(deps, tenant, s.session, trusted, problem);
+      if (signs && snaps.some((h) => h.signed)) await checkSnapshotSignatures(deps, tenant, s.session, trusted, periods, problem);
       let last: { seq: number; type: string; at: Date } | null = null;
       try {
         for await (const rows of storedChunks(deps, tenant, s.session, 1, s)) {
@@ -235,16 +235,27 @@ async function checkTombstone(deps: VaultDeps, s: SessionRow, heads: SignedHead[
 
 /**
  * Names each snapshot whose stored signature no trusted key made (snapshot_unsigned): a
- * state sealed by whoever holds the session's data key, or bytes changed after signing.
+ * state sealed by whoever holds the session's data key, or bytes changed after signing;
+ * or one a retired key made that the database stored after the key's period (drizzle/0056):
+ * signed by whoever holds its leaked secret half.
  * The database stores, in a tenant written by vaults that sign, no snapshot without a
  * signature (drizzle/0053), but cannot check one; those stored unsigned before, by an
  * older version or in an older tenant, carry nothing to check and are not named. A page
  * at a time: a snapshot holds a state.
  */
-async function checkSnapshotSignatures(deps: VaultDeps, tenant: string, session: string, trusted: ReadonlyMap<string, Uint8Array>, problem: (seq: number, kind: VerifyProblem['kind']) => void): Promise<void> {
+async function checkSnapshotSignatures(
+  deps: VaultDeps,
+  tenant: string,
+  session: string,
+  trusted: ReadonlyMap<string, Uint8Array>,
+  periods: KeyPeriods,
+  problem: (seq: number, kind: VerifyProblem['kind']) => void,
+): Promise<void> {
   for (let after = 0; ; ) {
     const page = await withTenant(deps.store.db, tenant, 'reading snapshots', (tx) => signedSnapshots(tx, tenant, session, after, 16));
-    for (const snap of page) if (!snapshotSigned(snap, snap, trusted)) problem(snap.seq, 'snapshot_unsigned');
+    for (const snap of page) {
+      if (!snapshotSigned(snap, snap, trusted) || storedAfterPeriod(snap.keyId!, snap.storedAt, periods)) problem(snap.seq, 'snapshot_unsigned');
+    }
     if (page.length < 16) return;
     after = page[page.length - 1]!.seq;
   }

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { checkpointTimeProblem, KEY_PERIOD_GRACE_MS, laterKeys, recordInPeriod, storedAfterPeriod, unretiredKeys, type KeyPeriods, type VerifiedCheckpoint } from '../../src/audit';
+import { checkpointTimeProblem, KEY_PERIOD_GRACE_MS, laterKeys, recordInPeriod, keysVouchingAt, storedAfterPeriod, type KeyPeriods, type VerifiedCheckpoint } from '../../src/audit';
 
 /**
  * When a checkpoint may vouch for its head by its signed time (audit/key-period.ts): in its
@@ -51,14 +51,18 @@ describe('checkpointTimeProblem', () => {
   });
 });
 
-describe('unretiredKeys', () => {
-  it('keeps keys still in their period, and keys the keyring gives no period (the witness, a token)', () => {
-    const keys = new Map([
-      ['old', new Uint8Array([1])],
-      ['new', new Uint8Array([2])],
-      ['token', new Uint8Array([3])],
-    ]);
-    expect([...unretiredKeys(keys, periods).keys()]).toEqual(['new', 'token']);
+describe('keysVouchingAt (signatures that carry no time: snapshots)', () => {
+  const keys = new Map([
+    ['old', new Uint8Array([1])],
+    ['new', new Uint8Array([2])],
+    ['token', new Uint8Array([3])],
+  ]);
+  it('keeps keys still in their period, and keys the keyring gives no period (the witness, a token), whenever stored', () => {
+    for (const storedAt of [null, undefined, plus(retiredAt, 3_600_000)]) expect([...keysVouchingAt(keys, periods, storedAt).keys()]).toEqual(['new', 'token']);
+  });
+  it('keeps a retired key only where the database stored the signature in its period, with the grace', () => {
+    expect([...keysVouchingAt(keys, periods, plus(retiredAt, KEY_PERIOD_GRACE_MS)).keys()]).toEqual(['old', 'new', 'token']);
+    expect([...keysVouchingAt(keys, periods, plus(retiredAt, KEY_PERIOD_GRACE_MS + 1)).keys()]).toEqual(['new', 'token']);
   });
 });
 

@@ -3,8 +3,12 @@ import type { SealedSnapshot } from '../../events';
 import { snapshots } from '../schema';
 import type { TenantTx } from '../types';
 
-/** A snapshot as stored: sealed, and signed by the checkpoint key (none where the vault that wrote it signs nothing). */
-export type StoredSnapshot = SealedSnapshot & { keyId: string | null; signature: Uint8Array | null };
+/**
+ * A snapshot as stored: sealed, and signed by the checkpoint key (none where the vault that
+ * wrote it signs nothing); on one read, when the database stored it, by its own clock
+ * (drizzle/0056; null before it). The vault never writes `storedAt`: the database stamps it.
+ */
+export type StoredSnapshot = SealedSnapshot & { keyId: string | null; signature: Uint8Array | null; storedAt?: Date | null };
 
 /** Stores a snapshot; one that exists at that seq already is kept (two writers folded the same prefix). */
 export async function insertSnapshot(tx: TenantTx, s: StoredSnapshot): Promise<void> {
@@ -35,7 +39,7 @@ export async function signedSnapshots(tx: TenantTx, tenant: string, session: str
     .where(and(eq(snapshots.tenantId, tenant), eq(snapshots.sessionId, session), gt(snapshots.seq, after), isNotNull(snapshots.signature)))
     .orderBy(asc(snapshots.seq))
     .limit(limit);
-  return rows.map((r) => ({ tenant: r.tenantId, session: r.sessionId, seq: r.seq, at: r.at, headHash: r.headHash, keyVersion: r.keyVersion, nonce: r.nonce, ciphertext: r.ciphertext, keyId: r.keyId, signature: r.signature }));
+  return rows.map((r) => ({ tenant: r.tenantId, session: r.sessionId, seq: r.seq, at: r.at, headHash: r.headHash, keyVersion: r.keyVersion, nonce: r.nonce, ciphertext: r.ciphertext, keyId: r.keyId, signature: r.signature, storedAt: r.storedAt }));
 }
 
 /** Deletes a session's snapshots (shredding, purge: derived data goes with the key). Returns how many. */
