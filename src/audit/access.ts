@@ -116,7 +116,7 @@ export class AccessChainVerifier {
   }
 
   /** Takes the next record; true when it is the vault's own: its hash holds and a trusted key signed it. */
-  push(r: AccessRecord & { hash: Uint8Array; keyId?: string | null; signature?: Uint8Array | null }): boolean {
+  push(r: AccessRecord & { hash: Uint8Array; keyId?: string | null; signature?: Uint8Array | null; storedAt?: Date | null }): boolean {
     this.count++;
     if (r.seq !== this.expected) this.problems.push({ seq: this.expected, kind: 'access_gap' });
     const hashed = bytesEqual(accessHash(this.prev, r), r.hash);
@@ -126,7 +126,7 @@ export class AccessChainVerifier {
       this.signedSeen = true;
       signed = this.signatureValid({ seq: r.seq, hash: r.hash, at: r.at }, r.keyId, r.signature);
       if (!signed) this.problems.push({ seq: r.seq, kind: 'access_bad_signature' });
-      else if (!recordInPeriod(r.keyId, r.at, this.periods, laterKeys(r.keyId, this.periods).some((k) => this.named.has(k)))) {
+      else if (!recordInPeriod(r.keyId, r.at, this.periods, laterKeys(r.keyId, this.periods).some((k) => this.named.has(k)), r.storedAt ?? null)) {
         this.problems.push({ seq: r.seq, kind: 'access_outside_key_period' });
         signed = false;
       }

@@ -80,10 +80,12 @@ export function laterKeys(keyId: string, periods: KeyPeriods): string[] {
  * like. So a retired key's record counts only when dated in the key's period and written
  * before any record that names a key following it (`followed`: such a record came first in
  * the trail); a record dated back is caught by the second rule as soon as the new key has
- * signed anything, which `keys rotate-signing` has it do at once. A record written between
- * the keyring's replacement and that first record is not told from the retired key's own.
+ * signed anything, which `keys rotate-signing` has it do at once. And it counts only where
+ * the database stored it in the key's period (`storedAt`, storedAfterPeriod): after a
+ * rotation made by hand, the new key may sign no record for days. A record written between
+ * the keyring's replacement and the end of the grace is not told from the retired key's own.
  */
-export function recordInPeriod(keyId: string, at: Date, periods: KeyPeriods, followed: boolean): boolean {
+export function recordInPeriod(keyId: string, at: Date, periods: KeyPeriods, followed: boolean, storedAt: Date | null): boolean {
   const until = periods.get(keyId)?.until;
-  return !until || (at.getTime() <= until.getTime() + KEY_PERIOD_GRACE_MS && !followed);
+  return !until || (at.getTime() <= until.getTime() + KEY_PERIOD_GRACE_MS && !followed && !storedAfterPeriod(keyId, storedAt, periods));
 }

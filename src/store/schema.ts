@@ -151,6 +151,11 @@ export const accessLog = pgTable('access_log', {
   keyId: text('key_id'),
   /** Ed25519 over the trail-head note at this record: the app role without the signing key cannot forge one. */
   signature: bytea('signature'),
+  /**
+   * When the database stored it, by its own clock: the column's default, which no role that
+   * writes the trail may set (drizzle/0057); null before 0057. Never written from here.
+   */
+  storedAt: timestamp('stored_at', { withTimezone: true }),
 });
 
 /**

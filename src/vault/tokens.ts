@@ -125,7 +125,7 @@ export async function authenticate(deps: VaultDeps, token: string): Promise<Prin
 async function grantedInPeriod(deps: VaultDeps, row: TokenRow): Promise<boolean> {
   const periods = await deps.keyPeriods();
   if (!periods.get(row.keyId)?.until) return true;
-  if (!recordInPeriod(row.keyId, row.createdAt, periods, false)) return false;
+  if (!recordInPeriod(row.keyId, row.createdAt, periods, false, null)) return false; // the grant's date; its record's storage time is held to the period below
   return withTenant(deps.store.db, row.tenant, "reading a token's record", async (tx) =>
     (await ownRecords(deps, tx, await readTokenRecords(tx, row.tenant, row.id), true)).some((r) => r.action === `tokens.create:${row.id}:${row.role}` && r.outcome === 'granted'),
   );

@@ -45,8 +45,11 @@ import type { VaultDeps } from '../../src/vault/deps';
  * period and written before the key that followed it signed one (access_outside_key_period,
  * which `keys rotate-signing` closes at once); its token grant only with its creation so
  * recorded; and no snapshot it signed is started from (it carries no time to check).
- * And a checkpoint or key wrap it signed counts only if the database stored it in the
- * key's period, by its own clock (drizzle/0055), whatever time its signer states.
+ * And a checkpoint, key wrap, snapshot or access record it signed counts only if the
+ * database stored it in the key's period, by its own clock (drizzle/0055-0057), whatever
+ * time its signer states: after a rotation made by hand, whose new key had signed no
+ * record, a `hold.clear` record it dated back let the operator's erasure destroy what a
+ * hold kept.
  */
 afterAll(dropCreatedDatabases);
 
@@ -58,6 +61,54 @@ const signerOf = (k: { id: string; publicKey: string; secretKey: string }): Chec
   publicKey: new Uint8Array(Buffer.from(k.publicKey, 'base64')),
   secretKey: SecretBytes.adopt(new Uint8Array(Buffer.from(k.secretKey, 'base64'))),
 });
+
+/** An access record chained onto the trail's head, signed with `signer` (a retired key), dated `at`, inserted with the application role's credentials. Its seq. */
+async function forgeAccessRecord(vault: Vault, store: StoreHome, signer: CheckpointSigner, action: string, session: string | null, at: Date): Promise<number> {
+  const [[last]] = (await asOwner(vault, store.database ?? 'pglite', [{ text: 'SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1' }])) as [{ seq: string; hash: Uint8Array }[]];
+  const record = { seq: Number(last!.seq) + 1, at, actor: 'bob', action, tenant: 'bank', session, reason: 'released', outcome: 'granted' };
+  const hash = accessHash(new Uint8Array(last!.hash), record);
+  const { keyId, signature } = signTrailHead({ seq: record.seq, hash, at }, signer);
+  const hex = (b: Uint8Array) => `decode('${Buffer.from(b).toString('hex')}', 'hex')`;
+  await withTenant(
+    storeOf(vault).db,
+    'bank',
+    'attack',
+    (tx) =>
+      tx.execute(
+        sql.raw(
+          `INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash, key_id, signature)
+           VALUES (${record.seq}, '${at.toISOString()}', 'bob', '${action}', 'bank', ${session === null ? 'NULL' : `'${session}'`}, 'released', 'granted', ${hex(hash)}, '${keyId}', ${hex(signature)})`,
+        ),
+      ),
+    storeOf(vault).layout.appRole,
+  );
+  return record.seq;
+}
+
+/** The legal role clears the hold in bob's name, and the clearing is covered by a record forged as forgeAccessRecord does. */
+async function liftHoldAndCover(vault: Vault, store: StoreHome, signer: CheckpointSigner, session: string, at: Date): Promise<number> {
+  await withTenant(
+    storeOf(vault).db,
+    'bank',
+    'attack',
+    (tx) => tx.execute(sql.raw(`UPDATE legal_holds SET cleared_at = '${at.toISOString()}', cleared_by = 'bob', clear_reason = 'released' WHERE session_id = '${session}' AND cleared_at IS NULL`)),
+    storeOf(vault).layout.legalRole,
+  );
+  return forgeAccessRecord(vault, store, signer, 'hold.clear', session, at);
+}
+
+/** As the database's owner, moves every time the database stamped on what it stored back by `minutes`: the setup's clock was that far back, and the database's cannot be set. */
+async function storedEarlier(vault: Vault, store: StoreHome, minutes: number): Promise<void> {
+  const stamped = ['checkpoints.stored_at', 'snapshots.stored_at', 'access_log.stored_at', 'sessions.wrap_stored_at', 'tenant_keys.wrap_stored_at'];
+  await asOwner(
+    vault,
+    store.database ?? 'pglite',
+    stamped.map((c) => {
+      const [table, column] = c.split('.');
+      return { text: `UPDATE ${table} SET ${column} = ${column} - interval '${minutes} minutes'` };
+    }),
+  );
+}
 
 describe.each(backends())('a retired signing key, on $name', (backend) => {
   let store: StoreHome;
@@ -72,27 +123,9 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
   const approved = { type: 'message', role: 'assistant', content: 'Second approval received: transfer approved.' } as const;
   const said = (content: string) => ({ type: 'message', role: 'user', content }) as const;
 
-  const legal = (q: string) => withTenant(storeOf(vault).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)), storeOf(vault).layout.legalRole);
   const erasure = () => vault.operator({ actor: 'dana', reason: 'erasure request' });
-  /** An access record chained onto the trail's head, signed with `signer` (a retired key), dated `at`, inserted with the application role's credentials. Its seq. */
-  async function forgeRecord(action: string, session: string | null, at: Date, signer: CheckpointSigner = retired): Promise<number> {
-    const [[last]] = (await asOwner(vault, store.database ?? 'pglite', [{ text: 'SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1' }])) as [{ seq: string; hash: Uint8Array }[]];
-    const record = { seq: Number(last!.seq) + 1, at, actor: 'bob', action, tenant: 'bank', session, reason: 'released', outcome: 'granted' };
-    const hash = accessHash(new Uint8Array(last!.hash), record);
-    const { keyId, signature } = signTrailHead({ seq: record.seq, hash, at }, signer);
-    const hex = (b: Uint8Array) => `decode('${Buffer.from(b).toString('hex')}', 'hex')`;
-    await asApp(
-      `INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash, key_id, signature)
-       VALUES (${record.seq}, '${at.toISOString()}', 'bob', '${action}', 'bank', ${session === null ? 'NULL' : `'${session}'`}, 'released', 'granted', ${hex(hash)}, '${keyId}', ${hex(signature)})`,
-    );
-    return record.seq;
-  }
-
-  /** The legal role clears the hold in bob's name, and the clearing is covered by a record forged as forgeRecord does. */
-  async function liftAndCover(session: string, at: Date, signer: CheckpointSigner = retired): Promise<number> {
-    await legal(`UPDATE legal_holds SET cleared_at = '${at.toISOString()}', cleared_by = 'bob', clear_reason = 'released' WHERE session_id = '${session}' AND cleared_at IS NULL`);
-    return forgeRecord('hold.clear', session, at, signer);
-  }
+  const forgeRecord = (action: string, session: string | null, at: Date, signer: CheckpointSigner = retired) => forgeAccessRecord(vault, store, signer, action, session, at);
+  const liftAndCover = (session: string, at: Date, signer: CheckpointSigner = retired) => liftHoldAndCover(vault, store, signer, session, at);
 
   /** A fresh process (it holds no head and no state), its log lines kept. */
   async function reopen(): Promise<string[]> {
@@ -125,11 +158,7 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     await vault.operator({ actor: 'alice', reason: 'litigation 2026-09' }).setHold('bank', 'released'); // recorded under the key about to be retired
     readerToken = (await vault.operator({ actor: 'alice', reason: 'dashboard' }).createToken('bank', { role: 'reader', label: 'dashboard' })).token;
     // The database stamped what it stored with its own clock, which no test can set back: as its owner, put those times where the setup's clock was.
-    await asOwner(
-      vault,
-      store.database ?? 'pglite',
-      ['checkpoints SET stored_at', 'snapshots SET stored_at', 'sessions SET wrap_stored_at', 'tenant_keys SET wrap_stored_at'].map((t) => ({ text: `UPDATE ${t} = ${t.split(' ').pop()} - interval '30 minutes'` })),
-    );
+    await storedEarlier(vault, store, 30);
     await vault.close();
     // Rotated twenty minutes ago; its secret half is in the attacker's hands.
     const keyring = path.join(store.home, 'keyring.json');
@@ -337,5 +366,45 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     expect(await rows(`SELECT session_id FROM sessions WHERE session_id = 'new-claim'`)).toEqual([]);
     expect((await vault.verify({ tenant: 'bank' })).problems.filter((p) => p.session === '(tenant key)').map((p) => `${p.seq} ${p.kind}`)).toEqual(['9 tenant_key_unsigned']);
     own.dispose();
+  });
+});
+
+describe.each(backends())('a retired signing key after a rotation made by hand, on $name', (backend) => {
+  let store: StoreHome;
+  let vault: Vault;
+  let retired: CheckpointSigner;
+  let retiredAt: Date;
+
+  beforeAll(async () => {
+    store = await storeHome(backend);
+    vault = await store.open({ clock: () => new Date(Date.now() - 30 * MINUTE) });
+    await vault.createTenant('bank');
+    await vault.session('bank', 'held').append({ type: 'message', role: 'user', content: 'Please move 50,000 EUR to my savings' });
+    await vault.operator({ actor: 'alice', reason: 'litigation 2026-09' }).setHold('bank', 'held');
+    await storedEarlier(vault, store, 30);
+    await vault.close();
+    // A new keyring put in place by configuration management twenty minutes ago, not by `keys rotate-signing`:
+    // no record names the new key, and none will until an operator acts.
+    const keyring = path.join(store.home, 'keyring.json');
+    const before = await readKeyringDocument(keyring);
+    retiredAt = new Date(Date.now() - 20 * MINUTE);
+    await replaceKeyringFile(keyring, withNewSigningKey(before, retiredAt).doc);
+    retired = signerOf(before.signingKeys.find((k) => k.id === before.primarySigningKey)!);
+    vault = await store.open();
+  }, 60_000);
+  afterAll(async () => {
+    await vault?.close();
+    store?.cleanup();
+  });
+
+  it('a hold lifted in SQL and covered by a hold.clear record it signs, dated back into its period, still stops an erasure: the database stored the record after it', async () => {
+    const seq = await liftHoldAndCover(vault, store, retired, 'held', new Date(retiredAt.getTime() - MINUTE));
+    await expect(vault.operator({ actor: 'dana', reason: 'erasure request' }).shred('bank', 'held')).rejects.toMatchObject({
+      code: 'LEGAL_HOLD',
+      message: expect.stringMatching(/lifted outside the vault \(held\)/),
+    });
+    expect((await vault.session('bank', 'held').state()).messages.map((m) => m.content)).toEqual(['Please move 50,000 EUR to my savings']);
+    const named = (await vault.verify({ tenant: 'bank' })).problems.filter((p) => p.seq === seq || p.session === 'held').map((p) => `${p.session} ${p.kind}`);
+    expect(named).toEqual(['(access trail) access_outside_key_period', 'held hold_clear_unrecorded']);
   });
 });

@@ -78,11 +78,15 @@ describe('laterKeys and recordInPeriod (access records)', () => {
     expect(laterKeys('old', skewed)).toEqual(['new']);
   });
 
-  it("counts a retired key's record only in its period and before a following key signed anything; others always", () => {
-    expect(recordInPeriod('old', retiredAt, periods, false)).toBe(true);
-    expect(recordInPeriod('old', plus(retiredAt, KEY_PERIOD_GRACE_MS + 1), periods, false)).toBe(false);
-    expect(recordInPeriod('old', plus(retiredAt, -3_600_000), periods, true)).toBe(false); // dated back, after the new key's first record
-    expect(recordInPeriod('new', plus(retiredAt, 10 * 365 * 86_400_000), periods, true)).toBe(true);
-    expect(recordInPeriod('token', retiredAt, periods, true)).toBe(true);
+  it("counts a retired key's record only in its period, before a following key signed anything and stored in its period; others always", () => {
+    expect(recordInPeriod('old', retiredAt, periods, false, null)).toBe(true);
+    expect(recordInPeriod('old', plus(retiredAt, KEY_PERIOD_GRACE_MS + 1), periods, false, null)).toBe(false);
+    expect(recordInPeriod('old', plus(retiredAt, -3_600_000), periods, true, null)).toBe(false); // dated back, after the new key's first record
+    expect(recordInPeriod('new', plus(retiredAt, 10 * 365 * 86_400_000), periods, true, null)).toBe(true);
+    expect(recordInPeriod('token', retiredAt, periods, true, null)).toBe(true);
+    // Dated in its period and before any following key signed, but stored after it (a rotation made by hand, whose new key has signed nothing yet).
+    expect(recordInPeriod('old', plus(retiredAt, -60_000), periods, false, plus(retiredAt, KEY_PERIOD_GRACE_MS))).toBe(true);
+    expect(recordInPeriod('old', plus(retiredAt, -60_000), periods, false, plus(retiredAt, KEY_PERIOD_GRACE_MS + 1))).toBe(false);
+    expect(recordInPeriod('new', plus(retiredAt, -60_000), periods, false, plus(retiredAt, 10 * 365 * 86_400_000))).toBe(true);
   });
 });
