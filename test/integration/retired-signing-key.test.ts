@@ -110,6 +110,19 @@ async function storedEarlier(vault: Vault, store: StoreHome, minutes: number): P
   );
 }
 
+/**
+ * The keyring's signing key retired `minutesAgo` by a new one put in its place by hand, as
+ * configuration management would (the vault closed): the retired key as whoever copied the
+ * keyring holds it, and when it was retired.
+ */
+async function rotateByHand(store: StoreHome, minutesAgo: number): Promise<{ retired: CheckpointSigner; retiredAt: Date }> {
+  const keyring = path.join(store.home, 'keyring.json');
+  const before = await readKeyringDocument(keyring);
+  const retiredAt = new Date(Date.now() - minutesAgo * MINUTE);
+  await replaceKeyringFile(keyring, withNewSigningKey(before, retiredAt).doc);
+  return { retired: signerOf(before.signingKeys.find((k) => k.id === before.primarySigningKey)!), retiredAt };
+}
+
 describe.each(backends())('a retired signing key, on $name', (backend) => {
   let store: StoreHome;
   let vault: Vault;
@@ -161,12 +174,7 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     await storedEarlier(vault, store, 30);
     await vault.close();
     // Rotated twenty minutes ago; its secret half is in the attacker's hands.
-    const keyring = path.join(store.home, 'keyring.json');
-    const before = await readKeyringDocument(keyring);
-    retiredAt = new Date(Date.now() - 20 * MINUTE);
-    await replaceKeyringFile(keyring, withNewSigningKey(before, retiredAt).doc);
-    const old = before.signingKeys.find((k) => k.id === before.primarySigningKey)!;
-    retired = signerOf(old);
+    ({ retired, retiredAt } = await rotateByHand(store, 20));
     vault = await store.open();
     // The agent goes on under the new key.
     for (const id of ['backdated', 'snapped']) await vault.session('bank', id).append(said('Hello?'));
@@ -385,11 +393,7 @@ describe.each(backends())('a retired signing key after a rotation made by hand, 
     await vault.close();
     // A new keyring put in place by configuration management twenty minutes ago, not by `keys rotate-signing`:
     // no record names the new key, and none will until an operator acts.
-    const keyring = path.join(store.home, 'keyring.json');
-    const before = await readKeyringDocument(keyring);
-    retiredAt = new Date(Date.now() - 20 * MINUTE);
-    await replaceKeyringFile(keyring, withNewSigningKey(before, retiredAt).doc);
-    retired = signerOf(before.signingKeys.find((k) => k.id === before.primarySigningKey)!);
+    ({ retired, retiredAt } = await rotateByHand(store, 20));
     vault = await store.open();
   }, 60_000);
   afterAll(async () => {
