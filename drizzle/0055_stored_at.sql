@@ -18,8 +18,11 @@
 --
 -- Checkpoints are written on every append, so theirs costs no trigger: the column
 -- defaults to the database's clock and the application role may insert every column but
--- it. Wraps are written once a session, and by a rewrap: a trigger stamps each write.
--- A DBA with triggers off can still set any of them.
+-- it. Wraps are written once a session, and by a rewrap: a trigger stamps each write,
+-- whatever time the writer gives, unless the writer is the tables' owner or a superuser
+-- giving one: a data-only restore of a backup (pg_restore --data-only) keeps the times
+-- stored, where a new stamp would put every wrap a retired key signed after its period.
+-- Whoever is the owner can set any of them anyway (with triggers off).
 ALTER TABLE checkpoints ADD COLUMN stored_at timestamptz;
 --> statement-breakpoint
 ALTER TABLE checkpoints ALTER COLUMN stored_at SET DEFAULT clock_timestamp();
@@ -28,13 +31,22 @@ REVOKE INSERT ON checkpoints FROM session_vault_app;
 --> statement-breakpoint
 GRANT INSERT (tenant_id, session_id, seq, key_id, hash, signed_at, note) ON checkpoints TO session_vault_app;
 --> statement-breakpoint
+-- Whether the current role may write a storage time of its own (a restore): the owner of
+-- the table, or a superuser; never one of the vault's roles.
+CREATE FUNCTION session_vault_may_restore_stamps(p_table oid) RETURNS boolean LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
+  SELECT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = current_user AND r.rolsuper)
+      OR EXISTS (SELECT 1 FROM pg_class c JOIN pg_roles o ON o.oid = c.relowner WHERE c.oid = p_table AND o.rolname = current_user)
+$$;
+--> statement-breakpoint
 ALTER TABLE sessions ADD COLUMN wrap_stored_at timestamptz;
 --> statement-breakpoint
 ALTER TABLE tenant_keys ADD COLUMN wrap_stored_at timestamptz;
 --> statement-breakpoint
 CREATE FUNCTION session_vault_wrap_stamp() RETURNS trigger LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
 BEGIN
-  NEW.wrap_stored_at := clock_timestamp();
+  IF NEW.wrap_stored_at IS NULL OR NOT session_vault_may_restore_stamps(TG_RELID) THEN
+    NEW.wrap_stored_at := clock_timestamp();
+  END IF;
   RETURN NEW;
 END
 $$;

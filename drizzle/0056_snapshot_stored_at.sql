@@ -7,7 +7,8 @@
 -- from its first event (seconds for a long one), every session at once after an annual
 -- rotation. And `verify` named no snapshot the retired key's leaked secret half signed.
 -- Now the trigger that keeps snapshots on their chain (0053) also stamps `stored_at` with
--- the database's clock, whatever the writer gives, and a retired key's snapshot counts
+-- the database's clock, whatever the writer gives (but the owner's or a superuser's, as a
+-- data-only restore gives: 0055), and a retired key's snapshot counts
 -- only where it was stored in the key's period (plus the grace), as its checkpoints and
 -- key wraps do (0055). Snapshots stored before this have no time and count as before: not
 -- from a retired key.
@@ -29,7 +30,9 @@ BEGIN
   IF NEW.signature IS NULL AND (SELECT t.wraps_signed FROM tenants t WHERE t.tenant_id = NEW.tenant_id) IS TRUE THEN
     RAISE EXCEPTION 'session-vault: the tenant is written by vaults that sign: a snapshot is stored only with its signature' USING ERRCODE = 'SV003';
   END IF;
-  NEW.stored_at := clock_timestamp();
+  IF NEW.stored_at IS NULL OR NOT session_vault_may_restore_stamps(TG_RELID) THEN
+    NEW.stored_at := clock_timestamp();
+  END IF;
   RETURN NEW;
 END
 $$;

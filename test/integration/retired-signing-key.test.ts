@@ -272,6 +272,16 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     expect(await problems('idle')).toEqual([]);
   });
 
+  it("a data-only restore, as the database's owner with the triggers on, keeps the storage times it gives: a session wrapped before the rotation still opens", async () => {
+    const stamp = async () => ((await rows<{ t: string }>(`SELECT wrap_stored_at::text AS t FROM sessions WHERE session_id = 'idle'`)) as [{ t: string }])[0].t;
+    const before = await stamp();
+    // What a restore of the row does: its wrap written again with the time it had.
+    await asOwner(vault, store.database ?? 'pglite', [{ text: `UPDATE sessions SET wrapped_data_key = wrapped_data_key, wrap_stored_at = '${before}' WHERE session_id = 'idle'` }], { triggers: 'on' });
+    expect(await stamp()).toBe(before);
+    await reopen();
+    expect(await contents('idle')).toEqual(['Please move 50,000 EUR to my savings', 'Is it done?', 'Still there?']);
+  });
+
   it("an access record it signs is not the vault's own: a hold lifted outside the vault, covered by one dated now or dated back, still stops an erasure, and verify names both", async () => {
     const now = await liftAndCover('held', new Date());
     expect((await vault.holds('bank')).map((h) => h.session).sort()).toEqual(['held-too', 'released']);
