@@ -22,6 +22,9 @@ import { sessionSubject, signedWrap, storedWrapSigned, tenantKeySubject } from '
  * `sign` (`keys check --sign`), it signs each of them as it stands, at its place in the
  * wrap sequence, once it has opened it: only a holder of the key above can make a wrap
  * that opens, so opening is the proof the signature then states. Otherwise it reads only.
+ * A wrap that carries a signature which does not count (no trusted key made it, or a
+ * retired key's stored after its period: audit/key-period.ts) is not one of those: someone
+ * signed it outside the vault, so it is a problem (`…_untrusted`), never signed over.
  */
 
 export type KeyProblemKind = 'tenant_key_unreadable' | 'session_key_unreadable' | 'tenant_key_untrusted' | 'session_key_untrusted';
@@ -36,7 +39,8 @@ export interface KeyProblem {
    * Why, as an error code: DECRYPTION_FAILED (other bytes, other binding), KEY_NOT_FOUND (a
    * master key or version this vault does not have), KEY_DESTROYED; WRAP_UNSIGNED (`…_untrusted`)
    * for a wrap that opens but that no trusted key signed, in a tenant whose wraps are all
-   * signed: written outside the vault by a holder of the key above it, so never signed over.
+   * signed, or that carries a signature which does not count, in any tenant: written outside
+   * the vault by a holder of the key above it, so never signed over.
    */
   code: string;
 }
@@ -99,9 +103,13 @@ async function checkTenant(deps: VaultDeps, tenant: string, report: KeyCheckRepo
   const failed = new Map<number, string>();
   const signedOnly = await withTenant(deps.store.db, tenant, 'reading the wrap rule', (tx) => readWrapsSigned(tx, tenant));
   const before = { problems: report.problems.length, unsigned: report.unsigned, signed: report.signed };
-  /** A wrap that opens and that no trusted key signed: signed (`--sign`) in a tenant of older wraps; in one whose wraps are all signed, written outside the vault. */
-  const unsignedWrap = (kind: 'tenant_key_untrusted' | 'session_key_untrusted', version: number, session?: string): boolean => {
-    if (!signedOnly) {
+  /**
+   * A wrap that opens and that no trusted key signed: signed (`--sign`) in a tenant of older
+   * wraps where it carries no signature; one that carries a signature that does not count,
+   * or any in a tenant whose wraps are all signed, was written outside the vault.
+   */
+  const unsignedWrap = (kind: 'tenant_key_untrusted' | 'session_key_untrusted', version: number, carried: boolean, session?: string): boolean => {
+    if (!signedOnly && !carried) {
       report.unsigned++;
       return wraps.signer !== null;
     }
@@ -127,7 +135,7 @@ async function checkTenant(deps: VaultDeps, tenant: string, report: KeyCheckRepo
       }
       const subject = tenantKeySubject(v);
       if (storedWrapSigned(subject, v.wrappedKey!, v, wraps.trusted, wraps.periods)) continue;
-      if (!unsignedWrap('tenant_key_untrusted', v.version) || !wraps.signer) continue;
+      if (!unsignedWrap('tenant_key_untrusted', v.version, v.wrapSignature !== null) || !wraps.signer) continue;
       const signed = signedWrap(wraps.signer, subject, v.wrapSeq ?? 1, v.wrappedKey!);
       if (await withTenant(deps.store.db, tenant, 'signing a key wrap', (tx) => signTenantKeyWrap(tx, tenant, v.version, v.wrappedKey!, signed))) report.signed++;
     }
@@ -139,7 +147,7 @@ async function checkTenant(deps: VaultDeps, tenant: string, report: KeyCheckRepo
           s.wrappedDataKey &&
           checkSession(s, opened, failed, report) &&
           !storedWrapSigned(sessionSubject(s), s.wrappedDataKey, s, wraps.trusted, wraps.periods) &&
-          unsignedWrap('session_key_untrusted', s.tenantKeyVersion, s.session),
+          unsignedWrap('session_key_untrusted', s.tenantKeyVersion, s.wrapSignature !== null, s.session),
       );
       const signer = wraps.signer;
       if (signer && toSign.length > 0) {

@@ -140,6 +140,36 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
   const forgeRecord = (action: string, session: string | null, at: Date, signer: CheckpointSigner = retired) => forgeAccessRecord(vault, store, signer, action, session, at);
   const liftAndCover = (session: string, at: Date, signer: CheckpointSigner = retired) => liftHoldAndCover(vault, store, signer, session, at);
 
+  /**
+   * What the holder stores with the application role's credentials: a session row of their
+   * own, its data key (returned, for the caller to dispose of) wrapped under the leaked
+   * primary tenant key version, the wrap signed with the retired key, the session and its
+   * wrap's storage time dated `at`.
+   */
+  async function plantSession(tenant: string, session: string, at: Date): Promise<SecretBytes> {
+    const v = (await vault.keys(tenant)).find((k) => k.state === 'primary')!.version;
+    const tenantKey = await leakedTenantKey(vault, tenant, v);
+    const dataKey = SecretBytes.adopt(new Uint8Array(randomBytes(32)));
+    const wrapped = wrapKey(tenantKey, dataKey, dataKeyAad(tenant, session, 1, v));
+    tenantKey.dispose();
+    const wrap = signWrap({ kind: 'session', tenant, session, dataKeyVersion: 1, tenantKeyVersion: v }, 1, wrapped, retired);
+    const hex = (b: Uint8Array) => `decode('${Buffer.from(b).toString('hex')}', 'hex')`;
+    await withTenant(
+      storeOf(vault).db,
+      tenant,
+      'attack',
+      (tx) =>
+        tx.execute(
+          sql.raw(
+            `INSERT INTO sessions (tenant_id, session_id, created_at, data_key_version, tenant_key_version, wrapped_data_key, wrap_seq, wrap_key_id, wrap_signature, retain_floor, wrap_stored_at)
+             VALUES ('${tenant}', '${session}', '${at.toISOString()}', 1, ${v}, ${hex(wrapped)}, 1, '${wrap.keyId}', ${hex(wrap.signature)}, '7y', '${at.toISOString()}')`,
+          ),
+        ),
+      storeOf(vault).layout.appRole,
+    );
+    return dataKey;
+  }
+
   /** A fresh process (it holds no head and no state), its log lines kept. */
   async function reopen(): Promise<string[]> {
     await vault.close();
@@ -235,20 +265,9 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
   });
 
   it('a session it makes up whole, key wrap, events and heads dated back into its period, is refused and named', async () => {
-    // A data key of the holder's own, wrapped under the leaked tenant key version, the wrap signed with the retired key.
-    const [{ v }] = (await rows<{ v: number }>(`SELECT tenant_key_version AS v FROM sessions WHERE session_id = 'claim'`)) as [{ v: number }];
-    const tenantKey = await leakedTenantKey(vault, 'bank', v);
-    const dataKey = SecretBytes.adopt(new Uint8Array(randomBytes(32)));
-    const wrapped = wrapKey(tenantKey, dataKey, dataKeyAad('bank', 'made-up', 1, v));
-    tenantKey.dispose();
-    const wrap = signWrap({ kind: 'session', tenant: 'bank', session: 'made-up', dataKeyVersion: 1, tenantKeyVersion: v }, 1, wrapped, retired);
-    const hex = (b: Uint8Array) => `decode('${Buffer.from(b).toString('hex')}', 'hex')`;
     const back = new Date(retiredAt.getTime() - 10 * MINUTE);
     // The time the database stores the wrap at is its own: the one the holder gives is replaced, on insert and on any later write.
-    await asApp(
-      `INSERT INTO sessions (tenant_id, session_id, created_at, data_key_version, tenant_key_version, wrapped_data_key, wrap_seq, wrap_key_id, wrap_signature, retain_floor, wrap_stored_at)
-       VALUES ('bank', 'made-up', '${back.toISOString()}', 1, ${v}, ${hex(wrapped)}, 1, '${wrap.keyId}', ${hex(wrap.signature)}, '7y', '${back.toISOString()}')`,
-    );
+    const dataKey = await plantSession('bank', 'made-up', back);
     const operator = (q: string) => withTenant(storeOf(vault).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)), storeOf(vault).layout.operatorRole);
     await operator(`UPDATE sessions SET wrap_stored_at = '${back.toISOString()}' WHERE session_id = 'made-up'`);
     const [{ late }] = (await rows<{ late: boolean }>(`SELECT wrap_stored_at > now() - interval '1 minute' AS late FROM sessions WHERE session_id = 'made-up'`)) as [{ late: boolean }];
@@ -260,6 +279,17 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     expect(await refusal(contents('made-up'))).toMatch(/^WRAP_UNSIGNED the key wrap of session bank\/made-up carries no signature of a trusted key/);
     expect(await refusal(vault.session('bank', 'made-up').append(said('My PIN is 1234')))).toMatch(/^WRAP_UNSIGNED /);
     expect(await problems('made-up')).toEqual([`${seq} checkpoint_outside_key_period`, `${seq} session_key_unsigned`, `${seq} unsigned_tail`]);
+  });
+
+  it("in a tenant of older wraps, `keys check --sign` names a wrap it signed and the database stored after its period, and does not sign it over", async () => {
+    await vault.createTenant('older');
+    await asOwner(vault, store.database ?? 'pglite', [{ text: `UPDATE tenants SET wraps_signed = false WHERE tenant_id = 'older'` }]); // as a tenant from before 0051
+    (await plantSession('older', 'made-up', new Date(retiredAt.getTime() - 10 * MINUTE))).dispose();
+    const signature = async () => ((await withTenant(storeOf(vault).db, 'older', 'reading', (tx) => tx.execute(sql.raw(`SELECT encode(wrap_signature, 'hex') AS s FROM sessions WHERE session_id = 'made-up'`)))) as unknown as { rows: { s: string }[] }).rows[0]!.s;
+    const before = await signature();
+    const report = await vault.operator({ actor: 'custodian', reason: 'quarterly key check' }).checkKeys('older', { sign: true });
+    expect(report).toMatchObject({ ok: false, unsigned: 0, signed: 0, signedOnly: 0, problems: [{ tenant: 'older', session: 'made-up', kind: 'session_key_untrusted', code: 'WRAP_UNSIGNED' }] });
+    expect(await signature()).toBe(before);
   });
 
   it('a session idle since before the rotation still reads and appends: its head was signed in the key\'s period', async () => {
