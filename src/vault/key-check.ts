@@ -90,7 +90,7 @@ export async function wrapSigner(deps: VaultDeps): Promise<CheckpointSigner> {
   return signer;
 }
 
-/** The keys a wrap's signature is checked with, and the signer of those that carry none (with `--sign`). */
+/** The keys a wrap's signature is checked with and their periods, and the signer of those that carry none (with `--sign`). */
 interface Wraps {
   trusted: ReadonlyMap<string, Uint8Array>;
   periods: KeyPeriods;
