@@ -3,7 +3,7 @@
 -- them can set.
 --
 -- A retired signing key stays trusted so that what it signed in its period keeps
--- verifying, and a checkpoint or a wrap carries no time its writer cannot choose. So
+-- verifying, and a checkpoint carries only the time its signer chose, a wrap none. So
 -- whoever holds a retired key's secret half (the keyring copy a rotation leaves behind, a
 -- backup), a leaked tenant key version and the application role's credentials could,
 -- long after the rotation, make up a whole session: a data key of their own wrapped under
