@@ -44,10 +44,9 @@ import type { VaultDeps } from '../../src/vault/deps';
  * the event it signs (checkpoint_before_event); its access record only when dated in its
  * period and written before the key that followed it signed one (access_outside_key_period,
  * which `keys rotate-signing` closes at once); its token grant only with its creation so
- * recorded; and no snapshot it signed is started from (it carries no time to check).
- * And a checkpoint, key wrap, snapshot or access record it signed counts only if the
- * database stored it in the key's period, by its own clock (drizzle/0055-0057), whatever
- * time its signer states: after a rotation made by hand, whose new key had signed no
+ * recorded. And a checkpoint, key wrap, snapshot or access record it signed counts only if
+ * the database stored it in the key's period, by its own clock (drizzle/0055-0057),
+ * whatever time its signer states (a snapshot and a wrap state none): after a rotation made by hand, whose new key had signed no
  * record, a `hold.clear` record it dated back let the operator's erasure destroy what a
  * hold kept.
  */
