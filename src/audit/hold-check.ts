@@ -21,7 +21,13 @@ export interface HoldHistory {
   clearedAt: Date | null;
   clearedBy: string | null;
   clearReason: string | null;
+  /** When the database stored the hold and its clearing, by its own clock (drizzle/0058); absent or null before 0058. */
+  setStoredAt?: Date | null;
+  clearedStoredAt?: Date | null;
 }
+
+/** A hold record, with when the database stored it where it is known (drizzle/0057). */
+type HoldRecord = AccessRecord & { storedAt?: Date | null };
 
 export type HoldProblemKind = 'hold_set_unrecorded' | 'hold_clear_unrecorded' | 'hold_missing';
 
@@ -42,15 +48,17 @@ export interface HoldProblem {
  * - `hold_missing`: a `hold.set` that did not fail, with no row, at a time no hold of
  *   the session was in force (a setting while one is in force changes nothing): the row
  *   was deleted, or the process stopped between the record and the row.
- * Each record accounts for one row at most. `records` are the trail's hold records of
- * the same scope, in seq order.
+ * Each record accounts for one row at most, and only one the database stored within the
+ * skew of it, where both storage times are known: a call that stopped between its record
+ * and its row leaves a record that a row written much later cannot claim. `records` are
+ * the trail's hold records of the same scope, in seq order.
  */
-export function checkHolds(holds: readonly HoldHistory[], records: readonly AccessRecord[]): HoldProblem[] {
+export function checkHolds(holds: readonly HoldHistory[], records: readonly HoldRecord[]): HoldProblem[] {
   return holdFindings(holds, records).map(({ hold: _, ...p }) => p);
 }
 
 /** The holds still kept: a session whose latest hold was cleared with no record of its clearing (the operator lifts that by setting and clearing a new hold through the vault). Pure. */
-export function holdsLiftedOutside(holds: readonly HoldHistory[], records: readonly AccessRecord[]): string[] {
+export function holdsLiftedOutside(holds: readonly HoldHistory[], records: readonly HoldRecord[]): string[] {
   const latest = new Map<string, HoldHistory>();
   for (const h of holds) {
     const key = `${h.tenant}\u0000${h.session}`;
@@ -62,9 +70,9 @@ export function holdsLiftedOutside(holds: readonly HoldHistory[], records: reado
 }
 
 /** Each problem, with the hold row it is about (none for `hold_missing`). */
-function holdFindings(holds: readonly HoldHistory[], records: readonly AccessRecord[]): (HoldProblem & { hold?: HoldHistory })[] {
+function holdFindings(holds: readonly HoldHistory[], records: readonly HoldRecord[]): (HoldProblem & { hold?: HoldHistory })[] {
   const problems: (HoldProblem & { hold?: HoldHistory })[] = [];
-  const bySession = new Map<string, { rows: HoldHistory[]; sets: AccessRecord[]; clears: AccessRecord[] }>();
+  const bySession = new Map<string, { rows: HoldHistory[]; sets: HoldRecord[]; clears: HoldRecord[] }>();
   const group = (tenant: string, session: string) => {
     const key = `${tenant}\u0000${session}`;
     let g = bySession.get(key);
@@ -78,18 +86,20 @@ function holdFindings(holds: readonly HoldHistory[], records: readonly AccessRec
     else if (r.action === 'hold.clear') group(r.tenant, r.session).clears.push(r);
   }
   for (const { rows, sets, clears } of bySession.values()) {
-    const used = new Set<AccessRecord>();
-    const setBy = new Map<HoldHistory, AccessRecord>();
+    const used = new Set<HoldRecord>();
+    const setBy = new Map<HoldHistory, HoldRecord>();
     // The record written just before the row: the latest unused one that fits, at or
     // before the row's stamp (the earliest of those with the same time), not merely the
     // first that fits, which could be a setting that changed nothing, minutes earlier,
     // and leave the row's own record spare. One a little after the stamp fits when none
-    // before it does: a clock stepped back between the record and the row.
-    const take = (from: readonly AccessRecord[], at: Date, ok: (r: AccessRecord) => boolean) => {
-      let before: AccessRecord | undefined;
-      let after: AccessRecord | undefined;
+    // before it does: a clock stepped back between the record and the row. And, where
+    // the database stamped both, one it stored within the skew of the row.
+    const take = (from: readonly HoldRecord[], at: Date, stored: Date | null | undefined, ok: (r: HoldRecord) => boolean) => {
+      let before: HoldRecord | undefined;
+      let after: HoldRecord | undefined;
       for (const c of from) {
         if (used.has(c) || !ok(c)) continue;
+        if (stored && c.storedAt && Math.abs(c.storedAt.getTime() - stored.getTime()) > RECORD_SKEW_MS) continue;
         const d = c.at.getTime() - at.getTime();
         if (d <= 0 && d >= -RECORD_SKEW_MS && (!before || c.at.getTime() > before.at.getTime())) before = c;
         else if (d > 0 && d <= RECORD_SKEW_MS && (!after || c.at.getTime() < after.at.getTime())) after = c;
@@ -101,14 +111,14 @@ function holdFindings(holds: readonly HoldHistory[], records: readonly AccessRec
     const problem = (h: { tenant: string; session: string }, seq: number, kind: HoldProblemKind, hold?: HoldHistory) => problems.push({ tenant: h.tenant, session: h.session, seq, kind, ...(hold ? { hold } : {}) });
     const bySet = [...rows].sort((a, b) => a.setAt.getTime() - b.setAt.getTime());
     for (const h of bySet) {
-      const r = take(sets, h.setAt, (c) => c.actor === h.setBy && c.reason === h.reason);
+      const r = take(sets, h.setAt, h.setStoredAt, (c) => c.actor === h.setBy && c.reason === h.reason);
       if (r) setBy.set(h, r);
       else problem(h, 0, 'hold_set_unrecorded', h);
     }
     const cleared = bySet.filter((h) => h.clearedAt !== null).sort((a, b) => a.clearedAt!.getTime() - b.clearedAt!.getTime());
     for (const h of cleared) {
       const after = setBy.get(h)?.seq ?? 0;
-      const r = h.clearedAt!.getTime() < h.setAt.getTime() ? undefined : take(clears, h.clearedAt!, (c) => c.seq > after && c.actor === h.clearedBy && c.reason === h.clearReason);
+      const r = h.clearedAt!.getTime() < h.setAt.getTime() ? undefined : take(clears, h.clearedAt!, h.clearedStoredAt, (c) => c.seq > after && c.actor === h.clearedBy && c.reason === h.clearReason);
       if (!r) problem(h, 0, 'hold_clear_unrecorded', h);
     }
     for (const r of sets) {

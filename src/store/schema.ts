@@ -175,6 +175,9 @@ export const legalHolds = pgTable(
     clearedAt: timestamp('cleared_at', { withTimezone: true, precision: 3 }),
     clearedBy: text('cleared_by'),
     clearReason: text('clear_reason'),
+    /** When the database stored the hold and its clearing, by its own clock (a trigger stamps them: drizzle/0058); null before 0058. */
+    setStoredAt: timestamp('set_stored_at', { withTimezone: true }),
+    clearedStoredAt: timestamp('cleared_stored_at', { withTimezone: true }),
   },
   (t) => [
     primaryKey({ columns: [t.tenantId, t.sessionId, t.setAt] }),

@@ -7,6 +7,8 @@ import type { Vault, VerifyProblem } from '../../src/vault';
 import { renderReport } from '../../src/cli/commands/verify';
 import { accessHash } from '../../src/audit';
 import { refusal } from '../support/refusal';
+import { recordAccess } from '../../src/vault/access';
+import type { VaultDeps } from '../../src/vault/deps';
 import { forgeEvent } from '../support/forged-event';
 
 /**
@@ -99,6 +101,23 @@ describe.each(backends())('legal holds against the access trail on $name', (back
     const stamp = new Date(now + 1).toISOString();
     await legal('insurer', `UPDATE legal_holds SET cleared_at = '${stamp}', cleared_by = 'bob', clear_reason = 'appeal over' WHERE session_id = 'claim' AND cleared_at IS NULL`);
     expect(kinds((await vault.verify({ tenant: 'insurer' })).problems)).toEqual([['claim', 'hold_clear_unrecorded']]);
+  });
+
+  it("the legal role clears a hold long after a clearing call stopped between its record and its row, stamped near that record: the database stored the two an hour apart, so the record does not account for it", async () => {
+    await vault.session('bank', 'late').append({ type: 'message', role: 'user', content: 'bank late' });
+    now += MINUTE;
+    await alice().setHold('bank', 'late');
+    now += MINUTE;
+    // What bob's clearing writes first; then its process stopped, before the row and before any failure record.
+    await recordAccess((vault as unknown as { deps: VaultDeps }).deps, { actor: 'bob', action: 'hold.clear', tenant: 'bank', session: 'late', reason: 'appeal over', outcome: 'granted' });
+    const [[record]] = (await asOwner(vault, url, [{ text: `SELECT seq, at FROM access_log WHERE session_id = 'late' AND action = 'hold.clear'` }])) as [{ seq: string; at: Date }[]];
+    // An hour went by (the database's clock cannot be set: its stamp is moved back as its owner).
+    await asOwner(vault, url, [{ text: `UPDATE access_log SET stored_at = stored_at - interval '1 hour' WHERE seq = ${record!.seq}` }]);
+    // The thief clears the hold in bob's name and reason, stamped a millisecond after that record.
+    const stamp = new Date(new Date(record!.at).getTime() + 1).toISOString();
+    await legal('bank', `UPDATE legal_holds SET cleared_at = '${stamp}', cleared_by = 'bob', clear_reason = 'appeal over' WHERE session_id = 'late' AND cleared_at IS NULL`);
+    expect(kinds((await vault.verify({ tenant: 'bank', session: 'late' })).problems)).toEqual([['late', 'hold_clear_unrecorded']]);
+    await expect(vault.operator({ actor: 'dana', reason: 'erasure request' }).shred('bank', 'late')).rejects.toMatchObject({ code: 'LEGAL_HOLD', message: expect.stringMatching(/lifted outside the vault \(late\)/) });
   });
 
   it('the legal role places a hold no operator recorded, blocking an erasure: verify names it', async () => {

@@ -24,31 +24,33 @@ const op = fc.record({
   fails: fc.boolean(),
 });
 
-/** What the vault writes for these calls: the trail's records and the hold rows. */
-function simulate(ops: readonly Op[]): { holds: HoldHistory[]; records: AccessRecord[]; at: number } {
+type StoredRecord = AccessRecord & { storedAt: Date };
+
+/** What the vault writes for these calls: the trail's records and the hold rows, each stamped by the database as it stores it (its clock here is the vault's). */
+function simulate(ops: readonly Op[]): { holds: HoldHistory[]; records: StoredRecord[]; at: number } {
   const holds: HoldHistory[] = [];
-  const records: AccessRecord[] = [];
+  const records: StoredRecord[] = [];
   let at = Date.parse('2026-01-01T00:00:00Z');
   for (const o of ops) {
     at += o.gapMs;
     const base = { actor: `op${o.actor}`, action: `hold.${o.kind}`, tenant: 'bank', session: `s${o.session}`, reason: `reason ${o.reason}` };
-    records.push({ ...base, seq: records.length + 1, at: new Date(at), outcome: 'granted' });
+    records.push({ ...base, seq: records.length + 1, at: new Date(at), storedAt: new Date(at), outcome: 'granted' });
     if (o.fails) {
-      records.push({ ...base, seq: records.length + 1, at: new Date(at), outcome: 'failed:UNKNOWN_SESSION' });
+      records.push({ ...base, seq: records.length + 1, at: new Date(at), storedAt: new Date(at), outcome: 'failed:UNKNOWN_SESSION' });
       continue;
     }
     at += o.rowDelayMs;
     const inForce = holds.find((h) => h.session === base.session && h.clearedAt === null);
     if (o.kind === 'set' && !inForce && holds.some((h) => h.session === base.session && h.setAt.getTime() === at)) {
       // A hold's key is its session and set_at: a second in the same millisecond fails.
-      records.push({ ...base, seq: records.length + 1, at: new Date(at), outcome: 'failed:STORAGE_FAILED' });
+      records.push({ ...base, seq: records.length + 1, at: new Date(at), storedAt: new Date(at), outcome: 'failed:STORAGE_FAILED' });
     } else if (o.kind === 'set' && !inForce) {
-      holds.push({ tenant: 'bank', session: base.session, reason: base.reason, setBy: base.actor, setAt: new Date(at), clearedAt: null, clearedBy: null, clearReason: null });
+      holds.push({ tenant: 'bank', session: base.session, reason: base.reason, setBy: base.actor, setAt: new Date(at), clearedAt: null, clearedBy: null, clearReason: null, setStoredAt: new Date(at), clearedStoredAt: null });
     } else if (o.kind === 'clear' && inForce) {
-      Object.assign(inForce, { clearedAt: new Date(at), clearedBy: base.actor, clearReason: base.reason });
+      Object.assign(inForce, { clearedAt: new Date(at), clearedBy: base.actor, clearReason: base.reason, clearedStoredAt: new Date(at) });
     } else {
       // A setting while one is in force, a clearing when none is: nothing written, recorded so.
-      records.push({ ...base, seq: records.length + 1, at: new Date(at), outcome: 'unchanged' });
+      records.push({ ...base, seq: records.length + 1, at: new Date(at), storedAt: new Date(at), outcome: 'unchanged' });
     }
   }
   return { holds, records, at };
@@ -75,6 +77,27 @@ describe('legal holds against the access trail (checkHolds)', () => {
         expect(checkHolds(holds, records)).toContainEqual({ tenant: 'bank', session: target!.session, seq: 0, kind: 'hold_clear_unrecorded' });
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it("a record whose call stopped before its row accounts for a clearing stamped near it only where the database stored the two within the skew", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 3 * 86_400_000 }), (later) => {
+        const t0 = Date.parse('2026-01-01T00:00:00Z');
+        const t1 = t0 + 60_000;
+        const base = { actor: 'op0', tenant: 'bank', session: 's0', reason: 'reason 0', outcome: 'granted' };
+        const records = [
+          { ...base, seq: 1, action: 'hold.set', at: new Date(t0), storedAt: new Date(t0) },
+          { ...base, seq: 2, action: 'hold.clear', at: new Date(t1), storedAt: new Date(t1) }, // its process stopped here
+        ];
+        const hold: HoldHistory = {
+          tenant: 'bank', session: 's0', reason: 'reason 0', setBy: 'op0', setAt: new Date(t0), setStoredAt: new Date(t0),
+          clearedAt: new Date(t1 + 1), clearedBy: 'op0', clearReason: 'reason 0', clearedStoredAt: new Date(t1 + later),
+        };
+        expect(checkHolds([hold], records)).toEqual(later > RECORD_SKEW_MS ? [{ tenant: 'bank', session: 's0', seq: 0, kind: 'hold_clear_unrecorded' }] : []);
+        // Without the database's times (rows stored before 0058), the stamps alone decide, as before.
+        expect(checkHolds([{ ...hold, setStoredAt: null, clearedStoredAt: null }], records)).toEqual([]);
+      }),
     );
   });
 

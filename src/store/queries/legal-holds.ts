@@ -38,6 +38,9 @@ export interface HoldHistoryRow extends HoldRow {
   clearedAt: Date | null;
   clearedBy: string | null;
   clearReason: string | null;
+  /** When the database stored the hold and its clearing, by its own clock (drizzle/0058); null before 0058. */
+  setStoredAt: Date | null;
+  clearedStoredAt: Date | null;
 }
 
 /** Every hold a tenant (or one session of it) ever had, in force or cleared, oldest first. */
@@ -53,6 +56,8 @@ export async function readHoldHistory(tx: TenantTx, tenant: string, session?: st
     clearedAt: r.clearedAt,
     clearedBy: r.clearedBy,
     clearReason: r.clearReason,
+    setStoredAt: r.setStoredAt,
+    clearedStoredAt: r.clearedStoredAt,
   }));
 }
 
