@@ -98,7 +98,7 @@ async function liftHoldAndCover(vault: Vault, store: StoreHome, signer: Checkpoi
 
 /** As the database's owner, moves every time the database stamped on what it stored back by `minutes`: the setup's clock was that far back, and the database's cannot be set. */
 async function storedEarlier(vault: Vault, store: StoreHome, minutes: number): Promise<void> {
-  const stamped = ['checkpoints.stored_at', 'snapshots.stored_at', 'access_log.stored_at', 'sessions.wrap_stored_at', 'tenant_keys.wrap_stored_at'];
+  const stamped = ['checkpoints.stored_at', 'snapshots.stored_at', 'access_log.stored_at', 'sessions.wrap_stored_at', 'tenant_keys.wrap_stored_at', 'legal_holds.set_stored_at', 'legal_holds.cleared_stored_at'];
   await asOwner(
     vault,
     store.database ?? 'pglite',
