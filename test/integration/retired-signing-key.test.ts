@@ -98,15 +98,13 @@ async function liftHoldAndCover(vault: Vault, store: StoreHome, signer: Checkpoi
 
 /** As the database's owner, moves every time the database stamped on what it stored back by `minutes`: the setup's clock was that far back, and the database's cannot be set. */
 async function storedEarlier(vault: Vault, store: StoreHome, minutes: number): Promise<void> {
-  const stamped = ['checkpoints.stored_at', 'snapshots.stored_at', 'access_log.stored_at', 'sessions.wrap_stored_at', 'tenant_keys.wrap_stored_at', 'legal_holds.set_stored_at', 'legal_holds.cleared_stored_at'];
-  await asOwner(
-    vault,
-    store.database ?? 'pglite',
-    stamped.map((c) => {
-      const [table, column] = c.split('.');
-      return { text: `UPDATE ${table} SET ${column} = ${column} - interval '${minutes} minutes'` };
-    }),
-  );
+  // Every column the database stamps, found in the catalogue, so that a stamp added later is not missed.
+  const url = store.database ?? 'pglite';
+  const [columns] = (await asOwner(vault, url, [
+    { text: `SELECT table_name AS t, column_name AS c FROM information_schema.columns WHERE table_schema = $1 AND column_name LIKE '%stored_at' ORDER BY 1, 2`, values: [storeOf(vault).layout.schema] },
+  ])) as [{ t: string; c: string }[]];
+  expect(columns.length).toBeGreaterThanOrEqual(7);
+  await asOwner(vault, url, columns.map(({ t, c }) => ({ text: `UPDATE ${t} SET ${c} = ${c} - interval '${minutes} minutes'` })));
 }
 
 /**
