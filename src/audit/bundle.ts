@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { STORED_EVENT_TYPES, type StoredEvent, type VaultEvent } from '../domain';
-import { blake2b256Stream, bytesEqual, exposeSecretBytes, frame, fromHex, str, toHex, SecretBytes, verifyDetached } from '../crypto';
+import { blake2b256Stream, bytesEqual, exposeSecretBytes, frame, fromHex, signingKeyId, str, toHex, SecretBytes, verifyDetached } from '../crypto';
 import { ChainVerifier, openEvent } from '../events';
 import { replay, type AgentState } from '../replay';
 import { canonicalJson, canonicalPieces, jsonValue } from './canonical';
@@ -234,12 +234,13 @@ export interface BundleReport {
 }
 
 /**
- * Verifies a bundle offline: no database, no keyring. `trustedKeyIds`, when given,
- * restricts which of the bundle's public keys may vouch for it (the auditor's own copy
- * of the vault's key ids); otherwise the bundle's keys are used and reported in
- * `signedBy`, for the auditor to compare.
+ * Verifies a bundle offline: no database, no keyring. `trusted`, when given, restricts
+ * which of the bundle's public keys may vouch for it: the auditor's own copy of the
+ * vault's key ids, or of its public keys whole (id → key: a bundle key counts only if it
+ * is that very key). Otherwise the bundle's keys are used and reported in `signedBy`, for
+ * the auditor to compare. Either way a key must be under its own id (its fingerprint).
  */
-export async function verifyBundle(json: unknown, trustedKeyIds?: readonly string[]): Promise<BundleReport> {
+export async function verifyBundle(json: unknown, trusted?: readonly string[] | ReadonlyMap<string, Uint8Array>): Promise<BundleReport> {
   const report: BundleReport = { ok: false, tenant: null, session: null, events: 0, checkpoints: 0, signedBy: [], decrypted: false, problems: [] };
   const problem = (kind: string, detail: string, seq?: number) => report.problems.push(seq === undefined ? { kind, detail } : { kind, seq, detail });
   const parsed = bundleSchema.safeParse(json);
@@ -252,10 +253,16 @@ export async function verifyBundle(json: unknown, trustedKeyIds?: readonly strin
   const m = b.manifest;
   Object.assign(report, { tenant: m.tenant, session: m.session, events: b.events.length, checkpoints: b.checkpoints.length, decrypted: b.plaintext !== null });
 
-  // Keys: the bundle's, restricted to the auditor's trusted ids when given.
+  // Keys: the bundle's, restricted to the auditor's trusted ones when given. An id is the
+  // fingerprint of its key (signingKeyId): a key under another key's id is anyone's key
+  // passed off as the vault's, and vouches for nothing.
   const keys = new Map<string, Uint8Array>();
   for (const k of b.publicKeys) {
-    if (!trustedKeyIds || trustedKeyIds.includes(k.id)) keys.set(k.id, new Uint8Array(Buffer.from(k.publicKey, 'base64')));
+    const publicKey = new Uint8Array(Buffer.from(k.publicKey, 'base64'));
+    const pinned = trusted instanceof Map ? trusted.get(k.id) : undefined;
+    if (publicKey.length !== 32 || signingKeyId(publicKey) !== k.id) problem('key_id_mismatch', `the public key given for ${k.id} is not the key that id names`);
+    else if (pinned && !bytesEqual(pinned, publicKey)) problem('key_id_mismatch', `the public key given for ${k.id} is not the one trusted under that id`);
+    else if (!trusted || (trusted instanceof Map ? pinned : (trusted as readonly string[]).includes(k.id))) keys.set(k.id, publicKey);
   }
   if (keys.size === 0) problem('untrusted_key', 'none of the bundle’s public keys is trusted');
 

@@ -35,5 +35,6 @@ export type { KeyPeriods } from './key-period';
 export type { SnapshotPlace, SnapshotSignature } from './snapshot-signature';
 export type { StoredWrapSignature, WrapSignature, WrapSubject } from './key-wrap';
 export { reviewRoles } from './role-review';
+export { parseTrustedKeys, publicKeysDocument } from './public-keys';
 export type { RoleFinding, RoleFindingKind } from './role-review';
 export type { PurgeProblem, PurgeStamp } from './purge-check';

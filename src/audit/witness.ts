@@ -1,8 +1,8 @@
-import { z } from 'zod';
 import { StorageError } from '../errors';
 import type { ObjectStore } from '../objects';
 import { parseCheckpoint } from './checkpoint';
 import { parseTrailHead } from './access';
+import { publicKeysDocument } from './public-keys';
 
 /**
  * The witness: signed checkpoints kept outside the database, so that restoring an older,
@@ -32,7 +32,6 @@ export interface Witness {
   addPublicKeys(keys: ReadonlyMap<string, Uint8Array>): Promise<void>;
 }
 
-const keysFile = z.strictObject({ keys: z.array(z.strictObject({ id: z.string().min(1), publicKey: z.string().min(1) })) });
 const SUFFIX = '.checkpoint';
 /** At the root, beside public-keys.json: no tenant folder can take the name. */
 const TRAIL_OBJECT = 'access-trail.checkpoint';
@@ -115,7 +114,7 @@ export class ObjectWitness implements Witness {
     if (text === null) return new Map();
     let parsed;
     try {
-      parsed = keysFile.safeParse(JSON.parse(text));
+      parsed = publicKeysDocument.safeParse(JSON.parse(text));
     } catch {
       parsed = { success: false as const };
     }

@@ -142,7 +142,8 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .command('verify-bundle <file>')
     .description('check a bundle offline, with neither database nor keyring; exit 1 on any problem')
     .option('--trusted-key <id>', 'accept signatures only by this key id (repeatable)', collect)
-    .action(run((ctx, file: string, f: { trustedKey?: string[] }) => verifyBundleCommand(ctx, file, f)));
+    .option('--trusted-keys <file>', 'accept signatures only by these public keys, pinned whole ({"keys":[{"id","publicKey"}]}, as the witness\'s public-keys.json)')
+    .action(run((ctx, file: string, f: { trustedKey?: string[]; trustedKeys?: string }) => verifyBundleCommand(ctx, file, f)));
 
   program
     .command('access-log')

@@ -3,8 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { runCli } from '../support/cli';
-import { verifyBundle, signCheckpoint, type Bundle } from '../../src/audit';
-import { generateSigningKeyPair, signingKeyId } from '../../src/crypto';
+import { verifyBundle, signCheckpoint, manifestBody, sectionDigest, type Bundle, type CheckpointSigner } from '../../src/audit';
+import { requireCheckpoint, signNote } from '../../src/audit/checkpoint';
+import { readKeyringFile } from '../../src/keys';
+import { ensureSodium, generateSigningKeyPair, signingKeyId } from '../../src/crypto';
 import type { Vault } from '../../src/vault';
 import { sql } from 'drizzle-orm';
 import { storeOf } from '../../src/vault/vault';
@@ -24,7 +26,7 @@ const conversation = [
 ];
 
 const clone = (b: Bundle): Bundle => JSON.parse(JSON.stringify(b)) as Bundle;
-const kinds = async (b: unknown, trusted?: string[]) => (await verifyBundle(b, trusted)).problems.map((p) => p.kind);
+const kinds = async (b: unknown, trusted?: string[] | Map<string, Uint8Array>) => (await verifyBundle(b, trusted)).problems.map((p) => p.kind);
 
 describe.each(backends())('auditor bundles on $name', (backend) => {
   let vault: Vault;
@@ -58,6 +60,47 @@ describe.each(backends())('auditor bundles on $name', (backend) => {
   it('accepts only the auditor’s trusted key when one is named', async () => {
     expect((await verifyBundle(clone(bundle), [bundle.publicKeys[0]!.id])).ok).toBe(true);
     expect(await kinds(clone(bundle), ['ed25519:0000000000000000'])).toEqual(expect.arrayContaining(['untrusted_key', 'bad_manifest_signature']));
+  });
+
+  it('with keys pinned whole, accepts a bundle key only if it is that very key', async () => {
+    const { id, publicKey } = bundle.publicKeys[0]!;
+    const bankKey = new Uint8Array(Buffer.from(publicKey, 'base64'));
+    expect((await verifyBundle(clone(bundle), new Map([[id, bankKey]]))).ok).toBe(true);
+    // The auditor's pin and the bundle disagree on the key behind the id: the bundle's is not trusted.
+    const other = generateSigningKeyPair().publicKey;
+    expect(await kinds(clone(bundle), new Map([[id, other]]))).toEqual(expect.arrayContaining(['key_id_mismatch', 'untrusted_key', 'bad_manifest_signature']));
+    expect(await kinds(clone(bundle), new Map([[signingKeyId(other), other]]))).toEqual(expect.arrayContaining(['untrusted_key', 'bad_manifest_signature']));
+  });
+
+  it('refuses a key under an id that is not its own: a bundle holder re-signing a rewritten conversation as the vault', async () => {
+    // The attacker holds a bundle and nothing of the bank's: their own vault, their own
+    // keyring. They write the conversation they want, export it, and sign it again with
+    // their key named as the bank's (the id the auditor was told to trust).
+    const forger = await testVault(backend);
+    try {
+      await forger.vault.createTenant('bank');
+      const rewritten = conversation.map((e, i) => (i === 0 ? { ...e, content: 'Move $5000 to account 99-1234' } : e));
+      const s = forger.vault.session('bank', 'audited');
+      await s.appendMany(rewritten.slice(0, 3));
+      await s.appendMany(rewritten.slice(3));
+      const keys = await readKeyringFile(forger.keyring);
+      const own = keys.signingKeys.get(keys.primarySigningKey)!;
+      const bankId = bundle.publicKeys[0]!.id;
+      const forged = signedAs(await s.export({ decrypt: true, points: [{ atSeq: 3 }] }), { id: bankId, publicKey: own.publicKey, secretKey: own.secretKey });
+      expect(forged.publicKeys.map((k) => k.id)).toEqual([bankId]);
+      expect(JSON.stringify(forged.plaintext)).toContain('$5000');
+
+      for (const trusted of [[bankId], undefined]) {
+        const report = await verifyBundle(clone(forged), trusted);
+        expect(report.ok).toBe(false);
+        expect(report.signedBy).toEqual([]);
+        expect(report.problems.map((p) => p.kind)).toEqual(expect.arrayContaining(['key_id_mismatch', 'untrusted_key', 'bad_manifest_signature', 'untrusted_checkpoint_key']));
+      }
+      // The bank's own bundle still verifies under that id.
+      expect((await verifyBundle(clone(bundle), [bankId])).ok).toBe(true);
+    } finally {
+      await forger.close();
+    }
   });
 
   it('rejects a change to any single value anywhere in the bundle', async () => {
@@ -165,12 +208,74 @@ describe('export and verify-bundle from the CLI', () => {
       expect(bad.code).toBe(1);
       expect(bad.stdout).toMatch(/^BUNDLE REJECTED/);
       expect(bad.stdout).toMatch(/hash_mismatch \(seq 1\)/);
+
+      // The auditor pins the vault's key: by id, or whole from the witness's keys file, handed over out of band.
+      const keysFile = path.join(home, 'witness', 'public-keys.json');
+      const bankId = (JSON.parse(readFileSync(keysFile, 'utf8')) as { keys: { id: string }[] }).keys[0]!.id;
+      for (const pin of [['--trusted-key', bankId], ['--trusted-keys', keysFile]]) {
+        const pinned = await run(auditorEnv, ['verify-bundle', out, ...pin]);
+        expect([pinned.code, pinned.stdout]).toEqual([0, expect.stringMatching(new RegExp(`^OK: bank/s[^]*signed by: ${bankId}\n$`))]);
+      }
+
+      // A bundle holder with a home of their own writes the conversation they want and signs it as the bank's key id.
+      const forgerHome = path.join(elsewhere, 'forger');
+      const forgerEnv = { VAULT_HOME: forgerHome, VAULT_ACTOR: 'forger' };
+      expect((await run(forgerEnv, ['init'])).code).toBe(0);
+      expect((await run(forgerEnv, ['tenant', 'create', 'bank'])).code).toBe(0);
+      expect((await run(forgerEnv, ['append', 'bank', 's', '--event', '{"type":"message","role":"user","content":"close my account"}'])).code).toBe(0);
+      const theirs = path.join(elsewhere, 'theirs.json');
+      expect((await run(forgerEnv, ['export', 'bank', 's', '--out', theirs, '--decrypt'])).code).toBe(0);
+      await ensureSodium();
+      const keys = await readKeyringFile(path.join(forgerHome, 'keyring.json'));
+      const own = keys.signingKeys.get(keys.primarySigningKey)!;
+      const forged = path.join(elsewhere, 'forged.json');
+      writeFileSync(forged, JSON.stringify(signedAs(JSON.parse(readFileSync(theirs, 'utf8')) as Bundle, { id: bankId, publicKey: own.publicKey, secretKey: own.secretKey })));
+      for (const pin of [['--trusted-key', bankId], ['--trusted-keys', keysFile]]) {
+        const refused = await run(auditorEnv, ['verify-bundle', forged, ...pin]);
+        expect(refused.code).toBe(1);
+        expect(refused.stdout).toMatch(/^BUNDLE REJECTED: bank\/s/);
+        expect(refused.stdout).toContain(`key_id_mismatch: the public key given for ${bankId} is not the key that id names`);
+      }
+
+      // A keys file that is not one trusts nothing and checks nothing: exit 2, the bundle unread.
+      const bad1 = path.join(elsewhere, 'wrong-id.json');
+      const forgerKey = Buffer.from(own.publicKey).toString('base64');
+      writeFileSync(bad1, JSON.stringify({ keys: [{ id: bankId, publicKey: forgerKey }] }));
+      const bad2 = path.join(elsewhere, 'none.json');
+      writeFileSync(bad2, JSON.stringify({ keys: [] }));
+      for (const [args, message] of [
+        [['--trusted-keys', bad1], `${bad1}: key 1 is not the key its id (${bankId}) names`],
+        [['--trusted-keys', bad2], `${bad2}: lists no key`],
+        [['--trusted-keys', out], `${out}: not a public keys document`],
+        [['--trusted-keys', path.join(elsewhere, 'missing.json')], `cannot read ${path.join(elsewhere, 'missing.json')} (ENOENT)`],
+        [['--trusted-keys', keysFile, '--trusted-key', bankId], 'give --trusted-key or --trusted-keys, not both'],
+      ] as const) {
+        const r = await run(auditorEnv, ['verify-bundle', forged, ...args]);
+        expect([r.code, r.stdout]).toEqual([2, '']);
+        expect(r.stderr.trim()).toMatch(/^error\[INVALID_INPUT\]: /);
+        expect(r.stderr).toContain(message);
+      }
+      // A witness's keys are under their own ids: the forger's, under its own, is a trusted key that did not sign the bank's bundle.
+      writeFileSync(bad1, JSON.stringify({ keys: [{ id: keys.primarySigningKey, publicKey: forgerKey }] }));
+      const notBank = await run(auditorEnv, ['verify-bundle', out, '--trusted-keys', bad1]);
+      expect(notBank.code).toBe(1);
+      expect(notBank.stdout).toMatch(/untrusted_key/);
     } finally {
       rmSync(home, { recursive: true, force: true });
       rmSync(elsewhere, { recursive: true, force: true });
     }
   });
 });
+
+/** The bundle with its checkpoints and manifest signed again by `signer`, under `signer.id`, as its only key. */
+function signedAs(b: Bundle, signer: CheckpointSigner): Bundle {
+  const was = new Map(b.publicKeys.map((k) => [k.id, new Uint8Array(Buffer.from(k.publicKey, 'base64'))]));
+  const checkpoints = b.checkpoints.map((note) => signCheckpoint(requireCheckpoint(note, was).checkpoint, signer));
+  const publicKeys = [{ id: signer.id, publicKey: Buffer.from(signer.publicKey).toString('base64') }];
+  const digests = { ...b.manifest.digests, checkpoints: sectionDigest('checkpoints', checkpoints), publicKeys: sectionDigest('publicKeys', publicKeys) };
+  const manifest = { ...b.manifest, digests };
+  return { ...b, manifest, manifestSignature: signNote(manifestBody(manifest), signer), publicKeys, checkpoints };
+}
 
 /** Every path to a leaf (string, number, boolean, null) of a JSON value. */
 function leafPaths(v: unknown, at: (string | number)[] = []): (string | number)[][] {

@@ -1,15 +1,19 @@
 import { ensureSodium } from '../../crypto';
-import { verifyBundle } from '../../audit';
+import { parseTrustedKeys, verifyBundle } from '../../audit';
+import { InputError } from '../../errors';
 import type { CommandContext } from '../context';
 import { readInputFile } from '../input';
 import { json } from '../output';
 
 /**
- * `verify-bundle FILE [--trusted-key ID]…`: offline, with neither database nor keyring.
- * Exit 1 on any problem.
+ * `verify-bundle FILE [--trusted-key ID]… | [--trusted-keys KEYS.json]`: offline, with
+ * neither database nor keyring. Exit 1 on any problem; 2 for a keys file that is not one.
  */
-export async function verifyBundleCommand(ctx: CommandContext, file: string, flags: { trustedKey?: string[] }): Promise<number> {
+export async function verifyBundleCommand(ctx: CommandContext, file: string, flags: { trustedKey?: string[]; trustedKeys?: string }): Promise<number> {
   await ensureSodium();
+  if (flags.trustedKey && flags.trustedKeys !== undefined) throw new InputError('INVALID_INPUT', 'give --trusted-key or --trusted-keys, not both');
+  // The whole keys, checked before the bundle is read: a keys file that is not one trusts nothing.
+  const trusted = flags.trustedKeys !== undefined ? parseTrustedKeys(await readInputFile(flags.trustedKeys), flags.trustedKeys) : flags.trustedKey;
   const text = await readInputFile(file);
   let doc: unknown;
   try {
@@ -20,11 +24,11 @@ export async function verifyBundleCommand(ctx: CommandContext, file: string, fla
   const report =
     doc === undefined
       ? { ok: false, tenant: null, session: null, events: 0, checkpoints: 0, signedBy: [], decrypted: false, problems: [{ kind: 'malformed_bundle', detail: 'not valid JSON' }] }
-      : await verifyBundle(doc, flags.trustedKey);
+      : await verifyBundle(doc, trusted);
   if (ctx.config.json) json(ctx.io, report);
   else {
     ctx.io.out(`${report.ok ? 'OK' : 'BUNDLE REJECTED'}: ${report.tenant ?? '?'}/${report.session ?? '?'}, ${report.events} event(s), ${report.checkpoints} checkpoint(s)${report.decrypted ? ', plaintext checked against the sealed events' : ''}`);
-    if (report.signedBy.length) ctx.io.out(`signed by: ${report.signedBy.join(', ')} (compare with the key ids you obtained from the vault's operators)`);
+    if (report.signedBy.length) ctx.io.out(`signed by: ${report.signedBy.join(', ')}${trusted ? '' : ' (compare with the key ids you obtained from the vault\'s operators)'}`);
     for (const p of report.problems) ctx.io.out(`  ${p.kind}${p.seq !== undefined ? ` (seq ${p.seq})` : ''}: ${p.detail}`);
   }
   return report.ok ? 0 : 1;
