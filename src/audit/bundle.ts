@@ -5,7 +5,7 @@ import { ChainVerifier, openEvent } from '../events';
 import { replay, type AgentState } from '../replay';
 import { canonicalJson, canonicalPieces, jsonValue } from './canonical';
 import { noteKeyHash, signNote, verifyCheckpoint, type CheckpointSigner } from './checkpoint';
-import { datedBeforeEvent } from './key-period';
+import { checkpointTimeProblem, KEY_PERIOD_GRACE_MS, type KeyPeriods } from './key-period';
 import { unsignedTail, type SignedHead } from './head-check';
 
 /**
@@ -234,13 +234,28 @@ export interface BundleReport {
 }
 
 /**
+ * The auditor's own copy of the vault's public keys, pinned whole, obtained out of band
+ * (the witness's `public-keys.json`: audit/public-keys.ts), with the periods it states,
+ * and when the auditor received the bundle (default: now).
+ */
+export interface PinnedKeys {
+  keys: ReadonlyMap<string, Uint8Array>;
+  periods?: KeyPeriods;
+  receivedAt?: Date;
+}
+
+/**
  * Verifies a bundle offline: no database, no keyring. `trusted`, when given, restricts
  * which of the bundle's public keys may vouch for it: the auditor's own copy of the
- * vault's key ids, or of its public keys whole (id → key: a bundle key counts only if it
- * is that very key). Otherwise the bundle's keys are used and reported in `signedBy`, for
- * the auditor to compare. Either way a key must be under its own id (its fingerprint).
+ * vault's key ids, or of its public keys whole (a bundle key counts only if it is that
+ * very key). Otherwise the bundle's keys are used and reported in `signedBy`, for the
+ * auditor to compare. Either way a key must be under its own id (its fingerprint).
+ * With pinned keys' periods, a key retired before the bundle was received vouches for no
+ * manifest (`manifest_key_retired`: a signature carries no time the signer did not choose,
+ * so one by a retired key may be its leaked secret half's), and a checkpoint it signed
+ * dated after its retirement counts for nothing (`checkpoint_outside_key_period`).
  */
-export async function verifyBundle(json: unknown, trusted?: readonly string[] | ReadonlyMap<string, Uint8Array>): Promise<BundleReport> {
+export async function verifyBundle(json: unknown, trusted?: readonly string[] | PinnedKeys): Promise<BundleReport> {
   const report: BundleReport = { ok: false, tenant: null, session: null, events: 0, checkpoints: 0, signedBy: [], decrypted: false, problems: [] };
   const problem = (kind: string, detail: string, seq?: number) => report.problems.push(seq === undefined ? { kind, detail } : { kind, seq, detail });
   const parsed = bundleSchema.safeParse(json);
@@ -256,13 +271,15 @@ export async function verifyBundle(json: unknown, trusted?: readonly string[] | 
   // Keys: the bundle's, restricted to the auditor's trusted ones when given. An id is the
   // fingerprint of its key (signingKeyId): a key under another key's id is anyone's key
   // passed off as the vault's, and vouches for nothing.
+  const pinned = trusted && !isIdList(trusted) ? trusted : null;
+  const periods: KeyPeriods = pinned?.periods ?? new Map();
   const keys = new Map<string, Uint8Array>();
   for (const k of b.publicKeys) {
     const publicKey = new Uint8Array(Buffer.from(k.publicKey, 'base64'));
-    const pinned = trusted instanceof Map ? trusted.get(k.id) : undefined;
+    const pin = pinned?.keys.get(k.id);
     if (publicKey.length !== 32 || signingKeyId(publicKey) !== k.id) problem('key_id_mismatch', `the public key given for ${k.id} is not the key that id names`);
-    else if (pinned && !bytesEqual(pinned, publicKey)) problem('key_id_mismatch', `the public key given for ${k.id} is not the one trusted under that id`);
-    else if (!trusted || (trusted instanceof Map ? pinned : (trusted as readonly string[]).includes(k.id))) keys.set(k.id, publicKey);
+    else if (pin && !bytesEqual(pin, publicKey)) problem('key_id_mismatch', `the public key given for ${k.id} is not the one trusted under that id`);
+    else if (!trusted || (pinned ? pin : (trusted as readonly string[]).includes(k.id))) keys.set(k.id, publicKey);
   }
   if (keys.size === 0) problem('untrusted_key', 'none of the bundle’s public keys is trusted');
 
@@ -270,6 +287,11 @@ export async function verifyBundle(json: unknown, trusted?: readonly string[] | 
   const signedBy = verifyManifestSignature(b, keys);
   if (signedBy) report.signedBy.push(signedBy);
   else problem('bad_manifest_signature', 'the manifest is not signed by a trusted key');
+  const retiredAt = signedBy ? periods.get(signedBy)?.until : null;
+  const receivedAt = pinned?.receivedAt ?? new Date();
+  if (retiredAt && receivedAt.getTime() > retiredAt.getTime() + KEY_PERIOD_GRACE_MS) {
+    problem('manifest_key_retired', `the manifest is signed by ${signedBy}, retired at ${retiredAt.toISOString()}, before the bundle was received (${receivedAt.toISOString()})`);
+  }
   const last = b.events[b.events.length - 1];
   if (m.events !== b.events.length) problem('manifest_mismatch', `manifest says ${m.events} events, bundle holds ${b.events.length}`);
   if (m.checkpoints !== b.checkpoints.length) problem('manifest_mismatch', `manifest says ${m.checkpoints} checkpoints, bundle holds ${b.checkpoints.length}`);
@@ -313,10 +335,14 @@ export async function verifyBundle(json: unknown, trusted?: readonly string[] | 
     if (c.tenant !== m.tenant || c.session !== m.session) problem('foreign_checkpoint', `checkpoint of ${c.tenant}/${c.session}`, c.seq);
     else if (!bySeq.has(c.seq)) problem('checkpoint_beyond_head', `checkpoint at seq ${c.seq} is past the last event`, c.seq);
     else if (!bytesEqual(bySeq.get(c.seq)!.hash, c.hash)) problem('checkpoint_mismatch', `event ${c.seq} does not have the signed hash`, c.seq);
-    else if (datedBeforeEvent(c.time, bySeq.get(c.seq)!.at)) {
-      // Dated before the event it signs (key-period.ts): a retired key's, dated back into its period.
-      problem('checkpoint_before_event', `the checkpoint at seq ${c.seq} is dated before the event it signs`, c.seq);
-    } else signed.push({ seq: c.seq, hash: c.hash, source: 'checkpoint' });
+    else {
+      // Signed after its key's retirement, or dated before the event it signs (a retired
+      // key's, dated back into its period): key-period.ts. A bundle carries no storage times.
+      const late = checkpointTimeProblem(v, periods, bySeq.get(c.seq)!.at, null);
+      if (late === 'outside_key_period') problem('checkpoint_outside_key_period', `the checkpoint at seq ${c.seq} is signed by ${v.keyId} after its retirement`, c.seq);
+      else if (late === 'before_event') problem('checkpoint_before_event', `the checkpoint at seq ${c.seq} is dated before the event it signs`, c.seq);
+      else signed.push({ seq: c.seq, hash: c.hash, source: 'checkpoint' });
+    }
   }
   const lastSeq = stored[stored.length - 1]?.seq ?? 0;
   // Events past the last signed head: nothing here vouches for them but the exporter's
@@ -392,4 +418,8 @@ async function checkStates(b: Bundle, problem: (kind: string, detail: string, se
     const state = await replay({ tenant: b.manifest.tenant, session: b.manifest.session, agent: b.manifest.agent }, events, point);
     if (canonicalJson(state) !== canonicalJson(s.state)) problem('state_mismatch', `the state at ${JSON.stringify(s.point)} is not the replay of the plaintext`);
   }
+}
+
+function isIdList(trusted: readonly string[] | PinnedKeys): trusted is readonly string[] {
+  return Array.isArray(trusted);
 }

@@ -2,7 +2,8 @@ import { StorageError } from '../errors';
 import type { ObjectStore } from '../objects';
 import { parseCheckpoint } from './checkpoint';
 import { parseTrailHead } from './access';
-import { publicKeysDocument } from './public-keys';
+import { periodsOf, publicKeysDocument, type PublicKeyEntry } from './public-keys';
+import type { KeyPeriods } from './key-period';
 
 /**
  * The witness: signed checkpoints kept outside the database, so that restoring an older,
@@ -29,7 +30,10 @@ export interface Witness {
   recordTrail(note: string): Promise<'recorded' | 'unchanged' | 'witness_ahead' | 'witness_fork'>;
   /** Public signing keys, kept beside the checkpoints so verification needs no keyring. */
   publicKeys(): Promise<Map<string, Uint8Array>>;
-  addPublicKeys(keys: ReadonlyMap<string, Uint8Array>): Promise<void>;
+  /** The keys' periods as the keyring stated them when they were added (retirements too), so verification needs no keyring for them either. */
+  keyPeriods(): Promise<KeyPeriods>;
+  /** Adds keys not yet kept, and the ends of `periods` not yet stated for kept keys; never changes a stated one. */
+  addPublicKeys(keys: ReadonlyMap<string, Uint8Array>, periods?: KeyPeriods): Promise<void>;
 }
 
 const SUFFIX = '.checkpoint';
@@ -39,7 +43,7 @@ const TRAIL_OBJECT = 'access-trail.checkpoint';
 /**
  * A witness over an object store (src/objects: a folder or an S3 bucket). Layout:
  * `<tenant>/<session>.checkpoint` (the latest witnessed note) and `public-keys.json`
- * (`{"keys":[{"id","publicKey"}]}`). For a witness an attacker with database access
+ * (`{"keys":[{"id","publicKey","createdAt","retiredAt"}]}`, audit/public-keys.ts). For a witness an attacker with database access
  * cannot roll back, keep it where database administrators cannot write (a bucket with
  * versioning or Object Lock, its credentials held by others).
  */
@@ -110,8 +114,38 @@ export class ObjectWitness implements Witness {
   }
 
   async publicKeys(): Promise<Map<string, Uint8Array>> {
+    return new Map((await this.keyEntries()).map((k) => [k.id, new Uint8Array(Buffer.from(k.publicKey, 'base64'))]));
+  }
+
+  async keyPeriods(): Promise<KeyPeriods> {
+    return periodsOf(await this.keyEntries());
+  }
+
+  async addPublicKeys(keys: ReadonlyMap<string, Uint8Array>, periods: KeyPeriods = new Map()): Promise<void> {
+    const entries = await this.keyEntries();
+    const before = JSON.stringify(entries);
+    const byId = new Map(entries.map((k) => [k.id, k]));
+    for (const [id, key] of keys) {
+      if (!byId.has(id)) {
+        const entry = { id, publicKey: Buffer.from(key).toString('base64') };
+        entries.push(entry);
+        byId.set(id, entry);
+      }
+    }
+    // A period's ends are written once: what the witness stated stays as it was stated.
+    for (const [id, p] of periods) {
+      const entry = byId.get(id);
+      if (!entry) continue;
+      entry.createdAt ??= p.from.toISOString();
+      if (p.until) entry.retiredAt ??= p.until.toISOString();
+    }
+    if (JSON.stringify(entries) === before) return;
+    await this.put('public-keys.json', JSON.stringify({ keys: entries }, null, 2) + '\n');
+  }
+
+  private async keyEntries(): Promise<PublicKeyEntry[]> {
     const text = await this.text('public-keys.json');
-    if (text === null) return new Map();
+    if (text === null) return [];
     let parsed;
     try {
       parsed = publicKeysDocument.safeParse(JSON.parse(text));
@@ -119,15 +153,6 @@ export class ObjectWitness implements Witness {
       parsed = { success: false as const };
     }
     if (!parsed.success) throw new StorageError('STORAGE_REFUSED', `witness ${this.location}: public-keys.json is malformed`);
-    return new Map(parsed.data.keys.map((k) => [k.id, new Uint8Array(Buffer.from(k.publicKey, 'base64'))]));
-  }
-
-  async addPublicKeys(keys: ReadonlyMap<string, Uint8Array>): Promise<void> {
-    const all = await this.publicKeys();
-    const before = all.size;
-    for (const [id, key] of keys) if (!all.has(id)) all.set(id, key);
-    if (all.size === before) return;
-    const doc = { keys: [...all].map(([id, k]) => ({ id, publicKey: Buffer.from(k).toString('base64') })) };
-    await this.put('public-keys.json', JSON.stringify(doc, null, 2) + '\n');
+    return parsed.data.keys;
   }
 }

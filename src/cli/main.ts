@@ -143,7 +143,8 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .description('check a bundle offline, with neither database nor keyring; exit 1 on any problem')
     .option('--trusted-key <id>', 'accept signatures only by this key id (repeatable)', collect)
     .option('--trusted-keys <file>', 'accept signatures only by these public keys, pinned whole ({"keys":[{"id","publicKey"}]}, as the witness\'s public-keys.json)')
-    .action(run((ctx, file: string, f: { trustedKey?: string[]; trustedKeys?: string }) => verifyBundleCommand(ctx, file, f)));
+    .option('--received <iso>', 'when you received the bundle (default: now): a key the keys file says was retired before then vouches for no manifest')
+    .action(run((ctx, file: string, f: { trustedKey?: string[]; trustedKeys?: string; received?: string }) => verifyBundleCommand(ctx, file, f)));
 
   program
     .command('access-log')

@@ -4,6 +4,7 @@ export {
   createKeyringFile,
   replaceKeyringFile,
   withNewSigningKey,
+  signingPeriods,
   withNewMasterKey,
   withoutMasterKeys,
   withoutAnyMasterKey,

@@ -125,6 +125,11 @@ function toKeyringData(f: KeyringFile, file: string): KeyringData {
   return { primaryMasterKey: f.primaryMasterKey, masterKeys, primarySigningKey: f.primarySigningKey, signingKeys };
 }
 
+/** Each signing key's period as the keyring states it: from its creation until its retirement (null: not retired). Pure. */
+export function signingPeriods(keys: Iterable<{ id: string; createdAt: string; retiredAt?: string | undefined }>): Map<string, { from: Date; until: Date | null }> {
+  return new Map([...keys].map((k) => [k.id, { from: new Date(k.createdAt), until: k.retiredAt ? new Date(k.retiredAt) : null }]));
+}
+
 /** A new keyring's file contents: one master key and one signing key pair. */
 export function newKeyringFile(now: Date, options: { master?: boolean } = {}): KeyringFile {
   const master = options.master === false ? null : generateKey();

@@ -1,4 +1,4 @@
-import type { CheckpointSigner, Witness } from '../audit';
+import type { CheckpointSigner, KeyPeriods, Witness } from '../audit';
 import type { Logger } from '../observability';
 import type { ObjectStore } from '../objects';
 import type { RetentionPolicy } from '../retention';
@@ -30,8 +30,8 @@ export interface VaultDeps {
   signer: () => Promise<CheckpointSigner | null>;
   /** Public keys trusted to have signed checkpoints (keyring and witness), by key id. */
   trustedKeys: () => Promise<Map<string, Uint8Array>>;
-  /** When each keyring signing key was in use (from createdAt until retiredAt), by key id. */
-  keyPeriods: () => Promise<Map<string, { from: Date; until: Date | null }>>;
+  /** When each signing key was in use (from createdAt until retiredAt), by key id: the keyring's, or with no keyring the witness's. */
+  keyPeriods: () => Promise<KeyPeriods>;
   /** Where checkpoints are witnessed outside the database, or null. */
   witness: Witness | null;
   /** Where archived sessions are kept (a folder, or an S3 bucket). */

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../errors';
 import { ensureSodium } from '../crypto';
-import { LocalKeyProvider, chainKeyProviders, guardKeyProvider, readKeyringFile, type KeyProvider, type KeyringData } from '../keys';
-import { openWitness, type CheckpointSigner } from '../audit';
+import { LocalKeyProvider, chainKeyProviders, guardKeyProvider, readKeyringFile, signingPeriods, type KeyProvider, type KeyringData } from '../keys';
+import { openWitness, type CheckpointSigner, type KeyPeriods } from '../audit';
 import { createLogger, type Logger } from '../observability';
 import { openStore } from '../store';
 import { FolderObjectStore, S3ObjectStore, type ObjectLockMode, type S3Settings } from '../objects';
@@ -220,7 +220,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   const publish = async (id: string, publicKey: Uint8Array) => {
     if (!witness || published.has(id)) return;
     await witness
-      .addPublicKeys(new Map([[id, publicKey]]))
+      .addPublicKeys(new Map([[id, publicKey]]), await keyringPeriods())
       .then(() => published.add(id))
       .catch((e: unknown) => logger.warn({ op: 'witness', err: e }, 'could not publish the signing key to the witness; will retry'));
   };
@@ -242,9 +242,21 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     if (o.signer) keys.set(o.signer.id, o.signer.publicKey);
     return keys;
   };
-  const keyPeriods = async () => {
+  const keyringPeriods = async () => {
     const k = await getKeyring().catch(() => null);
-    return new Map([...(k?.signingKeys ?? [])].map(([id, s]) => [id, { from: new Date(s.createdAt), until: s.retiredAt ? new Date(s.retiredAt) : null }]));
+    return signingPeriods([...(k?.signingKeys ?? [])].map(([id, s]) => ({ id, ...s })));
+  };
+  // The keyring's periods; with no keyring (`verify` on an auditor's or operator's machine),
+  // those the witness keeps beside the keys it gives trustedKeys, read once a process. A
+  // host that signs with a key from elsewhere (VAULT_SIGNING_KEY, PKCS#11) has none, as before.
+  let witnessPeriods: Promise<KeyPeriods> | undefined;
+  const keyPeriods = async (): Promise<KeyPeriods> => {
+    if (statOrNull(keyringPath) || o.signer || !witness) return keyringPeriods();
+    witnessPeriods ??= witness.keyPeriods().catch((e: unknown) => {
+      witnessPeriods = undefined;
+      throw e;
+    });
+    return witnessPeriods;
   };
   const deps = {
     store,

@@ -3,9 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { runCli } from '../support/cli';
-import { verifyBundle, signCheckpoint, manifestBody, sectionDigest, type Bundle, type CheckpointSigner } from '../../src/audit';
+import { verifyBundle, signCheckpoint, manifestBody, parseTrustedKeys, sectionDigest, type Bundle, type CheckpointSigner, type PinnedKeys } from '../../src/audit';
 import { requireCheckpoint, signNote } from '../../src/audit/checkpoint';
-import { readKeyringFile } from '../../src/keys';
+import { readKeyringDocument, readKeyringFile, replaceKeyringFile, withNewSigningKey } from '../../src/keys';
 import { ensureSodium, generateSigningKeyPair, signingKeyId } from '../../src/crypto';
 import type { Vault } from '../../src/vault';
 import { sql } from 'drizzle-orm';
@@ -26,7 +26,7 @@ const conversation = [
 ];
 
 const clone = (b: Bundle): Bundle => JSON.parse(JSON.stringify(b)) as Bundle;
-const kinds = async (b: unknown, trusted?: string[] | Map<string, Uint8Array>) => (await verifyBundle(b, trusted)).problems.map((p) => p.kind);
+const kinds = async (b: unknown, trusted?: string[] | PinnedKeys) => (await verifyBundle(b, trusted)).problems.map((p) => p.kind);
 
 describe.each(backends())('auditor bundles on $name', (backend) => {
   let vault: Vault;
@@ -65,11 +65,11 @@ describe.each(backends())('auditor bundles on $name', (backend) => {
   it('with keys pinned whole, accepts a bundle key only if it is that very key', async () => {
     const { id, publicKey } = bundle.publicKeys[0]!;
     const bankKey = new Uint8Array(Buffer.from(publicKey, 'base64'));
-    expect((await verifyBundle(clone(bundle), new Map([[id, bankKey]]))).ok).toBe(true);
+    expect((await verifyBundle(clone(bundle), { keys: new Map([[id, bankKey]]) })).ok).toBe(true);
     // The auditor's pin and the bundle disagree on the key behind the id: the bundle's is not trusted.
     const other = generateSigningKeyPair().publicKey;
-    expect(await kinds(clone(bundle), new Map([[id, other]]))).toEqual(expect.arrayContaining(['key_id_mismatch', 'untrusted_key', 'bad_manifest_signature']));
-    expect(await kinds(clone(bundle), new Map([[signingKeyId(other), other]]))).toEqual(expect.arrayContaining(['untrusted_key', 'bad_manifest_signature']));
+    expect(await kinds(clone(bundle), { keys: new Map([[id, other]]) })).toEqual(expect.arrayContaining(['key_id_mismatch', 'untrusted_key', 'bad_manifest_signature']));
+    expect(await kinds(clone(bundle), { keys: new Map([[signingKeyId(other), other]]) })).toEqual(expect.arrayContaining(['untrusted_key', 'bad_manifest_signature']));
   });
 
   it('refuses a key under an id that is not its own: a bundle holder re-signing a rewritten conversation as the vault', async () => {
@@ -100,6 +100,60 @@ describe.each(backends())('auditor bundles on $name', (backend) => {
       expect((await verifyBundle(clone(bundle), [bankId])).ok).toBe(true);
     } finally {
       await forger.close();
+    }
+  });
+
+  it('a holder of a retired signing key cannot pass off a bundle of their own, dated in its period, to an auditor who pins the keys the witness keeps', async () => {
+    const bank = await testVault(backend);
+    const forger = await testVault(backend);
+    try {
+      await bank.vault.createTenant('bank');
+      await bank.vault.session('bank', 'audited').appendMany(conversation);
+      const genuine = await bank.vault.session('bank', 'audited').export({ decrypt: true });
+      // The holder writes what they want in a vault of their own, while the bank's key is still primary.
+      await forger.vault.createTenant('bank');
+      const rewritten = conversation.map((e, i) => (i === 0 ? { ...e, content: 'Move $5000 to account 99-1234' } : e));
+      await forger.vault.session('bank', 'audited').appendMany(rewritten);
+      const theirs = await forger.vault.session('bank', 'audited').export({ decrypt: true });
+      // The bank rotates its signing key; the agent's next append publishes the new key, and the old one's retirement, to the witness.
+      const old = await readKeyringFile(bank.keyring);
+      const retired = old.signingKeys.get(old.primarySigningKey)!;
+      await replaceKeyringFile(bank.keyring, withNewSigningKey(await readKeyringDocument(bank.keyring), new Date()).doc);
+      await bank.vault.session('bank', 'other').append({ type: 'task', task: 'after the rotation' });
+      const witnessKeys = readFileSync(path.join(bank.home, 'witness', 'public-keys.json'), 'utf8');
+      const stated = (JSON.parse(witnessKeys) as { keys: { id: string; retiredAt?: string }[] }).keys;
+      expect(stated.map((k) => [k.id === old.primarySigningKey, k.retiredAt !== undefined])).toEqual([
+        [true, true],
+        [false, false],
+      ]);
+      const pinned = parseTrustedKeys(witnessKeys, 'public-keys.json');
+
+      // Later, with the retired key's secret half (keyring.json.previous, a backup), they sign their bundle as the bank's, every time in the key's period.
+      const forged = signedAs(theirs, { id: old.primarySigningKey, publicKey: retired.publicKey, secretKey: retired.secretKey });
+      // The auditor receives it ten minutes after the rotation (past the 5 minutes' grace for clock skew).
+      const received = new Date(Date.now() + 10 * 60_000);
+      expect((await verifyBundle(clone(forged), { keys: pinned.keys, receivedAt: received })).ok).toBe(true); // what the key alone cannot tell
+      const report = await verifyBundle(clone(forged), { ...pinned, receivedAt: received });
+      expect(report.ok).toBe(false);
+      expect(report.problems.map((p) => p.kind)).toEqual(['manifest_key_retired']);
+      expect(report.problems[0]!.detail).toContain(`the manifest is signed by ${old.primarySigningKey}, retired at `);
+
+      // Signed after the retirement and not dated back, its checkpoints count for nothing either, whenever the bundle was received.
+      const late = signedAs(await forger.vault.session('bank', 'audited').export(), { id: old.primarySigningKey, publicKey: retired.publicKey, secretKey: retired.secretKey }, received);
+      const before = new Date(Date.now() - 60 * 60_000);
+      expect(await kinds(clone(late), { ...pinned, receivedAt: before })).toEqual(['checkpoint_outside_key_period', 'unsigned_tail']);
+
+      // The bank's own: exported before the rotation, it verifies for an auditor who received it then; exported since, it verifies.
+      expect(await kinds(clone(genuine), { ...pinned, receivedAt: received })).toEqual(['manifest_key_retired']);
+      expect((await verifyBundle(clone(genuine), { ...pinned, receivedAt: before })).ok).toBe(true);
+      const fresh = await bank.vault.session('bank', 'audited').export({ decrypt: true });
+      expect(await verifyBundle(clone(fresh), { ...pinned, receivedAt: received })).toMatchObject({ ok: true, signedBy: [stated[1]!.id, old.primarySigningKey] });
+      // With no time of receipt given, it is now: a key retired an hour ago vouches for no manifest today (nor for heads signed since).
+      const anHourAgo = new Map([[old.primarySigningKey, { from: new Date(0), until: new Date(Date.now() - 60 * 60_000) }]]);
+      expect(await kinds(clone(genuine), { keys: pinned.keys, periods: anHourAgo })).toEqual(['manifest_key_retired', 'checkpoint_outside_key_period', 'unsigned_tail']);
+    } finally {
+      await forger.close();
+      await bank.close();
     }
   });
 
@@ -255,6 +309,29 @@ describe('export and verify-bundle from the CLI', () => {
         expect(r.stderr.trim()).toMatch(/^error\[INVALID_INPUT\]: /);
         expect(r.stderr).toContain(message);
       }
+      // The bank rotates its signing key: the witness states the old one's retirement, and a bundle it signed counts for an auditor who received it before.
+      const receivedBefore = new Date().toISOString();
+      expect((await run(env, ['keys', 'rotate-signing'])).code).toBe(0);
+      const stated = (JSON.parse(readFileSync(keysFile, 'utf8')) as { keys: { id: string; createdAt?: string; retiredAt?: string }[] }).keys;
+      expect(stated.map((k) => [k.id === bankId, k.createdAt !== undefined, k.retiredAt !== undefined])).toEqual([
+        [true, true, true],
+        [false, true, false],
+      ]);
+      expect((await run(auditorEnv, ['verify-bundle', out, '--trusted-keys', keysFile, '--received', receivedBefore])).code).toBe(0);
+      const afterwards = await run(auditorEnv, ['verify-bundle', out, '--trusted-keys', keysFile, '--received', new Date(Date.now() + 10 * 60_000).toISOString()]);
+      expect(afterwards.code).toBe(1);
+      expect(afterwards.stdout).toContain(`manifest_key_retired: the manifest is signed by ${bankId}, retired at ${stated[0]!.retiredAt}`);
+      for (const [args, message] of [
+        [['--received', receivedBefore], '--received goes with --trusted-keys'],
+        [['--trusted-key', bankId, '--received', receivedBefore], '--received goes with --trusted-keys'],
+        [['--trusted-keys', keysFile, '--received', 'last week'], '--received takes an ISO-8601 time'],
+      ] as const) {
+        const r = await run(auditorEnv, ['verify-bundle', out, ...args]);
+        expect([r.code, r.stdout]).toEqual([2, '']);
+        expect(r.stderr.trim()).toMatch(/^error\[INVALID_INPUT\]: /);
+        expect(r.stderr).toContain(message);
+      }
+
       // A witness's keys are under their own ids: the forger's, under its own, is a trusted key that did not sign the bank's bundle.
       writeFileSync(bad1, JSON.stringify({ keys: [{ id: keys.primarySigningKey, publicKey: forgerKey }] }));
       const notBank = await run(auditorEnv, ['verify-bundle', out, '--trusted-keys', bad1]);
@@ -267,10 +344,13 @@ describe('export and verify-bundle from the CLI', () => {
   });
 });
 
-/** The bundle with its checkpoints and manifest signed again by `signer`, under `signer.id`, as its only key. */
-function signedAs(b: Bundle, signer: CheckpointSigner): Bundle {
+/** The bundle with its checkpoints (dated `time`, else as they were) and manifest signed again by `signer`, under `signer.id`, as its only key. */
+function signedAs(b: Bundle, signer: CheckpointSigner, time?: Date): Bundle {
   const was = new Map(b.publicKeys.map((k) => [k.id, new Uint8Array(Buffer.from(k.publicKey, 'base64'))]));
-  const checkpoints = b.checkpoints.map((note) => signCheckpoint(requireCheckpoint(note, was).checkpoint, signer));
+  const checkpoints = b.checkpoints.map((note) => {
+    const c = requireCheckpoint(note, was).checkpoint;
+    return signCheckpoint(time ? { ...c, time } : c, signer);
+  });
   const publicKeys = [{ id: signer.id, publicKey: Buffer.from(signer.publicKey).toString('base64') }];
   const digests = { ...b.manifest.digests, checkpoints: sectionDigest('checkpoints', checkpoints), publicKeys: sectionDigest('publicKeys', publicKeys) };
   const manifest = { ...b.manifest, digests };

@@ -222,6 +222,14 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     // What was signed in the key's period still reads.
     expect((await vault.session('bank', 'claim').state({ atSeq: 2 })).messages.map((m) => m.content)).toEqual(['Please move 50,000 EUR to my savings', 'Is it done?']);
     expect(await problems('claim')).toEqual([`${seq} checkpoint_outside_key_period`, `${seq} unsigned_tail`]);
+    // And on a machine with the witness but no keyring (an operator's, an auditor's): the witness keeps the key's retirement beside it.
+    await vault.close();
+    try {
+      const keyless = await store.withVault((v) => v.verify({ tenant: 'bank', session: 'claim' }), { keyring: path.join(store.home, 'no-keyring.json') });
+      expect(keyless.problems.map((p) => `${p.seq} ${p.kind}`)).toEqual([`${seq} checkpoint_outside_key_period`, `${seq} unsigned_tail`]);
+    } finally {
+      vault = await store.open();
+    }
   });
 
   it('a head it signed dated back into its period, before the event it signs, is refused too, and verify names it', async () => {

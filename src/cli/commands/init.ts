@@ -1,6 +1,6 @@
 import { existsSync, promises as fs } from 'node:fs';
 import { ensureSodium } from '../../crypto';
-import { Pkcs11KeyProvider, Pkcs11Signer, createKeyringFile, readKeyringFile } from '../../keys';
+import { Pkcs11KeyProvider, Pkcs11Signer, createKeyringFile, readKeyringFile, signingPeriods } from '../../keys';
 import { openKeys } from '../keys-config';
 import { openWitness } from '../../audit';
 import type { CommandContext } from '../context';
@@ -32,9 +32,11 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
   const keyringCreated = fileless ? false : await createKeyringFile(keyring, new Date(), { master: !external });
   // The witness keeps the signing public keys, so `verify` needs no keyring.
   const publicKeys = new Map<string, Uint8Array>();
+  let periods = new Map<string, { from: Date; until: Date | null }>();
   if (!fileless) {
     const keys = await readKeyringFile(keyring); // an existing keyring must still be sound
     for (const [id, k] of keys.signingKeys) publicKeys.set(id, k.publicKey);
+    periods = signingPeriods([...keys.signingKeys].map(([id, k]) => ({ id, ...k })));
     for (const m of keys.masterKeys.values()) m.key.dispose();
     for (const s of keys.signingKeys.values()) s.secretKey.dispose();
   }
@@ -42,7 +44,7 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
   if (opened.signer) publicKeys.set(opened.signer.id, opened.signer.publicKey);
   opened.signer?.secretKey?.dispose();
   await opened.close();
-  await openWitness(ctx.config.witness, ctx.config.s3).addPublicKeys(publicKeys);
+  await openWitness(ctx.config.witness, ctx.config.s3).addPublicKeys(publicKeys, periods);
   const database = await ctx.withVault(async (v) => v.location, { create: true });
   const created = homeCreated || keyringCreated;
   const keyringShown = fileless ? null : keyring;

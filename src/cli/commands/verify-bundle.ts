@@ -2,18 +2,21 @@ import { ensureSodium } from '../../crypto';
 import { parseTrustedKeys, verifyBundle } from '../../audit';
 import { InputError } from '../../errors';
 import type { CommandContext } from '../context';
-import { readInputFile } from '../input';
+import { readInputFile, timeFlag } from '../input';
 import { json } from '../output';
 
 /**
- * `verify-bundle FILE [--trusted-key ID]… | [--trusted-keys KEYS.json]`: offline, with
- * neither database nor keyring. Exit 1 on any problem; 2 for a keys file that is not one.
+ * `verify-bundle FILE [--trusted-key ID]… | [--trusted-keys KEYS.json [--received ISO]]`:
+ * offline, with neither database nor keyring. Exit 1 on any problem; 2 for flags or a
+ * keys file that are not right, before the bundle is read.
  */
-export async function verifyBundleCommand(ctx: CommandContext, file: string, flags: { trustedKey?: string[]; trustedKeys?: string }): Promise<number> {
+export async function verifyBundleCommand(ctx: CommandContext, file: string, flags: { trustedKey?: string[]; trustedKeys?: string; received?: string }): Promise<number> {
   await ensureSodium();
   if (flags.trustedKey && flags.trustedKeys !== undefined) throw new InputError('INVALID_INPUT', 'give --trusted-key or --trusted-keys, not both');
+  if (flags.received !== undefined && flags.trustedKeys === undefined) throw new InputError('INVALID_INPUT', '--received goes with --trusted-keys, whose key periods it is checked against');
+  const receivedAt = timeFlag(flags.received, '--received');
   // The whole keys, checked before the bundle is read: a keys file that is not one trusts nothing.
-  const trusted = flags.trustedKeys !== undefined ? parseTrustedKeys(await readInputFile(flags.trustedKeys), flags.trustedKeys) : flags.trustedKey;
+  const trusted = flags.trustedKeys !== undefined ? { ...parseTrustedKeys(await readInputFile(flags.trustedKeys), flags.trustedKeys), ...(receivedAt ? { receivedAt } : {}) } : flags.trustedKey;
   const text = await readInputFile(file);
   let doc: unknown;
   try {
