@@ -32,8 +32,14 @@ export interface Witness {
   publicKeys(): Promise<Map<string, Uint8Array>>;
   /** The keys' periods as the keyring stated them when they were added (retirements too), so verification needs no keyring for them either. */
   keyPeriods(): Promise<KeyPeriods>;
-  /** Adds keys not yet kept, and the ends of `periods` not yet stated for kept keys; never changes a stated one. */
+  /**
+   * Adds keys not yet kept, and `periods` for kept keys: a creation not yet stated, and a
+   * retirement where none is stated or it is earlier than the one stated (a retirement
+   * only ever moves earlier: nothing written here brings a key back).
+   */
   addPublicKeys(keys: ReadonlyMap<string, Uint8Array>, periods?: KeyPeriods): Promise<void>;
+  /** Retires a kept key at `at`, or earlier where an earlier retirement is stated; the retirement in force, or null for a key it does not keep. */
+  retireKey(id: string, at: Date): Promise<Date | null>;
 }
 
 const SUFFIX = '.checkpoint';
@@ -132,15 +138,27 @@ export class ObjectWitness implements Witness {
         byId.set(id, entry);
       }
     }
-    // A period's ends are written once: what the witness stated stays as it was stated.
+    // A key's creation is written once; its retirement only ever moves earlier.
     for (const [id, p] of periods) {
       const entry = byId.get(id);
       if (!entry) continue;
       entry.createdAt ??= p.from.toISOString();
-      if (p.until) entry.retiredAt ??= p.until.toISOString();
+      if (p.until) entry.retiredAt = earliest(entry.retiredAt, p.until);
     }
     if (JSON.stringify(entries) === before) return;
     await this.put('public-keys.json', JSON.stringify({ keys: entries }, null, 2) + '\n');
+  }
+
+  async retireKey(id: string, at: Date): Promise<Date | null> {
+    const entries = await this.keyEntries();
+    const entry = entries.find((k) => k.id === id);
+    if (!entry) return null;
+    const retiredAt = earliest(entry.retiredAt, at);
+    if (retiredAt !== entry.retiredAt) {
+      entry.retiredAt = retiredAt;
+      await this.put('public-keys.json', JSON.stringify({ keys: entries }, null, 2) + '\n');
+    }
+    return new Date(retiredAt);
   }
 
   private async keyEntries(): Promise<PublicKeyEntry[]> {
@@ -155,4 +173,9 @@ export class ObjectWitness implements Witness {
     if (!parsed.success) throw new StorageError('STORAGE_REFUSED', `witness ${this.location}: public-keys.json is malformed`);
     return parsed.data.keys;
   }
+}
+
+/** The earlier of a stated retirement (ISO, or none) and another, as ISO. */
+function earliest(stated: string | undefined, at: Date): string {
+  return stated !== undefined && new Date(stated).getTime() <= at.getTime() ? stated : at.toISOString();
 }

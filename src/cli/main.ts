@@ -16,7 +16,7 @@ import { checkpointCommand } from './commands/checkpoint';
 import { exportCommand } from './commands/export';
 import { verifyBundleCommand } from './commands/verify-bundle';
 import { accessLogCommand } from './commands/access-log';
-import { keysCheckCommand, keysListCommand, keysRewrapCommand, keysRotateCommand, keysShredCommand, keysStateCommand, rotateMasterCommand, rotateSigningCommand } from './commands/keys';
+import { keysCheckCommand, keysListCommand, keysRewrapCommand, keysRotateCommand, keysShredCommand, keysStateCommand, rotateMasterCommand, retireSigningCommand, rotateSigningCommand } from './commands/keys';
 import { holdCommand, holdListCommand } from './commands/hold';
 import { importCommand } from './commands/import';
 import type { ChatFlags } from './commands/chat';
@@ -179,6 +179,11 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .command('rotate-signing')
     .description('make a new checkpoint signing key primary; the old one is retired but still verifies its period')
     .action(run((ctx) => rotateSigningCommand(ctx)));
+  keys
+    .command('retire-signing <id>')
+    .description('retire a signing key from the environment or a token that the vault no longer signs with: nothing it signs after counts')
+    .option('--at <iso>', 'retire it from this time past (a key known to have leaked since), not now')
+    .action(run((ctx, id: string, f: { at?: string }) => retireSigningCommand(ctx, id, f)));
 
   keys
     .command('rotate-master')

@@ -14,6 +14,7 @@ import { destroyTenantKey, retireTenantKey, rewrapTenant, rotateTenantKey } from
 import { checkKeys, wrapSigner, type KeyCheckReport } from './key-check';
 import { clearHold, setHold, shred } from './shred';
 import { moveToProvider, rotateMaster, type MasterRotation } from './master-rotation';
+import { retireSigningKey, SIGNING_KEY_ID } from './signing-keys';
 import { archiveSession, purge, requireTenant, restoreSession, setPolicy, type ArchiveResult, type PolicyChange, type PurgeResult } from './archive';
 import { retentionRun, type RetentionItem } from './retention-run';
 import { parsePolicy, policyAction, type RetentionPolicy } from '../retention';
@@ -185,6 +186,17 @@ export class OperatorAccess {
     // with the keyring file's master keys, a new master key replaces the old.
     const rotate = this.deps.ownProvider ? moveToProvider : rotateMaster;
     return this.guarded('keys.rotate-master', null, null, () => rotate(this.deps, this.deps.keyringPath, onProgress));
+  }
+
+  /**
+   * Retires a signing key the keyring does not hold (signing-keys.ts) at `at` (default
+   * now; earlier, for a key known to have leaked since), recorded as
+   * `keys.retire-signing:<id>`. Returns the retirement in force.
+   */
+  async retireSigningKey(keyId: string, at: Date = this.deps.clock()): Promise<Date> {
+    if (typeof keyId !== 'string' || !SIGNING_KEY_ID.test(keyId)) throw new InputError('INVALID_INPUT', 'a signing key id is `ed25519:` and 16 hex digits');
+    if (!(at instanceof Date) || Number.isNaN(at.getTime()) || at.getTime() > this.deps.clock().getTime()) throw new InputError('INVALID_INPUT', 'a signing key is retired now or at a time past');
+    return this.guarded(`keys.retire-signing:${keyId}`, null, null, () => retireSigningKey(this.deps, keyId, at));
   }
 
   /** Places a legal hold on a session (a reason is required), recorded as `hold.set`. Returns false if one was in force. */

@@ -219,8 +219,11 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   // `checkpoint` publish it too, and fail loudly).
   const publish = async (id: string, publicKey: Uint8Array) => {
     if (!witness || published.has(id)) return;
+    // With the keyring's periods, and a key from elsewhere's first use as its creation.
+    const periods = await keyringPeriods();
+    if (!periods.has(id)) periods.set(id, { from: (o.clock ?? (() => new Date()))(), until: null });
     await witness
-      .addPublicKeys(new Map([[id, publicKey]]), await keyringPeriods())
+      .addPublicKeys(new Map([[id, publicKey]]), periods)
       .then(() => published.add(id))
       .catch((e: unknown) => logger.warn({ op: 'witness', err: e }, 'could not publish the signing key to the witness; will retry'));
   };
@@ -246,17 +249,28 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     const k = await getKeyring().catch(() => null);
     return signingPeriods([...(k?.signingKeys ?? [])].map(([id, s]) => ({ id, ...s })));
   };
-  // The keyring's periods; with no keyring (`verify` on an auditor's or operator's machine),
-  // those the witness keeps beside the keys it gives trustedKeys, read once a process. A
-  // host that signs with a key from elsewhere (VAULT_SIGNING_KEY, PKCS#11) has none, as before.
-  let witnessPeriods: Promise<KeyPeriods> | undefined;
+  // The witness's periods for keys the keyring does not hold: a key from the environment or
+  // a token, retired with `keys retire-signing`, and every key on a machine with no keyring
+  // (`verify` on an operator's or auditor's). Read at most once a minute.
+  let witnessed: { at: number; periods: KeyPeriods } | null = null;
+  const witnessPeriods = async (): Promise<KeyPeriods> => {
+    if (!witness) return new Map();
+    if (witnessed && Date.now() - witnessed.at < 60_000) return witnessed.periods;
+    try {
+      witnessed = { at: Date.now(), periods: await witness.keyPeriods() };
+    } catch (e) {
+      // With neither keyring nor signer this is a `verify`: it must not pass what the periods bound.
+      if (!o.signer && !statOrNull(keyringPath)) throw e;
+      // A host that signs goes on (an unreachable witness never stops an append), with what it read last.
+      logger.warn({ op: 'witness', err: e }, "could not read the signing keys' periods from the witness; using the last read");
+      witnessed = { at: Date.now(), periods: witnessed?.periods ?? new Map() };
+    }
+    return witnessed.periods;
+  };
   const keyPeriods = async (): Promise<KeyPeriods> => {
-    if (statOrNull(keyringPath) || o.signer || !witness) return keyringPeriods();
-    witnessPeriods ??= witness.keyPeriods().catch((e: unknown) => {
-      witnessPeriods = undefined;
-      throw e;
-    });
-    return witnessPeriods;
+    const own = await keyringPeriods();
+    for (const [id, p] of await witnessPeriods()) if (!own.has(id)) own.set(id, p);
+    return own;
   };
   const deps = {
     store,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { backends, dropCreatedDatabases } from '../support/backends';
@@ -76,6 +76,72 @@ describe('VAULT_MASTER_KEY and VAULT_SIGNING_KEY from the CLI', () => {
         expect(r.stderr).not.toContain(wrongKey);
         expect(r.stderr).not.toContain(env.VAULT_SIGNING_KEY);
       }
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('`keys retire-signing` retires a VAULT_SIGNING_KEY deployed away, in the witness, and refuses what it cannot retire', async () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'sv-env-retire-'));
+    const [before, after] = [generateSigningKeyPair(), generateSigningKeyPair()];
+    const secret = (kp: typeof before) => Buffer.from(exposeSecretBytes(kp.secretKey)).toString('base64');
+    const env = { VAULT_HOME: home, VAULT_ACTOR: 'sec-officer', VAULT_MASTER_KEY: randomBytes(32).toString('base64'), VAULT_SIGNING_KEY: secret(before) };
+    const run = (args: string[], extra: Record<string, string> = {}) => runCli({ ...env, ...extra }, args);
+    const [oldId, newId] = [signingKeyId(before.publicKey), signingKeyId(after.publicKey)];
+    const keysFile = path.join(home, 'witness', 'public-keys.json');
+    try {
+      expect((await run(['tenant', 'create', 'acme'])).code).toBe(0);
+      expect((await run(['append', 'acme', 's', '--event', '{"type":"task","task":"x"}'])).code).toBe(0);
+      // `keys rotate-signing` rotates the keyring's key only.
+      const rotate = await run(['keys', 'rotate-signing']);
+      expect([rotate.code, rotate.stderr.trim()]).toEqual([2, expect.stringMatching(/^error\[INVALID_CONFIG\]: the signing key comes from VAULT_SIGNING_KEY: set a new one there/)]);
+      // Still the key it signs with.
+      const own = await run(['keys', 'retire-signing', oldId]);
+      expect([own.code, own.stderr.trim()]).toEqual([2, `error[INVALID_INPUT]: ${oldId} is the key this vault signs with: sign with another first`]);
+      // The new key deployed; the old one retired.
+      const withNew = { VAULT_SIGNING_KEY: secret(after) };
+      expect((await run(['append', 'acme', 's', '--event', '{"type":"task","task":"y"}'], withNew)).code).toBe(0);
+      const retired = await run(['keys', 'retire-signing', oldId, '--json', '--reason', 'VAULT_SIGNING_KEY rotated'], withNew);
+      expect(retired.code).toBe(0);
+      const { retiredAt } = JSON.parse(retired.stdout) as { retiredAt: string };
+      const stated = (JSON.parse(readFileSync(keysFile, 'utf8')) as { keys: { id: string; retiredAt?: string }[] }).keys;
+      expect(stated.map((k) => [k.id, k.retiredAt])).toEqual([
+        [oldId, retiredAt],
+        [newId, undefined],
+      ]);
+      expect((await run(['verify'], withNew)).code).toBe(0); // what it signed in its period still verifies
+      const trail = await run(['access-log', '--json'], withNew);
+      expect(trail.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.action.startsWith('keys.retire-signing')).map((r) => [r.action, r.outcome])).toEqual([
+        [`keys.retire-signing:${oldId}`, 'granted'],
+        [`keys.retire-signing:${oldId}`, 'failed:INVALID_INPUT'],
+        [`keys.retire-signing:${oldId}`, 'granted'],
+      ]);
+      const file = readFileSync(keysFile, 'utf8');
+      for (const [args, message] of [
+        [['keys', 'retire-signing', 'ed25519:nothex'], 'error[INVALID_INPUT]: a signing key id is `ed25519:` and 16 hex digits'],
+        [['keys', 'retire-signing', oldId, '--at', 'tomorrow'], 'error[INVALID_INPUT]: --at takes an ISO-8601 time, e.g. 2026-01-31T12:00:00Z'],
+        [['keys', 'retire-signing', oldId, '--at', new Date(Date.now() + 3_600_000).toISOString()], 'error[INVALID_INPUT]: a signing key is retired now or at a time past'],
+        [['keys', 'retire-signing', signingKeyId(generateSigningKeyPair().publicKey)], 'error[INVALID_INPUT]: the witness keeps no signing key'],
+      ] as const) {
+        const r = await run([...args], withNew);
+        expect([r.code, r.stdout]).toEqual([2, '']);
+        expect(r.stderr.trim()).toContain(message);
+      }
+      expect(readFileSync(keysFile, 'utf8')).toBe(file);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('`keys retire-signing` leaves a keyring key to `keys rotate-signing`', async () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'sv-keyring-retire-'));
+    const env = { VAULT_HOME: home, VAULT_ACTOR: 'sec-officer' };
+    try {
+      expect((await runCli(env, ['init'])).code).toBe(0);
+      const { keys } = JSON.parse(readFileSync(path.join(home, 'witness', 'public-keys.json'), 'utf8')) as { keys: { id: string }[] };
+      expect((await runCli(env, ['keys', 'rotate-signing'])).code).toBe(0);
+      const r = await runCli(env, ['keys', 'retire-signing', keys[0]!.id]);
+      expect([r.code, r.stderr.trim()]).toEqual([2, `error[INVALID_INPUT]: ${keys[0]!.id} is the keyring's: \`keys rotate-signing\` retires it`]);
     } finally {
       rmSync(home, { recursive: true, force: true });
     }

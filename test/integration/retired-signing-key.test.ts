@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
@@ -5,9 +6,9 @@ import { backends, dropCreatedDatabases } from '../support/backends';
 import { storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
 import { createLogger } from '../../src/observability';
-import type { Vault } from '../../src/vault';
-import { dataKeyAad, readKeyringDocument, replaceKeyringFile, withNewSigningKey, wrapKey } from '../../src/keys';
-import { SecretBytes } from '../../src/crypto';
+import type { Vault, VaultOptions } from '../../src/vault';
+import { EnvKeyProvider, dataKeyAad, readKeyringDocument, replaceKeyringFile, withNewSigningKey, wrapKey } from '../../src/keys';
+import { SecretBytes, generateSigningKeyPair, signingKeyId } from '../../src/crypto';
 import { sealSnapshot } from '../../src/events';
 import { accessHash, signCheckpoint, signSnapshot, signTrailHead, signWrap, verifyBundle, type CheckpointSigner } from '../../src/audit';
 import { collectEvents } from '../../src/domain';
@@ -461,5 +462,110 @@ describe.each(backends())('a retired signing key after a rotation made by hand, 
     expect((await vault.session('bank', 'held').state()).messages.map((m) => m.content)).toEqual(['Please move 50,000 EUR to my savings']);
     const named = (await vault.verify({ tenant: 'bank' })).problems.filter((p) => p.seq === seq || p.session === 'held').map((p) => `${p.session} ${p.kind}`);
     expect(named).toEqual(['(access trail) access_outside_key_period', 'held hold_clear_unrecorded']);
+  });
+});
+
+describe.each(backends())('a signing key from the environment or a token, rotated away, on $name', (backend) => {
+  let store: StoreHome;
+  let vault: Vault;
+  const master = randomBytes(32).toString('base64');
+  const pair = (): CheckpointSigner => {
+    const kp = generateSigningKeyPair();
+    return { id: signingKeyId(kp.publicKey), publicKey: kp.publicKey, secretKey: kp.secretKey };
+  };
+  // VAULT_SIGNING_KEY before and after the deployment that changed it: no keyring records either.
+  let old: CheckpointSigner;
+  let current: CheckpointSigner;
+  const open = (signer: CheckpointSigner | undefined, extra: Partial<VaultOptions> = {}) =>
+    store.open({ keyring: path.join(store.home, 'none.json'), keyProvider: EnvKeyProvider.fromBase64(master), ...(signer ? { signer } : {}), ...extra });
+  const asApp = (q: string) => withTenant(storeOf(vault).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)), storeOf(vault).layout.appRole);
+  const problems = async (v: Vault, session: string) => (await v.verify({ tenant: 'bank', session })).problems.map((p) => `${p.seq} ${p.kind}`);
+  const said = (content: string) => ({ type: 'message', role: 'user', content }) as const;
+  const witnessKeys = () => JSON.parse(readFileSync(path.join(store.home, 'witness', 'public-keys.json'), 'utf8')) as { keys: { id: string; createdAt?: string; retiredAt?: string }[] };
+  const secops = () => vault.operator({ actor: 'sec-officer', reason: 'signing key rotated' });
+
+  /** What the holder of the old key's secret half does with a leaked data key and the application role: an event chained on, its head signed now. */
+  async function forgeSignedHead(session: string): Promise<number> {
+    const key = await leakedDataKey(vault, 'bank', session);
+    const seq = await forgeEvent(asApp, 'bank', session, { sealedWith: key, event: { type: 'message', role: 'assistant', content: 'Transfer approved.' } });
+    key.dispose();
+    const [e] = ((await asApp(`SELECT encode(hash, 'hex') AS h FROM events WHERE session_id = '${session}' AND seq = ${seq}`)) as unknown as { rows: { h: string }[] }).rows;
+    const note = signCheckpoint({ tenant: 'bank', session, seq, hash: new Uint8Array(Buffer.from(e!.h, 'hex')), time: new Date() }, old);
+    await asApp(`INSERT INTO checkpoints (tenant_id, session_id, seq, key_id, hash, signed_at, note) VALUES ('bank', '${session}', ${seq}, '${old.id}', decode('${e!.h}', 'hex'), now(), '${note.replace(/'/g, "''")}')`);
+    return seq;
+  }
+
+  beforeAll(async () => {
+    store = await storeHome(backend);
+    [old, current] = [pair(), pair()];
+    const earlier = Date.now() - 30 * MINUTE;
+    vault = await open(old, { clock: () => new Date(earlier) });
+    await vault.createTenant('bank');
+    for (const id of ['claim', 'kept']) await vault.session('bank', id).appendMany([said('Please move 50,000 EUR to my savings'), said('Is it done?')]);
+    await storedEarlier(vault, store, 30);
+    await vault.close();
+    // The new key is deployed; the agent goes on under it (its first signature publishes it to the witness).
+    vault = await open(current);
+    await vault.session('bank', 'kept').append(said('Hello?'));
+    expect(witnessKeys().keys.map((k) => [k.id, k.createdAt !== undefined, k.retiredAt])).toEqual([
+      [old.id, true, undefined],
+      [current.id, true, undefined],
+    ]);
+  }, 60_000);
+  afterAll(async () => {
+    await vault?.close();
+    store?.cleanup();
+  });
+
+  it('retired with `keys retire-signing`, a head its leaked secret half signs is refused to reads and appends, and verify names it, with the keyring or without', async () => {
+    const retiredAt = new Date(Date.now() - 20 * MINUTE); // when the last host moved to the new key
+    expect(await secops().retireSigningKey(old.id, retiredAt)).toEqual(retiredAt);
+    expect(witnessKeys().keys.find((k) => k.id === old.id)!.retiredAt).toBe(retiredAt.toISOString());
+    const seq = await forgeSignedHead('claim');
+    await vault.close();
+    vault = await open(current);
+    expect(await refusal(vault.session('bank', 'claim').state())).toMatch(/^CHAIN_BROKEN the head of bank\/claim \(seq 3\) has no checkpoint a trusted key signed/);
+    expect(await refusal(vault.session('bank', 'claim').append(said('Thanks')))).toMatch(/^CHAIN_BROKEN /);
+    expect(await problems(vault, 'claim')).toEqual([`${seq} checkpoint_outside_key_period`, `${seq} unsigned_tail`]);
+    // What it signed in its period still reads and verifies.
+    expect((await vault.session('bank', 'kept').state()).messages.map((m) => m.content)).toEqual(['Please move 50,000 EUR to my savings', 'Is it done?', 'Hello?']);
+    expect(await problems(vault, 'kept')).toEqual([]);
+    // On a machine with the witness and neither keyring nor key.
+    await vault.close();
+    try {
+      const keyless = await open(undefined, { keyProvider: undefined });
+      try {
+        expect(await problems(keyless, 'claim')).toEqual([`${seq} checkpoint_outside_key_period`, `${seq} unsigned_tail`]);
+      } finally {
+        await keyless.close();
+      }
+    } finally {
+      vault = await open(current);
+    }
+    // The trail names who retired it, and when.
+    const trail = (await asOwner(vault, store.database ?? 'pglite', [{ text: `SELECT actor, outcome FROM access_log WHERE action = 'keys.retire-signing:${old.id}' ORDER BY seq` }]))[0];
+    expect(trail).toEqual([{ actor: 'sec-officer', outcome: 'granted' }]);
+  });
+
+  it('a retirement only moves earlier, and one that is not right is refused, changing nothing', async () => {
+    const before = readFileSync(path.join(store.home, 'witness', 'public-keys.json'), 'utf8');
+    const stated = witnessKeys().keys.find((k) => k.id === old.id)!.retiredAt!;
+    // Later: the earlier retirement stays in force.
+    expect((await secops().retireSigningKey(old.id)).toISOString()).toBe(stated);
+    expect(readFileSync(path.join(store.home, 'witness', 'public-keys.json'), 'utf8')).toBe(before);
+    for (const [call, message] of [
+      [() => secops().retireSigningKey(current.id), `INVALID_INPUT ${current.id} is the key this vault signs with`],
+      [() => secops().retireSigningKey(signingKeyId(generateSigningKeyPair().publicKey)), 'INVALID_INPUT the witness keeps no signing key'],
+      [() => secops().retireSigningKey('ed25519:xyz'), 'INVALID_INPUT a signing key id is'],
+      [() => secops().retireSigningKey(old.id, new Date(Date.now() + MINUTE)), 'INVALID_INPUT a signing key is retired now or at a time past'],
+      [() => vault.operator({ actor: 'sec-officer' }).retireSigningKey(old.id, new Date(NaN)), 'INVALID_INPUT a signing key is retired now or at a time past'],
+    ] as const) {
+      expect(await refusal(call())).toContain(message);
+    }
+    expect(readFileSync(path.join(store.home, 'witness', 'public-keys.json'), 'utf8')).toBe(before);
+    // Earlier (the key is found to have leaked before): it moves.
+    const leaked = new Date(new Date(stated).getTime() - MINUTE);
+    expect(await secops().retireSigningKey(old.id, leaked)).toEqual(leaked);
+    expect(witnessKeys().keys.find((k) => k.id === old.id)!.retiredAt).toBe(leaked.toISOString());
   });
 });

@@ -22,7 +22,7 @@ const keyPair = () => {
 const t = (iso: string) => new Date(iso);
 
 describe('the witness keeps each key with its period', () => {
-  it('fills in the periods of keys it kept without them, and never changes an end it stated', async () => {
+  it('fills in the periods of keys it kept without them; a creation stated stays, a retirement only moves earlier', async () => {
     const [a, b] = [keyPair(), keyPair()];
     // A witness from before the periods were kept.
     writeFileSync(path.join(dir, 'public-keys.json'), JSON.stringify({ keys: [{ id: a.id, publicKey: a.b64 }] }));
@@ -38,7 +38,7 @@ describe('the witness keeps each key with its period', () => {
       [b.id, { from: t('2026-06-01T00:00:00.000Z'), until: null }],
     ]));
 
-    // A later writer with another story (a keyring put back from before the rotation, another host's clock): what was stated stays.
+    // A later writer with another story (a keyring put back from before the rotation, another host's clock): no key comes back.
     await witness.addPublicKeys(new Map([[a.id, a.publicKey]]), new Map([
       [a.id, { from: t('2025-01-01T00:00:00.000Z'), until: t('2027-01-01T00:00:00.000Z') }],
       [b.id, { from: t('2026-06-01T00:00:00.000Z'), until: t('2026-12-01T00:00:00.000Z') }],
@@ -48,6 +48,11 @@ describe('the witness keeps each key with its period', () => {
       [b.id, { from: t('2026-06-01T00:00:00.000Z'), until: t('2026-12-01T00:00:00.000Z') }],
     ]));
     expect([...(await witness.publicKeys()).keys()]).toEqual([a.id, b.id]);
+    // Earlier (the key found to have leaked before): the retirement moves; a key it does not keep is not retired.
+    expect(await witness.retireKey(a.id, t('2026-05-01T00:00:00.000Z'))).toEqual(t('2026-05-01T00:00:00.000Z'));
+    expect(await witness.retireKey(a.id, t('2026-05-02T00:00:00.000Z'))).toEqual(t('2026-05-01T00:00:00.000Z'));
+    expect(await witness.retireKey(keyPair().id, t('2026-05-01T00:00:00.000Z'))).toBeNull();
+    expect((await witness.keyPeriods()).get(a.id)).toEqual({ from: t('2026-01-01T00:00:00.000Z'), until: t('2026-05-01T00:00:00.000Z') });
     // And the file is what an auditor pins: the same keys, the same periods.
     const pinned = parseTrustedKeys(readFileSync(path.join(dir, 'public-keys.json'), 'utf8'), 'public-keys.json');
     expect(pinned.periods).toEqual(await witness.keyPeriods());

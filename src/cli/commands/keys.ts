@@ -4,7 +4,7 @@ import { readKeyringDocument, replaceKeyringFile, signingPeriods, withNewSigning
 import { openWitness } from '../../audit';
 import type { CommandContext } from '../context';
 import { json } from '../output';
-import { intFlag } from '../input';
+import { intFlag, timeFlag } from '../input';
 import { progressBar } from '../progress';
 
 /**
@@ -39,6 +39,21 @@ export async function rotateSigningCommand(ctx: CommandContext): Promise<number>
   });
   if (ctx.config.json) json(ctx.io, result);
   else ctx.io.out(`signing key ${result.primary} is primary from ${result.at}; ${result.previous} is retired (its checkpoints still verify)`);
+  return 0;
+}
+
+/**
+ * `keys retire-signing <id> [--at ISO]`: a signing key from `VAULT_SIGNING_KEY` or a
+ * PKCS#11 token, rotated away (the vault now signs with another), is retired in the
+ * witness (vault/signing-keys.ts), so that its leaked secret half signs nothing that counts.
+ * Recorded in the access trail (`keys.retire-signing:<id>`).
+ */
+export async function retireSigningCommand(ctx: CommandContext, id: string, flags: { at?: string }): Promise<number> {
+  await ensureSodium();
+  const at = timeFlag(flags.at, '--at');
+  const retiredAt = await ctx.asOperator((op) => op.retireSigningKey(id, at));
+  if (ctx.config.json) json(ctx.io, { id, retiredAt: retiredAt.toISOString() });
+  else ctx.io.out(`signing key ${id} is retired from ${retiredAt.toISOString()}: nothing it signs after that (and 5 minutes' grace) counts`);
   return 0;
 }
 
