@@ -229,6 +229,12 @@ export interface BundleReport {
   checkpoints: number;
   /** Key ids whose signatures were checked: compare them with keys you obtained out of band. */
   signedBy: string[];
+  /**
+   * Whether signing keys were held to their periods: only with pinned keys that state
+   * them. Otherwise a retired key's signature counts whenever it was made (a leaked secret
+   * half's too), as far as a bundle alone can tell.
+   */
+  periodsChecked: boolean;
   decrypted: boolean;
   problems: BundleProblem[];
 }
@@ -256,7 +262,7 @@ export interface PinnedKeys {
  * dated after its retirement counts for nothing (`checkpoint_outside_key_period`).
  */
 export async function verifyBundle(json: unknown, trusted?: readonly string[] | PinnedKeys): Promise<BundleReport> {
-  const report: BundleReport = { ok: false, tenant: null, session: null, events: 0, checkpoints: 0, signedBy: [], decrypted: false, problems: [] };
+  const report: BundleReport = { ok: false, tenant: null, session: null, events: 0, checkpoints: 0, signedBy: [], periodsChecked: false, decrypted: false, problems: [] };
   const problem = (kind: string, detail: string, seq?: number) => report.problems.push(seq === undefined ? { kind, detail } : { kind, seq, detail });
   const parsed = bundleSchema.safeParse(json);
   if (!parsed.success) {
@@ -273,6 +279,7 @@ export async function verifyBundle(json: unknown, trusted?: readonly string[] | 
   // passed off as the vault's, and vouches for nothing.
   const pinned = trusted && !isIdList(trusted) ? trusted : null;
   const periods: KeyPeriods = pinned?.periods ?? new Map();
+  report.periodsChecked = periods.size > 0;
   const keys = new Map<string, Uint8Array>();
   for (const k of b.publicKeys) {
     const publicKey = new Uint8Array(Buffer.from(k.publicKey, 'base64'));

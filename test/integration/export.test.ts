@@ -266,10 +266,12 @@ describe('export and verify-bundle from the CLI', () => {
       // The auditor pins the vault's key: by id, or whole from the witness's keys file, handed over out of band.
       const keysFile = path.join(home, 'witness', 'public-keys.json');
       const bankId = (JSON.parse(readFileSync(keysFile, 'utf8')) as { keys: { id: string }[] }).keys[0]!.id;
-      for (const pin of [['--trusted-key', bankId], ['--trusted-keys', keysFile]]) {
-        const pinned = await run(auditorEnv, ['verify-bundle', out, ...pin]);
-        expect([pinned.code, pinned.stdout]).toEqual([0, expect.stringMatching(new RegExp(`^OK: bank/s[^]*signed by: ${bankId}\n$`))]);
-      }
+      // By id, the keys' periods are not checked, and the auditor is told so; the keys file states them.
+      const byId = await run(auditorEnv, ['verify-bundle', out, '--trusted-key', bankId]);
+      expect([byId.code, byId.stdout]).toEqual([0, expect.stringMatching(new RegExp(`^OK: bank/s[^]*signed by: ${bankId}\nkey periods: not checked \\(pin the vault's keys file`))]);
+      const byKeys = await run(auditorEnv, ['verify-bundle', out, '--trusted-keys', keysFile]);
+      expect([byKeys.code, byKeys.stdout]).toEqual([0, expect.stringMatching(new RegExp(`^OK: bank/s[^]*signed by: ${bankId}\n$`))]);
+      expect(JSON.parse((await run(auditorEnv, ['verify-bundle', out, '--trusted-keys', keysFile, '--json'])).stdout)).toMatchObject({ ok: true, signedBy: [bankId], periodsChecked: true });
 
       // A bundle holder with a home of their own writes the conversation they want and signs it as the bank's key id.
       const forgerHome = path.join(elsewhere, 'forger');

@@ -26,12 +26,13 @@ export async function verifyBundleCommand(ctx: CommandContext, file: string, fla
   }
   const report =
     doc === undefined
-      ? { ok: false, tenant: null, session: null, events: 0, checkpoints: 0, signedBy: [], decrypted: false, problems: [{ kind: 'malformed_bundle', detail: 'not valid JSON' }] }
+      ? { ok: false, tenant: null, session: null, events: 0, checkpoints: 0, signedBy: [], periodsChecked: false, decrypted: false, problems: [{ kind: 'malformed_bundle', detail: 'not valid JSON' }] }
       : await verifyBundle(doc, trusted);
   if (ctx.config.json) json(ctx.io, report);
   else {
     ctx.io.out(`${report.ok ? 'OK' : 'BUNDLE REJECTED'}: ${report.tenant ?? '?'}/${report.session ?? '?'}, ${report.events} event(s), ${report.checkpoints} checkpoint(s)${report.decrypted ? ', plaintext checked against the sealed events' : ''}`);
     if (report.signedBy.length) ctx.io.out(`signed by: ${report.signedBy.join(', ')}${trusted ? '' : ' (compare with the key ids you obtained from the vault\'s operators)'}`);
+    if (report.signedBy.length && !report.periodsChecked) ctx.io.out("key periods: not checked (pin the vault's keys file, which states them, with --trusted-keys: a retired key's signature counts here whenever it was made)");
     for (const p of report.problems) ctx.io.out(`  ${p.kind}${p.seq !== undefined ? ` (seq ${p.seq})` : ''}: ${p.detail}`);
   }
   return report.ok ? 0 : 1;
