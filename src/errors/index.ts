@@ -39,6 +39,7 @@ export type ErrorCode =
   | 'KEY_NOT_FOUND'
   | 'KEY_DESTROYED'
   | 'KEY_UNAVAILABLE'
+  | 'SIGNING_KEY_RETIRED'
   | 'DECRYPTION_FAILED'
   // integrity (exit 1)
   | 'CHAIN_BROKEN'
@@ -84,6 +85,7 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   KEY_NOT_FOUND: 'key',
   KEY_DESTROYED: 'key',
   KEY_UNAVAILABLE: 'key',
+  SIGNING_KEY_RETIRED: 'key',
   DECRYPTION_FAILED: 'key',
   CHAIN_BROKEN: 'integrity',
   WRAP_UNSIGNED: 'integrity',

@@ -1,10 +1,10 @@
 import { statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { InputError } from '../errors';
+import { InputError, KeyError } from '../errors';
 import { ensureSodium } from '../crypto';
 import { LocalKeyProvider, chainKeyProviders, guardKeyProvider, readKeyringFile, signingPeriods, type KeyProvider, type KeyringData } from '../keys';
-import { openWitness, type CheckpointSigner, type KeyPeriods } from '../audit';
+import { KEY_PERIOD_GRACE_MS, openWitness, type CheckpointSigner, type KeyPeriods } from '../audit';
 import { createLogger, type Logger } from '../observability';
 import { openStore } from '../store';
 import { FolderObjectStore, S3ObjectStore, type ObjectLockMode, type S3Settings } from '../objects';
@@ -213,6 +213,24 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   const archive = archiveAt.startsWith('s3://')
     ? new S3ObjectStore(archiveAt, o.s3 ?? {}, 'archive', o.archiveLockMode)
     : new FolderObjectStore(path.resolve(archiveAt), 'archive');
+  // The witness's periods for keys the keyring does not hold: a key from the environment or
+  // a token, retired with `keys retire-signing`, and every key on a machine with no keyring
+  // (`verify` on an operator's or auditor's). Read at most once a minute.
+  let witnessed: { at: number; periods: KeyPeriods } | null = null;
+  const witnessPeriods = async (): Promise<KeyPeriods> => {
+    if (!witness) return new Map();
+    if (witnessed && Date.now() - witnessed.at < 60_000) return witnessed.periods;
+    try {
+      witnessed = { at: Date.now(), periods: await witness.keyPeriods() };
+    } catch (e) {
+      // With neither keyring nor signer this is a `verify`: it must not pass what the periods bound.
+      if (!o.signer && !statOrNull(keyringPath)) throw e;
+      // A host that signs goes on (an unreachable witness never stops an append), with what it read last.
+      logger.warn({ op: 'witness', err: e }, "could not read the signing keys' periods from the witness; using the last read");
+      witnessed = { at: Date.now(), periods: witnessed?.periods ?? new Map() };
+    }
+    return witnessed.periods;
+  };
   const published = new Set<string>();
   // The witness keeps the public key, so verification needs no keyring. Best effort here:
   // an unreachable witness must never stop the agent from appending (`init` and
@@ -236,6 +254,13 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
       signer = { id: k.primarySigningKey, publicKey: entry.publicKey, secretKey: entry.secretKey };
     }
     await publish(signer.id, signer.publicKey);
+    // A key the witness states was retired (`keys rotate-signing` on another host, `keys
+    // retire-signing`) signs nothing here past the grace: every other process would refuse
+    // what it signed, for good. Refused loudly instead: this host's keys are out of date.
+    const retiredAt = (await witnessPeriods()).get(signer.id)?.until;
+    if (retiredAt && (o.clock ?? (() => new Date()))().getTime() > retiredAt.getTime() + KEY_PERIOD_GRACE_MS) {
+      throw new KeyError('SIGNING_KEY_RETIRED', `the signing key ${signer.id} was retired at ${retiredAt.toISOString()}, as the witness states: this host's keyring or signing key is out of date; sign with the key that followed it`);
+    }
     return signer;
   };
   const trustedKeys = async (): Promise<Map<string, Uint8Array>> => {
@@ -248,24 +273,6 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   const keyringPeriods = async () => {
     const k = await getKeyring().catch(() => null);
     return signingPeriods([...(k?.signingKeys ?? [])].map(([id, s]) => ({ id, ...s })));
-  };
-  // The witness's periods for keys the keyring does not hold: a key from the environment or
-  // a token, retired with `keys retire-signing`, and every key on a machine with no keyring
-  // (`verify` on an operator's or auditor's). Read at most once a minute.
-  let witnessed: { at: number; periods: KeyPeriods } | null = null;
-  const witnessPeriods = async (): Promise<KeyPeriods> => {
-    if (!witness) return new Map();
-    if (witnessed && Date.now() - witnessed.at < 60_000) return witnessed.periods;
-    try {
-      witnessed = { at: Date.now(), periods: await witness.keyPeriods() };
-    } catch (e) {
-      // With neither keyring nor signer this is a `verify`: it must not pass what the periods bound.
-      if (!o.signer && !statOrNull(keyringPath)) throw e;
-      // A host that signs goes on (an unreachable witness never stops an append), with what it read last.
-      logger.warn({ op: 'witness', err: e }, "could not read the signing keys' periods from the witness; using the last read");
-      witnessed = { at: Date.now(), periods: witnessed?.periods ?? new Map() };
-    }
-    return witnessed.periods;
   };
   const keyPeriods = async (): Promise<KeyPeriods> => {
     const own = await keyringPeriods();

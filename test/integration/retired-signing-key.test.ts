@@ -308,6 +308,25 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     expect(await problems('idle')).toEqual([]);
   });
 
+  it('a host whose keyring copy was not replaced refuses to sign with the retired key, and writes nothing: the witness states its retirement', async () => {
+    await vault.close();
+    try {
+      const stale = await store.open({ keyring: path.join(store.home, 'keyring.json.previous') });
+      try {
+        expect(await refusal(stale.session('bank', 'idle').append(said('Anyone?')))).toMatch(
+          new RegExp(`^SIGNING_KEY_RETIRED the signing key ${retired.id} was retired at ${retiredAt.toISOString().replace(/\./g, '\\.')}, as the witness states: this host's keyring or signing key is out of date`),
+        );
+        expect(await refusal(stale.session('bank', 'fresh-one').append(said('Anyone?')))).toMatch(/^SIGNING_KEY_RETIRED /);
+      } finally {
+        await stale.close();
+      }
+    } finally {
+      vault = await store.open();
+    }
+    expect((await vault.sessions('bank')).map((s) => s.session)).not.toContain('fresh-one');
+    expect(await problems('idle')).toEqual([]);
+  });
+
   it("a data-only restore, as the database's owner with the triggers on, keeps the storage times it gives: a session wrapped before the rotation still opens", async () => {
     const stamp = async () => ((await rows<{ t: string }>(`SELECT wrap_stored_at::text AS t FROM sessions WHERE session_id = 'idle'`)) as [{ t: string }])[0].t;
     const before = await stamp();
@@ -542,6 +561,19 @@ describe.each(backends())('a signing key from the environment or a token, rotate
     } finally {
       vault = await open(current);
     }
+    // A host still on the old key signs nothing: it is refused loudly rather than writing heads every other process refuses.
+    await vault.close();
+    try {
+      const stale = await open(old);
+      try {
+        expect(await refusal(stale.session('bank', 'kept').append(said('Anyone?')))).toMatch(/^SIGNING_KEY_RETIRED the signing key .* was retired at /);
+      } finally {
+        await stale.close();
+      }
+    } finally {
+      vault = await open(current);
+    }
+    expect((await vault.session('bank', 'kept').state()).lastSeq).toBe(3);
     // The trail names who retired it, and when.
     const trail = (await asOwner(vault, store.database ?? 'pglite', [{ text: `SELECT actor, outcome FROM access_log WHERE action = 'keys.retire-signing:${old.id}' ORDER BY seq` }]))[0];
     expect(trail).toEqual([{ actor: 'sec-officer', outcome: 'granted' }]);
