@@ -49,9 +49,10 @@ const TRAIL_OBJECT = 'access-trail.checkpoint';
 /**
  * A witness over an object store (src/objects: a folder or an S3 bucket). Layout:
  * `<tenant>/<session>.checkpoint` (the latest witnessed note) and `public-keys.json`
- * (`{"keys":[{"id","publicKey","createdAt","retiredAt"}]}`, audit/public-keys.ts). For a witness an attacker with database access
- * cannot roll back, keep it where database administrators cannot write (a bucket with
- * versioning or Object Lock, its credentials held by others).
+ * (`{"keys":[{"id","publicKey","createdAt","retiredAt"}]}`, audit/public-keys.ts). For a
+ * witness an attacker with database access cannot roll back, keep it where database
+ * administrators cannot write (a bucket with versioning or Object Lock, its credentials
+ * held by others).
  */
 export class ObjectWitness implements Witness {
   constructor(private readonly objects: ObjectStore) {}

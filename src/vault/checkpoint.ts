@@ -35,7 +35,7 @@ export interface CheckpointResult {
 export async function checkpoint(deps: VaultDeps, scope: { tenant?: string; session?: string }): Promise<CheckpointResult[]> {
   const signer = await deps.signer();
   if (!signer) throw new KeyError('KEY_NOT_FOUND', 'checkpoints are disabled (no signing key)');
-  await deps.witness?.addPublicKeys(new Map([[signer.id, signer.publicKey]]), await deps.keyPeriods());
+  await deps.witness?.addPublicKeys(new Map([[signer.id, signer.publicKey]]));
   const all = (await listTenants(deps.store.db)).map((t) => t.tenant);
   if (scope.tenant !== undefined && !all.includes(scope.tenant)) throw new InputError('UNKNOWN_TENANT', `unknown tenant ${scope.tenant}`);
   const results: CheckpointResult[] = [];

@@ -213,6 +213,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   const archive = archiveAt.startsWith('s3://')
     ? new S3ObjectStore(archiveAt, o.s3 ?? {}, 'archive', o.archiveLockMode)
     : new FolderObjectStore(path.resolve(archiveAt), 'archive');
+  const clock = o.clock ?? (() => new Date());
   // The witness's periods for keys the keyring does not hold: a key from the environment or
   // a token, retired with `keys retire-signing`, and every key on a machine with no keyring
   // (`verify` on an operator's or auditor's). Read at most once a minute.
@@ -239,7 +240,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     if (!witness || published.has(id)) return;
     // With the keyring's periods, and a key from elsewhere's first use as its creation.
     const periods = await keyringPeriods();
-    if (!periods.has(id)) periods.set(id, { from: (o.clock ?? (() => new Date()))(), until: null });
+    if (!periods.has(id)) periods.set(id, { from: clock(), until: null });
     await witness
       .addPublicKeys(new Map([[id, publicKey]]), periods)
       .then(() => published.add(id))
@@ -258,7 +259,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     // retire-signing`) signs nothing here past the grace: every other process would refuse
     // what it signed, for good. Refused loudly instead: this host's keys are out of date.
     const retiredAt = (await witnessPeriods()).get(signer.id)?.until;
-    if (retiredAt && (o.clock ?? (() => new Date()))().getTime() > retiredAt.getTime() + KEY_PERIOD_GRACE_MS) {
+    if (retiredAt && clock().getTime() > retiredAt.getTime() + KEY_PERIOD_GRACE_MS) {
       throw new KeyError('SIGNING_KEY_RETIRED', `the signing key ${signer.id} was retired at ${retiredAt.toISOString()}, as the witness states: this host's keyring or signing key is out of date; sign with the key that followed it`);
     }
     return signer;
@@ -272,7 +273,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   };
   const keyringPeriods = async () => {
     const k = await getKeyring().catch(() => null);
-    return signingPeriods([...(k?.signingKeys ?? [])].map(([id, s]) => ({ id, ...s })));
+    return signingPeriods([...(k?.signingKeys ?? [])].map(([id, s]) => ({ id, createdAt: s.createdAt, retiredAt: s.retiredAt })));
   };
   const keyPeriods = async (): Promise<KeyPeriods> => {
     const own = await keyringPeriods();
@@ -286,7 +287,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     mutex: new KeyedMutex(),
     appends: new GroupCommit(store),
     logger,
-    clock: o.clock ?? (() => new Date()),
+    clock,
     pageSize: o.pageSize ?? 500,
     keyringPath,
     provider: getProvider,

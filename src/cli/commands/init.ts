@@ -36,7 +36,7 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
   if (!fileless) {
     const keys = await readKeyringFile(keyring); // an existing keyring must still be sound
     for (const [id, k] of keys.signingKeys) publicKeys.set(id, k.publicKey);
-    periods = signingPeriods([...keys.signingKeys].map(([id, k]) => ({ id, ...k })));
+    periods = signingPeriods([...keys.signingKeys].map(([id, k]) => ({ id, createdAt: k.createdAt, retiredAt: k.retiredAt })));
     for (const m of keys.masterKeys.values()) m.key.dispose();
     for (const s of keys.signingKeys.values()) s.secretKey.dispose();
   }
