@@ -55,7 +55,11 @@ const TRAIL_OBJECT = 'access-trail.checkpoint';
  * held by others).
  */
 export class ObjectWitness implements Witness {
-  constructor(private readonly objects: ObjectStore) {}
+  /** @param settleMs how long `retireKey` waits before reading its write back. */
+  constructor(
+    private readonly objects: ObjectStore,
+    private readonly settleMs = 500,
+  ) {}
 
   get location(): string {
     return this.objects.location;
@@ -151,15 +155,20 @@ export class ObjectWitness implements Witness {
   }
 
   async retireKey(id: string, at: Date): Promise<Date | null> {
-    const entries = await this.keyEntries();
-    const entry = entries.find((k) => k.id === id);
-    if (!entry) return null;
-    const retiredAt = earliest(entry.retiredAt, at);
-    if (retiredAt !== entry.retiredAt) {
+    // The file is read, changed and written whole, and a process publishing a new key at
+    // the same moment writes what it read before: read the retirement back after a pause
+    // as long as such a write takes, and state it again where it was lost.
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const entries = await this.keyEntries();
+      const entry = entries.find((k) => k.id === id);
+      if (!entry) return null;
+      const retiredAt = earliest(entry.retiredAt, at);
+      if (retiredAt === entry.retiredAt) return new Date(retiredAt);
       entry.retiredAt = retiredAt;
       await this.put('public-keys.json', JSON.stringify({ keys: entries }, null, 2) + '\n');
+      await new Promise((resolve) => setTimeout(resolve, this.settleMs));
     }
-    return new Date(retiredAt);
+    throw new StorageError('STORAGE_REFUSED', `witness ${this.location}: the retirement of ${id} does not stay written in public-keys.json`);
   }
 
   private async keyEntries(): Promise<PublicKeyEntry[]> {

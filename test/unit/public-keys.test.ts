@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ObjectWitness, parseTrustedKeys } from '../../src/audit';
 import { ensureSodium, generateSigningKeyPair, signingKeyId } from '../../src/crypto';
-import { FolderObjectStore } from '../../src/objects';
+import { FolderObjectStore, type ObjectStore } from '../../src/objects';
 
 /**
  * The public keys document (audit/public-keys.ts): the witness keeps each key's period
@@ -66,6 +66,48 @@ describe('the witness keeps each key with its period', () => {
       [a.id, { from: t('2026-01-01T00:00:00.000Z'), until: null }],
       [b.id, { from: new Date(0), until: t('2026-02-01T00:00:00.000Z') }],
     ]));
+  });
+});
+
+describe('a retirement and a publication at the same moment', () => {
+  it('a process publishing a new key writes the file as it read it, before the retirement: the retirement is read back and stated again', async () => {
+    const [a, b] = [keyPair(), keyPair()];
+    const folder = new FolderObjectStore(dir, 'witness');
+    const first = new ObjectWitness(folder);
+    await first.addPublicKeys(new Map([[a.id, a.publicKey]]), new Map([[a.id, { from: t('2026-01-01T00:00:00.000Z'), until: null }]]));
+    // The publisher read the file before the retirement was written, and writes it (with its new key) just after.
+    const stale = readFileSync(path.join(dir, 'public-keys.json'));
+    let raced = false;
+    const racing: ObjectStore = {
+      location: folder.location,
+      get: (name) => folder.get(name),
+      list: (prefix) => folder.list(prefix),
+      delete: (name) => folder.delete(name),
+      async put(name, body) {
+        await folder.put(name, body);
+        if (name === 'public-keys.json' && !raced) {
+          raced = true;
+          const doc = JSON.parse(stale.toString('utf8')) as { keys: object[] };
+          doc.keys.push({ id: b.id, publicKey: b.b64, createdAt: '2026-06-01T00:00:00.000Z' });
+          await folder.put(name, new Uint8Array(Buffer.from(JSON.stringify(doc))));
+        }
+      },
+    };
+    const at = t('2026-06-01T00:05:00.000Z');
+    expect(await new ObjectWitness(racing, 0).retireKey(a.id, at)).toEqual(at);
+    expect(raced).toBe(true);
+    expect(await first.keyPeriods()).toEqual(new Map([
+      [a.id, { from: t('2026-01-01T00:00:00.000Z'), until: at }],
+      [b.id, { from: t('2026-06-01T00:00:00.000Z'), until: null }],
+    ]));
+  });
+
+  it('a retirement that never stays written is an error, not a success', async () => {
+    const a = keyPair();
+    const folder = new FolderObjectStore(dir, 'witness');
+    await new ObjectWitness(folder).addPublicKeys(new Map([[a.id, a.publicKey]]));
+    const lost: ObjectStore = { location: folder.location, get: (n) => folder.get(n), list: (p) => folder.list(p), delete: (n) => folder.delete(n), put: async () => undefined };
+    await expect(new ObjectWitness(lost, 0).retireKey(a.id, t('2026-06-01T00:00:00.000Z'))).rejects.toMatchObject({ code: 'STORAGE_REFUSED', message: expect.stringContaining(`the retirement of ${a.id} does not stay written`) });
   });
 });
 
