@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
@@ -599,5 +599,45 @@ describe.each(backends())('a signing key from the environment or a token, rotate
     const leaked = new Date(new Date(stated).getTime() - MINUTE);
     expect(await secops().retireSigningKey(old.id, leaked)).toEqual(leaked);
     expect(witnessKeys().keys.find((k) => k.id === old.id)!.retiredAt).toBe(leaked.toISOString());
+    // A vault with no witness has nowhere to state it.
+    await vault.close();
+    try {
+      const unwitnessed = await open(current, { witness: false });
+      try {
+        expect(await refusal(unwitnessed.operator({ actor: 'sec-officer' }).retireSigningKey(old.id))).toMatch(/^INVALID_CONFIG the vault has no witness/);
+      } finally {
+        await unwitnessed.close();
+      }
+    } finally {
+      vault = await open(current);
+    }
+  });
+});
+
+describe.each(backends())('a witness whose keys file cannot be read, on $name', (backend) => {
+  it('verify with no keyring fails rather than passing what the periods bound; a host that signs goes on, and says why', async () => {
+    const store = await storeHome(backend);
+    try {
+      await store.withVault(async (v) => {
+        await v.createTenant('bank');
+        await v.session('bank', 'claim').append({ type: 'message', role: 'user', content: 'Hello' });
+      });
+      writeFileSync(path.join(store.home, 'witness', 'public-keys.json'), '{"keys": [');
+      const keyless = store.withVault((v) => v.verify({ tenant: 'bank' }), { keyring: path.join(store.home, 'none.json') });
+      expect(await refusal(keyless)).toMatch(/^STORAGE_REFUSED witness .*: public-keys\.json is malformed/);
+      const lines: string[] = [];
+      const logger = createLogger({ level: 'warn', destination: { write: (line: string) => void lines.push(line) } });
+      await store.withVault(
+        async (v) => {
+          await v.session('bank', 'claim').append({ type: 'message', role: 'user', content: 'Still there?' });
+          await v.session('bank', 'new').append({ type: 'message', role: 'user', content: 'Hi' });
+          expect((await v.session('bank', 'claim').state()).lastSeq).toBe(2);
+        },
+        { logger },
+      );
+      expect(lines.some((l) => l.includes("could not read the signing keys' periods from the witness"))).toBe(true);
+    } finally {
+      store.cleanup();
+    }
   });
 });
