@@ -30,7 +30,7 @@ export interface VaultDeps {
   signer: () => Promise<CheckpointSigner | null>;
   /** Public keys trusted to have signed checkpoints (keyring and witness), by key id. */
   trustedKeys: () => Promise<Map<string, Uint8Array>>;
-  /** When each signing key was in use (from createdAt until retiredAt), by key id: the keyring's, and the witness's for keys the keyring does not hold. */
+  /** When each signing key was in use (from createdAt until retiredAt), by key id: the keyring's and the witness's, a retirement either states counting from the earlier. */
   keyPeriods: () => Promise<KeyPeriods>;
   /** Where checkpoints are witnessed outside the database, or null. */
   witness: Witness | null;

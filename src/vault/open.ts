@@ -214,9 +214,10 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     ? new S3ObjectStore(archiveAt, o.s3 ?? {}, 'archive', o.archiveLockMode)
     : new FolderObjectStore(path.resolve(archiveAt), 'archive');
   const clock = o.clock ?? (() => new Date());
-  // The witness's periods for keys the keyring does not hold: a key from the environment or
-  // a token, retired with `keys retire-signing`, and every key on a machine with no keyring
-  // (`verify` on an operator's or auditor's). Read at most once a minute.
+  // The witness's periods: for keys the keyring does not hold (a key from the environment
+  // or a token, retired with `keys retire-signing`; every key on a machine with no keyring,
+  // `verify` on an operator's or auditor's), and a retirement the keyring copy here does not
+  // know of yet. Read at most once a minute.
   let witnessed: { at: number; periods: KeyPeriods } | null = null;
   const witnessPeriods = async (): Promise<KeyPeriods> => {
     if (!witness) return new Map();
@@ -275,9 +276,16 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     const k = await getKeyring().catch(() => null);
     return signingPeriods([...(k?.signingKeys ?? [])].map(([id, s]) => ({ id, createdAt: s.createdAt, retiredAt: s.retiredAt })));
   };
+  // A key either states retired is retired, from the earlier of the two: a host whose
+  // keyring copy was not replaced after a rotation holds the old key to the period the
+  // witness states, as every other host does.
   const keyPeriods = async (): Promise<KeyPeriods> => {
     const own = await keyringPeriods();
-    for (const [id, p] of await witnessPeriods()) if (!own.has(id)) own.set(id, p);
+    for (const [id, p] of await witnessPeriods()) {
+      const mine = own.get(id);
+      if (!mine) own.set(id, p);
+      else if (p.until && (!mine.until || p.until < mine.until)) own.set(id, { from: mine.from, until: p.until });
+    }
     return own;
   };
   const deps = {

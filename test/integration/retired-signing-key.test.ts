@@ -308,7 +308,7 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
     expect(await problems('idle')).toEqual([]);
   });
 
-  it('a host whose keyring copy was not replaced refuses to sign with the retired key, and writes nothing: the witness states its retirement', async () => {
+  it('a host whose keyring copy was not replaced refuses to sign or read with the retired key, and its verify names what the key signed since: the witness states its retirement', async () => {
     await vault.close();
     try {
       const stale = await store.open({ keyring: path.join(store.home, 'keyring.json.previous') });
@@ -317,6 +317,9 @@ describe.each(backends())('a retired signing key, on $name', (backend) => {
           new RegExp(`^SIGNING_KEY_RETIRED the signing key ${retired.id} was retired at ${retiredAt.toISOString().replace(/\./g, '\\.')}, as the witness states: this host's keyring or signing key is out of date`),
         );
         expect(await refusal(stale.session('bank', 'fresh-one').append(said('Anyone?')))).toMatch(/^SIGNING_KEY_RETIRED /);
+        // Nor does it read (its reads check heads with the key it signs with), and its verify holds the key to the period the witness states.
+        expect(await refusal(stale.session('bank', 'claim').state())).toMatch(/^SIGNING_KEY_RETIRED /);
+        expect((await stale.verify({ tenant: 'bank', session: 'claim' })).problems.map((p) => p.kind)).toEqual(['checkpoint_outside_key_period', 'unsigned_tail']);
       } finally {
         await stale.close();
       }
