@@ -30,7 +30,7 @@ export interface Witness {
   recordTrail(note: string): Promise<'recorded' | 'unchanged' | 'witness_ahead' | 'witness_fork'>;
   /** Public signing keys, kept beside the checkpoints so verification needs no keyring. */
   publicKeys(): Promise<Map<string, Uint8Array>>;
-  /** The keys' periods as the keyring stated them when they were added (retirements too), so verification needs no keyring for them either. */
+  /** The keys' periods as stated beside them (a keyring's when a key was published, `keys retire-signing`'s retirements), so verification needs no keyring for them either. */
   keyPeriods(): Promise<KeyPeriods>;
   /**
    * Adds keys not yet kept, and `periods` for kept keys: a creation not yet stated, and a
