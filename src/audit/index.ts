@@ -36,6 +36,8 @@ export type { SnapshotPlace, SnapshotSignature } from './snapshot-signature';
 export type { StoredWrapSignature, WrapSignature, WrapSubject } from './key-wrap';
 export { reviewRoles } from './role-review';
 export { parseTrustedKeys, periodsOf, publicKeysDocument } from './public-keys';
+export { trailLine, verifyTrail } from './trail-file';
+export type { TrailLine, TrailProblem, TrailReport } from './trail-file';
 export type { PublicKeyEntry } from './public-keys';
 export type { RoleFinding, RoleFindingKind } from './role-review';
 export type { PurgeProblem, PurgeStamp } from './purge-check';

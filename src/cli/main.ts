@@ -15,7 +15,7 @@ import { demoCommand } from './commands/demo';
 import { checkpointCommand } from './commands/checkpoint';
 import { exportCommand } from './commands/export';
 import { verifyBundleCommand } from './commands/verify-bundle';
-import { accessLogCommand } from './commands/access-log';
+import { accessLogCommand, verifyTrailCommand } from './commands/access-log';
 import { keysCheckCommand, keysListCommand, keysRewrapCommand, keysRotateCommand, keysShredCommand, keysStateCommand, rotateMasterCommand, retireSigningCommand, rotateSigningCommand } from './commands/keys';
 import { holdCommand, holdListCommand } from './commands/hold';
 import { importCommand } from './commands/import';
@@ -145,6 +145,13 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .option('--trusted-keys <file>', 'accept signatures only by these public keys, pinned whole ({"keys":[{"id","publicKey"}]}, as the witness\'s public-keys.json)')
     .option('--received <iso>', 'when you received the bundle (default: now): a key the keys file says was retired before then vouches for no manifest')
     .action(run((ctx, file: string, f: { trustedKey?: string[]; trustedKeys?: string; received?: string }) => verifyBundleCommand(ctx, file, f)));
+
+  program
+    .command('verify-trail <file>')
+    .description('check the access trail `access-log --json` wrote, offline, with neither database nor keyring; exit 1 on any problem')
+    .option('--trusted-keys <file>', 'the vault\'s public keys, pinned whole ({"keys":[{"id","publicKey"}]}, as the witness\'s public-keys.json)')
+    .option('--witness-head <file>', 'the witness\'s access-trail.checkpoint: records cut from the end, or a rewritten history, show against it')
+    .action(run((ctx, file: string, f: { trustedKeys?: string; witnessHead?: string }) => verifyTrailCommand(ctx, file, f)));
 
   program
     .command('access-log')

@@ -1,10 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { runCli } from '../support/cli';
 import { asOwner } from '../support/owner';
 import type { Vault } from '../../src/vault';
+import { accessHash, signTrailHead } from '../../src/audit';
+import { ensureSodium, generateSigningKeyPair, signingKeyId } from '../../src/crypto';
+import { GENESIS_HASH } from '../../src/events';
 
 /** The operator access trail: who decrypted what, when, why; append-only, chained, fail-closed. */
 afterAll(dropCreatedDatabases);
@@ -183,6 +186,79 @@ describe('the access trail from the CLI', () => {
       ]);
     } finally {
       rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the access trail handed to an auditor', () => {
+  it('verify-trail checks the file access-log --json writes, alone: an operator who drops, changes or re-signs a record, or cuts the end, is caught', async () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'sv-trail-'));
+    const auditorHome = mkdtempSync(path.join(os.tmpdir(), 'sv-trail-auditor-'));
+    const run = (args: string[], env: Record<string, string> = {}) => runCli({ VAULT_HOME: home, ...env }, args);
+    const auditor = (args: string[]) => runCli({ VAULT_HOME: auditorHome, VAULT_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', VAULT_KEYRING: '/nonexistent' }, args);
+    try {
+      expect((await run(['init'])).code).toBe(0);
+      expect((await run(['tenant', 'create', 'bank'])).code).toBe(0);
+      expect((await run(['append', 'bank', 'claim-8812', '--event', '{"type":"message","role":"user","content":"my card number"}'])).code).toBe(0);
+      expect((await run(['events', 'bank', 'claim-8812', '--actor', 'mallory', '--reason', 'curious'])).code).toBe(0);
+      expect((await run(['replay', 'bank', 'claim-8812', '--actor', 'alice', '--reason', 'ticket 9'])).code).toBe(0);
+      const listed = await run(['access-log', '--json']);
+      expect(listed.code).toBe(0);
+      const lines = listed.stdout.trim().split('\n');
+      expect(lines.map((l) => JSON.parse(l)).map((r) => [r.seq, r.actor, r.action, typeof r.hash, typeof r.keyId, typeof r.signature])).toEqual([
+        [1, '(default)', 'retention.set:30d/7y', 'string', 'string', 'string'],
+        [2, 'mallory', 'events', 'string', 'string', 'string'],
+        [3, 'alice', 'replay', 'string', 'string', 'string'],
+      ]);
+      // What the auditor is handed: the trail, the vault's keys and the witness's trail head (each by its own channel).
+      const file = (name: string, text: string) => {
+        const f = path.join(auditorHome, name);
+        writeFileSync(f, text);
+        return f;
+      };
+      const keys = file('public-keys.json', readFileSync(path.join(home, 'witness', 'public-keys.json'), 'utf8'));
+      const head = file('access-trail.checkpoint', readFileSync(path.join(home, 'witness', 'access-trail.checkpoint'), 'utf8'));
+      const check = async (trail: string[], withHead = true) => {
+        const r = await auditor(['verify-trail', file('trail.ndjson', trail.join('\n') + '\n'), '--trusted-keys', keys, ...(withHead ? ['--witness-head', head] : []), '--json']);
+        return { code: r.code, report: JSON.parse(r.stdout) as { ok: boolean; records: number; problems: { kind: string; seq?: number }[] } };
+      };
+      const kinds = async (trail: string[], withHead = true) => (await check(trail, withHead)).report.problems.map((p) => `${p.seq ?? '-'} ${p.kind}`);
+      expect(await check(lines)).toEqual({ code: 0, report: expect.objectContaining({ ok: true, records: 3, lastSeq: 3, witnessedSeq: 3, problems: [] }) });
+      const text = await auditor(['verify-trail', file('trail.ndjson', listed.stdout), '--trusted-keys', keys]);
+      expect([text.code, text.stdout]).toEqual([0, expect.stringMatching(/^OK: access trail, 3 record\(s\) to seq 3\nend: not checked \(pass the witness's access-trail\.checkpoint/)]);
+
+      // The operator drops mallory's read.
+      expect(await kinds([lines[0]!, lines[2]!])).toEqual(['2 access_gap', '3 access_hash_mismatch']);
+      // ... or gives it another reason.
+      expect(await kinds([lines[0]!, lines[1]!.replace('"curious"', '"ticket 9"'), lines[2]!])).toEqual(['2 access_hash_mismatch']);
+      // ... or cuts the end: only the witness's head shows it.
+      expect(await kinds(lines.slice(0, 2), false)).toEqual([]);
+      expect(await kinds(lines.slice(0, 2))).toEqual(['3 access_witness_beyond_head']);
+      // ... or rewrites the reason with every hash recomputed and signs the heads again with a key of their own.
+      await ensureSodium();
+      const forged = generateSigningKeyPair();
+      const signer = { id: signingKeyId(forged.publicKey), publicKey: forged.publicKey, secretKey: forged.secretKey };
+      let prev = GENESIS_HASH;
+      const rewritten = lines.map((l) => {
+        const r = JSON.parse(l.replace('"curious"', '"ticket 9"')) as Record<string, unknown> & { seq: number; at: string };
+        const record = { seq: r.seq, at: new Date(r.at), actor: r.actor as string, action: r.action as string, tenant: r.tenant as string | null, session: r.session as string | null, reason: r.reason as string | null, outcome: r.outcome as string };
+        const hash = accessHash(prev, record);
+        prev = hash;
+        const { keyId, signature } = signTrailHead({ seq: r.seq, hash, at: record.at }, signer);
+        return JSON.stringify({ ...r, hash: Buffer.from(hash).toString('hex'), keyId, signature: Buffer.from(signature).toString('base64') });
+      });
+      expect(await kinds(rewritten)).toEqual(['1 access_bad_signature', '2 access_bad_signature', '3 access_bad_signature', '3 access_witness_mismatch']);
+
+      // What is not a trail, or not a check, is said so.
+      expect(await kinds(['{"seq": 1}', 'not json'])).toEqual(['- malformed_record', '- malformed_record', '3 access_witness_beyond_head']);
+      expect((await check([])).report.problems.map((p) => p.kind)).toEqual(['access_witness_beyond_head', 'empty_trail']);
+      const noKeys = await auditor(['verify-trail', file('t.ndjson', listed.stdout)]);
+      expect([noKeys.code, noKeys.stdout, noKeys.stderr.trim()]).toEqual([2, '', expect.stringMatching(/^error\[INVALID_INPUT\]: verify-trail needs --trusted-keys/)]);
+      const garbledHead = await auditor(['verify-trail', file('t.ndjson', listed.stdout), '--trusted-keys', keys, '--witness-head', file('bad.checkpoint', 'not a note\n'), '--json']);
+      expect([garbledHead.code, (JSON.parse(garbledHead.stdout) as { problems: { kind: string }[] }).problems.map((p) => p.kind)]).toEqual([1, ['malformed_witness_head']]);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+      rmSync(auditorHome, { recursive: true, force: true });
     }
   });
 });

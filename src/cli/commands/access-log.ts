@@ -1,16 +1,54 @@
+import { ensureSodium } from '../../crypto';
+import { parseTrustedKeys, trailLine, verifyTrail } from '../../audit';
+import { InputError } from '../../errors';
 import type { CommandContext } from '../context';
-import { timeFlag } from '../input';
+import { readInputFile, timeFlag } from '../input';
 import { json, printable } from '../output';
 
-/** `access-log [--tenant T] [--since ISO]`: the operator access trail; NDJSON with --json. */
+/**
+ * `access-log [--tenant T] [--since ISO]`: the operator access trail; NDJSON with --json,
+ * each record with its chain hash and signature (audit/trail-file.ts): unfiltered, the
+ * file an auditor checks alone with `verify-trail`.
+ */
 export async function accessLogCommand(ctx: CommandContext, flags: { tenant?: string; since?: string }): Promise<number> {
   const since = timeFlag(flags.since, '--since');
   await ctx.withVault(async (v) => {
     for await (const r of v.accessLog({ tenant: flags.tenant, since })) {
-      const record = { seq: r.seq, at: r.at.toISOString(), actor: r.actor, action: r.action, tenant: r.tenant, session: r.session, reason: r.reason, outcome: r.outcome };
+      const record = trailLine(r);
       if (ctx.config.json) json(ctx.io, record);
       else ctx.io.out(printable(`${String(r.seq).padStart(6)}  ${record.at}  ${r.actor}  ${r.action}  ${r.tenant ?? '-'}/${r.session ?? '-'}  ${r.outcome}${r.reason ? `  "${r.reason}"` : ''}`));
     }
   });
   return 0;
+}
+
+/**
+ * `verify-trail FILE --trusted-keys KEYS [--witness-head NOTE]`: offline, with neither
+ * database nor keyring, the access trail `access-log --json` wrote, against the vault's
+ * keys pinned whole and, given the witness's trail head, its end. Exit 1 on any problem,
+ * 2 for flags or a keys file that are not right.
+ */
+export async function verifyTrailCommand(ctx: CommandContext, file: string, flags: { trustedKeys?: string; witnessHead?: string }): Promise<number> {
+  await ensureSodium();
+  if (flags.trustedKeys === undefined) throw new InputError('INVALID_INPUT', 'verify-trail needs --trusted-keys: the vault\'s public keys, obtained out of band (the witness\'s public-keys.json)');
+  const trusted = parseTrustedKeys(await readInputFile(flags.trustedKeys), flags.trustedKeys);
+  const head = flags.witnessHead === undefined ? null : await readInputFile(flags.witnessHead);
+  const lines = (await readInputFile(file))
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => {
+      try {
+        return JSON.parse(l) as unknown;
+      } catch {
+        return undefined;
+      }
+    });
+  const report = verifyTrail(lines, trusted, head);
+  if (ctx.config.json) json(ctx.io, report);
+  else {
+    ctx.io.out(`${report.ok ? 'OK' : 'TRAIL REJECTED'}: access trail, ${report.records} record(s) to seq ${report.lastSeq}${report.witnessedSeq === null ? '' : `, checked against the witnessed head at seq ${report.witnessedSeq}`}`);
+    if (report.witnessedSeq === null) ctx.io.out('end: not checked (pass the witness\'s access-trail.checkpoint with --witness-head: records cut from the end would not show)');
+    for (const p of report.problems) ctx.io.out(printable(`  ${p.kind}${p.seq !== undefined ? ` (seq ${p.seq})` : ''}: ${p.detail}`));
+  }
+  return report.ok ? 0 : 1;
 }
