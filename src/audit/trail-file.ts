@@ -12,20 +12,6 @@ import type { KeyPeriods } from './key-period';
  * hash covers the record before it (audit/access.ts), so a filtered listing cannot be
  * checked. Pure.
  */
-export interface TrailLine {
-  seq: number;
-  at: string;
-  actor: string;
-  action: string;
-  tenant: string | null;
-  session: string | null;
-  reason: string | null;
-  outcome: string;
-  hash: string;
-  keyId: string | null;
-  signature: string | null;
-}
-
 const trailLineSchema = z.strictObject({
   seq: z.number().int().positive(),
   at: z.iso.datetime(),
@@ -39,6 +25,7 @@ const trailLineSchema = z.strictObject({
   keyId: z.string().min(1).nullable(),
   signature: z.base64().nullable(),
 });
+export type TrailLine = z.infer<typeof trailLineSchema>;
 
 /** A stored record as a line of the trail file. */
 export function trailLine(r: AccessRecord & { hash: Uint8Array; keyId: string | null; signature: Uint8Array | null }): TrailLine {
