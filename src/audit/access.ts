@@ -7,16 +7,55 @@ import { laterKeys, recordInPeriod, type KeyPeriods } from './key-period';
 export type { AccessRecord };
 
 /**
- * The operator access trail's records and hash chain (docs/formats.md):
+ * The operator access trail's records and hash chain (docs/formats.md). A record with a
+ * salt (every record written since migration 0059) is chained in the v2 form, which keeps
+ * its tenant and its other fields in two digests of their own, so that a listing for one
+ * tenant can withhold another tenant's record and still be checked (audit/trail-file.ts):
+ *   tenant_n = BLAKE2b-256( str("session-vault/access-tenant/v2") ‖ u64(seq) ‖ opt(str(tenant)) )
+ *   fields_n = BLAKE2b-256( str("session-vault/access-fields/v2") ‖ bytes(salt, 16 random bytes)
+ *                           ‖ str(actor) ‖ str(action) ‖ opt(str(session)) ‖ opt(str(reason)) ‖ str(outcome) )
+ *   hash_n   = BLAKE2b-256( str("session-vault/access/v2") ‖ bytes(hash_{n-1}) ‖ u64(seq)
+ *                           ‖ u64(at ms) ‖ bytes(tenant_n) ‖ bytes(fields_n) )
+ * A record without one (written before 0059) is chained in the v1 form:
  *   hash_n = BLAKE2b-256( str("session-vault/access/v1") ‖ bytes(hash_{n-1}) ‖ u64(seq)
  *                         ‖ u64(at ms) ‖ str(actor) ‖ str(action) ‖ opt(str(tenant))
  *                         ‖ opt(str(session)) ‖ opt(str(reason)) ‖ str(outcome) )
- * with 32 zero bytes before seq 1.
+ * with 32 zero bytes before seq 1. The salt keeps a withheld record's fields from being
+ * guessed from its digest.
  */
 export const ACCESS_TAG = 'session-vault/access/v1';
+export const ACCESS_TAG_V2 = 'session-vault/access/v2';
+const TENANT_TAG = 'session-vault/access-tenant/v2';
+const FIELDS_TAG = 'session-vault/access-fields/v2';
+export const ACCESS_SALT_BYTES = 16;
 
+/** A record's tenant, committed to with its seq: what a listing shows of a withheld record's tenant. */
+export function tenantCommitment(seq: number, tenant: string | null): Uint8Array {
+  return blake2b256(frame([str(TENANT_TAG), u64(seq), opt(tenant, str)]));
+}
 
-export function accessHash(prev: Uint8Array, r: AccessRecord): Uint8Array {
+/** A record's other fields, salted: what a listing shows of a withheld record's fields. */
+export function fieldsDigest(salt: Uint8Array, r: Pick<AccessRecord, 'actor' | 'action' | 'session' | 'reason' | 'outcome'>): Uint8Array {
+  if (salt.length !== ACCESS_SALT_BYTES) throw new RangeError(`an access record's salt is ${ACCESS_SALT_BYTES} bytes`);
+  return blake2b256(frame([str(FIELDS_TAG), bytes(salt), str(r.actor), str(r.action), opt(r.session, str), opt(r.reason, str), str(r.outcome)]));
+}
+
+/** What a v2 record's hash covers: its seq and time, and the digests of its tenant and its fields. */
+export interface AccessDigests {
+  seq: number;
+  at: Date;
+  tenant: Uint8Array;
+  fields: Uint8Array;
+}
+
+/** The v2 chain hash from the digests alone: how a withheld record is checked. */
+export function accessLink(prev: Uint8Array, d: AccessDigests): Uint8Array {
+  return blake2b256(frame([str(ACCESS_TAG_V2), bytes(prev), u64(d.seq), u64(d.at.getTime()), bytes(d.tenant), bytes(d.fields)]));
+}
+
+/** The chain hash of a record: v2 when it has a salt, v1 when it has none. */
+export function accessHash(prev: Uint8Array, r: AccessRecord & { salt?: Uint8Array | null }): Uint8Array {
+  if (r.salt) return accessLink(prev, { seq: r.seq, at: r.at, tenant: tenantCommitment(r.seq, r.tenant), fields: fieldsDigest(r.salt, r) });
   return blake2b256(
     frame([
       str(ACCESS_TAG),
@@ -78,6 +117,21 @@ export function parseTrailHead(note: string): (TrailHead & { keyId: string; sign
   return { seq: Number(m[1]), hash: new Uint8Array(Buffer.from(m[2]!, 'base64')), at, keyId: split.signatures[0]!.name, signature: split.signatures[0]!.blob.subarray(4) };
 }
 
+/** A record a listing withholds (audit/trail-file.ts): the digests of its tenant and fields in place of them. */
+export interface WithheldRecord {
+  seq: number;
+  at: Date;
+  withheld: { tenant: Uint8Array; fields: Uint8Array };
+}
+
+/** A record as the chain verifier takes it, in full or withheld, with what was stored beside it. */
+export type ChainedRecord = ((AccessRecord & { salt?: Uint8Array | null }) | WithheldRecord) & {
+  hash: Uint8Array;
+  keyId?: string | null;
+  signature?: Uint8Array | null;
+  storedAt?: Date | null;
+};
+
 export type AccessProblemKind =
   | 'access_gap' // a seq is missing
   | 'access_hash_mismatch' // a record's hash is not the hash of its fields and its predecessor
@@ -115,11 +169,15 @@ export class AccessChainVerifier {
     }
   }
 
-  /** Takes the next record; true when it is the vault's own: its hash holds and a trusted key signed it. */
-  push(r: AccessRecord & { hash: Uint8Array; keyId?: string | null; signature?: Uint8Array | null; storedAt?: Date | null }): boolean {
+  /**
+   * Takes the next record, in full or withheld (its digests in place of its fields); true
+   * when it is the vault's own: its hash holds and a trusted key signed it.
+   */
+  push(r: ChainedRecord): boolean {
     this.count++;
     if (r.seq !== this.expected) this.problems.push({ seq: this.expected, kind: 'access_gap' });
-    const hashed = bytesEqual(accessHash(this.prev, r), r.hash);
+    const hash = 'withheld' in r ? accessLink(this.prev, { seq: r.seq, at: r.at, ...r.withheld }) : accessHash(this.prev, r);
+    const hashed = bytesEqual(hash, r.hash);
     if (!hashed) this.problems.push({ seq: r.seq, kind: 'access_hash_mismatch' });
     let signed = false;
     if (r.keyId && r.signature) {
@@ -164,7 +222,7 @@ function headSigned(h: TrailHead, keyId: string, signature: Uint8Array, trusted:
  * fields after `prev` (the stored hash of the record before it), and a trusted key signed
  * the trail head at it. A record the application role inserted has no such signature.
  */
-export function recordSigned(prev: Uint8Array, r: AccessRecord & { hash: Uint8Array; keyId: string | null; signature: Uint8Array | null }, trusted: ReadonlyMap<string, Uint8Array>): boolean {
+export function recordSigned(prev: Uint8Array, r: AccessRecord & { salt?: Uint8Array | null; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null }, trusted: ReadonlyMap<string, Uint8Array>): boolean {
   if (!r.keyId || !r.signature || !bytesEqual(accessHash(prev, r), r.hash)) return false;
   return headSigned({ seq: r.seq, hash: r.hash, at: r.at }, r.keyId, r.signature, trusted);
 }

@@ -156,6 +156,8 @@ export const accessLog = pgTable('access_log', {
    * writes the trail may set (drizzle/0057); null before 0057. Never written from here.
    */
   storedAt: timestamp('stored_at', { withTimezone: true }),
+  /** 16 random bytes in its fields' digest: the record is chained in the v2 form (src/audit/access.ts, drizzle/0059); null before 0059 (v1). */
+  salt: bytea('salt'),
 });
 
 /**

@@ -1,5 +1,6 @@
 import { InputError, StorageError, VaultError } from '../errors';
-import { accessHash, signTrailHead, type AccessRecord } from '../audit';
+import { randomBytes } from 'node:crypto';
+import { ACCESS_SALT_BYTES, accessHash, signTrailHead, type AccessRecord } from '../audit';
 import { GENESIS_HASH } from '../events';
 import { appendAccess, lastAccess, readAccess, sqlState, type AccessRow } from '../store';
 import { sessionId as validSessionId, tenantId as validTenantId, type EventStream } from '../domain';
@@ -57,7 +58,7 @@ export async function recordAccesses(deps: VaultDeps, rs: readonly Omit<AccessRe
       let [seq, prev] = [last?.seq ?? 0, last?.hash ?? GENESIS_HASH];
       const at = deps.clock();
       const rows = rs.map((r) => {
-        const record: AccessRecord = { ...r, seq: ++seq, at };
+        const record = { ...r, seq: ++seq, at, salt: new Uint8Array(randomBytes(ACCESS_SALT_BYTES)) };
         const hash = accessHash(prev, record);
         prev = hash;
         // Signed with the checkpoint key: a record the database role alone could write lacks this.

@@ -6,7 +6,7 @@ import { runCli } from '../support/cli';
 import { asOwner } from '../support/owner';
 import type { Vault } from '../../src/vault';
 import { accessHash, signTrailHead } from '../../src/audit';
-import { ensureSodium, generateSigningKeyPair, signingKeyId } from '../../src/crypto';
+import { ensureSodium, fromHex, generateSigningKeyPair, signingKeyId } from '../../src/crypto';
 import { GENESIS_HASH } from '../../src/events';
 
 /** The operator access trail: who decrypted what, when, why; append-only, chained, fail-closed. */
@@ -241,7 +241,7 @@ describe('the access trail handed to an auditor', () => {
       let prev = GENESIS_HASH;
       const rewritten = lines.map((l) => {
         const r = JSON.parse(l.replace('"curious"', '"ticket 9"')) as Record<string, unknown> & { seq: number; at: string };
-        const record = { seq: r.seq, at: new Date(r.at), actor: r.actor as string, action: r.action as string, tenant: r.tenant as string | null, session: r.session as string | null, reason: r.reason as string | null, outcome: r.outcome as string };
+        const record = { seq: r.seq, at: new Date(r.at), actor: r.actor as string, action: r.action as string, tenant: r.tenant as string | null, session: r.session as string | null, reason: r.reason as string | null, outcome: r.outcome as string, salt: fromHex(r.salt as string) };
         const hash = accessHash(prev, record);
         prev = hash;
         const { keyId, signature } = signTrailHead({ seq: r.seq, hash, at: record.at }, signer);

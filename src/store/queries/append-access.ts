@@ -11,32 +11,41 @@ export async function lastAccess(db: VaultDb): Promise<{ seq: number; hash: Uint
 }
 
 const APPEND_ACCESS: Statement = {
-  name: 'session_vault_append_access_v1',
-  text: `INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash, key_id, signature)
+  name: 'session_vault_append_access_v2',
+  text: `INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash, key_id, signature, salt)
 SELECT u.seq, u.at, u.actor, u.action, u.tenant_id, u.session_id, u.reason, u.outcome,
        substring($9::bytea FROM ((u.i - 1) * 32 + 1)::integer FOR 32),
        u.key_id,
-       CASE WHEN u.key_id IS NULL THEN NULL ELSE substring($11::bytea FROM ((u.i - 1) * 64 + 1)::integer FOR 64) END
-  FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $10::text[])
-       WITH ORDINALITY AS u(seq, at, actor, action, tenant_id, session_id, reason, outcome, key_id, i)`,
+       CASE WHEN u.key_id IS NULL THEN NULL ELSE substring($11::bytea FROM ((u.i - 1) * 64 + 1)::integer FOR 64) END,
+       CASE WHEN u.salted THEN substring($12::bytea FROM ((u.i - 1) * 16 + 1)::integer FOR 16) END
+  FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $10::text[], $13::boolean[])
+       WITH ORDINALITY AS u(seq, at, actor, action, tenant_id, session_id, reason, outcome, key_id, salted, i)`,
 };
 
 const HASH = 32;
 const SIGNATURE = 64;
+const SALT = 16;
 
 /**
  * Appends access records (already chained, in seq order) in one statement, so all or none
  * are stored; a concurrent writer that took one of the seqs makes it throw
- * unique_violation (23505). A column an array, the hashes and signatures each one bytea
- * of fixed-size slots (a record without a signature has a zeroed slot and a null key id).
+ * unique_violation (23505). A column an array, the hashes, signatures and salts each one
+ * bytea of fixed-size slots (a record without a signature has a zeroed slot and a null key
+ * id; one without a salt, in the v1 form, which only tests write now, a null salt). The
+ * vault writes every record with a salt: the v2 form (drizzle/0059).
  */
-export async function appendAccess(store: Store, records: readonly (AccessRecord & { hash: Uint8Array; keyId: string | null; signature: Uint8Array | null })[]): Promise<void> {
+export async function appendAccess(store: Store, records: readonly (AccessRecord & { salt?: Uint8Array | null; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null })[]): Promise<void> {
   if (records.length === 0) return;
   const hashes = Buffer.alloc(records.length * HASH);
   const signatures = Buffer.alloc(records.length * SIGNATURE);
+  const salts = Buffer.alloc(records.length * SALT);
   records.forEach((r, i) => {
     if (r.hash.length !== HASH) throw new RangeError('an access record hash is 32 bytes');
     hashes.set(r.hash, i * HASH);
+    if (r.salt) {
+      if (r.salt.length !== SALT) throw new RangeError('an access record salt is 16 bytes');
+      salts.set(r.salt, i * SALT);
+    }
     if (r.keyId !== null) {
       if (r.signature?.length !== SIGNATURE) throw new RangeError('an access record signature is 64 bytes');
       signatures.set(r.signature, i * SIGNATURE);
@@ -55,5 +64,7 @@ export async function appendAccess(store: Store, records: readonly (AccessRecord
     hashes,
     col((r) => r.keyId),
     signatures,
+    salts,
+    col((r) => Boolean(r.salt)),
   ]);
 }

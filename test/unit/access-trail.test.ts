@@ -1,0 +1,166 @@
+import fc from 'fast-check';
+import { accessHash, accessLink, fieldsDigest, signTrailHead, tenantCommitment, trailLine, verifyTrail, type AccessRecord } from '../../src/audit';
+import { blake2b256, ensureSodium, generateSigningKeyPair, signingKeyId, toHex } from '../../src/crypto';
+import { GENESIS_HASH } from '../../src/events';
+
+/**
+ * The access trail's hash forms (docs/formats.md, "Access trail") and the trail file's
+ * listing for one tenant (audit/trail-file.ts). A change to a vector here is a format change.
+ */
+beforeAll(ensureSodium);
+
+const lp = (b: Buffer) => Buffer.concat([u32be(b.length), b]);
+const u32be = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+};
+const u64be = (n: number) => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(n));
+  return b;
+};
+const some = (b: Buffer) => Buffer.concat([Buffer.from([1]), b]);
+const none = Buffer.from([0]);
+
+const record: AccessRecord = { seq: 7, at: new Date('2026-01-02T03:04:05.678Z'), actor: 'alice', action: 'events', tenant: 'bank', session: 'claim-1', reason: null, outcome: 'granted' };
+const salt = new Uint8Array(16).fill(5);
+const prev = new Uint8Array(32).fill(1);
+
+describe('access hash', () => {
+  it('v1 (no salt) hashes exactly the documented byte layout', () => {
+    const expected = blake2b256(
+      Buffer.concat([
+        lp(Buffer.from('session-vault/access/v1')),
+        lp(Buffer.from(prev)),
+        u64be(7),
+        u64be(record.at.getTime()),
+        lp(Buffer.from('alice')),
+        lp(Buffer.from('events')),
+        some(lp(Buffer.from('bank'))),
+        some(lp(Buffer.from('claim-1'))),
+        none,
+        lp(Buffer.from('granted')),
+      ]),
+    );
+    expect(toHex(accessHash(prev, record))).toBe(toHex(expected));
+    expect(toHex(accessHash(prev, { ...record, salt: null }))).toBe(toHex(expected));
+  });
+
+  it('v2 (salted) hashes the digests of the tenant and the fields, each exactly as documented', () => {
+    const tenant = blake2b256(Buffer.concat([lp(Buffer.from('session-vault/access-tenant/v2')), u64be(7), some(lp(Buffer.from('bank')))]));
+    const fields = blake2b256(
+      Buffer.concat([lp(Buffer.from('session-vault/access-fields/v2')), lp(Buffer.from(salt)), lp(Buffer.from('alice')), lp(Buffer.from('events')), some(lp(Buffer.from('claim-1'))), none, lp(Buffer.from('granted'))]),
+    );
+    const expected = blake2b256(Buffer.concat([lp(Buffer.from('session-vault/access/v2')), lp(Buffer.from(prev)), u64be(7), u64be(record.at.getTime()), lp(Buffer.from(tenant)), lp(Buffer.from(fields))]));
+    expect(toHex(tenantCommitment(7, 'bank'))).toBe(toHex(tenant));
+    expect(toHex(fieldsDigest(salt, record))).toBe(toHex(fields));
+    expect(toHex(accessHash(prev, { ...record, salt }))).toBe(toHex(expected));
+    expect(toHex(accessHash(prev, { ...record, salt }))).toBe('2420160b05e2af8af3736994537abb3dba887195d804a54d851fb9da66ecc0e8');
+  });
+
+  it("v2 hashes differ with every field, the salt and the tenant, and never equal v1's", () => {
+    const base = accessHash(prev, { ...record, salt });
+    const changed: Partial<AccessRecord & { salt: Uint8Array }>[] = [
+      { actor: 'mallory' },
+      { action: 'replay' },
+      { tenant: 'insurer' },
+      { tenant: null },
+      { session: null },
+      { reason: 'ticket 9' },
+      { outcome: 'failed:X' },
+      { seq: 8 },
+      { at: new Date(record.at.getTime() + 1) },
+      { salt: new Uint8Array(16).fill(6) },
+    ];
+    for (const c of changed) expect(toHex(accessHash(prev, { ...record, salt, ...c }))).not.toBe(toHex(base));
+    expect(toHex(accessHash(prev, record))).not.toBe(toHex(base));
+    expect(() => fieldsDigest(new Uint8Array(15), record)).toThrow(RangeError);
+  });
+});
+
+describe("a tenant's listing of the trail", () => {
+  const keyPair = () => {
+    const k = generateSigningKeyPair();
+    return { id: signingKeyId(k.publicKey), publicKey: k.publicKey, secretKey: k.secretKey };
+  };
+  const arbRecord = fc.record({
+    actor: fc.constantFrom('alice', 'mallory', '(default)'),
+    action: fc.constantFrom('events', 'replay', 'hold.set', 'keys.rotate'),
+    tenant: fc.constantFrom('bank', 'insurer', null),
+    session: fc.option(fc.constantFrom('s1', 's2'), { nil: null }),
+    reason: fc.option(fc.string({ maxLength: 8 }), { nil: null }),
+    outcome: fc.constantFrom('granted', 'failed:KEY_DESTROYED'),
+    v1: fc.boolean(),
+  });
+  /** A signed trail: the records older than the first v2 one in the v1 form, as a vault upgraded across 0059 holds them. */
+  const signedTrail = (specs: { actor: string; action: string; tenant: string | null; session: string | null; reason: string | null; outcome: string; v1: boolean }[], signer: ReturnType<typeof keyPair>) => {
+    let last = GENESIS_HASH;
+    let upgraded = false;
+    return specs.map((s, i) => {
+      upgraded ||= !s.v1;
+      const r = { seq: i + 1, at: new Date(1_800_000_000_000 + i * 1000), actor: s.actor, action: s.action, tenant: s.tenant, session: s.session, reason: s.reason, outcome: s.outcome, salt: upgraded ? new Uint8Array(16).fill(i % 256) : null };
+      const hash = accessHash(last, r);
+      last = hash;
+      const { keyId, signature } = signTrailHead({ seq: r.seq, hash, at: r.at }, signer);
+      return { ...r, hash, keyId, signature };
+    });
+  };
+
+  it("checks whole for its tenant, shows only the tenant's v2 records in full, and catches any of them withheld or left out", () => {
+    const signer = keyPair();
+    const keys = { keys: new Map([[signer.id, signer.publicKey]]) };
+    fc.assert(
+      fc.property(fc.array(arbRecord, { minLength: 1, maxLength: 12 }), fc.constantFrom('bank', 'insurer'), (specs, tenant) => {
+        const stored = signedTrail(specs, signer);
+        const lines = stored.map((r) => trailLine(r, tenant));
+        const report = verifyTrail(lines, keys, null, tenant);
+        expect(report).toMatchObject({ ok: true, records: stored.length, problems: [] });
+        stored.forEach((r, i) => {
+          const line = lines[i]! as Record<string, unknown>;
+          // Another tenant's (or the vault's) v2 record is withheld; the tenant's, and every v1 record, are shown.
+          expect('withheld' in line).toBe(r.salt !== null && r.tenant !== tenant);
+          if ('withheld' in line) expect(Object.keys(line).sort()).toEqual(['at', 'hash', 'keyId', 'seq', 'signature', 'withheld']);
+        });
+        // Withholding one of the tenant's own shown v2 records is caught.
+        const own = stored.findIndex((r) => r.salt !== null && r.tenant === tenant);
+        if (own >= 0) {
+          const r = stored[own]!;
+          const hidden = lines.map((l, i) => (i === own ? { seq: r.seq, at: r.at.toISOString(), withheld: { tenant: toHex(tenantCommitment(r.seq, tenant)), fields: toHex(fieldsDigest(r.salt!, r)) }, hash: toHex(r.hash), keyId: r.keyId, signature: Buffer.from(r.signature).toString('base64') } : l));
+          expect(verifyTrail(hidden, keys, null, tenant).problems.map((p) => p.kind)).toEqual(['own_record_withheld']);
+        }
+        // Leaving any record out but the last is caught by the chain.
+        if (lines.length > 1) {
+          const drop = lines.length - 2;
+          expect(verifyTrail(lines.filter((_, i) => i !== drop), keys, null, tenant).ok).toBe(false);
+        }
+        // Checked as the whole trail, a listing with any record withheld is refused.
+        expect(verifyTrail(lines, keys, null).ok).toBe(lines.every((l) => !('withheld' in l)));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('refuses a withheld record whose digests were made up: a forged tenant, or fields not its own', () => {
+    const signer = keyPair();
+    const keys = { keys: new Map([[signer.id, signer.publicKey]]) };
+    const stored = signedTrail([{ actor: 'mallory', action: 'events', tenant: 'bank', session: 's1', reason: 'curious', outcome: 'granted', v1: false }], signer);
+    const line = trailLine(stored[0]!, 'bank') as Record<string, unknown>;
+    const withheld = (tenant: Uint8Array, fields: Uint8Array) => ({ seq: 1, at: line.at, withheld: { tenant: toHex(tenant), fields: toHex(fields) }, hash: line.hash, keyId: line.keyId, signature: line.signature });
+    const r = stored[0]!;
+    expect(verifyTrail([withheld(tenantCommitment(1, 'insurer'), fieldsDigest(r.salt!, r))], keys, null, 'bank').problems.map((p) => p.kind)).toEqual(['access_hash_mismatch']);
+    expect(verifyTrail([withheld(tenantCommitment(1, 'bank'), fieldsDigest(r.salt!, { ...r, reason: 'ticket 9' }))], keys, null, 'bank').problems.map((p) => p.kind)).toEqual(['own_record_withheld', 'access_hash_mismatch']);
+    // A v1 record cannot be shown as withheld: its hash is not a v2 link of any digests.
+    const v1 = signedTrail([{ actor: 'mallory', action: 'events', tenant: 'insurer', session: 's1', reason: null, outcome: 'granted', v1: true }], signer)[0]!;
+    expect(trailLine(v1, 'bank')).toMatchObject({ actor: 'mallory', tenant: 'insurer', salt: null });
+    const link = accessLink(GENESIS_HASH, { seq: 1, at: v1.at, tenant: tenantCommitment(1, 'insurer'), fields: new Uint8Array(32) });
+    expect(toHex(link)).not.toBe(toHex(v1.hash));
+  });
+
+  it('reads a trail file written before the v2 form, whose lines have no salt', () => {
+    const signer = keyPair();
+    const stored = signedTrail([{ actor: 'alice', action: 'events', tenant: 'bank', session: 's1', reason: null, outcome: 'granted', v1: true }], signer);
+    const { salt: _salt, ...old } = trailLine(stored[0]!) as Record<string, unknown>;
+    expect(verifyTrail([old], { keys: new Map([[signer.id, signer.publicKey]]) }, null)).toMatchObject({ ok: true, shown: 1, withheld: 0 });
+  });
+});
