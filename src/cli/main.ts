@@ -151,13 +151,14 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .description('check the access trail `access-log --json` wrote, offline, with neither database nor keyring; exit 1 on any problem')
     .option('--trusted-keys <file>', 'the vault\'s public keys, pinned whole ({"keys":[{"id","publicKey"}]}, as the witness\'s public-keys.json)')
     .option('--witness-head <file>', 'the witness\'s access-trail.checkpoint: records cut from the end, or a rewritten history, show against it')
-    .action(run((ctx, file: string, f: { trustedKeys?: string; witnessHead?: string }) => verifyTrailCommand(ctx, file, f)));
+    .option('--tenant <tenant>', 'the file is `access-log --json --tenant T`\'s: other tenants\' records withheld, none of this tenant\'s')
+    .action(run((ctx, file: string, f: { trustedKeys?: string; witnessHead?: string; tenant?: string }) => verifyTrailCommand(ctx, file, f)));
 
   program
     .command('access-log')
     .description('the operator access trail (NDJSON with --json)')
-    .option('--tenant <tenant>', 'only this tenant')
-    .option('--since <iso>', 'only records at or after this time')
+    .option('--tenant <tenant>', 'only this tenant (with --json, the whole trail, other tenants\' records withheld)')
+    .option('--since <iso>', 'only records at or after this time (with --json, a listing verify-trail cannot check whole)')
     .action(run((ctx, f: { tenant?: string; since?: string }) => accessLogCommand(ctx, f)));
 
   const keys = program.command('keys').description('key lifecycle');

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { eventInput, SESSION_ID_PATTERN, STORED_EVENT_TYPES, TENANT_ID_PATTERN, TOKEN_PATTERN } from '../domain';
 import { ROLES, TOKEN_ID_PATTERN } from '../tokens';
+import { trailLineSchema } from '../audit';
 
 /**
  * The service's request and response shapes, in zod: Fastify validates with them and
@@ -120,16 +121,8 @@ export const exportQuery = z.strictObject({
 
 export const accessQuery = z.strictObject({ since: isoQuery.optional() });
 
-export const accessRecord = z.object({
-  seq: z.number().int(),
-  at: z.string(),
-  actor: z.string(),
-  action: z.string(),
-  tenant: z.string().nullable(),
-  session: z.string().nullable(),
-  reason: z.string().nullable(),
-  outcome: z.string(),
-});
+/** A line of the access trail as a file (audit/trail-file.ts): a record in full, or another tenant's withheld. */
+export const accessRecord = trailLineSchema;
 
 export const reasonBody = z.strictObject({ reason: z.string().min(1).max(1000).describe('recorded in the access trail and on the hold') });
 

@@ -14,7 +14,7 @@ import { verify, type VerifyReport, type VerifyScope } from './verify';
 import { checkpoint, type CheckpointResult } from './checkpoint';
 import { signedWrap, tenantKeySubject } from './key-wraps';
 import { exportSession, type ExportOptions } from './export';
-import { reviewRoles, type Bundle, type RoleFinding } from '../audit';
+import { reviewRoles, trailLine, type Bundle, type RoleFinding, type TrailLine } from '../audit';
 import { OperatorAccess, accessTrail, recordAccess, type Operator } from './access';
 import { listKeys, type TenantKeyInfo } from './key-lifecycle';
 import { listHolds } from './shred';
@@ -224,6 +224,16 @@ export class Vault {
   accessLog(filter: { tenant?: string; since?: Date } = {}): AsyncIterable<AccessRow> {
     const tenant = filter.tenant === undefined ? undefined : validTenantId(filter.tenant);
     return accessTrail(this.deps, { ...filter, tenant });
+  }
+
+  /**
+   * The access trail as the file an auditor checks alone with `verify-trail`
+   * (audit/trail-file.ts): whole, from seq 1; for a tenant, every other tenant's record
+   * (in the v2 form) withheld, shown as the digests its hash covers.
+   */
+  async *trailFile(tenant?: string): AsyncGenerator<TrailLine> {
+    const forTenant = tenant === undefined ? undefined : validTenantId(tenant);
+    for await (const r of accessTrail(this.deps)) yield trailLine(r, forTenant);
   }
 
   /**

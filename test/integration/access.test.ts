@@ -5,8 +5,8 @@ import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { runCli } from '../support/cli';
 import { asOwner } from '../support/owner';
 import type { Vault } from '../../src/vault';
-import { accessHash, signTrailHead } from '../../src/audit';
-import { ensureSodium, fromHex, generateSigningKeyPair, signingKeyId } from '../../src/crypto';
+import { accessHash, fieldsDigest, signTrailHead, tenantCommitment } from '../../src/audit';
+import { ensureSodium, fromHex, generateSigningKeyPair, signingKeyId, toHex } from '../../src/crypto';
 import { GENESIS_HASH } from '../../src/events';
 
 /** The operator access trail: who decrypted what, when, why; append-only, chained, fail-closed. */
@@ -256,6 +256,76 @@ describe('the access trail handed to an auditor', () => {
       expect([noKeys.code, noKeys.stdout, noKeys.stderr.trim()]).toEqual([2, '', expect.stringMatching(/^error\[INVALID_INPUT\]: verify-trail needs --trusted-keys/)]);
       const garbledHead = await auditor(['verify-trail', file('t.ndjson', listed.stdout), '--trusted-keys', keys, '--witness-head', file('bad.checkpoint', 'not a note\n'), '--json']);
       expect([garbledHead.code, (JSON.parse(garbledHead.stdout) as { problems: { kind: string }[] }).problems.map((p) => p.kind)]).toEqual([1, ['malformed_witness_head']]);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+      rmSync(auditorHome, { recursive: true, force: true });
+    }
+  });
+
+  it("a tenant's auditor checks the tenant's listing alone, reading no other tenant's records: an operator who leaves out or withholds one of the tenant's records is caught", async () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'sv-trail-'));
+    const auditorHome = mkdtempSync(path.join(os.tmpdir(), 'sv-trail-auditor-'));
+    const run = (args: string[]) => runCli({ VAULT_HOME: home }, args);
+    const auditor = (args: string[]) => runCli({ VAULT_HOME: auditorHome, VAULT_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', VAULT_KEYRING: '/nonexistent' }, args);
+    try {
+      expect((await run(['init'])).code).toBe(0);
+      for (const t of ['bank', 'insurer']) expect((await run(['tenant', 'create', t])).code).toBe(0);
+      expect((await run(['append', 'bank', 'claim-8812', '--event', '{"type":"message","role":"user","content":"my card number"}'])).code).toBe(0);
+      expect((await run(['append', 'insurer', 'policy-77', '--event', '{"type":"message","role":"user","content":"my diagnosis"}'])).code).toBe(0);
+      expect((await run(['events', 'bank', 'claim-8812', '--actor', 'mallory', '--reason', 'curious'])).code).toBe(0);
+      expect((await run(['replay', 'insurer', 'policy-77', '--actor', 'carol', '--reason', 'fraud case 4471'])).code).toBe(0);
+      expect((await run(['replay', 'bank', 'claim-8812', '--actor', 'alice', '--reason', 'ticket 9'])).code).toBe(0);
+
+      // What the bank's auditor is handed: the bank's listing, the vault's keys and the witness's trail head.
+      const listed = await run(['access-log', '--json', '--tenant', 'bank']);
+      expect(listed.code).toBe(0);
+      const lines = listed.stdout.trim().split('\n');
+      const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(parsed.map((r) => [r.seq, r.withheld ? 'withheld' : `${r.actor as string} ${r.action as string} ${r.tenant as string}`])).toEqual([
+        [1, '(default) retention.set:30d/7y bank'],
+        [2, 'withheld'],
+        [3, 'mallory events bank'],
+        [4, 'withheld'],
+        [5, 'alice replay bank'],
+      ]);
+      // Nothing of the insurer's records is in it: not its name, its session, its operator or their reason.
+      for (const secret of ['insurer', 'policy-77', 'carol', 'fraud case']) expect(listed.stdout).not.toContain(secret);
+      const file = (name: string, text: string) => {
+        const f = path.join(auditorHome, name);
+        writeFileSync(f, text);
+        return f;
+      };
+      const keys = file('public-keys.json', readFileSync(path.join(home, 'witness', 'public-keys.json'), 'utf8'));
+      const head = file('access-trail.checkpoint', readFileSync(path.join(home, 'witness', 'access-trail.checkpoint'), 'utf8'));
+      const check = async (trail: string[], tenant: string | null = 'bank') => {
+        const r = await auditor(['verify-trail', file('trail.ndjson', trail.join('\n') + '\n'), '--trusted-keys', keys, '--witness-head', head, ...(tenant ? ['--tenant', tenant] : []), '--json']);
+        return { code: r.code, report: JSON.parse(r.stdout) as { ok: boolean; shown: number; withheld: number; problems: { kind: string; seq?: number }[] } };
+      };
+      const kinds = async (trail: string[], tenant: string | null = 'bank') => (await check(trail, tenant)).report.problems.map((p) => `${p.seq ?? '-'} ${p.kind}`);
+      expect(await check(lines)).toEqual({ code: 0, report: expect.objectContaining({ ok: true, records: 5, lastSeq: 5, witnessedSeq: 5, tenant: 'bank', shown: 3, withheld: 2, problems: [] }) });
+      const text = await auditor(['verify-trail', file('trail.ndjson', listed.stdout), '--trusted-keys', keys, '--witness-head', head, '--tenant', 'bank']);
+      expect([text.code, text.stdout]).toEqual([0, 'OK: access trail for tenant bank, 5 record(s) to seq 5, checked against the witnessed head at seq 5\n  3 record(s) of bank shown; 2 of other tenants or of the vault withheld, none of them bank\'s\n']);
+
+      // The operator leaves out mallory's read of the bank's session.
+      expect(await kinds([lines[0]!, lines[1]!, lines[3]!, lines[4]!])).toEqual(['3 access_gap', '4 access_hash_mismatch']);
+      // ... or withholds it as if it were another tenant's: its digests are the true ones, so the chain holds, but its tenant is the bank.
+      const mallory = parsed[2]! as { seq: number; at: string; actor: string; action: string; tenant: string; session: string; reason: string; outcome: string; salt: string; hash: string; keyId: string; signature: string };
+      const asWithheld = (tenantDigest: Uint8Array) => JSON.stringify({ seq: mallory.seq, at: mallory.at, withheld: { tenant: toHex(tenantDigest), fields: toHex(fieldsDigest(fromHex(mallory.salt), mallory)) }, hash: mallory.hash, keyId: mallory.keyId, signature: mallory.signature });
+      const withheld = [lines[0]!, lines[1]!, asWithheld(tenantCommitment(3, 'bank')), lines[3]!, lines[4]!];
+      expect(await kinds(withheld)).toEqual(['3 own_record_withheld']);
+      // ... or claims its tenant is the insurer's: then the chain does not hold.
+      expect(await kinds([lines[0]!, lines[1]!, asWithheld(tenantCommitment(3, 'insurer')), lines[3]!, lines[4]!])).toEqual(['3 access_hash_mismatch']);
+      // ... or changes the reason of the bank's record.
+      expect(await kinds([lines[0]!, lines[1]!, lines[2]!.replace('"curious"', '"ticket 9"'), lines[3]!, lines[4]!])).toEqual(['3 access_hash_mismatch']);
+      // A listing with records withheld is not the whole trail; the insurer's auditor finds their own records withheld in the bank's.
+      expect(await kinds(lines, null)).toEqual(['2 record_withheld', '4 record_withheld']);
+      expect(await kinds(lines, 'insurer')).toEqual(['2 own_record_withheld', '4 own_record_withheld']);
+      // The insurer's own listing checks, and shows the bank's records only as digests.
+      const insurer = await run(['access-log', '--json', '--tenant', 'insurer']);
+      expect(insurer.stdout).not.toContain('mallory');
+      expect((await check(insurer.stdout.trim().split('\n'), 'insurer')).report).toEqual(expect.objectContaining({ ok: true, shown: 2, withheld: 3 }));
+      const badTenant = await auditor(['verify-trail', file('t.ndjson', listed.stdout), '--trusted-keys', keys, '--tenant', 'no such/tenant']);
+      expect([badTenant.code, badTenant.stdout]).toEqual([2, '']);
     } finally {
       rmSync(home, { recursive: true, force: true });
       rmSync(auditorHome, { recursive: true, force: true });

@@ -10,6 +10,8 @@ import { sql } from 'drizzle-orm';
 import { asOwner } from '../support/owner';
 import { storeOf } from '../../src/vault/vault';
 import { ROLES, newToken, type Role } from '../../src/tokens';
+import { fieldsDigest, parseTrustedKeys, tenantCommitment, verifyTrail } from '../../src/audit';
+import { fromHex, toHex } from '../../src/crypto';
 
 /**
  * The HTTP service on loopback, on both backends: every endpoint against every role, a
@@ -90,6 +92,40 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
     const records = [];
     for await (const r of svc.vault.accessLog({ tenant: 'acme' })) if (r.actor === `token:${op.id}`) records.push(r);
     expect(records.map((r) => [r.action, r.session, r.reason, r.outcome])).toEqual([['events', 's1', 'ticket 42', 'granted']]);
+  });
+
+  it("streams the tenant's access trail as the file its auditor checks alone, with no other tenant's record in it: a service that leaves out or withholds one of the tenant's records is caught", async () => {
+    const [acmeOperator, otherOperator] = [await svc.token('acme', 'operator'), await svc.token('other', 'operator')];
+    expect((await svc.call(otherOperator.token, 'GET', '/v1/tenants/other/sessions/s1/events', undefined, { 'x-vault-reason': 'fraud case 4471' })).status).toBe(200);
+    expect((await svc.call(acmeOperator.token, 'GET', '/v1/tenants/acme/sessions/s1/events', undefined, { 'x-vault-reason': 'ticket 43' })).status).toBe(200);
+    expect((await svc.call(otherOperator.token, 'GET', '/v1/tenants/other/sessions/s1/state', undefined, { 'x-vault-reason': 'fraud case 4472' })).status).toBe(200);
+    const res = await svc.call(tokens.acme.auditor, 'GET', '/v1/tenants/acme/access-log');
+    expect([res.status, res.headers.get('content-type')]).toEqual([200, 'application/x-ndjson; charset=utf-8']);
+    expect(res.text).not.toMatch(/other|fraud case|secret words/);
+    const lines = res.text.trim().split('\n');
+    const parsed = lines.map((l) => JSON.parse(l) as { seq: number; at: string; withheld?: unknown; actor?: string; tenant?: string | null });
+    const read = parsed.find((r) => r.actor === `token:${acmeOperator.id}`)!;
+    expect(read).toMatchObject({ action: 'events', tenant: 'acme', session: 's1', reason: 'ticket 43', outcome: 'granted' });
+    expect(parsed.every((r) => r.withheld !== undefined || r.tenant === 'acme')).toBe(true);
+    expect(parsed.filter((r) => r.withheld !== undefined).length).toBeGreaterThan(0);
+
+    // What the auditor checks it with, fetched from the witness, not the service.
+    const keys = parseTrustedKeys(readFileSync(path.join(svc.home, 'witness', 'public-keys.json'), 'utf8'), 'public-keys.json');
+    const head = readFileSync(path.join(svc.home, 'witness', 'access-trail.checkpoint'), 'utf8');
+    const check = (ls: string[]) => verifyTrail(ls.map((l) => JSON.parse(l) as unknown), keys, head, 'acme');
+    expect(check(lines)).toMatchObject({ ok: true, tenant: 'acme', records: lines.length, problems: [] });
+    const at = parsed.indexOf(read);
+    // The service leaves out the read...
+    expect(check(lines.filter((_, i) => i !== at)).problems.map((p) => p.kind)).toEqual(['access_gap', 'access_hash_mismatch']);
+    // ... or cuts the trail before it...
+    expect(check(lines.slice(0, at)).problems.map((p) => p.kind)).toEqual(['access_witness_beyond_head']);
+    // ... or withholds it: its tenant is acme.
+    const r = JSON.parse(lines[at]!) as { seq: number; at: string; salt: string; hash: string; keyId: string; signature: string } & Parameters<typeof fieldsDigest>[1];
+    const withheld = JSON.stringify({ seq: r.seq, at: r.at, withheld: { tenant: toHex(tenantCommitment(r.seq, 'acme')), fields: toHex(fieldsDigest(fromHex(r.salt), r)) }, hash: r.hash, keyId: r.keyId, signature: r.signature });
+    expect(check(lines.map((l, i) => (i === at ? withheld : l))).problems.map((p) => p.kind)).toEqual(['own_record_withheld']);
+    // With `since`, only the tenant's records since then: each in full, and no listing to check whole.
+    const since = await svc.call(tokens.acme.auditor, 'GET', `/v1/tenants/acme/access-log?since=${encodeURIComponent(parsed[at]!.at)}`);
+    expect(since.text.trim().split('\n').map((l) => JSON.parse(l).actor)).toEqual([`token:${acmeOperator.id}`]);
   });
 
   it('refuses tokens a DBA forged, promoted, re-keyed, moved or un-revoked, and the app role cannot change a grant at all', async () => {

@@ -12,6 +12,8 @@ export interface TestService {
   service: VaultService;
   url: string;
   databaseUrl: string;
+  /** The vault's home (its witness folder is `witness/` in it). */
+  home: string;
   /** Every log line the service and vault wrote. */
   logs: string[];
   /** A new token of a tenant with a role, made through the library as operator `test-setup`. */
@@ -38,6 +40,7 @@ export async function startService(backend: Backend, options: ServiceOptions = {
     service,
     url,
     databaseUrl: t.url,
+    home: t.home,
     logs,
     async token(tenant, role, extra = {}) {
       const made = await t.vault.operator({ actor: 'test-setup', reason: 'test' }).createToken(tenant, { role, ...extra });

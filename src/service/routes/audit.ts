@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { InputError } from '../../errors';
+import { trailLine } from '../../audit';
 import { endpoint, type ServiceContext } from '../endpoint';
 import * as S from '../schemas';
 import { streamNdjson } from './sessions';
@@ -64,13 +65,17 @@ export function auditRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     url: '/v1/tenants/:tenant/access-log',
     allow: ['auditor'],
     summary: "Stream the tenant's access trail",
-    description: 'NDJSON, one access record a line, oldest first (records about the tenant only).',
+    description:
+      'NDJSON, one access record a line, oldest first: the file `session-vault verify-trail --tenant <tenant>` checks offline. ' +
+      "The whole trail from seq 1, the tenant's records in full and every other tenant's withheld (the digests its hash covers in place of its fields), " +
+      'so that none can be left out or withheld unseen. With `since`, only the tenant\'s records since then, which cannot be checked for what is missing.',
     tags: ['audit'],
     schema: { params: S.tenantPath, querystring: S.accessQuery, response: { 200: S.accessRecord.describe('one line of the NDJSON stream') } },
     handler: async (req, reply) => {
-      const since = req.query.since === undefined ? undefined : new Date(req.query.since);
-      const records = vault.accessLog({ tenant: req.params.tenant, since });
-      return streamNdjson(reply, records, (r) => ({ seq: r.seq, at: r.at.toISOString(), actor: r.actor, action: r.action, tenant: r.tenant, session: r.session, reason: r.reason, outcome: r.outcome }), req.id);
+      const { tenant } = req.params;
+      if (req.query.since === undefined) return streamNdjson(reply, vault.trailFile(tenant), (line) => line, req.id);
+      const records = vault.accessLog({ tenant, since: new Date(req.query.since) });
+      return streamNdjson(reply, records, (r) => trailLine(r), req.id);
     },
   });
 }
