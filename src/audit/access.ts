@@ -9,23 +9,26 @@ export type { AccessRecord };
 /**
  * The operator access trail's records and hash chain (docs/formats.md). A record with a
  * salt (every record written since migration 0059) is chained in the v2 form, which keeps
- * its tenant and its other fields in two digests of their own, so that a listing for one
- * tenant can withhold another tenant's record and still be checked (audit/trail-file.ts):
- *   tenant_n = BLAKE2b-256( str("session-vault/access-tenant/v2") ‖ u64(seq) ‖ opt(str(tenant)) )
- *   fields_n = BLAKE2b-256( str("session-vault/access-fields/v2") ‖ bytes(salt, 16 random bytes)
- *                           ‖ str(actor) ‖ str(action) ‖ opt(str(session)) ‖ opt(str(reason)) ‖ str(outcome) )
- *   hash_n   = BLAKE2b-256( str("session-vault/access/v2") ‖ bytes(hash_{n-1}) ‖ u64(seq)
- *                           ‖ u64(at ms) ‖ bytes(tenant_n) ‖ bytes(fields_n) )
+ * its tenant, its session and its other fields in digests of their own, so that a listing
+ * for one tenant, or one session, can withhold every other record and still be checked
+ * (audit/trail-file.ts):
+ *   tenant_n  = BLAKE2b-256( str("session-vault/access-tenant/v2") ‖ u64(seq) ‖ opt(str(tenant)) )
+ *   session_n = BLAKE2b-256( str("session-vault/access-session/v2") ‖ u64(seq) ‖ opt(str(tenant)) ‖ opt(str(session)) )
+ *   fields_n  = BLAKE2b-256( str("session-vault/access-fields/v2") ‖ bytes(salt, 16 random bytes)
+ *                            ‖ str(actor) ‖ str(action) ‖ opt(str(reason)) ‖ str(outcome) )
+ *   hash_n    = BLAKE2b-256( str("session-vault/access/v2") ‖ bytes(hash_{n-1}) ‖ u64(seq)
+ *                            ‖ u64(at ms) ‖ bytes(tenant_n) ‖ bytes(session_n) ‖ bytes(fields_n) )
  * A record without one (written before 0059) is chained in the v1 form:
  *   hash_n = BLAKE2b-256( str("session-vault/access/v1") ‖ bytes(hash_{n-1}) ‖ u64(seq)
  *                         ‖ u64(at ms) ‖ str(actor) ‖ str(action) ‖ opt(str(tenant))
  *                         ‖ opt(str(session)) ‖ opt(str(reason)) ‖ str(outcome) )
  * with 32 zero bytes before seq 1. The salt keeps a withheld record's fields from being
- * guessed from its digest.
+ * guessed from their digest.
  */
 export const ACCESS_TAG = 'session-vault/access/v1';
 export const ACCESS_TAG_V2 = 'session-vault/access/v2';
 const TENANT_TAG = 'session-vault/access-tenant/v2';
+const SESSION_TAG = 'session-vault/access-session/v2';
 const FIELDS_TAG = 'session-vault/access-fields/v2';
 export const ACCESS_SALT_BYTES = 16;
 
@@ -34,28 +37,39 @@ export function tenantCommitment(seq: number, tenant: string | null): Uint8Array
   return blake2b256(frame([str(TENANT_TAG), u64(seq), opt(tenant, str)]));
 }
 
-/** A record's other fields, salted: what a listing shows of a withheld record's fields. */
-export function fieldsDigest(salt: Uint8Array, r: Pick<AccessRecord, 'actor' | 'action' | 'session' | 'reason' | 'outcome'>): Uint8Array {
-  if (salt.length !== ACCESS_SALT_BYTES) throw new RangeError(`an access record's salt is ${ACCESS_SALT_BYTES} bytes`);
-  return blake2b256(frame([str(FIELDS_TAG), bytes(salt), str(r.actor), str(r.action), opt(r.session, str), opt(r.reason, str), str(r.outcome)]));
+/** A record's session (within its tenant), committed to with its seq: what a listing shows of a withheld record's session. */
+export function sessionCommitment(seq: number, tenant: string | null, session: string | null): Uint8Array {
+  return blake2b256(frame([str(SESSION_TAG), u64(seq), opt(tenant, str), opt(session, str)]));
 }
 
-/** What a v2 record's hash covers: its seq and time, and the digests of its tenant and its fields. */
+/** A record's other fields, salted: what a listing shows of a withheld record's fields. */
+export function fieldsDigest(salt: Uint8Array, r: Pick<AccessRecord, 'actor' | 'action' | 'reason' | 'outcome'>): Uint8Array {
+  if (salt.length !== ACCESS_SALT_BYTES) throw new RangeError(`an access record's salt is ${ACCESS_SALT_BYTES} bytes`);
+  return blake2b256(frame([str(FIELDS_TAG), bytes(salt), str(r.actor), str(r.action), opt(r.reason, str), str(r.outcome)]));
+}
+
+/** What a v2 record's hash covers: its seq and time, and the digests of its tenant, its session and its fields. */
 export interface AccessDigests {
   seq: number;
   at: Date;
   tenant: Uint8Array;
+  session: Uint8Array;
   fields: Uint8Array;
+}
+
+/** The digests of a v2 record (one with a salt). */
+export function accessDigests(r: AccessRecord & { salt: Uint8Array }): AccessDigests {
+  return { seq: r.seq, at: r.at, tenant: tenantCommitment(r.seq, r.tenant), session: sessionCommitment(r.seq, r.tenant, r.session), fields: fieldsDigest(r.salt, r) };
 }
 
 /** The v2 chain hash from the digests alone: how a withheld record is checked. */
 export function accessLink(prev: Uint8Array, d: AccessDigests): Uint8Array {
-  return blake2b256(frame([str(ACCESS_TAG_V2), bytes(prev), u64(d.seq), u64(d.at.getTime()), bytes(d.tenant), bytes(d.fields)]));
+  return blake2b256(frame([str(ACCESS_TAG_V2), bytes(prev), u64(d.seq), u64(d.at.getTime()), bytes(d.tenant), bytes(d.session), bytes(d.fields)]));
 }
 
 /** The chain hash of a record: v2 when it has a salt, v1 when it has none. */
 export function accessHash(prev: Uint8Array, r: AccessRecord & { salt?: Uint8Array | null }): Uint8Array {
-  if (r.salt) return accessLink(prev, { seq: r.seq, at: r.at, tenant: tenantCommitment(r.seq, r.tenant), fields: fieldsDigest(r.salt, r) });
+  if (r.salt) return accessLink(prev, accessDigests({ ...r, salt: r.salt }));
   return blake2b256(
     frame([
       str(ACCESS_TAG),
@@ -117,11 +131,11 @@ export function parseTrailHead(note: string): (TrailHead & { keyId: string; sign
   return { seq: Number(m[1]), hash: new Uint8Array(Buffer.from(m[2]!, 'base64')), at, keyId: split.signatures[0]!.name, signature: split.signatures[0]!.blob.subarray(4) };
 }
 
-/** A record a listing withholds (audit/trail-file.ts): the digests of its tenant and fields in place of them. */
+/** A record a listing withholds (audit/trail-file.ts): the digests of its tenant, session and fields in place of them. */
 export interface WithheldRecord {
   seq: number;
   at: Date;
-  withheld: { tenant: Uint8Array; fields: Uint8Array };
+  withheld: { tenant: Uint8Array; session: Uint8Array; fields: Uint8Array };
 }
 
 /** A record as the chain verifier takes it, in full or withheld, with what was stored beside it. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { bytesEqual, fromHex, toHex } from '../crypto';
 import type { AccessRecord } from '../domain';
-import { ACCESS_SALT_BYTES, AccessChainVerifier, fieldsDigest, parseTrailHead, tenantCommitment } from './access';
+import { ACCESS_SALT_BYTES, AccessChainVerifier, accessDigests, parseTrailHead, sessionCommitment, tenantCommitment } from './access';
 import type { KeyPeriods } from './key-period';
 
 /**
@@ -10,10 +10,10 @@ import type { KeyPeriods } from './key-period';
  * salt (hex; null in the v1 form), chain hash (hex) and the signature of the trail head at
  * it (`keyId`, base64 `signature`; null for records written before the trail was signed).
  * The whole trail, from seq 1: each hash covers the record before it (audit/access.ts).
- * A listing for one tenant withholds every other tenant's v2 record: in place of its
- * fields, the digests of its tenant and its fields (`withheld`), which its hash covers, so
- * the chain is checked whole and the tenant's auditor sees that no withheld record is
- * theirs. Pure.
+ * A listing for one tenant, or one session of a tenant (its scope), withholds every v2
+ * record outside it: in place of its fields, the digests of its tenant, its session and
+ * its other fields (`withheld`), which its hash covers, so the chain is checked whole and
+ * the auditor sees that no withheld record is in the scope. Pure.
  */
 const hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`));
 const signed = {
@@ -37,7 +37,7 @@ const fullLineSchema = z.strictObject({
 const withheldLineSchema = z.strictObject({
   seq: z.number().int().positive(),
   at: z.iso.datetime(),
-  withheld: z.strictObject({ tenant: hex(32), fields: hex(32) }),
+  withheld: z.strictObject({ tenant: hex(32), session: hex(32), fields: hex(32) }),
   ...signed,
 });
 export const trailLineSchema = z.union([fullLineSchema, withheldLineSchema]);
@@ -45,19 +45,29 @@ export type TrailLine = z.infer<typeof trailLineSchema>;
 
 type StoredRecord = AccessRecord & { salt: Uint8Array | null; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null };
 
+/** What a listing shows in full: one tenant's records, or one session's of a tenant. */
+export interface TrailScope {
+  tenant: string;
+  session?: string;
+}
+
+const inScope = (r: { tenant: string | null; session: string | null }, scope: TrailScope) => r.tenant === scope.tenant && (scope.session === undefined || r.session === scope.session);
+
 /**
- * A stored record as a line of the trail file: in full, or, in a listing for `forTenant`,
- * withheld when it is another tenant's (or the vault's own, with no tenant) and in the v2
- * form. A v1 record cannot be withheld and still checked, so it is shown in full.
+ * A stored record as a line of the trail file: in full, or, in a listing for `scope`,
+ * withheld when it is outside the scope (another tenant's or session's, or the vault's own,
+ * with no tenant) and in the v2 form. A v1 record cannot be withheld and still checked,
+ * so it is shown in full.
  */
-export function trailLine(r: StoredRecord, forTenant?: string): TrailLine {
+export function trailLine(r: StoredRecord, scope?: TrailScope): TrailLine {
   const stored = {
     hash: toHex(r.hash),
     keyId: r.keyId,
     signature: r.signature === null ? null : Buffer.from(r.signature).toString('base64'),
   };
-  if (forTenant !== undefined && r.salt !== null && r.tenant !== forTenant) {
-    return { seq: r.seq, at: r.at.toISOString(), withheld: { tenant: toHex(tenantCommitment(r.seq, r.tenant)), fields: toHex(fieldsDigest(r.salt, r)) }, ...stored };
+  if (scope !== undefined && r.salt !== null && !inScope(r, scope)) {
+    const d = accessDigests({ ...r, salt: r.salt });
+    return { seq: r.seq, at: r.at.toISOString(), withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, ...stored };
   }
   return {
     seq: r.seq,
@@ -86,9 +96,9 @@ export interface TrailReport {
   lastSeq: number;
   /** The witnessed head the trail was checked against (its seq), or null when none was given. */
   witnessedSeq: number | null;
-  /** The tenant whose listing this was checked as, or null for the whole trail. */
-  tenant: string | null;
-  /** Records shown in full that are the tenant's (all of them, checking the whole trail). */
+  /** The scope whose listing this was checked as, or null for the whole trail. */
+  scope: TrailScope | null;
+  /** Records shown in full that are in the scope (all of them, checking the whole trail). */
   shown: number;
   /** Records withheld (shown as digests): none, checking the whole trail. */
   withheld: number;
@@ -102,15 +112,16 @@ export interface TrailReport {
  * key's signature on the head at it, in that key's period (AccessChainVerifier, as
  * `verify` does on the database, but with no storage times). With the witness's trail
  * head (`access-trail.checkpoint`, fetched from the witness by the auditor), records cut
- * from the end or a rewritten history show too. Checked for `tenant`, no withheld record
- * may be that tenant's (`own_record_withheld`); checked whole, none may be withheld
+ * from the end or a rewritten history show too. Checked as a scope's listing, no
+ * withheld record may be in the scope (`own_record_withheld`: its tenant's digest, or
+ * for a session its session's, is the scope's); checked whole, none may be withheld
  * (`record_withheld`).
  */
 export function verifyTrail(
   lines: readonly unknown[],
   trusted: { keys: ReadonlyMap<string, Uint8Array>; periods?: KeyPeriods },
   witnessHead: string | null,
-  tenant: string | null = null,
+  scope: TrailScope | null = null,
 ): TrailReport {
   const problems: TrailProblem[] = [];
   let witnessed = null;
@@ -119,6 +130,7 @@ export function verifyTrail(
     if (!witnessed) problems.push({ kind: 'malformed_witness_head', detail: 'the witness head is not a signed access-trail note' });
   }
   const chain = new AccessChainVerifier(trusted.keys, witnessed, trusted.periods ?? new Map());
+  const name = scope === null ? '' : scope.session === undefined ? `tenant ${scope.tenant}'s` : `session ${scope.tenant}/${scope.session}'s`;
   let [lastSeq, shown, withheld] = [0, 0, 0];
   lines.forEach((value, i) => {
     const parsed = trailLineSchema.safeParse(value);
@@ -132,13 +144,13 @@ export function verifyTrail(
     const stored = { hash: fromHex(l.hash), keyId: l.keyId, signature: l.signature === null ? null : new Uint8Array(Buffer.from(l.signature, 'base64')) };
     if ('withheld' in l) {
       withheld++;
-      const digests = { tenant: fromHex(l.withheld.tenant), fields: fromHex(l.withheld.fields) };
+      const digests = { tenant: fromHex(l.withheld.tenant), session: fromHex(l.withheld.session), fields: fromHex(l.withheld.fields) };
       chain.push({ seq: l.seq, at: new Date(l.at), withheld: digests, ...stored });
-      if (tenant === null) problems.push({ kind: 'record_withheld', seq: l.seq, detail: `record ${l.seq}: withheld, in a check of the whole trail (a tenant's listing is checked with --tenant)` });
-      else if (bytesEqual(digests.tenant, tenantCommitment(l.seq, tenant))) problems.push({ kind: 'own_record_withheld', seq: l.seq, detail: `record ${l.seq}: withheld, but it is ${tenant}'s` });
+      if (scope === null) problems.push({ kind: 'record_withheld', seq: l.seq, detail: `record ${l.seq}: withheld, in a check of the whole trail (a tenant's listing is checked with --tenant)` });
+      else if (withheldInScope(l.seq, digests, scope)) problems.push({ kind: 'own_record_withheld', seq: l.seq, detail: `record ${l.seq}: withheld, but it is ${name}` });
       return;
     }
-    if (tenant === null || l.tenant === tenant) shown++;
+    if (scope === null || inScope(l, scope)) shown++;
     chain.push({
       seq: l.seq,
       at: new Date(l.at),
@@ -154,5 +166,11 @@ export function verifyTrail(
   });
   for (const p of chain.finish()) problems.push({ kind: p.kind, seq: p.seq, detail: `record ${p.seq}: ${p.kind.replace(/_/g, ' ')}` });
   if (lines.length === 0) problems.push({ kind: 'empty_trail', detail: 'the file holds no record' });
-  return { ok: problems.length === 0, records: chain.count, lastSeq, witnessedSeq: witnessed?.seq ?? null, tenant, shown, withheld, problems };
+  return { ok: problems.length === 0, records: chain.count, lastSeq, witnessedSeq: witnessed?.seq ?? null, scope, shown, withheld, problems };
+}
+
+/** Whether a withheld record's digests say it is in the scope: its tenant's, for a tenant; its session's (within the tenant), for a session. */
+function withheldInScope(seq: number, d: { tenant: Uint8Array; session: Uint8Array }, scope: TrailScope): boolean {
+  if (scope.session === undefined) return bytesEqual(d.tenant, tenantCommitment(seq, scope.tenant));
+  return bytesEqual(d.session, sessionCommitment(seq, scope.tenant, scope.session));
 }

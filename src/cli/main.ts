@@ -152,14 +152,16 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .option('--trusted-keys <file>', 'the vault\'s public keys, pinned whole ({"keys":[{"id","publicKey"}]}, as the witness\'s public-keys.json)')
     .option('--witness-head <file>', 'the witness\'s access-trail.checkpoint: records cut from the end, or a rewritten history, show against it')
     .option('--tenant <tenant>', 'the file is `access-log --json --tenant T`\'s: other tenants\' records withheld, none of this tenant\'s')
-    .action(run((ctx, file: string, f: { trustedKeys?: string; witnessHead?: string; tenant?: string }) => verifyTrailCommand(ctx, file, f)));
+    .option('--session <session>', 'with --tenant: the file is `access-log --json --tenant T --session S`\'s, every other record withheld')
+    .action(run((ctx, file: string, f: { trustedKeys?: string; witnessHead?: string; tenant?: string; session?: string }) => verifyTrailCommand(ctx, file, f)));
 
   program
     .command('access-log')
     .description('the operator access trail (NDJSON with --json)')
     .option('--tenant <tenant>', 'only this tenant (with --json, the whole trail, other tenants\' records withheld)')
+    .option('--session <session>', 'with --tenant: only this session (with --json, the whole trail, every other record withheld)')
     .option('--since <iso>', 'only records at or after this time (with --json, a listing verify-trail cannot check whole)')
-    .action(run((ctx, f: { tenant?: string; since?: string }) => accessLogCommand(ctx, f)));
+    .action(run((ctx, f: { tenant?: string; session?: string; since?: string }) => accessLogCommand(ctx, f)));
 
   const keys = program.command('keys').description('key lifecycle');
   keys.command('list <tenant>').description("a tenant's key versions (never key material)").action(run((ctx, t: string) => keysListCommand(ctx, t)));

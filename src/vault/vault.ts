@@ -228,12 +228,12 @@ export class Vault {
 
   /**
    * The access trail as the file an auditor checks alone with `verify-trail`
-   * (audit/trail-file.ts): whole, from seq 1; for a tenant, every other tenant's record
-   * (in the v2 form) withheld, shown as the digests its hash covers.
+   * (audit/trail-file.ts): whole, from seq 1; for a tenant, or a session of a tenant,
+   * every record outside it (in the v2 form) withheld, shown as the digests its hash covers.
    */
-  async *trailFile(tenant?: string): AsyncGenerator<TrailLine> {
-    const forTenant = tenant === undefined ? undefined : validTenantId(tenant);
-    for await (const r of accessTrail(this.deps)) yield trailLine(r, forTenant);
+  async *trailFile(scope?: { tenant: string; session?: string }): AsyncGenerator<TrailLine> {
+    const checked = scope === undefined ? undefined : { tenant: validTenantId(scope.tenant), ...(scope.session === undefined ? {} : { session: validSessionId(scope.session) }) };
+    for await (const r of accessTrail(this.deps)) yield trailLine(r, checked);
   }
 
   /**

@@ -5,7 +5,7 @@ import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { runCli } from '../support/cli';
 import { asOwner } from '../support/owner';
 import type { Vault } from '../../src/vault';
-import { accessHash, fieldsDigest, signTrailHead, tenantCommitment } from '../../src/audit';
+import { accessDigests, accessHash, signTrailHead, tenantCommitment } from '../../src/audit';
 import { ensureSodium, fromHex, generateSigningKeyPair, signingKeyId, toHex } from '../../src/crypto';
 import { GENESIS_HASH } from '../../src/events';
 
@@ -262,7 +262,7 @@ describe('the access trail handed to an auditor', () => {
     }
   });
 
-  it("a tenant's auditor checks the tenant's listing alone, reading no other tenant's records: an operator who leaves out or withholds one of the tenant's records is caught", async () => {
+  it("a tenant's auditor checks the tenant's listing alone (or one session's), reading no other tenant's records: an operator who leaves out or withholds one of the tenant's records is caught", async () => {
     const home = mkdtempSync(path.join(os.tmpdir(), 'sv-trail-'));
     const auditorHome = mkdtempSync(path.join(os.tmpdir(), 'sv-trail-auditor-'));
     const run = (args: string[]) => runCli({ VAULT_HOME: home }, args);
@@ -302,16 +302,17 @@ describe('the access trail handed to an auditor', () => {
         return { code: r.code, report: JSON.parse(r.stdout) as { ok: boolean; shown: number; withheld: number; problems: { kind: string; seq?: number }[] } };
       };
       const kinds = async (trail: string[], tenant: string | null = 'bank') => (await check(trail, tenant)).report.problems.map((p) => `${p.seq ?? '-'} ${p.kind}`);
-      expect(await check(lines)).toEqual({ code: 0, report: expect.objectContaining({ ok: true, records: 5, lastSeq: 5, witnessedSeq: 5, tenant: 'bank', shown: 3, withheld: 2, problems: [] }) });
+      expect(await check(lines)).toEqual({ code: 0, report: expect.objectContaining({ ok: true, records: 5, lastSeq: 5, witnessedSeq: 5, scope: { tenant: 'bank' }, shown: 3, withheld: 2, problems: [] }) });
       const text = await auditor(['verify-trail', file('trail.ndjson', listed.stdout), '--trusted-keys', keys, '--witness-head', head, '--tenant', 'bank']);
-      expect([text.code, text.stdout]).toEqual([0, 'OK: access trail for tenant bank, 5 record(s) to seq 5, checked against the witnessed head at seq 5\n  3 record(s) of bank shown; 2 of other tenants or of the vault withheld, none of them bank\'s\n']);
+      expect([text.code, text.stdout]).toEqual([0, 'OK: access trail for tenant bank, 5 record(s) to seq 5, checked against the witnessed head at seq 5\n  3 record(s) of tenant bank shown; 2 others withheld, none of them tenant bank\'s\n']);
 
       // The operator leaves out mallory's read of the bank's session.
       expect(await kinds([lines[0]!, lines[1]!, lines[3]!, lines[4]!])).toEqual(['3 access_gap', '4 access_hash_mismatch']);
       // ... or withholds it as if it were another tenant's: its digests are the true ones, so the chain holds, but its tenant is the bank.
       const mallory = parsed[2]! as { seq: number; at: string; actor: string; action: string; tenant: string; session: string; reason: string; outcome: string; salt: string; hash: string; keyId: string; signature: string };
-      const asWithheld = (tenantDigest: Uint8Array) => JSON.stringify({ seq: mallory.seq, at: mallory.at, withheld: { tenant: toHex(tenantDigest), fields: toHex(fieldsDigest(fromHex(mallory.salt), mallory)) }, hash: mallory.hash, keyId: mallory.keyId, signature: mallory.signature });
-      const withheld = [lines[0]!, lines[1]!, asWithheld(tenantCommitment(3, 'bank')), lines[3]!, lines[4]!];
+      const digests = accessDigests({ ...mallory, at: new Date(mallory.at), salt: fromHex(mallory.salt) });
+      const asWithheld = (tenantDigest: Uint8Array) => JSON.stringify({ seq: mallory.seq, at: mallory.at, withheld: { tenant: toHex(tenantDigest), session: toHex(digests.session), fields: toHex(digests.fields) }, hash: mallory.hash, keyId: mallory.keyId, signature: mallory.signature });
+      const withheld = [lines[0]!, lines[1]!, asWithheld(digests.tenant), lines[3]!, lines[4]!];
       expect(await kinds(withheld)).toEqual(['3 own_record_withheld']);
       // ... or claims its tenant is the insurer's: then the chain does not hold.
       expect(await kinds([lines[0]!, lines[1]!, asWithheld(tenantCommitment(3, 'insurer')), lines[3]!, lines[4]!])).toEqual(['3 access_hash_mismatch']);
@@ -324,8 +325,26 @@ describe('the access trail handed to an auditor', () => {
       const insurer = await run(['access-log', '--json', '--tenant', 'insurer']);
       expect(insurer.stdout).not.toContain('mallory');
       expect((await check(insurer.stdout.trim().split('\n'), 'insurer')).report).toEqual(expect.objectContaining({ ok: true, shown: 2, withheld: 3 }));
+      // One session's listing: the bank's records of other sessions (its policy) withheld as well.
+      expect((await run(['append', 'bank', 'claim-9000', '--event', '{"type":"message","role":"user","content":"another claim"}'])).code).toBe(0);
+      expect((await run(['events', 'bank', 'claim-9000', '--actor', 'dave', '--reason', 'claim 9000 review'])).code).toBe(0);
+      const session = await run(['access-log', '--json', '--tenant', 'bank', '--session', 'claim-8812']);
+      expect(session.stdout).not.toMatch(/claim-9000|dave|retention\.set/);
+      const sessionLines = session.stdout.trim().split('\n');
+      const sessionFile = file('session.ndjson', session.stdout);
+      const newHead = file('access-trail.checkpoint', readFileSync(path.join(home, 'witness', 'access-trail.checkpoint'), 'utf8'));
+      const text2 = await auditor(['verify-trail', sessionFile, '--trusted-keys', keys, '--witness-head', newHead, '--tenant', 'bank', '--session', 'claim-8812']);
+      expect([text2.code, text2.stdout]).toEqual([0, 'OK: access trail for session bank/claim-8812, 6 record(s) to seq 6, checked against the witnessed head at seq 6\n  2 record(s) of session bank/claim-8812 shown; 4 others withheld, none of them session bank/claim-8812\'s\n']);
+      const asOther = await auditor(['verify-trail', sessionFile, '--trusted-keys', keys, '--witness-head', newHead, '--tenant', 'bank', '--session', 'claim-9000', '--json']);
+      expect([asOther.code, (JSON.parse(asOther.stdout) as { problems: { kind: string; seq: number }[] }).problems.map((p) => `${p.seq} ${p.kind}`)]).toEqual([1, ['6 own_record_withheld']]);
+      expect(sessionLines.length).toBe(6);
+
       const badTenant = await auditor(['verify-trail', file('t.ndjson', listed.stdout), '--trusted-keys', keys, '--tenant', 'no such/tenant']);
       expect([badTenant.code, badTenant.stdout]).toEqual([2, '']);
+      const sessionAlone = await auditor(['verify-trail', file('t.ndjson', listed.stdout), '--trusted-keys', keys, '--session', 'claim-8812']);
+      expect([sessionAlone.code, sessionAlone.stderr.trim()]).toEqual([2, 'error[INVALID_INPUT]: --session needs --tenant: a session is one of a tenant\'s']);
+      const listAlone = await run(['access-log', '--json', '--session', 'claim-8812']);
+      expect([listAlone.code, listAlone.stdout]).toEqual([2, '']);
     } finally {
       rmSync(home, { recursive: true, force: true });
       rmSync(auditorHome, { recursive: true, force: true });

@@ -10,7 +10,7 @@ import { sql } from 'drizzle-orm';
 import { asOwner } from '../support/owner';
 import { storeOf } from '../../src/vault/vault';
 import { ROLES, newToken, type Role } from '../../src/tokens';
-import { fieldsDigest, parseTrustedKeys, tenantCommitment, verifyTrail } from '../../src/audit';
+import { accessDigests, parseTrustedKeys, verifyTrail, type AccessRecord, type TrailScope } from '../../src/audit';
 import { fromHex, toHex } from '../../src/crypto';
 
 /**
@@ -112,20 +112,38 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
     // What the auditor checks it with, fetched from the witness, not the service.
     const keys = parseTrustedKeys(readFileSync(path.join(svc.home, 'witness', 'public-keys.json'), 'utf8'), 'public-keys.json');
     const head = readFileSync(path.join(svc.home, 'witness', 'access-trail.checkpoint'), 'utf8');
-    const check = (ls: string[]) => verifyTrail(ls.map((l) => JSON.parse(l) as unknown), keys, head, 'acme');
-    expect(check(lines)).toMatchObject({ ok: true, tenant: 'acme', records: lines.length, problems: [] });
+    const check = (ls: string[], scope: TrailScope = { tenant: 'acme' }) => verifyTrail(ls.map((l) => JSON.parse(l) as unknown), keys, head, scope);
+    expect(check(lines)).toMatchObject({ ok: true, scope: { tenant: 'acme' }, records: lines.length, problems: [] });
     const at = parsed.indexOf(read);
     // The service leaves out the read...
     expect(check(lines.filter((_, i) => i !== at)).problems.map((p) => p.kind)).toEqual(['access_gap', 'access_hash_mismatch']);
     // ... or cuts the trail before it...
     expect(check(lines.slice(0, at)).problems.map((p) => p.kind)).toEqual(['access_witness_beyond_head']);
     // ... or withholds it: its tenant is acme.
-    const r = JSON.parse(lines[at]!) as { seq: number; at: string; salt: string; hash: string; keyId: string; signature: string } & Parameters<typeof fieldsDigest>[1];
-    const withheld = JSON.stringify({ seq: r.seq, at: r.at, withheld: { tenant: toHex(tenantCommitment(r.seq, 'acme')), fields: toHex(fieldsDigest(fromHex(r.salt), r)) }, hash: r.hash, keyId: r.keyId, signature: r.signature });
+    const r = JSON.parse(lines[at]!) as { seq: number; at: string; salt: string; hash: string; keyId: string; signature: string } & AccessRecord;
+    const d = accessDigests({ ...r, at: new Date(r.at), salt: fromHex(r.salt) });
+    const withheld = JSON.stringify({ seq: r.seq, at: r.at, withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, hash: r.hash, keyId: r.keyId, signature: r.signature });
     expect(check(lines.map((l, i) => (i === at ? withheld : l))).problems.map((p) => p.kind)).toEqual(['own_record_withheld']);
     // With `since`, only the tenant's records since then: each in full, and no listing to check whole.
     const since = await svc.call(tokens.acme.auditor, 'GET', `/v1/tenants/acme/access-log?since=${encodeURIComponent(parsed[at]!.at)}`);
     expect(since.text.trim().split('\n').map((l) => JSON.parse(l).actor)).toEqual([`token:${acmeOperator.id}`]);
+
+    // One session's listing, for who read one customer's conversation: the tenant's other sessions' records are withheld too.
+    await svc.vault.session('acme', 's2').append(message('acme other words'));
+    expect((await svc.call(acmeOperator.token, 'GET', '/v1/tenants/acme/sessions/s2/state', undefined, { 'x-vault-reason': 'ticket 44' })).status).toBe(200);
+    const s1 = await svc.call(tokens.acme.auditor, 'GET', '/v1/tenants/acme/sessions/s1/access-log');
+    expect(s1.status).toBe(200);
+    expect(s1.text).not.toMatch(/ticket 44|"s2"|fraud case/);
+    const s1Lines = s1.text.trim().split('\n');
+    const s1Report = check(s1Lines, { tenant: 'acme', session: 's1' });
+    expect(s1Report).toMatchObject({ ok: true, problems: [] });
+    expect(s1Lines.map((l) => JSON.parse(l) as { withheld?: unknown; session?: string }).filter((l) => l.withheld === undefined).every((l) => l.session === 's1')).toBe(true);
+    // ... where the read of s1 withheld, or the whole listing taken as s2's, is caught.
+    const s1At = s1Lines.findIndex((l) => l.includes(`"token:${acmeOperator.id}"`));
+    expect(check(s1Lines.map((l, i) => (i === s1At ? withheld : l)), { tenant: 'acme', session: 's1' }).problems.map((p) => p.kind)).toEqual(['own_record_withheld']);
+    expect(check(s1Lines, { tenant: 'acme', session: 's2' }).ok).toBe(false);
+    // Another tenant's auditor reaches neither listing.
+    expect((await svc.call(tokens.other.auditor, 'GET', '/v1/tenants/acme/sessions/s1/access-log')).status).toBe(403);
   });
 
   it('refuses tokens a DBA forged, promoted, re-keyed, moved or un-revoked, and the app role cannot change a grant at all', async () => {

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { accessHash, accessLink, fieldsDigest, signTrailHead, tenantCommitment, trailLine, verifyTrail, type AccessRecord } from '../../src/audit';
+import { accessDigests, accessHash, accessLink, fieldsDigest, sessionCommitment, signTrailHead, tenantCommitment, trailLine, verifyTrail, type AccessRecord, type TrailScope } from '../../src/audit';
 import { blake2b256, ensureSodium, generateSigningKeyPair, signingKeyId, toHex } from '../../src/crypto';
 import { GENESIS_HASH } from '../../src/events';
 
@@ -47,19 +47,21 @@ describe('access hash', () => {
     expect(toHex(accessHash(prev, { ...record, salt: null }))).toBe(toHex(expected));
   });
 
-  it('v2 (salted) hashes the digests of the tenant and the fields, each exactly as documented', () => {
+  it('v2 (salted) hashes the digests of the tenant, the session and the fields, each exactly as documented', () => {
     const tenant = blake2b256(Buffer.concat([lp(Buffer.from('session-vault/access-tenant/v2')), u64be(7), some(lp(Buffer.from('bank')))]));
-    const fields = blake2b256(
-      Buffer.concat([lp(Buffer.from('session-vault/access-fields/v2')), lp(Buffer.from(salt)), lp(Buffer.from('alice')), lp(Buffer.from('events')), some(lp(Buffer.from('claim-1'))), none, lp(Buffer.from('granted'))]),
+    const session = blake2b256(Buffer.concat([lp(Buffer.from('session-vault/access-session/v2')), u64be(7), some(lp(Buffer.from('bank'))), some(lp(Buffer.from('claim-1')))]));
+    const fields = blake2b256(Buffer.concat([lp(Buffer.from('session-vault/access-fields/v2')), lp(Buffer.from(salt)), lp(Buffer.from('alice')), lp(Buffer.from('events')), none, lp(Buffer.from('granted'))]));
+    const expected = blake2b256(
+      Buffer.concat([lp(Buffer.from('session-vault/access/v2')), lp(Buffer.from(prev)), u64be(7), u64be(record.at.getTime()), lp(Buffer.from(tenant)), lp(Buffer.from(session)), lp(Buffer.from(fields))]),
     );
-    const expected = blake2b256(Buffer.concat([lp(Buffer.from('session-vault/access/v2')), lp(Buffer.from(prev)), u64be(7), u64be(record.at.getTime()), lp(Buffer.from(tenant)), lp(Buffer.from(fields))]));
     expect(toHex(tenantCommitment(7, 'bank'))).toBe(toHex(tenant));
+    expect(toHex(sessionCommitment(7, 'bank', 'claim-1'))).toBe(toHex(session));
     expect(toHex(fieldsDigest(salt, record))).toBe(toHex(fields));
     expect(toHex(accessHash(prev, { ...record, salt }))).toBe(toHex(expected));
-    expect(toHex(accessHash(prev, { ...record, salt }))).toBe('2420160b05e2af8af3736994537abb3dba887195d804a54d851fb9da66ecc0e8');
+    expect(toHex(accessHash(prev, { ...record, salt }))).toBe('fd8576c71a9c434cba5ccabfd79d93d209bf8f58101356547026c24ca384895a');
   });
 
-  it("v2 hashes differ with every field, the salt and the tenant, and never equal v1's", () => {
+  it("v2 hashes differ with every field, the salt, the tenant and the session, and never equal v1's", () => {
     const base = accessHash(prev, { ...record, salt });
     const changed: Partial<AccessRecord & { salt: Uint8Array }>[] = [
       { actor: 'mallory' },
@@ -75,6 +77,8 @@ describe('access hash', () => {
     ];
     for (const c of changed) expect(toHex(accessHash(prev, { ...record, salt, ...c }))).not.toBe(toHex(base));
     expect(toHex(accessHash(prev, record))).not.toBe(toHex(base));
+    // The same session id in another tenant is another session.
+    expect(toHex(sessionCommitment(7, 'insurer', 'claim-1'))).not.toBe(toHex(sessionCommitment(7, 'bank', 'claim-1')));
     expect(() => fieldsDigest(new Uint8Array(15), record)).toThrow(RangeError);
   });
 });
@@ -107,53 +111,72 @@ describe("a tenant's listing of the trail", () => {
     });
   };
 
-  it("checks whole for its tenant, shows only the tenant's v2 records in full, and catches any of them withheld or left out", () => {
+  const scopes: fc.Arbitrary<TrailScope> = fc.oneof(
+    fc.constantFrom('bank', 'insurer').map((tenant) => ({ tenant })),
+    fc.record({ tenant: fc.constantFrom('bank', 'insurer'), session: fc.constantFrom('s1', 's2') }),
+  );
+  const inScope = (r: { tenant: string | null; session: string | null }, scope: TrailScope) => r.tenant === scope.tenant && (scope.session === undefined || r.session === scope.session);
+
+  it('checks whole for its scope (a tenant, or a session), shows only the v2 records in it in full, and catches any of them withheld or left out', () => {
     const signer = keyPair();
     const keys = { keys: new Map([[signer.id, signer.publicKey]]) };
     fc.assert(
-      fc.property(fc.array(arbRecord, { minLength: 1, maxLength: 12 }), fc.constantFrom('bank', 'insurer'), (specs, tenant) => {
+      fc.property(fc.array(arbRecord, { minLength: 1, maxLength: 12 }), scopes, (specs, scope) => {
         const stored = signedTrail(specs, signer);
-        const lines = stored.map((r) => trailLine(r, tenant));
-        const report = verifyTrail(lines, keys, null, tenant);
-        expect(report).toMatchObject({ ok: true, records: stored.length, problems: [] });
+        const lines = stored.map((r) => trailLine(r, scope));
+        const report = verifyTrail(lines, keys, null, scope);
+        expect(report).toMatchObject({ ok: true, records: stored.length, shown: stored.filter((r) => inScope(r, scope)).length, problems: [] });
         stored.forEach((r, i) => {
           const line = lines[i]! as Record<string, unknown>;
-          // Another tenant's (or the vault's) v2 record is withheld; the tenant's, and every v1 record, are shown.
-          expect('withheld' in line).toBe(r.salt !== null && r.tenant !== tenant);
+          // A v2 record outside the scope is withheld; one in it, and every v1 record, are shown.
+          expect('withheld' in line).toBe(r.salt !== null && !inScope(r, scope));
           if ('withheld' in line) expect(Object.keys(line).sort()).toEqual(['at', 'hash', 'keyId', 'seq', 'signature', 'withheld']);
         });
-        // Withholding one of the tenant's own shown v2 records is caught.
-        const own = stored.findIndex((r) => r.salt !== null && r.tenant === tenant);
+        // Withholding one of the scope's own v2 records is caught.
+        const own = stored.findIndex((r) => r.salt !== null && inScope(r, scope));
         if (own >= 0) {
           const r = stored[own]!;
-          const hidden = lines.map((l, i) => (i === own ? { seq: r.seq, at: r.at.toISOString(), withheld: { tenant: toHex(tenantCommitment(r.seq, tenant)), fields: toHex(fieldsDigest(r.salt!, r)) }, hash: toHex(r.hash), keyId: r.keyId, signature: Buffer.from(r.signature).toString('base64') } : l));
-          expect(verifyTrail(hidden, keys, null, tenant).problems.map((p) => p.kind)).toEqual(['own_record_withheld']);
+          const d = accessDigests({ ...r, salt: r.salt! });
+          const hidden = lines.map((l, i) =>
+            i === own ? { seq: r.seq, at: r.at.toISOString(), withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, hash: toHex(r.hash), keyId: r.keyId, signature: Buffer.from(r.signature).toString('base64') } : l,
+          );
+          expect(verifyTrail(hidden, keys, null, scope).problems.map((p) => p.kind)).toEqual(['own_record_withheld']);
         }
         // Leaving any record out but the last is caught by the chain.
         if (lines.length > 1) {
           const drop = lines.length - 2;
-          expect(verifyTrail(lines.filter((_, i) => i !== drop), keys, null, tenant).ok).toBe(false);
+          expect(verifyTrail(lines.filter((_, i) => i !== drop), keys, null, scope).ok).toBe(false);
         }
         // Checked as the whole trail, a listing with any record withheld is refused.
         expect(verifyTrail(lines, keys, null).ok).toBe(lines.every((l) => !('withheld' in l)));
       }),
-      { numRuns: 60 },
+      { numRuns: 80 },
     );
   });
 
-  it('refuses a withheld record whose digests were made up: a forged tenant, or fields not its own', () => {
+  it('refuses a withheld record whose digests were made up: a forged tenant or session, or fields not its own', () => {
     const signer = keyPair();
     const keys = { keys: new Map([[signer.id, signer.publicKey]]) };
     const stored = signedTrail([{ actor: 'mallory', action: 'events', tenant: 'bank', session: 's1', reason: 'curious', outcome: 'granted', v1: false }], signer);
-    const line = trailLine(stored[0]!, 'bank') as Record<string, unknown>;
-    const withheld = (tenant: Uint8Array, fields: Uint8Array) => ({ seq: 1, at: line.at, withheld: { tenant: toHex(tenant), fields: toHex(fields) }, hash: line.hash, keyId: line.keyId, signature: line.signature });
+    const line = trailLine(stored[0]!, { tenant: 'bank' }) as Record<string, unknown>;
     const r = stored[0]!;
-    expect(verifyTrail([withheld(tenantCommitment(1, 'insurer'), fieldsDigest(r.salt!, r))], keys, null, 'bank').problems.map((p) => p.kind)).toEqual(['access_hash_mismatch']);
-    expect(verifyTrail([withheld(tenantCommitment(1, 'bank'), fieldsDigest(r.salt!, { ...r, reason: 'ticket 9' }))], keys, null, 'bank').problems.map((p) => p.kind)).toEqual(['own_record_withheld', 'access_hash_mismatch']);
+    const d = accessDigests({ ...r, salt: r.salt! });
+    const withheld = (digests: Partial<typeof d>) => {
+      const w = { ...d, ...digests };
+      return { seq: 1, at: line.at, withheld: { tenant: toHex(w.tenant), session: toHex(w.session), fields: toHex(w.fields) }, hash: line.hash, keyId: line.keyId, signature: line.signature };
+    };
+    const kinds = (l: unknown, scope: TrailScope) => verifyTrail([l], keys, null, scope).problems.map((p) => p.kind);
+    expect(kinds(withheld({ tenant: tenantCommitment(1, 'insurer') }), { tenant: 'bank' })).toEqual(['access_hash_mismatch']);
+    expect(kinds(withheld({ session: sessionCommitment(1, 'bank', 's2') }), { tenant: 'bank', session: 's1' })).toEqual(['access_hash_mismatch']);
+    expect(kinds(withheld({ fields: fieldsDigest(r.salt!, { ...r, reason: 'ticket 9' }) }), { tenant: 'bank' })).toEqual(['own_record_withheld', 'access_hash_mismatch']);
+    // Its true digests pass for another scope, and are the scope's own for its tenant and its session.
+    expect(kinds(withheld({}), { tenant: 'insurer' })).toEqual([]);
+    expect(kinds(withheld({}), { tenant: 'bank', session: 's2' })).toEqual([]);
+    expect(kinds(withheld({}), { tenant: 'bank', session: 's1' })).toEqual(['own_record_withheld']);
     // A v1 record cannot be shown as withheld: its hash is not a v2 link of any digests.
     const v1 = signedTrail([{ actor: 'mallory', action: 'events', tenant: 'insurer', session: 's1', reason: null, outcome: 'granted', v1: true }], signer)[0]!;
-    expect(trailLine(v1, 'bank')).toMatchObject({ actor: 'mallory', tenant: 'insurer', salt: null });
-    const link = accessLink(GENESIS_HASH, { seq: 1, at: v1.at, tenant: tenantCommitment(1, 'insurer'), fields: new Uint8Array(32) });
+    expect(trailLine(v1, { tenant: 'bank' })).toMatchObject({ actor: 'mallory', tenant: 'insurer', salt: null });
+    const link = accessLink(GENESIS_HASH, { seq: 1, at: v1.at, tenant: tenantCommitment(1, 'insurer'), session: sessionCommitment(1, 'insurer', 's1'), fields: new Uint8Array(32) });
     expect(toHex(link)).not.toBe(toHex(v1.hash));
   });
 

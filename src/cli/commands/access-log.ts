@@ -1,26 +1,29 @@
 import { ensureSodium } from '../../crypto';
-import { parseTrustedKeys, trailLine, verifyTrail } from '../../audit';
-import { tenantId } from '../../domain';
+import { parseTrustedKeys, trailLine, verifyTrail, type TrailScope } from '../../audit';
+import { sessionId, tenantId } from '../../domain';
 import { InputError } from '../../errors';
 import type { CommandContext } from '../context';
 import { readInputFile, timeFlag } from '../input';
 import { json, printable } from '../output';
 
 /**
- * `access-log [--tenant T] [--since ISO]`: the operator access trail. With --json and no
- * --since, the file an auditor checks alone with `verify-trail` (audit/trail-file.ts): the
- * whole trail, each record with its chain hash and signature; with --tenant, every other
- * tenant's record withheld (its digests in place of its fields). With --since, only the
- * records since, which cannot be checked for what is missing.
+ * `access-log [--tenant T [--session S]] [--since ISO]`: the operator access trail. With
+ * --json and no --since, the file an auditor checks alone with `verify-trail`
+ * (audit/trail-file.ts): the whole trail, each record with its chain hash and signature;
+ * with --tenant (and --session), every record outside that tenant (or session) withheld,
+ * its digests in place of its fields. With --since, only the records since, which cannot
+ * be checked for what is missing.
  */
-export async function accessLogCommand(ctx: CommandContext, flags: { tenant?: string; since?: string }): Promise<number> {
+export async function accessLogCommand(ctx: CommandContext, flags: { tenant?: string; session?: string; since?: string }): Promise<number> {
   const since = timeFlag(flags.since, '--since');
+  const scope = scopeFlags(flags);
   await ctx.withVault(async (v) => {
     if (ctx.config.json && since === undefined) {
-      for await (const line of v.trailFile(flags.tenant)) json(ctx.io, line);
+      for await (const line of v.trailFile(scope)) json(ctx.io, line);
       return;
     }
     for await (const r of v.accessLog({ tenant: flags.tenant, since })) {
+      if (scope?.session !== undefined && r.session !== scope.session) continue;
       const record = trailLine(r);
       if (ctx.config.json) json(ctx.io, record);
       else ctx.io.out(printable(`${String(r.seq).padStart(6)}  ${record.at}  ${r.actor}  ${r.action}  ${r.tenant ?? '-'}/${r.session ?? '-'}  ${r.outcome}${r.reason ? `  "${r.reason}"` : ''}`));
@@ -29,17 +32,25 @@ export async function accessLogCommand(ctx: CommandContext, flags: { tenant?: st
   return 0;
 }
 
+/** --tenant and --session as a listing's scope; a session names its tenant. */
+function scopeFlags(flags: { tenant?: string; session?: string }): TrailScope | undefined {
+  if (flags.session !== undefined && flags.tenant === undefined) throw new InputError('INVALID_INPUT', '--session needs --tenant: a session is one of a tenant\'s');
+  if (flags.tenant === undefined) return undefined;
+  return { tenant: tenantId(flags.tenant), ...(flags.session === undefined ? {} : { session: sessionId(flags.session) }) };
+}
+
 /**
- * `verify-trail FILE --trusted-keys KEYS [--witness-head NOTE] [--tenant T]`: offline, with
- * neither database nor keyring, the access trail `access-log --json` wrote, against the
- * vault's keys pinned whole and, given the witness's trail head, its end; with --tenant,
- * the listing for that tenant, none of whose records may be withheld. Exit 1 on any
- * problem, 2 for flags or a keys file that are not right.
+ * `verify-trail FILE --trusted-keys KEYS [--witness-head NOTE] [--tenant T [--session S]]`:
+ * offline, with neither database nor keyring, the access trail `access-log --json` wrote,
+ * against the vault's keys pinned whole and, given the witness's trail head, its end; with
+ * --tenant (and --session), the listing for that tenant (or session), none of whose
+ * records may be withheld. Exit 1 on any problem, 2 for flags or a keys file that are not
+ * right.
  */
-export async function verifyTrailCommand(ctx: CommandContext, file: string, flags: { trustedKeys?: string; witnessHead?: string; tenant?: string }): Promise<number> {
+export async function verifyTrailCommand(ctx: CommandContext, file: string, flags: { trustedKeys?: string; witnessHead?: string; tenant?: string; session?: string }): Promise<number> {
   await ensureSodium();
   if (flags.trustedKeys === undefined) throw new InputError('INVALID_INPUT', 'verify-trail needs --trusted-keys: the vault\'s public keys, obtained out of band (the witness\'s public-keys.json)');
-  const tenant = flags.tenant === undefined ? null : tenantId(flags.tenant);
+  const scope = scopeFlags(flags) ?? null;
   const trusted = parseTrustedKeys(await readInputFile(flags.trustedKeys), flags.trustedKeys);
   const head = flags.witnessHead === undefined ? null : await readInputFile(flags.witnessHead);
   const lines = (await readInputFile(file))
@@ -52,12 +63,12 @@ export async function verifyTrailCommand(ctx: CommandContext, file: string, flag
         return undefined;
       }
     });
-  const report = verifyTrail(lines, trusted, head, tenant);
+  const report = verifyTrail(lines, trusted, head, scope);
   if (ctx.config.json) json(ctx.io, report);
   else {
-    const whose = tenant === null ? 'access trail' : `access trail for tenant ${tenant}`;
-    ctx.io.out(printable(`${report.ok ? 'OK' : 'TRAIL REJECTED'}: ${whose}, ${report.records} record(s) to seq ${report.lastSeq}${report.witnessedSeq === null ? '' : `, checked against the witnessed head at seq ${report.witnessedSeq}`}`));
-    if (tenant !== null) ctx.io.out(printable(`  ${report.shown} record(s) of ${tenant} shown; ${report.withheld} of other tenants or of the vault withheld, none of them ${tenant}'s`));
+    const name = scope === null ? null : scope.session === undefined ? `tenant ${scope.tenant}` : `session ${scope.tenant}/${scope.session}`;
+    ctx.io.out(printable(`${report.ok ? 'OK' : 'TRAIL REJECTED'}: access trail${name === null ? '' : ` for ${name}`}, ${report.records} record(s) to seq ${report.lastSeq}${report.witnessedSeq === null ? '' : `, checked against the witnessed head at seq ${report.witnessedSeq}`}`));
+    if (name !== null) ctx.io.out(printable(`  ${report.shown} record(s) of ${name} shown; ${report.withheld} others withheld, none of them ${name}'s`));
     if (report.witnessedSeq === null) ctx.io.out('end: not checked (pass the witness\'s access-trail.checkpoint with --witness-head: records cut from the end would not show)');
     for (const p of report.problems) ctx.io.out(printable(`  ${p.kind}${p.seq !== undefined ? ` (seq ${p.seq})` : ''}: ${p.detail}`));
   }

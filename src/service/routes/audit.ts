@@ -73,9 +73,23 @@ export function auditRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     schema: { params: S.tenantPath, querystring: S.accessQuery, response: { 200: S.accessRecord.describe('one line of the NDJSON stream') } },
     handler: async (req, reply) => {
       const { tenant } = req.params;
-      if (req.query.since === undefined) return streamNdjson(reply, vault.trailFile(tenant), (line) => line, req.id);
+      if (req.query.since === undefined) return streamNdjson(reply, vault.trailFile({ tenant }), (line) => line, req.id);
       const records = vault.accessLog({ tenant, since: new Date(req.query.since) });
       return streamNdjson(reply, records, (r) => trailLine(r), req.id);
     },
+  });
+
+  endpoint(app, ctx, {
+    method: 'GET',
+    url: '/v1/tenants/:tenant/sessions/:session/access-log',
+    allow: ['auditor'],
+    summary: "Stream the session's access trail",
+    description:
+      'NDJSON, one access record a line, oldest first: the file `session-vault verify-trail --tenant <tenant> --session <session>` checks offline, ' +
+      "for an answer to who read one customer's conversation. The whole trail from seq 1, the session's records in full and every other record withheld " +
+      "(the digests its hash covers in place of its fields), the tenant's own records of other sessions too, so that none of the session's can be left out or withheld unseen.",
+    tags: ['audit'],
+    schema: { params: S.sessionPath, response: { 200: S.accessRecord.describe('one line of the NDJSON stream') } },
+    handler: async (req, reply) => streamNdjson(reply, vault.trailFile({ tenant: req.params.tenant, session: req.params.session }), (line) => line, req.id),
   });
 }
