@@ -172,14 +172,30 @@ export class AccessChainVerifier {
   /** The key ids records have named so far: once one names a key following a retired one, that key's later records are outside its period. */
   private readonly named = new Set<string>();
 
+  /**
+   * `start`, a signed trail head checked before (an auditor's last witnessed head), makes
+   * the chain begin after it rather than at seq 1: its signature is checked, and the
+   * records pushed must chain onto its hash.
+   */
   constructor(
     private readonly trusted: ReadonlyMap<string, Uint8Array> = new Map(),
     private readonly witnessed: (TrailHead & { keyId: string; signature: Uint8Array }) | null = null,
     private readonly periods: KeyPeriods = new Map(),
+    start: (TrailHead & { keyId: string; signature: Uint8Array }) | null = null,
   ) {
     if (witnessed && !this.signatureValid(witnessed, witnessed.keyId, witnessed.signature)) {
       this.problems.push({ seq: witnessed.seq, kind: 'access_bad_signature' });
       this.witnessed = null;
+    }
+    if (start) {
+      if (!this.signatureValid(start, start.keyId, start.signature)) this.problems.push({ seq: start.seq, kind: 'access_bad_signature' });
+      [this.prev, this.expected, this.signedSeen] = [start.hash, start.seq + 1, true];
+      // Its key had signed by then: a key retired before it signs nothing after it (recordInPeriod).
+      this.named.add(start.keyId);
+      if (this.witnessed && this.witnessed.seq <= start.seq) {
+        this.witnessReached = true;
+        if (this.witnessed.seq === start.seq && !bytesEqual(this.witnessed.hash, start.hash)) this.problems.push({ seq: start.seq, kind: 'access_witness_mismatch' });
+      }
     }
   }
 

@@ -37,7 +37,7 @@ export type { StoredWrapSignature, WrapSignature, WrapSubject } from './key-wrap
 export { reviewRoles } from './role-review';
 export { parseTrustedKeys, periodsOf, publicKeysDocument } from './public-keys';
 export { trailLine, trailLineSchema, verifyTrail } from './trail-file';
-export type { TrailLine, TrailProblem, TrailReport, TrailScope } from './trail-file';
+export type { TrailCheck, TrailLine, TrailProblem, TrailReport, TrailScope } from './trail-file';
 export type { PublicKeyEntry } from './public-keys';
 export type { RoleFinding, RoleFindingKind } from './role-review';
 export type { PurgeProblem, PurgeStamp } from './purge-check';

@@ -96,6 +96,8 @@ export interface TrailReport {
   lastSeq: number;
   /** The witnessed head the trail was checked against (its seq), or null when none was given. */
   witnessedSeq: number | null;
+  /** The head the listing was checked from (its seq): 0 for a listing from seq 1. */
+  fromSeq: number;
   /** The scope whose listing this was checked as, or null for the whole trail. */
   scope: TrailScope | null;
   /** Records shown in full that are in the scope (all of them, checking the whole trail). */
@@ -105,31 +107,40 @@ export interface TrailReport {
   problems: TrailProblem[];
 }
 
+/** What a trail file is checked against, besides the keys: each given by the auditor, none taken from the file. */
+export interface TrailCheck {
+  /** The witness's trail head now (`access-trail.checkpoint`): the listing must reach it. */
+  witnessHead?: string | null;
+  /** A trail head checked before (the witness's head at the auditor's last check): the listing starts after it, not at seq 1. */
+  fromHead?: string | null;
+  /** The listing's scope: a tenant, or a session of one; none for the whole trail. */
+  scope?: TrailScope | null;
+}
+
 /**
  * Checks a trail file (its lines, parsed as JSON: a line that is not is `undefined`)
  * against the auditor's own copy of the vault's keys and their periods: every record in
- * seq order from 1, its hash recomputed (a withheld record's from its digests), a trusted
- * key's signature on the head at it, in that key's period (AccessChainVerifier, as
- * `verify` does on the database, but with no storage times). With the witness's trail
- * head (`access-trail.checkpoint`, fetched from the witness by the auditor), records cut
- * from the end or a rewritten history show too. Checked as a scope's listing, no
- * withheld record may be in the scope (`own_record_withheld`: its tenant's digest, or
- * for a session its session's, is the scope's); checked whole, none may be withheld
- * (`record_withheld`).
+ * seq order from 1 (or from the head checked before), its hash recomputed (a withheld
+ * record's from its digests), a trusted key's signature on the head at it, in that key's
+ * period (AccessChainVerifier, as `verify` does on the database, but with no storage
+ * times). With the witness's trail head (`access-trail.checkpoint`, fetched from the
+ * witness by the auditor), records cut from the end or a rewritten history show too.
+ * Checked as a scope's listing, no withheld record may be in the scope
+ * (`own_record_withheld`: its tenant's digest, or for a session its session's, is the
+ * scope's); checked whole, none may be withheld (`record_withheld`).
  */
-export function verifyTrail(
-  lines: readonly unknown[],
-  trusted: { keys: ReadonlyMap<string, Uint8Array>; periods?: KeyPeriods },
-  witnessHead: string | null,
-  scope: TrailScope | null = null,
-): TrailReport {
+export function verifyTrail(lines: readonly unknown[], trusted: { keys: ReadonlyMap<string, Uint8Array>; periods?: KeyPeriods }, check: TrailCheck = {}): TrailReport {
   const problems: TrailProblem[] = [];
-  let witnessed = null;
-  if (witnessHead !== null) {
-    witnessed = parseTrailHead(witnessHead);
-    if (!witnessed) problems.push({ kind: 'malformed_witness_head', detail: 'the witness head is not a signed access-trail note' });
-  }
-  const chain = new AccessChainVerifier(trusted.keys, witnessed, trusted.periods ?? new Map());
+  const scope = check.scope ?? null;
+  const head = (note: string | null | undefined, kind: string, what: string) => {
+    if (note === null || note === undefined) return null;
+    const parsed = parseTrailHead(note);
+    if (!parsed) problems.push({ kind, detail: `the ${what} is not a signed access-trail note` });
+    return parsed;
+  };
+  const witnessed = head(check.witnessHead, 'malformed_witness_head', 'witness head');
+  const from = head(check.fromHead, 'malformed_from_head', 'head checked before');
+  const chain = new AccessChainVerifier(trusted.keys, witnessed, trusted.periods ?? new Map(), from);
   const name = scope === null ? '' : scope.session === undefined ? `tenant ${scope.tenant}'s` : `session ${scope.tenant}/${scope.session}'s`;
   let [lastSeq, shown, withheld] = [0, 0, 0];
   lines.forEach((value, i) => {
@@ -165,8 +176,8 @@ export function verifyTrail(
     });
   });
   for (const p of chain.finish()) problems.push({ kind: p.kind, seq: p.seq, detail: `record ${p.seq}: ${p.kind.replace(/_/g, ' ')}` });
-  if (lines.length === 0) problems.push({ kind: 'empty_trail', detail: 'the file holds no record' });
-  return { ok: problems.length === 0, records: chain.count, lastSeq, witnessedSeq: witnessed?.seq ?? null, scope, shown, withheld, problems };
+  if (lines.length === 0 && from === null) problems.push({ kind: 'empty_trail', detail: 'the file holds no record' });
+  return { ok: problems.length === 0, records: chain.count, lastSeq, witnessedSeq: witnessed?.seq ?? null, fromSeq: from?.seq ?? 0, scope, shown, withheld, problems };
 }
 
 /** Whether a withheld record's digests say it is in the scope: its tenant's, for a tenant; its session's (within the tenant), for a session. */

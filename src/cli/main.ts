@@ -153,7 +153,8 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .option('--witness-head <file>', 'the witness\'s access-trail.checkpoint: records cut from the end, or a rewritten history, show against it')
     .option('--tenant <tenant>', 'the file is `access-log --json --tenant T`\'s: other tenants\' records withheld, none of this tenant\'s')
     .option('--session <session>', 'with --tenant: the file is `access-log --json --tenant T --session S`\'s, every other record withheld')
-    .action(run((ctx, file: string, f: { trustedKeys?: string; witnessHead?: string; tenant?: string; session?: string }) => verifyTrailCommand(ctx, file, f)));
+    .option('--from-head <file>', 'a trail head checked before (the witness\'s access-trail.checkpoint at your last check): the file is `access-log --json --after-seq <its seq>`\'s')
+    .action(run((ctx, file: string, f: { trustedKeys?: string; witnessHead?: string; fromHead?: string; tenant?: string; session?: string }) => verifyTrailCommand(ctx, file, f)));
 
   program
     .command('access-log')
@@ -161,7 +162,8 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .option('--tenant <tenant>', 'only this tenant (with --json, the whole trail, other tenants\' records withheld)')
     .option('--session <session>', 'with --tenant: only this session (with --json, the whole trail, every other record withheld)')
     .option('--since <iso>', 'only records at or after this time (with --json, a listing verify-trail cannot check whole)')
-    .action(run((ctx, f: { tenant?: string; session?: string; since?: string }) => accessLogCommand(ctx, f)));
+    .option('--after-seq <n>', 'only records after this seq (with --json, a listing verify-trail --from-head checks from the head at that seq)')
+    .action(run((ctx, f: { tenant?: string; session?: string; since?: string; afterSeq?: string }) => accessLogCommand(ctx, f)));
 
   const keys = program.command('keys').description('key lifecycle');
   keys.command('list <tenant>').description("a tenant's key versions (never key material)").action(run((ctx, t: string) => keysListCommand(ctx, t)));

@@ -119,7 +119,11 @@ export const exportQuery = z.strictObject({
   decrypt: z.enum(['true', 'false']).optional().describe('include plaintext (operator role only)'),
 });
 
-export const accessQuery = z.strictObject({ since: isoQuery.optional() });
+export const accessQuery = z.strictObject({
+  since: isoQuery.optional(),
+  afterSeq: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().describe('only records after this seq: the listing `verify-trail --from-head` checks from the head at that seq'),
+});
+export const sessionAccessQuery = accessQuery.pick({ afterSeq: true });
 
 /** A line of the access trail as a file (audit/trail-file.ts): a record in full, or another tenant's withheld. */
 export const accessRecord = trailLineSchema;

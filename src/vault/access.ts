@@ -342,9 +342,9 @@ export class OperatorAccess {
   }
 }
 
-/** The access trail, page by page, optionally for one tenant and since a time. */
-export async function* accessTrail(deps: VaultDeps, filter: { tenant?: string; since?: Date } = {}): AsyncGenerator<AccessRow> {
-  for (let after = 0; ; ) {
+/** The access trail, page by page, optionally for one tenant, since a time, and after a seq. */
+export async function* accessTrail(deps: VaultDeps, filter: { tenant?: string; since?: Date; afterSeq?: number } = {}): AsyncGenerator<AccessRow> {
+  for (let after = filter.afterSeq ?? 0; ; ) {
     const page = await readAccess(deps.store.db, after, 500, filter);
     yield* page;
     if (page.length < 500) return;

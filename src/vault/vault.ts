@@ -220,20 +220,23 @@ export class Vault {
     return listHolds(this.deps, tenant === undefined ? undefined : validTenantId(tenant));
   }
 
-  /** The operator access trail, optionally for one tenant and since a time. */
-  accessLog(filter: { tenant?: string; since?: Date } = {}): AsyncIterable<AccessRow> {
+  /** The operator access trail, optionally for one tenant, since a time, and after a seq. */
+  accessLog(filter: { tenant?: string; since?: Date; afterSeq?: number } = {}): AsyncIterable<AccessRow> {
     const tenant = filter.tenant === undefined ? undefined : validTenantId(filter.tenant);
     return accessTrail(this.deps, { ...filter, tenant });
   }
 
   /**
    * The access trail as the file an auditor checks alone with `verify-trail`
-   * (audit/trail-file.ts): whole, from seq 1; for a tenant, or a session of a tenant,
-   * every record outside it (in the v2 form) withheld, shown as the digests its hash covers.
+   * (audit/trail-file.ts): whole, from seq 1, or from `afterSeq` (the head the auditor
+   * checked last); for a tenant, or a session of a tenant, every record outside it (in
+   * the v2 form) withheld, shown as the digests its hash covers.
    */
-  async *trailFile(scope?: { tenant: string; session?: string }): AsyncGenerator<TrailLine> {
+  async *trailFile(scope?: { tenant: string; session?: string }, options: { afterSeq?: number } = {}): AsyncGenerator<TrailLine> {
     const checked = scope === undefined ? undefined : { tenant: validTenantId(scope.tenant), ...(scope.session === undefined ? {} : { session: validSessionId(scope.session) }) };
-    for await (const r of accessTrail(this.deps)) yield trailLine(r, checked);
+    const { afterSeq = 0 } = options;
+    if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw new InputError('INVALID_INPUT', 'afterSeq is a seq of the trail: a whole number, 0 or more');
+    for await (const r of accessTrail(this.deps, { afterSeq })) yield trailLine(r, checked);
   }
 
   /**

@@ -306,6 +306,8 @@ describe('the access trail handed to an auditor', () => {
       const text = await auditor(['verify-trail', file('trail.ndjson', listed.stdout), '--trusted-keys', keys, '--witness-head', head, '--tenant', 'bank']);
       expect([text.code, text.stdout]).toEqual([0, 'OK: access trail for tenant bank, 5 record(s) to seq 5, checked against the witnessed head at seq 5\n  3 record(s) of tenant bank shown; 2 others withheld, none of them tenant bank\'s\n']);
 
+      const checkedBefore = file('checked-before.checkpoint', readFileSync(head, 'utf8'));
+
       // The operator leaves out mallory's read of the bank's session.
       expect(await kinds([lines[0]!, lines[1]!, lines[3]!, lines[4]!])).toEqual(['3 access_gap', '4 access_hash_mismatch']);
       // ... or withholds it as if it were another tenant's: its digests are the true ones, so the chain holds, but its tenant is the bank.
@@ -338,6 +340,30 @@ describe('the access trail handed to an auditor', () => {
       const asOther = await auditor(['verify-trail', sessionFile, '--trusted-keys', keys, '--witness-head', newHead, '--tenant', 'bank', '--session', 'claim-9000', '--json']);
       expect([asOther.code, (JSON.parse(asOther.stdout) as { problems: { kind: string; seq: number }[] }).problems.map((p) => `${p.seq} ${p.kind}`)]).toEqual([1, ['6 own_record_withheld']]);
       expect(sessionLines.length).toBe(6);
+
+      // At the next check, the bank's auditor takes only the records after the head they checked (seq 5), and checks them from it.
+      const next = await run(['access-log', '--json', '--tenant', 'bank', '--after-seq', '5']);
+      expect(next.stdout.trim().split('\n').map((l) => JSON.parse(l).seq)).toEqual([6]);
+      const nextFile = file('next.ndjson', next.stdout);
+      const fromHead = (trail: string, from = checkedBefore) => auditor(['verify-trail', trail, '--trusted-keys', keys, '--witness-head', newHead, '--from-head', from, '--tenant', 'bank', '--json']);
+      const incremental = await auditor(['verify-trail', nextFile, '--trusted-keys', keys, '--witness-head', newHead, '--from-head', checkedBefore, '--tenant', 'bank']);
+      expect([incremental.code, incremental.stdout]).toEqual([
+        0,
+        "OK: access trail for tenant bank, 1 record(s) after the head checked before at seq 5, to seq 6, checked against the witnessed head at seq 6\n  1 record(s) of tenant bank shown; 0 others withheld, none of them tenant bank's\n",
+      ]);
+      const problemsOf = async (r: Promise<{ code: number | null; stdout: string }>) => {
+        const out = await r;
+        return [out.code, (JSON.parse(out.stdout) as { problems: { kind: string; seq?: number }[] }).problems.map((p) => `${p.seq ?? '-'} ${p.kind}`)];
+      };
+      // The operator hands over nothing new, or a listing that does not chain onto the head checked before.
+      expect(await problemsOf(fromHead(file('none.ndjson', '')))).toEqual([1, ['6 access_witness_beyond_head']]);
+      expect(await problemsOf(fromHead(file('whole.ndjson', listed.stdout)))).toEqual([1, expect.arrayContaining(['6 access_gap'])]);
+      // A head checked before that is not a note, or that no trusted key signed, is said so.
+      expect(await problemsOf(fromHead(nextFile, file('bad-from.checkpoint', 'not a note\n')))).toEqual([1, ['- malformed_from_head', '1 access_gap', '6 access_hash_mismatch']]);
+      const forgedFrom = readFileSync(checkedBefore, 'utf8').replace(/\n5\n/, '\n4\n');
+      expect(await problemsOf(fromHead(nextFile, file('forged-from.checkpoint', forgedFrom)))).toEqual([1, expect.arrayContaining(['4 access_bad_signature'])]);
+      const badAfter = await run(['access-log', '--json', '--after-seq', '-1']);
+      expect([badAfter.code, badAfter.stdout]).toEqual([2, '']);
 
       const badTenant = await auditor(['verify-trail', file('t.ndjson', listed.stdout), '--trusted-keys', keys, '--tenant', 'no such/tenant']);
       expect([badTenant.code, badTenant.stdout]).toEqual([2, '']);

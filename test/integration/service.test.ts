@@ -10,7 +10,7 @@ import { sql } from 'drizzle-orm';
 import { asOwner } from '../support/owner';
 import { storeOf } from '../../src/vault/vault';
 import { ROLES, newToken, type Role } from '../../src/tokens';
-import { accessDigests, parseTrustedKeys, verifyTrail, type AccessRecord, type TrailScope } from '../../src/audit';
+import { accessDigests, parseTrailHead, parseTrustedKeys, verifyTrail, type AccessRecord, type TrailScope } from '../../src/audit';
 import { fromHex, toHex } from '../../src/crypto';
 
 /**
@@ -112,7 +112,7 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
     // What the auditor checks it with, fetched from the witness, not the service.
     const keys = parseTrustedKeys(readFileSync(path.join(svc.home, 'witness', 'public-keys.json'), 'utf8'), 'public-keys.json');
     const head = readFileSync(path.join(svc.home, 'witness', 'access-trail.checkpoint'), 'utf8');
-    const check = (ls: string[], scope: TrailScope = { tenant: 'acme' }) => verifyTrail(ls.map((l) => JSON.parse(l) as unknown), keys, head, scope);
+    const check = (ls: string[], scope: TrailScope = { tenant: 'acme' }) => verifyTrail(ls.map((l) => JSON.parse(l) as unknown), keys, { witnessHead: head, scope });
     expect(check(lines)).toMatchObject({ ok: true, scope: { tenant: 'acme' }, records: lines.length, problems: [] });
     const at = parsed.indexOf(read);
     // The service leaves out the read...
@@ -144,6 +144,24 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
     expect(check(s1Lines, { tenant: 'acme', session: 's2' }).ok).toBe(false);
     // Another tenant's auditor reaches neither listing.
     expect((await svc.call(tokens.other.auditor, 'GET', '/v1/tenants/acme/sessions/s1/access-log')).status).toBe(403);
+
+    // The next check takes only what came after the head checked before, from both streams.
+    const checkedBefore = parseTrailHead(head)!;
+    const now = readFileSync(path.join(svc.home, 'witness', 'access-trail.checkpoint'), 'utf8');
+    for (const [url, scope] of [
+      ['/v1/tenants/acme/access-log', { tenant: 'acme' }],
+      ['/v1/tenants/acme/sessions/s1/access-log', { tenant: 'acme', session: 's1' }],
+    ] as const) {
+      const next = await svc.call(tokens.acme.auditor, 'GET', `${url}?afterSeq=${checkedBefore.seq}`);
+      const nextLines = next.text.trim().split('\n');
+      expect((JSON.parse(nextLines[0]!) as { seq: number }).seq).toBe(checkedBefore.seq + 1);
+      expect(verifyTrail(nextLines.map((l) => JSON.parse(l) as unknown), keys, { fromHead: head, witnessHead: now, scope })).toMatchObject({ ok: true, fromSeq: checkedBefore.seq, problems: [] });
+      // ... and the stream leaving out the first record after it is caught (a gap, or, where it was the last, the witness's head).
+      expect(verifyTrail(nextLines.slice(1).map((l) => JSON.parse(l) as unknown), keys, { fromHead: head, witnessHead: now, scope }).problems.map((p) => p.kind)).toEqual(
+        nextLines.length > 1 ? expect.arrayContaining(['access_gap']) : ['access_witness_beyond_head'],
+      );
+    }
+    expect((await svc.call(tokens.acme.auditor, 'GET', '/v1/tenants/acme/access-log?afterSeq=-1')).status).toBe(400);
   });
 
   it('refuses tokens a DBA forged, promoted, re-keyed, moved or un-revoked, and the app role cannot change a grant at all', async () => {

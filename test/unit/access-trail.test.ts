@@ -106,8 +106,8 @@ describe("a tenant's listing of the trail", () => {
       const r = { seq: i + 1, at: new Date(1_800_000_000_000 + i * 1000), actor: s.actor, action: s.action, tenant: s.tenant, session: s.session, reason: s.reason, outcome: s.outcome, salt: upgraded ? new Uint8Array(16).fill(i % 256) : null };
       const hash = accessHash(last, r);
       last = hash;
-      const { keyId, signature } = signTrailHead({ seq: r.seq, hash, at: r.at }, signer);
-      return { ...r, hash, keyId, signature };
+      const { keyId, signature, note } = signTrailHead({ seq: r.seq, hash, at: r.at }, signer);
+      return { ...r, hash, keyId, signature, note };
     });
   };
 
@@ -124,7 +124,7 @@ describe("a tenant's listing of the trail", () => {
       fc.property(fc.array(arbRecord, { minLength: 1, maxLength: 12 }), scopes, (specs, scope) => {
         const stored = signedTrail(specs, signer);
         const lines = stored.map((r) => trailLine(r, scope));
-        const report = verifyTrail(lines, keys, null, scope);
+        const report = verifyTrail(lines, keys, { scope });
         expect(report).toMatchObject({ ok: true, records: stored.length, shown: stored.filter((r) => inScope(r, scope)).length, problems: [] });
         stored.forEach((r, i) => {
           const line = lines[i]! as Record<string, unknown>;
@@ -140,15 +140,15 @@ describe("a tenant's listing of the trail", () => {
           const hidden = lines.map((l, i) =>
             i === own ? { seq: r.seq, at: r.at.toISOString(), withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, hash: toHex(r.hash), keyId: r.keyId, signature: Buffer.from(r.signature).toString('base64') } : l,
           );
-          expect(verifyTrail(hidden, keys, null, scope).problems.map((p) => p.kind)).toEqual(['own_record_withheld']);
+          expect(verifyTrail(hidden, keys, { scope }).problems.map((p) => p.kind)).toEqual(['own_record_withheld']);
         }
         // Leaving any record out but the last is caught by the chain.
         if (lines.length > 1) {
           const drop = lines.length - 2;
-          expect(verifyTrail(lines.filter((_, i) => i !== drop), keys, null, scope).ok).toBe(false);
+          expect(verifyTrail(lines.filter((_, i) => i !== drop), keys, { scope }).ok).toBe(false);
         }
         // Checked as the whole trail, a listing with any record withheld is refused.
-        expect(verifyTrail(lines, keys, null).ok).toBe(lines.every((l) => !('withheld' in l)));
+        expect(verifyTrail(lines, keys).ok).toBe(lines.every((l) => !('withheld' in l)));
       }),
       { numRuns: 80 },
     );
@@ -165,7 +165,7 @@ describe("a tenant's listing of the trail", () => {
       const w = { ...d, ...digests };
       return { seq: 1, at: line.at, withheld: { tenant: toHex(w.tenant), session: toHex(w.session), fields: toHex(w.fields) }, hash: line.hash, keyId: line.keyId, signature: line.signature };
     };
-    const kinds = (l: unknown, scope: TrailScope) => verifyTrail([l], keys, null, scope).problems.map((p) => p.kind);
+    const kinds = (l: unknown, scope: TrailScope) => verifyTrail([l], keys, { scope }).problems.map((p) => p.kind);
     expect(kinds(withheld({ tenant: tenantCommitment(1, 'insurer') }), { tenant: 'bank' })).toEqual(['access_hash_mismatch']);
     expect(kinds(withheld({ session: sessionCommitment(1, 'bank', 's2') }), { tenant: 'bank', session: 's1' })).toEqual(['access_hash_mismatch']);
     expect(kinds(withheld({ fields: fieldsDigest(r.salt!, { ...r, reason: 'ticket 9' }) }), { tenant: 'bank' })).toEqual(['own_record_withheld', 'access_hash_mismatch']);
@@ -180,10 +180,38 @@ describe("a tenant's listing of the trail", () => {
     expect(toHex(link)).not.toBe(toHex(v1.hash));
   });
 
+  it('checks a listing after a head checked before, chained onto it, and catches one that is not', () => {
+    const signer = keyPair();
+    const keys = { keys: new Map([[signer.id, signer.publicKey]]) };
+    fc.assert(
+      fc.property(fc.array(arbRecord, { minLength: 2, maxLength: 12 }), scopes, fc.nat(), (specs, scope, at) => {
+        const stored = signedTrail(specs, signer);
+        const k = 1 + (at % (stored.length - 1)); // the head checked before: seq k, with records after it
+        const [before, now] = [stored[k - 1]!.note, stored[stored.length - 1]!.note];
+        const after = stored.slice(k).map((r) => trailLine(r, scope));
+        expect(verifyTrail(after, keys, { fromHead: before, witnessHead: now, scope })).toMatchObject({ ok: true, fromSeq: k, records: stored.length - k, problems: [] });
+        // Nothing new, when there is: the witness shows it.
+        expect(verifyTrail([], keys, { fromHead: before, witnessHead: now, scope }).problems.map((p) => p.kind)).toEqual(['access_witness_beyond_head']);
+        // The first record after the head left out.
+        if (after.length > 1) expect(verifyTrail(after.slice(1), keys, { fromHead: before, witnessHead: now, scope }).ok).toBe(false);
+        // Checked from another head than the one it follows.
+        const other = stored[k - 2]?.note ?? stored[k]!.note;
+        expect(verifyTrail(after, keys, { fromHead: other, witnessHead: now, scope }).ok).toBe(false);
+      }),
+      { numRuns: 60 },
+    );
+    // A head checked before that no trusted key signed vouches for nothing.
+    const stored = signedTrail([{ actor: 'a', action: 'events', tenant: 'bank', session: 's1', reason: null, outcome: 'granted', v1: false }, { actor: 'b', action: 'events', tenant: 'bank', session: 's1', reason: null, outcome: 'granted', v1: false }], signer);
+    const stranger = keyPair();
+    const forged = signTrailHead({ seq: 1, hash: stored[0]!.hash, at: stored[0]!.at }, stranger).note;
+    expect(verifyTrail([trailLine(stored[1]!)], keys, { fromHead: forged }).problems.map((p) => p.kind)).toEqual(['access_bad_signature']);
+    expect(verifyTrail([trailLine(stored[1]!)], keys, { fromHead: stored[0]!.note, witnessHead: stored[0]!.note }).ok).toBe(true);
+  });
+
   it('reads a trail file written before the v2 form, whose lines have no salt', () => {
     const signer = keyPair();
     const stored = signedTrail([{ actor: 'alice', action: 'events', tenant: 'bank', session: 's1', reason: null, outcome: 'granted', v1: true }], signer);
     const { salt: _salt, ...old } = trailLine(stored[0]!) as Record<string, unknown>;
-    expect(verifyTrail([old], { keys: new Map([[signer.id, signer.publicKey]]) }, null)).toMatchObject({ ok: true, shown: 1, withheld: 0 });
+    expect(verifyTrail([old], { keys: new Map([[signer.id, signer.publicKey]]) })).toMatchObject({ ok: true, shown: 1, withheld: 0 });
   });
 });

@@ -3,26 +3,28 @@ import { parseTrustedKeys, trailLine, verifyTrail, type TrailScope } from '../..
 import { sessionId, tenantId } from '../../domain';
 import { InputError } from '../../errors';
 import type { CommandContext } from '../context';
-import { readInputFile, timeFlag } from '../input';
+import { intFlag, readInputFile, timeFlag } from '../input';
 import { json, printable } from '../output';
 
 /**
- * `access-log [--tenant T [--session S]] [--since ISO]`: the operator access trail. With
- * --json and no --since, the file an auditor checks alone with `verify-trail`
- * (audit/trail-file.ts): the whole trail, each record with its chain hash and signature;
- * with --tenant (and --session), every record outside that tenant (or session) withheld,
- * its digests in place of its fields. With --since, only the records since, which cannot
- * be checked for what is missing.
+ * `access-log [--tenant T [--session S]] [--since ISO] [--after-seq N]`: the operator
+ * access trail. With --json and no --since, the file an auditor checks alone with
+ * `verify-trail` (audit/trail-file.ts): the whole trail, each record with its chain hash
+ * and signature, or, with --after-seq, the records after the head the auditor checked
+ * last; with --tenant (and --session), every record outside that tenant (or session)
+ * withheld, its digests in place of its fields. With --since, only the records since,
+ * which cannot be checked for what is missing.
  */
-export async function accessLogCommand(ctx: CommandContext, flags: { tenant?: string; session?: string; since?: string }): Promise<number> {
+export async function accessLogCommand(ctx: CommandContext, flags: { tenant?: string; session?: string; since?: string; afterSeq?: string }): Promise<number> {
   const since = timeFlag(flags.since, '--since');
+  const afterSeq = intFlag(flags.afterSeq, '--after-seq', 0);
   const scope = scopeFlags(flags);
   await ctx.withVault(async (v) => {
     if (ctx.config.json && since === undefined) {
-      for await (const line of v.trailFile(scope)) json(ctx.io, line);
+      for await (const line of v.trailFile(scope, { afterSeq })) json(ctx.io, line);
       return;
     }
-    for await (const r of v.accessLog({ tenant: flags.tenant, since })) {
+    for await (const r of v.accessLog({ tenant: flags.tenant, since, afterSeq })) {
       if (scope?.session !== undefined && r.session !== scope.session) continue;
       const record = trailLine(r);
       if (ctx.config.json) json(ctx.io, record);
@@ -40,19 +42,22 @@ function scopeFlags(flags: { tenant?: string; session?: string }): TrailScope | 
 }
 
 /**
- * `verify-trail FILE --trusted-keys KEYS [--witness-head NOTE] [--tenant T [--session S]]`:
- * offline, with neither database nor keyring, the access trail `access-log --json` wrote,
- * against the vault's keys pinned whole and, given the witness's trail head, its end; with
+ * `verify-trail FILE --trusted-keys KEYS [--witness-head NOTE] [--from-head NOTE] [--tenant T
+ * [--session S]]`: offline, with neither database nor keyring, the access trail
+ * `access-log --json` wrote, against the vault's keys pinned whole and, given the
+ * witness's trail head, its end; with --from-head (the witness's head at the last check,
+ * kept by the auditor), the records after it (`access-log --json --after-seq`); with
  * --tenant (and --session), the listing for that tenant (or session), none of whose
  * records may be withheld. Exit 1 on any problem, 2 for flags or a keys file that are not
  * right.
  */
-export async function verifyTrailCommand(ctx: CommandContext, file: string, flags: { trustedKeys?: string; witnessHead?: string; tenant?: string; session?: string }): Promise<number> {
+export async function verifyTrailCommand(ctx: CommandContext, file: string, flags: { trustedKeys?: string; witnessHead?: string; fromHead?: string; tenant?: string; session?: string }): Promise<number> {
   await ensureSodium();
   if (flags.trustedKeys === undefined) throw new InputError('INVALID_INPUT', 'verify-trail needs --trusted-keys: the vault\'s public keys, obtained out of band (the witness\'s public-keys.json)');
   const scope = scopeFlags(flags) ?? null;
   const trusted = parseTrustedKeys(await readInputFile(flags.trustedKeys), flags.trustedKeys);
   const head = flags.witnessHead === undefined ? null : await readInputFile(flags.witnessHead);
+  const fromHead = flags.fromHead === undefined ? null : await readInputFile(flags.fromHead);
   const lines = (await readInputFile(file))
     .split('\n')
     .filter((l) => l.trim() !== '')
@@ -63,11 +68,12 @@ export async function verifyTrailCommand(ctx: CommandContext, file: string, flag
         return undefined;
       }
     });
-  const report = verifyTrail(lines, trusted, head, scope);
+  const report = verifyTrail(lines, trusted, { witnessHead: head, fromHead, scope });
   if (ctx.config.json) json(ctx.io, report);
   else {
     const name = scope === null ? null : scope.session === undefined ? `tenant ${scope.tenant}` : `session ${scope.tenant}/${scope.session}`;
-    ctx.io.out(printable(`${report.ok ? 'OK' : 'TRAIL REJECTED'}: access trail${name === null ? '' : ` for ${name}`}, ${report.records} record(s) to seq ${report.lastSeq}${report.witnessedSeq === null ? '' : `, checked against the witnessed head at seq ${report.witnessedSeq}`}`));
+    const span = report.fromSeq === 0 ? `${report.records} record(s) to seq ${report.lastSeq}` : `${report.records} record(s) after the head checked before at seq ${report.fromSeq}${report.records === 0 ? '' : `, to seq ${report.lastSeq}`}`;
+    ctx.io.out(printable(`${report.ok ? 'OK' : 'TRAIL REJECTED'}: access trail${name === null ? '' : ` for ${name}`}, ${span}${report.witnessedSeq === null ? '' : `, checked against the witnessed head at seq ${report.witnessedSeq}`}`));
     if (name !== null) ctx.io.out(printable(`  ${report.shown} record(s) of ${name} shown; ${report.withheld} others withheld, none of them ${name}'s`));
     if (report.witnessedSeq === null) ctx.io.out('end: not checked (pass the witness\'s access-trail.checkpoint with --witness-head: records cut from the end would not show)');
     for (const p of report.problems) ctx.io.out(printable(`  ${p.kind}${p.seq !== undefined ? ` (seq ${p.seq})` : ''}: ${p.detail}`));

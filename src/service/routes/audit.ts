@@ -68,13 +68,15 @@ export function auditRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     description:
       'NDJSON, one access record a line, oldest first: the file `session-vault verify-trail --tenant <tenant>` checks offline. ' +
       "The whole trail from seq 1, the tenant's records in full and every other tenant's withheld (the digests its hash covers in place of its fields), " +
-      'so that none can be left out or withheld unseen. With `since`, only the tenant\'s records since then, which cannot be checked for what is missing.',
+      'so that none can be left out or withheld unseen; with `afterSeq`, from the record after that seq on, checked from the head there (`verify-trail --from-head`). ' +
+      'With `since`, only the tenant\'s records since then, which cannot be checked for what is missing.',
     tags: ['audit'],
     schema: { params: S.tenantPath, querystring: S.accessQuery, response: { 200: S.accessRecord.describe('one line of the NDJSON stream') } },
     handler: async (req, reply) => {
       const { tenant } = req.params;
-      if (req.query.since === undefined) return streamNdjson(reply, vault.trailFile({ tenant }), (line) => line, req.id);
-      const records = vault.accessLog({ tenant, since: new Date(req.query.since) });
+      const { afterSeq } = req.query;
+      if (req.query.since === undefined) return streamNdjson(reply, vault.trailFile({ tenant }, { afterSeq }), (line) => line, req.id);
+      const records = vault.accessLog({ tenant, since: new Date(req.query.since), afterSeq });
       return streamNdjson(reply, records, (r) => trailLine(r), req.id);
     },
   });
@@ -89,7 +91,7 @@ export function auditRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       "for an answer to who read one customer's conversation. The whole trail from seq 1, the session's records in full and every other record withheld " +
       "(the digests its hash covers in place of its fields), the tenant's own records of other sessions too, so that none of the session's can be left out or withheld unseen.",
     tags: ['audit'],
-    schema: { params: S.sessionPath, response: { 200: S.accessRecord.describe('one line of the NDJSON stream') } },
-    handler: async (req, reply) => streamNdjson(reply, vault.trailFile({ tenant: req.params.tenant, session: req.params.session }), (line) => line, req.id),
+    schema: { params: S.sessionPath, querystring: S.sessionAccessQuery, response: { 200: S.accessRecord.describe('one line of the NDJSON stream') } },
+    handler: async (req, reply) => streamNdjson(reply, vault.trailFile({ tenant: req.params.tenant, session: req.params.session }, { afterSeq: req.query.afterSeq }), (line) => line, req.id),
   });
 }
