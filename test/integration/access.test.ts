@@ -190,6 +190,22 @@ describe('the access trail from the CLI', () => {
   });
 });
 
+/**
+ * What an auditor is handed besides the trail, each by its own channel, as files in a folder
+ * of their own: the vault's public keys and the witness's trail head, as the witness in
+ * `home` holds them now. `file` writes any other.
+ */
+function auditorFiles(home: string, auditorHome: string) {
+  const file = (name: string, text: string) => {
+    const f = path.join(auditorHome, name);
+    writeFileSync(f, text);
+    return f;
+  };
+  const keys = file('public-keys.json', readFileSync(path.join(home, 'witness', 'public-keys.json'), 'utf8'));
+  const head = file('access-trail.checkpoint', readFileSync(path.join(home, 'witness', 'access-trail.checkpoint'), 'utf8'));
+  return { file, keys, head };
+}
+
 describe('the access trail handed to an auditor', () => {
   it('verify-trail checks the file access-log --json writes, alone: an operator who drops, changes or re-signs a record, or cuts the end, is caught', async () => {
     const home = mkdtempSync(path.join(os.tmpdir(), 'sv-trail-'));
@@ -211,13 +227,7 @@ describe('the access trail handed to an auditor', () => {
         [3, 'alice', 'replay', 'string', 'string', 'string'],
       ]);
       // What the auditor is handed: the trail, the vault's keys and the witness's trail head (each by its own channel).
-      const file = (name: string, text: string) => {
-        const f = path.join(auditorHome, name);
-        writeFileSync(f, text);
-        return f;
-      };
-      const keys = file('public-keys.json', readFileSync(path.join(home, 'witness', 'public-keys.json'), 'utf8'));
-      const head = file('access-trail.checkpoint', readFileSync(path.join(home, 'witness', 'access-trail.checkpoint'), 'utf8'));
+      const { file, keys, head } = auditorFiles(home, auditorHome);
       const check = async (trail: string[], withHead = true) => {
         const r = await auditor(['verify-trail', file('trail.ndjson', trail.join('\n') + '\n'), '--trusted-keys', keys, ...(withHead ? ['--witness-head', head] : []), '--json']);
         return { code: r.code, report: JSON.parse(r.stdout) as { ok: boolean; records: number; problems: { kind: string; seq?: number }[] } };
@@ -290,13 +300,7 @@ describe('the access trail handed to an auditor', () => {
       ]);
       // Nothing of the insurer's records is in it: not its name, its session, its operator or their reason.
       for (const secret of ['insurer', 'policy-77', 'carol', 'fraud case']) expect(listed.stdout).not.toContain(secret);
-      const file = (name: string, text: string) => {
-        const f = path.join(auditorHome, name);
-        writeFileSync(f, text);
-        return f;
-      };
-      const keys = file('public-keys.json', readFileSync(path.join(home, 'witness', 'public-keys.json'), 'utf8'));
-      const head = file('access-trail.checkpoint', readFileSync(path.join(home, 'witness', 'access-trail.checkpoint'), 'utf8'));
+      const { file, keys, head } = auditorFiles(home, auditorHome);
       const check = async (trail: string[], tenant: string | null = 'bank') => {
         const r = await auditor(['verify-trail', file('trail.ndjson', trail.join('\n') + '\n'), '--trusted-keys', keys, '--witness-head', head, ...(tenant ? ['--tenant', tenant] : []), '--json']);
         return { code: r.code, report: JSON.parse(r.stdout) as { ok: boolean; shown: number; withheld: number; problems: { kind: string; seq?: number }[] } };

@@ -2,24 +2,14 @@ import fc from 'fast-check';
 import { accessDigests, accessHash, accessLink, fieldsDigest, sessionCommitment, signTrailHead, tenantCommitment, trailLine, verifyTrail, type AccessRecord, type TrailScope } from '../../src/audit';
 import { blake2b256, ensureSodium, generateSigningKeyPair, signingKeyId, toHex } from '../../src/crypto';
 import { GENESIS_HASH } from '../../src/events';
+import { lp, u64be } from '../support/bytes';
 
 /**
  * The access trail's hash forms (docs/formats.md, "Access trail") and the trail file's
- * listing for one tenant (audit/trail-file.ts). A change to a vector here is a format change.
+ * listings for a tenant or a session (audit/trail-file.ts). A change to a vector here is a format change.
  */
 beforeAll(ensureSodium);
 
-const lp = (b: Buffer) => Buffer.concat([u32be(b.length), b]);
-const u32be = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-};
-const u64be = (n: number) => {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(BigInt(n));
-  return b;
-};
 const some = (b: Buffer) => Buffer.concat([Buffer.from([1]), b]);
 const none = Buffer.from([0]);
 

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { blake2b256, ensureSodium, toHex, frame, str, u32, u64, opt, f64, bytes, SecretBytes, exposeSecretBytes } from '../../src/crypto';
 import { GENESIS_HASH, contentAad, contentAadV2, encodeForHash, eventHash, eventKey, isEventHash, eventKeyInput, withContentAadV2, withEventKeyInput, type HashedColumns } from '../../src/events';
+import { lp, u32be, u64be } from '../support/bytes';
 
 /** Known-answer vectors for the formats in docs/formats.md. A change here is a format change. */
 beforeAll(ensureSodium);
@@ -34,18 +35,6 @@ const event2: HashedColumns = {
   idempotencyKey: 'k-2',
   nonce: new Uint8Array(24).fill(9),
   ciphertext: new Uint8Array([5, 6]),
-};
-
-const lp = (b: Buffer) => Buffer.concat([u32be(b.length), b]);
-const u32be = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-};
-const u64be = (n: number) => {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(BigInt(n));
-  return b;
 };
 
 describe('field framing', () => {
