@@ -10,6 +10,7 @@ import { storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
 import { createLogger } from '../../src/observability';
 import { refusal } from '../support/refusal';
+import { parseTrustedKeys, verifyTrail, type TrailLine } from '../../src/audit';
 
 /**
  * A vault made by the version before the operator role (drizzle/0040) and the restore
@@ -191,6 +192,17 @@ describe.each(backends())('a vault made at migration 0039, upgraded, on $name', 
     try {
       expect(await owner.operator({ actor: 'legal', reason: 'case 7 closed' }).clearHold('bank', 'held')).toBe(true);
       expect(await owner.verify()).toMatchObject({ ok: true, problems: [] });
+      // Its access trail, records in the v1 form from before 0059 and the v2 form since, checks
+      // offline as the bank's listing: the old records shown in full (they cannot be withheld
+      // and still checked), the vault's own since (the key checks, with no tenant) withheld.
+      const lines: TrailLine[] = [];
+      for await (const l of owner.trailFile({ tenant: 'bank' })) lines.push(l);
+      const keys = parseTrustedKeys(readFileSync(path.join(home, 'witness', 'public-keys.json'), 'utf8'), 'public-keys.json');
+      const head = readFileSync(path.join(home, 'witness', 'access-trail.checkpoint'), 'utf8');
+      expect(verifyTrail(lines, keys, { witnessHead: head, scope: { tenant: 'bank' } })).toMatchObject({ ok: true, problems: [] });
+      const shape = (l: TrailLine) => ('withheld' in l ? 'withheld' : `${l.salt === null ? 'v1' : 'v2'} ${l.action}`);
+      expect(lines.map(shape)).toEqual(expect.arrayContaining(['v1 hold.set', 'withheld', 'v2 hold.clear']));
+      expect(lines.map(shape).indexOf('withheld')).toBeGreaterThan(lines.map(shape).lastIndexOf('v1 hold.set'));
     } finally {
       await owner.close();
     }
