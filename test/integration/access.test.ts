@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { runCli } from '../support/cli';
 import { asOwner } from '../support/owner';
+import { refusal } from '../support/refusal';
 import type { Vault } from '../../src/vault';
 import { accessDigests, accessHash, signTrailHead, tenantCommitment } from '../../src/audit';
 import { ensureSodium, fromHex, generateSigningKeyPair, signingKeyId, toHex } from '../../src/crypto';
@@ -138,7 +140,7 @@ describe.each(backends())('the access trail on $name', (backend) => {
       // As the vault's database role, chaining a forged record onto the last one.
       const db = storeOf(fresh.vault).db;
       const last = (await lastAccess(db))!;
-      const forged = { seq: last.seq + 1, at: new Date(), actor: 'auditor', action: 'export', tenant: 'bank', session: 's', reason: 'routine', outcome: 'granted' };
+      const forged = { seq: last.seq + 1, at: new Date(), actor: 'auditor', action: 'export', tenant: 'bank', session: 's', reason: 'routine', outcome: 'granted', salt: new Uint8Array(randomBytes(16)) };
       await appendAccess(storeOf(fresh.vault), [{ ...forged, hash: accessHash(last.hash, forged), keyId: null, signature: null }]);
       const forged2 = { ...forged, seq: forged.seq + 1 };
       const h1 = accessHash(last.hash, forged);
@@ -146,6 +148,9 @@ describe.each(backends())('the access trail on $name', (backend) => {
       // Malformed byte columns are refused before anything is written.
       const before = (await lastAccess(db))!.seq;
       const next = { ...forged2, seq: forged2.seq + 1 };
+      // A record in the v1 form (no salt), which every tenant's listing would show in full, is refused by the database (0060).
+      const v1 = { ...next, salt: null };
+      expect(await refusal(appendAccess(storeOf(fresh.vault), [{ ...v1, hash: accessHash((await lastAccess(db))!.hash, v1), keyId: null, signature: null }]))).toMatch(/access_log_salted/);
       await expect(appendAccess(storeOf(fresh.vault), [{ ...next, hash: new Uint8Array(31), keyId: null, signature: null }])).rejects.toThrow(RangeError);
       await expect(appendAccess(storeOf(fresh.vault), [{ ...next, hash: new Uint8Array(32), keyId: 'ed25519:0000000000000000', signature: new Uint8Array(63) }])).rejects.toThrow(RangeError);
       expect((await lastAccess(db))!.seq).toBe(before);

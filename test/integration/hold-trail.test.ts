@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asApp, asOwner } from '../support/owner';
@@ -197,9 +198,9 @@ describe.each(backends())('legal holds against the access trail on $name', (back
     await expect(ops.purge('lender', 'mortgage')).rejects.toMatchObject({ code: 'LEGAL_HOLD', message: expect.stringMatching(/lifted outside the vault \(mortgage\)/) });
     // A clearing record the thief inserts, chained but unsigned, does not count.
     const [[last]] = (await asOwner(vault, url, [{ text: 'SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1' }])) as [{ seq: string; hash: Buffer }[]];
-    const forged = { seq: Number(last!.seq) + 1, at: new Date(now), actor: 'bob', action: 'hold.clear', tenant: 'lender', session: 'mortgage', reason: 'released', outcome: 'granted' };
+    const forged = { seq: Number(last!.seq) + 1, at: new Date(now), actor: 'bob', action: 'hold.clear', tenant: 'lender', session: 'mortgage', reason: 'released', outcome: 'granted', salt: new Uint8Array(randomBytes(16)) };
     const hash = Buffer.from(accessHash(new Uint8Array(last!.hash), forged));
-    await asApp(vault, `INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash) VALUES (${forged.seq}, '${forged.at.toISOString()}', 'bob', 'hold.clear', 'lender', 'mortgage', 'released', 'granted', '\\x${hash.toString('hex')}')`);
+    await asApp(vault, `INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash, salt) VALUES (${forged.seq}, '${forged.at.toISOString()}', 'bob', 'hold.clear', 'lender', 'mortgage', 'released', 'granted', '\\x${hash.toString('hex')}', '\\x${Buffer.from(forged.salt).toString('hex')}')`);
     const run = [];
     for await (const i of ops.retentionRun({ tenant: 'lender' })) run.push([i.session, i.action, i.outcome]);
     // The run records its group (signed, chained after the forged record) and purges what is due: not the mortgage file.

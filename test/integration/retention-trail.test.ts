@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asApp, asOwner } from '../support/owner';
@@ -152,9 +153,9 @@ describe.each(backends())('retention policies and floors against the access trai
 
   it('nor does a forged override record count: chained, in an operator\'s name, but unsigned', async () => {
     const [[last]] = (await asOwner(vault, url, [{ text: 'SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1' }])) as [{ seq: string; hash: Buffer }[]];
-    const forged = { seq: Number(last!.seq) + 1, at: new Date(now), actor: 'ops', action: 'retention.override:1d/2d', tenant: 'bank', session: null, reason: 'nightly', outcome: 'granted' };
+    const forged = { seq: Number(last!.seq) + 1, at: new Date(now), actor: 'ops', action: 'retention.override:1d/2d', tenant: 'bank', session: null, reason: 'nightly', outcome: 'granted', salt: new Uint8Array(randomBytes(16)) };
     const hash = Buffer.from(accessHash(new Uint8Array(last!.hash), forged));
-    await asApp(vault, `INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash) VALUES (${forged.seq}, '${forged.at.toISOString()}', 'ops', '${forged.action}', 'bank', NULL, 'nightly', 'granted', '\\x${hash.toString('hex')}')`);
+    await asApp(vault, `INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash, salt) VALUES (${forged.seq}, '${forged.at.toISOString()}', 'ops', '${forged.action}', 'bank', NULL, 'nightly', 'granted', '\\x${hash.toString('hex')}', '\\x${Buffer.from(forged.salt).toString('hex')}')`);
     await app('bank', `UPDATE retention_policies SET set_at = '${forged.at.toISOString()}', set_by = 'ops' WHERE tenant_id = 'bank'`);
     await expect(ops().purge('bank', 'mortgage')).rejects.toMatchObject({ code: 'RETENTION_NOT_DUE' });
     expect(kinds((await vault.verify({ tenant: 'bank' })).problems)).toEqual([

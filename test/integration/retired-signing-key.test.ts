@@ -65,7 +65,7 @@ const signerOf = (k: { id: string; publicKey: string; secretKey: string }): Chec
 /** An access record chained onto the trail's head, signed with `signer` (a retired key), dated `at`, inserted with the application role's credentials. Its seq. */
 async function forgeAccessRecord(vault: Vault, store: StoreHome, signer: CheckpointSigner, action: string, session: string | null, at: Date): Promise<number> {
   const [[last]] = (await asOwner(vault, store.database ?? 'pglite', [{ text: 'SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1' }])) as [{ seq: string; hash: Uint8Array }[]];
-  const record = { seq: Number(last!.seq) + 1, at, actor: 'bob', action, tenant: 'bank', session, reason: 'released', outcome: 'granted' };
+  const record = { seq: Number(last!.seq) + 1, at, actor: 'bob', action, tenant: 'bank', session, reason: 'released', outcome: 'granted', salt: new Uint8Array(randomBytes(16)) };
   const hash = accessHash(new Uint8Array(last!.hash), record);
   const { keyId, signature } = signTrailHead({ seq: record.seq, hash, at }, signer);
   const hex = (b: Uint8Array) => `decode('${Buffer.from(b).toString('hex')}', 'hex')`;
@@ -76,8 +76,8 @@ async function forgeAccessRecord(vault: Vault, store: StoreHome, signer: Checkpo
     (tx) =>
       tx.execute(
         sql.raw(
-          `INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash, key_id, signature)
-           VALUES (${record.seq}, '${at.toISOString()}', 'bob', '${action}', 'bank', ${session === null ? 'NULL' : `'${session}'`}, 'released', 'granted', ${hex(hash)}, '${keyId}', ${hex(signature)})`,
+          `INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash, key_id, signature, salt)
+           VALUES (${record.seq}, '${at.toISOString()}', 'bob', '${action}', 'bank', ${session === null ? 'NULL' : `'${session}'`}, 'released', 'granted', ${hex(hash)}, '${keyId}', ${hex(signature)}, ${hex(record.salt)})`,
         ),
       ),
     storeOf(vault).layout.appRole,

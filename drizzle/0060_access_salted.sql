@@ -1,0 +1,11 @@
+-- Every access record stored from now on has a salt, so is in the v2 form (0059).
+--
+-- A record in the v1 form cannot be withheld from a tenant's listing and still be checked,
+-- so every listing shows it in full, whoever's it is: its operator, its session and its
+-- reason, to every other tenant's auditor. The vault writes every record with a salt
+-- since 0059, but a process of the version before (left running through an upgrade, or
+-- started from an old image) would go on writing v1 records, and nothing but the
+-- application stood in its way. NOT VALID: the records stored before keep their form, and
+-- only rows stored from now on are checked. Such a process's operator actions now fail
+-- closed (its record cannot be written), as they must.
+ALTER TABLE access_log ADD CONSTRAINT access_log_salted CHECK (salt IS NOT NULL) NOT VALID;
