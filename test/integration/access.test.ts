@@ -153,6 +153,10 @@ describe.each(backends())('the access trail on $name', (backend) => {
       expect(await refusal(appendAccess(storeOf(fresh.vault), [{ ...v1, hash: accessHash((await lastAccess(db))!.hash, v1), keyId: null, signature: null }]))).toMatch(/access_log_salted/);
       await expect(appendAccess(storeOf(fresh.vault), [{ ...next, hash: new Uint8Array(31), keyId: null, signature: null }])).rejects.toThrow(RangeError);
       await expect(appendAccess(storeOf(fresh.vault), [{ ...next, hash: new Uint8Array(32), keyId: 'ed25519:0000000000000000', signature: new Uint8Array(63) }])).rejects.toThrow(RangeError);
+      await expect(appendAccess(storeOf(fresh.vault), [{ ...next, salt: new Uint8Array(15), hash: new Uint8Array(32), keyId: null, signature: null }])).rejects.toThrow(RangeError);
+      // A listing after a seq that is not one is refused, typed.
+      await expect(fresh.vault.trailFile(undefined, { afterSeq: -1 }).next()).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+      await expect(fresh.vault.trailFile({ tenant: 'no such/tenant' }).next()).rejects.toMatchObject({ code: 'INVALID_ID' });
       expect((await lastAccess(db))!.seq).toBe(before);
       expect((await fresh.vault.verify({ tenant: 'bank' })).problems).toEqual([
         { tenant: '*', session: '(access trail)', seq: forged.seq, kind: 'access_unsigned' },
