@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import fc from 'fast-check';
 import { accessDigests, accessHash, accessLink, fieldsDigest, sessionCommitment, signTrailHead, tenantCommitment, trailLine, verifyTrail, type AccessRecord, type TrailScope } from '../../src/audit';
 import { blake2b256, ensureSodium, generateSigningKeyPair, signingKeyId, toHex } from '../../src/crypto';
@@ -196,6 +200,43 @@ describe("a tenant's listing of the trail", () => {
     const forged = signTrailHead({ seq: 1, hash: stored[0]!.hash, at: stored[0]!.at }, stranger).note;
     expect(verifyTrail([trailLine(stored[1]!)], keys, { fromHead: forged }).problems.map((p) => p.kind)).toEqual(['access_bad_signature']);
     expect(verifyTrail([trailLine(stored[1]!)], keys, { fromHead: stored[0]!.note, witnessHead: stored[0]!.note }).ok).toBe(true);
+  });
+
+  it('is read alike by a second implementation written from docs/formats.md alone (Python, standard library)', () => {
+    const signer = keyPair();
+    const specs = [
+      { actor: '(default)', action: 'retention.set:30d/7y', tenant: 'bank', session: null, reason: 'tenant created', outcome: 'granted', v1: true },
+      { actor: 'mallory', action: 'events', tenant: 'insurer', session: 's1', reason: 'curious', outcome: 'granted', v1: true },
+      { actor: 'alice', action: 'replay', tenant: 'bank', session: 's1', reason: 'ticket 9', outcome: 'granted', v1: false },
+      { actor: 'carol', action: 'events', tenant: 'insurer', session: 's1', reason: null, outcome: 'failed:KEY_DESTROYED', v1: false },
+      { actor: 'dave', action: 'events', tenant: 'bank', session: 's2', reason: 'ticket 10', outcome: 'granted', v1: false },
+      { actor: 'ops', action: 'keys.rotate-master', tenant: null, session: null, reason: 'yearly', outcome: 'granted', v1: false },
+    ];
+    const stored = signedTrail(specs, signer);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sv-trail-py-'));
+    const python = (lines: unknown[], scope: string[]) => {
+      const file = path.join(dir, 'trail.ndjson');
+      writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+      const run = spawnSync('python3', [path.join(__dirname, '..', 'support', 'trail-chain.py'), file, ...scope], { encoding: 'utf8' });
+      expect([run.status, run.stderr]).toEqual([0, '']);
+      return JSON.parse(run.stdout) as { records: number; bad: number[]; ownWithheld: number[] };
+    };
+    try {
+      expect(python(stored.map((r) => trailLine(r)), [])).toEqual({ records: 6, bad: [], ownWithheld: [] });
+      const bank = stored.map((r) => trailLine(r, { tenant: 'bank' }));
+      expect(bank.map((l) => ('withheld' in l ? 'withheld' : 'shown'))).toEqual(['shown', 'shown', 'shown', 'withheld', 'shown', 'withheld']);
+      expect(python(bank, ['bank'])).toEqual({ records: 6, bad: [], ownWithheld: [] });
+      const s1 = stored.map((r) => trailLine(r, { tenant: 'bank', session: 's1' }));
+      expect(python(s1, ['bank', 's1'])).toEqual({ records: 6, bad: [], ownWithheld: [] });
+      // Both find the same withheld record of the scope, and the same changed one.
+      expect(python(s1, ['bank', 's2'])).toEqual({ records: 6, bad: [], ownWithheld: [5] });
+      expect(verifyTrail(s1, { keys: new Map([[signer.id, signer.publicKey]]) }, { scope: { tenant: 'bank', session: 's2' } }).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(['5 own_record_withheld']);
+      const changed = bank.map((l, i) => (i === 2 ? { ...l, reason: 'ticket 99' } : l));
+      expect(python(changed, ['bank'])).toEqual({ records: 6, bad: [3], ownWithheld: [] });
+      expect(verifyTrail(changed, { keys: new Map([[signer.id, signer.publicKey]]) }, { scope: { tenant: 'bank' } }).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(['3 access_hash_mismatch']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reads a trail file written before the v2 form, whose lines have no salt', () => {

@@ -1,0 +1,91 @@
+"""An auditor's own check of an access-trail listing's hash chain, written from
+docs/formats.md ("Access trail", "The trail as a file") alone, with Python's standard
+library: hashlib's BLAKE2b. The standard library has no Ed25519, so the signatures are
+left to `session-vault verify-trail`; this checks what a second implementation of the
+format must agree on: every hash, in the v1 and v2 forms, and withheld records.
+
+Usage: trail-chain.py FILE [TENANT [SESSION]]
+Prints one JSON object: the records read, the seqs whose hash does not hold, and the
+seqs withheld though in the scope.
+"""
+import calendar
+import hashlib
+import json
+import struct
+import sys
+from datetime import datetime
+
+
+def u64(n):
+    return struct.pack(">Q", n)
+
+
+def field(b):
+    return struct.pack(">I", len(b)) + b
+
+
+def text(s):
+    return field(s.encode("utf-8"))
+
+
+def opt(s):
+    return b"\x00" if s is None else b"\x01" + text(s)
+
+
+def blake(*parts):
+    return hashlib.blake2b(b"".join(parts), digest_size=32).digest()
+
+
+def millis(at):
+    # ISO 8601 UTC with milliseconds, as the file writes it: 2026-01-02T03:04:05.678Z
+    t = datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return calendar.timegm(t.timetuple()) * 1000 + t.microsecond // 1000
+
+
+def tenant_digest(seq, tenant):
+    return blake(text("session-vault/access-tenant/v2"), u64(seq), opt(tenant))
+
+
+def session_digest(seq, tenant, session):
+    return blake(text("session-vault/access-session/v2"), u64(seq), opt(tenant), opt(session))
+
+
+def link(prev, seq, at, t, s, f):
+    return blake(text("session-vault/access/v2"), field(prev), u64(seq), u64(at), field(t), field(s), field(f))
+
+
+def record_hash(prev, r):
+    seq, at = r["seq"], millis(r["at"])
+    if "withheld" in r:
+        w = r["withheld"]
+        return link(prev, seq, at, bytes.fromhex(w["tenant"]), bytes.fromhex(w["session"]), bytes.fromhex(w["fields"]))
+    if r.get("salt"):
+        fields = blake(text("session-vault/access-fields/v2"), field(bytes.fromhex(r["salt"])), text(r["actor"]), text(r["action"]), opt(r["reason"]), text(r["outcome"]))
+        return link(prev, seq, at, tenant_digest(seq, r["tenant"]), session_digest(seq, r["tenant"], r["session"]), fields)
+    return blake(
+        text("session-vault/access/v1"), field(prev), u64(seq), u64(at), text(r["actor"]), text(r["action"]),
+        opt(r["tenant"]), opt(r["session"]), opt(r["reason"]), text(r["outcome"]),
+    )
+
+
+def main():
+    path, scope = sys.argv[1], sys.argv[2:4]
+    prev, expected = bytes(32), 1
+    bad, own_withheld, records = [], [], 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            records += 1
+            if r["seq"] != expected or record_hash(prev, r).hex() != r["hash"]:
+                bad.append(r["seq"])
+            if "withheld" in r and scope:
+                mine = session_digest(r["seq"], scope[0], scope[1]) if len(scope) == 2 else tenant_digest(r["seq"], scope[0])
+                if bytes.fromhex(r["withheld"]["session" if len(scope) == 2 else "tenant"]) == mine:
+                    own_withheld.append(r["seq"])
+            prev, expected = bytes.fromhex(r["hash"]), r["seq"] + 1
+    print(json.dumps({"records": records, "bad": bad, "ownWithheld": own_withheld}))
+
+
+main()
