@@ -31,8 +31,9 @@ const SALT = 16;
  * are stored; a concurrent writer that took one of the seqs makes it throw
  * unique_violation (23505). A column an array, the hashes, signatures and salts each one
  * bytea of fixed-size slots (a record without a signature has a zeroed slot and a null key
- * id; one without a salt, in the v1 form, which only tests write now, a null salt). The
- * vault writes every record with a salt: the v2 form (drizzle/0059).
+ * id; one without a salt, in the v1 form, a null salt, which the database refuses since
+ * drizzle/0060: tests show it). The vault writes every record with a salt: the v2 form
+ * (drizzle/0059).
  */
 export async function appendAccess(store: Store, records: readonly (AccessRecord & { salt?: Uint8Array | null; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null })[]): Promise<void> {
   if (records.length === 0) return;
