@@ -45,19 +45,24 @@ export type TrailLine = z.infer<typeof trailLineSchema>;
 
 type StoredRecord = AccessRecord & { salt: Uint8Array | null; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null };
 
-/** What a listing shows in full: one tenant's records, or one session's of a tenant. */
+/**
+ * What a listing shows in full: one tenant's records and the vault's own (those with no
+ * tenant: a master key's rotation, a signing key's retirement, which concern every
+ * tenant), or one session's records of a tenant.
+ */
 export interface TrailScope {
   tenant: string;
   session?: string;
 }
 
-const inScope = (r: { tenant: string | null; session: string | null }, scope: TrailScope) => r.tenant === scope.tenant && (scope.session === undefined || r.session === scope.session);
+const inScope = (r: { tenant: string | null; session: string | null }, scope: TrailScope) =>
+  scope.session === undefined ? r.tenant === scope.tenant || r.tenant === null : r.tenant === scope.tenant && r.session === scope.session;
 
 /**
  * A stored record as a line of the trail file: in full, or, in a listing for `scope`,
- * withheld when it is outside the scope (another tenant's or session's, or the vault's own,
- * with no tenant) and in the v2 form. A v1 record cannot be withheld and still checked,
- * so it is shown in full.
+ * withheld when it is outside the scope (another tenant's, or, for a session, any other
+ * record) and in the v2 form. A v1 record cannot be withheld and still checked, so it is
+ * shown in full.
  */
 export function trailLine(r: StoredRecord, scope?: TrailScope): TrailLine {
   const stored = {
@@ -126,8 +131,9 @@ export interface TrailCheck {
  * times). With the witness's trail head (`access-trail.checkpoint`, fetched from the
  * witness by the auditor), records cut from the end or a rewritten history show too.
  * Checked as a scope's listing, no withheld record may be in the scope
- * (`own_record_withheld`: its tenant's digest, or for a session its session's, is the
- * scope's); checked whole, none may be withheld (`record_withheld`).
+ * (`own_record_withheld`: its tenant's digest is the tenant's or no tenant's, or for a
+ * session its session's digest is the session's); checked whole, none may be withheld
+ * (`record_withheld`).
  */
 export function verifyTrail(lines: readonly unknown[], trusted: { keys: ReadonlyMap<string, Uint8Array>; periods?: KeyPeriods }, check: TrailCheck = {}): TrailReport {
   const problems: TrailProblem[] = [];
@@ -158,7 +164,7 @@ export function verifyTrail(lines: readonly unknown[], trusted: { keys: Readonly
       const digests = { tenant: fromHex(l.withheld.tenant), session: fromHex(l.withheld.session), fields: fromHex(l.withheld.fields) };
       chain.push({ seq: l.seq, at: new Date(l.at), withheld: digests, ...stored });
       if (scope === null) problems.push({ kind: 'record_withheld', seq: l.seq, detail: `record ${l.seq}: withheld, in a check of the whole trail (a tenant's listing is checked with --tenant)` });
-      else if (withheldInScope(l.seq, digests, scope)) problems.push({ kind: 'own_record_withheld', seq: l.seq, detail: `record ${l.seq}: withheld, but it is ${name}` });
+      else if (withheldInScope(l.seq, digests, scope)) problems.push({ kind: 'own_record_withheld', seq: l.seq, detail: `record ${l.seq}: withheld, but it is ${name}${scope.session === undefined ? ' or the vault\'s own' : ''}` });
       return;
     }
     if (scope === null || inScope(l, scope)) shown++;
@@ -180,8 +186,8 @@ export function verifyTrail(lines: readonly unknown[], trusted: { keys: Readonly
   return { ok: problems.length === 0, records: chain.count, lastSeq, witnessedSeq: witnessed?.seq ?? null, fromSeq: from?.seq ?? 0, scope, shown, withheld, problems };
 }
 
-/** Whether a withheld record's digests say it is in the scope: its tenant's, for a tenant; its session's (within the tenant), for a session. */
+/** Whether a withheld record's digests say it is in the scope: its tenant's or the vault's own, for a tenant; its session's (within the tenant), for a session. */
 function withheldInScope(seq: number, d: { tenant: Uint8Array; session: Uint8Array }, scope: TrailScope): boolean {
-  if (scope.session === undefined) return bytesEqual(d.tenant, tenantCommitment(seq, scope.tenant));
+  if (scope.session === undefined) return bytesEqual(d.tenant, tenantCommitment(seq, scope.tenant)) || bytesEqual(d.tenant, tenantCommitment(seq, null));
   return bytesEqual(d.session, sessionCommitment(seq, scope.tenant, scope.session));
 }

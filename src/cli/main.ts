@@ -151,7 +151,7 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .description('check the access trail `access-log --json` wrote, offline, with neither database nor keyring; exit 1 on any problem')
     .option('--trusted-keys <file>', 'the vault\'s public keys, pinned whole ({"keys":[{"id","publicKey"}]}, as the witness\'s public-keys.json)')
     .option('--witness-head <file>', 'the witness\'s access-trail.checkpoint: records cut from the end, or a rewritten history, show against it')
-    .option('--tenant <tenant>', 'the file is `access-log --json --tenant T`\'s: other tenants\' records withheld, none of this tenant\'s')
+    .option('--tenant <tenant>', 'the file is `access-log --json --tenant T`\'s: other tenants\' records withheld, none of this tenant\'s or the vault\'s own')
     .option('--session <session>', 'with --tenant: the file is `access-log --json --tenant T --session S`\'s, every other record withheld')
     .option('--from-head <file>', 'a trail head checked before (the witness\'s access-trail.checkpoint at your last check): the file is `access-log --json --after-seq <its seq>`\'s')
     .action(run((ctx, file: string, f: { trustedKeys?: string; witnessHead?: string; fromHead?: string; tenant?: string; session?: string }) => verifyTrailCommand(ctx, file, f)));

@@ -229,8 +229,8 @@ export class Vault {
   /**
    * The access trail as the file an auditor checks alone with `verify-trail`
    * (audit/trail-file.ts): whole, from seq 1, or from `afterSeq` (the head the auditor
-   * checked last); for a tenant, or a session of a tenant, every record outside it (in
-   * the v2 form) withheld, shown as the digests its hash covers.
+   * checked last); for a tenant (with the vault's own records), or a session of a tenant,
+   * every record outside it (in the v2 form) withheld, shown as the digests its hash covers.
    */
   async *trailFile(scope?: { tenant: string; session?: string }, options: { afterSeq?: number } = {}): AsyncGenerator<TrailLine> {
     const checked = scope === undefined ? undefined : { tenant: validTenantId(scope.tenant), ...(scope.session === undefined ? {} : { session: validSessionId(scope.session) }) };

@@ -317,7 +317,7 @@ describe('the access trail handed to an auditor', () => {
       const kinds = async (trail: string[], tenant: string | null = 'bank') => (await check(trail, tenant)).report.problems.map((p) => `${p.seq ?? '-'} ${p.kind}`);
       expect(await check(lines)).toEqual({ code: 0, report: expect.objectContaining({ ok: true, records: 5, lastSeq: 5, witnessedSeq: 5, scope: { tenant: 'bank' }, shown: 3, withheld: 2, problems: [] }) });
       const text = await auditor(['verify-trail', file('trail.ndjson', listed.stdout), '--trusted-keys', keys, '--witness-head', head, '--tenant', 'bank']);
-      expect([text.code, text.stdout]).toEqual([0, 'OK: access trail for tenant bank, 5 record(s) to seq 5, checked against the witnessed head at seq 5\n  3 record(s) of tenant bank shown; 2 others withheld, none of them tenant bank\'s\n']);
+      expect([text.code, text.stdout]).toEqual([0, 'OK: access trail for tenant bank, 5 record(s) to seq 5, checked against the witnessed head at seq 5\n  3 record(s) shown, of tenant bank or the whole vault; 2 withheld, none of them in that scope\n']);
 
       const checkedBefore = file('checked-before.checkpoint', readFileSync(head, 'utf8'));
 
@@ -349,7 +349,7 @@ describe('the access trail handed to an auditor', () => {
       const sessionFile = file('session.ndjson', session.stdout);
       const newHead = file('access-trail.checkpoint', readFileSync(path.join(home, 'witness', 'access-trail.checkpoint'), 'utf8'));
       const text2 = await auditor(['verify-trail', sessionFile, '--trusted-keys', keys, '--witness-head', newHead, '--tenant', 'bank', '--session', 'claim-8812']);
-      expect([text2.code, text2.stdout]).toEqual([0, 'OK: access trail for session bank/claim-8812, 6 record(s) to seq 6, checked against the witnessed head at seq 6\n  2 record(s) of session bank/claim-8812 shown; 4 others withheld, none of them session bank/claim-8812\'s\n']);
+      expect([text2.code, text2.stdout]).toEqual([0, 'OK: access trail for session bank/claim-8812, 6 record(s) to seq 6, checked against the witnessed head at seq 6\n  2 record(s) shown, of session bank/claim-8812; 4 withheld, none of them in that scope\n']);
       const asOther = await auditor(['verify-trail', sessionFile, '--trusted-keys', keys, '--witness-head', newHead, '--tenant', 'bank', '--session', 'claim-9000', '--json']);
       expect([asOther.code, (JSON.parse(asOther.stdout) as { problems: { kind: string; seq: number }[] }).problems.map((p) => `${p.seq} ${p.kind}`)]).toEqual([1, ['6 own_record_withheld']]);
       expect(sessionLines.length).toBe(6);
@@ -362,7 +362,7 @@ describe('the access trail handed to an auditor', () => {
       const incremental = await auditor(['verify-trail', nextFile, '--trusted-keys', keys, '--witness-head', newHead, '--from-head', checkedBefore, '--tenant', 'bank']);
       expect([incremental.code, incremental.stdout]).toEqual([
         0,
-        "OK: access trail for tenant bank, 1 record(s) after the head checked before at seq 5, to seq 6, checked against the witnessed head at seq 6\n  1 record(s) of tenant bank shown; 0 others withheld, none of them tenant bank's\n",
+        "OK: access trail for tenant bank, 1 record(s) after the head checked before at seq 5, to seq 6, checked against the witnessed head at seq 6\n  1 record(s) shown, of tenant bank or the whole vault; 0 withheld, none of them in that scope\n",
       ]);
       const problemsOf = async (r: Promise<{ code: number | null; stdout: string }>) => {
         const out = await r;

@@ -193,16 +193,21 @@ describe.each(backends())('a vault made at migration 0039, upgraded, on $name', 
       expect(await owner.operator({ actor: 'legal', reason: 'case 7 closed' }).clearHold('bank', 'held')).toBe(true);
       expect(await owner.verify()).toMatchObject({ ok: true, problems: [] });
       // Its access trail, records in the v1 form from before 0059 and the v2 form since, checks
-      // offline as the bank's listing: the old records shown in full (they cannot be withheld
-      // and still checked), the vault's own since (the key checks, with no tenant) withheld.
+      // offline as the bank's listing and as a session's: the old records shown in full (they
+      // cannot be withheld and still checked), the new ones outside the scope withheld.
       const lines: TrailLine[] = [];
       for await (const l of owner.trailFile({ tenant: 'bank' })) lines.push(l);
       const keys = parseTrustedKeys(readFileSync(path.join(home, 'witness', 'public-keys.json'), 'utf8'), 'public-keys.json');
       const head = readFileSync(path.join(home, 'witness', 'access-trail.checkpoint'), 'utf8');
       expect(verifyTrail(lines, keys, { witnessHead: head, scope: { tenant: 'bank' } })).toMatchObject({ ok: true, problems: [] });
       const shape = (l: TrailLine) => ('withheld' in l ? 'withheld' : `${l.salt === null ? 'v1' : 'v2'} ${l.action}`);
-      expect(lines.map(shape)).toEqual(expect.arrayContaining(['v1 hold.set', 'withheld', 'v2 hold.clear']));
-      expect(lines.map(shape).indexOf('withheld')).toBeGreaterThan(lines.map(shape).lastIndexOf('v1 hold.set'));
+      // The vault's own key checks (no tenant) are shown to the tenant's auditor.
+      expect(lines.map(shape)).toEqual(expect.arrayContaining(['v1 hold.set', 'v2 keys.check', 'v2 hold.clear']));
+      const held: TrailLine[] = [];
+      for await (const l of owner.trailFile({ tenant: 'bank', session: 'held' })) held.push(l);
+      expect(verifyTrail(held, keys, { witnessHead: head, scope: { tenant: 'bank', session: 'held' } })).toMatchObject({ ok: true, problems: [] });
+      expect(held.map(shape)).toEqual(expect.arrayContaining(['v1 hold.set', 'withheld', 'v2 hold.clear']));
+      expect(held.map(shape).indexOf('withheld')).toBeGreaterThan(held.map(shape).lastIndexOf('v1 hold.set'));
     } finally {
       await owner.close();
     }

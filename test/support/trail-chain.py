@@ -81,8 +81,12 @@ def main():
             if r["seq"] != expected or record_hash(prev, r).hex() != r["hash"]:
                 bad.append(r["seq"])
             if "withheld" in r and scope:
-                mine = session_digest(r["seq"], scope[0], scope[1]) if len(scope) == 2 else tenant_digest(r["seq"], scope[0])
-                if bytes.fromhex(r["withheld"]["session" if len(scope) == 2 else "tenant"]) == mine:
+                # A tenant's listing shows its records and the vault's own (no tenant); a session's, the session's.
+                if len(scope) == 2:
+                    mine = [session_digest(r["seq"], scope[0], scope[1])]
+                else:
+                    mine = [tenant_digest(r["seq"], scope[0]), tenant_digest(r["seq"], None)]
+                if bytes.fromhex(r["withheld"]["session" if len(scope) == 2 else "tenant"]) in mine:
                     own_withheld.append(r["seq"])
             prev, expected = bytes.fromhex(r["hash"]), r["seq"] + 1
     print(json.dumps({"records": records, "bad": bad, "ownWithheld": own_withheld}))

@@ -109,7 +109,9 @@ describe("a tenant's listing of the trail", () => {
     fc.constantFrom('bank', 'insurer').map((tenant) => ({ tenant })),
     fc.record({ tenant: fc.constantFrom('bank', 'insurer'), session: fc.constantFrom('s1', 's2') }),
   );
-  const inScope = (r: { tenant: string | null; session: string | null }, scope: TrailScope) => r.tenant === scope.tenant && (scope.session === undefined || r.session === scope.session);
+  /** A tenant's listing shows its records and the vault's own (no tenant); a session's, that session's alone. */
+  const inScope = (r: { tenant: string | null; session: string | null }, scope: TrailScope) =>
+    scope.session === undefined ? r.tenant === scope.tenant || r.tenant === null : r.tenant === scope.tenant && r.session === scope.session;
 
   it('checks whole for its scope (a tenant, or a session), shows only the v2 records in it in full, and catches any of them withheld or left out', () => {
     const signer = keyPair();
@@ -224,7 +226,14 @@ describe("a tenant's listing of the trail", () => {
     try {
       expect(python(stored.map((r) => trailLine(r)), [])).toEqual({ records: 6, bad: [], ownWithheld: [] });
       const bank = stored.map((r) => trailLine(r, { tenant: 'bank' }));
-      expect(bank.map((l) => ('withheld' in l ? 'withheld' : 'shown'))).toEqual(['shown', 'shown', 'shown', 'withheld', 'shown', 'withheld']);
+      // The insurer's v2 record withheld; the vault's own (a master key's rotation) shown to every tenant.
+      expect(bank.map((l) => ('withheld' in l ? 'withheld' : 'shown'))).toEqual(['shown', 'shown', 'shown', 'withheld', 'shown', 'shown']);
+      // Withholding the vault's own from a tenant is caught by both.
+      const r6 = stored[5]!;
+      const d6 = accessDigests({ ...r6, salt: r6.salt! });
+      const hidden = bank.map((l, i) => (i === 5 ? { seq: 6, at: r6.at.toISOString(), withheld: { tenant: toHex(d6.tenant), session: toHex(d6.session), fields: toHex(d6.fields) }, hash: toHex(r6.hash), keyId: r6.keyId, signature: Buffer.from(r6.signature).toString('base64') } : l));
+      expect(python(hidden, ['bank'])).toEqual({ records: 6, bad: [], ownWithheld: [6] });
+      expect(verifyTrail(hidden, { keys: new Map([[signer.id, signer.publicKey]]) }, { scope: { tenant: 'bank' } }).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(['6 own_record_withheld']);
       expect(python(bank, ['bank'])).toEqual({ records: 6, bad: [], ownWithheld: [] });
       const s1 = stored.map((r) => trailLine(r, { tenant: 'bank', session: 's1' }));
       expect(python(s1, ['bank', 's1'])).toEqual({ records: 6, bad: [], ownWithheld: [] });

@@ -74,7 +74,10 @@ export async function verifyTrailCommand(ctx: CommandContext, file: string, flag
     const name = scope === null ? null : scope.session === undefined ? `tenant ${scope.tenant}` : `session ${scope.tenant}/${scope.session}`;
     const span = report.fromSeq === 0 ? `${report.records} record(s) to seq ${report.lastSeq}` : `${report.records} record(s) after the head checked before at seq ${report.fromSeq}${report.records === 0 ? '' : `, to seq ${report.lastSeq}`}`;
     ctx.io.out(printable(`${report.ok ? 'OK' : 'TRAIL REJECTED'}: access trail${name === null ? '' : ` for ${name}`}, ${span}${report.witnessedSeq === null ? '' : `, checked against the witnessed head at seq ${report.witnessedSeq}`}`));
-    if (name !== null) ctx.io.out(printable(`  ${report.shown} record(s) of ${name} shown; ${report.withheld} others withheld, none of them ${name}'s`));
+    if (scope !== null) {
+      const of = scope.session === undefined ? `of tenant ${scope.tenant} or the whole vault` : `of session ${scope.tenant}/${scope.session}`;
+      ctx.io.out(printable(`  ${report.shown} record(s) shown, ${of}; ${report.withheld} withheld, none of them in that scope`));
+    }
     if (report.witnessedSeq === null) ctx.io.out('end: not checked (pass the witness\'s access-trail.checkpoint with --witness-head: records cut from the end would not show)');
     for (const p of report.problems) ctx.io.out(printable(`  ${p.kind}${p.seq !== undefined ? ` (seq ${p.seq})` : ''}: ${p.detail}`));
   }

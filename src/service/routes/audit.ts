@@ -67,7 +67,7 @@ export function auditRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     summary: "Stream the tenant's access trail",
     description:
       'NDJSON, one access record a line, oldest first: the file `session-vault verify-trail --tenant <tenant>` checks offline. ' +
-      "The whole trail from seq 1, the tenant's records in full and every other tenant's withheld (the digests its hash covers in place of its fields), " +
+      "The whole trail from seq 1, the tenant's records and the vault's own (no tenant) in full and every other tenant's withheld (the digests its hash covers in place of its fields), " +
       'so that none can be left out or withheld unseen; with `afterSeq`, from the record after that seq on, checked from the head there (`verify-trail --from-head`). ' +
       'With `since`, only the tenant\'s records since then, which cannot be checked for what is missing.',
     tags: ['audit'],
