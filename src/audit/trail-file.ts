@@ -7,8 +7,9 @@ import type { KeyPeriods } from './key-period';
 /**
  * The operator access trail as a file an auditor checks alone (`access-log --json` writes
  * it, `verify-trail` checks it): one JSON object a line, each record's fields with its
- * salt (hex; null in the v1 form), chain hash (hex) and the signature of the trail head at
- * it (`keyId`, base64 `signature`; null for records written before the trail was signed).
+ * salt (hex; null in the v1 form), chain hash (hex), the signature of the trail head at it
+ * (`keyId`, base64 `signature`; null for records written before the trail was signed) and
+ * when the database stored it (`storedAt`, its own clock, 0057; not signed).
  * The whole trail, from seq 1: each hash covers the record before it (audit/access.ts).
  * A listing for one tenant, or one session of a tenant (its scope), withholds every v2
  * record outside it: in place of its fields, the digests of its tenant, its session and
@@ -20,6 +21,8 @@ const signed = {
   hash: hex(32),
   keyId: z.string().min(1).nullable(),
   signature: z.base64().nullable(),
+  /** When the database stored it, by its own clock (not signed; null before 0057; absent in files written before it was listed). */
+  storedAt: z.iso.datetime().nullable().optional(),
 };
 const fullLineSchema = z.strictObject({
   seq: z.number().int().positive(),
@@ -43,7 +46,7 @@ const withheldLineSchema = z.strictObject({
 export const trailLineSchema = z.union([fullLineSchema, withheldLineSchema]);
 export type TrailLine = z.infer<typeof trailLineSchema>;
 
-type StoredRecord = AccessRecord & { salt: Uint8Array | null; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null };
+type StoredRecord = AccessRecord & { salt: Uint8Array | null; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null; storedAt: Date | null };
 
 /**
  * What a listing shows in full: one tenant's records and the vault's own (those with no
@@ -69,6 +72,7 @@ export function trailLine(r: StoredRecord, scope?: TrailScope): TrailLine {
     hash: toHex(r.hash),
     keyId: r.keyId,
     signature: r.signature === null ? null : Buffer.from(r.signature).toString('base64'),
+    storedAt: r.storedAt === null ? null : r.storedAt.toISOString(),
   };
   if (scope !== undefined && r.salt !== null && !inScope(r, scope)) {
     const d = accessDigests({ ...r, salt: r.salt });
@@ -127,8 +131,9 @@ export interface TrailCheck {
  * against the auditor's own copy of the vault's keys and their periods: every record in
  * seq order from 1 (or from the head checked before), its hash recomputed (a withheld
  * record's from its digests), a trusted key's signature on the head at it, in that key's
- * period (AccessChainVerifier, as `verify` does on the database, but with no storage
- * times). With the witness's trail head (`access-trail.checkpoint`, fetched from the
+ * period by its signed time and by the time the listing says the database stored it
+ * (AccessChainVerifier, as `verify` does on the database; that time is not signed, so it
+ * binds an honest listing, not its lister). With the witness's trail head (`access-trail.checkpoint`, fetched from the
  * witness by the auditor), records cut from the end or a rewritten history show too.
  * Checked as a scope's listing, no withheld record may be in the scope
  * (`own_record_withheld`: its tenant's digest is the tenant's or no tenant's, or for a
@@ -158,7 +163,14 @@ export function verifyTrail(lines: readonly unknown[], trusted: { keys: Readonly
     }
     const l = parsed.data;
     lastSeq = l.seq;
-    const stored = { hash: fromHex(l.hash), keyId: l.keyId, signature: l.signature === null ? null : new Uint8Array(Buffer.from(l.signature, 'base64')) };
+    const stored = {
+      hash: fromHex(l.hash),
+      keyId: l.keyId,
+      signature: l.signature === null ? null : new Uint8Array(Buffer.from(l.signature, 'base64')),
+      storedAt: l.storedAt ? new Date(l.storedAt) : null,
+    };
+    // A record in the v2 form was stored after 0057, so the database stamped it: a line without its time would pass a retired key's record stored after its period.
+    if (l.storedAt == null && ('withheld' in l || l.salt)) problems.push({ kind: 'malformed_record', seq: l.seq, line: i + 1, detail: `line ${i + 1}: storedAt: the database stamps every record in the v2 form` });
     if ('withheld' in l) {
       withheld++;
       const digests = { tenant: fromHex(l.withheld.tenant), session: fromHex(l.withheld.session), fields: fromHex(l.withheld.fields) };

@@ -324,9 +324,9 @@ describe('the access trail handed to an auditor', () => {
       // The operator leaves out mallory's read of the bank's session.
       expect(await kinds([lines[0]!, lines[1]!, lines[3]!, lines[4]!])).toEqual(['3 access_gap', '4 access_hash_mismatch']);
       // ... or withholds it as if it were another tenant's: its digests are the true ones, so the chain holds, but its tenant is the bank.
-      const mallory = parsed[2]! as { seq: number; at: string; actor: string; action: string; tenant: string; session: string; reason: string; outcome: string; salt: string; hash: string; keyId: string; signature: string };
+      const mallory = parsed[2]! as { seq: number; at: string; actor: string; action: string; tenant: string; session: string; reason: string; outcome: string; salt: string; hash: string; keyId: string; signature: string; storedAt: string };
       const digests = accessDigests({ ...mallory, at: new Date(mallory.at), salt: fromHex(mallory.salt) });
-      const asWithheld = (tenantDigest: Uint8Array) => JSON.stringify({ seq: mallory.seq, at: mallory.at, withheld: { tenant: toHex(tenantDigest), session: toHex(digests.session), fields: toHex(digests.fields) }, hash: mallory.hash, keyId: mallory.keyId, signature: mallory.signature });
+      const asWithheld = (tenantDigest: Uint8Array) => JSON.stringify({ seq: mallory.seq, at: mallory.at, withheld: { tenant: toHex(tenantDigest), session: toHex(digests.session), fields: toHex(digests.fields) }, hash: mallory.hash, keyId: mallory.keyId, signature: mallory.signature, storedAt: mallory.storedAt });
       const withheld = [lines[0]!, lines[1]!, asWithheld(digests.tenant), lines[3]!, lines[4]!];
       expect(await kinds(withheld)).toEqual(['3 own_record_withheld']);
       // ... or claims its tenant is the insurer's: then the chain does not hold.

@@ -10,7 +10,7 @@ import type { Vault, VaultOptions } from '../../src/vault';
 import { EnvKeyProvider, dataKeyAad, readKeyringDocument, replaceKeyringFile, withNewSigningKey, wrapKey } from '../../src/keys';
 import { SecretBytes, generateSigningKeyPair, signingKeyId } from '../../src/crypto';
 import { sealSnapshot } from '../../src/events';
-import { accessHash, signCheckpoint, signSnapshot, signTrailHead, signWrap, verifyBundle, type CheckpointSigner } from '../../src/audit';
+import { accessHash, parseTrustedKeys, signCheckpoint, signSnapshot, signTrailHead, signWrap, verifyBundle, verifyTrail, type CheckpointSigner } from '../../src/audit';
 import { collectEvents } from '../../src/domain';
 import { newToken, signGrant, type TokenGrant } from '../../src/tokens';
 import { insertToken } from '../../src/store';
@@ -484,6 +484,14 @@ describe.each(backends())('a retired signing key after a rotation made by hand, 
     expect((await vault.session('bank', 'held').state()).messages.map((m) => m.content)).toEqual(['Please move 50,000 EUR to my savings']);
     const named = (await vault.verify({ tenant: 'bank' })).problems.filter((p) => p.seq === seq || p.session === 'held').map((p) => `${p.session} ${p.kind}`);
     expect(named).toEqual(['(access trail) access_outside_key_period', 'held hold_clear_unrecorded']);
+    // The auditor checking the trail file offline, the tenant's listing against the witness's keys and periods, names it too:
+    // each line carries the time the database stored it.
+    const lines: unknown[] = [];
+    for await (const l of vault.trailFile({ tenant: 'bank' })) lines.push(JSON.parse(JSON.stringify(l)));
+    const keys = parseTrustedKeys(readFileSync(path.join(store.home, 'witness', 'public-keys.json'), 'utf8'), 'public-keys.json');
+    expect(keys.periods.get(retired.id)?.until).toEqual(retiredAt);
+    const head = readFileSync(path.join(store.home, 'witness', 'access-trail.checkpoint'), 'utf8');
+    expect(verifyTrail(lines, keys, { witnessHead: head, scope: { tenant: 'bank' } }).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual([`${seq} access_outside_key_period`]);
   });
 });
 

@@ -120,9 +120,9 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
     // ... or cuts the trail before it...
     expect(check(lines.slice(0, at)).problems.map((p) => p.kind)).toEqual(['access_witness_beyond_head']);
     // ... or withholds it: its tenant is acme.
-    const r = JSON.parse(lines[at]!) as { seq: number; at: string; salt: string; hash: string; keyId: string; signature: string } & AccessRecord;
+    const r = JSON.parse(lines[at]!) as { seq: number; at: string; salt: string; hash: string; keyId: string; signature: string; storedAt: string } & AccessRecord;
     const d = accessDigests({ ...r, at: new Date(r.at), salt: fromHex(r.salt) });
-    const withheld = JSON.stringify({ seq: r.seq, at: r.at, withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, hash: r.hash, keyId: r.keyId, signature: r.signature });
+    const withheld = JSON.stringify({ seq: r.seq, at: r.at, withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, hash: r.hash, keyId: r.keyId, signature: r.signature, storedAt: r.storedAt });
     expect(check(lines.map((l, i) => (i === at ? withheld : l))).problems.map((p) => p.kind)).toEqual(['own_record_withheld']);
     // With `since`, only the tenant's records since then: each in full, and no listing to check whole.
     const since = await svc.call(tokens.acme.auditor, 'GET', `/v1/tenants/acme/access-log?since=${encodeURIComponent(parsed[at]!.at)}`);

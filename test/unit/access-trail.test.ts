@@ -97,7 +97,9 @@ describe("a tenant's listing of the trail", () => {
     let upgraded = false;
     return specs.map((s, i) => {
       upgraded ||= !s.v1;
-      const r = { seq: i + 1, at: new Date(1_800_000_000_000 + i * 1000), actor: s.actor, action: s.action, tenant: s.tenant, session: s.session, reason: s.reason, outcome: s.outcome, salt: upgraded ? new Uint8Array(16).fill(i % 256) : null };
+      const at = new Date(1_800_000_000_000 + i * 1000);
+      // Stored by the database a moment after its time (0057): every v2 record has one.
+      const r = { seq: i + 1, at, actor: s.actor, action: s.action, tenant: s.tenant, session: s.session, reason: s.reason, outcome: s.outcome, salt: upgraded ? new Uint8Array(16).fill(i % 256) : null, storedAt: new Date(at.getTime() + 5) };
       const hash = accessHash(last, r);
       last = hash;
       const { keyId, signature, note } = signTrailHead({ seq: r.seq, hash, at: r.at }, signer);
@@ -126,7 +128,7 @@ describe("a tenant's listing of the trail", () => {
           const line = lines[i]! as Record<string, unknown>;
           // A v2 record outside the scope is withheld; one in it, and every v1 record, are shown.
           expect('withheld' in line).toBe(r.salt !== null && !inScope(r, scope));
-          if ('withheld' in line) expect(Object.keys(line).sort()).toEqual(['at', 'hash', 'keyId', 'seq', 'signature', 'withheld']);
+          if ('withheld' in line) expect(Object.keys(line).sort()).toEqual(['at', 'hash', 'keyId', 'seq', 'signature', 'storedAt', 'withheld']);
         });
         // Withholding one of the scope's own v2 records is caught.
         const own = stored.findIndex((r) => r.salt !== null && inScope(r, scope));
@@ -134,7 +136,7 @@ describe("a tenant's listing of the trail", () => {
           const r = stored[own]!;
           const d = accessDigests({ ...r, salt: r.salt! });
           const hidden = lines.map((l, i) =>
-            i === own ? { seq: r.seq, at: r.at.toISOString(), withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, hash: toHex(r.hash), keyId: r.keyId, signature: Buffer.from(r.signature).toString('base64') } : l,
+            i === own ? { seq: r.seq, at: r.at.toISOString(), withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, hash: toHex(r.hash), keyId: r.keyId, signature: Buffer.from(r.signature).toString('base64'), storedAt: r.storedAt.toISOString() } : l,
           );
           expect(verifyTrail(hidden, keys, { scope }).problems.map((p) => p.kind)).toEqual(['own_record_withheld']);
         }
@@ -159,7 +161,7 @@ describe("a tenant's listing of the trail", () => {
     const d = accessDigests({ ...r, salt: r.salt! });
     const withheld = (digests: Partial<typeof d>) => {
       const w = { ...d, ...digests };
-      return { seq: 1, at: line.at, withheld: { tenant: toHex(w.tenant), session: toHex(w.session), fields: toHex(w.fields) }, hash: line.hash, keyId: line.keyId, signature: line.signature };
+      return { seq: 1, at: line.at, withheld: { tenant: toHex(w.tenant), session: toHex(w.session), fields: toHex(w.fields) }, hash: line.hash, keyId: line.keyId, signature: line.signature, storedAt: line.storedAt };
     };
     const kinds = (l: unknown, scope: TrailScope) => verifyTrail([l], keys, { scope }).problems.map((p) => p.kind);
     expect(kinds(withheld({ tenant: tenantCommitment(1, 'insurer') }), { tenant: 'bank' })).toEqual(['access_hash_mismatch']);
@@ -231,7 +233,7 @@ describe("a tenant's listing of the trail", () => {
       // Withholding the vault's own from a tenant is caught by both.
       const r6 = stored[5]!;
       const d6 = accessDigests({ ...r6, salt: r6.salt! });
-      const hidden = bank.map((l, i) => (i === 5 ? { seq: 6, at: r6.at.toISOString(), withheld: { tenant: toHex(d6.tenant), session: toHex(d6.session), fields: toHex(d6.fields) }, hash: toHex(r6.hash), keyId: r6.keyId, signature: Buffer.from(r6.signature).toString('base64') } : l));
+      const hidden = bank.map((l, i) => (i === 5 ? { seq: 6, at: r6.at.toISOString(), withheld: { tenant: toHex(d6.tenant), session: toHex(d6.session), fields: toHex(d6.fields) }, hash: toHex(r6.hash), keyId: r6.keyId, signature: Buffer.from(r6.signature).toString('base64'), storedAt: r6.storedAt.toISOString() } : l));
       expect(python(hidden, ['bank'])).toEqual({ records: 6, bad: [], ownWithheld: [6] });
       expect(verifyTrail(hidden, { keys: new Map([[signer.id, signer.publicKey]]) }, { scope: { tenant: 'bank' } }).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(['6 own_record_withheld']);
       expect(python(bank, ['bank'])).toEqual({ records: 6, bad: [], ownWithheld: [] });
@@ -248,10 +250,27 @@ describe("a tenant's listing of the trail", () => {
     }
   });
 
+  it("holds a retired key's record to the database's storage time, as verify does, and takes no v2 record without one", () => {
+    const signer = keyPair();
+    const stored = signedTrail([{ actor: 'bob', action: 'hold.clear', tenant: 'bank', session: 's1', reason: 'released', outcome: 'granted', v1: false }], signer);
+    const r = stored[0]!;
+    // The key was retired a minute after the record's signed time; the record was stored an hour after that.
+    const periods = new Map([[signer.id, { from: new Date(0), until: new Date(r.at.getTime() + 60_000) }]]);
+    const keys = { keys: new Map([[signer.id, signer.publicKey]]), periods };
+    const line = (storedAt: Date) => trailLine({ ...r, storedAt });
+    expect(verifyTrail([line(new Date(r.at.getTime() + 5))], keys).ok).toBe(true);
+    expect(verifyTrail([line(new Date(r.at.getTime() + 3_600_000))], keys).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(['1 access_outside_key_period']);
+    // A listing that drops the time would pass it: a v2 line without one is not a record of this vault's.
+    const { storedAt: _dropped, ...without } = line(new Date(r.at.getTime() + 3_600_000)) as Record<string, unknown>;
+    expect(verifyTrail([without], keys).problems.map((p) => p.kind)).toEqual(['malformed_record']);
+    const withheld = trailLine({ ...r, storedAt: new Date(r.at.getTime() + 5) }, { tenant: 'insurer' }) as Record<string, unknown>;
+    expect(verifyTrail([{ ...withheld, storedAt: null }], keys, { scope: { tenant: 'insurer' } }).problems.map((p) => p.kind)).toEqual(['malformed_record']);
+  });
+
   it('reads a trail file written before the v2 form, whose lines have no salt', () => {
     const signer = keyPair();
     const stored = signedTrail([{ actor: 'alice', action: 'events', tenant: 'bank', session: 's1', reason: null, outcome: 'granted', v1: true }], signer);
-    const { salt: _salt, ...old } = trailLine(stored[0]!) as Record<string, unknown>;
+    const { salt: _salt, storedAt: _storedAt, ...old } = trailLine(stored[0]!) as Record<string, unknown>;
     expect(verifyTrail([old], { keys: new Map([[signer.id, signer.publicKey]]) })).toMatchObject({ ok: true, shown: 1, withheld: 0 });
   });
 });
