@@ -100,7 +100,14 @@ describe.each(backends())('keys check, on $name', (backend) => {
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, tenantKeys: 1, problems: [{ kind: 'tenant_key_unreadable' }, {}, {}] });
     const audit = await runCli(env, ['access-log', '--json', '--tenant', 'bank']);
-    expect(audit.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.action === 'keys.check').map((r) => [r.actor, r.outcome])).toEqual([['custodian', 'granted']]);
+    // The bank's listing shows its own check and the vault's own (of every tenant, which concern the bank too); the insurer's is withheld.
+    const listed = audit.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(listed.filter((r) => r.action === 'keys.check').map((r) => [r.tenant, r.actor, r.outcome])).toEqual([
+      [null, 'custodian', 'granted'],
+      [null, 'custodian', 'granted'],
+      ['bank', 'custodian', 'granted'],
+    ]);
+    expect(listed.filter((r) => r.tenant === 'insurer')).toEqual([]);
     // A master rotation, which must unwrap every tenant key, stops at the one written over:
     // before it unwraps it, as no trusted key signed it in a tenant whose wraps are all signed.
     const again = await openVault({ home, database: url, logger: createLogger({ level: 'silent' }) });
