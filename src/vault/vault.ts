@@ -223,7 +223,7 @@ export class Vault {
   /** The operator access trail, optionally for one tenant, since a time, and after a seq. */
   accessLog(filter: { tenant?: string; since?: Date; afterSeq?: number } = {}): AsyncIterable<AccessRow> {
     const tenant = filter.tenant === undefined ? undefined : validTenantId(filter.tenant);
-    return accessTrail(this.deps, { ...filter, tenant });
+    return accessTrail(this.deps, { ...filter, tenant, afterSeq: trailSeq(filter.afterSeq) });
   }
 
   /**
@@ -234,9 +234,7 @@ export class Vault {
    */
   async *trailFile(scope?: { tenant: string; session?: string }, options: { afterSeq?: number } = {}): AsyncGenerator<TrailLine> {
     const checked = scope === undefined ? undefined : { tenant: validTenantId(scope.tenant), ...(scope.session === undefined ? {} : { session: validSessionId(scope.session) }) };
-    const { afterSeq = 0 } = options;
-    if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw new InputError('INVALID_INPUT', 'afterSeq is a seq of the trail: a whole number, 0 or more');
-    for await (const r of accessTrail(this.deps, { afterSeq })) yield trailLine(r, checked);
+    for await (const r of accessTrail(this.deps, { afterSeq: trailSeq(options.afterSeq) })) yield trailLine(r, checked);
   }
 
   /**
@@ -451,4 +449,11 @@ export class VaultSession {
   snapshot(): Promise<number> {
     return writeSnapshot(this.deps, this.tenant, this.id);
   }
+}
+
+/** A listing's `afterSeq`: a seq of the access trail, or 0 (from the first record); INVALID_INPUT for anything else. */
+function trailSeq(afterSeq: number | undefined): number {
+  if (afterSeq === undefined) return 0;
+  if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw new InputError('INVALID_INPUT', 'afterSeq is a seq of the trail: a whole number, 0 or more');
+  return afterSeq;
 }

@@ -156,6 +156,7 @@ describe.each(backends())('the access trail on $name', (backend) => {
       await expect(appendAccess(storeOf(fresh.vault), [{ ...next, salt: new Uint8Array(15), hash: new Uint8Array(32), keyId: null, signature: null }])).rejects.toThrow(RangeError);
       // A listing after a seq that is not one is refused, typed.
       await expect(fresh.vault.trailFile(undefined, { afterSeq: -1 }).next()).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+      expect(() => fresh.vault.accessLog({ afterSeq: Number.NaN })).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
       await expect(fresh.vault.trailFile({ tenant: 'no such/tenant' }).next()).rejects.toMatchObject({ code: 'INVALID_ID' });
       expect((await lastAccess(db))!.seq).toBe(before);
       expect((await fresh.vault.verify({ tenant: 'bank' })).problems).toEqual([
