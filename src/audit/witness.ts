@@ -1,5 +1,5 @@
 import { StorageError } from '../errors';
-import type { ObjectStore } from '../objects';
+import { updateObject, type ObjectStore } from '../objects';
 import { parseCheckpoint } from './checkpoint';
 import { parseTrailHead } from './access';
 import { periodsOf, publicKeysDocument, type PublicKeyEntry } from './public-keys';
@@ -21,7 +21,8 @@ export interface Witness {
   /**
    * Records a newer checkpoint note. Refuses (returns the reason) to go backwards — a seq
    * lower than the one witnessed, or the same seq with another hash — since that is what
-   * a rollback looks like.
+   * a rollback looks like. The comparison and the write are one step: of two processes
+   * recording at once, the earlier head never lands over the later.
    */
   record(note: string): Promise<'recorded' | 'unchanged' | 'witness_ahead' | 'witness_fork'>;
   /** The latest witnessed head of the operator access trail (a signed note), or null. */
@@ -67,11 +68,7 @@ export class ObjectWitness implements Witness {
 
   private async text(name: string): Promise<string | null> {
     const b = await this.objects.get(name);
-    return b === null ? null : Buffer.from(b).toString('utf8');
-  }
-
-  private put(name: string, text: string): Promise<void> {
-    return this.objects.put(name, new Uint8Array(Buffer.from(text, 'utf8')), { contentType: 'text/plain; charset=utf-8' });
+    return b === null ? null : utf8(b);
   }
 
   latest(tenant: string, session: string): Promise<string | null> {
@@ -89,39 +86,45 @@ export class ObjectWitness implements Witness {
     return out;
   }
 
-  async record(note: string): Promise<'recorded' | 'unchanged' | 'witness_ahead' | 'witness_fork'> {
+  record(note: string): Promise<'recorded' | 'unchanged' | 'witness_ahead' | 'witness_fork'> {
     const parsed = parseCheckpoint(note);
     if (!parsed) throw new StorageError('STORAGE_REFUSED', 'refusing to witness a malformed checkpoint');
     const { tenant, session, seq, hash } = parsed.checkpoint;
-    const name = `${tenant}/${session}${SUFFIX}`;
-    const previous = await this.text(name);
-    return this.advance(name, note, { seq, hash }, previous ? parseCheckpoint(previous)?.checkpoint ?? null : null);
+    return this.advance(`${tenant}/${session}${SUFFIX}`, note, { seq, hash }, (text) => parseCheckpoint(text)?.checkpoint ?? null);
   }
 
   latestTrail(): Promise<string | null> {
     return this.text(TRAIL_OBJECT);
   }
 
-  async recordTrail(note: string): Promise<'recorded' | 'unchanged' | 'witness_ahead' | 'witness_fork'> {
+  recordTrail(note: string): Promise<'recorded' | 'unchanged' | 'witness_ahead' | 'witness_fork'> {
     const head = parseTrailHead(note);
     if (!head) throw new StorageError('STORAGE_REFUSED', 'refusing to witness a malformed access-trail head');
-    const previous = await this.text(TRAIL_OBJECT);
-    return this.advance(TRAIL_OBJECT, note, head, previous ? parseTrailHead(previous) : null);
+    return this.advance(TRAIL_OBJECT, note, head, parseTrailHead);
   }
 
-  /** Replaces the note only by a later head; the same seq with another hash is a fork. */
-  private async advance(
+  /**
+   * Replaces the note only by a later head; the same seq with another hash is a fork. Read
+   * and written as one step (updateObject): of two processes recording at once, the one
+   * with the earlier head never writes over the later one's.
+   */
+  private advance(
     name: string,
     note: string,
     head: { seq: number; hash: Uint8Array },
-    prev: { seq: number; hash: Uint8Array } | null,
+    parse: (text: string) => { seq: number; hash: Uint8Array } | null,
   ): Promise<'recorded' | 'unchanged' | 'witness_ahead' | 'witness_fork'> {
-    if (prev) {
-      if (prev.seq > head.seq) return 'witness_ahead';
-      if (prev.seq === head.seq) return Buffer.compare(Buffer.from(prev.hash), Buffer.from(head.hash)) === 0 ? 'unchanged' : 'witness_fork';
-    }
-    await this.put(name, note);
-    return 'recorded';
+    return updateObject(
+      this.objects,
+      name,
+      (current) => {
+        const prev = current === null ? null : parse(utf8(current));
+        if (prev && prev.seq > head.seq) return { write: null, answer: 'witness_ahead' as const };
+        if (prev && prev.seq === head.seq) return { write: null, answer: Buffer.compare(Buffer.from(prev.hash), Buffer.from(head.hash)) === 0 ? ('unchanged' as const) : ('witness_fork' as const) };
+        return { write: textBytes(note), answer: 'recorded' as const };
+      },
+      TEXT,
+    );
   }
 
   async publicKeys(): Promise<Map<string, Uint8Array>> {
@@ -132,57 +135,92 @@ export class ObjectWitness implements Witness {
     return periodsOf(await this.keyEntries());
   }
 
-  async addPublicKeys(keys: ReadonlyMap<string, Uint8Array>, periods: KeyPeriods = new Map()): Promise<void> {
-    const entries = await this.keyEntries();
-    const before = JSON.stringify(entries);
-    const byId = new Map(entries.map((k) => [k.id, k]));
-    for (const [id, key] of keys) {
-      if (!byId.has(id)) {
-        const entry = { id, publicKey: Buffer.from(key).toString('base64') };
-        entries.push(entry);
-        byId.set(id, entry);
-      }
-    }
-    // A key's creation is written once; its retirement only ever moves earlier.
-    for (const [id, p] of periods) {
-      const entry = byId.get(id);
-      if (!entry) continue;
-      entry.createdAt ??= p.from.toISOString();
-      if (p.until) entry.retiredAt = earliest(entry.retiredAt, p.until);
-    }
-    if (JSON.stringify(entries) === before) return;
-    await this.put('public-keys.json', JSON.stringify({ keys: entries }, null, 2) + '\n');
+  addPublicKeys(keys: ReadonlyMap<string, Uint8Array>, periods: KeyPeriods = new Map()): Promise<void> {
+    // Read and written as one step (updateObject): two processes publishing at once both stay.
+    return updateObject(
+      this.objects,
+      KEYS_OBJECT,
+      (current) => {
+        const entries = this.keyEntriesOf(current);
+        const before = JSON.stringify(entries);
+        const byId = new Map(entries.map((k) => [k.id, k]));
+        for (const [id, key] of keys) {
+          if (!byId.has(id)) {
+            const entry = { id, publicKey: Buffer.from(key).toString('base64') };
+            entries.push(entry);
+            byId.set(id, entry);
+          }
+        }
+        // A key's creation is written once; its retirement only ever moves earlier.
+        for (const [id, p] of periods) {
+          const entry = byId.get(id);
+          if (!entry) continue;
+          entry.createdAt ??= p.from.toISOString();
+          if (p.until) entry.retiredAt = earliest(entry.retiredAt, p.until);
+        }
+        return { write: JSON.stringify(entries) === before ? null : keysDocument(entries), answer: undefined };
+      },
+      TEXT,
+    );
   }
 
   async retireKey(id: string, at: Date): Promise<Date | null> {
-    // The file is read, changed and written whole, and a process publishing a new key at
-    // the same moment writes what it read before: read the retirement back after a pause
-    // as long as such a write takes, and state it again where it was lost.
+    // Written as one step (updateObject), so no process of this version publishing a key
+    // at the same moment writes over it. One of an earlier version writes the file as it
+    // read it, unconditionally: read the retirement back after a pause as long as such a
+    // write takes, and state it again where it was lost.
     for (let attempt = 0; attempt < 4; attempt++) {
-      const entries = await this.keyEntries();
-      const entry = entries.find((k) => k.id === id);
-      if (!entry) return null;
-      const retiredAt = earliest(entry.retiredAt, at);
-      if (retiredAt === entry.retiredAt) return new Date(retiredAt);
-      entry.retiredAt = retiredAt;
-      await this.put('public-keys.json', JSON.stringify({ keys: entries }, null, 2) + '\n');
+      const stated = await updateObject(
+        this.objects,
+        KEYS_OBJECT,
+        (current) => {
+          const entries = this.keyEntriesOf(current);
+          const entry = entries.find((k) => k.id === id);
+          if (!entry) return { write: null, answer: null };
+          const retiredAt = earliest(entry.retiredAt, at);
+          if (retiredAt === entry.retiredAt) return { write: null, answer: { retiredAt, standing: true } };
+          entry.retiredAt = retiredAt;
+          return { write: keysDocument(entries), answer: { retiredAt, standing: false } };
+        },
+        TEXT,
+      );
+      if (stated === null) return null;
+      if (stated.standing) return new Date(stated.retiredAt);
       await new Promise((resolve) => setTimeout(resolve, this.settleMs));
     }
     throw new StorageError('STORAGE_REFUSED', `witness ${this.location}: the retirement of ${id} does not stay written in public-keys.json`);
   }
 
   private async keyEntries(): Promise<PublicKeyEntry[]> {
-    const text = await this.text('public-keys.json');
-    if (text === null) return [];
+    return this.keyEntriesOf(await this.objects.get(KEYS_OBJECT));
+  }
+
+  private keyEntriesOf(bytes: Uint8Array | null): PublicKeyEntry[] {
+    if (bytes === null) return [];
     let parsed;
     try {
-      parsed = publicKeysDocument.safeParse(JSON.parse(text));
+      parsed = publicKeysDocument.safeParse(JSON.parse(utf8(bytes)));
     } catch {
       parsed = { success: false as const };
     }
     if (!parsed.success) throw new StorageError('STORAGE_REFUSED', `witness ${this.location}: public-keys.json is malformed`);
     return parsed.data.keys;
   }
+}
+
+const KEYS_OBJECT = 'public-keys.json';
+const TEXT = { contentType: 'text/plain; charset=utf-8' };
+
+function utf8(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
+}
+
+function textBytes(text: string): Uint8Array {
+  return new Uint8Array(Buffer.from(text, 'utf8'));
+}
+
+function keysDocument(entries: readonly PublicKeyEntry[]): Uint8Array {
+  return textBytes(JSON.stringify({ keys: entries }, null, 2) + '\n');
 }
 
 /** The earlier of a stated retirement (ISO, or none) and another, as ISO. */

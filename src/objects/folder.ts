@@ -1,7 +1,13 @@
+import { createHash, randomBytes } from 'node:crypto';
 import fsc, { promises as fs } from 'node:fs';
 import path from 'node:path';
+import lockfile from 'proper-lockfile';
 import { StorageError } from '../errors';
-import { isSafeName, type ObjectStore } from './store';
+import { isSafeName, type ObjectStore, type VersionedObject } from './store';
+
+/** Where the locks of conditional writes live: no tenant id begins with a dot, so `list('')` never names it. */
+const LOCKS = '.locks';
+const LOCK_POLL_MS = 25;
 
 /**
  * Objects as files under a folder: folders mode 0700, files 0600, written to a temporary
@@ -10,10 +16,14 @@ import { isSafeName, type ObjectStore } from './store';
  * `put` that returned survives power loss: the archive deletes hot rows only after it.
  */
 export class FolderObjectStore implements ObjectStore {
-  /** @param label what the store is for, in error messages ("witness", "archive"). */
+  /**
+   * @param label what the store is for, in error messages ("witness", "archive").
+   * @param lockWaitMs how long a conditional write waits for another writer's lock.
+   */
   constructor(
     readonly location: string,
     private readonly label: string,
+    private readonly lockWaitMs = 20_000,
   ) {}
 
   async get(name: string): Promise<Uint8Array | null> {
@@ -30,7 +40,8 @@ export class FolderObjectStore implements ObjectStore {
     const file = this.file(name);
     try {
       const created = await mkdir(path.dirname(file), 0o700);
-      const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+      // Its own name: two writes of one object at once (in one process, or two) never share a file.
+      const tmp = `${file}.${randomBytes(8).toString('hex')}.tmp`;
       const fd = await open(tmp, 'w', 0o600);
       try {
         for (let at = 0; at < body.length; ) at += await write(fd, body, at, body.length - at);
@@ -48,11 +59,58 @@ export class FolderObjectStore implements ObjectStore {
     }
   }
 
+  async getVersioned(name: string): Promise<VersionedObject | null> {
+    const body = await this.get(name);
+    return body === null ? null : { body, version: versionOf(body) };
+  }
+
+  async putIfVersion(name: string, body: Uint8Array, version: string | null): Promise<boolean> {
+    const lock = await this.lock(name);
+    try {
+      const current = await this.get(name);
+      if ((current === null ? null : versionOf(current)) !== version || lock.lost()) return false;
+      await this.put(name, body);
+      return true;
+    } finally {
+      await lock.release().catch(() => {}); // a lock taken from us as stale is released already
+    }
+  }
+
+  /**
+   * Holds the object's lock, `.locks/<name>.lock` (proper-lockfile: an atomic mkdir that
+   * works across processes and on NFS, refreshed while held, stale 10 s after its holder
+   * stopped refreshing it), waiting for another writer's up to `lockWaitMs` (polling every
+   * 25 ms). `lost()`: the lock was taken from us as stale (we were frozen past those 10 s).
+   */
+  private async lock(name: string): Promise<{ release(): Promise<void>; lost(): boolean }> {
+    const lockPath = path.join(this.location, LOCKS, `${name}.lock`);
+    let lost = false;
+    try {
+      await mkdir(path.dirname(lockPath), 0o700);
+      const release = await lockfile.lock(this.file(name), {
+        lockfilePath: lockPath,
+        realpath: false,
+        stale: 10_000,
+        update: 2_000,
+        retries: { retries: Math.ceil(this.lockWaitMs / LOCK_POLL_MS), factor: 1, minTimeout: LOCK_POLL_MS, maxTimeout: LOCK_POLL_MS },
+        onCompromised: () => {
+          lost = true;
+        },
+      });
+      return { release, lost: () => lost };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ELOCKED') {
+        throw new StorageError('STORAGE_UNAVAILABLE', `${this.label} ${this.location}: another writer held ${name} for ${this.lockWaitMs / 1000} s`, { cause: e });
+      }
+      throw this.unavailable(e);
+    }
+  }
+
   async list(prefix: string): Promise<string[]> {
     try {
       const entries = await fs.readdir(path.join(this.location, prefix), { withFileTypes: true });
       return entries
-        .filter((e) => (prefix === '' ? e.isDirectory() : e.isFile() && !e.name.endsWith('.tmp')))
+        .filter((e) => (prefix === '' ? e.isDirectory() && e.name !== LOCKS : e.isFile() && !e.name.endsWith('.tmp')))
         .map((e) => e.name)
         .sort();
     } catch (e) {
@@ -77,6 +135,11 @@ export class FolderObjectStore implements ObjectStore {
   private unavailable(e: unknown): StorageError {
     return new StorageError('STORAGE_UNAVAILABLE', `${this.label} ${this.location} unavailable (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
   }
+}
+
+/** A folder object's version: the digest of its bytes. */
+function versionOf(body: Uint8Array): string {
+  return createHash('sha256').update(body).digest('base64');
 }
 
 /** fsync of a folder: makes the entries in it (a rename, a new subfolder) durable. */

@@ -2,7 +2,7 @@ import { FolderObjectStore } from './folder';
 import { S3ObjectStore, type S3Settings } from './s3';
 import type { ObjectStore } from './store';
 
-export type { ObjectStore, PutOptions } from './store';
+export { updateObject, type ObjectStore, type PutOptions, type VersionedObject } from './store';
 export { FolderObjectStore } from './folder';
 export { S3ObjectStore, type ObjectLockMode, type S3Settings } from './s3';
 

@@ -3,7 +3,7 @@ import { InputError, StorageError } from '../errors';
 import { loadOptional } from '../optional';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
-import type { ObjectStore, PutOptions } from './store';
+import type { ObjectStore, PutOptions, VersionedObject } from './store';
 
 /**
  * Settings for the S3 client: any `S3ClientConfig` field of `@aws-sdk/client-s3` (region,
@@ -101,6 +101,41 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async put(name: string, body: Uint8Array, options: PutOptions = {}): Promise<void> {
+    await this.putObject(name, body, {}, options);
+  }
+
+  async getVersioned(name: string): Promise<VersionedObject | null> {
+    const { sdk, client } = await this.s3();
+    try {
+      const r = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key(name) }));
+      const body = (await r.Body?.transformToByteArray()) ?? new Uint8Array();
+      if (!r.ETag) throw new StorageError('STORAGE_REFUSED', `${this.label} ${this.location} gives objects no ETag, so it cannot be written conditionally`);
+      return { body, version: r.ETag };
+    } catch (e) {
+      if (e instanceof StorageError) throw e;
+      if ((e as { name?: string }).name === 'NoSuchKey' || httpStatus(e) === 404) return null;
+      throw this.unavailable(e);
+    }
+  }
+
+  /**
+   * A conditional PUT (`If-Match` the ETag read, or `If-None-Match: *` where there was none),
+   * which S3 has answered since 2024: 412 when another write came first, 409 when one is
+   * being made at the same moment. A store that ignores the headers writes over the other;
+   * docs/operations.md says which stores to use.
+   */
+  async putIfVersion(name: string, body: Uint8Array, version: string | null, options: PutOptions = {}): Promise<boolean> {
+    try {
+      await this.putObject(name, body, version === null ? { IfNoneMatch: '*' } : { IfMatch: version }, options);
+      return true;
+    } catch (e) {
+      const status = httpStatus((e as { cause?: unknown }).cause);
+      if (status === 412 || status === 409) return false;
+      throw e;
+    }
+  }
+
+  private async putObject(name: string, body: Uint8Array, condition: { IfMatch?: string; IfNoneMatch?: string }, options: PutOptions): Promise<void> {
     const lock = options.retainUntil !== undefined && (await this.objectLock());
     const { sdk, client } = await this.s3();
     try {
@@ -110,6 +145,7 @@ export class S3ObjectStore implements ObjectStore {
           Key: this.key(name),
           Body: body,
           ContentType: options.contentType ?? 'application/octet-stream',
+          ...condition,
           ...(lock ? { ObjectLockMode: this.lockMode, ObjectLockRetainUntilDate: options.retainUntil } : {}),
         }),
       );

@@ -31,7 +31,7 @@ describe('the folder object store', () => {
     try {
       const store = new FolderObjectStore(path.join(root, 'archive'), 'archive');
       await store.put('bank/s1/4.svarc.gz', new Uint8Array([1, 2, 3]));
-      expect(synced[0]).toMatch(/^archive\/bank\/s1\/4\.svarc\.gz\.\d+\.\d+\.tmp$/); // the data, before the rename
+      expect(synced[0]).toMatch(/^archive\/bank\/s1\/4\.svarc\.gz\.[0-9a-f]{16}\.tmp$/); // the data, before the rename
       expect(synced.slice(1)).toEqual(['archive/bank/s1', 'archive/bank', 'archive', '.']);
       synced.length = 0;
       await store.put('bank/s1/5.svarc.gz', new Uint8Array([4]));

@@ -70,7 +70,7 @@ describe('the witness keeps each key with its period', () => {
 });
 
 describe('a retirement and a publication at the same moment', () => {
-  it('a process publishing a new key writes the file as it read it, before the retirement: the retirement is read back and stated again', async () => {
+  it('a process of the version before, publishing a new key, writes the file as it read it before the retirement (unconditionally): the retirement is read back and stated again', async () => {
     const [a, b] = [keyPair(), keyPair()];
     const folder = new FolderObjectStore(dir, 'witness');
     const first = new ObjectWitness(folder);
@@ -81,16 +81,19 @@ describe('a retirement and a publication at the same moment', () => {
     const racing: ObjectStore = {
       location: folder.location,
       get: (name) => folder.get(name),
+      getVersioned: (name) => folder.getVersioned(name),
       list: (prefix) => folder.list(prefix),
       delete: (name) => folder.delete(name),
-      async put(name, body) {
-        await folder.put(name, body);
-        if (name === 'public-keys.json' && !raced) {
+      put: (name, body) => folder.put(name, body),
+      async putIfVersion(name, body, version) {
+        const written = await folder.putIfVersion(name, body, version);
+        if (written && name === 'public-keys.json' && !raced) {
           raced = true;
           const doc = JSON.parse(stale.toString('utf8')) as { keys: object[] };
           doc.keys.push({ id: b.id, publicKey: b.b64, createdAt: '2026-06-01T00:00:00.000Z' });
           await folder.put(name, new Uint8Array(Buffer.from(JSON.stringify(doc))));
         }
+        return written;
       },
     };
     const at = t('2026-06-01T00:05:00.000Z');
@@ -106,7 +109,15 @@ describe('a retirement and a publication at the same moment', () => {
     const a = keyPair();
     const folder = new FolderObjectStore(dir, 'witness');
     await new ObjectWitness(folder).addPublicKeys(new Map([[a.id, a.publicKey]]));
-    const lost: ObjectStore = { location: folder.location, get: (n) => folder.get(n), list: (p) => folder.list(p), delete: (n) => folder.delete(n), put: async () => undefined };
+    const lost: ObjectStore = {
+      location: folder.location,
+      get: (n) => folder.get(n),
+      getVersioned: (n) => folder.getVersioned(n),
+      list: (p) => folder.list(p),
+      delete: (n) => folder.delete(n),
+      put: async () => undefined,
+      putIfVersion: async () => true,
+    };
     await expect(new ObjectWitness(lost, 0).retireKey(a.id, t('2026-06-01T00:00:00.000Z'))).rejects.toMatchObject({ code: 'STORAGE_REFUSED', message: expect.stringContaining(`the retirement of ${a.id} does not stay written`) });
   });
 });

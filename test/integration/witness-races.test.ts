@@ -1,0 +1,193 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { ObjectWitness, parseCheckpoint, parseTrailHead, signCheckpoint, signTrailHead } from '../../src/audit';
+import { blake2b256, ensureSodium, generateSigningKeyPair, signingKeyId } from '../../src/crypto';
+import { FolderObjectStore, S3ObjectStore, type ObjectStore } from '../../src/objects';
+import type { Vault } from '../../src/vault';
+import { backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { asOwner } from '../support/owner';
+import { startConditionalS3, type ConditionalS3 } from '../support/s3-conditional';
+import { S3RVER_CREDENTIALS } from '../support/s3rver';
+
+/**
+ * The witness is written by every process that records an access or signs a checkpoint,
+ * each reading the object, deciding, and writing it back. Two of them at once must not
+ * move it back: a witness left at an older head lets a DBA cut the newest records
+ * unseen. Performed on a folder and on an S3 bucket (a real S3-protocol server answering
+ * conditional writes as AWS S3 does), and end to end: two operators' reads at once, the
+ * first one's write slow, then a DBA deleting the second one's record.
+ */
+afterAll(dropCreatedDatabases);
+beforeAll(ensureSodium);
+
+let s3: ConditionalS3;
+beforeAll(async () => {
+  s3 = await startConditionalS3(['witness']);
+});
+afterAll(() => s3.close());
+
+const s3Settings = () => ({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_CREDENTIALS });
+let signer: { id: string; publicKey: Uint8Array; secretKey: ReturnType<typeof generateSigningKeyPair>['secretKey'] };
+beforeAll(() => {
+  const k = generateSigningKeyPair();
+  signer = { id: signingKeyId(k.publicKey), publicKey: k.publicKey, secretKey: k.secretKey };
+});
+const trailNote = (seq: number) => signTrailHead({ seq, hash: blake2b256(new Uint8Array([seq])), at: new Date(Date.UTC(2026, 11, 7, 0, 0, seq)) }, signer).note;
+const checkpointNote = (seq: number) => signCheckpoint({ tenant: 'bank', session: 's', seq, hash: blake2b256(new Uint8Array([seq])), time: new Date(Date.UTC(2026, 11, 7, 0, 0, seq)) }, signer);
+
+const stores: [string, () => { store: ObjectStore; done(): void }][] = [
+  [
+    'a folder',
+    () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'sv-witness-race-'));
+      return { store: new FolderObjectStore(dir, 'witness'), done: () => rmSync(dir, { recursive: true, force: true }) };
+    },
+  ],
+  ['an S3 bucket', () => ({ store: new S3ObjectStore(`s3://witness/race-${Math.random().toString(36).slice(2)}`, s3Settings(), 'witness'), done: () => undefined })],
+];
+
+describe.each(stores)('the witness in %s, written by many at once', (_label, make) => {
+  it("ends at the highest of twenty trail heads, and of twenty heads of a session's chain, recorded at once in any order", async () => {
+    const { store, done } = make();
+    try {
+      for (let round = 0; round < 5; round++) {
+        const witness = new ObjectWitness(store);
+        const base = round * 20;
+        const seqs = Array.from({ length: 20 }, (_, i) => base + i + 1).sort(() => Math.random() - 0.5);
+        const outcomes = await Promise.all(seqs.flatMap((seq) => [witness.recordTrail(trailNote(seq)), witness.record(checkpointNote(seq))]));
+        expect(outcomes.filter((o) => o === 'witness_fork')).toEqual([]);
+        expect(parseTrailHead((await witness.latestTrail())!)!.seq).toBe(base + 20);
+        expect(parseCheckpoint((await witness.latest('bank', 's'))!)!.checkpoint.seq).toBe(base + 20);
+      }
+    } finally {
+      done();
+    }
+  });
+
+  it('keeps every key published at once, and a retirement stated beside them', async () => {
+    const { store, done } = make();
+    try {
+      const keys = Array.from({ length: 12 }, () => {
+        const k = generateSigningKeyPair();
+        return { id: signingKeyId(k.publicKey), publicKey: k.publicKey };
+      });
+      const created = new Date('2026-01-01T00:00:00.000Z');
+      const retired = new Date('2026-06-01T00:00:00.000Z');
+      const witness = new ObjectWitness(store, 0);
+      await witness.addPublicKeys(new Map([[keys[0]!.id, keys[0]!.publicKey]]), new Map([[keys[0]!.id, { from: created, until: null }]]));
+      await Promise.all([
+        ...keys.slice(1).map((k) => witness.addPublicKeys(new Map([[k.id, k.publicKey]]), new Map([[k.id, { from: created, until: null }]]))),
+        witness.retireKey(keys[0]!.id, retired),
+      ]);
+      const periods = await witness.keyPeriods();
+      expect([...(await witness.publicKeys()).keys()].sort()).toEqual(keys.map((k) => k.id).sort());
+      expect(periods.get(keys[0]!.id)).toEqual({ from: created, until: retired });
+    } finally {
+      done();
+    }
+  });
+});
+
+describe.each(backends())('two operators at once, one write to the witness slow, with a $name database', (backend) => {
+  let vault: Vault;
+  let url: string;
+  let close: () => Promise<void>;
+  const prefix = `ops-${backend.name}`;
+
+  beforeAll(async () => {
+    ({ vault, url, close } = await testVault(backend, { witness: `s3://witness/${prefix}`, s3: s3Settings() }));
+    await vault.createTenant('bank');
+    await vault.session('bank', 'claim-1').append({ type: 'task', task: 'assess water damage' });
+    await vault.session('bank', 'claim-2').append({ type: 'task', task: 'assess fire damage' });
+  });
+  afterAll(() => close());
+
+  it("a DBA who deletes the second one's record is seen: the first one's late write does not move the witness back", async () => {
+    // Alice's read is recorded first; her write of its head to the witness is slow (held).
+    const held = s3.hold(`${prefix}/access-trail.checkpoint`);
+    const alice = vault.operator({ actor: 'alice', reason: 'claim review' }).state('bank', 'claim-1');
+    await held.arrived;
+    // Mallory's read is recorded after it, and witnessed while alice's write is on its way.
+    await vault.operator({ actor: 'mallory', reason: 'curious' }).state('bank', 'claim-2');
+    held.release();
+    await alice;
+    const [[last]] = (await asOwner(vault, url, [{ text: 'SELECT max(seq)::int AS n FROM access_log' }])) as [{ n: number }[]];
+    const witnessed = parseTrailHead((await new ObjectWitness(new S3ObjectStore(`s3://witness/${prefix}`, s3Settings(), 'witness')).latestTrail())!)!;
+    expect(witnessed.seq).toBe(last!.n);
+
+    // The DBA deletes mallory's record, the newest, with triggers off.
+    const [[mallory]] = (await asOwner(vault, url, [{ text: `SELECT seq::int AS seq FROM access_log WHERE actor = 'mallory'` }])) as [{ seq: number }[]];
+    expect(mallory!.seq).toBe(last!.n);
+    await asOwner(vault, url, [{ text: `DELETE FROM access_log WHERE seq = ${mallory!.seq}` }]);
+    expect((await vault.verify({ tenant: 'bank' })).problems).toEqual([{ tenant: '*', session: '(access trail)', seq: mallory!.seq, kind: 'access_witness_beyond_head' }]);
+  });
+});
+
+describe('a witness write that cannot be made one step', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(path.join(os.tmpdir(), 'sv-witness-lock-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('waits for another writer of a folder witness, and gives up typed after the wait, having written nothing', async () => {
+    const witness = new ObjectWitness(new FolderObjectStore(dir, 'witness', 300));
+    await witness.recordTrail(trailNote(1));
+    // Another process holds the object's lock, and keeps it fresh.
+    const release = await lockfile.lock(path.join(dir, 'access-trail.checkpoint'), { lockfilePath: path.join(dir, '.locks', 'access-trail.checkpoint.lock'), realpath: false, stale: 10_000, update: 2_000 });
+    try {
+      await expect(witness.recordTrail(trailNote(2))).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE', message: `witness ${dir}: another writer held access-trail.checkpoint for 0.3 s` });
+      expect(parseTrailHead((await witness.latestTrail())!)!.seq).toBe(1);
+    } finally {
+      await release();
+    }
+    await expect(witness.recordTrail(trailNote(2))).resolves.toBe('recorded');
+    // The locks' folder is no tenant's.
+    expect(await witness.sessions()).toEqual([]);
+  });
+
+  it("takes over a lock its holder left when it died (not refreshed for 10 s)", async () => {
+    const witness = new ObjectWitness(new FolderObjectStore(dir, 'witness', 300));
+    const lock = path.join(dir, '.locks', 'access-trail.checkpoint.lock');
+    mkdirSync(lock, { recursive: true });
+    const minuteAgo = new Date(Date.now() - 60_000);
+    utimesSync(lock, minuteAgo, minuteAgo);
+    await expect(witness.recordTrail(trailNote(1))).resolves.toBe('recorded');
+    expect(existsSync(lock)).toBe(false);
+  });
+
+  it('gives up typed where others write first every time, having written nothing', async () => {
+    const folder = new FolderObjectStore(dir, 'witness');
+    let tries = 0;
+    const busy: ObjectStore = {
+      location: folder.location,
+      get: (n) => folder.get(n),
+      getVersioned: (n) => folder.getVersioned(n),
+      list: (p) => folder.list(p),
+      delete: (n) => folder.delete(n),
+      put: (n, b) => folder.put(n, b),
+      putIfVersion: async () => (tries++, false),
+    };
+    await expect(new ObjectWitness(busy).recordTrail(trailNote(1))).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE', message: `${dir}: access-trail.checkpoint was written by others first 64 times in a row` });
+    expect(tries).toBe(64);
+    expect(await folder.get('access-trail.checkpoint')).toBeNull();
+  });
+
+  it('refuses a bucket that gives its objects no ETag, rather than write over another writer', async () => {
+    // An S3-compatible server answering reads without an ETag: nothing to make a write conditional on.
+    const server = http.createServer((req, res) => {
+      res.writeHead(req.method === 'GET' ? 200 : 500, { 'content-type': 'text/plain' });
+      res.end(req.method === 'GET' ? trailNote(1) : '');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const store = new S3ObjectStore('s3://witness/no-etag', { ...s3Settings(), endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 }, 'witness');
+      await expect(new ObjectWitness(store).recordTrail(trailNote(2))).rejects.toMatchObject({ code: 'STORAGE_REFUSED', message: 'witness s3://witness/no-etag gives objects no ETag, so it cannot be written conditionally' });
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
