@@ -3,6 +3,7 @@ export {
   readKeyringDocument,
   createKeyringFile,
   replaceKeyringFile,
+  updateKeyringFile,
   withNewSigningKey,
   signingPeriods,
   withNewMasterKey,

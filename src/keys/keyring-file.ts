@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
+import lockfile from 'proper-lockfile';
 import { z } from 'zod';
 import { KeyError } from '../errors';
 import { SecretBytes, exposeSecretBytes, generateKey, generateSigningKeyPair, publicKeyOf, signingKeyId } from '../crypto';
@@ -161,7 +163,7 @@ export function newKeyringFile(now: Date, options: { master?: boolean } = {}): K
  */
 export async function createKeyringFile(file: string, now: Date, options: { master?: boolean } = {}): Promise<boolean> {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(8).toString('hex')}.tmp`);
   const handle = await fs.open(tmp, 'wx', 0o600);
   try {
     await handle.writeFile(JSON.stringify(newKeyringFile(now, options), null, 2) + '\n', 'utf8');
@@ -189,6 +191,36 @@ export async function readKeyringDocument(file: string): Promise<KeyringFile> {
 }
 
 /**
+ * Changes the keyring file: reads its document, hands it to `change` and replaces the file
+ * with what `change` returns (null: leaves it), holding a lock from the read to the
+ * replacement, so that two commands changing the keyring at once (a signing key rotated
+ * while a master rotation finishes) never write over each other's keys. The lock is a
+ * folder beside the file, `.<name>.lock` (proper-lockfile: an atomic mkdir, across
+ * processes and on NFS, refreshed while held, a dead holder's taken over after 10 s); a
+ * change waits for another's up to `waitMs`, then fails KEY_UNAVAILABLE, having changed
+ * nothing. Returns the document in force after.
+ */
+export async function updateKeyringFile(file: string, change: (doc: KeyringFile) => KeyringFile | null, waitMs = 30_000): Promise<KeyringFile> {
+  const lockPath = path.join(path.dirname(file), `.${path.basename(file)}.lock`);
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(file, { lockfilePath: lockPath, realpath: false, stale: 10_000, update: 2_000, retries: { retries: Math.ceil(waitMs / 50), factor: 1, minTimeout: 50, maxTimeout: 50 }, onCompromised: () => {} });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOCKED') throw new KeyError('KEY_UNAVAILABLE', `the keyring ${file} is being changed by another command (it held ${lockPath} for ${waitMs / 1000} s)`);
+    throw new KeyError('KEY_UNAVAILABLE', `cannot lock the keyring ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  try {
+    const doc = await readKeyringDocument(file);
+    const next = change(doc);
+    if (next === null) return doc;
+    await replaceKeyringFile(file, next);
+    return next;
+  } finally {
+    await release().catch(() => {}); // taken over as stale: released already
+  }
+}
+
+/**
  * Replaces a keyring file so that a crash at any point leaves a valid keyring at `file`,
  * old or new, never neither: the new contents go to a temp file (0600, fsynced), are read
  * back and fully validated, the old file is kept as `<file>.previous`, and the temp file
@@ -196,7 +228,7 @@ export async function readKeyringDocument(file: string): Promise<KeyringFile> {
  */
 export async function replaceKeyringFile(file: string, doc: KeyringFile): Promise<void> {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(8).toString('hex')}.tmp`);
   const handle = await fs.open(tmp, 'wx', 0o600);
   try {
     await handle.writeFile(JSON.stringify(keyringFileSchema.parse(doc), null, 2) + '\n', 'utf8');

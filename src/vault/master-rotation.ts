@@ -1,6 +1,6 @@
 import { InputError } from '../errors';
 import { existsSync } from 'node:fs';
-import { readKeyringDocument, replaceKeyringFile, withNewMasterKey, withoutAnyMasterKey, withoutMasterKeys } from '../keys';
+import { updateKeyringFile, withNewMasterKey, withoutAnyMasterKey, withoutMasterKeys } from '../keys';
 import { listTenantKeys, listTenants, rewrapTenantKey, withTenant, type TenantKeyRow } from '../store';
 import type { VaultDeps } from './deps';
 import { nextWrapSeq, signedWrap, tenantKeySubject } from './key-wraps';
@@ -30,16 +30,15 @@ export interface MasterRotation {
  */
 export async function rotateMaster(deps: VaultDeps, keyringPath: string, onProgress?: (done: number, total: number) => void): Promise<MasterRotation> {
   const usage = await masterUsage(deps);
-  let doc = await readKeyringDocument(keyringPath);
-  // Any master besides the primary means an earlier run was interrupted: finish it rather
-  // than start another rotation.
-  const pending = doc.masterKeys.some((m) => m.id !== doc.primaryMasterKey) || [...usage.keys()].some((id) => id !== doc.primaryMasterKey);
   let created = false;
-  if (!pending) {
-    doc = withNewMasterKey(doc, deps.clock()).doc;
-    await replaceKeyringFile(keyringPath, doc);
+  // Read and replaced under the keyring's lock: a rotation running at the same moment (or
+  // interrupted) has added its master by then, and this one finishes it rather than start another.
+  const doc = await updateKeyringFile(keyringPath, (d) => {
+    const pending = d.masterKeys.some((m) => m.id !== d.primaryMasterKey) || [...usage.keys()].some((id) => id !== d.primaryMasterKey);
+    if (pending) return null;
     created = true;
-  }
+    return withNewMasterKey(d, deps.clock()).doc;
+  });
   const primary = doc.primaryMasterKey!; // withNewMasterKey, or a pending rotation's primary
   const provider = await deps.provider(); // reloads the keyring: it holds old and new masters now
   const signer = await deps.signer();
@@ -68,8 +67,12 @@ export async function rotateMaster(deps: VaultDeps, keyringPath: string, onProgr
     }
   }
   const stillUsed = await masterUsage(deps);
-  const removable = new Set(doc.masterKeys.map((m) => m.id).filter((id) => id !== primary && !stillUsed.has(id)));
-  if (removable.size > 0) await replaceKeyringFile(keyringPath, withoutMasterKeys(doc, removable));
+  // The keyring as it is now, not as read at the start: another command may have changed it since (a signing key rotated).
+  let removable = new Set<number>();
+  await updateKeyringFile(keyringPath, (d) => {
+    removable = new Set(d.masterKeys.map((m) => m.id).filter((id) => id !== primary && !stillUsed.has(id)));
+    return removable.size > 0 ? withoutMasterKeys(d, removable) : null;
+  });
   deps.logger.info({ op: 'keys.rotate-master', primary, rewrapped: done, removed: [...removable] }, 'master key rotated');
   return { primary, created, rewrapped: done, removed: [...removable] };
 }
@@ -130,19 +133,19 @@ export async function moveToProvider(deps: VaultDeps, keyringPath: string, onPro
   }
   const removed: number[] = [];
   if (existsSync(keyringPath)) {
-    const doc = await readKeyringDocument(keyringPath);
     const stillUsed = new Set<number>();
     for (const { tenant } of await listTenants(deps.store.db)) {
       for (const k of await withTenant(deps.store.db, tenant, 'listing keys', (tx) => listTenantKeys(tx, tenant))) {
         if (k.wrappedKey && k.masterKeyId.startsWith(LOCAL)) stillUsed.add(Number(k.masterKeyId.slice(LOCAL.length)));
       }
     }
-    const unused = doc.masterKeys.map((m) => m.id).filter((id) => !stillUsed.has(id));
-    if (unused.length > 0) {
+    await updateKeyringFile(keyringPath, (doc) => {
+      const unused = doc.masterKeys.map((m) => m.id).filter((id) => !stillUsed.has(id));
+      if (unused.length === 0) return null;
       const all = unused.length === doc.masterKeys.length;
-      await replaceKeyringFile(keyringPath, all ? withoutAnyMasterKey(doc) : withoutMasterKeys(doc, new Set(unused)));
       removed.push(...(all ? unused : unused.filter((id) => id !== doc.primaryMasterKey)));
-    }
+      return all ? withoutAnyMasterKey(doc) : withoutMasterKeys(doc, new Set(unused));
+    });
   }
   deps.logger.info({ op: 'keys.rotate-master', primary: target, moved: done, removed }, 'tenant keys moved to the key provider');
   return { primary: target, created: false, rewrapped: done, removed };

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import path from 'node:path';
 import { backends, dropCreatedDatabases, tempHome, type Backend } from '../support/backends';
 import { openVault, type Vault } from '../../src/vault';
 import { createLogger } from '../../src/observability';
-import { readKeyringFile } from '../../src/keys';
+import { readKeyringDocument, readKeyringFile } from '../../src/keys';
 
 /** Master key rotation: every tenant key rewrapped, the keyring replaced safely, resumable. */
 afterAll(dropCreatedDatabases);
@@ -91,4 +91,37 @@ describe.each(backends())('master key rotation on $name', (backend: Backend) => 
     }
     await everythingOpens(9);
   }, 240_000);
+
+  it('keeps the signing key another command rotated in while it ran: each reads and replaces the keyring under its lock', async () => {
+    const v = await open();
+    let other: SpawnSyncReturns<string> | undefined;
+    try {
+      await v.operator({ actor: 'sec', reason: 'annual' }).rotateMaster((done) => {
+        if (done !== 1) return;
+        // A second security officer rotates the signing key from another shell, to the end,
+        // while the master rotation is between its first rewrap and its second.
+        const env = { PATH: process.env.PATH ?? '', VAULT_HOME: home, ...(url ? { VAULT_DATABASE_URL: url } : {}) };
+        other = spawnSync(process.execPath, [BIN, 'keys', 'rotate-signing', '--json', '--actor', 'sec2', '--reason', 'annual', '--lock-timeout', '1'], { env, encoding: 'utf8' });
+      });
+    } finally {
+      await v.close();
+    }
+    const keyring = await readKeyringDocument(path.join(home, 'keyring.json'));
+    expect(keyring.masterKeys.map((m) => m.id)).toEqual([2]);
+    if (backend.name === 'pglite') {
+      // The embedded store admits one process at a time: the second command waits for it,
+      // and gives up having changed nothing.
+      expect({ status: other!.status, stderr: other!.stderr }).toEqual({ status: 4, stderr: expect.stringContaining('error[STORE_LOCKED]') });
+      expect(keyring.signingKeys).toHaveLength(1);
+    } else {
+      expect({ status: other!.status, stderr: other!.stderr }).toEqual({ status: 0, stderr: '' });
+      const rotated = JSON.parse(other!.stdout) as { previous: string; primary: string };
+      expect(keyring.primarySigningKey).toBe(rotated.primary);
+      expect(keyring.signingKeys.map((k) => [k.id, k.retiredAt !== undefined])).toEqual([
+        [rotated.previous, true],
+        [rotated.primary, false],
+      ]);
+    }
+    await everythingOpens(9);
+  });
 });

@@ -1,9 +1,10 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
+import lockfile from 'proper-lockfile';
 import { ensureSodium, generateKey, SecretBytes } from '../../src/crypto';
-import { createKeyringFile, readKeyringFile, LocalKeyProvider } from '../../src/keys';
+import { createKeyringFile, readKeyringDocument, readKeyringFile, LocalKeyProvider, updateKeyringFile, withNewSigningKey } from '../../src/keys';
 
 let dir: string;
 let file: string;
@@ -105,5 +106,31 @@ describe('SecretBytes', () => {
     s.dispose();
     expect(raw.every((b) => b === 0)).toBe(true);
     expect(s.disposed).toBe(true);
+  });
+});
+
+describe('changing the keyring file', () => {
+  it('keeps every change of several made at once: each reads and replaces the file under its lock', async () => {
+    await Promise.all(Array.from({ length: 8 }, (_, i) => updateKeyringFile(file, (doc) => withNewSigningKey(doc, new Date(Date.UTC(2026, 11, 7, 1, i))).doc)));
+    const doc = await readKeyringDocument(file);
+    expect(doc.signingKeys).toHaveLength(9);
+    expect(doc.signingKeys.filter((k) => k.retiredAt === undefined).map((k) => k.id)).toEqual([doc.primarySigningKey]);
+    expect(readdirSync(dir).sort()).toEqual(['keyring.json', 'keyring.json.previous']); // no lock or temporary file left
+  });
+
+  it('gives up typed while another command holds the keyring, having changed nothing', async () => {
+    const before = readFileSync(file);
+    const release = await lockfile.lock(file, { lockfilePath: path.join(dir, '.keyring.json.lock'), realpath: false, stale: 10_000, update: 2_000 });
+    try {
+      let called = false;
+      await expect(updateKeyringFile(file, (doc) => ((called = true), withNewSigningKey(doc, new Date()).doc), 200)).rejects.toMatchObject({
+        code: 'KEY_UNAVAILABLE',
+        message: `the keyring ${file} is being changed by another command (it held ${path.join(dir, '.keyring.json.lock')} for 0.2 s)`,
+      });
+      expect(called).toBe(false);
+      expect(readFileSync(file)).toEqual(before);
+    } finally {
+      await release();
+    }
   });
 });

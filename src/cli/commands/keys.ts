@@ -1,6 +1,6 @@
 import { ensureSodium } from '../../crypto';
 import { InputError } from '../../errors';
-import { readKeyringDocument, replaceKeyringFile, signingPeriods, withNewSigningKey } from '../../keys';
+import { signingPeriods, updateKeyringFile, withNewSigningKey } from '../../keys';
 import { openWitness } from '../../audit';
 import type { CommandContext } from '../context';
 import { json } from '../output';
@@ -23,14 +23,17 @@ export async function rotateSigningCommand(ctx: CommandContext): Promise<number>
   const result = await ctx.asOperator(async (op) => {
     const rotated = await op.recorded('keys.rotate-signing', {}, async () => {
       const now = new Date();
-      const before = await readKeyringDocument(ctx.config.keyring);
-      const { doc, id } = withNewSigningKey(before, now);
-      await replaceKeyringFile(ctx.config.keyring, doc);
+      let [previous, id] = ['', ''];
+      const doc = await updateKeyringFile(ctx.config.keyring, (before) => {
+        const rotated = withNewSigningKey(before, now);
+        [previous, id] = [before.primarySigningKey, rotated.id];
+        return rotated.doc;
+      });
       // The new key, and the old one's retirement, beside the keys: `verify` with no keyring
       // and an auditor's `verify-bundle --trusted-keys` bound the retired key by it.
       const keys = new Map(doc.signingKeys.map((k) => [k.id, new Uint8Array(Buffer.from(k.publicKey, 'base64'))]));
       await openWitness(ctx.config.witness, ctx.config.s3).addPublicKeys(keys, signingPeriods(doc.signingKeys));
-      return { previous: before.primarySigningKey, primary: id, at: now.toISOString() };
+      return { previous, primary: id, at: now.toISOString() };
     });
     // The new key's first record, at once: from it on, no record the retired key signs
     // counts as the vault's, however it is dated (audit/key-period.ts, recordInPeriod).
