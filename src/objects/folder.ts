@@ -37,10 +37,20 @@ export class FolderObjectStore implements ObjectStore {
   }
 
   async put(name: string, body: Uint8Array): Promise<void> {
+    await this.write(name, body, 'replace');
+  }
+
+  /**
+   * The object written to a temporary file of its own name (two writes of one object at
+   * once, in one process or two, never share one), fsynced, then put in place: renamed
+   * over the object ('replace'), or linked to its name only where there is none
+   * ('create': atomic, false when one is there). Then the folder holding it (and every
+   * folder the write created) is fsynced.
+   */
+  private async write(name: string, body: Uint8Array, mode: 'replace' | 'create'): Promise<boolean> {
     const file = this.file(name);
     try {
       const created = await mkdir(path.dirname(file), 0o700);
-      // Its own name: two writes of one object at once (in one process, or two) never share a file.
       const tmp = `${file}.${randomBytes(8).toString('hex')}.tmp`;
       const fd = await open(tmp, 'w', 0o600);
       try {
@@ -49,11 +59,23 @@ export class FolderObjectStore implements ObjectStore {
       } finally {
         await close(fd);
       }
-      await rename(tmp, file);
-      // The rename is durable once the folder is; a new folder once its parent is.
+      if (mode === 'replace') await rename(tmp, file);
+      else {
+        const linked = await link(tmp, file).then(
+          () => true,
+          (e: NodeJS.ErrnoException) => {
+            if (e.code === 'EEXIST') return false;
+            throw e;
+          },
+        );
+        await unlink(tmp);
+        if (!linked) return false;
+      }
+      // The new name is durable once the folder is; a new folder once its parent is.
       const folders = [path.dirname(file)];
       if (created) for (let d = path.dirname(file); d !== path.dirname(created); d = path.dirname(d)) folders.push(path.dirname(d));
       for (const d of new Set(folders)) await syncFolder(d);
+      return true;
     } catch (e) {
       throw this.unavailable(e);
     }
@@ -65,6 +87,7 @@ export class FolderObjectStore implements ObjectStore {
   }
 
   async putIfVersion(name: string, body: Uint8Array, version: string | null): Promise<boolean> {
+    if (version === null) return this.write(name, body, 'create'); // no lock: a link never replaces a name
     const lock = await this.lock(name);
     try {
       const current = await this.get(name);
@@ -164,5 +187,7 @@ const close = (fd: number) => call<void>((done) => fsc.close(fd, (e) => done(e, 
 const fsync = (fd: number) => call<void>((done) => fsc.fsync(fd, (e) => done(e, undefined)));
 const write = (fd: number, b: Uint8Array, offset: number, length: number) => call<number>((done) => fsc.write(fd, b, offset, length, null, (e, n) => done(e, n)));
 const rename = (from: string, to: string) => call<void>((done) => fsc.rename(from, to, (e) => done(e, undefined)));
+const link = (from: string, to: string) => call<void>((done) => fsc.link(from, to, (e) => done(e, undefined)));
+const unlink = (p: string) => call<void>((done) => fsc.unlink(p, (e) => done(e, undefined)));
 const readFile = (p: string) => call<Buffer>((done) => fsc.readFile(p, done));
 const mkdir = (dir: string, mode: number) => call<string | undefined>((done) => fsc.mkdir(dir, { recursive: true, mode }, done));

@@ -177,9 +177,11 @@ function parseJson(s: string): unknown {
   }
 }
 
-function sha256(b: Uint8Array): Uint8Array {
+/** An archive object's digest, as recorded when it was archived: SHA-256 of its bytes. */
+export function objectDigest(b: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(b).digest());
 }
+const sha256 = objectDigest;
 
 function sha256Hex(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');

@@ -5,6 +5,7 @@ import {
   decodeArchive,
   describePolicy,
   encodeArchive,
+  objectDigest,
   formatDuration,
   parseDuration,
   parsePolicy,
@@ -203,17 +204,25 @@ interface Written {
   policy: RetentionPolicy;
 }
 
-/** Writes a session's archive object, then reads it back and verifies it, before anything leaves Postgres. */
+/**
+ * Writes a session's archive object, then reads it back and verifies it, before anything
+ * leaves Postgres. An object is written once and never over: where one is at the name
+ * already (another run archived the session at this head a moment before, or it was
+ * archived and restored since), that one is kept and verified against the head, and its
+ * digest is the one recorded. Written over, the object would no longer be the one a
+ * concurrent archive recorded (ARCHIVE_CORRUPT on every read after).
+ */
 async function writeArchive(deps: VaultDeps, row: SessionRow, content: ArchiveContent, policy: RetentionPolicy): Promise<Written> {
   const { tenant, session } = row;
   const encoded = await encodeArchive(content);
   const name = archiveObjectName(tenant, session, row.headSeq);
-  await deps.archive.put(name, encoded.bytes, { contentType: 'application/gzip', retainUntil: purgeDue(row.lastAt!, policy) });
+  const fresh = await deps.archive.putIfVersion(name, encoded.bytes, null, { contentType: 'application/gzip', retainUntil: purgeDue(row.lastAt!, policy) });
   const stored = await deps.archive.get(name);
   if (!stored) throw new StorageError('STORAGE_REFUSED', `archive ${deps.archive.location} lost an object right after writing it; nothing was removed`);
-  await decodeArchive(stored, { tenant, session, headSeq: row.headSeq, headHash: row.headHash!, digest: encoded.digest });
-  deps.logger.debug({ op: 'retention.archive.verified', tenant, session, object: name }, 'archive object written and verified');
-  return { row, name, encoded, policy };
+  const digest = fresh ? encoded.digest : objectDigest(stored);
+  await decodeArchive(stored, { tenant, session, headSeq: row.headSeq, headHash: row.headHash!, digest });
+  deps.logger.debug({ op: 'retention.archive.verified', tenant, session, object: name, kept: !fresh }, 'archive object written and verified');
+  return { row, name, encoded: { bytes: stored, digest }, policy };
 }
 
 /**

@@ -248,7 +248,7 @@ describe.each(backends())('retention with a $name database', (backend) => {
     expect(trail).toEqual(expect.arrayContaining([['retention.archive', 'broken', 'failed:CHAIN_BROKEN']]));
   });
   describe('a retention run over many sessions, archived a group at a time', () => {
-    const archiveOf = () => (vault as any).deps.archive as { put: (...a: any[]) => Promise<void> };
+    const archiveOf = () => (vault as any).deps.archive as { putIfVersion: (...a: any[]) => Promise<boolean> };
     const trailOf = async (tenant: string) => {
       const out: { seq: number; action: string; session: string | null; outcome: string }[] = [];
       for await (const a of vault.accessLog({ tenant })) out.push({ seq: a.seq, action: a.action, session: a.session, outcome: a.outcome });
@@ -269,8 +269,8 @@ describe.each(backends())('retention with a $name database', (backend) => {
       now += 31 * DAY;
       // The application appends to s07 while the run is writing its archive object.
       const store = archiveOf();
-      const put = store.put;
-      store.put = async (name: string, ...rest: any[]) => {
+      const put = store.putIfVersion;
+      store.putIfVersion = async (name: string, ...rest: any[]) => {
         if (name.startsWith('many/s07/')) await vault.session('many', 's07').append({ type: 'message', role: 'user', content: 'one more thing' });
         return put.call(store, name, ...rest);
       };
@@ -278,7 +278,7 @@ describe.each(backends())('retention with a $name database', (backend) => {
       try {
         for await (const i of vault.operator(op).retentionRun({ tenant: 'many' })) items.push(i);
       } finally {
-        store.put = put;
+        store.putIfVersion = put;
       }
       expect(items.map((i) => [i.session, i.outcome]).sort()).toEqual([...ids, 'long'].map((id) => [id, id === 's07' ? 'skipped' : 'done']).sort());
       const status = new Map((await vault.sessions('many')).map((s) => [s.session, s.status]));
@@ -299,8 +299,8 @@ describe.each(backends())('retention with a $name database', (backend) => {
       for (const id of ids) await vault.session('halt', id).appendMany(conversation);
       now += 31 * DAY;
       const store = archiveOf();
-      const put = store.put;
-      store.put = async (name: string, ...rest: any[]) => {
+      const put = store.putIfVersion;
+      store.putIfVersion = async (name: string, ...rest: any[]) => {
         if (name.startsWith('halt/h20/')) throw new StorageError('STORAGE_UNAVAILABLE', 'archive unavailable (test)');
         return put.call(store, name, ...rest);
       };
@@ -312,7 +312,7 @@ describe.each(backends())('retention with a $name database', (backend) => {
           })(),
         ).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
       } finally {
-        store.put = put;
+        store.putIfVersion = put;
       }
       const status = new Map((await vault.sessions('halt')).map((s) => [s.session, s.status]));
       const trail = await trailOf('halt');

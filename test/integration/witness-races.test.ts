@@ -134,7 +134,9 @@ describe('a witness write that cannot be made one step', () => {
   it('waits for another writer of a folder witness, and gives up typed after the wait, having written nothing', async () => {
     const witness = new ObjectWitness(new FolderObjectStore(dir, 'witness', 300));
     await witness.recordTrail(trailNote(1));
-    // Another process holds the object's lock, and keeps it fresh.
+    // Another process holds the object's lock, and keeps it fresh. (The first write of an
+    // object takes none: it only ever creates the name.)
+    mkdirSync(path.join(dir, '.locks'));
     const release = await lockfile.lock(path.join(dir, 'access-trail.checkpoint'), { lockfilePath: path.join(dir, '.locks', 'access-trail.checkpoint.lock'), realpath: false, stale: 10_000, update: 2_000 });
     try {
       await expect(witness.recordTrail(trailNote(2))).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE', message: `witness ${dir}: another writer held access-trail.checkpoint for 0.3 s` });
@@ -149,11 +151,12 @@ describe('a witness write that cannot be made one step', () => {
 
   it("takes over a lock its holder left when it died (not refreshed for 10 s)", async () => {
     const witness = new ObjectWitness(new FolderObjectStore(dir, 'witness', 300));
+    await witness.recordTrail(trailNote(1));
     const lock = path.join(dir, '.locks', 'access-trail.checkpoint.lock');
     mkdirSync(lock, { recursive: true });
     const minuteAgo = new Date(Date.now() - 60_000);
     utimesSync(lock, minuteAgo, minuteAgo);
-    await expect(witness.recordTrail(trailNote(1))).resolves.toBe('recorded');
+    await expect(witness.recordTrail(trailNote(2))).resolves.toBe('recorded');
     expect(existsSync(lock)).toBe(false);
   });
 
