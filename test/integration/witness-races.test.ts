@@ -9,6 +9,7 @@ import { FolderObjectStore, S3ObjectStore, type ObjectStore } from '../../src/ob
 import type { Vault } from '../../src/vault';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asOwner } from '../support/owner';
+import { storeOver } from '../support/objects';
 import { startConditionalS3, type ConditionalS3 } from '../support/s3-conditional';
 import { S3RVER_CREDENTIALS } from '../support/s3rver';
 
@@ -163,15 +164,7 @@ describe('a witness write that cannot be made one step', () => {
   it('gives up typed where others write first every time, having written nothing', async () => {
     const folder = new FolderObjectStore(dir, 'witness');
     let tries = 0;
-    const busy: ObjectStore = {
-      location: folder.location,
-      get: (n) => folder.get(n),
-      getVersioned: (n) => folder.getVersioned(n),
-      list: (p) => folder.list(p),
-      delete: (n) => folder.delete(n),
-      put: (n, b) => folder.put(n, b),
-      putIfVersion: async () => (tries++, false),
-    };
+    const busy = storeOver(folder, { putIfVersion: async () => (tries++, false) });
     await expect(new ObjectWitness(busy).recordTrail(trailNote(1))).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE', message: `${dir}: access-trail.checkpoint was written by others first 64 times in a row` });
     expect(tries).toBe(64);
     expect(await folder.get('access-trail.checkpoint')).toBeNull();

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { ObjectWitness, parseTrustedKeys } from '../../src/audit';
 import { ensureSodium, generateSigningKeyPair, signingKeyId } from '../../src/crypto';
-import { FolderObjectStore, type ObjectStore } from '../../src/objects';
+import { FolderObjectStore } from '../../src/objects';
+import { storeOver } from '../support/objects';
 
 /**
  * The public keys document (audit/public-keys.ts): the witness keeps each key's period
@@ -78,13 +79,7 @@ describe('a retirement and a publication at the same moment', () => {
     // The publisher read the file before the retirement was written, and writes it (with its new key) just after.
     const stale = readFileSync(path.join(dir, 'public-keys.json'));
     let raced = false;
-    const racing: ObjectStore = {
-      location: folder.location,
-      get: (name) => folder.get(name),
-      getVersioned: (name) => folder.getVersioned(name),
-      list: (prefix) => folder.list(prefix),
-      delete: (name) => folder.delete(name),
-      put: (name, body) => folder.put(name, body),
+    const racing = storeOver(folder, {
       async putIfVersion(name, body, version) {
         const written = await folder.putIfVersion(name, body, version);
         if (written && name === 'public-keys.json' && !raced) {
@@ -95,7 +90,7 @@ describe('a retirement and a publication at the same moment', () => {
         }
         return written;
       },
-    };
+    });
     const at = t('2026-06-01T00:05:00.000Z');
     expect(await new ObjectWitness(racing, 0).retireKey(a.id, at)).toEqual(at);
     expect(raced).toBe(true);
@@ -109,15 +104,7 @@ describe('a retirement and a publication at the same moment', () => {
     const a = keyPair();
     const folder = new FolderObjectStore(dir, 'witness');
     await new ObjectWitness(folder).addPublicKeys(new Map([[a.id, a.publicKey]]));
-    const lost: ObjectStore = {
-      location: folder.location,
-      get: (n) => folder.get(n),
-      getVersioned: (n) => folder.getVersioned(n),
-      list: (p) => folder.list(p),
-      delete: (n) => folder.delete(n),
-      put: async () => undefined,
-      putIfVersion: async () => true,
-    };
+    const lost = storeOver(folder, { put: async () => undefined, putIfVersion: async () => true });
     await expect(new ObjectWitness(lost, 0).retireKey(a.id, t('2026-06-01T00:00:00.000Z'))).rejects.toMatchObject({ code: 'STORAGE_REFUSED', message: expect.stringContaining(`the retirement of ${a.id} does not stay written`) });
   });
 });
