@@ -92,6 +92,9 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   const purged: PurgeStamp[] = [];
   const fallback = deps.defaultRetention.retain;
   const signs = await anySignedAccess(deps.store.db); // verify needs no keyring: the trail says whether the vault signs
+  // Listed before the database's sessions: a session created while verify runs is in
+  // neither list, where listed after it would be in the witness's alone ("missing").
+  const witnessedSessions = deps.witness && scope.session === undefined ? await deps.witness.sessions(scope.tenant) : [];
   for (const tenant of tenants) {
     holds.push(...(await withTenant(deps.store.db, tenant, 'reading legal holds', (tx) => readHoldHistory(tx, tenant, scope.session))));
     // The tenant's policy and each session's floor against the policy changes its signed trail records.
@@ -109,64 +112,21 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
         report.problems.push({ tenant, session: '(tenant key)', seq: k.version, kind: 'tenant_key_unsigned' });
       }
     }
-    for await (const s of sessionsOf(deps, tenant, scope.session)) {
-      seen.add(`${tenant}/${s.session}`);
-      const problem = (seq: number, kind: VerifyProblem['kind']) => report.problems.push({ tenant, session: s.session, seq, kind });
-      const heads = await signedHeads(deps, tenant, s.session, trusted, periods, problem);
+    const ctx: SessionCheckContext = { deps, trusted, periods, signs, usable, kept, fallback };
+    for await (const listed of sessionsOf(deps, tenant, scope.session)) {
+      seen.add(`${tenant}/${listed.session}`);
+      const checked = await checkSteady(ctx, listed);
       report.sessions++;
-      scope.onSession?.(tenant, s.session);
-      if (signs && s.wrappedDataKey !== null && !storedWrapSigned(sessionSubject(s), s.wrappedDataKey, s, trusted, periods)) problem(s.headSeq, 'session_key_unsigned');
-      if (s.status === 'purged') {
-        const t = await checkTombstone(deps, s, heads, problem);
-        if (t) purged.push({ tenant, session: s.session, headSeq: t.headSeq, purgedBy: t.purgedBy, purgedAt: t.purgedAt });
-        if (!floorRecorded({ ...s, archivedAt: kept.archived.get(s.session), ...(t ? { purgedAt: t.purgedAt } : {}) }, kept.history, fallback)) problem(s.headSeq, 'floor_unrecorded');
-        continue;
-      }
-      if (!floorRecorded({ ...s, archivedAt: kept.archived.get(s.session) }, kept.history, fallback)) problem(s.headSeq, 'floor_unrecorded');
-      const chain = new ChainVerifier(tenant, s.session);
-      // Snapshots are derived and sealed, so verify cannot open them; it checks that each
-      // names a head the chain really has (reads would ignore one that does not).
-      const snaps = await withTenant(deps.store.db, tenant, 'reading snapshot heads', (tx) => snapshotHeads(tx, tenant, s.session));
-      const headCheck = new HeadCheck([...heads, ...snaps.map((h) => ({ seq: h.seq, hash: h.headHash, source: 'snapshot' as const }))]);
-      if (signs && snaps.some((h) => h.signed)) await checkSnapshotSignatures(deps, tenant, s.session, trusted, periods, problem);
-      let last: { seq: number; type: string; at: Date } | null = null;
-      try {
-        for await (const rows of storedChunks(deps, tenant, s.session, 1, s)) {
-          for (const e of rows) {
-            chain.push(e);
-            headCheck.push(e);
-            last = e;
-          }
-        }
-      } catch (e) {
-        // An archived session's object is fetched and checked as it is read.
-        if (e instanceof IntegrityError && (e.code === 'ARCHIVE_MISSING' || e.code === 'ARCHIVE_CORRUPT')) {
-          problem(s.headSeq, e.code === 'ARCHIVE_MISSING' ? 'archive_missing' : 'archive_corrupt');
-          continue;
-        }
-        throw e;
-      }
-      for (const p of chain.finish({ seq: s.headSeq, hash: s.headHash })) problem(p.seq, p.kind);
-      for (const p of headCheck.finish()) problem(p.seq, p.kind);
-      // Events past the last signed head: written without the signing key.
-      const unsigned = unsignedTail(headCheck.vouching(heads), last?.seq ?? 0, signs);
-      if (unsigned !== null) problem(unsigned, 'unsigned_tail');
-      // A key may only be gone when the session's own chain says so: shredding closes it
-      // with a key_shredded event (purges are checked by their tombstone above).
-      const keyGone = s.wrappedDataKey === null || !usable.has(s.tenantKeyVersion);
-      if (keyGone && last?.type !== 'key_shredded') problem(s.headSeq, 'key_missing');
-      // Retention counts from the session's recorded last-event time: it must be its head's.
-      if (last && last.seq === s.headSeq && s.lastAt && s.lastAt.getTime() !== last.at.getTime()) problem(s.headSeq, 'last_at_mismatch');
-      report.events += chain.events;
+      report.events += checked.events;
+      report.problems.push(...checked.problems);
+      if (checked.purged) purged.push(checked.purged);
+      scope.onSession?.(tenant, listed.session);
     }
   }
-  if (deps.witness && scope.session === undefined) {
-    for (const w of await deps.witness.sessions(scope.tenant)) {
-      if (!seen.has(`${w.tenant}/${w.session}`)) {
-        const note = await deps.witness.latest(w.tenant, w.session);
-        report.problems.push({ ...w, seq: (note && parseCheckpoint(note)?.checkpoint.seq) || 0, kind: 'session_missing' });
-      }
-    }
+  for (const w of witnessedSessions) {
+    if (seen.has(`${w.tenant}/${w.session}`)) continue;
+    const note = await deps.witness!.latest(w.tenant, w.session); // listed from it
+    report.problems.push({ ...w, seq: (note && parseCheckpoint(note)?.checkpoint.seq) || 0, kind: 'session_missing' });
   }
   // The operator access trail is one chain across tenants, checked in every scope: what an
   // operator did to a tenant is part of that tenant's record, and a cut or forged record
@@ -193,6 +153,117 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
   report.ok = report.problems.length === 0;
   deps.logger.info({ op: 'verify', sessions: report.sessions, events: report.events, problems: report.problems.length }, 'verified');
   return report;
+}
+
+/** What a session's check needs of its tenant's, read once for all its sessions. */
+interface SessionCheckContext {
+  deps: VaultDeps;
+  trusted: ReadonlyMap<string, Uint8Array>;
+  periods: KeyPeriods;
+  signs: boolean;
+  /** The tenant's key versions that still wrap a key. */
+  usable: ReadonlySet<number>;
+  kept: { archived: ReadonlyMap<string, Date[]>; history: Parameters<typeof floorRecorded>[1] };
+  fallback: Parameters<typeof floorRecorded>[2];
+}
+
+/** One session's check: its problems, the events it checked, its purge (for the trail's records), and the row it checked against. */
+interface SessionCheck {
+  problems: VerifyProblem[];
+  events: number;
+  purged: PurgeStamp | null;
+  row: SessionRow;
+}
+
+/** Times a session is checked again because it moved while it was checked. */
+const STEADY_ATTEMPTS = 3;
+
+/**
+ * A session's check on a vault in use: agents append to it, a checkpoint run signs it, a
+ * retention run archives it while verify reads it. Each check holds the session to its
+ * row as read at its start (checkSession); one that finds problems is made again where
+ * the row has moved since (another head or status), so that what it names is what the
+ * session holds, not a step of a change made meanwhile. A session that keeps moving is
+ * reported as its last check found it.
+ */
+async function checkSteady(ctx: SessionCheckContext, listed: SessionRow): Promise<SessionCheck> {
+  let checked = await checkSession(ctx, listed);
+  for (let again = 0; again < STEADY_ATTEMPTS && checked.problems.length > 0; again++) {
+    const now = await rowNow(ctx.deps, checked.row);
+    if (now.status === checked.row.status && now.headSeq === checked.row.headSeq) break;
+    checked = await checkSession(ctx, now);
+  }
+  return checked;
+}
+
+/** The session's row as it is now (the listing's may be a page old); the one given where it is gone. */
+async function rowNow(deps: VaultDeps, s: SessionRow): Promise<SessionRow> {
+  return (await withTenant(deps.store.db, s.tenant, 'reading a session', (tx) => readSession(tx, s.tenant, s.session))) ?? s;
+}
+
+/**
+ * One session, against its row read at the start: the chain up to that head (events
+ * appended since are the next run's), every signed head and snapshot up to it, and the
+ * witness's head, read before the row (the witness is moved only after the database's
+ * head, so a sound vault's is never past it). A head past the row's head was signed by an
+ * append since, or is left from a tail cut since: the row read again tells them apart,
+ * and one past the head then is named as before (`checkpoint_beyond_head`).
+ */
+async function checkSession(ctx: SessionCheckContext, listed: SessionRow): Promise<SessionCheck> {
+  const { deps, trusted, periods, signs, usable, kept, fallback } = ctx;
+  const tenant = listed.tenant;
+  const witnessed = (await deps.witness?.latest(tenant, listed.session)) ?? null;
+  const s = await rowNow(deps, listed);
+  const problems: VerifyProblem[] = [];
+  const problem = (seq: number, kind: VerifyProblem['kind']) => problems.push({ tenant, session: s.session, seq, kind });
+  const done = (events: number, purged: PurgeStamp | null = null): SessionCheck => ({ problems, events, purged, row: s });
+  const signed = await signedHeads(deps, tenant, s.session, trusted, periods, problem, witnessed);
+  if (signs && s.wrappedDataKey !== null && !storedWrapSigned(sessionSubject(s), s.wrappedDataKey, s, trusted, periods)) problem(s.headSeq, 'session_key_unsigned');
+  if (s.status === 'purged') {
+    const t = await checkTombstone(deps, s, signed, problem);
+    if (!floorRecorded({ ...s, archivedAt: kept.archived.get(s.session), ...(t ? { purgedAt: t.purgedAt } : {}) }, kept.history, fallback)) problem(s.headSeq, 'floor_unrecorded');
+    return done(0, t && { tenant, session: s.session, headSeq: t.headSeq, purgedBy: t.purgedBy, purgedAt: t.purgedAt });
+  }
+  if (!floorRecorded({ ...s, archivedAt: kept.archived.get(s.session) }, kept.history, fallback)) problem(s.headSeq, 'floor_unrecorded');
+  // Snapshots are derived and sealed, so verify cannot open them; it checks that each
+  // names a head the chain really has (reads would ignore one that does not).
+  const snaps = await withTenant(deps.store.db, tenant, 'reading snapshot heads', (tx) => snapshotHeads(tx, tenant, s.session));
+  const found = [...signed, ...snaps.map((h) => ({ seq: h.seq, hash: h.headHash, source: 'snapshot' as const }))];
+  const since = found.some((h) => h.source !== 'witness' && h.seq > s.headSeq) ? await rowNow(deps, s) : s;
+  const held = (h: SignedHead) => h.source === 'witness' || h.seq <= s.headSeq || h.seq > since.headSeq;
+  const heads = signed.filter(held);
+  const headCheck = new HeadCheck(found.filter(held));
+  if (signs && snaps.some((h) => h.signed)) await checkSnapshotSignatures(deps, tenant, s.session, trusted, periods, problem);
+  const chain = new ChainVerifier(tenant, s.session);
+  let last: { seq: number; type: string; at: Date } | null = null;
+  try {
+    for await (const rows of storedChunks(deps, tenant, s.session, 1, s, s.headSeq)) {
+      for (const e of rows) {
+        chain.push(e);
+        headCheck.push(e);
+        last = e;
+      }
+    }
+  } catch (e) {
+    // An archived session's object is fetched and checked as it is read.
+    if (e instanceof IntegrityError && (e.code === 'ARCHIVE_MISSING' || e.code === 'ARCHIVE_CORRUPT')) {
+      problem(s.headSeq, e.code === 'ARCHIVE_MISSING' ? 'archive_missing' : 'archive_corrupt');
+      return done(chain.events);
+    }
+    throw e;
+  }
+  for (const p of chain.finish({ seq: s.headSeq, hash: s.headHash })) problem(p.seq, p.kind);
+  for (const p of headCheck.finish()) problem(p.seq, p.kind);
+  // Events past the last signed head: written without the signing key.
+  const unsigned = unsignedTail(headCheck.vouching(heads), last?.seq ?? 0, signs);
+  if (unsigned !== null) problem(unsigned, 'unsigned_tail');
+  // A key may only be gone when the session's own chain says so: shredding closes it
+  // with a key_shredded event (purges are checked by their tombstone above).
+  const keyGone = s.wrappedDataKey === null || !usable.has(s.tenantKeyVersion);
+  if (keyGone && last?.type !== 'key_shredded') problem(s.headSeq, 'key_missing');
+  // Retention counts from the session's recorded last-event time: it must be its head's.
+  if (last && last.seq === s.headSeq && s.lastAt && s.lastAt.getTime() !== last.at.getTime()) problem(s.headSeq, 'last_at_mismatch');
+  return done(chain.events);
 }
 
 /**
@@ -269,6 +340,7 @@ async function signedHeads(
   trusted: ReadonlyMap<string, Uint8Array>,
   periods: KeyPeriods,
   problem: (seq: number, kind: VerifyProblem['kind']) => void,
+  witnessed: string | null,
 ): Promise<SignedHead[]> {
   const heads: SignedHead[] = [];
   const accept = (note: string, seq: number, source: SignedHead['source'], storedAt: Date | null) => {
@@ -291,7 +363,6 @@ async function signedHeads(
     if (page.length < 1000) break;
     after = page[page.length - 1]!.seq;
   }
-  const witnessed = await deps.witness?.latest(tenant, session);
   if (witnessed) accept(witnessed, parseCheckpoint(witnessed)?.checkpoint.seq ?? 0, 'witness', null);
   return heads;
 }

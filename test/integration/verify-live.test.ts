@@ -1,0 +1,65 @@
+import type { Vault } from '../../src/vault';
+import { backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { asOwner } from '../support/owner';
+
+/**
+ * `verify` on a vault in use: agents append, a checkpoint run signs heads, an operator
+ * archives a session, all while verify reads. Before, it held each session to the head
+ * its listing read (a page of 500 sessions at once), and named what moved since as
+ * tampering (`head_mismatch`, `unsigned_tail`, `checkpoint_beyond_head`, `session_missing`),
+ * exit 1 on a sound vault. What it must still name: a tail a DBA cuts meanwhile.
+ */
+afterAll(dropCreatedDatabases);
+
+describe.each(backends())('verify while the vault is in use, with a $name database', (backend) => {
+  let vault: Vault;
+  let url: string;
+  let close: () => Promise<void>;
+  const sessions = Array.from({ length: 12 }, (_, i) => `claim-${i}`);
+
+  beforeAll(async () => {
+    ({ vault, url, close } = await testVault(backend));
+    await vault.createTenant('bank');
+    for (const s of sessions) await vault.session('bank', s).appendMany([{ type: 'message', role: 'user', content: 'hello' }, { type: 'task', task: 'triage' }]);
+    await vault.checkpoint();
+  });
+  afterAll(() => close());
+
+  it('names nothing on a sound vault whose sessions are appended to, checkpointed, archived and created while it runs', async () => {
+    for (let round = 0; round < 3; round++) {
+      let running = true;
+      const work = (async () => {
+        let n = 0;
+        while (running) {
+          const s = sessions[n % sessions.length]!;
+          await vault.session('bank', s).append({ type: 'task', task: `step ${n}` });
+          if (n % 3 === 0) await vault.checkpoint({ tenant: 'bank', session: sessions[(n + 5) % sessions.length]! });
+          if (n % 7 === 0) await vault.session('bank', `new-${round}-${n}`).append({ type: 'task', task: 'opened' }).then(() => vault.checkpoint({ tenant: 'bank', session: `new-${round}-${n}` }));
+          n++;
+        }
+        return n;
+      })();
+      // An operator archives two sessions meanwhile (their next appends restore them).
+      const archiving = Promise.all([sessions[3]!, sessions[9]!].map((s) => vault.operator({ actor: 'ops', reason: 'cold' }).archive('bank', s)));
+      const report = await vault.verify();
+      running = false;
+      expect(await work).toBeGreaterThan(0);
+      await archiving;
+      expect(report.problems).toEqual([]);
+    }
+    expect((await vault.verify()).ok).toBe(true);
+  });
+
+  it('still names a tail a DBA cut: a checkpoint past the head as it is now', async () => {
+    const s = sessions[1]!;
+    await vault.session('bank', s).appendMany([{ type: 'task', task: 'a' }, { type: 'task', task: 'b' }]);
+    const w = `tenant_id = 'bank' AND session_id = '${s}'`;
+    // The DBA deletes the session's last event and moves its head back, leaving its checkpoints.
+    const [[head]] = (await asOwner(vault, url, [{ text: `SELECT head_seq::int AS seq FROM sessions WHERE ${w}` }])) as [{ seq: number }[]];
+    await asOwner(vault, url, [
+      { text: `DELETE FROM events WHERE ${w} AND seq = ${head!.seq}` },
+      { text: `UPDATE sessions SET head_seq = ${head!.seq - 1}, head_hash = (SELECT hash FROM events WHERE ${w} AND seq = ${head!.seq - 1}), last_at = (SELECT at FROM events WHERE ${w} AND seq = ${head!.seq - 1}) WHERE ${w}` },
+    ]);
+    expect((await vault.verify({ tenant: 'bank', session: s })).problems).toEqual([{ tenant: 'bank', session: s, seq: head!.seq, kind: 'checkpoint_beyond_head' }]);
+  });
+});
