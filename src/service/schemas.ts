@@ -112,7 +112,7 @@ export const verifyReport = z.object({
 });
 
 export const checkpointResults = z.array(
-  z.object({ tenant: z.string(), session: z.string(), seq: z.number().int(), head: z.string(), witness: z.enum(['recorded', 'unchanged', 'witness_ahead', 'witness_fork', 'none', 'unsigned_head']) }),
+  z.object({ tenant: z.string(), session: z.string(), seq: z.number().int(), head: z.string(), witness: z.enum(['recorded', 'unchanged', 'superseded', 'witness_ahead', 'witness_fork', 'none', 'unsigned_head']) }),
 );
 
 export const exportQuery = z.strictObject({

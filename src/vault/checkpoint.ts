@@ -1,5 +1,5 @@
 import { InputError, KeyError } from '../errors';
-import { signCheckpoint, type CheckpointSigner } from '../audit';
+import { parseCheckpoint, signCheckpoint, type CheckpointSigner } from '../audit';
 import { insertCheckpoint, listTenants, readSession, withTenant, type SessionRow } from '../store';
 import { toHex } from '../crypto';
 import type { VaultDeps } from './deps';
@@ -14,13 +14,14 @@ export interface CheckpointResult {
   head: string;
   /**
    * What the witness made of it: recorded, unchanged, or refused because it had seen a
-   * later or different head (a rollback). `unsigned_head`: not signed, nor handed to the
+   * later or different head (a rollback). `superseded`: the witness had a later head, and
+   * so has the database: another run signed and witnessed it meanwhile. `unsigned_head`: not signed, nor handed to the
    * witness, since no trusted key signed the head where the session's earlier heads are
    * signed, or the session has no checkpoint and not every event opens under its key
    * (events written without the keys: verify names them unsigned_tail), or this run could
    * not unwrap its key to check (logged with the key error's code).
    */
-  witness: 'recorded' | 'unchanged' | 'witness_ahead' | 'witness_fork' | 'none' | 'unsigned_head';
+  witness: 'recorded' | 'unchanged' | 'superseded' | 'witness_ahead' | 'witness_fork' | 'none' | 'unsigned_head';
 }
 
 /**
@@ -80,7 +81,22 @@ async function signHead(deps: VaultDeps, signer: CheckpointSigner, tenant: strin
       continue;
     }
     const witnessed = deps.witness ? await deps.witness.record(s.note) : 'none';
-    return { tenant, session: listed.session, seq: checked.headSeq, head: toHex(checked.headHash!), witness: witnessed };
+    const outcome = witnessed === 'witness_ahead' && (await headReached(deps, tenant, listed.session)) ? 'superseded' : witnessed;
+    return { tenant, session: listed.session, seq: checked.headSeq, head: toHex(checked.headHash!), witness: outcome };
   }
   return null;
+}
+
+/**
+ * Whether the database's head of the session is at or past the witness's: a witness ahead
+ * of the head a run signed is then another run's later head, witnessed meanwhile (two
+ * `checkpoint` runs at once, appends between them), not a database rolled back behind it.
+ * Whether the chain runs through the witnessed head is verify's to check.
+ */
+async function headReached(deps: VaultDeps, tenant: string, session: string): Promise<boolean> {
+  const note = await deps.witness!.latest(tenant, session);
+  const witnessed = note ? parseCheckpoint(note)?.checkpoint.seq : undefined;
+  if (witnessed === undefined) return false;
+  const row = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
+  return !!row && row.headSeq >= witnessed;
 }

@@ -127,6 +127,33 @@ describe.each(backends())('two operators at once, one write to the witness slow,
   });
 });
 
+describe.each(backends())("two checkpoint runs at once, the first one's write to the witness slow, with a $name database", (backend) => {
+  let vault: Vault;
+  let close: () => Promise<void>;
+  const prefix = `cp-${backend.name}`;
+
+  beforeAll(async () => {
+    ({ vault, close } = await testVault(backend, { witness: `s3://witness/${prefix}`, s3: s3Settings() }));
+    await vault.createTenant('bank');
+    await vault.session('bank', 'claim-1').appendMany([{ type: 'task', task: 'a' }, { type: 'task', task: 'b' }]);
+  });
+  afterAll(() => close());
+
+  it("the first finds the witness past its head, and the database there too: superseded, not a rollback; the witness keeps the later head", async () => {
+    const held = s3.hold(`${prefix}/bank/claim-1.checkpoint`);
+    const first = vault.checkpoint({ tenant: 'bank', session: 'claim-1' });
+    await held.arrived;
+    // An agent appends, and a second run (another host's cron) signs the new head and witnesses it.
+    await vault.session('bank', 'claim-1').append({ type: 'task', task: 'c' });
+    expect(await vault.checkpoint({ tenant: 'bank', session: 'claim-1' })).toMatchObject([{ seq: 3, witness: 'recorded' }]);
+    held.release();
+    expect(await first).toMatchObject([{ seq: 2, witness: 'superseded' }]);
+    const witness = new ObjectWitness(new S3ObjectStore(`s3://witness/${prefix}`, s3Settings(), 'witness'));
+    expect(parseCheckpoint((await witness.latest('bank', 'claim-1'))!)!.checkpoint.seq).toBe(3);
+    expect((await vault.verify()).problems).toEqual([]);
+  });
+});
+
 describe('a witness write that cannot be made one step', () => {
   let dir: string;
   beforeEach(() => (dir = mkdtempSync(path.join(os.tmpdir(), 'sv-witness-lock-'))));
