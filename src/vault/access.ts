@@ -343,7 +343,7 @@ export class OperatorAccess {
 }
 
 /** The access trail, page by page, optionally for one tenant, since a time, and after a seq. */
-export async function* accessTrail(deps: VaultDeps, filter: { tenant?: string; since?: Date; afterSeq?: number } = {}): AsyncGenerator<AccessRow> {
+export async function* accessTrail(deps: VaultDeps, filter: { tenant?: string; withVault?: boolean; since?: Date; afterSeq?: number } = {}): AsyncGenerator<AccessRow> {
   for (let after = filter.afterSeq ?? 0; ; ) {
     const page = await readAccess(deps.store.db, after, 500, filter);
     yield* page;

@@ -220,8 +220,12 @@ export class Vault {
     return listHolds(this.deps, tenant === undefined ? undefined : validTenantId(tenant));
   }
 
-  /** The operator access trail, optionally for one tenant, since a time, and after a seq. */
-  accessLog(filter: { tenant?: string; since?: Date; afterSeq?: number } = {}): AsyncIterable<AccessRow> {
+  /**
+   * The operator access trail, optionally for one tenant (with `withVault`, and the vault's
+   * own records, of no tenant, as the tenant's checkable listing shows them: trailFile),
+   * since a time, and after a seq.
+   */
+  accessLog(filter: { tenant?: string; withVault?: boolean; since?: Date; afterSeq?: number } = {}): AsyncIterable<AccessRow> {
     const tenant = filter.tenant === undefined ? undefined : validTenantId(filter.tenant);
     return accessTrail(this.deps, { ...filter, tenant, afterSeq: trailSeq(filter.afterSeq) });
   }

@@ -24,7 +24,8 @@ export async function accessLogCommand(ctx: CommandContext, flags: { tenant?: st
       for await (const line of v.trailFile(scope, { afterSeq })) json(ctx.io, line);
       return;
     }
-    for await (const r of v.accessLog({ tenant: flags.tenant, since, afterSeq })) {
+    // A tenant's records and the vault's own, as the tenant's checkable listing shows them.
+    for await (const r of v.accessLog({ tenant: flags.tenant, withVault: true, since, afterSeq })) {
       if (scope?.session !== undefined && r.session !== scope.session) continue;
       const record = trailLine(r);
       if (ctx.config.json) json(ctx.io, record);

@@ -69,14 +69,14 @@ export function auditRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       'NDJSON, one access record a line, oldest first: the file `session-vault verify-trail --tenant <tenant>` checks offline. ' +
       "The whole trail from seq 1, the tenant's records and the vault's own (no tenant) in full and every other tenant's withheld (the digests its hash covers in place of its fields), " +
       'so that none can be left out or withheld unseen; with `afterSeq`, from the record after that seq on, checked from the head there (`verify-trail --from-head`). ' +
-      'With `since`, only the tenant\'s records since then, which cannot be checked for what is missing.',
+      'With `since`, only the tenant\'s records and the vault\'s own since then, which cannot be checked for what is missing.',
     tags: ['audit'],
     schema: { params: S.tenantPath, querystring: S.accessQuery, response: { 200: S.accessRecord.describe('one line of the NDJSON stream') } },
     handler: async (req, reply) => {
       const { tenant } = req.params;
       const { afterSeq } = req.query;
       if (req.query.since === undefined) return streamNdjson(reply, vault.trailFile({ tenant }, { afterSeq }), (line) => line, req.id);
-      const records = vault.accessLog({ tenant, since: new Date(req.query.since), afterSeq });
+      const records = vault.accessLog({ tenant, withVault: true, since: new Date(req.query.since), afterSeq });
       return streamNdjson(reply, records, (r) => trailLine(r), req.id);
     },
   });

@@ -11,9 +11,9 @@ import type { AccessRecord } from '../../domain';
 export type AccessRow = AccessRecord & { salt: Uint8Array | null; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null; storedAt: Date | null };
 
 /** A page of the access trail in seq order after `afterSeq`, optionally for one tenant and since a time. */
-export async function readAccess(db: VaultDb, afterSeq: number, limit: number, filter: { tenant?: string; since?: Date } = {}): Promise<AccessRow[]> {
+export async function readAccess(db: VaultDb, afterSeq: number, limit: number, filter: { tenant?: string; withVault?: boolean; since?: Date } = {}): Promise<AccessRow[]> {
   const conditions: SQL[] = [gt(accessLog.seq, afterSeq)];
-  if (filter.tenant !== undefined) conditions.push(eq(accessLog.tenantId, filter.tenant));
+  if (filter.tenant !== undefined) conditions.push(filter.withVault ? or(eq(accessLog.tenantId, filter.tenant), isNull(accessLog.tenantId))! : eq(accessLog.tenantId, filter.tenant));
   if (filter.since !== undefined) conditions.push(gte(accessLog.at, filter.since));
   const rows = await db.select().from(accessLog).where(and(...conditions)).orderBy(asc(accessLog.seq)).limit(limit);
   return rows.map(toRow);
