@@ -122,7 +122,7 @@ export class S3ObjectStore implements ObjectStore {
    * A conditional PUT (`If-Match` the ETag read, or `If-None-Match: *` where there was none),
    * which S3 has answered since 2024: 412 when another write came first, 409 when one is
    * being made at the same moment. A store that ignores the headers writes over the other;
-   * docs/operations.md says which stores to use.
+   * docs/operations.md says what to check of an S3-compatible one.
    */
   async putIfVersion(name: string, body: Uint8Array, version: string | null, options: PutOptions = {}): Promise<boolean> {
     try {

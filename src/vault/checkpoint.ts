@@ -15,9 +15,9 @@ export interface CheckpointResult {
   /**
    * What the witness made of it: recorded, unchanged, or refused because it had seen a
    * later or different head (a rollback). `superseded`: the witness had a later head, and
-   * so has the database: another run signed and witnessed it meanwhile. `unsigned_head`: not signed, nor handed to the
-   * witness, since no trusted key signed the head where the session's earlier heads are
-   * signed, or the session has no checkpoint and not every event opens under its key
+   * so has the database: another run signed and witnessed it meanwhile. `unsigned_head`:
+   * not signed, nor handed to the witness, since no trusted key signed the head where the
+   * session's earlier heads are signed, or the session has no checkpoint and not every event opens under its key
    * (events written without the keys: verify names them unsigned_tail), or this run could
    * not unwrap its key to check (logged with the key error's code).
    */
