@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import fs, { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -186,6 +186,36 @@ describe('a witness write that cannot be made one step', () => {
     utimesSync(lock, minuteAgo, minuteAgo);
     await expect(witness.recordTrail(trailNote(2))).resolves.toBe('recorded');
     expect(existsSync(lock)).toBe(false);
+  });
+
+  it('gives way where its lock was taken from it while it was frozen, and does not write over what the taker wrote', async () => {
+    const witness = new ObjectWitness(new FolderObjectStore(dir, 'witness', 2_000));
+    await witness.recordTrail(trailNote(1));
+    const object = path.join(dir, 'access-trail.checkpoint');
+    const lock = path.join(dir, '.locks', 'access-trail.checkpoint.lock');
+    const realRead = fs.readFile;
+    let frozen = false;
+    jest.spyOn(fs, 'readFile').mockImplementation(((p: string, done: (e: NodeJS.ErrnoException | null, b: Buffer) => void) => {
+      if (frozen || p !== object || !existsSync(lock)) return realRead(p, done);
+      frozen = true;
+      // Its read under the lock returns the head as it was, but only after the process has
+      // been frozen past the lock's refresh; meanwhile another process takes the lock over
+      // as stale, writes a later head and lets the lock go.
+      realRead(p, (e, b) => {
+        rmSync(lock, { recursive: true });
+        mkdirSync(lock);
+        writeFileSync(object, trailNote(3));
+        setTimeout(() => rmSync(lock, { recursive: true, force: true }), 300);
+        setTimeout(() => done(e, b), 2_600);
+      });
+    }) as never);
+    try {
+      await expect(witness.recordTrail(trailNote(2))).resolves.toBe('witness_ahead');
+    } finally {
+      jest.restoreAllMocks();
+    }
+    expect(frozen).toBe(true);
+    expect(parseTrailHead((await witness.latestTrail())!)!.seq).toBe(3);
   });
 
   it('gives up typed where others write first every time, having written nothing', async () => {
