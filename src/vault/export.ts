@@ -2,7 +2,7 @@ import { InputError, KeyError } from '../errors';
 import { buildBundle, toBundleEvent, type Bundle, type BundleEvent, type BundleInput, type PlaintextEvent, type ReplayPointSpec } from '../audit';
 import { SEAL_V1, SEAL_V2, eventKey } from '../events';
 import { replay, type AgentState } from '../replay';
-import { readCheckpoints, readSession, withTenant } from '../store';
+import { readCheckpoints, readSession, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
 import { decryptedEvents, storedChunks } from './read';
@@ -23,22 +23,21 @@ export interface ExportOptions {
  * signing key) as the operations it uses.
  */
 export async function exportSession(deps: VaultDeps, tenant: string, session: string, options: ExportOptions = {}): Promise<Bundle> {
-  // Without --decrypt no key is needed: a shredded session can still be exported as stored.
-  const row = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
-  if (!row) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
+  const known = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
+  if (!known) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
   const signer = await deps.signer();
   if (!signer) throw new KeyError('KEY_NOT_FOUND', 'exports are signed, and checkpoints are disabled (no signing key)');
   // What verify finds wrong with this session now goes into the signed manifest, so a
   // bundle of a damaged session says so rather than passing for a clean one. It reads the
   // whole session: done first, its garbage is gone before the bundle's events are held.
   const found = (await verify(deps, { tenant, session })).problems.filter((p) => p.tenant === tenant && p.session === session);
-  // Held in their bundle form only: each row converted as it is read.
-  const events: BundleEvent[] = [];
-  for await (const rows of storedChunks(deps, tenant, session, 1, row)) for (const e of rows) events.push(toBundleEvent(e));
+  // The session as it stood at one moment (its agent may go on appending while it is
+  // exported): its row, then its events, checkpoints and plaintext up to that row's head.
+  const { row, events } = await eventsAtHead(deps, tenant, session);
   const checkpoints: string[] = [];
   for (let after = 0; ; ) {
     const page = await withTenant(deps.store.db, tenant, 'reading checkpoints', (tx) => readCheckpoints(tx, tenant, session, after, 1000));
-    checkpoints.push(...page.map((c) => c.note));
+    checkpoints.push(...page.filter((c) => c.seq <= row.headSeq).map((c) => c.note));
     if (page.length < 1000) break;
     after = page[page.length - 1]!.seq;
   }
@@ -47,7 +46,7 @@ export async function exportSession(deps: VaultDeps, tenant: string, session: st
   if (options.decrypt) {
     const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
     // Decrypted once: the plaintext section and every replayed state come from these.
-    const decrypted = await collectEvents(decryptedEvents(deps, tenant, session));
+    const decrypted = await collectEvents(decryptedEvents(deps, tenant, session, 1, row.headSeq));
     const plain: PlaintextEvent[] = decrypted.map((e) => ({ seq: e.seq, type: e.type, correlationId: e.correlationId, at: e.at.toISOString(), data: e.data }));
     // Each event's own key, never the data key (which would open every later event too);
     // only legacy v1 events, which have no key of their own, need the data key.
@@ -69,4 +68,24 @@ export async function exportSession(deps: VaultDeps, tenant: string, session: st
   for (const k of plaintext?.eventKeys ?? []) k.key.dispose();
   deps.logger.info({ op: 'export', events: events.length, checkpoints: checkpoints.length, decrypted: options.decrypt === true }, 'exported');
   return bundle;
+}
+
+/** Times the export reads a session again whose events left the table while it read them (archived meanwhile). */
+const HEAD_ATTEMPTS = 3;
+
+/**
+ * The session's row and its stored events up to that row's head, in their bundle form
+ * (each converted as it is read). Without --decrypt no key is needed: a shredded session
+ * is exported as stored. Read again where fewer events came than the head names (the
+ * session was archived, and its rows released, while they were read); the bundle then
+ * holds what it holds, and verify-bundle says what is missing.
+ */
+async function eventsAtHead(deps: VaultDeps, tenant: string, session: string): Promise<{ row: SessionRow; events: BundleEvent[] }> {
+  for (let attempt = 1; ; attempt++) {
+    const row = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
+    if (!row) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
+    const events: BundleEvent[] = [];
+    for await (const rows of storedChunks(deps, tenant, session, 1, row, row.headSeq)) for (const e of rows) events.push(toBundleEvent(e));
+    if (events.length === row.headSeq || row.status === 'purged' || attempt === HEAD_ATTEMPTS) return { row, events };
+  }
 }

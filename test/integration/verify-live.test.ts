@@ -1,10 +1,12 @@
+import { verifyBundle } from '../../src/audit';
 import type { Vault } from '../../src/vault';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asOwner } from '../support/owner';
 
 /**
  * `verify` on a vault in use: agents append, a checkpoint run signs heads, an operator
- * archives a session, the legal desk sets and clears a hold, all while verify reads. Before, it held each session to the head
+ * archives a session, the legal desk sets and clears a hold, all while verify reads; and
+ * an export of a session its agent goes on appending to. Before, it held each session to the head
  * its listing read (a page of 500 sessions at once), and named what moved since as
  * tampering (`head_mismatch`, `unsigned_tail`, `checkpoint_beyond_head`, `session_missing`;
  * a hold's record read without its row, `hold_missing`), exit 1 on a sound vault. What it must still name: a tail a DBA cuts meanwhile.
@@ -66,6 +68,21 @@ describe.each(backends())('verify while the vault is in use, with a $name databa
       running = false;
       await work;
       expect(report.problems).toEqual([]);
+    }
+  });
+
+  it("exports a session its agent goes on appending to as a bundle the auditor's check passes, with or without plaintext", async () => {
+    const s = sessions[4]!;
+    for (let round = 0; round < 4; round++) {
+      let running = true;
+      const work = (async () => {
+        for (let n = 0; running; n++) await vault.session('bank', s).append({ type: 'task', task: `more ${round}.${n}` });
+      })();
+      const bundle = await vault.operator({ actor: 'audit-desk', reason: 'examination' }).export('bank', s, { decrypt: round % 2 === 1 });
+      running = false;
+      await work;
+      // Before: checkpoints past the bundle's last event, more plaintext than sealed events, a latest state not the replay.
+      expect((await verifyBundle(JSON.parse(JSON.stringify(bundle)))).problems).toEqual([]);
     }
   });
 
