@@ -207,6 +207,7 @@ export async function updateKeyringFile(file: string, change: (doc: KeyringFile)
     release = await lockfile.lock(file, { lockfilePath: lockPath, realpath: false, stale: 10_000, update: 2_000, retries: { retries: Math.ceil(waitMs / 50), factor: 1, minTimeout: 50, maxTimeout: 50 }, onCompromised: () => {} });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ELOCKED') throw new KeyError('KEY_UNAVAILABLE', `the keyring ${file} is being changed by another command (it held ${lockPath} for ${waitMs / 1000} s)`);
+    await readKeyringDocument(file); // a keyring that is not there, or not readable, says so (KEYRING_MISSING…)
     throw new KeyError('KEY_UNAVAILABLE', `cannot lock the keyring ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   try {

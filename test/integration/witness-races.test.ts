@@ -218,6 +218,17 @@ describe('a witness write that cannot be made one step', () => {
     expect(parseTrailHead((await witness.latestTrail())!)!.seq).toBe(3);
   });
 
+  it('fails typed where its lock cannot be had at all (a stale lock that cannot be taken over), having written nothing', async () => {
+    const witness = new ObjectWitness(new FolderObjectStore(dir, 'witness', 300));
+    await witness.recordTrail(trailNote(1));
+    const lock = path.join(dir, '.locks', 'access-trail.checkpoint.lock');
+    mkdirSync(path.join(lock, 'left-behind'), { recursive: true });
+    const minuteAgo = new Date(Date.now() - 60_000);
+    utimesSync(lock, minuteAgo, minuteAgo);
+    await expect(witness.recordTrail(trailNote(2))).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE', message: `witness ${dir} unavailable (ENOTEMPTY)` });
+    expect(parseTrailHead((await witness.latestTrail())!)!.seq).toBe(1);
+  });
+
   it('gives up typed where others write first every time, having written nothing', async () => {
     const folder = new FolderObjectStore(dir, 'witness');
     let tries = 0;

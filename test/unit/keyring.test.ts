@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
@@ -116,6 +116,18 @@ describe('changing the keyring file', () => {
     expect(doc.signingKeys).toHaveLength(9);
     expect(doc.signingKeys.filter((k) => k.retiredAt === undefined).map((k) => k.id)).toEqual([doc.primarySigningKey]);
     expect(readdirSync(dir).sort()).toEqual(['keyring.json', 'keyring.json.previous']); // no lock or temporary file left
+  });
+
+  it('says a keyring in a folder that is not there is missing, and one beside which no lock can be made cannot be locked', async () => {
+    await expect(updateKeyringFile(path.join(dir, 'gone', 'keyring.json'), (doc) => doc)).rejects.toMatchObject({ code: 'KEYRING_MISSING' });
+    // A stale lock that cannot be taken over (a folder with something in it): the lock cannot be had.
+    const lock = path.join(dir, '.keyring.json.lock');
+    mkdirSync(path.join(lock, 'left-behind'), { recursive: true });
+    const minuteAgo = new Date(Date.now() - 60_000);
+    utimesSync(lock, minuteAgo, minuteAgo);
+    const before = readFileSync(file);
+    await expect(updateKeyringFile(file, (doc) => withNewSigningKey(doc, new Date()).doc, 200)).rejects.toMatchObject({ code: 'KEY_UNAVAILABLE', message: `cannot lock the keyring ${file} (ENOTEMPTY)` });
+    expect(readFileSync(file)).toEqual(before);
   });
 
   it('gives up typed while another command holds the keyring, having changed nothing', async () => {
