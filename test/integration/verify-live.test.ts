@@ -1,4 +1,5 @@
 import { verifyBundle } from '../../src/audit';
+import * as store from '../../src/store';
 import type { Vault } from '../../src/vault';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asOwner } from '../support/owner';
@@ -83,6 +84,28 @@ describe.each(backends())('verify while the vault is in use, with a $name databa
       await work;
       // Before: checkpoints past the bundle's last event, more plaintext than sealed events, a latest state not the replay.
       expect((await verifyBundle(JSON.parse(JSON.stringify(bundle)))).problems).toEqual([]);
+    }
+  });
+
+  it('exports a session archived while the export reads it: read again, from the archive', async () => {
+    const s = sessions[6]!;
+    const real = store.readPage;
+    let archived = false;
+    let reads = 0;
+    jest.spyOn(store, 'readPage').mockImplementation(async (...args: Parameters<typeof store.readPage>) => {
+      // The first read of the session's pages is the export's verify; the second its own, after it read the row active.
+      if (!archived && args[2] === s && ++reads === 2) {
+        archived = true; // its events leave the table before this read
+        await vault.operator({ actor: 'ops', reason: 'cold' }).archive('bank', s);
+      }
+      return real(...args);
+    });
+    try {
+      const bundle = await vault.operator({ actor: 'audit-desk', reason: 'examination' }).export('bank', s);
+      expect(archived).toBe(true);
+      expect((await verifyBundle(JSON.parse(JSON.stringify(bundle)))).problems).toEqual([]);
+    } finally {
+      jest.restoreAllMocks();
     }
   });
 
