@@ -248,8 +248,9 @@ async function checkSession(ctx: SessionCheckContext, listed: SessionRow): Promi
   // names a head the chain really has (reads would ignore one that does not).
   const snaps = await withTenant(deps.store.db, tenant, 'reading snapshot heads', (tx) => snapshotHeads(tx, tenant, s.session));
   const found = [...signed, ...snaps.map((h) => ({ seq: h.seq, hash: h.headHash, source: 'snapshot' as const }))];
-  const since = found.some((h) => h.source !== 'witness' && h.seq > s.headSeq) ? await rowNow(deps, s) : s;
-  const held = (h: SignedHead) => h.source === 'witness' || h.seq <= s.headSeq || h.seq > since.headSeq;
+  // A head past the row's: an append's since (the row read again has reached it), or a cut tail's (it has not).
+  const again = found.some((h) => h.source !== 'witness' && h.seq > s.headSeq) ? await rowNow(deps, s) : s;
+  const held = (h: SignedHead) => h.source === 'witness' || h.seq <= s.headSeq || h.seq > again.headSeq;
   const heads = signed.filter(held);
   const headCheck = new HeadCheck(found.filter(held));
   if (signs && snaps.some((h) => h.signed)) await checkSnapshotSignatures(deps, tenant, s.session, trusted, periods, problem);
