@@ -3,7 +3,7 @@ import { bytesEqual } from '../crypto';
 import { addDuration, floorRecorded, parseDuration, policyRecorded, type RetentionProblemKind } from '../retention';
 import { ChainVerifier, type ChainProblemKind } from '../events';
 import { AccessChainVerifier, checkHolds, checkpointTimeProblem, snapshotSigned, storedAfterPeriod, type KeyPeriods, checkPurges, HeadCheck, signedHeadTime, unsignedTail, type HoldHistory, type HoldProblem, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
-import { anySignedAccess, archiveTimes, listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, signedSnapshots, readHoldHistory, readPolicy, readSession, readTombstone, withTenant, type AccessRow, type SessionRow, type TombstoneRow } from '../store';
+import { anySignedAccess, archiveTimes, listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, signedSnapshots, readHoldHistory, readPolicy, readSession, readTombstone, withTenant, type AccessRow, type CheckpointRow, type SessionRow, type TombstoneRow } from '../store';
 import type { VaultDeps } from './deps';
 import { storedChunks } from './read';
 import { accessTrail } from './access';
@@ -232,11 +232,12 @@ async function checkSession(ctx: SessionCheckContext, listed: SessionRow): Promi
   const { deps, trusted, periods, signs, usable, kept, fallback } = ctx;
   const tenant = listed.tenant;
   const witnessed = (await deps.witness?.latest(tenant, listed.session)) ?? null;
-  const s = await rowNow(deps, listed);
+  const read = await sessionAtOnce(deps, tenant, listed.session);
+  const s = read.row ?? listed;
   const problems: VerifyProblem[] = [];
   const problem = (seq: number, kind: VerifyProblem['kind']) => problems.push({ tenant, session: s.session, seq, kind });
   const done = (events: number, purged: PurgeStamp | null = null): SessionCheck => ({ problems, events, purged, row: s });
-  const signed = await signedHeads(deps, tenant, s.session, trusted, periods, problem, witnessed);
+  const signed = signedHeads(tenant, s.session, read.checkpoints, witnessed, trusted, periods, problem);
   if (signs && s.wrappedDataKey !== null && !storedWrapSigned(sessionSubject(s), s.wrappedDataKey, s, trusted, periods)) problem(s.headSeq, 'session_key_unsigned');
   if (s.status === 'purged') {
     const t = await checkTombstone(deps, s, signed, problem);
@@ -246,7 +247,7 @@ async function checkSession(ctx: SessionCheckContext, listed: SessionRow): Promi
   if (!floorRecorded({ ...s, archivedAt: kept.archived.get(s.session) }, kept.history, fallback)) problem(s.headSeq, 'floor_unrecorded');
   // Snapshots are derived and sealed, so verify cannot open them; it checks that each
   // names a head the chain really has (reads would ignore one that does not).
-  const snaps = await withTenant(deps.store.db, tenant, 'reading snapshot heads', (tx) => snapshotHeads(tx, tenant, s.session));
+  const snaps = read.snaps;
   const found = [...signed, ...snaps.map((h) => ({ seq: h.seq, hash: h.headHash, source: 'snapshot' as const }))];
   // A head past the row's: an append's since (the row read again has reached it), or a cut tail's (it has not).
   const again = found.some((h) => h.source !== 'witness' && h.seq > s.headSeq) ? await rowNow(deps, s) : s;
@@ -352,16 +353,16 @@ async function checkSnapshotSignatures(
   }
 }
 
-/** The heads the chain must pass through: its valid checkpoints and its witnessed head. */
-async function signedHeads(
-  deps: VaultDeps,
+/** The heads the chain must pass through: its valid checkpoints (as read) and its witnessed head. Pure. */
+function signedHeads(
   tenant: string,
   session: string,
+  checkpoints: readonly CheckpointRow[],
+  witnessed: string | null,
   trusted: ReadonlyMap<string, Uint8Array>,
   periods: KeyPeriods,
   problem: (seq: number, kind: VerifyProblem['kind']) => void,
-  witnessed: string | null,
-): Promise<SignedHead[]> {
+): SignedHead[] {
   const heads: SignedHead[] = [];
   const accept = (note: string, seq: number, source: SignedHead['source'], storedAt: Date | null) => {
     const v = verifyCheckpoint(note, trusted);
@@ -376,15 +377,28 @@ async function signedHeads(
     if (checkpointTimeProblem(v, periods, null, storedAt) === 'outside_key_period') return problem(seq, 'checkpoint_outside_key_period');
     heads.push({ seq, hash: v.checkpoint.hash, source, time: v.checkpoint.time });
   };
-  let after = 0;
-  for (;;) {
-    const page = await withTenant(deps.store.db, tenant, 'reading checkpoints', (tx) => readCheckpoints(tx, tenant, session, after, 1000));
-    for (const c of page) accept(c.note, c.seq, 'checkpoint', c.storedAt);
-    if (page.length < 1000) break;
-    after = page[page.length - 1]!.seq;
-  }
+  for (const c of checkpoints) accept(c.note, c.seq, 'checkpoint', c.storedAt);
   if (witnessed) accept(witnessed, parseCheckpoint(witnessed)?.checkpoint.seq ?? 0, 'witness', null);
   return heads;
+}
+
+/**
+ * A session's row, its checkpoints and its snapshots' heads, in one transaction (one
+ * round of overhead a session); the row first, so that every head an append wrote up to
+ * the row's head is among them.
+ */
+async function sessionAtOnce(deps: VaultDeps, tenant: string, session: string): Promise<{ row: SessionRow | null; checkpoints: CheckpointRow[]; snaps: { seq: number; headHash: Uint8Array; signed: boolean }[] }> {
+  return withTenant(deps.store.db, tenant, 'reading a session to verify', async (tx) => {
+    const row = await readSession(tx, tenant, session);
+    const checkpoints: CheckpointRow[] = [];
+    for (let after = 0; ; ) {
+      const page = await readCheckpoints(tx, tenant, session, after, 1000);
+      checkpoints.push(...page);
+      if (page.length < 1000) break;
+      after = page[page.length - 1]!.seq;
+    }
+    return { row, checkpoints, snaps: await snapshotHeads(tx, tenant, session) };
+  });
 }
 
 /** A tenant's sessions (or the one named), page by page. UNKNOWN_SESSION for a named one that does not exist. */
