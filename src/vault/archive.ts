@@ -41,6 +41,7 @@ import {
 import { toHex } from '../crypto';
 import { eachAtMost } from './at-most';
 import type { VaultDeps } from './deps';
+import { requireSession } from './session-row';
 import { requireHoldsRecorded } from './lifted-holds';
 import { keptBy, signedLastAt, trailRetention } from './recorded-retention';
 
@@ -391,12 +392,6 @@ export async function deleteObjects(deps: VaultDeps, tenant: string, session: st
 /** UNKNOWN_TENANT unless the tenant exists. */
 export async function requireTenant(deps: VaultDeps, tenant: string): Promise<void> {
   if (!(await listTenants(deps.store.db)).some((t) => t.tenant === tenant)) throw new InputError('UNKNOWN_TENANT', `unknown tenant ${tenant}`);
-}
-
-async function requireSession(deps: VaultDeps, tenant: string, session: string): Promise<SessionRow> {
-  const row = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
-  if (!row) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
-  return row;
 }
 
 /** A hot session's events and checkpoints, read in pages (the object is built in memory: one session at a time). */

@@ -3,6 +3,7 @@ import { parseCheckpoint, signCheckpoint, type CheckpointSigner } from '../audit
 import { insertCheckpoint, listTenants, readSession, withTenant, type SessionRow } from '../store';
 import { toHex } from '../crypto';
 import type { VaultDeps } from './deps';
+import { sessionRow } from './session-row';
 import { sessionsOf } from './verify';
 import { signableHead } from './signed-head';
 
@@ -97,6 +98,6 @@ async function headReached(deps: VaultDeps, tenant: string, session: string): Pr
   const note = await deps.witness!.latest(tenant, session);
   const witnessed = note ? parseCheckpoint(note)?.checkpoint.seq : undefined;
   if (witnessed === undefined) return false;
-  const row = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
+  const row = await sessionRow(deps, tenant, session);
   return !!row && row.headSeq >= witnessed;
 }

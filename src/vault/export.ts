@@ -1,9 +1,10 @@
-import { InputError, KeyError } from '../errors';
+import { KeyError } from '../errors';
 import { buildBundle, toBundleEvent, type Bundle, type BundleEvent, type BundleInput, type PlaintextEvent, type ReplayPointSpec } from '../audit';
 import { SEAL_V1, SEAL_V2, eventKey } from '../events';
 import { replay, type AgentState } from '../replay';
-import { readCheckpoints, readSession, withTenant, type SessionRow } from '../store';
+import { readCheckpoints, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
+import { requireSession } from './session-row';
 import { openSession } from './open-session';
 import { decryptedEvents, storedChunks } from './read';
 import { verify } from './verify';
@@ -23,8 +24,7 @@ export interface ExportOptions {
  * signing key) as the operations it uses.
  */
 export async function exportSession(deps: VaultDeps, tenant: string, session: string, options: ExportOptions = {}): Promise<Bundle> {
-  const known = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
-  if (!known) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
+  await requireSession(deps, tenant, session); // refused before anything else, as an unknown session always was
   const signer = await deps.signer();
   if (!signer) throw new KeyError('KEY_NOT_FOUND', 'exports are signed, and checkpoints are disabled (no signing key)');
   // What verify finds wrong with this session now goes into the signed manifest, so a
@@ -82,8 +82,7 @@ const HEAD_ATTEMPTS = 3;
  */
 async function eventsAtHead(deps: VaultDeps, tenant: string, session: string): Promise<{ row: SessionRow; events: BundleEvent[] }> {
   for (let attempt = 1; ; attempt++) {
-    const row = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
-    if (!row) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
+    const row = await requireSession(deps, tenant, session);
     const events: BundleEvent[] = [];
     for await (const rows of storedChunks(deps, tenant, session, 1, row, row.headSeq)) for (const e of rows) events.push(toBundleEvent(e));
     if (events.length === row.headSeq || row.status === 'purged' || attempt === HEAD_ATTEMPTS) return { row, events };

@@ -5,6 +5,7 @@ import { ChainVerifier, type ChainProblemKind } from '../events';
 import { AccessChainVerifier, checkHolds, checkpointTimeProblem, snapshotSigned, storedAfterPeriod, type KeyPeriods, checkPurges, HeadCheck, signedHeadTime, unsignedTail, type HoldHistory, type HoldProblem, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
 import { anySignedAccess, archiveTimes, listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, signedSnapshots, readHoldHistory, readPolicy, readSession, readTombstone, withTenant, type AccessRow, type CheckpointRow, type SessionRow, type TombstoneRow } from '../store';
 import type { VaultDeps } from './deps';
+import { sessionRow } from './session-row';
 import { storedChunks } from './read';
 import { accessTrail } from './access';
 import { recordedPolicies } from './recorded-retention';
@@ -215,9 +216,9 @@ async function checkSteady(ctx: SessionCheckContext, listed: SessionRow): Promis
   return checked;
 }
 
-/** The session's row as it is now (the listing's may be a page old); the one given where it is gone. */
+/** The session's row read again, after a check: the one given where it is gone. */
 async function rowNow(deps: VaultDeps, s: SessionRow): Promise<SessionRow> {
-  return (await withTenant(deps.store.db, s.tenant, 'reading a session', (tx) => readSession(tx, s.tenant, s.session))) ?? s;
+  return (await sessionRow(deps, s.tenant, s.session)) ?? s;
 }
 
 /**
