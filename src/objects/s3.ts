@@ -34,6 +34,7 @@ export class S3ObjectStore implements ObjectStore {
   private readonly bucket: string;
   private readonly prefix: string;
   #lock: Promise<boolean> | undefined;
+  #conditional: Promise<void> | undefined;
 
   constructor(
     url: string,
@@ -125,14 +126,68 @@ export class S3ObjectStore implements ObjectStore {
    * docs/operations.md says what to check of an S3-compatible one.
    */
   async putIfVersion(name: string, body: Uint8Array, version: string | null, options: PutOptions = {}): Promise<boolean> {
+    await this.conditionalWrites();
+    return this.conditionalPut(name, body, version === null ? { IfNoneMatch: '*' } : { IfMatch: version }, options);
+  }
+
+  /** A PUT with its condition: false when the store refused it as not holding (412, or 409 for a write to it under way). */
+  private async conditionalPut(name: string, body: Uint8Array, condition: { IfMatch?: string; IfNoneMatch?: string }, options: PutOptions = {}): Promise<boolean> {
     try {
-      await this.putObject(name, body, version === null ? { IfNoneMatch: '*' } : { IfMatch: version }, options);
+      await this.putObject(name, body, condition, options);
       return true;
     } catch (e) {
       const status = httpStatus((e as { cause?: unknown }).cause);
       if (status === 412 || status === 409) return false;
       throw e;
     }
+  }
+
+  /**
+   * Whether the store answers conditional writes, asked once before the first: a store
+   * that ignores them (some S3-compatible ones, older versions of others) writes a late
+   * writer's stale object over a newer one, which moves the witness back and lets an
+   * archive write over another's; refused here (STORAGE_REFUSED) rather than trusted.
+   * It writes `.session-vault/conditional-writes` under the prefix if it is not there,
+   * then writes it twice more on conditions that do not hold: `If-None-Match: *` (it is
+   * there) and `If-Match` an ETag no object has. Each must be refused. A store that
+   * honours them is left with the one object, written once; one that does not, with it
+   * written three times. Asked again after a store that could not be reached.
+   */
+  private conditionalWrites(): Promise<void> {
+    this.#conditional ??= this.probeConditionalWrites().catch((e: unknown) => {
+      if (!(e instanceof StorageError && e.code === 'STORAGE_REFUSED')) this.#conditional = undefined;
+      throw e;
+    });
+    return this.#conditional;
+  }
+
+  private async probeConditionalWrites(): Promise<void> {
+    const body = new TextEncoder().encode('session-vault asks of this store that it refuse a write whose condition does not hold (If-Match, If-None-Match)\n');
+    const refusedOrIgnored = async (condition: { IfMatch?: string; IfNoneMatch?: string }): Promise<boolean> => {
+      try {
+        return await this.conditionalPut(PROBE, body, condition);
+      } catch (e) {
+        // A store that does not implement the header says so (501, or 400 for an argument it does not know).
+        const status = httpStatus((e as { cause?: unknown }).cause);
+        if (status === 501 || status === 400) throw this.unconditional(`${Object.keys(condition)[0]} answered ${status}`, e);
+        // If-Match where there is no object: S3 answers 404 (another deleted it in between); the condition held back the write.
+        if (status === 404) return false;
+        throw e;
+      }
+    };
+    await refusedOrIgnored({ IfNoneMatch: '*' }); // written or not, it is there now on a store that keeps what it is given
+    const ignored = [];
+    if (await refusedOrIgnored({ IfNoneMatch: '*' })) ignored.push('If-None-Match');
+    if (await refusedOrIgnored({ IfMatch: '"session-vault-no-such-version"' })) ignored.push('If-Match');
+    if (ignored.length > 0) throw this.unconditional(`it wrote over an object where ${ignored.join(' and ')} did not hold`);
+  }
+
+  private unconditional(why: string, cause?: unknown): StorageError {
+    return new StorageError(
+      'STORAGE_REFUSED',
+      `${this.label} ${this.location} does not answer conditional writes (${why}): two processes writing at once could write one over the other; use a store that answers them (docs/operations.md)`,
+      cause === undefined ? undefined : { cause },
+    );
   }
 
   private async putObject(name: string, body: Uint8Array, condition: { IfMatch?: string; IfNoneMatch?: string }, options: PutOptions): Promise<void> {
@@ -169,7 +224,7 @@ export class S3ObjectStore implements ObjectStore {
     } catch (e) {
       throw this.unavailable(e);
     }
-    return [...names].filter((n) => n !== '' && !n.includes('/')).sort();
+    return [...names].filter((n) => n !== '' && !n.includes('/') && !(prefix === '' && n === PROBE_FOLDER)).sort();
   }
 
   async delete(name: string): Promise<void> {
@@ -190,6 +245,10 @@ export class S3ObjectStore implements ObjectStore {
     return new StorageError('STORAGE_UNAVAILABLE', `${this.label} ${this.location} unavailable (${code})`, { cause: e });
   }
 }
+
+/** Where the check of conditional writes keeps its object: no tenant id begins with a dot, so `list('')` never names it. */
+const PROBE_FOLDER = '.session-vault';
+const PROBE = `${PROBE_FOLDER}/conditional-writes`;
 
 function httpStatus(e: unknown): number | undefined {
   return (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;

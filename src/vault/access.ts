@@ -1,4 +1,4 @@
-import { InputError, StorageError, VaultError } from '../errors';
+import { InputError, isVaultError, StorageError, VaultError } from '../errors';
 import { randomBytes } from 'node:crypto';
 import { ACCESS_SALT_BYTES, accessHash, signTrailHead, type AccessRecord } from '../audit';
 import { GENESIS_HASH } from '../events';
@@ -89,7 +89,9 @@ async function witnessTrail(deps: VaultDeps, note: string | null): Promise<void>
   try {
     outcome = await deps.witness.recordTrail(note);
   } catch (e) {
-    throw new StorageError('ACCESS_TRAIL_UNAVAILABLE', `the access trail's head cannot be witnessed at ${deps.witness.location}, so the operation is refused`, { cause: e });
+    // Our own errors say why (a store refused, a lock held) and carry no driver detail.
+    const why = isVaultError(e) ? ` (${e.code}: ${e.message})` : '';
+    throw new StorageError('ACCESS_TRAIL_UNAVAILABLE', `the access trail's head cannot be witnessed at ${deps.witness.location}, so the operation is refused${why}`, { cause: e });
   }
   if (outcome === 'witness_fork') {
     throw new StorageError('ACCESS_TRAIL_UNAVAILABLE', `the witness holds another access-trail head at this seq: the trail was rolled back or rewritten; run verify`);

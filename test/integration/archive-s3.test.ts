@@ -1,7 +1,8 @@
 import http from 'node:http';
 import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
-import { S3RVER_CREDENTIALS, startS3rver } from '../support/s3rver';
+import { startConditionalS3 } from '../support/s3-conditional';
+import { S3RVER_CREDENTIALS } from '../support/s3rver';
 import type { Vault } from '../../src/vault';
 import { S3ObjectStore } from '../../src/objects';
 
@@ -18,7 +19,7 @@ const credentials = S3RVER_CREDENTIALS;
 const op = { actor: 'ops', reason: 's3 test' };
 
 beforeAll(async () => {
-  server = await startS3rver(['archive']);
+  server = await startConditionalS3(['archive']);
   endpoint = server.endpoint;
 });
 afterAll(() => server.close());
@@ -54,6 +55,39 @@ describe.each(backends())('an S3 archive with a $name database', (backend) => {
     const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials });
     await client.send(new DeleteObjectCommand({ Bucket: 'archive', Key: `${prefix}/bank/s/3.svarc.gz` }));
     expect((await vault.verify({ tenant: 'bank' })).problems).toEqual([{ tenant: 'bank', session: 's', seq: 3, kind: 'archive_missing' }]);
+  });
+});
+
+describe.each(backends())('an S3 archive on a store that ignores conditional writes, with a $name database', (backend) => {
+  let loose: Awaited<ReturnType<typeof startConditionalS3>>;
+  let vault: Vault;
+  let close: () => Promise<void>;
+
+  beforeAll(async () => {
+    loose = await startConditionalS3(['archive'], { conditions: 'ignored' });
+    ({ vault, close } = await testVault(backend, { archive: `s3://archive/loose-${backend.name}`, s3: { endpoint: loose.endpoint, region: 'us-east-1', forcePathStyle: true, credentials } }));
+    await vault.createTenant('bank');
+  });
+  afterAll(async () => {
+    await close();
+    await loose.close();
+  });
+
+  it('refuses to archive there, where the later of two archives at once would write over the object the earlier recorded; the session stays as it was', async () => {
+    const s = vault.session('bank', 's');
+    await s.appendMany([
+      { type: 'message', role: 'user', content: 'hello' },
+      { type: 'message', role: 'assistant', content: 'hi' },
+    ]);
+    const before = await s.state();
+    await expect(vault.operator(op).archive('bank', 's')).rejects.toMatchObject({
+      code: 'STORAGE_REFUSED',
+      message: `archive s3://archive/loose-${backend.name} does not answer conditional writes (it wrote over an object where If-None-Match and If-Match did not hold): two processes writing at once could write one over the other; use a store that answers them (docs/operations.md)`,
+    });
+    expect((await vault.sessions('bank'))[0]).toMatchObject({ status: 'active', events: 2 });
+    expect(await s.state()).toEqual(before);
+    expect(await vault.verify()).toMatchObject({ ok: true });
+    expect(await new S3ObjectStore(`s3://archive/loose-${backend.name}`, { endpoint: loose.endpoint, region: 'us-east-1', forcePathStyle: true, credentials }, 'archive').list('bank/s/')).toEqual([]);
   });
 });
 

@@ -6,7 +6,8 @@ import lockfile from 'proper-lockfile';
 import { ObjectWitness, parseCheckpoint, parseTrailHead, signCheckpoint, signTrailHead } from '../../src/audit';
 import { blake2b256, ensureSodium, generateSigningKeyPair, signingKeyId } from '../../src/crypto';
 import { FolderObjectStore, S3ObjectStore, type ObjectStore } from '../../src/objects';
-import type { Vault } from '../../src/vault';
+import { openVault, type Vault } from '../../src/vault';
+import { createLogger } from '../../src/observability';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asOwner } from '../support/owner';
 import { storeOver } from '../support/objects';
@@ -25,12 +26,17 @@ afterAll(dropCreatedDatabases);
 beforeAll(ensureSodium);
 
 let s3: ConditionalS3;
+// An S3-compatible store that writes whatever the conditions say, as some do.
+let loose: ConditionalS3;
 beforeAll(async () => {
   s3 = await startConditionalS3(['witness']);
+  loose = await startConditionalS3(['witness'], { conditions: 'ignored' });
 });
-afterAll(() => s3.close());
+afterAll(() => Promise.all([s3.close(), loose.close()]));
 
 const s3Settings = () => ({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_CREDENTIALS });
+const looseSettings = () => ({ ...s3Settings(), endpoint: loose.endpoint });
+const IGNORES = 'does not answer conditional writes (it wrote over an object where If-None-Match and If-Match did not hold)';
 let signer: { id: string; publicKey: Uint8Array; secretKey: ReturnType<typeof generateSigningKeyPair>['secretKey'] };
 beforeAll(() => {
   const k = generateSigningKeyPair();
@@ -154,6 +160,47 @@ describe.each(backends())("two checkpoint runs at once, the first one's write to
   });
 });
 
+describe.each(backends())('a witness on a store that ignores conditional writes, with a $name database', (backend) => {
+  let setup: Awaited<ReturnType<typeof testVault>>;
+  let vault: Vault;
+  const location = `s3://witness/loose-${backend.name}`;
+
+  beforeAll(async () => {
+    // The tenant and its sessions are made before the witness is configured: with it, no operator action goes ahead.
+    setup = await testVault(backend);
+    await setup.vault.createTenant('bank');
+    await setup.vault.session('bank', 'claim-1').append({ type: 'task', task: 'assess water damage' });
+    await setup.vault.session('bank', 'claim-2').append({ type: 'task', task: 'assess fire damage' });
+    await setup.vault.close();
+    vault = await openVault({ home: setup.home, database: setup.url, logger: createLogger({ level: 'silent' }), witness: location, s3: looseSettings() });
+  });
+  afterAll(async () => {
+    await vault.close();
+    await setup.close();
+  });
+
+  it("refuses the operator's read before writing the witness, where two reads at once moved it back and a DBA's cut of the newest went unseen", async () => {
+    // The race the conditional write answers, on a store that ignores the condition: alice's
+    // write of the trail head held until mallory's has landed. Before, alice's write was
+    // made, landed over mallory's head, and the DBA's delete of mallory's record passed
+    // verify. Now alice's read is refused before any head is written.
+    const held = loose.hold(`loose-${backend.name}/access-trail.checkpoint`);
+    const alice = vault.operator({ actor: 'alice', reason: 'claim review' }).state('bank', 'claim-1').then(() => 'read' as const, (e: unknown) => e);
+    try {
+      const first = await Promise.race([held.arrived.then(() => 'held' as const), alice]);
+      expect(first).toMatchObject({ code: 'ACCESS_TRAIL_UNAVAILABLE', message: `the access trail's head cannot be witnessed at ${location}, so the operation is refused (STORAGE_REFUSED: witness ${location} ${IGNORES}: two processes writing at once could write one over the other; use a store that answers them (docs/operations.md))` });
+    } finally {
+      held.release();
+      await alice;
+    }
+    await expect(vault.operator({ actor: 'mallory', reason: 'curious' }).state('bank', 'claim-2')).rejects.toMatchObject({ code: 'ACCESS_TRAIL_UNAVAILABLE' });
+    await expect(vault.checkpoint({ tenant: 'bank' })).rejects.toMatchObject({ code: 'STORAGE_REFUSED' });
+    const witness = new ObjectWitness(new S3ObjectStore(location, looseSettings(), 'witness'));
+    expect(await witness.latestTrail()).toBeNull();
+    expect(await witness.sessions()).toEqual([]);
+  });
+});
+
 describe('a witness write that cannot be made one step', () => {
   let dir: string;
   beforeEach(() => (dir = mkdtempSync(path.join(os.tmpdir(), 'sv-witness-lock-'))));
@@ -249,6 +296,71 @@ describe('a witness write that cannot be made one step', () => {
     try {
       const store = new S3ObjectStore('s3://witness/no-etag', { ...s3Settings(), endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 }, 'witness');
       await expect(new ObjectWitness(store).recordTrail(trailNote(2))).rejects.toMatchObject({ code: 'STORAGE_REFUSED', message: 'witness s3://witness/no-etag gives objects no ETag, so it cannot be written conditionally' });
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('refuses a bucket that writes whatever the conditions, having written no head, where twenty heads at once there left it at an earlier one', async () => {
+    const location = `s3://witness/loose-${Math.random().toString(36).slice(2)}`;
+    const witness = new ObjectWitness(new S3ObjectStore(location, looseSettings(), 'witness'));
+    const outcomes = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => witness.recordTrail(trailNote(i + 1))));
+    expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as { message: string }).message : o.value))).toEqual(Array(20).fill(`witness ${location} ${IGNORES}: two processes writing at once could write one over the other; use a store that answers them (docs/operations.md)`));
+    expect(await witness.latestTrail()).toBeNull();
+    // Asked once, and answered the same way after.
+    await expect(witness.recordTrail(trailNote(21))).rejects.toMatchObject({ code: 'STORAGE_REFUSED' });
+  });
+
+  it('refuses a bucket that answers a conditional write "not implemented"', async () => {
+    const server = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(req.method === 'PUT' ? 501 : 404, { 'content-type': 'application/xml' });
+      res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${req.method === 'PUT' ? 'NotImplemented' : 'NoSuchKey'}</Code><Message>-</Message></Error>`);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const store = new S3ObjectStore('s3://witness/old-server', { ...s3Settings(), endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 }, 'witness');
+      await expect(new ObjectWitness(store).recordTrail(trailNote(1))).rejects.toMatchObject({
+        code: 'STORAGE_REFUSED',
+        message: 'witness s3://witness/old-server does not answer conditional writes (IfNoneMatch answered 501): two processes writing at once could write one over the other; use a store that answers them (docs/operations.md)',
+      });
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('asks again a bucket it could not reach, and keeps the object it asks with out of the tenants it lists', async () => {
+    // In front of the S3 stand-in: its writes down (503) until let up.
+    let down = true;
+    const target = new URL(s3.endpoint);
+    const server = http.createServer((req, res) => {
+      if (down && req.method === 'PUT') {
+        req.resume();
+        res.writeHead(503, { 'content-type': 'application/xml' });
+        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code><Message>-</Message></Error>');
+        return;
+      }
+      const out = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(out);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const location = `s3://witness/flaky-${Math.random().toString(36).slice(2)}`;
+      const store = new S3ObjectStore(location, { ...s3Settings(), endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 }, 'witness');
+      const witness = new ObjectWitness(store);
+      await expect(witness.record(checkpointNote(1))).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+      down = false;
+      await expect(witness.record(checkpointNote(1))).resolves.toBe('recorded');
+      expect(await store.list('')).toEqual(['bank']);
+      expect(await store.list('.session-vault/')).toEqual(['conditional-writes']);
+      expect(await witness.sessions()).toEqual([{ tenant: 'bank', session: 's' }]);
     } finally {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

@@ -1,6 +1,7 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
-import { S3RVER_CREDENTIALS, startS3rver } from '../support/s3rver';
+import { startConditionalS3 } from '../support/s3-conditional';
+import { S3RVER_CREDENTIALS } from '../support/s3rver';
 import { asOwner } from '../support/owner';
 import type { Vault } from '../../src/vault';
 
@@ -12,7 +13,7 @@ let endpoint: string;
 const credentials = S3RVER_CREDENTIALS;
 
 beforeAll(async () => {
-  server = await startS3rver(['witness']);
+  server = await startConditionalS3(['witness']);
   endpoint = server.endpoint;
 });
 afterAll(() => server.close());

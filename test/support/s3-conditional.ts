@@ -10,6 +10,9 @@ import { startS3rver } from './s3rver';
  * the proxy (every write of a test is). Reads of a key wait in its queue too: s3rver
  * replaces a file in place, where S3 replaces an object whole.
  *
+ * With `conditions: 'ignored'` it writes whatever the conditions, as an S3-compatible
+ * store that does not implement them does (and s3rver itself), holds still working.
+ *
  * `hold(suffix)` holds the next PUT whose key ends so before it reaches the queue, as a
  * slow network would, until `release()`: `arrived` settles once it is held.
  */
@@ -19,7 +22,8 @@ export interface ConditionalS3 {
   close(): Promise<void>;
 }
 
-export async function startConditionalS3(buckets: string[]): Promise<ConditionalS3> {
+export async function startConditionalS3(buckets: string[], options: { conditions?: 'answered' | 'ignored' } = {}): Promise<ConditionalS3> {
+  const answered = options.conditions !== 'ignored';
   const backend = await startS3rver(buckets);
   const target = new URL(backend.endpoint);
   const etags = new Map<string, string>();
@@ -65,7 +69,7 @@ export async function startConditionalS3(buckets: string[]): Promise<Conditional
             const ifMatch = req.headers['if-match'];
             const ifNoneMatch = req.headers['if-none-match'];
             const current = etags.get(key);
-            if ((ifNoneMatch === '*' && current !== undefined) || (ifMatch !== undefined && ifMatch !== current)) {
+            if (answered && ((ifNoneMatch === '*' && current !== undefined) || (ifMatch !== undefined && ifMatch !== current))) {
               return { status: 412, headers: { 'content-type': 'application/xml' }, body: Buffer.from('<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>') };
             }
             const r = await forward(req, body);
