@@ -46,6 +46,8 @@ export interface CliConfig {
   roleOnConnect: boolean;
   /** VAULT_PG_STATEMENT_TIMEOUT (whole seconds, 0: none); undefined: the library's default (60 s). */
   statementTimeoutMs: number | undefined;
+  /** VAULT_PAD_CONTENT=0: seal without padding, as a version before padding did (a rolling upgrade's first step); 1 or unset: pad. */
+  padContent: boolean;
   json: boolean;
   debug: boolean;
   logLevel: string;
@@ -71,6 +73,7 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv = proce
     lockTimeoutMs: Number(lockTimeout) * 1000,
     roleOnConnect: env.VAULT_PG_ROLE_ON_CONNECT !== '0',
     statementTimeoutMs: statementTimeout(env.VAULT_PG_STATEMENT_TIMEOUT),
+    padContent: padContent(env.VAULT_PAD_CONTENT),
     json: flags.json === true,
     debug: flags.debug === true,
     // The CLI is quiet by default: its output is the answer; logs are for operators who ask.
@@ -130,7 +133,13 @@ function s3Config(env: NodeJS.ProcessEnv): S3Settings {
 
 /** openVault options for a resolved config. */
 export function vaultOptions(c: CliConfig): VaultOptions {
-  return { home: c.home, database: c.database, keyring: c.keyring, witness: c.witness, archive: c.archive, s3: c.s3, lockTimeoutMs: c.lockTimeoutMs, logLevel: c.logLevel, roleOnConnect: c.roleOnConnect, schema: c.schema, appRole: c.appRole, ...(c.statementTimeoutMs !== undefined ? { statementTimeoutMs: c.statementTimeoutMs } : {}) };
+  return { home: c.home, database: c.database, keyring: c.keyring, witness: c.witness, archive: c.archive, s3: c.s3, lockTimeoutMs: c.lockTimeoutMs, logLevel: c.logLevel, roleOnConnect: c.roleOnConnect, schema: c.schema, appRole: c.appRole, padContent: c.padContent, ...(c.statementTimeoutMs !== undefined ? { statementTimeoutMs: c.statementTimeoutMs } : {}) };
+}
+
+function padContent(value: string | undefined): boolean {
+  if (value === undefined || value === '' || value === '1') return true;
+  if (value === '0') return false;
+  throw new InputError('INVALID_CONFIG', 'VAULT_PAD_CONTENT is 1 (pad sealed content, the default) or 0 (do not, for a rolling upgrade)');
 }
 
 function statementTimeout(value: string | undefined): number | undefined {

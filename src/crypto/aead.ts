@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { KeyError } from '../errors';
 import { SecretBytes, exposeSecretBytes } from './secret-bytes';
 import { primitives, secureAlloc, slabBytes } from './primitives';
+import { padInPlace, paddedSize, unpaddedLength } from './padding';
 
 /**
  * XChaCha20-Poly1305-IETF, the AEAD for event content and for key wrapping.
@@ -67,16 +68,19 @@ export function open(key: SecretBytes, sealed: Sealed, ad: Uint8Array): Uint8Arr
 }
 
 /**
- * Encrypts a text (an event's JSON) as UTF-8, as `seal` would its bytes. The bytes are
- * written into one reused buffer (locked memory where sodium-native gives some, as
- * `openText`'s) and zeroed before this returns, where `Buffer.from` would leave them in
+ * Encrypts a text (an event's JSON) as UTF-8, as `seal` would its bytes; `padded`: padded
+ * first to its padded size (padding.ts), so the ciphertext's length tells only that. The
+ * bytes are written into one reused buffer (locked memory where sodium-native gives some,
+ * as `openText`'s) and zeroed before this returns, where `Buffer.from` would leave them in
  * Node's shared pool of small buffers until something else took that memory.
  */
-export function sealText(key: SecretBytes, text: string, ad: Uint8Array): Sealed {
-  const size = Buffer.byteLength(text, 'utf8');
+export function sealText(key: SecretBytes, text: string, ad: Uint8Array, padded = false): Sealed {
+  const length = Buffer.byteLength(text, 'utf8');
+  const size = padded ? paddedSize(length + 1) : length;
   if (sealScratch.length < size) sealScratch = scratchOf(sealScratch, size);
   try {
-    sealScratch.write(text, 0, size, 'utf8');
+    sealScratch.write(text, 0, length, 'utf8');
+    if (padded) padInPlace(sealScratch, length);
     return seal(key, sealScratch.subarray(0, size), ad);
   } finally {
     sealScratch.fill(0, 0, size);
@@ -84,24 +88,28 @@ export function sealText(key: SecretBytes, text: string, ad: Uint8Array): Sealed
 }
 
 /**
- * Decrypts a UTF-8 plaintext (an event's JSON, a snapshot's) and returns its text. The
- * plaintext is written into one reused buffer (locked memory that core files leave out,
- * with sodium-native; it grows to the largest plaintext opened) and zeroed before this
+ * Decrypts a UTF-8 plaintext (an event's JSON, a snapshot's) and returns its text;
+ * `padded`: without its padding, which must be as `sealText` writes it. The plaintext is
+ * written into one reused buffer (locked memory that core files leave out, with
+ * sodium-native; it grows to the largest plaintext opened) and zeroed before this
  * returns, so no copy of it stays behind in memory of its own: a read of 10,000 events
- * made 10,000 such buffers for the collector. DECRYPTION_FAILED as `open`.
+ * made 10,000 such buffers for the collector. DECRYPTION_FAILED as `open`, and for
+ * padding that is not so (only a writer holding the key can seal any).
  */
-export function openText(key: SecretBytes, sealed: Sealed, ad: Uint8Array): string {
+export function openText(key: SecretBytes, sealed: Sealed, ad: Uint8Array, padded = false): string {
   const size = sealed.ciphertext.length - AEAD_TAG_BYTES;
   if (size < 0) throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
   if (textScratch.length < size) textScratch = scratchOf(textScratch, size);
   try {
-    const length = primitives().aeadDecryptInto(textScratch, sealed.ciphertext, ad, sealed.nonce, exposeSecretBytes(key));
-    return textScratch.toString('utf8', 0, length);
+    let length = primitives().aeadDecryptInto(textScratch, sealed.ciphertext, ad, sealed.nonce, exposeSecretBytes(key));
+    if (padded) length = unpaddedLength(textScratch, length);
+    if (length >= 0) return textScratch.toString('utf8', 0, length);
   } catch {
-    throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
+    // Said below, with no more detail than for padding that is not so.
   } finally {
     textScratch.fill(0, 0, size);
   }
+  throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
 }
 
 let textScratch: Buffer = Buffer.alloc(0);

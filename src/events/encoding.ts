@@ -19,14 +19,17 @@ export const EVENT_KEY_TAG = 'session-vault/event-key/v2';
  *   0  clear (the vault's own key_shredded marker);
  *   1  legacy: the session data key itself, associated data `contentAad`;
  *   2  the event's own key, `eventKeyInput` under the data key (keyed BLAKE2b), and
- *      associated data `contentAadV2`, which binds every clear column as well.
- * New events are sealed with 2. Why per-event keys: a decrypting export discloses the
+ *      associated data `contentAadV2`, which binds every clear column as well;
+ *   3  as 2, the plaintext padded first (crypto/padding.ts), so the ciphertext's length
+ *      tells little of the content.
+ * New events are sealed with 3 (2 with `padContent: false`). Why per-event keys: a decrypting export discloses the
  * keys of the events it holds, and none of those opens a later event (the derivation is
  * one-way). Why every clear column in the associated data: a row whose tool, token
  * counts, cost, duration, time or correlation id was rewritten fails to open.
  */
 export const SEAL_V1 = 1;
 export const SEAL_V2 = 2;
+export const SEAL_V3 = 3;
 
 /** The previous hash of seq 1. */
 export const GENESIS_HASH: Uint8Array = new Uint8Array(32);

@@ -1,6 +1,6 @@
 export { splitEvent, joinEvent } from './payload';
 export type { SplitEvent } from './payload';
-export { encodeForHash, eventHash, isEventHash, contentAad, contentAadV2, eventKeyInput, withContentAadV2, withEventKeyInput, SEAL_V1, SEAL_V2, GENESIS_HASH, EVENT_HASH_TAG, EVENT_CONTENT_TAG } from './encoding';
+export { encodeForHash, eventHash, isEventHash, contentAad, contentAadV2, eventKeyInput, withContentAadV2, withEventKeyInput, SEAL_V1, SEAL_V2, SEAL_V3, GENESIS_HASH, EVENT_HASH_TAG, EVENT_CONTENT_TAG } from './encoding';
 export type { HashedColumns } from './encoding';
 export { ChainVerifier } from './chain';
 export type { ChainProblem, ChainProblemKind } from './chain';
@@ -9,5 +9,5 @@ export type { SealContext, OpeningKey } from './seal';
 export { openAlong, openChained, checkHead } from './open-chained';
 export type { ChainCursor, RecordedHead } from './open-chained';
 export { shredMarker, readShredMarker, CLEAR_KEY_VERSION } from './shred-marker';
-export { sealSnapshot, openSnapshot, snapshotAad, SNAPSHOT_V1 } from './snapshot';
+export { sealSnapshot, openSnapshot, snapshotAad, SNAPSHOT_V1, SNAPSHOT_V2 } from './snapshot';
 export type { SealedSnapshot } from './snapshot';

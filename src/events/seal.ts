@@ -1,7 +1,7 @@
 import type { ClearFields, EventInput, StoredEvent, VaultEvent } from '../domain';
 import { KeyError } from '../errors';
 import { SecretBytes, deriveKey, openText, sealText, toHex, withDerivedKey } from '../crypto';
-import { SEAL_V1, SEAL_V2, contentAad, encodable, eventHash, withContentAadV2, withEventKeyInput } from './encoding';
+import { SEAL_V1, SEAL_V2, SEAL_V3, contentAad, encodable, eventHash, withContentAadV2, withEventKeyInput } from './encoding';
 import { joinEvent, splitEvent } from './payload';
 
 /** Where an event goes in its chain; everything sealing needs besides the event itself. */
@@ -13,6 +13,8 @@ export interface SealContext {
   correlationId: string;
   prevHash: Uint8Array;
   dataKey: SecretBytes;
+  /** Seal with padding (v3), the default; false: v2, which a version before padding reads too. */
+  pad?: boolean;
 }
 
 /** The key of one v2 event: keyed BLAKE2b of its place under the session data key. The caller disposes it. */
@@ -21,12 +23,14 @@ export function eventKey(dataKey: SecretBytes, tenant: string, session: string, 
 }
 
 /**
- * Seals an event's secret part (v2: the event's own key, every clear column bound as
- * associated data) and links it into the chain, producing the row to store.
+ * Seals an event's secret part (v3: the event's own key, every clear column bound as
+ * associated data, the plaintext padded; v2 unpadded) and links it into the chain,
+ * producing the row to store.
  */
 export function sealEvent(input: EventInput, ctx: SealContext): StoredEvent {
   const { clear, secret } = splitEvent(input);
   const text = JSON.stringify(secret);
+  const pad = ctx.pad !== false;
   // The row is built once, in one shape, and filled in as sealing goes: every column is
   // bound into the associated data first, then the nonce and ciphertext, then the hash
   // over all of them. (Spreading it anew at each step cost about a tenth of sealing.)
@@ -43,7 +47,7 @@ export function sealEvent(input: EventInput, ctx: SealContext): StoredEvent {
     completionTokens: clear.completionTokens,
     costUsd: clear.costUsd,
     durationMs: clear.durationMs,
-    keyVersion: SEAL_V2,
+    keyVersion: pad ? SEAL_V3 : SEAL_V2,
     nonce: NONE,
     ciphertext: NONE,
     hash: NONE,
@@ -52,7 +56,7 @@ export function sealEvent(input: EventInput, ctx: SealContext): StoredEvent {
   // (as opening does): a key of its own each time, allocated, zeroed and collected, cost
   // about a tenth of sealing an event.
   const sealed = withEventKeyInput(ctx.tenant, ctx.session, ctx.seq, (input) =>
-    withDerivedKey(ctx.dataKey, input, (key) => withContentAadV2(row, (aad) => sealText(key, text, aad))),
+    withDerivedKey(ctx.dataKey, input, (key) => withContentAadV2(row, (aad) => sealText(key, text, aad, pad))),
   );
   row.nonce = sealed.nonce;
   row.ciphertext = sealed.ciphertext;
@@ -92,11 +96,12 @@ export function openEvent(row: StoredEvent, dataKey: SecretBytes | OpeningKey): 
 
 /** The opened secret part's JSON text. */
 function openedText(row: StoredEvent, k: OpeningKey): string {
-  if (row.keyVersion === SEAL_V2) {
+  if (row.keyVersion === SEAL_V3 || row.keyVersion === SEAL_V2) {
     // The event's own key: as given, or derived for this one use in memory reused and zeroed after it.
+    const padded = row.keyVersion === SEAL_V3;
     return 'eventKey' in k
-      ? withContentAadV2(row, (aad) => openText(k.eventKey, row, aad))
-      : withEventKeyInput(row.tenant, row.session, row.seq, (input) => withDerivedKey(k.dataKey, input, (key) => withContentAadV2(row, (aad) => openText(key, row, aad))));
+      ? withContentAadV2(row, (aad) => openText(k.eventKey, row, aad, padded))
+      : withEventKeyInput(row.tenant, row.session, row.seq, (input) => withDerivedKey(k.dataKey, input, (key) => withContentAadV2(row, (aad) => openText(key, row, aad, padded))));
   }
   if (row.keyVersion === SEAL_V1 && 'dataKey' in k) return openText(k.dataKey, row, contentAad(row.tenant, row.session, row.seq, row.type, row.keyVersion));
   throw new KeyError('DECRYPTION_FAILED', 'decryption failed');

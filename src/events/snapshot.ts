@@ -13,11 +13,13 @@ import { SecretBytes, bytes, deriveKey, frame, openText, sealText, str, u32, u64
  * The associated data binds the chain head the snapshot folds up to: a snapshot moved
  * to another session or seq, or relabelled with another head, does not open, and one
  * whose head is not the chain's hash at that seq is never used (src/vault/snapshots.ts).
- * Its own key (not the data key) keeps snapshots apart from every event's key.
+ * Its own key (not the data key) keeps snapshots apart from every event's key. Key
+ * version 2 pads the state's JSON first (crypto/padding.ts), as events' v3 does; 1 does not.
  */
 export const SNAPSHOT_KEY_TAG = 'session-vault/snapshot-key/v1';
 export const SNAPSHOT_TAG = 'session-vault/snapshot/v1';
 export const SNAPSHOT_V1 = 1;
+export const SNAPSHOT_V2 = 2;
 
 /** A snapshot as stored. */
 export interface SealedSnapshot {
@@ -41,12 +43,12 @@ export function snapshotAad(p: Place): Uint8Array {
   return frame([str(SNAPSHOT_TAG), str(p.tenant), str(p.session), u64(p.seq), u64(p.at.getTime()), bytes(p.headHash), u32(p.keyVersion)]);
 }
 
-/** Seals a state, given as its JSON text, as the snapshot of `place`. */
-export function sealSnapshot(stateJson: string, place: Omit<Place, 'keyVersion'>, dataKey: SecretBytes): SealedSnapshot {
-  const p = { ...place, keyVersion: SNAPSHOT_V1 };
+/** Seals a state, given as its JSON text, as the snapshot of `place`: padded (v2), or not (v1, which a version before padding reads). */
+export function sealSnapshot(stateJson: string, place: Omit<Place, 'keyVersion'>, dataKey: SecretBytes, pad = true): SealedSnapshot {
+  const p = { ...place, keyVersion: pad ? SNAPSHOT_V2 : SNAPSHOT_V1 };
   const key = snapshotKey(dataKey, p);
   try {
-    const sealed = sealText(key, stateJson, snapshotAad(p));
+    const sealed = sealText(key, stateJson, snapshotAad(p), pad);
     return { ...p, nonce: sealed.nonce, ciphertext: sealed.ciphertext };
   } finally {
     key.dispose();
@@ -55,10 +57,10 @@ export function sealSnapshot(stateJson: string, place: Omit<Place, 'keyVersion'>
 
 /** Opens a snapshot's state. KeyError(DECRYPTION_FAILED) if it does not open where it is. */
 export function openSnapshot(s: SealedSnapshot, dataKey: SecretBytes): unknown {
-  if (s.keyVersion !== SNAPSHOT_V1) throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
+  if (s.keyVersion !== SNAPSHOT_V1 && s.keyVersion !== SNAPSHOT_V2) throw new KeyError('DECRYPTION_FAILED', 'decryption failed');
   const key = snapshotKey(dataKey, s);
   try {
-    return JSON.parse(openText(key, s, snapshotAad(s)));
+    return JSON.parse(openText(key, s, snapshotAad(s), s.keyVersion === SNAPSHOT_V2));
   } finally {
     key.dispose();
   }

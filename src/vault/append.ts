@@ -192,6 +192,7 @@ function seal(
       correlationId,
       prevHash,
       dataKey: s.dataKey,
+      pad: deps.padContent,
     });
     prevHash = row.hash;
     return row;

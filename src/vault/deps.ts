@@ -42,6 +42,8 @@ export interface VaultDeps {
   snapshotEvery: number;
   /** Entries of each list a snapshot keeps (src/replay/window.ts): the widest window read in constant time. */
   snapshotWindow: number;
+  /** Whether events and snapshots are sealed padded (v3 and snapshot v2), else as before padding. */
+  padContent: boolean;
   /** Work off the hot path (snapshots), awaited on close. */
   background: import('./background').BackgroundTasks;
 }

@@ -1,6 +1,6 @@
 import { KeyError } from '../errors';
 import { buildBundle, toBundleEvent, type Bundle, type BundleEvent, type BundleInput, type PlaintextEvent, type ReplayPointSpec } from '../audit';
-import { SEAL_V1, SEAL_V2, eventKey } from '../events';
+import { SEAL_V1, SEAL_V2, SEAL_V3, eventKey } from '../events';
 import { replay, type AgentState } from '../replay';
 import { readCheckpoints, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
@@ -50,7 +50,7 @@ export async function exportSession(deps: VaultDeps, tenant: string, session: st
     const plain: PlaintextEvent[] = decrypted.map((e) => ({ seq: e.seq, type: e.type, correlationId: e.correlationId, at: e.at.toISOString(), data: e.data }));
     // Each event's own key, never the data key (which would open every later event too);
     // only legacy v1 events, which have no key of their own, need the data key.
-    const eventKeys = events.filter((e) => e.keyVersion === SEAL_V2).map((e) => ({ seq: e.seq, key: eventKey(s.dataKey, tenant, session, e.seq) }));
+    const eventKeys = events.filter((e) => e.keyVersion === SEAL_V2 || e.keyVersion === SEAL_V3).map((e) => ({ seq: e.seq, key: eventKey(s.dataKey, tenant, session, e.seq) }));
     const legacy = events.some((e) => e.keyVersion === SEAL_V1);
     plaintext = { dataKey: legacy ? s.dataKey : null, eventKeys, events: plain };
     const meta = { tenant, session, agent: row.agent };

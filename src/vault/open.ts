@@ -111,6 +111,13 @@ export interface VaultOptions {
    * entries of each list. 0: none (every read opens a snapshot). Default 32.
    */
   stateCache?: number;
+  /**
+   * Pad each event's and each snapshot's plaintext before sealing it (docs/formats.md,
+   * "Padding"), so a ciphertext's length says little of its content. Default true. False
+   * seals as a version before padding did, which that version can read: for a rolling
+   * upgrade, until every process runs this one (docs/operations.md).
+   */
+  padContent?: boolean;
   /** The clock for event times (tests). Default `() => new Date()`. */
   clock?: () => Date;
 }
@@ -142,6 +149,7 @@ const optionsSchema = z.strictObject({
   snapshotEvery: z.number().int().min(0).max(1_000_000).optional(),
   snapshotWindow: z.number().int().min(1).max(100_000).optional(),
   stateCache: z.number().int().min(0).max(100_000).optional(),
+  padContent: z.boolean().optional(),
 });
 
 function statOrNull(file: string): Stats | null {
@@ -308,6 +316,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     defaultRetention,
     snapshotEvery: o.snapshotEvery ?? 500,
     snapshotWindow: o.snapshotWindow ?? 100,
+    padContent: o.padContent ?? true,
     background: new BackgroundTasks(logger),
   };
   logger.debug({ op: 'open', store: store.kind, location: store.location }, 'vault opened');

@@ -307,7 +307,7 @@ export async function writeSnapshot(deps: VaultDeps, tenant: string, session: st
 
 async function storeSnapshot(deps: VaultDeps, tenant: string, session: string, seq: number, lastAt: string, head: string, json: string): Promise<boolean> {
   const opened = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
-  const sealed = sealSnapshot(json, { tenant, session, seq, at: new Date(lastAt), headHash: fromHex(head) }, opened.dataKey);
+  const sealed = sealSnapshot(json, { tenant, session, seq, at: new Date(lastAt), headHash: fromHex(head) }, opened.dataKey, deps.padContent);
   const signer = await deps.signer();
   const stored: StoredSnapshot = { ...sealed, ...(signer ? signSnapshot(sealed, signer) : { keyId: null, signature: null }) };
   const written = await withTenant(deps.store.db, tenant, 'writing a snapshot', async (tx) => {
