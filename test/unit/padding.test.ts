@@ -1,6 +1,5 @@
 import fc from 'fast-check';
-import { SecretBytes, deriveKey, ensureSodium, open, openText, seal, sealText } from '../../src/crypto';
-import { PAD_BLOCK, padInPlace, paddedSize, unpaddedLength } from '../../src/crypto/padding';
+import { PAD_BLOCK, SecretBytes, deriveKey, ensureSodium, open, openText, padInPlace, paddedSize, seal, sealText, unpaddedLength } from '../../src/crypto';
 import { GENESIS_HASH, SEAL_V2, SEAL_V3, eventHash, openEvent, sealEvent, withContentAadV2, withEventKeyInput } from '../../src/events';
 import { resolveConfig, vaultOptions } from '../../src/cli/config';
 
