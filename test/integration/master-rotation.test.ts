@@ -125,6 +125,21 @@ describe.each(backends())('master key rotation on $name', (backend: Backend) => 
     await everythingOpens(9);
   });
 
+  it('gives one new master to two rotations started in the same moment in one process: the second finishes the first', async () => {
+    const v = await open();
+    try {
+      const op = v.operator({ actor: 'sec', reason: 'annual' });
+      const both = await Promise.all([op.rotateMaster(), op.rotateMaster()]);
+      expect(both.map((r) => r.primary)).toEqual([2, 2]);
+      expect(both.map((r) => r.created).sort()).toEqual([false, true]);
+      for (const t of ['a', 'b', 'c']) expect((await v.keys(t)).map((k) => k.masterKeyId)).toEqual(['local:2', 'local:2']);
+    } finally {
+      await v.close();
+    }
+    expect((await readKeyringDocument(path.join(home, 'keyring.json'))).masterKeys.map((m) => m.id)).toEqual([2]);
+    await everythingOpens(9);
+  });
+
   it('gives one new master to two officers rotating at once, from two shells: every key under it, nothing lost', async () => {
     // Enough tenant keys that the two commands' runs overlap on a server.
     const v = await open();
