@@ -163,22 +163,23 @@ export class S3ObjectStore implements ObjectStore {
 
   private async probeConditionalWrites(): Promise<void> {
     const body = new TextEncoder().encode('session-vault asks of this store that it refuse a write whose condition does not hold (If-Match, If-None-Match)\n');
-    const refusedOrIgnored = async (condition: { IfMatch?: string; IfNoneMatch?: string }): Promise<boolean> => {
+    /** True when the store wrote it, condition or not; false when it held the write back. */
+    const written = async (header: 'If-None-Match' | 'If-Match', condition: { IfMatch?: string; IfNoneMatch?: string }): Promise<boolean> => {
       try {
         return await this.conditionalPut(PROBE, body, condition);
       } catch (e) {
         // A store that does not implement the header says so (501, or 400 for an argument it does not know).
         const status = httpStatus((e as { cause?: unknown }).cause);
-        if (status === 501 || status === 400) throw this.unconditional(`${Object.keys(condition)[0]} answered ${status}`, e);
+        if (status === 501 || status === 400) throw this.unconditional(`${header} answered ${status}`, e);
         // If-Match where there is no object: S3 answers 404 (another deleted it in between); the condition held back the write.
         if (status === 404) return false;
         throw e;
       }
     };
-    await refusedOrIgnored({ IfNoneMatch: '*' }); // written or not, it is there now on a store that keeps what it is given
+    await written('If-None-Match', { IfNoneMatch: '*' }); // written or not, it is there now on a store that keeps what it is given
     const ignored = [];
-    if (await refusedOrIgnored({ IfNoneMatch: '*' })) ignored.push('If-None-Match');
-    if (await refusedOrIgnored({ IfMatch: '"session-vault-no-such-version"' })) ignored.push('If-Match');
+    if (await written('If-None-Match', { IfNoneMatch: '*' })) ignored.push('If-None-Match');
+    if (await written('If-Match', { IfMatch: '"session-vault-no-such-version"' })) ignored.push('If-Match');
     if (ignored.length > 0) throw this.unconditional(`it wrote over an object where ${ignored.join(' and ')} did not hold`);
   }
 

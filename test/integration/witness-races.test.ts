@@ -324,7 +324,7 @@ describe('a witness write that cannot be made one step', () => {
       const store = new S3ObjectStore('s3://witness/old-server', { ...s3Settings(), endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 }, 'witness');
       await expect(new ObjectWitness(store).recordTrail(trailNote(1))).rejects.toMatchObject({
         code: 'STORAGE_REFUSED',
-        message: 'witness s3://witness/old-server does not answer conditional writes (IfNoneMatch answered 501): two processes writing at once could write one over the other; use a store that answers them (docs/operations.md)',
+        message: 'witness s3://witness/old-server does not answer conditional writes (If-None-Match answered 501): two processes writing at once could write one over the other; use a store that answers them (docs/operations.md)',
       });
     } finally {
       server.closeAllConnections();
