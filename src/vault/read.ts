@@ -3,7 +3,8 @@ import { eventStream, type EventStream, type StoredEvent, type VaultEvent } from
 import { GENESIS_HASH, checkHead, openAlong, openChained, type ChainCursor } from '../events';
 import { InputError, IntegrityError, KeyError } from '../errors';
 import { bytesEqual, toHex } from '../crypto';
-import { readAround, readPage, readSession, readSince, withTenant, type SessionRow } from '../store';
+import { readAround, readPage, readSince, type SessionRow } from '../store';
+import { sessionRow } from './session-row';
 import { readArchived } from './archive';
 import type { VaultDeps } from './deps';
 import { openSession } from './open-session';
@@ -30,7 +31,7 @@ export async function* storedChunks(
   toSeq = Number.MAX_SAFE_INTEGER,
 ): AsyncGenerator<StoredEvent[]> {
   // Callers that already read the session's row pass it, so it is not read twice.
-  const row = known ?? (await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session)));
+  const row = known ?? (await sessionRow(deps, tenant, session));
   if (row?.status === 'archived') {
     yield* piecesOf((await readArchived(deps, row)).events.filter((e) => e.seq >= fromSeq), toSeq);
     return;
@@ -136,7 +137,7 @@ export function decryptedEvents(deps: VaultDeps, tenant: string, session: string
  * array asked for.
  */
 async function* decryptedChunks(deps: VaultDeps, tenant: string, session: string, fromSeq: number, toSeq: number): AsyncGenerator<VaultEvent[]> {
-  const known = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
+  const known = await sessionRow(deps, tenant, session);
   if (known && known.status !== 'purged' && known.wrappedDataKey === null) throw forgetShredded(deps, tenant, session);
   const s = deps.cache.get(tenant, session) ?? (await openSession(deps, tenant, session, null));
   // Past a head no trusted key signed (active or archived: archiving keeps the checkpoints),
@@ -171,7 +172,7 @@ export async function decryptedAt(deps: VaultDeps, tenant: string, session: stri
   const wanted = new Set([...Array.from({ length: Math.min(tail, head) }, (_, i) => head - i), ...seqs.filter((s) => s >= 1 && s <= head)]);
   let rows = read.events;
   if (read.status === 'archived') {
-    const row = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session));
+    const row = await sessionRow(deps, tenant, session);
     rows = row ? (await readArchived(deps, row)).events.filter((e) => wanted.has(e.seq) || wanted.has(e.seq + 1)) : [];
   }
   if (wanted.size === 0) return { head, events: [] };

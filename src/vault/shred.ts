@@ -4,6 +4,7 @@ import { signCheckpoint, type CheckpointSigner } from '../audit';
 import { toHex } from '../crypto';
 import { GENESIS_HASH, shredMarker } from '../events';
 import { appendEventsInTransaction, clearHoldRow, deleteSnapshots, destroyAllTenantKeys, holdRole, insertHold, listArchives, listSessions, listTenants, readHolds, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow, type TenantTx } from '../store';
+import { sessionRow } from './session-row';
 import type { VaultDeps } from './deps';
 import { floorOf, restoreSession } from './archive';
 import { requireHoldsRecorded } from './lifted-holds';
@@ -224,7 +225,7 @@ async function restoreArchived(deps: VaultDeps, tenant: string, session: string 
   for (let after: string | null = null; ; ) {
     const page: SessionRow[] =
       session !== undefined
-        ? [await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, session))].filter((r): r is SessionRow => r !== null)
+        ? [await sessionRow(deps, tenant, session)].filter((r): r is SessionRow => r !== null)
         : await withTenant(deps.store.db, tenant, 'listing sessions', (tx) => listSessions(tx, tenant, after, 500));
     for (const s of page) if (s.status === 'archived') await restoreSession(deps, tenant, s.session);
     if (session !== undefined || page.length < 500) return;

@@ -2,7 +2,8 @@ import type { EventStream, VaultEvent } from '../domain';
 import { collectEvents, sessionId as validSessionId, tenantId as validTenantId } from '../domain';
 import { InputError, VaultError } from '../errors';
 import { newTenantKey } from '../keys';
-import { countSessions, insertTenant, insertTenantKey, writePolicy, listSessions, listTenants, readSession, roleMembers, withTenant, type AccessRow, type HoldRow, type LoginRoles, type SessionRow, type Store } from '../store';
+import { countSessions, insertTenant, insertTenantKey, writePolicy, listSessions, listTenants, roleMembers, withTenant, type AccessRow, type HoldRow, type LoginRoles, type SessionRow, type Store } from '../store';
+import { requireSession, sessionRow } from './session-row';
 import type { AgentState, Landmarks } from '../replay';
 import { withContext } from '../observability';
 import { append, type AppendOptions, type AppendResult } from './append';
@@ -156,9 +157,7 @@ export class Vault {
   async sessionInfo(tenant: string, session: string): Promise<SessionSummary> {
     const [t, s] = [validTenantId(tenant), validSessionId(session)];
     await this.requireTenant(t);
-    const row = await withTenant(this.deps.store.db, t, 'reading a session', (tx) => readSession(tx, t, s));
-    if (!row) throw new InputError('UNKNOWN_SESSION', `unknown session ${t}/${s}`);
-    return summaryOf(row);
+    return summaryOf(await requireSession(this.deps, t, s));
   }
 
   /** How many sessions one tenant, or every tenant, has (for progress bars). */
@@ -365,8 +364,7 @@ export class VaultSession {
    * exist yet), read from the session's row: no event is read or decrypted.
    */
   async headSeq(): Promise<number> {
-    const row = await withTenant(this.deps.store.db, this.tenant, 'reading a session', (tx) => readSession(tx, this.tenant, this.id));
-    return row?.headSeq ?? 0;
+    return (await sessionRow(this.deps, this.tenant, this.id))?.headSeq ?? 0;
   }
 
   /** The auditor bundle of this session (docs/export-format.md); plaintext only with `decrypt`. */

@@ -5,7 +5,7 @@ import { ChainVerifier, type ChainProblemKind } from '../events';
 import { AccessChainVerifier, checkHolds, checkpointTimeProblem, snapshotSigned, storedAfterPeriod, type KeyPeriods, checkPurges, HeadCheck, signedHeadTime, unsignedTail, type HoldHistory, type HoldProblem, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
 import { anySignedAccess, archiveTimes, listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, signedSnapshots, readHoldHistory, readPolicy, readSession, readTombstone, withTenant, type AccessRow, type CheckpointRow, type SessionRow, type TombstoneRow } from '../store';
 import type { VaultDeps } from './deps';
-import { sessionRow } from './session-row';
+import { requireSession, sessionRow } from './session-row';
 import { storedChunks } from './read';
 import { accessTrail } from './access';
 import { recordedPolicies } from './recorded-retention';
@@ -405,9 +405,7 @@ async function sessionAtOnce(deps: VaultDeps, tenant: string, session: string): 
 /** A tenant's sessions (or the one named), page by page. UNKNOWN_SESSION for a named one that does not exist. */
 export async function* sessionsOf(deps: VaultDeps, tenant: string, only: string | undefined): AsyncGenerator<SessionRow> {
   if (only !== undefined) {
-    const row = await withTenant(deps.store.db, tenant, 'reading a session', (tx) => readSession(tx, tenant, only));
-    if (!row) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${only}`);
-    yield row;
+    yield await requireSession(deps, tenant, only);
     return;
   }
   let after: string | null = null;
