@@ -36,7 +36,7 @@ export type { SnapshotPlace, SnapshotSignature } from './snapshot-signature';
 export type { StoredWrapSignature, WrapSignature, WrapSubject } from './key-wrap';
 export { reviewRoles } from './role-review';
 export { parseTrustedKeys, periodsOf, publicKeysDocument } from './public-keys';
-export { trailLine, trailLineSchema, verifyTrail } from './trail-file';
+export { SINCE_MARGIN_MS, trailLine, trailLineSchema, verifyTrail } from './trail-file';
 export type { TrailCheck, TrailLine, TrailProblem, TrailReport, TrailScope } from './trail-file';
 export type { PublicKeyEntry } from './public-keys';
 export type { RoleFinding, RoleFindingKind } from './role-review';

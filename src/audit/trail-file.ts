@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { bytesEqual, fromHex, toHex } from '../crypto';
 import type { AccessRecord } from '../domain';
-import { ACCESS_SALT_BYTES, AccessChainVerifier, accessDigests, parseTrailHead, sessionCommitment, tenantCommitment } from './access';
-import type { KeyPeriods } from './key-period';
+import { ACCESS_SALT_BYTES, AccessChainVerifier, accessDigests, parseTrailHead, sessionCommitment, tenantCommitment, type TrailHead } from './access';
+import { KEY_PERIOD_GRACE_MS, recordInPeriod, type KeyPeriods } from './key-period';
 
 /**
  * The operator access trail as a file an auditor checks alone (`access-log --json` writes
@@ -107,6 +107,8 @@ export interface TrailReport {
   witnessedSeq: number | null;
   /** The head the listing was checked from (its seq): 0 for a listing from seq 1. */
   fromSeq: number;
+  /** The time a listing since a time was checked as starting no later than (ISO), or null. */
+  since: string | null;
   /** The scope whose listing this was checked as, or null for the whole trail. */
   scope: TrailScope | null;
   /** Records shown in full that are in the scope (all of them, checking the whole trail). */
@@ -124,7 +126,20 @@ export interface TrailCheck {
   fromHead?: string | null;
   /** The listing's scope: a tenant, or a session of one; none for the whole trail. */
   scope?: TrailScope | null;
+  /**
+   * A listing since this time (`access-log --json --since`, without `fromHead`): unless it
+   * starts at seq 1, its first record is where it starts (SINCE_MARGIN_MS), its signed head
+   * the one the rest must chain onto.
+   */
+  since?: Date | null;
 }
+
+/**
+ * How long before `since` a listing since a time starts: its first record is the last one
+ * dated that much earlier, so that a record dated up to the hosts' skew (the key periods'
+ * grace) before a later one is in it too.
+ */
+export const SINCE_MARGIN_MS = KEY_PERIOD_GRACE_MS;
 
 /**
  * Checks a trail file (its lines, parsed as JSON: a line that is not is `undefined`)
@@ -150,11 +165,19 @@ export function verifyTrail(lines: readonly unknown[], trusted: { keys: Readonly
     return parsed;
   };
   const witnessed = head(check.witnessHead, 'malformed_witness_head', 'witness head');
-  const from = head(check.fromHead, 'malformed_from_head', 'head checked before');
+  let from = head(check.fromHead, 'malformed_from_head', 'head checked before');
+  const since = from === null && check.fromHead == null ? (check.since ?? null) : null;
+  let rest = lines;
+  if (since !== null) {
+    const start = sinceStart(lines[0], since, trusted.periods ?? new Map(), problems);
+    if (start) [from, rest] = [start, lines.slice(1)];
+  }
   const chain = new AccessChainVerifier(trusted.keys, witnessed, trusted.periods ?? new Map(), from);
   const name = scope === null ? '' : scope.session === undefined ? `tenant ${scope.tenant}'s` : `session ${scope.tenant}/${scope.session}'s`;
   let [lastSeq, shown, withheld] = [0, 0, 0];
-  lines.forEach((value, i) => {
+  const offset = lines.length - rest.length;
+  rest.forEach((value, j) => {
+    const i = j + offset;
     const parsed = trailLineSchema.safeParse(value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -195,7 +218,30 @@ export function verifyTrail(lines: readonly unknown[], trusted: { keys: Readonly
   });
   for (const p of chain.finish()) problems.push({ kind: p.kind, seq: p.seq, detail: `record ${p.seq}: ${p.kind.replace(/_/g, ' ')}` });
   if (lines.length === 0 && from === null) problems.push({ kind: 'empty_trail', detail: 'the file holds no record' });
-  return { ok: problems.length === 0, records: chain.count, lastSeq, witnessedSeq: witnessed?.seq ?? null, fromSeq: from?.seq ?? 0, scope, shown, withheld, problems };
+  return { ok: problems.length === 0, records: chain.count, lastSeq, witnessedSeq: witnessed?.seq ?? null, fromSeq: from?.seq ?? 0, since: since?.toISOString() ?? null, scope, shown, withheld, problems };
+}
+
+/**
+ * Where a listing since a time starts: its first line, unless that is seq 1 (a listing
+ * from the start). That record's signed head is the one the listing chains onto, so its
+ * hash is pinned by the next record's signed hash and its time by its own signature: it
+ * must be signed by a trusted key in its period and dated at least SINCE_MARGIN_MS before
+ * `since`, or a lister could start later and leave out records since then unseen.
+ */
+function sinceStart(value: unknown, since: Date, periods: KeyPeriods, problems: TrailProblem[]): (TrailHead & { keyId: string; signature: Uint8Array }) | null {
+  const parsed = trailLineSchema.safeParse(value);
+  if (!parsed.success || parsed.data.seq === 1) return null;
+  const l = parsed.data;
+  const at = new Date(l.at);
+  if (l.keyId === null || l.signature === null) {
+    problems.push({ kind: 'since_start_unsigned', seq: l.seq, detail: `record ${l.seq}: the record a listing since a time starts from is not signed, so what comes before the records since then cannot be told` });
+    return null;
+  }
+  if (at.getTime() > since.getTime() - SINCE_MARGIN_MS) {
+    problems.push({ kind: 'since_start_late', seq: l.seq, detail: `record ${l.seq}: dated ${l.at}, later than ${SINCE_MARGIN_MS / 60_000} minutes before ${since.toISOString()}: records since then may be left out before it` });
+  }
+  if (!recordInPeriod(l.keyId, at, periods, false, l.storedAt ? new Date(l.storedAt) : null)) problems.push({ kind: 'access_outside_key_period', seq: l.seq, detail: `record ${l.seq}: access outside key period` });
+  return { seq: l.seq, hash: fromHex(l.hash), at, keyId: l.keyId, signature: new Uint8Array(Buffer.from(l.signature, 'base64')) };
 }
 
 /** Whether a withheld record's digests say it is in the scope: its tenant's or the vault's own, for a tenant; its session's (within the tenant), for a session. */

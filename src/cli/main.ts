@@ -154,14 +154,15 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .option('--tenant <tenant>', 'the file is `access-log --json --tenant T`\'s: other tenants\' records withheld, none of this tenant\'s or the vault\'s own')
     .option('--session <session>', 'with --tenant: the file is `access-log --json --tenant T --session S`\'s, every other record withheld')
     .option('--from-head <file>', 'a trail head checked before (the witness\'s access-trail.checkpoint at your last check): the file is `access-log --json --after-seq <its seq>`\'s')
-    .action(run((ctx, file: string, f: { trustedKeys?: string; witnessHead?: string; fromHead?: string; tenant?: string; session?: string }) => verifyTrailCommand(ctx, file, f)));
+    .option('--since <iso>', 'the file is `access-log --json --since <iso>`\'s: it starts at a signed record dated at least 5 minutes before, so none since then is left out')
+    .action(run((ctx, file: string, f: { trustedKeys?: string; witnessHead?: string; fromHead?: string; tenant?: string; session?: string; since?: string }) => verifyTrailCommand(ctx, file, f)));
 
   program
     .command('access-log')
     .description('the operator access trail (NDJSON with --json)')
     .option('--tenant <tenant>', 'only this tenant (with --json, the whole trail, other tenants\' records withheld)')
     .option('--session <session>', 'with --tenant: only this session (with --json, the whole trail, every other record withheld)')
-    .option('--since <iso>', 'only records at or after this time (with --json, a listing verify-trail cannot check whole)')
+    .option('--since <iso>', 'only records at or after this time (with --json, from the last record 5 minutes before it, a listing verify-trail --since checks)')
     .option('--after-seq <n>', 'only records after this seq (with --json, a listing verify-trail --from-head checks from the head at that seq)')
     .action(run((ctx, f: { tenant?: string; session?: string; since?: string; afterSeq?: string }) => accessLogCommand(ctx, f)));
 

@@ -120,7 +120,7 @@ export const exportQuery = z.strictObject({
 });
 
 export const accessQuery = z.strictObject({
-  since: isoQuery.optional(),
+  since: isoQuery.optional().describe('from the last record dated at least 5 minutes before this time: the listing `verify-trail --since` checks; not with afterSeq'),
   afterSeq: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().describe('only records after this seq: the listing `verify-trail --from-head` checks from the head at that seq'),
 });
 export const sessionAccessQuery = accessQuery.pick({ afterSeq: true });

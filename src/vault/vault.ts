@@ -2,7 +2,7 @@ import type { EventStream, VaultEvent } from '../domain';
 import { collectEvents, sessionId as validSessionId, tenantId as validTenantId } from '../domain';
 import { InputError, VaultError } from '../errors';
 import { newTenantKey } from '../keys';
-import { countSessions, insertTenant, insertTenantKey, writePolicy, listSessions, listTenants, roleMembers, withTenant, type AccessRow, type HoldRow, type LoginRoles, type SessionRow, type Store } from '../store';
+import { countSessions, insertTenant, insertTenantKey, writePolicy, lastAccessBefore, listSessions, listTenants, roleMembers, withTenant, type AccessRow, type HoldRow, type LoginRoles, type SessionRow, type Store } from '../store';
 import { requireSession, sessionRow } from './session-row';
 import type { AgentState, Landmarks } from '../replay';
 import { withContext } from '../observability';
@@ -15,7 +15,7 @@ import { verify, type VerifyReport, type VerifyScope } from './verify';
 import { checkpoint, type CheckpointResult } from './checkpoint';
 import { signedWrap, tenantKeySubject } from './key-wraps';
 import { exportSession, type ExportOptions } from './export';
-import { reviewRoles, trailLine, type Bundle, type RoleFinding, type TrailLine } from '../audit';
+import { SINCE_MARGIN_MS, reviewRoles, trailLine, type Bundle, type RoleFinding, type TrailLine } from '../audit';
 import { OperatorAccess, accessTrail, recordAccess, type Operator } from './access';
 import { listKeys, type TenantKeyInfo } from './key-lifecycle';
 import { listHolds } from './shred';
@@ -232,12 +232,25 @@ export class Vault {
   /**
    * The access trail as the file an auditor checks alone with `verify-trail`
    * (audit/trail-file.ts): whole, from seq 1, or from `afterSeq` (the head the auditor
-   * checked last); for a tenant (with the vault's own records), or a session of a tenant,
-   * every record outside it (in the v2 form) withheld, shown as the digests its hash covers.
+   * checked last), or `since` a time: from the last record dated SINCE_MARGIN_MS before
+   * it, whose signed head the rest chain onto (`verify-trail --since`), or from seq 1 when
+   * there is none; for a tenant (with the vault's own records), or a session of a tenant,
+   * every record outside it (in the v2 form) withheld, shown as the digests its hash
+   * covers. INVALID_INPUT for both `afterSeq` and `since`.
    */
-  async *trailFile(scope?: { tenant: string; session?: string }, options: { afterSeq?: number } = {}): AsyncGenerator<TrailLine> {
+  async *trailFile(scope?: { tenant: string; session?: string }, options: { afterSeq?: number; since?: Date } = {}): AsyncGenerator<TrailLine> {
     const checked = scope === undefined ? undefined : { tenant: validTenantId(scope.tenant), ...(scope.session === undefined ? {} : { session: validSessionId(scope.session) }) };
-    for await (const r of accessTrail(this.deps, { afterSeq: trailSeq(options.afterSeq) })) yield trailLine(r, checked);
+    let afterSeq = trailSeq(options.afterSeq);
+    if (options.since !== undefined) {
+      if (!(options.since instanceof Date) || Number.isNaN(options.since.getTime())) throw new InputError('INVALID_INPUT', 'since is a time');
+      if (options.afterSeq !== undefined) throw new InputError('INVALID_INPUT', 'a listing starts after a seq or since a time, not both');
+      const start = await lastAccessBefore(this.deps.store.db, new Date(options.since.getTime() - SINCE_MARGIN_MS));
+      if (start) {
+        yield trailLine(start, checked);
+        afterSeq = start.seq;
+      }
+    }
+    for await (const r of accessTrail(this.deps, { afterSeq })) yield trailLine(r, checked);
   }
 
   /**

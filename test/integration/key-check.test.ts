@@ -108,7 +108,7 @@ describe.each(backends())('keys check, on $name', (backend) => {
       ['bank', 'custodian', 'granted'],
     ]);
     expect(listed.filter((r) => r.tenant === 'insurer')).toEqual([]);
-    // The text listing and a listing since a time show the same records as the bank's checkable one, the vault's own among them.
+    // The text listing shows the same records as the bank's checkable one, the vault's own among them; a listing since a time before them all is that listing.
     const text = await runCli(env, ['access-log', '--tenant', 'bank']);
     expect(text.stdout.split('\n').filter((l) => / keys\.check /.test(l)).map((l) => l.split(/\s+/).slice(3, 6))).toEqual([
       ['custodian', 'keys.check', '-/-'],
@@ -116,7 +116,7 @@ describe.each(backends())('keys check, on $name', (backend) => {
       ['custodian', 'keys.check', 'bank/-'],
     ]);
     const since = await runCli(env, ['access-log', '--tenant', 'bank', '--since', '2000-01-01T00:00:00Z', '--json']);
-    expect(since.stdout.trim().split('\n').map((l) => JSON.parse(l).seq)).toEqual(listed.filter((r) => !('withheld' in r)).map((r) => r.seq));
+    expect(since.stdout).toBe(audit.stdout);
     // A master rotation, which must unwrap every tenant key, stops at the one written over:
     // before it unwraps it, as no trusted key signed it in a tenant whose wraps are all signed.
     const again = await openVault({ home, database: url, logger: createLogger({ level: 'silent' }) });

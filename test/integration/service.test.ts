@@ -124,9 +124,14 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
     const d = accessDigests({ ...r, at: new Date(r.at), salt: fromHex(r.salt) });
     const withheld = JSON.stringify({ seq: r.seq, at: r.at, withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, hash: r.hash, keyId: r.keyId, signature: r.signature, storedAt: r.storedAt });
     expect(check(lines.map((l, i) => (i === at ? withheld : l))).problems.map((p) => p.kind)).toEqual(['own_record_withheld']);
-    // With `since`, only the tenant's records since then: each in full, and no listing to check whole.
-    const since = await svc.call(tokens.acme.auditor, 'GET', `/v1/tenants/acme/access-log?since=${encodeURIComponent(parsed[at]!.at)}`);
-    expect(since.text.trim().split('\n').map((l) => JSON.parse(l).actor)).toEqual([`token:${acmeOperator.id}`]);
+    // With `since`, from the last record dated 5 minutes before it (none here: from seq 1), checked as a listing since that time.
+    const sinceAt = parsed[at]!.at;
+    const since = await svc.call(tokens.acme.auditor, 'GET', `/v1/tenants/acme/access-log?since=${encodeURIComponent(sinceAt)}`);
+    const sinceLines = since.text.trim().split('\n');
+    expect(sinceLines.slice(0, lines.length)).toEqual(lines);
+    expect(verifyTrail(sinceLines.map((l) => JSON.parse(l) as unknown), keys, { scope: { tenant: 'acme' }, since: new Date(sinceAt) })).toMatchObject({ ok: true, fromSeq: 0, since: sinceAt, problems: [] });
+    const both = await svc.call(tokens.acme.auditor, 'GET', `/v1/tenants/acme/access-log?since=${encodeURIComponent(sinceAt)}&afterSeq=1`);
+    expect([both.status, (JSON.parse(both.text) as { error: unknown }).error]).toEqual([400, expect.objectContaining({ code: 'INVALID_INPUT', message: 'a listing starts after a seq (afterSeq) or since a time (since), not both' })]);
 
     // One session's listing, for who read one customer's conversation: the tenant's other sessions' records are withheld too.
     await svc.vault.session('acme', 's2').append(message('acme other words'));

@@ -12,16 +12,18 @@ import { json, printable } from '../output';
  * `verify-trail` (audit/trail-file.ts): the whole trail, each record with its chain hash
  * and signature, or, with --after-seq, the records after the head the auditor checked
  * last; with --tenant (and --session), every record outside that tenant (or session)
- * withheld, its digests in place of its fields. With --since, only the records since,
- * which cannot be checked for what is missing.
+ * withheld, its digests in place of its fields; with --since, from the last record dated
+ * 5 minutes before that time (Vault.trailFile), which `verify-trail --since` checks. The
+ * text listing: the records (of the tenant, and the vault's own) since, or after.
  */
 export async function accessLogCommand(ctx: CommandContext, flags: { tenant?: string; session?: string; since?: string; afterSeq?: string }): Promise<number> {
   const since = timeFlag(flags.since, '--since');
   const afterSeq = intFlag(flags.afterSeq, '--after-seq', 0);
   const scope = scopeFlags(flags);
+  if (since !== undefined && flags.afterSeq !== undefined) throw new InputError('INVALID_INPUT', 'a listing starts after a seq (--after-seq) or since a time (--since), not both');
   await ctx.withVault(async (v) => {
-    if (ctx.config.json && since === undefined) {
-      for await (const line of v.trailFile(scope, { afterSeq })) json(ctx.io, line);
+    if (ctx.config.json) {
+      for await (const line of v.trailFile(scope, since === undefined ? { afterSeq } : { since })) json(ctx.io, line);
       return;
     }
     // A tenant's records and the vault's own, as the tenant's checkable listing shows them.
@@ -52,8 +54,10 @@ function scopeFlags(flags: { tenant?: string; session?: string }): TrailScope | 
  * records may be withheld. Exit 1 on any problem, 2 for flags or a keys file that are not
  * right.
  */
-export async function verifyTrailCommand(ctx: CommandContext, file: string, flags: { trustedKeys?: string; witnessHead?: string; fromHead?: string; tenant?: string; session?: string }): Promise<number> {
+export async function verifyTrailCommand(ctx: CommandContext, file: string, flags: { trustedKeys?: string; witnessHead?: string; fromHead?: string; tenant?: string; session?: string; since?: string }): Promise<number> {
   await ensureSodium();
+  const since = timeFlag(flags.since, '--since') ?? null;
+  if (since !== null && flags.fromHead !== undefined) throw new InputError('INVALID_INPUT', 'a listing is checked from a head checked before (--from-head) or since a time (--since), not both');
   if (flags.trustedKeys === undefined) throw new InputError('INVALID_INPUT', 'verify-trail needs --trusted-keys: the vault\'s public keys, obtained out of band (the witness\'s public-keys.json)');
   const scope = scopeFlags(flags) ?? null;
   const trusted = parseTrustedKeys(await readInputFile(flags.trustedKeys), flags.trustedKeys);
@@ -69,11 +73,12 @@ export async function verifyTrailCommand(ctx: CommandContext, file: string, flag
         return undefined;
       }
     });
-  const report = verifyTrail(lines, trusted, { witnessHead: head, fromHead, scope });
+  const report = verifyTrail(lines, trusted, { witnessHead: head, fromHead, scope, since });
   if (ctx.config.json) json(ctx.io, report);
   else {
     const name = scope === null ? null : scope.session === undefined ? `tenant ${scope.tenant}` : `session ${scope.tenant}/${scope.session}`;
-    const span = report.fromSeq === 0 ? `${report.records} record(s) to seq ${report.lastSeq}` : `${report.records} record(s) after the head checked before at seq ${report.fromSeq}${report.records === 0 ? '' : `, to seq ${report.lastSeq}`}`;
+    const after = report.since === null ? 'the head checked before' : `the last record 5 minutes before ${report.since}`;
+    const span = report.fromSeq === 0 ? `${report.records} record(s) to seq ${report.lastSeq}` : `${report.records} record(s) after ${after} at seq ${report.fromSeq}${report.records === 0 ? '' : `, to seq ${report.lastSeq}`}`;
     ctx.io.out(printable(`${report.ok ? 'OK' : 'TRAIL REJECTED'}: access trail${name === null ? '' : ` for ${name}`}, ${span}${report.witnessedSeq === null ? '' : `, checked against the witnessed head at seq ${report.witnessedSeq}`}`));
     if (scope !== null) {
       const of = scope.session === undefined ? `of tenant ${scope.tenant} or the whole vault` : `of session ${scope.tenant}/${scope.session}`;

@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { InputError } from '../../errors';
-import { trailLine } from '../../audit';
 import { endpoint, type ServiceContext } from '../endpoint';
 import * as S from '../schemas';
 import { streamNdjson } from './sessions';
@@ -69,15 +68,15 @@ export function auditRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       'NDJSON, one access record a line, oldest first: the file `session-vault verify-trail --tenant <tenant>` checks offline. ' +
       "The whole trail from seq 1, the tenant's records and the vault's own (no tenant) in full and every other tenant's withheld (the digests its hash covers in place of its fields), " +
       'so that none can be left out or withheld unseen; with `afterSeq`, from the record after that seq on, checked from the head there (`verify-trail --from-head`). ' +
-      'With `since`, only the tenant\'s records and the vault\'s own since then, which cannot be checked for what is missing.',
+      'With `since`, from the last record dated at least 5 minutes before that time, whose signed head the rest chain onto (`verify-trail --since`); not with `afterSeq`.',
     tags: ['audit'],
     schema: { params: S.tenantPath, querystring: S.accessQuery, response: { 200: S.accessRecord.describe('one line of the NDJSON stream') } },
     handler: async (req, reply) => {
       const { tenant } = req.params;
       const { afterSeq } = req.query;
       if (req.query.since === undefined) return streamNdjson(reply, vault.trailFile({ tenant }, { afterSeq }), (line) => line, req.id);
-      const records = vault.accessLog({ tenant, withVault: true, since: new Date(req.query.since), afterSeq });
-      return streamNdjson(reply, records, (r) => trailLine(r), req.id);
+      if (afterSeq !== undefined) throw new InputError('INVALID_INPUT', 'a listing starts after a seq (afterSeq) or since a time (since), not both');
+      return streamNdjson(reply, vault.trailFile({ tenant }, { since: new Date(req.query.since) }), (line) => line, req.id);
     },
   });
 

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, gte, inArray, isNotNull, isNull, like, min, or, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, inArray, isNotNull, isNull, like, lt, min, or, type SQL } from 'drizzle-orm';
 import { accessLog } from '../schema';
 import type { TenantTx, VaultDb } from '../types';
 import type { AccessRecord } from '../../domain';
@@ -17,6 +17,16 @@ export async function readAccess(db: VaultDb, afterSeq: number, limit: number, f
   if (filter.since !== undefined) conditions.push(gte(accessLog.at, filter.since));
   const rows = await db.select().from(accessLog).where(and(...conditions)).orderBy(asc(accessLog.seq)).limit(limit);
   return rows.map(toRow);
+}
+
+/**
+ * The record of the trail with the highest seq among those dated before `before`, or null
+ * when none is: where a listing since a time starts (every later record is dated at
+ * `before` or after it).
+ */
+export async function lastAccessBefore(db: VaultDb, before: Date): Promise<AccessRow | null> {
+  const [row] = await db.select().from(accessLog).where(lt(accessLog.at, before)).orderBy(desc(accessLog.seq)).limit(1);
+  return row ? toRow(row) : null;
 }
 
 /**
