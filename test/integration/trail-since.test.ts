@@ -73,6 +73,14 @@ describe.each(backends())('a listing since a time, with a $name database', (back
     expect(problems([{ ...dave!, at: day(9).toISOString() }])).toEqual([`${dave!.seq} access_bad_signature`]);
     // Or one signed by no key: a listing since a time must start on a signed head, else it is checked as one from seq 1.
     expect(problems([{ ...start!, keyId: null, signature: null }, mallory, dave])).toEqual([`${start!.seq} since_start_unsigned`, '1 access_gap', `${start!.seq} access_hash_mismatch`]);
+    // Or one its key signed after the key's period: a retired key's leaked secret half signs any time it likes.
+    const { keys: trusted } = keys();
+    const retired = new Map([[start!.keyId!, { from: day(1, 0), until: day(3) }]]);
+    expect(verifyTrail([start, mallory, dave], { keys: trusted, periods: retired }, { witnessHead: head(), scope: { tenant: 'bank' }, since }).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual([
+      `${start!.seq} access_outside_key_period`,
+      `${mallory!.seq} access_outside_key_period`,
+      `${dave!.seq} access_outside_key_period`,
+    ]);
     // Or the end cut: the witnessed head is not reached.
     expect(problems([start, mallory])).toEqual([`${dave!.seq} access_witness_beyond_head`]);
   });

@@ -332,6 +332,45 @@ describe('a witness write that cannot be made one step', () => {
     }
   });
 
+  it.each([
+    [404, 'takes it as the condition held (its object gone meanwhile), and writes'],
+    [400, 'refuses the store: it does not know the header'],
+  ])('given %i to its If-Match question, %s', async (status) => {
+    // A store that honours If-None-Match and answers If-Match so; it keeps what it is given.
+    const objects = new Map<string, Buffer>();
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const key = req.url!.split('?')[0]!;
+        const answer = (code: number, body = '', headers: http.OutgoingHttpHeaders = {}) => {
+          res.writeHead(code, { 'content-type': 'application/xml', ...headers });
+          res.end(body);
+        };
+        if (req.method === 'GET') return objects.has(key) ? answer(200, objects.get(key)!.toString(), { etag: '"v1"' }) : answer(404, '<Error><Code>NoSuchKey</Code></Error>');
+        if (req.headers['if-match'] !== undefined) return answer(status, `<Error><Code>${status === 404 ? 'NoSuchKey' : 'InvalidArgument'}</Code></Error>`);
+        if (req.headers['if-none-match'] === '*' && objects.has(key)) return answer(412, '<Error><Code>PreconditionFailed</Code></Error>');
+        objects.set(key, Buffer.concat(chunks));
+        return answer(200, '', { etag: '"v1"' });
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const witness = new ObjectWitness(new S3ObjectStore('s3://witness/if-match', { ...s3Settings(), endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 }, 'witness'));
+      if (status === 404) {
+        await expect(witness.recordTrail(trailNote(1))).resolves.toBe('recorded');
+        expect(parseTrailHead((await witness.latestTrail())!)!.seq).toBe(1);
+      } else {
+        await expect(witness.recordTrail(trailNote(1))).rejects.toMatchObject({ code: 'STORAGE_REFUSED', message: expect.stringContaining('does not answer conditional writes (If-Match answered 400)') });
+        expect(await witness.latestTrail()).toBeNull();
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it('asks again a bucket it could not reach, and keeps the object it asks with out of the tenants it lists', async () => {
     // In front of the S3 stand-in: its writes down (503) until let up.
     let down = true;
