@@ -144,7 +144,8 @@ export const SINCE_MARGIN_MS = KEY_PERIOD_GRACE_MS;
 /**
  * Checks a trail file (its lines, parsed as JSON: a line that is not is `undefined`)
  * against the auditor's own copy of the vault's keys and their periods: every record in
- * seq order from 1 (or from the head checked before), its hash recomputed (a withheld
+ * seq order from 1 (or from the head checked before, or, for a listing since a time, from
+ * its first record: sinceStart), its hash recomputed (a withheld
  * record's from its digests), a trusted key's signature on the head at it, in that key's
  * period by its signed time and by the time the listing says the database stored it
  * (AccessChainVerifier, as `verify` does on the database; that time is not signed, so it

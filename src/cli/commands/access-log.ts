@@ -1,5 +1,5 @@
 import { ensureSodium } from '../../crypto';
-import { parseTrustedKeys, trailLine, verifyTrail, type TrailScope } from '../../audit';
+import { SINCE_MARGIN_MS, parseTrustedKeys, trailLine, verifyTrail, type TrailScope } from '../../audit';
 import { sessionId, tenantId } from '../../domain';
 import { InputError } from '../../errors';
 import type { CommandContext } from '../context';
@@ -77,7 +77,7 @@ export async function verifyTrailCommand(ctx: CommandContext, file: string, flag
   if (ctx.config.json) json(ctx.io, report);
   else {
     const name = scope === null ? null : scope.session === undefined ? `tenant ${scope.tenant}` : `session ${scope.tenant}/${scope.session}`;
-    const after = report.since === null ? 'the head checked before' : `the last record 5 minutes before ${report.since}`;
+    const after = report.since === null ? 'the head checked before' : `the last record ${SINCE_MARGIN_MS / 60_000} minutes before ${report.since}`;
     const span = report.fromSeq === 0 ? `${report.records} record(s) to seq ${report.lastSeq}` : `${report.records} record(s) after ${after} at seq ${report.fromSeq}${report.records === 0 ? '' : `, to seq ${report.lastSeq}`}`;
     ctx.io.out(printable(`${report.ok ? 'OK' : 'TRAIL REJECTED'}: access trail${name === null ? '' : ` for ${name}`}, ${span}${report.witnessedSeq === null ? '' : `, checked against the witnessed head at seq ${report.witnessedSeq}`}`));
     if (scope !== null) {
