@@ -18,28 +18,54 @@ export type { AccessRecord };
  *                            ‖ str(actor) ‖ str(action) ‖ opt(str(reason)) ‖ str(outcome) )
  *   hash_n    = BLAKE2b-256( str("session-vault/access/v2") ‖ bytes(hash_{n-1}) ‖ u64(seq)
  *                            ‖ u64(at ms) ‖ bytes(tenant_n) ‖ bytes(session_n) ‖ bytes(fields_n) )
- * A record without one (written before 0059) is chained in the v1 form:
+ * A record of a tenant written since migration 0061 is in the v3 form: the v2 form with its
+ * tenant's trail secret (32 random bytes, fixed for the tenant by its first such record) in
+ * the tenant's and the session's digests, so that only who holds the secret (the vault,
+ * the tenant's auditor) can tell a withheld record of the tenant from another's:
+ *   tenant_n  = BLAKE2b-256( str("session-vault/access-tenant/v3") ‖ bytes(secret) ‖ u64(seq) ‖ str(tenant) )
+ *   session_n = BLAKE2b-256( str("session-vault/access-session/v3") ‖ bytes(secret) ‖ u64(seq) ‖ str(tenant) ‖ opt(str(session)) )
+ * fields_n and hash_n as in v2. A record with no tenant (the vault's own) stays in the v2
+ * form: it is shown to every tenant's auditor, and no name of it is there to guess.
+ * A record without a salt (written before 0059) is chained in the v1 form:
  *   hash_n = BLAKE2b-256( str("session-vault/access/v1") ‖ bytes(hash_{n-1}) ‖ u64(seq)
  *                         ‖ u64(at ms) ‖ str(actor) ‖ str(action) ‖ opt(str(tenant))
  *                         ‖ opt(str(session)) ‖ opt(str(reason)) ‖ str(outcome) )
  * with 32 zero bytes before seq 1. The salt keeps a withheld record's fields from being
- * guessed from their digest.
+ * guessed from their digest, the tenant's secret its tenant and session.
  */
 export const ACCESS_TAG = 'session-vault/access/v1';
 export const ACCESS_TAG_V2 = 'session-vault/access/v2';
 const TENANT_TAG = 'session-vault/access-tenant/v2';
 const SESSION_TAG = 'session-vault/access-session/v2';
 const FIELDS_TAG = 'session-vault/access-fields/v2';
+const TENANT_TAG_V3 = 'session-vault/access-tenant/v3';
+const SESSION_TAG_V3 = 'session-vault/access-session/v3';
 export const ACCESS_SALT_BYTES = 16;
+export const TENANT_SECRET_BYTES = 32;
 
-/** A record's tenant, committed to with its seq: what a listing shows of a withheld record's tenant. */
-export function tenantCommitment(seq: number, tenant: string | null): Uint8Array {
-  return blake2b256(frame([str(TENANT_TAG), u64(seq), opt(tenant, str)]));
+/** What a record's tenant and session digests are keyed by: its tenant's trail secret (v3), or nothing (v2). */
+type Secret = Uint8Array | null | undefined;
+
+function checkSecret(secret: Uint8Array, tenant: string | null): void {
+  if (secret.length !== TENANT_SECRET_BYTES) throw new RangeError(`a tenant's trail secret is ${TENANT_SECRET_BYTES} bytes`);
+  if (tenant === null) throw new RangeError("a record with no tenant has no tenant's trail secret");
 }
 
-/** A record's session (within its tenant), committed to with its seq: what a listing shows of a withheld record's session. */
-export function sessionCommitment(seq: number, tenant: string | null, session: string | null): Uint8Array {
-  return blake2b256(frame([str(SESSION_TAG), u64(seq), opt(tenant, str), opt(session, str)]));
+/**
+ * A record's tenant, committed to with its seq (and, v3, keyed by the tenant's trail
+ * secret): what a listing shows of a withheld record's tenant.
+ */
+export function tenantCommitment(seq: number, tenant: string | null, secret?: Secret): Uint8Array {
+  if (!secret) return blake2b256(frame([str(TENANT_TAG), u64(seq), opt(tenant, str)]));
+  checkSecret(secret, tenant);
+  return blake2b256(frame([str(TENANT_TAG_V3), bytes(secret), u64(seq), str(tenant!)]));
+}
+
+/** A record's session (within its tenant), committed to as its tenant is: what a listing shows of a withheld record's session. */
+export function sessionCommitment(seq: number, tenant: string | null, session: string | null, secret?: Secret): Uint8Array {
+  if (!secret) return blake2b256(frame([str(SESSION_TAG), u64(seq), opt(tenant, str), opt(session, str)]));
+  checkSecret(secret, tenant);
+  return blake2b256(frame([str(SESSION_TAG_V3), bytes(secret), u64(seq), str(tenant!), opt(session, str)]));
 }
 
 /** A record's other fields, salted: what a listing shows of a withheld record's fields. */
@@ -57,9 +83,9 @@ export interface AccessDigests {
   fields: Uint8Array;
 }
 
-/** The digests of a v2 record (one with a salt). */
-export function accessDigests(r: AccessRecord & { salt: Uint8Array }): AccessDigests {
-  return { seq: r.seq, at: r.at, tenant: tenantCommitment(r.seq, r.tenant), session: sessionCommitment(r.seq, r.tenant, r.session), fields: fieldsDigest(r.salt, r) };
+/** The digests of a v2 or v3 record (one with a salt; v3 with its tenant's secret too). */
+export function accessDigests(r: AccessRecord & { salt: Uint8Array; tenantSecret?: Secret }): AccessDigests {
+  return { seq: r.seq, at: r.at, tenant: tenantCommitment(r.seq, r.tenant, r.tenantSecret), session: sessionCommitment(r.seq, r.tenant, r.session, r.tenantSecret), fields: fieldsDigest(r.salt, r) };
 }
 
 /** The v2 chain hash from the digests alone: how a withheld record is checked. */
@@ -67,8 +93,9 @@ export function accessLink(prev: Uint8Array, d: AccessDigests): Uint8Array {
   return blake2b256(frame([str(ACCESS_TAG_V2), bytes(prev), u64(d.seq), u64(d.at.getTime()), bytes(d.tenant), bytes(d.session), bytes(d.fields)]));
 }
 
-/** The chain hash of a record: v2 when it has a salt, v1 when it has none. */
-export function accessHash(prev: Uint8Array, r: AccessRecord & { salt?: Uint8Array | null }): Uint8Array {
+/** The chain hash of a record: v3 when it has a salt and its tenant's secret, v2 when it has a salt alone, v1 when it has none. */
+export function accessHash(prev: Uint8Array, r: AccessRecord & { salt?: Uint8Array | null; tenantSecret?: Secret }): Uint8Array {
+  if (r.tenantSecret && !r.salt) throw new RangeError("a record with its tenant's trail secret has a salt");
   if (r.salt) return accessLink(prev, accessDigests({ ...r, salt: r.salt }));
   return blake2b256(
     frame([
@@ -139,7 +166,7 @@ export interface WithheldRecord {
 }
 
 /** A record as the chain verifier takes it, in full or withheld, with what was stored beside it. */
-export type ChainedRecord = ((AccessRecord & { salt?: Uint8Array | null }) | WithheldRecord) & {
+export type ChainedRecord = ((AccessRecord & { salt?: Uint8Array | null; tenantSecret?: Uint8Array | null }) | WithheldRecord) & {
   hash: Uint8Array;
   keyId?: string | null;
   signature?: Uint8Array | null;
@@ -153,7 +180,8 @@ export type AccessProblemKind =
   | 'access_bad_signature' // a signature that does not verify under a trusted key
   | 'access_outside_key_period' // signed by a retired key after its period, or after a key that followed it had signed a record
   | 'access_witness_beyond_head' // the witness saw a later head: the newest records were removed
-  | 'access_witness_mismatch'; // the record at the witnessed seq has another hash: the trail was rewritten
+  | 'access_witness_mismatch' // the record at the witnessed seq has another hash: the trail was rewritten
+  | 'access_tenant_secret_changed'; // a record of a tenant keyed by another secret than the tenant's first: one its auditor could not tell from another tenant's
 
 /**
  * Checks the trail in seq order: gapless from 1, every hash, every signature (once one
@@ -171,6 +199,9 @@ export class AccessChainVerifier {
 
   /** The key ids records have named so far: once one names a key following a retired one, that key's later records are outside its period. */
   private readonly named = new Set<string>();
+
+  /** Each tenant's trail secret, from its first v3 record among those pushed: every later one must have it. */
+  readonly tenantSecrets = new Map<string, Uint8Array>();
 
   /**
    * `start`, a signed trail head checked before (an auditor's last witnessed head), makes
@@ -209,6 +240,11 @@ export class AccessChainVerifier {
     const hash = 'withheld' in r ? accessLink(this.prev, { seq: r.seq, at: r.at, ...r.withheld }) : accessHash(this.prev, r);
     const hashed = bytesEqual(hash, r.hash);
     if (!hashed) this.problems.push({ seq: r.seq, kind: 'access_hash_mismatch' });
+    if (!('withheld' in r) && r.tenantSecret && r.tenant !== null) {
+      const first = this.tenantSecrets.get(r.tenant);
+      if (!first) this.tenantSecrets.set(r.tenant, r.tenantSecret);
+      else if (!bytesEqual(first, r.tenantSecret)) this.problems.push({ seq: r.seq, kind: 'access_tenant_secret_changed' });
+    }
     let signed = false;
     if (r.keyId && r.signature) {
       this.signedSeen = true;
@@ -252,7 +288,7 @@ function headSigned(h: TrailHead, keyId: string, signature: Uint8Array, trusted:
  * fields after `prev` (the stored hash of the record before it), and a trusted key signed
  * the trail head at it. A record the application role inserted has no such signature.
  */
-export function recordSigned(prev: Uint8Array, r: AccessRecord & { salt?: Uint8Array | null; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null }, trusted: ReadonlyMap<string, Uint8Array>): boolean {
+export function recordSigned(prev: Uint8Array, r: AccessRecord & { salt?: Uint8Array | null; tenantSecret?: Uint8Array | null; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null }, trusted: ReadonlyMap<string, Uint8Array>): boolean {
   if (!r.keyId || !r.signature || !bytesEqual(accessHash(prev, r), r.hash)) return false;
   return headSigned({ seq: r.seq, hash: r.hash, at: r.at }, r.keyId, r.signature, trusted);
 }

@@ -1,20 +1,22 @@
 import { z } from 'zod';
 import { bytesEqual, fromHex, toHex } from '../crypto';
 import type { AccessRecord } from '../domain';
-import { ACCESS_SALT_BYTES, AccessChainVerifier, accessDigests, parseTrailHead, sessionCommitment, tenantCommitment, type TrailHead } from './access';
+import { ACCESS_SALT_BYTES, AccessChainVerifier, accessDigests, parseTrailHead, sessionCommitment, TENANT_SECRET_BYTES, tenantCommitment, type TrailHead } from './access';
 import { KEY_PERIOD_GRACE_MS, recordInPeriod, type KeyPeriods } from './key-period';
 
 /**
  * The operator access trail as a file an auditor checks alone (`access-log --json` writes
  * it, `verify-trail` checks it): one JSON object a line, each record's fields with its
- * salt (hex; null in the v1 form), chain hash (hex), the signature of the trail head at it
+ * salt (hex; null in the v1 form), its tenant's trail secret (hex; in the v3 form only), chain hash (hex), the signature of the trail head at it
  * (`keyId`, base64 `signature`; null for records written before the trail was signed) and
  * when the database stored it (`storedAt`, its own clock, 0057; not signed).
  * The whole trail, from seq 1: each hash covers the record before it (audit/access.ts).
  * A listing for one tenant, or one session of a tenant (its scope), withholds every v2
  * record outside it: in place of its fields, the digests of its tenant, its session and
  * its other fields (`withheld`), which its hash covers, so the chain is checked whole and
- * the auditor sees that no withheld record is in the scope. Pure.
+ * the auditor sees that no withheld record is in the scope: by the tenant's trail secret,
+ * which the tenant's records shown in full carry (or the auditor pinned), for one in the
+ * v3 form. Pure.
  */
 const hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`));
 const signed = {
@@ -35,6 +37,8 @@ const fullLineSchema = z.strictObject({
   outcome: z.string(),
   /** Absent in files written before the v2 form, which hold only v1 records. */
   salt: hex(ACCESS_SALT_BYTES).nullable().optional(),
+  /** Its tenant's trail secret, in the v3 form (drizzle/0061); absent in the v1 and v2 forms. */
+  tenantSecret: hex(TENANT_SECRET_BYTES).optional(),
   ...signed,
 });
 const withheldLineSchema = z.strictObject({
@@ -46,7 +50,7 @@ const withheldLineSchema = z.strictObject({
 export const trailLineSchema = z.union([fullLineSchema, withheldLineSchema]);
 export type TrailLine = z.infer<typeof trailLineSchema>;
 
-type StoredRecord = AccessRecord & { salt: Uint8Array | null; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null; storedAt: Date | null };
+type StoredRecord = AccessRecord & { salt: Uint8Array | null; tenantSecret?: Uint8Array | null; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null; storedAt: Date | null };
 
 /**
  * What a listing shows in full: one tenant's records and the vault's own (those with no
@@ -75,7 +79,7 @@ export function trailLine(r: StoredRecord, scope?: TrailScope): TrailLine {
     storedAt: r.storedAt === null ? null : r.storedAt.toISOString(),
   };
   if (scope !== undefined && r.salt !== null && !inScope(r, scope)) {
-    const d = accessDigests({ ...r, salt: r.salt });
+    const d = accessDigests({ ...r, salt: r.salt, tenantSecret: r.tenantSecret ?? null });
     return { seq: r.seq, at: r.at.toISOString(), withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, ...stored };
   }
   return {
@@ -88,6 +92,7 @@ export function trailLine(r: StoredRecord, scope?: TrailScope): TrailLine {
     reason: r.reason,
     outcome: r.outcome,
     salt: r.salt === null ? null : toHex(r.salt),
+    ...(r.tenantSecret ? { tenantSecret: toHex(r.tenantSecret) } : {}),
     ...stored,
   };
 }
@@ -115,6 +120,12 @@ export interface TrailReport {
   shown: number;
   /** Records withheld (shown as digests): none, checking the whole trail. */
   withheld: number;
+  /**
+   * The scope's tenant's trail secret (hex) the withheld records were told apart by: the
+   * one given (TrailCheck.tenantSecret), or else the one the tenant's records shown carry;
+   * null when neither. An auditor keeps it for the next listing, which may show none.
+   */
+  tenantSecret: string | null;
   problems: TrailProblem[];
 }
 
@@ -132,6 +143,12 @@ export interface TrailCheck {
    * the one the rest must chain onto.
    */
   since?: Date | null;
+  /**
+   * The scope's tenant's trail secret, kept from an earlier check (TrailReport.tenantSecret):
+   * a withheld record keyed by it is the tenant's own, and a record of the tenant shown with
+   * another is refused. Without it, the one the tenant's records shown carry.
+   */
+  tenantSecret?: Uint8Array | null;
 }
 
 /**
@@ -176,6 +193,10 @@ export function verifyTrail(lines: readonly unknown[], trusted: { keys: Readonly
   const chain = new AccessChainVerifier(trusted.keys, witnessed, trusted.periods ?? new Map(), from);
   const name = scope === null ? '' : scope.session === undefined ? `tenant ${scope.tenant}'s` : `session ${scope.tenant}/${scope.session}'s`;
   let [lastSeq, shown, withheld] = [0, 0, 0];
+  const pinned = check.tenantSecret ?? null;
+  let secret = pinned;
+  // Told apart from the scope once the whole listing is read: the tenant's secret may come from a record after them.
+  const held: { seq: number; digests: { tenant: Uint8Array; session: Uint8Array } }[] = [];
   const offset = lines.length - rest.length;
   rest.forEach((value, j) => {
     const i = j + offset;
@@ -200,10 +221,15 @@ export function verifyTrail(lines: readonly unknown[], trusted: { keys: Readonly
       const digests = { tenant: fromHex(l.withheld.tenant), session: fromHex(l.withheld.session), fields: fromHex(l.withheld.fields) };
       chain.push({ seq: l.seq, at: new Date(l.at), withheld: digests, ...stored });
       if (scope === null) problems.push({ kind: 'record_withheld', seq: l.seq, detail: `record ${l.seq}: withheld, in a check of the whole trail (a tenant's listing is checked with --tenant)` });
-      else if (withheldInScope(l.seq, digests, scope)) problems.push({ kind: 'own_record_withheld', seq: l.seq, detail: `record ${l.seq}: withheld, but it is ${name}${scope.session === undefined ? ' or the vault\'s own' : ''}` });
+      else held.push({ seq: l.seq, digests });
       return;
     }
     if (scope === null || inScope(l, scope)) shown++;
+    if (scope !== null && l.tenant === scope.tenant && l.tenantSecret !== undefined) {
+      const own = fromHex(l.tenantSecret);
+      if (pinned && !bytesEqual(own, pinned)) problems.push({ kind: 'tenant_secret_mismatch', seq: l.seq, detail: `record ${l.seq}: tenant ${scope.tenant}'s, keyed by another trail secret than the one given: the listing's withheld records cannot be told apart from the tenant's by it` });
+      secret ??= own;
+    }
     chain.push({
       seq: l.seq,
       at: new Date(l.at),
@@ -214,12 +240,19 @@ export function verifyTrail(lines: readonly unknown[], trusted: { keys: Readonly
       reason: l.reason,
       outcome: l.outcome,
       salt: l.salt ? fromHex(l.salt) : null,
+      tenantSecret: l.tenantSecret === undefined ? null : fromHex(l.tenantSecret),
       ...stored,
     });
   });
+  if (scope !== null) {
+    for (const w of held) if (withheldInScope(w.seq, w.digests, scope, secret)) problems.push({ kind: 'own_record_withheld', seq: w.seq, detail: `record ${w.seq}: withheld, but it is ${name}${scope.session === undefined ? " or the vault's own" : ''}` });
+    if (held.length > 0 && secret === null) {
+      problems.push({ kind: 'tenant_secret_unknown', detail: `${held.length} record(s) withheld, and no record of tenant ${scope.tenant} shown carries its trail secret, nor was one given (--tenant-secret): a withheld record of the tenant's in the v3 form cannot be told from another tenant's` });
+    }
+  }
   for (const p of chain.finish()) problems.push({ kind: p.kind, seq: p.seq, detail: `record ${p.seq}: ${p.kind.replace(/_/g, ' ')}` });
   if (lines.length === 0 && from === null) problems.push({ kind: 'empty_trail', detail: 'the file holds no record' });
-  return { ok: problems.length === 0, records: chain.count, lastSeq, witnessedSeq: witnessed?.seq ?? null, fromSeq: from?.seq ?? 0, since: since?.toISOString() ?? null, scope, shown, withheld, problems };
+  return { ok: problems.length === 0, records: chain.count, lastSeq, witnessedSeq: witnessed?.seq ?? null, fromSeq: from?.seq ?? 0, since: since?.toISOString() ?? null, scope, shown, withheld, tenantSecret: secret === null ? null : toHex(secret), problems };
 }
 
 /**
@@ -245,8 +278,16 @@ function sinceStart(value: unknown, since: Date, periods: KeyPeriods, problems: 
   return { seq: l.seq, hash: fromHex(l.hash), at, keyId: l.keyId, signature: new Uint8Array(Buffer.from(l.signature, 'base64')) };
 }
 
-/** Whether a withheld record's digests say it is in the scope: its tenant's or the vault's own, for a tenant; its session's (within the tenant), for a session. */
-function withheldInScope(seq: number, d: { tenant: Uint8Array; session: Uint8Array }, scope: TrailScope): boolean {
-  if (scope.session === undefined) return bytesEqual(d.tenant, tenantCommitment(seq, scope.tenant)) || bytesEqual(d.tenant, tenantCommitment(seq, null));
-  return bytesEqual(d.session, sessionCommitment(seq, scope.tenant, scope.session));
+/**
+ * Whether a withheld record's digests say it is in the scope: its tenant's (in the v2
+ * form, or in the v3 form keyed by the tenant's secret) or the vault's own, for a tenant;
+ * its session's (within the tenant, either form), for a session.
+ */
+function withheldInScope(seq: number, d: { tenant: Uint8Array; session: Uint8Array }, scope: TrailScope, secret: Uint8Array | null): boolean {
+  if (scope.session === undefined) {
+    const own = [tenantCommitment(seq, scope.tenant), tenantCommitment(seq, null), ...(secret ? [tenantCommitment(seq, scope.tenant, secret)] : [])];
+    return own.some((c) => bytesEqual(d.tenant, c));
+  }
+  const own = [sessionCommitment(seq, scope.tenant, scope.session), ...(secret ? [sessionCommitment(seq, scope.tenant, scope.session, secret)] : [])];
+  return own.some((c) => bytesEqual(d.session, c));
 }

@@ -28,7 +28,7 @@ export { findIdempotent } from './queries/find-idempotent';
 export { insertCheckpoint } from './queries/insert-checkpoint';
 export type { CheckpointRow } from './queries/insert-checkpoint';
 export { readCheckpoints, readCheckpointsAt, readCheckpointsUpTo } from './queries/read-checkpoints';
-export { appendAccess, lastAccess } from './queries/append-access';
+export { appendAccess, lastAccess, tenantSecrets } from './queries/append-access';
 export { anySignedAccess, firstRecordNaming, lastAccessBefore, readAccess, readHoldRecords, readPolicyRecords, readTokenRecords } from './queries/read-access';
 export type { AccessRow } from './queries/read-access';
 export { listTenantKeys, setTenantKeyState } from './queries/tenant-key-admin';

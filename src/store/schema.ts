@@ -158,6 +158,12 @@ export const accessLog = pgTable('access_log', {
   storedAt: timestamp('stored_at', { withTimezone: true }),
   /** 16 random bytes in its fields' digest: the record is chained in the v2 form (src/audit/access.ts, drizzle/0059); null before 0059 (v1). */
   salt: bytea('salt'),
+  /**
+   * Its tenant's trail secret, 32 bytes, in its tenant's and session's digests: the record
+   * is chained in the v3 form (src/audit/access.ts, drizzle/0061); null before 0061 and for
+   * the vault's own records (no tenant). The tenant's first v3 record fixes it.
+   */
+  tenantSecret: bytea('tenant_secret'),
 });
 
 /**

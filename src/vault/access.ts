@@ -1,8 +1,8 @@
 import { InputError, isVaultError, StorageError, VaultError } from '../errors';
 import { randomBytes } from 'node:crypto';
-import { ACCESS_SALT_BYTES, accessHash, signTrailHead, type AccessRecord } from '../audit';
+import { ACCESS_SALT_BYTES, accessHash, signTrailHead, TENANT_SECRET_BYTES, type AccessRecord } from '../audit';
 import { GENESIS_HASH } from '../events';
-import { appendAccess, lastAccess, readAccess, sqlState, type AccessRow } from '../store';
+import { appendAccess, lastAccess, readAccess, sqlState, tenantSecrets, type AccessRow } from '../store';
 import { sessionId as validSessionId, tenantId as validTenantId, type EventStream } from '../domain';
 import type { AgentState } from '../replay';
 import type { Bundle } from '../audit';
@@ -55,10 +55,12 @@ export async function recordAccesses(deps: VaultDeps, rs: readonly Omit<AccessRe
     let note: string | null = null;
     try {
       const last = await lastAccess(deps.store.db);
+      // Read after the last record: a tenant's first v3 record stored since is then either seen here or takes our seq (23505, and we read again).
+      const secrets = await secretsOf(deps, rs);
       let [seq, prev] = [last?.seq ?? 0, last?.hash ?? GENESIS_HASH];
       const at = deps.clock();
       const rows = rs.map((r) => {
-        const record = { ...r, seq: ++seq, at, salt: new Uint8Array(randomBytes(ACCESS_SALT_BYTES)) };
+        const record = { ...r, seq: ++seq, at, salt: new Uint8Array(randomBytes(ACCESS_SALT_BYTES)), tenantSecret: r.tenant === null ? null : secrets.get(r.tenant)! };
         const hash = accessHash(prev, record);
         prev = hash;
         // Signed with the checkpoint key: a record the database role alone could write lacks this.
@@ -76,6 +78,18 @@ export async function recordAccesses(deps: VaultDeps, rs: readonly Omit<AccessRe
     return;
   }
   throw new StorageError('ACCESS_TRAIL_UNAVAILABLE', 'the access trail is too contended to write, so the operation is refused');
+}
+
+/**
+ * The trail secret of each tenant the records name (the v3 form, audit/access.ts): the one
+ * its first v3 record holds, or, for a tenant with none yet, 32 new random bytes, which
+ * its first record stored fixes.
+ */
+async function secretsOf(deps: VaultDeps, rs: readonly Omit<AccessRecord, 'seq' | 'at'>[]): Promise<Map<string, Uint8Array>> {
+  const tenants = [...new Set(rs.flatMap((r) => (r.tenant === null ? [] : [r.tenant])))];
+  const secrets = await tenantSecrets(deps.store, tenants);
+  for (const t of tenants) if (!secrets.has(t)) secrets.set(t, new Uint8Array(randomBytes(TENANT_SECRET_BYTES)));
+  return secrets;
 }
 
 /**

@@ -261,7 +261,7 @@ describe('the access trail handed to an auditor', () => {
       let prev = GENESIS_HASH;
       const rewritten = lines.map((l) => {
         const r = JSON.parse(l.replace('"curious"', '"ticket 9"')) as Record<string, unknown> & { seq: number; at: string };
-        const record = { seq: r.seq, at: new Date(r.at), actor: r.actor as string, action: r.action as string, tenant: r.tenant as string | null, session: r.session as string | null, reason: r.reason as string | null, outcome: r.outcome as string, salt: fromHex(r.salt as string) };
+        const record = { seq: r.seq, at: new Date(r.at), actor: r.actor as string, action: r.action as string, tenant: r.tenant as string | null, session: r.session as string | null, reason: r.reason as string | null, outcome: r.outcome as string, salt: fromHex(r.salt as string), tenantSecret: r.tenantSecret ? fromHex(r.tenantSecret as string) : null };
         const hash = accessHash(prev, record);
         prev = hash;
         const { keyId, signature } = signTrailHead({ seq: r.seq, hash, at: record.at }, signer);
@@ -311,11 +311,11 @@ describe('the access trail handed to an auditor', () => {
       // Nothing of the insurer's records is in it: not its name, its session, its operator or their reason.
       for (const secret of ['insurer', 'policy-77', 'carol', 'fraud case']) expect(listed.stdout).not.toContain(secret);
       const { file, keys, head } = auditorFiles(home, auditorHome);
-      const check = async (trail: string[], tenant: string | null = 'bank') => {
-        const r = await auditor(['verify-trail', file('trail.ndjson', trail.join('\n') + '\n'), '--trusted-keys', keys, '--witness-head', head, ...(tenant ? ['--tenant', tenant] : []), '--json']);
-        return { code: r.code, report: JSON.parse(r.stdout) as { ok: boolean; shown: number; withheld: number; problems: { kind: string; seq?: number }[] } };
+      const check = async (trail: string[], tenant: string | null = 'bank', secret?: string) => {
+        const r = await auditor(['verify-trail', file('trail.ndjson', trail.join('\n') + '\n'), '--trusted-keys', keys, '--witness-head', head, ...(tenant ? ['--tenant', tenant] : []), ...(secret ? ['--tenant-secret', secret] : []), '--json']);
+        return { code: r.code, report: JSON.parse(r.stdout) as { ok: boolean; shown: number; withheld: number; tenantSecret: string | null; problems: { kind: string; seq?: number }[] } };
       };
-      const kinds = async (trail: string[], tenant: string | null = 'bank') => (await check(trail, tenant)).report.problems.map((p) => `${p.seq ?? '-'} ${p.kind}`);
+      const kinds = async (trail: string[], tenant: string | null = 'bank', secret?: string) => (await check(trail, tenant, secret)).report.problems.map((p) => `${p.seq ?? '-'} ${p.kind}`);
       expect(await check(lines)).toEqual({ code: 0, report: expect.objectContaining({ ok: true, records: 5, lastSeq: 5, witnessedSeq: 5, scope: { tenant: 'bank' }, shown: 3, withheld: 2, problems: [] }) });
       const text = await auditor(['verify-trail', file('trail.ndjson', listed.stdout), '--trusted-keys', keys, '--witness-head', head, '--tenant', 'bank']);
       expect([text.code, text.stdout]).toEqual([0, 'OK: access trail for tenant bank, 5 record(s) to seq 5, checked against the witnessed head at seq 5\n  3 record(s) shown, of tenant bank or the whole vault; 2 withheld, none of them in that scope\n']);
@@ -325,8 +325,8 @@ describe('the access trail handed to an auditor', () => {
       // The operator leaves out mallory's read of the bank's session.
       expect(await kinds([lines[0]!, lines[1]!, lines[3]!, lines[4]!])).toEqual(['3 access_gap', '4 access_hash_mismatch']);
       // ... or withholds it as if it were another tenant's: its digests are the true ones, so the chain holds, but its tenant is the bank.
-      const mallory = parsed[2]! as { seq: number; at: string; actor: string; action: string; tenant: string; session: string; reason: string; outcome: string; salt: string; hash: string; keyId: string; signature: string; storedAt: string };
-      const digests = accessDigests({ ...mallory, at: new Date(mallory.at), salt: fromHex(mallory.salt) });
+      const mallory = parsed[2]! as { seq: number; at: string; actor: string; action: string; tenant: string; session: string; reason: string; outcome: string; salt: string; tenantSecret: string; hash: string; keyId: string; signature: string; storedAt: string };
+      const digests = accessDigests({ ...mallory, at: new Date(mallory.at), salt: fromHex(mallory.salt), tenantSecret: fromHex(mallory.tenantSecret) });
       const asWithheld = (tenantDigest: Uint8Array) => JSON.stringify({ seq: mallory.seq, at: mallory.at, withheld: { tenant: toHex(tenantDigest), session: toHex(digests.session), fields: toHex(digests.fields) }, hash: mallory.hash, keyId: mallory.keyId, signature: mallory.signature, storedAt: mallory.storedAt });
       const withheld = [lines[0]!, lines[1]!, asWithheld(digests.tenant), lines[3]!, lines[4]!];
       expect(await kinds(withheld)).toEqual(['3 own_record_withheld']);
@@ -336,11 +336,20 @@ describe('the access trail handed to an auditor', () => {
       expect(await kinds([lines[0]!, lines[1]!, lines[2]!.replace('"curious"', '"ticket 9"'), lines[3]!, lines[4]!])).toEqual(['3 access_hash_mismatch']);
       // A listing with records withheld is not the whole trail; the insurer's auditor finds their own records withheld in the bank's.
       expect(await kinds(lines, null)).toEqual(['2 record_withheld', '4 record_withheld']);
-      expect(await kinds(lines, 'insurer')).toEqual(['2 own_record_withheld', '4 own_record_withheld']);
-      // The insurer's own listing checks, and shows the bank's records only as digests.
+      // The insurer's own listing checks, and shows the bank's records only as digests; its auditor keeps the insurer's trail secret it reports.
       const insurer = await run(['access-log', '--json', '--tenant', 'insurer']);
       expect(insurer.stdout).not.toContain('mallory');
-      expect((await check(insurer.stdout.trim().split('\n'), 'insurer')).report).toEqual(expect.objectContaining({ ok: true, shown: 2, withheld: 3 }));
+      const insurerReport = (await check(insurer.stdout.trim().split('\n'), 'insurer')).report;
+      expect(insurerReport).toEqual(expect.objectContaining({ ok: true, shown: 2, withheld: 3, tenantSecret: expect.stringMatching(/^[0-9a-f]{64}$/) }));
+      const insurerSecret = file('insurer.secret', insurerReport.tenantSecret! + '\n');
+      // By it, the insurer's auditor finds their own records withheld in the bank's listing; without it, that they cannot tell.
+      expect(await kinds(lines, 'insurer', insurerSecret)).toEqual(['2 own_record_withheld', '4 own_record_withheld']);
+      expect(await kinds(lines, 'insurer')).toEqual(['- tenant_secret_unknown']);
+      // A secret that is not one is refused before anything is checked.
+      const badSecret = await auditor(['verify-trail', file('trail.ndjson', listed.stdout), '--trusted-keys', keys, '--tenant', 'bank', '--tenant-secret', file('bad.secret', 'bank\n')]);
+      expect([badSecret.code, badSecret.stdout, badSecret.stderr.trim()]).toEqual([2, '', expect.stringMatching(/^error\[INVALID_INPUT\]: .*bad\.secret: not a tenant's trail secret/)]);
+      const noScope = await auditor(['verify-trail', file('trail.ndjson', listed.stdout), '--trusted-keys', keys, '--tenant-secret', insurerSecret]);
+      expect([noScope.code, noScope.stdout, noScope.stderr.trim()]).toEqual([2, '', "error[INVALID_INPUT]: --tenant-secret is a tenant's: give it with --tenant"]);
       // One session's listing: the bank's records of other sessions (its policy) withheld as well.
       expect((await run(['append', 'bank', 'claim-9000', '--event', '{"type":"message","role":"user","content":"another claim"}'])).code).toBe(0);
       expect((await run(['events', 'bank', 'claim-9000', '--actor', 'dave', '--reason', 'claim 9000 review'])).code).toBe(0);

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseTrustedKeys, verifyTrail, type TrailLine } from '../../src/audit';
+import { fromHex } from '../../src/crypto';
 import type { Vault } from '../../src/vault';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { runCli } from '../support/cli';
@@ -24,6 +25,7 @@ describe.each(backends())('a listing since a time, with a $name database', (back
   let close: () => Promise<void>;
   let now = day(1);
   const since = day(10);
+  let bankSecret: Uint8Array;
 
   beforeAll(async () => {
     ({ vault, home, close } = await testVault(backend, { clock: () => new Date(now) }));
@@ -40,6 +42,8 @@ describe.each(backends())('a listing since a time, with a $name database', (back
     // The customer complains on the 10th; mallory reads their claim after it, dave the insurer's.
     await read('mallory', 'bank', 'claim-1', day(12));
     await read('dave', 'insurer', 'policy-7', day(15));
+    // The bank's auditor keeps the bank's trail secret from their first check, of a listing from seq 1.
+    bankSecret = fromHex(verifyTrail(await listing({}), keys(), { scope: { tenant: 'bank' } }).tenantSecret!);
   });
   afterAll(() => close());
 
@@ -50,7 +54,7 @@ describe.each(backends())('a listing since a time, with a $name database', (back
   };
   const keys = () => parseTrustedKeys(readFileSync(path.join(home, 'witness', 'public-keys.json'), 'utf8'), 'public-keys.json');
   const head = () => readFileSync(path.join(home, 'witness', 'access-trail.checkpoint'), 'utf8');
-  const problems = (lines: unknown[]) => verifyTrail(lines, keys(), { witnessHead: head(), scope: { tenant: 'bank' }, since }).problems.map((p) => `${p.seq ?? '-'} ${p.kind}`);
+  const problems = (lines: unknown[]) => verifyTrail(lines, keys(), { witnessHead: head(), scope: { tenant: 'bank' }, since, tenantSecret: bankSecret }).problems.map((p) => `${p.seq ?? '-'} ${p.kind}`);
   const who = (l: TrailLine) => ('withheld' in l ? 'withheld' : l.actor);
 
   it("starts at the last record 5 minutes before the time asked (another tenant's, withheld), and checks whole to the witnessed head", async () => {

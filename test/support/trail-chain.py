@@ -2,11 +2,12 @@
 docs/formats.md ("Access trail", "The trail as a file") alone, with Python's standard
 library: hashlib's BLAKE2b. The standard library has no Ed25519, so the signatures are
 left to `session-vault verify-trail`; this checks what a second implementation of the
-format must agree on: every hash, in the v1 and v2 forms, and withheld records.
+format must agree on: every hash, in the v1, v2 and v3 forms, and withheld records.
 
-Usage: trail-chain.py FILE [TENANT [SESSION]]
+Usage: trail-chain.py FILE [TENANT [SESSION]] [--secret HEX]
 Prints one JSON object: the records read, the seqs whose hash does not hold, and the
-seqs withheld though in the scope.
+seqs withheld though in the scope (by the tenant's trail secret given, or else the one
+the tenant's records shown carry).
 """
 import calendar
 import hashlib
@@ -42,12 +43,16 @@ def millis(at):
     return calendar.timegm(t.timetuple()) * 1000 + t.microsecond // 1000
 
 
-def tenant_digest(seq, tenant):
-    return blake(text("session-vault/access-tenant/v2"), u64(seq), opt(tenant))
+def tenant_digest(seq, tenant, secret=None):
+    if secret is None:
+        return blake(text("session-vault/access-tenant/v2"), u64(seq), opt(tenant))
+    return blake(text("session-vault/access-tenant/v3"), field(secret), u64(seq), text(tenant))
 
 
-def session_digest(seq, tenant, session):
-    return blake(text("session-vault/access-session/v2"), u64(seq), opt(tenant), opt(session))
+def session_digest(seq, tenant, session, secret=None):
+    if secret is None:
+        return blake(text("session-vault/access-session/v2"), u64(seq), opt(tenant), opt(session))
+    return blake(text("session-vault/access-session/v3"), field(secret), u64(seq), text(tenant), opt(session))
 
 
 def link(prev, seq, at, t, s, f):
@@ -61,7 +66,8 @@ def record_hash(prev, r):
         return link(prev, seq, at, bytes.fromhex(w["tenant"]), bytes.fromhex(w["session"]), bytes.fromhex(w["fields"]))
     if r.get("salt"):
         fields = blake(text("session-vault/access-fields/v2"), field(bytes.fromhex(r["salt"])), text(r["actor"]), text(r["action"]), opt(r["reason"]), text(r["outcome"]))
-        return link(prev, seq, at, tenant_digest(seq, r["tenant"]), session_digest(seq, r["tenant"], r["session"]), fields)
+        secret = bytes.fromhex(r["tenantSecret"]) if "tenantSecret" in r else None
+        return link(prev, seq, at, tenant_digest(seq, r["tenant"], secret), session_digest(seq, r["tenant"], r["session"], secret), fields)
     return blake(
         text("session-vault/access/v1"), field(prev), u64(seq), u64(at), text(r["actor"]), text(r["action"]),
         opt(r["tenant"]), opt(r["session"]), opt(r["reason"]), text(r["outcome"]),
@@ -69,9 +75,15 @@ def record_hash(prev, r):
 
 
 def main():
-    path, scope = sys.argv[1], sys.argv[2:4]
+    args = sys.argv[1:]
+    secret = None
+    if "--secret" in args:
+        i = args.index("--secret")
+        secret = bytes.fromhex(args[i + 1])
+        del args[i:i + 2]
+    path, scope = args[0], args[1:3]
     prev, expected = bytes(32), 1
-    bad, own_withheld, records = [], [], 0
+    bad, withheld, records = [], [], 0
     with open(path, encoding="utf-8") as f:
         for line in f:
             if not line.strip():
@@ -80,15 +92,21 @@ def main():
             records += 1
             if r["seq"] != expected or record_hash(prev, r).hex() != r["hash"]:
                 bad.append(r["seq"])
-            if "withheld" in r and scope:
-                # A tenant's listing shows its records and the vault's own (no tenant); a session's, the session's.
-                if len(scope) == 2:
-                    mine = [session_digest(r["seq"], scope[0], scope[1])]
-                else:
-                    mine = [tenant_digest(r["seq"], scope[0]), tenant_digest(r["seq"], None)]
-                if bytes.fromhex(r["withheld"]["session" if len(scope) == 2 else "tenant"]) in mine:
-                    own_withheld.append(r["seq"])
+            if "withheld" in r:
+                withheld.append(r)
+            elif scope and secret is None and r.get("tenant") == scope[0] and "tenantSecret" in r:
+                secret = bytes.fromhex(r["tenantSecret"])
             prev, expected = bytes.fromhex(r["hash"]), r["seq"] + 1
+    own_withheld = []
+    for r in withheld if scope else []:
+        # A tenant's listing shows its records and the vault's own (no tenant); a session's, the session's.
+        seq = r["seq"]
+        if len(scope) == 2:
+            mine = [session_digest(seq, scope[0], scope[1])] + ([session_digest(seq, scope[0], scope[1], secret)] if secret else [])
+        else:
+            mine = [tenant_digest(seq, scope[0]), tenant_digest(seq, None)] + ([tenant_digest(seq, scope[0], secret)] if secret else [])
+        if bytes.fromhex(r["withheld"]["session" if len(scope) == 2 else "tenant"]) in mine:
+            own_withheld.append(seq)
     print(json.dumps({"records": records, "bad": bad, "ownWithheld": own_withheld}))
 
 

@@ -55,6 +55,39 @@ describe('access hash', () => {
     expect(toHex(accessHash(prev, { ...record, salt }))).toBe('fd8576c71a9c434cba5ccabfd79d93d209bf8f58101356547026c24ca384895a');
   });
 
+  it("v3 (a tenant's record, keyed by its trail secret) hashes the keyed digests of the tenant and the session, each exactly as documented", () => {
+    const secret = new Uint8Array(32).fill(9);
+    const tenant = blake2b256(Buffer.concat([lp(Buffer.from('session-vault/access-tenant/v3')), lp(Buffer.from(secret)), u64be(7), lp(Buffer.from('bank'))]));
+    const session = blake2b256(Buffer.concat([lp(Buffer.from('session-vault/access-session/v3')), lp(Buffer.from(secret)), u64be(7), lp(Buffer.from('bank')), some(lp(Buffer.from('claim-1')))]));
+    const fields = fieldsDigest(salt, record);
+    const expected = blake2b256(
+      Buffer.concat([lp(Buffer.from('session-vault/access/v2')), lp(Buffer.from(prev)), u64be(7), u64be(record.at.getTime()), lp(Buffer.from(tenant)), lp(Buffer.from(session)), lp(Buffer.from(fields))]),
+    );
+    expect(toHex(tenantCommitment(7, 'bank', secret))).toBe(toHex(tenant));
+    expect(toHex(sessionCommitment(7, 'bank', 'claim-1', secret))).toBe(toHex(session));
+    expect(toHex(accessHash(prev, { ...record, salt, tenantSecret: secret }))).toBe(toHex(expected));
+    expect(toHex(accessHash(prev, { ...record, salt, tenantSecret: secret }))).toBe('ba433f5ba51e322473c77419d0a0f9fc38555f0eac8869bad544fccd442538ee');
+    // Not the v2 hash, nor the v3 hash under another secret; no secret is the v2 form.
+    expect(toHex(accessHash(prev, { ...record, salt, tenantSecret: new Uint8Array(32).fill(8) }))).not.toBe(toHex(expected));
+    expect(toHex(accessHash(prev, { ...record, salt, tenantSecret: null }))).toBe(toHex(accessHash(prev, { ...record, salt })));
+    // A secret is 32 bytes, a tenant's, and with a salt.
+    expect(() => tenantCommitment(7, 'bank', new Uint8Array(31))).toThrow(RangeError);
+    expect(() => tenantCommitment(7, null, secret)).toThrow(RangeError);
+    expect(() => accessHash(prev, { ...record, tenantSecret: secret })).toThrow(RangeError);
+  });
+
+  it("a v3 digest cannot be tried against a name without the tenant's secret: every documented form of a guess misses", () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 12 }), fc.option(fc.string({ maxLength: 12 }), { nil: null }), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.nat(1000), (tenant, session, secret, seq) => {
+        const [t, s] = [toHex(tenantCommitment(seq + 1, tenant, secret)), toHex(sessionCommitment(seq + 1, tenant, session, secret))];
+        // The name and the session guessed right, in the v2 form or keyed by another tenant's secret.
+        expect([toHex(tenantCommitment(seq + 1, tenant)), toHex(tenantCommitment(seq + 1, tenant, secretOf('bank')))]).not.toContain(t);
+        expect([toHex(sessionCommitment(seq + 1, tenant, session)), toHex(sessionCommitment(seq + 1, tenant, session, secretOf('bank')))]).not.toContain(s);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it("v2 hashes differ with every field, the salt, the tenant and the session, and never equal v1's", () => {
     const base = accessHash(prev, { ...record, salt });
     const changed: Partial<AccessRecord & { salt: Uint8Array }>[] = [
@@ -77,6 +110,9 @@ describe('access hash', () => {
   });
 });
 
+/** Each tenant's trail secret, as its first v3 record fixed it and its auditor keeps it. */
+const secretOf = (tenant: string) => new Uint8Array(32).fill(tenant === 'bank' ? 0xb1 : tenant === 'insurer' ? 0x15 : 0x77);
+
 describe("a tenant's listing of the trail", () => {
   const keyPair = () => {
     const k = generateSigningKeyPair();
@@ -89,17 +125,22 @@ describe("a tenant's listing of the trail", () => {
     session: fc.option(fc.constantFrom('s1', 's2'), { nil: null }),
     reason: fc.option(fc.string({ maxLength: 8 }), { nil: null }),
     outcome: fc.constantFrom('granted', 'failed:KEY_DESTROYED'),
-    v1: fc.boolean(),
+    form: fc.constantFrom(1, 2, 3),
   });
-  /** A signed trail: the records older than the first v2 one in the v1 form, as a vault upgraded across 0059 holds them. */
-  const signedTrail = (specs: { actor: string; action: string; tenant: string | null; session: string | null; reason: string | null; outcome: string; v1: boolean }[], signer: ReturnType<typeof keyPair>) => {
+  /**
+   * A signed trail: each record in the latest form any record up to it asked for, as a
+   * vault upgraded across 0059 and 0061 holds them: v1, then v2, then v3 for a tenant's
+   * records (each tenant's secret its own) and v2 for the vault's.
+   */
+  const signedTrail = (specs: { actor: string; action: string; tenant: string | null; session: string | null; reason: string | null; outcome: string; form: number }[], signer: ReturnType<typeof keyPair>) => {
     let last = GENESIS_HASH;
-    let upgraded = false;
+    let form = 1;
     return specs.map((s, i) => {
-      upgraded ||= !s.v1;
+      form = Math.max(form, s.form);
       const at = new Date(1_800_000_000_000 + i * 1000);
+      const tenantSecret = form === 3 && s.tenant !== null ? secretOf(s.tenant) : null;
       // Stored by the database a moment after its time (0057): every v2 record has one.
-      const r = { seq: i + 1, at, actor: s.actor, action: s.action, tenant: s.tenant, session: s.session, reason: s.reason, outcome: s.outcome, salt: upgraded ? new Uint8Array(16).fill(i % 256) : null, storedAt: new Date(at.getTime() + 5) };
+      const r = { seq: i + 1, at, actor: s.actor, action: s.action, tenant: s.tenant, session: s.session, reason: s.reason, outcome: s.outcome, salt: form >= 2 ? new Uint8Array(16).fill(i % 256) : null, tenantSecret, storedAt: new Date(at.getTime() + 5) };
       const hash = accessHash(last, r);
       last = hash;
       const { keyId, signature, note } = signTrailHead({ seq: r.seq, hash, at: r.at }, signer);
@@ -115,15 +156,22 @@ describe("a tenant's listing of the trail", () => {
   const inScope = (r: { tenant: string | null; session: string | null }, scope: TrailScope) =>
     scope.session === undefined ? r.tenant === scope.tenant || r.tenant === null : r.tenant === scope.tenant && r.session === scope.session;
 
-  it('checks whole for its scope (a tenant, or a session), shows only the v2 records in it in full, and catches any of them withheld or left out', () => {
+  it('checks whole for its scope (a tenant, or a session), shows only the v2 and v3 records in it in full, and catches any of them withheld or left out', () => {
     const signer = keyPair();
     const keys = { keys: new Map([[signer.id, signer.publicKey]]) };
     fc.assert(
       fc.property(fc.array(arbRecord, { minLength: 1, maxLength: 12 }), scopes, (specs, scope) => {
         const stored = signedTrail(specs, signer);
         const lines = stored.map((r) => trailLine(r, scope));
-        const report = verifyTrail(lines, keys, { scope });
-        expect(report).toMatchObject({ ok: true, records: stored.length, shown: stored.filter((r) => inScope(r, scope)).length, problems: [] });
+        const pin = { scope, tenantSecret: secretOf(scope.tenant) };
+        const report = verifyTrail(lines, keys, pin);
+        expect(report).toMatchObject({ ok: true, records: stored.length, shown: stored.filter((r) => inScope(r, scope)).length, tenantSecret: toHex(secretOf(scope.tenant)), problems: [] });
+        // Without the secret kept, the tenant's records shown give it; with none shown, the withheld records cannot be told from the tenant's.
+        const shownKeyed = stored.some((r) => r.tenantSecret !== null && inScope(r, scope));
+        const withheldAny = lines.some((l) => 'withheld' in l);
+        expect(verifyTrail(lines, keys, { scope }).problems.map((p) => p.kind)).toEqual(withheldAny && !shownKeyed ? ['tenant_secret_unknown'] : []);
+        // A secret kept that is not the tenant's is refused where a record of the tenant shows its own.
+        if (shownKeyed) expect(verifyTrail(lines, keys, { scope, tenantSecret: secretOf('other') }).problems.map((p) => p.kind)).toContain('tenant_secret_mismatch');
         stored.forEach((r, i) => {
           const line = lines[i]! as Record<string, unknown>;
           // A v2 record outside the scope is withheld; one in it, and every v1 record, are shown.
@@ -138,12 +186,12 @@ describe("a tenant's listing of the trail", () => {
           const hidden = lines.map((l, i) =>
             i === own ? { seq: r.seq, at: r.at.toISOString(), withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, hash: toHex(r.hash), keyId: r.keyId, signature: Buffer.from(r.signature).toString('base64'), storedAt: r.storedAt.toISOString() } : l,
           );
-          expect(verifyTrail(hidden, keys, { scope }).problems.map((p) => p.kind)).toEqual(['own_record_withheld']);
+          expect(verifyTrail(hidden, keys, pin).problems.map((p) => p.kind)).toEqual(['own_record_withheld']);
         }
         // Leaving any record out but the last is caught by the chain.
         if (lines.length > 1) {
           const drop = lines.length - 2;
-          expect(verifyTrail(lines.filter((_, i) => i !== drop), keys, { scope }).ok).toBe(false);
+          expect(verifyTrail(lines.filter((_, i) => i !== drop), keys, pin).ok).toBe(false);
         }
         // Checked as the whole trail, a listing with any record withheld is refused.
         expect(verifyTrail(lines, keys).ok).toBe(lines.every((l) => !('withheld' in l)));
@@ -155,7 +203,7 @@ describe("a tenant's listing of the trail", () => {
   it('refuses a withheld record whose digests were made up: a forged tenant or session, or fields not its own', () => {
     const signer = keyPair();
     const keys = { keys: new Map([[signer.id, signer.publicKey]]) };
-    const stored = signedTrail([{ actor: 'mallory', action: 'events', tenant: 'bank', session: 's1', reason: 'curious', outcome: 'granted', v1: false }], signer);
+    const stored = signedTrail([{ actor: 'mallory', action: 'events', tenant: 'bank', session: 's1', reason: 'curious', outcome: 'granted', form: 2 }], signer);
     const line = trailLine(stored[0]!, { tenant: 'bank' }) as Record<string, unknown>;
     const r = stored[0]!;
     const d = accessDigests({ ...r, salt: r.salt! });
@@ -163,7 +211,7 @@ describe("a tenant's listing of the trail", () => {
       const w = { ...d, ...digests };
       return { seq: 1, at: line.at, withheld: { tenant: toHex(w.tenant), session: toHex(w.session), fields: toHex(w.fields) }, hash: line.hash, keyId: line.keyId, signature: line.signature, storedAt: line.storedAt };
     };
-    const kinds = (l: unknown, scope: TrailScope) => verifyTrail([l], keys, { scope }).problems.map((p) => p.kind);
+    const kinds = (l: unknown, scope: TrailScope) => verifyTrail([l], keys, { scope, tenantSecret: secretOf(scope.tenant) }).problems.map((p) => p.kind);
     expect(kinds(withheld({ tenant: tenantCommitment(1, 'insurer') }), { tenant: 'bank' })).toEqual(['access_hash_mismatch']);
     expect(kinds(withheld({ session: sessionCommitment(1, 'bank', 's2') }), { tenant: 'bank', session: 's1' })).toEqual(['access_hash_mismatch']);
     expect(kinds(withheld({ fields: fieldsDigest(r.salt!, { ...r, reason: 'ticket 9' }) }), { tenant: 'bank' })).toEqual(['own_record_withheld', 'access_hash_mismatch']);
@@ -172,7 +220,7 @@ describe("a tenant's listing of the trail", () => {
     expect(kinds(withheld({}), { tenant: 'bank', session: 's2' })).toEqual([]);
     expect(kinds(withheld({}), { tenant: 'bank', session: 's1' })).toEqual(['own_record_withheld']);
     // A v1 record cannot be shown as withheld: its hash is not a v2 link of any digests.
-    const v1 = signedTrail([{ actor: 'mallory', action: 'events', tenant: 'insurer', session: 's1', reason: null, outcome: 'granted', v1: true }], signer)[0]!;
+    const v1 = signedTrail([{ actor: 'mallory', action: 'events', tenant: 'insurer', session: 's1', reason: null, outcome: 'granted', form: 1 }], signer)[0]!;
     expect(trailLine(v1, { tenant: 'bank' })).toMatchObject({ actor: 'mallory', tenant: 'insurer', salt: null });
     const link = accessLink(GENESIS_HASH, { seq: 1, at: v1.at, tenant: tenantCommitment(1, 'insurer'), session: sessionCommitment(1, 'insurer', 's1'), fields: new Uint8Array(32) });
     expect(toHex(link)).not.toBe(toHex(v1.hash));
@@ -187,19 +235,20 @@ describe("a tenant's listing of the trail", () => {
         const k = 1 + (at % (stored.length - 1)); // the head checked before: seq k, with records after it
         const [before, now] = [stored[k - 1]!.note, stored[stored.length - 1]!.note];
         const after = stored.slice(k).map((r) => trailLine(r, scope));
-        expect(verifyTrail(after, keys, { fromHead: before, witnessHead: now, scope })).toMatchObject({ ok: true, fromSeq: k, records: stored.length - k, problems: [] });
+        const tenantSecret = secretOf(scope.tenant);
+        expect(verifyTrail(after, keys, { fromHead: before, witnessHead: now, scope, tenantSecret })).toMatchObject({ ok: true, fromSeq: k, records: stored.length - k, problems: [] });
         // Nothing new, when there is: the witness shows it.
-        expect(verifyTrail([], keys, { fromHead: before, witnessHead: now, scope }).problems.map((p) => p.kind)).toEqual(['access_witness_beyond_head']);
+        expect(verifyTrail([], keys, { fromHead: before, witnessHead: now, scope, tenantSecret }).problems.map((p) => p.kind)).toEqual(['access_witness_beyond_head']);
         // The first record after the head left out.
-        if (after.length > 1) expect(verifyTrail(after.slice(1), keys, { fromHead: before, witnessHead: now, scope }).ok).toBe(false);
+        if (after.length > 1) expect(verifyTrail(after.slice(1), keys, { fromHead: before, witnessHead: now, scope, tenantSecret }).ok).toBe(false);
         // Checked from another head than the one it follows.
         const other = stored[k - 2]?.note ?? stored[k]!.note;
-        expect(verifyTrail(after, keys, { fromHead: other, witnessHead: now, scope }).ok).toBe(false);
+        expect(verifyTrail(after, keys, { fromHead: other, witnessHead: now, scope, tenantSecret }).ok).toBe(false);
       }),
       { numRuns: 60 },
     );
     // A head checked before that no trusted key signed vouches for nothing.
-    const stored = signedTrail([{ actor: 'a', action: 'events', tenant: 'bank', session: 's1', reason: null, outcome: 'granted', v1: false }, { actor: 'b', action: 'events', tenant: 'bank', session: 's1', reason: null, outcome: 'granted', v1: false }], signer);
+    const stored = signedTrail([{ actor: 'a', action: 'events', tenant: 'bank', session: 's1', reason: null, outcome: 'granted', form: 2 }, { actor: 'b', action: 'events', tenant: 'bank', session: 's1', reason: null, outcome: 'granted', form: 2 }], signer);
     const stranger = keyPair();
     const forged = signTrailHead({ seq: 1, hash: stored[0]!.hash, at: stored[0]!.at }, stranger).note;
     expect(verifyTrail([trailLine(stored[1]!)], keys, { fromHead: forged }).problems.map((p) => p.kind)).toEqual(['access_bad_signature']);
@@ -208,43 +257,63 @@ describe("a tenant's listing of the trail", () => {
 
   it('is read alike by a second implementation written from docs/formats.md alone (Python, standard library)', () => {
     const signer = keyPair();
+    const keys = { keys: new Map([[signer.id, signer.publicKey]]) };
     const specs = [
-      { actor: '(default)', action: 'retention.set:30d/7y', tenant: 'bank', session: null, reason: 'tenant created', outcome: 'granted', v1: true },
-      { actor: 'mallory', action: 'events', tenant: 'insurer', session: 's1', reason: 'curious', outcome: 'granted', v1: true },
-      { actor: 'alice', action: 'replay', tenant: 'bank', session: 's1', reason: 'ticket 9', outcome: 'granted', v1: false },
-      { actor: 'carol', action: 'events', tenant: 'insurer', session: 's1', reason: null, outcome: 'failed:KEY_DESTROYED', v1: false },
-      { actor: 'dave', action: 'events', tenant: 'bank', session: 's2', reason: 'ticket 10', outcome: 'granted', v1: false },
-      { actor: 'ops', action: 'keys.rotate-master', tenant: null, session: null, reason: 'yearly', outcome: 'granted', v1: false },
+      { actor: '(default)', action: 'retention.set:30d/7y', tenant: 'bank', session: null, reason: 'tenant created', outcome: 'granted', form: 1 },
+      { actor: 'mallory', action: 'events', tenant: 'insurer', session: 's1', reason: 'curious', outcome: 'granted', form: 1 },
+      { actor: 'alice', action: 'replay', tenant: 'bank', session: 's1', reason: 'ticket 9', outcome: 'granted', form: 2 },
+      { actor: 'carol', action: 'events', tenant: 'insurer', session: 's1', reason: null, outcome: 'failed:KEY_DESTROYED', form: 2 },
+      { actor: 'dave', action: 'events', tenant: 'bank', session: 's2', reason: 'ticket 10', outcome: 'granted', form: 2 },
+      { actor: 'ops', action: 'keys.rotate-master', tenant: null, session: null, reason: 'yearly', outcome: 'granted', form: 2 },
+      // After 0061: the tenants' records in the v3 form, the vault's own still v2.
+      { actor: 'erin', action: 'events', tenant: 'insurer', session: 's1', reason: 'claim 4', outcome: 'granted', form: 3 },
+      { actor: 'alice', action: 'export', tenant: 'bank', session: 's1', reason: 'ticket 11', outcome: 'granted', form: 3 },
+      { actor: 'dave', action: 'replay', tenant: 'bank', session: 's2', reason: null, outcome: 'granted', form: 3 },
+      { actor: 'ops', action: 'keys.retire-signing', tenant: null, session: null, reason: 'yearly', outcome: 'granted', form: 3 },
     ];
     const stored = signedTrail(specs, signer);
+    expect(stored.map((r) => (r.salt === null ? 1 : r.tenantSecret === null ? 2 : 3))).toEqual([1, 1, 2, 2, 2, 2, 3, 3, 3, 2]);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sv-trail-py-'));
-    const python = (lines: unknown[], scope: string[]) => {
+    const python = (lines: unknown[], scope: string[], secret?: Uint8Array) => {
       const file = path.join(dir, 'trail.ndjson');
       writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
-      const run = spawnSync('python3', [path.join(__dirname, '..', 'support', 'trail-chain.py'), file, ...scope], { encoding: 'utf8' });
+      const run = spawnSync('python3', [path.join(__dirname, '..', 'support', 'trail-chain.py'), file, ...scope, ...(secret ? ['--secret', toHex(secret)] : [])], { encoding: 'utf8' });
       expect([run.status, run.stderr]).toEqual([0, '']);
       return JSON.parse(run.stdout) as { records: number; bad: number[]; ownWithheld: number[] };
     };
+    const ours = (lines: unknown[], scope: TrailScope, tenantSecret?: Uint8Array) => verifyTrail(lines, keys, { scope, tenantSecret }).problems.map((p) => `${p.seq ?? '-'} ${p.kind}`);
+    const asWithheld = (r: (typeof stored)[number]) => {
+      const d = accessDigests({ ...r, salt: r.salt! });
+      return { seq: r.seq, at: r.at.toISOString(), withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, hash: toHex(r.hash), keyId: r.keyId, signature: Buffer.from(r.signature).toString('base64'), storedAt: r.storedAt.toISOString() };
+    };
     try {
-      expect(python(stored.map((r) => trailLine(r)), [])).toEqual({ records: 6, bad: [], ownWithheld: [] });
+      expect(python(stored.map((r) => trailLine(r)), [])).toEqual({ records: 10, bad: [], ownWithheld: [] });
       const bank = stored.map((r) => trailLine(r, { tenant: 'bank' }));
-      // The insurer's v2 record withheld; the vault's own (a master key's rotation) shown to every tenant.
-      expect(bank.map((l) => ('withheld' in l ? 'withheld' : 'shown'))).toEqual(['shown', 'shown', 'shown', 'withheld', 'shown', 'shown']);
+      // The insurer's v2 and v3 records withheld; the vault's own (a master key's rotation) shown to every tenant.
+      expect(bank.map((l) => ('withheld' in l ? 'withheld' : 'shown'))).toEqual(['shown', 'shown', 'shown', 'withheld', 'shown', 'shown', 'withheld', 'shown', 'shown', 'shown']);
       // Withholding the vault's own from a tenant is caught by both.
-      const r6 = stored[5]!;
-      const d6 = accessDigests({ ...r6, salt: r6.salt! });
-      const hidden = bank.map((l, i) => (i === 5 ? { seq: 6, at: r6.at.toISOString(), withheld: { tenant: toHex(d6.tenant), session: toHex(d6.session), fields: toHex(d6.fields) }, hash: toHex(r6.hash), keyId: r6.keyId, signature: Buffer.from(r6.signature).toString('base64'), storedAt: r6.storedAt.toISOString() } : l));
-      expect(python(hidden, ['bank'])).toEqual({ records: 6, bad: [], ownWithheld: [6] });
-      expect(verifyTrail(hidden, { keys: new Map([[signer.id, signer.publicKey]]) }, { scope: { tenant: 'bank' } }).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(['6 own_record_withheld']);
-      expect(python(bank, ['bank'])).toEqual({ records: 6, bad: [], ownWithheld: [] });
+      const hidden = bank.map((l, i) => (i === 5 ? asWithheld(stored[5]!) : l));
+      expect(python(hidden, ['bank'])).toEqual({ records: 10, bad: [], ownWithheld: [6] });
+      expect(ours(hidden, { tenant: 'bank' })).toEqual(['6 own_record_withheld']);
+      expect(python(bank, ['bank'])).toEqual({ records: 10, bad: [], ownWithheld: [] });
+      // Withholding one of the bank's v3 records: both tell it by the secret the bank's records shown carry, or the one kept.
+      const hidden3 = bank.map((l, i) => (i === 7 ? asWithheld(stored[7]!) : l));
+      expect(python(hidden3, ['bank'])).toEqual({ records: 10, bad: [], ownWithheld: [8] });
+      expect(ours(hidden3, { tenant: 'bank' })).toEqual(['8 own_record_withheld']);
+      const allHidden = bank.map((l, i) => (i === 7 || i === 8 ? asWithheld(stored[i]!) : l));
+      expect(python(allHidden, ['bank'], secretOf('bank'))).toEqual({ records: 10, bad: [], ownWithheld: [8, 9] });
+      expect(ours(allHidden, { tenant: 'bank' }, secretOf('bank'))).toEqual(['8 own_record_withheld', '9 own_record_withheld']);
+      // With every v3 record of the bank's withheld and no secret kept, neither can tell them from the insurer's: ours says so.
+      expect(python(allHidden, ['bank'])).toEqual({ records: 10, bad: [], ownWithheld: [] });
+      expect(ours(allHidden, { tenant: 'bank' })).toEqual(['- tenant_secret_unknown']);
       const s1 = stored.map((r) => trailLine(r, { tenant: 'bank', session: 's1' }));
-      expect(python(s1, ['bank', 's1'])).toEqual({ records: 6, bad: [], ownWithheld: [] });
-      // Both find the same withheld record of the scope, and the same changed one.
-      expect(python(s1, ['bank', 's2'])).toEqual({ records: 6, bad: [], ownWithheld: [5] });
-      expect(verifyTrail(s1, { keys: new Map([[signer.id, signer.publicKey]]) }, { scope: { tenant: 'bank', session: 's2' } }).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(['5 own_record_withheld']);
-      const changed = bank.map((l, i) => (i === 2 ? { ...l, reason: 'ticket 99' } : l));
-      expect(python(changed, ['bank'])).toEqual({ records: 6, bad: [3], ownWithheld: [] });
-      expect(verifyTrail(changed, { keys: new Map([[signer.id, signer.publicKey]]) }, { scope: { tenant: 'bank' } }).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(['3 access_hash_mismatch']);
+      expect(python(s1, ['bank', 's1'])).toEqual({ records: 10, bad: [], ownWithheld: [] });
+      // Both find the same withheld records of the scope, and the same changed one.
+      expect(python(s1, ['bank', 's2'], secretOf('bank'))).toEqual({ records: 10, bad: [], ownWithheld: [5, 9] });
+      expect(ours(s1, { tenant: 'bank', session: 's2' }, secretOf('bank'))).toEqual(['5 own_record_withheld', '9 own_record_withheld']);
+      const changed = bank.map((l, i) => (i === 2 || i === 7 ? { ...l, reason: 'ticket 99' } : l));
+      expect(python(changed, ['bank'])).toEqual({ records: 10, bad: [3, 8], ownWithheld: [] });
+      expect(ours(changed, { tenant: 'bank' })).toEqual(['3 access_hash_mismatch', '8 access_hash_mismatch']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -252,7 +321,7 @@ describe("a tenant's listing of the trail", () => {
 
   it("holds a retired key's record to the database's storage time, as verify does, and takes no v2 record without one", () => {
     const signer = keyPair();
-    const stored = signedTrail([{ actor: 'bob', action: 'hold.clear', tenant: 'bank', session: 's1', reason: 'released', outcome: 'granted', v1: false }], signer);
+    const stored = signedTrail([{ actor: 'bob', action: 'hold.clear', tenant: 'bank', session: 's1', reason: 'released', outcome: 'granted', form: 2 }], signer);
     const r = stored[0]!;
     // The key was retired a minute after the record's signed time; the record was stored an hour after that.
     const periods = new Map([[signer.id, { from: new Date(0), until: new Date(r.at.getTime() + 60_000) }]]);
@@ -264,12 +333,12 @@ describe("a tenant's listing of the trail", () => {
     const { storedAt: _dropped, ...without } = line(new Date(r.at.getTime() + 3_600_000)) as Record<string, unknown>;
     expect(verifyTrail([without], keys).problems.map((p) => p.kind)).toEqual(['malformed_record']);
     const withheld = trailLine({ ...r, storedAt: new Date(r.at.getTime() + 5) }, { tenant: 'insurer' }) as Record<string, unknown>;
-    expect(verifyTrail([{ ...withheld, storedAt: null }], keys, { scope: { tenant: 'insurer' } }).problems.map((p) => p.kind)).toEqual(['malformed_record']);
+    expect(verifyTrail([{ ...withheld, storedAt: null }], keys, { scope: { tenant: 'insurer' }, tenantSecret: secretOf('insurer') }).problems.map((p) => p.kind)).toEqual(['malformed_record']);
   });
 
   it('reads a trail file written before the v2 form, whose lines have no salt', () => {
     const signer = keyPair();
-    const stored = signedTrail([{ actor: 'alice', action: 'events', tenant: 'bank', session: 's1', reason: null, outcome: 'granted', v1: true }], signer);
+    const stored = signedTrail([{ actor: 'alice', action: 'events', tenant: 'bank', session: 's1', reason: null, outcome: 'granted', form: 1 }], signer);
     const { salt: _salt, storedAt: _storedAt, ...old } = trailLine(stored[0]!) as Record<string, unknown>;
     expect(verifyTrail([old], { keys: new Map([[signer.id, signer.publicKey]]) })).toMatchObject({ ok: true, shown: 1, withheld: 0 });
   });

@@ -1,5 +1,5 @@
-import { ensureSodium } from '../../crypto';
-import { SINCE_MARGIN_MS, parseTrustedKeys, trailLine, verifyTrail, type TrailScope } from '../../audit';
+import { ensureSodium, fromHex } from '../../crypto';
+import { SINCE_MARGIN_MS, TENANT_SECRET_BYTES, parseTrustedKeys, trailLine, verifyTrail, type TrailScope } from '../../audit';
 import { sessionId, tenantId } from '../../domain';
 import { InputError } from '../../errors';
 import type { CommandContext } from '../context';
@@ -51,10 +51,12 @@ function scopeFlags(flags: { tenant?: string; session?: string }): TrailScope | 
  * witness's trail head, its end; with --from-head (the witness's head at the last check,
  * kept by the auditor), the records after it (`access-log --json --after-seq`); with
  * --tenant (and --session), the listing for that tenant (or session), none of whose
- * records may be withheld. Exit 1 on any problem, 2 for flags or a keys file that are not
- * right.
+ * records may be withheld, told by the tenant's trail secret (--tenant-secret, a file
+ * holding the hex `--json` reported as `tenantSecret` at an earlier check; else the one
+ * the tenant's records shown carry). Exit 1 on any problem, 2 for flags or a keys file
+ * that are not right.
  */
-export async function verifyTrailCommand(ctx: CommandContext, file: string, flags: { trustedKeys?: string; witnessHead?: string; fromHead?: string; tenant?: string; session?: string; since?: string }): Promise<number> {
+export async function verifyTrailCommand(ctx: CommandContext, file: string, flags: { trustedKeys?: string; witnessHead?: string; fromHead?: string; tenant?: string; session?: string; since?: string; tenantSecret?: string }): Promise<number> {
   await ensureSodium();
   const since = timeFlag(flags.since, '--since') ?? null;
   if (since !== null && flags.fromHead !== undefined) throw new InputError('INVALID_INPUT', 'a listing is checked from a head checked before (--from-head) or since a time (--since), not both');
@@ -63,6 +65,8 @@ export async function verifyTrailCommand(ctx: CommandContext, file: string, flag
   const trusted = parseTrustedKeys(await readInputFile(flags.trustedKeys), flags.trustedKeys);
   const head = flags.witnessHead === undefined ? null : await readInputFile(flags.witnessHead);
   const fromHead = flags.fromHead === undefined ? null : await readInputFile(flags.fromHead);
+  if (flags.tenantSecret !== undefined && scope === null) throw new InputError('INVALID_INPUT', "--tenant-secret is a tenant's: give it with --tenant");
+  const tenantSecret = flags.tenantSecret === undefined ? null : secretFile(await readInputFile(flags.tenantSecret), flags.tenantSecret);
   const lines = (await readInputFile(file))
     .split('\n')
     .filter((l) => l.trim() !== '')
@@ -73,7 +77,7 @@ export async function verifyTrailCommand(ctx: CommandContext, file: string, flag
         return undefined;
       }
     });
-  const report = verifyTrail(lines, trusted, { witnessHead: head, fromHead, scope, since });
+  const report = verifyTrail(lines, trusted, { witnessHead: head, fromHead, scope, since, tenantSecret });
   if (ctx.config.json) json(ctx.io, report);
   else {
     const name = scope === null ? null : scope.session === undefined ? `tenant ${scope.tenant}` : `session ${scope.tenant}/${scope.session}`;
@@ -88,4 +92,11 @@ export async function verifyTrailCommand(ctx: CommandContext, file: string, flag
     for (const p of report.problems) ctx.io.out(printable(`  ${p.kind}${p.seq !== undefined ? ` (seq ${p.seq})` : ''}: ${p.detail}`));
   }
   return report.ok ? 0 : 1;
+}
+
+/** A tenant's trail secret as kept in a file: its hex (TENANT_SECRET_BYTES bytes), and nothing else but white space. */
+function secretFile(text: string, file: string): Uint8Array {
+  const hex = text.trim();
+  if (!new RegExp(`^[0-9a-f]{${TENANT_SECRET_BYTES * 2}}$`).test(hex)) throw new InputError('INVALID_INPUT', `${file}: not a tenant's trail secret (${TENANT_SECRET_BYTES * 2} lower-case hex digits, as verify-trail --json reports it)`);
+  return fromHex(hex);
 }

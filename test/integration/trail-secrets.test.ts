@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import { accessHash, sessionCommitment, signTrailHead, tenantCommitment, verifyTrail, type TrailLine } from '../../src/audit';
+import { fromHex, toHex } from '../../src/crypto';
+import { appendAccess, lastAccess } from '../../src/store';
+import type { VaultDeps } from '../../src/vault/deps';
+import { storeOf, type Vault } from '../../src/vault/vault';
+import { backends, dropCreatedDatabases, testVault } from '../support/backends';
+import { asOwner } from '../support/owner';
+import { refusal } from '../support/refusal';
+
+/**
+ * A tenant's listing of the access trail shows every other tenant's record as digests of
+ * its tenant, its session and its other fields. Before migration 0061 the tenant's and the
+ * session's digests were the record's seq and the names, hashed: the bank's auditor, handed
+ * the bank's listing, tried "insurer" against them and learned which records were the
+ * insurer's, when its sessions were read, and which of a guessed session id. Now they are
+ * keyed by the tenant's trail secret, which the tenant's auditor alone of the auditors
+ * holds. Performed as the bank's auditor (guessing), as the application role holding the
+ * signing key (a record of the bank keyed by another secret, which the bank's auditor
+ * would take for another tenant's), and as the DBA with triggers off.
+ */
+afterAll(dropCreatedDatabases);
+
+describe.each(backends())("a tenant's trail secret, on $name", (backend) => {
+  let vault: Vault;
+  let url: string;
+  let close: () => Promise<void>;
+
+  beforeAll(async () => {
+    ({ vault, url, close } = await testVault(backend));
+    await vault.createTenant('bank');
+    await vault.createTenant('insurer');
+    await vault.session('bank', 'claim-8812').append({ type: 'message', role: 'user', content: 'my card number' });
+    await vault.session('insurer', 'policy-77').append({ type: 'message', role: 'user', content: 'my diagnosis' });
+    await vault.operator({ actor: 'carol', reason: 'fraud case 4471' }).state('insurer', 'policy-77');
+    await vault.operator({ actor: 'mallory', reason: 'curious' }).state('bank', 'claim-8812');
+    await vault.operator({ actor: 'dave', reason: 'renewal' }).events('insurer', 'policy-77');
+  });
+  afterAll(() => close());
+
+  const listing = async (tenant: string) => {
+    const lines: TrailLine[] = [];
+    for await (const l of vault.trailFile({ tenant })) lines.push(l);
+    return lines;
+  };
+  const secretIn = (lines: TrailLine[]) => {
+    const shown = lines.find((l) => 'tenantSecret' in l && l.tenantSecret !== undefined) as { tenantSecret?: string } | undefined;
+    return shown?.tenantSecret === undefined ? undefined : fromHex(shown.tenantSecret);
+  };
+
+  it("the bank's auditor cannot tell which withheld records are the insurer's, or which session they were of, by trying names", async () => {
+    const bank = await listing('bank');
+    const withheld = bank.filter((l) => 'withheld' in l) as Extract<TrailLine, { withheld: unknown }>[];
+    // The insurer's: its policy's record at its creation, carol's read and dave's.
+    expect(withheld.length).toBe(3);
+    const bankSecret = secretIn(bank);
+    // Every documented form of a guess: the names hashed with the seq (v2), or keyed by the one secret the bank's auditor holds, the bank's.
+    const guesses = ['insurer', 'Insurer', 'insurance', 'acme', 'bank'];
+    const found: string[] = [];
+    for (const w of withheld) {
+      for (const g of guesses) {
+        const tenants = [tenantCommitment(w.seq, g), ...(bankSecret ? [tenantCommitment(w.seq, g, bankSecret)] : [])].map(toHex);
+        if (tenants.includes(w.withheld.tenant)) found.push(`${w.seq} tenant ${g}`);
+        for (const s of [null, 'policy-77', 'claim-8812']) {
+          const sessions = [sessionCommitment(w.seq, g, s), ...(bankSecret ? [sessionCommitment(w.seq, g, s, bankSecret)] : [])].map(toHex);
+          if (sessions.includes(w.withheld.session)) found.push(`${w.seq} session ${g}/${s}`);
+        }
+      }
+    }
+    expect(found).toEqual([]);
+    // The listing checks whole for the bank, by the bank's own secret, which its records shown carry.
+    expect(verifyTrail(bank, { keys: await deps().trustedKeys() }, { scope: { tenant: 'bank' } })).toMatchObject({ ok: true, shown: 2, withheld: 3, tenantSecret: toHex(bankSecret!) });
+    // The insurer's auditor, holding the insurer's secret, is the one who finds them the insurer's.
+    const insurerSecret = secretIn(await listing('insurer'))!;
+    const own = verifyTrail(bank, { keys: await deps().trustedKeys() }, { scope: { tenant: 'insurer' }, tenantSecret: insurerSecret });
+    expect(own.problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(withheld.map((w) => `${w.seq} own_record_withheld`));
+  });
+
+  const deps = () => (vault as unknown as { deps: VaultDeps }).deps;
+
+  /** The bank's next record, chained and signed as the vault would, but keyed by `secret`. */
+  const nextRecord = async (secret: Uint8Array) => {
+    const last = (await lastAccess(storeOf(vault).db))!;
+    const r = { seq: last.seq + 1, at: new Date(), actor: 'mallory', action: 'export', tenant: 'bank', session: 'claim-8812', reason: 'curious', outcome: 'granted', salt: new Uint8Array(randomBytes(16)), tenantSecret: secret };
+    const hash = accessHash(last.hash, r);
+    const { keyId, signature } = signTrailHead({ seq: r.seq, hash, at: r.at }, (await deps().signer())!);
+    return { ...r, hash, keyId, signature };
+  };
+
+  it("refuses a record of the bank keyed by another secret, even from a writer holding the signing key; one stored with triggers off is named by verify and by the bank's auditor", async () => {
+    const bankSecret = secretIn(await listing('bank'))!;
+    const before = (await lastAccess(storeOf(vault).db))!.seq;
+    const other = new Uint8Array(randomBytes(32));
+    // As the application role, with the checkpoint signing key: the database refuses it.
+    expect(await refusal(appendAccess(storeOf(vault), [await nextRecord(other)]))).toMatch(/trail secret is the one its first record has/);
+    expect((await lastAccess(storeOf(vault).db))!.seq).toBe(before);
+    // A record with a secret and no tenant, or a secret of another size, is refused too.
+    const vaultOwn = await nextRecord(bankSecret);
+    expect(await refusal(asOwner(vault, url, [{ text: 'INSERT INTO access_log (seq, at, actor, action, outcome, hash, salt, tenant_secret) VALUES ($1, now(), $2, $3, $4, $5, $6, $7)', values: [vaultOwn.seq, 'ops', 'keys.rotate-master', 'granted', Buffer.from(vaultOwn.hash), Buffer.from(vaultOwn.salt), Buffer.from(bankSecret)] }], { triggers: 'on' }))).toMatch(/access_log_tenant_secret_form/);
+    await expect(appendAccess(storeOf(vault), [{ ...vaultOwn, tenantSecret: new Uint8Array(31) }])).rejects.toThrow(RangeError);
+    expect((await lastAccess(storeOf(vault).db))!.seq).toBe(before);
+    expect((await vault.verify()).ok).toBe(true);
+
+    // As the DBA with triggers off: stored, and named.
+    const forged = await nextRecord(other);
+    await asOwner(vault, url, [
+      {
+        text: 'INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash, key_id, signature, salt, tenant_secret) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
+        values: [forged.seq, forged.at, forged.actor, forged.action, forged.tenant, forged.session, forged.reason, forged.outcome, Buffer.from(forged.hash), forged.keyId, Buffer.from(forged.signature), Buffer.from(forged.salt), Buffer.from(forged.tenantSecret)],
+      },
+    ]);
+    expect((await vault.verify()).problems).toEqual([{ tenant: '*', session: '(access trail)', seq: forged.seq, kind: 'access_tenant_secret_changed' }]);
+    // In the bank's listing it is shown, keyed by another secret than the one the bank's auditor kept.
+    const bank = await listing('bank');
+    const report = verifyTrail(bank, { keys: await deps().trustedKeys() }, { scope: { tenant: 'bank' }, tenantSecret: bankSecret });
+    expect(report.problems.map((p) => `${p.seq} ${p.kind}`)).toEqual([`${forged.seq} tenant_secret_mismatch`, `${forged.seq} access_tenant_secret_changed`]);
+  });
+});
