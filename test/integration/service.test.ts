@@ -112,16 +112,19 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
     // What the auditor checks it with, fetched from the witness, not the service.
     const keys = parseTrustedKeys(readFileSync(path.join(svc.home, 'witness', 'public-keys.json'), 'utf8'), 'public-keys.json');
     const head = readFileSync(path.join(svc.home, 'witness', 'access-trail.checkpoint'), 'utf8');
-    const check = (ls: string[], scope: TrailScope = { tenant: 'acme' }) => verifyTrail(ls.map((l) => JSON.parse(l) as unknown), keys, { witnessHead: head, scope });
-    expect(check(lines)).toMatchObject({ ok: true, scope: { tenant: 'acme' }, records: lines.length, problems: [] });
+    const check = (ls: string[], scope: TrailScope = { tenant: 'acme' }, tenantSecret: Uint8Array | null = null) => verifyTrail(ls.map((l) => JSON.parse(l) as unknown), keys, { witnessHead: head, scope, tenantSecret });
+    const first = check(lines);
+    expect(first).toMatchObject({ ok: true, scope: { tenant: 'acme' }, records: lines.length, tenantSecret: expect.stringMatching(/^[0-9a-f]{64}$/), problems: [] });
+    // The auditor keeps acme's trail secret for the listings that show none of acme's records.
+    const tenantSecret = fromHex(first.tenantSecret!);
     const at = parsed.indexOf(read);
     // The service leaves out the read...
     expect(check(lines.filter((_, i) => i !== at)).problems.map((p) => p.kind)).toEqual(['access_gap', 'access_hash_mismatch']);
     // ... or cuts the trail before it...
     expect(check(lines.slice(0, at)).problems.map((p) => p.kind)).toEqual(['access_witness_beyond_head']);
     // ... or withholds it: its tenant is acme.
-    const r = JSON.parse(lines[at]!) as { seq: number; at: string; salt: string; hash: string; keyId: string; signature: string; storedAt: string } & AccessRecord;
-    const d = accessDigests({ ...r, at: new Date(r.at), salt: fromHex(r.salt) });
+    const r = JSON.parse(lines[at]!) as { seq: number; at: string; salt: string; tenantSecret: string; hash: string; keyId: string; signature: string; storedAt: string } & AccessRecord;
+    const d = accessDigests({ ...r, at: new Date(r.at), salt: fromHex(r.salt), tenantSecret: fromHex(r.tenantSecret) });
     const withheld = JSON.stringify({ seq: r.seq, at: r.at, withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, hash: r.hash, keyId: r.keyId, signature: r.signature, storedAt: r.storedAt });
     expect(check(lines.map((l, i) => (i === at ? withheld : l))).problems.map((p) => p.kind)).toEqual(['own_record_withheld']);
     // With `since`, from the last record dated 5 minutes before it (none here: from seq 1), checked as a listing since that time.
@@ -145,7 +148,9 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
     expect(s1Lines.map((l) => JSON.parse(l) as { withheld?: unknown; session?: string }).filter((l) => l.withheld === undefined).every((l) => l.session === 's1')).toBe(true);
     // ... where the read of s1 withheld, or the whole listing taken as s2's, is caught.
     const s1At = s1Lines.findIndex((l) => l.includes(`"token:${acmeOperator.id}"`));
-    expect(check(s1Lines.map((l, i) => (i === s1At ? withheld : l)), { tenant: 'acme', session: 's1' }).problems.map((p) => p.kind)).toEqual(['own_record_withheld']);
+    expect(check(s1Lines.map((l, i) => (i === s1At ? withheld : l)), { tenant: 'acme', session: 's1' }, tenantSecret).problems.map((p) => p.kind)).toEqual(['own_record_withheld']);
+    // (Without acme's secret kept, and that read the only record of acme's shown, the auditor cannot tell it from another tenant's, and is told so.)
+    expect(check(s1Lines.map((l, i) => (i === s1At ? withheld : l)), { tenant: 'acme', session: 's1' }).problems.map((p) => p.kind)).toEqual(['tenant_secret_unknown']);
     expect(check(s1Lines, { tenant: 'acme', session: 's2' }).ok).toBe(false);
     // Another tenant's auditor reaches neither listing.
     expect((await svc.call(tokens.other.auditor, 'GET', '/v1/tenants/acme/sessions/s1/access-log')).status).toBe(403);
@@ -160,9 +165,9 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
       const next = await svc.call(tokens.acme.auditor, 'GET', `${url}?afterSeq=${checkedBefore.seq}`);
       const nextLines = next.text.trim().split('\n');
       expect((JSON.parse(nextLines[0]!) as { seq: number }).seq).toBe(checkedBefore.seq + 1);
-      expect(verifyTrail(nextLines.map((l) => JSON.parse(l) as unknown), keys, { fromHead: head, witnessHead: now, scope })).toMatchObject({ ok: true, fromSeq: checkedBefore.seq, problems: [] });
+      expect(verifyTrail(nextLines.map((l) => JSON.parse(l) as unknown), keys, { fromHead: head, witnessHead: now, scope, tenantSecret })).toMatchObject({ ok: true, fromSeq: checkedBefore.seq, problems: [] });
       // ... and the stream leaving out the first record after it is caught (a gap, or, where it was the last, the witness's head).
-      expect(verifyTrail(nextLines.slice(1).map((l) => JSON.parse(l) as unknown), keys, { fromHead: head, witnessHead: now, scope }).problems.map((p) => p.kind)).toEqual(
+      expect(verifyTrail(nextLines.slice(1).map((l) => JSON.parse(l) as unknown), keys, { fromHead: head, witnessHead: now, scope, tenantSecret }).problems.map((p) => p.kind)).toEqual(
         nextLines.length > 1 ? expect.arrayContaining(['access_gap']) : ['access_witness_beyond_head'],
       );
     }
