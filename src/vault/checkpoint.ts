@@ -1,6 +1,7 @@
-import { InputError, KeyError } from '../errors';
+import { InputError, KeyError, StorageError } from '../errors';
 import { parseCheckpoint, signCheckpoint, type CheckpointSigner } from '../audit';
-import { insertCheckpoint, listTenants, readSession, withTenant, type SessionRow } from '../store';
+import { insertCheckpoint, listTenants, readSession, tenantSecrets, withTenant, type SessionRow } from '../store';
+import { recordAccesses } from './access';
 import { toHex } from '../crypto';
 import type { VaultDeps } from './deps';
 import { sessionRow } from './session-row';
@@ -40,8 +41,10 @@ export async function checkpoint(deps: VaultDeps, scope: { tenant?: string; sess
   await deps.witness?.addPublicKeys(new Map([[signer.id, signer.publicKey]]));
   const all = (await listTenants(deps.store.db)).map((t) => t.tenant);
   if (scope.tenant !== undefined && !all.includes(scope.tenant)) throw new InputError('UNKNOWN_TENANT', `unknown tenant ${scope.tenant}`);
+  const tenants = scope.tenant !== undefined ? [scope.tenant] : all;
+  await fixTrailSecrets(deps, tenants);
   const results: CheckpointResult[] = [];
-  for (const tenant of scope.tenant !== undefined ? [scope.tenant] : all) {
+  for (const tenant of tenants) {
     for await (const listed of sessionsOf(deps, tenant, scope.session)) {
       const r = await signHead(deps, signer, tenant, listed);
       if (r) results.push(r);
@@ -49,6 +52,27 @@ export async function checkpoint(deps: VaultDeps, scope: { tenant?: string; sess
   }
   deps.logger.info({ op: 'checkpoint', sessions: results.length }, 'checkpoints signed');
   return results;
+}
+
+/** The action of the record that fixes a tenant's trail secret where nothing else has since migration 0061. */
+export const TRAIL_SECRET_ACTION = 'trail.secret';
+
+/**
+ * Gives each tenant with no access record in the v3 form yet (one of a vault upgraded
+ * across migration 0061 that no operator has acted on since) a record that fixes its trail
+ * secret: `(vault)` `trail.secret`, witnessed. Until then its auditor has no secret to
+ * tell the tenant's withheld records by, and a listing with records withheld could not be
+ * checked for it (audit/trail-file.ts, `tenant_secret_unknown`). Run with `checkpoint`,
+ * which operators schedule; a tenant created since 0061 has one from its creation.
+ */
+async function fixTrailSecrets(deps: VaultDeps, tenants: readonly string[]): Promise<void> {
+  const fixed = await tenantSecrets(deps.store, tenants).catch((e: unknown) => {
+    throw new StorageError('ACCESS_TRAIL_UNAVAILABLE', "the access trail cannot be read for the tenants' trail secrets, so the checkpoint run is refused", { cause: e });
+  });
+  const missing = tenants.filter((t) => !fixed.has(t));
+  if (missing.length === 0) return;
+  await recordAccesses(deps, missing.map((tenant) => ({ actor: '(vault)', action: TRAIL_SECRET_ACTION, tenant, session: null, reason: null, outcome: 'granted' })));
+  deps.logger.info({ op: 'checkpoint', tenants: missing.length }, "tenants' trail secrets fixed");
 }
 
 /** Attempts at one session's head while appends keep moving it. */

@@ -87,6 +87,27 @@ describe.each(backends())("a tenant's trail secret, on $name", (backend) => {
     return { ...r, hash, keyId, signature };
   };
 
+  it('a checkpoint run that cannot read the trail for the secrets is refused, typed, and signs nothing', async () => {
+    const fresh = await testVault(backend);
+    try {
+      await fresh.vault.createTenant('bank');
+      await fresh.vault.session('bank', 's').append({ type: 'task', task: 't' });
+      const app = storeOf(fresh.vault).layout.appRole;
+      await asOwner(fresh.vault, fresh.url, [{ text: `REVOKE SELECT ON access_log FROM ${app}` }], { triggers: 'on' });
+      try {
+        await expect(fresh.vault.checkpoint()).rejects.toMatchObject({ code: 'ACCESS_TRAIL_UNAVAILABLE', message: expect.stringContaining("trail secrets, so the checkpoint run is refused") });
+      } finally {
+        await asOwner(fresh.vault, fresh.url, [{ text: `GRANT SELECT ON access_log TO ${app}` }], { triggers: 'on' });
+      }
+      const signed = await asOwner(fresh.vault, fresh.url, [{ text: 'SELECT count(*)::int AS n FROM checkpoints' }]);
+      expect(signed[0]).toEqual([{ n: 1 }]); // the append's own head, signed as it was written, and no more
+      // With the trail readable again, the run signs and witnesses the head.
+      expect((await fresh.vault.checkpoint()).map((r) => r.witness)).toEqual(['recorded']);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it("refuses a record of the bank keyed by another secret, even from a writer holding the signing key; one stored with triggers off is named by verify and by the bank's auditor", async () => {
     const bankSecret = secretIn(await listing('bank'))!;
     const before = (await lastAccess(storeOf(vault).db))!.seq;

@@ -11,6 +11,7 @@ import { withTenant } from '../../src/store';
 import { createLogger } from '../../src/observability';
 import { refusal } from '../support/refusal';
 import { parseTrustedKeys, verifyTrail, type TrailLine } from '../../src/audit';
+import { fromHex } from '../../src/crypto';
 
 /**
  * A vault made by the version before the operator role (drizzle/0040) and the restore
@@ -148,6 +149,32 @@ describe.each(backends())('a vault made at migration 0039, upgraded, on $name', 
       const report = await owner.verify();
       expect(report.problems).toEqual([]);
       expect(report).toMatchObject({ ok: true, sessions: 3 });
+      // No record of the bank's since 0061 fixes its trail secret: the listing of its held
+      // session, with the vault's key checks withheld, cannot be checked for the bank (any of
+      // them could be the bank's in the v3 form) ...
+      const keys = parseTrustedKeys(readFileSync(path.join(home, 'witness', 'public-keys.json'), 'utf8'), 'public-keys.json');
+      const heldListing = async () => {
+        const lines: TrailLine[] = [];
+        for await (const l of owner.trailFile({ tenant: 'bank', session: 'held' })) lines.push(l);
+        return lines;
+      };
+      const before = await heldListing();
+      expect(before.filter((l) => 'withheld' in l).length).toBe(2);
+      expect(verifyTrail(before, keys, { scope: { tenant: 'bank', session: 'held' } }).problems.map((p) => p.kind)).toEqual(['tenant_secret_unknown']);
+      // ... until the scheduled checkpoint run writes a record that fixes it, which the bank's listing shows.
+      await owner.checkpoint();
+      const bank: TrailLine[] = [];
+      for await (const l of owner.trailFile({ tenant: 'bank' })) bank.push(l);
+      const fixedBy = bank.filter((l) => !('withheld' in l) && l.action === 'trail.secret');
+      expect(fixedBy).toEqual([expect.objectContaining({ actor: '(vault)', tenant: 'bank', session: null, tenantSecret: expect.stringMatching(/^[0-9a-f]{64}$/) })]);
+      const bankReport = verifyTrail(bank, keys, { witnessHead: readFileSync(path.join(home, 'witness', 'access-trail.checkpoint'), 'utf8'), scope: { tenant: 'bank' } });
+      expect(bankReport).toMatchObject({ ok: true, tenantSecret: (fixedBy[0] as { tenantSecret: string }).tenantSecret, problems: [] });
+      // Kept by the bank's auditor, it tells the held session's listing apart; a second run writes no second record.
+      expect(verifyTrail(await heldListing(), keys, { scope: { tenant: 'bank', session: 'held' }, tenantSecret: fromHex(bankReport.tenantSecret!) })).toMatchObject({ ok: true, problems: [] });
+      await owner.checkpoint();
+      let again = 0;
+      for await (const r of owner.accessLog({ tenant: 'bank' })) if (r.action === 'trail.secret') again++;
+      expect(again).toBe(1);
     } finally {
       await owner.close();
     }
