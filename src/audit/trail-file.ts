@@ -146,7 +146,8 @@ export interface TrailCheck {
   /**
    * The scope's tenant's trail secret, kept from an earlier check (TrailReport.tenantSecret):
    * a withheld record keyed by it is the tenant's own, and a record of the tenant shown with
-   * another is refused. Without it, the one the tenant's records shown carry.
+   * another is refused. Without it, the one the tenant's records shown carry, up to the
+   * witnessed head where one is given.
    */
   tenantSecret?: Uint8Array | null;
 }
@@ -228,7 +229,8 @@ export function verifyTrail(lines: readonly unknown[], trusted: { keys: Readonly
     if (scope !== null && l.tenant === scope.tenant && l.tenantSecret !== undefined) {
       const own = fromHex(l.tenantSecret);
       if (pinned && !bytesEqual(own, pinned)) problems.push({ kind: 'tenant_secret_mismatch', seq: l.seq, detail: `record ${l.seq}: tenant ${scope.tenant}'s, keyed by another trail secret than the one given: the listing's withheld records cannot be told apart from the tenant's by it` });
-      secret ??= own;
+      // Learned only from a record the witness saw: one past its head, whoever holds the signing key could have made up, with a secret of their own.
+      if (witnessed === null || l.seq <= witnessed.seq) secret ??= own;
     }
     chain.push({
       seq: l.seq,

@@ -319,6 +319,37 @@ describe("a tenant's listing of the trail", () => {
     }
   });
 
+  it("takes the tenant's secret only from a record the witness saw: a lister holding the signing key cannot pass off a secret of their own by a record appended past the head", () => {
+    const signer = keyPair();
+    const keys = { keys: new Map([[signer.id, signer.publicKey]]) };
+    const stored = signedTrail(
+      [
+        { actor: '(default)', action: 'retention.set:30d/7y', tenant: 'bank', session: null, reason: 'tenant created', outcome: 'granted', form: 3 },
+        { actor: 'carol', action: 'events', tenant: 'insurer', session: 's1', reason: null, outcome: 'granted', form: 3 },
+        { actor: 'mallory', action: 'export', tenant: 'bank', session: 's1', reason: 'curious', outcome: 'granted', form: 3 },
+      ],
+      signer,
+    );
+    const witnessHead = stored[2]!.note;
+    const asWithheld = (r: (typeof stored)[number]) => {
+      const d = accessDigests({ ...r, salt: r.salt! });
+      return { seq: r.seq, at: r.at.toISOString(), withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, hash: toHex(r.hash), keyId: r.keyId, signature: Buffer.from(r.signature).toString('base64'), storedAt: r.storedAt.toISOString() };
+    };
+    // The bank's records withheld, and a record of the bank's of the lister's own making after the witnessed head, keyed by a secret they chose.
+    const forgedSecret = new Uint8Array(32).fill(0xee);
+    const fake = { seq: 4, at: new Date(stored[2]!.at.getTime() + 1000), actor: 'ops', action: 'keys.check', tenant: 'bank', session: null, reason: null, outcome: 'granted', salt: new Uint8Array(16).fill(4), tenantSecret: forgedSecret, storedAt: new Date(stored[2]!.at.getTime() + 1005) };
+    const fakeHash = accessHash(stored[2]!.hash, fake);
+    const { keyId, signature } = signTrailHead({ seq: 4, hash: fakeHash, at: fake.at }, signer);
+    const listing = [asWithheld(stored[0]!), trailLine(stored[1]!, { tenant: 'bank' }), asWithheld(stored[2]!), trailLine({ ...fake, hash: fakeHash, keyId, signature })];
+    const report = verifyTrail(listing, keys, { scope: { tenant: 'bank' }, witnessHead });
+    expect(report.ok).toBe(false);
+    expect(report.problems.map((p) => `${p.seq ?? '-'} ${p.kind}`)).toEqual(['- tenant_secret_unknown']);
+    // With the bank's secret kept, the withheld records are the bank's, and the record past the head is not under it.
+    expect(verifyTrail(listing, keys, { scope: { tenant: 'bank' }, witnessHead, tenantSecret: secretOf('bank') }).problems.map((p) => `${p.seq ?? '-'} ${p.kind}`)).toEqual(['4 tenant_secret_mismatch', '1 own_record_withheld', '3 own_record_withheld']);
+    // Without a witnessed head the end is not checked (the command says so), and any record shown gives the secret.
+    expect(verifyTrail(listing, keys, { scope: { tenant: 'bank' } }).ok).toBe(true);
+  });
+
   it("holds a retired key's record to the database's storage time, as verify does, and takes no v2 record without one", () => {
     const signer = keyPair();
     const stored = signedTrail([{ actor: 'bob', action: 'hold.clear', tenant: 'bank', session: 's1', reason: 'released', outcome: 'granted', form: 2 }], signer);
