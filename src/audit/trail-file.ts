@@ -7,12 +7,13 @@ import { KEY_PERIOD_GRACE_MS, recordInPeriod, type KeyPeriods } from './key-peri
 /**
  * The operator access trail as a file an auditor checks alone (`access-log --json` writes
  * it, `verify-trail` checks it): one JSON object a line, each record's fields with its
- * salt (hex; null in the v1 form), its tenant's trail secret (hex; in the v3 form only), chain hash (hex), the signature of the trail head at it
- * (`keyId`, base64 `signature`; null for records written before the trail was signed) and
- * when the database stored it (`storedAt`, its own clock, 0057; not signed).
+ * salt (hex; null in the v1 form), its tenant's trail secret (hex; in the v3 form only),
+ * chain hash (hex), the signature of the trail head at it (`keyId`, base64 `signature`;
+ * null for records written before the trail was signed) and when the database stored it
+ * (`storedAt`, its own clock, 0057; not signed).
  * The whole trail, from seq 1: each hash covers the record before it (audit/access.ts).
- * A listing for one tenant, or one session of a tenant (its scope), withholds every v2
- * record outside it: in place of its fields, the digests of its tenant, its session and
+ * A listing for one tenant, or one session of a tenant (its scope), withholds every v2 or
+ * v3 record outside it: in place of its fields, the digests of its tenant, its session and
  * its other fields (`withheld`), which its hash covers, so the chain is checked whole and
  * the auditor sees that no withheld record is in the scope: by the tenant's trail secret,
  * which the tenant's records shown in full carry (or the auditor pinned), for one in the

@@ -345,6 +345,14 @@ describe('the access trail handed to an auditor', () => {
       // By it, the insurer's auditor finds their own records withheld in the bank's listing; without it, that they cannot tell.
       expect(await kinds(lines, 'insurer', insurerSecret)).toEqual(['2 own_record_withheld', '4 own_record_withheld']);
       expect(await kinds(lines, 'insurer')).toEqual(['- tenant_secret_unknown']);
+      const untold = await auditor(['verify-trail', file('trail.ndjson', listed.stdout), '--trusted-keys', keys, '--witness-head', head, '--tenant', 'insurer']);
+      expect([untold.code, untold.stdout.split('\n').slice(1, 3)]).toEqual([
+        1,
+        [
+          "  0 record(s) shown, of tenant insurer or the whole vault; 2 withheld, which cannot be told from that scope's without the tenant's trail secret",
+          expect.stringMatching(/^  tenant_secret_unknown: 2 record\(s\) withheld, and no record of tenant insurer shown carries its trail secret/),
+        ],
+      ]);
       // A secret that is not one is refused before anything is checked.
       const badSecret = await auditor(['verify-trail', file('trail.ndjson', listed.stdout), '--trusted-keys', keys, '--tenant', 'bank', '--tenant-secret', file('bad.secret', 'bank\n')]);
       expect([badSecret.code, badSecret.stdout, badSecret.stderr.trim()]).toEqual([2, '', expect.stringMatching(/^error\[INVALID_INPUT\]: .*bad\.secret: not a tenant's trail secret/)]);

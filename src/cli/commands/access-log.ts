@@ -86,7 +86,8 @@ export async function verifyTrailCommand(ctx: CommandContext, file: string, flag
     ctx.io.out(printable(`${report.ok ? 'OK' : 'TRAIL REJECTED'}: access trail${name === null ? '' : ` for ${name}`}, ${span}${report.witnessedSeq === null ? '' : `, checked against the witnessed head at seq ${report.witnessedSeq}`}`));
     if (scope !== null) {
       const of = scope.session === undefined ? `of tenant ${scope.tenant} or the whole vault` : `of session ${scope.tenant}/${scope.session}`;
-      ctx.io.out(printable(`  ${report.shown} record(s) shown, ${of}; ${report.withheld} withheld, none of them in that scope`));
+      const told = report.withheld > 0 && report.tenantSecret === null ? "which cannot be told from that scope's without the tenant's trail secret" : 'none of them in that scope';
+      ctx.io.out(printable(`  ${report.shown} record(s) shown, ${of}; ${report.withheld} withheld, ${told}`));
     }
     if (report.witnessedSeq === null) ctx.io.out('end: not checked (pass the witness\'s access-trail.checkpoint with --witness-head: records cut from the end would not show)');
     for (const p of report.problems) ctx.io.out(printable(`  ${p.kind}${p.seq !== undefined ? ` (seq ${p.seq})` : ''}: ${p.detail}`));
