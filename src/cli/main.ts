@@ -268,6 +268,7 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .option('--rate-limit <n>', 'requests per second per token (default 1000)')
     .option('--request-timeout <seconds>', 'a request not received in full by then is refused (default 30)')
     .option('--token-cache <seconds>', 'how long a token check is remembered; a revocation elsewhere takes effect within it (default 5; 0: never)')
+    .option('--trust-proxy <addresses>', 'comma-separated addresses or CIDR ranges of the proxies in front of the service, whose X-Forwarded-For names the client (default: none; the header is ignored)')
     // Loaded only for its own command, as chat is: Fastify, OpenAPI and metrics would add ~12 MB to every other run.
     .action(run(async (ctx, f: ServeFlags) => (await import('./commands/serve')).serveCommand(ctx, f)));
   program.command('openapi').description("print the service's OpenAPI 3.1 document").action(run(async (ctx) => (await import('./commands/serve')).openapiCommand(ctx)));

@@ -10,11 +10,17 @@ import { ServiceRefusal } from './http-errors';
  * revoked through this service is forgotten at once; one revoked by another process (the
  * CLI) stops working within `ttlMs`. Failures are never cached; instead each client
  * address has a budget of `failuresPerMinute` failed checks, after which its requests are
- * refused (429) before any lookup, so guessing tokens costs the database nothing.
+ * refused (429) before any lookup, so guessing tokens costs the database nothing. A token
+ * that passed a check within `PROVEN_MS` is checked even then (a lookup as usual): an
+ * address is often shared (a load balancer, a proxy, a NAT), and whoever spends its budget
+ * with guesses must not lock out the agents behind it, which cannot present a token they
+ * do not hold.
  */
 export class TokenCache {
   readonly #hits = new Map<string, { principal: Principal; until: number }>();
   readonly #failures = new Map<string, { count: number; since: number }>();
+  /** Tokens (by hash) that passed a check lately, and until when that lets them past an address's spent budget. */
+  readonly #proven = new Map<string, number>();
 
   constructor(
     private readonly vault: Vault,
@@ -26,12 +32,17 @@ export class TokenCache {
   async principal(authorization: string | undefined, address: string): Promise<Principal> {
     const now = Date.now();
     const f = this.#failures.get(address);
-    if (f && now - f.since < 60_000 && f.count >= this.failuresPerMinute) {
+    const key = tokenKey(authorization);
+    if (f && now - f.since < 60_000 && f.count >= this.failuresPerMinute && !((this.#proven.get(key ?? '') ?? 0) > now)) {
       throw new ServiceRefusal('RATE_LIMITED', `too many failed token checks from this address: at most ${this.failuresPerMinute} a minute`);
     }
     try {
-      return await this.check(authorization, now);
+      const principal = await this.check(key, authorization, now);
+      if (this.#proven.size >= this.max) this.#proven.clear();
+      this.#proven.set(key!, now + PROVEN_MS);
+      return principal;
     } catch (e) {
+      if (key !== null) this.#proven.delete(key);
       if (!f || now - f.since >= 60_000) {
         if (this.#failures.size >= this.max) this.#failures.clear();
         this.#failures.set(address, { count: 1, since: now });
@@ -40,15 +51,12 @@ export class TokenCache {
     }
   }
 
-  private async check(authorization: string | undefined, now: number): Promise<Principal> {
-    const m = typeof authorization === 'string' ? /^Bearer ([\x21-\x7e]{1,256})$/.exec(authorization) : null;
-    if (!m) throw new InputError('UNAUTHENTICATED', 'send an API token as `Authorization: Bearer <token>`');
-    // Keyed by a hash of the token, so the map holds no secret as a key.
-    const key = createHash('sha256').update(m[1]!).digest('base64');
+  private async check(key: string | null, authorization: string | undefined, now: number): Promise<Principal> {
+    if (key === null) throw new InputError('UNAUTHENTICATED', 'send an API token as `Authorization: Bearer <token>`');
     const hit = this.#hits.get(key);
     if (hit && hit.until > now) return hit.principal;
     this.#hits.delete(key);
-    const principal = await this.vault.authenticate(m[1]!);
+    const principal = await this.vault.authenticate(bearer(authorization)!);
     if (this.ttlMs > 0) {
       if (this.#hits.size >= this.max) this.#hits.clear();
       this.#hits.set(key, { principal, until: now + this.ttlMs });
@@ -60,4 +68,18 @@ export class TokenCache {
   forget(tenant: string, tokenId: string): void {
     for (const [k, v] of this.#hits) if (v.principal.tenant === tenant && v.principal.tokenId === tokenId) this.#hits.delete(k);
   }
+}
+
+/** How long a token that passed a check may still be checked from an address whose failure budget is spent. */
+export const PROVEN_MS = 15 * 60_000;
+
+function bearer(authorization: string | undefined): string | null {
+  const m = typeof authorization === 'string' ? /^Bearer ([\x21-\x7e]{1,256})$/.exec(authorization) : null;
+  return m ? m[1]! : null;
+}
+
+/** A token's key in the caches: a hash of it, so that no map holds a secret as a key; null when no token is presented. */
+function tokenKey(authorization: string | undefined): string | null {
+  const token = bearer(authorization);
+  return token === null ? null : createHash('sha256').update(token).digest('base64');
 }

@@ -28,6 +28,13 @@ export interface ServiceOptions {
   rateWindowMs?: number;
   /** Failed token checks a client address may make a minute before its requests are refused (429) unchecked. Default 60. */
   authFailuresPerMinute?: number;
+  /**
+   * The addresses (or CIDR ranges) of the proxies in front of the service, whose
+   * `X-Forwarded-For` names the client: its address is then the client's, for the failure
+   * budget and the rate limit. Default: none, the header is ignored and the address is the
+   * peer's (behind a proxy, every client shares the proxy's budget).
+   */
+  trustProxy?: readonly string[];
   /** A request not received in full by then is answered 408. Default 30,000 ms. */
   requestTimeoutMs?: number;
   /**
@@ -74,6 +81,7 @@ export async function buildService(vault: Vault, options: ServiceOptions = {}): 
   const app = Fastify({
     loggerInstance: logger,
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
+    ...(options.trustProxy && options.trustProxy.length > 0 ? { trustProxy: [...options.trustProxy] } : {}),
     bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
     requestTimeout: options.requestTimeoutMs ?? 30_000,
     connectionTimeout: options.requestTimeoutMs ?? 30_000,

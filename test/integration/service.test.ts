@@ -451,6 +451,54 @@ describe.each(backends())('service limits on $name', (backend) => {
     }
   });
 
+  it("does not lock out the agents behind an address whose failure budget another client spent (a proxy, a NAT): a token that passed a check is still checked", async () => {
+    const svc = await startService(backend, { authFailuresPerMinute: 3, tokenCacheMs: 0 });
+    try {
+      await svc.vault.createTenant('acme');
+      const [agent, idle] = [await svc.token('acme', 'writer'), await svc.token('acme', 'reader')];
+      expect((await svc.call(agent.token, 'GET', '/v1/whoami')).status).toBe(200);
+      // Someone behind the same address spends its budget on guesses.
+      const guess = () => svc.call(`svt1.${Buffer.from('acme').toString('base64url')}.${'0'.repeat(16)}.${'C'.repeat(43)}`, 'GET', '/v1/whoami');
+      expect([(await guess()).status, (await guess()).status, (await guess()).status, (await guess()).status]).toEqual([401, 401, 401, 429]);
+      // The agent goes on (checked against the database each time: the cache is off here); a token never checked is still refused unchecked.
+      expect((await svc.call(agent.token, 'GET', '/v1/whoami')).status).toBe(200);
+      expect((await svc.call(agent.token, 'POST', '/v1/tenants/acme/sessions/s1/events', { events: [{ type: 'task', task: 'go on' }] })).status).toBe(200);
+      expect((await svc.call(idle.token, 'GET', '/v1/whoami')).status).toBe(429);
+      // Revoked, the agent's token fails its check, and is then refused unchecked like any other.
+      await svc.vault.operator({ actor: 'test-setup' }).revokeToken('acme', agent.id);
+      expect((await svc.call(agent.token, 'GET', '/v1/whoami')).status).toBe(401);
+      expect((await svc.call(agent.token, 'GET', '/v1/whoami')).status).toBe(429);
+    } finally {
+      await svc.close();
+    }
+  });
+
+  it('counts failures per client behind a trusted proxy (--trust-proxy), and takes no X-Forwarded-For from anyone else', async () => {
+    const guess = (svc: Awaited<ReturnType<typeof startService>>, client: string) =>
+      svc.call(`svt1.${Buffer.from('acme').toString('base64url')}.${'0'.repeat(16)}.${'D'.repeat(43)}`, 'GET', '/v1/whoami', undefined, { 'x-forwarded-for': client });
+    // Not trusted: a guesser naming a new client each time buys no new budget.
+    const direct = await startService(backend, { authFailuresPerMinute: 2 });
+    try {
+      await direct.vault.createTenant('acme');
+      const statuses = [];
+      for (const c of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) statuses.push((await guess(direct, c)).status);
+      expect(statuses).toEqual([401, 401, 429]);
+    } finally {
+      await direct.close();
+    }
+    // Behind a trusted proxy (here the loopback address the test calls from), each client has its own.
+    const proxied = await startService(backend, { authFailuresPerMinute: 2, trustProxy: ['127.0.0.1/8', '::1'] });
+    try {
+      await proxied.vault.createTenant('acme');
+      const fresh = await proxied.token('acme', 'reader');
+      expect([(await guess(proxied, '203.0.113.9')).status, (await guess(proxied, '203.0.113.9')).status, (await guess(proxied, '203.0.113.9')).status]).toEqual([401, 401, 429]);
+      expect((await proxied.call(fresh.token, 'GET', '/v1/whoami', undefined, { 'x-forwarded-for': '198.51.100.7' })).status).toBe(200);
+      expect((await proxied.call(fresh.token, 'GET', '/v1/whoami', undefined, { 'x-forwarded-for': '203.0.113.9' })).status).toBe(200);
+    } finally {
+      await proxied.close();
+    }
+  });
+
   it('lets an un-revoked token back in only if the trail is cut too, which verify reports and which stops operator access', async () => {
     const svc = await startService(backend, { tokenCacheMs: 0 });
     try {

@@ -119,3 +119,13 @@ describe('OverdueRequests', () => {
     }
   });
 });
+
+describe('serve --trust-proxy', () => {
+  it('takes addresses and CIDR ranges, IPv4 and IPv6, and refuses anything else, typed', async () => {
+    const { proxyAddresses } = await import('../../src/cli/commands/serve');
+    expect(proxyAddresses('10.0.0.5, 10.1.0.0/16,::1,fd00::/8')).toEqual(['10.0.0.5', '10.1.0.0/16', '::1', 'fd00::/8']);
+    for (const bad of ['', 'proxy.internal', '10.0.0.0/33', '::1/129', '10.0.0.1/8/8', '10.0.0.1,', '10.0.0.1/x']) {
+      expect(() => proxyAddresses(bad)).toThrow(expect.objectContaining({ code: 'INVALID_INPUT', message: expect.stringMatching(/^--trust-proxy: .* is not an IP address or CIDR range$/) }));
+    }
+  });
+});

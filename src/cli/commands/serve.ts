@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { InputError } from '../../errors';
 import { createLogger } from '../../observability';
 import { buildService, openApiDocument } from '../../service';
@@ -14,6 +15,7 @@ export interface ServeFlags {
   rateLimit?: string;
   requestTimeout?: string;
   tokenCache?: string;
+  trustProxy?: string;
 }
 
 /**
@@ -31,6 +33,7 @@ export async function serveCommand(ctx: CommandContext, flags: ServeFlags): Prom
     rateLimit: intFlag(flags.rateLimit, '--rate-limit'),
     requestTimeoutMs: seconds(flags.requestTimeout, '--request-timeout'),
     tokenCacheMs: flags.tokenCache === undefined ? undefined : (intFlag(flags.tokenCache, '--token-cache', 0) ?? 0) * 1000,
+    trustProxy: flags.trustProxy === undefined ? undefined : proxyAddresses(flags.trustProxy),
     tls,
     logger: createLogger({ level: ctx.config.logLevel }),
   };
@@ -51,6 +54,18 @@ export async function serveCommand(ctx: CommandContext, flags: ServeFlags): Prom
     await service.close();
   });
   return 0;
+}
+
+/** `--trust-proxy A[,B…]`: addresses or CIDR ranges (IPv4 or IPv6) of the proxies in front of the service. */
+export function proxyAddresses(text: string): string[] {
+  const list = text.split(',').map((a) => a.trim());
+  for (const a of list) {
+    const [ip, bits, ...rest] = a.split('/');
+    const family = isIP(ip ?? '');
+    const prefixOk = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+    if (family === 0 || !prefixOk || rest.length > 0) throw new InputError('INVALID_INPUT', `--trust-proxy: ${JSON.stringify(a)} is not an IP address or CIDR range`);
+  }
+  return list;
 }
 
 /** `openapi`: the service's OpenAPI 3.1 document on stdout (docs/openapi.json is this). */
