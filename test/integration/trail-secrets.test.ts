@@ -4,6 +4,8 @@ import { fromHex, toHex } from '../../src/crypto';
 import { appendAccess, lastAccess } from '../../src/store';
 import type { VaultDeps } from '../../src/vault/deps';
 import { storeOf, type Vault } from '../../src/vault/vault';
+import { openVault } from '../../src/vault';
+import { createLogger } from '../../src/observability';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asOwner } from '../support/owner';
 import { refusal } from '../support/refusal';
@@ -24,10 +26,11 @@ afterAll(dropCreatedDatabases);
 describe.each(backends())("a tenant's trail secret, on $name", (backend) => {
   let vault: Vault;
   let url: string;
+  let home: string;
   let close: () => Promise<void>;
 
   beforeAll(async () => {
-    ({ vault, url, close } = await testVault(backend));
+    ({ vault, url, home, close } = await testVault(backend));
     await vault.createTenant('bank');
     await vault.createTenant('insurer');
     await vault.session('bank', 'claim-8812').append({ type: 'message', role: 'user', content: 'my card number' });
@@ -86,6 +89,24 @@ describe.each(backends())("a tenant's trail secret, on $name", (backend) => {
     const { keyId, signature } = signTrailHead({ seq: r.seq, hash, at: r.at }, (await deps().signer())!);
     return { ...r, hash, keyId, signature };
   };
+
+  it("writers recording a tenant's first records at once agree on its secret: none is refused, and verify finds one secret a tenant", async () => {
+    // Two processes' vaults on a server (the embedded store has one connection: one vault, its calls interleaved).
+    const other = /^postgres/.test(url) ? await openVault({ home, database: url, logger: createLogger({ level: 'silent' }) }) : vault;
+    try {
+      for (let round = 0; round < 8; round++) {
+        // An operator's read of a tenant with no record yet records it (granted, then failed): its first records.
+        const tenant = `ghost-${round}`;
+        const reads = [vault, other, vault, other].map((v, i) => v.operator({ actor: `op${i}`, reason: 'race' }).state(tenant, 's').then(() => 'read', (e: { code?: string }) => e.code));
+        expect(await Promise.all(reads)).toEqual(['UNKNOWN_SESSION', 'UNKNOWN_SESSION', 'UNKNOWN_SESSION', 'UNKNOWN_SESSION']);
+      }
+      const [rows] = await asOwner(vault, url, [{ text: "SELECT tenant_id, count(*)::int AS records, count(DISTINCT tenant_secret)::int AS secrets FROM access_log WHERE tenant_id LIKE 'ghost-%' GROUP BY tenant_id ORDER BY tenant_id" }]);
+      expect(rows).toEqual(Array.from({ length: 8 }, (_, i) => ({ tenant_id: `ghost-${i}`, records: 8, secrets: 1 })));
+      expect((await vault.verify()).problems).toEqual([]);
+    } finally {
+      if (other !== vault) await other.close();
+    }
+  });
 
   it('a checkpoint run that cannot read the trail for the secrets is refused, typed, and signs nothing', async () => {
     const fresh = await testVault(backend);
