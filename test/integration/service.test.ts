@@ -123,9 +123,12 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
     // ... or cuts the trail before it...
     expect(check(lines.slice(0, at)).problems.map((p) => p.kind)).toEqual(['access_witness_beyond_head']);
     // ... or withholds it: its tenant is acme.
-    const r = JSON.parse(lines[at]!) as { seq: number; at: string; salt: string; tenantSecret: string; hash: string; keyId: string; signature: string; storedAt: string } & AccessRecord;
-    const d = accessDigests({ ...r, at: new Date(r.at), salt: fromHex(r.salt), tenantSecret: fromHex(r.tenantSecret) });
-    const withheld = JSON.stringify({ seq: r.seq, at: r.at, withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, hash: r.hash, keyId: r.keyId, signature: r.signature, storedAt: r.storedAt });
+    const asWithheld = (line: string) => {
+      const f = JSON.parse(line) as { seq: number; at: string; salt: string; tenantSecret: string; hash: string; keyId: string; signature: string; storedAt: string } & AccessRecord;
+      const fd = accessDigests({ ...f, at: new Date(f.at), salt: fromHex(f.salt), tenantSecret: fromHex(f.tenantSecret) });
+      return JSON.stringify({ seq: f.seq, at: f.at, withheld: { tenant: toHex(fd.tenant), session: toHex(fd.session), fields: toHex(fd.fields) }, hash: f.hash, keyId: f.keyId, signature: f.signature, storedAt: f.storedAt });
+    };
+    const withheld = asWithheld(lines[at]!);
     expect(check(lines.map((l, i) => (i === at ? withheld : l))).problems.map((p) => p.kind)).toEqual(['own_record_withheld']);
     // With `since`, from the last record dated 5 minutes before it (none here: from seq 1), checked as a listing since that time.
     const sinceAt = parsed[at]!.at;
@@ -150,11 +153,6 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
     const s1At = s1Lines.findIndex((l) => l.includes(`"token:${acmeOperator.id}"`));
     expect(check(s1Lines.map((l, i) => (i === s1At ? withheld : l)), { tenant: 'acme', session: 's1' }, tenantSecret).problems.map((p) => p.kind)).toEqual(['own_record_withheld']);
     // Without acme's secret kept, and every record of s1's withheld, the auditor cannot tell them from another tenant's, and is told so.
-    const asWithheld = (line: string) => {
-      const f = JSON.parse(line) as { seq: number; at: string; salt: string; tenantSecret: string; hash: string; keyId: string; signature: string; storedAt: string } & AccessRecord;
-      const fd = accessDigests({ ...f, at: new Date(f.at), salt: fromHex(f.salt), tenantSecret: fromHex(f.tenantSecret) });
-      return JSON.stringify({ seq: f.seq, at: f.at, withheld: { tenant: toHex(fd.tenant), session: toHex(fd.session), fields: toHex(fd.fields) }, hash: f.hash, keyId: f.keyId, signature: f.signature, storedAt: f.storedAt });
-    };
     const allWithheld = s1Lines.map((l) => ((JSON.parse(l) as { withheld?: unknown }).withheld === undefined ? asWithheld(l) : l));
     expect(check(allWithheld, { tenant: 'acme', session: 's1' }).problems.map((p) => p.kind)).toEqual(['tenant_secret_unknown']);
     expect(check(allWithheld, { tenant: 'acme', session: 's1' }, tenantSecret).problems.map((p) => p.kind)).toEqual(expect.arrayContaining(['own_record_withheld']));

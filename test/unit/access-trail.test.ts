@@ -110,6 +110,9 @@ describe('access hash', () => {
   });
 });
 
+/** A scope no record is in: a listing for it withholds every record in the v2 or v3 form, as a lister hiding one would. */
+const NO_ONE: TrailScope = { tenant: '(no one)', session: '(no one)' };
+
 /** Each tenant's trail secret, as its first v3 record fixed it and its auditor keeps it. */
 const secretOf = (tenant: string) => new Uint8Array(32).fill(tenant === 'bank' ? 0xb1 : tenant === 'insurer' ? 0x15 : 0x77);
 
@@ -282,10 +285,7 @@ describe("a tenant's listing of the trail", () => {
       return JSON.parse(run.stdout) as { records: number; bad: number[]; ownWithheld: number[] };
     };
     const ours = (lines: unknown[], scope: TrailScope, tenantSecret?: Uint8Array) => verifyTrail(lines, keys, { scope, tenantSecret }).problems.map((p) => `${p.seq ?? '-'} ${p.kind}`);
-    const asWithheld = (r: (typeof stored)[number]) => {
-      const d = accessDigests({ ...r, salt: r.salt! });
-      return { seq: r.seq, at: r.at.toISOString(), withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, hash: toHex(r.hash), keyId: r.keyId, signature: Buffer.from(r.signature).toString('base64'), storedAt: r.storedAt.toISOString() };
-    };
+    const asWithheld = (r: (typeof stored)[number]) => trailLine(r, NO_ONE);
     try {
       expect(python(stored.map((r) => trailLine(r)), [])).toEqual({ records: 10, bad: [], ownWithheld: [] });
       const bank = stored.map((r) => trailLine(r, { tenant: 'bank' }));
@@ -331,10 +331,7 @@ describe("a tenant's listing of the trail", () => {
       signer,
     );
     const witnessHead = stored[2]!.note;
-    const asWithheld = (r: (typeof stored)[number]) => {
-      const d = accessDigests({ ...r, salt: r.salt! });
-      return { seq: r.seq, at: r.at.toISOString(), withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, hash: toHex(r.hash), keyId: r.keyId, signature: Buffer.from(r.signature).toString('base64'), storedAt: r.storedAt.toISOString() };
-    };
+    const asWithheld = (r: (typeof stored)[number]) => trailLine(r, NO_ONE);
     // The bank's records withheld, and a record of the bank's of the lister's own making after the witnessed head, keyed by a secret they chose.
     const forgedSecret = new Uint8Array(32).fill(0xee);
     const fake = { seq: 4, at: new Date(stored[2]!.at.getTime() + 1000), actor: 'ops', action: 'keys.check', tenant: 'bank', session: null, reason: null, outcome: 'granted', salt: new Uint8Array(16).fill(4), tenantSecret: forgedSecret, storedAt: new Date(stored[2]!.at.getTime() + 1005) };
