@@ -24,8 +24,15 @@ export type { AccessRecord };
  * the tenant's auditor) can tell a withheld record of the tenant from another's:
  *   tenant_n  = BLAKE2b-256( str("session-vault/access-tenant/v3") ‖ bytes(secret) ‖ u64(seq) ‖ str(tenant) )
  *   session_n = BLAKE2b-256( str("session-vault/access-session/v3") ‖ bytes(secret) ‖ u64(seq) ‖ str(tenant) ‖ opt(str(session)) )
- * fields_n and hash_n as in v2. A record with no tenant (the vault's own) stays in the v2
- * form: it is shown to every tenant's auditor, and no name of it is there to guess.
+ * fields_n and hash_n as in v2. A record of a tenant written since migration 0062 is in the
+ * v4 form: the v3 form with its session's digest keyed instead by the session's trail key,
+ * derived from the tenant's secret, so that a session's listing (what a customer asking
+ * who read their conversation is handed) can show the session's records with that key and
+ * not the tenant's secret, by which its holder could try the tenant's other session ids:
+ *   key_n     = BLAKE2b-256( str("session-vault/access-session-key/v4") ‖ bytes(secret) ‖ str(tenant) ‖ opt(str(session)) )
+ *   session_n = BLAKE2b-256( str("session-vault/access-session/v4") ‖ bytes(key_n) ‖ u64(seq) ‖ str(tenant) ‖ opt(str(session)) )
+ * tenant_n, fields_n and hash_n as in v3. A record with no tenant (the vault's own) stays
+ * in the v2 form: it is shown to every tenant's auditor, and no name of it is there to guess.
  * A record without a salt (written before 0059) is chained in the v1 form:
  *   hash_n = BLAKE2b-256( str("session-vault/access/v1") ‖ bytes(hash_{n-1}) ‖ u64(seq)
  *                         ‖ u64(at ms) ‖ str(actor) ‖ str(action) ‖ opt(str(tenant))
@@ -40,6 +47,8 @@ const SESSION_TAG = 'session-vault/access-session/v2';
 const FIELDS_TAG = 'session-vault/access-fields/v2';
 const TENANT_TAG_V3 = 'session-vault/access-tenant/v3';
 const SESSION_TAG_V3 = 'session-vault/access-session/v3';
+const SESSION_KEY_TAG_V4 = 'session-vault/access-session-key/v4';
+const SESSION_TAG_V4 = 'session-vault/access-session/v4';
 export const ACCESS_SALT_BYTES = 16;
 export const TENANT_SECRET_BYTES = 32;
 
@@ -68,6 +77,35 @@ export function sessionCommitment(seq: number, tenant: string | null, session: s
   return blake2b256(frame([str(SESSION_TAG_V3), bytes(secret), u64(seq), str(tenant!), opt(session, str)]));
 }
 
+/**
+ * A session's trail key (v4): what its records' session digests are keyed by, derived from
+ * its tenant's trail secret, so that whoever holds it can tell the session's withheld
+ * records and no other session's.
+ */
+export function sessionTrailKey(secret: Uint8Array, tenant: string, session: string | null): Uint8Array {
+  checkSecret(secret, tenant);
+  return blake2b256(frame([str(SESSION_KEY_TAG_V4), bytes(secret), str(tenant), opt(session, str)]));
+}
+
+/** A record's session in the v4 form, keyed by the session's trail key: what a listing shows of a withheld record's session. */
+export function sessionKeyCommitment(seq: number, tenant: string, session: string | null, key: Uint8Array): Uint8Array {
+  if (key.length !== TENANT_SECRET_BYTES) throw new RangeError(`a session's trail key is ${TENANT_SECRET_BYTES} bytes`);
+  return blake2b256(frame([str(SESSION_TAG_V4), bytes(key), u64(seq), str(tenant), opt(session, str)]));
+}
+
+/**
+ * What keys a record's tenant and session digests: its tenant's trail secret (v3), and
+ * whether its session's digest is keyed by the session's trail key derived from it (v4);
+ * or, as a session's listing shows a v4 record, the session's key and the tenant's digest
+ * in place of the secret. None: v2.
+ */
+export interface TrailKeys {
+  tenantSecret?: Uint8Array | null;
+  sessionKeyed?: boolean;
+  sessionKey?: Uint8Array | null;
+  tenantDigest?: Uint8Array | null;
+}
+
 /** A record's other fields, salted: what a listing shows of a withheld record's fields. */
 export function fieldsDigest(salt: Uint8Array, r: Pick<AccessRecord, 'actor' | 'action' | 'reason' | 'outcome'>): Uint8Array {
   if (salt.length !== ACCESS_SALT_BYTES) throw new RangeError(`an access record's salt is ${ACCESS_SALT_BYTES} bytes`);
@@ -83,9 +121,19 @@ export interface AccessDigests {
   fields: Uint8Array;
 }
 
-/** The digests of a v2 or v3 record (one with a salt; v3 with its tenant's secret too). */
-export function accessDigests(r: AccessRecord & { salt: Uint8Array; tenantSecret?: Secret }): AccessDigests {
-  return { seq: r.seq, at: r.at, tenant: tenantCommitment(r.seq, r.tenant, r.tenantSecret), session: sessionCommitment(r.seq, r.tenant, r.session, r.tenantSecret), fields: fieldsDigest(r.salt, r) };
+/** The digests of a v2, v3 or v4 record (one with a salt; v3 and v4 with their trail keys too). */
+export function accessDigests(r: AccessRecord & { salt: Uint8Array } & TrailKeys): AccessDigests {
+  const fields = fieldsDigest(r.salt, r);
+  if (r.sessionKey || r.tenantDigest) {
+    // A v4 record as a session's listing shows it: the session's key, and the tenant's digest the secret would give.
+    if (!r.sessionKey || !r.tenantDigest || r.tenantSecret || r.sessionKeyed || r.tenant === null) throw new RangeError("a record with its session's trail key has its tenant's digest in place of the tenant's secret");
+    if (r.tenantDigest.length !== 32) throw new RangeError("a tenant's digest is 32 bytes");
+    return { seq: r.seq, at: r.at, tenant: r.tenantDigest, session: sessionKeyCommitment(r.seq, r.tenant, r.session, r.sessionKey), fields };
+  }
+  const tenant = tenantCommitment(r.seq, r.tenant, r.tenantSecret);
+  if (!r.sessionKeyed) return { seq: r.seq, at: r.at, tenant, session: sessionCommitment(r.seq, r.tenant, r.session, r.tenantSecret), fields };
+  if (!r.tenantSecret) throw new RangeError("a record whose session's digest is keyed by the session's trail key has its tenant's trail secret");
+  return { seq: r.seq, at: r.at, tenant, session: sessionKeyCommitment(r.seq, r.tenant!, r.session, sessionTrailKey(r.tenantSecret, r.tenant!, r.session)), fields };
 }
 
 /** The v2 chain hash from the digests alone: how a withheld record is checked. */
@@ -93,9 +141,9 @@ export function accessLink(prev: Uint8Array, d: AccessDigests): Uint8Array {
   return blake2b256(frame([str(ACCESS_TAG_V2), bytes(prev), u64(d.seq), u64(d.at.getTime()), bytes(d.tenant), bytes(d.session), bytes(d.fields)]));
 }
 
-/** The chain hash of a record: v3 when it has a salt and its tenant's secret, v2 when it has a salt alone, v1 when it has none. */
-export function accessHash(prev: Uint8Array, r: AccessRecord & { salt?: Uint8Array | null; tenantSecret?: Secret }): Uint8Array {
-  if (r.tenantSecret && !r.salt) throw new RangeError("a record with its tenant's trail secret has a salt");
+/** The chain hash of a record: v3 or v4 when it has a salt and its trail keys, v2 when it has a salt alone, v1 when it has none. */
+export function accessHash(prev: Uint8Array, r: AccessRecord & { salt?: Uint8Array | null } & TrailKeys): Uint8Array {
+  if ((r.tenantSecret || r.sessionKeyed || r.sessionKey || r.tenantDigest) && !r.salt) throw new RangeError("a record with its tenant's trail secret has a salt");
   if (r.salt) return accessLink(prev, accessDigests({ ...r, salt: r.salt }));
   return blake2b256(
     frame([
@@ -166,7 +214,7 @@ export interface WithheldRecord {
 }
 
 /** A record as the chain verifier takes it, in full or withheld, with what was stored beside it. */
-export type ChainedRecord = ((AccessRecord & { salt?: Uint8Array | null; tenantSecret?: Uint8Array | null }) | WithheldRecord) & {
+export type ChainedRecord = ((AccessRecord & { salt?: Uint8Array | null } & TrailKeys) | WithheldRecord) & {
   hash: Uint8Array;
   keyId?: string | null;
   signature?: Uint8Array | null;
@@ -288,7 +336,7 @@ function headSigned(h: TrailHead, keyId: string, signature: Uint8Array, trusted:
  * fields after `prev` (the stored hash of the record before it), and a trusted key signed
  * the trail head at it. A record the application role inserted has no such signature.
  */
-export function recordSigned(prev: Uint8Array, r: AccessRecord & { salt?: Uint8Array | null; tenantSecret?: Uint8Array | null; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null }, trusted: ReadonlyMap<string, Uint8Array>): boolean {
+export function recordSigned(prev: Uint8Array, r: AccessRecord & { salt?: Uint8Array | null; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null } & TrailKeys, trusted: ReadonlyMap<string, Uint8Array>): boolean {
   if (!r.keyId || !r.signature || !bytesEqual(accessHash(prev, r), r.hash)) return false;
   return headSigned({ seq: r.seq, hash: r.hash, at: r.at }, r.keyId, r.signature, trusted);
 }

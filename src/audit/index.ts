@@ -22,7 +22,7 @@ export { canonicalJson } from './canonical';
 export { buildBundle, verifyBundle, sectionDigest, manifestBody, bundleSchema, bundleEvent, toBundleEvent, fromBundleEvent, BUNDLE_FORMAT } from './bundle';
 export type { Bundle, BundleEvent, BundleReport, PinnedKeys, BundleProblem, BundleInput, ReplayPointSpec, PlaintextEvent } from './bundle';
 export { bundleText } from './bundle-text';
-export { accessDigests, accessHash, accessLink, fieldsDigest, sessionCommitment, tenantCommitment, AccessChainVerifier, ACCESS_TAG, ACCESS_TAG_V2, ACCESS_SALT_BYTES, TENANT_SECRET_BYTES, TRAIL_ORIGIN, trailHeadBody, signTrailHead, parseTrailHead, recordSigned } from './access';
+export { accessDigests, accessHash, accessLink, fieldsDigest, sessionCommitment, sessionKeyCommitment, sessionTrailKey, tenantCommitment, AccessChainVerifier, ACCESS_TAG, ACCESS_TAG_V2, ACCESS_SALT_BYTES, TENANT_SECRET_BYTES, TRAIL_ORIGIN, trailHeadBody, signTrailHead, parseTrailHead, recordSigned } from './access';
 export type { AccessRecord, AccessProblemKind, TrailHead } from './access';
 export { checkHolds, holdsLiftedOutside } from './hold-check';
 export { attempted, RECORD_SKEW_MS } from './trail-records';

@@ -1,13 +1,15 @@
 import { z } from 'zod';
 import { bytesEqual, fromHex, toHex } from '../crypto';
 import type { AccessRecord } from '../domain';
-import { ACCESS_SALT_BYTES, AccessChainVerifier, accessDigests, parseTrailHead, sessionCommitment, TENANT_SECRET_BYTES, tenantCommitment, type TrailHead } from './access';
+import { ACCESS_SALT_BYTES, AccessChainVerifier, accessDigests, parseTrailHead, sessionCommitment, sessionKeyCommitment, sessionTrailKey, TENANT_SECRET_BYTES, tenantCommitment, type TrailHead } from './access';
 import { KEY_PERIOD_GRACE_MS, recordInPeriod, type KeyPeriods } from './key-period';
 
 /**
  * The operator access trail as a file an auditor checks alone (`access-log --json` writes
  * it, `verify-trail` checks it): one JSON object a line, each record's fields with its
- * salt (hex; null in the v1 form), its tenant's trail secret (hex; in the v3 form only),
+ * salt (hex; null in the v1 form), its tenant's trail secret (hex; in the v3 and v4 forms,
+ * and in the v4 form `sessionKeyed`), or, in a session's listing of a v4 record of the
+ * session, the session's trail key and the tenant's digest in place of the secret, its
  * chain hash (hex), the signature of the trail head at it (`keyId`, base64 `signature`;
  * null for records written before the trail was signed) and when the database stored it
  * (`storedAt`, its own clock, 0057; not signed).
@@ -17,7 +19,7 @@ import { KEY_PERIOD_GRACE_MS, recordInPeriod, type KeyPeriods } from './key-peri
  * its other fields (`withheld`), which its hash covers, so the chain is checked whole and
  * the auditor sees that no withheld record is in the scope: by the tenant's trail secret,
  * which the tenant's records shown in full carry (or the auditor pinned), for one in the
- * v3 form. Pure.
+ * v3 or v4 form; for a session, by the session's trail key (v4). Pure.
  */
 const hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`));
 const signed = {
@@ -38,9 +40,24 @@ const fullLineSchema = z.strictObject({
   outcome: z.string(),
   /** Absent in files written before the v2 form, which hold only v1 records. */
   salt: hex(ACCESS_SALT_BYTES).nullable().optional(),
-  /** Its tenant's trail secret, in the v3 form (drizzle/0061); absent in the v1 and v2 forms. */
+  /** Its tenant's trail secret, in the v3 and v4 forms (drizzle/0061); absent in the v1 and v2 forms, and in a session's listing of a v4 record. */
   tenantSecret: hex(TENANT_SECRET_BYTES).optional(),
+  /** True in the v4 form (drizzle/0062): its session's digest is keyed by the session's trail key, derived from the tenant's secret. */
+  sessionKeyed: z.literal(true).optional(),
+  /** In a session's listing, a v4 record of the session: the session's trail key, and the tenant's digest (hex), in place of the tenant's secret. */
+  sessionKey: hex(TENANT_SECRET_BYTES).optional(),
+  tenantDigest: hex(32).optional(),
   ...signed,
+}).superRefine((l, ctx) => {
+  // The combinations a listing writes (trailLine), so that every line read has one hash to check.
+  const keyed = l.tenantSecret !== undefined || l.sessionKey !== undefined;
+  const wrong =
+    keyed && (l.tenant === null || !l.salt) ? "a record keyed by a tenant's trail secret has a tenant and a salt"
+    : l.sessionKeyed && l.tenantSecret === undefined ? "sessionKeyed: a record in the v4 form has its tenant's trail secret"
+    : (l.sessionKey === undefined) !== (l.tenantDigest === undefined) ? "a session's trail key and its tenant's digest come together"
+    : l.sessionKey !== undefined && (l.tenantSecret !== undefined || l.sessionKeyed) ? "a session's trail key comes in place of the tenant's secret, not with it"
+    : null;
+  if (wrong) ctx.addIssue({ code: 'custom', message: wrong });
 });
 const withheldLineSchema = z.strictObject({
   seq: z.number().int().positive(),
@@ -51,7 +68,7 @@ const withheldLineSchema = z.strictObject({
 export const trailLineSchema = z.union([fullLineSchema, withheldLineSchema]);
 export type TrailLine = z.infer<typeof trailLineSchema>;
 
-type StoredRecord = AccessRecord & { salt: Uint8Array | null; tenantSecret?: Uint8Array | null; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null; storedAt: Date | null };
+type StoredRecord = AccessRecord & { salt: Uint8Array | null; tenantSecret?: Uint8Array | null; sessionKeyed?: boolean; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null; storedAt: Date | null };
 
 /**
  * What a listing shows in full: one tenant's records and the vault's own (those with no
@@ -70,7 +87,9 @@ const inScope = (r: { tenant: string | null; session: string | null }, scope: Tr
  * A stored record as a line of the trail file: in full, or, in a listing for `scope`,
  * withheld when it is outside the scope (another tenant's, or, for a session, any other
  * record) and in the v2 form. A v1 record cannot be withheld and still checked, so it is
- * shown in full.
+ * shown in full. A session's listing shows a v4 record of the session with the session's
+ * trail key and its tenant's digest, not the tenant's secret (which would let its holder
+ * try the tenant's other session ids against the records withheld).
  */
 export function trailLine(r: StoredRecord, scope?: TrailScope): TrailLine {
   const stored = {
@@ -80,9 +99,10 @@ export function trailLine(r: StoredRecord, scope?: TrailScope): TrailLine {
     storedAt: r.storedAt === null ? null : r.storedAt.toISOString(),
   };
   if (scope !== undefined && r.salt !== null && !inScope(r, scope)) {
-    const d = accessDigests({ ...r, salt: r.salt, tenantSecret: r.tenantSecret ?? null });
+    const d = accessDigests({ ...r, salt: r.salt, tenantSecret: r.tenantSecret ?? null, sessionKeyed: r.sessionKeyed ?? false });
     return { seq: r.seq, at: r.at.toISOString(), withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, ...stored };
   }
+  const keys = trailKeysShown(r, scope);
   return {
     seq: r.seq,
     at: r.at.toISOString(),
@@ -93,9 +113,17 @@ export function trailLine(r: StoredRecord, scope?: TrailScope): TrailLine {
     reason: r.reason,
     outcome: r.outcome,
     salt: r.salt === null ? null : toHex(r.salt),
-    ...(r.tenantSecret ? { tenantSecret: toHex(r.tenantSecret) } : {}),
+    ...keys,
     ...stored,
   };
+}
+
+/** The trail keys a line shows in full: the tenant's secret (v3, v4), or, in a session's listing of a v4 record, the session's key and the tenant's digest. */
+function trailKeysShown(r: StoredRecord, scope?: TrailScope): { tenantSecret?: string; sessionKeyed?: true; sessionKey?: string; tenantDigest?: string } {
+  if (!r.tenantSecret || r.tenant === null) return {};
+  if (!r.sessionKeyed) return { tenantSecret: toHex(r.tenantSecret) };
+  if (scope?.session === undefined) return { tenantSecret: toHex(r.tenantSecret), sessionKeyed: true };
+  return { sessionKey: toHex(sessionTrailKey(r.tenantSecret, r.tenant, r.session)), tenantDigest: toHex(tenantCommitment(r.seq, r.tenant, r.tenantSecret)) };
 }
 
 export interface TrailProblem {
@@ -127,6 +155,13 @@ export interface TrailReport {
    * null when neither. An auditor keeps it for the next listing, which may show none.
    */
   tenantSecret: string | null;
+  /**
+   * For a session's listing, the session's trail key (hex) its withheld records in the v4
+   * form were told apart by: the one given (TrailCheck.sessionKey), or derived from the
+   * tenant's secret, or else the one the session's records shown carry; null when none.
+   * Kept as the tenant's secret is.
+   */
+  sessionKey: string | null;
   problems: TrailProblem[];
 }
 
@@ -151,6 +186,14 @@ export interface TrailCheck {
    * witnessed head where one is given.
    */
   tenantSecret?: Uint8Array | null;
+  /**
+   * For a session's listing, the session's trail key, kept from an earlier check
+   * (TrailReport.sessionKey): a withheld record keyed by it is the session's own, and a
+   * record of the session shown with another is refused. Without it, the one derived from
+   * the tenant's secret, or the one the session's records shown carry, up to the witnessed
+   * head where one is given.
+   */
+  sessionKey?: Uint8Array | null;
 }
 
 /**
@@ -197,6 +240,9 @@ export function verifyTrail(lines: readonly unknown[], trusted: { keys: Readonly
   let [lastSeq, shown, withheld] = [0, 0, 0];
   const pinned = check.tenantSecret ?? null;
   let secret = pinned;
+  // A session's listing: the session's trail key each of its v4 records shown carries, and the first one the witness saw.
+  const keysShown: { seq: number; key: Uint8Array }[] = [];
+  let learnedKey: Uint8Array | null = null;
   // Told apart from the scope once the whole listing is read: the tenant's secret may come from a record after them.
   const held: { seq: number; digests: { tenant: Uint8Array; session: Uint8Array } }[] = [];
   const offset = lines.length - rest.length;
@@ -233,6 +279,11 @@ export function verifyTrail(lines: readonly unknown[], trusted: { keys: Readonly
       // Learned only from a record the witness saw: one past its head, whoever holds the signing key could have made up, with a secret of their own.
       if (witnessed === null || l.seq <= witnessed.seq) secret ??= own;
     }
+    if (scope?.session !== undefined && inScope(l, scope) && l.sessionKey !== undefined) {
+      const key = fromHex(l.sessionKey);
+      keysShown.push({ seq: l.seq, key });
+      if (witnessed === null || l.seq <= witnessed.seq) learnedKey ??= key;
+    }
     chain.push({
       seq: l.seq,
       at: new Date(l.at),
@@ -244,18 +295,32 @@ export function verifyTrail(lines: readonly unknown[], trusted: { keys: Readonly
       outcome: l.outcome,
       salt: l.salt ? fromHex(l.salt) : null,
       tenantSecret: l.tenantSecret === undefined ? null : fromHex(l.tenantSecret),
+      sessionKeyed: l.sessionKeyed === true,
+      sessionKey: l.sessionKey === undefined ? null : fromHex(l.sessionKey),
+      tenantDigest: l.tenantDigest === undefined ? null : fromHex(l.tenantDigest),
       ...stored,
     });
   });
+  const sessionKey = scope?.session === undefined ? null : (check.sessionKey ?? (secret ? sessionTrailKey(secret, scope.tenant, scope.session) : learnedKey));
+  if (scope?.session !== undefined && check.sessionKey && secret && !bytesEqual(check.sessionKey, sessionTrailKey(secret, scope.tenant, scope.session))) {
+    problems.push({ kind: 'session_key_mismatch', detail: `the session's trail key given is not the one tenant ${scope.tenant}'s trail secret gives for session ${scope.session}` });
+  }
+  for (const k of keysShown) {
+    if (sessionKey && !bytesEqual(k.key, sessionKey)) problems.push({ kind: 'session_key_mismatch', seq: k.seq, detail: `record ${k.seq}: ${name}, keyed by another trail key than the session's: the listing's withheld records cannot be told apart from the session's by it` });
+  }
   if (scope !== null) {
-    for (const w of held) if (withheldInScope(w.seq, w.digests, scope, secret)) problems.push({ kind: 'own_record_withheld', seq: w.seq, detail: `record ${w.seq}: withheld, but it is ${name}${scope.session === undefined ? " or the vault's own" : ''}` });
-    if (held.length > 0 && secret === null) {
-      problems.push({ kind: 'tenant_secret_unknown', detail: `${held.length} record(s) withheld, and no record of tenant ${scope.tenant} shown carries its trail secret, nor was one given (--tenant-secret): a withheld record of the tenant's in the v3 form cannot be told from another tenant's` });
+    for (const w of held) if (withheldInScope(w.seq, w.digests, scope, secret, sessionKey)) problems.push({ kind: 'own_record_withheld', seq: w.seq, detail: `record ${w.seq}: withheld, but it is ${name}${scope.session === undefined ? " or the vault's own" : ''}` });
+    if (held.length > 0 && secret === null && sessionKey === null) {
+      const detail =
+        scope.session === undefined
+          ? `no record of tenant ${scope.tenant} shown carries its trail secret, nor was one given (--tenant-secret): a withheld record of the tenant's in the v3 or v4 form cannot be told from another tenant's`
+          : `no record of the session shown carries its trail key, nor was it or the tenant's trail secret given (--session-key, --tenant-secret): a withheld record of the session's in the v3 or v4 form cannot be told from another's`;
+      problems.push({ kind: 'tenant_secret_unknown', detail: `${held.length} record(s) withheld, and ${detail}` });
     }
   }
   for (const p of chain.finish()) problems.push({ kind: p.kind, seq: p.seq, detail: `record ${p.seq}: ${p.kind.replace(/_/g, ' ')}` });
   if (lines.length === 0 && from === null) problems.push({ kind: 'empty_trail', detail: 'the file holds no record' });
-  return { ok: problems.length === 0, records: chain.count, lastSeq, witnessedSeq: witnessed?.seq ?? null, fromSeq: from?.seq ?? 0, since: since?.toISOString() ?? null, scope, shown, withheld, tenantSecret: secret === null ? null : toHex(secret), problems };
+  return { ok: problems.length === 0, records: chain.count, lastSeq, witnessedSeq: witnessed?.seq ?? null, fromSeq: from?.seq ?? 0, since: since?.toISOString() ?? null, scope, shown, withheld, tenantSecret: secret === null ? null : toHex(secret), sessionKey: sessionKey === null ? null : toHex(sessionKey), problems };
 }
 
 /**
@@ -283,14 +348,19 @@ function sinceStart(value: unknown, since: Date, periods: KeyPeriods, problems: 
 
 /**
  * Whether a withheld record's digests say it is in the scope: its tenant's (in the v2
- * form, or in the v3 form keyed by the tenant's secret) or the vault's own, for a tenant;
- * its session's (within the tenant, either form), for a session.
+ * form, or in the v3 and v4 forms keyed by the tenant's secret) or the vault's own, for a
+ * tenant; its session's (within the tenant: v2, v3 by the tenant's secret, v4 by the
+ * session's trail key), for a session.
  */
-function withheldInScope(seq: number, d: { tenant: Uint8Array; session: Uint8Array }, scope: TrailScope, secret: Uint8Array | null): boolean {
+function withheldInScope(seq: number, d: { tenant: Uint8Array; session: Uint8Array }, scope: TrailScope, secret: Uint8Array | null, sessionKey: Uint8Array | null): boolean {
   if (scope.session === undefined) {
     const own = [tenantCommitment(seq, scope.tenant), tenantCommitment(seq, null), ...(secret ? [tenantCommitment(seq, scope.tenant, secret)] : [])];
     return own.some((c) => bytesEqual(d.tenant, c));
   }
-  const own = [sessionCommitment(seq, scope.tenant, scope.session), ...(secret ? [sessionCommitment(seq, scope.tenant, scope.session, secret)] : [])];
+  const own = [
+    sessionCommitment(seq, scope.tenant, scope.session),
+    ...(secret ? [sessionCommitment(seq, scope.tenant, scope.session, secret)] : []),
+    ...(sessionKey ? [sessionKeyCommitment(seq, scope.tenant, scope.session, sessionKey)] : []),
+  ];
   return own.some((c) => bytesEqual(d.session, c));
 }

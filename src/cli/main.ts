@@ -156,7 +156,8 @@ export async function main(argv: readonly string[], io: Output = processOutput, 
     .option('--from-head <file>', 'a trail head checked before (the witness\'s access-trail.checkpoint at your last check): the file is `access-log --json --after-seq <its seq>`\'s')
     .option('--since <iso>', 'the file is `access-log --json --since <iso>`\'s: it starts at a signed record dated at least 5 minutes before, so none since then is left out')
     .option('--tenant-secret <file>', 'with --tenant: the tenant\'s trail secret, as --json reported it at an earlier check (tenantSecret), by which its withheld records are told from other tenants\'')
-    .action(run((ctx, file: string, f: { trustedKeys?: string; witnessHead?: string; fromHead?: string; tenant?: string; session?: string; since?: string; tenantSecret?: string }) => verifyTrailCommand(ctx, file, f)));
+    .option('--session-key <file>', 'with --tenant and --session: the session\'s trail key, as --json reported it at an earlier check (sessionKey), by which its withheld records are told from others')
+    .action(run((ctx, file: string, f: { trustedKeys?: string; witnessHead?: string; fromHead?: string; tenant?: string; session?: string; since?: string; tenantSecret?: string; sessionKey?: string }) => verifyTrailCommand(ctx, file, f)));
 
   program
     .command('access-log')

@@ -164,6 +164,12 @@ export const accessLog = pgTable('access_log', {
    * the vault's own records (no tenant). The tenant's first v3 record fixes it.
    */
   tenantSecret: bytea('tenant_secret'),
+  /**
+   * Its session's digest is keyed by the session's trail key, derived from the tenant's
+   * secret: the record is chained in the v4 form (src/audit/access.ts, drizzle/0062); false
+   * before 0062, for the vault's own records, and for those an earlier version writes.
+   */
+  sessionKeyed: boolean('session_keyed').notNull().default(false),
 });
 
 /**

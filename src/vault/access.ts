@@ -60,7 +60,7 @@ export async function recordAccesses(deps: VaultDeps, rs: readonly Omit<AccessRe
       let [seq, prev] = [last?.seq ?? 0, last?.hash ?? GENESIS_HASH];
       const at = deps.clock();
       const rows = rs.map((r) => {
-        const record = { ...r, seq: ++seq, at, salt: new Uint8Array(randomBytes(ACCESS_SALT_BYTES)), tenantSecret: r.tenant === null ? null : secrets.get(r.tenant)! };
+        const record = { ...r, seq: ++seq, at, salt: new Uint8Array(randomBytes(ACCESS_SALT_BYTES)), tenantSecret: r.tenant === null ? null : secrets.get(r.tenant)!, sessionKeyed: r.tenant !== null };
         const hash = accessHash(prev, record);
         prev = hash;
         // Signed with the checkpoint key: a record the database role alone could write lacks this.

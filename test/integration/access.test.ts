@@ -261,7 +261,7 @@ describe('the access trail handed to an auditor', () => {
       let prev = GENESIS_HASH;
       const rewritten = lines.map((l) => {
         const r = JSON.parse(l.replace('"curious"', '"ticket 9"')) as Record<string, unknown> & { seq: number; at: string };
-        const record = { seq: r.seq, at: new Date(r.at), actor: r.actor as string, action: r.action as string, tenant: r.tenant as string | null, session: r.session as string | null, reason: r.reason as string | null, outcome: r.outcome as string, salt: fromHex(r.salt as string), tenantSecret: r.tenantSecret ? fromHex(r.tenantSecret as string) : null };
+        const record = { seq: r.seq, at: new Date(r.at), actor: r.actor as string, action: r.action as string, tenant: r.tenant as string | null, session: r.session as string | null, reason: r.reason as string | null, outcome: r.outcome as string, salt: fromHex(r.salt as string), tenantSecret: r.tenantSecret ? fromHex(r.tenantSecret as string) : null, sessionKeyed: r.sessionKeyed === true };
         const hash = accessHash(prev, record);
         prev = hash;
         const { keyId, signature } = signTrailHead({ seq: r.seq, hash, at: record.at }, signer);
@@ -368,8 +368,21 @@ describe('the access trail handed to an auditor', () => {
       const newHead = file('access-trail.checkpoint', readFileSync(path.join(home, 'witness', 'access-trail.checkpoint'), 'utf8'));
       const text2 = await auditor(['verify-trail', sessionFile, '--trusted-keys', keys, '--witness-head', newHead, '--tenant', 'bank', '--session', 'claim-8812']);
       expect([text2.code, text2.stdout]).toEqual([0, 'OK: access trail for session bank/claim-8812, 6 record(s) to seq 6, checked against the witnessed head at seq 6\n  2 record(s) shown, of session bank/claim-8812; 4 withheld, none of them in that scope\n']);
-      const asOther = await auditor(['verify-trail', sessionFile, '--trusted-keys', keys, '--witness-head', newHead, '--tenant', 'bank', '--session', 'claim-9000', '--json']);
+      // The listing shows claim-8812's records with that session's trail key, not the bank's secret: claim-9000's auditor, holding claim-9000's key, is the one who finds claim-9000's read withheld in it.
+      expect(session.stdout).not.toMatch(/tenantSecret/);
+      const theirs = await run(['access-log', '--json', '--tenant', 'bank', '--session', 'claim-9000']);
+      const theirReport = await auditor(['verify-trail', file('theirs.ndjson', theirs.stdout), '--trusted-keys', keys, '--tenant', 'bank', '--session', 'claim-9000', '--json']);
+      const theirKey = file('claim-9000.key', `${(JSON.parse(theirReport.stdout) as { sessionKey: string }).sessionKey}\n`);
+      const asOther = await auditor(['verify-trail', sessionFile, '--trusted-keys', keys, '--witness-head', newHead, '--tenant', 'bank', '--session', 'claim-9000', '--session-key', theirKey, '--json']);
       expect([asOther.code, (JSON.parse(asOther.stdout) as { problems: { kind: string; seq: number }[] }).problems.map((p) => `${p.seq} ${p.kind}`)]).toEqual([1, ['6 own_record_withheld']]);
+      // Without it, the listing cannot be told apart for claim-9000: not taken as checked.
+      const unkeyed = await auditor(['verify-trail', sessionFile, '--trusted-keys', keys, '--witness-head', newHead, '--tenant', 'bank', '--session', 'claim-9000']);
+      expect([unkeyed.code, unkeyed.stdout.split('\n')[1]]).toEqual([1, "  0 record(s) shown, of session bank/claim-9000; 4 withheld, which cannot be told from that scope's without the session's trail key"]);
+      // A key that is not one, or one given for no session, is refused before anything is checked.
+      const badKey = await auditor(['verify-trail', sessionFile, '--trusted-keys', keys, '--tenant', 'bank', '--session', 'claim-9000', '--session-key', file('bad.key', 'claim-9000\n')]);
+      expect([badKey.code, badKey.stdout, badKey.stderr.trim()]).toEqual([2, '', expect.stringMatching(/^error\[INVALID_INPUT\]: .*bad\.key: not a session's trail key/)]);
+      const keyNoSession = await auditor(['verify-trail', sessionFile, '--trusted-keys', keys, '--tenant', 'bank', '--session-key', theirKey]);
+      expect([keyNoSession.code, keyNoSession.stdout, keyNoSession.stderr.trim()]).toEqual([2, '', "error[INVALID_INPUT]: --session-key is a session's: give it with --tenant and --session"]);
       expect(sessionLines.length).toBe(6);
 
       // At the next check, the bank's auditor takes only the records after the head they checked (seq 5), and checks them from it.

@@ -124,8 +124,10 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
     expect(check(lines.slice(0, at)).problems.map((p) => p.kind)).toEqual(['access_witness_beyond_head']);
     // ... or withholds it: its tenant is acme.
     const asWithheld = (line: string) => {
-      const f = JSON.parse(line) as { seq: number; at: string; salt: string; tenantSecret: string; hash: string; keyId: string; signature: string; storedAt: string } & AccessRecord;
-      const fd = accessDigests({ ...f, at: new Date(f.at), salt: fromHex(f.salt), tenantSecret: fromHex(f.tenantSecret) });
+      const f = JSON.parse(line) as { seq: number; at: string; salt: string; tenantSecret?: string; sessionKeyed?: true; sessionKey?: string; tenantDigest?: string; hash: string; keyId: string; signature: string; storedAt: string } & AccessRecord;
+      // A tenant's listing shows acme's secret; a session's, the session's trail key and acme's digest.
+      const keys = f.sessionKey ? { sessionKey: fromHex(f.sessionKey), tenantDigest: fromHex(f.tenantDigest!) } : { tenantSecret: fromHex(f.tenantSecret!), sessionKeyed: f.sessionKeyed === true };
+      const fd = accessDigests({ seq: f.seq, at: new Date(f.at), actor: f.actor, action: f.action, tenant: f.tenant, session: f.session, reason: f.reason, outcome: f.outcome, salt: fromHex(f.salt), ...keys });
       return JSON.stringify({ seq: f.seq, at: f.at, withheld: { tenant: toHex(fd.tenant), session: toHex(fd.session), fields: toHex(fd.fields) }, hash: f.hash, keyId: f.keyId, signature: f.signature, storedAt: f.storedAt });
     };
     const withheld = asWithheld(lines[at]!);
@@ -145,6 +147,9 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
     const s1 = await svc.call(tokens.acme.auditor, 'GET', '/v1/tenants/acme/sessions/s1/access-log');
     expect(s1.status).toBe(200);
     expect(s1.text).not.toMatch(/ticket 44|"s2"|fraud case/);
+    // ... nor acme's trail secret, by which its holder could try acme's other session ids: s1's records carry s1's trail key.
+    expect(s1.text).not.toMatch(/tenantSecret/);
+    expect(s1.text).toMatch(/"sessionKey":"[0-9a-f]{64}"/);
     const s1Lines = s1.text.trim().split('\n');
     const s1Report = check(s1Lines, { tenant: 'acme', session: 's1' });
     expect(s1Report).toMatchObject({ ok: true, problems: [] });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { accessHash, sessionCommitment, signTrailHead, tenantCommitment, verifyTrail, type TrailLine } from '../../src/audit';
+import { accessDigests, accessHash, sessionCommitment, sessionKeyCommitment, sessionTrailKey, signTrailHead, tenantCommitment, verifyTrail, type TrailLine } from '../../src/audit';
 import { fromHex, toHex } from '../../src/crypto';
 import { appendAccess, lastAccess } from '../../src/store';
 import type { VaultDeps } from '../../src/vault/deps';
@@ -19,7 +19,11 @@ import { refusal } from '../support/refusal';
  * keyed by the tenant's trail secret, which the tenant's auditor alone of the auditors
  * holds. Performed as the bank's auditor (guessing), as the application role holding the
  * signing key (a record of the bank keyed by another secret, which the bank's auditor
- * would take for another tenant's), and as the DBA with triggers off.
+ * would take for another tenant's), and as the DBA with triggers off. A session's listing
+ * (what a customer asking who read their conversation is handed) showed the session's
+ * records with the tenant's secret, by which the customer tried the bank's other session
+ * ids; since migration 0062 it shows the session's own trail key: performed as that
+ * customer, and as a lister withholding one of the session's records from them.
  */
 afterAll(dropCreatedDatabases);
 
@@ -77,6 +81,81 @@ describe.each(backends())("a tenant's trail secret, on $name", (backend) => {
     const insurerSecret = secretIn(await listing('insurer'))!;
     const own = verifyTrail(bank, { keys: await deps().trustedKeys() }, { scope: { tenant: 'insurer' }, tenantSecret: insurerSecret });
     expect(own.problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(withheld.map((w) => `${w.seq} own_record_withheld`));
+  });
+
+  type FullLine = Exclude<TrailLine, { withheld: unknown }>;
+  type WithheldLine = Extract<TrailLine, { withheld: unknown }>;
+  const sessionListing = async (tenant: string, session: string) => {
+    const lines: TrailLine[] = [];
+    for await (const l of vault.trailFile({ tenant, session })) lines.push(l);
+    return lines;
+  };
+
+  it("the customer handed their session's listing cannot try the bank's other session ids against the records it withholds", async () => {
+    await vault.session('bank', 'claim-9001').append({ type: 'message', role: 'user', content: 'my neighbour\'s claim' });
+    await vault.operator({ actor: 'erin', reason: 'claims review' }).state('bank', 'claim-9001');
+    await vault.operator({ actor: 'frank', reason: 'complaint 12' }).events('bank', 'claim-8812');
+    const mine = await sessionListing('bank', 'claim-8812');
+    const withheld = mine.filter((l): l is WithheldLine => 'withheld' in l);
+    const shown = mine.filter((l): l is FullLine => !('withheld' in l));
+    expect(shown.map((l) => l.actor)).toEqual(['mallory', 'frank']);
+    // Whatever key material the listing hands the customer, tried as every documented form keys a guess.
+    const held = shown.flatMap((l) => [l.tenantSecret, l.sessionKey].filter((k): k is string => k !== undefined)).map(fromHex);
+    expect(shown.map((l) => l.tenantSecret)).toEqual([undefined, undefined]);
+    const found = new Set<string>();
+    for (const w of withheld) {
+      for (const t of ['bank', 'insurer']) {
+        for (const g of ['claim-9001', 'claim-9002', 'policy-77', null]) {
+          const guesses = [sessionCommitment(w.seq, t, g), ...held.flatMap((k) => [sessionCommitment(w.seq, t, g, k), sessionKeyCommitment(w.seq, t, g, k), sessionKeyCommitment(w.seq, t, g, sessionTrailKey(k, t, g))])];
+          if (guesses.map(toHex).includes(w.withheld.session)) found.add(`${w.seq} ${t}/${g}`);
+        }
+        const tenants = [tenantCommitment(w.seq, t), ...held.map((k) => tenantCommitment(w.seq, t, k))];
+        if (tenants.map(toHex).includes(w.withheld.tenant)) found.add(`${w.seq} ${t}`);
+      }
+    }
+    expect([...found]).toEqual([]);
+    // It is there: the bank's auditor, by the bank's secret, finds claim-9001's record among them (erin's read).
+    const bankSecret = secretIn(await listing('bank'))!;
+    const other = sessionTrailKey(bankSecret, 'bank', 'claim-9001');
+    expect(withheld.filter((w) => toHex(sessionKeyCommitment(w.seq, 'bank', 'claim-9001', other)) === w.withheld.session).length).toBe(1);
+    // The customer's listing checks whole, by the session's key its records carry; the same key as the bank's secret gives it.
+    const key = sessionTrailKey(bankSecret, 'bank', 'claim-8812');
+    const keys = { keys: await deps().trustedKeys() };
+    expect(verifyTrail(mine, keys, { scope: { tenant: 'bank', session: 'claim-8812' } })).toMatchObject({ ok: true, shown: 2, tenantSecret: null, sessionKey: toHex(key) });
+    expect(verifyTrail(mine, keys, { scope: { tenant: 'bank', session: 'claim-8812' }, tenantSecret: bankSecret })).toMatchObject({ ok: true, sessionKey: toHex(key) });
+    // Another session's key, kept or given, does not pass for this one.
+    const wrong = verifyTrail(mine, keys, { scope: { tenant: 'bank', session: 'claim-8812' }, sessionKey: other });
+    expect(wrong.problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(shown.map((l) => `${l.seq} session_key_mismatch`));
+  });
+
+  /** A v4 line of a session's listing as the listing would show it withheld: the digests its hash covers. */
+  const withhold = (l: FullLine): WithheldLine => {
+    const r = { seq: l.seq, at: new Date(l.at), actor: l.actor, action: l.action, tenant: l.tenant, session: l.session, reason: l.reason, outcome: l.outcome };
+    const d = accessDigests({ ...r, salt: fromHex(l.salt!), sessionKey: fromHex(l.sessionKey!), tenantDigest: fromHex(l.tenantDigest!) });
+    return { seq: l.seq, at: l.at, withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, hash: l.hash, keyId: l.keyId, signature: l.signature, storedAt: l.storedAt };
+  };
+
+  it("a lister withholding one of the session's records from its listing is caught, by the key the session's other records carry or the key kept", async () => {
+    const mine = await sessionListing('bank', 'claim-8812');
+    const keys = { keys: await deps().trustedKeys() };
+    const scope = { tenant: 'bank', session: 'claim-8812' };
+    const kept = fromHex(verifyTrail(mine, keys, { scope }).sessionKey!);
+    // frank's read, shown as the digests the listing gives every other record in its place.
+    const frank = mine.findIndex((l) => 'actor' in l && l.actor === 'frank');
+    const cut = mine.map((x, i): TrailLine => (i === frank ? withhold(x as FullLine) : x));
+    const seen = verifyTrail(cut, keys, { scope });
+    expect(seen.problems.map((p) => `${p.seq} ${p.kind}`)).toEqual([`${mine[frank]!.seq} own_record_withheld`]);
+    // Every record of the session withheld: the key kept tells them; without it, the listing is not taken as checked.
+    const none = mine.map((x): TrailLine => ('withheld' in x || x.session !== 'claim-8812' ? x : withhold(x)));
+    expect(verifyTrail(none, keys, { scope, sessionKey: kept }).problems.map((p) => p.kind)).toEqual(['own_record_withheld', 'own_record_withheld']);
+    expect(verifyTrail(none, keys, { scope }).problems.map((p) => p.kind)).toEqual(['tenant_secret_unknown']);
+  });
+
+  it('refuses a record whose session is keyed by the session key without its tenant\'s secret', async () => {
+    const before = (await lastAccess(storeOf(vault).db))!;
+    const r = { seq: before.seq + 1, at: new Date(), actor: 'mallory', action: 'export', tenant: 'bank', session: 'claim-8812', reason: 'curious', outcome: 'granted', hash: new Uint8Array(32), keyId: null, signature: null, salt: new Uint8Array(randomBytes(16)), sessionKeyed: true };
+    expect(await refusal(appendAccess(storeOf(vault), [r]))).toMatch(/access_log_session_keyed_form/);
+    expect((await lastAccess(storeOf(vault).db))!.seq).toBe(before.seq);
   });
 
   const deps = () => (vault as unknown as { deps: VaultDeps }).deps;

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { accessDigests, accessHash, accessLink, fieldsDigest, sessionCommitment, signTrailHead, tenantCommitment, trailLine, verifyTrail, type AccessRecord, type TrailScope } from '../../src/audit';
+import { accessDigests, accessHash, accessLink, fieldsDigest, sessionCommitment, sessionKeyCommitment, sessionTrailKey, signTrailHead, tenantCommitment, trailLine, verifyTrail, type AccessRecord, type TrailScope } from '../../src/audit';
 import { blake2b256, ensureSodium, generateSigningKeyPair, signingKeyId, toHex } from '../../src/crypto';
 import { GENESIS_HASH } from '../../src/events';
 import { lp, u64be } from '../support/bytes';
@@ -76,6 +76,47 @@ describe('access hash', () => {
     expect(() => accessHash(prev, { ...record, tenantSecret: secret })).toThrow(RangeError);
   });
 
+  it("v4 (a tenant's record since 0062) keys the session's digest by the session's trail key, derived from the secret, each exactly as documented", () => {
+    const secret = new Uint8Array(32).fill(9);
+    const key = blake2b256(Buffer.concat([lp(Buffer.from('session-vault/access-session-key/v4')), lp(Buffer.from(secret)), lp(Buffer.from('bank')), some(lp(Buffer.from('claim-1')))]));
+    const tenant = blake2b256(Buffer.concat([lp(Buffer.from('session-vault/access-tenant/v3')), lp(Buffer.from(secret)), u64be(7), lp(Buffer.from('bank'))]));
+    const session = blake2b256(Buffer.concat([lp(Buffer.from('session-vault/access-session/v4')), lp(Buffer.from(key)), u64be(7), lp(Buffer.from('bank')), some(lp(Buffer.from('claim-1')))]));
+    const fields = fieldsDigest(salt, record);
+    const expected = blake2b256(
+      Buffer.concat([lp(Buffer.from('session-vault/access/v2')), lp(Buffer.from(prev)), u64be(7), u64be(record.at.getTime()), lp(Buffer.from(tenant)), lp(Buffer.from(session)), lp(Buffer.from(fields))]),
+    );
+    expect(toHex(sessionTrailKey(secret, 'bank', 'claim-1'))).toBe(toHex(key));
+    expect(toHex(sessionKeyCommitment(7, 'bank', 'claim-1', key))).toBe(toHex(session));
+    expect(toHex(accessHash(prev, { ...record, salt, tenantSecret: secret, sessionKeyed: true }))).toBe(toHex(expected));
+    expect(toHex(accessHash(prev, { ...record, salt, tenantSecret: secret, sessionKeyed: true }))).toBe('036487e0310a973191ed138a21a51a95c7b67a65bbdde10cce972523563d2227');
+    // As a session's listing shows it: the session's key and the tenant's digest, the same hash.
+    expect(toHex(accessHash(prev, { ...record, salt, sessionKey: key, tenantDigest: tenant }))).toBe(toHex(expected));
+    // Not the v3 hash; a session's key is the session's own.
+    expect(toHex(accessHash(prev, { ...record, salt, tenantSecret: secret }))).not.toBe(toHex(expected));
+    expect(toHex(sessionTrailKey(secret, 'bank', 'claim-2'))).not.toBe(toHex(key));
+    expect(toHex(sessionTrailKey(secret, 'insurer', 'claim-1'))).not.toBe(toHex(key));
+    // The forms do not mix: v4 without the secret, the session's key with the secret or without the tenant's digest.
+    expect(() => accessHash(prev, { ...record, salt, sessionKeyed: true })).toThrow(RangeError);
+    expect(() => accessHash(prev, { ...record, salt, sessionKey: key })).toThrow(RangeError);
+    expect(() => accessHash(prev, { ...record, salt, sessionKey: key, tenantDigest: tenant, tenantSecret: secret })).toThrow(RangeError);
+    expect(() => accessHash(prev, { ...record, sessionKey: key, tenantDigest: tenant })).toThrow(RangeError);
+    expect(() => sessionKeyCommitment(7, 'bank', 'claim-1', new Uint8Array(31))).toThrow(RangeError);
+  });
+
+  it("a v4 session digest cannot be tried with another session's trail key: the holder of one session's key tells no other session's record", () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 12 }), fc.string({ maxLength: 12 }), fc.option(fc.string({ maxLength: 12 }), { nil: null }), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.nat(1000), (tenant, mine, theirs, secret, seq) => {
+        fc.pre(theirs !== mine);
+        const held = sessionTrailKey(secret, tenant, mine);
+        const s = toHex(sessionKeyCommitment(seq + 1, tenant, theirs, sessionTrailKey(secret, tenant, theirs)));
+        // Their session guessed right, keyed every way the held key allows: as their key, as a tenant's secret (v3, and deriving v4 from it), or not at all (v2).
+        const guesses = [sessionKeyCommitment(seq + 1, tenant, theirs, held), sessionCommitment(seq + 1, tenant, theirs, held), sessionKeyCommitment(seq + 1, tenant, theirs, sessionTrailKey(held, tenant, theirs)), sessionCommitment(seq + 1, tenant, theirs)];
+        expect(guesses.map(toHex)).not.toContain(s);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it("a v3 digest cannot be tried against a name without the tenant's secret: every documented form of a guess misses", () => {
     fc.assert(
       fc.property(fc.string({ minLength: 1, maxLength: 12 }), fc.option(fc.string({ maxLength: 12 }), { nil: null }), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.nat(1000), (tenant, session, secret, seq) => {
@@ -128,12 +169,12 @@ describe("a tenant's listing of the trail", () => {
     session: fc.option(fc.constantFrom('s1', 's2'), { nil: null }),
     reason: fc.option(fc.string({ maxLength: 8 }), { nil: null }),
     outcome: fc.constantFrom('granted', 'failed:KEY_DESTROYED'),
-    form: fc.constantFrom(1, 2, 3),
+    form: fc.constantFrom(1, 2, 3, 4),
   });
   /**
    * A signed trail: each record in the latest form any record up to it asked for, as a
-   * vault upgraded across 0059 and 0061 holds them: v1, then v2, then v3 for a tenant's
-   * records (each tenant's secret its own) and v2 for the vault's.
+   * vault upgraded across 0059, 0061 and 0062 holds them: v1, then v2, then v3 and v4 for a
+   * tenant's records (each tenant's secret its own) and v2 for the vault's.
    */
   const signedTrail = (specs: { actor: string; action: string; tenant: string | null; session: string | null; reason: string | null; outcome: string; form: number }[], signer: ReturnType<typeof keyPair>) => {
     let last = GENESIS_HASH;
@@ -141,9 +182,10 @@ describe("a tenant's listing of the trail", () => {
     return specs.map((s, i) => {
       form = Math.max(form, s.form);
       const at = new Date(1_800_000_000_000 + i * 1000);
-      const tenantSecret = form === 3 && s.tenant !== null ? secretOf(s.tenant) : null;
+      const tenantSecret = form >= 3 && s.tenant !== null ? secretOf(s.tenant) : null;
+      const sessionKeyed = form === 4 && s.tenant !== null;
       // Stored by the database a moment after its time (0057): every v2 record has one.
-      const r = { seq: i + 1, at, actor: s.actor, action: s.action, tenant: s.tenant, session: s.session, reason: s.reason, outcome: s.outcome, salt: form >= 2 ? new Uint8Array(16).fill(i % 256) : null, tenantSecret, storedAt: new Date(at.getTime() + 5) };
+      const r = { seq: i + 1, at, actor: s.actor, action: s.action, tenant: s.tenant, session: s.session, reason: s.reason, outcome: s.outcome, salt: form >= 2 ? new Uint8Array(16).fill(i % 256) : null, tenantSecret, sessionKeyed, storedAt: new Date(at.getTime() + 5) };
       const hash = accessHash(last, r);
       last = hash;
       const { keyId, signature, note } = signTrailHead({ seq: r.seq, hash, at: r.at }, signer);
@@ -159,7 +201,7 @@ describe("a tenant's listing of the trail", () => {
   const inScope = (r: { tenant: string | null; session: string | null }, scope: TrailScope) =>
     scope.session === undefined ? r.tenant === scope.tenant || r.tenant === null : r.tenant === scope.tenant && r.session === scope.session;
 
-  it('checks whole for its scope (a tenant, or a session), shows only the v2 and v3 records in it in full, and catches any of them withheld or left out', () => {
+  it('checks whole for its scope (a tenant, or a session), shows only the v2, v3 and v4 records in it in full, and catches any of them withheld or left out', () => {
     const signer = keyPair();
     const keys = { keys: new Map([[signer.id, signer.publicKey]]) };
     fc.assert(
@@ -174,7 +216,20 @@ describe("a tenant's listing of the trail", () => {
         const withheldAny = lines.some((l) => 'withheld' in l);
         expect(verifyTrail(lines, keys, { scope }).problems.map((p) => p.kind)).toEqual(withheldAny && !shownKeyed ? ['tenant_secret_unknown'] : []);
         // A secret kept that is not the tenant's is refused where a record of the tenant shows its own.
-        if (shownKeyed) expect(verifyTrail(lines, keys, { scope, tenantSecret: secretOf('other') }).problems.map((p) => p.kind)).toContain('tenant_secret_mismatch');
+        // (In a session's listing a v4 record shows the session's key: the secret kept gives another.)
+        const mismatch = scope.session !== undefined && stored.some((r) => r.sessionKeyed && inScope(r, scope)) ? 'session_key_mismatch' : 'tenant_secret_mismatch';
+        if (shownKeyed) expect(verifyTrail(lines, keys, { scope, tenantSecret: secretOf('other') }).problems.map((p) => p.kind)).toContain(mismatch);
+        if (scope.session !== undefined) {
+          const key = sessionTrailKey(secretOf(scope.tenant), scope.tenant, scope.session);
+          expect(report.sessionKey).toBe(toHex(key));
+          // A session's listing hands out no tenant's secret for a v4 record: the session's key, and the tenant's digest, instead.
+          stored.forEach((r, i) => {
+            if (r.sessionKeyed && inScope(r, scope)) expect(lines[i]).toMatchObject({ sessionKey: toHex(key), tenantDigest: toHex(tenantCommitment(r.seq, r.tenant, r.tenantSecret)) });
+            if (r.sessionKeyed) expect(lines[i]).not.toHaveProperty('tenantSecret');
+          });
+          // The session's key kept, alone, checks it.
+          expect(verifyTrail(lines, keys, { scope, sessionKey: key }).problems).toEqual([]);
+        } else expect(report.sessionKey).toBeNull();
         stored.forEach((r, i) => {
           const line = lines[i]! as Record<string, unknown>;
           // A v2 record outside the scope is withheld; one in it, and every v1 record, are shown.
@@ -273,47 +328,64 @@ describe("a tenant's listing of the trail", () => {
       { actor: 'alice', action: 'export', tenant: 'bank', session: 's1', reason: 'ticket 11', outcome: 'granted', form: 3 },
       { actor: 'dave', action: 'replay', tenant: 'bank', session: 's2', reason: null, outcome: 'granted', form: 3 },
       { actor: 'ops', action: 'keys.retire-signing', tenant: null, session: null, reason: 'yearly', outcome: 'granted', form: 3 },
+      // After 0062: the tenants' records in the v4 form.
+      { actor: 'frank', action: 'events', tenant: 'bank', session: 's1', reason: 'complaint 12', outcome: 'granted', form: 4 },
+      { actor: 'grace', action: 'replay', tenant: 'bank', session: 's2', reason: null, outcome: 'granted', form: 4 },
+      { actor: 'heidi', action: 'events', tenant: 'insurer', session: 's1', reason: 'claim 5', outcome: 'granted', form: 4 },
     ];
     const stored = signedTrail(specs, signer);
-    expect(stored.map((r) => (r.salt === null ? 1 : r.tenantSecret === null ? 2 : 3))).toEqual([1, 1, 2, 2, 2, 2, 3, 3, 3, 2]);
+    expect(stored.map((r) => (r.salt === null ? 1 : r.tenantSecret === null ? 2 : r.sessionKeyed ? 4 : 3))).toEqual([1, 1, 2, 2, 2, 2, 3, 3, 3, 2, 4, 4, 4]);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sv-trail-py-'));
-    const python = (lines: unknown[], scope: string[], secret?: Uint8Array) => {
+    const python = (lines: unknown[], scope: string[], secret?: Uint8Array, key?: Uint8Array) => {
       const file = path.join(dir, 'trail.ndjson');
       writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
-      const run = spawnSync('python3', [path.join(__dirname, '..', 'support', 'trail-chain.py'), file, ...scope, ...(secret ? ['--secret', toHex(secret)] : [])], { encoding: 'utf8' });
+      const run = spawnSync('python3', [path.join(__dirname, '..', 'support', 'trail-chain.py'), file, ...scope, ...(secret ? ['--secret', toHex(secret)] : []), ...(key ? ['--key', toHex(key)] : [])], { encoding: 'utf8' });
       expect([run.status, run.stderr]).toEqual([0, '']);
       return JSON.parse(run.stdout) as { records: number; bad: number[]; ownWithheld: number[] };
     };
     const ours = (lines: unknown[], scope: TrailScope, tenantSecret?: Uint8Array) => verifyTrail(lines, keys, { scope, tenantSecret }).problems.map((p) => `${p.seq ?? '-'} ${p.kind}`);
     const asWithheld = (r: (typeof stored)[number]) => trailLine(r, NO_ONE);
     try {
-      expect(python(stored.map((r) => trailLine(r)), [])).toEqual({ records: 10, bad: [], ownWithheld: [] });
+      expect(python(stored.map((r) => trailLine(r)), [])).toEqual({ records: 13, bad: [], ownWithheld: [] });
       const bank = stored.map((r) => trailLine(r, { tenant: 'bank' }));
-      // The insurer's v2 and v3 records withheld; the vault's own (a master key's rotation) shown to every tenant.
-      expect(bank.map((l) => ('withheld' in l ? 'withheld' : 'shown'))).toEqual(['shown', 'shown', 'shown', 'withheld', 'shown', 'shown', 'withheld', 'shown', 'shown', 'shown']);
+      // The insurer's v2, v3 and v4 records withheld; the vault's own (a master key's rotation) shown to every tenant.
+      expect(bank.map((l) => ('withheld' in l ? 'withheld' : 'shown'))).toEqual(['shown', 'shown', 'shown', 'withheld', 'shown', 'shown', 'withheld', 'shown', 'shown', 'shown', 'shown', 'shown', 'withheld']);
       // Withholding the vault's own from a tenant is caught by both.
       const hidden = bank.map((l, i) => (i === 5 ? asWithheld(stored[5]!) : l));
-      expect(python(hidden, ['bank'])).toEqual({ records: 10, bad: [], ownWithheld: [6] });
+      expect(python(hidden, ['bank'])).toEqual({ records: 13, bad: [], ownWithheld: [6] });
       expect(ours(hidden, { tenant: 'bank' })).toEqual(['6 own_record_withheld']);
-      expect(python(bank, ['bank'])).toEqual({ records: 10, bad: [], ownWithheld: [] });
+      expect(python(bank, ['bank'])).toEqual({ records: 13, bad: [], ownWithheld: [] });
       // Withholding one of the bank's v3 records: both tell it by the secret the bank's records shown carry, or the one kept.
       const hidden3 = bank.map((l, i) => (i === 7 ? asWithheld(stored[7]!) : l));
-      expect(python(hidden3, ['bank'])).toEqual({ records: 10, bad: [], ownWithheld: [8] });
+      expect(python(hidden3, ['bank'])).toEqual({ records: 13, bad: [], ownWithheld: [8] });
       expect(ours(hidden3, { tenant: 'bank' })).toEqual(['8 own_record_withheld']);
-      const allHidden = bank.map((l, i) => (i === 7 || i === 8 ? asWithheld(stored[i]!) : l));
-      expect(python(allHidden, ['bank'], secretOf('bank'))).toEqual({ records: 10, bad: [], ownWithheld: [8, 9] });
-      expect(ours(allHidden, { tenant: 'bank' }, secretOf('bank'))).toEqual(['8 own_record_withheld', '9 own_record_withheld']);
-      // With every v3 record of the bank's withheld and no secret kept, neither can tell them from the insurer's: ours says so.
-      expect(python(allHidden, ['bank'])).toEqual({ records: 10, bad: [], ownWithheld: [] });
+      const allHidden = bank.map((l, i) => ([7, 8, 10, 11].includes(i) ? asWithheld(stored[i]!) : l));
+      expect(python(allHidden, ['bank'], secretOf('bank'))).toEqual({ records: 13, bad: [], ownWithheld: [8, 9, 11, 12] });
+      expect(ours(allHidden, { tenant: 'bank' }, secretOf('bank'))).toEqual(['8 own_record_withheld', '9 own_record_withheld', '11 own_record_withheld', '12 own_record_withheld']);
+      // With every v3 and v4 record of the bank's withheld and no secret kept, neither can tell them from the insurer's: ours says so.
+      expect(python(allHidden, ['bank'])).toEqual({ records: 13, bad: [], ownWithheld: [] });
       expect(ours(allHidden, { tenant: 'bank' })).toEqual(['- tenant_secret_unknown']);
       const s1 = stored.map((r) => trailLine(r, { tenant: 'bank', session: 's1' }));
-      expect(python(s1, ['bank', 's1'])).toEqual({ records: 10, bad: [], ownWithheld: [] });
+      expect(python(s1, ['bank', 's1'])).toEqual({ records: 13, bad: [], ownWithheld: [] });
       // Both find the same withheld records of the scope, and the same changed one.
-      expect(python(s1, ['bank', 's2'], secretOf('bank'))).toEqual({ records: 10, bad: [], ownWithheld: [5, 9] });
-      expect(ours(s1, { tenant: 'bank', session: 's2' }, secretOf('bank'))).toEqual(['5 own_record_withheld', '9 own_record_withheld']);
-      const changed = bank.map((l, i) => (i === 2 || i === 7 ? { ...l, reason: 'ticket 99' } : l));
-      expect(python(changed, ['bank'])).toEqual({ records: 10, bad: [3, 8], ownWithheld: [] });
-      expect(ours(changed, { tenant: 'bank' })).toEqual(['3 access_hash_mismatch', '8 access_hash_mismatch']);
+      expect(python(s1, ['bank', 's2'], secretOf('bank'))).toEqual({ records: 13, bad: [], ownWithheld: [5, 9, 12] });
+      expect(ours(s1, { tenant: 'bank', session: 's2' }, secretOf('bank'))).toEqual(['5 own_record_withheld', '9 own_record_withheld', '12 own_record_withheld']);
+      // A session's v4 record shows the session's key, not the bank's secret; withheld, both tell it by the key (shown, derived from a v3 record's secret, or given).
+      const s2 = stored.map((r) => trailLine(r, { tenant: 'bank', session: 's2' }));
+      expect(Object.keys(s2[11]!)).toEqual(expect.arrayContaining(['sessionKey', 'tenantDigest']));
+      expect(s2[11]).not.toHaveProperty('tenantSecret');
+      const s2Key = sessionTrailKey(secretOf('bank'), 'bank', 's2');
+      const s2Hidden = s2.map((l, i) => (i === 11 ? asWithheld(stored[11]!) : l));
+      expect(python(s2Hidden, ['bank', 's2'])).toEqual({ records: 13, bad: [], ownWithheld: [12] });
+      expect(ours(s2Hidden, { tenant: 'bank', session: 's2' })).toEqual(['12 own_record_withheld']);
+      // With its v3 record withheld too, the key alone tells the v4 one; the v3 one only the bank's secret does.
+      const s2Both = s2.map((l, i) => (i === 8 || i === 11 ? asWithheld(stored[i]!) : l));
+      expect(python(s2Both, ['bank', 's2'], undefined, s2Key)).toEqual({ records: 13, bad: [], ownWithheld: [12] });
+      expect(verifyTrail(s2Both, keys, { scope: { tenant: 'bank', session: 's2' }, sessionKey: s2Key }).problems.map((p) => `${p.seq} ${p.kind}`)).toEqual(['12 own_record_withheld']);
+      expect(python(s2Both, ['bank', 's2'], secretOf('bank'))).toEqual({ records: 13, bad: [], ownWithheld: [9, 12] });
+      const changed = bank.map((l, i) => (i === 2 || i === 7 || i === 10 ? { ...l, reason: 'ticket 99' } : l));
+      expect(python(changed, ['bank'])).toEqual({ records: 13, bad: [3, 8, 11], ownWithheld: [] });
+      expect(ours(changed, { tenant: 'bank' })).toEqual(['3 access_hash_mismatch', '8 access_hash_mismatch', '11 access_hash_mismatch']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -362,6 +434,32 @@ describe("a tenant's listing of the trail", () => {
     expect(verifyTrail([without], keys).problems.map((p) => p.kind)).toEqual(['malformed_record']);
     const withheld = trailLine({ ...r, storedAt: new Date(r.at.getTime() + 5) }, { tenant: 'insurer' }) as Record<string, unknown>;
     expect(verifyTrail([{ ...withheld, storedAt: null }], keys, { scope: { tenant: 'insurer' }, tenantSecret: secretOf('insurer') }).problems.map((p) => p.kind)).toEqual(['malformed_record']);
+  });
+
+  it('takes a line whose trail keys do not go together as malformed, and does not throw, whatever the lister wrote', () => {
+    const signer = keyPair();
+    const keys = { keys: new Map([[signer.id, signer.publicKey]]) };
+    const spec = { actor: 'frank', action: 'events', tenant: 'bank', session: 's1', reason: null, outcome: 'granted', form: 4 };
+    const [r] = signedTrail([spec], signer);
+    const tenantLine = trailLine(r!, { tenant: 'bank' }) as Record<string, unknown>;
+    const sessionLine = trailLine(r!, { tenant: 'bank', session: 's1' }) as Record<string, unknown>;
+    const { sessionKeyed: _, ...v3 } = tenantLine;
+    const { tenantDigest: __, ...keyAlone } = sessionLine;
+    const wrong = [
+      { ...tenantLine, tenant: null }, // a secret with no tenant
+      { ...tenantLine, salt: null }, // a secret with no salt
+      { ...v3, tenantSecret: undefined, sessionKeyed: true }, // v4 without the secret
+      keyAlone, // the session's key without the tenant's digest
+      { ...sessionLine, tenantSecret: tenantLine.tenantSecret }, // the session's key with the secret
+      { ...sessionLine, tenant: null }, // the session's key with no tenant
+    ];
+    for (const line of wrong) {
+      const report = verifyTrail([JSON.parse(JSON.stringify(line))], keys, { scope: { tenant: 'bank', session: 's1' } });
+      expect(report.problems.map((p) => p.kind)).toContain('malformed_record');
+    }
+    // The lines as written check.
+    expect(verifyTrail([tenantLine], keys, { scope: { tenant: 'bank' } }).ok).toBe(true);
+    expect(verifyTrail([sessionLine], keys, { scope: { tenant: 'bank', session: 's1' } }).ok).toBe(true);
   });
 
   it('reads a trail file written before the v2 form, whose lines have no salt', () => {

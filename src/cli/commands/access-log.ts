@@ -53,10 +53,11 @@ function scopeFlags(flags: { tenant?: string; session?: string }): TrailScope | 
  * --tenant (and --session), the listing for that tenant (or session), none of whose
  * records may be withheld, told by the tenant's trail secret (--tenant-secret, a file
  * holding the hex `--json` reported as `tenantSecret` at an earlier check; else the one
- * the tenant's records shown carry). Exit 1 on any problem, 2 for flags or a keys file
- * that are not right.
+ * the tenant's records shown carry), or, for a session, by the session's trail key
+ * (--session-key, kept as `sessionKey`; else the one the session's records shown carry).
+ * Exit 1 on any problem, 2 for flags or a keys file that are not right.
  */
-export async function verifyTrailCommand(ctx: CommandContext, file: string, flags: { trustedKeys?: string; witnessHead?: string; fromHead?: string; tenant?: string; session?: string; since?: string; tenantSecret?: string }): Promise<number> {
+export async function verifyTrailCommand(ctx: CommandContext, file: string, flags: { trustedKeys?: string; witnessHead?: string; fromHead?: string; tenant?: string; session?: string; since?: string; tenantSecret?: string; sessionKey?: string }): Promise<number> {
   await ensureSodium();
   const since = timeFlag(flags.since, '--since') ?? null;
   if (since !== null && flags.fromHead !== undefined) throw new InputError('INVALID_INPUT', 'a listing is checked from a head checked before (--from-head) or since a time (--since), not both');
@@ -66,7 +67,9 @@ export async function verifyTrailCommand(ctx: CommandContext, file: string, flag
   const head = flags.witnessHead === undefined ? null : await readInputFile(flags.witnessHead);
   const fromHead = flags.fromHead === undefined ? null : await readInputFile(flags.fromHead);
   if (flags.tenantSecret !== undefined && scope === null) throw new InputError('INVALID_INPUT', "--tenant-secret is a tenant's: give it with --tenant");
-  const tenantSecret = flags.tenantSecret === undefined ? null : secretFile(await readInputFile(flags.tenantSecret), flags.tenantSecret);
+  const tenantSecret = flags.tenantSecret === undefined ? null : secretFile(await readInputFile(flags.tenantSecret), flags.tenantSecret, "a tenant's trail secret", 'tenantSecret');
+  if (flags.sessionKey !== undefined && scope?.session === undefined) throw new InputError('INVALID_INPUT', "--session-key is a session's: give it with --tenant and --session");
+  const sessionKey = flags.sessionKey === undefined ? null : secretFile(await readInputFile(flags.sessionKey), flags.sessionKey, "a session's trail key", 'sessionKey');
   const lines = (await readInputFile(file))
     .split('\n')
     .filter((l) => l.trim() !== '')
@@ -77,7 +80,7 @@ export async function verifyTrailCommand(ctx: CommandContext, file: string, flag
         return undefined;
       }
     });
-  const report = verifyTrail(lines, trusted, { witnessHead: head, fromHead, scope, since, tenantSecret });
+  const report = verifyTrail(lines, trusted, { witnessHead: head, fromHead, scope, since, tenantSecret, sessionKey });
   if (ctx.config.json) json(ctx.io, report);
   else {
     const name = scope === null ? null : scope.session === undefined ? `tenant ${scope.tenant}` : `session ${scope.tenant}/${scope.session}`;
@@ -86,7 +89,8 @@ export async function verifyTrailCommand(ctx: CommandContext, file: string, flag
     ctx.io.out(printable(`${report.ok ? 'OK' : 'TRAIL REJECTED'}: access trail${name === null ? '' : ` for ${name}`}, ${span}${report.witnessedSeq === null ? '' : `, checked against the witnessed head at seq ${report.witnessedSeq}`}`));
     if (scope !== null) {
       const of = scope.session === undefined ? `of tenant ${scope.tenant} or the whole vault` : `of session ${scope.tenant}/${scope.session}`;
-      const told = report.withheld > 0 && report.tenantSecret === null ? "which cannot be told from that scope's without the tenant's trail secret" : 'none of them in that scope';
+      const unknown = report.tenantSecret === null && report.sessionKey === null;
+      const told = report.withheld > 0 && unknown ? `which cannot be told from that scope's without ${scope.session === undefined ? "the tenant's trail secret" : "the session's trail key"}` : 'none of them in that scope';
       ctx.io.out(printable(`  ${report.shown} record(s) shown, ${of}; ${report.withheld} withheld, ${told}`));
     }
     if (report.witnessedSeq === null) ctx.io.out('end: not checked (pass the witness\'s access-trail.checkpoint with --witness-head: records cut from the end would not show)');
@@ -95,9 +99,9 @@ export async function verifyTrailCommand(ctx: CommandContext, file: string, flag
   return report.ok ? 0 : 1;
 }
 
-/** A tenant's trail secret as kept in a file: its hex (TENANT_SECRET_BYTES bytes), and nothing else but white space. */
-function secretFile(text: string, file: string): Uint8Array {
+/** A tenant's trail secret, or a session's trail key, as kept in a file: its hex (TENANT_SECRET_BYTES bytes), and nothing else but white space. */
+function secretFile(text: string, file: string, what: string, field: string): Uint8Array {
   const hex = text.trim();
-  if (!new RegExp(`^[0-9a-f]{${TENANT_SECRET_BYTES * 2}}$`).test(hex)) throw new InputError('INVALID_INPUT', `${file}: not a tenant's trail secret (${TENANT_SECRET_BYTES * 2} lower-case hex digits, as verify-trail --json reports it)`);
+  if (!new RegExp(`^[0-9a-f]{${TENANT_SECRET_BYTES * 2}}$`).test(hex)) throw new InputError('INVALID_INPUT', `${file}: not ${what} (${TENANT_SECRET_BYTES * 2} lower-case hex digits, as verify-trail --json reports it: ${field})`);
   return fromHex(hex);
 }

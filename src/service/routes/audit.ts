@@ -88,7 +88,8 @@ export function auditRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     description:
       'NDJSON, one access record a line, oldest first: the file `session-vault verify-trail --tenant <tenant> --session <session>` checks offline, ' +
       "for an answer to who read one customer's conversation. The whole trail from seq 1, the session's records in full and every other record withheld " +
-      "(the digests its hash covers in place of its fields), the tenant's own records of other sessions too, so that none of the session's can be left out or withheld unseen.",
+      "(the digests its hash covers in place of its fields), the tenant's own records of other sessions too, so that none of the session's can be left out or withheld unseen. " +
+      "The session's records written since migration 0062 carry the session's trail key (`sessionKey`) and their tenant's digest, not the tenant's trail secret, so that the listing can be handed to the customer: it tells the session's withheld records and no other session's.",
     tags: ['audit'],
     schema: { params: S.sessionPath, querystring: S.sessionAccessQuery, response: { 200: S.accessRecord.describe('one line of the NDJSON stream') } },
     handler: async (req, reply) => streamNdjson(reply, vault.trailFile({ tenant: req.params.tenant, session: req.params.session }, { afterSeq: req.query.afterSeq }), (line) => line, req.id),

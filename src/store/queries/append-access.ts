@@ -27,16 +27,17 @@ export async function tenantSecrets(store: Store, tenants: readonly string[]): P
 }
 
 const APPEND_ACCESS: Statement = {
-  name: 'session_vault_append_access_v3',
-  text: `INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash, key_id, signature, salt, tenant_secret)
+  name: 'session_vault_append_access_v4',
+  text: `INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, reason, outcome, hash, key_id, signature, salt, tenant_secret, session_keyed)
 SELECT u.seq, u.at, u.actor, u.action, u.tenant_id, u.session_id, u.reason, u.outcome,
        substring($9::bytea FROM ((u.i - 1) * 32 + 1)::integer FOR 32),
        u.key_id,
        CASE WHEN u.key_id IS NULL THEN NULL ELSE substring($11::bytea FROM ((u.i - 1) * 64 + 1)::integer FOR 64) END,
        CASE WHEN u.salted THEN substring($12::bytea FROM ((u.i - 1) * 16 + 1)::integer FOR 16) END,
-       CASE WHEN u.keyed THEN substring($14::bytea FROM ((u.i - 1) * 32 + 1)::integer FOR 32) END
-  FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $10::text[], $13::boolean[], $15::boolean[])
-       WITH ORDINALITY AS u(seq, at, actor, action, tenant_id, session_id, reason, outcome, key_id, salted, keyed, i)`,
+       CASE WHEN u.keyed THEN substring($14::bytea FROM ((u.i - 1) * 32 + 1)::integer FOR 32) END,
+       u.session_keyed
+  FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $10::text[], $13::boolean[], $15::boolean[], $16::boolean[])
+       WITH ORDINALITY AS u(seq, at, actor, action, tenant_id, session_id, reason, outcome, key_id, salted, keyed, session_keyed, i)`,
 };
 
 const HASH = 32;
@@ -51,9 +52,10 @@ const SECRET = 32;
  * bytea of fixed-size slots (a record without a signature has a zeroed slot and a null key
  * id; one without a salt, in the v1 form, a null salt, which the database refuses since
  * drizzle/0060: tests show it). The vault writes every record with a salt, and a tenant's
- * with the tenant's trail secret: the v3 form (drizzle/0061; the vault's own, v2).
+ * with the tenant's trail secret and its session's digest keyed by the session's trail
+ * key: the v4 form (drizzle/0062; the vault's own, v2).
  */
-export async function appendAccess(store: Store, records: readonly (AccessRecord & { salt?: Uint8Array | null; tenantSecret?: Uint8Array | null; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null })[]): Promise<void> {
+export async function appendAccess(store: Store, records: readonly (AccessRecord & { salt?: Uint8Array | null; tenantSecret?: Uint8Array | null; sessionKeyed?: boolean; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null })[]): Promise<void> {
   if (records.length === 0) return;
   const hashes = Buffer.alloc(records.length * HASH);
   const signatures = Buffer.alloc(records.length * SIGNATURE);
@@ -92,5 +94,6 @@ export async function appendAccess(store: Store, records: readonly (AccessRecord
     col((r) => Boolean(r.salt)),
     secrets,
     col((r) => Boolean(r.tenantSecret)),
+    col((r) => Boolean(r.sessionKeyed)),
   ]);
 }

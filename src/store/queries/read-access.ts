@@ -5,10 +5,10 @@ import type { AccessRecord } from '../../domain';
 
 /**
  * An access record as stored: the record, its salt (null in the v1 form, before
- * drizzle/0059), its tenant's trail secret (null but in the v3 form, drizzle/0061), its chain hash, the signature of the trail head at it, and when the
+ * drizzle/0059), its tenant's trail secret (null but in the v3 and v4 forms, drizzle/0061), whether its session's digest is keyed by the session's trail key (the v4 form, drizzle/0062), its chain hash, the signature of the trail head at it, and when the
  * database stored it, by its own clock (drizzle/0057; null before it).
  */
-export type AccessRow = AccessRecord & { salt: Uint8Array | null; tenantSecret: Uint8Array | null; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null; storedAt: Date | null };
+export type AccessRow = AccessRecord & { salt: Uint8Array | null; tenantSecret: Uint8Array | null; sessionKeyed: boolean; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null; storedAt: Date | null };
 
 /** A page of the access trail in seq order after `afterSeq`, optionally for one tenant and since a time. */
 export async function readAccess(db: VaultDb, afterSeq: number, limit: number, filter: { tenant?: string; withVault?: boolean; since?: Date } = {}): Promise<AccessRow[]> {
@@ -84,5 +84,5 @@ async function withPrevHashes(db: TenantTx, rows: AccessRow[]): Promise<(AccessR
 }
 
 function toRow(r: typeof accessLog.$inferSelect): AccessRow {
-  return { seq: r.seq, at: r.at, actor: r.actor, action: r.action, tenant: r.tenantId, session: r.sessionId, reason: r.reason, outcome: r.outcome, salt: r.salt, tenantSecret: r.tenantSecret, hash: r.hash, keyId: r.keyId, signature: r.signature, storedAt: r.storedAt };
+  return { seq: r.seq, at: r.at, actor: r.actor, action: r.action, tenant: r.tenantId, session: r.sessionId, reason: r.reason, outcome: r.outcome, salt: r.salt, tenantSecret: r.tenantSecret, sessionKeyed: r.sessionKeyed, hash: r.hash, keyId: r.keyId, signature: r.signature, storedAt: r.storedAt };
 }
