@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
 import { InputError } from '../errors';
 import type { Principal, Vault } from '../vault';
 import { ServiceRefusal } from './http-errors';
@@ -9,7 +10,8 @@ import { ServiceRefusal } from './http-errors';
  * and remembers a success for `ttlMs`, so an append costs no extra round trip. A token
  * revoked through this service is forgotten at once; one revoked by another process (the
  * CLI) stops working within `ttlMs`. Failures are never cached; instead each client
- * address has a budget of `failuresPerMinute` failed checks, after which its requests are
+ * (its address, an IPv6 one by its /64: clientKey) has a budget of `failuresPerMinute`
+ * failed checks, after which its requests are
  * refused (429) before any lookup, so guessing tokens costs the database nothing. A token
  * that passed a check within `PROVEN_MS` is checked even then (a lookup as usual): an
  * address is often shared (a load balancer, a proxy, a NAT), and whoever spends its budget
@@ -29,8 +31,9 @@ export class TokenCache {
     private readonly max = 10_000,
   ) {}
 
-  async principal(authorization: string | undefined, address: string): Promise<Principal> {
+  async principal(authorization: string | undefined, remote: string): Promise<Principal> {
     const now = Date.now();
+    const address = clientKey(remote);
     const f = this.#failures.get(address);
     const key = tokenKey(authorization);
     if (f && now - f.since < 60_000 && f.count >= this.failuresPerMinute && !((this.#proven.get(key ?? '') ?? 0) > now)) {
@@ -68,6 +71,20 @@ export class TokenCache {
   forget(tenant: string, tokenId: string): void {
     for (const [k, v] of this.#hits) if (v.principal.tenant === tenant && v.principal.tokenId === tokenId) this.#hits.delete(k);
   }
+}
+
+/**
+ * The client an address counts as, for the failure budget and the rate limit: an IPv4
+ * address itself (also when written IPv4-mapped, `::ffff:a.b.c.d`); an IPv6 address by its
+ * first 64 bits, the least a connection is handed (a home line, a cloud host), so that its
+ * 2^64 addresses are one client and not a new budget each. Anything else as it is. Pure.
+ */
+export function clientKey(address: string): string {
+  if (!ipaddr.isValid(address)) return address;
+  let ip = ipaddr.parse(address);
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
+  if (ip.kind() === 'ipv4') return ip.toString();
+  return `${Buffer.from(ip.toByteArray().slice(0, 8)).toString('hex')}/64`;
 }
 
 /** How long a token that passed a check may still be checked from an address whose failure budget is spent. */

@@ -7,7 +7,7 @@ import { InputError, isVaultError } from '../errors';
 import { createLogger, type Logger } from '../observability';
 import { parseToken } from '../tokens';
 import type { Vault } from '../vault';
-import { TokenCache } from './auth';
+import { TokenCache, clientKey } from './auth';
 import { correlationFrom } from './correlation';
 import type { EndpointInfo, ServiceContext } from './endpoint';
 import { ServiceRefusal, errorReply, loggedError, serviceError } from './http-errors';
@@ -114,13 +114,13 @@ export async function buildService(vault: Vault, options: ServiceOptions = {}): 
     global: true,
     max: options.rateLimit ?? 1000,
     timeWindow: options.rateWindowMs ?? 1000,
-    // By token id when the header carries something shaped like a token (no lookup: a
-    // flood of bad tokens is limited before it reaches the database), else by address.
     // By the token presented (its hash: no lookup, and a forged token naming someone
-    // else's id gets a bucket of its own, so it cannot spend theirs), else by address.
+    // else's id gets a bucket of its own, so it cannot spend theirs), else by client
+    // (clientKey: an IPv6 address by its /64). A flood of bad tokens is stopped by the
+    // failure budget (TokenCache), before any lookup.
     keyGenerator: (req) => {
       const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
-      return m && parseToken(m[1]!) ? `token:${createHash('sha256').update(m[1]!).digest('base64')}` : `addr:${req.ip}`;
+      return m && parseToken(m[1]!) ? `token:${createHash('sha256').update(m[1]!).digest('base64')}` : `addr:${clientKey(req.ip)}`;
     },
     allowList: (req) => req.url === '/healthz' || req.url === '/readyz',
     errorResponseBuilder: (_req, context) => new ServiceRefusal('RATE_LIMITED', `rate limit: at most ${context.max} requests per ${context.after}`),

@@ -502,6 +502,28 @@ describe.each(backends())('service limits on $name', (backend) => {
     }
   });
 
+  it("counts an IPv6 client's failures by its /64, so the addresses of one connection buy no budget of their own; an IPv4-mapped address is its IPv4 one", async () => {
+    const guess = (svc: Awaited<ReturnType<typeof startService>>, client: string) =>
+      svc.call(`svt1.${Buffer.from('acme').toString('base64url')}.${'0'.repeat(16)}.${'D'.repeat(43)}`, 'GET', '/v1/whoami', undefined, { 'x-forwarded-for': client });
+    const svc = await startService(backend, { authFailuresPerMinute: 2, trustProxy: ['127.0.0.1/8', '::1'] });
+    try {
+      await svc.vault.createTenant('acme');
+      // A home connection or a cloud host is handed a /64: 2^64 addresses, each a new one to guess from.
+      const statuses = [];
+      for (const c of ['2001:db8:1:2::1', '2001:db8:1:2::2', '2001:db8:1:2:ffff:ffff:ffff:3', '2001:0db8:0001:0002:0000:0000:0000:0004']) statuses.push((await guess(svc, c)).status);
+      expect(statuses).toEqual([401, 401, 429, 429]);
+      // Another /64 has its own budget, and an agent's token, checked once, still gets in from the spent one.
+      expect((await guess(svc, '2001:db8:1:3::1')).status).toBe(401);
+      const agent = await svc.token('acme', 'reader');
+      expect((await svc.call(agent.token, 'GET', '/v1/whoami', undefined, { 'x-forwarded-for': '2001:db8:1:3::2' })).status).toBe(200);
+      expect((await svc.call(agent.token, 'GET', '/v1/whoami', undefined, { 'x-forwarded-for': '2001:db8:1:2::99' })).status).toBe(200);
+      // An IPv4 client named as IPv4-mapped IPv6 shares its IPv4 address's budget.
+      expect([(await guess(svc, '203.0.113.5')).status, (await guess(svc, '::ffff:203.0.113.5')).status, (await guess(svc, '203.0.113.5')).status]).toEqual([401, 401, 429]);
+    } finally {
+      await svc.close();
+    }
+  });
+
   it('lets an un-revoked token back in only if the trail is cut too, which verify reports and which stops operator access', async () => {
     const svc = await startService(backend, { tokenCacheMs: 0 });
     try {

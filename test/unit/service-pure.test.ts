@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { correlationFrom, statusOf } from '../../src/service';
 import { OverdueRequests } from '../../src/service/overdue';
+import { clientKey } from '../../src/service/auth';
 import { categoryOf, EXIT_CODES, type ErrorCode } from '../../src/errors';
 import { ensureSodium, generateSigningKeyPair } from '../../src/crypto';
 import { grantSignedBy, newToken, parseToken, secretHash, secretMatches, signGrant, type TokenGrant } from '../../src/tokens';
@@ -127,5 +128,34 @@ describe('serve --trust-proxy', () => {
     for (const bad of ['', 'proxy.internal', '10.0.0.0/33', '::1/129', '10.0.0.1/8/8', '10.0.0.1,', '10.0.0.1/x']) {
       expect(() => proxyAddresses(bad)).toThrow(expect.objectContaining({ code: 'INVALID_INPUT', message: expect.stringMatching(/^--trust-proxy: .* is not an IP address or CIDR range$/) }));
     }
+  });
+});
+
+describe('clientKey', () => {
+  it('counts an IPv6 address by its first 64 bits, written any way, and an IPv4 one (also IPv4-mapped) by itself', () => {
+    expect(clientKey('203.0.113.5')).toBe('203.0.113.5');
+    expect(clientKey('::ffff:203.0.113.5')).toBe('203.0.113.5');
+    expect(clientKey('::ffff:cb00:7105')).toBe('203.0.113.5');
+    expect(new Set(['2001:db8:1:2::1', '2001:0db8:0001:0002:0000:0000:0000:0001', '2001:DB8:1:2:ffff:ffff:ffff:ffff', '2001:db8:1:2::7%eth0'].map(clientKey))).toEqual(new Set(['20010db800010002/64']));
+    expect(clientKey('2001:db8:1:3::1')).not.toBe(clientKey('2001:db8:1:2::1'));
+    expect(clientKey('::1')).toBe('0000000000000000/64');
+    // What is not an address (a socket path, nothing) is its own key.
+    expect(clientKey('')).toBe('');
+    expect(clientKey('/run/sv.sock')).toBe('/run/sv.sock');
+  });
+
+  it('gives two IPv6 addresses one key exactly when their first 64 bits are the same', () => {
+    const hextets = fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 8, maxLength: 8 });
+    const text = (h: number[]) => h.map((x) => x.toString(16)).join(':');
+    fc.assert(
+      fc.property(hextets, hextets, (a, b) => {
+        // Not IPv4-mapped (::ffff:0:0/96), which counts as its IPv4 address.
+        fc.pre(!(a.slice(0, 5).every((x) => x === 0) && a[5] === 0xffff) && !(b.slice(0, 5).every((x) => x === 0) && b[5] === 0xffff));
+        const same = a.slice(0, 4).join() === b.slice(0, 4).join();
+        expect(clientKey(text(a)) === clientKey(text(b))).toBe(same);
+        expect(clientKey(text([...a.slice(0, 4), ...b.slice(4)]))).toBe(clientKey(text(a)));
+      }),
+      { numRuns: 300 },
+    );
   });
 });
