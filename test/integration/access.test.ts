@@ -6,7 +6,11 @@ import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { runCli } from '../support/cli';
 import { asOwner } from '../support/owner';
 import { refusal } from '../support/refusal';
-import type { Vault } from '../../src/vault';
+import { openVault, type Vault } from '../../src/vault';
+import type { VaultDeps } from '../../src/vault/deps';
+import { storeOf } from '../../src/vault/vault';
+import { appendAccess, lastAccess, tenantSecrets } from '../../src/store';
+import { createLogger } from '../../src/observability';
 import { accessDigests, accessHash, signTrailHead, tenantCommitment } from '../../src/audit';
 import { ensureSodium, fromHex, generateSigningKeyPair, signingKeyId, toHex } from '../../src/crypto';
 import { GENESIS_HASH } from '../../src/events';
@@ -82,7 +86,6 @@ describe.each(backends())('the access trail on $name', (backend) => {
   });
 
   it('is append-only, and verify names a record changed behind its back', async () => {
-    const { storeOf } = await import('../../src/vault/vault');
     const { sql } = await import('drizzle-orm');
     await expect(storeOf(vault).db.execute(sql`UPDATE access_log SET actor = 'nobody'`)).rejects.toMatchObject({ cause: expect.objectContaining({ code: '42501' }) });
     const [[first]] = (await asOwner(vault, url, [{ text: `SELECT min(seq)::int AS seq FROM access_log WHERE actor = 'alice'` }])) as [{ seq: number }[]];
@@ -128,9 +131,6 @@ describe.each(backends())('the access trail on $name', (backend) => {
   });
 
   it('the vault\'s role cannot append a correctly chained record without the signing key', async () => {
-    const { accessHash } = await import('../../src/audit');
-    const { storeOf } = await import('../../src/vault/vault');
-    const { appendAccess, lastAccess } = await import('../../src/store');
     const fresh = await testVault(backend, { witness: false });
     try {
       await fresh.vault.createTenant('bank');
@@ -415,6 +415,24 @@ describe('the access trail handed to an auditor', () => {
       expect([sessionAlone.code, sessionAlone.stderr.trim()]).toEqual([2, 'error[INVALID_INPUT]: --session needs --tenant: a session is one of a tenant\'s']);
       const listAlone = await run(['access-log', '--json', '--session', 'claim-8812']);
       expect([listAlone.code, listAlone.stdout]).toEqual([2, '']);
+
+      // The session's listing above carried no secret of the bank's, and said nothing. A session whose trail holds a record
+      // written before 0062 (v3, as a process of an earlier version still writes it) hands the bank's secret out: the operator is told.
+      expect(session.stderr).toBe('');
+      const v = await openVault({ home, logger: createLogger({ level: 'silent' }) });
+      try {
+        const last = (await lastAccess(storeOf(v).db))!;
+        const secret = (await tenantSecrets(storeOf(v), ['bank'])).get('bank')!;
+        const r = { seq: last.seq + 1, at: new Date(), actor: 'old-version', action: 'events', tenant: 'bank', session: 'claim-8812', reason: null, outcome: 'granted', salt: new Uint8Array(randomBytes(16)), tenantSecret: secret };
+        const hash = accessHash(last.hash, r);
+        const { keyId, signature } = signTrailHead({ seq: r.seq, hash, at: r.at }, (await (v as unknown as { deps: VaultDeps }).deps.signer())!);
+        await appendAccess(storeOf(v), [{ ...r, hash, keyId, signature }]);
+      } finally {
+        await v.close();
+      }
+      const old = await run(['access-log', '--json', '--tenant', 'bank', '--session', 'claim-8812']);
+      expect([old.code, old.stderr.trim()]).toEqual([0, "warning: 1 record(s) of session bank/claim-8812 predate migration 0062 and carry tenant bank's trail secret, by which its holder can try the tenant's other session ids: hand this listing only to whom the tenant's own listing may go"]);
+      expect((await run(['access-log', '--json', '--tenant', 'bank'])).stderr).toBe('');
     } finally {
       rmSync(home, { recursive: true, force: true });
       rmSync(auditorHome, { recursive: true, force: true });

@@ -13,8 +13,10 @@ import { json, printable } from '../output';
  * and signature, or, with --after-seq, the records after the head the auditor checked
  * last; with --tenant (and --session), every record outside that tenant (or session)
  * withheld, its digests in place of its fields; with --since, from the last record dated
- * 5 minutes before that time (Vault.trailFile), which `verify-trail --since` checks. The
- * text listing: the records (of the tenant, and the vault's own) since, or after.
+ * 5 minutes before that time (Vault.trailFile), which `verify-trail --since` checks. A
+ * session's listing with records that carry the tenant's trail secret (v3, before 0062)
+ * says so on stderr. The text listing: the records (of the tenant, and the vault's own)
+ * since, or after.
  */
 export async function accessLogCommand(ctx: CommandContext, flags: { tenant?: string; session?: string; since?: string; afterSeq?: string }): Promise<number> {
   const since = timeFlag(flags.since, '--since');
@@ -23,7 +25,15 @@ export async function accessLogCommand(ctx: CommandContext, flags: { tenant?: st
   if (since !== undefined && flags.afterSeq !== undefined) throw new InputError('INVALID_INPUT', 'a listing starts after a seq (--after-seq) or since a time (--since), not both');
   await ctx.withVault(async (v) => {
     if (ctx.config.json) {
-      for await (const line of v.trailFile(scope, since === undefined ? { afterSeq } : { since })) json(ctx.io, line);
+      let secretShown = 0;
+      for await (const line of v.trailFile(scope, since === undefined ? { afterSeq } : { since })) {
+        if ('tenantSecret' in line && line.tenantSecret !== undefined) secretShown++;
+        json(ctx.io, line);
+      }
+      // A session's listing is for whom the session's key may go; its records from before 0062 (v3) carry the tenant's secret.
+      if (scope?.session !== undefined && secretShown > 0) {
+        ctx.io.err(printable(`warning: ${secretShown} record(s) of session ${scope.tenant}/${scope.session} predate migration 0062 and carry tenant ${scope.tenant}'s trail secret, by which its holder can try the tenant's other session ids: hand this listing only to whom the tenant's own listing may go`));
+      }
       return;
     }
     // A tenant's records and the vault's own, as the tenant's checkable listing shows them.
