@@ -229,7 +229,8 @@ export type AccessProblemKind =
   | 'access_outside_key_period' // signed by a retired key after its period, or after a key that followed it had signed a record
   | 'access_witness_beyond_head' // the witness saw a later head: the newest records were removed
   | 'access_witness_mismatch' // the record at the witnessed seq has another hash: the trail was rewritten
-  | 'access_tenant_secret_changed'; // a record of a tenant keyed by another secret than the tenant's first: one its auditor could not tell from another tenant's
+  | 'access_tenant_secret_changed' // a record of a tenant keyed by another secret than the tenant's first: one its auditor could not tell from another tenant's
+  | 'access_time_invalid'; // a record dated where the format cannot put it (before 1970, not a finite time): not the vault's own, its hash cannot be computed
 
 /**
  * Checks the trail in seq order: gapless from 1, every hash, every signature (once one
@@ -285,9 +286,11 @@ export class AccessChainVerifier {
   push(r: ChainedRecord): boolean {
     this.count++;
     if (r.seq !== this.expected) this.problems.push({ seq: this.expected, kind: 'access_gap' });
-    const hash = 'withheld' in r ? accessLink(this.prev, { seq: r.seq, at: r.at, ...r.withheld }) : accessHash(this.prev, r);
-    const hashed = bytesEqual(hash, r.hash);
-    if (!hashed) this.problems.push({ seq: r.seq, kind: 'access_hash_mismatch' });
+    const dated = hashableTime(r.at);
+    if (!dated) this.problems.push({ seq: r.seq, kind: 'access_time_invalid' });
+    const hash = !dated ? null : 'withheld' in r ? accessLink(this.prev, { seq: r.seq, at: r.at, ...r.withheld }) : accessHash(this.prev, r);
+    const hashed = hash !== null && bytesEqual(hash, r.hash);
+    if (dated && !hashed) this.problems.push({ seq: r.seq, kind: 'access_hash_mismatch' });
     if (!('withheld' in r) && r.tenantSecret && r.tenant !== null) {
       const first = this.tenantSecrets.get(r.tenant);
       if (!first) this.tenantSecrets.set(r.tenant, r.tenantSecret);
@@ -296,9 +299,10 @@ export class AccessChainVerifier {
     let signed = false;
     if (r.keyId && r.signature) {
       this.signedSeen = true;
-      signed = this.signatureValid({ seq: r.seq, hash: r.hash, at: r.at }, r.keyId, r.signature);
-      if (!signed) this.problems.push({ seq: r.seq, kind: 'access_bad_signature' });
-      else if (!recordInPeriod(r.keyId, r.at, this.periods, laterKeys(r.keyId, this.periods).some((k) => this.named.has(k)), r.storedAt ?? null)) {
+      // A record whose time has no signed form was signed by no one: access_time_invalid says so.
+      signed = dated && this.signatureValid({ seq: r.seq, hash: r.hash, at: r.at }, r.keyId, r.signature);
+      if (dated && !signed) this.problems.push({ seq: r.seq, kind: 'access_bad_signature' });
+      else if (signed && !recordInPeriod(r.keyId, r.at, this.periods, laterKeys(r.keyId, this.periods).some((k) => this.named.has(k)), r.storedAt ?? null)) {
         this.problems.push({ seq: r.seq, kind: 'access_outside_key_period' });
         signed = false;
       }
@@ -326,6 +330,16 @@ export class AccessChainVerifier {
   }
 }
 
+/**
+ * Whether a record's time can be hashed and signed as the format writes it (milliseconds
+ * since 1970 in a u64, an ISO 8601 time): the vault never dates one otherwise, and the
+ * database refuses it (drizzle/0063); one stored anyway is reported, not thrown on.
+ */
+function hashableTime(at: Date): boolean {
+  const ms = at instanceof Date ? at.getTime() : NaN;
+  return Number.isSafeInteger(ms) && ms >= 0;
+}
+
 function headSigned(h: TrailHead, keyId: string, signature: Uint8Array, trusted: ReadonlyMap<string, Uint8Array>): boolean {
   const key = trusted.get(keyId);
   return key !== undefined && signature.length === 64 && verifyDetached(signature, Buffer.from(trailHeadBody(h), 'utf8'), key);
@@ -337,6 +351,6 @@ function headSigned(h: TrailHead, keyId: string, signature: Uint8Array, trusted:
  * the trail head at it. A record the application role inserted has no such signature.
  */
 export function recordSigned(prev: Uint8Array, r: AccessRecord & { salt?: Uint8Array | null; hash: Uint8Array; keyId: string | null; signature: Uint8Array | null } & TrailKeys, trusted: ReadonlyMap<string, Uint8Array>): boolean {
-  if (!r.keyId || !r.signature || !bytesEqual(accessHash(prev, r), r.hash)) return false;
+  if (!r.keyId || !r.signature || !hashableTime(r.at) || !bytesEqual(accessHash(prev, r), r.hash)) return false;
   return headSigned({ seq: r.seq, hash: r.hash, at: r.at }, r.keyId, r.signature, trusted);
 }

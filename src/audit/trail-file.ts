@@ -96,16 +96,16 @@ export function trailLine(r: StoredRecord, scope?: TrailScope): TrailLine {
     hash: toHex(r.hash),
     keyId: r.keyId,
     signature: r.signature === null ? null : Buffer.from(r.signature).toString('base64'),
-    storedAt: r.storedAt === null ? null : r.storedAt.toISOString(),
+    storedAt: r.storedAt === null ? null : isoTime(r.storedAt),
   };
   if (scope !== undefined && r.salt !== null && !inScope(r, scope)) {
     const d = accessDigests({ ...r, salt: r.salt, tenantSecret: r.tenantSecret ?? null, sessionKeyed: r.sessionKeyed ?? false });
-    return { seq: r.seq, at: r.at.toISOString(), withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, ...stored };
+    return { seq: r.seq, at: isoTime(r.at), withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, ...stored };
   }
   const keys = trailKeysShown(r, scope);
   return {
     seq: r.seq,
-    at: r.at.toISOString(),
+    at: isoTime(r.at),
     actor: r.actor,
     action: r.action,
     tenant: r.tenant,
@@ -116,6 +116,11 @@ export function trailLine(r: StoredRecord, scope?: TrailScope): TrailLine {
     ...keys,
     ...stored,
   };
+}
+
+/** A stored time as the file writes it; one that is no time (`infinity`, stored past the database's check, drizzle/0063) as `invalid`, which the check reports as malformed. */
+function isoTime(t: Date): string {
+  return Number.isNaN(t.getTime()) ? 'invalid' : t.toISOString();
 }
 
 /** The trail keys a line shows in full: the tenant's secret (v3, v4), or, in a session's listing of a v4 record, the session's key and the tenant's digest. */

@@ -6,12 +6,13 @@ import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { runCli } from '../support/cli';
 import { asOwner } from '../support/owner';
 import { refusal } from '../support/refusal';
+import { sql } from 'drizzle-orm';
 import { openVault, type Vault } from '../../src/vault';
 import type { VaultDeps } from '../../src/vault/deps';
 import { storeOf } from '../../src/vault/vault';
 import { appendAccess, lastAccess, tenantSecrets } from '../../src/store';
 import { createLogger } from '../../src/observability';
-import { accessDigests, accessHash, signTrailHead, tenantCommitment } from '../../src/audit';
+import { accessDigests, accessHash, signTrailHead, tenantCommitment, verifyTrail } from '../../src/audit';
 import { ensureSodium, fromHex, generateSigningKeyPair, signingKeyId, toHex } from '../../src/crypto';
 import { GENESIS_HASH } from '../../src/events';
 
@@ -86,7 +87,6 @@ describe.each(backends())('the access trail on $name', (backend) => {
   });
 
   it('is append-only, and verify names a record changed behind its back', async () => {
-    const { sql } = await import('drizzle-orm');
     await expect(storeOf(vault).db.execute(sql`UPDATE access_log SET actor = 'nobody'`)).rejects.toMatchObject({ cause: expect.objectContaining({ code: '42501' }) });
     const [[first]] = (await asOwner(vault, url, [{ text: `SELECT min(seq)::int AS seq FROM access_log WHERE actor = 'alice'` }])) as [{ seq: number }[]];
     const seq = first!.seq;
@@ -109,6 +109,44 @@ describe.each(backends())('the access trail on $name', (backend) => {
     // Put back as it was: green again.
     await asOwner(vault, url, [{ text: 'INSERT INTO access_log SELECT * FROM cut_access' }, { text: 'DROP TABLE cut_access' }]);
     expect((await vault.verify()).ok).toBe(true);
+  });
+
+  it("refuses a record dated where the chain's format cannot put it (before 1970, infinity), as the application role; one the owner stores anyway, verify reports and does not crash on", async () => {
+    const fresh = await testVault(backend);
+    try {
+      await fresh.vault.createTenant('bank');
+      const db = storeOf(fresh.vault).db;
+      const next = async () => (await lastAccess(db))!.seq + 1;
+      const insert = (seq: number, at: string) => ({
+        text: "INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, outcome, hash, salt) VALUES ($1, $2::timestamptz, 'x', 'events', 'bank', 's', 'granted', $3, $4)",
+        values: [seq, at, Buffer.alloc(32), Buffer.alloc(16)],
+      });
+      // As the agents' database role: one such record made every later verify throw (a RangeError), whatever else was wrong.
+      for (const at of ['1969-07-20T20:17:00Z', 'infinity', '-infinity', '9999-12-31T23:59:59Z']) {
+        const seq = await next();
+        const row = sql`INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, outcome, hash, salt) VALUES (${seq}, ${at}::timestamptz, 'x', 'events', 'bank', 's', 'granted', ${Buffer.alloc(32)}, ${Buffer.alloc(16)})`;
+        expect(await refusal(db.execute(row))).toMatch(/access_log_at_range/);
+      }
+      expect((await fresh.vault.verify()).ok).toBe(true);
+      // As the owner, who can drop the constraint: stored, and reported.
+      const seq = await next();
+      await asOwner(fresh.vault, fresh.url, [{ text: 'ALTER TABLE access_log DROP CONSTRAINT access_log_at_range' }, insert(seq, '1969-07-20T20:17:00Z'), insert(seq + 1, 'infinity')], { triggers: 'on' });
+      const report = await fresh.vault.verify();
+      expect(report.problems).toEqual([
+        { tenant: '*', session: '(access trail)', seq, kind: 'access_time_invalid' },
+        { tenant: '*', session: '(access trail)', seq, kind: 'access_unsigned' },
+        { tenant: '*', session: '(access trail)', seq: seq + 1, kind: 'access_time_invalid' },
+        { tenant: '*', session: '(access trail)', seq: seq + 1, kind: 'access_unsigned' },
+      ]);
+      // The listing an auditor is handed is written, and reported alike offline (a time that is none, as a line that is no record).
+      const lines = [];
+      for await (const l of fresh.vault.trailFile()) lines.push(JSON.parse(JSON.stringify(l)) as unknown);
+      expect(lines.map((l) => (l as { at: string }).at).slice(-2)).toEqual(['1969-07-20T20:17:00.000Z', 'invalid']);
+      const offline = verifyTrail(lines, { keys: await (fresh.vault as unknown as { deps: VaultDeps }).deps.trustedKeys() });
+      expect(offline.problems.map((p) => `${p.seq ?? '-'} ${p.kind}`)).toEqual(['- malformed_record', `${seq} access_time_invalid`, `${seq} access_unsigned`]);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('refuses the operation when the trail head cannot be witnessed (fail closed)', async () => {

@@ -462,6 +462,27 @@ describe("a tenant's listing of the trail", () => {
     expect(verifyTrail([sessionLine], keys, { scope: { tenant: 'bank', session: 's1' } }).ok).toBe(true);
   });
 
+  it('never throws, whatever the lines a lister hands over: every one is read as a record or reported', () => {
+    const hex = (n: number) => fc.uint8Array({ minLength: n, maxLength: n }).map((b) => toHex(b));
+    const base = { seq: 1, at: '2026-01-02T03:04:05.678Z', actor: 'a', action: 'events', tenant: 'bank', session: 's1', reason: null, outcome: 'granted', salt: '00'.repeat(16), hash: '00'.repeat(32), keyId: 'k', signature: Buffer.alloc(64).toString('base64'), storedAt: '2026-01-02T03:04:05.678Z' };
+    const value = fc.oneof(fc.constant(null), fc.constant(true), fc.integer(), fc.constantFrom(1e300, 2 ** 64, 1.5, -1), fc.string({ maxLength: 4 }), hex(16), hex(32), fc.constantFrom('+275760-09-13T00:00:00.000Z', '0000-01-01T00:00:00.000Z'));
+    const fields = ['seq', 'at', 'actor', 'tenant', 'session', 'salt', 'tenantSecret', 'sessionKeyed', 'sessionKey', 'tenantDigest', 'hash', 'keyId', 'signature', 'storedAt'];
+    const full = fc.record(Object.fromEntries(fields.map((k) => [k, value])), { requiredKeys: [] }).map((o) => ({ ...base, ...o }));
+    const digests = fc.record({ tenant: fc.oneof(value, hex(32)), session: fc.oneof(value, hex(32)), fields: fc.oneof(value, hex(32)) });
+    const withheld = fc.record({ seq: fc.oneof(value, fc.nat(9)), at: fc.oneof(value, fc.constant(base.at)), withheld: fc.oneof(value, digests), hash: hex(32), keyId: value, signature: value, storedAt: fc.oneof(value, fc.constant(base.at)) });
+    const scope = fc.constantFrom(null, { tenant: 'bank' }, { tenant: 'bank', session: 's1' });
+    const keys = { keys: new Map([['k', new Uint8Array(32)]]) };
+    fc.assert(
+      fc.property(fc.array(fc.oneof(full, withheld), { maxLength: 4 }), scope, fc.option(fc.uint8Array({ minLength: 32, maxLength: 32 })), (lines, sc, key) => {
+        for (const check of [{ scope: sc }, { scope: sc, since: new Date('2026-01-02T03:10:00Z'), tenantSecret: key, sessionKey: key }]) {
+          const report = verifyTrail(lines, keys, check);
+          expect(report.ok).toBe(false); // no trusted key signed any of them
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   it('reads a trail file written before the v2 form, whose lines have no salt', () => {
     const signer = keyPair();
     const stored = signedTrail([{ actor: 'alice', action: 'events', tenant: 'bank', session: 's1', reason: null, outcome: 'granted', form: 1 }], signer);
