@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isIPv4 } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { InputError } from '../errors';
 import type { Principal, Vault } from '../vault';
@@ -80,6 +81,7 @@ export class TokenCache {
  * 2^64 addresses are one client and not a new budget each. Anything else as it is. Pure.
  */
 export function clientKey(address: string): string {
+  if (isIPv4(address)) return address; // the common case, without parsing (about a microsecond a request)
   if (!ipaddr.isValid(address)) return address;
   let ip = ipaddr.parse(address);
   if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
