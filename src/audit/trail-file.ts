@@ -98,7 +98,8 @@ export function trailLine(r: StoredRecord, scope?: TrailScope): TrailLine {
     signature: r.signature === null ? null : Buffer.from(r.signature).toString('base64'),
     storedAt: r.storedAt === null ? null : isoTime(r.storedAt),
   };
-  if (scope !== undefined && r.salt !== null && !inScope(r, scope)) {
+  // A record at a seq past 2^53 (stored past the database's check, drizzle/0064) has no digests to withhold it as: shown, as a v1 record is.
+  if (scope !== undefined && r.salt !== null && !inScope(r, scope) && Number.isSafeInteger(r.seq)) {
     const d = accessDigests({ ...r, salt: r.salt, tenantSecret: r.tenantSecret ?? null, sessionKeyed: r.sessionKeyed ?? false });
     return { seq: r.seq, at: isoTime(r.at), withheld: { tenant: toHex(d.tenant), session: toHex(d.session), fields: toHex(d.fields) }, ...stored };
   }

@@ -111,6 +111,37 @@ describe.each(backends())('the access trail on $name', (backend) => {
     expect((await vault.verify()).ok).toBe(true);
   });
 
+  it('refuses a record that leaves a gap, or whose seq a JavaScript number cannot hold, as the application role; one the owner stores anyway, verify reports and does not crash on', async () => {
+    const fresh = await testVault(backend);
+    try {
+      await fresh.vault.createTenant('bank');
+      const db = storeOf(fresh.vault).db;
+      const last = (await lastAccess(db))!.seq;
+      const row = (seq: bigint) => sql`INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, outcome, hash, salt) VALUES (${seq.toString()}::bigint, now(), 'x', 'events', 'bank', 's', 'granted', ${Buffer.alloc(32)}, ${Buffer.alloc(16)})`;
+      // As the agents' database role: a gap, which every later verify would report and every later record chain across, or a seq
+      // past 2^53, which made verify throw and every operator action fail untyped (the next seq has no exact number).
+      expect(await refusal(db.execute(row(BigInt(last) + 2n)))).toMatch(/access_log_gapless/);
+      expect(await refusal(db.execute(row(2n ** 53n + 1n)))).toMatch(/access_log_gapless|access_log_seq_range/);
+      expect(await refusal(db.execute(row(2n ** 53n)))).toMatch(/access_log_gapless|access_log_seq_range/);
+      expect((await lastAccess(db))!.seq).toBe(last);
+      expect((await fresh.vault.verify()).ok).toBe(true);
+      // As the owner, who can drop both: stored, and reported; operator actions are refused, typed.
+      await asOwner(fresh.vault, fresh.url, [{ text: 'ALTER TABLE access_log DROP CONSTRAINT access_log_seq_range' }, { text: 'DROP TRIGGER access_log_gapless ON access_log' }], { triggers: 'on' });
+      await db.execute(row(2n ** 53n + 1n));
+      expect((await fresh.vault.verify()).problems.map((p) => p.kind)).toEqual(expect.arrayContaining(['access_gap']));
+      await expect(fresh.vault.operator({ actor: 'ops', reason: 'r' }).state('bank', 's')).rejects.toMatchObject({ code: 'ACCESS_TRAIL_UNAVAILABLE' });
+      const lines = [];
+      for await (const l of fresh.vault.trailFile()) lines.push(JSON.parse(JSON.stringify(l)) as unknown);
+      expect(verifyTrail(lines, { keys: await (fresh.vault as unknown as { deps: VaultDeps }).deps.trustedKeys() }).ok).toBe(false);
+      // A scope's listing, which withholds the records outside it as digests of their seq, is written too (that one shown).
+      const scoped = [];
+      for await (const l of fresh.vault.trailFile({ tenant: 'insurer' })) scoped.push(l);
+      expect(scoped.filter((l) => !('withheld' in l)).map((l) => l.seq)).toEqual([2 ** 53]);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it("refuses a record dated where the chain's format cannot put it (before 1970, infinity), as the application role; one the owner stores anyway, verify reports and does not crash on", async () => {
     const fresh = await testVault(backend);
     try {
