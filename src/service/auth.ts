@@ -10,10 +10,10 @@ import { ServiceRefusal } from './http-errors';
  * (vault.authenticate: stored, secret matching, signed grant, not revoked or expired),
  * and remembers a success for `ttlMs`, so an append costs no extra round trip. A token
  * revoked through this service is forgotten at once; one revoked by another process (the
- * CLI) stops working within `ttlMs`. Failures are never cached; instead each client
- * (its address, an IPv6 one by its /64: clientKey) has a budget of `failuresPerMinute`
- * failed checks, after which its requests are
- * refused (429) before any lookup, so guessing tokens costs the database nothing. A token
+ * CLI) stops working within `ttlMs`. Failures are never cached; instead each client (its
+ * address, an IPv6 one by its /64: clientKey) has a budget of `failuresPerMinute` failed
+ * checks, after which its requests are refused (429) before any lookup, so guessing
+ * tokens costs the database nothing. A token
  * that passed a check within `PROVEN_MS` is checked even then (a lookup as usual): an
  * address is often shared (a load balancer, a proxy, a NAT), and whoever spends its budget
  * with guesses must not lock out the agents behind it, which cannot present a token they

@@ -101,6 +101,8 @@ describe('access hash', () => {
     expect(() => accessHash(prev, { ...record, salt, sessionKey: key, tenantDigest: tenant, tenantSecret: secret })).toThrow(RangeError);
     expect(() => accessHash(prev, { ...record, sessionKey: key, tenantDigest: tenant })).toThrow(RangeError);
     expect(() => sessionKeyCommitment(7, 'bank', 'claim-1', new Uint8Array(31))).toThrow(RangeError);
+    expect(() => accessHash(prev, { ...record, salt, sessionKey: key, tenantDigest: tenant.subarray(1) })).toThrow(RangeError);
+    expect(() => accessHash(prev, { ...record, tenant: null, salt, sessionKey: key, tenantDigest: tenant })).toThrow(RangeError);
   });
 
   it("a v4 session digest cannot be tried with another session's trail key: the holder of one session's key tells no other session's record", () => {
@@ -227,8 +229,10 @@ describe("a tenant's listing of the trail", () => {
             if (r.sessionKeyed && inScope(r, scope)) expect(lines[i]).toMatchObject({ sessionKey: toHex(key), tenantDigest: toHex(tenantCommitment(r.seq, r.tenant, r.tenantSecret)) });
             if (r.sessionKeyed) expect(lines[i]).not.toHaveProperty('tenantSecret');
           });
-          // The session's key kept, alone, checks it.
+          // The session's key kept, alone, checks it; another given with the tenant's secret is said not to be the session's.
           expect(verifyTrail(lines, keys, { scope, sessionKey: key }).problems).toEqual([]);
+          const other = sessionTrailKey(secretOf(scope.tenant), scope.tenant, `${scope.session}-other`);
+          expect(verifyTrail(lines, keys, { scope, sessionKey: other, tenantSecret: secretOf(scope.tenant) }).problems.map((p) => p.kind)).toContain('session_key_mismatch');
         } else expect(report.sessionKey).toBeNull();
         stored.forEach((r, i) => {
           const line = lines[i]! as Record<string, unknown>;
