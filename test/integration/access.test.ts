@@ -111,23 +111,26 @@ describe.each(backends())('the access trail on $name', (backend) => {
     expect((await vault.verify()).ok).toBe(true);
   });
 
+  /** An unsigned access record of bank/s at `seq` and `at`, inserted raw as the application role: what a compromised agent host can send. */
+  const rawRecord = (seq: bigint | number, at = 'now') =>
+    sql`INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, outcome, hash, salt) VALUES (${seq.toString()}::bigint, ${at}::timestamptz, 'x', 'events', 'bank', 's', 'granted', ${Buffer.alloc(32)}, ${Buffer.alloc(16)})`;
+
   it('refuses a record that leaves a gap, or whose seq a JavaScript number cannot hold, as the application role; one the owner stores anyway, verify reports and does not crash on', async () => {
     const fresh = await testVault(backend);
     try {
       await fresh.vault.createTenant('bank');
       const db = storeOf(fresh.vault).db;
       const last = (await lastAccess(db))!.seq;
-      const row = (seq: bigint) => sql`INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, outcome, hash, salt) VALUES (${seq.toString()}::bigint, now(), 'x', 'events', 'bank', 's', 'granted', ${Buffer.alloc(32)}, ${Buffer.alloc(16)})`;
       // As the agents' database role: a gap, which every later verify would report and every later record chain across, or a seq
       // past 2^53, which made verify throw and every operator action fail untyped (the next seq has no exact number).
-      expect(await refusal(db.execute(row(BigInt(last) + 2n)))).toMatch(/access_log_gapless/);
-      expect(await refusal(db.execute(row(2n ** 53n + 1n)))).toMatch(/access_log_gapless|access_log_seq_range/);
-      expect(await refusal(db.execute(row(2n ** 53n)))).toMatch(/access_log_gapless|access_log_seq_range/);
+      expect(await refusal(db.execute(rawRecord(BigInt(last) + 2n)))).toMatch(/access_log_gapless/);
+      expect(await refusal(db.execute(rawRecord(2n ** 53n + 1n)))).toMatch(/access_log_gapless|access_log_seq_range/);
+      expect(await refusal(db.execute(rawRecord(2n ** 53n)))).toMatch(/access_log_gapless|access_log_seq_range/);
       expect((await lastAccess(db))!.seq).toBe(last);
       expect((await fresh.vault.verify()).ok).toBe(true);
       // As the owner, who can drop both: stored, and reported; operator actions are refused, typed.
       await asOwner(fresh.vault, fresh.url, [{ text: 'ALTER TABLE access_log DROP CONSTRAINT access_log_seq_range' }, { text: 'DROP TRIGGER access_log_gapless ON access_log' }], { triggers: 'on' });
-      await db.execute(row(2n ** 53n + 1n));
+      await db.execute(rawRecord(2n ** 53n + 1n));
       expect((await fresh.vault.verify()).problems.map((p) => p.kind)).toEqual(expect.arrayContaining(['access_gap']));
       await expect(fresh.vault.operator({ actor: 'ops', reason: 'r' }).state('bank', 's')).rejects.toMatchObject({ code: 'ACCESS_TRAIL_UNAVAILABLE' });
       const lines = [];
@@ -148,20 +151,16 @@ describe.each(backends())('the access trail on $name', (backend) => {
       await fresh.vault.createTenant('bank');
       const db = storeOf(fresh.vault).db;
       const next = async () => (await lastAccess(db))!.seq + 1;
-      const insert = (seq: number, at: string) => ({
-        text: "INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, outcome, hash, salt) VALUES ($1, $2::timestamptz, 'x', 'events', 'bank', 's', 'granted', $3, $4)",
-        values: [seq, at, Buffer.alloc(32), Buffer.alloc(16)],
-      });
       // As the agents' database role: one such record made every later verify throw (a RangeError), whatever else was wrong.
       for (const at of ['1969-07-20T20:17:00Z', 'infinity', '-infinity', '9999-12-31T23:59:59Z']) {
-        const seq = await next();
-        const row = sql`INSERT INTO access_log (seq, at, actor, action, tenant_id, session_id, outcome, hash, salt) VALUES (${seq}, ${at}::timestamptz, 'x', 'events', 'bank', 's', 'granted', ${Buffer.alloc(32)}, ${Buffer.alloc(16)})`;
-        expect(await refusal(db.execute(row))).toMatch(/access_log_at_range/);
+        expect(await refusal(db.execute(rawRecord(await next(), at)))).toMatch(/access_log_at_range/);
       }
       expect((await fresh.vault.verify()).ok).toBe(true);
-      // As the owner, who can drop the constraint: stored, and reported.
+      // Once the owner, who can, drops the constraint: stored, and reported.
       const seq = await next();
-      await asOwner(fresh.vault, fresh.url, [{ text: 'ALTER TABLE access_log DROP CONSTRAINT access_log_at_range' }, insert(seq, '1969-07-20T20:17:00Z'), insert(seq + 1, 'infinity')], { triggers: 'on' });
+      await asOwner(fresh.vault, fresh.url, [{ text: 'ALTER TABLE access_log DROP CONSTRAINT access_log_at_range' }], { triggers: 'on' });
+      await db.execute(rawRecord(seq, '1969-07-20T20:17:00Z'));
+      await db.execute(rawRecord(seq + 1, 'infinity'));
       const report = await fresh.vault.verify();
       expect(report.problems).toEqual([
         { tenant: '*', session: '(access trail)', seq, kind: 'access_time_invalid' },
