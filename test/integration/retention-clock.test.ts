@@ -58,6 +58,30 @@ describe.each(backends())("a session's retention clock on $name", (backend) => {
     expect((await vault.verify({ tenant: 'bank' })).problems).toEqual([]);
   });
 
+  it("the vault's roles cannot move a session's last-event time past the database's clock, or to no time, so that retention never finds it due; an append from a host whose clock runs ahead is refused, typed", async () => {
+    const before = await lastAt('live');
+    // As the agents' role: a year ahead (the run then skipped the session, silently, for as long as it liked), or infinity
+    // (the operator's `sessions` listing then threw a RangeError).
+    for (const at of [new Date(Date.now() + 365 * DAY).toISOString(), 'infinity', '-infinity']) {
+      // Back to no time is also moving back (0037), whichever rule the database says first.
+      const why = at === '-infinity' ? /^STORAGE_REFUSED .*(first- and last-event times|only moves forward)/ : /^CLOCK_AHEAD .*first- and last-event times/;
+      expect(await refused(app(`UPDATE sessions SET last_at = '${at}' WHERE session_id = 'live'`))).toMatch(why);
+      expect(await refused(app(`UPDATE sessions SET first_at = '${at}' WHERE session_id = 'live'`))).toMatch(why);
+    }
+    expect(await lastAt('live')).toEqual(before);
+    // The vault on a host whose clock runs an hour ahead of the database's: its append is refused, and nothing is stored.
+    const head = (await vault.sessions('bank')).find((s) => s.session === 'live')!.events;
+    const saved = now;
+    now = Date.now() + 3_600_000;
+    try {
+      await expect(vault.session('bank', 'live').append({ type: 'task', task: 'from the future' })).rejects.toMatchObject({ code: 'CLOCK_AHEAD' });
+    } finally {
+      now = saved;
+    }
+    expect((await vault.sessions('bank')).find((s) => s.session === 'live')!.events).toBe(head);
+    expect((await vault.verify({ tenant: 'bank' })).problems).toEqual([]);
+  });
+
   it('a DBA with triggers off moves it back: verify names it, from the chain, live and archived', async () => {
     await asOwner(vault, url, [{ text: `UPDATE sessions SET last_at = '2015-01-01T00:00:00Z' WHERE tenant_id = 'bank'` }]);
     expect(kinds((await vault.verify({ tenant: 'bank' })).problems)).toEqual([
