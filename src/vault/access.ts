@@ -22,6 +22,9 @@ import { parsePolicy, policyAction, type RetentionPolicy } from '../retention';
 import { TOKEN_ID_PATTERN, newToken } from '../tokens';
 import { checkTokenSpec, createToken, revokeToken, type TokenInfo, type TokenSpec } from './tokens';
 
+/** The master key rotation running in each vault (by its dependencies), if any: what a second call at the same moment joins. */
+const masterRotations = new WeakMap<VaultDeps, Promise<MasterRotation>>();
+
 /** Who is acting, and why: recorded with every access. */
 export interface Operator {
   actor: string;
@@ -197,12 +200,25 @@ export class OperatorAccess {
     return this.guarded(`keys.destroy`, t, null, () => destroyTenantKey(this.deps, t, version));
   }
 
-  /** Rotates the keyring's master key (resumable), recorded as `keys.rotate-master`. */
+  /**
+   * Rotates the keyring's master key (resumable), recorded as `keys.rotate-master`. A call
+   * made while another runs in this process joins it: recorded as its own, it waits for
+   * that rotation and reports its primary, `created: false`, having moved nothing itself.
+   */
   async rotateMaster(onProgress?: (done: number, total: number) => void): Promise<MasterRotation> {
+    const running = masterRotations.get(this.deps);
+    if (running) return this.guarded('keys.rotate-master', null, null, async () => ({ primary: (await running).primary, created: false, rewrapped: 0, removed: [] }));
     // With a provider of its own (HSM, KMS) the rotation moves every tenant key under it;
     // with the keyring file's master keys, a new master key replaces the old.
     const rotate = this.deps.ownProvider ? moveToProvider : rotateMaster;
-    return this.guarded('keys.rotate-master', null, null, () => rotate(this.deps, this.deps.keyringPath, onProgress));
+    // Registered before anything is awaited: a second call at the same moment joins this one instead of starting another once it is done.
+    const rotation = this.guarded('keys.rotate-master', null, null, () => rotate(this.deps, this.deps.keyringPath, onProgress));
+    masterRotations.set(this.deps, rotation);
+    try {
+      return await rotation;
+    } finally {
+      masterRotations.delete(this.deps);
+    }
   }
 
   /**
