@@ -4,6 +4,7 @@ import { backends, dropCreatedDatabases, tempHome, type Backend } from '../suppo
 import { openVault, type Vault } from '../../src/vault';
 import { createLogger } from '../../src/observability';
 import { readKeyringDocument, readKeyringFile } from '../../src/keys';
+import { asOwner } from '../support/owner';
 
 /** Master key rotation: every tenant key rewrapped, the keyring replaced safely, resumable. */
 afterAll(dropCreatedDatabases);
@@ -123,6 +124,23 @@ describe.each(backends())('master key rotation on $name', (backend: Backend) => 
       ]);
     }
     await everythingOpens(9);
+  });
+
+  it('fails a call that joined a rotation as the rotation fails, typed, each recorded', async () => {
+    const v = await open();
+    try {
+      // A tenant key wrapped outside the keyring: the rotation refuses before it changes anything.
+      await asOwner(v, url ?? '', [{ text: "UPDATE tenant_keys SET master_key_id = 'kms:elsewhere' WHERE tenant_id = 'b' AND version = 1" }]);
+      const op = v.operator({ actor: 'sec', reason: 'annual' });
+      const both = await Promise.all([op.rotateMaster(), op.rotateMaster()].map((p) => p.then(() => 'rotated', (e: { code?: string }) => e.code)));
+      expect(both).toEqual(['KEY_STATE', 'KEY_STATE']);
+      const outcomes = [];
+      for await (const r of v.accessLog()) if (r.action === 'keys.rotate-master') outcomes.push(r.outcome);
+      expect(outcomes.sort()).toEqual(['failed:KEY_STATE', 'failed:KEY_STATE', 'granted', 'granted']);
+    } finally {
+      await v.close();
+    }
+    expect((await readKeyringDocument(path.join(home, 'keyring.json'))).masterKeys.map((m) => m.id)).toEqual([1]);
   });
 
   it('gives one new master to two rotations started in the same moment in one process: the second finishes the first', async () => {
