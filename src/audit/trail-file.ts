@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { bytesEqual, fromHex, toHex } from '../crypto';
-import type { AccessRecord } from '../domain';
+import { isoTime, type AccessRecord } from '../domain';
 import { ACCESS_SALT_BYTES, AccessChainVerifier, accessDigests, parseTrailHead, sessionCommitment, sessionKeyCommitment, sessionTrailKey, TENANT_SECRET_BYTES, tenantCommitment, type TrailHead } from './access';
 import { KEY_PERIOD_GRACE_MS, recordInPeriod, type KeyPeriods } from './key-period';
 
@@ -117,11 +117,6 @@ export function trailLine(r: StoredRecord, scope?: TrailScope): TrailLine {
     ...keys,
     ...stored,
   };
-}
-
-/** A stored time as the file writes it; one that is no time (`infinity`, stored past the database's check, drizzle/0063) as `invalid`, which the check reports as malformed. */
-function isoTime(t: Date): string {
-  return Number.isNaN(t.getTime()) ? 'invalid' : t.toISOString();
 }
 
 /** The trail keys a line shows in full: the tenant's secret (v3, v4), or, in a session's listing of a v4 record, the session's key and the tenant's digest. */

@@ -60,7 +60,8 @@ export function decide(s: RetentionSubject, policy: RetentionPolicy, now: Date):
   if (s.status === 'active') {
     return now.getTime() >= archiveAt.getTime() ? { action: 'archive', dueAt: archiveAt } : { action: 'none', why: 'not_due', dueAt: archiveAt };
   }
-  if (now.getTime() < purgeAt.getTime()) return { action: 'none', why: 'not_due', dueAt: purgeAt };
+  // Not `now < purgeAt`: a last-event time that is no time (stored past the database's checks) gives no due date, and is never due.
+  if (!(purgeAt.getTime() <= now.getTime())) return { action: 'none', why: 'not_due', dueAt: purgeAt };
   if (s.held) return { action: 'none', why: 'held', dueAt: purgeAt };
   return { action: 'purge', dueAt: purgeAt };
 }

@@ -78,6 +78,8 @@ export function promisedRetain(history: readonly PolicyRecord[], createdAt: Date
     return before && around ? (atLeast(before, around) ? around : before) : null;
   }
   const t = createdAt.getTime();
+  // A session created at no time (stored past the database's check, drizzle/0066) may have been created under any policy recorded: the longest holds.
+  if (Number.isNaN(t)) return mostRetain(history, createdAt, fallback, until);
   const overrides = history.filter((r) => r.override && r.at.getTime() - t > -RECORD_SKEW_MS);
   const last = overrides[overrides.length - 1];
   let promised =
@@ -170,6 +172,8 @@ export function policyRecorded(row: PolicyStamp | null, history: readonly Policy
   if (history.length === 0) return row === null || row.setBy === DEFAULT_POLICY_ACTOR;
   if (!row) return false;
   const at = row.setAt.getTime();
+  // A row set at no time (`infinity`, stored past the database's check, drizzle/0066) matches no record: every time comparison with it is false.
+  if (Number.isNaN(at)) return false;
   for (let i = history.length - 1; i >= 0; i--) {
     if (history.slice(i + 1).some((later) => later.at.getTime() + RECORD_SKEW_MS < at)) break;
     const r = history[i]!;

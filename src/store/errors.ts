@@ -81,6 +81,11 @@ export function storageError(e: unknown, doing: string): VaultError {
     // SV005: a purge stamped ahead of the database's clock (0045), a host clock gone wrong.
     return new StorageError(code === 'SV005' ? 'CLOCK_AHEAD' : 'STORAGE_REFUSED', `database refused ${doing}: ${rule || 'a vault rule'}`, { cause: e });
   }
+  const check = code === '23514' ? /violates check constraint "([a-z0-9_]+)"/.exec(String(findMessage(e) ?? '')) : null;
+  if (check) {
+    // A rule on the row's own values (a time outside 1970 to 9999, drizzle/0066, a state the table does not know): its name, never the row.
+    return new StorageError('STORAGE_REFUSED', `database refused ${doing}: the row breaks the rule ${check[1]} (23514)`, { cause: e });
+  }
   if (code === '42501' && /row-level security/.test(String(findMessage(e) ?? ''))) {
     // The same SQLSTATE, from a row outside the transaction's tenant (row-level security's WITH CHECK).
     return new StorageError('STORAGE_REFUSED', `database refused ${doing}: the row is outside the tenant's scope (row-level security)`, { cause: e });

@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { blake2b256, bytes, frame, opt, str, u64, verifyDetached } from '../crypto';
 import { signBytes, type CheckpointSigner } from '../audit/checkpoint';
+import { LATEST_STORED_TIME } from '../domain';
 
 /**
  * API tokens: what a service principal presents, and the signed grant the vault keeps.
@@ -89,5 +90,12 @@ export function signGrant(g: TokenGrant, signer: CheckpointSigner): { keyId: str
 
 /** Whether `signature` by `publicKey` covers exactly this grant. */
 export function grantSignedBy(g: TokenGrant, signature: Uint8Array, publicKey: Uint8Array): boolean {
+  // A time the grant's form cannot hold (before 1970, or none: `infinity` stored past the database's check, drizzle/0066) is in no grant the vault signed.
+  if (!grantTime(g.createdAt) || (g.expiresAt !== null && !grantTime(g.expiresAt))) return false;
   return verifyDetached(signature, grantMessage(g), publicKey);
+}
+
+function grantTime(t: Date): boolean {
+  const ms = t.getTime();
+  return ms >= 0 && ms < LATEST_STORED_TIME;
 }

@@ -1,4 +1,4 @@
-import type { StoredEvent } from '../domain';
+import { isoTime, type StoredEvent } from '../domain';
 import { InputError, IntegrityError, StorageError } from '../errors';
 import {
   archiveObjectName,
@@ -348,8 +348,9 @@ export async function purge(deps: VaultDeps, tenant: string, session: string, ac
     const policy = trailRetention(withFloor(kept.policy, floorOf(row)), kept.history, { ...row, archivedAt }, deps.defaultRetention.retain);
     const lastAt = (await signedLastAt(deps, tx, row))!;
     const dueAt = purgeDue(lastAt, policy);
-    if (now.getTime() < dueAt.getTime()) {
-      throw new InputError('RETENTION_NOT_DUE', `session ${tenant}/${session} must be kept until ${dueAt.toISOString()} (${describePolicy(policy)})`);
+    // Fails closed: a due date that is no time (a stored time past the database's checks) is never reached.
+    if (!(dueAt.getTime() <= now.getTime())) {
+      throw new InputError('RETENTION_NOT_DUE', `session ${tenant}/${session} must be kept until ${isoTime(dueAt)} (${describePolicy(policy)})`);
     }
     const holds = await readHolds(tx, tenant, session);
     if (holds.length > 0) throw new InputError('LEGAL_HOLD', `session ${tenant}/${session} is under legal hold; it is never purged while held`);

@@ -1,5 +1,6 @@
 import { InputError } from '../errors';
 import type { SecretBytes } from '../crypto';
+import { isoTime } from '../domain';
 import { assertCanDestroy, assertCanRetire, dataKeyAad, newTenantKey, wrapKey, type TenantKeyState } from '../keys';
 import { insertTenantKey, listSessions, listTenantKeys, readHolds, readSession, rewrapSessionKey, setTenantKeyState, withTenant, type SessionRow } from '../store';
 import type { VaultDeps } from './deps';
@@ -18,7 +19,7 @@ export interface TenantKeyInfo {
 export async function listKeys(deps: VaultDeps, tenant: string): Promise<TenantKeyInfo[]> {
   const rows = await withTenant(deps.store.db, tenant, 'listing keys', (tx) => listTenantKeys(tx, tenant));
   if (rows.length === 0) throw new InputError('UNKNOWN_TENANT', `unknown tenant ${tenant}`);
-  return rows.map((r) => ({ version: r.version, state: r.state, createdAt: r.createdAt.toISOString(), masterKeyId: r.masterKeyId, sessions: r.sessions }));
+  return rows.map((r) => ({ version: r.version, state: r.state, createdAt: isoTime(r.createdAt), masterKeyId: r.masterKeyId, sessions: r.sessions }));
 }
 
 /**

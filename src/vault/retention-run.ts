@@ -1,6 +1,7 @@
 import { decide, withFloor, type RetentionDecision } from '../retention';
 import { listSessions, listTenants, pendingTombstones, readHolds, withTenant, type SessionRow } from '../store';
 import { StorageError, VaultError } from '../errors';
+import { isoTime } from '../domain';
 import { eachAtMost } from './at-most';
 import type { VaultDeps } from './deps';
 import { archiveMany, archiveSession, deleteObjects, floorOf, policyOf, purge, type ArchiveResult } from './archive';
@@ -68,7 +69,7 @@ export async function* retentionRun(deps: VaultDeps, o: RetentionRunOptions): As
   for (const tenant of tenants) {
     const finishing: Due[] = [];
     for (const t of await withTenant(deps.store.db, tenant, 'reading tombstones', (tx) => pendingTombstones(tx, tenant))) {
-      const item: RetentionItem = { tenant, session: t.session, action: 'finish-purge', outcome: 'planned', dueAt: t.dueAt.toISOString() };
+      const item: RetentionItem = { tenant, session: t.session, action: 'finish-purge', outcome: 'planned', dueAt: isoTime(t.dueAt) };
       finishing.push({ item, action: 'retention.finish-purge', run: async () => (await deleteObjects(deps, tenant, t.session), 'done') });
     }
     for (let i = 0; i < finishing.length; i += GROUP) yield* act(finishing.slice(i, i + GROUP), o);
@@ -81,7 +82,7 @@ export async function* retentionRun(deps: VaultDeps, o: RetentionRunOptions): As
         o.onSession?.();
         const d: RetentionDecision = decide({ status: s.status, events: s.headSeq, lastAt: s.lastAt, held: held.has(s.session) }, withFloor(policy, floorOf(s)), deps.clock());
         if (d.action === 'none') continue;
-        const item: RetentionItem = { tenant, session: s.session, action: d.action, outcome: 'planned', dueAt: d.dueAt.toISOString() };
+        const item: RetentionItem = { tenant, session: s.session, action: d.action, outcome: 'planned', dueAt: isoTime(d.dueAt) };
         if (d.action === 'archive') {
           const settle = (r: ArchiveResult) => {
             item.digest = r.digest;

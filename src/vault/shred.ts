@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { InputError, StorageError } from '../errors';
 import { signCheckpoint, type CheckpointSigner } from '../audit';
 import { toHex } from '../crypto';
+import { isoTime } from '../domain';
 import { GENESIS_HASH, shredMarker } from '../events';
 import { appendEventsInTransaction, clearHoldRow, deleteSnapshots, destroyAllTenantKeys, holdRole, insertHold, listArchives, listSessions, listTenants, readHolds, readSession, shredSessionKeys, withTenant, type HoldRow, type SessionRow, type TenantTx } from '../store';
 import { sessionRow } from './session-row';
@@ -196,8 +197,8 @@ async function requireErasureBasis(deps: VaultDeps, tx: TenantTx, row: SessionRo
   const from = await signedLastAt(deps, tx, row);
   const archivedAt = (await listArchives(tx, row.tenant, row.session)).map((a) => a.archivedAt);
   const keptUntil = from ? purgeDue(from, trailRetention(withFloor(kept.policy, floorOf(row)), kept.history, { ...row, archivedAt }, deps.defaultRetention.retain)) : null;
-  if (keptUntil && deps.clock().getTime() < keptUntil.getTime()) {
-    throw new InputError('REASON_REQUIRED', `session ${row.tenant}/${row.session} is kept until ${keptUntil.toISOString()}: shredding it now is erasure; give its legal basis with --reason`);
+  if (keptUntil && !(keptUntil.getTime() <= deps.clock().getTime())) {
+    throw new InputError('REASON_REQUIRED', `session ${row.tenant}/${row.session} is kept until ${isoTime(keptUntil)}: shredding it now is erasure; give its legal basis with --reason`);
   }
 }
 

@@ -1,5 +1,5 @@
 import { InputError, KeyError } from '../errors';
-import { TENANT_ID_PATTERN, TOKEN_PATTERN } from '../domain';
+import { isoTime, LATEST_STORED_TIME, TENANT_ID_PATTERN, TOKEN_PATTERN } from '../domain';
 import { insertToken, listTokens, readToken, readTokenRecords, revocationRecorded, revokeTokenRow, withTenant, type TokenRow } from '../store';
 import { recordInPeriod } from '../audit';
 import { ownRecords } from './own-records';
@@ -42,8 +42,8 @@ export interface TokenSpec {
 export function checkTokenSpec(spec: TokenSpec, now: Date): void {
   if (!(ROLES as readonly string[]).includes(spec.role)) throw new InputError('INVALID_INPUT', `role must be one of ${ROLES.join(', ')}`);
   if (spec.label !== undefined && !TOKEN_PATTERN.test(spec.label)) throw new InputError('INVALID_INPUT', 'label must be 1..128 printable ASCII characters');
-  if (spec.expiresAt !== undefined && (Number.isNaN(spec.expiresAt.getTime()) || spec.expiresAt.getTime() <= now.getTime())) {
-    throw new InputError('INVALID_INPUT', 'the expiry must be a valid time in the future');
+  if (spec.expiresAt !== undefined && !(spec.expiresAt.getTime() > now.getTime() && spec.expiresAt.getTime() < LATEST_STORED_TIME)) {
+    throw new InputError('INVALID_INPUT', 'the expiry must be a valid time in the future, before the year 9999');
   }
 }
 
@@ -141,10 +141,10 @@ function infoOf(r: TokenRow): TokenInfo {
     tenant: r.tenant,
     role: r.role as Role,
     label: r.label,
-    createdAt: r.createdAt.toISOString(),
+    createdAt: isoTime(r.createdAt),
     createdBy: r.createdBy,
-    expiresAt: r.expiresAt?.toISOString() ?? null,
-    revokedAt: r.revokedAt?.toISOString() ?? null,
+    expiresAt: r.expiresAt === null ? null : isoTime(r.expiresAt),
+    revokedAt: r.revokedAt === null ? null : isoTime(r.revokedAt),
     revokedBy: r.revokedBy,
   };
 }

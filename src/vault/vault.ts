@@ -1,5 +1,5 @@
 import type { EventStream, VaultEvent } from '../domain';
-import { collectEvents, sessionId as validSessionId, tenantId as validTenantId } from '../domain';
+import { collectEvents, isoTime, sessionId as validSessionId, tenantId as validTenantId } from '../domain';
 import { InputError, VaultError } from '../errors';
 import { newTenantKey } from '../keys';
 import { countSessions, insertTenant, insertTenantKey, writePolicy, lastAccessBefore, listSessions, listTenants, roleMembers, withTenant, type AccessRow, type HoldRow, type LoginRoles, type SessionRow, type Store } from '../store';
@@ -57,7 +57,7 @@ export interface SessionSummary {
 }
 
 function summaryOf(s: SessionRow): SessionSummary {
-  return { session: s.session, agent: s.agent, events: s.headSeq, firstAt: s.firstAt?.toISOString() ?? null, lastAt: s.lastAt?.toISOString() ?? null, status: s.status };
+  return { session: s.session, agent: s.agent, events: s.headSeq, firstAt: s.firstAt === null ? null : isoTime(s.firstAt), lastAt: s.lastAt === null ? null : isoTime(s.lastAt), status: s.status };
 }
 
 const stores = new WeakMap<Vault, Store>();
@@ -210,7 +210,7 @@ export class Vault {
       source: p.source,
       mode: p.mode,
       setBy: p.setBy,
-      setAt: p.setAt?.toISOString() ?? null,
+      setAt: p.setAt ? isoTime(p.setAt) : null,
     };
   }
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import type { AccessRecord } from '../../src/domain';
 import { RECORD_SKEW_MS } from '../../src/audit';
-import { addDuration, floorRecorded, parseDuration, policyRecorded, parsePolicy, policyAction, policyRecords, withFloor, type Duration, type FloorStamp, type PolicyRecord, type PolicyStamp, type RetentionPolicy } from '../../src/retention';
+import { addDuration, floorRecorded, formatDuration, parseDuration, policyRecorded, parsePolicy, policyAction, policyRecords, withFloor, type Duration, type FloorStamp, type PolicyRecord, type PolicyStamp, type RetentionPolicy } from '../../src/retention';
 import { trailRetention } from '../../src/vault/recorded-retention';
 
 /**
@@ -181,7 +181,8 @@ describe('retention policies and floors against the access trail', () => {
     const row: PolicyStamp = { archiveAfter: '30d', retain: '7y', mode: 'governance', setBy: 'admin', setAt: new Date(at + 5) };
     const problems = (r: PolicyStamp | null, rs = records) => checkRetention('bank', r, [], policyRecords(rs), fallback).map((p) => p.kind);
     expect(problems(row)).toEqual([]);
-    for (const forged of [{ setBy: 'mallory' }, { setAt: new Date(at + RECORD_SKEW_MS + 1) }, { retain: '30d' }, { archiveAfter: '1d' }]) {
+    // `infinity` (stored past the database's check, drizzle/0066) reads as no time: it is in no record's minutes.
+    for (const forged of [{ setBy: 'mallory' }, { setAt: new Date(at + RECORD_SKEW_MS + 1) }, { setAt: new Date(NaN) }, { retain: '30d' }, { archiveAfter: '1d' }]) {
       expect(problems({ ...row, ...forged })).toEqual(['policy_unrecorded']);
     }
     expect(problems(row, [])).toEqual(['policy_unrecorded']);
@@ -196,6 +197,27 @@ describe('retention policies and floors against the access trail', () => {
     // A later change that did not fail, recorded well before the row was stamped: the row should be that one's.
     const later = [...records, { ...records[0]!, seq: 2, at: new Date(at + DAY), action: 'retention.set:30d/10y' }];
     expect(problems({ ...row, setAt: new Date(at + 2 * DAY) }, later)).toEqual(['policy_unrecorded']);
+  });
+
+  it('names an earlier recorded policy written back into the row at no time (`infinity`), and keeps a session created at no time to the longest policy recorded', () => {
+    const ms = (d: string) => addDuration(new Date(0), parseDuration(d, 'd')).getTime();
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 30 }), fc.nat(), (ops, pick) => {
+        const h = simulate(ops);
+        const changes = policyRecords(h.records);
+        fc.pre(h.row !== null && changes.length > 0);
+        // Any change the trail records, by its own actor, written back at no time: the old code matched it to every record of that actor.
+        const earlier = changes[pick % changes.length]!;
+        const row: PolicyStamp = { ...h.row!, setBy: earlier.actor, setAt: new Date(NaN), ...(earlier.policy ? { archiveAfter: formatDuration(earlier.policy.archiveAfter), retain: formatDuration(earlier.policy.retain) } : {}) };
+        expect(checkRetention('bank', row, [], changes, fallback)).toContainEqual(expect.objectContaining({ session: '(retention policy)', kind: 'policy_unrecorded' }));
+        // A session whose creation time is no time may have been created under any of them: kept to the longest, never to the default alone.
+        const lost: FloorStamp = { tenant: 'bank', session: 'lost', headSeq: 1, createdAt: new Date(NaN), retainFloor: null };
+        const kept = trailDate(h, { ...lost, retainFloor: '1d' });
+        for (const r of changes) if (r.policy) expect(kept).toBeGreaterThanOrEqual(ms(formatDuration(r.policy.retain)));
+        expect(kept).toBeGreaterThanOrEqual(ms(FALLBACK));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('does not judge what a record written before records carried values leaves unknown, and parses no stray values', () => {

@@ -53,6 +53,9 @@ describe('what retention decides', () => {
     expect(decide({ ...archived, held: true }, policy, at(9999))).toMatchObject({ action: 'none', why: 'held' });
     expect(decide({ ...archived, status: 'purged' }, policy, at(9999))).toMatchObject({ action: 'none', why: 'purged' });
     expect(decide({ ...active, events: 0, lastAt: null }, policy, at(9999))).toMatchObject({ action: 'none', why: 'empty' });
+    // A last-event time that is no time (`infinity`, stored past the database's checks) is never due: `now < NaN` was false, and it was purged.
+    expect(decide({ ...archived, lastAt: new Date(NaN) }, policy, at(9999))).toMatchObject({ action: 'none', why: 'not_due' });
+    expect(decide({ ...active, lastAt: new Date(NaN) }, policy, at(9999))).toMatchObject({ action: 'none', why: 'not_due' });
   });
 
   it('never purges a held or not-yet-due session, whatever the policy and time', () => {

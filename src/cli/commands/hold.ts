@@ -1,5 +1,6 @@
 import type { CommandContext } from '../context';
 import { json, printable } from '../output';
+import { isoTime } from '../../domain';
 
 /** `hold set|clear <tenant> <session> --reason R`: recorded in the access trail. */
 export async function holdCommand(ctx: CommandContext, action: 'set' | 'clear', tenant: string, session: string): Promise<number> {
@@ -13,7 +14,7 @@ export async function holdCommand(ctx: CommandContext, action: 'set' | 'clear', 
 /** `hold list [--tenant T]`. */
 export async function holdListCommand(ctx: CommandContext, flags: { tenant?: string }): Promise<number> {
   const holds = await ctx.withVault((v) => v.holds(flags.tenant));
-  const rows = holds.map((h) => ({ tenant: h.tenant, session: h.session, reason: h.reason, setBy: h.setBy, setAt: h.setAt.toISOString() }));
+  const rows = holds.map((h) => ({ tenant: h.tenant, session: h.session, reason: h.reason, setBy: h.setBy, setAt: isoTime(h.setAt) }));
   if (ctx.config.json) json(ctx.io, rows);
   else if (rows.length === 0) ctx.io.out('no legal holds');
   else for (const h of rows) ctx.io.out(`${h.tenant}/${h.session}\t${h.setAt}\t${printable(h.setBy)}\t${printable(h.reason)}`);

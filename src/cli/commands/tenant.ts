@@ -1,5 +1,6 @@
 import type { CommandContext } from '../context';
 import { json } from '../output';
+import { isoTime } from '../../domain';
 
 /** `tenant create <tenant>`: a tenant and its first key. */
 export async function tenantCreateCommand(ctx: CommandContext, tenant: string): Promise<number> {
@@ -14,8 +15,8 @@ export async function tenantCreateCommand(ctx: CommandContext, tenant: string): 
 /** `tenant list`. */
 export async function tenantListCommand(ctx: CommandContext): Promise<number> {
   const tenants = await ctx.withVault((v) => v.tenants());
-  if (ctx.config.json) json(ctx.io, tenants.map((t) => ({ tenant: t.tenant, createdAt: t.createdAt.toISOString() })));
+  if (ctx.config.json) json(ctx.io, tenants.map((t) => ({ tenant: t.tenant, createdAt: isoTime(t.createdAt) })));
   else if (tenants.length === 0) ctx.io.out('no tenants');
-  else for (const t of tenants) ctx.io.out(`${t.tenant}\t${t.createdAt.toISOString()}`);
+  else for (const t of tenants) ctx.io.out(`${t.tenant}\t${isoTime(t.createdAt)}`);
   return 0;
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { endpoint, type ServiceContext } from '../endpoint';
 import * as S from '../schemas';
+import { isoTime } from '../../domain';
 
 /**
  * A tenant's administration: legal holds, retention, keys and API tokens. Every change
@@ -22,7 +23,7 @@ export function adminRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     summary: 'List legal holds in force',
     tags: ['holds'],
     schema: { params: S.tenantPath, response: { 200: z.array(S.hold) } },
-    handler: async (req) => (await vault.holds(req.params.tenant)).map((h) => ({ ...h, setAt: h.setAt.toISOString() })),
+    handler: async (req) => (await vault.holds(req.params.tenant)).map((h) => ({ ...h, setAt: isoTime(h.setAt) })),
   });
 
   endpoint(app, ctx, {
