@@ -19,7 +19,8 @@ export function parseDuration(text: string, what: string): Duration {
   const m = PATTERN.exec(text);
   if (!m) throw new InputError('INVALID_INPUT', `${what} must be a whole number and a unit h, d, w, mo or y (e.g. 30d, 7y), not ${JSON.stringify(text.slice(0, 20))}`);
   const d = { amount: Number(m[1]), unit: m[2] as Duration['unit'] };
-  if (addDuration(new Date(0), d).getTime() > Date.UTC(9000, 0)) throw new InputError('INVALID_INPUT', `${what} is too long`);
+  // Not `> 9000`: past the year 275760 the Date is no time (NaN), which compares as neither.
+  if (!(addDuration(new Date(0), d).getTime() <= Date.UTC(9000, 0))) throw new InputError('INVALID_INPUT', `${what} is too long`);
   return d;
 }
 

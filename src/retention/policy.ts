@@ -1,4 +1,4 @@
-import { InputError } from '../errors';
+import { InputError, IntegrityError } from '../errors';
 import { atLeast, formatDuration, parseDuration, addDuration, type Duration } from './duration';
 
 /**
@@ -26,6 +26,31 @@ export function parsePolicy(input: { archiveAfter: string; retain: string }): Re
     throw new InputError('INVALID_INPUT', '--retain must be at least --archive-after: a session is archived before it is purged');
   }
   return policy;
+}
+
+/**
+ * A tenant's policy row as stored, read. The vault writes only rows parsePolicy takes, and
+ * the database refuses any other since 0067; one stored before, or by the owner, is
+ * CHAIN_BROKEN (as an unreadable floor is), never taken for the operator's bad input.
+ */
+export function storedPolicy(tenant: string, row: { archiveAfter: string; retain: string }): RetentionPolicy {
+  try {
+    return parsePolicy(row);
+  } catch {
+    throw new IntegrityError('CHAIN_BROKEN', `tenant ${tenant}'s retention policy row is unreadable (not one the vault writes): set it again with retention set, and run verify`);
+  }
+}
+
+/** A new session's retention floor: the tenant's retain as its row says, or the default's where it has none or one that does not read (the signed trail still holds its purge to what was recorded). */
+export function newSessionFloor(row: { archiveAfter: string; retain: string } | null, fallback: RetentionPolicy): string {
+  if (row) {
+    try {
+      return formatDuration(parsePolicy(row).retain);
+    } catch {
+      // An unreadable row (stored before 0067, or by the owner): the default's floor, which the database takes.
+    }
+  }
+  return formatDuration(fallback.retain);
 }
 
 /** `archive-after=30d retain=7y`: how a policy is written in records and tombstones. */

@@ -9,6 +9,7 @@ import {
   formatDuration,
   parseDuration,
   parsePolicy,
+  storedPolicy,
   purgeDue,
   withFloor,
   type ArchiveContent,
@@ -62,7 +63,7 @@ export async function policyOf(
 ): Promise<{ policy: RetentionPolicy; source: 'tenant' | 'default'; mode: RetentionMode; setBy: string | null; setAt: Date | null }> {
   const row = await withTenant(deps.store.db, tenant, 'reading the retention policy', (tx) => readPolicy(tx, tenant));
   if (!row) return { policy: deps.defaultRetention, source: 'default', mode: 'governance', setBy: null, setAt: null };
-  return { policy: parsePolicy(row), source: 'tenant', mode: row.mode, setBy: row.setBy, setAt: row.setAt };
+  return { policy: storedPolicy(tenant, row), source: 'tenant', mode: row.mode, setBy: row.setBy, setAt: row.setAt };
 }
 
 /** What a policy change may also do: switch to compliance mode, or (governance mode only) lower existing sessions' floors. */

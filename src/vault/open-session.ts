@@ -1,6 +1,6 @@
 import { InputError, KeyError } from '../errors';
 import { insertSession, readPolicy, readSession, withTenant, type SessionRow, type TenantTx } from '../store';
-import { formatDuration } from '../retention';
+import { newSessionFloor } from '../retention';
 import { DATA_KEY_VERSION } from './key-access';
 import type { VaultDeps } from './deps';
 import type { OpenSession } from './session-cache';
@@ -25,7 +25,7 @@ export async function openSession(
     if (!row && create) {
       const fresh = await deps.keys.newDataKey(tx, tenant, session);
       // The session is kept under the tenant's retention as it is today: its floor.
-      const retainFloor = (await readPolicy(tx, tenant))?.retain ?? formatDuration(deps.defaultRetention.retain);
+      const retainFloor = newSessionFloor(await readPolicy(tx, tenant), deps.defaultRetention);
       const created = await insertSession(tx, {
         tenant,
         session,

@@ -1,5 +1,5 @@
 import { signedHeadTime, verifyCheckpoint, type SignedHead } from '../audit';
-import { parsePolicy, policyRecords, promisedRetain, recordedRetain, type Duration, type PolicyRecord, type RetentionPolicy, withFloor } from '../retention';
+import { storedPolicy, policyRecords, promisedRetain, recordedRetain, type Duration, type PolicyRecord, type RetentionPolicy, withFloor } from '../retention';
 import { readCheckpoints, readPolicy, readPolicyRecords, type SessionRow, type TenantTx } from '../store';
 import type { VaultDeps } from './deps';
 import { ownRecords } from './own-records';
@@ -30,7 +30,7 @@ export interface KeptBy {
 /** Reads what a tenant's sessions are kept by, in the caller's transaction (purge and shred hold each session to it with trailRetention). */
 export async function keptBy(deps: VaultDeps, tx: TenantTx, tenant: string): Promise<KeptBy> {
   const stored = await readPolicy(tx, tenant);
-  return { policy: stored ? parsePolicy(stored) : deps.defaultRetention, history: await recordedPolicies(deps, tx, tenant) };
+  return { policy: stored ? storedPolicy(tenant, stored) : deps.defaultRetention, history: await recordedPolicies(deps, tx, tenant) };
 }
 
 /**

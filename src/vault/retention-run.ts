@@ -1,6 +1,6 @@
-import { decide, withFloor, type RetentionDecision } from '../retention';
+import { decide, withFloor, type Duration, type RetentionDecision } from '../retention';
 import { listSessions, listTenants, pendingTombstones, readHolds, withTenant, type SessionRow } from '../store';
-import { StorageError, VaultError } from '../errors';
+import { IntegrityError, StorageError, VaultError } from '../errors';
 import { isoTime } from '../domain';
 import { eachAtMost } from './at-most';
 import type { VaultDeps } from './deps';
@@ -62,7 +62,10 @@ type ArchiveBatch = (sessions: readonly string[]) => Promise<Map<string, Archive
  * done. An unreachable archive store stops the run (STORAGE_UNAVAILABLE, the session
  * stays hot; what its group had not started is recorded as failed with that code), and so
  * does a purge the database refuses because this host's clock is ahead of its own
- * (CLOCK_AHEAD); a session that fails otherwise is reported and the run goes on.
+ * (CLOCK_AHEAD); a session that fails otherwise is reported and the run goes on. So is
+ * one whose retention cannot be read, its floor's or its tenant's policy row's (stored
+ * before 0067, or by the owner: `failed:CHAIN_BROKEN`, not recorded, since nothing was
+ * done), so that one tampered row does not stop every tenant's retention.
  */
 export async function* retentionRun(deps: VaultDeps, o: RetentionRunOptions): AsyncGenerator<RetentionItem> {
   const tenants = o.tenant !== undefined ? [o.tenant] : (await listTenants(deps.store.db)).map((t) => t.tenant);
@@ -73,14 +76,21 @@ export async function* retentionRun(deps: VaultDeps, o: RetentionRunOptions): As
       finishing.push({ item, action: 'retention.finish-purge', run: async () => (await deleteObjects(deps, tenant, t.session), 'done') });
     }
     for (let i = 0; i < finishing.length; i += GROUP) yield* act(finishing.slice(i, i + GROUP), o);
-    const { policy } = await policyOf(deps, tenant);
+    const policy = await policyOf(deps, tenant).then((p) => p.policy, integrityOnly);
     const held = new Set((await withTenant(deps.store.db, tenant, 'reading legal holds', (tx) => readHolds(tx, tenant))).map((h) => h.session));
     for (let after: string | null = null; ; ) {
       const page: SessionRow[] = await withTenant(deps.store.db, tenant, 'listing sessions', (tx) => listSessions(tx, tenant, after, 200));
       const due: Due[] = [];
       for (const s of page) {
         o.onSession?.();
-        const d: RetentionDecision = decide({ status: s.status, events: s.headSeq, lastAt: s.lastAt, held: held.has(s.session) }, withFloor(policy, floorOf(s)), deps.clock());
+        if (s.status === 'purged') continue;
+        const floor = floorOrError(s);
+        if (policy instanceof IntegrityError || floor instanceof IntegrityError) {
+          const e = policy instanceof IntegrityError ? policy : (floor as IntegrityError);
+          yield { tenant, session: s.session, action: s.status === 'active' ? 'archive' : 'purge', outcome: `failed:${e.code}`, dueAt: null };
+          continue;
+        }
+        const d: RetentionDecision = decide({ status: s.status, events: s.headSeq, lastAt: s.lastAt, held: held.has(s.session) }, withFloor(policy, floor), deps.clock());
         if (d.action === 'none') continue;
         const item: RetentionItem = { tenant, session: s.session, action: d.action, outcome: 'planned', dueAt: isoTime(d.dueAt) };
         if (d.action === 'archive') {
@@ -94,11 +104,25 @@ export async function* retentionRun(deps: VaultDeps, o: RetentionRunOptions): As
           due.push({ item, action: 'retention.purge', run: async () => (await purge(deps, tenant, s.session, o.actor), 'done') });
         }
       }
-      const batch: ArchiveBatch = (ids) => archiveMany(deps, tenant, ids, o.actor, policy, o.concurrency);
+      const batch: ArchiveBatch | undefined = policy instanceof IntegrityError ? undefined : (ids) => archiveMany(deps, tenant, ids, o.actor, policy, o.concurrency);
       for (let i = 0; i < due.length; i += GROUP) yield* act(due.slice(i, i + GROUP), o, batch);
       if (page.length < 200) break;
       after = page[page.length - 1]!.session;
     }
+  }
+}
+
+/** An unreadable policy or floor (CHAIN_BROKEN) as a value, for the run to report and go on; anything else is thrown on. */
+function integrityOnly(e: unknown): IntegrityError {
+  if (e instanceof IntegrityError) return e;
+  throw e;
+}
+
+function floorOrError(s: SessionRow): Duration | null | IntegrityError {
+  try {
+    return floorOf(s);
+  } catch (e) {
+    return integrityOnly(e);
   }
 }
 
