@@ -45,7 +45,7 @@ export { archiveTimes, listArchives } from './queries/archives';
 export { readSessions, readEventsOf, readCheckpointsOf, insertArchives, releaseArchivedMany } from './queries/archive-many';
 export type { ArchiveRow } from './queries/archives';
 export { restoreEvents } from './queries/move-session';
-export { purgeSession, markObjectsDeleted, readTombstone, pendingTombstones } from './queries/tombstones';
+export { purgeSession, markObjectsDeleted, readTombstone, pendingTombstones, strayTombstones } from './queries/tombstones';
 export type { TombstoneRow } from './queries/tombstones';
 export { countSessions } from './queries/count-sessions';
 export { insertSnapshot, snapshotHeads, signedSnapshots, deleteSnapshots } from './queries/snapshots';

@@ -3,7 +3,7 @@ import { bytesEqual } from '../crypto';
 import { addDuration, floorRecorded, parseDuration, policyRecorded, type RetentionProblemKind } from '../retention';
 import { ChainVerifier, type ChainProblemKind } from '../events';
 import { AccessChainVerifier, checkHolds, checkpointTimeProblem, snapshotSigned, storedAfterPeriod, type KeyPeriods, checkPurges, HeadCheck, signedHeadTime, unsignedTail, type HoldHistory, type HoldProblem, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
-import { anySignedAccess, archiveTimes, listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, signedSnapshots, readHoldHistory, readPolicy, readSession, readTombstone, withTenant, type AccessRow, type CheckpointRow, type SessionRow, type TombstoneRow } from '../store';
+import { anySignedAccess, archiveTimes, listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, signedSnapshots, readHoldHistory, readPolicy, readSession, readTombstone, strayTombstones, withTenant, type AccessRow, type CheckpointRow, type SessionRow, type TombstoneRow } from '../store';
 import type { VaultDeps } from './deps';
 import { requireSession, sessionRow } from './session-row';
 import { storedChunks } from './read';
@@ -105,6 +105,10 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
       archived: await archiveTimes(tx, tenant, scope.session), // archiving raised those sessions' floors
     }));
     if (!policyRecorded(kept.policy, kept.history)) report.problems.push({ tenant, session: '(retention policy)', seq: kept.history[kept.history.length - 1]?.seq ?? 0, kind: 'policy_unrecorded' });
+    // A tombstone is written with its session's purge, in one transaction: one of a session that is not purged was written outside the vault, ahead of a purge (0068).
+    for (const t of await withTenant(deps.store.db, tenant, 'reading tombstones', (tx) => strayTombstones(tx, tenant, scope.session))) {
+      report.problems.push({ tenant, session: t.session, seq: t.headSeq, kind: 'tombstone_mismatch' });
+    }
     const keys = await withTenant(deps.store.db, tenant, 'reading tenant keys', (tx) => listTenantKeys(tx, tenant));
     const usable = new Set(keys.filter((k) => k.wrappedKey !== null && k.state !== 'destroyed').map((k) => k.version));
     // Every wrap the vault writes is signed: other bytes written over one are not (key-wraps.ts).

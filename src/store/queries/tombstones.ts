@@ -1,4 +1,4 @@
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull, ne, or } from 'drizzle-orm';
 import { sessions, tombstones } from '../schema';
 import type { TenantTx } from '../types';
 
@@ -58,10 +58,29 @@ export async function readTombstone(tx: TenantTx, tenant: string, session: strin
   return r ? toRow(r) : null;
 }
 
-/** Tombstones whose archive objects are not yet deleted (a purge interrupted after its commit). */
+/**
+ * Tombstones whose archive objects are not yet deleted (a purge interrupted after its
+ * commit), of sessions that are purged: the vault writes both in one transaction, so a
+ * tombstone of a session that is not (one written in SQL before 0068, or by the owner)
+ * never has the session's archive deleted.
+ */
 export async function pendingTombstones(tx: TenantTx, tenant: string): Promise<TombstoneRow[]> {
-  const rows = await tx.select().from(tombstones).where(and(eq(tombstones.tenantId, tenant), isNull(tombstones.objectsDeletedAt)));
-  return rows.map(toRow);
+  const rows = await tx
+    .select({ t: tombstones })
+    .from(tombstones)
+    .innerJoin(sessions, and(eq(sessions.tenantId, tombstones.tenantId), eq(sessions.sessionId, tombstones.sessionId)))
+    .where(and(eq(tombstones.tenantId, tenant), isNull(tombstones.objectsDeletedAt), eq(sessions.status, 'purged')));
+  return rows.map((r) => toRow(r.t));
+}
+
+/** Tombstones of sessions that are not purged, or that the vault does not hold (written in SQL before 0068, or by the owner): verify names each. */
+export async function strayTombstones(tx: TenantTx, tenant: string, session?: string): Promise<{ session: string; headSeq: number }[]> {
+  return tx
+    .select({ session: tombstones.sessionId, headSeq: tombstones.headSeq })
+    .from(tombstones)
+    .leftJoin(sessions, and(eq(sessions.tenantId, tombstones.tenantId), eq(sessions.sessionId, tombstones.sessionId)))
+    .where(and(eq(tombstones.tenantId, tenant), or(isNull(sessions.sessionId), ne(sessions.status, 'purged')), session === undefined ? undefined : eq(tombstones.sessionId, session)))
+    .orderBy(tombstones.sessionId);
 }
 
 function toRow(r: typeof tombstones.$inferSelect): TombstoneRow {
