@@ -1,7 +1,7 @@
 export { tenantId, sessionId, correlationId, keyedBatch, TENANT_ID_PATTERN, SESSION_ID_PATTERN, TOKEN_PATTERN, BATCH_KEY_PATTERN } from './ids';
 export type { TenantId, SessionId } from './ids';
 export { LIMITS } from './limits';
-export { isTime, isoTime, LATEST_STORED_TIME } from './times';
+export { isoTime, LATEST_STORED_TIME } from './times';
 export {
   parseEvent,
   parseEvents,

@@ -9,12 +9,7 @@
 /** The latest time a vault role may store (exclusive): 9999-01-01. */
 export const LATEST_STORED_TIME = Date.UTC(9999, 0, 1);
 
-/** Whether `t` is a time at all (not `infinity`, not an invalid Date). */
-export function isTime(t: Date): boolean {
-  return !Number.isNaN(t.getTime());
-}
-
-/** `t` in ISO 8601, or `invalid` when it is no time. */
+/** `t` in ISO 8601, or `invalid` when it is no time (not `infinity`, not an invalid Date). */
 export function isoTime(t: Date): string {
-  return isTime(t) ? t.toISOString() : 'invalid';
+  return Number.isNaN(t.getTime()) ? 'invalid' : t.toISOString();
 }

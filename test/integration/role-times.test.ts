@@ -175,6 +175,12 @@ describe.each(backends())('times the vault’s roles write, on $name', (backend)
       const problems = (await v.verify()).problems.map((p) => `${p.tenant}/${p.session} ${p.kind}`);
       // The hold set at no time is in force at no time: its record is `hold_missing`, the row `hold_set_unrecorded`.
       expect(problems).toEqual(['bank/(retention policy) policy_unrecorded', 'bank/held hold_set_unrecorded', 'bank/held hold_missing']);
+      // An archived session whose last-event time is no time has no due date: never purged, and shredding it is erasure (before: `now < NaN` was false, and it was purged).
+      await asOwner(v, store.database ?? '', [{ text: `UPDATE sessions SET last_at = 'infinity' WHERE session_id = 'cold'` }], { triggers: 'off' });
+      const ops = v.operator({ actor: 'ops' });
+      expect(await refusal(ops.purge('bank', 'cold'))).toMatch(/^RETENTION_NOT_DUE session bank\/cold must be kept until invalid /);
+      expect(await refusal(ops.shred('bank', 'cold'))).toMatch(/^REASON_REQUIRED session bank\/cold is kept until invalid: shredding it now is erasure/);
+      expect(await v.sessionInfo('bank', 'cold')).toMatchObject({ status: 'archived', lastAt: 'invalid' });
     });
     const env = { VAULT_HOME: store.home, ...(store.database ? { VAULT_DATABASE_URL: store.database } : {}) };
     const cli = async (...args: string[]) => {
