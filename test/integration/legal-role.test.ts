@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { sql } from 'drizzle-orm';
-import { adminUrl, backends, dropCreatedDatabases, tempHome } from '../support/backends';
+import { adminPassword, adminUrl, backends, dropCreatedDatabases, tempHome } from '../support/backends';
 import { openVault, type Vault, type VaultOptions } from '../../src/vault';
 import { storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
@@ -200,9 +200,9 @@ describe.each(backends().filter((b) => b.name === 'postgres'))('an operator’s 
       await owner.session('bank', 'held').append({ type: 'message', role: 'user', content: 'evidence' });
       await owner.operator({ actor: 'legal', reason: 'case 7' }).setHold('bank', 'held');
       await owner.close();
-      await admin.query(`CREATE ROLE ${ops} LOGIN`);
+      await admin.query(`CREATE ROLE ${ops} LOGIN ${adminPassword()}`);
       await admin.query(`GRANT session_vault_operator TO ${ops}`);
-      await admin.query(`CREATE ROLE ${desk} LOGIN`);
+      await admin.query(`CREATE ROLE ${desk} LOGIN ${adminPassword()}`);
       await admin.query(`GRANT session_vault_legal TO ${desk}`);
 
       // The operator's login: acts as the operator role, may not become the legal role, and cannot lift the hold.
@@ -246,7 +246,7 @@ describe.each(backends().filter((b) => b.name === 'postgres'))('an operator’s 
       expect(cli.stdout).toContain(`${desk}\tlegal\n`);
       expect(cli.stdout).not.toContain(`finding: ${ops} `);
       // A login granted both is what the split is meant to prevent: the review names it.
-      await admin.query(`CREATE ROLE ${both} LOGIN`);
+      await admin.query(`CREATE ROLE ${both} LOGIN ${adminPassword()}`);
       await admin.query(`GRANT session_vault_operator, session_vault_legal TO ${both}`);
       const review = await runCli({ VAULT_HOME: h.home, VAULT_DATABASE_URL: url }, ['roles']);
       expect(review.stdout).toContain(`${both}\toperator, legal\n`);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { sql } from 'drizzle-orm';
-import { adminUrl, backends, dropCreatedDatabases, tempHome } from '../support/backends';
+import { adminPassword, adminUrl, backends, dropCreatedDatabases, tempHome } from '../support/backends';
 import { openVault, type Vault, type VaultOptions } from '../../src/vault';
 import { storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
@@ -149,7 +149,7 @@ describe.each(backends().filter((b) => b.name === 'postgres'))("the retention jo
       await owner.createTenant('bank');
       await owner.session('bank', 's').append({ type: 'task', task: 'x' });
       await owner.close();
-      await admin.query(`CREATE ROLE ${login} LOGIN`);
+      await admin.query(`CREATE ROLE ${login} LOGIN ${adminPassword()}`);
       await admin.query(`GRANT session_vault_retention TO ${login}`);
       const job = await openVault({ home: h.home, database: as.toString(), migrate: false, logger: quiet });
       try {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import { sql } from 'drizzle-orm';
-import { adminUrl, backends, dropCreatedDatabases, type Backend } from '../support/backends';
+import { adminPassword, adminUrl, backends, dropCreatedDatabases, type Backend } from '../support/backends';
 import { openVault } from '../../src/vault';
 import { storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
@@ -79,7 +79,7 @@ describe.each(backends())('a vault made at migration 0039, upgraded, on $name', 
       login = `sv_agent_${randomBytes(3).toString('hex')}`;
       const admin = new Client({ connectionString: adminUrl() });
       await admin.connect();
-      await admin.query(`CREATE ROLE ${login} LOGIN`);
+      await admin.query(`CREATE ROLE ${login} LOGIN ${adminPassword()}`);
       await admin.query(`GRANT session_vault_app TO ${login}`);
       await admin.end();
       const as = new URL(database);

@@ -42,6 +42,16 @@ export function adminUrl(): string {
 }
 
 /**
+ * The PASSWORD clause for a login a test creates: the admin URL's password, so that the
+ * admin URL with only its user name changed connects as the login. The embedded server
+ * checks passwords; CI's server trusts, and its URL has none.
+ */
+export function adminPassword(): string {
+  const password = decodeURIComponent(new URL(adminUrl()).password);
+  return password ? `PASSWORD '${password.replace(/'/g, "''")}'` : '';
+}
+
+/**
  * The backends to run: both, unless the Postgres one could not be had outside CI, in
  * which case this says why on stderr (global-setup fails the run under CI instead).
  */
