@@ -56,12 +56,20 @@ describe.each(backends())('retention durations in the form the vault reads, on $
       const seen: string[] = [];
       for (const text of NOT_DURATIONS) {
         seen.push(`floor ${JSON.stringify(text)}: ${(await refusal(inSql(v, `UPDATE sessions SET retain_floor = '${text}' WHERE session_id = 'victim'`))).split(' | ')[0]}`);
+        seen.push(`governance floor ${JSON.stringify(text)}: ${(await refusal(inSql(v, `UPDATE sessions SET retain_floor = '${text}' WHERE session_id = 'due'`, 'insurer'))).split(' | ')[0]}`);
         for (const col of ['retain', 'archive_after']) seen.push(`${col} ${JSON.stringify(text)}: ${(await refusal(inSql(v, `UPDATE retention_policies SET ${col} = '${text}'`))).split(' | ')[0]}`);
       }
       seen.push(`retain shorter: ${(await refusal(inSql(v, `UPDATE retention_policies SET retain = '29d', archive_after = '30d'`))).split(' | ')[0]}`);
       const rule = (name: string) => `STORAGE_REFUSED database refused attack: the row breaks the rule ${name} (23514)`;
+      // In compliance mode a floor the guard cannot read is taken for a lowering (0069), and one it reads but the vault does not (too long) breaks the form; in governance mode, where lowering is allowed, the form is refused (0067).
+      const lowered = 'STORAGE_REFUSED database refused attack: the tenant is in compliance mode; retention floors are never lowered';
+      const floorRule = 'STORAGE_REFUSED database refused attack: a retention floor is a duration of the form the vault reads (30d, 7y)';
       expect(seen).toEqual([
-        ...NOT_DURATIONS.flatMap((text) => [`floor ${JSON.stringify(text)}: ${rule('sessions_retain_floor_form')}`, ...['retain', 'archive_after'].map((col) => `${col} ${JSON.stringify(text)}: ${rule('retention_policies_duration_form')}`)]),
+        ...NOT_DURATIONS.flatMap((text) => [
+          `floor ${JSON.stringify(text)}: ${['7031y', '84361mo', '366808w'].includes(text) ? floorRule : lowered}`,
+          `governance floor ${JSON.stringify(text)}: ${floorRule}`,
+          ...['retain', 'archive_after'].map((col) => `${col} ${JSON.stringify(text)}: ${rule('retention_policies_duration_form')}`),
+        ]),
         `retain shorter: ${rule('retention_policies_duration_form')}`,
       ]);
       // The purge the unreadable floor let through before: its tombstone, then the session purged and its key destroyed.
@@ -86,7 +94,7 @@ describe.each(backends())('retention durations in the form the vault reads, on $
       async (v) => {
         const insert = `INSERT INTO sessions (tenant_id, session_id, agent, status, created_at, head_seq, data_key_version, tenant_key_version, wrapped_data_key, wrap_seq, wrap_key_id, wrap_signature, retain_floor)
           SELECT tenant_id, 'planted', agent, 'active', now(), 0, data_key_version, tenant_key_version, wrapped_data_key, wrap_seq, wrap_key_id, wrap_signature, 'forever' FROM sessions WHERE session_id = 'due'`;
-        expect(await refusal(inSql(v, insert, 'insurer'))).toMatch(/^STORAGE_REFUSED database refused attack: the row breaks the rule sessions_retain_floor_form \(23514\)/);
+        expect(await refusal(inSql(v, insert, 'insurer'))).toMatch(/^STORAGE_REFUSED database refused attack: a retention floor is a duration of the form the vault reads/);
       },
       { appRole: 'session_vault_app' },
     );
@@ -136,7 +144,6 @@ describe.each(backends())('retention durations in the form the vault reads, on $
         store.database ?? '',
         [
           { text: 'ALTER TABLE retention_policies DROP CONSTRAINT retention_policies_duration_form' },
-          { text: 'ALTER TABLE sessions DROP CONSTRAINT sessions_retain_floor_form' },
           { text: `UPDATE retention_policies SET retain = 'forever' WHERE tenant_id = 'bank'` },
           { text: `UPDATE sessions SET retain_floor = 'forever' WHERE tenant_id = 'insurer' AND session_id = 'bad'` },
         ],
