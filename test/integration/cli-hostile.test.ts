@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import { BIN, runCli } from '../support/cli';
-import { backends, dropCreatedDatabases } from '../support/backends';
+import { adminUrl, backends, dropCreatedDatabases } from '../support/backends';
 
 /**
  * The CLI against input chosen to break it and against mistakes an auditor makes: each
@@ -111,8 +111,16 @@ describe('read-only commands never create a store', () => {
 
   const pg = backends().find((b) => b.name === 'postgres');
   (pg ? it : it.skip)('a password given as a URL parameter reaches no output, error or log line', async () => {
-    // node-postgres takes ?password= (and ?sslpassword=) as well as the user part; the server trusts, so the secret goes unused.
-    const url = `${await pg!.database()}?password=hunter2&sslpassword=hunter3&application_name=sv-test`;
+    // node-postgres takes ?password= (and ?sslpassword=) as well as the user part. A login of
+    // its own whose password is the secret: a server that trusts leaves it unused, one that
+    // checks passwords (the embedded server a newcomer's npm test starts) takes it.
+    const login = `sv_secret_${process.pid}`;
+    const admin = new Client({ connectionString: adminUrl() });
+    await admin.connect();
+    await admin.query(`CREATE ROLE ${login} LOGIN SUPERUSER PASSWORD 'hunter2'`);
+    const as = new URL(await pg!.database());
+    [as.username, as.password] = [login, ''];
+    const url = `${as.toString()}?password=hunter2&sslpassword=hunter3&application_name=sv-test`;
     const home = mkdtempSync(path.join(os.tmpdir(), 'sv-secret-url-'));
     try {
       const missing = await runCli({ VAULT_HOME: home, VAULT_DATABASE_URL: url }, ['verify']);
@@ -126,6 +134,13 @@ describe('read-only commands never create a store', () => {
       for (const r of [missing, init, listed]) for (const secret of ['hunter2', 'hunter3']) expect(r.stdout + r.stderr).not.toContain(secret);
     } finally {
       rmSync(home, { recursive: true, force: true });
+      const owned = new Client({ connectionString: new URL(as.pathname, adminUrl()).toString() });
+      await owned.connect();
+      await owned.query(`REASSIGN OWNED BY ${login} TO CURRENT_USER`);
+      await owned.query(`DROP OWNED BY ${login}`);
+      await owned.end();
+      await admin.query(`DROP ROLE ${login}`);
+      await admin.end();
     }
   });
 
