@@ -1,5 +1,5 @@
 import { InputError, IntegrityError } from '../errors';
-import { atLeast, formatDuration, parseDuration, addDuration, type Duration } from './duration';
+import { atLeastFrom, longer, formatDuration, parseDuration, addDuration, POLICY_RULE_START, type Duration } from './duration';
 
 /**
  * A tenant's retention policy: sessions idle for `archiveAfter` move from hot Postgres to
@@ -22,7 +22,7 @@ export const DEFAULT_POLICY: RetentionPolicy = { archiveAfter: { amount: 30, uni
 /** Validates a policy as written (`--archive-after 30d --retain 7y`): retain must be at least archive-after. */
 export function parsePolicy(input: { archiveAfter: string; retain: string }): RetentionPolicy {
   const policy = { archiveAfter: parseDuration(input.archiveAfter, '--archive-after'), retain: parseDuration(input.retain, '--retain') };
-  if (!atLeast(policy.retain, policy.archiveAfter)) {
+  if (!atLeastFrom(POLICY_RULE_START, policy.retain, policy.archiveAfter)) {
     throw new InputError('INVALID_INPUT', '--retain must be at least --archive-after: a session is archived before it is purged');
   }
   return policy;
@@ -93,11 +93,12 @@ export function decide(s: RetentionSubject, policy: RetentionPolicy, now: Date):
 
 /**
  * The policy a session is kept under: the tenant's, but never a shorter `retain` than the
- * floor the session was created or archived under (a shorter policy applies to new
- * sessions only, unless an operator overrides floors in governance mode). Pure.
+ * floor the session was created or archived under, from any start (a shorter policy
+ * applies to new sessions only, unless an operator overrides floors in governance mode):
+ * `28d` under a floor of `1mo` keeps `1mo`, and `30d` keeps `31d` (`longer`). Pure.
  */
 export function withFloor(policy: RetentionPolicy, floor: Duration | null): RetentionPolicy {
-  return floor && !atLeast(policy.retain, floor) ? { ...policy, retain: floor } : policy;
+  return floor ? { ...policy, retain: longer(policy.retain, floor) } : policy;
 }
 
 /** A tenant's retention mode (S3 Object Lock's): `governance` allows recorded floor overrides, `compliance` none, ever. */

@@ -1,6 +1,6 @@
 import { attempted, RECORD_SKEW_MS } from '../audit';
 import type { AccessRecord } from '../domain';
-import { atLeast, formatDuration, parseDuration, type Duration } from './duration';
+import { atLeast, formatDuration, longer, parseDuration, shorter, type Duration } from './duration';
 import type { RetentionMode, RetentionPolicy } from './policy';
 
 /**
@@ -75,7 +75,7 @@ export function promisedRetain(history: readonly PolicyRecord[], createdAt: Date
     const [sure, maybe] = [until.getTime() - RECORD_SKEW_MS, until.getTime() + RECORD_SKEW_MS];
     const before = promisedRetain(history.filter((r) => r.at.getTime() <= sure), createdAt, fallback, undefined, archivedAt);
     const around = promisedRetain(history.filter((r) => r.at.getTime() <= maybe), createdAt, fallback, undefined, archivedAt);
-    return before && around ? (atLeast(before, around) ? around : before) : null;
+    return before && around ? shorter(before, around) : null;
   }
   const t = createdAt.getTime();
   // A session created at no time (stored past the database's check, drizzle/0066) may have been created under any policy recorded: the longest holds.
@@ -93,7 +93,7 @@ export function promisedRetain(history: readonly PolicyRecord[], createdAt: Date
     if (a.getTime() - RECORD_SKEW_MS <= lastOverride || a.getTime() < t) continue;
     const raised = policyAt(history, a.getTime(), fallback);
     if (promised === null || raised === null) return null;
-    if (atLeast(raised, promised)) promised = raised;
+    promised = longer(raised, promised);
   }
   return promised;
 }
@@ -115,7 +115,7 @@ function shortest(ds: readonly (Duration | undefined)[]): Duration | null {
   let out: Duration | null = null;
   for (const d of ds) {
     if (!d) return null;
-    if (!out || atLeast(out, d)) out = d;
+    out = out ? shorter(out, d) : d;
   }
   return out;
 }
@@ -140,7 +140,7 @@ export function mostRetain(history: readonly PolicyRecord[], createdAt: Date, fa
   let longest: Duration | null = null;
   for (const c of candidates) {
     if (!c) return null;
-    if (!longest || atLeast(c, longest)) longest = c;
+    longest = longest ? longer(longest, c) : c;
   }
   return longest;
 }

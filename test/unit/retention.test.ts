@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { ensureSodium, generateKey } from '../../src/crypto';
 import { GENESIS_HASH, sealEvent } from '../../src/events';
 import type { StoredEvent } from '../../src/domain';
-import { addDuration, decide, decodeArchive, encodeArchive, parseDuration, parsePolicy, DEFAULT_POLICY } from '../../src/retention';
+import { addDuration, atLeast, decide, decodeArchive, encodeArchive, longer, parseDuration, parsePolicy, shorter, withFloor, DEFAULT_POLICY, type Duration } from '../../src/retention';
 
 beforeAll(ensureSodium);
 
@@ -34,6 +34,70 @@ describe('durations', () => {
         expect(until.getTime()).toBeGreaterThanOrEqual(from.getTime() + years * 365 * DAY);
         expect(until.getTime() - from.getTime()).toBeLessThanOrEqual(years * 366 * DAY);
       }),
+    );
+  });
+});
+
+/**
+ * Floors are compared from every start (retention/duration.ts atLeast). The first of a
+ * month and the last day of one are where a span of months is longest and shortest, so
+ * checking every one of them over a 400-year cycle (the calendar's period) finds a start
+ * where `a` falls short of `b` if there is one.
+ */
+const CYCLE_STARTS = Array.from({ length: 4800 }, (_, i) => [new Date(Date.UTC(2000, i, 1, 9)), new Date(Date.UTC(2000, i + 1, 0, 9))]).flat();
+const shortSomewhere = (a: Duration, b: Duration) => CYCLE_STARTS.some((s) => addDuration(s, a).getTime() < addDuration(s, b).getTime());
+const duration = fc.oneof(
+  fc.record({ amount: fc.integer({ min: 1, max: 40 }), unit: fc.constantFrom('mo' as const, 'y' as const) }),
+  fc.record({ amount: fc.integer({ min: 1, max: 15_000 }), unit: fc.constantFrom('h' as const, 'd' as const, 'w' as const) }),
+  fc.record({ amount: fc.integer({ min: 25, max: 1_300 }), unit: fc.constant('d' as const) }),
+  fc.record({ amount: fc.integer({ min: 2_550, max: 2_560 }), unit: fc.constant('d' as const) }),
+);
+
+describe('floors compared from every start', () => {
+  const d = (text: string) => parseDuration(text, 'x');
+
+  it('take a floor in days or weeks for one in months or years only when it is as long from every start', () => {
+    // From 2001-01-31 (the comparison before) a month is 28 days and seven years 2,556: from 2025-03-01 and 2026-03-01 they are 31 and 2,557.
+    expect(addDuration(new Date('2025-03-01T09:00:00Z'), d('1mo')).getTime() - Date.parse('2025-03-01T09:00:00Z')).toBe(31 * DAY);
+    expect(addDuration(new Date('2026-03-01T09:00:00Z'), d('7y')).getTime() - Date.parse('2026-03-01T09:00:00Z')).toBe(2557 * DAY);
+    for (const [a, b] of [['28d', '1mo'], ['30d', '1mo'], ['4w', '1mo'], ['2556d', '7y'], ['365d', '1y'], ['52w', '1y'], ['1mo', '30d'], ['7y', '2556d'], ['1y', '366d'], ['8759h', '1y']]) {
+      expect([a, b, atLeast(d(a!), d(b!))]).toEqual([a, b, false]);
+    }
+    // A run of seven years without a 29 February (2100 is not a leap year) is 2,555 days.
+    for (const [a, b] of [['31d', '1mo'], ['2557d', '7y'], ['366d', '1y'], ['1mo', '28d'], ['7y', '2555d'], ['84mo', '7y'], ['7y', '84mo'], ['1y', '365d'], ['1w', '168h']]) {
+      expect([a, b, atLeast(d(a!), d(b!))]).toEqual([a, b, true]);
+    }
+    expect(longer(d('30d'), d('1mo'))).toEqual(d('31d'));
+    expect(shorter(d('30d'), d('1mo'))).toEqual(d('28d'));
+    expect(longer(d('2556d'), d('7y'))).toEqual(d('2557d'));
+    // A tenant's shorter policy (for new sessions) under a session's floor: the floor, from every start.
+    expect(withFloor(parsePolicy({ archiveAfter: '1d', retain: '28d' }), d('1mo')).retain).toEqual(d('1mo'));
+    expect(withFloor(parsePolicy({ archiveAfter: '1d', retain: '2555d' }), d('7y')).retain).toEqual(d('7y'));
+    // 2,556 days are longer than seven years without a 29 February, shorter than seven with two: the most of both.
+    expect(withFloor(parsePolicy({ archiveAfter: '1d', retain: '2556d' }), d('7y')).retain).toEqual(d('2557d'));
+    expect(withFloor(parsePolicy({ archiveAfter: '1d', retain: '30d' }), d('1mo')).retain).toEqual(d('31d'));
+  });
+
+  it('say `a` is at least `b` exactly when no start makes it shorter', () => {
+    fc.assert(
+      fc.property(duration, duration, (a, b) => {
+        expect([a, b, atLeast(a, b)]).toEqual([a, b, !shortSomewhere(a, b)]);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('give a longer of two that keeps as long as both from every start, and a shorter that keeps no longer than either', () => {
+    fc.assert(
+      fc.property(duration, duration, fc.date({ min: new Date('1970-01-01'), max: new Date('9000-01-01'), noInvalidDate: true }), (a, b, from) => {
+        const [long, short] = [longer(a, b), shorter(a, b)];
+        expect(atLeast(long, a) && atLeast(long, b)).toBe(true);
+        expect(atLeast(a, short) && atLeast(b, short)).toBe(true);
+        const at = (x: Duration) => addDuration(from, x).getTime();
+        expect(at(long)).toBeGreaterThanOrEqual(Math.max(at(a), at(b)));
+        expect(at(short)).toBeLessThanOrEqual(Math.min(at(a), at(b)));
+      }),
+      { numRuns: 500 },
     );
   });
 });
