@@ -45,7 +45,7 @@ describe.each(backends())('compliance-mode floors ordered as the vault orders th
     await store.withVault(async (v) => {
       const floor = (text: string) => refusal(inSql(v, `UPDATE sessions SET retain_floor = '${text}' WHERE session_id = 'aged'`));
       // Each longer than 7y to Postgres' interval order (2,520 days), shorter to the calendar's.
-      for (const lower of ['2521d', '360w', '2555d', '364w']) {
+      for (const lower of ['2521d', '360w', '2555d', '364w', '2556d']) {
         expect(atLeast(parseDuration(lower, 'x'), parseDuration('7y', 'x'))).toBe(false);
         expect([lower, await floor(lower)]).toEqual([lower, expect.stringMatching(/^STORAGE_REFUSED database refused attack: the tenant is in compliance mode; retention floors are never lowered/)]);
       }
@@ -54,8 +54,8 @@ describe.each(backends())('compliance-mode floors ordered as the vault orders th
           FROM sessions s JOIN archives a USING (tenant_id, session_id) WHERE s.session_id = 'aged' RETURNING 1) SELECT 1`;
       expect(await refusal(inSql(v, purge))).toMatch(/^STORAGE_REFUSED database refused attack: purge before the retention floor \(7y\)/);
       expect(rowsOf(await inSql(v, `SELECT retain_floor, status FROM sessions WHERE session_id = 'aged'`))).toEqual([{ retain_floor: '7y', status: 'archived' }]);
-      // The same length written otherwise, or longer, is not lower: taken.
-      for (const same of ['84mo', '2556d', '8y']) expect([same, await floor(same)]).toEqual([same, 'not refused']);
+      // The same length written otherwise, or longer from every start, is not lower: taken (2,556 days are seven years from 2001-01-31 and one day short from 2026-03-01, 0070).
+      for (const same of ['84mo', '2557d', '8y']) expect([same, await floor(same)]).toEqual([same, 'not refused']);
       expect((await v.verify()).problems).toEqual([{ tenant: 'bank', session: 'aged', seq: 1, kind: 'floor_unrecorded' }]); // 8y is more than the trail gave it
     });
   });
