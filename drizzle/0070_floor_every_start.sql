@@ -32,8 +32,8 @@ DECLARE
   v_b text[] := regexp_match(p_b, '^([1-9][0-9]{0,5})(h|d|w|mo|y)$');
   v_months_a integer;
   v_months_b integer;
-  v_hours_a bigint[];
-  v_hours_b bigint[];
+  v_fewest_a bigint;
+  v_most_b bigint;
 BEGIN
   IF v_a IS NULL OR v_b IS NULL THEN
     RETURN NULL;
@@ -43,26 +43,29 @@ BEGIN
   IF v_months_a IS NOT NULL AND v_months_b IS NOT NULL THEN
     RETURN v_months_a >= v_months_b;
   END IF;
-  -- {fewest, most} hours each spans, first within bounds that need no scan (a year is 365
-  -- or 366 days, a month 28 to 31, the clamp at the end takes up to 3): they decide unless
-  -- the two are close.
-  v_hours_a := CASE WHEN v_months_a IS NULL THEN ARRAY[v_a[1]::bigint * CASE v_a[2] WHEN 'w' THEN 168 WHEN 'd' THEN 24 ELSE 1 END, v_a[1]::bigint * CASE v_a[2] WHEN 'w' THEN 168 WHEN 'd' THEN 24 ELSE 1 END]
-                    ELSE ARRAY[24::bigint * (365 * (v_months_a / 12) + 28 * (v_months_a % 12) - 3), 24::bigint * (366 * (v_months_a / 12) + 31 * (v_months_a % 12))] END;
-  v_hours_b := CASE WHEN v_months_b IS NULL THEN ARRAY[v_b[1]::bigint * CASE v_b[2] WHEN 'w' THEN 168 WHEN 'd' THEN 24 ELSE 1 END, v_b[1]::bigint * CASE v_b[2] WHEN 'w' THEN 168 WHEN 'd' THEN 24 ELSE 1 END]
-                    ELSE ARRAY[24::bigint * (365 * (v_months_b / 12) + 28 * (v_months_b % 12) - 3), 24::bigint * (366 * (v_months_b / 12) + 31 * (v_months_b % 12))] END;
-  IF v_hours_a[1] >= v_hours_b[2] THEN
-    RETURN true;
+  IF v_months_a IS NULL AND v_months_b IS NULL THEN
+    RETURN v_a[1]::bigint * CASE v_a[2] WHEN 'w' THEN 168 WHEN 'd' THEN 24 ELSE 1 END
+        >= v_b[1]::bigint * CASE v_b[2] WHEN 'w' THEN 168 WHEN 'd' THEN 24 ELSE 1 END;
   END IF;
-  IF v_hours_a[2] < v_hours_b[1] THEN
-    RETURN false;
+  -- One in months, the other not: the fewest hours p_a spans and the most p_b does. For months, first within bounds that
+  -- need no scan (a year is 365 or 366 days, a month 28 to 31, the clamp at the end takes
+  -- up to 3), which decide unless the two are close; then exactly.
+  IF v_months_a IS NULL THEN
+    v_fewest_a := v_a[1]::bigint * CASE v_a[2] WHEN 'w' THEN 168 WHEN 'd' THEN 24 ELSE 1 END;
+    v_most_b := 24::bigint * (366 * (v_months_b / 12) + 31 * (v_months_b % 12));
+    IF v_fewest_a >= v_most_b OR v_fewest_a < 24::bigint * (365 * (v_months_b / 12) + 28 * (v_months_b % 12) - 3) THEN
+      RETURN v_fewest_a >= v_most_b;
+    END IF;
+    v_most_b := 24::bigint * (session_vault_month_span(v_months_b))[2];
+  ELSE
+    v_most_b := v_b[1]::bigint * CASE v_b[2] WHEN 'w' THEN 168 WHEN 'd' THEN 24 ELSE 1 END;
+    v_fewest_a := 24::bigint * (365 * (v_months_a / 12) + 28 * (v_months_a % 12) - 3);
+    IF v_fewest_a >= v_most_b OR 24::bigint * (366 * (v_months_a / 12) + 31 * (v_months_a % 12)) < v_most_b THEN
+      RETURN v_fewest_a >= v_most_b;
+    END IF;
+    v_fewest_a := 24::bigint * (session_vault_month_span(v_months_a))[1];
   END IF;
-  IF v_months_a IS NOT NULL THEN
-    v_hours_a := ARRAY[24::bigint * (session_vault_month_span(v_months_a))[1]];
-  END IF;
-  IF v_months_b IS NOT NULL THEN
-    v_hours_b := ARRAY[0, 24::bigint * (session_vault_month_span(v_months_b))[2]];
-  END IF;
-  RETURN v_hours_a[1] >= v_hours_b[2];
+  RETURN v_fewest_a >= v_most_b;
 END
 $$;
 --> statement-breakpoint
