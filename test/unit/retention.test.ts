@@ -70,6 +70,9 @@ describe('floors compared from every start', () => {
     expect(longer(d('30d'), d('1mo'))).toEqual(d('31d'));
     expect(shorter(d('30d'), d('1mo'))).toEqual(d('28d'));
     expect(longer(d('2556d'), d('7y'))).toEqual(d('2557d'));
+    // Past what six digits of days hold (2,738 years are about a million days), in whole weeks, rounded outward.
+    expect([longer(d('142862w'), d('2738y')), shorter(d('142862w'), d('2738y'))]).toEqual([d('142863w'), d('142861w')]);
+    for (const w of ['142863w', '142861w']) expect([atLeast(d(w), d('2738y')), atLeast(d('2738y'), d(w))]).toEqual(w === '142863w' ? [true, false] : [false, true]);
     // A tenant's shorter policy (for new sessions) under a session's floor: the floor, from every start.
     expect(withFloor(parsePolicy({ archiveAfter: '1d', retain: '28d' }), d('1mo')).retain).toEqual(d('1mo'));
     expect(withFloor(parsePolicy({ archiveAfter: '1d', retain: '2555d' }), d('7y')).retain).toEqual(d('7y'));
