@@ -17,13 +17,14 @@ CREATE FUNCTION session_vault_longer(p_a text, p_b text) RETURNS text LANGUAGE p
 -- does, the most days the one in months spans (whole weeks past six digits of days); NULL
 -- if either is not a duration.
 DECLARE
+  v_a_long boolean := session_vault_at_least(p_a, p_b);
   v_calendar text[];
   v_days bigint;
 BEGIN
-  IF session_vault_at_least(p_a, p_b) IS NULL THEN
+  IF v_a_long IS NULL THEN
     RETURN NULL;
   END IF;
-  IF session_vault_at_least(p_a, p_b) THEN
+  IF v_a_long THEN
     RETURN p_a;
   END IF;
   IF session_vault_at_least(p_b, p_a) THEN
