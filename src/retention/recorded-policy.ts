@@ -71,11 +71,19 @@ function values(text: string | undefined): { policy: RetentionPolicy | null; mod
 export function promisedRetain(history: readonly PolicyRecord[], createdAt: Date, fallback: Duration, until?: Date, archivedAt: readonly Date[] = []): Duration | null {
   if (until) {
     // A purged session's floor is final: what changed after its purge did not apply to it,
-    // and a change within the skew of it may or may not have.
+    // and a change within the skew of it may or may not have. The purge came after any of
+    // those changes, or before all of them: the shortest of what each cut promised counts
+    // (not only the cuts before and after all of them: an override just before the purge
+    // and another just after it leave the first in force).
     const [sure, maybe] = [until.getTime() - RECORD_SKEW_MS, until.getTime() + RECORD_SKEW_MS];
-    const before = promisedRetain(history.filter((r) => r.at.getTime() <= sure), createdAt, fallback, undefined, archivedAt);
-    const around = promisedRetain(history.filter((r) => r.at.getTime() <= maybe), createdAt, fallback, undefined, archivedAt);
-    return before && around ? shorter(before, around) : null;
+    const cuts = [sure, ...history.map((r) => r.at.getTime()).filter((at) => at > sure && at <= maybe)];
+    let least: Duration | null = null;
+    for (const cut of cuts) {
+      const promised = promisedRetain(history.filter((r) => r.at.getTime() <= cut), createdAt, fallback, undefined, archivedAt);
+      if (!promised) return null;
+      least = least ? shorter(least, promised) : promised;
+    }
+    return least;
   }
   const t = createdAt.getTime();
   // A session created at no time (stored past the database's check, drizzle/0066) may have been created under any policy recorded: the longest holds.

@@ -123,6 +123,18 @@ describe('retention policies and floors against the access trail', () => {
     );
   });
 
+  it('takes a purged session to be kept as an override just before its purge set it, though another came just after it', () => {
+    // Found by the property above: the purge 2 minutes after an override to 30d, a second override (2556d) 3 minutes after the purge.
+    const h = simulate([
+      { kind: 'set', archiveAfter: '1d', retain: '30d', mode: null, override: true, fails: false, openDuring: true, gapMs: 0, rowDelayMs: 0 },
+      { kind: 'purge', session: 0, gapMs: 119_422 },
+      { kind: 'archive', session: 0, gapMs: 1_969 },
+      { kind: 'set', archiveAfter: '1d', retain: '2556d', mode: null, override: true, fails: false, openDuring: false, gapMs: 178_610, rowDelayMs: 0 },
+    ]);
+    expect(h.sessions.map((s) => [s.retainFloor, Boolean(s.purgedAt)])).toEqual([['30d', true]]);
+    expect(checkRetention('bank', h.row, h.sessions, policyRecords(h.records), fallback)).toEqual([]);
+  });
+
   it('names a floor lowered outside the vault, and the trail keeps the session to what it was promised', () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 30 }), fc.nat(), (ops, pick) => {
