@@ -6,7 +6,6 @@ import {
   describePolicy,
   encodeArchive,
   objectDigest,
-  formatDuration,
   parseDuration,
   parsePolicy,
   storedPolicy,
@@ -135,7 +134,7 @@ export interface ArchiveResult {
 export async function archiveSession(deps: VaultDeps, tenant: string, session: string, actor: string, tenantPolicy?: RetentionPolicy): Promise<ArchiveResult> {
   const row = await requireSession(deps, tenant, session);
   if (archivable(row) === 'already') return { ...unchanged(row), outcome: 'already' };
-  // Archived under the longer of the session's floor and today's policy (a retention run passes the tenant's): that is its floor from now on.
+  // Archived under the longer of the session's floor and today's policy (a retention run passes the tenant's): the object is locked until then, and the database raises the floor to it (drizzle/0073).
   const policy = withFloor(tenantPolicy ?? (await policyOf(deps, tenant)).policy, floorOf(row));
   const written = await writeArchive(deps, row, await hotContent(deps, row), policy);
   const released = await recordArchives(deps, tenant, [written], actor);
@@ -251,12 +250,8 @@ async function recordArchives(deps: VaultDeps, tenant: string, written: readonly
         verifiedAt: now,
       })),
     );
-    const ok = await releaseArchivedMany(tx, tenant, written.map((w) => ({ session: w.row.session, headSeq: w.row.headSeq, digest: w.encoded.digest })));
-    for (const w of written) {
-      const floor = formatDuration(w.policy.retain);
-      if (ok.has(w.row.session) && floor !== w.row.retainFloor) await setRetainFloor(tx, tenant, floor, w.row.session);
-    }
-    return ok;
+    // Releasing a session archives it, and the database raises its floor to the tenant's retain then (drizzle/0073), whoever archives it: the retention role may not write floors.
+    return releaseArchivedMany(tx, tenant, written.map((w) => ({ session: w.row.session, headSeq: w.row.headSeq, digest: w.encoded.digest })));
   });
   for (const w of written) deps.cache.delete(tenant, w.row.session);
   return released;
