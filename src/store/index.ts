@@ -29,7 +29,7 @@ export { insertCheckpoint } from './queries/insert-checkpoint';
 export type { CheckpointRow } from './queries/insert-checkpoint';
 export { readCheckpoints, readCheckpointsAt, readCheckpointsUpTo } from './queries/read-checkpoints';
 export { appendAccess, lastAccess, tenantSecrets } from './queries/append-access';
-export { anySignedAccess, firstRecordNaming, lastAccessBefore, readAccess, readHoldRecords, readPolicyRecords, readTokenRecords } from './queries/read-access';
+export { anySignedAccess, firstRecordNaming, lastAccessBefore, readAccess, readHoldRecords, readPolicyRecords, readPurgeRecords, readTokenRecords } from './queries/read-access';
 export type { AccessRow } from './queries/read-access';
 export { listTenantKeys, setTenantKeyState } from './queries/tenant-key-admin';
 export { rewrapSessionKey } from './queries/rewrap-session-key';

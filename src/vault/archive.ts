@@ -31,6 +31,7 @@ import {
   readPolicy,
   readSession,
   readSessions,
+  readTombstone,
   releaseArchivedMany,
   restoreEvents,
   setRetainFloor,
@@ -325,13 +326,18 @@ export interface PurgeResult {
  * written, its data key deleted and its status set to `purged`; then its archive objects
  * are deleted and the tombstone stamped. SESSION_STATE unless archived, RETENTION_NOT_DUE
  * before `retain` has passed, LEGAL_HOLD under a hold; nothing changes on any of them.
+ * A purged session whose objects are not deleted yet (a purge that stopped before that
+ * step, or one made outside the vault, which a retention run leaves: recorded-purge.ts)
+ * has them deleted now: the operator's purge record, written first, is the decision.
  */
 export async function purge(deps: VaultDeps, tenant: string, session: string, actor: string): Promise<PurgeResult> {
   const now = deps.clock();
-  const { row, records, dueAt } = await withTenant(deps.store.db, tenant, 'purging a session', async (tx) => {
+  const purged = await withTenant(deps.store.db, tenant, 'purging a session', async (tx) => {
     // Read locked, and used as read: a hold set meanwhile is seen, or waits; nothing moves under the checks.
     const row = await readSession(tx, tenant, session, true);
     if (!row) throw new InputError('UNKNOWN_SESSION', `unknown session ${tenant}/${session}`);
+    const pending = row.status === 'purged' ? await readTombstone(tx, tenant, session) : null;
+    if (pending && pending.objectsDeletedAt === null) return { kind: 'finish' as const, row, pending };
     if (row.status !== 'archived') {
       throw new InputError('SESSION_STATE', `session ${tenant}/${session} is ${row.status}; only an archived session can be purged`);
     }
@@ -367,8 +373,15 @@ export async function purge(deps: VaultDeps, tenant: string, session: string, ac
     });
     if (!ok) throw new InputError('SESSION_STATE', `session ${tenant}/${session} changed while purging; nothing was purged`);
     await deleteSnapshots(tx, tenant, session);
-    return { row, records: archived, dueAt };
+    return { kind: 'purged' as const, row, records: archived, dueAt };
   });
+  if (purged.kind === 'finish') {
+    const { row, pending } = purged;
+    const deleted = await deleteObjects(deps, tenant, session);
+    deps.logger.info({ op: 'retention.purge', tenant, session, objects: deleted, purgedBy: pending.purgedBy }, "a purged session's objects deleted");
+    return { tenant, session, purgedAt: pending.purgedAt.toISOString(), dueAt: pending.dueAt.toISOString(), head: row.headHash ? toHex(row.headHash) : null, objectsDeleted: deleted };
+  }
+  const { row, records, dueAt } = purged;
   deps.cache.delete(tenant, session);
   const deleted = await deleteObjects(deps, tenant, session, records.map((r) => r.objectName));
   deps.logger.info({ op: 'retention.purge', tenant, session, objects: deleted }, 'session purged');

@@ -1,10 +1,11 @@
 import { decide, withFloor, type Duration, type RetentionDecision } from '../retention';
-import { listSessions, listTenants, pendingTombstones, readHolds, withTenant, type SessionRow } from '../store';
+import { listSessions, listTenants, pendingTombstones, readHolds, withTenant, type SessionRow, type TombstoneRow } from '../store';
 import { IntegrityError, StorageError, VaultError } from '../errors';
 import { isoTime } from '../domain';
 import { eachAtMost } from './at-most';
 import type { VaultDeps } from './deps';
 import { archiveMany, archiveSession, deleteObjects, floorOf, policyOf, purge, type ArchiveResult } from './archive';
+import { purgeRecorded } from './recorded-purge';
 
 /** One line of a retention run: a session acted on (or, with dryRun, that would be). */
 export interface RetentionItem {
@@ -71,8 +72,19 @@ export async function* retentionRun(deps: VaultDeps, o: RetentionRunOptions): As
   const tenants = o.tenant !== undefined ? [o.tenant] : (await listTenants(deps.store.db)).map((t) => t.tenant);
   for (const tenant of tenants) {
     const finishing: Due[] = [];
-    for (const t of await withTenant(deps.store.db, tenant, 'reading tombstones', (tx) => pendingTombstones(tx, tenant))) {
+    // A purge made outside the vault (no signed record of it) has its objects left, not deleted on its behalf: not recorded, since nothing is done.
+    const pending = await withTenant(deps.store.db, tenant, 'reading tombstones', async (tx) => {
+      const out: { t: TombstoneRow; recorded: boolean }[] = [];
+      for (const t of await pendingTombstones(tx, tenant)) out.push({ t, recorded: await purgeRecorded(deps, tx, t) });
+      return out;
+    });
+    for (const { t, recorded } of pending) {
       const item: RetentionItem = { tenant, session: t.session, action: 'finish-purge', outcome: 'planned', dueAt: isoTime(t.dueAt) };
+      if (!recorded) {
+        deps.logger.warn({ op: 'retention.finish-purge', tenant, session: t.session, purgedBy: t.purgedBy }, 'a purge no operator recorded: its archive objects are left');
+        yield { ...item, outcome: 'failed:PURGE_UNRECORDED' };
+        continue;
+      }
       finishing.push({ item, action: 'retention.finish-purge', run: async () => (await deleteObjects(deps, tenant, t.session), 'done') });
     }
     for (let i = 0; i < finishing.length; i += GROUP) yield* act(finishing.slice(i, i + GROUP), o);

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Client } from 'pg';
 import { sql } from 'drizzle-orm';
 import { adminPassword, adminUrl, backends, dropCreatedDatabases, tempHome } from '../support/backends';
@@ -9,6 +11,7 @@ import { createLogger } from '../../src/observability';
 import { refusal } from '../support/refusal';
 import { runCli } from '../support/cli';
 import { storeHome, type StoreHome } from '../support/store-home';
+import { archiveObjectName } from '../../src/retention';
 
 /**
  * The retention job's role against what else the operator role may do, by performing the
@@ -122,7 +125,7 @@ describe.each(backends())('the retention role, on $name', (backend) => {
     });
   });
 
-  it('a purge it makes in SQL, with no record in the trail, is named by verify', async () => {
+  it('a purge it makes in SQL, with no record in the trail, is named by verify, and its archive object is left until an operator purges on the record', async () => {
     await asJob(async (job) => {
       const forged = `INSERT INTO tombstones (tenant_id, session_id, head_seq, archive_digest, last_at, due_at, purged_at, purged_by, policy)
         SELECT tenant_id, session_id, head_seq, '\\x00'::bytea, last_at, last_at + interval '3 days', last_at + interval '4 days', 'retention-job', 'retain=3d' FROM sessions WHERE session_id = 'young'`;
@@ -132,6 +135,31 @@ describe.each(backends())('the retention role, on $name', (backend) => {
       });
     });
     await withVault(async (v) => expect((await v.verify({ tenant: 'bank' })).problems).toEqual(expect.arrayContaining([expect.objectContaining({ session: 'young', kind: 'purge_unrecorded' })])));
+    // Its archive object is all that a key restored from a backup would open: the vault's own run does not delete it on that purge's behalf.
+    const object = join(store.home, 'archive', archiveObjectName('bank', 'young', 2));
+    expect(existsSync(object)).toBe(true);
+    const runs: string[][] = [];
+    await asJob(async (job) => {
+      for await (const i of job.operator({ actor: 'retention-job', reason: 'nightly' }).retentionRun({ tenant: 'bank' })) runs.push([i.session, i.action, i.outcome]);
+    });
+    expect(runs).toEqual([['young', 'finish-purge', 'failed:PURGE_UNRECORDED']]);
+    expect(existsSync(object)).toBe(true);
+    // An operator who decides it, on the record, has it deleted.
+    await withVault(async (v) => {
+      expect(await v.operator({ actor: 'ops', reason: 'incident 12: purge confirmed' }).purge('bank', 'young')).toMatchObject({ session: 'young', purgedAt: '2026-02-07T09:00:00.000Z' });
+      const purges: string[][] = [];
+      for await (const r of v.accessLog({ tenant: 'bank' })) if (r.action === 'retention.purge') purges.push([r.actor, r.session ?? '', r.outcome]);
+      expect(purges).toEqual([
+        ['retention-job', 'old', 'granted'],
+        ['ops', 'young', 'granted'],
+      ]);
+    });
+    expect(existsSync(object)).toBe(false);
+    runs.length = 0;
+    await asJob(async (job) => {
+      for await (const i of job.operator({ actor: 'retention-job', reason: 'nightly' }).retentionRun({ tenant: 'bank' })) runs.push([i.session, i.action, i.outcome]);
+    });
+    expect(runs).toEqual([]);
   });
 });
 

@@ -39,6 +39,12 @@ export async function readHoldRecords(db: TenantTx, tenant: string, session?: st
   return withPrevHashes(db, (await db.select().from(accessLog).where(where).orderBy(asc(accessLog.seq))).map(toRow));
 }
 
+/** A session's purge records (`retention.purge`), in seq order, each with the stored hash of the record before it, like readHoldRecords. */
+export async function readPurgeRecords(db: TenantTx, tenant: string, session: string): Promise<(AccessRow & { prevHash: Uint8Array | null })[]> {
+  const where = and(eq(accessLog.tenantId, tenant), eq(accessLog.sessionId, session), eq(accessLog.action, 'retention.purge'));
+  return withPrevHashes(db, (await db.select().from(accessLog).where(where).orderBy(asc(accessLog.seq))).map(toRow));
+}
+
 /**
  * A tenant's retention policy changes (`retention.set…`, `retention.override…`, records
  * of the tenant, not of a session), in seq order, each with the stored hash of the
