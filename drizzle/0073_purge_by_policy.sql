@@ -16,25 +16,12 @@
 -- whoever archives it, and a tombstone's purge time and due date must be past the
 -- last-event time plus the tenant's retain too. A tenant with no policy row, or one the
 -- vault does not read (stored before 0067), is left to its floors, as before.
-CREATE FUNCTION session_vault_archived_floor() RETURNS trigger LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
-DECLARE
-  v_retain text;
-BEGIN
-  SELECT p.retain INTO v_retain FROM retention_policies p WHERE p.tenant_id = NEW.tenant_id;
-  IF session_vault_duration_ok(v_retain) THEN
-    IF NEW.retain_floor IS NULL THEN
-      NEW.retain_floor := v_retain;
-    ELSIF session_vault_at_least(NEW.retain_floor, v_retain) IS FALSE THEN
-      NEW.retain_floor := session_vault_longer(NEW.retain_floor, v_retain);
-    END IF;
-  END IF;
-  RETURN NEW;
-END
-$$;
+-- 0072's trigger function raises NEW's floor to its tenant's retain; it serves both now.
+ALTER FUNCTION session_vault_new_session_floor() RENAME TO session_vault_floor_from_policy;
 --> statement-breakpoint
 CREATE TRIGGER sessions_floor_at_archive BEFORE UPDATE OF status ON sessions
   FOR EACH ROW WHEN (NEW.status = 'archived' AND OLD.status IS DISTINCT FROM 'archived')
-  EXECUTE FUNCTION session_vault_archived_floor();
+  EXECUTE FUNCTION session_vault_floor_from_policy();
 --> statement-breakpoint
 CREATE OR REPLACE FUNCTION session_vault_purge_in_floor(p_tenant text, p_session text, p_last timestamptz, p_due timestamptz, p_purged timestamptz) RETURNS boolean
 LANGUAGE plpgsql SET timezone = 'UTC' SET search_path = public, pg_temp AS $$
