@@ -74,8 +74,9 @@ export type RetentionDecision =
 
 /**
  * Pure: the retention step due for one session at `now`. An active session idle past
- * archive-after is archived (held or not: archiving preserves); a session past retain is
- * purged only once archived and only without a legal hold; nothing else is ever due.
+ * archive-after is archived unless held (a held session's events stay in the database,
+ * under its hold's guards: drizzle/0074); a session past retain is purged only once
+ * archived and only without a legal hold; nothing else is ever due.
  */
 export function decide(s: RetentionSubject, policy: RetentionPolicy, now: Date): RetentionDecision {
   if (s.status === 'purged') return { action: 'none', why: 'purged', dueAt: null };
@@ -83,7 +84,9 @@ export function decide(s: RetentionSubject, policy: RetentionPolicy, now: Date):
   const archiveAt = addDuration(s.lastAt, policy.archiveAfter);
   const purgeAt = purgeDue(s.lastAt, policy);
   if (s.status === 'active') {
-    return now.getTime() >= archiveAt.getTime() ? { action: 'archive', dueAt: archiveAt } : { action: 'none', why: 'not_due', dueAt: archiveAt };
+    // Not `now < archiveAt`, as below: a last-event time that is no time is never due.
+    if (!(archiveAt.getTime() <= now.getTime())) return { action: 'none', why: 'not_due', dueAt: archiveAt };
+    return s.held ? { action: 'none', why: 'held', dueAt: archiveAt } : { action: 'archive', dueAt: archiveAt };
   }
   // Not `now < purgeAt`: a last-event time that is no time (stored past the database's checks) gives no due date, and is never due.
   if (!(purgeAt.getTime() <= now.getTime())) return { action: 'none', why: 'not_due', dueAt: purgeAt };

@@ -130,11 +130,16 @@ export interface ArchiveResult {
  * Archives one session: its events as stored and its checkpoints are written to the
  * archive store as one object, read back and verified, recorded, and only then are the
  * hot rows released (one transaction). UNKNOWN_SESSION; SESSION_STATE for an empty or
- * purged session; STORAGE_UNAVAILABLE (nothing removed) when the store cannot be reached.
+ * purged session; LEGAL_HOLD for a held one (its events stay in the database, which
+ * refuses to release them: drizzle/0074); STORAGE_UNAVAILABLE (nothing removed) when the
+ * store cannot be reached.
  */
 export async function archiveSession(deps: VaultDeps, tenant: string, session: string, actor: string, tenantPolicy?: RetentionPolicy): Promise<ArchiveResult> {
   const row = await requireSession(deps, tenant, session);
   if (archivable(row) === 'already') return { ...unchanged(row), outcome: 'already' };
+  if ((await withTenant(deps.store.db, tenant, 'reading legal holds', (tx) => readHolds(tx, tenant, session))).length > 0) {
+    throw new InputError('LEGAL_HOLD', `session ${tenant}/${session} is under legal hold; its events stay in the database until the hold is cleared`);
+  }
   // Archived under the longer of the session's floor and today's policy (a retention run passes the tenant's): the object is locked until then, and the database raises the floor to it (drizzle/0073).
   const policy = withFloor(tenantPolicy ?? (await policyOf(deps, tenant)).policy, floorOf(row));
   const written = await writeArchive(deps, row, await hotContent(deps, row), policy);

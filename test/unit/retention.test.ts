@@ -110,11 +110,12 @@ describe('what retention decides', () => {
   const lastAt = new Date('2026-01-01T00:00:00Z');
   const at = (days: number) => new Date(lastAt.getTime() + days * DAY);
 
-  it('archives idle active sessions and purges archived ones past retention, never held ones', () => {
+  it('archives idle active sessions and purges archived ones past retention, neither held ones', () => {
     const active = { status: 'active' as const, events: 3, lastAt, held: false };
     expect(decide(active, policy, at(29))).toMatchObject({ action: 'none', why: 'not_due' });
     expect(decide(active, policy, at(30))).toMatchObject({ action: 'archive' });
-    expect(decide({ ...active, held: true }, policy, at(30))).toMatchObject({ action: 'archive' }); // archiving preserves
+    expect(decide({ ...active, held: true }, policy, at(30))).toMatchObject({ action: 'none', why: 'held' }); // a held session's events stay in the database (drizzle/0074)
+    expect(decide({ ...active, held: true }, policy, at(29))).toMatchObject({ action: 'none', why: 'not_due' });
     expect(decide(active, policy, at(400))).toMatchObject({ action: 'archive' }); // never purged straight from hot
     const archived = { ...active, status: 'archived' as const };
     expect(decide(archived, policy, at(364))).toMatchObject({ action: 'none', why: 'not_due' });

@@ -1,0 +1,80 @@
+import { sql } from 'drizzle-orm';
+import { backends, dropCreatedDatabases } from '../support/backends';
+import { storeHome, type StoreHome } from '../support/store-home';
+import { type Vault } from '../../src/vault';
+import { storeOf } from '../../src/vault/vault';
+import { withTenant } from '../../src/store';
+import { rowsOf } from '../../src/store/types';
+import { refusal } from '../support/refusal';
+
+/**
+ * A held session's events against the retention role, by performing the attack. The
+ * release function deletes a session's events once an archive record names it at its
+ * head; the database cannot see the archive store, so it takes the record's word that an
+ * object exists. With the retention job's database credentials (no keyring, no access to
+ * the store), a thief inserted such a record for a session under legal hold, with a
+ * digest of their own and no object behind it, and released the session: its events were
+ * deleted, and with them the evidence the hold kept. Since 0074 a held session's events
+ * stay in the database until its hold is cleared, and the vault does not archive one.
+ */
+afterAll(dropCreatedDatabases);
+
+describe.each(backends())("a held session's events stay in the database, on $name", (backend) => {
+  let store: StoreHome;
+  let vault: Vault;
+  let now = Date.parse('2026-03-02T09:00:00Z');
+  const clock = () => new Date(now);
+  const DAY = 86_400_000;
+  const as = (role: string, q: string) => withTenant(storeOf(vault).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)), role);
+  const hotEvents = async (id: string) =>
+    Number(rowsOf<{ n: string }>(await as(storeOf(vault).layout.operatorRole, `SELECT count(*) AS n FROM events WHERE session_id = '${id}'`))[0]!.n);
+  // What the vault's archive records, with a digest of the thief's own and no object behind it; then the release.
+  const forgedRelease = (id: string) =>
+    `WITH a AS (INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at)
+       SELECT tenant_id, session_id, head_seq, head_hash, 'bank/${id}/' || head_seq || '.svarc.gz', 'folder', '\\xdead'::bytea, 1, now(), 'mallory', now() FROM sessions WHERE session_id = '${id}' RETURNING head_seq)
+     SELECT session_vault_release_archived('bank', '${id}', (SELECT head_seq FROM a), '\\xdead'::bytea) AS released`;
+
+  beforeAll(async () => {
+    store = await storeHome(backend, { clock });
+    vault = await store.open();
+    await vault.createTenant('bank');
+    await vault.operator({ actor: 'ops', reason: 'policy' }).setRetention('bank', { archiveAfter: '1d', retain: '7y', mode: 'compliance' });
+    for (const id of ['evidence', 'kept', 'plain']) {
+      await vault.session('bank', id).append({ type: 'message', role: 'user', content: `please move the money (${id})` });
+      await vault.session('bank', id).append({ type: 'tool_call', callId: 'c1', tool: 'transfer', input: { amount: 9000 } });
+    }
+    for (const id of ['evidence', 'kept']) await vault.operator({ actor: 'legal', reason: 'case 7: complaint about a transfer' }).setHold('bank', id);
+    now += 3 * DAY;
+  });
+  afterAll(async () => {
+    await vault?.close();
+    store?.cleanup();
+  });
+
+  it('as the retention role: an archive record with no object behind it does not release a held session', async () => {
+    const { retentionRole } = storeOf(vault).layout;
+    expect(rowsOf(await as(retentionRole, forgedRelease('evidence')))).toEqual([{ released: false }]);
+    expect(await hotEvents('evidence')).toBe(2);
+    expect((await vault.sessionInfo('bank', 'evidence')).status).toBe('active');
+    const state = await vault.operator({ actor: 'legal', reason: 'case 7' }).state('bank', 'evidence');
+    expect(state.messages).toEqual([expect.objectContaining({ content: 'please move the money (evidence)' })]);
+    // The same statements release a session no hold keeps (verify names the archive that is not there).
+    expect(rowsOf(await as(retentionRole, forgedRelease('plain')))).toEqual([{ released: true }]);
+    expect(await hotEvents('plain')).toBe(0);
+    expect((await vault.verify({ tenant: 'bank', session: 'plain' })).problems).toEqual([expect.objectContaining({ session: 'plain', kind: 'archive_missing' })]);
+  });
+
+  it("the vault's own archive leaves a held session hot: the run skips it, and `archive` is refused", async () => {
+    const run: string[][] = [];
+    for await (const i of vault.operator({ actor: 'retention-job', reason: 'nightly' }).retentionRun({ tenant: 'bank', dryRun: true })) run.push([i.session, i.action]);
+    expect(run).toEqual([]);
+    expect(await refusal(vault.operator({ actor: 'ops', reason: 'quiet' }).archive('bank', 'kept'))).toMatch(/^LEGAL_HOLD session bank\/kept is under legal hold; its events stay in the database/);
+    expect(await hotEvents('kept')).toBe(2);
+    // Once its hold is cleared, it is archived as any other.
+    await vault.operator({ actor: 'legal', reason: 'case 7: not this one' }).clearHold('bank', 'kept');
+    for await (const i of vault.operator({ actor: 'retention-job', reason: 'nightly' }).retentionRun({ tenant: 'bank' })) run.push([i.session, i.action, i.outcome]);
+    expect(run).toEqual([['kept', 'archive', 'done']]);
+    expect(await hotEvents('kept')).toBe(0);
+    expect((await vault.verify({ tenant: 'bank', session: 'kept' })).problems).toEqual([]);
+  });
+});
