@@ -46,6 +46,7 @@ export type ErrorCode =
   | 'WRAP_UNSIGNED'
   | 'ARCHIVE_MISSING'
   | 'ARCHIVE_CORRUPT'
+  | 'PURGE_UNRECORDED'
   // storage (exit 4)
   | 'STORAGE_UNAVAILABLE'
   | 'STORE_LOCKED'
@@ -91,6 +92,7 @@ const CATEGORY: Record<ErrorCode, ErrorCategory> = {
   WRAP_UNSIGNED: 'integrity',
   ARCHIVE_MISSING: 'integrity',
   ARCHIVE_CORRUPT: 'integrity',
+  PURGE_UNRECORDED: 'integrity',
   STORAGE_UNAVAILABLE: 'storage',
   STORE_LOCKED: 'storage',
   STORAGE_REFUSED: 'storage',

@@ -143,6 +143,10 @@ describe.each(backends())('the retention role, on $name', (backend) => {
     });
     expect(runs).toEqual([['young', 'finish-purge', 'failed:PURGE_UNRECORDED']]);
     expect(existsSync(object)).toBe(true);
+    // From the CLI, the nightly job's exit code says so: an integrity problem (1), not a storage one.
+    const cli = await runCli({ VAULT_HOME: store.home, ...(store.database ? { VAULT_DATABASE_URL: store.database } : {}) }, ['retention', 'run', '--tenant', 'bank', '--json', '--actor', 'retention-job']);
+    expect([cli.code, cli.stdout.trim().split('\n').map((l) => JSON.parse(l) as { session: string; action: string; outcome: string }).map((i) => [i.session, i.action, i.outcome])]).toEqual([1, [['young', 'finish-purge', 'failed:PURGE_UNRECORDED']]]);
+    expect(existsSync(object)).toBe(true);
     // An operator who decides it, on the record, has it deleted.
     await withVault(async (v) => {
       expect(await v.operator({ actor: 'ops', reason: 'incident 12: purge confirmed' }).purge('bank', 'young')).toMatchObject({ session: 'young', purgedAt: '2026-02-07T09:00:00.000Z' });
