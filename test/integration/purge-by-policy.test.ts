@@ -31,7 +31,7 @@ describe.each(backends())("a purge is held to the tenant's current retention, on
     rowsOf<{ status: string; retain_floor: string | null; keyed: boolean }>(
       await as(storeOf(vault).layout.operatorRole, `SELECT status, retain_floor, wrapped_data_key IS NOT NULL AS keyed FROM sessions WHERE session_id = '${id}'`),
     )[0];
-  // The retention job's own statements, as the vault's archive and purge make them, without the vault: no floor raised, the tombstone counting one year.
+  // The retention job's own statements, the vault's archive and purge made by hand: no object, no floor raised, the tombstone counting one year.
   const archive = (id: string) =>
     `WITH s AS (UPDATE sessions SET status = 'archived' WHERE session_id = '${id}' RETURNING tenant_id, session_id, head_seq, head_hash)
      INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at)
@@ -109,7 +109,7 @@ describe.each(backends())("a purge is held to the tenant's current retention, on
     expect(await session('claim-b')).toEqual({ status: 'archived', retain_floor: '7y', keyed: true });
   });
 
-  it("the vault's own archive writes the floor the database would, and verify is clean", async () => {
+  it("the vault's own archive, once the policy went down again, keeps the floor the session had, and verify is clean", async () => {
     await vault.operator({ actor: 'ops', reason: 'quiet' }).archive('insurer', 'claim-c');
     expect(await session('claim-c')).toEqual({ status: 'archived', retain_floor: '1y', keyed: true });
     expect((await vault.verify({ tenant: 'insurer', session: 'claim-c' })).problems).toEqual([]);
