@@ -77,4 +77,23 @@ describe.each(backends())("a held session's events stay in the database, on $nam
     expect(await hotEvents('kept')).toBe(0);
     expect((await vault.verify({ tenant: 'bank', session: 'kept' })).problems).toEqual([]);
   });
+
+  it('a session archived before its hold is brought back under it by a restore, and stays hot while held', async () => {
+    const { retentionRole } = storeOf(vault).layout;
+    await vault.session('bank', 'late').append({ type: 'message', role: 'user', content: 'an old complaint' });
+    now += 3 * DAY;
+    await vault.operator({ actor: 'ops', reason: 'quiet' }).archive('bank', 'late');
+    await vault.operator({ actor: 'legal', reason: 'case 9' }).setHold('bank', 'late');
+    expect(await hotEvents('late')).toBe(0); // its events are the archive store's to keep
+    expect(await vault.operator({ actor: 'ops', reason: 'case 9: evidence under the hold' }).restore('bank', 'late')).toBe(true);
+    expect(await hotEvents('late')).toBe(1);
+    now += 3 * DAY;
+    const run: string[][] = [];
+    for await (const i of vault.operator({ actor: 'retention-job', reason: 'nightly' }).retentionRun({ tenant: 'bank', dryRun: true })) run.push([i.session, i.action]);
+    expect(run.filter(([s]) => s === 'late')).toEqual([]);
+    // Nor does the release its own archive record names, which would leave the events to the store again.
+    const release = `SELECT session_vault_release_archived('bank', 'late', head_seq, digest) AS released FROM archives WHERE session_id = 'late'`;
+    expect(rowsOf(await as(retentionRole, release))).toEqual([{ released: false }]);
+    expect(await hotEvents('late')).toBe(1);
+  });
 });
