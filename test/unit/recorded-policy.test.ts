@@ -166,7 +166,8 @@ describe('retention policies and floors against the access trail', () => {
         expect(checkRetention('bank', h.row, h.sessions, policyRecords(h.records), fallback)).toContainEqual({ tenant: 'bank', session: victim.session, seq: 1, kind: 'floor_unrecorded' });
         if (!victim.purgedAt) expect(atLeast(trailRetain(h, victim), parseDuration(h.promised.get(victim.session)!, 'promised'))).toBe(true);
       }),
-      { numRuns: 300 },
+      // Few histories raise a floor by archiving (fewer since the retains include pairs of both kinds): some seeds skip 99 of 100.
+      { numRuns: 300, maxSkipsPerRun: 1000 },
     );
     // One history, spelled out: created under 1y, archived under 7y, lowered back to 1y.
     const at = Date.parse('2026-01-01T00:00:00Z');
