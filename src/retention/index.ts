@@ -1,5 +1,5 @@
 export { parseDuration, formatDuration, addDuration, atLeast, longer, shorter, type Duration } from './duration';
-export { DEFAULT_POLICY, parsePolicy, describePolicy, decide, purgeDue, withFloor, storedPolicy, newSessionFloor } from './policy';
+export { DEFAULT_POLICY, parsePolicy, describePolicy, decide, restoreDue, purgeDue, withFloor, storedPolicy, newSessionFloor } from './policy';
 export type { RetentionMode, RetentionPolicy, RetentionSubject, RetentionDecision } from './policy';
 export { encodeArchive, decodeArchive, archiveObjectName, objectDigest, ARCHIVE_FORMAT } from './archive-format';
 export type { ArchiveContent, ArchiveObject, ArchiveManifest, ArchiveExpectation } from './archive-format';

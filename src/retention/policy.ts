@@ -66,21 +66,30 @@ export interface RetentionSubject {
   held: boolean;
 }
 
-/** What is due for a session now: `archive`, `purge`, or nothing (with why, for --dry-run). */
+/** What is due for a session now: `archive`, `purge`, `restore`, or nothing (with why, for --dry-run). */
 export type RetentionDecision =
   | { action: 'archive'; dueAt: Date }
   | { action: 'purge'; dueAt: Date }
+  | { action: 'restore'; dueAt: null }
   | { action: 'none'; why: 'empty' | 'purged' | 'not_due' | 'held'; dueAt: Date | null };
+
+/** An archived session under a legal hold (archived before the hold was set) is brought back to the database, whatever its policy. */
+export function restoreDue(s: Pick<RetentionSubject, 'status' | 'held'>): boolean {
+  return s.status === 'archived' && s.held;
+}
 
 /**
  * Pure: the retention step due for one session at `now`. An active session idle past
  * archive-after is archived unless held (a held session's events stay in the database,
  * under its hold's guards: drizzle/0074); a session past retain is purged only once
- * archived and only without a legal hold; nothing else is ever due.
+ * archived and only without a legal hold; an archived session under a hold (archived
+ * before the hold was set) is restored at once, so that its events are the database's to
+ * keep, not only the archive store's; nothing else is ever due.
  */
 export function decide(s: RetentionSubject, policy: RetentionPolicy, now: Date): RetentionDecision {
   if (s.status === 'purged') return { action: 'none', why: 'purged', dueAt: null };
   if (s.events === 0 || s.lastAt === null) return { action: 'none', why: 'empty', dueAt: null };
+  if (restoreDue(s)) return { action: 'restore', dueAt: null };
   const archiveAt = addDuration(s.lastAt, policy.archiveAfter);
   const purgeAt = purgeDue(s.lastAt, policy);
   if (s.status === 'active') {
@@ -90,7 +99,6 @@ export function decide(s: RetentionSubject, policy: RetentionPolicy, now: Date):
   }
   // Not `now < purgeAt`: a last-event time that is no time (stored past the database's checks) gives no due date, and is never due.
   if (!(purgeAt.getTime() <= now.getTime())) return { action: 'none', why: 'not_due', dueAt: purgeAt };
-  if (s.held) return { action: 'none', why: 'held', dueAt: purgeAt };
   return { action: 'purge', dueAt: purgeAt };
 }
 

@@ -1,17 +1,17 @@
-import { decide, withFloor, type Duration, type RetentionDecision } from '../retention';
+import { decide, restoreDue, withFloor, type Duration, type RetentionDecision } from '../retention';
 import { listSessions, listTenants, pendingTombstones, readHolds, withTenant, type SessionRow, type TombstoneRow } from '../store';
 import { IntegrityError, StorageError, VaultError } from '../errors';
 import { isoTime } from '../domain';
 import { eachAtMost } from './at-most';
 import type { VaultDeps } from './deps';
-import { archiveMany, archiveSession, deleteObjects, floorOf, policyOf, purge, type ArchiveResult } from './archive';
+import { archiveMany, archiveSession, deleteObjects, floorOf, policyOf, purge, restoreSession, type ArchiveResult } from './archive';
 import { purgeRecorded } from './recorded-purge';
 
 /** One line of a retention run: a session acted on (or, with dryRun, that would be). */
 export interface RetentionItem {
   tenant: string;
   session: string;
-  action: 'archive' | 'purge' | 'finish-purge';
+  action: 'archive' | 'purge' | 'restore' | 'finish-purge';
   /** `done`, `planned` (dry run), `skipped` (changed meanwhile), or `failed:<CODE>`. */
   outcome: string;
   dueAt: string | null;
@@ -55,7 +55,9 @@ type ArchiveBatch = (sessions: readonly string[]) => Promise<Map<string, Archive
 
 /**
  * Runs every tenant's retention: finishes purges a crash interrupted, archives sessions
- * idle past archive-after, purges archived sessions past retain unless held. Streams: a
+ * idle past archive-after, purges archived sessions past retain unless held, and restores
+ * archived sessions a hold was set on since archiving (held evidence is kept by the
+ * database's guards, not only by the archive store). Streams: a
  * page of sessions at a time; of each page, groups of up to 100 due sessions are recorded
  * in the access trail (one statement) and then acted on, a few at once, so memory holds
  * a page and a few sessions, never the tenant. Each result is yielded once its group is
@@ -96,14 +98,21 @@ export async function* retentionRun(deps: VaultDeps, o: RetentionRunOptions): As
       for (const s of page) {
         o.onSession?.();
         if (s.status === 'purged') continue;
+        const subject = { status: s.status, events: s.headSeq, lastAt: s.lastAt, held: held.has(s.session) };
+        if (restoreDue(subject)) {
+          // Before the session's retention is read: a restore needs none, so an unreadable one does not stop it.
+          const item: RetentionItem = { tenant, session: s.session, action: 'restore', outcome: 'planned', dueAt: null };
+          due.push({ item, action: 'retention.restore', run: async () => ((await restoreSession(deps, tenant, s.session)) ? 'done' : 'skipped') });
+          continue;
+        }
         const floor = floorOrError(s);
         if (policy instanceof IntegrityError || floor instanceof IntegrityError) {
           const e = policy instanceof IntegrityError ? policy : (floor as IntegrityError);
           yield { tenant, session: s.session, action: s.status === 'active' ? 'archive' : 'purge', outcome: `failed:${e.code}`, dueAt: null };
           continue;
         }
-        const d: RetentionDecision = decide({ status: s.status, events: s.headSeq, lastAt: s.lastAt, held: held.has(s.session) }, withFloor(policy, floor), deps.clock());
-        if (d.action === 'none') continue;
+        const d: RetentionDecision = decide(subject, withFloor(policy, floor), deps.clock());
+        if (d.action === 'none' || d.action === 'restore') continue; // restoreDue was false: decide gives no restore
         const item: RetentionItem = { tenant, session: s.session, action: d.action, outcome: 'planned', dueAt: isoTime(d.dueAt) };
         if (d.action === 'archive') {
           const settle = (r: ArchiveResult) => {

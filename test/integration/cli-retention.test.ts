@@ -100,4 +100,14 @@ describe.each(backends())('retention commands on $name', (backend: Backend) => {
     // The agent's work still goes on as that role.
     expect((await run(['append', 'bank', 'agent', '--event', '{"type":"task","task":"as the app"}'], undefined, asApp)).code).toBe(0);
   });
+
+  it('retention run restores a session archived before its hold, and says so', async () => {
+    expect((await run(['archive', 'bank', 's2', '--actor', 'ops'])).code).toBe(0);
+    expect((await run(['hold', 'set', 'bank', 's2', '--reason', 'case 11', '--actor', 'legal'])).code).toBe(0);
+    const dry = await run(['retention', 'run', '--tenant', 'bank', '--dry-run', '--actor', 'ops']);
+    expect([dry.code, dry.stdout, dry.stderr]).toEqual([0, 'restore\tbank/s2\tplanned\n', 'would archive 0, would purge 0, would restore 1 (held), failed 0\n']);
+    const done = await run(['retention', 'run', '--tenant', 'bank', '--actor', 'ops']);
+    expect([done.code, done.stdout, done.stderr]).toEqual([0, 'restore\tbank/s2\tdone\n', 'archived 0, purged 0, restored 1 (held), failed 0\n']);
+    expect(await status('s2')).toBe('active');
+  });
 });

@@ -1,3 +1,5 @@
+import { rmSync } from 'node:fs';
+import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases } from '../support/backends';
 import { storeHome, type StoreHome } from '../support/store-home';
@@ -16,6 +18,10 @@ import { refusal } from '../support/refusal';
  * digest of their own and no object behind it, and released the session: its events were
  * deleted, and with them the evidence the hold kept. Since 0074 a held session's events
  * stay in the database until its hold is cleared, and the vault does not archive one.
+ *
+ * A session archived before its hold was set had its events only in the archive store,
+ * which whoever may delete from it could delete (past its Object Lock, or with no lock):
+ * since stop 63 the retention run brings such a session back to the database.
  */
 afterAll(dropCreatedDatabases);
 
@@ -95,5 +101,62 @@ describe.each(backends())("a held session's events stay in the database, on $nam
     const release = `SELECT session_vault_release_archived('bank', 'late', head_seq, digest) AS released FROM archives WHERE session_id = 'late'`;
     expect(rowsOf(await as(retentionRole, release))).toEqual([{ released: false }]);
     expect(await hotEvents('late')).toBe(1);
+  });
+
+  it("the nightly run, as the retention role, restores a session archived before its hold: deleting its archive object then loses nothing", async () => {
+    const { retentionRole } = storeOf(vault).layout;
+    await vault.session('bank', 'older').append({ type: 'message', role: 'user', content: 'an older complaint' });
+    await vault.session('bank', 'older').append({ type: 'tool_call', callId: 'c2', tool: 'transfer', input: { amount: 12000 } });
+    now += 3 * DAY;
+    await vault.operator({ actor: 'ops', reason: 'quiet' }).archive('bank', 'older');
+    await vault.operator({ actor: 'legal', reason: 'case 11' }).setHold('bank', 'older');
+    expect(await hotEvents('older')).toBe(0);
+    // The job's own login: the retention role may restore (0044); the run needs nothing else.
+    await vault.close();
+    const nightly = async (dryRun: boolean) =>
+      store.withVault(
+        async (job) => {
+          const run: string[][] = [];
+          for await (const i of job.operator({ actor: 'retention-job', reason: 'nightly' }).retentionRun({ tenant: 'bank', dryRun })) run.push([i.session, i.action, i.outcome]);
+          return run.filter(([s]) => s === 'older');
+        },
+        { appRole: retentionRole },
+      );
+    expect(await nightly(true)).toEqual([['older', 'restore', 'planned']]);
+    expect(await nightly(false)).toEqual([['older', 'restore', 'done']]);
+    expect(await nightly(false)).toEqual([]); // held and hot: nothing more to do
+    vault = await store.open();
+    expect(await hotEvents('older')).toBe(2);
+    // Whoever may delete from the archive store deletes its object: the held evidence is still in the database.
+    rmSync(path.join(store.home, 'archive', 'bank', 'older', '2.svarc.gz'));
+    const state = await vault.operator({ actor: 'legal', reason: 'case 11' }).state('bank', 'older');
+    expect(state.messages).toEqual([expect.objectContaining({ content: 'an older complaint' })]);
+    expect((await vault.verify({ tenant: 'bank', session: 'older' })).problems).toEqual([]);
+    // The run's restore is in the access trail, by the job's actor.
+    const trail: string[][] = [];
+    for await (const r of vault.accessLog({ tenant: 'bank' })) if (r.session === 'older') trail.push([r.action, r.actor, r.outcome]);
+    expect(trail).toEqual([
+      ['retention.archive', 'ops', 'granted'],
+      ['hold.set', 'legal', 'granted'],
+      ['retention.restore', 'retention-job', 'granted'],
+      ['replay', 'legal', 'granted'],
+    ]);
+  });
+
+  it('a held session whose archive object is already gone is reported by every run (`failed:ARCHIVE_MISSING`), and stays archived', async () => {
+    await vault.session('bank', 'gone').append({ type: 'message', role: 'user', content: 'a complaint no one kept' });
+    now += 3 * DAY;
+    await vault.operator({ actor: 'ops', reason: 'quiet' }).archive('bank', 'gone');
+    rmSync(path.join(store.home, 'archive', 'bank', 'gone', '1.svarc.gz'));
+    await vault.operator({ actor: 'legal', reason: 'case 12' }).setHold('bank', 'gone');
+    for (let i = 0; i < 2; i++) {
+      const run: string[][] = [];
+      for await (const r of vault.operator({ actor: 'retention-job', reason: 'nightly' }).retentionRun({ tenant: 'bank' })) run.push([r.session, r.action, r.outcome]);
+      expect(run).toEqual([['gone', 'restore', 'failed:ARCHIVE_MISSING']]);
+    }
+    expect((await vault.sessionInfo('bank', 'gone')).status).toBe('archived');
+    const trail: string[] = [];
+    for await (const r of vault.accessLog({ tenant: 'bank' })) if (r.session === 'gone' && r.action === 'retention.restore') trail.push(r.outcome);
+    expect(trail).toEqual(['granted', 'failed:ARCHIVE_MISSING', 'granted', 'failed:ARCHIVE_MISSING']);
   });
 });

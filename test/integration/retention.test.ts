@@ -145,7 +145,7 @@ describe.each(backends())('retention with a $name database', (backend) => {
     expect((await vault.verify({ tenant: 'bank', session: 'g1' })).ok).toBe(true);
   });
 
-  it('retention run archives what is due, purges what is due, skips held sessions, and a rerun does nothing', async () => {
+  it('retention run archives what is due, purges what is due, never a held session, restores one archived before its hold, and a rerun does nothing', async () => {
     const o = vault.operator(op);
     await vault.createTenant('ins');
     await o.setRetention('ins', { archiveAfter: '30d', retain: '2y' });
@@ -173,19 +173,21 @@ describe.each(backends())('retention with a $name database', (backend) => {
     now += 3 * 366 * DAY;
     const later = [];
     for await (const i of o.retentionRun({ tenant: 'ins' })) later.push(i);
+    // r2, archived before its hold, is brought back to the database, where its events stay while held.
     expect(later.map((i) => [i.session, i.action, i.outcome])).toEqual([
       ['r1', 'purge', 'done'],
+      ['r2', 'restore', 'done'],
       ['r3', 'archive', 'done'],
     ]);
     expect((await vault.sessions('ins')).map((s) => [s.session, s.status])).toEqual([
       ['r1', 'purged'],
-      ['r2', 'archived'],
+      ['r2', 'active'],
       ['r3', 'archived'],
     ]);
     expect(await vault.verify()).toMatchObject({ ok: true });
     const actions = [];
     for await (const a of vault.accessLog({ tenant: 'ins' })) actions.push(a.action);
-    expect(actions).toEqual(expect.arrayContaining(['retention.set:30d/2y', 'retention.archive', 'retention.purge']));
+    expect(actions).toEqual(expect.arrayContaining(['retention.set:30d/2y', 'retention.archive', 'retention.purge', 'retention.restore']));
   });
 
   it('an unreachable archive store leaves the session hot and fails with STORAGE_UNAVAILABLE', async () => {

@@ -110,7 +110,7 @@ describe('what retention decides', () => {
   const lastAt = new Date('2026-01-01T00:00:00Z');
   const at = (days: number) => new Date(lastAt.getTime() + days * DAY);
 
-  it('archives idle active sessions and purges archived ones past retention, neither held ones', () => {
+  it('archives idle active sessions and purges archived ones past retention, neither held ones, and restores held archived ones', () => {
     const active = { status: 'active' as const, events: 3, lastAt, held: false };
     expect(decide(active, policy, at(29))).toMatchObject({ action: 'none', why: 'not_due' });
     expect(decide(active, policy, at(30))).toMatchObject({ action: 'archive' });
@@ -120,7 +120,9 @@ describe('what retention decides', () => {
     const archived = { ...active, status: 'archived' as const };
     expect(decide(archived, policy, at(364))).toMatchObject({ action: 'none', why: 'not_due' });
     expect(decide(archived, policy, at(365))).toMatchObject({ action: 'purge' });
-    expect(decide({ ...archived, held: true }, policy, at(9999))).toMatchObject({ action: 'none', why: 'held' });
+    // An archived session held since is brought back to the database, due or not: a held session's events are the database's to keep.
+    expect(decide({ ...archived, held: true }, policy, at(9999))).toEqual({ action: 'restore', dueAt: null });
+    expect(decide({ ...archived, held: true }, policy, at(31))).toEqual({ action: 'restore', dueAt: null });
     expect(decide({ ...archived, status: 'purged' }, policy, at(9999))).toMatchObject({ action: 'none', why: 'purged' });
     expect(decide({ ...active, events: 0, lastAt: null }, policy, at(9999))).toMatchObject({ action: 'none', why: 'empty' });
     // A last-event time that is no time (`infinity`, stored past the database's checks) is never due: `now < NaN` was false, and it was purged.

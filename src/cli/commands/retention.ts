@@ -40,7 +40,7 @@ export async function retentionShowCommand(ctx: CommandContext, tenant: string):
 export async function retentionRunCommand(ctx: CommandContext, flags: { tenant?: string; dryRun?: boolean }): Promise<number> {
   return ctx.asOperator(async (op, vault) => {
     const bar = progressBar(await vault.sessionCount(flags.tenant), flags.dryRun ? 'retention (dry run)' : 'retention');
-    const counts = { archive: 0, purge: 0, 'finish-purge': 0, failed: 0 };
+    const counts = { archive: 0, purge: 0, restore: 0, 'finish-purge': 0, failed: 0 };
     let exit = 0;
     try {
       for await (const item of op.retentionRun({ tenant: flags.tenant, dryRun: flags.dryRun === true, onSession: () => bar.tick() })) {
@@ -57,7 +57,8 @@ export async function retentionRunCommand(ctx: CommandContext, flags: { tenant?:
     }
     if (!ctx.config.json) {
       const verb = flags.dryRun ? 'would archive' : 'archived';
-      ctx.io.err(`${verb} ${counts.archive}, ${flags.dryRun ? 'would purge' : 'purged'} ${counts.purge + counts['finish-purge']}, failed ${counts.failed}`);
+      const restored = counts.restore > 0 ? `, ${flags.dryRun ? 'would restore' : 'restored'} ${counts.restore} (held)` : '';
+      ctx.io.err(`${verb} ${counts.archive}, ${flags.dryRun ? 'would purge' : 'purged'} ${counts.purge + counts['finish-purge']}${restored}, failed ${counts.failed}`);
     }
     return exit;
   });
