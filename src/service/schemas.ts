@@ -132,7 +132,8 @@ export const reasonBody = z.strictObject({ reason: z.string().min(1).max(1000).d
 
 export const hold = z.object({ tenant: z.string(), session: z.string(), reason: z.string(), setBy: z.string(), setAt: z.string() });
 
-export const holdChange = z.object({ tenant: z.string(), session: z.string(), held: z.boolean(), changed: z.boolean() });
+/** `status` after the change: a hold placed on an archived session brings it back (`active`); `archived` when that failed, and the next retention run tries again. */
+export const holdChange = z.object({ tenant: z.string(), session: z.string(), held: z.boolean(), changed: z.boolean(), status: z.enum(['active', 'archived', 'purged']) });
 
 export const retentionView = z.object({
   tenant: z.string(),

@@ -10,6 +10,7 @@ import type { VaultDeps } from './deps';
 import { decryptedEvents, seqRange } from './read';
 import { exportSession, type ExportOptions } from './export';
 import { openSession } from './open-session';
+import { requireSession } from './session-row';
 import { checkStateOptions, stateAt, type StateOptions } from './snapshots';
 import { destroyTenantKey, retireTenantKey, rewrapTenant, rotateTenantKey } from './key-lifecycle';
 import { checkKeys, wrapSigner, type KeyCheckReport } from './key-check';
@@ -232,11 +233,25 @@ export class OperatorAccess {
     return this.guarded(`keys.retire-signing:${keyId}`, null, null, () => retireSigningKey(this.deps, keyId, at));
   }
 
-  /** Places a legal hold on a session (a reason is required), recorded as `hold.set`. Returns false if one was in force. */
+  /**
+   * Places a legal hold on a session (a reason is required), recorded as `hold.set`.
+   * Returns false if one was in force. A session archived before its hold is then restored
+   * (recorded as `retention.restore`), so that the held evidence is the database's to keep,
+   * not the archive store's alone; if that fails (the store unreachable, the object gone)
+   * the hold stands, the failure is recorded and logged, and the next retention run tries
+   * again (`sessionInfo` shows the session still archived).
+   */
   async setHold(tenant: string, session: string): Promise<boolean> {
     const [t, s] = [validTenantId(tenant), validSessionId(session)];
     const reason = this.requireReason('a legal hold');
-    return this.guarded('hold.set', t, s, () => setHold(this.deps, t, s, this.who.actor, reason), UNCHANGED_IF_FALSE);
+    const changed = await this.guarded('hold.set', t, s, () => setHold(this.deps, t, s, this.who.actor, reason), UNCHANGED_IF_FALSE);
+    if ((await requireSession(this.deps, t, s)).status === 'archived') {
+      await this.guarded('retention.restore', t, s, () => restoreSession(this.deps, t, s)).catch((e: unknown) => {
+        if (!(e instanceof VaultError)) throw e;
+        this.deps.logger.warn({ op: 'hold.set', tenant: t, session: s, code: e.code }, 'a held session stays archived: the next retention run restores it');
+      });
+    }
+    return changed;
   }
 
   /** Lifts a legal hold (a reason is required), recorded as `hold.clear`. Returns false if none was in force. */

@@ -101,9 +101,22 @@ describe.each(backends())('retention commands on $name', (backend: Backend) => {
     expect((await run(['append', 'bank', 'agent', '--event', '{"type":"task","task":"as the app"}'], undefined, asApp)).code).toBe(0);
   });
 
-  it('retention run restores a session archived before its hold, and says so', async () => {
+  it('hold set brings an archived session back to the database; where the store cannot be reached it says so, and retention run restores it', async () => {
+    expect((await run(['archive', 'bank', 'agent', '--actor', 'ops'])).code).toBe(0);
+    const held = await run(['hold', 'set', 'bank', 'agent', '--reason', 'case 10', '--actor', 'legal', '--json']);
+    expect([held.code, JSON.parse(held.stdout), held.stderr]).toEqual([0, { tenant: 'bank', session: 'agent', held: true, changed: true, status: 'active' }, '']);
     expect((await run(['archive', 'bank', 's2', '--actor', 'ops'])).code).toBe(0);
-    expect((await run(['hold', 'set', 'bank', 's2', '--reason', 'case 11', '--actor', 'legal'])).code).toBe(0);
+    const unreachable = { VAULT_S3_ENDPOINT: 'http://127.0.0.1:1', AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' };
+    const away = await run(['hold', 'set', 'bank', 's2', '--reason', 'case 11', '--actor', 'legal', '--archive', 's3://nowhere/x'], '', unreachable);
+    const [log, warning, ...rest] = away.stderr.split('\n');
+    expect([away.code, away.stdout, JSON.parse(log!), warning, rest]).toEqual([
+      0,
+      'bank/s2: held\n',
+      expect.objectContaining({ level: 40, op: 'hold.set', tenant: 'bank', session: 's2', code: 'STORAGE_UNAVAILABLE' }),
+      'warning: bank/s2 stays archived: its archive object could not be restored now (see the access trail); the next retention run restores it',
+      [''],
+    ]);
+    expect(await status('s2')).toBe('archived');
     const dry = await run(['retention', 'run', '--tenant', 'bank', '--dry-run', '--actor', 'ops']);
     expect([dry.code, dry.stdout, dry.stderr]).toEqual([0, 'restore\tbank/s2\tplanned\n', 'would archive 0, would purge 0, would restore 1 (held), failed 0\n']);
     const done = await run(['retention', 'run', '--tenant', 'bank', '--actor', 'ops']);

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import fc from 'fast-check';
 import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases } from '../support/backends';
@@ -9,6 +10,7 @@ import { parseDuration, parsePolicy } from '../../src/retention';
 import { storeHome, type StoreHome } from '../support/store-home';
 import { refusal } from '../support/refusal';
 import { asOwner } from '../support/owner';
+import { holdLeftArchived } from '../support/held-archived';
 
 /**
  * Retention durations against the roles that write them, by performing the attacks. The
@@ -139,10 +141,10 @@ describe.each(backends())('retention durations in the form the vault reads, on $
 
   it("past the rules (a row stored before 0067, or by the owner): the retention run reports each session it cannot decide (`failed:CHAIN_BROKEN`) and goes on to the other tenants; new sessions take the default's floor; `retention set` repairs the row; verify names both", async () => {
     await store.withVault(async (v) => {
-      // A session archived before its hold: the run restores it, which needs no retention.
+      // A session archived before its hold, which the hold could not bring back: the run restores it, which needs no retention.
       await v.session('bank', 'held').append({ type: 'message', role: 'user', content: 'customer held' });
       await v.operator({ actor: 'ops', reason: 'quiet' }).archive('bank', 'held');
-      await v.operator({ actor: 'legal', reason: 'case 4' }).setHold('bank', 'held');
+      await holdLeftArchived(v.operator({ actor: 'legal', reason: 'case 4' }), path.join(store.home, 'archive'), 'bank', 'held');
       await asOwner(
         v,
         store.database ?? '',

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { type Vault } from '../../src/vault';
@@ -5,6 +6,7 @@ import { storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
 import { rowsOf } from '../../src/store/types';
 import { refusal } from '../support/refusal';
+import { holdLeftArchived } from '../support/held-archived';
 
 /**
  * The guards find what they protect by its identity: a legal hold by its session's id, a
@@ -26,6 +28,7 @@ const KEEPS = /^STORAGE_REFUSED database refused attack: a row of (sessions|tena
 describe.each(backends())('rows keep their identity, on $name', (backend) => {
   let vault: Vault;
   let close: () => Promise<void>;
+  let home: string;
   let now = Date.now() - 30 * DAY;
   const op = () => vault.operator({ actor: 'ops', reason: 'records policy RP-4' });
   const inSql = (tenant: string, q: string) => withTenant(storeOf(vault).db, tenant, 'attack', (tx) => tx.execute(sql.raw(q)));
@@ -34,7 +37,7 @@ describe.each(backends())('rows keep their identity, on $name', (backend) => {
   const inScopeOf = (tenant: string, value: string) => `(SELECT '${value}' FROM (SELECT set_config('vault.tenant', '${tenant}', true)) AS s)`;
 
   beforeAll(async () => {
-    ({ vault, close } = await testVault(backend, { clock: () => new Date(now) }));
+    ({ vault, home, close } = await testVault(backend, { clock: () => new Date(now) }));
     await vault.createTenant('bank');
     await vault.createTenant('insurer');
     await op().setRetention('bank', { archiveAfter: '1d', retain: '2d' });
@@ -44,7 +47,7 @@ describe.each(backends())('rows keep their identity, on $name', (backend) => {
     now += 5 * DAY;
     await op().archive('bank', 'held');
     await op().archive('insurer', 'victim');
-    await op().setHold('bank', 'held');
+    await holdLeftArchived(op(), path.join(home, 'archive'), 'bank', 'held'); // archived under its hold: its events only in the archive
     now = Date.now();
     // A tenant of the role's own making: it may insert tenants, and one made in SQL has no policy row.
     expect(await refusal(inSql('void', `INSERT INTO tenants (tenant_id, created_at) VALUES ('void', now())`))).toBe('not refused');

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { asApp, asOwner } from '../support/owner';
@@ -11,6 +12,7 @@ import { refusal } from '../support/refusal';
 import { recordAccess } from '../../src/vault/access';
 import type { VaultDeps } from '../../src/vault/deps';
 import { forgeEvent } from '../support/forged-event';
+import { holdLeftArchived } from '../support/held-archived';
 
 /**
  * Legal holds against the signed access trail, by performing the attacks: the legal role
@@ -31,6 +33,7 @@ const kinds = (problems: readonly VerifyProblem[]) => problems.map((p) => [p.ses
 describe.each(backends())('legal holds against the access trail on $name', (backend) => {
   let vault: Vault;
   let url: string;
+  let home: string;
   let close: () => Promise<void>;
   let now = Date.parse('2026-03-01T09:00:00Z');
   const app = (tenant: string, text: string) => withTenant(storeOf(vault).db, tenant, 'attack', (tx) => tx.execute(sql.raw(text)));
@@ -38,7 +41,7 @@ describe.each(backends())('legal holds against the access trail on $name', (back
   const alice = () => vault.operator({ actor: 'alice', reason: 'litigation 2026-17' });
 
   beforeAll(async () => {
-    ({ vault, url, close } = await testVault(backend, { clock: () => new Date(now) }));
+    ({ vault, url, home, close } = await testVault(backend, { clock: () => new Date(now) }));
     for (const t of ['bank', 'insurer']) {
       await vault.createTenant(t);
       for (const s of ['claim', 'loan', 'spare']) await vault.session(t, s).append({ type: 'message', role: 'user', content: `${t} ${s}` });
@@ -189,8 +192,8 @@ describe.each(backends())('legal holds against the access trail on $name', (back
     for (const s of ['mortgage', 'card', 'overdraft']) await vault.session('lender', s).append({ type: 'message', role: 'user', content: s });
     now += 3 * DAY;
     for await (const i of ops.retentionRun({ tenant: 'lender' })) expect([i.action, i.outcome]).toEqual(['archive', 'done']);
-    // Held once archived (a session held while hot stays hot: 0074).
-    for (const s of ['mortgage', 'card']) await alice().setHold('lender', s);
+    // Held once archived, where the hold could not bring them back (a session held while hot stays hot: 0074).
+    for (const s of ['mortgage', 'card']) await holdLeftArchived(alice(), path.join(home, 'archive'), 'lender', s);
     await vault.operator({ actor: 'bob', reason: 'released' }).clearHold('lender', 'card'); // the vault's own clearing
     now += 3 * DAY;
     // The thief clears the hold on the mortgage file, in bob's name.

@@ -77,6 +77,16 @@ describe.each(backends())('the HTTP service on $name', (backend) => {
     expect(own.text).not.toContain('acme secret words');
   });
 
+  it('a hold placed through the service on an archived session brings it back to the database, and says so (`status`)', async () => {
+    await svc.vault.session('acme', 'old-claim').append(message('acme old claim'));
+    await svc.vault.operator({ actor: 'ops', reason: 'quiet' }).archive('acme', 'old-claim');
+    const held = await svc.call(tokens.acme.admin, 'PUT', '/v1/tenants/acme/sessions/old-claim/hold', { reason: 'case 14' });
+    expect([held.status, held.json]).toEqual([200, { tenant: 'acme', session: 'old-claim', held: true, changed: true, status: 'active' }]);
+    expect((await svc.vault.sessionInfo('acme', 'old-claim')).status).toBe('active');
+    const cleared = await svc.call(tokens.acme.admin, 'POST', '/v1/tenants/acme/sessions/old-claim/hold/clear', { reason: 'case 14 closed' });
+    expect([cleared.status, cleared.json]).toEqual([200, { tenant: 'acme', session: 'old-claim', held: false, changed: true, status: 'active' }]);
+  });
+
   it('records an operator read in the access trail as the token, with its reason; a writer read is application access', async () => {
     const op = await svc.token('acme', 'operator');
     const count = async () => {

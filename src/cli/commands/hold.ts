@@ -2,12 +2,22 @@ import type { CommandContext } from '../context';
 import { json, printable } from '../output';
 import { isoTime } from '../../domain';
 
-/** `hold set|clear <tenant> <session> --reason R`: recorded in the access trail. */
+/**
+ * `hold set|clear <tenant> <session> --reason R`: recorded in the access trail. A session
+ * `hold set` could not bring back from the archive (the store unreachable, its object
+ * gone) is named on stderr: the hold stands, and the next retention run tries again.
+ */
 export async function holdCommand(ctx: CommandContext, action: 'set' | 'clear', tenant: string, session: string): Promise<number> {
-  const changed = await ctx.asOperator((op) => (action === 'set' ? op.setHold(tenant, session) : op.clearHold(tenant, session)));
+  const { changed, status } = await ctx.asOperator(async (op, vault) => {
+    const changed = await (action === 'set' ? op.setHold(tenant, session) : op.clearHold(tenant, session));
+    return { changed, status: (await vault.sessionInfo(tenant, session)).status };
+  });
   const state = action === 'set' ? 'held' : 'not held';
-  if (ctx.config.json) json(ctx.io, { tenant, session, held: action === 'set', changed });
+  if (ctx.config.json) json(ctx.io, { tenant, session, held: action === 'set', changed, status });
   else ctx.io.out(`${tenant}/${session}: ${state}${changed ? '' : ' (unchanged)'}`);
+  if (action === 'set' && status === 'archived') {
+    ctx.io.err(`warning: ${tenant}/${session} stays archived: its archive object could not be restored now (see the access trail); the next retention run restores it`);
+  }
   return 0;
 }
 

@@ -15,6 +15,7 @@ export function adminRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     metrics.accessRecords.inc({ action });
     return vault.operator({ actor, reason });
   };
+  const heldStatus = async (tenant: string, session: string) => (await vault.sessionInfo(tenant, session)).status;
 
   endpoint(app, ctx, {
     method: 'GET',
@@ -31,13 +32,14 @@ export function adminRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     url: '/v1/tenants/:tenant/sessions/:session/hold',
     allow: ['admin'],
     summary: 'Place a legal hold',
-    description: 'A held session is never shredded or purged. `changed` is false when a hold was already in force.',
+    description:
+      'A held session is never shredded or purged, and its events stay in the database: one archived before its hold is brought back from the archive (`status` `active`; `archived` when the archive store could not give it, and the next retention run tries again). `changed` is false when a hold was already in force.',
     tags: ['holds'],
     schema: { params: S.sessionPath, body: S.reasonBody, response: { 200: S.holdChange, 404: S.errorBody } },
     handler: async (req, _reply, p) => {
       const { tenant, session } = req.params;
       const changed = await as(p.actor, req.body.reason, 'hold.set').setHold(tenant, session);
-      return { tenant, session, held: true, changed };
+      return { tenant, session, held: true, changed, status: await heldStatus(tenant, session) };
     },
   });
 
@@ -51,7 +53,7 @@ export function adminRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     handler: async (req, _reply, p) => {
       const { tenant, session } = req.params;
       const changed = await as(p.actor, req.body.reason, 'hold.clear').clearHold(tenant, session);
-      return { tenant, session, held: false, changed };
+      return { tenant, session, held: false, changed, status: await heldStatus(tenant, session) };
     },
   });
 
