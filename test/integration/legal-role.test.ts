@@ -115,6 +115,24 @@ describe.each(backends())('legal holds are the legal role’s, on $name', (backe
     );
   });
 
+  it('as the legal role alone: a hold on an archived session brings it back to the database (the legal role may restore, as the application role may)', async () => {
+    await withVault((v) => v.operator({ actor: 'ops', reason: 'quiet' }).archive('bank', 'other'));
+    await withVault(
+      async (desk) => {
+        const legal = desk.operator({ actor: 'legal', reason: 'case 10' });
+        expect(await legal.setHold('bank', 'other')).toBe(true);
+        expect((await desk.sessionInfo('bank', 'other')).status).toBe('active');
+        expect(await legal.clearHold('bank', 'other')).toBe(true);
+      },
+      { appRole: 'session_vault_legal' },
+    );
+    const restores: string[][] = [];
+    await withVault(async (v) => {
+      for await (const r of v.accessLog({ tenant: 'bank' })) if (r.session === 'other' && r.action === 'retention.restore') restores.push([r.actor, r.outcome]);
+    });
+    expect(restores).toEqual([['legal', 'granted']]);
+  });
+
   it("as the operator role: a held session's key cannot be written over or re-bound either, and `keys rewrap` leaves it under its version", async () => {
     await withVault(
       async (ops) => {
