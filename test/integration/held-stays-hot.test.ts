@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases } from '../support/backends';
@@ -160,7 +160,8 @@ describe.each(backends())("a held session's events stay in the database, on $nam
     await vault.session('bank', 'gone').append({ type: 'message', role: 'user', content: 'a complaint no one kept' });
     now += 3 * DAY;
     await vault.operator({ actor: 'ops', reason: 'quiet' }).archive('bank', 'gone');
-    rmSync(path.join(store.home, 'archive', 'bank', 'gone', '1.svarc.gz'));
+    const object = path.join(store.home, 'archive', 'bank', 'gone', '1.svarc.gz');
+    renameSync(object, `${object}.kept-elsewhere`);
     expect(await vault.operator({ actor: 'legal', reason: 'case 12' }).setHold('bank', 'gone')).toBe(true);
     for (let i = 0; i < 2; i++) {
       const run: string[][] = [];
@@ -176,5 +177,10 @@ describe.each(backends())("a held session's events stay in the database, on $nam
       'retention-job granted',
       'retention-job failed:ARCHIVE_MISSING',
     ]);
+    // The object put back (from the store's versions, a copy): placing the hold again, which changes no hold, restores it.
+    renameSync(`${object}.kept-elsewhere`, object);
+    expect(await vault.operator({ actor: 'legal', reason: 'case 12: object recovered' }).setHold('bank', 'gone')).toBe(false);
+    expect((await vault.sessionInfo('bank', 'gone')).status).toBe('active');
+    expect(await hotEvents('gone')).toBe(1);
   });
 });
