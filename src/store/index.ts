@@ -44,7 +44,7 @@ export type { PolicyRow } from './queries/retention-policies';
 export { archiveTimes, listArchives } from './queries/archives';
 export { readSessions, readEventsOf, readCheckpointsOf, insertArchives, releaseArchivedMany } from './queries/archive-many';
 export type { ArchiveRow } from './queries/archives';
-export { restoreEvents } from './queries/move-session';
+export { clearStrayEvents, restoreEvents, sessionsWithStrayEvents } from './queries/move-session';
 export { purgeSession, markObjectsDeleted, readTombstone, pendingTombstones, strayTombstones } from './queries/tombstones';
 export type { TombstoneRow } from './queries/tombstones';
 export { countSessions } from './queries/count-sessions';

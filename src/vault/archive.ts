@@ -33,6 +33,7 @@ import {
   readSessions,
   readTombstone,
   releaseArchivedMany,
+  clearStrayEvents,
   restoreEvents,
   setRetainFloor,
   withTenant,
@@ -302,15 +303,21 @@ export async function readArchived(deps: VaultDeps, row: SessionRow): Promise<Ar
 }
 
 /**
- * Brings an archived session back to hot storage: the verified archived rows are put back
- * and the session is active again (one transaction). Returns false if it was not archived.
+ * Brings an archived session back to hot storage: any rows it has in the table are deleted
+ * (inserted by hand: none can be its own, drizzle/0075), the verified archived rows are put
+ * back and the session is active again (one transaction). Returns false if it was not
+ * archived.
  */
 export async function restoreSession(deps: VaultDeps, tenant: string, session: string): Promise<boolean> {
   const row = await requireSession(deps, tenant, session);
   if (row.status === 'active') return false;
   if (row.status === 'purged') throw new InputError('SESSION_STATE', `session ${tenant}/${session} was purged; nothing can be restored`);
   const content = await readArchived(deps, row);
-  const restored = await withTenant(deps.store.db, tenant, 'restoring a session', (tx) => restoreEvents(tx, tenant, session, content.events));
+  const { restored, stray } = await withTenant(deps.store.db, tenant, 'restoring a session', async (tx) => {
+    const stray = await clearStrayEvents(tx, tenant, session); // rows inserted by hand would block the restore (drizzle/0075)
+    return { stray, restored: await restoreEvents(tx, tenant, session, content.events) };
+  });
+  if (stray > 0) deps.logger.warn({ op: 'retention.restore', tenant, session, rows: stray }, 'rows inserted by hand into the archived session were deleted before its restore');
   deps.cache.delete(tenant, session);
   deps.logger.info({ op: 'retention.restore', tenant, session, events: content.events.length, restored }, 'session restored');
   return restored;

@@ -3,7 +3,7 @@ import { bytesEqual } from '../crypto';
 import { addDuration, floorRecorded, parseDuration, policyRecorded, type RetentionProblemKind } from '../retention';
 import { ChainVerifier, type ChainProblemKind } from '../events';
 import { AccessChainVerifier, checkHolds, checkpointTimeProblem, snapshotSigned, storedAfterPeriod, type KeyPeriods, checkPurges, HeadCheck, signedHeadTime, unsignedTail, type HoldHistory, type HoldProblem, type HoldProblemKind, type PurgeProblem, type PurgeStamp, parseCheckpoint, parseTrailHead, type AccessProblemKind, verifyCheckpoint, type CheckpointProblem, type HeadProblemKind, type SignedHead } from '../audit';
-import { anySignedAccess, archiveTimes, listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, signedSnapshots, readHoldHistory, readPolicy, readSession, readTombstone, strayTombstones, withTenant, type AccessRow, type CheckpointRow, type SessionRow, type TombstoneRow } from '../store';
+import { anySignedAccess, archiveTimes, listSessions, listTenantKeys, snapshotHeads, listTenants, readCheckpoints, signedSnapshots, readHoldHistory, readPolicy, readSession, readTombstone, sessionsWithStrayEvents, strayTombstones, withTenant, type AccessRow, type CheckpointRow, type SessionRow, type TombstoneRow } from '../store';
 import type { VaultDeps } from './deps';
 import { requireSession, sessionRow } from './session-row';
 import { storedChunks } from './read';
@@ -27,6 +27,7 @@ export interface VerifyProblem {
     | PurgeProblem['kind']
     | 'archive_missing'
     | 'archive_corrupt'
+    | 'stray_events'
     | 'tombstone_missing'
     | 'tombstone_mismatch'
     | 'purged_early'
@@ -76,7 +77,9 @@ export interface VerifyScope {
  *   them (a hold cleared, or a session purged, by the database role on its own has
  *   none: audit/hold-check.ts, audit/purge-check.ts);
  * - the tenant's retention policy and every session's retention floor against the
- *   trail's records of policy changes (retention/recorded-policy.ts).
+ *   trail's records of policy changes (retention/recorded-policy.ts);
+ * - that an archived or purged session has no rows in the events table (`stray_events`:
+ *   inserted by hand; a restore deletes them first, drizzle/0075).
  * Trusted keys come from the keyring's public halves and the witness, never the database.
  */
 export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<VerifyReport> {
@@ -108,6 +111,10 @@ export async function verify(deps: VaultDeps, scope: VerifyScope = {}): Promise<
     // A tombstone is written with its session's purge, in one transaction: one of a session that is not purged was written outside the vault, ahead of a purge (0068).
     for (const t of await withTenant(deps.store.db, tenant, 'reading tombstones', (tx) => strayTombstones(tx, tenant, scope.session))) {
       report.problems.push({ tenant, session: t.session, seq: t.headSeq, kind: 'tombstone_mismatch' });
+    }
+    // An archived or purged session has no rows in the table: rows there were inserted by hand, and would block its restore until one clears them (0075).
+    for (const s of await withTenant(deps.store.db, tenant, 'reading stray events', (tx) => sessionsWithStrayEvents(tx, tenant, scope.session))) {
+      report.problems.push({ tenant, session: s.session, seq: s.headSeq, kind: 'stray_events' });
     }
     const keys = await withTenant(deps.store.db, tenant, 'reading tenant keys', (tx) => listTenantKeys(tx, tenant));
     const usable = new Set(keys.filter((k) => k.wrappedKey !== null && k.state !== 'destroyed').map((k) => k.version));
