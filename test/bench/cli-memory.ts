@@ -15,6 +15,9 @@ const COMMANDS: readonly string[][] = [
   ['replay', 't', 's', '--actor', 'bench'],
   ['export', 't', 's', '--actor', 'bench', '--out', 'BUNDLE'],
   ['export', 't', 's', '--decrypt', '--actor', 'bench', '--out', 'BUNDLE'],
+  // Last, in this order: each leaves the session as the next needs it.
+  ['archive', 't', 's', '--actor', 'bench'],
+  ['restore', 't', 's', '--actor', 'bench'],
 ];
 
 /**

@@ -3,7 +3,7 @@ import type { StoredEvent } from '../../domain';
 import { events, sessions } from '../schema';
 import { rowsOf, type TenantTx } from '../types';
 import { positional, type Statement } from '../statement';
-import { batchPlaceholders, batchValues } from './batch-columns';
+import { batchPlaceholders, batchValues, buf } from './batch-columns';
 
 const RESTORE: Statement = {
   name: 'session_vault_restore_v1',
@@ -25,14 +25,34 @@ const CLEAR_STRAY: Statement = {
   text: 'SELECT session_vault_clear_stray_events($1::text, $2::text) AS n',
 };
 
+const RESTORE_PART: Statement = {
+  name: 'session_vault_restore_part_v1',
+  text: `SELECT session_vault_restore_part($1::text, $2::text, $3::bigint, $4::bytea, ${batchPlaceholders(5)}) AS ok`,
+};
+
+/** Events one restore statement carries: a longer session goes back in parts (drizzle/0076), as a long append does. */
+export const RESTORE_CHUNK = 1000;
+
 /**
- * Puts an archived session's events back (session_vault_restore) and makes it active.
- * The rows must be seqs 1..head ending at the recorded head hash. Returns false, writing
+ * Puts an archived session's events back and makes it active: one statement
+ * (session_vault_restore), or for more than RESTORE_CHUNK events one a part
+ * (session_vault_restore_part), so that no statement holds them all (the embedded store's
+ * memory grows to its largest statement); the caller's transaction keeps it whole. The
+ * rows must be seqs 1..head ending at the recorded head hash. Returns false, writing
  * nothing, if the session is not archived at that head.
  */
 export async function restoreEvents(tx: TenantTx, tenant: string, session: string, rows: readonly StoredEvent[]): Promise<boolean> {
-  const res = await tx.execute(positional(RESTORE, [tenant, session, ...batchValues(rows)]));
-  return rowsOf<{ ok: boolean }>(res)[0]?.ok === true;
+  if (rows.length <= RESTORE_CHUNK) {
+    const res = await tx.execute(positional(RESTORE, [tenant, session, ...batchValues(rows)]));
+    return rowsOf<{ ok: boolean }>(res)[0]?.ok === true;
+  }
+  const head = rows[rows.length - 1]!;
+  for (let i = 0; i < rows.length; i += RESTORE_CHUNK) {
+    const part = rows.slice(i, i + RESTORE_CHUNK);
+    const res = await tx.execute(positional(RESTORE_PART, [tenant, session, head.seq, buf(head.hash), ...batchValues(part)]));
+    if (rowsOf<{ ok: boolean }>(res)[0]?.ok !== true) return false; // only the first part can find the session moved: nothing written
+  }
+  return true;
 }
 
 /**
