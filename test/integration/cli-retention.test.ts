@@ -122,5 +122,14 @@ describe.each(backends())('retention commands on $name', (backend: Backend) => {
     const done = await run(['retention', 'run', '--tenant', 'bank', '--actor', 'ops']);
     expect([done.code, done.stdout, done.stderr]).toEqual([0, 'restore\tbank/s2\tdone\n', 'archived 0, purged 0, restored 1 (held), failed 0\n']);
     expect(await status('s2')).toBe('active');
+    // A held session whose archive object is gone: the run reports it and exits 1, an integrity problem.
+    expect((await run(['archive', 'bank', 's1', '--actor', 'ops'])).code).toBe(0);
+    const object = path.join(home, 'archive', 'bank', 's1', '2.svarc.gz');
+    renameSync(object, `${object}.away`);
+    expect((await run(['hold', 'set', 'bank', 's1', '--reason', 'case 12', '--actor', 'legal'])).code).toBe(0);
+    const missing = await run(['retention', 'run', '--tenant', 'bank', '--actor', 'ops']);
+    expect([missing.code, missing.stdout, missing.stderr]).toEqual([1, 'restore\tbank/s1\tfailed:ARCHIVE_MISSING\n', 'archived 0, purged 0, failed 1\n']);
+    renameSync(`${object}.away`, object);
+    expect(await status('s1')).toBe('archived');
   });
 });
