@@ -39,12 +39,14 @@ describe.each(backends())('rows planted in an archived session, on $name', (back
     store = await storeHome(backend, { clock });
     vault = await store.open();
     await vault.createTenant('bank');
-    for (const id of ['claim', 'quiet', 'busy']) {
+    await vault.operator({ actor: 'ops', reason: 'policy' }).setRetention('bank', { archiveAfter: '1d', retain: '2d' });
+    for (const id of ['claim', 'quiet', 'busy', 'gone']) {
       await vault.session('bank', id).append({ type: 'message', role: 'user', content: `please move the money (${id})` });
       await vault.session('bank', id).append({ type: 'tool_call', callId: 'c1', tool: 'transfer', input: { amount: 9000 } });
     }
     now += 40 * DAY;
-    for (const id of ['claim', 'quiet']) await vault.operator({ actor: 'ops', reason: 'quiet' }).archive('bank', id);
+    for (const id of ['claim', 'quiet', 'gone']) await vault.operator({ actor: 'ops', reason: 'quiet' }).archive('bank', id);
+    await vault.operator({ actor: 'ops', reason: 'retention' }).purge('bank', 'gone');
   });
   afterAll(async () => {
     await vault?.close();
@@ -86,5 +88,10 @@ describe.each(backends())('rows planted in an archived session, on $name', (back
     expect(await hotEvents('busy')).toBe(1);
     expect(await clear('busy')).toBe(1); // from the top level, of an archived session: its planted row
     expect(await hotEvents('busy')).toBe(0);
+  });
+
+  it('a row planted in a purged session is named by verify too', async () => {
+    await plant('gone');
+    expect((await vault.verify({ tenant: 'bank', session: 'gone' })).problems).toEqual([{ tenant: 'bank', session: 'gone', seq: 2, kind: 'stray_events' }]);
   });
 });
