@@ -115,11 +115,8 @@ export interface ArchiveExpectation {
 export async function decodeArchive(bytes: Uint8Array, expect: ArchiveExpectation): Promise<ArchiveContent & { manifest: ArchiveManifest }> {
   const fail = failing(expect);
   if (!bytesEqual(sha256(bytes), expect.digest)) fail('its digest differs from the one recorded when it was archived');
-  const text = await gunzipAsync(bytes, { maxOutputLength: MAX_ARCHIVE_BYTES }).then(
-    (b) => b.toString('utf8'),
-    () => fail('it does not decompress'),
-  );
-  return decodeText(text, expect);
+  const raw = await gunzipAsync(bytes, { maxOutputLength: MAX_ARCHIVE_BYTES }).catch(() => fail('it does not decompress'));
+  return decodeLines(raw, expect);
 }
 
 function failing(expect: ArchiveExpectation): (what: string) => never {
@@ -128,25 +125,31 @@ function failing(expect: ArchiveExpectation): (what: string) => never {
   };
 }
 
-/** The checks after decompression: manifest, content digest, owner, head, lines, chain, checkpoints. */
-function decodeText(text: string, expect: ArchiveExpectation): ArchiveContent & { manifest: ArchiveManifest } {
+/**
+ * The checks after decompression: manifest, content digest, owner, head, lines, chain,
+ * checkpoints. Reads the decompressed bytes a line at a time (never the whole text as one
+ * string, nor split into an array of lines), so that a long session's archive is held
+ * once, as bytes, beside the events decoded from it.
+ */
+function decodeLines(raw: Buffer, expect: ArchiveExpectation): ArchiveContent & { manifest: ArchiveManifest } {
   const fail = failing(expect);
-  const nl = text.indexOf('\n');
-  const parsed = manifestSchema.safeParse(parseJson(nl < 0 ? text : text.slice(0, nl)));
+  const nl = raw.indexOf(NEWLINE);
+  const parsed = manifestSchema.safeParse(parseJson(raw.toString('utf8', 0, nl < 0 ? raw.length : nl)));
   if (!parsed.success) return fail('its manifest is malformed');
   const manifest = parsed.data;
-  const body = nl < 0 ? '' : text.slice(nl + 1);
-  if (sha256Hex(Buffer.from(body, 'utf8')) !== manifest.contentDigest) fail('its content digest does not match its manifest');
+  const body = raw.subarray(nl < 0 ? raw.length : nl + 1);
+  if (sha256Hex(body) !== manifest.contentDigest) fail('its content digest does not match its manifest');
   if (manifest.tenant !== expect.tenant || manifest.session !== expect.session) fail('it belongs to another session');
   if (manifest.lastSeq !== expect.headSeq || manifest.events !== expect.headSeq || manifest.head !== toHex(expect.headHash)) {
     fail('its head differs from the session head');
   }
-  const lines = body === '' ? [] : body.split('\n');
+  const lines = lineRanges(body);
   if (lines.length !== manifest.events + manifest.checkpoints) fail('its line count differs from its manifest');
+  const line = (i: number) => parseJson(body.toString('utf8', lines[i]![0], lines[i]![1]));
   const chain = new ChainVerifier(expect.tenant, expect.session);
   const events: StoredEvent[] = [];
-  for (const line of lines.slice(0, manifest.events)) {
-    const e = bundleEvent.safeParse(parseJson(line));
+  for (let i = 0; i < manifest.events; i++) {
+    const e = bundleEvent.safeParse(line(i));
     if (!e.success) fail('an event line is malformed');
     const stored = fromBundleEvent(expect.tenant, expect.session, e.data!);
     chain.push(stored);
@@ -155,13 +158,28 @@ function decodeText(text: string, expect: ArchiveExpectation): ArchiveContent & 
   const problems = chain.finish({ seq: expect.headSeq, hash: expect.headHash });
   if (problems.length > 0) fail(`its chain is broken at seq ${problems[0]!.seq} (${problems[0]!.kind})`);
   const checkpoints: string[] = [];
-  for (const line of lines.slice(manifest.events)) {
-    const c = checkpointLine.safeParse(parseJson(line));
+  for (let i = manifest.events; i < lines.length; i++) {
+    const c = checkpointLine.safeParse(line(i));
     if (!c.success) fail('a checkpoint line is malformed');
     checkpoints.push(c.data!.checkpoint);
   }
   if (!bytesEqual(fromHex(manifest.head), expect.headHash)) fail('its head differs from the session head');
   return { tenant: expect.tenant, session: expect.session, agent: manifest.agent, events, checkpoints, manifest };
+}
+
+const NEWLINE = 0x0a;
+
+/** Where each line of `body` starts and ends, split at every newline as `String.split('\n')` would (none for an empty body). */
+function lineRanges(body: Buffer): [number, number][] {
+  const out: [number, number][] = [];
+  if (body.length === 0) return out;
+  let start = 0;
+  for (let nl = body.indexOf(NEWLINE); nl >= 0; nl = body.indexOf(NEWLINE, start)) {
+    out.push([start, nl]);
+    start = nl + 1;
+  }
+  out.push([start, body.length]);
+  return out;
 }
 
 /** The object name of a session's archive at a head: `<tenant>/<session>/<headSeq>.svarc.gz`. */
