@@ -80,7 +80,8 @@ function archiveText(c: ArchiveContent): { text: Buffer; manifest: ArchiveManife
   const first = c.events[0];
   const last = c.events[c.events.length - 1];
   if (!first || !last) throw new IntegrityError('ARCHIVE_CORRUPT', 'an empty session has nothing to archive');
-  const body = [...c.events.map((e) => JSON.stringify(toBundleEvent(e))), ...c.checkpoints.map((n) => JSON.stringify({ checkpoint: n }))].join('\n');
+  // The body once as bytes, hashed and compressed as they are (not again as a string with the manifest before it).
+  const body = Buffer.from([...c.events.map((e) => JSON.stringify(toBundleEvent(e))), ...c.checkpoints.map((n) => JSON.stringify({ checkpoint: n }))].join('\n'), 'utf8');
   const manifest: ArchiveManifest = {
     format: ARCHIVE_FORMAT,
     tenant: c.tenant,
@@ -93,9 +94,9 @@ function archiveText(c: ArchiveContent): { text: Buffer; manifest: ArchiveManife
     firstAt: first.at.toISOString(),
     lastAt: last.at.toISOString(),
     checkpoints: c.checkpoints.length,
-    contentDigest: sha256Hex(Buffer.from(body, 'utf8')),
+    contentDigest: sha256Hex(body),
   };
-  return { text: Buffer.from(`${JSON.stringify(manifest)}\n${body}`, 'utf8'), manifest };
+  return { text: Buffer.concat([Buffer.from(`${JSON.stringify(manifest)}\n`, 'utf8'), body]), manifest };
 }
 
 /** What the reader expects of an object: whose it is, its head, and its digest from the database. */
@@ -116,7 +117,19 @@ export async function decodeArchive(bytes: Uint8Array, expect: ArchiveExpectatio
   const fail = failing(expect);
   if (!bytesEqual(sha256(bytes), expect.digest)) fail('its digest differs from the one recorded when it was archived');
   const raw = await gunzipAsync(bytes, { maxOutputLength: MAX_ARCHIVE_BYTES }).catch(() => fail('it does not decompress'));
-  return decodeLines(raw, expect);
+  return decodeLines(raw, expect, true);
+}
+
+/**
+ * The same checks as decodeArchive, keeping no event: what the archive runs on the object
+ * it has just written, before anything leaves Postgres (the events are in its hands
+ * already, so a second copy of them would only cost memory).
+ */
+export async function verifyArchive(bytes: Uint8Array, expect: ArchiveExpectation): Promise<void> {
+  const fail = failing(expect);
+  if (!bytesEqual(sha256(bytes), expect.digest)) fail('its digest differs from the one recorded when it was archived');
+  const raw = await gunzipAsync(bytes, { maxOutputLength: MAX_ARCHIVE_BYTES }).catch(() => fail('it does not decompress'));
+  decodeLines(raw, expect, false);
 }
 
 function failing(expect: ArchiveExpectation): (what: string) => never {
@@ -129,9 +142,9 @@ function failing(expect: ArchiveExpectation): (what: string) => never {
  * The checks after decompression: manifest, content digest, owner, head, lines, chain,
  * checkpoints. Reads the decompressed bytes a line at a time (never the whole text as one
  * string, nor split into an array of lines), so that a long session's archive is held
- * once, as bytes, beside the events decoded from it.
+ * once, as bytes, beside the events decoded from it (`keep`; none, to verify only).
  */
-function decodeLines(raw: Buffer, expect: ArchiveExpectation): ArchiveContent & { manifest: ArchiveManifest } {
+function decodeLines(raw: Buffer, expect: ArchiveExpectation, keep: boolean): ArchiveContent & { manifest: ArchiveManifest } {
   const fail = failing(expect);
   const nl = raw.indexOf(NEWLINE);
   const parsed = manifestSchema.safeParse(parseJson(raw.toString('utf8', 0, nl < 0 ? raw.length : nl)));
@@ -153,7 +166,7 @@ function decodeLines(raw: Buffer, expect: ArchiveExpectation): ArchiveContent & 
     if (!e.success) fail('an event line is malformed');
     const stored = fromBundleEvent(expect.tenant, expect.session, e.data!);
     chain.push(stored);
-    events.push(stored);
+    if (keep) events.push(stored);
   }
   const problems = chain.finish({ seq: expect.headSeq, hash: expect.headHash });
   if (problems.length > 0) fail(`its chain is broken at seq ${problems[0]!.seq} (${problems[0]!.kind})`);

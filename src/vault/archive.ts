@@ -3,6 +3,7 @@ import { InputError, IntegrityError, StorageError } from '../errors';
 import {
   archiveObjectName,
   decodeArchive,
+  verifyArchive,
   describePolicy,
   encodeArchive,
   objectDigest,
@@ -228,7 +229,7 @@ async function writeArchive(deps: VaultDeps, row: SessionRow, content: ArchiveCo
   const stored = await deps.archive.get(name);
   if (!stored) throw new StorageError('STORAGE_REFUSED', `archive ${deps.archive.location} lost an object right after writing it; nothing was removed`);
   const digest = fresh ? encoded.digest : objectDigest(stored);
-  await decodeArchive(stored, { tenant, session, headSeq: row.headSeq, headHash: row.headHash!, digest });
+  await verifyArchive(stored, { tenant, session, headSeq: row.headSeq, headHash: row.headHash!, digest });
   deps.logger.debug({ op: 'retention.archive.verified', tenant, session, object: name, kept: !fresh }, 'archive object written and verified');
   return { row, name, encoded: { bytes: stored, digest }, policy };
 }
@@ -423,10 +424,10 @@ async function hotContent(deps: VaultDeps, row: SessionRow): Promise<ArchiveCont
   const { events, checkpoints } = await withTenant(deps.store.db, tenant, 'reading a session to archive', async (tx) => {
     const events: StoredEvent[] = [];
     for (let after = 0; ; ) {
-      const page = await readEvents(tx, tenant, session, after, 5000);
+      const page = await readEvents(tx, tenant, session, after, 500);
       // Up to the head read before: an append meanwhile is caught by the release, which then refuses.
       events.push(...page.filter((e) => e.seq <= row.headSeq));
-      if (page.length < 5000 || page[page.length - 1]!.seq >= row.headSeq) break;
+      if (page.length < 500 || page[page.length - 1]!.seq >= row.headSeq) break;
       after = page[page.length - 1]!.seq;
     }
     const checkpoints: string[] = [];

@@ -11,7 +11,7 @@ import { refusal } from '../support/refusal';
 /**
  * A long session restored in parts (drizzle/0076): one statement a part inside one
  * transaction, so that no statement holds the whole session (the embedded store's memory
- * grows to its largest statement: restoring 10,000 events peaked at about 900 MB, 330
+ * grows to its largest statement: restoring 10,000 events peaked at about 900 MB, 250
  * since; `npm run bench`). The parts are whole or nothing: a part that does not continue
  * the one before it in its transaction is refused, and a restore that stops short is
  * refused at commit (the head event must be back, 0041), whoever calls the function.

@@ -31,7 +31,7 @@ const RESTORE_PART: Statement = {
 };
 
 /** Events one restore statement carries: a longer session goes back in parts (drizzle/0076), as a long append does. */
-export const RESTORE_CHUNK = 1000;
+export const RESTORE_CHUNK = 100;
 
 /**
  * Puts an archived session's events back and makes it active: one statement
