@@ -58,3 +58,25 @@ REVOKE ALL ON FUNCTION session_vault_restore_part(text, text, bigint, bytea, big
 --> statement-breakpoint
 GRANT EXECUTE ON FUNCTION session_vault_restore_part(text, text, bigint, bytea, bigint[], text[], timestamptz[], text[], text[], text[],
   integer[], integer[], double precision[], bigint[], integer[], integer[], bytea, bytea, bytea) TO session_vault_app;
+--> statement-breakpoint
+-- The restore of one statement is the first and only part (its seqs 1..n, the head at n
+-- with the last row's hash, as it checked before): one body for both, for processes of
+-- an earlier version during an upgrade.
+CREATE OR REPLACE FUNCTION session_vault_restore(
+  p_tenant text, p_session text,
+  p_seq bigint[], p_type text[], p_at timestamptz[], p_correlation_id text[], p_idempotency_key text[],
+  p_tool text[], p_prompt_tokens integer[], p_completion_tokens integer[], p_cost_usd double precision[],
+  p_duration_ms bigint[], p_key_version integer[], p_ciphertext_lengths integer[],
+  p_nonces bytea, p_ciphertexts bytea, p_hashes bytea)
+RETURNS boolean LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+DECLARE
+  n integer := coalesce(array_length(p_seq, 1), 0);
+BEGIN
+  IF n = 0 OR p_seq[1] <> 1 THEN
+    RAISE EXCEPTION 'session-vault: restored rows must be seqs 1..n' USING ERRCODE = 'SV002';
+  END IF;
+  RETURN session_vault_restore_part(p_tenant, p_session, n, substring(p_hashes FROM (n - 1) * 32 + 1 FOR 32),
+    p_seq, p_type, p_at, p_correlation_id, p_idempotency_key, p_tool, p_prompt_tokens, p_completion_tokens, p_cost_usd,
+    p_duration_ms, p_key_version, p_ciphertext_lengths, p_nonces, p_ciphertexts, p_hashes);
+END
+$$;

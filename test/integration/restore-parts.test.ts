@@ -5,6 +5,11 @@ import { type Vault } from '../../src/vault';
 import { storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
 import { RESTORE_CHUNK } from '../../src/store/queries/move-session';
+import { batchPlaceholders, batchValues } from '../../src/store/queries/batch-columns';
+import { positional } from '../../src/store/statement';
+import { readArchived } from '../../src/vault/archive';
+import { sessionRow } from '../../src/vault/session-row';
+import type { VaultDeps } from '../../src/vault/deps';
 import { rowsOf } from '../../src/store/types';
 import { refusal } from '../support/refusal';
 
@@ -65,6 +70,16 @@ describe.each(backends())('a long session restored in parts, on $name', (backend
     expect(await refusal(as(app(), part(1)))).toMatch(/a session becomes active again only with its events restored/);
     expect((await vault.sessionInfo('bank', 'long')).status).toBe('archived');
     expect(await hotEvents()).toBe(0);
+    expect((await vault.verify({ tenant: 'bank' })).problems).toEqual([]);
+  });
+
+  it('the one-statement restore a process of an earlier version calls (session_vault_restore) restores as before, through the same parts', async () => {
+    const deps = (vault as unknown as { deps: VaultDeps }).deps;
+    const content = await readArchived(deps, (await sessionRow(deps, 'bank', 'long'))!);
+    const old = { name: 'restore_as_before', text: `SELECT session_vault_restore($1::text, $2::text, ${batchPlaceholders(3)}) AS ok` };
+    const ok = await withTenant(storeOf(vault).db, 'bank', 'restoring as before', async (tx) => rowsOf<{ ok: boolean }>(await tx.execute(positional(old, ['bank', 'long', ...batchValues(content.events)]))));
+    expect(ok).toEqual([{ ok: true }]);
+    expect(await hotEvents()).toBe(EVENTS);
     expect((await vault.verify({ tenant: 'bank' })).problems).toEqual([]);
   });
 });

@@ -5,11 +5,6 @@ import { rowsOf, type TenantTx } from '../types';
 import { positional, type Statement } from '../statement';
 import { batchPlaceholders, batchValues, buf } from './batch-columns';
 
-const RESTORE: Statement = {
-  name: 'session_vault_restore_v1',
-  text: `SELECT session_vault_restore($1::text, $2::text, ${batchPlaceholders(3)}) AS ok`,
-};
-
 /**
  * Deletes the rows an archived session has in the table (session_vault_clear_stray_events,
  * drizzle/0075): none can be its own, which are in its archive object, so they were
@@ -30,23 +25,19 @@ const RESTORE_PART: Statement = {
   text: `SELECT session_vault_restore_part($1::text, $2::text, $3::bigint, $4::bytea, ${batchPlaceholders(5)}) AS ok`,
 };
 
-/** Events one restore statement carries: a longer session goes back in parts (drizzle/0076), as a long append does. */
+/** Events one restore statement carries: a longer session goes back in parts (drizzle/0076; a part's size: docs/performance.md, stop 63). */
 export const RESTORE_CHUNK = 100;
 
 /**
- * Puts an archived session's events back and makes it active: one statement
- * (session_vault_restore), or for more than RESTORE_CHUNK events one a part
- * (session_vault_restore_part), so that no statement holds them all (the embedded store's
- * memory grows to its largest statement); the caller's transaction keeps it whole. The
- * rows must be seqs 1..head ending at the recorded head hash. Returns false, writing
- * nothing, if the session is not archived at that head.
+ * Puts an archived session's events back and makes it active, one statement a part of
+ * RESTORE_CHUNK events (session_vault_restore_part), so that no statement holds them all
+ * (the embedded store's memory grows to its largest statement); the caller's transaction
+ * keeps it whole. The rows must be seqs 1..head ending at the recorded head hash. Returns
+ * false, writing nothing, if the session is not archived at that head.
  */
 export async function restoreEvents(tx: TenantTx, tenant: string, session: string, rows: readonly StoredEvent[]): Promise<boolean> {
-  if (rows.length <= RESTORE_CHUNK) {
-    const res = await tx.execute(positional(RESTORE, [tenant, session, ...batchValues(rows)]));
-    return rowsOf<{ ok: boolean }>(res)[0]?.ok === true;
-  }
-  const head = rows[rows.length - 1]!;
+  const head = rows[rows.length - 1];
+  if (!head) return false; // an archived session has events: there is nothing to restore
   for (let i = 0; i < rows.length; i += RESTORE_CHUNK) {
     const part = rows.slice(i, i + RESTORE_CHUNK);
     const res = await tx.execute(positional(RESTORE_PART, [tenant, session, head.seq, buf(head.hash), ...batchValues(part)]));
