@@ -41,7 +41,7 @@ export { signSessionWrap, signTenantKeyWrap } from './queries/sign-wraps';
 export { readWrapsSigned, setWrapsSigned } from './queries/wrap-rule';
 export { readPolicy, writePolicy, setRetainFloor } from './queries/retention-policies';
 export type { PolicyRow } from './queries/retention-policies';
-export { archiveTimes, listArchives } from './queries/archives';
+export { archiveDigestsAt, archiveTimes, listArchives } from './queries/archives';
 export { readSessions, readEventsOf, readCheckpointsOf, insertArchives, releaseArchivedMany } from './queries/archive-many';
 export type { ArchiveRow } from './queries/archives';
 export { clearStrayEvents, restoreEvents, sessionsWithStrayEvents } from './queries/move-session';

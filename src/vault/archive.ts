@@ -34,6 +34,7 @@ import {
   readSessions,
   readTombstone,
   releaseArchivedMany,
+  archiveDigestsAt,
   clearStrayEvents,
   restoreEvents,
   setRetainFloor,
@@ -41,7 +42,7 @@ import {
   writePolicy,
   type SessionRow,
 } from '../store';
-import { toHex } from '../crypto';
+import { bytesEqual, toHex } from '../crypto';
 import { eachAtMost } from './at-most';
 import type { VaultDeps } from './deps';
 import { requireSession } from './session-row';
@@ -145,7 +146,9 @@ export async function archiveSession(deps: VaultDeps, tenant: string, session: s
   // Archived under the longer of the session's floor and today's policy (a retention run passes the tenant's): the object is locked until then, and the database raises the floor to it (drizzle/0073).
   const policy = withFloor(tenantPolicy ?? (await policyOf(deps, tenant)).policy, floorOf(row));
   const written = await writeArchive(deps, row, await hotContent(deps, row), policy);
-  const released = await recordArchives(deps, tenant, [written], actor);
+  const { released, refused } = await recordArchives(deps, tenant, [written], actor);
+  const e = refused.get(session);
+  if (e) throw e;
   return archived(deps, written, released.has(session));
 }
 
@@ -189,8 +192,8 @@ export async function archiveMany(deps: VaultDeps, tenant: string, ids: readonly
       out.set(t.row.session, e as Error);
     }
   });
-  const released = await recordArchives(deps, tenant, written, actor);
-  for (const w of written) out.set(w.row.session, archived(deps, w, released.has(w.row.session)));
+  const { released, refused } = await recordArchives(deps, tenant, written, actor);
+  for (const w of written) out.set(w.row.session, refused.get(w.row.session) ?? archived(deps, w, released.has(w.row.session)));
   return out;
 }
 
@@ -236,12 +239,28 @@ async function writeArchive(deps: VaultDeps, row: SessionRow, content: ArchiveCo
 
 /**
  * Records verified archive objects and releases their sessions' hot rows, in one
- * transaction: the sessions released (one appended to meanwhile is not: it stays hot).
+ * transaction: the sessions released (one appended to meanwhile is not: it stays hot),
+ * and those refused. A session whose head already has an archive record of another
+ * digest than its object's (written outside the vault: the object the vault verified is
+ * not the one it names) is refused ARCHIVE_CORRUPT and stays hot, left out of the
+ * transaction, so that the release's refusal of it does not undo the others' archives.
  */
-async function recordArchives(deps: VaultDeps, tenant: string, written: readonly Written[], actor: string): Promise<Set<string>> {
-  if (written.length === 0) return new Set();
+async function recordArchives(deps: VaultDeps, tenant: string, all: readonly Written[], actor: string): Promise<{ released: Set<string>; refused: Map<string, IntegrityError> }> {
+  const refused = new Map<string, IntegrityError>();
+  if (all.length === 0) return { released: new Set(), refused };
   const now = deps.clock();
   const released = await withTenant(deps.store.db, tenant, 'archiving sessions', async (tx) => {
+    const recorded = await archiveDigestsAt(tx, tenant, all.map((w) => ({ session: w.row.session, headSeq: w.row.headSeq })));
+    const written = all.filter((w) => {
+      const digest = recorded.get(w.row.session);
+      if (!digest || bytesEqual(digest, w.encoded.digest)) return true;
+      refused.set(
+        w.row.session,
+        new IntegrityError('ARCHIVE_CORRUPT', `an archive record of ${tenant}/${w.row.session} at its head (seq ${w.row.headSeq}) names another object than the one in the store: written outside the vault; the session stays hot until it is appended to`),
+      );
+      return false;
+    });
+    if (written.length === 0) return new Set<string>();
     await insertArchives(
       tx,
       written.map(({ row, name, encoded }) => ({
@@ -261,8 +280,9 @@ async function recordArchives(deps: VaultDeps, tenant: string, written: readonly
     // Releasing a session archives it, and the database raises its floor to the tenant's retain then (drizzle/0073), whoever archives it: the retention role may not write floors.
     return releaseArchivedMany(tx, tenant, written.map((w) => ({ session: w.row.session, headSeq: w.row.headSeq, digest: w.encoded.digest })));
   });
-  for (const w of written) deps.cache.delete(tenant, w.row.session);
-  return released;
+  for (const w of all) deps.cache.delete(tenant, w.row.session);
+  for (const [session, e] of refused) deps.logger.warn({ op: 'retention.archive', tenant, session, code: e.code }, 'an archive record at the head was written outside the vault; the session stays hot');
+  return { released, refused };
 }
 
 function archived(deps: VaultDeps, w: Written, released: boolean): ArchiveResult {

@@ -1,4 +1,4 @@
-import { and, desc, eq } from 'drizzle-orm';
+import { and, desc, eq, inArray } from 'drizzle-orm';
 import { archives } from '../schema';
 import type { TenantTx } from '../types';
 
@@ -49,4 +49,15 @@ export async function archiveTimes(tx: TenantTx, tenant: string, session?: strin
   const out = new Map<string, Date[]>();
   for (const r of rows) out.set(r.session, [...(out.get(r.session) ?? []), r.at]);
   return out;
+}
+
+/** The digest of the archive record at each of these sessions' heads, where there is one (sessions of one tenant). */
+export async function archiveDigestsAt(tx: TenantTx, tenant: string, heads: readonly { session: string; headSeq: number }[]): Promise<Map<string, Uint8Array>> {
+  if (heads.length === 0) return new Map();
+  const rows = await tx
+    .select({ session: archives.sessionId, headSeq: archives.headSeq, digest: archives.digest })
+    .from(archives)
+    .where(and(eq(archives.tenantId, tenant), inArray(archives.sessionId, heads.map((h) => h.session))));
+  const wanted = new Map(heads.map((h) => [h.session, h.headSeq]));
+  return new Map(rows.filter((r) => wanted.get(r.session) === r.headSeq).map((r) => [r.session, r.digest]));
 }
