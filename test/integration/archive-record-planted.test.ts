@@ -5,6 +5,7 @@ import { type Vault } from '../../src/vault';
 import { storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
 import { refusal } from '../support/refusal';
+import { forgedArchiveRecord } from '../support/forged-archive';
 
 /**
  * An archive record planted at an active session's head, by performing it as the
@@ -25,9 +26,6 @@ describe.each(backends())('an archive record planted at a session\'s head, on $n
   const clock = () => new Date(now);
   const DAY = 86_400_000;
   const as = (role: string, q: string) => withTenant(storeOf(vault).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)), role);
-  const plant = (id: string) =>
-    `INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at)
-       SELECT tenant_id, session_id, head_seq, head_hash, 'bank/${id}/' || head_seq || '.svarc.gz', 'folder', '\\xdead'::bytea, 1, now(), 'mallory', now() FROM sessions WHERE session_id = '${id}'`;
   const nightly = async () => {
     const run: string[] = [];
     for await (const i of vault.operator({ actor: 'retention-job', reason: 'nightly' }).retentionRun({ tenant: 'bank' })) run.push(`${i.session} ${i.action} ${i.outcome}`);
@@ -48,7 +46,7 @@ describe.each(backends())('an archive record planted at a session\'s head, on $n
   });
 
   it('as the retention role: the planted record keeps its own session hot, not the rest of the run\'s group', async () => {
-    expect(await refusal(as(storeOf(vault).layout.retentionRole, plant('a')))).toBe('not refused');
+    expect(await refusal(as(storeOf(vault).layout.retentionRole, forgedArchiveRecord('bank', 'a')))).toBe('not refused');
     expect(await nightly()).toEqual(['a archive failed:ARCHIVE_CORRUPT', 'b archive done', 'c archive done']);
     expect((await vault.sessions('bank')).map((s) => [s.session, s.status])).toEqual([
       ['a', 'active'],

@@ -8,6 +8,7 @@ import { storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
 import { rowsOf } from '../../src/store/types';
 import { refusal } from '../support/refusal';
+import { forgedArchiveRecord } from '../support/forged-archive';
 
 /**
  * A held session's events against the retention role, by performing the attack. The
@@ -37,8 +38,7 @@ describe.each(backends())("a held session's events stay in the database, on $nam
     Number(rowsOf<{ n: string }>(await as(storeOf(vault).layout.operatorRole, `SELECT count(*) AS n FROM events WHERE session_id = '${id}'`))[0]!.n);
   // What the vault's archive records, with a digest of the thief's own and no object behind it; then the release.
   const forgedRelease = (id: string) =>
-    `WITH a AS (INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at)
-       SELECT tenant_id, session_id, head_seq, head_hash, 'bank/${id}/' || head_seq || '.svarc.gz', 'folder', '\\xdead'::bytea, 1, now(), 'mallory', now() FROM sessions WHERE session_id = '${id}' RETURNING head_seq)
+    `WITH a AS (${forgedArchiveRecord('bank', id, 'RETURNING head_seq')})
      SELECT session_vault_release_archived('bank', '${id}', (SELECT head_seq FROM a), '\\xdead'::bytea) AS released`;
 
   beforeAll(async () => {
