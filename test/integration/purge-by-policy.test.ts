@@ -14,7 +14,7 @@ import { refusal } from '../support/refusal';
  * neither: it held a purge to the stored floor alone. In a compliance-mode tenant that
  * raised its retention from one year to seven, a thief with the retention job's database
  * credentials (no keyring, no say over policies) archived a session created under one
- * year in SQL, its floor left at `1y`, and purged it, key and all, though the vault keeps
+ * year in SQL (an archive record of its own, the release function), its floor left at `1y`, and purged it, key and all, though the vault keeps
  * it seven years; and a session so archived was left with the `1y` floor that a later
  * policy for new sessions no longer covered. Since 0073 the database raises a floor when
  * its session is archived, and holds a purge to the tenant's current retain as well.
@@ -31,11 +31,17 @@ describe.each(backends())("a purge is held to the tenant's current retention, on
     rowsOf<{ status: string; retain_floor: string | null; keyed: boolean }>(
       await as(storeOf(vault).layout.operatorRole, `SELECT status, retain_floor, wrapped_data_key IS NOT NULL AS keyed FROM sessions WHERE session_id = '${id}'`),
     )[0];
-  // The retention job's own statements, the vault's archive and purge made by hand: no object, no floor raised, the tombstone counting one year.
-  const archive = (id: string) =>
-    `WITH s AS (UPDATE sessions SET status = 'archived' WHERE session_id = '${id}' RETURNING tenant_id, session_id, head_seq, head_hash)
-     INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at)
-       SELECT tenant_id, session_id, head_seq, head_hash, 'x', 'folder', '\\x00'::bytea, 1, now(), 'mallory', now() FROM s`;
+  // The retention job's own statements, the vault's archive and purge made by hand: an archive record of its own (no
+  // object), the release function called on it (since 0077 the only way a session becomes archived), the tombstone counting one year.
+  const archive = async (id: string) => {
+    await as(
+      storeOf(vault).layout.retentionRole,
+      `INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at)
+         SELECT tenant_id, session_id, head_seq, head_hash, 'x', 'folder', '\\x00'::bytea, 1, now(), 'mallory', now() FROM sessions WHERE session_id = '${id}'`,
+    );
+    return as(storeOf(vault).layout.retentionRole, `SELECT session_vault_release_archived(tenant_id, session_id, head_seq, '\\x00'::bytea) FROM sessions WHERE session_id = '${id}'`);
+  };
+  const byHand = (id: string) => `UPDATE sessions SET status = 'archived' WHERE session_id = '${id}'`;
   const purge = (id: string) =>
     `WITH t AS (INSERT INTO tombstones (tenant_id, session_id, head_seq, head_hash, archive_digest, last_at, due_at, purged_at, purged_by, policy)
        SELECT tenant_id, session_id, head_seq, head_hash, '\\x00'::bytea, last_at, last_at + interval '1 year', now(), 'mallory', 'archive-after=1d retain=1y'
@@ -86,7 +92,8 @@ describe.each(backends())("a purge is held to the tenant's current retention, on
   it('as the retention role: a session created under one year, in a tenant now keeping seven, is not purged two and a half years after its last event', async () => {
     const { retentionRole } = storeOf(vault).layout;
     expect(await session('claim-a')).toEqual({ status: 'active', retain_floor: '1y', keyed: true });
-    expect(await refusal(as(retentionRole, archive('claim-a')))).toBe('not refused');
+    expect(await refusal(as(retentionRole, byHand('claim-a')))).toMatch(/a session is archived only by the release function/);
+    expect(await refusal(archive('claim-a'))).toBe('not refused');
     expect(await refusal(as(retentionRole, purge('claim-a')))).toMatch(/^STORAGE_REFUSED database refused attack: purge before the retention floor \(7y\)/);
     expect(await session('claim-a')).toEqual({ status: 'archived', retain_floor: '7y', keyed: true });
     // The vault itself would not have purged it either: its own purge names the day it may.
@@ -101,7 +108,7 @@ describe.each(backends())("a purge is held to the tenant's current retention, on
 
   it('the floor a session is archived with holds after the policy for new sessions is lowered again', async () => {
     const { retentionRole } = storeOf(vault).layout;
-    expect(await refusal(as(retentionRole, archive('claim-b')))).toBe('not refused');
+    expect(await refusal(archive('claim-b'))).toBe('not refused');
     expect(await session('claim-b')).toEqual({ status: 'archived', retain_floor: '7y', keyed: true });
     // Compliance mode lets the policy for new sessions go down; sessions archived under seven years keep them.
     await vault.operator({ actor: 'ops', reason: 'new product line' }).setRetention('insurer', { archiveAfter: '1d', retain: '1y' });
