@@ -16,3 +16,5 @@ export {
 export type { SigningKeyPair } from './sign';
 export { primitives, wasmPrimitives, loadNativePrimitives, usePrimitives, slabBytes } from './primitives';
 export type { Primitives } from './primitives';
+export { releaseMessage, releaseProof, hmacPads, RELEASE_PROOF_PREFIX } from './release-proof';
+export type { ReleaseSubject } from './release-proof';

@@ -43,6 +43,7 @@ export { readPolicy, writePolicy, setRetainFloor } from './queries/retention-pol
 export type { PolicyRow } from './queries/retention-policies';
 export { archiveDigestsAt, archiveTimes, listArchives } from './queries/archives';
 export { readSessions, readEventsOf, readCheckpointsOf, insertArchives, releaseArchivedMany } from './queries/archive-many';
+export { readReleaseKeyWrap, registerReleaseKey, rewrapReleaseKey, type ReleaseKeyWrap } from './queries/release-key';
 export type { ArchiveRow } from './queries/archives';
 export { clearStrayEvents, restoreEvents, sessionsWithStrayEvents } from './queries/move-session';
 export { purgeSession, markObjectsDeleted, readTombstone, pendingTombstones, strayTombstones } from './queries/tombstones';

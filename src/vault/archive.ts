@@ -249,6 +249,9 @@ async function recordArchives(deps: VaultDeps, tenant: string, all: readonly Wri
   const refused = new Map<string, IntegrityError>();
   if (all.length === 0) return { released: new Set(), refused };
   const now = deps.clock();
+  // What the database asks before it deletes a session's events: that this process holds the vault's keys.
+  const proofs = new Map<string, Uint8Array>();
+  for (const w of all) proofs.set(w.row.session, await deps.releaseKey.proof({ tenant, session: w.row.session, headSeq: w.row.headSeq, digest: w.encoded.digest }));
   const released = await withTenant(deps.store.db, tenant, 'archiving sessions', async (tx) => {
     const recorded = await archiveDigestsAt(tx, tenant, all.map((w) => ({ session: w.row.session, headSeq: w.row.headSeq })));
     const written = all.filter((w) => {
@@ -278,7 +281,7 @@ async function recordArchives(deps: VaultDeps, tenant: string, all: readonly Wri
       })),
     );
     // Releasing a session archives it, and the database raises its floor to the tenant's retain then (drizzle/0073), whoever archives it: the retention role may not write floors.
-    return releaseArchivedMany(tx, tenant, written.map((w) => ({ session: w.row.session, headSeq: w.row.headSeq, digest: w.encoded.digest })));
+    return releaseArchivedMany(tx, tenant, written.map((w) => ({ session: w.row.session, headSeq: w.row.headSeq, digest: w.encoded.digest, proof: proofs.get(w.row.session)! })));
   });
   for (const w of all) deps.cache.delete(tenant, w.row.session);
   for (const [session, e] of refused) deps.logger.warn({ op: 'retention.archive', tenant, session, code: e.code }, 'an archive record at the head was written outside the vault; the session stays hot');

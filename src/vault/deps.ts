@@ -6,6 +6,7 @@ import type { Store } from '../store';
 import type { KeyAccess } from './key-access';
 import type { KeyedMutex } from './mutex';
 import type { GroupCommit } from './group-commit';
+import type { ReleaseKey } from './release-key';
 import type { SessionCache } from './session-cache';
 
 /** What the vault's operations share: the store, keys, caches, logger and clock. */
@@ -36,6 +37,8 @@ export interface VaultDeps {
   witness: Witness | null;
   /** Where archived sessions are kept (a folder, or an S3 bucket). */
   archive: ObjectStore;
+  /** The key whose proof the database asks for before it releases an archived session's events (drizzle/0078). */
+  releaseKey: ReleaseKey;
   /** The retention policy of tenants that have none of their own. */
   defaultRetention: RetentionPolicy;
   /** A read of the latest state writes a snapshot when the last one is at most this many events behind (0: never). */

@@ -1,9 +1,10 @@
 import { InputError } from '../errors';
 import { existsSync } from 'node:fs';
 import { updateKeyringFile, withNewMasterKey, withoutAnyMasterKey, withoutMasterKeys } from '../keys';
-import { listTenantKeys, listTenants, rewrapTenantKey, withTenant, type TenantKeyRow } from '../store';
+import { listTenantKeys, listTenants, readReleaseKeyWrap, rewrapTenantKey, withTenant, type TenantKeyRow } from '../store';
 import type { VaultDeps } from './deps';
 import { nextWrapSeq, signedWrap, tenantKeySubject } from './key-wraps';
+import { rewrapReleaseKeyWith } from './release-key';
 
 const LOCAL = 'local:';
 
@@ -66,6 +67,12 @@ export async function rotateMaster(deps: VaultDeps, keyringPath: string, onProgr
       }
     }
   }
+  // The release key (drizzle/0078) is wrapped as a tenant key is, and moves with them.
+  if (await rewrapReleaseKeyWith(deps.store, provider, (id) => id === `${LOCAL}${primary}`)) {
+    deps.logger.debug({ op: 'keys.rotate-master.release-key', to: primary }, 'release key rewrapped');
+    done++;
+    onProgress?.(done, total);
+  }
   const stillUsed = await masterUsage(deps);
   // The keyring as it is now, not as read at the start: another command may have changed it since (a signing key rotated).
   let removable = new Set<number>();
@@ -77,9 +84,15 @@ export async function rotateMaster(deps: VaultDeps, keyringPath: string, onProgr
   return { primary, created, rewrapped: done, removed: [...removable] };
 }
 
-/** How many tenant key versions each keyring master key wraps. */
+/** How many tenant key versions (and the release key) each keyring master key wraps. */
 async function masterUsage(deps: VaultDeps): Promise<Map<number, number>> {
   const usage = new Map<number, number>();
+  const release = await readReleaseKeyWrap(deps.store.db);
+  if (release) {
+    if (!release.masterKeyId.startsWith(LOCAL)) throw new InputError('KEY_STATE', `the release key is wrapped by ${release.masterKeyId}, not by the keyring: rotate it in its KMS`);
+    const id = Number(release.masterKeyId.slice(LOCAL.length));
+    usage.set(id, 1);
+  }
   for (const { tenant } of await listTenants(deps.store.db)) {
     for (const k of await withTenant(deps.store.db, tenant, 'listing keys', (tx) => listTenantKeys(tx, tenant))) {
       if (!k.wrappedKey) continue;
@@ -131,9 +144,15 @@ export async function moveToProvider(deps: VaultDeps, keyringPath: string, onPro
       onProgress?.(done, pending.length);
     }
   }
+  if (await rewrapReleaseKeyWith(deps.store, provider, (id) => id === target)) {
+    done++;
+    deps.logger.debug({ op: 'keys.rotate-master.release-key', to: target }, 'release key moved');
+  }
   const removed: number[] = [];
   if (existsSync(keyringPath)) {
     const stillUsed = new Set<number>();
+    const release = await readReleaseKeyWrap(deps.store.db);
+    if (release?.masterKeyId.startsWith(LOCAL)) stillUsed.add(Number(release.masterKeyId.slice(LOCAL.length)));
     for (const { tenant } of await listTenants(deps.store.db)) {
       for (const k of await withTenant(deps.store.db, tenant, 'listing keys', (tx) => listTenantKeys(tx, tenant))) {
         if (k.wrappedKey && k.masterKeyId.startsWith(LOCAL)) stillUsed.add(Number(k.masterKeyId.slice(LOCAL.length)));

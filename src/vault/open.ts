@@ -15,6 +15,7 @@ import { KeyedMutex } from './mutex';
 import { GroupCommit } from './group-commit';
 import { SessionCache } from './session-cache';
 import { BackgroundTasks } from './background';
+import { ReleaseKey } from './release-key';
 import { Vault } from './vault';
 
 /** Options of openVault; every one has a default (shared/spec/cli.md, "Where the vault lives"). */
@@ -313,6 +314,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
     keyPeriods,
     witness,
     archive,
+    releaseKey: new ReleaseKey(store, getProvider, logger),
     defaultRetention,
     snapshotEvery: o.snapshotEvery ?? 500,
     snapshotWindow: o.snapshotWindow ?? 100,
@@ -322,6 +324,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   logger.debug({ op: 'open', store: store.kind, location: store.location }, 'vault opened');
   const close = async () => {
     await deps.background.drain();
+    deps.releaseKey.dispose();
     await store.close();
     const k = await keyring?.data.catch(() => null);
     for (const m of k?.masterKeys.values() ?? []) m.key.dispose();

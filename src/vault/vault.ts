@@ -22,6 +22,7 @@ import { listHolds } from './shred';
 import { policyOf, requireTenant } from './archive';
 import { DEFAULT_POLICY_ACTOR, formatDuration, policyAction, type RetentionMode } from '../retention';
 import { authenticate, tokenList, type Principal, type TokenInfo } from './tokens';
+import type { ReleaseKey } from './release-key';
 
 /** `retention show --json`. */
 
@@ -61,6 +62,7 @@ function summaryOf(s: SessionRow): SessionSummary {
 }
 
 const stores = new WeakMap<Vault, Store>();
+const releaseKeys = new WeakMap<Vault, ReleaseKey>();
 
 /**
  * @internal The store under a vault, for tests and maintenance tools that must reach the
@@ -68,6 +70,14 @@ const stores = new WeakMap<Vault, Store>();
  */
 export function storeOf(vault: Vault): Store {
   return stores.get(vault)!;
+}
+
+/**
+ * @internal The vault's release key (src/vault/release-key.ts): `init` registers it, tests
+ * make the proofs a keyring holder makes. Not exported from the package root.
+ */
+export function releaseKeyOf(vault: Vault): ReleaseKey {
+  return releaseKeys.get(vault)!;
 }
 
 /**
@@ -83,6 +93,7 @@ export class Vault {
     private readonly onClose: () => Promise<void>,
   ) {
     stores.set(this, deps.store);
+    releaseKeys.set(this, deps.releaseKey);
   }
 
   /** Where the data lives (no credentials). */

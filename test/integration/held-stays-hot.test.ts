@@ -4,7 +4,7 @@ import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases } from '../support/backends';
 import { storeHome, type StoreHome } from '../support/store-home';
 import { type Vault } from '../../src/vault';
-import { storeOf } from '../../src/vault/vault';
+import { releaseKeyOf, storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
 import { rowsOf } from '../../src/store/types';
 import { refusal } from '../support/refusal';
@@ -36,10 +36,14 @@ describe.each(backends())("a held session's events stay in the database, on $nam
   const as = (role: string, q: string) => withTenant(storeOf(vault).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)), role);
   const hotEvents = async (id: string) =>
     Number(rowsOf<{ n: string }>(await as(storeOf(vault).layout.operatorRole, `SELECT count(*) AS n FROM events WHERE session_id = '${id}'`))[0]!.n);
-  // What the vault's archive records, with a digest of the thief's own and no object behind it; then the release.
-  const forgedRelease = (id: string) =>
-    `WITH a AS (${forgedArchiveRecord('bank', id, 'RETURNING head_seq')})
-     SELECT session_vault_release_archived('bank', '${id}', (SELECT head_seq FROM a), '\\xdead'::bytea) AS released`;
+  // What the vault's archive records, with a digest of the thief's own and no object behind it; then the release, with
+  // the proof a holder of the vault's keys makes for that head and digest (since 0078 the release asks for one), or none.
+  const forgedRelease = async (id: string, proof: 'keyring holder' | 'none') => {
+    await as(storeOf(vault).layout.retentionRole, forgedArchiveRecord('bank', id, 'ON CONFLICT DO NOTHING'));
+    const [{ head }] = rowsOf<{ head: string }>(await as(storeOf(vault).layout.retentionRole, `SELECT head_seq AS head FROM sessions WHERE session_id = '${id}'`)) as [{ head: string }];
+    const made = proof === 'none' ? new Uint8Array(32) : await releaseKeyOf(vault).proof({ tenant: 'bank', session: id, headSeq: Number(head), digest: Buffer.from('dead', 'hex') });
+    return `SELECT session_vault_release_archived('bank', '${id}', ${head}, '\\xdead'::bytea, '\\x${Buffer.from(made).toString('hex')}'::bytea) AS released`;
+  };
 
   beforeAll(async () => {
     store = await storeHome(backend, { clock });
@@ -60,13 +64,18 @@ describe.each(backends())("a held session's events stay in the database, on $nam
 
   it('as the retention role: an archive record with no object behind it does not release a held session', async () => {
     const { retentionRole } = storeOf(vault).layout;
-    expect(rowsOf(await as(retentionRole, forgedRelease('evidence')))).toEqual([{ released: false }]);
+    expect(await refusal(as(retentionRole, await forgedRelease('evidence', 'none')))).toMatch(/no release proof/);
+    // Nor with the proof of a holder of the vault's keys (0074: the hold keeps it whoever releases).
+    expect(rowsOf(await as(retentionRole, await forgedRelease('evidence', 'keyring holder')))).toEqual([{ released: false }]);
     expect(await hotEvents('evidence')).toBe(2);
     expect((await vault.sessionInfo('bank', 'evidence')).status).toBe('active');
     const state = await vault.operator({ actor: 'legal', reason: 'case 7' }).state('bank', 'evidence');
     expect(state.messages).toEqual([expect.objectContaining({ content: 'please move the money (evidence)' })]);
-    // The same statements release a session no hold keeps (verify names the archive that is not there).
-    expect(rowsOf(await as(retentionRole, forgedRelease('plain')))).toEqual([{ released: true }]);
+    // A session no hold keeps is released only with that proof (release-proof.test.ts: the retention role alone cannot make
+    // one); a holder of the vault's keys can release it on a record of their own (verify names the archive that is not there).
+    expect(await refusal(as(retentionRole, await forgedRelease('plain', 'none')))).toMatch(/no release proof/);
+    expect(await hotEvents('plain')).toBe(2);
+    expect(rowsOf(await as(retentionRole, await forgedRelease('plain', 'keyring holder')))).toEqual([{ released: true }]);
     expect(await hotEvents('plain')).toBe(0);
     expect((await vault.verify({ tenant: 'bank', session: 'plain' })).problems).toEqual([expect.objectContaining({ session: 'plain', kind: 'archive_missing' })]);
   });
@@ -112,7 +121,9 @@ describe.each(backends())("a held session's events stay in the database, on $nam
     for await (const i of vault.operator({ actor: 'retention-job', reason: 'nightly' }).retentionRun({ tenant: 'bank', dryRun: true })) run.push([i.session, i.action]);
     expect(run.filter(([s]) => s === 'late')).toEqual([]);
     // Nor does the release its own archive record names, which would leave the events to the store again.
-    const release = `SELECT session_vault_release_archived('bank', 'late', head_seq, digest) AS released FROM archives WHERE session_id = 'late'`;
+    const [record] = rowsOf<{ head_seq: string; digest: Uint8Array }>(await as(retentionRole, `SELECT head_seq, digest FROM archives WHERE session_id = 'late'`));
+    const proof = await releaseKeyOf(vault).proof({ tenant: 'bank', session: 'late', headSeq: Number(record!.head_seq), digest: new Uint8Array(record!.digest) });
+    const release = `SELECT session_vault_release_archived('bank', 'late', head_seq, digest, '\\x${Buffer.from(proof).toString('hex')}'::bytea) AS released FROM archives WHERE session_id = 'late'`;
     expect(rowsOf(await as(retentionRole, release))).toEqual([{ released: false }]);
     expect(await hotEvents('late')).toBe(1);
   });

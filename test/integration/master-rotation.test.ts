@@ -61,6 +61,23 @@ describe.each(backends())('master key rotation on $name', (backend: Backend) => 
     await everythingOpens(9);
   });
 
+  it('moves the release key with the tenant keys: once the old master is gone, the vault still archives', async () => {
+    const v = await open();
+    try {
+      await v.operator({ actor: 'ops', reason: 'quiet' }).archive('a', 's1'); // registers the release key, under master 1
+      expect(await v.operator({ actor: 'sec', reason: 'annual' }).rotateMaster()).toEqual({ primary: 2, created: true, rewrapped: 7, removed: [1] });
+    } finally {
+      await v.close();
+    }
+    const after = await open(); // a fresh process: its keyring holds master 2 alone
+    try {
+      expect(await after.operator({ actor: 'ops', reason: 'quiet' }).archive('b', 's1')).toMatchObject({ outcome: 'archived' });
+      expect((await after.verify()).ok).toBe(true);
+    } finally {
+      await after.close();
+    }
+  });
+
   it('leaves a valid keyring and readable data when killed at any point, and finishes when run again', async () => {
     const env = { PATH: process.env.PATH ?? '', VAULT_HOME: home, VAULT_ACTOR: 'sec', VAULT_LOG_LEVEL: 'debug', ...(url ? { VAULT_DATABASE_URL: url } : {}) };
     // First a kill in the middle of rewrapping (on its first rewrapped key), then kills at

@@ -119,7 +119,7 @@ describe.each(backends())('the application role cannot administer the vault, on 
       [`UPDATE sessions SET status = 'active' WHERE session_id = 'frozen'`, /only with its events restored/],
       [`INSERT INTO sessions (tenant_id, session_id, status, created_at, data_key_version, tenant_key_version) VALUES ('bank', 'ghost', 'purged', now(), 1, 1)`, ONLY_OPERATORS],
       [`INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at) VALUES ('bank', 'free', 1, '\\x00', 'o', 'folder', '\\x00', 1, now(), 'legal', now())`, DENIED],
-      [`SELECT session_vault_release_archived('bank', 'free', 1, '\\x00')`, DENIED],
+      [`SELECT session_vault_release_archived('bank', 'free', 1, '\\x00', '\\x00')`, DENIED],
       [`INSERT INTO tombstones (tenant_id, session_id, head_seq, archive_digest, due_at, purged_at, purged_by, policy) VALUES ('bank', 'free', 1, '\\x00', now(), now(), 'legal', '1d')`, DENIED],
       [`DELETE FROM snapshots`, DENIED],
       [`INSERT INTO api_tokens (tenant_id, token_id, role, label, secret_hash, created_at, created_by, key_id, signature) VALUES ('bank', 't', 'admin', 'x', '\\x00', now(), 'legal', 'k', 'sig')`, DENIED],

@@ -89,10 +89,13 @@ run('the PKCS#11 key provider (SoftHSM2)', () => {
         await inHsm.createTenant(t);
         await inHsm.session(t, 's').append({ type: 'task', task: `${t} in the HSM` });
       }
+      // The release key (drizzle/0078), wrapped in the HSM as a tenant key is: it moves with them.
+      await inHsm.session('one', 'old').append({ type: 'task', task: 'archived in the HSM' });
+      await inHsm.operator({ actor: 'ops', reason: 'quiet' }).archive('one', 'old');
       await inHsm.close();
       const moving = await openVault({ home: h.home, keyProvider: chainKeyProviders(kmsProvider(), hsmProvider), logger: quiet, migrate: false });
       try {
-        expect(await moving.operator({ actor: 'custodian', reason: 'HSM to KMS' }).rotateMaster()).toMatchObject({ primary: 'kms:alias/next', rewrapped: 2 });
+        expect(await moving.operator({ actor: 'custodian', reason: 'HSM to KMS' }).rotateMaster()).toMatchObject({ primary: 'kms:alias/next', rewrapped: 3 });
       } finally {
         await moving.close();
       }
@@ -101,6 +104,7 @@ run('the PKCS#11 key provider (SoftHSM2)', () => {
       try {
         for (const t of ['one', 'two']) expect((await kmsOnly.session(t, 's').state()).currentTask).toBe(`${t} in the HSM`);
         expect((await kmsOnly.keys('two')).map((k) => k.masterKeyId)).toEqual(['kms:alias/next']);
+        expect(await kmsOnly.operator({ actor: 'ops', reason: 'quiet' }).archive('two', 's')).toMatchObject({ outcome: 'archived' });
       } finally {
         await kmsOnly.close();
       }

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases } from '../support/backends';
 import { storeHome, type StoreHome } from '../support/store-home';
 import { type Vault } from '../../src/vault';
-import { storeOf } from '../../src/vault/vault';
+import { releaseKeyOf, storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
 import { rowsOf } from '../../src/store/types';
 import { refusal } from '../support/refusal';
@@ -32,14 +32,20 @@ describe.each(backends())("a purge is held to the tenant's current retention, on
       await as(storeOf(vault).layout.operatorRole, `SELECT status, retain_floor, wrapped_data_key IS NOT NULL AS keyed FROM sessions WHERE session_id = '${id}'`),
     )[0];
   // The retention job's own statements, the vault's archive and purge made by hand: an archive record of its own (no
-  // object), the release function called on it (since 0077 the only way a session becomes archived), the tombstone counting one year.
-  const archive = async (id: string) => {
+  // object), the release function called on it (since 0077 the only way a session becomes archived), the tombstone counting
+  // one year. Since 0078 the release asks for a proof only a holder of the vault's keys makes: without one it is refused
+  // (release-proof.test.ts); these statements are made with one, as a thief holding the keyring too would.
+  const archive = async (id: string, proof: 'keyring holder' | 'none' = 'keyring holder') => {
+    const job = storeOf(vault).layout.retentionRole;
     await as(
-      storeOf(vault).layout.retentionRole,
+      job,
       `INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at)
-         SELECT tenant_id, session_id, head_seq, head_hash, 'x', 'folder', '\\x00'::bytea, 1, now(), 'mallory', now() FROM sessions WHERE session_id = '${id}'`,
+         SELECT tenant_id, session_id, head_seq, head_hash, 'x', 'folder', '\\x00'::bytea, 1, now(), 'mallory', now() FROM sessions WHERE session_id = '${id}'
+       ON CONFLICT DO NOTHING`,
     );
-    return as(storeOf(vault).layout.retentionRole, `SELECT session_vault_release_archived(tenant_id, session_id, head_seq, '\\x00'::bytea) FROM sessions WHERE session_id = '${id}'`);
+    const head = Number(rowsOf<{ h: string }>(await as(job, `SELECT head_seq AS h FROM sessions WHERE session_id = '${id}'`))[0]!.h);
+    const made = proof === 'none' ? new Uint8Array(32) : await releaseKeyOf(vault).proof({ tenant: 'insurer', session: id, headSeq: head, digest: new Uint8Array([0]) });
+    return as(job, `SELECT session_vault_release_archived('insurer', '${id}', ${head}, '\\x00'::bytea, '\\x${Buffer.from(made).toString('hex')}'::bytea)`);
   };
   const byHand = (id: string) => `UPDATE sessions SET status = 'archived' WHERE session_id = '${id}'`;
   const purge = (id: string) =>
@@ -93,6 +99,7 @@ describe.each(backends())("a purge is held to the tenant's current retention, on
     const { retentionRole } = storeOf(vault).layout;
     expect(await session('claim-a')).toEqual({ status: 'active', retain_floor: '1y', keyed: true });
     expect(await refusal(as(retentionRole, byHand('claim-a')))).toMatch(/a session is archived only by the release function/);
+    expect(await refusal(archive('claim-a', 'none'))).toMatch(/no release proof/);
     expect(await refusal(archive('claim-a'))).toBe('not refused');
     expect(await refusal(as(retentionRole, purge('claim-a')))).toMatch(/^STORAGE_REFUSED database refused attack: purge before the retention floor \(7y\)/);
     expect(await session('claim-a')).toEqual({ status: 'archived', retain_floor: '7y', keyed: true });

@@ -6,6 +6,7 @@ import { holdLeftArchived } from '../support/held-archived';
 import { asApp, asOwner } from '../support/owner';
 import type { Vault } from '../../src/vault';
 import { StorageError } from '../../src/errors';
+import { releaseKeyOf } from '../../src/vault/vault';
 
 /**
  * Retention on both backends: archive → read from the archive → restore → append; purge
@@ -135,8 +136,10 @@ describe.each(backends())('retention with a $name database', (backend) => {
   it('the database releases hot rows only with a verified archive record, and never deletes otherwise', async () => {
     await vault.session('bank', 'g1').appendMany(conversation);
     const cause = (e: unknown) => String((e as { cause?: { message?: string } }).cause?.message ?? (e as Error).message);
-    const release = await asApp(vault, `SELECT session_vault_release_archived('bank', 'g1', 4, '\\x00'::bytea)`).catch(cause);
-    expect(release).toMatch(/no verified archive/);
+    const release = (proof: Uint8Array) => asApp(vault, `SELECT session_vault_release_archived('bank', 'g1', 4, '\\x00'::bytea, '\\x${Buffer.from(proof).toString('hex')}'::bytea)`).catch(cause);
+    expect(await release(new Uint8Array(32))).toMatch(/no release proof/);
+    // With the proof a keyring holder makes, still no record: refused.
+    expect(await release(await releaseKeyOf(vault).proof({ tenant: 'bank', session: 'g1', headSeq: 4, digest: new Uint8Array([0]) }))).toMatch(/no verified archive/);
     // The setting the guard reads does not let the application delete: it has no DELETE privilege.
     const del = await asApp(vault, `SELECT set_config('vault.releasing', 'bank/g1', false), set_config('vault.tenant', 'bank', false)`)
       .then(() => asApp(vault, `DELETE FROM events WHERE session_id = 'g1'`))

@@ -3,6 +3,7 @@ import { ensureSodium } from '../../crypto';
 import { Pkcs11KeyProvider, Pkcs11Signer, createKeyringFile, readKeyringFile, signingPeriods } from '../../keys';
 import { openKeys } from '../keys-config';
 import { openWitness } from '../../audit';
+import { releaseKeyOf } from '../../vault/vault';
 import type { CommandContext } from '../context';
 import { json } from '../output';
 
@@ -45,7 +46,15 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
   opened.signer?.secretKey?.dispose();
   await opened.close();
   await openWitness(ctx.config.witness, ctx.config.s3).addPublicKeys(publicKeys, periods);
-  const database = await ctx.withVault(async (v) => v.location, { create: true });
+  // The release key: registered here, as the database owner, so that a retention job
+  // acting as the retention role (which may not register one) can archive (drizzle/0078).
+  const database = await ctx.withVault(
+    async (v) => {
+      await releaseKeyOf(v).ensure();
+      return v.location;
+    },
+    { create: true },
+  );
   const created = homeCreated || keyringCreated;
   const keyringShown = fileless ? null : keyring;
   if (ctx.config.json) json(ctx.io, { home, database, keyring: keyringShown, keyProvider: custody.provider, witness: ctx.config.witness, created });

@@ -78,15 +78,21 @@ export async function insertArchives(tx: TenantTx, rows: readonly ArchiveRow[]):
 
 /**
  * Releases the hot rows of archived sessions through session_vault_release_archived
- * (drizzle/0012_retention_security.sql), once per session, in one statement: only with a
- * verified archive record at exactly that head and digest, only while the session is
- * still active at that head. Returns the sessions released; one whose head moved
- * meanwhile is not, and stays hot.
+ * (drizzle/0012_retention_security.sql, 0078), once per session, in one statement: only
+ * with a verified archive record at exactly that head and digest and the release proof
+ * for them (src/crypto/release-proof.ts), only while the session is still active at that
+ * head. Returns the sessions released; one whose head moved meanwhile is not, and stays hot.
  */
-export async function releaseArchivedMany(tx: TenantTx, tenant: string, items: readonly { session: string; headSeq: number; digest: Uint8Array }[]): Promise<Set<string>> {
+export async function releaseArchivedMany(
+  tx: TenantTx,
+  tenant: string,
+  items: readonly { session: string; headSeq: number; digest: Uint8Array; proof: Uint8Array }[],
+): Promise<Set<string>> {
   if (items.length === 0) return new Set();
+  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
   const res = await tx.execute(sql`
-    SELECT u.s AS session, session_vault_release_archived(${tenant}, u.s, u.h, decode(u.d, 'hex')) AS ok
-    FROM unnest(${sql.param(items.map((i) => i.session))}::text[], ${sql.param(items.map((i) => i.headSeq))}::bigint[], ${sql.param(items.map((i) => Buffer.from(i.digest).toString('hex')))}::text[]) AS u(s, h, d)`);
+    SELECT u.s AS session, session_vault_release_archived(${tenant}, u.s, u.h, decode(u.d, 'hex'), decode(u.p, 'hex')) AS ok
+    FROM unnest(${sql.param(items.map((i) => i.session))}::text[], ${sql.param(items.map((i) => i.headSeq))}::bigint[],
+                ${sql.param(items.map((i) => hex(i.digest)))}::text[], ${sql.param(items.map((i) => hex(i.proof)))}::text[]) AS u(s, h, d, p)`);
   return new Set(rowsOf<{ session: string; ok: boolean }>(res).filter((r) => r.ok === true).map((r) => r.session));
 }
