@@ -114,7 +114,17 @@ export async function openPostgres(
         throw e;
       }
     };
-    return { db, kind: 'postgres', location: redact(url), layout, run, copyRows, close: () => pool.end() };
+    const asLogin = async <R>(st: Statement, values: readonly unknown[]) => {
+      const client = new Client({ connectionString: url, connectionTimeoutMillis, options: `-c search_path=${layout.schema}` });
+      client.on('error', () => {}); // its statement fails with the error; the event alone would end the process
+      await client.connect();
+      try {
+        return (await client.query({ text: st.text, values: values as unknown[] })).rows as R[];
+      } finally {
+        await client.end().catch(() => {});
+      }
+    };
+    return { db, kind: 'postgres', location: redact(url), layout, run, copyRows, asLogin, close: () => pool.end() };
   } catch (e) {
     throw storageError(e, `connecting to Postgres at ${hostOf(url)}`);
   }

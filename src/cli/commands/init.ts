@@ -50,7 +50,7 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
   // acting as the retention role (which may not register one) can archive (drizzle/0078).
   const database = await ctx.withVault(
     async (v) => {
-      await releaseKeyOf(v).ensure();
+      await releaseKeyOf(v).ensure({ asLogin: true });
       return v.location;
     },
     { create: true },

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { storageError } from '../errors';
-import { rowsOf, type VaultDb } from '../types';
+import type { Statement } from '../statement';
+import { rowsOf, type Store, type VaultDb } from '../types';
 
 /**
  * The vault's release key (drizzle/0078_release_key.sql): its wrap under a master key,
@@ -23,13 +24,21 @@ export async function readReleaseKeyWrap(db: VaultDb): Promise<ReleaseKeyWrap | 
   }
 }
 
-/** Registers a release key: false, changing nothing, when one is registered already (another process's, which the caller then reads). */
-export async function registerReleaseKey(db: VaultDb, wrap: ReleaseKeyWrap, pads: { inner: Uint8Array; outer: Uint8Array }): Promise<boolean> {
+const REGISTER: Statement = {
+  name: 'session_vault_register_release_key_v1',
+  text: 'SELECT session_vault_register_release_key($1::text, $2::bytea, $3::bytea, $4::bytea) AS registered',
+};
+
+/**
+ * Registers a release key: false, changing nothing, when one is registered already
+ * (another process's, which the caller then reads). `asLogin`: as the login role itself
+ * where the store can (`init`, as the owner), else as the role the vault acts as.
+ */
+export async function registerReleaseKey(store: Store, wrap: ReleaseKeyWrap, pads: { inner: Uint8Array; outer: Uint8Array }, asLogin = false): Promise<boolean> {
+  const values = [wrap.masterKeyId, Buffer.from(wrap.wrapped), Buffer.from(pads.inner), Buffer.from(pads.outer)];
   try {
-    const res = await db.execute(
-      sql`SELECT session_vault_register_release_key(${wrap.masterKeyId}, ${Buffer.from(wrap.wrapped)}, ${Buffer.from(pads.inner)}, ${Buffer.from(pads.outer)}) AS registered`,
-    );
-    return rowsOf<{ registered: boolean }>(res)[0]?.registered === true;
+    const rows = asLogin && store.asLogin ? await store.asLogin<{ registered: boolean }>(REGISTER, values) : await store.run<{ registered: boolean }>(REGISTER, values);
+    return rows[0]?.registered === true;
   } catch (e) {
     throw storageError(e, 'registering the release key');
   }
