@@ -240,6 +240,8 @@ export const archives = pgTable(
     archivedAt: timestamp('archived_at', { withTimezone: true, precision: 3 }).notNull(),
     archivedBy: text('archived_by').notNull(),
     verifiedAt: timestamp('verified_at', { withTimezone: true, precision: 3 }).notNull(),
+    /** The release proof for tenant, session, head and digest (drizzle/0078, 0079): a record is stored only with it. NULL for records stored before 0079. */
+    proof: bytea('proof'),
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.sessionId, t.headSeq] })],
 );

@@ -241,15 +241,16 @@ async function writeArchive(deps: VaultDeps, row: SessionRow, content: ArchiveCo
  * Records verified archive objects and releases their sessions' hot rows, in one
  * transaction: the sessions released (one appended to meanwhile is not: it stays hot),
  * and those refused. A session whose head already has an archive record of another
- * digest than its object's (written outside the vault: the object the vault verified is
- * not the one it names) is refused ARCHIVE_CORRUPT and stays hot, left out of the
- * transaction, so that the release's refusal of it does not undo the others' archives.
+ * digest than its object's (written outside the vault before 0079, which stores a record
+ * only with a keyholder's proof: the object the vault verified is not the one it names)
+ * is refused ARCHIVE_CORRUPT and stays hot, left out of the transaction, so that the
+ * release's refusal of it does not undo the others' archives.
  */
 async function recordArchives(deps: VaultDeps, tenant: string, all: readonly Written[], actor: string): Promise<{ released: Set<string>; refused: Map<string, IntegrityError> }> {
   const refused = new Map<string, IntegrityError>();
   if (all.length === 0) return { released: new Set(), refused };
   const now = deps.clock();
-  // What the database asks before it deletes a session's events: that this process holds the vault's keys.
+  // What the database asks before it stores an archive record and before it deletes a session's events (0078, 0079): that this process holds the vault's keys.
   const proofs = new Map<string, Uint8Array>();
   for (const w of all) proofs.set(w.row.session, await deps.releaseKey.proof({ tenant, session: w.row.session, headSeq: w.row.headSeq, digest: w.encoded.digest }));
   const released = await withTenant(deps.store.db, tenant, 'archiving sessions', async (tx) => {
@@ -278,6 +279,7 @@ async function recordArchives(deps: VaultDeps, tenant: string, all: readonly Wri
         archivedAt: now,
         archivedBy: actor,
         verifiedAt: now,
+        proof: proofs.get(row.session)!,
       })),
     );
     // Releasing a session archives it, and the database raises its floor to the tenant's retain then (drizzle/0073), whoever archives it: the retention role may not write floors.

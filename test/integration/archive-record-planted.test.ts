@@ -1,10 +1,14 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases } from '../support/backends';
 import { storeHome, type StoreHome } from '../support/store-home';
 import { type Vault } from '../../src/vault';
-import { storeOf } from '../../src/vault/vault';
+import { releaseKeyOf, storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
 import { refusal } from '../support/refusal';
+import { asOwner } from '../support/owner';
+import { rowsOf } from '../../src/store/types';
+import { releaseMessage } from '../../src/crypto';
 import { forgedArchiveRecord } from '../support/forged-archive';
 
 /**
@@ -14,8 +18,11 @@ import { forgedArchiveRecord } from '../support/forged-archive';
  * record in the release, which refuses a digest it does not name (SV002), and since a
  * run records and releases a group of small sessions in one transaction, every session
  * of the group stayed hot with it, each `failed:STORAGE_REFUSED` (an unreachable store's
- * code), night after night. Now the session whose head has another object's record is
- * refused alone, `ARCHIVE_CORRUPT` (an integrity code), and the others are archived.
+ * code), night after night. Since stop 63 the session whose head has another object's
+ * record is refused alone, `ARCHIVE_CORRUPT` (an integrity code), and the others are
+ * archived; since 0079 the database stores no record without the proof a holder of the
+ * vault's keys makes for it, so the role cannot plant one at all (a record stored before
+ * 0079, made here as the owner with triggers off, still meets stop 63's refusal).
  */
 afterAll(dropCreatedDatabases);
 
@@ -45,8 +52,16 @@ describe.each(backends())('an archive record planted at a session\'s head, on $n
     store?.cleanup();
   });
 
-  it('as the retention role: the planted record keeps its own session hot, not the rest of the run\'s group', async () => {
-    expect(await refusal(as(storeOf(vault).layout.retentionRole, forgedArchiveRecord('bank', 'a')))).toBe('not refused');
+  it('as the retention role: a record of its own, or one with a proof under a key of its own or for another head, is not stored', async () => {
+    const job = storeOf(vault).layout.retentionRole;
+    const theirs = createHmac('sha256', randomBytes(32)).update(releaseMessage({ tenant: 'bank', session: 'a', headSeq: 1, digest: Buffer.from('dead', 'hex') })).digest('hex');
+    const otherHead = Buffer.from(await releaseKeyOf(vault).proof({ tenant: 'bank', session: 'a', headSeq: 2, digest: Buffer.from('dead', 'hex') })).toString('hex');
+    for (const proof of [undefined, theirs, otherHead]) expect(await refusal(as(job, forgedArchiveRecord('bank', 'a', '', proof)))).toMatch(/an archive record needs the proof of a holder of the vault's keys/);
+    expect(rowsOf(await as(job, `SELECT count(*)::int AS n FROM archives`))).toEqual([{ n: 0 }]);
+  });
+
+  it('a record planted before 0079 keeps its own session hot, not the rest of the run\'s group', async () => {
+    await asOwner(vault, store.database ?? 'memory://', [{ text: `SET search_path TO ${storeOf(vault).layout.schema}` }, { text: forgedArchiveRecord('bank', 'a') }]);
     expect(await nightly()).toEqual(['a archive failed:ARCHIVE_CORRUPT', 'b archive done', 'c archive done']);
     expect((await vault.sessions('bank')).map((s) => [s.session, s.status])).toEqual([
       ['a', 'active'],

@@ -36,13 +36,17 @@ describe.each(backends())("a held session's events stay in the database, on $nam
   const as = (role: string, q: string) => withTenant(storeOf(vault).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)), role);
   const hotEvents = async (id: string) =>
     Number(rowsOf<{ n: string }>(await as(storeOf(vault).layout.operatorRole, `SELECT count(*) AS n FROM events WHERE session_id = '${id}'`))[0]!.n);
-  // What the vault's archive records, with a digest of the thief's own and no object behind it; then the release, with
-  // the proof a holder of the vault's keys makes for that head and digest (since 0078 the release asks for one), or none.
+  // What the vault's archive records, with a digest of the thief's own and no object behind it; then the release. Since 0078
+  // and 0079 the record and the release each ask for the proof a holder of the vault's keys makes for that head and digest:
+  // made here with the vault's release key (a thief holding the keyring too), or none (the record is then refused).
   const forgedRelease = async (id: string, proof: 'keyring holder' | 'none') => {
-    await as(storeOf(vault).layout.retentionRole, forgedArchiveRecord('bank', id, 'ON CONFLICT DO NOTHING'));
-    const [{ head }] = rowsOf<{ head: string }>(await as(storeOf(vault).layout.retentionRole, `SELECT head_seq AS head FROM sessions WHERE session_id = '${id}'`)) as [{ head: string }];
+    const job = storeOf(vault).layout.retentionRole;
+    const [{ head }] = rowsOf<{ head: string }>(await as(job, `SELECT head_seq AS head FROM sessions WHERE session_id = '${id}'`)) as [{ head: string }];
     const made = proof === 'none' ? new Uint8Array(32) : await releaseKeyOf(vault).proof({ tenant: 'bank', session: id, headSeq: Number(head), digest: Buffer.from('dead', 'hex') });
-    return `SELECT session_vault_release_archived('bank', '${id}', ${head}, '\\xdead'::bytea, '\\x${Buffer.from(made).toString('hex')}'::bytea) AS released`;
+    const hex = Buffer.from(made).toString('hex');
+    if (proof === 'none') expect(await refusal(as(job, forgedArchiveRecord('bank', id)))).toMatch(/an archive record needs the proof of a holder of the vault's keys/);
+    else await as(job, forgedArchiveRecord('bank', id, 'ON CONFLICT DO NOTHING', hex));
+    return `SELECT session_vault_release_archived('bank', '${id}', ${head}, '\\xdead'::bytea, '\\x${hex}'::bytea) AS released`;
   };
 
   beforeAll(async () => {

@@ -52,11 +52,11 @@ describe.each(backends())("a new session's floor is its tenant's retention at le
     ]);
     // The purge the 1h floor let through: its last event two hours ago, archived, its tombstone, then purged and its key destroyed.
     expect(await refusal(as(appRole, `UPDATE sessions SET first_at = now() - interval '2 hours', last_at = now() - interval '2 hours' WHERE session_id = 'claim-9001'`))).toBe('not refused');
-    // Archived (since 0077 only the release function archives a session): an archive record of its own, then the release.
-    expect(await refusal(as(retentionRole, `INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at)
-        SELECT tenant_id, session_id, head_seq, '\\x00'::bytea, 'x', 'folder', '\\x00'::bytea, 1, now(), 'mallory', now() FROM sessions WHERE session_id = 'claim-9001'`))).toBe('not refused');
-    // Since 0078 the release asks for a proof only a holder of the vault's keys makes: made with one, as a thief holding the keyring too would.
+    // Archived (since 0077 only the release function archives a session): an archive record of its own, then the release; since
+    // 0078 and 0079 both ask for a proof only a holder of the vault's keys makes: made with one, as a thief holding the keyring too would.
     const proof = Buffer.from(await releaseKeyOf(vault).proof({ tenant: 'insurer', session: 'claim-9001', headSeq: 0, digest: new Uint8Array([0]) })).toString('hex');
+    expect(await refusal(as(retentionRole, `INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at, proof)
+        SELECT tenant_id, session_id, head_seq, '\\x00'::bytea, 'x', 'folder', '\\x00'::bytea, 1, now(), 'mallory', now(), '\\x${proof}'::bytea FROM sessions WHERE session_id = 'claim-9001'`))).toBe('not refused');
     expect(await refusal(as(retentionRole, `SELECT session_vault_release_archived('insurer', 'claim-9001', 0, '\\x00'::bytea, '\\x${proof}'::bytea)`))).toBe('not refused');
     const purge = `WITH t AS (INSERT INTO tombstones (tenant_id, session_id, head_seq, head_hash, archive_digest, last_at, due_at, purged_at, purged_by, policy)
         SELECT tenant_id, session_id, head_seq, head_hash, '\\x00'::bytea, last_at, last_at + interval '1 hour', now(), 'mallory', 'archive-after=1d retain=1h' FROM sessions WHERE session_id = 'claim-9001' RETURNING 1)

@@ -33,19 +33,19 @@ describe.each(backends())("a purge is held to the tenant's current retention, on
     )[0];
   // The retention job's own statements, the vault's archive and purge made by hand: an archive record of its own (no
   // object), the release function called on it (since 0077 the only way a session becomes archived), the tombstone counting
-  // one year. Since 0078 the release asks for a proof only a holder of the vault's keys makes: without one it is refused
-  // (release-proof.test.ts); these statements are made with one, as a thief holding the keyring too would.
+  // one year. Since 0078 and 0079 the record and the release ask for a proof only a holder of the vault's keys makes:
+  // without one both are refused (release-proof.test.ts); these statements are made with one, as a thief holding the keyring too would.
   const archive = async (id: string, proof: 'keyring holder' | 'none' = 'keyring holder') => {
     const job = storeOf(vault).layout.retentionRole;
-    await as(
-      job,
-      `INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at)
-         SELECT tenant_id, session_id, head_seq, head_hash, 'x', 'folder', '\\x00'::bytea, 1, now(), 'mallory', now() FROM sessions WHERE session_id = '${id}'
-       ON CONFLICT DO NOTHING`,
-    );
     const head = Number(rowsOf<{ h: string }>(await as(job, `SELECT head_seq AS h FROM sessions WHERE session_id = '${id}'`))[0]!.h);
     const made = proof === 'none' ? new Uint8Array(32) : await releaseKeyOf(vault).proof({ tenant: 'insurer', session: id, headSeq: head, digest: new Uint8Array([0]) });
-    return as(job, `SELECT session_vault_release_archived('insurer', '${id}', ${head}, '\\x00'::bytea, '\\x${Buffer.from(made).toString('hex')}'::bytea)`);
+    const hex = Buffer.from(made).toString('hex');
+    const record = `INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at, proof)
+         SELECT tenant_id, session_id, head_seq, head_hash, 'x', 'folder', '\\x00'::bytea, 1, now(), 'mallory', now(), '\\x${hex}'::bytea FROM sessions WHERE session_id = '${id}'
+       ON CONFLICT DO NOTHING`;
+    if (proof === 'none') expect(await refusal(as(job, record))).toMatch(/an archive record needs the proof/);
+    else await as(job, record);
+    return as(job, `SELECT session_vault_release_archived('insurer', '${id}', ${head}, '\\x00'::bytea, '\\x${hex}'::bytea)`);
   };
   const byHand = (id: string) => `UPDATE sessions SET status = 'archived' WHERE session_id = '${id}'`;
   const purge = (id: string) =>

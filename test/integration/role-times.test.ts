@@ -93,9 +93,9 @@ describe.each(backends())('times the vault’s roles write, on $name', (backend)
       },
       {
         rule: 'archives_times_range',
-        stmt: (t) => `INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at) SELECT tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, '${t}', archived_by, '${t}' FROM archives`,
+        stmt: (t) => `INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at, proof) SELECT tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, '${t}', archived_by, '${t}', proof FROM archives`,
       },
-      { role: 'session_vault_retention', rule: 'archives_times_range', stmt: (t) => `INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at) SELECT tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, '${t}', archived_by, verified_at FROM archives` },
+      { role: 'session_vault_retention', rule: 'archives_times_range', stmt: (t) => `INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at, proof) SELECT tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, '${t}', archived_by, verified_at, proof FROM archives` },
       {
         role: 'session_vault_retention',
         rule: 'tombstones_times_range',

@@ -44,34 +44,37 @@ export async function readCheckpointsOf(tx: TenantTx, tenant: string, ids: reado
 }
 
 const INSERT_ARCHIVES: Statement = {
-  name: 'session_vault_insert_archives_v1',
-  text: `INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at)
-SELECT u.tenant_id, u.session_id, u.head_seq, decode(u.head_hash, 'hex'), u.object_name, u.store, decode(u.digest, 'hex'), u.bytes, u.archived_at, u.archived_by, u.verified_at
-  FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::timestamptz[], $10::text[], $11::timestamptz[])
-       AS u(tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at)
+  name: 'session_vault_insert_archives_v2',
+  text: `INSERT INTO archives (tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at, proof)
+SELECT u.tenant_id, u.session_id, u.head_seq, decode(u.head_hash, 'hex'), u.object_name, u.store, decode(u.digest, 'hex'), u.bytes, u.archived_at, u.archived_by, u.verified_at, decode(u.proof, 'hex')
+  FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::timestamptz[], $10::text[], $11::timestamptz[], $12::text[])
+       AS u(tenant_id, session_id, head_seq, head_hash, object_name, store, digest, bytes, archived_at, archived_by, verified_at, proof)
 ON CONFLICT DO NOTHING`,
 };
 
 /**
  * Records verified archive objects in one statement, a column an array (drizzle's insert
  * builder took about a twentieth of a retention run's time building a group's 1,100
- * parameters); one already recorded for that head is kept.
+ * parameters), each with its release proof (the database stores none without: 0079);
+ * one already recorded for that head is kept.
  */
-export async function insertArchives(tx: TenantTx, rows: readonly ArchiveRow[]): Promise<void> {
+export async function insertArchives(tx: TenantTx, rows: readonly (ArchiveRow & { proof: Uint8Array })[]): Promise<void> {
   if (rows.length === 0) return;
+  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
   await tx.execute(
     positional(INSERT_ARCHIVES, [
       rows.map((a) => a.tenant),
       rows.map((a) => a.session),
       rows.map((a) => a.headSeq),
-      rows.map((a) => Buffer.from(a.headHash).toString('hex')),
+      rows.map((a) => hex(a.headHash)),
       rows.map((a) => a.objectName),
       rows.map((a) => a.store),
-      rows.map((a) => Buffer.from(a.digest).toString('hex')),
+      rows.map((a) => hex(a.digest)),
       rows.map((a) => a.bytes),
       rows.map((a) => a.archivedAt),
       rows.map((a) => a.archivedBy),
       rows.map((a) => a.verifiedAt),
+      rows.map((a) => hex(a.proof)),
     ]),
   );
 }

@@ -16,6 +16,8 @@ export interface ArchiveRow {
   archivedAt: Date;
   archivedBy: string;
   verifiedAt: Date;
+  /** The release proof (drizzle/0079): what the database stores a record with. Null for one stored before 0079. */
+  proof: Uint8Array | null;
 }
 
 /** Every archive record of a session, newest head first. */
@@ -37,6 +39,7 @@ export async function listArchives(tx: TenantTx, tenant: string, session: string
     archivedAt: r.archivedAt,
     archivedBy: r.archivedBy,
     verifiedAt: r.verifiedAt,
+    proof: r.proof,
   }));
 }
 
