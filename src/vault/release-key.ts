@@ -1,5 +1,5 @@
 import { exposeSecretBytes, hmacPads, releaseProof, type ReleaseSubject, type SecretBytes } from '../crypto';
-import { KeyError, VaultError } from '../errors';
+import { KeyError, StorageError, VaultError } from '../errors';
 import { newTenantKey, type KeyProvider, type TenantKeyRef } from '../keys';
 import type { Logger } from '../observability';
 import { readReleaseKeyWrap, registerReleaseKey, rewrapReleaseKey, type Store } from '../store';
@@ -84,9 +84,9 @@ export class ReleaseKey {
     } catch (e) {
       made.key.dispose();
       if (e instanceof VaultError && e.code === 'PERMISSION_DENIED') {
-        throw new KeyError(
-          'KEY_NOT_FOUND',
-          'this vault has no release key yet, and the role this process acts as may not register one: run `session-vault init` as the database owner (or archive once as the operator role)',
+        throw new StorageError(
+          'PERMISSION_DENIED',
+          'database refused registering the release key: insufficient privilege for the role this vault acts as, and no process has registered one yet: run `session-vault init` as the database owner (or archive once as the operator role)',
         );
       }
       throw e;

@@ -138,8 +138,8 @@ describe.each(backends())('a release needs the proof of a holder of the keys, on
       });
       now += 40 * 86_400_000;
       await expect(fresh.withVault((v) => v.operator({ actor: 'retention-job', reason: 'nightly' }).archive('bank', 'late'), { appRole: retentionRole })).rejects.toMatchObject({
-        code: 'KEY_NOT_FOUND',
-        message: expect.stringMatching(/no release key yet, and the role this process acts as may not register one: run `session-vault init`/),
+        code: 'PERMISSION_DENIED',
+        message: expect.stringMatching(/registering the release key: insufficient privilege .* no process has registered one yet: run `session-vault init`/),
       });
       expect(await fresh.withVault((v) => v.sessionInfo('bank', 'late'))).toMatchObject({ status: 'active', events: 1 });
       // Once a process acting as the operator role (or `init`, as the owner) registered it, the retention role archives.
