@@ -2,7 +2,7 @@ import { renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases } from '../support/backends';
-import { storeHome, type StoreHome } from '../support/store-home';
+import { runRetention, storeHome, type StoreHome } from '../support/store-home';
 import { type Vault } from '../../src/vault';
 import { releaseKeyOf, storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
@@ -141,15 +141,7 @@ describe.each(backends())("a held session's events stay in the database, on $nam
     await vault.close();
     // The legal desk's host reaches the database but not the archive store.
     expect(await store.withVault((desk) => desk.operator({ actor: 'legal', reason: 'case 11' }).setHold('bank', 'older'), unreachableStore)).toBe(true);
-    const nightly = async (dryRun: boolean) =>
-      store.withVault(
-        async (job) => {
-          const run: string[][] = [];
-          for await (const i of job.operator({ actor: 'retention-job', reason: 'nightly' }).retentionRun({ tenant: 'bank', dryRun })) run.push([i.session, i.action, i.outcome]);
-          return run.filter(([s]) => s === 'older');
-        },
-        { appRole: retentionRole },
-      );
+    const nightly = async (dryRun: boolean) => (await runRetention(store, { tenant: 'bank', dryRun }, { appRole: retentionRole })).filter(([s]) => s === 'older');
     expect(await nightly(true)).toEqual([['older', 'restore', 'planned']]);
     expect(await nightly(false)).toEqual([['older', 'restore', 'done']]);
     expect(await nightly(false)).toEqual([]); // held and hot: nothing more to do

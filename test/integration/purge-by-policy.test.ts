@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { backends, dropCreatedDatabases } from '../support/backends';
-import { storeHome, type StoreHome } from '../support/store-home';
+import { runRetention, storeHome, type StoreHome } from '../support/store-home';
 import { type Vault } from '../../src/vault';
 import { releaseKeyOf, storeOf } from '../../src/vault/vault';
 import { withTenant } from '../../src/store';
@@ -78,14 +78,9 @@ describe.each(backends())("a purge is held to the tenant's current retention, on
     // The embedded store serves one process at a time: the operator's vault steps aside while the job's runs.
     const { retentionRole } = storeOf(vault).layout;
     await vault.close();
-    const runs: string[][] = [];
+    let runs: string[][] = [];
     try {
-      await store.withVault(
-        async (job) => {
-          for await (const i of job.operator({ actor: 'retention-job', reason: 'nightly' }).retentionRun({ tenant: 'lender' })) runs.push([i.session, i.action, i.outcome]);
-        },
-        { appRole: retentionRole },
-      );
+      runs = await runRetention(store, { tenant: 'lender' }, { appRole: retentionRole });
     } finally {
       vault = await store.open();
     }

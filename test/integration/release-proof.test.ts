@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import fc from 'fast-check';
 import { backends, dropCreatedDatabases } from '../support/backends';
-import { storeHome, type StoreHome } from '../support/store-home';
+import { runRetention, storeHome, type StoreHome } from '../support/store-home';
 import { asOwner } from '../support/owner';
 import { forgedArchiveRecord } from '../support/forged-archive';
 import { type Vault } from '../../src/vault';
@@ -112,14 +112,9 @@ describe.each(backends())('a release needs the proof of a holder of the keys, on
   it("the vault's own retention run, acting as the retention role, archives with the key init registered; with none registered it may not register one", async () => {
     const { retentionRole } = storeOf(vault).layout;
     await vault.close();
-    const runs: string[][] = [];
+    let runs: string[][] = [];
     try {
-      await store.withVault(
-        async (nightly) => {
-          for await (const i of nightly.operator({ actor: 'retention-job', reason: 'nightly' }).retentionRun({ tenant: 'bank' })) runs.push([i.session, i.action, i.outcome]);
-        },
-        { appRole: retentionRole },
-      );
+      runs = await runRetention(store, { tenant: 'bank' }, { appRole: retentionRole });
     } finally {
       vault = await store.open();
     }

@@ -38,3 +38,16 @@ export async function storeHome(backend: Backend, options: Partial<VaultOptions>
     cleanup: h.cleanup,
   };
 }
+
+/**
+ * A retention run in a vault of its own (the nightly job's process), as the role `extra`
+ * asks for: each item as `[session, action, outcome]`. On the embedded store the caller's
+ * own vault must be closed meanwhile.
+ */
+export function runRetention(store: StoreHome, run: { tenant: string; dryRun?: boolean }, extra: Partial<VaultOptions> = {}): Promise<string[][]> {
+  return store.withVault(async (job) => {
+    const items: string[][] = [];
+    for await (const i of job.operator({ actor: 'retention-job', reason: 'nightly' }).retentionRun({ tenant: run.tenant, dryRun: run.dryRun === true })) items.push([i.session, i.action, i.outcome]);
+    return items;
+  }, extra);
+}
