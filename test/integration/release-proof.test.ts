@@ -145,3 +145,23 @@ describe.each(backends())('a release needs the proof of a holder of the keys, on
     }
   });
 });
+
+// Two processes at once need a server: the embedded store serves one process at a time.
+describe.each(backends().filter((b) => b.name === 'postgres'))('two processes registering the release key at once, on $name', (backend) => {
+  it('end with one key: the proofs each makes are the same, and the database checks them', async () => {
+    const store = await storeHome(backend);
+    const [a, b] = [await store.open(), await store.open()];
+    try {
+      await Promise.all([releaseKeyOf(a).ensure(), releaseKeyOf(b).ensure()]);
+      const subject = { tenant: 'bank', session: 'claim', headSeq: 3, digest: Buffer.from('dead', 'hex') };
+      const [pa, pb] = [await releaseKeyOf(a).proof(subject), await releaseKeyOf(b).proof(subject)];
+      expect(Buffer.from(pa).equals(Buffer.from(pb))).toBe(true);
+      const [held] = await asOwner(a, store.database!, [{ text: 'SELECT session_vault_release_proof_holds($1, $2, $3, $4, $5) AS holds', values: ['bank', 'claim', 3, subject.digest, Buffer.from(pa)] }], { triggers: 'on' });
+      expect(held).toEqual([{ holds: true }]);
+    } finally {
+      await a.close();
+      await b.close();
+      store.cleanup();
+    }
+  });
+});
