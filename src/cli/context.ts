@@ -15,15 +15,16 @@ export interface CommandContext {
    * Runs fn with a vault opened for it. Only `init`, `tenant create` and `demo` pass
    * `create`: every other command finds the vault or fails with NO_VAULT, creating and
    * migrating nothing. Only `serve` passes `longRunning`: on the embedded store, every
-   * other command tunes V8 for a short run (short-run.ts).
+   * other command tunes V8 for a short run (short-run.ts). Only `init` passes `asLogin`:
+   * on a server it acts as its login, the tables' owner, not as a role of the vault's family.
    */
-  withVault<T>(fn: (vault: Vault) => Promise<T>, options?: { create?: boolean; longRunning?: boolean }): Promise<T>;
+  withVault<T>(fn: (vault: Vault) => Promise<T>, options?: { create?: boolean; longRunning?: boolean; asLogin?: boolean }): Promise<T>;
   /** Like withVault, as the operator named by --actor, recorded in the access trail. */
   asOperator<T>(fn: (operator: OperatorAccess, vault: Vault) => Promise<T>): Promise<T>;
 }
 
 export function commandContext(config: CliConfig, io: Output, stdin: NodeJS.ReadableStream): CommandContext {
-  const withVault = async <T>(fn: (vault: Vault) => Promise<T>, options: { create?: boolean; longRunning?: boolean } = {}): Promise<T> => {
+  const withVault = async <T>(fn: (vault: Vault) => Promise<T>, options: { create?: boolean; longRunning?: boolean; asLogin?: boolean } = {}): Promise<T> => {
     await ensureSodium();
     const embedded = config.database === undefined || config.database === 'memory://';
     if (embedded && !options.longRunning) tuneForShortRun();
@@ -34,7 +35,7 @@ export function commandContext(config: CliConfig, io: Output, stdin: NodeJS.Read
       : undefined;
     const keys = await openKeys(config);
     try {
-      const vault = await openVault({ ...vaultOptions(config), keyProvider: keys.keyProvider, signer: keys.signer, create, migrate: create, onLockWait });
+      const vault = await openVault({ ...vaultOptions(config), keyProvider: keys.keyProvider, signer: keys.signer, create, migrate: create, asLogin: options.asLogin === true, onLockWait });
       try {
         return await fn(vault);
       } finally {

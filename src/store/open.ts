@@ -21,6 +21,12 @@ export interface StoreOptions {
   onLockWait?: (dir: string, timeoutMs: number) => void;
   /** Postgres: set the application role with a startup option (default), or rely on the login role's own setting (poolers). */
   roleOnConnect?: boolean;
+  /**
+   * Postgres: act as the login role itself, not as a role of the vault's family (`init`,
+   * whose login is the tables' owner and may be a member of none of them). The embedded
+   * store ignores it.
+   */
+  asLogin?: boolean;
   /** The schema of the vault's tables (default session_vault; a vault made in `public` by an earlier version is found there). */
   schema?: string | undefined;
   /**

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { StorageError } from '../errors';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import * as schema from './schema';
-import { checkSchemaState, migratePostgres, schemaState } from './migrate';
+import { checkSchemaState, knownMigrations, migratePostgres, schemaState } from './migrate';
 import { actingRole, resolveLayout, type StoreLayout } from './layout';
 import { storageError } from './errors';
 import type { Store, VaultDb } from './types';
@@ -18,7 +18,7 @@ import type { Statement } from './statement';
  */
 export async function openPostgres(
   url: string,
-  options: { migrate: boolean; create?: boolean; poolSize?: number; roleOnConnect?: boolean; schema?: string | undefined; appRole?: string | undefined; statementTimeoutMs?: number | undefined },
+  options: { migrate: boolean; create?: boolean; poolSize?: number; roleOnConnect?: boolean; asLogin?: boolean; schema?: string | undefined; appRole?: string | undefined; statementTimeoutMs?: number | undefined },
 ): Promise<Store> {
   const timeout = options.statementTimeoutMs ?? 0;
   // A server that accepts the connection and never answers (a dead peer behind a load
@@ -34,12 +34,12 @@ export async function openPostgres(
     try {
       const query = async <R>(text: string) => (await probe.query(text)).rows as R[];
       layout = await resolveLayout(options, query);
-      if (options.create === false || !options.migrate) {
-        const state = await schemaState(query, layout);
-        if (options.create === false && !state.vault) throw new StorageError('NO_VAULT', `no vault in ${redact(url)} (schema ${layout.schema}): run \`session-vault init\` first`);
-        if (!options.migrate) checkSchemaState(state, redact(url));
-      }
-      if (options.migrate) await migratePostgres(url, layout, connectionTimeoutMillis);
+      const state = await schemaState(query, layout);
+      if (options.create === false && !state.vault) throw new StorageError('NO_VAULT', `no vault in ${redact(url)} (schema ${layout.schema}): run \`session-vault init\` first`);
+      if (!options.migrate) checkSchemaState(state, redact(url));
+      // Only with something to apply: a login that may not create the schema (an operator's
+      // `tenant create`) opens a current vault, which migrating would refuse it.
+      else if (!state.vault || state.applied < knownMigrations()) await migratePostgres(url, layout, connectionTimeoutMillis);
       // No role asked for: the operator role if this login may act as it, else the retention role (they exist once migrated).
       const member = (role: string) => `coalesce((SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = '${role}'), false)`;
       const [may] = await query<{ operate: boolean; retain: boolean }>(`SELECT ${member(layout.operatorRole)} AS operate, ${member(layout.retentionRole)} AS retain`);
@@ -62,7 +62,8 @@ export async function openPostgres(
     // client that froze mid-transaction (a GC pause, a SIGSTOP, a hung host) does not hold
     // its sessions' heads, and every other writer to them, for ever.
     const timeouts = timeout > 0 ? ` -c statement_timeout=${timeout} -c idle_in_transaction_session_timeout=${timeout}` : '';
-    const startup = `-c role=${layout.role} -c search_path=${layout.schema}${timeouts}`;
+    // `init` acts as its login (the tables' owner), with no role of the family to set.
+    const startup = `${options.asLogin ? '' : `-c role=${layout.role} `}-c search_path=${layout.schema}${timeouts}`;
     // Each new connection is made ready before the pool lends it out (onConnect):
     // - A lent client has no 'error' listener of the pool's (pool.query adds one for its own
     //   query; a transaction or a COPY gets none), and a connection reset or a terminated
@@ -89,6 +90,7 @@ export async function openPostgres(
     // Behind a pooler the login's own setting names the role: any of the family's, unless one was asked for.
     const family = [layout.appRole, layout.operatorRole, layout.retentionRole, layout.legalRole, layout.auditorRole];
     if (options.roleOnConnect === false && !layout.roleAsked && family.includes(String(acting?.role))) layout = { ...layout, role: String(acting!.role) };
+    if (options.asLogin && acting?.role) layout = { ...layout, role: acting.role };
     if (acting?.role !== layout.role) {
       await pool.end().catch(() => {});
       throw refuse(`act as ${JSON.stringify(String(acting?.role ?? '?'))}, not ${layout.role}`, `role = ${layout.role}`);
@@ -114,17 +116,7 @@ export async function openPostgres(
         throw e;
       }
     };
-    const asLogin = async <R>(st: Statement, values: readonly unknown[]) => {
-      const client = new Client({ connectionString: url, connectionTimeoutMillis, options: `-c search_path=${layout.schema}` });
-      client.on('error', () => {}); // its statement fails with the error; the event alone would end the process
-      await client.connect();
-      try {
-        return (await client.query({ text: st.text, values: values as unknown[] })).rows as R[];
-      } finally {
-        await client.end().catch(() => {});
-      }
-    };
-    return { db, kind: 'postgres', location: redact(url), layout, run, copyRows, asLogin, close: () => pool.end() };
+    return { db, kind: 'postgres', location: redact(url), layout, run, copyRows, close: () => pool.end() };
   } catch (e) {
     throw storageError(e, `connecting to Postgres at ${hostOf(url)}`);
   }

@@ -42,14 +42,6 @@ export interface Store {
    * caller as the driver raised them.
    */
   readonly copyRows?: (select: string) => Promise<Buffer>;
-  /**
-   * On a server only: runs one statement on a connection of its own as the login role
-   * itself, not the role the vault acts as, in the vault's schema; for `init`, whose login
-   * is the tables' owner (which may be a member of none of the vault's roles), to make the
-   * registrations only the owner's functions may (the release key). Driver errors reach
-   * the caller as the driver raised them.
-   */
-  readonly asLogin?: <R>(statement: Statement, values: readonly unknown[]) => Promise<R[]>;
   close(): Promise<void>;
 }
 

@@ -45,6 +45,13 @@ export interface VaultOptions {
    */
   roleOnConnect?: boolean;
   /**
+   * Postgres: act as the login role itself rather than a role of the vault's family.
+   * For `session-vault init`, whose login is the tables' owner (which need be a member of
+   * none of the vault's roles): it migrates and registers the release key (drizzle/0078).
+   * Default false. The embedded store ignores it.
+   */
+  asLogin?: boolean;
+  /**
    * The database schema of the vault's tables and functions. Default `session_vault`; a
    * vault an earlier version made in `public` is opened there when no schema is given.
    * Several vaults may share one database in different schemas.
@@ -134,6 +141,7 @@ const optionsSchema = z.strictObject({
   migrate: z.boolean().optional(),
   create: z.boolean().optional(),
   roleOnConnect: z.boolean().optional(),
+  asLogin: z.boolean().optional(),
   statementTimeoutMs: z.number().int().min(0).max(86_400_000).optional(),
   schema: z.string().optional(),
   appRole: z.string().optional(),
@@ -185,7 +193,7 @@ export async function openVault(options: VaultOptions = {}): Promise<Vault> {
   const home = path.resolve(o.home ?? DEFAULT_HOME);
   const keyringPath = path.resolve(o.keyring ?? path.join(home, 'keyring.json'));
   const logger = o.logger ?? createLogger({ level: o.logLevel ?? process.env.VAULT_LOG_LEVEL ?? 'info' });
-  const store = await openStore({ url: o.database, home, lockTimeoutMs: o.lockTimeoutMs ?? 30_000, migrate: o.migrate ?? true, create: o.create ?? true, onLockWait: o.onLockWait, roleOnConnect: o.roleOnConnect, schema: o.schema, appRole: o.appRole, statementTimeoutMs: o.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS });
+  const store = await openStore({ url: o.database, home, lockTimeoutMs: o.lockTimeoutMs ?? 30_000, migrate: o.migrate ?? true, create: o.create ?? true, onLockWait: o.onLockWait, roleOnConnect: o.roleOnConnect, asLogin: o.asLogin, schema: o.schema, appRole: o.appRole, statementTimeoutMs: o.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS });
 
   // The keyring is read on first need and again whenever the file is replaced (a key
   // rotation by another process), so a long-running vault never keeps signing with a

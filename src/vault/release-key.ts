@@ -22,7 +22,6 @@ export const RELEASE_KEY_REF: TenantKeyRef = { tenant: '.release', version: 0 };
  */
 export class ReleaseKey {
   #key: Promise<SecretBytes> | null = null;
-  #asLogin = false;
 
   constructor(
     private readonly store: Store,
@@ -35,13 +34,8 @@ export class ReleaseKey {
     return releaseProof(exposeSecretBytes(await this.key()), subject);
   }
 
-  /**
-   * Registers the key where the vault has none, and checks that this process can unwrap
-   * it. `asLogin` (`init`): registers as the login role itself, the tables' owner, where
-   * the store can (a server), not as the role the vault acts as.
-   */
-  async ensure(options: { asLogin?: boolean } = {}): Promise<void> {
-    if (options.asLogin) this.#asLogin = true;
+  /** Registers the key where the vault has none, and checks that this process can unwrap it (`init`). */
+  async ensure(): Promise<void> {
     await this.key();
   }
 
@@ -80,7 +74,7 @@ export class ReleaseKey {
     const made = await newTenantKey(provider, RELEASE_KEY_REF);
     let registered = false;
     try {
-      registered = await registerReleaseKey(this.store, { masterKeyId: made.masterKeyId, wrapped: made.wrapped }, hmacPads(exposeSecretBytes(made.key)), this.#asLogin);
+      registered = await registerReleaseKey(this.store, { masterKeyId: made.masterKeyId, wrapped: made.wrapped }, hmacPads(exposeSecretBytes(made.key)));
     } catch (e) {
       made.key.dispose();
       if (e instanceof VaultError && e.code === 'PERMISSION_DENIED') {

@@ -46,14 +46,15 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
   opened.signer?.secretKey?.dispose();
   await opened.close();
   await openWitness(ctx.config.witness, ctx.config.s3).addPublicKeys(publicKeys, periods);
-  // The release key: registered here, as the database owner, so that a retention job
-  // acting as the retention role (which may not register one) can archive (drizzle/0078).
+  // As its login (the tables' owner, which need be a member of none of the vault's roles):
+  // it migrates, and registers the release key so that a retention job acting as the
+  // retention role (which may not register one) can archive (drizzle/0078).
   const database = await ctx.withVault(
     async (v) => {
-      await releaseKeyOf(v).ensure({ asLogin: true });
+      await releaseKeyOf(v).ensure();
       return v.location;
     },
-    { create: true },
+    { create: true, asLogin: true },
   );
   const created = homeCreated || keyringCreated;
   const keyringShown = fileless ? null : keyring;

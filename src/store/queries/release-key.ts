@@ -29,15 +29,11 @@ const REGISTER: Statement = {
   text: 'SELECT session_vault_register_release_key($1::text, $2::bytea, $3::bytea, $4::bytea) AS registered',
 };
 
-/**
- * Registers a release key: false, changing nothing, when one is registered already
- * (another process's, which the caller then reads). `asLogin`: as the login role itself
- * where the store can (`init`, as the owner), else as the role the vault acts as.
- */
-export async function registerReleaseKey(store: Store, wrap: ReleaseKeyWrap, pads: { inner: Uint8Array; outer: Uint8Array }, asLogin = false): Promise<boolean> {
+/** Registers a release key: false, changing nothing, when one is registered already (another process's, which the caller then reads). */
+export async function registerReleaseKey(store: Store, wrap: ReleaseKeyWrap, pads: { inner: Uint8Array; outer: Uint8Array }): Promise<boolean> {
   const values = [wrap.masterKeyId, Buffer.from(wrap.wrapped), Buffer.from(pads.inner), Buffer.from(pads.outer)];
   try {
-    const rows = asLogin && store.asLogin ? await store.asLogin<{ registered: boolean }>(REGISTER, values) : await store.run<{ registered: boolean }>(REGISTER, values);
+    const rows = await store.run<{ registered: boolean }>(REGISTER, values);
     return rows[0]?.registered === true;
   } catch (e) {
     throw storageError(e, 'registering the release key');
