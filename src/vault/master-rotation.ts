@@ -8,6 +8,11 @@ import { rewrapReleaseKeyWith } from './release-key';
 
 const LOCAL = 'local:';
 
+/** The keyring master key a wrap's master key id names (`local:<n>`), or null for one outside the keyring (a KMS, an HSM). */
+function keyringMaster(masterKeyId: string): number | null {
+  return masterKeyId.startsWith(LOCAL) ? Number(masterKeyId.slice(LOCAL.length)) : null;
+}
+
 export interface MasterRotation {
   /** The primary master key after the rotation: the keyring's id, or the provider's master key id. */
   primary: number | string;
@@ -89,15 +94,15 @@ async function masterUsage(deps: VaultDeps): Promise<Map<number, number>> {
   const usage = new Map<number, number>();
   const release = await readReleaseKeyWrap(deps.store.db);
   if (release) {
-    if (!release.masterKeyId.startsWith(LOCAL)) throw new InputError('KEY_STATE', `the release key is wrapped by ${release.masterKeyId}, not by the keyring: rotate it in its KMS`);
-    const id = Number(release.masterKeyId.slice(LOCAL.length));
+    const id = keyringMaster(release.masterKeyId);
+    if (id === null) throw new InputError('KEY_STATE', `the release key is wrapped by ${release.masterKeyId}, not by the keyring: rotate it in its KMS`);
     usage.set(id, 1);
   }
   for (const { tenant } of await listTenants(deps.store.db)) {
     for (const k of await withTenant(deps.store.db, tenant, 'listing keys', (tx) => listTenantKeys(tx, tenant))) {
       if (!k.wrappedKey) continue;
-      if (!k.masterKeyId.startsWith(LOCAL)) throw new InputError('KEY_STATE', `tenant ${tenant} key v${k.version} is wrapped by ${k.masterKeyId}, not by the keyring: rotate it in its KMS`);
-      const id = Number(k.masterKeyId.slice(LOCAL.length));
+      const id = keyringMaster(k.masterKeyId);
+      if (id === null) throw new InputError('KEY_STATE', `tenant ${tenant} key v${k.version} is wrapped by ${k.masterKeyId}, not by the keyring: rotate it in its KMS`);
       usage.set(id, (usage.get(id) ?? 0) + 1);
     }
   }
@@ -152,10 +157,12 @@ export async function moveToProvider(deps: VaultDeps, keyringPath: string, onPro
   if (existsSync(keyringPath)) {
     const stillUsed = new Set<number>();
     const release = await readReleaseKeyWrap(deps.store.db);
-    if (release?.masterKeyId.startsWith(LOCAL)) stillUsed.add(Number(release.masterKeyId.slice(LOCAL.length)));
+    const releaseMaster = release ? keyringMaster(release.masterKeyId) : null;
+    if (releaseMaster !== null) stillUsed.add(releaseMaster);
     for (const { tenant } of await listTenants(deps.store.db)) {
       for (const k of await withTenant(deps.store.db, tenant, 'listing keys', (tx) => listTenantKeys(tx, tenant))) {
-        if (k.wrappedKey && k.masterKeyId.startsWith(LOCAL)) stillUsed.add(Number(k.masterKeyId.slice(LOCAL.length)));
+        const id = k.wrappedKey ? keyringMaster(k.masterKeyId) : null;
+        if (id !== null) stillUsed.add(id);
       }
     }
     await updateKeyringFile(keyringPath, (doc) => {

@@ -160,6 +160,22 @@ describe.each(backends())('master key rotation on $name', (backend: Backend) => 
     expect((await readKeyringDocument(path.join(home, 'keyring.json'))).masterKeys.map((m) => m.id)).toEqual([1]);
   });
 
+  it('refuses, changing nothing, where the release key is wrapped outside the keyring', async () => {
+    const v = await open();
+    try {
+      await v.operator({ actor: 'ops', reason: 'quiet' }).archive('a', 's1'); // registers the release key, under master 1
+      await asOwner(v, url ?? '', [{ text: "UPDATE release_key_wraps SET master_key_id = 'kms:elsewhere'" }]);
+      await expect(v.operator({ actor: 'sec', reason: 'annual' }).rotateMaster()).rejects.toMatchObject({
+        code: 'KEY_STATE',
+        message: expect.stringMatching(/^the release key is wrapped by kms:elsewhere, not by the keyring/),
+      });
+      for (const t of ['a', 'b', 'c']) expect((await v.keys(t)).map((k) => k.masterKeyId)).toEqual(['local:1', 'local:1']);
+    } finally {
+      await v.close();
+    }
+    expect((await readKeyringDocument(path.join(home, 'keyring.json'))).masterKeys.map((m) => m.id)).toEqual([1]);
+  });
+
   it('gives one new master to two rotations started in the same moment in one process: the second finishes the first', async () => {
     const v = await open();
     try {
