@@ -60,6 +60,16 @@ export async function openPglite(
       location: dir ?? 'memory://',
       layout,
       run: async <R>(st: Statement, values: readonly unknown[]) => (await opened.query<R>(st.text, values as unknown[])).rows,
+      // One user here: its login is the superuser the store sets its role from.
+      ...(layout.roleAsked
+        ? {}
+        : {
+            runAsLogin: async <R>(st: Statement, values: readonly unknown[]) =>
+              opened.transaction(async (tx) => {
+                await tx.exec('SET LOCAL ROLE NONE');
+                return (await tx.query<R>(st.text, values as unknown[])).rows;
+              }),
+          }),
       close: async () => {
         try {
           await opened.close();

@@ -116,7 +116,22 @@ export async function openPostgres(
         throw e;
       }
     };
-    return { db, kind: 'postgres', location: redact(url), layout, run, copyRows, close: () => pool.end() };
+    // The login itself (no role option, the same schema and timeouts; behind a pooler, the
+    // login's own settings), one connection a statement: the release key's registration,
+    // once in a vault's life.
+    const loginOptions = options.roleOnConnect === false ? {} : { options: `-c search_path=${layout.schema}${timeouts}` };
+    const runAsLogin = async <R>(st: Statement, values: readonly unknown[]) => {
+      const client = new Client({ connectionString: url, connectionTimeoutMillis, ...loginOptions });
+      client.on('error', () => {});
+      await client.connect();
+      try {
+        return (await client.query({ text: st.text, values: values as unknown[] })).rows as R[];
+      } finally {
+        await client.end().catch(() => {});
+      }
+    };
+    const asLogin = options.asLogin ? { runAsLogin: run } : layout.roleAsked ? {} : { runAsLogin };
+    return { db, kind: 'postgres', location: redact(url), layout, run, copyRows, ...asLogin, close: () => pool.end() };
   } catch (e) {
     throw storageError(e, `connecting to Postgres at ${hostOf(url)}`);
   }

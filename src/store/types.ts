@@ -42,6 +42,14 @@ export interface Store {
    * caller as the driver raised them.
    */
   readonly copyRows?: (select: string) => Promise<Buffer>;
+  /**
+   * Runs one statement on its own as the login itself, not as the role the store acts as:
+   * the release key's registration, which only the tables' owner may make (drizzle/0080),
+   * made by the process that needs the key first. Absent where the process was asked to
+   * act as a given role (`appRole`): it then acts as that role alone. Driver errors reach
+   * the caller as the driver raised them.
+   */
+  readonly runAsLogin?: <R>(statement: Statement, values: readonly unknown[]) => Promise<R[]>;
   close(): Promise<void>;
 }
 

@@ -16,9 +16,10 @@ export const RELEASE_KEY_REF: TenantKeyRef = { tenant: '.release', version: 0 };
  * The vault's release key (drizzle/0078_release_key.sql, src/crypto/release-proof.ts):
  * the key whose HMAC the database asks for before it deletes an archived session's events.
  * Unwrapped once a process through the key provider; registered by the first process that
- * needs it where the vault has none (`init`, or an archive as the operator role: the
- * registration function is the owner's and the operator role's alone), its pads going to
- * the database and its wrap beside them.
+ * needs it where the vault has none, as its login (`init`, or an archive in a process not
+ * asked to act as a given role): the registration function is the owner's alone (0080),
+ * so only a process whose login owns the tables registers it. Its pads go to the database
+ * and its wrap beside them.
  */
 export class ReleaseKey {
   #key: Promise<SecretBytes> | null = null;
@@ -80,7 +81,7 @@ export class ReleaseKey {
       if (e instanceof VaultError && e.code === 'PERMISSION_DENIED') {
         throw new StorageError(
           'PERMISSION_DENIED',
-          'database refused registering the release key: insufficient privilege for the role this vault acts as, and no process has registered one yet: run `session-vault init` as the database owner (or archive once as the operator role)',
+          'database refused registering the release key: insufficient privilege for the role this vault acts as, and no process has registered one yet: run `session-vault init` as the database owner',
         );
       }
       throw e;

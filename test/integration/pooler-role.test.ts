@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { adminUrl, backends, dropCreatedDatabases, testVault } from '../support/backends';
 import { openVault } from '../../src/vault';
+import { releaseKeyOf } from '../../src/vault/vault';
 import { createLogger } from '../../src/observability';
 
 /**
@@ -49,6 +50,46 @@ describe.each(postgres)('a login role that sets the application role itself, on 
       } finally {
         await pooled.close();
       }
+    } finally {
+      await t.close();
+      await admin.query(`DROP OWNED BY ${login}`).catch(() => {});
+      await admin.query(`DROP ROLE IF EXISTS ${login}`).catch(() => {});
+      await admin.end();
+    }
+  }, 120_000);
+
+  it("a retention job behind the pooler registers no release key; once the owner did, it archives", async () => {
+    let now = Date.parse('2026-03-02T09:00:00Z');
+    const clock = () => new Date(now);
+    const t = await testVault(backend, { clock }); // migrated by the owner, which has not archived: no release key yet
+    const login = `sv_pooled_${randomBytes(3).toString('hex')}`;
+    const password = randomBytes(12).toString('hex');
+    const admin = new Client({ connectionString: adminUrl() });
+    await admin.connect();
+    const u = new URL(t.url);
+    u.username = login;
+    u.password = password;
+    try {
+      await t.vault.createTenant('bank');
+      await t.vault.session('bank', 'late').append({ type: 'message', role: 'user', content: 'a late claim' });
+      await admin.query(`CREATE ROLE ${login} LOGIN PASSWORD '${password}'`);
+      await admin.query(`GRANT session_vault_retention TO ${login}`);
+      await admin.query(`ALTER ROLE ${login} SET role = 'session_vault_retention'`);
+      await admin.query(`ALTER ROLE ${login} SET search_path = session_vault`);
+      now += 40 * 86_400_000;
+      const archive = async () => {
+        const job = await openVault({ home: t.home, database: u.toString(), migrate: false, roleOnConnect: false, clock, logger: createLogger({ level: 'silent' }) });
+        try {
+          return await job.operator({ actor: 'retention-job', reason: 'nightly' }).archive('bank', 'late');
+        } finally {
+          await job.close();
+        }
+      };
+      // Its login acts as the retention role by its own setting, so it may not register one.
+      await expect(archive()).rejects.toMatchObject({ code: 'PERMISSION_DENIED', message: expect.stringMatching(/run `session-vault init` as the database owner/) });
+      expect(await t.vault.sessionInfo('bank', 'late')).toMatchObject({ status: 'active', events: 1 });
+      await releaseKeyOf(t.vault).ensure(); // the owner's process (as `init` does)
+      expect(await archive()).toMatchObject({ outcome: 'archived' });
     } finally {
       await t.close();
       await admin.query(`DROP OWNED BY ${login}`).catch(() => {});

@@ -71,7 +71,7 @@ describe.each(backends())('a release needs the proof of a holder of the keys, on
     expect(state.messages).toEqual([expect.objectContaining({ content: 'move the money (claim)' })]);
   });
 
-  it("the key's pads are the owner's alone; its registration is once, and not the retention role's", async () => {
+  it("the key's pads are the owner's alone; its registration is once, and the owner's alone", async () => {
     const { retentionRole, operatorRole, appRole } = storeOf(vault).layout;
     for (const role of [retentionRole, operatorRole, appRole]) {
       expect(await refusal(as(role, 'SELECT inner_pad, outer_pad FROM release_key_secret'))).toMatch(/permission denied/);
@@ -79,9 +79,11 @@ describe.each(backends())('a release needs the proof of a holder of the keys, on
     }
     const mine = randomBytes(32);
     const register = `SELECT session_vault_register_release_key('local:1', '\\x00', '\\x${hex(Buffer.alloc(64, 0x36).map((b, i) => b ^ (mine[i] ?? 0)))}', '\\x${hex(Buffer.alloc(64, 0x5c).map((b, i) => b ^ (mine[i] ?? 0)))}') AS registered`;
-    expect(await refusal(as(retentionRole, register))).toMatch(/permission denied/);
-    // The operator role may register one where there is none: here there is, and it stays.
-    expect(rowsOf(await as(operatorRole, register))).toEqual([{ registered: false }]);
+    // No role of the vault's may register one (0080: the operator role could, where none was: the next test).
+    for (const role of [retentionRole, operatorRole, appRole]) expect(await refusal(as(role, register))).toMatch(/permission denied/);
+    // The owner's registration where one is changes nothing.
+    const [again] = await asOwner(vault, store.database ?? 'memory://', [{ text: register }], { triggers: 'on' });
+    expect(again).toEqual([{ registered: false }]);
     const claim = { tenant: 'bank', session: 'claim', headSeq: 2, digest: Buffer.from('dead', 'hex') };
     expect(await refusal(release('claim', 2, 'dead', createHmac('sha256', mine).update(releaseMessage(claim)).digest()))).toMatch(NO_PROOF);
     // A wrap replaced with the retention role's credentials: refused (the column is the operator's, for master rotations).
@@ -124,7 +126,7 @@ describe.each(backends())('a release needs the proof of a holder of the keys, on
     ]);
     expect((await vault.verify({ tenant: 'bank', session: 'other' })).problems).toEqual([]);
 
-    // A vault whose key no owner or operator has registered yet: the retention role may not register it, and releases nothing.
+    // A vault whose key no owner has registered yet: the retention role may not register it, and releases nothing.
     const fresh = await storeHome(backend, { clock });
     try {
       await fresh.withVault(async (v) => {
@@ -137,9 +139,58 @@ describe.each(backends())('a release needs the proof of a holder of the keys, on
         message: expect.stringMatching(/registering the release key: insufficient privilege .* no process has registered one yet: run `session-vault init`/),
       });
       expect(await fresh.withVault((v) => v.sessionInfo('bank', 'late'))).toMatchObject({ status: 'active', events: 1 });
-      // Once a process acting as the operator role (or `init`, as the owner) registered it, the retention role archives.
+      // Once a process acting as its login, the owner (`init`), registered it, the retention role archives.
       await fresh.withVault((v) => releaseKeyOf(v).ensure());
       expect(await fresh.withVault((v) => v.operator({ actor: 'retention-job', reason: 'nightly' }).archive('bank', 'late'), { appRole: retentionRole })).toMatchObject({ outcome: 'archived' });
+    } finally {
+      fresh.cleanup();
+    }
+  });
+
+  it("a vault with no release key yet: the operator role's credentials may not register one of their own, and so release nothing", async () => {
+    // The operator role (the operators' stolen database credentials: no keyring, no
+    // access to the archive store) on a vault none of whose processes has archived yet,
+    // as one upgraded to 0078 by a migrating process that is not `init`: it registered a
+    // key of its own, planted a record with its own proof and released the session.
+    const fresh = await storeHome(backend, { clock });
+    try {
+      await fresh.withVault(async (v) => {
+        await v.createTenant('bank');
+        await v.session('bank', 'late').append({ type: 'message', role: 'user', content: 'a late claim' });
+        await v.session('bank', 'late').append({ type: 'tool_call', callId: 'c1', tool: 'transfer', input: { amount: 9000 } });
+      });
+      const mine = randomBytes(32);
+      const pad = (fill: number) => hex(Buffer.alloc(64, fill).map((b, i) => b ^ (mine[i] ?? 0)));
+      const late = { tenant: 'bank', session: 'late', headSeq: 2, digest: Buffer.from('dead', 'hex') };
+      const proof = hex(createHmac('sha256', mine).update(releaseMessage(late)).digest());
+      const outcome = await fresh.withVault(async (v) => {
+        const { operatorRole, schema } = storeOf(v).layout;
+        const op = (q: string) => withTenant(storeOf(v).db, 'bank', 'attack', (tx) => tx.execute(sql.raw(q)), operatorRole);
+        const register = await refusal(op(`SELECT session_vault_register_release_key('local:1', '\\x00', '\\x${pad(0x36)}', '\\x${pad(0x5c)}') AS registered`));
+        const record = await refusal(op(forgedArchiveRecord('bank', 'late', '', proof)));
+        const released = await refusal(op(`SELECT session_vault_release_archived('bank', 'late', 2, '\\xdead'::bytea, '\\x${proof}'::bytea) AS released`));
+        const [wraps] = await asOwner(v, fresh.database ?? 'memory://', [{ text: `SELECT count(*)::int AS n FROM ${schema}.release_key_wraps` }], { triggers: 'on' });
+        return { register, record, released, wraps };
+      });
+      expect(outcome).toEqual({
+        register: expect.stringMatching(/permission denied for function session_vault_register_release_key/),
+        record: expect.stringMatching(/an archive record needs the proof/),
+        released: expect.stringMatching(NO_PROOF),
+        wraps: [{ n: 0 }],
+      });
+      expect(await fresh.withVault((v) => v.sessionInfo('bank', 'late'))).toMatchObject({ status: 'active', events: 2 });
+      expect((await fresh.withVault((v) => v.operator({ actor: 'ops', reason: 'check' }).state('bank', 'late'))).messages).toEqual([
+        expect.objectContaining({ content: 'a late claim' }),
+      ]);
+      // A process asked to act as the operator role does not register one either: it is told to run `init`.
+      now += 40 * 86_400_000;
+      const operatorRole = storeOf(vault).layout.operatorRole;
+      await expect(fresh.withVault((v) => v.operator({ actor: 'ops', reason: 'nightly' }).archive('bank', 'late'), { appRole: operatorRole })).rejects.toMatchObject({
+        code: 'PERMISSION_DENIED',
+        message: expect.stringMatching(/no process has registered one yet: run `session-vault init` as the database owner/),
+      });
+      // The vault's own archive, by a process acting as its login (here the owner), registers the vault's key and archives.
+      expect(await fresh.withVault((v) => v.operator({ actor: 'ops', reason: 'nightly' }).archive('bank', 'late'))).toMatchObject({ outcome: 'archived' });
     } finally {
       fresh.cleanup();
     }

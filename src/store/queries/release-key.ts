@@ -29,11 +29,15 @@ const REGISTER: Statement = {
   text: 'SELECT session_vault_register_release_key($1::text, $2::bytea, $3::bytea, $4::bytea) AS registered',
 };
 
-/** Registers a release key: false, changing nothing, when one is registered already (another process's, which the caller then reads). */
+/**
+ * Registers a release key: false, changing nothing, when one is registered already
+ * (another process's, which the caller then reads). Only the owner may (0080): it runs as
+ * the process's login where the store may act as it, else as the store's role, refused.
+ */
 export async function registerReleaseKey(store: Store, wrap: ReleaseKeyWrap, pads: { inner: Uint8Array; outer: Uint8Array }): Promise<boolean> {
   const values = [wrap.masterKeyId, Buffer.from(wrap.wrapped), Buffer.from(pads.inner), Buffer.from(pads.outer)];
   try {
-    const rows = await store.run<{ registered: boolean }>(REGISTER, values);
+    const rows = await (store.runAsLogin ?? store.run)<{ registered: boolean }>(REGISTER, values);
     return rows[0]?.registered === true;
   } catch (e) {
     throw storageError(e, 'registering the release key');

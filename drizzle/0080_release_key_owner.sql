@@ -1,0 +1,13 @@
+-- The release key is registered by the owner alone.
+--
+-- 0078 let the operator role register the vault's release key where none was registered
+-- (the first archive of an operator's process did so). A vault has none until a process
+-- registers it: one migrated to 0078 by a process that was not `init`, before its first
+-- archive. With the operators' database credentials alone (no keyring, no access to the
+-- archive store), a thief registered HMAC pads of their own there, stored an archive
+-- record for a session with a proof under their own key and released it: every event of
+-- the session deleted, no object anywhere. Now only the owner registers it (`init`, or the
+-- vault's first archive in a process whose login is the owner: src/vault/release-key.ts);
+-- the operator role keeps replacing its wrap for a master key rotation (a wrap the vault
+-- cannot unwrap fails every archive, and releases nothing).
+REVOKE EXECUTE ON FUNCTION session_vault_register_release_key(text, bytea, bytea, bytea) FROM session_vault_operator;
