@@ -138,10 +138,15 @@ export function toBundleEvent(e: StoredEvent): BundleEvent {
     costUsd: e.costUsd,
     durationMs: e.durationMs,
     keyVersion: e.keyVersion,
-    nonce: Buffer.from(e.nonce).toString('base64'),
-    ciphertext: Buffer.from(e.ciphertext).toString('base64'),
+    nonce: base64Of(e.nonce),
+    ciphertext: base64Of(e.ciphertext),
     hash: toHex(e.hash),
   };
+}
+
+/** Base64 of the bytes where they are (a copy of each ciphertext first was a megabyte of garbage a thousand events). */
+function base64Of(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
 }
 
 export function fromBundleEvent(tenant: string, session: string, e: BundleEvent): StoredEvent {

@@ -45,7 +45,7 @@ export { archiveDigestsAt, archiveTimes, listArchives } from './queries/archives
 export { readSessions, readEventsOf, readCheckpointsOf, insertArchives, releaseArchivedMany } from './queries/archive-many';
 export { readReleaseKeyWrap, registerReleaseKey, rewrapReleaseKey, type ReleaseKeyWrap } from './queries/release-key';
 export type { ArchiveRow } from './queries/archives';
-export { clearStrayEvents, restoreEvents, sessionsWithStrayEvents } from './queries/move-session';
+export { clearStrayEvents, restoreEvents, sessionsWithStrayEvents, RESTORE_CHUNK } from './queries/move-session';
 export { purgeSession, markObjectsDeleted, readTombstone, pendingTombstones, strayTombstones } from './queries/tombstones';
 export type { TombstoneRow } from './queries/tombstones';
 export { countSessions } from './queries/count-sessions';

@@ -1,6 +1,7 @@
 import { isoTime, type StoredEvent } from '../domain';
 import { InputError, IntegrityError, StorageError } from '../errors';
 import {
+  archiveEventParts,
   archiveObjectName,
   decodeArchive,
   verifyArchive,
@@ -13,6 +14,7 @@ import {
   purgeDue,
   withFloor,
   type ArchiveContent,
+  type ArchiveExpectation,
   type Duration,
   type RetentionMode,
   type RetentionPolicy,
@@ -37,6 +39,7 @@ import {
   archiveDigestsAt,
   clearStrayEvents,
   restoreEvents,
+  RESTORE_CHUNK,
   setRetainFloor,
   withTenant,
   writePolicy,
@@ -145,7 +148,7 @@ export async function archiveSession(deps: VaultDeps, tenant: string, session: s
   }
   // Archived under the longer of the session's floor and today's policy (a retention run passes the tenant's): the object is locked until then, and the database raises the floor to it (drizzle/0073).
   const policy = withFloor(tenantPolicy ?? (await policyOf(deps, tenant)).policy, floorOf(row));
-  const written = await writeArchive(deps, row, await hotContent(deps, row), policy);
+  const written = await writeArchive(deps, row, () => hotContent(deps, row), policy);
   const { released, refused } = await recordArchives(deps, tenant, [written], actor);
   const e = refused.get(session);
   if (e) throw e;
@@ -187,7 +190,7 @@ export async function archiveMany(deps: VaultDeps, tenant: string, ids: readonly
   const written: Written[] = [];
   await eachAtMost(todo, concurrency, async (t) => {
     try {
-      written.push(await writeArchive(deps, t.row, t.content, t.policy));
+      written.push(await writeArchive(deps, t.row, async () => t.content, t.policy));
     } catch (e) {
       out.set(t.row.session, e as Error);
     }
@@ -212,7 +215,8 @@ const unchanged = (row: SessionRow) => ({ tenant: row.tenant, session: row.sessi
 interface Written {
   row: SessionRow;
   name: string;
-  encoded: { bytes: Uint8Array; digest: Uint8Array };
+  /** The stored object's size and digest (its bytes are not kept: a long session's are megabytes). */
+  encoded: { bytes: number; digest: Uint8Array };
   policy: RetentionPolicy;
 }
 
@@ -224,17 +228,27 @@ interface Written {
  * digest is the one recorded. Written over, the object would no longer be the one a
  * concurrent archive recorded (ARCHIVE_CORRUPT on every read after).
  */
-async function writeArchive(deps: VaultDeps, row: SessionRow, content: ArchiveContent, policy: RetentionPolicy): Promise<Written> {
+async function writeArchive(deps: VaultDeps, row: SessionRow, content: () => Promise<ArchiveContent>, policy: RetentionPolicy): Promise<Written> {
   const { tenant, session } = row;
-  const encoded = await encodeArchive(content);
   const name = archiveObjectName(tenant, session, row.headSeq);
-  const fresh = await deps.archive.putIfVersion(name, encoded.bytes, null, { contentType: 'application/gzip', retainUntil: purgeDue(row.lastAt!, policy) });
+  const written = await putObject(deps, name, content, purgeDue(row.lastAt!, policy));
   const stored = await deps.archive.get(name);
   if (!stored) throw new StorageError('STORAGE_REFUSED', `archive ${deps.archive.location} lost an object right after writing it; nothing was removed`);
-  const digest = fresh ? encoded.digest : objectDigest(stored);
+  const digest = written ?? objectDigest(stored);
   await verifyArchive(stored, { tenant, session, headSeq: row.headSeq, headHash: row.headHash!, digest });
-  deps.logger.debug({ op: 'retention.archive.verified', tenant, session, object: name, kept: !fresh }, 'archive object written and verified');
-  return { row, name, encoded: { bytes: stored, digest }, policy };
+  deps.logger.debug({ op: 'retention.archive.verified', tenant, session, object: name, kept: !written }, 'archive object written and verified');
+  return { row, name, encoded: { bytes: stored.length, digest }, policy };
+}
+
+/**
+ * Encodes and writes the object unless one is at the name: its digest, or null where one
+ * was kept. The events read for it and its bytes go with this frame, before the object is
+ * read back: a long session's are tens of megabytes.
+ */
+async function putObject(deps: VaultDeps, name: string, content: () => Promise<ArchiveContent>, retainUntil: Date): Promise<Uint8Array | null> {
+  const encoded = await encodeArchive(await content());
+  const fresh = await deps.archive.putIfVersion(name, encoded.bytes, null, { contentType: 'application/gzip', retainUntil });
+  return fresh ? encoded.digest : null;
 }
 
 /**
@@ -275,7 +289,7 @@ async function recordArchives(deps: VaultDeps, tenant: string, all: readonly Wri
         objectName: name,
         store: deps.archive.location,
         digest: encoded.digest,
-        bytes: encoded.bytes.length,
+        bytes: encoded.bytes,
         archivedAt: now,
         archivedBy: actor,
         verifiedAt: now,
@@ -297,8 +311,8 @@ function archived(deps: VaultDeps, w: Written, released: boolean): ArchiveResult
     return { ...unchanged(w.row), outcome: 'changed' };
   }
   const digest = toHex(w.encoded.digest);
-  deps.logger.info({ op: 'retention.archive', tenant, session, events: headSeq, bytes: w.encoded.bytes.length, digest }, 'session archived');
-  return { tenant, session, outcome: 'archived', events: headSeq, bytes: w.encoded.bytes.length, digest, object: w.name };
+  deps.logger.info({ op: 'retention.archive', tenant, session, events: headSeq, bytes: w.encoded.bytes, digest }, 'session archived');
+  return { tenant, session, outcome: 'archived', events: headSeq, bytes: w.encoded.bytes, digest, object: w.name };
 }
 
 function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
@@ -319,33 +333,43 @@ function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
  * the store cannot be reached.
  */
 export async function readArchived(deps: VaultDeps, row: SessionRow): Promise<ArchiveContent> {
+  const { bytes, expect } = await fetchArchived(deps, row);
+  return decodeArchive(bytes, expect);
+}
+
+/** An archived session's object, as stored, and what the database recorded of it (not yet verified). */
+async function fetchArchived(deps: VaultDeps, row: SessionRow): Promise<{ bytes: Uint8Array; expect: ArchiveExpectation }> {
   const { tenant, session } = row;
   const records = await withTenant(deps.store.db, tenant, 'reading archive records', (tx) => listArchives(tx, tenant, session));
   const record = records.find((r) => r.headSeq === row.headSeq);
   if (!record || !row.headHash) throw new IntegrityError('ARCHIVE_MISSING', `session ${tenant}/${session} is archived but has no archive record at its head`);
   const bytes = await deps.archive.get(record.objectName);
   if (!bytes) throw new IntegrityError('ARCHIVE_MISSING', `the archive object of ${tenant}/${session} is missing from ${deps.archive.location}`);
-  return decodeArchive(bytes, { tenant, session, headSeq: row.headSeq, headHash: row.headHash, digest: record.digest });
+  return { bytes, expect: { tenant, session, headSeq: row.headSeq, headHash: row.headHash, digest: record.digest } };
 }
 
 /**
  * Brings an archived session back to hot storage: any rows it has in the table are deleted
  * (inserted by hand: none can be its own, drizzle/0075), the verified archived rows are put
  * back and the session is active again (one transaction). Returns false if it was not
- * archived.
+ * archived. The object is verified whole first, so that a bad one changes nothing, then
+ * read again a part at a time as its parts are written: the session's events are never
+ * held at once (a long session's are tens of megabytes).
  */
 export async function restoreSession(deps: VaultDeps, tenant: string, session: string): Promise<boolean> {
   const row = await requireSession(deps, tenant, session);
   if (row.status === 'active') return false;
   if (row.status === 'purged') throw new InputError('SESSION_STATE', `session ${tenant}/${session} was purged; nothing can be restored`);
-  const content = await readArchived(deps, row);
+  const { bytes, expect } = await fetchArchived(deps, row);
+  await verifyArchive(bytes, expect);
   const { restored, stray } = await withTenant(deps.store.db, tenant, 'restoring a session', async (tx) => {
     const stray = await clearStrayEvents(tx, tenant, session); // rows inserted by hand would block the restore (drizzle/0075)
-    return { stray, restored: await restoreEvents(tx, tenant, session, content.events) };
+    const parts = archiveEventParts(bytes, expect, RESTORE_CHUNK);
+    return { stray, restored: await restoreEvents(tx, tenant, session, { seq: expect.headSeq, hash: expect.headHash }, parts) };
   });
   if (stray > 0) deps.logger.warn({ op: 'retention.restore', tenant, session, rows: stray }, 'rows inserted by hand into the archived session were deleted before its restore');
   deps.cache.delete(tenant, session);
-  deps.logger.info({ op: 'retention.restore', tenant, session, events: content.events.length, restored }, 'session restored');
+  deps.logger.info({ op: 'retention.restore', tenant, session, events: expect.headSeq, restored }, 'session restored');
   return restored;
 }
 

@@ -32,18 +32,25 @@ export const RESTORE_CHUNK = 100;
  * Puts an archived session's events back and makes it active, one statement a part of
  * RESTORE_CHUNK events (session_vault_restore_part), so that no statement holds them all
  * (the embedded store's memory grows to its largest statement); the caller's transaction
- * keeps it whole. The rows must be seqs 1..head ending at the recorded head hash. Returns
- * false, writing nothing, if the session is not archived at that head.
+ * keeps it whole. The parts come in seq order, 1..head, the last ending at the recorded
+ * head (an archive object read a part at a time: no part is asked for before the one
+ * before it is written). Returns false, writing nothing, if the session is not archived
+ * at that head.
  */
-export async function restoreEvents(tx: TenantTx, tenant: string, session: string, rows: readonly StoredEvent[]): Promise<boolean> {
-  const head = rows[rows.length - 1];
-  if (!head) return false; // an archived session has events: there is nothing to restore
-  for (let i = 0; i < rows.length; i += RESTORE_CHUNK) {
-    const part = rows.slice(i, i + RESTORE_CHUNK);
+export async function restoreEvents(
+  tx: TenantTx,
+  tenant: string,
+  session: string,
+  head: { seq: number; hash: Uint8Array },
+  parts: Iterable<readonly StoredEvent[]> | AsyncIterable<readonly StoredEvent[]>,
+): Promise<boolean> {
+  let any = false;
+  for await (const part of parts) {
     const res = await tx.execute(positional(RESTORE_PART, [tenant, session, head.seq, buf(head.hash), ...batchValues(part)]));
     if (rowsOf<{ ok: boolean }>(res)[0]?.ok !== true) return false; // only the first part can find the session moved: nothing written
+    any = true;
   }
-  return true;
+  return any; // an archived session has events: with none there was nothing to restore
 }
 
 /**
