@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { ensureSodium, generateKey } from '../../src/crypto';
 import { GENESIS_HASH, sealEvent } from '../../src/events';
@@ -143,5 +143,13 @@ describe('the archive object, written and read a piece at a time', () => {
     await expect(decodeArchive(bomb, expectBomb)).rejects.toThrow(/manifest is malformed/);
     const cut = bomb.subarray(0, bomb.length - 9);
     await expect(decodeArchive(cut, { ...expectBomb, digest: sha256(cut) })).rejects.toThrow(/does not decompress/);
+    // An object of more than 256 KB is decompressed as a stream: the same limit, the same refusals.
+    const noise = new Uint8Array(gzipSync(randomBytes(400_000)));
+    expect(noise.length).toBeGreaterThan(256 * 1024);
+    const expectNoise = { ...expectBomb, digest: sha256(noise) };
+    await expect(decodeArchive(noise, { ...expectNoise, maxBytes: 100_000 })).rejects.toThrow(/does not decompress/);
+    await expect(decodeArchive(noise, expectNoise)).rejects.toThrow(/manifest is malformed/);
+    const cutNoise = noise.subarray(0, noise.length - 9);
+    await expect(decodeArchive(cutNoise, { ...expectNoise, digest: sha256(cutNoise) })).rejects.toThrow(/does not decompress/);
   });
 });
