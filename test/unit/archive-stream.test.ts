@@ -65,7 +65,8 @@ describe('the archive object, written and read a piece at a time', () => {
 
   it('a long session (many pieces, characters split between pieces) is the same object and reads back whole', async () => {
     const events = session(Array.from({ length: 3000 }, (_, i) => `${i} ${'€'.repeat(i % 7)}${'x'.repeat(900)}`));
-    const notes = ['€'.repeat(50_000), '😀'.repeat(30_000)];
+    // A note of 300 KB is one line longer than the compressor's input buffer (256 KB): its piece is that line.
+    const notes = ['€'.repeat(50_000), '😀'.repeat(30_000), '€'.repeat(100_000)];
     const encoded = await encodeArchive({ tenant: 't', session: 's', agent: null, events, checkpoints: notes });
     expect(gunzipSync(encoded.bytes).length).toBeGreaterThan(3_000_000);
     expect(new Uint8Array(gzipSync(gunzipSync(encoded.bytes), { level: 1 }))).toEqual(encoded.bytes);
