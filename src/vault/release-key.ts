@@ -81,7 +81,7 @@ export class ReleaseKey {
       if (e instanceof VaultError && e.code === 'PERMISSION_DENIED') {
         throw new StorageError(
           'PERMISSION_DENIED',
-          'database refused registering the release key: insufficient privilege for the role this vault acts as, and no process has registered one yet: run `session-vault init` as the database owner',
+          'database refused registering the release key: insufficient privilege for this process (only the database owner registers it, 0080), and no process has registered one yet: run `session-vault init` as the database owner',
         );
       }
       throw e;
